@@ -1,0 +1,263 @@
+//! Configuration from the environment.
+//!
+//! In development every value has a working default, so `cargo run` needs no set-up. In
+//! production a missing or invalid value stops the process with one line per variable, naming
+//! it and what is expected.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where the portal runs; production turns on secure cookies and HSTS and takes no defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub bind: SocketAddr,
+    /// `None` selects the embedded default (see `db::server`).
+    pub database_url: Option<String>,
+    /// Absolute URL the portal is reached at, without a trailing slash (canonical links, e-mails).
+    pub public_url: String,
+    /// Key signing the session cookie: 64 bytes or more.
+    pub session_key: Vec<u8>,
+    /// Local state: the private PostgreSQL cluster, outgoing mail in development.
+    pub data_dir: PathBuf,
+    pub content_dir: PathBuf,
+    pub static_dir: PathBuf,
+}
+
+// Secrets stay out of logs: Debug never prints the database URL or the session key.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("environment", &self.environment)
+            .field("bind", &self.bind)
+            .field("database_url", &self.database_url.as_ref().map(|_| "[set]"))
+            .field("public_url", &self.public_url)
+            .field("session_key", &"[redacted]")
+            .field("data_dir", &self.data_dir)
+            .field("content_dir", &self.content_dir)
+            .field("static_dir", &self.static_dir)
+            .finish()
+    }
+}
+
+/// Every bad variable, one per line: `NAME: what is expected`.
+#[derive(Debug, Default)]
+pub struct ConfigErrors(Vec<(&'static str, String)>);
+
+impl ConfigErrors {
+    fn push(&mut self, name: &'static str, expected: impl Into<String>) {
+        self.0.push((name, expected.into()));
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|(name, _)| *name).collect()
+    }
+
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.iter().map(|(name, expected)| format!("{name}: {expected}"))
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in self.lines() {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+const MIN_SESSION_KEY_BYTES: usize = 64;
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigErrors> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `var`, so tests can pass any environment.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
+        // An empty variable counts as unset, as shells and .env files often leave them so.
+        let get = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+        let mut errors = ConfigErrors::default();
+
+        let environment = match get("NANOCLIP_ENV").as_deref().map(str::trim) {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(_) => {
+                errors.push("NANOCLIP_ENV", "`development` or `production`");
+                Environment::Development
+            }
+        };
+        let production = environment == Environment::Production;
+
+        let bind = match get("NANOCLIP_BIND") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(raw) => raw.trim().parse().unwrap_or_else(|_| {
+                errors.push("NANOCLIP_BIND", "an address and port such as 127.0.0.1:8080");
+                SocketAddr::from(([127, 0, 0, 1], 8080))
+            }),
+        };
+
+        let database_url = get("DATABASE_URL");
+        match &database_url {
+            Some(url) if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) => {
+                errors.push("DATABASE_URL", "a PostgreSQL URL such as postgres://user:password@host/nanoclip");
+            }
+            None if production => {
+                errors.push("DATABASE_URL", "a PostgreSQL URL such as postgres://user:password@host/nanoclip (required in production)");
+            }
+            _ => {}
+        }
+
+        let public_url = match get("NANOCLIP_PUBLIC_URL") {
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/').to_owned();
+                let scheme_ok = if production {
+                    url.starts_with("https://")
+                } else {
+                    url.starts_with("https://") || url.starts_with("http://")
+                };
+                if !scheme_ok || url.split("://").nth(1).is_none_or(str::is_empty) {
+                    errors.push(
+                        "NANOCLIP_PUBLIC_URL",
+                        if production {
+                            "an https:// URL such as https://aide.nanoclip.fr"
+                        } else {
+                            "an http:// or https:// URL such as http://127.0.0.1:8080"
+                        },
+                    );
+                }
+                url
+            }
+            None if production => {
+                errors.push("NANOCLIP_PUBLIC_URL", "an https:// URL such as https://aide.nanoclip.fr (required in production)");
+                String::new()
+            }
+            None => {
+                let host = if bind.ip().is_unspecified() { "127.0.0.1".to_owned() } else { bind.ip().to_string() };
+                format!("http://{host}:{}", bind.port())
+            }
+        };
+
+        let session_key = match get("NANOCLIP_SESSION_KEY") {
+            Some(raw) => match hex::decode(raw.trim()) {
+                Ok(key) if key.len() >= MIN_SESSION_KEY_BYTES => key,
+                _ => {
+                    errors.push("NANOCLIP_SESSION_KEY", "at least 64 random bytes in hex (128 characters), e.g. from `openssl rand -hex 64`");
+                    Vec::new()
+                }
+            },
+            None if production => {
+                errors.push("NANOCLIP_SESSION_KEY", "at least 64 random bytes in hex (128 characters), e.g. from `openssl rand -hex 64` (required in production)");
+                Vec::new()
+            }
+            // Development: a fresh key each start; sessions simply end with the process.
+            None => (0..4).flat_map(|_| *uuid::Uuid::new_v4().as_bytes()).collect(),
+        };
+
+        let project_dir = |name: &str| default_project_path(name);
+        let data_dir = get("NANOCLIP_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| project_dir("var"));
+        let content_dir = get("NANOCLIP_CONTENT_DIR").map(PathBuf::from).unwrap_or_else(|| project_dir("content"));
+        let static_dir = get("NANOCLIP_STATIC_DIR").map(PathBuf::from).unwrap_or_else(|| project_dir("static"));
+
+        if errors.0.is_empty() {
+            Ok(Self { environment, bind, database_url, public_url, session_key, data_dir, content_dir, static_dir })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+}
+
+/// `name` in the current directory if it exists there, else in the source tree the binary was
+/// built from, so `cargo run` and the tests work from any directory.
+fn default_project_path(name: &str) -> PathBuf {
+    let here = Path::new(name);
+    if here.exists() {
+        here.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn development_needs_no_variable_at_all() {
+        let config = config(&[]).expect("defaults");
+        assert_eq!(config.environment, Environment::Development);
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.public_url, "http://127.0.0.1:8080");
+        assert!(config.database_url.is_none());
+        assert!(config.session_key.len() >= MIN_SESSION_KEY_BYTES);
+    }
+
+    #[test]
+    fn production_names_every_missing_variable() {
+        let errors = config(&[("NANOCLIP_ENV", "production")]).expect_err("must fail");
+        assert_eq!(errors.names(), ["DATABASE_URL", "NANOCLIP_PUBLIC_URL", "NANOCLIP_SESSION_KEY"]);
+        assert_eq!(errors.lines().count(), 3);
+    }
+
+    #[test]
+    fn invalid_values_are_refused_with_what_is_expected() {
+        let errors = config(&[
+            ("NANOCLIP_ENV", "prod"),
+            ("NANOCLIP_BIND", "localhost"),
+            ("DATABASE_URL", "mysql://x"),
+            ("NANOCLIP_PUBLIC_URL", "ftp://x"),
+            ("NANOCLIP_SESSION_KEY", "abcd"),
+        ])
+        .expect_err("must fail");
+        assert_eq!(
+            errors.names(),
+            ["NANOCLIP_ENV", "NANOCLIP_BIND", "DATABASE_URL", "NANOCLIP_PUBLIC_URL", "NANOCLIP_SESSION_KEY"]
+        );
+        assert!(errors.to_string().contains("NANOCLIP_BIND: an address and port"));
+    }
+
+    #[test]
+    fn production_accepts_a_complete_configuration_and_requires_https() {
+        let key = "ab".repeat(64);
+        let mut vars = vec![
+            ("NANOCLIP_ENV", "production"),
+            ("DATABASE_URL", "postgres://u:p@db/nanoclip"),
+            ("NANOCLIP_PUBLIC_URL", "https://aide.nanoclip.fr/"),
+            ("NANOCLIP_SESSION_KEY", key.as_str()),
+        ];
+        let ok = config(&vars).expect("complete");
+        assert!(ok.is_production());
+        assert_eq!(ok.public_url, "https://aide.nanoclip.fr");
+        vars[2] = ("NANOCLIP_PUBLIC_URL", "http://aide.nanoclip.fr");
+        assert_eq!(config(&vars).expect_err("http").names(), ["NANOCLIP_PUBLIC_URL"]);
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = config(&[("DATABASE_URL", "postgres://u:secret@db/x")]).expect("valid");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("secret"));
+        assert!(printed.contains("[redacted]"));
+    }
+}

@@ -1,0 +1,1 @@
+//! Help-centre guides: loading, front matter, rendering, link checking, search.

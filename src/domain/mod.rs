@@ -1,0 +1,3 @@
+//! The domain: pure rules with no I/O. Time and data are arguments.
+
+pub mod format;

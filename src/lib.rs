@@ -1,0 +1,52 @@
+//! NanoClip help centre and account portal.
+//!
+//! `run` is what the binary calls; tests build the same application with `startup::Application`.
+
+pub mod cli;
+pub mod config;
+pub mod content;
+pub mod db;
+pub mod domain;
+pub mod services;
+pub mod startup;
+pub mod telemetry;
+pub mod web;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+use config::Config;
+
+/// Runs one command of the command line and turns its outcome into an exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    telemetry::init();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(errors) => {
+            for line in errors.lines() {
+                eprintln!("configuration error: {line}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command.unwrap_or_default() {
+            Command::Serve => startup::serve(config).await,
+            Command::Migrate => startup::migrate_only(config).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

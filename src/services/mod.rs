@@ -1,0 +1,1 @@
+//! Use cases that own a transaction.

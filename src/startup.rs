@@ -1,0 +1,127 @@
+//! Building and running the application: database, migrations, middleware and the URL map (in
+//! PRODUCT.md's order).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server as HttpServerFuture, ServerHandle};
+use actix_web::http::header;
+use actix_web::middleware::{self, DefaultHeaders};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Config;
+use crate::db::{self, server};
+use crate::web::{self as pages, AppState};
+
+/// Extra routes a caller may add (tests add a slow endpoint to prove graceful shutdown).
+pub type ExtraRoutes = fn(&mut web::ServiceConfig);
+
+pub struct Application {
+    server: HttpServerFuture,
+    address: std::net::SocketAddr,
+    pub pool: PgPool,
+}
+
+impl Application {
+    /// Migrates the database behind `options`, loads content and binds `config.bind`.
+    pub async fn build(config: Config, options: PgConnectOptions, extra: Option<ExtraRoutes>) -> anyhow::Result<Self> {
+        let pool = db::pool(options);
+        db::MIGRATOR.run(&pool).await.context("applying migrations")?;
+        let assets = pages::assets::Assets::load(&config.static_dir)?;
+        let listener = TcpListener::bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
+        let address = listener.local_addr()?;
+        let state = web::Data::new(AppState { config: Arc::new(config), pool: pool.clone(), assets });
+        let production = state.config.is_production();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(|cfg| routes(cfg, extra))
+                .default_service(web::to(pages::error::not_found))
+                .wrap(middleware::from_fn(pages::error::error_pages))
+                .wrap(security_headers(production))
+                .wrap(middleware::Compress::default())
+                .wrap(TracingLogger::default())
+        })
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run();
+        Ok(Self { server, address, pool })
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT or SIGTERM (handled by actix: in-flight requests finish, up to 30 s).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The URL map, in PRODUCT.md's order.
+fn routes(cfg: &mut web::ServiceConfig, extra: Option<ExtraRoutes>) {
+    cfg.route("/", web::get().to(pages::home::page))
+        .route("/healthz", web::get().to(pages::meta::healthz))
+        .route("/robots.txt", web::get().to(pages::meta::robots))
+        .route("/static/{name}", web::get().to(pages::assets::serve));
+    if let Some(extra) = extra {
+        extra(cfg);
+    }
+}
+
+fn security_headers(production: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "strict-origin-when-cross-origin"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=()"));
+    if production {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"))
+    } else {
+        headers
+    }
+}
+
+/// `nanoclip serve`: find the database, migrate, serve, and stop the private cluster we started.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let started_at = std::time::Instant::now();
+    let database = server::resolve(config.database_url.as_deref(), &config.data_dir, "nanoclip").await?;
+    let explicit_url = std::env::var("NANOCLIP_PUBLIC_URL").is_ok_and(|v| !v.trim().is_empty());
+    let public_url = config.public_url.clone();
+    let outcome = async {
+        let app = Application::build(config, database.options.clone(), None).await?;
+        let url = if explicit_url { public_url } else { format!("http://{}", app.address()) };
+        tracing::info!(origin = ?database.origin, elapsed_ms = started_at.elapsed().as_millis() as u64, "ready");
+        println!("NanoClip portal: open {url}");
+        app.run_until_stopped().await.context("serving")
+    }
+    .await;
+    database.shutdown();
+    outcome
+}
+
+/// `nanoclip migrate`.
+pub async fn migrate_only(config: Config) -> anyhow::Result<()> {
+    let database = server::resolve(config.database_url.as_deref(), &config.data_dir, "nanoclip").await?;
+    let pool = db::pool(database.options.clone());
+    let outcome = tokio::time::timeout(Duration::from_secs(120), db::MIGRATOR.run(&pool)).await;
+    pool.close().await;
+    database.shutdown();
+    outcome.context("migrations timed out")?.context("applying migrations")?;
+    println!("migrations applied");
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! The web layer's error type and the error pages.
+//!
+//! Handlers return `PageError`; its status is mapped here. The `error_pages` middleware turns an
+//! error response into a French HTML page (or a JSON body under `/api/`), and logs internal errors
+//! with their whole chain and the request id; the page shows the id and nothing else.
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
+use askama::Template;
+use tracing_actix_web::RequestId;
+
+use super::layout::Layout;
+use super::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("not found")]
+    NotFound,
+    #[error("bad request")]
+    BadRequest,
+    #[error("service unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for PageError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            // The database is down or saturated: a 503 page, and the pool recovers by itself.
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                PageError::Unavailable(error.into())
+            }
+            other => PageError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(error: askama::Error) -> Self {
+        PageError::Internal(error.into())
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::NotFound => StatusCode::NOT_FOUND,
+            PageError::BadRequest => StatusCode::BAD_REQUEST,
+            PageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    // The body is written by `error_pages`, which knows the request.
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        HttpResponse::build(self.status_code()).finish()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "errors/error.html")]
+struct ErrorPage<'a> {
+    layout: Layout,
+    status: u16,
+    request_id: &'a str,
+}
+
+/// Renders error responses that have no body of their own, and logs internal errors.
+pub async fn error_pages(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let response = next.call(request).await?;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return Ok(response.map_into_left_body());
+    }
+    let request_id = response.request().extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
+    if let Some(error) = response.response().error() {
+        if status.is_server_error() {
+            // `{:?}` of an anyhow chain prints every cause; it never reaches the visitor.
+            let chain = error.as_error::<PageError>().map(|e| match e {
+                PageError::Internal(inner) | PageError::Unavailable(inner) => format!("{inner:?}"),
+                other => other.to_string(),
+            });
+            tracing::error!(request_id = %request_id, status = status.as_u16(), error = %chain.unwrap_or_else(|| error.to_string()), "request failed");
+        }
+    }
+    // A handler that wrote its own error body (a form with its messages, JSON errors) keeps it.
+    let has_body = !matches!(response.response().body().size(), actix_web::body::BodySize::None | actix_web::body::BodySize::Sized(0));
+    if has_body && response.response().error().is_none() {
+        return Ok(response.map_into_left_body());
+    }
+    let (request, mut response) = response.into_parts();
+    let is_api = request.path().starts_with("/api/");
+    let body = if is_api {
+        response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        serde_json::json!({ "error": status.canonical_reason().unwrap_or("error"), "request_id": request_id }).to_string()
+    } else {
+        response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
+        let layout = match request.app_data::<actix_web::web::Data<AppState>>() {
+            Some(state) => Layout::new(state, request.path()),
+            None => return Ok(ServiceResponse::new(request, response.set_body(EitherBody::right(BoxBody::new(String::new()))))),
+        };
+        let page = ErrorPage { layout, status: status.as_u16(), request_id: &request_id };
+        page.render().unwrap_or_else(|_| format!("Erreur {}", status.as_u16()))
+    };
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    let response = response.set_body(BoxBody::new(body));
+    Ok(ServiceResponse::new(request, response).map_into_right_body())
+}
+
+/// The default service: every unknown URL is a 404 page.
+pub async fn not_found() -> Result<HttpResponse, PageError> {
+    Err(PageError::NotFound)
+}
