@@ -1,0 +1,208 @@
+//! Test harness: the real application on a random port, on a fresh database per test.
+//!
+//! The server is found with the portal's own embedded default (`DATABASE_URL`, else a
+//! password-less server on 127.0.0.1:5432, else the private cluster under `var/postgres`), so one
+//! server is shared by every test process. Each test gets a database copied from a template that
+//! holds the migrations (made once per migration set, under an advisory lock), and drops it at
+//! the end, even when the test fails.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use nanoclip::config::Config;
+use nanoclip::db::{MIGRATOR, server};
+use nanoclip::startup::{Application, ExtraRoutes};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection};
+
+pub fn project_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Connection options of the shared server's `postgres` database, resolved once per process.
+async fn shared_server() -> PgConnectOptions {
+    static OPTIONS: OnceLock<PgConnectOptions> = OnceLock::new();
+    if let Some(options) = OPTIONS.get() {
+        return options.clone();
+    }
+    let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
+    let server = server::resolve(url.as_deref(), &project_dir().join("var"), "nanoclip_test")
+        .await
+        .expect("a PostgreSQL server for the tests (see README)");
+    let admin = server.database("postgres");
+    OPTIONS.get_or_init(|| admin).clone()
+}
+
+/// Name of the template database for the current migrations: a new migration makes a new one.
+fn template_name() -> String {
+    let mut hasher = Sha256::new();
+    for migration in MIGRATOR.iter() {
+        hasher.update(migration.version.to_le_bytes());
+        hasher.update(&*migration.checksum);
+    }
+    format!("nanoclip_tpl_{}", hex::encode(&hasher.finalize()[..6]))
+}
+
+/// A fresh database with every migration applied.
+pub async fn fresh_database() -> (String, PgConnectOptions) {
+    let admin = shared_server().await;
+    let template = template_name();
+    let mut conn = PgConnection::connect_with(&admin).await.expect("connect to the test server");
+    // One process builds the template; the others wait on the lock, then find it.
+    sqlx::query("SELECT pg_advisory_lock(727274)").execute(&mut conn).await.expect("lock");
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&template)
+        .fetch_one(&mut conn)
+        .await
+        .expect("query");
+    if !exists {
+        let building = format!("{template}_building");
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")))
+            .execute(&mut conn)
+            .await
+            .expect("drop");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{building}\"")))
+            .execute(&mut conn)
+            .await
+            .expect("create template");
+        let pool = PgPoolOptions::new().max_connections(1).connect_with(admin.clone().database(&building)).await.expect("connect");
+        MIGRATOR.run(&pool).await.expect("migrations apply on a fresh database");
+        pool.close().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\"")))
+            .execute(&mut conn)
+            .await
+            .expect("rename template");
+        // Old test databases left by killed runs are removed with the old templates.
+        let stale: Vec<String> = sqlx::query_scalar(
+            "SELECT datname FROM pg_database WHERE (datname LIKE 'nanoclip_tpl_%' AND datname <> $1) \
+             OR (datname LIKE 'nanoclip_t_%' AND datname < 'nanoclip_t_' || to_char(now() - interval '1 hour', 'YYYYMMDDHH24MI'))",
+        )
+        .bind(&template)
+        .fetch_all(&mut conn)
+        .await
+        .expect("list stale");
+        for name in stale {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).execute(&mut conn).await;
+        }
+    }
+    sqlx::query("SELECT pg_advisory_unlock(727274)").execute(&mut conn).await.expect("unlock");
+    let stamp = time::OffsetDateTime::now_utc();
+    let name = format!(
+        "nanoclip_t_{:04}{:02}{:02}{:02}{:02}_{}",
+        stamp.year(),
+        u8::from(stamp.month()),
+        stamp.day(),
+        stamp.hour(),
+        stamp.minute(),
+        uuid::Uuid::new_v4().simple()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let _ = conn.close().await;
+    (name.clone(), admin.database(&name))
+}
+
+fn drop_database(name: String) {
+    // Runs from Drop, possibly inside the test's runtime: use a thread with a runtime of its own.
+    let _ = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        runtime.block_on(async move {
+            let admin = shared_server().await;
+            if let Ok(mut conn) = PgConnection::connect_with(&admin).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).execute(&mut conn).await;
+            }
+        });
+    })
+    .join();
+}
+
+pub fn test_config() -> Config {
+    let mut config = Config::from_vars(|name| match name {
+        "NANOCLIP_BIND" => Some("127.0.0.1:0".to_owned()),
+        _ => None,
+    })
+    .expect("development defaults");
+    config.public_url = "http://portail.test".to_owned();
+    config
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub client: reqwest::Client,
+    pub database: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn get_html(&self, path: &str) -> (u16, scraper::Html) {
+        let response = self.get(path).await;
+        let status = response.status().as_u16();
+        let body = response.text().await.expect("body");
+        (status, scraper::Html::parse_document(&body))
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+        drop_database(std::mem::take(&mut self.database));
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_config(), None).await
+}
+
+pub async fn spawn_app_with(config: Config, extra: Option<ExtraRoutes>) -> TestApp {
+    let (database, options) = fresh_database().await;
+    spawn_on(config, options, database, extra).await
+}
+
+/// Spawns the application on a given database (`database` is dropped at the end unless empty).
+pub async fn spawn_on(config: Config, options: PgConnectOptions, database: String, extra: Option<ExtraRoutes>) -> TestApp {
+    nanoclip::telemetry::init();
+    let app = Application::build(config, options, extra).await.expect("application builds");
+    let address = format!("http://{}", app.address());
+    let pool = app.pool.clone();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    TestApp { address, pool, client, database, handle }
+}
+
+/// Text of the first element matching `selector`, whitespace collapsed.
+pub fn text(html: &scraper::Html, selector: &str) -> String {
+    let selector = scraper::Selector::parse(selector).expect("valid selector");
+    html.select(&selector)
+        .next()
+        .map(|e| e.text().collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+pub fn count(html: &scraper::Html, selector: &str) -> usize {
+    let selector = scraper::Selector::parse(selector).expect("valid selector");
+    html.select(&selector).count()
+}
+
+pub fn attr(html: &scraper::Html, selector: &str, name: &str) -> Option<String> {
+    let selector = scraper::Selector::parse(selector).expect("valid selector");
+    html.select(&selector).next().and_then(|e| e.value().attr(name)).map(str::to_owned)
+}

@@ -1,0 +1,6 @@
+//! Integration tests: one binary, a file per URL area.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod foundation;
