@@ -15,7 +15,10 @@ use sqlx::postgres::PgConnectOptions;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Config;
+use crate::content::Library;
 use crate::db::{self, server};
+use crate::domain::prompt::PromptRules;
+use crate::services::catalog::CatalogCache;
 use crate::web::{self as pages, AppState};
 
 /// Extra routes a caller may add (tests add a slow endpoint to prove graceful shutdown).
@@ -23,6 +26,7 @@ pub type ExtraRoutes = fn(&mut web::ServiceConfig);
 
 pub struct Application {
     server: HttpServerFuture,
+    state: web::Data<AppState>,
     address: std::net::SocketAddr,
     pub pool: PgPool,
 }
@@ -35,11 +39,24 @@ impl Application {
         let assets = pages::assets::Assets::load(&config.static_dir)?;
         let listener = TcpListener::bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
         let address = listener.local_addr()?;
-        let state = web::Data::new(AppState { config: Arc::new(config), pool: pool.clone(), assets });
+        let rules_path = config.content_dir.join("prompt-rules.toml");
+        let rules_text = std::fs::read_to_string(&rules_path).with_context(|| format!("reading {}", rules_path.display()))?;
+        let prompt_rules = PromptRules::from_toml(&rules_text).with_context(|| format!("in {}", rules_path.display()))?;
+        let library = Library::load(&config.content_dir).map_err(|e| anyhow::anyhow!("the guides have errors:\n{e}"))?;
+        let state = web::Data::new(AppState {
+            config: Arc::new(config),
+            pool: pool.clone(),
+            assets,
+            catalog: CatalogCache::default(),
+            prompt_rules,
+            help: pages::aide::HelpCentre::new(library),
+        });
+        tokio::spawn(pages::aide::flush_views_forever(state.clone()));
         let production = state.config.is_production();
+        let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
+                .app_data(app_state.clone())
                 .configure(|cfg| routes(cfg, extra))
                 .default_service(web::to(pages::error::not_found))
                 .wrap(middleware::from_fn(pages::error::error_pages))
@@ -50,7 +67,7 @@ impl Application {
         .shutdown_timeout(30)
         .listen(listener)?
         .run();
-        Ok(Self { server, address, pool })
+        Ok(Self { server, state, address, pool })
     }
 
     pub fn address(&self) -> std::net::SocketAddr {
@@ -63,14 +80,23 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM (handled by actix: in-flight requests finish, up to 30 s).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let outcome = self.server.await;
+        // Views counted since the last batch are written before the process ends.
+        self.state.help.flush_views(&self.state.pool).await;
+        outcome
     }
 }
 
 /// The URL map, in PRODUCT.md's order.
 fn routes(cfg: &mut web::ServiceConfig, extra: Option<ExtraRoutes>) {
-    cfg.route("/", web::get().to(pages::home::page))
+    cfg.route("/", web::get().to(pages::aide::home))
+        .route("/aide/recherche", web::get().to(pages::aide::search))
+        .route("/aide/{slug}", web::get().to(pages::aide::guide))
+        .route("/simulateur", web::get().to(pages::simulateur::page))
+        .route("/api/v1/simulateur", web::get().to(pages::api::simulateur))
+        .route("/api/v1/aide/recherche", web::get().to(pages::api::recherche))
         .route("/healthz", web::get().to(pages::meta::healthz))
+        .route("/sitemap.xml", web::get().to(pages::aide::sitemap))
         .route("/robots.txt", web::get().to(pages::meta::robots))
         .route("/static/{name}", web::get().to(pages::assets::serve));
     if let Some(extra) = extra {

@@ -1,1 +1,201 @@
-//! Help-centre guides: loading, front matter, rendering, link checking, search.
+//! Help-centre guides: loaded once at start-up from `content/`, checked (front matter, duplicate
+//! slugs, internal links and anchors), rendered, and indexed for search.
+
+pub mod guide;
+pub mod search;
+pub mod text;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+pub use guide::{Guide, LiveTable, Segment};
+use search::SearchIndex;
+
+/// A problem in the content, with the file and line to fix.
+#[derive(Debug, Clone)]
+pub struct ContentError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ContentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+impl std::error::Error for ContentError {}
+
+/// All the problems found, one per line.
+#[derive(Debug)]
+pub struct ContentErrors(pub Vec<ContentError>);
+
+impl fmt::Display for ContentErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in &self.0 {
+            writeln!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ContentErrors {}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Category {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Deserialize)]
+struct Categories {
+    category: Vec<Category>,
+}
+
+#[derive(Deserialize)]
+struct Synonyms {
+    groups: Vec<Vec<String>>,
+}
+
+/// Paths of the public URL map (PRODUCT.md) that guides may link to, besides guides.
+pub const SITE_PATHS: &[&str] = &[
+    "/",
+    "/aide/recherche",
+    "/simulateur",
+    "/compte/inscription",
+    "/compte/connexion",
+    "/compte/deconnexion",
+    "/compte",
+    "/tableau-de-bord",
+    "/credits/historique",
+    "/abonnement",
+    "/achats",
+    "/achats/historique",
+    "/generations",
+    "/contact",
+];
+
+pub struct Library {
+    /// In reading order: by category, then `order`.
+    pub guides: Vec<Guide>,
+    pub categories: Vec<Category>,
+    by_slug: HashMap<String, usize>,
+    pub search: SearchIndex,
+}
+
+impl Library {
+    pub fn load(dir: &Path) -> Result<Self, ContentErrors> {
+        let mut errors = Vec::new();
+        let file_error = |file: &Path, message: String| ContentError { file: file.display().to_string(), line: 1, message };
+
+        let categories_path = dir.join("categories.toml");
+        let categories = std::fs::read_to_string(&categories_path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| toml::from_str::<Categories>(&t).map_err(|e| e.to_string()))
+            .map(|c| c.category)
+            .unwrap_or_else(|e| {
+                errors.push(file_error(&categories_path, e));
+                Vec::new()
+            });
+        let synonyms_path = dir.join("synonymes.toml");
+        let synonyms = std::fs::read_to_string(&synonyms_path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| toml::from_str::<Synonyms>(&t).map_err(|e| e.to_string()))
+            .map(|s| s.groups)
+            .unwrap_or_else(|e| {
+                errors.push(file_error(&synonyms_path, e));
+                Vec::new()
+            });
+
+        let mut paths: Vec<_> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "md")).collect(),
+            Err(e) => return Err(ContentErrors(vec![file_error(dir, format!("cannot read the content directory: {e}"))])),
+        };
+        paths.sort();
+        let mut guides = Vec::new();
+        for path in &paths {
+            match std::fs::read_to_string(path) {
+                Ok(source) => match guide::parse(path, &source) {
+                    Ok(guide) => guides.push((path.display().to_string(), guide)),
+                    Err(e) => errors.push(e),
+                },
+                Err(e) => errors.push(file_error(path, e.to_string())),
+            }
+        }
+
+        let mut by_slug = HashMap::new();
+        for (i, (file, guide)) in guides.iter().enumerate() {
+            if let Some(&first) = by_slug.get(&guide.slug) {
+                let (other, _): &(String, Guide) = &guides[first];
+                errors.push(ContentError { file: file.clone(), line: 2, message: format!("duplicate slug `{}` (also in {other})", guide.slug) });
+            } else {
+                by_slug.insert(guide.slug.clone(), i);
+            }
+            if !categories.iter().any(|c| c.name == guide.category) {
+                errors.push(ContentError {
+                    file: file.clone(),
+                    line: 4,
+                    message: format!("category `{}` is not in categories.toml", guide.category),
+                });
+            }
+        }
+        for (file, guide) in &guides {
+            for link in &guide.links {
+                if let Err(message) = check_link(&link.url, guide, &guides, &by_slug) {
+                    errors.push(ContentError { file: file.clone(), line: link.line, message });
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ContentErrors(errors));
+        }
+
+        let position = |c: &str| categories.iter().position(|k| k.name == c).unwrap_or(usize::MAX);
+        let mut guides: Vec<Guide> = guides.into_iter().map(|(_, g)| g).collect();
+        guides.sort_by(|a, b| (position(&a.category), a.order, &a.slug).cmp(&(position(&b.category), b.order, &b.slug)));
+        let by_slug = guides.iter().enumerate().map(|(i, g)| (g.slug.clone(), i)).collect();
+        let search = SearchIndex::build(&guides, &synonyms)
+            .map_err(|e| ContentErrors(vec![ContentError { file: dir.display().to_string(), line: 0, message: format!("search index: {e}") }]))?;
+        Ok(Self { guides, categories, by_slug, search })
+    }
+
+    pub fn get(&self, slug: &str) -> Option<&Guide> {
+        self.by_slug.get(slug).map(|&i| &self.guides[i])
+    }
+
+    pub fn position(&self, slug: &str) -> Option<usize> {
+        self.by_slug.get(slug).copied()
+    }
+
+    pub fn in_category<'a>(&'a self, category: &'a str) -> impl Iterator<Item = &'a Guide> + 'a {
+        self.guides.iter().filter(move |g| g.category == category)
+    }
+}
+
+fn check_link(url: &str, from: &Guide, guides: &[(String, Guide)], by_slug: &HashMap<String, usize>) -> Result<(), String> {
+    if url.starts_with("https://") || url.starts_with("mailto:") {
+        return Ok(());
+    }
+    if let Some(anchor) = url.strip_prefix('#') {
+        return if from.has_anchor(anchor) { Ok(()) } else { Err(format!("broken anchor `{url}`: no such heading in this guide")) };
+    }
+    if !url.starts_with('/') {
+        return Err(format!("link `{url}` must be site-relative (start with /) or https://"));
+    }
+    let (before_fragment, fragment) = url.split_once('#').map_or((url, None), |(a, b)| (a, Some(b)));
+    let path = before_fragment.split_once('?').map_or(before_fragment, |(p, _)| p);
+    if let Some(slug) = path.strip_prefix("/aide/").filter(|s| *s != "recherche") {
+        let Some(&i) = by_slug.get(slug) else { return Err(format!("broken link `{url}`: no guide `{slug}`")) };
+        if let Some(anchor) = fragment {
+            if !guides[i].1.has_anchor(anchor) {
+                return Err(format!("broken anchor `{url}`: guide `{slug}` has no heading `#{anchor}`"));
+            }
+        }
+        return Ok(());
+    }
+    if SITE_PATHS.contains(&path) { Ok(()) } else { Err(format!("broken link `{url}`: not a page of the portal")) }
+}

@@ -22,3 +22,7 @@ pub fn pool(options: PgConnectOptions) -> PgPool {
         .idle_timeout(Duration::from_secs(300))
         .connect_lazy_with(options)
 }
+
+pub mod catalog;
+pub mod help;
+pub mod rate_limit;

@@ -1,3 +1,8 @@
 //! The domain: pure rules with no I/O. Time and data are arguments.
 
+pub mod catalog;
 pub mod format;
+pub mod limits;
+pub mod pricing;
+pub mod prompt;
+pub mod simulation;

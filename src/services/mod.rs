@@ -1,1 +1,4 @@
-//! Use cases that own a transaction.
+//! Use cases that own a transaction, and in-memory caches of data read often.
+
+pub mod catalog;
+pub mod simulator;

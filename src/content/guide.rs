@@ -1,0 +1,254 @@
+//! One guide: TOML front matter, Markdown rendered once to sanitised HTML, its headings and links.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use serde::Deserialize;
+
+use super::ContentError;
+use super::text::{slugify, typography};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrontMatter {
+    title: String,
+    description: String,
+    category: String,
+    order: u32,
+    updated: toml::value::Datetime,
+    slug: String,
+    #[serde(default)]
+    keywords: Vec<String>,
+}
+
+/// A live table a guide embeds with `{{< name >}}` on a line of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveTable {
+    Bareme,
+    Plans,
+    Packs,
+}
+
+#[derive(Debug, Clone)]
+pub enum Segment {
+    Html(String),
+    Live(LiveTable),
+}
+
+#[derive(Debug, Clone)]
+pub struct Heading {
+    pub level: u8,
+    pub id: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub url: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Guide {
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub order: u32,
+    pub updated: time::Date,
+    pub keywords: Vec<String>,
+    pub segments: Vec<Segment>,
+    pub headings: Vec<Heading>,
+    pub links: Vec<Link>,
+    /// The body as plain text, for search and snippets.
+    pub text: String,
+}
+
+impl Guide {
+    pub fn url(&self) -> String {
+        format!("/aide/{}", self.slug)
+    }
+
+    pub fn has_anchor(&self, id: &str) -> bool {
+        self.headings.iter().any(|h| h.id == id)
+    }
+
+    /// The « Sommaire »: second-level headings.
+    pub fn toc(&self) -> impl Iterator<Item = &Heading> {
+        self.headings.iter().filter(|h| h.level == 2)
+    }
+}
+
+/// Every parser option in one place (as mdBook does).
+fn options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_HEADING_ATTRIBUTES
+        | Options::ENABLE_SMART_PUNCTUATION
+        | Options::ENABLE_PLUSES_DELIMITED_METADATA_BLOCKS
+        | Options::ENABLE_STRIKETHROUGH
+}
+
+fn sanitiser() -> ammonia::Builder<'static> {
+    let mut builder = ammonia::Builder::default();
+    builder
+        .add_generic_attributes(["id"])
+        .add_tag_attributes("div", ["class"])
+        .add_tag_attributes("th", ["scope"])
+        .link_rel(Some("noopener noreferrer"));
+    builder
+}
+
+pub fn parse(path: &Path, source: &str) -> Result<Guide, ContentError> {
+    let file = path.display().to_string();
+    let err = |line: usize, message: String| ContentError { file: file.clone(), line, message };
+
+    // Front matter: between the first two `+++` lines.
+    let rest = source.strip_prefix("+++\n").ok_or_else(|| err(1, "the file must start with `+++` front matter".into()))?;
+    let end = rest.find("\n+++\n").ok_or_else(|| err(1, "front matter is not closed by a `+++` line".into()))?;
+    let front_text = &rest[..end];
+    let body = &rest[end + "\n+++\n".len()..];
+    let body_first_line = front_text.lines().count() + 3;
+    let front: FrontMatter = toml::from_str(front_text).map_err(|e| {
+        let line = e.span().map(|s| front_text[..s.start].lines().count().max(1) + 1).unwrap_or(2);
+        err(line, format!("front matter: {}", e.message()))
+    })?;
+    let expected_slug = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if front.slug != expected_slug {
+        return Err(err(2, format!("slug `{}` differs from the file name `{expected_slug}.md`", front.slug)));
+    }
+    for (name, value) in [("title", &front.title), ("description", &front.description), ("category", &front.category)] {
+        if value.trim().is_empty() {
+            return Err(err(2, format!("front matter: `{name}` is empty")));
+        }
+    }
+    let date = front.updated.date.ok_or_else(|| err(2, "front matter: `updated` needs a date".into()))?;
+    let updated = time::Month::try_from(date.month)
+        .ok()
+        .and_then(|m| time::Date::from_calendar_date(i32::from(date.year), m, date.day).ok())
+        .ok_or_else(|| err(2, "front matter: `updated` is not a valid date".into()))?;
+
+    let mut guide = Guide {
+        slug: front.slug,
+        title: front.title,
+        description: front.description,
+        category: front.category,
+        order: front.order,
+        updated,
+        keywords: front.keywords,
+        segments: Vec::new(),
+        headings: Vec::new(),
+        links: Vec::new(),
+        text: String::new(),
+    };
+
+    // Shortcode lines split the body into Markdown chunks and live tables.
+    let mut chunk = String::new();
+    let mut chunk_line = body_first_line;
+    let mut ids = HashSet::new();
+    for (i, line) in body.lines().enumerate() {
+        let shortcode = line.trim().strip_prefix("{{<").and_then(|l| l.strip_suffix(">}}")).map(str::trim);
+        if let Some(name) = shortcode {
+            let table = match name {
+                "bareme" => LiveTable::Bareme,
+                "plans" => LiveTable::Plans,
+                "packs" => LiveTable::Packs,
+                other => return Err(err(body_first_line + i, format!("unknown shortcode `{other}` (bareme, plans, packs)"))),
+            };
+            render_chunk(&chunk, chunk_line, &mut guide, &mut ids).map_err(|(line, m)| err(line, m))?;
+            guide.segments.push(Segment::Live(table));
+            chunk.clear();
+            chunk_line = body_first_line + i + 1;
+        } else {
+            chunk.push_str(line);
+            chunk.push('\n');
+        }
+    }
+    render_chunk(&chunk, chunk_line, &mut guide, &mut ids).map_err(|(line, m)| err(line, m))?;
+    Ok(guide)
+}
+
+fn render_chunk(markdown: &str, first_line: usize, guide: &mut Guide, ids: &mut HashSet<String>) -> Result<(), (usize, String)> {
+    if markdown.trim().is_empty() {
+        return Ok(());
+    }
+    let line_of = |offset: usize| first_line + markdown[..offset].matches('\n').count();
+    let mut events = Vec::new();
+    let mut heading: Option<(HeadingLevel, Option<String>, String, usize, usize)> = None;
+    let mut in_code = false;
+    for (event, range) in Parser::new_ext(markdown, options()).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Heading { level, id, .. }) => {
+                if level == HeadingLevel::H1 {
+                    return Err((line_of(range.start), "no `#` title in the body: the page prints the front-matter title".into()));
+                }
+                heading = Some((level, id.map(|i| i.to_string()), String::new(), events.len(), line_of(range.start)));
+                events.push(Event::Text(CowStr::Borrowed(""))); // placeholder, replaced at the end
+            }
+            Event::End(TagEnd::Heading(level)) => {
+                let Some((lvl, id, text, at, line)) = heading.take() else { continue };
+                let id = id.unwrap_or_else(|| slugify(&text));
+                if !ids.insert(id.clone()) {
+                    return Err((line, format!("duplicate heading anchor `#{id}`")));
+                }
+                events[at] = Event::Start(Tag::Heading { level: lvl, id: Some(id.clone().into()), classes: vec![], attrs: vec![] });
+                events.push(Event::End(TagEnd::Heading(level)));
+                guide.text.push_str(&text);
+                guide.text.push_str(".\n");
+                guide.headings.push(Heading { level: lvl as u8, id, text });
+            }
+            Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
+                guide.links.push(Link { url: dest_url.to_string(), line: line_of(range.start) });
+                events.push(Event::Start(Tag::Link { link_type, dest_url, title, id }));
+            }
+            Event::Start(Tag::Table(alignments)) => {
+                events.push(Event::Html(CowStr::Borrowed("<div class=\"table-wrap\">")));
+                events.push(Event::Start(Tag::Table(alignments)));
+            }
+            Event::End(TagEnd::Table) => {
+                events.push(Event::End(TagEnd::Table));
+                events.push(Event::Html(CowStr::Borrowed("</div>")));
+            }
+            Event::Start(Tag::CodeBlock(kind)) => {
+                in_code = true;
+                events.push(Event::Start(Tag::CodeBlock(kind)));
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                in_code = false;
+                events.push(Event::End(TagEnd::CodeBlock));
+            }
+            Event::Text(text) if !in_code => {
+                let fixed = typography(&text);
+                if let Some((_, _, heading_text, _, _)) = heading.as_mut() {
+                    heading_text.push_str(&fixed);
+                } else {
+                    guide.text.push_str(&fixed);
+                }
+                events.push(Event::Text(fixed.into()));
+            }
+            Event::Code(code) => {
+                if let Some((_, _, heading_text, _, _)) = heading.as_mut() {
+                    heading_text.push_str(&code);
+                } else {
+                    guide.text.push_str(&code);
+                }
+                events.push(Event::Code(code));
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                guide.text.push(' ');
+                events.push(event);
+            }
+            Event::End(TagEnd::Paragraph | TagEnd::Item | TagEnd::TableCell) => {
+                guide.text.push_str(if matches!(event, Event::End(TagEnd::TableCell)) { " " } else { "\n" });
+                events.push(event);
+            }
+            other => events.push(other),
+        }
+    }
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
+    // Raw HTML in Markdown never reaches a reader unsanitised.
+    let clean = sanitiser().clean(&html).to_string();
+    guide.segments.push(Segment::Html(clean));
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! French text helpers shared by rendering and search: folding, slugs, typography.
+
+/// Lowercase without diacritics: « Crédits Épuisés » → « credits epuises ».
+pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars().flat_map(char::to_lowercase) {
+        match c {
+            'à' | 'â' | 'ä' | 'á' | 'ã' | 'å' => out.push('a'),
+            'ç' => out.push('c'),
+            'é' | 'è' | 'ê' | 'ë' => out.push('e'),
+            'î' | 'ï' | 'í' | 'ì' => out.push('i'),
+            'ô' | 'ö' | 'ó' | 'ò' | 'õ' => out.push('o'),
+            'ù' | 'û' | 'ü' | 'ú' => out.push('u'),
+            'ÿ' => out.push('y'),
+            'ñ' => out.push('n'),
+            'œ' => out.push_str("oe"),
+            'æ' => out.push_str("ae"),
+            '’' | '\'' => out.push('\''),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An anchor id from a heading: « Les crédits expirent-ils ? » → « les-credits-expirent-ils ».
+pub fn slugify(text: &str) -> String {
+    let mut slug = String::new();
+    for c in fold(text).chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    slug.trim_end_matches('-').to_owned()
+}
+
+/// French typography on text the reader sees: a narrow no-break space before ; : ! ? » and
+/// after «, a no-break space between an amount and €. Only spaces already there are replaced,
+/// so URLs and times (10:30) are left alone.
+pub fn typography(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len() + 8);
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let next = chars.get(i + 1).copied();
+            let prev = i.checked_sub(1).and_then(|p| chars.get(p)).copied();
+            if matches!(next, Some(';' | ':' | '!' | '?' | '»')) || prev == Some('«') {
+                out.push('\u{202f}');
+                continue;
+            }
+            if next == Some('€') && prev.is_some_and(|p| p.is_ascii_digit()) {
+                out.push('\u{a0}');
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_removes_accents_and_case() {
+        assert_eq!(fold("Crédits ÉPUISÉS, cœur"), "credits epuises, coeur");
+    }
+
+    #[test]
+    fn slugs_are_ascii_and_dashed() {
+        assert_eq!(slugify("Les crédits expirent-ils ?"), "les-credits-expirent-ils");
+        assert_eq!(slugify("  4K & HD  "), "4k-hd");
+    }
+
+    #[test]
+    fn typography_puts_no_break_spaces_where_french_wants_them() {
+        assert_eq!(typography("Note : « oui » ? 29,00 €"), "Note\u{202f}: «\u{202f}oui\u{202f}»\u{202f}? 29,00\u{a0}€");
+        assert_eq!(typography("https://x.fr à 10:30"), "https://x.fr à 10:30");
+    }
+}

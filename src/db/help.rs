@@ -1,0 +1,72 @@
+//! Help-centre tables: views, feedback, missed searches, contact messages.
+
+use sqlx::PgConnection;
+
+/// Adds the counted views to each guide (one statement for the whole batch).
+pub async fn add_views(conn: &mut PgConnection, slugs: &[String], counts: &[i64]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO guide_views (slug, views) SELECT * FROM UNNEST($1::text[], $2::bigint[])
+         ON CONFLICT (slug) DO UPDATE SET views = guide_views.views + EXCLUDED.views",
+        slugs,
+        counts
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn most_read(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!("SELECT slug FROM guide_views ORDER BY views DESC, slug LIMIT $1", limit).fetch_all(conn).await
+}
+
+pub async fn record_miss(conn: &mut PgConnection, query: &str) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO search_misses (query) VALUES ($1)
+         ON CONFLICT (query) DO UPDATE SET count = search_misses.count + 1, last_at = now()",
+        query
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn add_feedback(conn: &mut PgConnection, slug: &str, helpful: bool, comment: Option<&str>) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        "INSERT INTO guide_feedback (slug, helpful, comment) VALUES ($1, $2, $3) RETURNING id",
+        slug,
+        helpful,
+        comment
+    )
+    .fetch_one(conn)
+    .await
+}
+
+pub struct NewContact<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub organisation: &'a str,
+    pub subject: &'a str,
+    pub event_start: Option<time::Date>,
+    pub event_end: Option<time::Date>,
+    pub event_volume: Option<&'a str>,
+    pub page: Option<&'a str>,
+    pub message: &'a str,
+}
+
+pub async fn add_contact(conn: &mut PgConnection, m: &NewContact<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        "INSERT INTO contact_messages (name, email, organisation, subject, event_start, event_end, event_volume, page, message)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        m.name,
+        m.email,
+        m.organisation,
+        m.subject,
+        m.event_start,
+        m.event_end,
+        m.event_volume,
+        m.page,
+        m.message
+    )
+    .fetch_one(conn)
+    .await
+}

@@ -1,0 +1,26 @@
+//! Fixed-window rate limits kept in Postgres, so that every portal instance shares them.
+
+use sqlx::PgConnection;
+
+/// Counts one hit for `key` in the current window of `window_secs`; returns `Ok(None)` when it
+/// is allowed, or `Ok(Some(seconds))` to wait before the window ends when over `max`.
+pub async fn hit(conn: &mut PgConnection, key: &str, window_secs: i32, max: i32) -> sqlx::Result<Option<i64>> {
+    let row = sqlx::query!(
+        r#"WITH w AS (
+               SELECT to_timestamp(floor(extract(epoch FROM now())::float8 / $2::float8) * $2::float8) AS start
+           )
+           INSERT INTO rate_limits (key, window_start, hits)
+           SELECT $1, w.start, 1 FROM w
+           ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limits.hits + 1
+           RETURNING hits, ceil(extract(epoch FROM window_start + make_interval(secs => $2::float8) - now()))::bigint AS "retry_after!""#,
+        key,
+        f64::from(window_secs)
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    // Now and then, forget windows that have ended.
+    if row.hits == 1 {
+        sqlx::query!("DELETE FROM rate_limits WHERE window_start < now() - interval '1 day'").execute(conn).await?;
+    }
+    Ok((row.hits > max).then_some(row.retry_after.max(1)))
+}

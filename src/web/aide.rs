@@ -1,0 +1,447 @@
+//! `/`, `/aide/{slug}`, `/aide/recherche`, `/sitemap.xml`: the help centre.
+//!
+//! Guide pages do not change per visitor, so each is rendered once into bytes and served from
+//! memory with an ETag; the set is rebuilt when the catalog behind its live tables changes.
+//! Views are counted in memory and written in batches, so reading never waits on the database.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::error::PageError;
+use super::layout::Layout;
+use super::{AppState, filters, messages};
+use crate::content::search::SnippetPart;
+use crate::content::{Category, Guide, Library, LiveTable, Segment};
+use crate::db;
+use crate::domain::catalog::{Pack, Plan};
+use crate::domain::pricing::{
+    Creation, CreationType, Illustrations, ImageFormat, Quantity, Request, Resolution, RuleKind, VideoFormat, quote,
+};
+use crate::services::catalog::Catalog;
+
+pub struct StaticPage {
+    body: web::Bytes,
+    etag: HeaderValue,
+}
+
+struct RenderedGuides {
+    fingerprint: u64,
+    pages: HashMap<String, StaticPage>,
+}
+
+pub struct HelpCentre {
+    pub library: Library,
+    rendered: RwLock<Option<Arc<RenderedGuides>>>,
+    views: Mutex<HashMap<String, i64>>,
+    most_read: RwLock<Option<(Instant, Vec<String>)>>,
+}
+
+impl HelpCentre {
+    pub fn new(library: Library) -> Self {
+        Self { library, rendered: RwLock::new(None), views: Mutex::new(HashMap::new()), most_read: RwLock::new(None) }
+    }
+
+    fn count_view(&self, slug: &str) {
+        if let Ok(mut views) = self.views.lock() {
+            *views.entry(slug.to_owned()).or_insert(0) += 1;
+        }
+    }
+
+    /// Writes the views counted since the last call; on failure they are kept for the next one.
+    pub async fn flush_views(&self, pool: &sqlx::PgPool) {
+        let batch: HashMap<String, i64> = match self.views.lock() {
+            Ok(mut views) if !views.is_empty() => std::mem::take(&mut *views),
+            _ => return,
+        };
+        let (slugs, counts): (Vec<String>, Vec<i64>) = batch.clone().into_iter().unzip();
+        let written = match pool.acquire().await {
+            Ok(mut conn) => db::help::add_views(&mut conn, &slugs, &counts).await.map_err(anyhow::Error::from),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(error) = written {
+            tracing::warn!("guide views not written yet: {error}");
+            if let Ok(mut views) = self.views.lock() {
+                for (slug, n) in batch {
+                    *views.entry(slug).or_insert(0) += n;
+                }
+            }
+        }
+    }
+
+    async fn most_read(&self, pool: &sqlx::PgPool) -> Vec<String> {
+        if let Ok(guard) = self.most_read.read() {
+            if let Some((at, slugs)) = guard.as_ref() {
+                if at.elapsed() < Duration::from_secs(60) {
+                    return slugs.clone();
+                }
+            }
+        }
+        let slugs = match pool.acquire().await {
+            Ok(mut conn) => db::help::most_read(&mut conn, 5).await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        if let Ok(mut guard) = self.most_read.write() {
+            *guard = Some((Instant::now(), slugs.clone()));
+        }
+        slugs
+    }
+
+    fn rendered(&self, state: &AppState, catalog: &Catalog) -> Result<Arc<RenderedGuides>, PageError> {
+        if let Ok(guard) = self.rendered.read() {
+            if let Some(r) = guard.as_ref().filter(|r| r.fingerprint == catalog.fingerprint) {
+                return Ok(r.clone());
+            }
+        }
+        let mut pages = HashMap::new();
+        for guide in &self.library.guides {
+            let html = render_guide(state, &self.library, guide, catalog)?;
+            let etag = HeaderValue::from_str(&format!("\"{}\"", hex::encode(&Sha256::digest(html.as_bytes())[..8])))
+                .map_err(|e| PageError::Internal(e.into()))?;
+            pages.insert(guide.slug.clone(), StaticPage { body: web::Bytes::from(html), etag });
+        }
+        let rendered = Arc::new(RenderedGuides { fingerprint: catalog.fingerprint, pages });
+        if let Ok(mut guard) = self.rendered.write() {
+            *guard = Some(rendered.clone());
+        }
+        Ok(rendered)
+    }
+}
+
+/// Writes counted views every ten seconds until the process ends.
+pub async fn flush_views_forever(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        state.help.flush_views(&state.pool).await;
+    }
+}
+
+// ---------------------------------------------------------------- live tables
+
+/// A row of the live price schedule: a setting, and its cost on each plan.
+pub struct BaremeRow {
+    pub creation: CreationType,
+    pub setting: Setting,
+    pub costs: Vec<Result<i64, String>>,
+}
+
+pub enum Setting {
+    UpTo { seconds: u16, four_k: bool },
+    Image { four_k: bool },
+    Pages { pages: u16, illustrations: Illustrations, percents: Vec<i64> },
+}
+
+#[derive(Template)]
+#[template(path = "aide/live_bareme.html")]
+struct BaremeTable<'a> {
+    plans: &'a [Plan],
+    rows: Vec<BaremeRow>,
+    since: time::Date,
+}
+
+#[derive(Template)]
+#[template(path = "aide/live_plans.html")]
+struct PlansTable<'a> {
+    plans: &'a [Plan],
+}
+
+#[derive(Template)]
+#[template(path = "aide/live_packs.html")]
+struct PacksTable<'a> {
+    packs: &'a [Pack],
+}
+
+impl BaremeRow {
+    pub fn is_rich(&self) -> bool {
+        matches!(self.setting, Setting::Pages { illustrations: Illustrations::Rich, .. })
+    }
+}
+
+fn bareme_rows(catalog: &Catalog) -> Option<(Vec<BaremeRow>, time::Date)> {
+    let schedule = catalog.schedule_at(OffsetDateTime::now_utc())?;
+    let one = Quantity::new(1)?;
+    let cost = |plan: &Plan, creation: Creation| -> Result<i64, String> {
+        quote(schedule, plan, &catalog.plans, &Request { creation, quantity: one }).map(|q| q.unit).map_err(|r| messages::refusal(&r))
+    };
+    // Tier bounds of a type, across every plan's rules.
+    let bounds = |t: CreationType| -> Vec<u16> {
+        let mut bounds: Vec<u16> = catalog
+            .plans
+            .iter()
+            .flat_map(|p| schedule.rules_for(&p.id, t))
+            .filter_map(|r| match r {
+                RuleKind::Tier { up_to: Some(s), .. } => Some(s),
+                _ => None,
+            })
+            .collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        bounds
+    };
+    let mut rows = Vec::new();
+    for four_k in [false, true] {
+        for seconds in bounds(CreationType::Video) {
+            let resolution = if four_k { Resolution::FourK } else { Resolution::Hd };
+            let creation = Creation::Video { seconds, format: VideoFormat::Landscape, resolution };
+            rows.push(BaremeRow {
+                creation: CreationType::Video,
+                setting: Setting::UpTo { seconds, four_k },
+                costs: catalog.plans.iter().map(|p| cost(p, creation)).collect(),
+            });
+        }
+    }
+    for four_k in [false, true] {
+        let resolution = if four_k { Resolution::FourK } else { Resolution::Hd };
+        let creation = Creation::Image { format: ImageFormat::Landscape, resolution };
+        rows.push(BaremeRow {
+            creation: CreationType::Image,
+            setting: Setting::Image { four_k },
+            costs: catalog.plans.iter().map(|p| cost(p, creation)).collect(),
+        });
+    }
+    for seconds in bounds(CreationType::Music) {
+        rows.push(BaremeRow {
+            creation: CreationType::Music,
+            setting: Setting::UpTo { seconds, four_k: false },
+            costs: catalog.plans.iter().map(|p| cost(p, Creation::Music { seconds })).collect(),
+        });
+    }
+    for illustrations in [Illustrations::Simple, Illustrations::Rich] {
+        let pages = 10;
+        let percents = catalog
+            .plans
+            .iter()
+            .map(|p| {
+                schedule
+                    .rules_for(&p.id, CreationType::MiniBook)
+                    .into_iter()
+                    .find_map(|r| match r {
+                        RuleKind::PerPage { illustrations: i, percent } if i == illustrations => Some(percent),
+                        _ => None,
+                    })
+                    .unwrap_or(0)
+            })
+            .collect();
+        rows.push(BaremeRow {
+            creation: CreationType::MiniBook,
+            setting: Setting::Pages { pages, illustrations, percents },
+            costs: catalog.plans.iter().map(|p| cost(p, Creation::MiniBook { pages, illustrations })).collect(),
+        });
+    }
+    Some((rows, schedule.effective_from.date()))
+}
+
+fn live_table(table: LiveTable, catalog: &Catalog) -> Result<String, PageError> {
+    Ok(match table {
+        LiveTable::Bareme => match bareme_rows(catalog) {
+            Some((rows, since)) => BaremeTable { plans: &catalog.plans, rows, since }.render()?,
+            None => String::new(),
+        },
+        LiveTable::Plans => PlansTable { plans: &catalog.plans }.render()?,
+        LiveTable::Packs => PacksTable { packs: &catalog.packs }.render()?,
+    })
+}
+
+// ---------------------------------------------------------------- guide page
+
+#[derive(Template)]
+#[template(path = "aide/guide.html")]
+struct GuidePage<'a> {
+    layout: Layout,
+    guide: &'a Guide,
+    body: String,
+    category: Option<&'a Category>,
+    related: Vec<&'a Guide>,
+    previous: Option<&'a Guide>,
+    next: Option<&'a Guide>,
+}
+
+fn render_guide(state: &AppState, library: &Library, guide: &Guide, catalog: &Catalog) -> Result<String, PageError> {
+    let mut body = String::new();
+    for segment in &guide.segments {
+        match segment {
+            Segment::Html(html) => body.push_str(html),
+            Segment::Live(table) => body.push_str(&live_table(*table, catalog)?),
+        }
+    }
+    let position = library.position(&guide.slug).unwrap_or(0);
+    // Related: the guides this one links to first, then the rest of its category.
+    let mut related: Vec<&Guide> = Vec::new();
+    for link in &guide.links {
+        let slug = link.url.strip_prefix("/aide/").map(|s| s.split(['#', '?']).next().unwrap_or(s));
+        if let Some(other) = slug.and_then(|s| library.get(s)) {
+            if other.slug != guide.slug && !related.iter().any(|g| g.slug == other.slug) {
+                related.push(other);
+            }
+        }
+    }
+    for other in library.in_category(&guide.category) {
+        if other.slug != guide.slug && !related.iter().any(|g| g.slug == other.slug) {
+            related.push(other);
+        }
+    }
+    related.truncate(4);
+    let page = GuidePage {
+        layout: Layout::new(state, &guide.url()),
+        guide,
+        body,
+        category: library.categories.iter().find(|c| c.name == guide.category),
+        related,
+        previous: position.checked_sub(1).and_then(|p| library.guides.get(p)),
+        next: library.guides.get(position + 1),
+    };
+    Ok(page.render()?)
+}
+
+pub async fn guide(state: web::Data<AppState>, request: HttpRequest, slug: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let catalog = state.catalog.get(&state.pool).await?;
+    let rendered = state.help.rendered(&state, &catalog)?;
+    let Some(page) = rendered.pages.get(slug.as_str()) else { return Err(PageError::NotFound) };
+    state.help.count_view(&slug);
+    let cache = HeaderValue::from_static("public, max-age=0, must-revalidate");
+    if request.headers().get(header::IF_NONE_MATCH) == Some(&page.etag) {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, page.etag.clone())).insert_header((header::CACHE_CONTROL, cache)).finish());
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::ETAG, page.etag.clone()))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .body(page.body.clone()))
+}
+
+// ---------------------------------------------------------------- home
+
+#[derive(Template, WebTemplate)]
+#[template(path = "home.html")]
+pub struct HomePage<'a> {
+    layout: Layout,
+    library: &'a Library,
+    most_read: Vec<&'a Guide>,
+}
+
+pub async fn home(state: web::Data<AppState>, layout: Layout) -> Result<HttpResponse, PageError> {
+    let library = &state.help.library;
+    let mut most_read: Vec<&Guide> = state.help.most_read(&state.pool).await.iter().filter_map(|s| library.get(s)).collect();
+    // Before anyone has read anything, the first guides of the help centre.
+    for guide in ["credits-et-limites", "tarifs", "prompts-ia", "faq", "guide-d-achat"].iter().filter_map(|s| library.get(s)) {
+        if most_read.len() < 5 && !most_read.iter().any(|g| g.slug == guide.slug) {
+            most_read.push(guide);
+        }
+    }
+    let body = HomePage { layout, library, most_read }.render()?;
+    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body))
+}
+
+// ---------------------------------------------------------------- search
+
+pub const QUERY_MAX_CHARS: usize = 200;
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+}
+
+pub struct SearchResult<'a> {
+    pub guide: &'a Guide,
+    pub snippet: Vec<SnippetPart>,
+}
+
+pub struct Found<'a> {
+    pub query: String,
+    pub results: Vec<SearchResult<'a>>,
+    pub suggestion: Option<String>,
+}
+
+pub enum QueryProblem {
+    Empty,
+    TooLong,
+}
+
+/// Runs a search; records a query with no result for staff (without waiting for it).
+pub fn find<'a>(state: &'a web::Data<AppState>, raw: Option<&str>) -> Result<Found<'a>, QueryProblem> {
+    let query = raw.unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+    if query.is_empty() {
+        return Err(QueryProblem::Empty);
+    }
+    if query.chars().count() > QUERY_MAX_CHARS {
+        return Err(QueryProblem::TooLong);
+    }
+    let index = &state.help.library.search;
+    let terms = index.query_terms(&query);
+    let results: Vec<SearchResult> = index
+        .search(&query, 10)
+        .into_iter()
+        .filter_map(|hit| state.help.library.get(&hit.slug))
+        .map(|guide| SearchResult { guide, snippet: index.snippet(&guide.text, &terms) })
+        .collect();
+    let suggestion = index.suggestion(&query);
+    if results.is_empty() {
+        let pool = state.pool.clone();
+        let missed = crate::content::text::fold(&query);
+        tokio::spawn(async move {
+            if let Ok(mut conn) = pool.acquire().await {
+                if let Err(error) = db::help::record_miss(&mut conn, &missed).await {
+                    tracing::warn!("search miss not recorded: {error}");
+                }
+            }
+        });
+    }
+    Ok(Found { query, results, suggestion })
+}
+
+#[derive(Template)]
+#[template(path = "aide/recherche.html")]
+struct SearchPage<'a> {
+    layout: Layout,
+    query: String,
+    found: Option<Found<'a>>,
+    problem: Option<&'static str>,
+    top: Vec<&'a Guide>,
+}
+
+pub async fn search(state: web::Data<AppState>, layout: Layout, query: web::Query<SearchQuery>) -> Result<HttpResponse, PageError> {
+    let raw = query.q.clone().unwrap_or_default();
+    let library = &state.help.library;
+    let top = ["credits-et-limites", "tarifs", "depannage", "faq"].iter().filter_map(|s| library.get(s)).collect();
+    let (found, problem, status) = match find(&state, Some(&raw)) {
+        Ok(found) => (Some(found), None, 200),
+        Err(QueryProblem::Empty) => (None, None, 200),
+        Err(QueryProblem::TooLong) => (None, Some("too_long"), 400),
+    };
+    let page = SearchPage { layout, query: raw, found, problem, top };
+    let body = page.render()?;
+    let status = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
+    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
+}
+
+// ---------------------------------------------------------------- sitemap
+
+pub async fn sitemap(state: web::Data<AppState>) -> HttpResponse {
+    let base = &state.config.public_url;
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+    let newest = state.help.library.guides.iter().map(|g| g.updated).max();
+    let mut url = |path: &str, lastmod: Option<time::Date>| {
+        xml.push_str(&format!("  <url><loc>{base}{path}</loc>"));
+        if let Some(date) = lastmod {
+            xml.push_str(&format!("<lastmod>{date}</lastmod>"));
+        }
+        xml.push_str("</url>\n");
+    };
+    url("/", newest);
+    for guide in &state.help.library.guides {
+        url(&guide.url(), Some(guide.updated));
+    }
+    url("/simulateur", None);
+    url("/contact", None);
+    xml.push_str("</urlset>\n");
+    HttpResponse::Ok().content_type("application/xml; charset=utf-8").body(xml)
+}

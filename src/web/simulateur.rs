@@ -1,0 +1,225 @@
+//! `/simulateur`: the credit simulator, a plain GET form whose answer is a shareable URL.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use time::OffsetDateTime;
+
+use super::error::PageError;
+use super::filters;
+use super::layout::Layout;
+use super::{AppState, messages};
+use crate::domain::catalog::Plan;
+use crate::domain::limits::{LimitRule, Stop};
+use crate::domain::pricing::{Illustrations, QuoteLine};
+use crate::domain::simulation::RawSimulation;
+use crate::services::simulator::{self, Account, SimulationError, Verdict};
+
+/// The parameters of a query string, the last occurrence of each winning; never fails (a
+/// malformed query string simply yields fewer parameters).
+pub fn raw_simulation(query: &str) -> RawSimulation {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let mut raw = RawSimulation::default();
+    for (key, value) in pairs {
+        let slot = match key.as_str() {
+            "type" => &mut raw.creation_type,
+            "duree" => &mut raw.duree,
+            "format" => &mut raw.format,
+            "resolution" => &mut raw.resolution,
+            "pages" => &mut raw.pages,
+            "illustrations" => &mut raw.illustrations,
+            "quantite" => &mut raw.quantite,
+            "plan" => &mut raw.plan,
+            "prompt" => &mut raw.prompt,
+            _ => continue,
+        };
+        *slot = Some(value);
+    }
+    raw
+}
+
+/// The form's values, as typed, for re-display.
+#[derive(Debug, Default)]
+pub struct FormValues {
+    pub creation_type: String,
+    pub duree: String,
+    pub format: String,
+    pub resolution: String,
+    pub pages: String,
+    pub illustrations: String,
+    pub quantite: String,
+    pub plan: String,
+    pub prompt: String,
+}
+
+impl FormValues {
+    fn from_raw(raw: &RawSimulation, default_plan: &str) -> Self {
+        let v = |o: &Option<String>| o.clone().unwrap_or_default();
+        let lower = |o: &Option<String>| o.as_deref().unwrap_or("").trim().to_lowercase();
+        let plan = lower(&raw.plan);
+        Self {
+            creation_type: lower(&raw.creation_type),
+            duree: v(&raw.duree),
+            format: lower(&raw.format),
+            resolution: if lower(&raw.resolution) == "4k" { "4k".into() } else { "hd".into() },
+            pages: v(&raw.pages),
+            illustrations: if lower(&raw.illustrations) == "riches" { "riches".into() } else { "simples".into() },
+            quantite: raw.quantite.clone().unwrap_or_else(|| "1".into()),
+            plan: if plan.is_empty() { default_plan.to_owned() } else { plan },
+            prompt: v(&raw.prompt),
+        }
+    }
+}
+
+pub struct FieldMessage {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// A priced plan, for the comparison table.
+pub struct PlanRow {
+    pub name: String,
+    pub current: bool,
+    pub unit: Option<i64>,
+    pub total: Option<i64>,
+    pub refusal: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "simulateur/page.html")]
+pub struct SimulateurPage {
+    pub layout: Layout,
+    pub form: FormValues,
+    pub errors: Vec<FieldMessage>,
+    pub plans: Vec<Plan>,
+    pub verdict: Option<Verdict>,
+    pub refusal: Option<String>,
+    pub rows: Vec<PlanRow>,
+    pub category: Option<String>,
+    pub advice: Vec<String>,
+    pub share_url: String,
+}
+
+impl SimulateurPage {
+    pub fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+    }
+
+    pub fn invalid(&self, field: &str) -> &'static str {
+        if self.error_for(field).is_some() { "true" } else { "false" }
+    }
+
+    pub fn checked(&self, field: &str, value: &str) -> bool {
+        let current = match field {
+            "resolution" => &self.form.resolution,
+            "illustrations" => &self.form.illustrations,
+            "plan" => &self.form.plan,
+            "type" => &self.form.creation_type,
+            "format" => &self.form.format,
+            _ => return false,
+        };
+        current == value
+    }
+}
+
+pub async fn page(state: web::Data<AppState>, request: HttpRequest, layout: Layout) -> Result<HttpResponse, PageError> {
+    let catalog = state.catalog.get(&state.pool).await?;
+    let raw = raw_simulation(request.query_string());
+    let form = FormValues::from_raw(&raw, catalog.default_plan());
+    let mut page = SimulateurPage {
+        layout,
+        form,
+        errors: Vec::new(),
+        plans: catalog.plans.clone(),
+        verdict: None,
+        refusal: None,
+        rows: Vec::new(),
+        category: None,
+        advice: Vec::new(),
+        share_url: String::new(),
+    };
+    // No type chosen at all: the blank form (possibly with a plan pre-selected).
+    if raw.creation_type.is_none() && raw.duree.is_none() && raw.pages.is_none() {
+        return render(&page, actix_web::http::StatusCode::OK);
+    }
+    match simulator::simulate(&catalog, &state.prompt_rules, &raw, OffsetDateTime::now_utc(), Account::default()) {
+        Err(SimulationError::Unavailable) => Err(PageError::Unavailable(anyhow::anyhow!("no price schedule in force"))),
+        Err(SimulationError::Invalid(errors)) => {
+            page.errors = errors
+                .iter()
+                .map(|(field, error)| FieldMessage { field, message: messages::field_error(field, error) })
+                .collect();
+            render(&page, actix_web::http::StatusCode::BAD_REQUEST)
+        }
+        Ok(verdict) => {
+            page.refusal = verdict.outcome.as_ref().err().map(messages::refusal);
+            page.rows = verdict
+                .per_plan
+                .iter()
+                .map(|pq| PlanRow {
+                    name: pq.plan.name.clone(),
+                    current: pq.plan.id == verdict.plan.id,
+                    unit: pq.outcome.as_ref().ok().map(|q| q.unit),
+                    total: pq.outcome.as_ref().ok().map(|q| q.total),
+                    refusal: pq.outcome.as_ref().err().map(messages::refusal),
+                })
+                .collect();
+            page.category = verdict.prompt.category.map(messages::category);
+            page.advice = verdict.prompt.advice.iter().map(messages::advice).collect();
+            page.share_url = format!("{}/simulateur?{}", state.config.public_url, share_query(&verdict));
+            page.verdict = Some(verdict);
+            render(&page, actix_web::http::StatusCode::OK)
+        }
+    }
+}
+
+fn render(page: &SimulateurPage, status: actix_web::http::StatusCode) -> Result<HttpResponse, PageError> {
+    let body = page.render()?;
+    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
+}
+
+/// The canonical query string of a verdict: only the parameters that apply, normalised.
+pub fn share_query(verdict: &Verdict) -> String {
+    use crate::domain::pricing::{Creation, ImageFormat, Resolution, VideoFormat};
+    let request = verdict.simulation.request;
+    let mut pairs: Vec<(&str, String)> = vec![("type", request.creation.creation_type().id().to_owned())];
+    let resolution = |r: Resolution| if r == Resolution::FourK { "4k" } else { "hd" }.to_owned();
+    match request.creation {
+        Creation::Video { seconds, format, resolution: r } => {
+            pairs.push(("duree", seconds.to_string()));
+            pairs.push(("format", if format == VideoFormat::Portrait { "9:16" } else { "16:9" }.to_owned()));
+            pairs.push(("resolution", resolution(r)));
+        }
+        Creation::Image { format, resolution: r } => {
+            pairs.push(("format", if format == ImageFormat::Portrait { "1080x1350" } else { "1920x1080" }.to_owned()));
+            pairs.push(("resolution", resolution(r)));
+        }
+        Creation::Music { seconds } => pairs.push(("duree", seconds.to_string())),
+        Creation::MiniBook { pages, illustrations } => {
+            pairs.push(("pages", pages.to_string()));
+            pairs.push(("illustrations", illustrations.id().to_owned()));
+        }
+    }
+    pairs.push(("quantite", request.quantity.get().to_string()));
+    pairs.push(("plan", verdict.plan.id.clone()));
+    if !verdict.simulation.prompt.is_empty() {
+        pairs.push(("prompt", verdict.simulation.prompt.clone()));
+    }
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+// Helpers the template calls.
+impl SimulateurPage {
+    pub fn is_rich(i: &Illustrations) -> bool {
+        *i == Illustrations::Rich
+    }
+
+    pub fn stop_is(stop: &Stop, rule: &str) -> bool {
+        matches!((stop.rule, rule), (LimitRule::Daily, "daily") | (LimitRule::Monthly, "monthly") | (LimitRule::Balance, "balance"))
+    }
+
+    pub fn line_credits(line: &QuoteLine) -> i64 {
+        match *line {
+            QuoteLine::Tier { credits, .. } | QuoteLine::Surcharge4k { credits } | QuoteLine::Pages { credits, .. } => credits,
+        }
+    }
+}

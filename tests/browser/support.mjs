@@ -1,0 +1,145 @@
+// Shared by the browser tests: the portal's URL, the list of pages, Chromium, and the way a page
+// the portal does not serve yet is skipped (visibly, never silently).
+import { chromium } from 'playwright-core';
+
+export const BASE = (process.env.PORTAL_URL || '').replace(/\/+$/, '');
+if (!BASE) {
+  console.error('PORTAL_URL is not set: run through the portal, e.g. `scripts/with-portal tests/browser/run`');
+  process.exit(2);
+}
+
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+// The guides of the public contract (PRODUCT.md), used when /sitemap.xml does not list them.
+export const GUIDE_SLUGS = [
+  'credits-et-limites', 'respect-et-ethique', 'depannage', 'guide-d-achat', 'tarifs',
+  'prompts-ia', 'video', 'musique', 'mini-livres', 'faq', 'compte-et-abonnement',
+];
+
+// Pages that exist for every reader, beyond the sitemap. `expect` is the status the page must answer.
+const FIXED_PAGES = [
+  { path: '/', expect: 200 },
+  { path: '/aide/recherche?q=credits%20expirent', expect: 200 },
+  { path: '/simulateur', expect: 200 },
+  { path: '/simulateur?type=video&duree=10&quantite=3&plan=eglise', expect: 200 },
+  { path: '/contact', expect: 200 },
+  { path: '/nexiste-pas', expect: 404 },
+];
+
+export const url = (path) => BASE + path;
+
+/** Marks the test skipped; the reporter prints « ﹣ <test> # SKIPPED: <reason> ». */
+export function skip(t, reason) {
+  t.skip(`SKIPPED: ${reason}`);
+}
+
+/** Reads /sitemap.xml; returns { paths, note }. paths is empty when it does not answer 200 with URLs. */
+async function sitemapPaths() {
+  let res;
+  try {
+    res = await fetch(url('/sitemap.xml'), { redirect: 'follow' });
+  } catch (e) {
+    return { paths: [], note: `/sitemap.xml unreachable (${e.message})` };
+  }
+  if (res.status !== 200) return { paths: [], note: `/sitemap.xml answers ${res.status}` };
+  const xml = await res.text();
+  const locs = [...xml.matchAll(/<loc>\s*([^<]+?)\s*<\/loc>/g)].map((m) => m[1].replace(/&amp;/g, '&'));
+  if (locs.length === 0) return { paths: [], note: '/sitemap.xml lists no <loc>' };
+  // The sitemap holds absolute URLs on the public URL; test the same path on this portal.
+  const paths = locs.map((loc) => {
+    try {
+      const u = new URL(loc, BASE);
+      return u.pathname + u.search;
+    } catch {
+      return loc;
+    }
+  });
+  return { paths, note: `/sitemap.xml lists ${paths.length} URLs` };
+}
+
+let pagesPromise;
+/**
+ * The pages to test, in a stable order: `/`, the sitemap's URLs (or, when the sitemap is missing
+ * or empty, the 11 guides of the contract; the guides are added anyway if the sitemap forgets
+ * one), the search, the simulator (empty and with an answer), the contact form and a 404 page.
+ * NANOCLIP_BROWSER_PAGES="/,/contact" restricts the list (comma-separated paths).
+ */
+export function pages() {
+  pagesPromise ??= (async () => {
+    const { paths, note } = await sitemapPaths();
+    const guides = GUIDE_SLUGS.map((s) => `/aide/${s}`);
+    if (paths.length === 0) console.log(`pages: ${note}; falling back to the ${guides.length} guides of the contract`);
+    else console.log(`pages: ${note}`);
+    const list = [];
+    const seen = new Set();
+    const add = (path, expect = 200) => {
+      if (!seen.has(path)) { seen.add(path); list.push({ path, expect }); }
+    };
+    add('/');
+    for (const p of paths) add(p);
+    for (const p of guides) add(p);
+    for (const p of FIXED_PAGES) add(p.path, p.expect);
+    const only = (process.env.NANOCLIP_BROWSER_PAGES || '').split(',').map((s) => s.trim()).filter(Boolean);
+    return only.length ? list.filter((p) => only.includes(p.path)) : list;
+  })();
+  return pagesPromise;
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/**
+ * Opens `entry.path` in `page`. Returns the response when the page should be tested; skips the
+ * test (with its reason) when the portal does not serve the page yet (404 where 200 is
+ * expected); fails when it answers anything else than what is expected.
+ */
+export async function open(t, page, entry) {
+  let res;
+  try {
+    res = await page.goto(url(entry.path), { waitUntil: 'load', timeout: 30_000 });
+  } catch (e) {
+    throw new Failure(`${entry.path}: navigation failed: ${e.message.split('\n')[0]}`);
+  }
+  const status = res ? res.status() : 0;
+  if (status === entry.expect) return res;
+  if (status === 404 && entry.expect === 200) {
+    skip(t, `${entry.path} answers 404 (not served by the portal yet)`);
+    return null;
+  }
+  throw new Failure(`${entry.path}: answers HTTP ${status}, expected ${entry.expect}`);
+}
+
+/** A short, stable CSS path for an element, for failure messages (run in the page). */
+export const CSS_PATH_FN = `(el) => {
+  const parts = [];
+  for (let e = el; e && e.nodeType === 1 && parts.length < 5; e = e.parentElement) {
+    let s = e.localName;
+    if (e.id) { parts.unshift(s + '#' + e.id); break; }
+    const cls = [...e.classList].slice(0, 2).map((c) => '.' + c).join('');
+    s += cls;
+    const sib = e.parentElement ? [...e.parentElement.children].filter((c) => c.localName === e.localName) : [];
+    if (sib.length > 1) s += ':nth-of-type(' + (sib.indexOf(e) + 1) + ')';
+    parts.unshift(s);
+  }
+  return parts.join(' > ');
+}`;
+
+/** A test failure that prints as its message and the test file's line, without a long stack. */
+export class Failure extends Error {
+  constructor(message) {
+    super(message);
+    const frame = new Error().stack.split('\n').find((l) => l.includes('.test.mjs'));
+    this.stack = `Failure: ${message}${frame ? '\n' + frame : ''}`;
+  }
+}
+Failure.prototype.name = 'Failure';
+
+/** Fails the test with `message` (a string, or a function building it) unless `ok`. */
+export function check(ok, message) {
+  if (!ok) throw new Failure(typeof message === 'function' ? message() : message);
+}
