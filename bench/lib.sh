@@ -15,7 +15,9 @@ ROUNDS=${ROUNDS:-5}                 # alternating rounds per comparison (medians
 BENCH_WARMUP=${BENCH_WARMUP:-1}     # seconds of wrk on each URL before the rounds (0: none)
 WRK_THREADS=2
 WRK_CONNECTIONS=32
-PORTAL_BIN="$ROOT/target/release/nanoclip"
+PORTAL_BIN=${BENCH_BIN:-$ROOT/target/release/nanoclip} # BENCH_BIN: another build (no build then)
+# The portal reads content/, static/ and var/ from its working directory when they exist there.
+PORTAL_CWD=${BENCH_CWD:-$ROOT}
 
 BENCH_TMP=""          # temporary directory (nginx prefix and root, logs, wrk outputs)
 NGINX_PID=""
@@ -79,11 +81,14 @@ bench_cleanup() {
   exit "$status"
 }
 
-# Runs a command in the background and waits for it, so that a signal reaches our trap at once
-# and the trap can stop the command (a foreground child would delay the trap until it ends).
+# run_tracked OUTFILE COMMAND...: runs COMMAND in the background with its stdout in OUTFILE
+# (stderr too for wrk, whose errors belong with its output) and waits for it, so that a signal
+# reaches our trap at once and the trap can stop the command (a foreground child would delay the
+# trap until it ends). The redirection must not wrap this function: the trap would inherit it.
 run_tracked() {
-  local status=0
-  "$@" &
+  local out=$1 status=0
+  shift
+  if [ "$1" = wrk ]; then "$@" >"$out" 2>&1 & else "$@" >"$out" & fi
   CURRENT_CHILD=$!
   wait "$CURRENT_CHILD" || status=$?
   CURRENT_CHILD=""
@@ -113,6 +118,11 @@ ensure_bench_tools() {
 }
 
 build_portal() {
+  if [ -n "${BENCH_BIN:-}" ]; then
+    [ -x "$PORTAL_BIN" ] || die "BENCH_BIN=$PORTAL_BIN is not an executable"
+    warn "BENCH_BIN is set: benchmarking $PORTAL_BIN, no build"
+    return 0
+  fi
   if [ -n "${BENCH_NO_BUILD:-}" ]; then
     [ -x "$PORTAL_BIN" ] || die "BENCH_NO_BUILD is set but $PORTAL_BIN does not exist"
     warn "BENCH_NO_BUILD is set: using $PORTAL_BIN as it is"
@@ -131,7 +141,7 @@ free_port() {
 
 # Fails with a clear message when something already listens on 127.0.0.1:PORT.
 check_port_free() {
-  local port=$1 who=$2 holder=""
+  local port=$1 who=$2 variable=$3 holder=""
   if python3 - "$port" <<'PY'; then return 0; fi
 import socket, sys
 s = socket.socket()
@@ -142,7 +152,7 @@ except OSError:
     sys.exit(1)
 PY
   command -v ss >/dev/null 2>&1 && holder=$(ss -ltnpH "sport = :$port" 2>/dev/null | sed -n 's/.*users:((\("[^"]*",pid=[0-9]*\).*/ (held by \1)/p' | head -1)
-  die "port $port for $who is busy$holder: stop what listens there, or pick another port with the variable documented in bench/README.md"
+  die "port $port for $who is busy$holder: stop what listens there, or set $variable to another port (unset: a free one)"
 }
 
 # --- the portal -------------------------------------------------------------------------------
@@ -152,9 +162,9 @@ PY
 start_portal() {
   local name=$1 port=${2:-} pid logfile i
   [ -n "$port" ] || port=$(free_port)
-  check_port_free "$port" "the portal ($name)"
+  check_port_free "$port" "the portal ($name)" "BENCH_${name^^}_PORT"
   logfile="$BENCH_TMP/portal-$name.log"
-  (cd "$ROOT" && NANOCLIP_BIND="127.0.0.1:$port" exec "$PORTAL_BIN" serve) >>"$logfile" 2>&1 </dev/null &
+  (cd "$PORTAL_CWD" && NANOCLIP_BIND="127.0.0.1:$port" exec "$PORTAL_BIN" serve) >>"$logfile" 2>&1 </dev/null &
   pid=$!
   PORTAL_PID[$name]=$pid
   PORTAL_PORT[$name]=$port
@@ -191,7 +201,7 @@ portal_workers() {
 start_nginx() {
   local workers=$1 port=${2:-} dir="$BENCH_TMP/nginx" i
   [ -n "$port" ] || port=$(free_port)
-  check_port_free "$port" "nginx"
+  check_port_free "$port" "nginx" BENCH_NGINX_PORT
   NGINX_ROOT="$BENCH_TMP/www"
   mkdir -p "$dir/temp" "$NGINX_ROOT"
   chmod 755 "$NGINX_ROOT"
@@ -305,7 +315,7 @@ parse_wrk() {
 
 # wrk_run URL OUTFILE [SECONDS]
 wrk_run() {
-  run_tracked wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${3:-$BENCH_SECONDS}s" --latency "$1" >"$2" 2>&1 \
+  run_tracked "$2" wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${3:-$BENCH_SECONDS}s" --latency "$1" \
     || { cat "$2" >&2; die "wrk failed on $1"; }
 }
 
@@ -412,6 +422,6 @@ compare() {
 # OUTFILE, one a line, the milliseconds from the exec to the first 200 on /healthz (startup.py).
 # Not to be called in $(...): the trap must see the child to stop it on Ctrl-C.
 measure_startup() {
-  run_tracked python3 "$BENCH_DIR/startup.py" "$PORTAL_BIN" "$1" "$ROOT" "$BENCH_TMP/portal-startup.log" >"$2" \
+  run_tracked "$2" python3 "$BENCH_DIR/startup.py" "$PORTAL_BIN" "$1" "$PORTAL_CWD" "$BENCH_TMP/portal-startup.log" \
     || { tail -n 30 "$BENCH_TMP/portal-startup.log" >&2; die "start-up measurement failed (portal log above)"; }
 }

@@ -61,7 +61,9 @@ impl ConfigErrors {
     }
 
     pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
-        self.0.iter().map(|(name, expected)| format!("{name}: {expected}"))
+        self.0
+            .iter()
+            .map(|(name, expected)| format!("{name}: {expected}"))
     }
 }
 
@@ -102,7 +104,10 @@ impl Config {
         let bind = match get("NANOCLIP_BIND") {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
             Some(raw) => raw.trim().parse().unwrap_or_else(|_| {
-                errors.push("NANOCLIP_BIND", "an address and port such as 127.0.0.1:8080");
+                errors.push(
+                    "NANOCLIP_BIND",
+                    "an address and port such as 127.0.0.1:8080",
+                );
                 SocketAddr::from(([127, 0, 0, 1], 8080))
             }),
         };
@@ -110,7 +115,10 @@ impl Config {
         let database_url = get("DATABASE_URL");
         match &database_url {
             Some(url) if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) => {
-                errors.push("DATABASE_URL", "a PostgreSQL URL such as postgres://user:password@host/nanoclip");
+                errors.push(
+                    "DATABASE_URL",
+                    "a PostgreSQL URL such as postgres://user:password@host/nanoclip",
+                );
             }
             None if production => {
                 errors.push("DATABASE_URL", "a PostgreSQL URL such as postgres://user:password@host/nanoclip (required in production)");
@@ -139,11 +147,18 @@ impl Config {
                 url
             }
             None if production => {
-                errors.push("NANOCLIP_PUBLIC_URL", "an https:// URL such as https://aide.nanoclip.fr (required in production)");
+                errors.push(
+                    "NANOCLIP_PUBLIC_URL",
+                    "an https:// URL such as https://aide.nanoclip.fr (required in production)",
+                );
                 String::new()
             }
             None => {
-                let host = if bind.ip().is_unspecified() { "127.0.0.1".to_owned() } else { bind.ip().to_string() };
+                let host = if bind.ip().is_unspecified() {
+                    "127.0.0.1".to_owned()
+                } else {
+                    bind.ip().to_string()
+                };
                 format!("http://{host}:{}", bind.port())
             }
         };
@@ -161,16 +176,33 @@ impl Config {
                 Vec::new()
             }
             // Development: a fresh key each start; sessions simply end with the process.
-            None => (0..4).flat_map(|_| *uuid::Uuid::new_v4().as_bytes()).collect(),
+            None => (0..4)
+                .flat_map(|_| *uuid::Uuid::new_v4().as_bytes())
+                .collect(),
         };
 
         let project_dir = |name: &str| default_project_path(name);
-        let data_dir = get("NANOCLIP_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| project_dir("var"));
-        let content_dir = get("NANOCLIP_CONTENT_DIR").map(PathBuf::from).unwrap_or_else(|| project_dir("content"));
-        let static_dir = get("NANOCLIP_STATIC_DIR").map(PathBuf::from).unwrap_or_else(|| project_dir("static"));
+        let data_dir = get("NANOCLIP_DATA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| project_dir("var"));
+        let content_dir = get("NANOCLIP_CONTENT_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| project_dir("content"));
+        let static_dir = get("NANOCLIP_STATIC_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| project_dir("static"));
 
         if errors.0.is_empty() {
-            Ok(Self { environment, bind, database_url, public_url, session_key, data_dir, content_dir, static_dir })
+            Ok(Self {
+                environment,
+                bind,
+                database_url,
+                public_url,
+                session_key,
+                data_dir,
+                content_dir,
+                static_dir,
+            })
         } else {
             Err(errors)
         }
@@ -199,7 +231,10 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_vars(|name| map.get(name).cloned())
     }
 
@@ -216,7 +251,14 @@ mod tests {
     #[test]
     fn production_names_every_missing_variable() {
         let errors = config(&[("NANOCLIP_ENV", "production")]).expect_err("must fail");
-        assert_eq!(errors.names(), ["DATABASE_URL", "NANOCLIP_PUBLIC_URL", "NANOCLIP_SESSION_KEY"]);
+        assert_eq!(
+            errors.names(),
+            [
+                "DATABASE_URL",
+                "NANOCLIP_PUBLIC_URL",
+                "NANOCLIP_SESSION_KEY"
+            ]
+        );
         assert_eq!(errors.lines().count(), 3);
     }
 
@@ -232,9 +274,19 @@ mod tests {
         .expect_err("must fail");
         assert_eq!(
             errors.names(),
-            ["NANOCLIP_ENV", "NANOCLIP_BIND", "DATABASE_URL", "NANOCLIP_PUBLIC_URL", "NANOCLIP_SESSION_KEY"]
+            [
+                "NANOCLIP_ENV",
+                "NANOCLIP_BIND",
+                "DATABASE_URL",
+                "NANOCLIP_PUBLIC_URL",
+                "NANOCLIP_SESSION_KEY"
+            ]
         );
-        assert!(errors.to_string().contains("NANOCLIP_BIND: an address and port"));
+        assert!(
+            errors
+                .to_string()
+                .contains("NANOCLIP_BIND: an address and port")
+        );
     }
 
     #[test]
@@ -250,7 +302,10 @@ mod tests {
         assert!(ok.is_production());
         assert_eq!(ok.public_url, "https://aide.nanoclip.fr");
         vars[2] = ("NANOCLIP_PUBLIC_URL", "http://aide.nanoclip.fr");
-        assert_eq!(config(&vars).expect_err("http").names(), ["NANOCLIP_PUBLIC_URL"]);
+        assert_eq!(
+            config(&vars).expect_err("http").names(),
+            ["NANOCLIP_PUBLIC_URL"]
+        );
     }
 
     #[test]

@@ -33,16 +33,27 @@ pub struct Application {
 
 impl Application {
     /// Migrates the database behind `options`, loads content and binds `config.bind`.
-    pub async fn build(config: Config, options: PgConnectOptions, extra: Option<ExtraRoutes>) -> anyhow::Result<Self> {
+    pub async fn build(
+        config: Config,
+        options: PgConnectOptions,
+        extra: Option<ExtraRoutes>,
+    ) -> anyhow::Result<Self> {
         let pool = db::pool(options);
-        db::MIGRATOR.run(&pool).await.context("applying migrations")?;
+        db::MIGRATOR
+            .run(&pool)
+            .await
+            .context("applying migrations")?;
         let assets = pages::assets::Assets::load(&config.static_dir)?;
-        let listener = TcpListener::bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
+        let listener = TcpListener::bind(config.bind)
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
         let address = listener.local_addr()?;
         let rules_path = config.content_dir.join("prompt-rules.toml");
-        let rules_text = std::fs::read_to_string(&rules_path).with_context(|| format!("reading {}", rules_path.display()))?;
-        let prompt_rules = PromptRules::from_toml(&rules_text).with_context(|| format!("in {}", rules_path.display()))?;
-        let library = Library::load(&config.content_dir).map_err(|e| anyhow::anyhow!("the guides have errors:\n{e}"))?;
+        let rules_text = std::fs::read_to_string(&rules_path)
+            .with_context(|| format!("reading {}", rules_path.display()))?;
+        let prompt_rules = PromptRules::from_toml(&rules_text)
+            .with_context(|| format!("in {}", rules_path.display()))?;
+        let library = Library::load(&config.content_dir)
+            .map_err(|e| anyhow::anyhow!("the guides have errors:\n{e}"))?;
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             pool: pool.clone(),
@@ -67,7 +78,12 @@ impl Application {
         .shutdown_timeout(30)
         .listen(listener)?
         .run();
-        Ok(Self { server, state, address, pool })
+        Ok(Self {
+            server,
+            state,
+            address,
+            pool,
+        })
     }
 
     pub fn address(&self) -> std::net::SocketAddr {
@@ -94,7 +110,10 @@ fn routes(cfg: &mut web::ServiceConfig, extra: Option<ExtraRoutes>) {
         .route("/aide/{slug}", web::get().to(pages::aide::guide))
         .route("/simulateur", web::get().to(pages::simulateur::page))
         .route("/api/v1/simulateur", web::get().to(pages::api::simulateur))
-        .route("/api/v1/aide/recherche", web::get().to(pages::api::recherche))
+        .route(
+            "/api/v1/aide/recherche",
+            web::get().to(pages::api::recherche),
+        )
         .route("/healthz", web::get().to(pages::meta::healthz))
         .route("/sitemap.xml", web::get().to(pages::aide::sitemap))
         .route("/robots.txt", web::get().to(pages::meta::robots))
@@ -114,9 +133,15 @@ fn security_headers(production: bool) -> DefaultHeaders {
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "strict-origin-when-cross-origin"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
-        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=()"));
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=()",
+        ));
     if production {
-        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"))
+        headers.add((
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        ))
     } else {
         headers
     }
@@ -125,7 +150,8 @@ fn security_headers(production: bool) -> DefaultHeaders {
 /// `nanoclip serve`: find the database, migrate, serve, and stop the private cluster we started.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let started_at = std::time::Instant::now();
-    let database = server::resolve(config.database_url.as_deref(), &config.data_dir, "nanoclip").await?;
+    let database =
+        server::resolve(config.database_url.as_deref(), &config.data_dir, "nanoclip").await?;
     let explicit_url = std::env::var("NANOCLIP_PUBLIC_URL").is_ok_and(|v| !v.trim().is_empty());
     let public_url = config.public_url.clone();
     let outcome = async {
@@ -142,12 +168,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// `nanoclip migrate`.
 pub async fn migrate_only(config: Config) -> anyhow::Result<()> {
-    let database = server::resolve(config.database_url.as_deref(), &config.data_dir, "nanoclip").await?;
+    let database =
+        server::resolve(config.database_url.as_deref(), &config.data_dir, "nanoclip").await?;
     let pool = db::pool(database.options.clone());
     let outcome = tokio::time::timeout(Duration::from_secs(120), db::MIGRATOR.run(&pool)).await;
     pool.close().await;
     database.shutdown();
-    outcome.context("migrations timed out")?.context("applying migrations")?;
+    outcome
+        .context("migrations timed out")?
+        .context("applying migrations")?;
     println!("migrations applied");
     Ok(())
 }

@@ -101,28 +101,55 @@ fn sanitiser() -> ammonia::Builder<'static> {
 
 pub fn parse(path: &Path, source: &str) -> Result<Guide, ContentError> {
     let file = path.display().to_string();
-    let err = |line: usize, message: String| ContentError { file: file.clone(), line, message };
+    let err = |line: usize, message: String| ContentError {
+        file: file.clone(),
+        line,
+        message,
+    };
 
     // Front matter: between the first two `+++` lines.
-    let rest = source.strip_prefix("+++\n").ok_or_else(|| err(1, "the file must start with `+++` front matter".into()))?;
-    let end = rest.find("\n+++\n").ok_or_else(|| err(1, "front matter is not closed by a `+++` line".into()))?;
+    let rest = source
+        .strip_prefix("+++\n")
+        .ok_or_else(|| err(1, "the file must start with `+++` front matter".into()))?;
+    let end = rest
+        .find("\n+++\n")
+        .ok_or_else(|| err(1, "front matter is not closed by a `+++` line".into()))?;
     let front_text = &rest[..end];
     let body = &rest[end + "\n+++\n".len()..];
     let body_first_line = front_text.lines().count() + 3;
     let front: FrontMatter = toml::from_str(front_text).map_err(|e| {
-        let line = e.span().map(|s| front_text[..s.start].lines().count().max(1) + 1).unwrap_or(2);
+        let line = e
+            .span()
+            .map(|s| front_text[..s.start].lines().count().max(1) + 1)
+            .unwrap_or(2);
         err(line, format!("front matter: {}", e.message()))
     })?;
-    let expected_slug = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let expected_slug = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     if front.slug != expected_slug {
-        return Err(err(2, format!("slug `{}` differs from the file name `{expected_slug}.md`", front.slug)));
+        return Err(err(
+            2,
+            format!(
+                "slug `{}` differs from the file name `{expected_slug}.md`",
+                front.slug
+            ),
+        ));
     }
-    for (name, value) in [("title", &front.title), ("description", &front.description), ("category", &front.category)] {
+    for (name, value) in [
+        ("title", &front.title),
+        ("description", &front.description),
+        ("category", &front.category),
+    ] {
         if value.trim().is_empty() {
             return Err(err(2, format!("front matter: `{name}` is empty")));
         }
     }
-    let date = front.updated.date.ok_or_else(|| err(2, "front matter: `updated` needs a date".into()))?;
+    let date = front
+        .updated
+        .date
+        .ok_or_else(|| err(2, "front matter: `updated` needs a date".into()))?;
     let updated = time::Month::try_from(date.month)
         .ok()
         .and_then(|m| time::Date::from_calendar_date(i32::from(date.year), m, date.day).ok())
@@ -147,15 +174,25 @@ pub fn parse(path: &Path, source: &str) -> Result<Guide, ContentError> {
     let mut chunk_line = body_first_line;
     let mut ids = HashSet::new();
     for (i, line) in body.lines().enumerate() {
-        let shortcode = line.trim().strip_prefix("{{<").and_then(|l| l.strip_suffix(">}}")).map(str::trim);
+        let shortcode = line
+            .trim()
+            .strip_prefix("{{<")
+            .and_then(|l| l.strip_suffix(">}}"))
+            .map(str::trim);
         if let Some(name) = shortcode {
             let table = match name {
                 "bareme" => LiveTable::Bareme,
                 "plans" => LiveTable::Plans,
                 "packs" => LiveTable::Packs,
-                other => return Err(err(body_first_line + i, format!("unknown shortcode `{other}` (bareme, plans, packs)"))),
+                other => {
+                    return Err(err(
+                        body_first_line + i,
+                        format!("unknown shortcode `{other}` (bareme, plans, packs)"),
+                    ));
+                }
             };
-            render_chunk(&chunk, chunk_line, &mut guide, &mut ids).map_err(|(line, m)| err(line, m))?;
+            render_chunk(&chunk, chunk_line, &mut guide, &mut ids)
+                .map_err(|(line, m)| err(line, m))?;
             guide.segments.push(Segment::Live(table));
             chunk.clear();
             chunk_line = body_first_line + i + 1;
@@ -168,7 +205,12 @@ pub fn parse(path: &Path, source: &str) -> Result<Guide, ContentError> {
     Ok(guide)
 }
 
-fn render_chunk(markdown: &str, first_line: usize, guide: &mut Guide, ids: &mut HashSet<String>) -> Result<(), (usize, String)> {
+fn render_chunk(
+    markdown: &str,
+    first_line: usize,
+    guide: &mut Guide,
+    ids: &mut HashSet<String>,
+) -> Result<(), (usize, String)> {
     if markdown.trim().is_empty() {
         return Ok(());
     }
@@ -180,26 +222,59 @@ fn render_chunk(markdown: &str, first_line: usize, guide: &mut Guide, ids: &mut 
         match event {
             Event::Start(Tag::Heading { level, id, .. }) => {
                 if level == HeadingLevel::H1 {
-                    return Err((line_of(range.start), "no `#` title in the body: the page prints the front-matter title".into()));
+                    return Err((
+                        line_of(range.start),
+                        "no `#` title in the body: the page prints the front-matter title".into(),
+                    ));
                 }
-                heading = Some((level, id.map(|i| i.to_string()), String::new(), events.len(), line_of(range.start)));
+                heading = Some((
+                    level,
+                    id.map(|i| i.to_string()),
+                    String::new(),
+                    events.len(),
+                    line_of(range.start),
+                ));
                 events.push(Event::Text(CowStr::Borrowed(""))); // placeholder, replaced at the end
             }
             Event::End(TagEnd::Heading(level)) => {
-                let Some((lvl, id, text, at, line)) = heading.take() else { continue };
+                let Some((lvl, id, text, at, line)) = heading.take() else {
+                    continue;
+                };
                 let id = id.unwrap_or_else(|| slugify(&text));
                 if !ids.insert(id.clone()) {
                     return Err((line, format!("duplicate heading anchor `#{id}`")));
                 }
-                events[at] = Event::Start(Tag::Heading { level: lvl, id: Some(id.clone().into()), classes: vec![], attrs: vec![] });
+                events[at] = Event::Start(Tag::Heading {
+                    level: lvl,
+                    id: Some(id.clone().into()),
+                    classes: vec![],
+                    attrs: vec![],
+                });
                 events.push(Event::End(TagEnd::Heading(level)));
                 guide.text.push_str(&text);
                 guide.text.push_str(".\n");
-                guide.headings.push(Heading { level: lvl as u8, id, text });
+                guide.headings.push(Heading {
+                    level: lvl as u8,
+                    id,
+                    text,
+                });
             }
-            Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
-                guide.links.push(Link { url: dest_url.to_string(), line: line_of(range.start) });
-                events.push(Event::Start(Tag::Link { link_type, dest_url, title, id }));
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => {
+                guide.links.push(Link {
+                    url: dest_url.to_string(),
+                    line: line_of(range.start),
+                });
+                events.push(Event::Start(Tag::Link {
+                    link_type,
+                    dest_url,
+                    title,
+                    id,
+                }));
             }
             Event::Start(Tag::Table(alignments)) => {
                 events.push(Event::Html(CowStr::Borrowed("<div class=\"table-wrap\">")));
@@ -239,7 +314,13 @@ fn render_chunk(markdown: &str, first_line: usize, guide: &mut Guide, ids: &mut 
                 events.push(event);
             }
             Event::End(TagEnd::Paragraph | TagEnd::Item | TagEnd::TableCell) => {
-                guide.text.push_str(if matches!(event, Event::End(TagEnd::TableCell)) { " " } else { "\n" });
+                guide
+                    .text
+                    .push_str(if matches!(event, Event::End(TagEnd::TableCell)) {
+                        " "
+                    } else {
+                        "\n"
+                    });
                 events.push(event);
             }
             other => events.push(other),

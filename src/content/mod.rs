@@ -90,7 +90,11 @@ pub struct Library {
 impl Library {
     pub fn load(dir: &Path) -> Result<Self, ContentErrors> {
         let mut errors = Vec::new();
-        let file_error = |file: &Path, message: String| ContentError { file: file.display().to_string(), line: 1, message };
+        let file_error = |file: &Path, message: String| ContentError {
+            file: file.display().to_string(),
+            line: 1,
+            message,
+        };
 
         let categories_path = dir.join("categories.toml");
         let categories = std::fs::read_to_string(&categories_path)
@@ -112,8 +116,17 @@ impl Library {
             });
 
         let mut paths: Vec<_> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "md")).collect(),
-            Err(e) => return Err(ContentErrors(vec![file_error(dir, format!("cannot read the content directory: {e}"))])),
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "md"))
+                .collect(),
+            Err(e) => {
+                return Err(ContentErrors(vec![file_error(
+                    dir,
+                    format!("cannot read the content directory: {e}"),
+                )]));
+            }
         };
         paths.sort();
         let mut guides = Vec::new();
@@ -131,7 +144,11 @@ impl Library {
         for (i, (file, guide)) in guides.iter().enumerate() {
             if let Some(&first) = by_slug.get(&guide.slug) {
                 let (other, _): &(String, Guide) = &guides[first];
-                errors.push(ContentError { file: file.clone(), line: 2, message: format!("duplicate slug `{}` (also in {other})", guide.slug) });
+                errors.push(ContentError {
+                    file: file.clone(),
+                    line: 2,
+                    message: format!("duplicate slug `{}` (also in {other})", guide.slug),
+                });
             } else {
                 by_slug.insert(guide.slug.clone(), i);
             }
@@ -146,7 +163,11 @@ impl Library {
         for (file, guide) in &guides {
             for link in &guide.links {
                 if let Err(message) = check_link(&link.url, guide, &guides, &by_slug) {
-                    errors.push(ContentError { file: file.clone(), line: link.line, message });
+                    errors.push(ContentError {
+                        file: file.clone(),
+                        line: link.line,
+                        message,
+                    });
                 }
             }
         }
@@ -154,13 +175,38 @@ impl Library {
             return Err(ContentErrors(errors));
         }
 
-        let position = |c: &str| categories.iter().position(|k| k.name == c).unwrap_or(usize::MAX);
+        let position = |c: &str| {
+            categories
+                .iter()
+                .position(|k| k.name == c)
+                .unwrap_or(usize::MAX)
+        };
         let mut guides: Vec<Guide> = guides.into_iter().map(|(_, g)| g).collect();
-        guides.sort_by(|a, b| (position(&a.category), a.order, &a.slug).cmp(&(position(&b.category), b.order, &b.slug)));
-        let by_slug = guides.iter().enumerate().map(|(i, g)| (g.slug.clone(), i)).collect();
-        let search = SearchIndex::build(&guides, &synonyms)
-            .map_err(|e| ContentErrors(vec![ContentError { file: dir.display().to_string(), line: 0, message: format!("search index: {e}") }]))?;
-        Ok(Self { guides, categories, by_slug, search })
+        guides.sort_by(|a, b| {
+            (position(&a.category), a.order, &a.slug).cmp(&(
+                position(&b.category),
+                b.order,
+                &b.slug,
+            ))
+        });
+        let by_slug = guides
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.slug.clone(), i))
+            .collect();
+        let search = SearchIndex::build(&guides, &synonyms).map_err(|e| {
+            ContentErrors(vec![ContentError {
+                file: dir.display().to_string(),
+                line: 0,
+                message: format!("search index: {e}"),
+            }])
+        })?;
+        Ok(Self {
+            guides,
+            categories,
+            by_slug,
+            search,
+        })
     }
 
     pub fn get(&self, slug: &str) -> Option<&Guide> {
@@ -176,26 +222,51 @@ impl Library {
     }
 }
 
-fn check_link(url: &str, from: &Guide, guides: &[(String, Guide)], by_slug: &HashMap<String, usize>) -> Result<(), String> {
+fn check_link(
+    url: &str,
+    from: &Guide,
+    guides: &[(String, Guide)],
+    by_slug: &HashMap<String, usize>,
+) -> Result<(), String> {
     if url.starts_with("https://") || url.starts_with("mailto:") {
         return Ok(());
     }
     if let Some(anchor) = url.strip_prefix('#') {
-        return if from.has_anchor(anchor) { Ok(()) } else { Err(format!("broken anchor `{url}`: no such heading in this guide")) };
+        return if from.has_anchor(anchor) {
+            Ok(())
+        } else {
+            Err(format!(
+                "broken anchor `{url}`: no such heading in this guide"
+            ))
+        };
     }
     if !url.starts_with('/') {
-        return Err(format!("link `{url}` must be site-relative (start with /) or https://"));
+        return Err(format!(
+            "link `{url}` must be site-relative (start with /) or https://"
+        ));
     }
-    let (before_fragment, fragment) = url.split_once('#').map_or((url, None), |(a, b)| (a, Some(b)));
-    let path = before_fragment.split_once('?').map_or(before_fragment, |(p, _)| p);
+    let (before_fragment, fragment) = url
+        .split_once('#')
+        .map_or((url, None), |(a, b)| (a, Some(b)));
+    let path = before_fragment
+        .split_once('?')
+        .map_or(before_fragment, |(p, _)| p);
     if let Some(slug) = path.strip_prefix("/aide/").filter(|s| *s != "recherche") {
-        let Some(&i) = by_slug.get(slug) else { return Err(format!("broken link `{url}`: no guide `{slug}`")) };
+        let Some(&i) = by_slug.get(slug) else {
+            return Err(format!("broken link `{url}`: no guide `{slug}`"));
+        };
         if let Some(anchor) = fragment {
             if !guides[i].1.has_anchor(anchor) {
-                return Err(format!("broken anchor `{url}`: guide `{slug}` has no heading `#{anchor}`"));
+                return Err(format!(
+                    "broken anchor `{url}`: guide `{slug}` has no heading `#{anchor}`"
+                ));
             }
         }
         return Ok(());
     }
-    if SITE_PATHS.contains(&path) { Ok(()) } else { Err(format!("broken link `{url}`: not a page of the portal")) }
+    if SITE_PATHS.contains(&path) {
+        Ok(())
+    } else {
+        Err(format!("broken link `{url}`: not a page of the portal"))
+    }
 }

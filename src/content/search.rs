@@ -10,10 +10,15 @@
 use std::collections::{HashMap, HashSet};
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery,
+};
+use tantivy::schema::{
+    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
+    StopWordFilter, TextAnalyzer,
 };
 use tantivy::{Index, IndexReader, TantivyDocument, Term, doc};
 
@@ -50,9 +55,15 @@ pub struct Hit {
 }
 
 pub fn analyzer() -> TextAnalyzer {
-    let builder = TextAnalyzer::builder(SimpleTokenizer::default()).filter(RemoveLongFilter::limit(40)).filter(LowerCaser);
+    let builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser);
     match StopWordFilter::new(Language::French) {
-        Some(stop) => builder.filter(stop).filter(Stemmer::new(Language::French)).filter(AsciiFoldingFilter).build(),
+        Some(stop) => builder
+            .filter(stop)
+            .filter(Stemmer::new(Language::French))
+            .filter(AsciiFoldingFilter)
+            .build(),
         None => TextAnalyzer::builder(SimpleTokenizer::default())
             .filter(RemoveLongFilter::limit(40))
             .filter(LowerCaser)
@@ -75,7 +86,9 @@ pub fn terms(analyzer: &TextAnalyzer, text: &str) -> Vec<(String, std::ops::Rang
 }
 
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| w.chars().count() >= 2).map(fold)
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 2)
+        .map(fold)
 }
 
 impl SearchIndex {
@@ -83,9 +96,15 @@ impl SearchIndex {
         let mut schema = Schema::builder();
         let text = |stored: bool| {
             let options = TextOptions::default().set_indexing_options(
-                TextFieldIndexing::default().set_tokenizer(TOKENIZER).set_index_option(IndexRecordOption::WithFreqsAndPositions),
+                TextFieldIndexing::default()
+                    .set_tokenizer(TOKENIZER)
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
             );
-            if stored { options.set_stored() } else { options }
+            if stored {
+                options.set_stored()
+            } else {
+                options
+            }
         };
         let fields = Fields {
             slug: schema.add_text_field("slug", STRING | STORED),
@@ -108,7 +127,10 @@ impl SearchIndex {
                 fields.headings => headings.join(" "),
                 fields.body => guide.text.as_str(),
             ))?;
-            for word in words(&guide.title).chain(words(&guide.text)).chain(guide.keywords.iter().flat_map(|k| words(k))) {
+            for word in words(&guide.title)
+                .chain(words(&guide.text))
+                .chain(guide.keywords.iter().flat_map(|k| words(k)))
+            {
                 *vocabulary.entry(word).or_insert(0) += 1;
             }
         }
@@ -122,14 +144,25 @@ impl SearchIndex {
                 synonyms.entry(word.clone()).or_default().extend(others);
             }
         }
-        Ok(Self { index, reader, analyzer, fields, synonyms, vocabulary })
+        Ok(Self {
+            index,
+            reader,
+            analyzer,
+            fields,
+            synonyms,
+            vocabulary,
+        })
     }
 
     /// The best guides for `query`, best first.
     pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
-        let Some(query) = self.query(query) else { return Vec::new() };
+        let Some(query) = self.query(query) else {
+            return Vec::new();
+        };
         let searcher = self.reader.searcher();
-        let Ok(top) = searcher.search(&*query, &TopDocs::with_limit(limit).order_by_score()) else { return Vec::new() };
+        let Ok(top) = searcher.search(&*query, &TopDocs::with_limit(limit).order_by_score()) else {
+            return Vec::new();
+        };
         top.into_iter()
             .filter_map(|(score, address)| {
                 let doc: TantivyDocument = searcher.doc(address).ok()?;
@@ -173,17 +206,54 @@ impl SearchIndex {
     fn query(&self, query: &str) -> Option<Box<dyn Query>> {
         let f = self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        // The query's own words as a phrase in a title, keywords or heading: « prompt interdit »
+        // is the subject of the ethics guide even though « prompt » is the title of another.
+        let own: Vec<String> = terms(&self.analyzer, query)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        if own.len() >= 2 {
+            for (field, boost) in [(f.title, 8.0), (f.keywords, 8.0), (f.headings, 4.0)] {
+                let phrase = PhraseQuery::new(
+                    own.iter()
+                        .map(|t| Term::from_field_text(field, t))
+                        .collect(),
+                );
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(phrase), boost)),
+                ));
+            }
+        }
         for (term, weight) in self.query_terms(query) {
             let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-            for (field, boost) in [(f.title, 5.0), (f.keywords, 4.0), (f.headings, 2.0), (f.body, 1.0)] {
-                let exact = TermQuery::new(Term::from_field_text(field, &term), IndexRecordOption::WithFreqs);
-                alternatives.push((Occur::Should, Box::new(BoostQuery::new(Box::new(exact), boost * weight))));
+            for (field, boost) in [
+                (f.title, 5.0),
+                (f.keywords, 4.0),
+                (f.headings, 2.0),
+                (f.body, 1.0),
+            ] {
+                let exact = TermQuery::new(
+                    Term::from_field_text(field, &term),
+                    IndexRecordOption::WithFreqs,
+                );
+                alternatives.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(exact), boost * weight)),
+                ));
                 let len = term.chars().count();
                 if len >= 3 {
                     // Prefix: « expir » finds « expirent »; within one edit for longer words.
                     let distance = if len >= 5 { 1 } else { 0 };
-                    let fuzzy = FuzzyTermQuery::new_prefix(Term::from_field_text(field, &term), distance, true);
-                    alternatives.push((Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy), 0.3 * boost * weight))));
+                    let fuzzy = FuzzyTermQuery::new_prefix(
+                        Term::from_field_text(field, &term),
+                        distance,
+                        true,
+                    );
+                    alternatives.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(fuzzy), 0.3 * boost * weight)),
+                    ));
                 }
             }
             clauses.push((Occur::Should, Box::new(BooleanQuery::new(alternatives))));
@@ -199,14 +269,23 @@ impl SearchIndex {
             .split_whitespace()
             .map(|word| {
                 let folded = fold(word.trim_matches(|c: char| !c.is_alphanumeric()));
-                if folded.chars().count() < 4 || self.vocabulary.contains_key(&folded) || self.synonyms.contains_key(&folded) {
+                if folded.chars().count() < 4
+                    || self.vocabulary.contains_key(&folded)
+                    || self.synonyms.contains_key(&folded)
+                {
                     return word.to_owned();
                 }
                 let max = if folded.chars().count() >= 7 { 2 } else { 1 };
                 let best = self
                     .vocabulary
                     .iter()
-                    .map(|(known, count)| (strsim::levenshtein(&folded, known), std::cmp::Reverse(*count), known))
+                    .map(|(known, count)| {
+                        (
+                            strsim::levenshtein(&folded, known),
+                            std::cmp::Reverse(*count),
+                            known,
+                        )
+                    })
                     .filter(|(distance, _, _)| *distance <= max)
                     .min();
                 match best {
@@ -249,11 +328,17 @@ impl SearchIndex {
     pub fn snippet(&self, text: &str, query: &[(String, f32)]) -> Vec<SnippetPart> {
         let mut best: Option<(usize, &str, Vec<std::ops::Range<usize>>)> = None;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let hits: Vec<(String, std::ops::Range<usize>)> =
-                terms(&self.analyzer, line).into_iter().filter(|(t, _)| matches(t, query)).collect();
+            let hits: Vec<(String, std::ops::Range<usize>)> = terms(&self.analyzer, line)
+                .into_iter()
+                .filter(|(t, _)| matches(t, query))
+                .collect();
             let distinct: HashSet<&str> = hits.iter().map(|(t, _)| t.as_str()).collect();
             if distinct.len() > best.as_ref().map_or(0, |b| b.0) {
-                best = Some((distinct.len(), line, hits.into_iter().map(|(_, r)| r).collect()));
+                best = Some((
+                    distinct.len(),
+                    line,
+                    hits.into_iter().map(|(_, r)| r).collect(),
+                ));
             }
         }
         let Some((_, line, ranges)) = best else {

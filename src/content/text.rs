@@ -70,13 +70,19 @@ mod tests {
 
     #[test]
     fn slugs_are_ascii_and_dashed() {
-        assert_eq!(slugify("Les crédits expirent-ils ?"), "les-credits-expirent-ils");
+        assert_eq!(
+            slugify("Les crédits expirent-ils ?"),
+            "les-credits-expirent-ils"
+        );
         assert_eq!(slugify("  4K & HD  "), "4k-hd");
     }
 
     #[test]
     fn typography_puts_no_break_spaces_where_french_wants_them() {
-        assert_eq!(typography("Note : « oui » ? 29,00 €"), "Note\u{202f}: «\u{202f}oui\u{202f}»\u{202f}? 29,00\u{a0}€");
+        assert_eq!(
+            typography("Note : « oui » ? 29,00 €"),
+            "Note\u{202f}: «\u{202f}oui\u{202f}»\u{202f}? 29,00\u{a0}€"
+        );
         assert_eq!(typography("https://x.fr à 10:30"), "https://x.fr à 10:30");
     }
 }

@@ -3,7 +3,11 @@
 use sqlx::PgConnection;
 
 /// Adds the counted views to each guide (one statement for the whole batch).
-pub async fn add_views(conn: &mut PgConnection, slugs: &[String], counts: &[i64]) -> sqlx::Result<()> {
+pub async fn add_views(
+    conn: &mut PgConnection,
+    slugs: &[String],
+    counts: &[i64],
+) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO guide_views (slug, views) SELECT * FROM UNNEST($1::text[], $2::bigint[])
          ON CONFLICT (slug) DO UPDATE SET views = guide_views.views + EXCLUDED.views",
@@ -16,7 +20,12 @@ pub async fn add_views(conn: &mut PgConnection, slugs: &[String], counts: &[i64]
 }
 
 pub async fn most_read(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar!("SELECT slug FROM guide_views ORDER BY views DESC, slug LIMIT $1", limit).fetch_all(conn).await
+    sqlx::query_scalar!(
+        "SELECT slug FROM guide_views ORDER BY views DESC, slug LIMIT $1",
+        limit
+    )
+    .fetch_all(conn)
+    .await
 }
 
 pub async fn record_miss(conn: &mut PgConnection, query: &str) -> sqlx::Result<()> {
@@ -30,7 +39,12 @@ pub async fn record_miss(conn: &mut PgConnection, query: &str) -> sqlx::Result<(
     Ok(())
 }
 
-pub async fn add_feedback(conn: &mut PgConnection, slug: &str, helpful: bool, comment: Option<&str>) -> sqlx::Result<i64> {
+pub async fn add_feedback(
+    conn: &mut PgConnection,
+    slug: &str,
+    helpful: bool,
+    comment: Option<&str>,
+) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         "INSERT INTO guide_feedback (slug, helpful, comment) VALUES ($1, $2, $3) RETURNING id",
         slug,

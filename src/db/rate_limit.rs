@@ -4,7 +4,12 @@ use sqlx::PgConnection;
 
 /// Counts one hit for `key` in the current window of `window_secs`; returns `Ok(None)` when it
 /// is allowed, or `Ok(Some(seconds))` to wait before the window ends when over `max`.
-pub async fn hit(conn: &mut PgConnection, key: &str, window_secs: i32, max: i32) -> sqlx::Result<Option<i64>> {
+pub async fn hit(
+    conn: &mut PgConnection,
+    key: &str,
+    window_secs: i32,
+    max: i32,
+) -> sqlx::Result<Option<i64>> {
     let row = sqlx::query!(
         r#"WITH w AS (
                SELECT to_timestamp(floor(extract(epoch FROM now())::float8 / $2::float8) * $2::float8) AS start
@@ -20,7 +25,9 @@ pub async fn hit(conn: &mut PgConnection, key: &str, window_secs: i32, max: i32)
     .await?;
     // Now and then, forget windows that have ended.
     if row.hits == 1 {
-        sqlx::query!("DELETE FROM rate_limits WHERE window_start < now() - interval '1 day'").execute(conn).await?;
+        sqlx::query!("DELETE FROM rate_limits WHERE window_start < now() - interval '1 day'")
+            .execute(conn)
+            .await?;
     }
     Ok((row.hits > max).then_some(row.retry_after.max(1)))
 }

@@ -44,7 +44,9 @@ impl Server {
         if let Some(cluster) = &self.started {
             match cluster.stop() {
                 Ok(()) => tracing::info!("private PostgreSQL cluster stopped"),
-                Err(error) => tracing::warn!("could not stop the private PostgreSQL cluster: {error:#}"),
+                Err(error) => {
+                    tracing::warn!("could not stop the private PostgreSQL cluster: {error:#}")
+                }
             }
         }
     }
@@ -53,13 +55,26 @@ impl Server {
 pub const LOCAL_SERVER: (&str, u16) = ("127.0.0.1", 5432);
 
 /// Resolves the embedded default described in the module documentation.
-pub async fn resolve(database_url: Option<&str>, data_dir: &Path, database: &str) -> anyhow::Result<Server> {
+pub async fn resolve(
+    database_url: Option<&str>,
+    data_dir: &Path,
+    database: &str,
+) -> anyhow::Result<Server> {
     if let Some(url) = database_url {
-        let options = PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?;
-        return Ok(Server { origin: Origin::DatabaseUrl, options, started: None });
+        let options = PgConnectOptions::from_str(url)
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        return Ok(Server {
+            origin: Origin::DatabaseUrl,
+            options,
+            started: None,
+        });
     }
     if let Some(options) = probe_local_server(LOCAL_SERVER.0, LOCAL_SERVER.1, database).await {
-        return Ok(Server { origin: Origin::LocalServer, options, started: None });
+        return Ok(Server {
+            origin: Origin::LocalServer,
+            options,
+            started: None,
+        });
     }
     let Some(bin) = find_binaries() else {
         bail!(
@@ -77,7 +92,11 @@ pub async fn resolve(database_url: Option<&str>, data_dir: &Path, database: &str
     .context("starting the private cluster")??;
     let options = cluster.options(database);
     ensure_database(&cluster.options("postgres"), database).await?;
-    Ok(Server { origin: Origin::PrivateCluster, options, started: started.then_some(cluster) })
+    Ok(Server {
+        origin: Origin::PrivateCluster,
+        options,
+        started: started.then_some(cluster),
+    })
 }
 
 /// The server at `host:port` if it lets `postgres` in without a password, with `database` created
@@ -90,7 +109,8 @@ pub async fn probe_local_server(host: &str, port: u16, database: &str) -> Option
         .username("postgres")
         .database("postgres")
         .log_statements(tracing::log::LevelFilter::Debug);
-    let attempt = tokio::time::timeout(Duration::from_secs(2), PgConnection::connect_with(&admin)).await;
+    let attempt =
+        tokio::time::timeout(Duration::from_secs(2), PgConnection::connect_with(&admin)).await;
     match attempt {
         Ok(Ok(connection)) => {
             let _ = connection.close().await;
@@ -104,7 +124,9 @@ pub async fn probe_local_server(host: &str, port: u16, database: &str) -> Option
     match ensure_database(&admin, database).await {
         Ok(()) => Some(admin.database(database)),
         Err(error) => {
-            tracing::warn!("postgres on {host}:{port} answered but the database could not be created: {error:#}");
+            tracing::warn!(
+                "postgres on {host}:{port} answered but the database could not be created: {error:#}"
+            );
             None
         }
     }
@@ -113,22 +135,29 @@ pub async fn probe_local_server(host: &str, port: u16, database: &str) -> Option
 /// Creates `database` unless it exists; safe when several processes race to create it.
 pub async fn ensure_database(admin: &PgConnectOptions, database: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
-        !database.is_empty() && database.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+        !database.is_empty()
+            && database
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
         "database names are lowercase ascii, digits and underscores: {database:?}"
     );
     let mut connection = connect_with_retry(admin).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(database)
-        .fetch_one(&mut connection)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(database)
+            .fetch_one(&mut connection)
+            .await?;
     if !exists {
-        let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{database}\"")))
-            .execute(&mut connection)
-            .await;
+        let created = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE \"{database}\""
+        )))
+        .execute(&mut connection)
+        .await;
         match created {
             Ok(_) => tracing::info!("created database {database}"),
             // 42P04 duplicate_database, 23505 unique_violation: another process created it first.
-            Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P04" | "23505")) => {}
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("42P04" | "23505")) => {}
             Err(error) => return Err(error).context("CREATE DATABASE"),
         }
     }
@@ -146,8 +175,10 @@ async fn connect_with_retry(options: &PgConnectOptions) -> anyhow::Result<PgConn
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(last.map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("no attempt")))
-        .context("connecting to PostgreSQL")
+    Err(last
+        .map(anyhow::Error::from)
+        .unwrap_or_else(|| anyhow::anyhow!("no attempt")))
+    .context("connecting to PostgreSQL")
 }
 
 /// The directory holding `initdb` and `pg_ctl`: PATH first, then the newest Debian/Ubuntu layout.
@@ -192,13 +223,21 @@ impl PrivateCluster {
         // Unix socket paths are limited to 107 bytes; deep checkouts get a short directory in /tmp.
         let mut socket_dir = root.join("run");
         if socket_dir.as_os_str().len() + ".s.PGSQL.5432".len() + 1 > 100 {
-            let digest = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(root.as_os_str().as_encoded_bytes())[..6]);
+            let digest = hex::encode(
+                &<sha2::Sha256 as sha2::Digest>::digest(root.as_os_str().as_encoded_bytes())[..6],
+            );
             socket_dir = std::env::temp_dir().join(format!("nanoclip-pg-{digest}"));
         }
         // SAFETY: geteuid has no preconditions and cannot fail.
         let root_user = unsafe { libc::geteuid() } == 0;
         let run_as = root_user.then(|| "postgres".to_owned());
-        Self { root, bin, tcp_port, run_as, socket_dir }
+        Self {
+            root,
+            bin,
+            tcp_port,
+            run_as,
+            socket_dir,
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -221,8 +260,10 @@ impl PrivateCluster {
     /// Initialises the cluster if needed and starts it unless it runs already. Returns whether
     /// this call started it. A file lock serialises processes doing this at the same time.
     pub fn ensure_running(&self) -> anyhow::Result<bool> {
-        fs::create_dir_all(&self.root).with_context(|| format!("creating {}", self.root.display()))?;
-        let lock = File::create(self.root.join(".lock")).context("creating the cluster lock file")?;
+        fs::create_dir_all(&self.root)
+            .with_context(|| format!("creating {}", self.root.display()))?;
+        let lock =
+            File::create(self.root.join(".lock")).context("creating the cluster lock file")?;
         lock.lock().context("locking the cluster")?;
         let result = self.ensure_running_locked();
         let _ = lock.unlock();
@@ -237,15 +278,46 @@ impl PrivateCluster {
         }
         let data = self.data_dir();
         if !data.join("PG_VERSION").exists() {
-            tracing::info!("initialising a private PostgreSQL cluster in {}", data.display());
+            tracing::info!(
+                "initialising a private PostgreSQL cluster in {}",
+                data.display()
+            );
             let _ = fs::remove_dir_all(&data);
-            self.pg("initdb", &["-D", path_str(&data)?, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
-                .or_else(|_| {
-                    let _ = fs::remove_dir_all(&data);
-                    self.pg("initdb", &["-D", path_str(&data)?, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale"])
-                })
-                .context("initdb failed")?;
-            let listen = if self.tcp_port.is_some() { "127.0.0.1" } else { "" };
+            self.pg(
+                "initdb",
+                &[
+                    "-D",
+                    path_str(&data)?,
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ],
+            )
+            .or_else(|_| {
+                let _ = fs::remove_dir_all(&data);
+                self.pg(
+                    "initdb",
+                    &[
+                        "-D",
+                        path_str(&data)?,
+                        "-U",
+                        "postgres",
+                        "--auth=trust",
+                        "-E",
+                        "UTF8",
+                        "--no-locale",
+                    ],
+                )
+            })
+            .context("initdb failed")?;
+            let listen = if self.tcp_port.is_some() {
+                "127.0.0.1"
+            } else {
+                ""
+            };
             let settings = format!(
                 "\n# Written by nanoclip: a private cluster, reachable only through its own socket.\n\
                  listen_addresses = '{listen}'\nport = {port}\nunix_socket_directories = '{socket}'\n\
@@ -258,19 +330,49 @@ impl PrivateCluster {
             text.push_str(&settings);
             fs::write(&conf, text).context("writing postgresql.conf")?;
         }
-        if self.pg("pg_ctl", &["status", "-D", path_str(&data)?]).is_ok() {
+        if self
+            .pg("pg_ctl", &["status", "-D", path_str(&data)?])
+            .is_ok()
+        {
             return Ok(false);
         }
         let log = self.root.join("log").join("postgresql.log");
-        self.pg("pg_ctl", &["start", "-D", path_str(&data)?, "-l", path_str(&log)?, "-w", "-t", "60"])
-            .with_context(|| format!("pg_ctl start failed; see {}", log.display()))?;
-        tracing::info!("private PostgreSQL cluster started (socket in {})", self.socket_dir.display());
+        self.pg(
+            "pg_ctl",
+            &[
+                "start",
+                "-D",
+                path_str(&data)?,
+                "-l",
+                path_str(&log)?,
+                "-w",
+                "-t",
+                "60",
+            ],
+        )
+        .with_context(|| format!("pg_ctl start failed; see {}", log.display()))?;
+        tracing::info!(
+            "private PostgreSQL cluster started (socket in {})",
+            self.socket_dir.display()
+        );
         Ok(true)
     }
 
     pub fn stop(&self) -> anyhow::Result<()> {
         let data = self.data_dir();
-        self.pg("pg_ctl", &["stop", "-D", path_str(&data)?, "-m", "fast", "-w", "-t", "60"])?;
+        self.pg(
+            "pg_ctl",
+            &[
+                "stop",
+                "-D",
+                path_str(&data)?,
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "60",
+            ],
+        )?;
         Ok(())
     }
 
@@ -299,20 +401,36 @@ impl PrivateCluster {
         if output.status.success() {
             Ok(output)
         } else {
-            bail!("{program} {}: {}", args.first().unwrap_or(&""), String::from_utf8_lossy(&output.stderr).trim())
+            bail!(
+                "{program} {}: {}",
+                args.first().unwrap_or(&""),
+                String::from_utf8_lossy(&output.stderr).trim()
+            )
         }
     }
 
     /// As root: give the cluster's directories to `user` and make sure it can reach them.
     fn hand_over_to(&self, user: &str) -> anyhow::Result<()> {
-        let status = Command::new("chown").args(["-R", &format!("{user}:")]).arg(&self.root).arg(&self.socket_dir).status()?;
-        anyhow::ensure!(status.success(), "chown of the cluster to {user} failed (is the postgresql package installed?)");
+        let status = Command::new("chown")
+            .args(["-R", &format!("{user}:")])
+            .arg(&self.root)
+            .arg(&self.socket_dir)
+            .status()?;
+        anyhow::ensure!(
+            status.success(),
+            "chown of the cluster to {user} failed (is the postgresql package installed?)"
+        );
         for dir in [&self.root, &self.socket_dir] {
             for ancestor in dir.ancestors().skip(1) {
-                let Ok(meta) = fs::metadata(ancestor) else { continue };
+                let Ok(meta) = fs::metadata(ancestor) else {
+                    continue;
+                };
                 let mode = meta.permissions().mode();
                 if mode & 0o001 == 0 {
-                    tracing::warn!("allowing other users to traverse {} so that {user} reaches the cluster", ancestor.display());
+                    tracing::warn!(
+                        "allowing other users to traverse {} so that {user} reaches the cluster",
+                        ancestor.display()
+                    );
                     fs::set_permissions(ancestor, fs::Permissions::from_mode(mode | 0o001))?;
                 }
             }
@@ -322,5 +440,6 @@ impl PrivateCluster {
 }
 
 fn path_str(path: &Path) -> anyhow::Result<&str> {
-    path.to_str().with_context(|| format!("path is not UTF-8: {}", path.display()))
+    path.to_str()
+        .with_context(|| format!("path is not UTF-8: {}", path.display()))
 }

@@ -44,25 +44,52 @@ pub struct BatchLimits {
 
 /// Which caps of `plan` stop `quantity` renders of `unit` credits each, given `usage` and, for a
 /// signed-in organisation, its `balance` (credits available).
-pub fn batch_limits(plan: &Plan, unit: i64, quantity: i64, usage: Usage, balance: Option<i64>) -> BatchLimits {
+pub fn batch_limits(
+    plan: &Plan,
+    unit: i64,
+    quantity: i64,
+    usage: Usage,
+    balance: Option<i64>,
+) -> BatchLimits {
     let daily_room = (plan.daily_generations - usage.generations_today).max(0);
     let monthly_credits_left = (plan.monthly_credits - usage.credits_this_month).max(0);
-    let monthly_room = if unit == 0 { quantity } else { monthly_credits_left / unit };
+    let monthly_room = if unit == 0 {
+        quantity
+    } else {
+        monthly_credits_left / unit
+    };
     let mut stops = Vec::new();
     if daily_room < quantity {
-        stops.push(Stop { rule: LimitRule::Daily, after: daily_room });
+        stops.push(Stop {
+            rule: LimitRule::Daily,
+            after: daily_room,
+        });
     }
     if monthly_room < quantity {
-        stops.push(Stop { rule: LimitRule::Monthly, after: monthly_room });
+        stops.push(Stop {
+            rule: LimitRule::Monthly,
+            after: monthly_room,
+        });
     }
     if let Some(balance) = balance {
-        let covered = if unit == 0 { quantity } else { balance.max(0) / unit };
+        let covered = if unit == 0 {
+            quantity
+        } else {
+            balance.max(0) / unit
+        };
         if covered < quantity {
-            stops.push(Stop { rule: LimitRule::Balance, after: covered });
+            stops.push(Stop {
+                rule: LimitRule::Balance,
+                after: covered,
+            });
         }
     }
     stops.sort_by_key(|s| s.after);
-    let days_needed = if plan.daily_generations > 0 { (quantity + plan.daily_generations - 1) / plan.daily_generations } else { 0 };
+    let days_needed = if plan.daily_generations > 0 {
+        (quantity + plan.daily_generations - 1) / plan.daily_generations
+    } else {
+        0
+    };
     BatchLimits {
         stop: stops.first().copied(),
         stops,

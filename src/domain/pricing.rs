@@ -77,10 +77,22 @@ impl Illustrations {
 /// One render (or one mini-book batch), fully specified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Creation {
-    Video { seconds: u16, format: VideoFormat, resolution: Resolution },
-    Image { format: ImageFormat, resolution: Resolution },
-    Music { seconds: u16 },
-    MiniBook { pages: u16, illustrations: Illustrations },
+    Video {
+        seconds: u16,
+        format: VideoFormat,
+        resolution: Resolution,
+    },
+    Image {
+        format: ImageFormat,
+        resolution: Resolution,
+    },
+    Music {
+        seconds: u16,
+    },
+    MiniBook {
+        pages: u16,
+        illustrations: Illustrations,
+    },
 }
 
 impl Creation {
@@ -139,7 +151,10 @@ pub enum RuleKind {
     /// Added per render in 4K.
     Surcharge4k { credits: i64 },
     /// `percent` of a credit per page, rounded up per batch.
-    PerPage { illustrations: Illustrations, percent: i64 },
+    PerPage {
+        illustrations: Illustrations,
+        percent: i64,
+    },
 }
 
 impl RuleKind {
@@ -163,13 +178,19 @@ pub struct Schedule {
 impl Schedule {
     /// The version in force at `now`: the latest whose date has come.
     pub fn in_force(versions: &[Schedule], now: OffsetDateTime) -> Option<&Schedule> {
-        versions.iter().filter(|s| s.effective_from <= now).max_by_key(|s| s.effective_from)
+        versions
+            .iter()
+            .filter(|s| s.effective_from <= now)
+            .max_by_key(|s| s.effective_from)
     }
 
     /// The rules that apply to `plan` for `creation_type`, overrides replacing general rules.
     pub fn rules_for(&self, plan: &str, creation_type: CreationType) -> Vec<RuleKind> {
         let mut rules = BTreeMap::new();
-        let of_type = self.rules.iter().filter(|r| r.creation_type == creation_type);
+        let of_type = self
+            .rules
+            .iter()
+            .filter(|r| r.creation_type == creation_type);
         for rule in of_type.clone().filter(|r| r.plan.is_none()) {
             rules.insert(rule.kind.key(), rule.kind);
         }
@@ -184,10 +205,20 @@ impl Schedule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum QuoteLine {
     /// The base price of the tier covering `seconds` (up to `up_to`).
-    Tier { up_to: Option<u16>, credits: i64 },
-    Surcharge4k { credits: i64 },
+    Tier {
+        up_to: Option<u16>,
+        credits: i64,
+    },
+    Surcharge4k {
+        credits: i64,
+    },
     /// `pages` × `percent` % rounded up.
-    Pages { pages: u16, percent: i64, illustrations: Illustrations, credits: i64 },
+    Pages {
+        pages: u16,
+        percent: i64,
+        illustrations: Illustrations,
+        credits: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -217,7 +248,12 @@ impl Refusal {
 }
 
 /// Prices `request` on `plan` with `schedule`. `plans` names the way out of a plan refusal.
-pub fn quote(schedule: &Schedule, plan: &Plan, plans: &[Plan], request: &Request) -> Result<Quote, Refusal> {
+pub fn quote(
+    schedule: &Schedule,
+    plan: &Plan,
+    plans: &[Plan],
+    request: &Request,
+) -> Result<Quote, Refusal> {
     let creation = request.creation;
     if creation.resolution() == Resolution::FourK && !plan.allows_4k {
         let available_in = plans.iter().find(|p| p.allows_4k).map(|p| p.name.clone());
@@ -226,19 +262,32 @@ pub fn quote(schedule: &Schedule, plan: &Plan, plans: &[Plan], request: &Request
     let rules = schedule.rules_for(&plan.id, creation.creation_type());
     let mut lines = Vec::new();
     match creation {
-        Creation::Video { seconds, .. } | Creation::Music { seconds } => lines.push(tier(&rules, Some(seconds))?),
+        Creation::Video { seconds, .. } | Creation::Music { seconds } => {
+            lines.push(tier(&rules, Some(seconds))?)
+        }
         Creation::Image { .. } => lines.push(tier(&rules, None)?),
-        Creation::MiniBook { pages, illustrations } => {
+        Creation::MiniBook {
+            pages,
+            illustrations,
+        } => {
             let percent = rules
                 .iter()
                 .find_map(|r| match *r {
-                    RuleKind::PerPage { illustrations: i, percent } if i == illustrations => Some(percent),
+                    RuleKind::PerPage {
+                        illustrations: i,
+                        percent,
+                    } if i == illustrations => Some(percent),
                     _ => None,
                 })
                 .ok_or(Refusal::NotPriced)?;
             // Rounded up per batch; both factors are non-negative (CHECK constraints, u16).
             let credits = (i64::from(pages) * percent + 99) / 100;
-            lines.push(QuoteLine::Pages { pages, percent, illustrations, credits });
+            lines.push(QuoteLine::Pages {
+                pages,
+                percent,
+                illustrations,
+                credits,
+            });
         }
     }
     if creation.resolution() == Resolution::FourK {
@@ -254,10 +303,16 @@ pub fn quote(schedule: &Schedule, plan: &Plan, plans: &[Plan], request: &Request
     let unit: i64 = lines
         .iter()
         .map(|line| match *line {
-            QuoteLine::Tier { credits, .. } | QuoteLine::Surcharge4k { credits } | QuoteLine::Pages { credits, .. } => credits,
+            QuoteLine::Tier { credits, .. }
+            | QuoteLine::Surcharge4k { credits }
+            | QuoteLine::Pages { credits, .. } => credits,
         })
         .sum();
-    Ok(Quote { unit, total: unit * i64::from(request.quantity.get()), lines })
+    Ok(Quote {
+        unit,
+        total: unit * i64::from(request.quantity.get()),
+        lines,
+    })
 }
 
 /// The cheapest tier covering `seconds` (`None`: the tier for any duration).
@@ -280,7 +335,11 @@ fn tier(rules: &[RuleKind], seconds: Option<u16>) -> Result<QuoteLine, Refusal> 
 
 /// The accepted range of `creation_type` in `ranges` (None when the type has no such parameter).
 pub fn range_of(ranges: &[TypeRange], creation_type: CreationType) -> (Option<u16>, Option<u16>) {
-    ranges.iter().find(|r| r.creation_type == creation_type).map(|r| (r.min, r.max)).unwrap_or((None, None))
+    ranges
+        .iter()
+        .find(|r| r.creation_type == creation_type)
+        .map(|r| (r.min, r.max))
+        .unwrap_or((None, None))
 }
 
 #[cfg(test)]
@@ -304,13 +363,20 @@ mod tests {
     }
 
     fn plans() -> Vec<Plan> {
-        vec![plan("eglise", "Plan Église", false), plan("reseau", "Plan Réseau", true)]
+        vec![
+            plan("eglise", "Plan Église", false),
+            plan("reseau", "Plan Réseau", true),
+        ]
     }
 
     /// The seeded schedule of PRODUCT.md, as the migration writes it.
     fn schedule() -> Schedule {
         use CreationType::*;
-        let general = |creation_type, kind| Rule { plan: None, creation_type, kind };
+        let general = |creation_type, kind| Rule {
+            plan: None,
+            creation_type,
+            kind,
+        };
         let tier = |up_to: Option<u16>, credits| RuleKind::Tier { up_to, credits };
         Schedule {
             id: 1,
@@ -325,12 +391,27 @@ mod tests {
                 general(Music, tier(Some(30), 1)),
                 general(Music, tier(Some(60), 2)),
                 general(Music, tier(Some(90), 3)),
-                general(MiniBook, RuleKind::PerPage { illustrations: Illustrations::Simple, percent: 50 }),
-                general(MiniBook, RuleKind::PerPage { illustrations: Illustrations::Rich, percent: 100 }),
+                general(
+                    MiniBook,
+                    RuleKind::PerPage {
+                        illustrations: Illustrations::Simple,
+                        percent: 50,
+                    },
+                ),
+                general(
+                    MiniBook,
+                    RuleKind::PerPage {
+                        illustrations: Illustrations::Rich,
+                        percent: 100,
+                    },
+                ),
                 Rule {
                     plan: Some("reseau".into()),
                     creation_type: MiniBook,
-                    kind: RuleKind::PerPage { illustrations: Illustrations::Rich, percent: 80 },
+                    kind: RuleKind::PerPage {
+                        illustrations: Illustrations::Rich,
+                        percent: 80,
+                    },
                 },
             ],
         }
@@ -339,7 +420,15 @@ mod tests {
     fn price(plan_id: &str, creation: Creation, quantity: u16) -> Result<Quote, Refusal> {
         let plans = plans();
         let plan = plans.iter().find(|p| p.id == plan_id).unwrap();
-        quote(&schedule(), plan, &plans, &Request { creation, quantity: Quantity::new(quantity).unwrap() })
+        quote(
+            &schedule(),
+            plan,
+            &plans,
+            &Request {
+                creation,
+                quantity: Quantity::new(quantity).unwrap(),
+            },
+        )
     }
 
     fn unit(plan_id: &str, creation: Creation) -> i64 {
@@ -347,17 +436,28 @@ mod tests {
     }
 
     fn video(seconds: u16, resolution: Resolution) -> Creation {
-        Creation::Video { seconds, format: VideoFormat::Landscape, resolution }
+        Creation::Video {
+            seconds,
+            format: VideoFormat::Landscape,
+            resolution,
+        }
     }
 
     fn book(pages: u16, illustrations: Illustrations) -> Creation {
-        Creation::MiniBook { pages, illustrations }
+        Creation::MiniBook {
+            pages,
+            illustrations,
+        }
     }
 
     #[test]
     fn video_tiers_hold_on_both_sides_of_each_boundary() {
         for (seconds, credits) in [(5, 2), (6, 3), (10, 3), (11, 4), (15, 4)] {
-            assert_eq!(unit("eglise", video(seconds, Resolution::Hd)), credits, "{seconds} s");
+            assert_eq!(
+                unit("eglise", video(seconds, Resolution::Hd)),
+                credits,
+                "{seconds} s"
+            );
         }
     }
 
@@ -370,33 +470,83 @@ mod tests {
     #[test]
     fn four_k_on_plan_eglise_is_refused_with_the_way_out() {
         let refusal = price("eglise", video(10, Resolution::FourK), 1).unwrap_err();
-        assert_eq!(refusal, Refusal::FourKNotInPlan { available_in: Some("Plan Réseau".into()) });
+        assert_eq!(
+            refusal,
+            Refusal::FourKNotInPlan {
+                available_in: Some("Plan Réseau".into())
+            }
+        );
         assert_eq!(refusal.rule(), "plan_feature");
-        let image = Creation::Image { format: ImageFormat::Landscape, resolution: Resolution::FourK };
-        assert!(matches!(price("eglise", image, 1), Err(Refusal::FourKNotInPlan { .. })));
+        let image = Creation::Image {
+            format: ImageFormat::Landscape,
+            resolution: Resolution::FourK,
+        };
+        assert!(matches!(
+            price("eglise", image, 1),
+            Err(Refusal::FourKNotInPlan { .. })
+        ));
     }
 
     #[test]
     fn an_image_costs_one_credit_in_hd_and_two_in_4k() {
         for format in [ImageFormat::Landscape, ImageFormat::Portrait] {
-            assert_eq!(unit("eglise", Creation::Image { format, resolution: Resolution::Hd }), 1);
-            assert_eq!(unit("reseau", Creation::Image { format, resolution: Resolution::Hd }), 1);
-            assert_eq!(unit("reseau", Creation::Image { format, resolution: Resolution::FourK }), 2);
+            assert_eq!(
+                unit(
+                    "eglise",
+                    Creation::Image {
+                        format,
+                        resolution: Resolution::Hd
+                    }
+                ),
+                1
+            );
+            assert_eq!(
+                unit(
+                    "reseau",
+                    Creation::Image {
+                        format,
+                        resolution: Resolution::Hd
+                    }
+                ),
+                1
+            );
+            assert_eq!(
+                unit(
+                    "reseau",
+                    Creation::Image {
+                        format,
+                        resolution: Resolution::FourK
+                    }
+                ),
+                2
+            );
         }
     }
 
     #[test]
     fn music_tiers_hold_on_both_sides_of_each_boundary() {
         for (seconds, credits) in [(30, 1), (31, 2), (60, 2), (61, 3), (90, 3)] {
-            assert_eq!(unit("eglise", Creation::Music { seconds }), credits, "{seconds} s");
+            assert_eq!(
+                unit("eglise", Creation::Music { seconds }),
+                credits,
+                "{seconds} s"
+            );
         }
     }
 
     #[test]
     fn mini_books_cost_half_a_credit_per_simple_page_rounded_up() {
         for (pages, credits) in [(4, 2), (5, 3), (10, 5), (19, 10), (20, 10)] {
-            assert_eq!(unit("eglise", book(pages, Illustrations::Simple)), credits, "{pages} pages");
-            assert_eq!(unit("reseau", book(pages, Illustrations::Simple)), credits, "{pages} pages");
+            assert_eq!(
+                unit("eglise", book(pages, Illustrations::Simple)),
+                credits,
+                "{pages} pages"
+            );
+            assert_eq!(
+                unit("reseau", book(pages, Illustrations::Simple)),
+                credits,
+                "{pages} pages"
+            );
         }
     }
 
@@ -421,7 +571,11 @@ mod tests {
     #[test]
     fn every_valid_combination_has_a_price_and_cost_never_decreases_as_it_grows() {
         for plan in ["eglise", "reseau"] {
-            let resolutions: &[Resolution] = if plan == "reseau" { &[Resolution::Hd, Resolution::FourK] } else { &[Resolution::Hd] };
+            let resolutions: &[Resolution] = if plan == "reseau" {
+                &[Resolution::Hd, Resolution::FourK]
+            } else {
+                &[Resolution::Hd]
+            };
             for &resolution in resolutions {
                 let mut last = 0;
                 for seconds in 5..=15 {
@@ -431,7 +585,10 @@ mod tests {
                 }
                 if resolution == Resolution::FourK {
                     for seconds in 5..=15 {
-                        assert!(unit(plan, video(seconds, resolution)) > unit(plan, video(seconds, Resolution::Hd)));
+                        assert!(
+                            unit(plan, video(seconds, resolution))
+                                > unit(plan, video(seconds, Resolution::Hd))
+                        );
                     }
                 }
             }
@@ -450,7 +607,10 @@ mod tests {
                 }
             }
             for pages in 4..=20 {
-                assert!(unit(plan, book(pages, Illustrations::Rich)) >= unit(plan, book(pages, Illustrations::Simple)));
+                assert!(
+                    unit(plan, book(pages, Illustrations::Rich))
+                        >= unit(plan, book(pages, Illustrations::Simple))
+                );
             }
         }
     }
@@ -464,7 +624,10 @@ mod tests {
         next.id = 2;
         next.effective_from = OffsetDateTime::from_unix_timestamp(2_000).unwrap();
         let versions = [old, next];
-        let at = |t| Schedule::in_force(&versions, OffsetDateTime::from_unix_timestamp(t).unwrap()).map(|s| s.id);
+        let at = |t| {
+            Schedule::in_force(&versions, OffsetDateTime::from_unix_timestamp(t).unwrap())
+                .map(|s| s.id)
+        };
         assert_eq!(at(999), None);
         assert_eq!(at(1_000), Some(1));
         assert_eq!(at(1_999), Some(1));
@@ -473,9 +636,19 @@ mod tests {
 
     #[test]
     fn a_schedule_without_the_needed_rule_says_not_priced() {
-        let empty = Schedule { id: 9, effective_from: OffsetDateTime::UNIX_EPOCH, rules: vec![] };
+        let empty = Schedule {
+            id: 9,
+            effective_from: OffsetDateTime::UNIX_EPOCH,
+            rules: vec![],
+        };
         let plans = plans();
-        let request = Request { creation: Creation::Music { seconds: 40 }, quantity: Quantity::new(1).unwrap() };
-        assert_eq!(quote(&empty, &plans[0], &plans, &request), Err(Refusal::NotPriced));
+        let request = Request {
+            creation: Creation::Music { seconds: 40 },
+            quantity: Quantity::new(1).unwrap(),
+        };
+        assert_eq!(
+            quote(&empty, &plans[0], &plans, &request),
+            Err(Refusal::NotPriced)
+        );
     }
 }

@@ -56,10 +56,24 @@ impl Category {
 /// A piece of advice on a prompt: a warning shown to the user, never a refusal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Advice {
-    TooLong { words: usize, max: usize },
+    TooLong {
+        words: usize,
+        max: usize,
+    },
     NoFormat,
     /// The names of the styles found, in the order they appear in the prompt.
-    SeveralStyles { styles: Vec<String> },
+    SeveralStyles {
+        styles: Vec<String>,
+    },
+}
+
+/// A rule that fired on a prompt: its category, its `name` in the rules file and the term, as
+/// written there, that was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub category: Category,
+    pub rule: String,
+    pub term: String,
 }
 
 /// The verdict on a prompt.
@@ -80,7 +94,9 @@ impl PromptCheck {
 pub enum RulesError {
     #[error("the prompt rules are not valid TOML: {0}")]
     Toml(#[from] toml::de::Error),
-    #[error("rule {rule:?}: unknown category {id:?} (expected sexual, hate_violence or drugs_danger)")]
+    #[error(
+        "rule {rule:?}: unknown category {id:?} (expected sexual, hate_violence or drugs_danger)"
+    )]
     UnknownCategory { rule: String, id: String },
     #[error("rule {rule:?} has no terms")]
     NoTerms { rule: String },
@@ -435,6 +451,23 @@ impl PromptRules {
         }
     }
 
+    /// Why a prompt is refused: every rule that fires, the deciding one first. Empty when the
+    /// prompt is allowed. Meant for logs and for staff tuning the rules file.
+    pub fn explain(&self, prompt: &str) -> Vec<Explanation> {
+        self.fired_rules(&Text::read(prompt))
+            .into_iter()
+            .filter_map(|(rule, pattern)| {
+                let rule = self.rules.get(rule)?;
+                let pattern = self.forbidden.patterns.get(pattern)?;
+                Some(Explanation {
+                    category: rule.category,
+                    rule: rule.name.clone(),
+                    term: pattern.source.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// The rules that fire on a prompt, with the term that made each fire, sorted by category
     /// priority (`Category::ALL`) then file order.
     fn fired_rules(&self, text: &Text) -> Vec<(usize, usize)> {
@@ -452,7 +485,8 @@ impl PromptRules {
             exceptions: Vec<Hit>,
             safe: bool,
         }
-        let mut per_rule: Vec<RuleHits> = (0..self.rules.len()).map(|_| RuleHits::default()).collect();
+        let mut per_rule: Vec<RuleHits> =
+            (0..self.rules.len()).map(|_| RuleHits::default()).collect();
         let mut global = Vec::new();
         for hit in hits {
             let Some(pattern) = self.forbidden.patterns.get(hit.pattern) else {
@@ -480,7 +514,12 @@ impl PromptRules {
             if found.safe {
                 continue;
             }
-            let excused = |hit: &Hit| global.iter().chain(&found.exceptions).any(|e| e.covers(hit));
+            let excused = |hit: &Hit| {
+                global
+                    .iter()
+                    .chain(&found.exceptions)
+                    .any(|e| e.covers(hit))
+            };
             let terms: Vec<&Hit> = found.terms.iter().filter(|h| !excused(h)).collect();
             let culprit = if rule.has_with {
                 let with: Vec<&Hit> = found.with.iter().filter(|h| !excused(h)).collect();
@@ -605,7 +644,9 @@ impl Compiler<'_> {
             for alt in raw.split('|') {
                 if let Some(name) = alt.strip_prefix('@') {
                     if !sets_allowed {
-                        return Err(bad("a set used as a word alternative cannot refer to another set"));
+                        return Err(bad(
+                            "a set used as a word alternative cannot refer to another set",
+                        ));
                     }
                     for entry in self.set(place, term, name)? {
                         let mut inner = self.slots(place, entry, false)?;
@@ -703,7 +744,6 @@ fn classify(c: char) -> Class {
         | '\u{FE20}'..='\u{FE2F}'
         | '\u{FE00}'..='\u{FE0F}'
         | '\u{00AD}'
-        | '\u{034F}'
         | '\u{180E}'
         | '\u{200B}'..='\u{200F}'
         | '\u{202A}'..='\u{202E}'
@@ -985,6 +1025,31 @@ fn spellings(text: &str, leet: bool) -> Vec<String> {
     forms
 }
 
+/// The most pieces of a chain whose every sub-run is spelled out: beyond that (a line of
+/// dashes between letters, a pasted URL) only the whole chain is, to keep `check` linear.
+const MAX_CHAIN_SUBRUNS: usize = 24;
+
+/// The spellings of a chain of pieces joined together. A run of single letters often runs into
+/// a real one-letter word (« s e x y d'une », « d r o g u e à »), so every sub-run of at least
+/// two consecutive pieces is spelled too, not only the whole chain.
+fn chain_spellings(pieces: &[RawWord]) -> Vec<String> {
+    let any_letter = pieces.iter().any(|w| w.has_letter);
+    let leet = any_letter && pieces.iter().any(|w| w.has_leet);
+    let join = |run: &[RawWord]| run.iter().map(|w| w.text.as_str()).collect::<String>();
+    if pieces.len() > MAX_CHAIN_SUBRUNS {
+        return spellings(&join(pieces), leet);
+    }
+    let mut forms = Vec::new();
+    for start in 0..pieces.len() {
+        for end in start + 2..=pieces.len() {
+            forms.append(&mut spellings(&join(&pieces[start..end]), leet));
+        }
+    }
+    forms.sort_unstable();
+    forms.dedup();
+    forms
+}
+
 fn has_stretch(text: &str) -> bool {
     let mut run = 0;
     let mut previous = None;
@@ -1030,8 +1095,7 @@ fn join_pieces(raw: &[RawWord], evasive: &[Token]) -> Option<Vec<Token>> {
         i = j.max(i + 1);
     }
     let linked = |k: usize| {
-        k > 0
-            && (raw[k].after == Class::Punct || (in_letter_run[k - 1] && in_letter_run[k]))
+        k > 0 && (raw[k].after == Class::Punct || (in_letter_run[k - 1] && in_letter_run[k]))
     };
 
     let mut tokens = Vec::with_capacity(raw.len());
@@ -1043,12 +1107,8 @@ fn join_pieces(raw: &[RawWord], evasive: &[Token]) -> Option<Vec<Token>> {
             j += 1;
         }
         if j - i >= 2 {
-            let pieces = &raw[i..j];
-            let text: String = pieces.iter().map(|w| w.text.as_str()).collect();
-            let any_letter = pieces.iter().any(|w| w.has_letter);
-            let any_leet = pieces.iter().any(|w| w.has_leet);
             tokens.push(Token {
-                forms: spellings(&text, any_letter && any_leet),
+                forms: chain_spellings(&raw[i..j]),
                 start: i,
                 end: j,
             });
@@ -1069,7 +1129,7 @@ mod tests {
     const CORPUS: &str = include_str!("../../tests/data/prompts.tsv");
 
     fn rules() -> PromptRules {
-        PromptRules::from_toml(RULES).expect("content/prompt-rules.toml must load")
+        PromptRules::from_toml(RULES).unwrap_or_else(|e| panic!("content/prompt-rules.toml: {e}"))
     }
 
     fn category(rules: &PromptRules, prompt: &str) -> Option<Category> {
@@ -1079,14 +1139,9 @@ mod tests {
     /// Which rule and term refused a prompt, for failure messages.
     fn why(rules: &PromptRules, prompt: &str) -> String {
         rules
-            .fired_rules(&Text::read(prompt))
+            .explain(prompt)
             .iter()
-            .map(|&(rule, pattern)| {
-                format!(
-                    "{} « {} »",
-                    rules.rules[rule].name, rules.forbidden.patterns[pattern].source
-                )
-            })
+            .map(|e| format!("{} « {} »", e.rule, e.term))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -1153,7 +1208,10 @@ mod tests {
 
     #[test]
     fn folding_removes_case_accents_and_ligatures() {
-        assert_eq!(folded("ÉGLISE Noël Œuvre cœur"), ["eglise", "noel", "oeuvre", "coeur"]);
+        assert_eq!(
+            folded("ÉGLISE Noël Œuvre cœur"),
+            ["eglise", "noel", "oeuvre", "coeur"]
+        );
         assert_eq!(folded("Straße Ægée"), ["strasse", "aegee"]);
         // Combining marks and invisible characters do not cut a word.
         assert_eq!(folded("dro\u{301}gue dro\u{200B}gue"), ["drogue", "drogue"]);
@@ -1178,7 +1236,14 @@ mod tests {
     #[test]
     fn stems_catch_inflections_and_words_their_plural() {
         let rules = mini();
-        for prompt in ["drogues", "droguée", "ils se droguent", "DROGUÉS", "sexes", "vins"] {
+        for prompt in [
+            "drogues",
+            "droguée",
+            "ils se droguent",
+            "DROGUÉS",
+            "sexes",
+            "vins",
+        ] {
             assert!(rules.check(prompt).category.is_some(), "{prompt}");
         }
     }
@@ -1224,9 +1289,11 @@ mod tests {
             Some(Category::HateViolence)
         );
         assert!(rules.check("une parodie de film").allowed());
-        assert!(rules
-            .check("une parodie de film, un, deux, trois, quatre, Jésus")
-            .allowed());
+        assert!(
+            rules
+                .check("une parodie de film, un, deux, trois, quatre, Jésus")
+                .allowed()
+        );
     }
 
     #[test]
@@ -1271,10 +1338,7 @@ mod tests {
         let rules = mini();
         assert_eq!(
             rules.check("un deux trois quatre cinq six").advice,
-            [
-                Advice::TooLong { words: 6, max: 5 },
-                Advice::NoFormat
-            ]
+            [Advice::TooLong { words: 6, max: 5 }, Advice::NoFormat]
         );
         assert_eq!(rules.check("Noël, affiche A4").advice, []);
         assert_eq!(rules.check("Noël en 16:9").advice, []);
@@ -1397,12 +1461,24 @@ mod tests {
         for (prompt, expected) in [
             ("Une femme nue sur la plage", Category::Sexual),
             ("photo s.e.x.y d'une paroissienne", Category::Sexual),
-            ("Affiche raciste contre les immigrés", Category::HateViolence),
-            ("scène gore avec du sang qui gicle partout", Category::HateViolence),
-            ("des jeunes qui fument un joint derrière l'église", Category::DrugsDanger),
+            (
+                "Affiche raciste contre les immigrés",
+                Category::HateViolence,
+            ),
+            (
+                "scène gore avec du sang qui gicle partout",
+                Category::HateViolence,
+            ),
+            (
+                "des jeunes qui fument un joint derrière l'église",
+                Category::DrugsDanger,
+            ),
             ("ado qui sniffe de la c0caïne", Category::DrugsDanger),
             ("d r o g u e à la sortie du caté", Category::DrugsDanger),
-            ("des scouts complètement ivres au camp", Category::DrugsDanger),
+            (
+                "des scouts complètement ivres au camp",
+                Category::DrugsDanger,
+            ),
         ] {
             assert_refused(&rules, prompt, expected);
         }
@@ -1432,7 +1508,11 @@ mod tests {
         // counts[expected][got]: index 0 is `ok`, then Category::ALL.
         let mut counts = [[0usize; 4]; 4];
         let mut failures = Vec::new();
-        let slot = |c: Option<Category>| c.map_or(0, |c| 1 + Category::ALL.iter().position(|x| *x == c).unwrap_or(0));
+        let slot = |c: Option<Category>| {
+            c.map_or(0, |c| {
+                1 + Category::ALL.iter().position(|x| *x == c).unwrap_or(0)
+            })
+        };
         for (number, line) in CORPUS.lines().enumerate() {
             let line = line.trim_end_matches('\r');
             if line.trim().is_empty() || line.starts_with('#') {
@@ -1463,7 +1543,10 @@ mod tests {
         }
 
         println!("\n{total} prompts");
-        println!("{:<14} {:>5} {:>9} {:>7}", "category", "n", "precision", "recall");
+        println!(
+            "{:<14} {:>5} {:>9} {:>7}",
+            "category", "n", "precision", "recall"
+        );
         let mut recalls = Vec::new();
         for (k, category) in Category::ALL.iter().enumerate() {
             let k = k + 1;
@@ -1472,17 +1555,26 @@ mod tests {
             let correct = counts[k][k];
             let precision = correct as f64 / predicted.max(1) as f64;
             let recall = correct as f64 / n.max(1) as f64;
-            println!("{:<14} {n:>5} {precision:>9.3} {recall:>7.3}", category.id());
+            println!(
+                "{:<14} {n:>5} {precision:>9.3} {recall:>7.3}",
+                category.id()
+            );
             recalls.push((category.id(), recall));
         }
         let ok_total: usize = counts[0].iter().sum();
         let false_refusals = ok_total - counts[0][0];
-        println!("{:<14} {ok_total:>5} false refusals: {false_refusals}", "ok");
+        println!(
+            "{:<14} {ok_total:>5} false refusals: {false_refusals}",
+            "ok"
+        );
         for failure in &failures {
             println!("{failure}");
         }
 
-        assert!(total >= 200, "the corpus needs at least 200 prompts, has {total}");
+        assert!(
+            total >= 200,
+            "the corpus needs at least 200 prompts, has {total}"
+        );
         assert_eq!(false_refusals, 0, "fine prompts were refused");
         for (id, recall) in recalls {
             assert!(recall >= 0.95, "recall for {id} is {recall:.3}");

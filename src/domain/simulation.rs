@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::catalog::TypeRange;
 use super::pricing::{
-    Creation, CreationType, Illustrations, ImageFormat, Quantity, Request, Resolution, VideoFormat, range_of,
+    Creation, CreationType, Illustrations, ImageFormat, Quantity, Request, Resolution, VideoFormat,
+    range_of,
 };
 
 /// The longest prompt accepted, in characters.
@@ -35,11 +36,16 @@ pub struct RawSimulation {
 pub enum FieldError {
     Missing,
     NotANumber,
-    OutOfRange { min: u16, max: u16 },
+    OutOfRange {
+        min: u16,
+        max: u16,
+    },
     UnknownChoice,
     /// A format of the other type (`9:16` for an image).
     FormatOfOtherType,
-    TooLong { max: usize },
+    TooLong {
+        max: usize,
+    },
     /// NUL, other control characters, bidirectional overrides.
     InvisibleCharacters,
 }
@@ -72,7 +78,12 @@ fn number(raw: &str, min: u16, max: u16) -> Result<u16, FieldError> {
 impl RawSimulation {
     /// Parses every field, collecting all errors. `plans` are the plan ids that exist,
     /// `default_plan` the one used when none is given.
-    pub fn parse(&self, ranges: &[TypeRange], plans: &[&str], default_plan: &str) -> Result<Simulation, FieldErrors> {
+    pub fn parse(
+        &self,
+        ranges: &[TypeRange],
+        plans: &[&str],
+        default_plan: &str,
+    ) -> Result<Simulation, FieldErrors> {
         let mut errors = FieldErrors::new();
 
         let creation_type = match present(&self.creation_type) {
@@ -108,7 +119,12 @@ impl RawSimulation {
 
         let prompt = self.prompt.as_deref().unwrap_or("").trim().to_owned();
         if prompt.chars().count() > PROMPT_MAX_CHARS {
-            errors.insert("prompt", FieldError::TooLong { max: PROMPT_MAX_CHARS });
+            errors.insert(
+                "prompt",
+                FieldError::TooLong {
+                    max: PROMPT_MAX_CHARS,
+                },
+            );
         } else if prompt.chars().any(is_invisible) {
             errors.insert("prompt", FieldError::InvisibleCharacters);
         }
@@ -116,14 +132,21 @@ impl RawSimulation {
         let creation = creation_type.and_then(|t| self.creation(t, ranges, &mut errors));
 
         match (creation, quantity, plan) {
-            (Some(creation), Some(quantity), Some(plan)) if errors.is_empty() => {
-                Ok(Simulation { request: Request { creation, quantity }, plan, prompt })
-            }
+            (Some(creation), Some(quantity), Some(plan)) if errors.is_empty() => Ok(Simulation {
+                request: Request { creation, quantity },
+                plan,
+                prompt,
+            }),
             _ => Err(errors),
         }
     }
 
-    fn creation(&self, t: CreationType, ranges: &[TypeRange], errors: &mut FieldErrors) -> Option<Creation> {
+    fn creation(
+        &self,
+        t: CreationType,
+        ranges: &[TypeRange],
+        errors: &mut FieldErrors,
+    ) -> Option<Creation> {
         let (min, max) = range_of(ranges, t);
         let mut measure = |field: &'static str, raw: &Option<String>| -> Option<u16> {
             let (Some(min), Some(max)) = (min, max) else {
@@ -135,7 +158,9 @@ impl RawSimulation {
                     errors.insert(field, FieldError::Missing);
                     None
                 }
-                Some(raw) => number(raw, min, max).map_err(|e| errors.insert(field, e)).ok(),
+                Some(raw) => number(raw, min, max)
+                    .map_err(|e| errors.insert(field, e))
+                    .ok(),
             }
         };
         match t {
@@ -143,17 +168,29 @@ impl RawSimulation {
                 let seconds = measure("duree", &self.duree);
                 let format = self.video_format(errors);
                 let resolution = self.resolution(errors);
-                Some(Creation::Video { seconds: seconds?, format: format?, resolution: resolution? })
+                Some(Creation::Video {
+                    seconds: seconds?,
+                    format: format?,
+                    resolution: resolution?,
+                })
             }
             CreationType::Image => {
                 let format = self.image_format(errors);
                 let resolution = self.resolution(errors);
-                Some(Creation::Image { format: format?, resolution: resolution? })
+                Some(Creation::Image {
+                    format: format?,
+                    resolution: resolution?,
+                })
             }
-            CreationType::Music => Some(Creation::Music { seconds: measure("duree", &self.duree)? }),
+            CreationType::Music => Some(Creation::Music {
+                seconds: measure("duree", &self.duree)?,
+            }),
             CreationType::MiniBook => {
                 let pages = measure("pages", &self.pages);
-                let illustrations = match present(&self.illustrations).map(str::to_lowercase).as_deref() {
+                let illustrations = match present(&self.illustrations)
+                    .map(str::to_lowercase)
+                    .as_deref()
+                {
                     None | Some("simples") => Some(Illustrations::Simple),
                     Some("riches") => Some(Illustrations::Rich),
                     Some(_) => {
@@ -161,7 +198,10 @@ impl RawSimulation {
                         None
                     }
                 };
-                Some(Creation::MiniBook { pages: pages?, illustrations: illustrations? })
+                Some(Creation::MiniBook {
+                    pages: pages?,
+                    illustrations: illustrations?,
+                })
             }
         }
     }
@@ -210,7 +250,16 @@ impl RawSimulation {
 
 /// `1920×1080`, `1920 x 1080` and `1920X1080` are the same format.
 fn normalise_format(raw: &str) -> String {
-    raw.chars().filter(|c| !c.is_whitespace()).map(|c| if c == '×' { 'x' } else { c.to_ascii_lowercase() }).collect()
+    raw.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| {
+            if c == '×' {
+                'x'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect()
 }
 
 /// Characters a prompt never needs and that hide or reorder text: controls (but for tab and
@@ -226,10 +275,26 @@ mod tests {
 
     fn ranges() -> Vec<TypeRange> {
         vec![
-            TypeRange { creation_type: CreationType::Video, min: Some(5), max: Some(15) },
-            TypeRange { creation_type: CreationType::Image, min: None, max: None },
-            TypeRange { creation_type: CreationType::Music, min: Some(30), max: Some(90) },
-            TypeRange { creation_type: CreationType::MiniBook, min: Some(4), max: Some(20) },
+            TypeRange {
+                creation_type: CreationType::Video,
+                min: Some(5),
+                max: Some(15),
+            },
+            TypeRange {
+                creation_type: CreationType::Image,
+                min: None,
+                max: None,
+            },
+            TypeRange {
+                creation_type: CreationType::Music,
+                min: Some(30),
+                max: Some(90),
+            },
+            TypeRange {
+                creation_type: CreationType::MiniBook,
+                min: Some(4),
+                max: Some(20),
+            },
         ]
     }
 
@@ -245,31 +310,78 @@ mod tests {
 
     #[test]
     fn defaults_apply_when_fields_are_absent_or_empty() {
-        let s = parse(&[("type", "video"), ("duree", "10"), ("format", ""), ("quantite", " ")]).unwrap();
+        let s = parse(&[
+            ("type", "video"),
+            ("duree", "10"),
+            ("format", ""),
+            ("quantite", " "),
+        ])
+        .unwrap();
         assert_eq!(s.plan, "eglise");
         assert_eq!(s.request.quantity.get(), 1);
         assert_eq!(
             s.request.creation,
-            Creation::Video { seconds: 10, format: VideoFormat::Landscape, resolution: Resolution::Hd }
+            Creation::Video {
+                seconds: 10,
+                format: VideoFormat::Landscape,
+                resolution: Resolution::Hd
+            }
         );
         let image = parse(&[("type", "image")]).unwrap();
-        assert_eq!(image.request.creation, Creation::Image { format: ImageFormat::Landscape, resolution: Resolution::Hd });
+        assert_eq!(
+            image.request.creation,
+            Creation::Image {
+                format: ImageFormat::Landscape,
+                resolution: Resolution::Hd
+            }
+        );
     }
 
     #[test]
     fn values_match_case_insensitively() {
-        let s = parse(&[("type", "VIDEO"), ("duree", "5"), ("format", "9:16"), ("resolution", "4K"), ("plan", "Reseau")]).unwrap();
+        let s = parse(&[
+            ("type", "VIDEO"),
+            ("duree", "5"),
+            ("format", "9:16"),
+            ("resolution", "4K"),
+            ("plan", "Reseau"),
+        ])
+        .unwrap();
         assert_eq!(s.plan, "reseau");
         assert_eq!(s.request.creation.resolution(), Resolution::FourK);
-        let book = parse(&[("type", "Mini-Livre"), ("pages", "10"), ("illustrations", "RICHES")]).unwrap();
-        assert_eq!(book.request.creation, Creation::MiniBook { pages: 10, illustrations: Illustrations::Rich });
+        let book = parse(&[
+            ("type", "Mini-Livre"),
+            ("pages", "10"),
+            ("illustrations", "RICHES"),
+        ])
+        .unwrap();
+        assert_eq!(
+            book.request.creation,
+            Creation::MiniBook {
+                pages: 10,
+                illustrations: Illustrations::Rich
+            }
+        );
     }
 
     #[test]
     fn parameters_that_do_not_apply_are_ignored_whatever_their_value() {
-        let music = parse(&[("type", "musique"), ("duree", "45"), ("format", "n'importe"), ("resolution", "8k"), ("pages", "x")]).unwrap();
+        let music = parse(&[
+            ("type", "musique"),
+            ("duree", "45"),
+            ("format", "n'importe"),
+            ("resolution", "8k"),
+            ("pages", "x"),
+        ])
+        .unwrap();
         assert_eq!(music.request.creation, Creation::Music { seconds: 45 });
-        let book = parse(&[("type", "mini-livre"), ("pages", "8"), ("duree", "abc"), ("resolution", "4k")]).unwrap();
+        let book = parse(&[
+            ("type", "mini-livre"),
+            ("pages", "8"),
+            ("duree", "abc"),
+            ("resolution", "4k"),
+        ])
+        .unwrap();
         assert_eq!(book.request.creation.resolution(), Resolution::Hd);
         let image = parse(&[("type", "image"), ("duree", "999"), ("pages", "0")]).unwrap();
         assert_eq!(image.request.creation.creation_type(), CreationType::Image);
@@ -277,7 +389,10 @@ mod tests {
 
     #[test]
     fn a_format_of_the_other_type_is_invalid() {
-        assert_eq!(errors(&[("type", "image"), ("format", "9:16")]), [("format", FieldError::FormatOfOtherType)]);
+        assert_eq!(
+            errors(&[("type", "image"), ("format", "9:16")]),
+            [("format", FieldError::FormatOfOtherType)]
+        );
         assert_eq!(
             errors(&[("type", "video"), ("duree", "5"), ("format", "1080x1350")]),
             [("format", FieldError::FormatOfOtherType)]
@@ -290,38 +405,92 @@ mod tests {
         let range = |min, max| FieldError::OutOfRange { min, max };
         assert!(parse(&[("type", "video"), ("duree", "5")]).is_ok());
         assert!(parse(&[("type", "video"), ("duree", "15")]).is_ok());
-        assert_eq!(errors(&[("type", "video"), ("duree", "4")]), [("duree", range(5, 15))]);
-        assert_eq!(errors(&[("type", "video"), ("duree", "16")]), [("duree", range(5, 15))]);
+        assert_eq!(
+            errors(&[("type", "video"), ("duree", "4")]),
+            [("duree", range(5, 15))]
+        );
+        assert_eq!(
+            errors(&[("type", "video"), ("duree", "16")]),
+            [("duree", range(5, 15))]
+        );
         assert!(parse(&[("type", "musique"), ("duree", "30")]).is_ok());
         assert!(parse(&[("type", "musique"), ("duree", "90")]).is_ok());
-        assert_eq!(errors(&[("type", "musique"), ("duree", "29")]), [("duree", range(30, 90))]);
-        assert_eq!(errors(&[("type", "musique"), ("duree", "91")]), [("duree", range(30, 90))]);
+        assert_eq!(
+            errors(&[("type", "musique"), ("duree", "29")]),
+            [("duree", range(30, 90))]
+        );
+        assert_eq!(
+            errors(&[("type", "musique"), ("duree", "91")]),
+            [("duree", range(30, 90))]
+        );
         assert!(parse(&[("type", "mini-livre"), ("pages", "4")]).is_ok());
         assert!(parse(&[("type", "mini-livre"), ("pages", "20")]).is_ok());
-        assert_eq!(errors(&[("type", "mini-livre"), ("pages", "3")]), [("pages", range(4, 20))]);
-        assert_eq!(errors(&[("type", "mini-livre"), ("pages", "21")]), [("pages", range(4, 20))]);
+        assert_eq!(
+            errors(&[("type", "mini-livre"), ("pages", "3")]),
+            [("pages", range(4, 20))]
+        );
+        assert_eq!(
+            errors(&[("type", "mini-livre"), ("pages", "21")]),
+            [("pages", range(4, 20))]
+        );
         assert!(parse(&[("type", "image"), ("quantite", "1")]).is_ok());
         assert!(parse(&[("type", "image"), ("quantite", "500")]).is_ok());
-        assert_eq!(errors(&[("type", "image"), ("quantite", "0")]), [("quantite", range(1, 500))]);
-        assert_eq!(errors(&[("type", "image"), ("quantite", "501")]), [("quantite", range(1, 500))]);
-        assert_eq!(errors(&[("type", "image"), ("quantite", "99999999999999999999")]), [("quantite", range(1, 500))]);
+        assert_eq!(
+            errors(&[("type", "image"), ("quantite", "0")]),
+            [("quantite", range(1, 500))]
+        );
+        assert_eq!(
+            errors(&[("type", "image"), ("quantite", "501")]),
+            [("quantite", range(1, 500))]
+        );
+        assert_eq!(
+            errors(&[("type", "image"), ("quantite", "99999999999999999999")]),
+            [("quantite", range(1, 500))]
+        );
     }
 
     #[test]
     fn not_a_number_missing_and_unknown_are_each_reported() {
-        assert_eq!(errors(&[("type", "video"), ("duree", "abc")]), [("duree", FieldError::NotANumber)]);
-        assert_eq!(errors(&[("type", "video"), ("duree", "10.5")]), [("duree", FieldError::NotANumber)]);
-        assert_eq!(errors(&[("type", "image"), ("quantite", "-3")]), [("quantite", FieldError::NotANumber)]);
-        assert_eq!(errors(&[("type", "video")]), [("duree", FieldError::Missing)]);
+        assert_eq!(
+            errors(&[("type", "video"), ("duree", "abc")]),
+            [("duree", FieldError::NotANumber)]
+        );
+        assert_eq!(
+            errors(&[("type", "video"), ("duree", "10.5")]),
+            [("duree", FieldError::NotANumber)]
+        );
+        assert_eq!(
+            errors(&[("type", "image"), ("quantite", "-3")]),
+            [("quantite", FieldError::NotANumber)]
+        );
+        assert_eq!(
+            errors(&[("type", "video")]),
+            [("duree", FieldError::Missing)]
+        );
         assert_eq!(errors(&[]), [("type", FieldError::Missing)]);
-        assert_eq!(errors(&[("type", "podcast")]), [("type", FieldError::UnknownChoice)]);
-        assert_eq!(errors(&[("type", "image"), ("plan", "premium")]), [("plan", FieldError::UnknownChoice)]);
-        assert_eq!(errors(&[("type", "image"), ("resolution", "8k")]), [("resolution", FieldError::UnknownChoice)]);
+        assert_eq!(
+            errors(&[("type", "podcast")]),
+            [("type", FieldError::UnknownChoice)]
+        );
+        assert_eq!(
+            errors(&[("type", "image"), ("plan", "premium")]),
+            [("plan", FieldError::UnknownChoice)]
+        );
+        assert_eq!(
+            errors(&[("type", "image"), ("resolution", "8k")]),
+            [("resolution", FieldError::UnknownChoice)]
+        );
     }
 
     #[test]
     fn every_wrong_field_is_reported_at_once() {
-        let all = errors(&[("type", "video"), ("duree", "99"), ("quantite", "0"), ("plan", "x"), ("format", "carré")]);
+        let all = errors(&[
+            ("type", "video"),
+            ("duree", "99"),
+            ("quantite", "0"),
+            ("plan", "x"),
+            ("format", "carré"),
+        ]);
         let fields: Vec<_> = all.iter().map(|(f, _)| *f).collect();
         assert_eq!(fields, ["duree", "format", "plan", "quantite"]);
     }
@@ -329,11 +498,26 @@ mod tests {
     #[test]
     fn prompts_are_limited_in_length_and_refuse_invisible_characters() {
         let long = "a".repeat(PROMPT_MAX_CHARS + 1);
-        assert_eq!(errors(&[("type", "image"), ("prompt", &long)]), [("prompt", FieldError::TooLong { max: PROMPT_MAX_CHARS })]);
+        assert_eq!(
+            errors(&[("type", "image"), ("prompt", &long)]),
+            [(
+                "prompt",
+                FieldError::TooLong {
+                    max: PROMPT_MAX_CHARS
+                }
+            )]
+        );
         for odd in ["nul\u{0}", "rtl \u{202E}txet", "iso\u{2066}late"] {
-            assert_eq!(errors(&[("type", "image"), ("prompt", odd)]), [("prompt", FieldError::InvisibleCharacters)]);
+            assert_eq!(
+                errors(&[("type", "image"), ("prompt", odd)]),
+                [("prompt", FieldError::InvisibleCharacters)]
+            );
         }
-        let emoji = parse(&[("type", "image"), ("prompt", "Crèche de Noël 🎄, vitrail, 16:9")]).unwrap();
+        let emoji = parse(&[
+            ("type", "image"),
+            ("prompt", "Crèche de Noël 🎄, vitrail, 16:9"),
+        ])
+        .unwrap();
         assert!(emoji.prompt.contains('🎄'), "emoji are ordinary text");
     }
 }

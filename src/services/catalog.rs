@@ -36,7 +36,10 @@ impl Catalog {
 
     /// The first plan: the default of the public simulator.
     pub fn default_plan(&self) -> &str {
-        self.plans.first().map(|p| p.id.as_str()).unwrap_or("eglise")
+        self.plans
+            .first()
+            .map(|p| p.id.as_str())
+            .unwrap_or("eglise")
     }
 
     pub fn schedule_at(&self, now: OffsetDateTime) -> Option<&Schedule> {
@@ -69,7 +72,9 @@ impl CatalogCache {
 async fn load(pool: &PgPool) -> Result<Catalog, sqlx::Error> {
     // One snapshot: a repeatable-read transaction, so plans and rules agree.
     let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *tx).await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(&mut *tx)
+        .await?;
     let mut catalog = Catalog {
         fingerprint: 0,
         plans: db::catalog::plans(&mut tx).await?,
@@ -79,7 +84,13 @@ async fn load(pool: &PgPool) -> Result<Catalog, sqlx::Error> {
     };
     tx.commit().await?;
     let mut hasher = std::hash::DefaultHasher::new();
-    std::hash::Hash::hash(&format!("{:?}{:?}{:?}{:?}", catalog.plans, catalog.ranges, catalog.schedules, catalog.packs), &mut hasher);
+    std::hash::Hash::hash(
+        &format!(
+            "{:?}{:?}{:?}{:?}",
+            catalog.plans, catalog.ranges, catalog.schedules, catalog.packs
+        ),
+        &mut hasher,
+    );
     catalog.fingerprint = std::hash::Hasher::finish(&hasher);
     Ok(catalog)
 }

@@ -47,7 +47,13 @@ impl Verdict {
 
     /// How many renders of this kind the budget covers.
     pub fn renders_covered(&self) -> Option<i64> {
-        self.outcome.as_ref().ok().map(|q| if q.unit == 0 { 0 } else { self.budget.max(0) / q.unit })
+        self.outcome.as_ref().ok().map(|q| {
+            if q.unit == 0 {
+                0
+            } else {
+                self.budget.max(0) / q.unit
+            }
+        })
     }
 }
 
@@ -66,20 +72,36 @@ pub fn simulate(
     account: Account,
 ) -> Result<Verdict, SimulationError> {
     let plan_ids = catalog.plan_ids();
-    let simulation = raw.parse(&catalog.ranges, &plan_ids, catalog.default_plan()).map_err(SimulationError::Invalid)?;
-    let plan = catalog.plan(&simulation.plan).ok_or(SimulationError::Unavailable)?.clone();
-    let schedule = catalog.schedule_at(now).ok_or(SimulationError::Unavailable)?;
+    let simulation = raw
+        .parse(&catalog.ranges, &plan_ids, catalog.default_plan())
+        .map_err(SimulationError::Invalid)?;
+    let plan = catalog
+        .plan(&simulation.plan)
+        .ok_or(SimulationError::Unavailable)?
+        .clone();
+    let schedule = catalog
+        .schedule_at(now)
+        .ok_or(SimulationError::Unavailable)?;
     let request = simulation.request;
     let outcome = quote(schedule, &plan, &catalog.plans, &request);
     let per_plan = catalog
         .plans
         .iter()
-        .map(|p| PlanQuote { plan: p.clone(), outcome: quote(schedule, p, &catalog.plans, &request) })
+        .map(|p| PlanQuote {
+            plan: p.clone(),
+            outcome: quote(schedule, p, &catalog.plans, &request),
+        })
         .collect();
     let budget_is_balance = account.balance.is_some();
     let budget = account.balance.unwrap_or(plan.credits_per_period);
     let limits = outcome.as_ref().ok().map(|q| {
-        batch_limits(&plan, q.unit, i64::from(request.quantity.get()), account.usage, account.balance)
+        batch_limits(
+            &plan,
+            q.unit,
+            i64::from(request.quantity.get()),
+            account.usage,
+            account.balance,
+        )
     });
     let short_test = short_test(catalog, schedule, &plan, &request, outcome.as_ref().ok());
     Ok(Verdict {
@@ -97,16 +119,39 @@ pub fn simulate(
 }
 
 /// The seed's advice « testez 5–10 s avant une version longue », priced.
-fn short_test(catalog: &Catalog, schedule: &Schedule, plan: &Plan, request: &Request, full: Option<&Quote>) -> Option<(u16, Quote)> {
+fn short_test(
+    catalog: &Catalog,
+    schedule: &Schedule,
+    plan: &Plan,
+    request: &Request,
+    full: Option<&Quote>,
+) -> Option<(u16, Quote)> {
     let full = full?;
     let (min, _) = range_of(&catalog.ranges, request.creation.creation_type());
     let min = min?;
     let creation = match request.creation {
-        Creation::Video { seconds, format, resolution } if seconds > min => Creation::Video { seconds: min, format, resolution },
+        Creation::Video {
+            seconds,
+            format,
+            resolution,
+        } if seconds > min => Creation::Video {
+            seconds: min,
+            format,
+            resolution,
+        },
         Creation::Music { seconds } if seconds > min => Creation::Music { seconds: min },
         _ => return None,
     };
     let one = crate::domain::pricing::Quantity::new(1)?;
-    let test = quote(schedule, plan, &catalog.plans, &Request { creation, quantity: one }).ok()?;
+    let test = quote(
+        schedule,
+        plan,
+        &catalog.plans,
+        &Request {
+            creation,
+            quantity: one,
+        },
+    )
+    .ok()?;
     (test.unit < full.unit).then_some((min, test))
 }

@@ -24,7 +24,8 @@ use crate::content::{Category, Guide, Library, LiveTable, Segment};
 use crate::db;
 use crate::domain::catalog::{Pack, Plan};
 use crate::domain::pricing::{
-    Creation, CreationType, Illustrations, ImageFormat, Quantity, Request, Resolution, RuleKind, VideoFormat, quote,
+    Creation, CreationType, Illustrations, ImageFormat, Quantity, Request, Resolution, RuleKind,
+    VideoFormat, quote,
 };
 use crate::services::catalog::Catalog;
 
@@ -47,7 +48,12 @@ pub struct HelpCentre {
 
 impl HelpCentre {
     pub fn new(library: Library) -> Self {
-        Self { library, rendered: RwLock::new(None), views: Mutex::new(HashMap::new()), most_read: RwLock::new(None) }
+        Self {
+            library,
+            rendered: RwLock::new(None),
+            views: Mutex::new(HashMap::new()),
+            most_read: RwLock::new(None),
+        }
     }
 
     fn count_view(&self, slug: &str) {
@@ -64,7 +70,9 @@ impl HelpCentre {
         };
         let (slugs, counts): (Vec<String>, Vec<i64>) = batch.clone().into_iter().unzip();
         let written = match pool.acquire().await {
-            Ok(mut conn) => db::help::add_views(&mut conn, &slugs, &counts).await.map_err(anyhow::Error::from),
+            Ok(mut conn) => db::help::add_views(&mut conn, &slugs, &counts)
+                .await
+                .map_err(anyhow::Error::from),
             Err(e) => Err(e.into()),
         };
         if let Err(error) = written {
@@ -95,20 +103,39 @@ impl HelpCentre {
         slugs
     }
 
-    fn rendered(&self, state: &AppState, catalog: &Catalog) -> Result<Arc<RenderedGuides>, PageError> {
+    fn rendered(
+        &self,
+        state: &AppState,
+        catalog: &Catalog,
+    ) -> Result<Arc<RenderedGuides>, PageError> {
         if let Ok(guard) = self.rendered.read() {
-            if let Some(r) = guard.as_ref().filter(|r| r.fingerprint == catalog.fingerprint) {
+            if let Some(r) = guard
+                .as_ref()
+                .filter(|r| r.fingerprint == catalog.fingerprint)
+            {
                 return Ok(r.clone());
             }
         }
         let mut pages = HashMap::new();
         for guide in &self.library.guides {
             let html = render_guide(state, &self.library, guide, catalog)?;
-            let etag = HeaderValue::from_str(&format!("\"{}\"", hex::encode(&Sha256::digest(html.as_bytes())[..8])))
-                .map_err(|e| PageError::Internal(e.into()))?;
-            pages.insert(guide.slug.clone(), StaticPage { body: web::Bytes::from(html), etag });
+            let etag = HeaderValue::from_str(&format!(
+                "\"{}\"",
+                hex::encode(&Sha256::digest(html.as_bytes())[..8])
+            ))
+            .map_err(|e| PageError::Internal(e.into()))?;
+            pages.insert(
+                guide.slug.clone(),
+                StaticPage {
+                    body: web::Bytes::from(html),
+                    etag,
+                },
+            );
         }
-        let rendered = Arc::new(RenderedGuides { fingerprint: catalog.fingerprint, pages });
+        let rendered = Arc::new(RenderedGuides {
+            fingerprint: catalog.fingerprint,
+            pages,
+        });
         if let Ok(mut guard) = self.rendered.write() {
             *guard = Some(rendered.clone());
         }
@@ -135,9 +162,18 @@ pub struct BaremeRow {
 }
 
 pub enum Setting {
-    UpTo { seconds: u16, four_k: bool },
-    Image { four_k: bool },
-    Pages { pages: u16, illustrations: Illustrations, percents: Vec<i64> },
+    UpTo {
+        seconds: u16,
+        four_k: bool,
+    },
+    Image {
+        four_k: bool,
+    },
+    Pages {
+        pages: u16,
+        illustrations: Illustrations,
+        percents: Vec<i64>,
+    },
 }
 
 #[derive(Template)]
@@ -162,7 +198,13 @@ struct PacksTable<'a> {
 
 impl BaremeRow {
     pub fn is_rich(&self) -> bool {
-        matches!(self.setting, Setting::Pages { illustrations: Illustrations::Rich, .. })
+        matches!(
+            self.setting,
+            Setting::Pages {
+                illustrations: Illustrations::Rich,
+                ..
+            }
+        )
     }
 }
 
@@ -170,7 +212,17 @@ fn bareme_rows(catalog: &Catalog) -> Option<(Vec<BaremeRow>, time::Date)> {
     let schedule = catalog.schedule_at(OffsetDateTime::now_utc())?;
     let one = Quantity::new(1)?;
     let cost = |plan: &Plan, creation: Creation| -> Result<i64, String> {
-        quote(schedule, plan, &catalog.plans, &Request { creation, quantity: one }).map(|q| q.unit).map_err(|r| messages::refusal(&r))
+        quote(
+            schedule,
+            plan,
+            &catalog.plans,
+            &Request {
+                creation,
+                quantity: one,
+            },
+        )
+        .map(|q| q.unit)
+        .map_err(|r| messages::refusal(&r))
     };
     // Tier bounds of a type, across every plan's rules.
     let bounds = |t: CreationType| -> Vec<u16> {
@@ -190,8 +242,16 @@ fn bareme_rows(catalog: &Catalog) -> Option<(Vec<BaremeRow>, time::Date)> {
     let mut rows = Vec::new();
     for four_k in [false, true] {
         for seconds in bounds(CreationType::Video) {
-            let resolution = if four_k { Resolution::FourK } else { Resolution::Hd };
-            let creation = Creation::Video { seconds, format: VideoFormat::Landscape, resolution };
+            let resolution = if four_k {
+                Resolution::FourK
+            } else {
+                Resolution::Hd
+            };
+            let creation = Creation::Video {
+                seconds,
+                format: VideoFormat::Landscape,
+                resolution,
+            };
             rows.push(BaremeRow {
                 creation: CreationType::Video,
                 setting: Setting::UpTo { seconds, four_k },
@@ -200,8 +260,15 @@ fn bareme_rows(catalog: &Catalog) -> Option<(Vec<BaremeRow>, time::Date)> {
         }
     }
     for four_k in [false, true] {
-        let resolution = if four_k { Resolution::FourK } else { Resolution::Hd };
-        let creation = Creation::Image { format: ImageFormat::Landscape, resolution };
+        let resolution = if four_k {
+            Resolution::FourK
+        } else {
+            Resolution::Hd
+        };
+        let creation = Creation::Image {
+            format: ImageFormat::Landscape,
+            resolution,
+        };
         rows.push(BaremeRow {
             creation: CreationType::Image,
             setting: Setting::Image { four_k },
@@ -211,8 +278,15 @@ fn bareme_rows(catalog: &Catalog) -> Option<(Vec<BaremeRow>, time::Date)> {
     for seconds in bounds(CreationType::Music) {
         rows.push(BaremeRow {
             creation: CreationType::Music,
-            setting: Setting::UpTo { seconds, four_k: false },
-            costs: catalog.plans.iter().map(|p| cost(p, Creation::Music { seconds })).collect(),
+            setting: Setting::UpTo {
+                seconds,
+                four_k: false,
+            },
+            costs: catalog
+                .plans
+                .iter()
+                .map(|p| cost(p, Creation::Music { seconds }))
+                .collect(),
         });
     }
     for illustrations in [Illustrations::Simple, Illustrations::Rich] {
@@ -225,7 +299,10 @@ fn bareme_rows(catalog: &Catalog) -> Option<(Vec<BaremeRow>, time::Date)> {
                     .rules_for(&p.id, CreationType::MiniBook)
                     .into_iter()
                     .find_map(|r| match r {
-                        RuleKind::PerPage { illustrations: i, percent } if i == illustrations => Some(percent),
+                        RuleKind::PerPage {
+                            illustrations: i,
+                            percent,
+                        } if i == illustrations => Some(percent),
                         _ => None,
                     })
                     .unwrap_or(0)
@@ -233,8 +310,24 @@ fn bareme_rows(catalog: &Catalog) -> Option<(Vec<BaremeRow>, time::Date)> {
             .collect();
         rows.push(BaremeRow {
             creation: CreationType::MiniBook,
-            setting: Setting::Pages { pages, illustrations, percents },
-            costs: catalog.plans.iter().map(|p| cost(p, Creation::MiniBook { pages, illustrations })).collect(),
+            setting: Setting::Pages {
+                pages,
+                illustrations,
+                percents,
+            },
+            costs: catalog
+                .plans
+                .iter()
+                .map(|p| {
+                    cost(
+                        p,
+                        Creation::MiniBook {
+                            pages,
+                            illustrations,
+                        },
+                    )
+                })
+                .collect(),
         });
     }
     Some((rows, schedule.effective_from.date()))
@@ -243,11 +336,22 @@ fn bareme_rows(catalog: &Catalog) -> Option<(Vec<BaremeRow>, time::Date)> {
 fn live_table(table: LiveTable, catalog: &Catalog) -> Result<String, PageError> {
     Ok(match table {
         LiveTable::Bareme => match bareme_rows(catalog) {
-            Some((rows, since)) => BaremeTable { plans: &catalog.plans, rows, since }.render()?,
+            Some((rows, since)) => BaremeTable {
+                plans: &catalog.plans,
+                rows,
+                since,
+            }
+            .render()?,
             None => String::new(),
         },
-        LiveTable::Plans => PlansTable { plans: &catalog.plans }.render()?,
-        LiveTable::Packs => PacksTable { packs: &catalog.packs }.render()?,
+        LiveTable::Plans => PlansTable {
+            plans: &catalog.plans,
+        }
+        .render()?,
+        LiveTable::Packs => PacksTable {
+            packs: &catalog.packs,
+        }
+        .render()?,
     })
 }
 
@@ -265,7 +369,12 @@ struct GuidePage<'a> {
     next: Option<&'a Guide>,
 }
 
-fn render_guide(state: &AppState, library: &Library, guide: &Guide, catalog: &Catalog) -> Result<String, PageError> {
+fn render_guide(
+    state: &AppState,
+    library: &Library,
+    guide: &Guide,
+    catalog: &Catalog,
+) -> Result<String, PageError> {
     let mut body = String::new();
     for segment in &guide.segments {
         match segment {
@@ -277,7 +386,10 @@ fn render_guide(state: &AppState, library: &Library, guide: &Guide, catalog: &Ca
     // Related: the guides this one links to first, then the rest of its category.
     let mut related: Vec<&Guide> = Vec::new();
     for link in &guide.links {
-        let slug = link.url.strip_prefix("/aide/").map(|s| s.split(['#', '?']).next().unwrap_or(s));
+        let slug = link
+            .url
+            .strip_prefix("/aide/")
+            .map(|s| s.split(['#', '?']).next().unwrap_or(s));
         if let Some(other) = slug.and_then(|s| library.get(s)) {
             if other.slug != guide.slug && !related.iter().any(|g| g.slug == other.slug) {
                 related.push(other);
@@ -302,14 +414,23 @@ fn render_guide(state: &AppState, library: &Library, guide: &Guide, catalog: &Ca
     Ok(page.render()?)
 }
 
-pub async fn guide(state: web::Data<AppState>, request: HttpRequest, slug: web::Path<String>) -> Result<HttpResponse, PageError> {
+pub async fn guide(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     let catalog = state.catalog.get(&state.pool).await?;
     let rendered = state.help.rendered(&state, &catalog)?;
-    let Some(page) = rendered.pages.get(slug.as_str()) else { return Err(PageError::NotFound) };
+    let Some(page) = rendered.pages.get(slug.as_str()) else {
+        return Err(PageError::NotFound);
+    };
     state.help.count_view(&slug);
     let cache = HeaderValue::from_static("public, max-age=0, must-revalidate");
     if request.headers().get(header::IF_NONE_MATCH) == Some(&page.etag) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, page.etag.clone())).insert_header((header::CACHE_CONTROL, cache)).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, page.etag.clone()))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .finish());
     }
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -330,15 +451,37 @@ pub struct HomePage<'a> {
 
 pub async fn home(state: web::Data<AppState>, layout: Layout) -> Result<HttpResponse, PageError> {
     let library = &state.help.library;
-    let mut most_read: Vec<&Guide> = state.help.most_read(&state.pool).await.iter().filter_map(|s| library.get(s)).collect();
+    let mut most_read: Vec<&Guide> = state
+        .help
+        .most_read(&state.pool)
+        .await
+        .iter()
+        .filter_map(|s| library.get(s))
+        .collect();
     // Before anyone has read anything, the first guides of the help centre.
-    for guide in ["credits-et-limites", "tarifs", "prompts-ia", "faq", "guide-d-achat"].iter().filter_map(|s| library.get(s)) {
+    for guide in [
+        "credits-et-limites",
+        "tarifs",
+        "prompts-ia",
+        "faq",
+        "guide-d-achat",
+    ]
+    .iter()
+    .filter_map(|s| library.get(s))
+    {
         if most_read.len() < 5 && !most_read.iter().any(|g| g.slug == guide.slug) {
             most_read.push(guide);
         }
     }
-    let body = HomePage { layout, library, most_read }.render()?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body))
+    let body = HomePage {
+        layout,
+        library,
+        most_read,
+    }
+    .render()?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body))
 }
 
 // ---------------------------------------------------------------- search
@@ -367,8 +510,15 @@ pub enum QueryProblem {
 }
 
 /// Runs a search; records a query with no result for staff (without waiting for it).
-pub fn find<'a>(state: &'a web::Data<AppState>, raw: Option<&str>) -> Result<Found<'a>, QueryProblem> {
-    let query = raw.unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+pub fn find<'a>(
+    state: &'a web::Data<AppState>,
+    raw: Option<&str>,
+) -> Result<Found<'a>, QueryProblem> {
+    let query = raw
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if query.is_empty() {
         return Err(QueryProblem::Empty);
     }
@@ -381,7 +531,10 @@ pub fn find<'a>(state: &'a web::Data<AppState>, raw: Option<&str>) -> Result<Fou
         .search(&query, 10)
         .into_iter()
         .filter_map(|hit| state.help.library.get(&hit.slug))
-        .map(|guide| SearchResult { guide, snippet: index.snippet(&guide.text, &terms) })
+        .map(|guide| SearchResult {
+            guide,
+            snippet: index.snippet(&guide.text, &terms),
+        })
         .collect();
     let suggestion = index.suggestion(&query);
     if results.is_empty() {
@@ -395,7 +548,11 @@ pub fn find<'a>(state: &'a web::Data<AppState>, raw: Option<&str>) -> Result<Fou
             }
         });
     }
-    Ok(Found { query, results, suggestion })
+    Ok(Found {
+        query,
+        results,
+        suggestion,
+    })
 }
 
 #[derive(Template)]
@@ -408,26 +565,44 @@ struct SearchPage<'a> {
     top: Vec<&'a Guide>,
 }
 
-pub async fn search(state: web::Data<AppState>, layout: Layout, query: web::Query<SearchQuery>) -> Result<HttpResponse, PageError> {
+pub async fn search(
+    state: web::Data<AppState>,
+    layout: Layout,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, PageError> {
     let raw = query.q.clone().unwrap_or_default();
     let library = &state.help.library;
-    let top = ["credits-et-limites", "tarifs", "depannage", "faq"].iter().filter_map(|s| library.get(s)).collect();
+    let top = ["credits-et-limites", "tarifs", "depannage", "faq"]
+        .iter()
+        .filter_map(|s| library.get(s))
+        .collect();
     let (found, problem, status) = match find(&state, Some(&raw)) {
         Ok(found) => (Some(found), None, 200),
         Err(QueryProblem::Empty) => (None, None, 200),
         Err(QueryProblem::TooLong) => (None, Some("too_long"), 400),
     };
-    let page = SearchPage { layout, query: raw, found, problem, top };
+    let page = SearchPage {
+        layout,
+        query: raw,
+        found,
+        problem,
+        top,
+    };
     let body = page.render()?;
-    let status = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
-    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
+    let status =
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
 }
 
 // ---------------------------------------------------------------- sitemap
 
 pub async fn sitemap(state: web::Data<AppState>) -> HttpResponse {
     let base = &state.config.public_url;
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+    );
     let newest = state.help.library.guides.iter().map(|g| g.updated).max();
     let mut url = |path: &str, lastmod: Option<time::Date>| {
         xml.push_str(&format!("  <url><loc>{base}{path}</loc>"));
@@ -443,5 +618,7 @@ pub async fn sitemap(state: web::Data<AppState>) -> HttpResponse {
     url("/simulateur", None);
     url("/contact", None);
     xml.push_str("</urlset>\n");
-    HttpResponse::Ok().content_type("application/xml; charset=utf-8").body(xml)
+    HttpResponse::Ok()
+        .content_type("application/xml; charset=utf-8")
+        .body(xml)
 }

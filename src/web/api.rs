@@ -39,14 +39,30 @@ struct ErrorsJson {
 }
 
 /// `GET /api/v1/simulateur`: the simulator's verdict.
-pub async fn simulateur(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpResponse, PageError> {
+pub async fn simulateur(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, PageError> {
     let catalog = state.catalog.get(&state.pool).await?;
     let raw = raw_simulation(request.query_string());
-    match simulator::simulate(&catalog, &state.prompt_rules, &raw, OffsetDateTime::now_utc(), Account::default()) {
-        Err(SimulationError::Unavailable) => Err(PageError::Unavailable(anyhow::anyhow!("no price schedule in force"))),
+    match simulator::simulate(
+        &catalog,
+        &state.prompt_rules,
+        &raw,
+        OffsetDateTime::now_utc(),
+        Account::default(),
+    ) {
+        Err(SimulationError::Unavailable) => Err(PageError::Unavailable(anyhow::anyhow!(
+            "no price schedule in force"
+        ))),
         Err(SimulationError::Invalid(errors)) => Ok(json(
             HttpResponse::BadRequest(),
-            &ErrorsJson { errors: errors.iter().map(|(f, e)| (*f, messages::field_error(f, e))).collect() },
+            &ErrorsJson {
+                errors: errors
+                    .iter()
+                    .map(|(f, e)| (*f, messages::field_error(f, e)))
+                    .collect(),
+            },
         )),
         Ok(verdict) => {
             let quote = verdict.outcome.as_ref().ok();
@@ -54,7 +70,10 @@ pub async fn simulateur(state: web::Data<AppState>, request: HttpRequest) -> Res
                 plan: verdict.plan.id.clone(),
                 unit_cost: quote.map(|q| q.unit),
                 total_cost: quote.map(|q| q.total),
-                refusal: verdict.outcome.as_ref().err().map(|r| RefusalJson { rule: r.rule(), message: messages::refusal(r) }),
+                refusal: verdict.outcome.as_ref().err().map(|r| RefusalJson {
+                    rule: r.rule(),
+                    message: messages::refusal(r),
+                }),
                 prompt_check: PromptCheckJson {
                     allowed: verdict.prompt.allowed(),
                     category: verdict.prompt.category.map(|c| c.id()),
@@ -95,7 +114,10 @@ pub struct SearchParams {
 }
 
 /// `GET /api/v1/aide/recherche?q=`: the help-centre search.
-pub async fn recherche(state: web::Data<AppState>, params: web::Query<SearchParams>) -> HttpResponse {
+pub async fn recherche(
+    state: web::Data<AppState>,
+    params: web::Query<SearchParams>,
+) -> HttpResponse {
     match super::aide::find(&state, params.q.as_deref()) {
         Ok(found) => {
             let results = found
@@ -108,11 +130,23 @@ pub async fn recherche(state: web::Data<AppState>, params: web::Query<SearchPara
                     snippet: r.snippet.iter().map(|(text, _)| text.as_str()).collect(),
                 })
                 .collect();
-            json(HttpResponse::Ok(), &SearchJson { query: found.query, results, suggestion: found.suggestion })
+            json(
+                HttpResponse::Ok(),
+                &SearchJson {
+                    query: found.query,
+                    results,
+                    suggestion: found.suggestion,
+                },
+            )
         }
         Err(problem) => {
             let message = messages::query_problem(&problem);
-            json(HttpResponse::BadRequest(), &ErrorsJson { errors: BTreeMap::from([("q", message)]) })
+            json(
+                HttpResponse::BadRequest(),
+                &ErrorsJson {
+                    errors: BTreeMap::from([("q", message)]),
+                },
+            )
         }
     }
 }

@@ -30,14 +30,20 @@ pub struct Assets {
 impl Assets {
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
         let mut assets = Self::default();
-        let entries = std::fs::read_dir(dir).with_context(|| format!("reading static files in {}", dir.display()))?;
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("reading static files in {}", dir.display()))?;
         for entry in entries {
             let path = entry?.path();
             if !path.is_file() {
                 continue;
             }
-            let name = path.file_name().and_then(|n| n.to_str()).context("static file name is not UTF-8")?.to_owned();
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .context("static file name is not UTF-8")?
+                .to_owned();
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let hash = hex::encode(&Sha256::digest(&bytes)[..4]);
             let (stem, ext) = name.rsplit_once('.').unwrap_or((name.as_str(), ""));
             let fingerprinted = format!("{stem}.{hash}.{ext}");
@@ -51,7 +57,9 @@ impl Assets {
                 "txt" => "text/plain; charset=utf-8",
                 _ => "application/octet-stream",
             };
-            assets.urls.insert(name.clone(), format!("/static/{fingerprinted}"));
+            assets
+                .urls
+                .insert(name.clone(), format!("/static/{fingerprinted}"));
             assets.files.insert(
                 fingerprinted,
                 Asset {
@@ -70,9 +78,15 @@ impl Assets {
     }
 }
 
-pub async fn serve(state: web::Data<AppState>, request: HttpRequest, name: web::Path<String>) -> HttpResponse {
+pub async fn serve(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    name: web::Path<String>,
+) -> HttpResponse {
     let Some(asset) = state.assets.files.get(name.as_str()) else {
-        return HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("Fichier introuvable");
+        return HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body("Fichier introuvable");
     };
     let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
     if request.headers().get(header::IF_NONE_MATCH) == Some(&asset.etag) {

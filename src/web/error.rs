@@ -12,8 +12,8 @@ use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use askama::Template;
 use tracing_actix_web::RequestId;
 
-use super::layout::Layout;
 use super::AppState;
+use super::layout::Layout;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
@@ -79,7 +79,12 @@ pub async fn error_pages(
     if !(status.is_client_error() || status.is_server_error()) {
         return Ok(response.map_into_left_body());
     }
-    let request_id = response.request().extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
+    let request_id = response
+        .request()
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     if let Some(error) = response.response().error() {
         if status.is_server_error() {
             // `{:?}` of an anyhow chain prints every cause; it never reaches the visitor.
@@ -91,23 +96,42 @@ pub async fn error_pages(
         }
     }
     // A handler that wrote its own error body (a form with its messages, JSON errors) keeps it.
-    let has_body = !matches!(response.response().body().size(), actix_web::body::BodySize::None | actix_web::body::BodySize::Sized(0));
+    let has_body = !matches!(
+        response.response().body().size(),
+        actix_web::body::BodySize::None | actix_web::body::BodySize::Sized(0)
+    );
     if has_body && response.response().error().is_none() {
         return Ok(response.map_into_left_body());
     }
     let (request, mut response) = response.into_parts();
     let is_api = request.path().starts_with("/api/");
     let body = if is_api {
-        response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
         serde_json::json!({ "error": status.canonical_reason().unwrap_or("error"), "request_id": request_id }).to_string()
     } else {
-        response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/html; charset=utf-8"),
+        );
         let layout = match request.app_data::<actix_web::web::Data<AppState>>() {
             Some(state) => Layout::new(state, request.path()),
-            None => return Ok(ServiceResponse::new(request, response.set_body(EitherBody::right(BoxBody::new(String::new()))))),
+            None => {
+                return Ok(ServiceResponse::new(
+                    request,
+                    response.set_body(EitherBody::right(BoxBody::new(String::new()))),
+                ));
+            }
         };
-        let page = ErrorPage { layout, status: status.as_u16(), request_id: &request_id };
-        page.render().unwrap_or_else(|_| format!("Erreur {}", status.as_u16()))
+        let page = ErrorPage {
+            layout,
+            status: status.as_u16(),
+            request_id: &request_id,
+        };
+        page.render()
+            .unwrap_or_else(|_| format!("Erreur {}", status.as_u16()))
     };
     response.headers_mut().remove(header::CONTENT_LENGTH);
     let response = response.set_body(BoxBody::new(body));

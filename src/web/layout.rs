@@ -31,7 +31,11 @@ impl Layout {
 
     /// `aria-current="page"` for the navigation link of the current section.
     pub fn current(&self, prefix: &str) -> &'static str {
-        let here = if prefix == "/" { self.path == "/" } else { self.path.starts_with(prefix) };
+        let here = if prefix == "/" {
+            self.path == "/"
+        } else {
+            self.path.starts_with(prefix)
+        };
         if here { "page" } else { "false" }
     }
 }
@@ -43,7 +47,9 @@ impl FromRequest for Layout {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match req.app_data::<web::Data<AppState>>() {
             Some(state) => Ok(Layout::new(state, req.path())),
-            None => Err(actix_web::error::ErrorInternalServerError("application state missing")),
+            None => Err(actix_web::error::ErrorInternalServerError(
+                "application state missing",
+            )),
         })
     }
 }

@@ -9,9 +9,17 @@ use super::AppState;
 /// 200 when the database answers within two seconds; 503 with the reason otherwise. Never
 /// panics, and needs no restart: the pool reconnects when the database comes back.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let check = tokio::time::timeout(Duration::from_secs(2), sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool)).await;
+    let check = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool),
+    )
+    .await;
     let reason = match check {
-        Ok(Ok(_)) => return HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(serde_json::json!({ "status": "ok" })),
+        Ok(Ok(_)) => {
+            return HttpResponse::Ok()
+                .insert_header(("Cache-Control", "no-store"))
+                .json(serde_json::json!({ "status": "ok" }));
+        }
         Ok(Err(error)) => {
             tracing::warn!("health check: database unreachable: {error}");
             "database unreachable"
@@ -30,5 +38,7 @@ pub async fn robots(state: web::Data<AppState>) -> HttpResponse {
          Disallow: /achats\nDisallow: /generations\nDisallow: /admin\nDisallow: /api/\n\nSitemap: {}/sitemap.xml\n",
         state.config.public_url
     );
-    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(body)
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(body)
 }

@@ -60,11 +60,23 @@ impl FormValues {
             creation_type: lower(&raw.creation_type),
             duree: v(&raw.duree),
             format: lower(&raw.format),
-            resolution: if lower(&raw.resolution) == "4k" { "4k".into() } else { "hd".into() },
+            resolution: if lower(&raw.resolution) == "4k" {
+                "4k".into()
+            } else {
+                "hd".into()
+            },
             pages: v(&raw.pages),
-            illustrations: if lower(&raw.illustrations) == "riches" { "riches".into() } else { "simples".into() },
+            illustrations: if lower(&raw.illustrations) == "riches" {
+                "riches".into()
+            } else {
+                "simples".into()
+            },
             quantite: raw.quantite.clone().unwrap_or_else(|| "1".into()),
-            plan: if plan.is_empty() { default_plan.to_owned() } else { plan },
+            plan: if plan.is_empty() {
+                default_plan.to_owned()
+            } else {
+                plan
+            },
             prompt: v(&raw.prompt),
         }
     }
@@ -101,11 +113,18 @@ pub struct SimulateurPage {
 
 impl SimulateurPage {
     pub fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
     }
 
     pub fn invalid(&self, field: &str) -> &'static str {
-        if self.error_for(field).is_some() { "true" } else { "false" }
+        if self.error_for(field).is_some() {
+            "true"
+        } else {
+            "false"
+        }
     }
 
     pub fn checked(&self, field: &str, value: &str) -> bool {
@@ -121,7 +140,11 @@ impl SimulateurPage {
     }
 }
 
-pub async fn page(state: web::Data<AppState>, request: HttpRequest, layout: Layout) -> Result<HttpResponse, PageError> {
+pub async fn page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+) -> Result<HttpResponse, PageError> {
     let catalog = state.catalog.get(&state.pool).await?;
     let raw = raw_simulation(request.query_string());
     let form = FormValues::from_raw(&raw, catalog.default_plan());
@@ -141,12 +164,23 @@ pub async fn page(state: web::Data<AppState>, request: HttpRequest, layout: Layo
     if raw.creation_type.is_none() && raw.duree.is_none() && raw.pages.is_none() {
         return render(&page, actix_web::http::StatusCode::OK);
     }
-    match simulator::simulate(&catalog, &state.prompt_rules, &raw, OffsetDateTime::now_utc(), Account::default()) {
-        Err(SimulationError::Unavailable) => Err(PageError::Unavailable(anyhow::anyhow!("no price schedule in force"))),
+    match simulator::simulate(
+        &catalog,
+        &state.prompt_rules,
+        &raw,
+        OffsetDateTime::now_utc(),
+        Account::default(),
+    ) {
+        Err(SimulationError::Unavailable) => Err(PageError::Unavailable(anyhow::anyhow!(
+            "no price schedule in force"
+        ))),
         Err(SimulationError::Invalid(errors)) => {
             page.errors = errors
                 .iter()
-                .map(|(field, error)| FieldMessage { field, message: messages::field_error(field, error) })
+                .map(|(field, error)| FieldMessage {
+                    field,
+                    message: messages::field_error(field, error),
+                })
                 .collect();
             render(&page, actix_web::http::StatusCode::BAD_REQUEST)
         }
@@ -165,36 +199,72 @@ pub async fn page(state: web::Data<AppState>, request: HttpRequest, layout: Layo
                 .collect();
             page.category = verdict.prompt.category.map(messages::category);
             page.advice = verdict.prompt.advice.iter().map(messages::advice).collect();
-            page.share_url = format!("{}/simulateur?{}", state.config.public_url, share_query(&verdict));
+            page.share_url = format!(
+                "{}/simulateur?{}",
+                state.config.public_url,
+                share_query(&verdict)
+            );
             page.verdict = Some(verdict);
             render(&page, actix_web::http::StatusCode::OK)
         }
     }
 }
 
-fn render(page: &SimulateurPage, status: actix_web::http::StatusCode) -> Result<HttpResponse, PageError> {
+fn render(
+    page: &SimulateurPage,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, PageError> {
     let body = page.render()?;
-    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
 }
 
 /// The canonical query string of a verdict: only the parameters that apply, normalised.
 pub fn share_query(verdict: &Verdict) -> String {
     use crate::domain::pricing::{Creation, ImageFormat, Resolution, VideoFormat};
     let request = verdict.simulation.request;
-    let mut pairs: Vec<(&str, String)> = vec![("type", request.creation.creation_type().id().to_owned())];
+    let mut pairs: Vec<(&str, String)> =
+        vec![("type", request.creation.creation_type().id().to_owned())];
     let resolution = |r: Resolution| if r == Resolution::FourK { "4k" } else { "hd" }.to_owned();
     match request.creation {
-        Creation::Video { seconds, format, resolution: r } => {
+        Creation::Video {
+            seconds,
+            format,
+            resolution: r,
+        } => {
             pairs.push(("duree", seconds.to_string()));
-            pairs.push(("format", if format == VideoFormat::Portrait { "9:16" } else { "16:9" }.to_owned()));
+            pairs.push((
+                "format",
+                if format == VideoFormat::Portrait {
+                    "9:16"
+                } else {
+                    "16:9"
+                }
+                .to_owned(),
+            ));
             pairs.push(("resolution", resolution(r)));
         }
-        Creation::Image { format, resolution: r } => {
-            pairs.push(("format", if format == ImageFormat::Portrait { "1080x1350" } else { "1920x1080" }.to_owned()));
+        Creation::Image {
+            format,
+            resolution: r,
+        } => {
+            pairs.push((
+                "format",
+                if format == ImageFormat::Portrait {
+                    "1080x1350"
+                } else {
+                    "1920x1080"
+                }
+                .to_owned(),
+            ));
             pairs.push(("resolution", resolution(r)));
         }
         Creation::Music { seconds } => pairs.push(("duree", seconds.to_string())),
-        Creation::MiniBook { pages, illustrations } => {
+        Creation::MiniBook {
+            pages,
+            illustrations,
+        } => {
             pairs.push(("pages", pages.to_string()));
             pairs.push(("illustrations", illustrations.id().to_owned()));
         }
@@ -214,12 +284,19 @@ impl SimulateurPage {
     }
 
     pub fn stop_is(stop: &Stop, rule: &str) -> bool {
-        matches!((stop.rule, rule), (LimitRule::Daily, "daily") | (LimitRule::Monthly, "monthly") | (LimitRule::Balance, "balance"))
+        matches!(
+            (stop.rule, rule),
+            (LimitRule::Daily, "daily")
+                | (LimitRule::Monthly, "monthly")
+                | (LimitRule::Balance, "balance")
+        )
     }
 
     pub fn line_credits(line: &QuoteLine) -> i64 {
         match *line {
-            QuoteLine::Tier { credits, .. } | QuoteLine::Surcharge4k { credits } | QuoteLine::Pages { credits, .. } => credits,
+            QuoteLine::Tier { credits, .. }
+            | QuoteLine::Surcharge4k { credits }
+            | QuoteLine::Pages { credits, .. } => credits,
         }
     }
 }

@@ -50,31 +50,50 @@ fn template_name() -> String {
 pub async fn fresh_database() -> (String, PgConnectOptions) {
     let admin = shared_server().await;
     let template = template_name();
-    let mut conn = PgConnection::connect_with(&admin).await.expect("connect to the test server");
-    // One process builds the template; the others wait on the lock, then find it.
-    sqlx::query("SELECT pg_advisory_lock(727274)").execute(&mut conn).await.expect("lock");
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&template)
-        .fetch_one(&mut conn)
+    let mut conn = PgConnection::connect_with(&admin)
         .await
-        .expect("query");
+        .expect("connect to the test server");
+    // One process builds the template; the others wait on the lock, then find it.
+    sqlx::query("SELECT pg_advisory_lock(727274)")
+        .execute(&mut conn)
+        .await
+        .expect("lock");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&template)
+            .fetch_one(&mut conn)
+            .await
+            .expect("query");
     if !exists {
         let building = format!("{template}_building");
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")))
-            .execute(&mut conn)
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("drop");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE \"{building}\""
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("create template");
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(admin.clone().database(&building))
             .await
-            .expect("drop");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{building}\"")))
-            .execute(&mut conn)
+            .expect("connect");
+        MIGRATOR
+            .run(&pool)
             .await
-            .expect("create template");
-        let pool = PgPoolOptions::new().max_connections(1).connect_with(admin.clone().database(&building)).await.expect("connect");
-        MIGRATOR.run(&pool).await.expect("migrations apply on a fresh database");
+            .expect("migrations apply on a fresh database");
         pool.close().await;
-        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\"")))
-            .execute(&mut conn)
-            .await
-            .expect("rename template");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE \"{building}\" RENAME TO \"{template}\""
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("rename template");
         // Old test databases left by killed runs are removed with the old templates.
         let stale: Vec<String> = sqlx::query_scalar(
             "SELECT datname FROM pg_database WHERE (datname LIKE 'nanoclip_tpl_%' AND datname <> $1) \
@@ -85,10 +104,17 @@ pub async fn fresh_database() -> (String, PgConnectOptions) {
         .await
         .expect("list stale");
         for name in stale {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).execute(&mut conn).await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
         }
     }
-    sqlx::query("SELECT pg_advisory_unlock(727274)").execute(&mut conn).await.expect("unlock");
+    sqlx::query("SELECT pg_advisory_unlock(727274)")
+        .execute(&mut conn)
+        .await
+        .expect("unlock");
     let stamp = time::OffsetDateTime::now_utc();
     let name = format!(
         "nanoclip_t_{:04}{:02}{:02}{:02}{:02}_{}",
@@ -99,10 +125,12 @@ pub async fn fresh_database() -> (String, PgConnectOptions) {
         stamp.minute(),
         uuid::Uuid::new_v4().simple()
     );
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+    )))
+    .execute(&mut conn)
+    .await
+    .expect("create test database");
     let _ = conn.close().await;
     (name.clone(), admin.database(&name))
 }
@@ -110,11 +138,20 @@ pub async fn fresh_database() -> (String, PgConnectOptions) {
 fn drop_database(name: String) {
     // Runs from Drop, possibly inside the test's runtime: use a thread with a runtime of its own.
     let _ = std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
         runtime.block_on(async move {
             let admin = shared_server().await;
             if let Ok(mut conn) = PgConnection::connect_with(&admin).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).execute(&mut conn).await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await;
             }
         });
     })
@@ -145,7 +182,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn get_html(&self, path: &str) -> (u16, scraper::Html) {
@@ -177,23 +218,46 @@ pub async fn spawn_app_with(config: Config, extra: Option<ExtraRoutes>) -> TestA
 }
 
 /// Spawns the application on a given database (`database` is dropped at the end unless empty).
-pub async fn spawn_on(config: Config, options: PgConnectOptions, database: String, extra: Option<ExtraRoutes>) -> TestApp {
+pub async fn spawn_on(
+    config: Config,
+    options: PgConnectOptions,
+    database: String,
+    extra: Option<ExtraRoutes>,
+) -> TestApp {
     nanoclip::telemetry::init();
-    let app = Application::build(config, options, extra).await.expect("application builds");
+    let app = Application::build(config, options, extra)
+        .await
+        .expect("application builds");
     let address = format!("http://{}", app.address());
     let pool = app.pool.clone();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    TestApp { address, pool, client, database, handle }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    TestApp {
+        address,
+        pool,
+        client,
+        database,
+        handle,
+    }
 }
 
-/// Text of the first element matching `selector`, whitespace collapsed.
+/// Text of the first element matching `selector`, ASCII whitespace collapsed (no-break spaces kept).
 pub fn text(html: &scraper::Html, selector: &str) -> String {
     let selector = scraper::Selector::parse(selector).expect("valid selector");
     html.select(&selector)
         .next()
-        .map(|e| e.text().collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|e| {
+            e.text()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .split_ascii_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default()
 }
 
@@ -204,5 +268,8 @@ pub fn count(html: &scraper::Html, selector: &str) -> usize {
 
 pub fn attr(html: &scraper::Html, selector: &str, name: &str) -> Option<String> {
     let selector = scraper::Selector::parse(selector).expect("valid selector");
-    html.select(&selector).next().and_then(|e| e.value().attr(name)).map(str::to_owned)
+    html.select(&selector)
+        .next()
+        .and_then(|e| e.value().attr(name))
+        .map(str::to_owned)
 }

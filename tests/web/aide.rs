@@ -1,0 +1,411 @@
+//! The help centre: guides, live tables, search, sitemap, and content checks.
+
+use std::time::Duration;
+
+use nanoclip::content::Library;
+use serde_json::Value;
+
+use crate::common::{attr, count, project_dir, spawn_app, text};
+
+const SLUGS: [&str; 11] = [
+    "credits-et-limites",
+    "respect-et-ethique",
+    "depannage",
+    "guide-d-achat",
+    "tarifs",
+    "prompts-ia",
+    "video",
+    "musique",
+    "mini-livres",
+    "faq",
+    "compte-et-abonnement",
+];
+
+#[tokio::test]
+async fn every_guide_of_the_contract_is_served_with_its_frame() {
+    let app = spawn_app().await;
+    for slug in SLUGS {
+        let (status, html) = app.get_html(&format!("/aide/{slug}")).await;
+        assert_eq!(status, 200, "{slug}");
+        assert!(!text(&html, "h1").is_empty(), "{slug} has a title");
+        assert_eq!(
+            attr(&html, "link[rel=canonical]", "href"),
+            Some(format!("http://portail.test/aide/{slug}"))
+        );
+        assert!(
+            attr(&html, "meta[name=description]", "content").is_some_and(|d| d.len() > 50),
+            "{slug} description"
+        );
+        assert_eq!(
+            attr(&html, "meta[property='og:type']", "content").as_deref(),
+            Some("article")
+        );
+        assert!(
+            text(&html, ".breadcrumbs").starts_with("Centre d’aide"),
+            "{slug} breadcrumbs"
+        );
+        assert!(text(&html, ".meta").starts_with("Mis à jour le "), "{slug}");
+        assert_eq!(
+            text(&html, "#avis"),
+            "Cet article vous a-t-il aidé\u{202f}?"
+        );
+        // Every anchor of the Sommaire exists on the page.
+        let selector = scraper::Selector::parse(".toc a").unwrap();
+        for link in html.select(&selector) {
+            let id = link.value().attr("href").unwrap().trim_start_matches('#');
+            assert_eq!(count(&html, &format!("[id='{id}']")), 1, "{slug}#{id}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_guide_is_a_404() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/aide/nexiste-pas").await.status(), 404);
+}
+
+#[tokio::test]
+async fn guides_are_revalidated_with_an_etag() {
+    let app = spawn_app().await;
+    let first = app.get("/aide/faq").await;
+    let etag = first.headers()["etag"].clone();
+    let again = app
+        .client
+        .get(app.url("/aide/faq"))
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+}
+
+#[tokio::test]
+async fn the_seed_facts_hold_in_the_credits_guide() {
+    let app = spawn_app().await;
+    let (_, html) = app.get_html("/aide/credits-et-limites").await;
+    let page = text(&html, "article");
+    for fact in [
+        "Un crédit est une unité de consommation",
+        "Seules les générations effectivement lancées et non bloquées consomment des crédits",
+        "Les crédits expirent-ils",
+        "Puis-je augmenter mes limites pour un événement",
+        "Les tests ratés sont-ils débités",
+    ] {
+        assert!(page.contains(fact), "missing: {fact}");
+    }
+    // Every link the seed names goes to a real page.
+    for href in [
+        "/aide/guide-d-achat",
+        "/aide/tarifs",
+        "/simulateur",
+        "/aide/prompts-ia",
+        "/aide/video",
+        "/aide/musique",
+        "/aide/depannage",
+        "/aide/respect-et-ethique",
+        "/",
+    ] {
+        assert!(
+            count(&html, &format!("article a[href^='{href}']")) >= 1,
+            "link to {href}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn live_tables_show_the_data_in_force() {
+    let app = spawn_app().await;
+    // Staff changed the price before anyone read the page: the table shows the new one.
+    sqlx::query("UPDATE plans SET price_cents = 3100 WHERE id = 'eglise'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (_, html) = app.get_html("/aide/tarifs").await;
+    let tables = text(&html, "article");
+    assert!(tables.contains("31,00\u{a0}€ par mois"), "{tables}");
+    assert!(tables.contains("99,00\u{a0}€ par mois"));
+    assert!(
+        tables.contains("Pack 10 crédits")
+            && tables.contains("12,00\u{a0}€")
+            && tables.contains("2,00\u{a0}€"),
+        "packs with VAT"
+    );
+    assert!(
+        tables.contains("La 4K est réservée au Plan Réseau."),
+        "4K refused on Église in the schedule"
+    );
+    assert!(count(&html, "article .live table") >= 3);
+}
+
+async fn first_result(app: &crate::common::TestApp, query: &str) -> String {
+    let response = app
+        .client
+        .get(app.url("/api/v1/aide/recherche"))
+        .query(&[("q", query)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["results"][0]["slug"]
+        .as_str()
+        .unwrap_or("(none)")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn search_finds_the_right_guide_first_in_the_readers_own_words() {
+    let app = spawn_app().await;
+    for (query, expected) in [
+        ("credits expirent", "credits-et-limites"),
+        ("crédit", "credits-et-limites"),
+        ("remboursement", "compte-et-abonnement"),
+        ("4k", "tarifs"),
+        ("limite quotidienne", "credits-et-limites"),
+        ("musique", "musique"),
+        ("facture", "guide-d-achat"),
+        ("depannage", "depannage"),
+        ("prompt interdit", "respect-et-ethique"),
+        ("credit expire", "credits-et-limites"),
+        ("mot de passe oublie", "compte-et-abonnement"),
+        ("inviter un membre", "compte-et-abonnement"),
+        ("chant instrumental", "musique"),
+        ("livre illustré pages", "mini-livres"),
+        ("homélie en vidéo", "video"),
+    ] {
+        assert_eq!(
+            first_result(&app, query).await,
+            expected,
+            "query « {query} »"
+        );
+    }
+}
+
+#[tokio::test]
+async fn search_answers_the_json_contract_and_suggests_a_correction() {
+    let app = spawn_app().await;
+    let body: Value = app
+        .get("/api/v1/aide/recherche?q=cr%C3%A9dits")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["query"], "crédits");
+    let first = &body["results"][0];
+    assert_eq!(
+        first["url"],
+        format!("/aide/{}", first["slug"].as_str().unwrap())
+    );
+    assert!(first["title"].is_string() && first["snippet"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(body["suggestion"].is_null());
+    let typo: Value = app
+        .get("/api/v1/aide/recherche?q=facturs")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(typo["suggestion"], "facture");
+    let empty = app.get("/api/v1/aide/recherche?q=").await;
+    assert_eq!(empty.status(), 400);
+    let body: Value = empty.json().await.unwrap();
+    assert!(body["errors"]["q"].is_string());
+}
+
+#[tokio::test]
+async fn the_search_page_highlights_and_records_what_it_cannot_find() {
+    let app = spawn_app().await;
+    let (status, html) = app.get_html("/aide/recherche?q=credits+expirent").await;
+    assert_eq!(status, 200);
+    assert!(count(&html, ".results li") >= 1);
+    assert!(count(&html, ".results mark") >= 1, "highlighted words");
+    let (status, html) = app.get_html("/aide/recherche?q=zzyzx+quorglub").await;
+    assert_eq!(status, 200);
+    assert_eq!(count(&html, ".results li"), 0);
+    assert_eq!(
+        count(&html, "main a[href^='/contact']"),
+        1,
+        "contact link on the empty page"
+    );
+    assert!(
+        count(&html, "main ul a[href^='/aide/']") >= 3,
+        "top guides offered"
+    );
+    let mut recorded = 0;
+    for _ in 0..50 {
+        recorded = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM search_misses WHERE query = 'zzyzx quorglub'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if recorded == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(recorded, 1);
+    let (status, _) = app
+        .get_html(&format!("/aide/recherche?q={}", "a".repeat(300)))
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn views_are_counted_in_memory_and_written_in_a_batch() {
+    let app = spawn_app().await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/aide/video").await.status(), 200);
+    }
+    let before: Option<i64> =
+        sqlx::query_scalar("SELECT views FROM guide_views WHERE slug = 'video'")
+            .fetch_optional(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(before, None, "reading does not write");
+    app.stop().await;
+    let mut views: Option<i64> = None;
+    for _ in 0..50 {
+        views = sqlx::query_scalar("SELECT views FROM guide_views WHERE slug = 'video'")
+            .fetch_optional(&app.pool)
+            .await
+            .unwrap();
+        if views.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(views, Some(3));
+}
+
+#[tokio::test]
+async fn the_home_lists_categories_search_and_most_read_guides() {
+    let app = spawn_app().await;
+    let (status, html) = app.get_html("/").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        attr(&html, "form[role=search]", "action").as_deref(),
+        Some("/aide/recherche")
+    );
+    assert!(count(&html, "main section h2") >= 5);
+    for slug in SLUGS {
+        assert!(
+            count(&html, &format!("a[href='/aide/{slug}']")) >= 1,
+            "{slug} reachable from the home"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_sitemap_lists_every_guide_with_its_date() {
+    let app = spawn_app().await;
+    let xml = app.get("/sitemap.xml").await.text().await.unwrap();
+    for slug in SLUGS {
+        assert!(
+            xml.contains(&format!(
+                "<loc>http://portail.test/aide/{slug}</loc><lastmod>2026-"
+            )),
+            "{slug}"
+        );
+    }
+    let robots = app.get("/robots.txt").await.text().await.unwrap();
+    assert!(robots.contains("Sitemap: http://portail.test/sitemap.xml"));
+}
+
+fn write_guide(dir: &std::path::Path, slug: &str, front: &str, body: &str) {
+    std::fs::write(
+        dir.join(format!("{slug}.md")),
+        format!("+++\n{front}\n+++\n{body}"),
+    )
+    .unwrap();
+}
+
+fn content_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "nanoclip-content-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["categories.toml", "synonymes.toml"] {
+        std::fs::copy(project_dir().join("content").join(file), dir.join(file)).unwrap();
+    }
+    dir
+}
+
+const FRONT: &str = "title = \"Essai\"\ndescription = \"Un guide d’essai.\"\ncategory = \"Bien démarrer\"\norder = 1\nupdated = 2026-11-24\nslug = \"essai\"";
+
+#[test]
+fn the_real_content_loads_without_errors() {
+    let library = Library::load(&project_dir().join("content")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(library.guides.len() >= 11);
+}
+
+#[test]
+fn a_broken_link_or_anchor_names_the_file_and_line() {
+    let dir = content_dir();
+    write_guide(
+        &dir,
+        "essai",
+        FRONT,
+        "## Début\n\nVoir [rien](/aide/nulle-part).\n\nEt [ici](#absent).\n",
+    );
+    let errors = Library::load(&dir).err().unwrap().to_string();
+    assert!(
+        errors.contains("essai.md:11: broken link `/aide/nulle-part`"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("essai.md:13: broken anchor `#absent`"),
+        "{errors}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_missing_front_matter_field_or_a_duplicate_slug_is_refused() {
+    let dir = content_dir();
+    write_guide(
+        &dir,
+        "essai",
+        &FRONT.replace("title = \"Essai\"\n", ""),
+        "Texte.\n",
+    );
+    let errors = Library::load(&dir).err().unwrap().to_string();
+    assert!(
+        errors.contains("essai.md:") && errors.contains("missing field `title`"),
+        "{errors}"
+    );
+    write_guide(&dir, "essai", FRONT, "Texte.\n");
+    write_guide(
+        &dir,
+        "autre",
+        &FRONT.replace("slug = \"essai\"", "slug = \"autre\""),
+        "## A\n\n## A\n",
+    );
+    let errors = Library::load(&dir).err().unwrap().to_string();
+    assert!(
+        errors.contains("autre.md:11: duplicate heading anchor `#a`"),
+        "{errors}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn raw_html_in_markdown_is_sanitised() {
+    let dir = content_dir();
+    write_guide(
+        &dir,
+        "essai",
+        FRONT,
+        "Texte <script>alert(1)</script> <a href=\"https://x.fr\" onclick=\"x()\">lien</a>\n",
+    );
+    let library = Library::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let nanoclip::content::Segment::Html(html) = &library.get("essai").unwrap().segments[0] else {
+        panic!()
+    };
+    assert!(
+        !html.contains("<script") && !html.contains("onclick"),
+        "{html}"
+    );
+    assert!(html.contains("rel=\"noopener noreferrer\""));
+    std::fs::remove_dir_all(dir).unwrap();
+}
