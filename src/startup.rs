@@ -14,8 +14,13 @@ use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 use tracing_actix_web::TracingLogger;
 
+use actix_session::SessionMiddleware;
+use actix_session::config::BrowserSession;
+use actix_web::cookie::{Key, SameSite};
+
 use crate::config::Config;
 use crate::content::Library;
+use crate::db::sessions::PgSessionStore;
 use crate::db::{self, server};
 use crate::domain::prompt::PromptRules;
 use crate::services::catalog::CatalogCache;
@@ -65,11 +70,16 @@ impl Application {
         tokio::spawn(pages::aide::flush_views_forever(state.clone()));
         let production = state.config.is_production();
         let app_state = state.clone();
+        let session_store = PgSessionStore::new(pool.clone());
+        let session_key = Key::try_from(state.config.session_key.as_slice())
+            .context("NANOCLIP_SESSION_KEY: 64 bytes or more")?;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .configure(|cfg| routes(cfg, extra))
                 .default_service(web::to(pages::error::not_found))
+                .wrap(middleware::from_fn(pages::csrf::guard))
+                .wrap(session_middleware(&session_store, &session_key, production))
                 .wrap(middleware::from_fn(pages::error::error_pages))
                 .wrap(security_headers(production))
                 .wrap(middleware::Compress::default())
@@ -108,12 +118,17 @@ fn routes(cfg: &mut web::ServiceConfig, extra: Option<ExtraRoutes>) {
     cfg.route("/", web::get().to(pages::aide::home))
         .route("/aide/recherche", web::get().to(pages::aide::search))
         .route("/aide/{slug}", web::get().to(pages::aide::guide))
+        .route("/aide/{slug}/avis", web::get().to(pages::aide::vote))
+        .route("/aide/{slug}/avis", web::post().to(pages::aide::comment))
         .route("/simulateur", web::get().to(pages::simulateur::page))
         .route("/api/v1/simulateur", web::get().to(pages::api::simulateur))
         .route(
             "/api/v1/aide/recherche",
             web::get().to(pages::api::recherche),
         )
+        .route("/contact", web::get().to(pages::contact::form))
+        .route("/contact", web::post().to(pages::contact::send))
+        .route("/contact/merci", web::get().to(pages::contact::thanks))
         .route("/healthz", web::get().to(pages::meta::healthz))
         .route("/sitemap.xml", web::get().to(pages::aide::sitemap))
         .route("/robots.txt", web::get().to(pages::meta::robots))
@@ -121,6 +136,30 @@ fn routes(cfg: &mut web::ServiceConfig, extra: Option<ExtraRoutes>) {
     if let Some(extra) = extra {
         extra(cfg);
     }
+}
+
+/// Server-side sessions (shared by every instance); the cookie is `__Host-` prefixed, Secure,
+/// HttpOnly and SameSite=Lax outside local development.
+fn session_middleware(
+    store: &PgSessionStore,
+    key: &Key,
+    production: bool,
+) -> SessionMiddleware<PgSessionStore> {
+    SessionMiddleware::builder(store.clone(), key.clone())
+        .cookie_name(if production {
+            "__Host-session".to_owned()
+        } else {
+            "nanoclip_session".to_owned()
+        })
+        .cookie_secure(production)
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_path("/".to_owned())
+        .cookie_domain(None)
+        .session_lifecycle(
+            BrowserSession::default().state_ttl(actix_web::cookie::time::Duration::hours(12)),
+        )
+        .build()
 }
 
 fn security_headers(production: bool) -> DefaultHeaders {

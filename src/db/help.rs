@@ -84,3 +84,21 @@ pub async fn add_contact(conn: &mut PgConnection, m: &NewContact<'_>) -> sqlx::R
     .fetch_one(conn)
     .await
 }
+
+/// Adds the comment to a « non » vote, once; false if the vote is not found or has one already.
+pub async fn comment_feedback(
+    conn: &mut PgConnection,
+    id: i64,
+    slug: &str,
+    comment: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE guide_feedback SET comment = $3 WHERE id = $1 AND slug = $2 AND NOT helpful AND comment IS NULL",
+        id,
+        slug,
+        comment
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

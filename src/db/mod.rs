@@ -26,3 +26,4 @@ pub fn pool(options: PgConnectOptions) -> PgPool {
 pub mod catalog;
 pub mod help;
 pub mod rate_limit;
+pub mod sessions;

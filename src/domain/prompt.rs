@@ -16,7 +16,8 @@
 //!   « s3x ») and stretched letters (« seeexy ») give extra spellings of a word.
 //! - Rules are groups of terms; a group fires when one of its terms appears (or, for a group with
 //!   `with`, a term and a `with` term appear close together) unless an exception phrase covers
-//!   that occurrence or one of the group's safe contexts appears anywhere in the prompt.
+//!   that occurrence or one of the group's safe contexts appears anywhere in the prompt. When
+//!   several groups fire, the first in the file names the category.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,7 +33,6 @@ pub enum Category {
 }
 
 impl Category {
-    /// Every category, in the order used when a prompt matches several: the first one wins.
     pub const ALL: [Category; 3] = [
         Category::Sexual,
         Category::HateViolence,
@@ -162,6 +162,8 @@ struct RuleFile {
     #[serde(default)]
     window: usize,
     #[serde(default)]
+    disguised_alone: bool,
+    #[serde(default)]
     exceptions: Vec<String>,
     #[serde(default)]
     safe_contexts: Vec<String>,
@@ -171,7 +173,7 @@ struct RuleFile {
 // The rules, folded once at load.
 
 /// One way to spell a word in a term: the whole word (plus a plural in -s or -x) or a stem.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Alt {
     text: String,
     stem: bool,
@@ -190,18 +192,33 @@ impl Alt {
 }
 
 /// One word position of a term, with its alternatives (`sale|sales`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Slot {
     alts: Vec<Alt>,
 }
 
 impl Slot {
-    fn matches(&self, token: &Token) -> bool {
-        token
+    /// Whether the word matches, and if so whether only a disguised spelling of it did.
+    fn matches(&self, token: &Token) -> Option<Disguise> {
+        let index = token
             .forms
             .iter()
-            .any(|form| self.alts.iter().any(|alt| alt.matches(form)))
+            .position(|form| self.alts.iter().any(|alt| alt.matches(form)))?;
+        Some(if index == 0 && !token.joined {
+            Disguise::None
+        } else {
+            Disguise::Evasion
+        })
     }
+}
+
+/// How a term was written in the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Disguise {
+    None,
+    /// Leetspeak, stretched letters or a word cut up: nobody writes « j0int » for a pipe joint,
+    /// so rules with `disguised_alone` let such a term fire without its `with` partner.
+    Evasion,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,12 +237,13 @@ enum Owner {
     Style(usize),
 }
 
+/// A distinct phrase and everything that uses it: a set such as `@prevention` appears in many
+/// rules but is matched once.
 #[derive(Debug, Clone)]
 struct Pattern {
     slots: Vec<Slot>,
-    owner: Owner,
-    /// The term as written in the rules file, for diagnostics.
-    source: String,
+    /// Who uses the phrase, with the term as written in the rules file (for `explain`).
+    owners: Vec<(Owner, String)>,
 }
 
 /// Patterns indexed by the first one or two letters of their first word, so that `check` only
@@ -234,11 +252,25 @@ struct Pattern {
 struct Matcher {
     patterns: Vec<Pattern>,
     index: HashMap<(char, Option<char>), Vec<usize>>,
+    by_slots: HashMap<Vec<Slot>, usize>,
 }
 
 impl Matcher {
-    fn add(&mut self, pattern: Pattern) {
+    fn add(&mut self, slots: Vec<Slot>, owner: Owner, source: &str) {
+        if let Some(&id) = self.by_slots.get(&slots)
+            && let Some(pattern) = self.patterns.get_mut(id)
+        {
+            if !pattern.owners.iter().any(|(o, _)| *o == owner) {
+                pattern.owners.push((owner, source.to_owned()));
+            }
+            return;
+        }
         let id = self.patterns.len();
+        self.by_slots.insert(slots.clone(), id);
+        let pattern = Pattern {
+            slots,
+            owners: vec![(owner, source.to_owned())],
+        };
         if let Some(first) = pattern.slots.first() {
             for alt in &first.alts {
                 let mut chars = alt.text.chars();
@@ -280,17 +312,21 @@ impl Matcher {
                 let Some(rest) = tokens.get(i..i + pattern.slots.len()) else {
                     continue;
                 };
-                if pattern
+                let disguise = pattern
                     .slots
                     .iter()
                     .zip(rest)
-                    .all(|(slot, token)| slot.matches(token))
-                    && let (Some(first), Some(last)) = (rest.first(), rest.last())
+                    .try_fold(Disguise::None, |worst, (slot, token)| {
+                        slot.matches(token).map(|d| worst.max(d))
+                    });
+                if let (Some(disguise), Some(first), Some(last)) =
+                    (disguise, rest.first(), rest.last())
                 {
                     hits.push(Hit {
                         pattern: id,
                         start: first.start,
                         end: last.end,
+                        disguise,
                     });
                 }
             }
@@ -304,11 +340,23 @@ struct Hit {
     pattern: usize,
     start: usize,
     end: usize,
+    disguise: Disguise,
 }
 
 impl Hit {
     fn covers(&self, other: &Hit) -> bool {
         self.start <= other.start && other.end <= self.end
+    }
+
+    /// How many words lie between two occurrences (0 when they touch or overlap).
+    fn gap(&self, other: &Hit) -> usize {
+        if self.end <= other.start {
+            other.start - self.end
+        } else if other.end <= self.start {
+            self.start - other.end
+        } else {
+            0
+        }
     }
 }
 
@@ -318,6 +366,8 @@ struct Rule {
     name: String,
     window: usize,
     has_with: bool,
+    /// A disguised term (« j0int ») fires without its `with` partner.
+    disguised_alone: bool,
 }
 
 /// The forbidden-prompt rules and the advice settings, ready to check prompts.
@@ -334,6 +384,7 @@ impl std::fmt::Debug for PromptRules {
         f.debug_struct("PromptRules")
             .field("rules", &self.rules.len())
             .field("patterns", &self.forbidden.patterns.len())
+            .field("advice_patterns", &self.advice.patterns.len())
             .field("styles", &self.style_names)
             .field("max_words", &self.max_words)
             .finish()
@@ -353,11 +404,7 @@ impl PromptRules {
 
         for term in &file.global.exceptions {
             for slots in compiler.patterns("global.exceptions", term)? {
-                forbidden.add(Pattern {
-                    slots,
-                    owner: Owner::GlobalException,
-                    source: term.clone(),
-                });
+                forbidden.add(slots, Owner::GlobalException, term);
             }
         }
 
@@ -383,11 +430,7 @@ impl PromptRules {
                 let place = format!("rule {:?}, {field}", rule.name);
                 for term in terms {
                     for slots in compiler.patterns(&place, term)? {
-                        forbidden.add(Pattern {
-                            slots,
-                            owner: Owner::Rule { rule: index, role },
-                            source: term.clone(),
-                        });
+                        forbidden.add(slots, Owner::Rule { rule: index, role }, term);
                     }
                 }
             }
@@ -396,16 +439,13 @@ impl PromptRules {
                 name: rule.name.clone(),
                 window: rule.window,
                 has_with: !rule.with.is_empty(),
+                disguised_alone: rule.disguised_alone,
             });
         }
 
         for term in &file.advice.formats {
             for slots in compiler.patterns("advice.formats", term)? {
-                advice.add(Pattern {
-                    slots,
-                    owner: Owner::Format,
-                    source: term.clone(),
-                });
+                advice.add(slots, Owner::Format, term);
             }
         }
         let mut style_names = Vec::with_capacity(file.advice.styles.len());
@@ -413,11 +453,7 @@ impl PromptRules {
             let place = format!("advice.styles.{name}");
             for term in terms {
                 for slots in compiler.patterns(&place, term)? {
-                    advice.add(Pattern {
-                        slots,
-                        owner: Owner::Style(style_names.len()),
-                        source: term.clone(),
-                    });
+                    advice.add(slots, Owner::Style(style_names.len()), term);
                 }
             }
             style_names.push(name.clone());
@@ -456,20 +492,33 @@ impl PromptRules {
     pub fn explain(&self, prompt: &str) -> Vec<Explanation> {
         self.fired_rules(&Text::read(prompt))
             .into_iter()
-            .filter_map(|(rule, pattern)| {
-                let rule = self.rules.get(rule)?;
-                let pattern = self.forbidden.patterns.get(pattern)?;
+            .filter_map(|(index, pattern)| {
+                let rule = self.rules.get(index)?;
+                let term = self
+                    .forbidden
+                    .patterns
+                    .get(pattern)?
+                    .owners
+                    .iter()
+                    .find(|(owner, _)| {
+                        *owner
+                            == Owner::Rule {
+                                rule: index,
+                                role: Role::Term,
+                            }
+                    })
+                    .map(|(_, source)| source.clone())?;
                 Some(Explanation {
                     category: rule.category,
                     rule: rule.name.clone(),
-                    term: pattern.source.clone(),
+                    term,
                 })
             })
             .collect()
     }
 
-    /// The rules that fire on a prompt, with the term that made each fire, sorted by category
-    /// priority (`Category::ALL`) then file order.
+    /// The rules that fire on a prompt, with the term that made each fire, in file order: the
+    /// first one decides the category.
     fn fired_rules(&self, text: &Text) -> Vec<(usize, usize)> {
         let mut hits = Vec::new();
         for reading in text.readings() {
@@ -492,20 +541,22 @@ impl PromptRules {
             let Some(pattern) = self.forbidden.patterns.get(hit.pattern) else {
                 continue;
             };
-            match pattern.owner {
-                Owner::GlobalException => global.push(hit),
-                Owner::Rule { rule, role } => {
-                    let Some(bucket) = per_rule.get_mut(rule) else {
-                        continue;
-                    };
-                    match role {
-                        Role::Term => bucket.terms.push(hit),
-                        Role::With => bucket.with.push(hit),
-                        Role::Exception => bucket.exceptions.push(hit),
-                        Role::SafeContext => bucket.safe = true,
+            for (owner, _) in &pattern.owners {
+                match *owner {
+                    Owner::GlobalException => global.push(hit),
+                    Owner::Rule { rule, role } => {
+                        let Some(bucket) = per_rule.get_mut(rule) else {
+                            continue;
+                        };
+                        match role {
+                            Role::Term => bucket.terms.push(hit),
+                            Role::With => bucket.with.push(hit),
+                            Role::Exception => bucket.exceptions.push(hit),
+                            Role::SafeContext => bucket.safe = true,
+                        }
                     }
+                    Owner::Format | Owner::Style(_) => {}
                 }
-                Owner::Format | Owner::Style(_) => {}
             }
         }
 
@@ -524,10 +575,10 @@ impl PromptRules {
             let culprit = if rule.has_with {
                 let with: Vec<&Hit> = found.with.iter().filter(|h| !excused(h)).collect();
                 terms.iter().find(|t| {
-                    with.iter().any(|w| {
-                        w.start != t.start
-                            && (rule.window == 0 || w.start.abs_diff(t.start) <= rule.window)
-                    })
+                    (rule.disguised_alone && t.disguise == Disguise::Evasion)
+                        || with.iter().any(|w| {
+                            w.start != t.start && (rule.window == 0 || t.gap(w) <= rule.window)
+                        })
                 })
             } else {
                 terms.first()
@@ -536,11 +587,6 @@ impl PromptRules {
                 fired.push((index, hit.pattern));
             }
         }
-        fired.sort_by_key(|&(rule, _)| {
-            Category::ALL
-                .iter()
-                .position(|c| *c == self.rules[rule].category)
-        });
         fired
     }
 
@@ -554,8 +600,17 @@ impl PromptRules {
         }
         let mut hits = Vec::new();
         self.advice.find(&text.plain, &mut hits);
-        let owner = |hit: &Hit| self.advice.patterns.get(hit.pattern).map(|p| p.owner);
-        if !hits.iter().any(|h| owner(h) == Some(Owner::Format)) {
+        let owners = |hit: &Hit| {
+            self.advice
+                .patterns
+                .get(hit.pattern)
+                .map(|p| p.owners.as_slice())
+                .unwrap_or_default()
+        };
+        if !hits
+            .iter()
+            .any(|h| owners(h).iter().any(|(o, _)| *o == Owner::Format))
+        {
             advice.push(Advice::NoFormat);
         }
 
@@ -563,9 +618,11 @@ impl PromptRules {
         // wins where style terms overlap.
         let mut styles: Vec<(Hit, usize)> = hits
             .iter()
-            .filter_map(|h| match owner(h) {
-                Some(Owner::Style(style)) => Some((*h, style)),
-                _ => None,
+            .flat_map(|h| {
+                owners(h).iter().filter_map(|(o, _)| match o {
+                    Owner::Style(style) => Some((*h, *style)),
+                    _ => None,
+                })
             })
             .collect();
         styles.sort_by_key(|(h, _)| (std::cmp::Reverse(h.end - h.start), h.start));
@@ -876,9 +933,12 @@ fn unleet(c: char, one: char) -> char {
 /// A word as the matcher sees it: its spellings and the range of prompt words it stands for.
 #[derive(Debug, Clone)]
 struct Token {
+    /// The spellings, as written first.
     forms: Vec<String>,
     start: usize,
     end: usize,
+    /// Pieces joined back together (« drog-ue »): every spelling is an evasion.
+    joined: bool,
 }
 
 /// A word as written, with how it was separated from the previous one.
@@ -916,6 +976,7 @@ impl Text {
                 forms: vec![w.text.clone()],
                 start: i,
                 end: i + 1,
+                joined: false,
             })
             .collect();
         let evasive: Vec<Token> = raw
@@ -925,6 +986,7 @@ impl Text {
                 forms: spellings(&w.text, w.has_letter && w.has_leet),
                 start: i,
                 end: i + 1,
+                joined: false,
             })
             .collect();
         let joined = join_pieces(&raw, &evasive);
@@ -1020,9 +1082,14 @@ fn spellings(text: &str, leet: bool) -> Vec<String> {
         }
     }
     forms.append(&mut shrunk);
-    forms.sort_unstable();
-    forms.dedup();
+    dedup_keeping_first(&mut forms);
     forms
+}
+
+/// Removes repeated spellings, keeping the order (the first is the word as written).
+fn dedup_keeping_first(forms: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::with_capacity(forms.len());
+    forms.retain(|form| seen.insert(form.clone()));
 }
 
 /// The most pieces of a chain whose every sub-run is spelled out: beyond that (a line of
@@ -1045,8 +1112,7 @@ fn chain_spellings(pieces: &[RawWord]) -> Vec<String> {
             forms.append(&mut spellings(&join(&pieces[start..end]), leet));
         }
     }
-    forms.sort_unstable();
-    forms.dedup();
+    dedup_keeping_first(&mut forms);
     forms
 }
 
@@ -1094,8 +1160,17 @@ fn join_pieces(raw: &[RawWord], evasive: &[Token]) -> Option<Vec<Token>> {
         }
         i = j.max(i + 1);
     }
+    // Spaces join single letters (« d r o g u e ») but not pieces already joined by
+    // punctuation: « b-i-n-g-e d-r-i-n-k » is two words, « s.e.x.y d'une » stops before `d`.
+    let punct_after = |k: usize| raw.get(k).is_some_and(|w| w.after == Class::Punct);
+    let punct_linked = |k: usize| punct_after(k) || punct_after(k + 1);
     let linked = |k: usize| {
-        k > 0 && (raw[k].after == Class::Punct || (in_letter_run[k - 1] && in_letter_run[k]))
+        k > 0
+            && (raw[k].after == Class::Punct
+                || (in_letter_run[k - 1]
+                    && in_letter_run[k]
+                    && !punct_linked(k - 1)
+                    && !punct_linked(k)))
     };
 
     let mut tokens = Vec::with_capacity(raw.len());
@@ -1111,6 +1186,7 @@ fn join_pieces(raw: &[RawWord], evasive: &[Token]) -> Option<Vec<Token>> {
                 forms: chain_spellings(&raw[i..j]),
                 start: i,
                 end: j,
+                joined: true,
             });
             changed = true;
         } else if let Some(token) = evasive.get(i) {
@@ -1482,6 +1558,32 @@ mod tests {
         ] {
             assert_refused(&rules, prompt, expected);
         }
+    }
+
+    #[test]
+    fn zz_profile() {
+        let rules = rules();
+        let prompt = "Affiche A4 pour la veillée de Noël des jeunes de la paroisse Saint-Joseph, une crèche lumineuse sous un ciel étoilé, bergers et anges, style aquarelle douce, couleurs chaudes, texte Joyeux Noël";
+        let n = 5000;
+        let t = std::time::Instant::now();
+        for _ in 0..n { std::hint::black_box(Text::read(prompt)); }
+        println!("read {:?}", t.elapsed() / n);
+        let text = Text::read(prompt);
+        let t = std::time::Instant::now();
+        let mut count = 0;
+        for _ in 0..n { let mut hits = Vec::new(); for r in text.readings() { rules.forbidden.find(r, &mut hits); } count = hits.len(); }
+        println!("find {:?} hits {count}", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        for _ in 0..n { std::hint::black_box(rules.fired_rules(&text)); }
+        println!("fired {:?}", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        for _ in 0..n { std::hint::black_box(rules.advice_for(&text)); }
+        println!("advice {:?}", t.elapsed() / n);
+        let mut total = 0; let mut cands = 0;
+        for tok in &text.evasive { for f in &tok.forms { let mut c = f.chars(); let c0 = c.next().unwrap(); let c1 = c.next();
+            let a = rules.forbidden.index.get(&(c0, None)).map_or(0, |v| v.len()); let b = rules.forbidden.index.get(&(c0, c1)).map_or(0, |v| v.len());
+            println!("{f}: {a}+{b}"); total += a + b; cands += 1; } }
+        println!("total candidates {total} over {cands} forms; patterns {}", rules.forbidden.patterns.len());
     }
 
     #[test]

@@ -622,3 +622,154 @@ pub async fn sitemap(state: web::Data<AppState>) -> HttpResponse {
         .content_type("application/xml; charset=utf-8")
         .body(xml)
 }
+
+// ---------------------------------------------------------------- feedback
+
+const VOTES_PER_HOUR: i32 = 30;
+const COMMENT_MAX_CHARS: usize = 2000;
+
+#[derive(Deserialize)]
+pub struct Vote {
+    utile: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Comment {
+    #[serde(default)]
+    commentaire: String,
+}
+
+#[derive(Template)]
+#[template(path = "aide/avis.html")]
+struct FeedbackPage<'a> {
+    layout: Layout,
+    guide: &'a Guide,
+    helpful: bool,
+    commented: bool,
+    csrf: String,
+    comment: String,
+    error: Option<&'static str>,
+}
+
+fn feedback_key(slug: &str) -> String {
+    format!("avis:{slug}")
+}
+
+fn client(request: &HttpRequest) -> String {
+    request
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
+}
+
+fn no_store(status: u16, body: String) -> HttpResponse {
+    let status =
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body)
+}
+
+/// `GET /aide/{slug}/avis?utile=oui|non`: « Cet article vous a-t-il aidé ? » works with plain
+/// links and no JavaScript; a vote is a counter, like a view. The comment that may follow a
+/// « non » is a POST with a CSRF token.
+pub async fn vote(
+    state: web::Data<AppState>,
+    session: actix_session::Session,
+    request: HttpRequest,
+    slug: web::Path<String>,
+    query: web::Query<Vote>,
+) -> Result<HttpResponse, PageError> {
+    let guide = state.help.library.get(&slug).ok_or(PageError::NotFound)?;
+    let helpful = match query.utile.as_deref() {
+        Some("oui") => true,
+        Some("non") => false,
+        _ => return Err(PageError::BadRequest),
+    };
+    let mut tx = state.pool.begin().await?;
+    if let Some(retry) = db::rate_limit::hit(
+        &mut tx,
+        &format!("avis:{}", client(&request)),
+        3600,
+        VOTES_PER_HOUR,
+    )
+    .await?
+    {
+        tx.commit().await?;
+        return Err(PageError::TooManyRequests(retry));
+    }
+    let id = db::help::add_feedback(&mut tx, &guide.slug, helpful, None).await?;
+    tx.commit().await?;
+    let csrf = if helpful {
+        String::new()
+    } else {
+        session
+            .insert(feedback_key(&guide.slug), id)
+            .map_err(|e| PageError::Internal(anyhow::anyhow!("session: {e}")))?;
+        super::csrf::token(&session)?
+    };
+    let layout = Layout::new(&state, &format!("{}/avis", guide.url()));
+    let page = FeedbackPage {
+        layout,
+        guide,
+        helpful,
+        commented: false,
+        csrf,
+        comment: String::new(),
+        error: None,
+    };
+    Ok(no_store(200, page.render()?))
+}
+
+pub async fn comment(
+    state: web::Data<AppState>,
+    session: actix_session::Session,
+    slug: web::Path<String>,
+    form: web::Form<Comment>,
+) -> Result<HttpResponse, PageError> {
+    let guide = state.help.library.get(&slug).ok_or(PageError::NotFound)?;
+    let layout = Layout::new(&state, &format!("{}/avis", guide.url()));
+    let comment = form.commentaire.trim().to_owned();
+    let error = if comment.is_empty() {
+        Some("empty")
+    } else if comment.chars().count() > COMMENT_MAX_CHARS {
+        Some("too_long")
+    } else {
+        None
+    };
+    if error.is_some() {
+        let csrf = super::csrf::token(&session)?;
+        let page = FeedbackPage {
+            layout,
+            guide,
+            helpful: false,
+            commented: false,
+            csrf,
+            comment,
+            error,
+        };
+        return Ok(no_store(400, page.render()?));
+    }
+    // The vote this comment completes is the one this visitor just cast (kept in the session).
+    let Some(id) = session
+        .get::<i64>(&feedback_key(&guide.slug))
+        .ok()
+        .flatten()
+    else {
+        return Err(PageError::BadRequest);
+    };
+    let mut conn = state.pool.acquire().await?;
+    db::help::comment_feedback(&mut conn, id, &guide.slug, &comment).await?;
+    session.remove(&feedback_key(&guide.slug));
+    let page = FeedbackPage {
+        layout,
+        guide,
+        helpful: false,
+        commented: true,
+        csrf: String::new(),
+        comment: String::new(),
+        error: None,
+    };
+    Ok(no_store(200, page.render()?))
+}

@@ -21,6 +21,11 @@ pub enum PageError {
     NotFound,
     #[error("bad request")]
     BadRequest,
+    #[error("forbidden")]
+    Forbidden,
+    /// Too many attempts; retry after this many seconds.
+    #[error("too many requests")]
+    TooManyRequests(i64),
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -50,6 +55,8 @@ impl ResponseError for PageError {
         match self {
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest => StatusCode::BAD_REQUEST,
+            PageError::Forbidden => StatusCode::FORBIDDEN,
+            PageError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             PageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -57,7 +64,11 @@ impl ResponseError for PageError {
 
     // The body is written by `error_pages`, which knows the request.
     fn error_response(&self) -> HttpResponse<BoxBody> {
-        HttpResponse::build(self.status_code()).finish()
+        let mut response = HttpResponse::build(self.status_code());
+        if let PageError::TooManyRequests(seconds) = self {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.finish()
     }
 }
 
@@ -67,6 +78,7 @@ struct ErrorPage<'a> {
     layout: Layout,
     status: u16,
     request_id: &'a str,
+    retry_after: Option<String>,
 }
 
 /// Renders error responses that have no body of their own, and logs internal errors.
@@ -125,10 +137,16 @@ pub async fn error_pages(
                 ));
             }
         };
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let page = ErrorPage {
             layout,
             status: status.as_u16(),
             request_id: &request_id,
+            retry_after,
         };
         page.render()
             .unwrap_or_else(|_| format!("Erreur {}", status.as_u16()))

@@ -8,6 +8,7 @@ use crate::domain::pricing::Refusal;
 use crate::domain::prompt::{Advice, Category};
 use crate::domain::simulation::FieldError;
 use crate::web::aide::QueryProblem;
+use crate::web::contact::ContactError;
 
 #[derive(Template)]
 #[template(path = "messages/field_error.txt")]
@@ -64,4 +65,15 @@ struct QueryProblemText<'a> {
 
 pub fn query_problem(problem: &QueryProblem) -> String {
     render(QueryProblemText { problem })
+}
+
+#[derive(Template)]
+#[template(path = "messages/contact_error.txt")]
+struct ContactErrorText<'a> {
+    field: &'a str,
+    error: ContactError,
+}
+
+pub fn contact_error(field: &str, error: ContactError) -> String {
+    render(ContactErrorText { field, error })
 }

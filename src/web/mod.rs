@@ -3,6 +3,8 @@
 pub mod aide;
 pub mod api;
 pub mod assets;
+pub mod contact;
+pub mod csrf;
 pub mod error;
 pub mod filters;
 pub mod layout;

@@ -2,22 +2,7 @@
 // contrast again in dark mode (the stylesheet has a dark palette), and <html lang="fr">.
 import { after, before, describe, test } from 'node:test';
 import { AxeBuilder } from '@axe-core/playwright';
-import { check, launch, open, pages } from './support.mjs';
-
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
-
-function describeViolations(path, mode, violations) {
-  const lines = [`${path} (${mode}): ${violations.length} axe violation(s)`];
-  for (const v of violations) {
-    lines.push(`  - ${v.id} [${v.impact}] ${v.help} (${v.helpUrl})`);
-    const targets = v.nodes.slice(0, 3).map((n) => n.target.join(' '));
-    for (const target of targets) lines.push(`      at ${target}`);
-    if (v.nodes.length > 3) lines.push(`      … and ${v.nodes.length - 3} more`);
-    const summary = v.nodes[0]?.failureSummary?.split('\n').slice(0, 3).join(' / ');
-    if (summary) lines.push(`      ${summary}`);
-  }
-  return lines.join('\n');
-}
+import { AXE_TAGS, check, describeViolations, launch, open, pages } from './support.mjs';
 
 const list = await pages();
 
@@ -41,7 +26,7 @@ describe('accessibility (axe-core WCAG 2.2 A/AA, lang="fr")', () => {
         });
 
         await t.test('axe: zero violations (light)', async () => {
-          const r = await new AxeBuilder({ page }).withTags(TAGS).analyze();
+          const r = await new AxeBuilder({ page }).withTags(AXE_TAGS).analyze();
           check(r.violations.length === 0, () => describeViolations(entry.path, 'light', r.violations));
         });
 

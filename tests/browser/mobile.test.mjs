@@ -1,7 +1,8 @@
 // A phone 360 px wide (360×740, mobile viewport meta honoured): no horizontal scroll on any page,
-// and body text at least 16 px.
+// body text at least 16 px, and axe-core again at that width.
 import { after, before, describe, test } from 'node:test';
-import { CSS_PATH_FN, check, launch, open, pages } from './support.mjs';
+import { AxeBuilder } from '@axe-core/playwright';
+import { AXE_TAGS, CSS_PATH_FN, check, describeViolations, launch, open, pages } from './support.mjs';
 
 const WIDTH = 360;
 const list = await pages();
@@ -17,7 +18,7 @@ describe('mobile 360×740', () => {
   after(async () => { await browser?.close(); });
 
   for (const entry of list) {
-    test(`mobile ${entry.path}`, async (t) => {
+    test(`mobile ${entry.path}`, { timeout: 90_000 }, async (t) => {
       const page = await context.newPage();
       try {
         if (!(await open(t, page, entry))) return;
@@ -54,6 +55,11 @@ describe('mobile 360×740', () => {
         });
         await t.test('body text ≥ 16 px', () => {
           check(m.bodyFont >= 16, `${entry.path}: body font-size is ${m.bodyFont} px, expected ≥ 16 px`);
+        });
+        // What only a narrow screen shows: tables that scroll, targets that shrink, wrapped text.
+        await t.test('axe at 360 px: zero violations', async () => {
+          const r = await new AxeBuilder({ page }).withTags(AXE_TAGS).analyze();
+          check(r.violations.length === 0, () => describeViolations(entry.path, '360 px', r.violations));
         });
       } finally {
         await page.close();

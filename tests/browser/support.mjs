@@ -100,10 +100,21 @@ export async function launch() {
  */
 export async function open(t, page, entry) {
   let res;
-  try {
-    res = await page.goto(url(entry.path), { waitUntil: 'load', timeout: 30_000 });
-  } catch (e) {
-    throw new Failure(`${entry.path}: navigation failed: ${e.message.split('\n')[0]}`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      res = await page.goto(url(entry.path), { waitUntil: 'load', timeout: 30_000 });
+      break;
+    } catch (e) {
+      const why = e.message.split('\n')[0];
+      // One retry on a dropped connection (the machine is shared with a compiler); logged, never silent.
+      if (attempt === 1 && /net::ERR_(EMPTY_RESPONSE|CONNECTION_RESET|CONNECTION_CLOSED)/.test(why)) {
+        console.log(`RETRY ${entry.path}: ${why}`);
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      throw new Failure(`${entry.path}: navigation failed: ${why}` +
+        (/CONNECTION_REFUSED/.test(why) ? ' (is the portal still running? see its log)' : ''));
+    }
   }
   const status = res ? res.status() : 0;
   if (status === entry.expect) return res;
@@ -142,4 +153,23 @@ Failure.prototype.name = 'Failure';
 /** Fails the test with `message` (a string, or a function building it) unless `ok`. */
 export function check(ok, message) {
   if (!ok) throw new Failure(typeof message === 'function' ? message() : message);
+}
+
+/** The axe-core tags checked: WCAG 2.0, 2.1 and 2.2, levels A and AA. */
+export const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+/** axe violations as lines: rule id, impact, help, first 3 targets, axe's reason. */
+export function describeViolations(path, mode, violations) {
+  const lines = [`${path} (${mode}): ${violations.length} axe rule(s) violated`];
+  for (const v of violations) {
+    lines.push(`  - ${v.id} [${v.impact}] ${v.help} (${v.helpUrl})`);
+    for (const n of v.nodes.slice(0, 3)) {
+      const html = (n.html || '').replace(/\s+/g, ' ').slice(0, 100);
+      lines.push(`      at ${n.target.join(' ')}${html ? `   ${html}` : ''}`);
+    }
+    if (v.nodes.length > 3) lines.push(`      … and ${v.nodes.length - 3} more`);
+    const why = (v.nodes[0]?.failureSummary || '').split('\n').map((l) => l.trim()).filter(Boolean);
+    if (why.length) lines.push(`      ${why[0]} ${why.slice(1, 4).join('; ')}`);
+  }
+  return lines.join('\n');
 }

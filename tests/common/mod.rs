@@ -234,6 +234,7 @@ pub async fn spawn_on(
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
         .build()
         .expect("client");
     TestApp {
@@ -272,4 +273,22 @@ pub fn attr(html: &scraper::Html, selector: &str, name: &str) -> Option<String> 
         .next()
         .and_then(|e| e.value().attr(name))
         .map(str::to_owned)
+}
+
+impl TestApp {
+    /// GETs a page with a form and returns its CSRF token (the client keeps the session cookie).
+    pub async fn csrf_token(&self, path: &str) -> String {
+        let (status, html) = self.get_html(path).await;
+        assert_eq!(status, 200, "{path}");
+        attr(&html, "input[name=csrf]", "value").expect("a CSRF token in the form")
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
 }

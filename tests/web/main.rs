@@ -4,5 +4,6 @@
 mod common;
 
 mod aide;
+mod contact;
 mod foundation;
 mod simulateur;

@@ -1,0 +1,122 @@
+//! The session store behind actix-session: one row per session, keyed by the SHA-256 of the
+//! cookie's key. Expired rows are never loaded and are purged regularly.
+
+use std::collections::HashMap;
+
+use actix_session::storage::{
+    LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key,
+};
+use actix_web::cookie::time::Duration;
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+type State = HashMap<String, String>;
+
+#[derive(Clone)]
+pub struct PgSessionStore {
+    pool: PgPool,
+}
+
+impl PgSessionStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn hash(key: &SessionKey) -> String {
+    hex::encode(Sha256::digest(key.as_ref().as_bytes()))
+}
+
+fn seconds(ttl: &Duration) -> f64 {
+    ttl.as_seconds_f64()
+}
+
+impl SessionStore for PgSessionStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
+        let row = sqlx::query_scalar!(
+            "SELECT state FROM sessions WHERE key_hash = $1 AND expires_at > now()",
+            hash(key)
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| LoadError::Other(e.into()))?;
+        row.map(|state| {
+            serde_json::from_value(state).map_err(|e| LoadError::Deserialization(e.into()))
+        })
+        .transpose()
+    }
+
+    async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
+        let json = serde_json::to_value(&state).map_err(|e| SaveError::Serialization(e.into()))?;
+        let key = generate_session_key();
+        sqlx::query!(
+            "INSERT INTO sessions (key_hash, state, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))",
+            hash(&key),
+            json,
+            seconds(ttl)
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(|e| SaveError::Other(e.into()))?;
+        Ok(key)
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: State,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let json =
+            serde_json::to_value(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
+        let updated = sqlx::query!(
+            "UPDATE sessions SET state = $2, expires_at = now() + make_interval(secs => $3)
+             WHERE key_hash = $1 AND expires_at > now()",
+            hash(&key),
+            json,
+            seconds(ttl)
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(|e| UpdateError::Other(e.into()))?;
+        if updated.rows_affected() == 1 {
+            return Ok(key);
+        }
+        // The session vanished (expired, revoked): start a new one rather than resurrect it.
+        self.save(state, ttl).await.map_err(|e| match e {
+            SaveError::Serialization(e) => UpdateError::Serialization(e),
+            SaveError::Other(e) => UpdateError::Other(e),
+        })
+    }
+
+    async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> anyhow::Result<()> {
+        sqlx::query!(
+            "UPDATE sessions SET expires_at = now() + make_interval(secs => $2) WHERE key_hash = $1",
+            hash(key),
+            seconds(ttl)
+        )
+        .execute(&self.pool)
+        .await
+        .context("updating a session's expiry")?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
+        sqlx::query!("DELETE FROM sessions WHERE key_hash = $1", hash(key))
+            .execute(&self.pool)
+            .await
+            .context("deleting a session")?;
+        Ok(())
+    }
+}
+
+/// Removes expired sessions; returns how many.
+pub async fn purge_expired(pool: &PgPool) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query!("DELETE FROM sessions WHERE expires_at <= now()")
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
+}

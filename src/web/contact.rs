@@ -1,0 +1,328 @@
+//! `/contact`: the contact form. Before a message goes, it shows up to three guides that match
+//! it (most questions have an answer already); messages are stored for staff, CSRF-protected and
+//! rate-limited per client.
+
+use std::collections::BTreeMap;
+
+use actix_session::Session;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::error::PageError;
+use super::layout::Layout;
+use super::{AppState, csrf};
+use crate::content::Guide;
+use crate::db;
+
+/// Subjects, in the order of the form: (value, label).
+pub const SUBJECTS: [(&str, &str); 4] = [
+    ("question", "Une question"),
+    ("facturation", "Facturation"),
+    ("technique", "Problème technique"),
+    (
+        "evenement",
+        "Augmentation temporaire de limites pour un événement",
+    ),
+];
+
+const MESSAGES_PER_HOUR: i32 = 5;
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ContactForm {
+    #[serde(default)]
+    pub nom: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub organisation: String,
+    #[serde(default)]
+    pub sujet: String,
+    #[serde(default)]
+    pub date_debut: String,
+    #[serde(default)]
+    pub date_fin: String,
+    #[serde(default)]
+    pub volume: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub page: String,
+    #[serde(default)]
+    pub confirmer: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactError {
+    Required,
+    TooLong(usize),
+    Email,
+    Subject,
+    Date,
+    EndBeforeStart,
+    InThePast,
+}
+
+impl ContactForm {
+    fn validate(&self, today: time::Date) -> BTreeMap<&'static str, ContactError> {
+        let mut errors = BTreeMap::new();
+        let mut text = |field: &'static str, value: &str, max: usize, required: bool| {
+            let value = value.trim();
+            if required && value.is_empty() {
+                errors.insert(field, ContactError::Required);
+            } else if value.chars().count() > max {
+                errors.insert(field, ContactError::TooLong(max));
+            } else if value
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+            {
+                errors.insert(field, ContactError::Required);
+            }
+        };
+        text("nom", &self.nom, 120, true);
+        text("organisation", &self.organisation, 160, false);
+        text("message", &self.message, 5000, true);
+        if !valid_email(self.email.trim()) {
+            errors.insert("email", ContactError::Email);
+        }
+        if !SUBJECTS.iter().any(|(value, _)| *value == self.sujet) {
+            errors.insert("sujet", ContactError::Subject);
+        }
+        if self.sujet == "evenement" {
+            let start = parse_date(&self.date_debut);
+            let end = parse_date(&self.date_fin);
+            match start {
+                None => {
+                    errors.insert(
+                        "date_debut",
+                        if self.date_debut.trim().is_empty() {
+                            ContactError::Required
+                        } else {
+                            ContactError::Date
+                        },
+                    );
+                }
+                Some(s) if s < today => {
+                    errors.insert("date_debut", ContactError::InThePast);
+                }
+                _ => {}
+            }
+            match (start, end) {
+                (_, None) => {
+                    errors.insert(
+                        "date_fin",
+                        if self.date_fin.trim().is_empty() {
+                            ContactError::Required
+                        } else {
+                            ContactError::Date
+                        },
+                    );
+                }
+                (Some(s), Some(e)) if e < s => {
+                    errors.insert("date_fin", ContactError::EndBeforeStart);
+                }
+                _ => {}
+            }
+            if self.volume.trim().is_empty() {
+                errors.insert("volume", ContactError::Required);
+            } else if self.volume.chars().count() > 200 {
+                errors.insert("volume", ContactError::TooLong(200));
+            }
+        }
+        errors
+    }
+
+    fn page(&self) -> Option<&str> {
+        let page = self.page.trim();
+        (page.starts_with("/aide/")
+            && page.len() <= 200
+            && page
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/-#".contains(c)))
+        .then_some(page)
+    }
+}
+
+fn parse_date(raw: &str) -> Option<time::Date> {
+    time::Date::parse(
+        raw.trim(),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
+}
+
+/// A pragmatic check: one @, something before, a dotted domain after, no spaces.
+pub fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && email.len() <= 254
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\"".contains(c))
+}
+
+#[derive(Template)]
+#[template(path = "contact/page.html")]
+struct ContactPage<'a> {
+    layout: Layout,
+    form: ContactForm,
+    errors: BTreeMap<&'static str, ContactError>,
+    csrf: String,
+    suggestions: Vec<&'a Guide>,
+    subjects: &'static [(&'static str, &'static str)],
+}
+
+impl ContactPage<'_> {
+    fn error(&self, field: &str) -> Option<String> {
+        self.errors
+            .get(field)
+            .map(|e| super::messages::contact_error(field, *e))
+    }
+
+    fn invalid(&self, field: &str) -> &'static str {
+        if self.errors.contains_key(field) {
+            "true"
+        } else {
+            "false"
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "contact/merci.html")]
+struct ThanksPage {
+    layout: Layout,
+}
+
+fn html(status: u16, body: String) -> HttpResponse {
+    let status =
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body)
+}
+
+#[derive(Deserialize)]
+pub struct Prefill {
+    sujet: Option<String>,
+    page: Option<String>,
+}
+
+pub async fn form(
+    session: Session,
+    layout: Layout,
+    prefill: web::Query<Prefill>,
+) -> Result<HttpResponse, PageError> {
+    let form = ContactForm {
+        sujet: prefill
+            .sujet
+            .clone()
+            .filter(|s| SUBJECTS.iter().any(|(v, _)| v == s))
+            .unwrap_or_else(|| "question".into()),
+        page: prefill.page.clone().unwrap_or_default(),
+        ..ContactForm::default()
+    };
+    let page = ContactPage {
+        layout,
+        form,
+        errors: BTreeMap::new(),
+        csrf: csrf::token(&session)?,
+        suggestions: Vec::new(),
+        subjects: &SUBJECTS,
+    };
+    Ok(html(200, page.render()?))
+}
+
+pub async fn send(
+    state: web::Data<AppState>,
+    session: Session,
+    request: HttpRequest,
+    layout: Layout,
+    form: web::Form<ContactForm>,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    let errors = form.validate(OffsetDateTime::now_utc().date());
+    let csrf = csrf::token(&session)?;
+    if !errors.is_empty() {
+        let page = ContactPage {
+            layout,
+            form,
+            errors,
+            csrf,
+            suggestions: Vec::new(),
+            subjects: &SUBJECTS,
+        };
+        return Ok(html(400, page.render()?));
+    }
+    // First submission: offer the guides that may answer the message (contact deflection).
+    if form.confirmer.is_empty() {
+        let library = &state.help.library;
+        let suggestions: Vec<&Guide> = library
+            .search
+            .search(&form.message, 3)
+            .into_iter()
+            .filter_map(|hit| library.get(&hit.slug))
+            .collect();
+        if !suggestions.is_empty() {
+            let page = ContactPage {
+                layout,
+                form,
+                errors,
+                csrf,
+                suggestions,
+                subjects: &SUBJECTS,
+            };
+            return Ok(html(200, page.render()?));
+        }
+    }
+    let client = request
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let mut tx = state.pool.begin().await?;
+    if let Some(retry) = db::rate_limit::hit(
+        &mut tx,
+        &format!("contact:{client}"),
+        3600,
+        MESSAGES_PER_HOUR,
+    )
+    .await?
+    {
+        tx.commit().await?;
+        return Err(PageError::TooManyRequests(retry));
+    }
+    let message = db::help::NewContact {
+        name: form.nom.trim(),
+        email: form.email.trim(),
+        organisation: form.organisation.trim(),
+        subject: &form.sujet,
+        event_start: (form.sujet == "evenement")
+            .then(|| parse_date(&form.date_debut))
+            .flatten(),
+        event_end: (form.sujet == "evenement")
+            .then(|| parse_date(&form.date_fin))
+            .flatten(),
+        event_volume: (form.sujet == "evenement").then(|| form.volume.trim()),
+        page: form.page(),
+        message: form.message.trim(),
+    };
+    let id = db::help::add_contact(&mut tx, &message).await?;
+    tx.commit().await?;
+    tracing::info!(contact_message = id, subject = %form.sujet, "contact message stored");
+    // Post/Redirect/Get: a reload does not send the message twice.
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", "/contact/merci"))
+        .finish())
+}
+
+pub async fn thanks(layout: Layout) -> Result<HttpResponse, PageError> {
+    Ok(html(200, ThanksPage { layout }.render()?))
+}

@@ -1,0 +1,253 @@
+//! `/contact`, guide feedback, and CSRF on every state-changing route.
+
+use crate::common::{attr, count, project_dir, spawn_app, text};
+
+fn event_form<'a>(csrf: &'a str, start: &'a str, end: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("nom", "Père Martin"),
+        ("email", "martin@paroisse-saint-jean.fr"),
+        ("organisation", "Paroisse Saint-Jean"),
+        ("sujet", "evenement"),
+        ("date_debut", start),
+        ("date_fin", end),
+        ("volume", "40 vidéos et 120 images"),
+        (
+            "message",
+            "Nous préparons les JMJ diocésaines et aurons besoin de plus de rendus.",
+        ),
+        ("confirmer", "1"),
+    ]
+}
+
+#[tokio::test]
+async fn an_event_limit_raise_request_is_stored_for_staff() {
+    let app = spawn_app().await;
+    let csrf = app.csrf_token("/contact?sujet=evenement").await;
+    let response = app
+        .post_form("/contact", &event_form(&csrf, "2099-03-01", "2099-03-03"))
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/contact/merci");
+    let (subject, volume): (String, String) =
+        sqlx::query_as("SELECT subject, event_volume FROM contact_messages")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (subject.as_str(), volume.as_str()),
+        ("evenement", "40 vidéos et 120 images")
+    );
+    let (status, html) = app.get_html("/contact/merci").await;
+    assert_eq!(status, 200);
+    assert!(text(&html, "h1").starts_with("Merci"));
+}
+
+#[tokio::test]
+async fn the_contact_form_offers_matching_guides_before_sending() {
+    let app = spawn_app().await;
+    let csrf = app.csrf_token("/contact").await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("nom", "Claire"),
+        ("email", "claire@example.org"),
+        ("sujet", "question"),
+        ("message", "Mes crédits expirent-ils à la fin du mois ?"),
+    ];
+    let response = app.post_form("/contact", &form).await;
+    assert_eq!(response.status(), 200);
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert!(
+        (1..=3).contains(&count(&html, "#peut-etre + ul li")),
+        "up to three guides"
+    );
+    assert_eq!(
+        attr(&html, "#peut-etre + ul a", "href").as_deref(),
+        Some("/aide/credits-et-limites")
+    );
+    assert_eq!(
+        attr(&html, "input[name=confirmer]", "value").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        attr(&html, "#champ-nom", "value").as_deref(),
+        Some("Claire"),
+        "values kept"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM contact_messages")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "nothing sent before confirmation");
+}
+
+#[tokio::test]
+async fn a_wrong_contact_form_comes_back_with_french_messages_and_values() {
+    let app = spawn_app().await;
+    let csrf = app.csrf_token("/contact").await;
+    let mut form = event_form(&csrf, "2099-03-05", "2099-03-01");
+    form[2] = ("email", "pas-une-adresse");
+    form[1] = ("nom", "");
+    let response = app.post_form("/contact", &form).await;
+    assert_eq!(response.status(), 400);
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(text(&html, "#erreur-nom"), "Indiquez votre nom.");
+    assert!(text(&html, "#erreur-email").starts_with("Indiquez une adresse e-mail valide"));
+    assert_eq!(
+        text(&html, "#erreur-date_fin"),
+        "La date de fin doit suivre la date de début."
+    );
+    assert_eq!(
+        attr(&html, "#champ-email", "value").as_deref(),
+        Some("pas-une-adresse")
+    );
+    assert_eq!(
+        attr(&html, "#champ-volume", "value").as_deref(),
+        Some("40 vidéos et 120 images")
+    );
+}
+
+#[tokio::test]
+async fn contact_messages_are_rate_limited_per_client() {
+    let app = spawn_app().await;
+    let csrf = app.csrf_token("/contact").await;
+    for _ in 0..5 {
+        assert_eq!(
+            app.post_form("/contact", &event_form(&csrf, "2099-03-01", "2099-03-03"))
+                .await
+                .status(),
+            303
+        );
+    }
+    let refused = app
+        .post_form("/contact", &event_form(&csrf, "2099-03-01", "2099-03-03"))
+        .await;
+    assert_eq!(refused.status(), 429);
+    assert!(
+        refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+            > 0
+    );
+    let html = scraper::Html::parse_document(&refused.text().await.unwrap());
+    assert!(text(&html, "main").contains("Trop de tentatives, réessayez dans"));
+}
+
+#[tokio::test]
+async fn a_guide_vote_and_its_comment_are_stored() {
+    let app = spawn_app().await;
+    let (status, _) = app.get_html("/aide/tarifs/avis?utile=oui").await;
+    assert_eq!(status, 200);
+    let (status, html) = app.get_html("/aide/tarifs/avis?utile=non").await;
+    assert_eq!(status, 200);
+    let contact = attr(&html, "main a[href^='/contact']", "href").unwrap();
+    assert_eq!(contact, "/contact?sujet=question&page=/aide/tarifs");
+    let csrf = attr(&html, "input[name=csrf]", "value").unwrap();
+    let empty = app
+        .post_form(
+            "/aide/tarifs/avis",
+            &[("csrf", &csrf), ("commentaire", "  ")],
+        )
+        .await;
+    assert_eq!(empty.status(), 400);
+    let done = app
+        .post_form(
+            "/aide/tarifs/avis",
+            &[
+                ("csrf", &csrf),
+                ("commentaire", "Il manque le prix en dollars."),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), 200);
+    let rows: Vec<(bool, Option<String>)> = sqlx::query_as(
+        "SELECT helpful, comment FROM guide_feedback WHERE slug = 'tarifs' ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (true, None),
+            (false, Some("Il manque le prix en dollars.".to_owned()))
+        ]
+    );
+    assert_eq!(
+        app.get("/aide/tarifs/avis?utile=peut-etre").await.status(),
+        400
+    );
+    assert_eq!(app.get("/aide/inconnu/avis?utile=oui").await.status(), 404);
+}
+
+/// Every POST route of the URL map, read from the source so that a route added later is walked
+/// too; `{slug}` becomes a real guide.
+fn post_routes() -> Vec<String> {
+    let source = std::fs::read_to_string(project_dir().join("src/startup.rs")).unwrap();
+    let mut routes = Vec::new();
+    for line in source.lines().filter(|l| l.contains("web::post()")) {
+        let path = line
+            .split('"')
+            .nth(1)
+            .expect("a quoted path on the route line");
+        routes.push(path.replace("{slug}", "tarifs"));
+    }
+    assert!(routes.len() >= 2, "found {routes:?}");
+    routes
+}
+
+#[tokio::test]
+async fn every_post_route_refuses_a_request_without_a_valid_token() {
+    let app = spawn_app().await;
+    // A session with a real token exists, but the requests below do not carry it.
+    let csrf = app.csrf_token("/contact").await;
+    for path in post_routes() {
+        let missing = app.post_form(&path, &[("message", "x")]).await;
+        assert_eq!(missing.status(), 403, "{path} without a token");
+        let body = missing.text().await.unwrap();
+        assert!(body.contains("Action refusée"), "{path}: French 403 page");
+        let wrong = app
+            .post_form(&path, &[("csrf", "0000"), ("message", "x")])
+            .await;
+        assert_eq!(wrong.status(), 403, "{path} with a wrong token");
+        let cross_site = app
+            .client
+            .post(app.url(&path))
+            .header("Sec-Fetch-Site", "cross-site")
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            cross_site.status(),
+            403,
+            "{path} from another site, even with the token"
+        );
+        let other_origin = app
+            .client
+            .post(app.url(&path))
+            .header("Origin", "https://evil.example")
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other_origin.status(), 403, "{path} with a foreign Origin");
+    }
+}
+
+#[tokio::test]
+async fn a_token_from_another_session_is_refused() {
+    let app = spawn_app().await;
+    let other = spawn_app().await;
+    let foreign = other.csrf_token("/contact").await;
+    let _ = app.csrf_token("/contact").await;
+    let response = app
+        .post_form(
+            "/contact",
+            &event_form(&foreign, "2099-03-01", "2099-03-03"),
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+}
