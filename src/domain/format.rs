@@ -36,7 +36,7 @@ pub fn thousands(value: i64) -> String {
         out.push('−');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(NNBSP);
         }
         out.push(c);
@@ -66,7 +66,7 @@ mod tests {
     fn amounts_have_a_comma_and_a_no_break_space_before_the_euro_sign() {
         assert_eq!(euros(2900), "29,00\u{a0}€");
         assert_eq!(euros(5), "0,05\u{a0}€");
-        assert_eq!(euros(123_456_78), "123\u{202f}456,78\u{a0}€");
+        assert_eq!(euros(12_345_678), "123\u{202f}456,78\u{a0}€");
         assert_eq!(euros(-1200), "−12,00\u{a0}€");
     }
 

@@ -86,13 +86,11 @@ impl HelpCentre {
     }
 
     async fn most_read(&self, pool: &sqlx::PgPool) -> Vec<String> {
-        if let Ok(guard) = self.most_read.read() {
-            if let Some((at, slugs)) = guard.as_ref() {
-                if at.elapsed() < Duration::from_secs(60) {
+        if let Ok(guard) = self.most_read.read()
+            && let Some((at, slugs)) = guard.as_ref()
+                && at.elapsed() < Duration::from_secs(60) {
                     return slugs.clone();
                 }
-            }
-        }
         let slugs = match pool.acquire().await {
             Ok(mut conn) => db::help::most_read(&mut conn, 5).await.unwrap_or_default(),
             Err(_) => Vec::new(),
@@ -108,14 +106,13 @@ impl HelpCentre {
         state: &AppState,
         catalog: &Catalog,
     ) -> Result<Arc<RenderedGuides>, PageError> {
-        if let Ok(guard) = self.rendered.read() {
-            if let Some(r) = guard
+        if let Ok(guard) = self.rendered.read()
+            && let Some(r) = guard
                 .as_ref()
                 .filter(|r| r.fingerprint == catalog.fingerprint)
             {
                 return Ok(r.clone());
             }
-        }
         let mut pages = HashMap::new();
         for guide in &self.library.guides {
             let html = render_guide(state, &self.library, guide, catalog)?;
@@ -390,11 +387,10 @@ fn render_guide(
             .url
             .strip_prefix("/aide/")
             .map(|s| s.split(['#', '?']).next().unwrap_or(s));
-        if let Some(other) = slug.and_then(|s| library.get(s)) {
-            if other.slug != guide.slug && !related.iter().any(|g| g.slug == other.slug) {
+        if let Some(other) = slug.and_then(|s| library.get(s))
+            && other.slug != guide.slug && !related.iter().any(|g| g.slug == other.slug) {
                 related.push(other);
             }
-        }
     }
     for other in library.in_category(&guide.category) {
         if other.slug != guide.slug && !related.iter().any(|g| g.slug == other.slug) {
@@ -541,11 +537,10 @@ pub fn find<'a>(
         let pool = state.pool.clone();
         let missed = crate::content::text::fold(&query);
         tokio::spawn(async move {
-            if let Ok(mut conn) = pool.acquire().await {
-                if let Err(error) = db::help::record_miss(&mut conn, &missed).await {
+            if let Ok(mut conn) = pool.acquire().await
+                && let Err(error) = db::help::record_miss(&mut conn, &missed).await {
                     tracing::warn!("search miss not recorded: {error}");
                 }
-            }
         });
     }
     Ok(Found {
