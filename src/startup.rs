@@ -68,6 +68,9 @@ impl Application {
             help: pages::aide::HelpCentre::new(library),
         });
         tokio::spawn(pages::aide::flush_views_forever(state.clone()));
+        if !state.config.is_production() {
+            tokio::spawn(pages::aide::reload_on_change(state.clone()));
+        }
         let production = state.config.is_production();
         let app_state = state.clone();
         let session_store = PgSessionStore::new(pool.clone());

@@ -256,11 +256,12 @@ fn check_link(
             return Err(format!("broken link `{url}`: no guide `{slug}`"));
         };
         if let Some(anchor) = fragment
-            && !guides[i].1.has_anchor(anchor) {
-                return Err(format!(
-                    "broken anchor `{url}`: guide `{slug}` has no heading `#{anchor}`"
-                ));
-            }
+            && !guides[i].1.has_anchor(anchor)
+        {
+            return Err(format!(
+                "broken anchor `{url}`: guide `{slug}` has no heading `#{anchor}`"
+            ));
+        }
         return Ok(());
     }
     if SITE_PATHS.contains(&path) {

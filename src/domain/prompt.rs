@@ -330,14 +330,12 @@ impl Matcher {
                 let Some(rest) = tokens.get(i..i + pattern.slots.len()) else {
                     continue;
                 };
-                let disguise = pattern
-                    .slots
-                    .iter()
-                    .zip(rest)
-                    .try_fold(Disguise::None, |worst, (slot, token)| {
-                        slot.matches(token, spellings(token))
-                            .map(|d| worst.max(d))
-                    });
+                let disguise = pattern.slots.iter().zip(rest).try_fold(
+                    Disguise::None,
+                    |worst, (slot, token)| {
+                        slot.matches(token, spellings(token)).map(|d| worst.max(d))
+                    },
+                );
                 if let (Some(disguise), Some(first), Some(last)) =
                     (disguise, rest.first(), rest.last())
                 {

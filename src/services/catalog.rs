@@ -56,9 +56,10 @@ impl CatalogCache {
     pub async fn get(&self, pool: &PgPool) -> Result<Arc<Catalog>, sqlx::Error> {
         if let Ok(guard) = self.cached.read()
             && let Some((at, catalog)) = guard.as_ref()
-                && at.elapsed() < TTL {
-                    return Ok(catalog.clone());
-                }
+            && at.elapsed() < TTL
+        {
+            return Ok(catalog.clone());
+        }
         let catalog = Arc::new(load(pool).await?);
         if let Ok(mut guard) = self.cached.write() {
             *guard = Some((Instant::now(), catalog.clone()));

@@ -40,7 +40,8 @@ struct RenderedGuides {
 }
 
 pub struct HelpCentre {
-    pub library: Library,
+    /// Swapped as a whole when the guides are reloaded (development).
+    library: RwLock<Arc<Library>>,
     rendered: RwLock<Option<Arc<RenderedGuides>>>,
     views: Mutex<HashMap<String, i64>>,
     most_read: RwLock<Option<(Instant, Vec<String>)>>,
@@ -49,10 +50,27 @@ pub struct HelpCentre {
 impl HelpCentre {
     pub fn new(library: Library) -> Self {
         Self {
-            library,
+            library: RwLock::new(Arc::new(library)),
             rendered: RwLock::new(None),
             views: Mutex::new(HashMap::new()),
             most_read: RwLock::new(None),
+        }
+    }
+
+    pub fn library(&self) -> Arc<Library> {
+        match self.library.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the guides (development: after an edit) and drops the pages rendered from them.
+    pub fn replace_library(&self, library: Library) {
+        if let Ok(mut guard) = self.library.write() {
+            *guard = Arc::new(library);
+        }
+        if let Ok(mut rendered) = self.rendered.write() {
+            *rendered = None;
         }
     }
 
@@ -88,9 +106,10 @@ impl HelpCentre {
     async fn most_read(&self, pool: &sqlx::PgPool) -> Vec<String> {
         if let Ok(guard) = self.most_read.read()
             && let Some((at, slugs)) = guard.as_ref()
-                && at.elapsed() < Duration::from_secs(60) {
-                    return slugs.clone();
-                }
+            && at.elapsed() < Duration::from_secs(60)
+        {
+            return slugs.clone();
+        }
         let slugs = match pool.acquire().await {
             Ok(mut conn) => db::help::most_read(&mut conn, 5).await.unwrap_or_default(),
             Err(_) => Vec::new(),
@@ -110,12 +129,13 @@ impl HelpCentre {
             && let Some(r) = guard
                 .as_ref()
                 .filter(|r| r.fingerprint == catalog.fingerprint)
-            {
-                return Ok(r.clone());
-            }
+        {
+            return Ok(r.clone());
+        }
         let mut pages = HashMap::new();
-        for guide in &self.library.guides {
-            let html = render_guide(state, &self.library, guide, catalog)?;
+        let library = self.library();
+        for guide in &library.guides {
+            let html = render_guide(state, &library, guide, catalog)?;
             let etag = HeaderValue::from_str(&format!(
                 "\"{}\"",
                 hex::encode(&Sha256::digest(html.as_bytes())[..8])
@@ -388,9 +408,11 @@ fn render_guide(
             .strip_prefix("/aide/")
             .map(|s| s.split(['#', '?']).next().unwrap_or(s));
         if let Some(other) = slug.and_then(|s| library.get(s))
-            && other.slug != guide.slug && !related.iter().any(|g| g.slug == other.slug) {
-                related.push(other);
-            }
+            && other.slug != guide.slug
+            && !related.iter().any(|g| g.slug == other.slug)
+        {
+            related.push(other);
+        }
     }
     for other in library.in_category(&guide.category) {
         if other.slug != guide.slug && !related.iter().any(|g| g.slug == other.slug) {
@@ -446,7 +468,8 @@ pub struct HomePage<'a> {
 }
 
 pub async fn home(state: web::Data<AppState>, layout: Layout) -> Result<HttpResponse, PageError> {
-    let library = &state.help.library;
+    let library = state.help.library();
+    let library = library.as_ref();
     let mut most_read: Vec<&Guide> = state
         .help
         .most_read(&state.pool)
@@ -507,7 +530,8 @@ pub enum QueryProblem {
 
 /// Runs a search; records a query with no result for staff (without waiting for it).
 pub fn find<'a>(
-    state: &'a web::Data<AppState>,
+    state: &web::Data<AppState>,
+    library: &'a Library,
     raw: Option<&str>,
 ) -> Result<Found<'a>, QueryProblem> {
     let query = raw
@@ -521,12 +545,12 @@ pub fn find<'a>(
     if query.chars().count() > QUERY_MAX_CHARS {
         return Err(QueryProblem::TooLong);
     }
-    let index = &state.help.library.search;
+    let index = &library.search;
     let terms = index.query_terms(&query);
     let results: Vec<SearchResult> = index
         .search(&query, 10)
         .into_iter()
-        .filter_map(|hit| state.help.library.get(&hit.slug))
+        .filter_map(|hit| library.get(&hit.slug))
         .map(|guide| SearchResult {
             guide,
             snippet: index.snippet(&guide.text, &terms),
@@ -538,9 +562,10 @@ pub fn find<'a>(
         let missed = crate::content::text::fold(&query);
         tokio::spawn(async move {
             if let Ok(mut conn) = pool.acquire().await
-                && let Err(error) = db::help::record_miss(&mut conn, &missed).await {
-                    tracing::warn!("search miss not recorded: {error}");
-                }
+                && let Err(error) = db::help::record_miss(&mut conn, &missed).await
+            {
+                tracing::warn!("search miss not recorded: {error}");
+            }
         });
     }
     Ok(Found {
@@ -566,12 +591,13 @@ pub async fn search(
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, PageError> {
     let raw = query.q.clone().unwrap_or_default();
-    let library = &state.help.library;
+    let library = state.help.library();
+    let library = library.as_ref();
     let top = ["credits-et-limites", "tarifs", "depannage", "faq"]
         .iter()
         .filter_map(|s| library.get(s))
         .collect();
-    let (found, problem, status) = match find(&state, Some(&raw)) {
+    let (found, problem, status) = match find(&state, &library, Some(&raw)) {
         Ok(found) => (Some(found), None, 200),
         Err(QueryProblem::Empty) => (None, None, 200),
         Err(QueryProblem::TooLong) => (None, Some("too_long"), 400),
@@ -598,7 +624,8 @@ pub async fn sitemap(state: web::Data<AppState>) -> HttpResponse {
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
     );
-    let newest = state.help.library.guides.iter().map(|g| g.updated).max();
+    let library = state.help.library();
+    let newest = library.guides.iter().map(|g| g.updated).max();
     let mut url = |path: &str, lastmod: Option<time::Date>| {
         xml.push_str(&format!("  <url><loc>{base}{path}</loc>"));
         if let Some(date) = lastmod {
@@ -607,7 +634,7 @@ pub async fn sitemap(state: web::Data<AppState>) -> HttpResponse {
         xml.push_str("</url>\n");
     };
     url("/", newest);
-    for guide in &state.help.library.guides {
+    for guide in &library.guides {
         url(&guide.url(), Some(guide.updated));
     }
     url("/simulateur", None);
@@ -676,7 +703,8 @@ pub async fn vote(
     slug: web::Path<String>,
     query: web::Query<Vote>,
 ) -> Result<HttpResponse, PageError> {
-    let guide = state.help.library.get(&slug).ok_or(PageError::NotFound)?;
+    let library = state.help.library();
+    let guide = library.get(&slug).ok_or(PageError::NotFound)?;
     let helpful = match query.utile.as_deref() {
         Some("oui") => true,
         Some("non") => false,
@@ -723,7 +751,8 @@ pub async fn comment(
     slug: web::Path<String>,
     form: web::Form<Comment>,
 ) -> Result<HttpResponse, PageError> {
-    let guide = state.help.library.get(&slug).ok_or(PageError::NotFound)?;
+    let library = state.help.library();
+    let guide = library.get(&slug).ok_or(PageError::NotFound)?;
     let layout = Layout::new(&state, &format!("{}/avis", guide.url()));
     let comment = form.commentaire.trim().to_owned();
     let error = if comment.is_empty() {
@@ -767,4 +796,39 @@ pub async fn comment(
         error: None,
     };
     Ok(no_store(200, page.render()?))
+}
+
+/// Development: reloads the guides when a file under `content/` changes (polled every second,
+/// no extra dependency). A broken edit is logged with its file and line, and the last good
+/// version stays online.
+pub async fn reload_on_change(state: web::Data<AppState>) {
+    let dir = state.config.content_dir.clone();
+    let stamp = |dir: &std::path::Path| -> Option<(usize, std::time::SystemTime)> {
+        let entries: Vec<_> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .collect();
+        let newest = entries
+            .iter()
+            .filter_map(|e| e.metadata().ok()?.modified().ok())
+            .max()?;
+        Some((entries.len(), newest))
+    };
+    let mut last = stamp(&dir);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = stamp(&dir);
+        if now == last {
+            continue;
+        }
+        last = now;
+        match Library::load(&dir) {
+            Ok(library) => {
+                state.help.replace_library(library);
+                tracing::info!("guides reloaded from {}", dir.display());
+            }
+            Err(errors) => tracing::error!("guides not reloaded:\n{errors}"),
+        }
+    }
 }

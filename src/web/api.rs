@@ -118,7 +118,8 @@ pub async fn recherche(
     state: web::Data<AppState>,
     params: web::Query<SearchParams>,
 ) -> HttpResponse {
-    match super::aide::find(&state, params.q.as_deref()) {
+    let library = state.help.library();
+    match super::aide::find(&state, &library, params.q.as_deref()) {
         Ok(found) => {
             let results = found
                 .results

@@ -264,7 +264,7 @@ pub async fn send(
     }
     // First submission: offer the guides that may answer the message (contact deflection).
     if form.confirmer.is_empty() {
-        let library = &state.help.library;
+        let library = state.help.library();
         let suggestions: Vec<&Guide> = library
             .search
             .search(&form.message, 3)

@@ -98,14 +98,15 @@ pub async fn error_pages(
         .map(ToString::to_string)
         .unwrap_or_default();
     if let Some(error) = response.response().error()
-        && status.is_server_error() {
-            // `{:?}` of an anyhow chain prints every cause; it never reaches the visitor.
-            let chain = error.as_error::<PageError>().map(|e| match e {
-                PageError::Internal(inner) | PageError::Unavailable(inner) => format!("{inner:?}"),
-                other => other.to_string(),
-            });
-            tracing::error!(request_id = %request_id, status = status.as_u16(), error = %chain.unwrap_or_else(|| error.to_string()), "request failed");
-        }
+        && status.is_server_error()
+    {
+        // `{:?}` of an anyhow chain prints every cause; it never reaches the visitor.
+        let chain = error.as_error::<PageError>().map(|e| match e {
+            PageError::Internal(inner) | PageError::Unavailable(inner) => format!("{inner:?}"),
+            other => other.to_string(),
+        });
+        tracing::error!(request_id = %request_id, status = status.as_u16(), error = %chain.unwrap_or_else(|| error.to_string()), "request failed");
+    }
     // A handler that wrote its own error body (a form with its messages, JSON errors) keeps it.
     let has_body = !matches!(
         response.response().body().size(),

@@ -409,3 +409,39 @@ fn raw_html_in_markdown_is_sanitised() {
     assert!(html.contains("rel=\"noopener noreferrer\""));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn in_development_an_edited_guide_is_reloaded_without_a_restart() {
+    let dir = std::env::temp_dir().join(format!("nanoclip-live-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(project_dir().join("content")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    let mut config = crate::common::test_config();
+    config.content_dir = dir.clone();
+    let app = crate::common::spawn_app_with(config, None).await;
+    let (_, html) = app.get_html("/aide/faq").await;
+    let before = text(&html, "h1");
+    let path = dir.join("faq.md");
+    let source = std::fs::read_to_string(&path).unwrap();
+    let edited = source.replacen(
+        &format!("title = \"{before}\""),
+        "title = \"FAQ modifiée\"",
+        1,
+    );
+    assert_ne!(source, edited, "title line found");
+    tokio::time::sleep(Duration::from_millis(1100)).await; // a new modification time
+    std::fs::write(&path, edited).unwrap();
+    let mut title = before.clone();
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let (_, html) = app.get_html("/aide/faq").await;
+        title = text(&html, "h1");
+        if title != before {
+            break;
+        }
+    }
+    assert_eq!(title, "FAQ modifiée");
+    std::fs::remove_dir_all(dir).unwrap();
+}

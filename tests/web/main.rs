@@ -6,4 +6,5 @@ mod common;
 mod aide;
 mod contact;
 mod foundation;
+mod fuzz;
 mod simulateur;
