@@ -93,7 +93,7 @@ fn sanitiser() -> ammonia::Builder<'static> {
     let mut builder = ammonia::Builder::default();
     builder
         .add_generic_attributes(["id"])
-        .add_tag_attributes("div", ["class"])
+        .add_tag_attributes("div", ["class", "role", "tabindex", "aria-label"])
         .add_tag_attributes("th", ["scope"])
         .link_rel(Some("noopener noreferrer"));
     builder
@@ -157,8 +157,8 @@ pub fn parse(path: &Path, source: &str) -> Result<Guide, ContentError> {
 
     let mut guide = Guide {
         slug: front.slug,
-        title: front.title,
-        description: front.description,
+        title: typography(&front.title),
+        description: typography(&front.description),
         category: front.category,
         order: front.order,
         updated,
@@ -277,7 +277,10 @@ fn render_chunk(
                 }));
             }
             Event::Start(Tag::Table(alignments)) => {
-                events.push(Event::Html(CowStr::Borrowed("<div class=\"table-wrap\">")));
+                // A scrolling region must be reachable with the keyboard and named (WCAG 2.1.1).
+                events.push(Event::Html(CowStr::Borrowed(
+                    "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-label=\"Tableau\">",
+                )));
                 events.push(Event::Start(Tag::Table(alignments)));
             }
             Event::End(TagEnd::Table) => {

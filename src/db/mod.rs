@@ -27,3 +27,5 @@ pub mod catalog;
 pub mod help;
 pub mod rate_limit;
 pub mod sessions;
+pub mod accounts;
+pub mod outbox;

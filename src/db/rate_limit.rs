@@ -31,3 +31,28 @@ pub async fn hit(
     }
     Ok((row.hits > max).then_some(row.retry_after.max(1)))
 }
+
+/// Hits counted for `key` in the current window, without adding one.
+pub async fn current(conn: &mut PgConnection, key: &str, window_secs: i32) -> sqlx::Result<i64> {
+    let hits = sqlx::query_scalar!(
+        "SELECT hits FROM rate_limits
+         WHERE key = $1 AND window_start = to_timestamp(floor(extract(epoch FROM now())::float8 / $2::float8) * $2::float8)",
+        key,
+        f64::from(window_secs)
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(hits.map(i64::from).unwrap_or(0))
+}
+
+/// Seconds left in the current window.
+pub fn window_left(window_secs: i32) -> i64 {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let window = i64::from(window_secs);
+    window - now.rem_euclid(window)
+}
+
+pub async fn clear(conn: &mut PgConnection, key: &str) -> sqlx::Result<()> {
+    sqlx::query!("DELETE FROM rate_limits WHERE key = $1", key).execute(conn).await?;
+    Ok(())
+}

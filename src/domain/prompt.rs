@@ -1367,6 +1367,41 @@ mod tests {
         }
     }
 
+    /// Words that fold or stem into a forbidden term, found by running French and English
+    /// dictionaries through the rules.
+    #[test]
+    fn ordinary_words_that_look_forbidden_are_allowed() {
+        let rules = rules();
+        for prompt in [
+            "Nous avons hâte de vous voir à la fête paroissiale",
+            "A girl with long hair singing in the choir",
+            "Un paysage stupéfiant de la Galilée au lever du soleil",
+            "Saint François stigmatisé sur le mont Alverne",
+            "Tuesday evening prayer meeting, Tues 7pm",
+            "Bedouin tents near Bethlehem",
+            "Snuff the candles after the service",
+            "A chink of light through the stained glass",
+            "Flashing lights at the youth concert",
+            "Pirate booty treasure hunt for the kids",
+            "Gratin au fromage râpé pour le repas des aînés",
+            "Les enfants chantent à tue-tête",
+            "Une formule lapidaire du pape",
+            "Effeuiller la marguerite au camp scout",
+            "Rafler tous les prix au concours de crèches",
+            "Une robe de mariée au dos nu",
+            "Vendredi saint, croix nue et autel dépouillé",
+            "Stripping of the altar on Maundy Thursday",
+            "The Sodomites in the story of Lot, engraving",
+            "Car dealership sponsors the parish fair",
+            "A child with the sniffles at Sunday school",
+            "La Visitation : Marie au ventre bombé rencontre Élisabeth",
+            "Le bedonnant frère cuisinier du monastère",
+            "Humeur massacrante du sacristain, dessin humoristique",
+        ] {
+            assert_allowed(&rules, prompt);
+        }
+    }
+
     #[test]
     fn stems_catch_inflections_and_words_their_plural() {
         let rules = mini();

@@ -2,3 +2,5 @@
 
 pub mod catalog;
 pub mod simulator;
+pub mod passwords;
+pub mod mail;

@@ -1,0 +1,270 @@
+//! Organisations, users, subscriptions and single-use e-mail tokens.
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub organisation_id: Option<Uuid>,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub session_epoch: i32,
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Organisation {
+    pub id: Uuid,
+    pub name: String,
+    pub plan_id: String,
+    pub low_balance_threshold: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub verified: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("this e-mail address is already used")]
+    EmailTaken,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+fn email_taken(error: sqlx::Error) -> AccountError {
+    match &error {
+        sqlx::Error::Database(e) if e.constraint() == Some("users_email_unique") => AccountError::EmailTaken,
+        _ => AccountError::Db(error),
+    }
+}
+
+pub async fn create_organisation(conn: &mut PgConnection, name: &str, plan_id: &str) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar!("INSERT INTO organisations (name, plan_id) VALUES ($1, $2) RETURNING id", name, plan_id)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn create_subscription(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    plan_id: &str,
+    status: &str,
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO subscriptions (organisation_id, plan_id, status, period_start, period_end) VALUES ($1, $2, $3, $4, $5)",
+        organisation,
+        plan_id,
+        status,
+        start,
+        end
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn create_user(
+    conn: &mut PgConnection,
+    organisation: Option<Uuid>,
+    email: &str,
+    password_hash: &str,
+    role: &str,
+    verified: bool,
+) -> Result<Uuid, AccountError> {
+    sqlx::query_scalar!(
+        "INSERT INTO users (organisation_id, email, password_hash, role, email_verified_at)
+         VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END) RETURNING id",
+        organisation,
+        email,
+        password_hash,
+        role,
+        verified
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(email_taken)
+}
+
+pub async fn user_by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as!(
+        UserRow,
+        r#"SELECT id, organisation_id, email, password_hash, role, session_epoch,
+                  email_verified_at IS NOT NULL AS "verified!"
+           FROM users WHERE lower(email) = lower($1)"#,
+        email
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn user_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as!(
+        UserRow,
+        r#"SELECT id, organisation_id, email, password_hash, role, session_epoch,
+                  email_verified_at IS NOT NULL AS "verified!"
+           FROM users WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn organisation(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Organisation>> {
+    sqlx::query_as!(Organisation, "SELECT id, name, plan_id, low_balance_threshold FROM organisations WHERE id = $1", id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Stores a new hash; with `sign_out_everywhere`, every open session of the user ends.
+/// Returns the user's session epoch afterwards.
+pub async fn set_password(conn: &mut PgConnection, id: Uuid, hash: &str, sign_out_everywhere: bool) -> sqlx::Result<i32> {
+    sqlx::query_scalar!(
+        "UPDATE users SET password_hash = $2, session_epoch = session_epoch + CASE WHEN $3 THEN 1 ELSE 0 END
+         WHERE id = $1 RETURNING session_epoch",
+        id,
+        hash,
+        sign_out_everywhere
+    )
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn bump_epoch(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<i32> {
+    sqlx::query_scalar!("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1 RETURNING session_epoch", id)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn mark_verified(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1", id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_email(conn: &mut PgConnection, id: Uuid, email: &str) -> Result<(), AccountError> {
+    sqlx::query!("UPDATE users SET email = $2, email_verified_at = now() WHERE id = $1", id, email)
+        .execute(conn)
+        .await
+        .map_err(email_taken)?;
+    Ok(())
+}
+
+pub async fn members(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<Vec<Member>> {
+    sqlx::query_as!(
+        Member,
+        r#"SELECT id, email, role, email_verified_at IS NOT NULL AS "verified!"
+           FROM users WHERE organisation_id = $1 ORDER BY role = 'owner' DESC, lower(email)"#,
+        organisation
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Removes a member (never the owner) of `organisation`; false if there is no such member.
+pub async fn remove_member(conn: &mut PgConnection, organisation: Uuid, member: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query!("DELETE FROM users WHERE id = $1 AND organisation_id = $2 AND role = 'member'", member, organisation)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Hands ownership from `owner` to `member` of the same organisation, in one transaction.
+pub async fn transfer_ownership(conn: &mut PgConnection, organisation: Uuid, owner: Uuid, member: Uuid) -> sqlx::Result<bool> {
+    let demoted = sqlx::query!(
+        "UPDATE users SET role = 'member' WHERE id = $1 AND organisation_id = $2 AND role = 'owner'",
+        owner,
+        organisation
+    )
+    .execute(&mut *conn)
+    .await?;
+    if demoted.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let promoted = sqlx::query!(
+        "UPDATE users SET role = 'owner' WHERE id = $1 AND organisation_id = $2 AND role = 'member'",
+        member,
+        organisation
+    )
+    .execute(conn)
+    .await?;
+    Ok(promoted.rows_affected() == 1)
+}
+
+pub async fn set_threshold(conn: &mut PgConnection, organisation: Uuid, threshold: i64) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE organisations SET low_balance_threshold = $2 WHERE id = $1", organisation, threshold)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub user_id: Option<Uuid>,
+    pub organisation_id: Option<Uuid>,
+    pub email: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_token(
+    conn: &mut PgConnection,
+    token_hash: &str,
+    purpose: &str,
+    user: Option<Uuid>,
+    organisation: Option<Uuid>,
+    email: &str,
+    created_by: Option<Uuid>,
+    valid_secs: f64,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO email_tokens (token_hash, purpose, user_id, organisation_id, email, created_by, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
+        token_hash,
+        purpose,
+        user,
+        organisation,
+        email,
+        created_by,
+        valid_secs
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The token if it is unused and not expired (to show the form that will use it).
+pub async fn peek_token(conn: &mut PgConnection, token_hash: &str, purpose: &str) -> sqlx::Result<Option<TokenRow>> {
+    sqlx::query_as!(
+        TokenRow,
+        "SELECT user_id, organisation_id, email FROM email_tokens
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()",
+        token_hash,
+        purpose
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Uses the token: at most once, even with two requests at the same time.
+pub async fn take_token(conn: &mut PgConnection, token_hash: &str, purpose: &str) -> sqlx::Result<Option<TokenRow>> {
+    sqlx::query_as!(
+        TokenRow,
+        "UPDATE email_tokens SET used_at = now()
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()
+         RETURNING user_id, organisation_id, email",
+        token_hash,
+        purpose
+    )
+    .fetch_optional(conn)
+    .await
+}

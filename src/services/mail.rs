@@ -1,0 +1,115 @@
+//! E-mail: rendered from `templates/emails/`, queued in the outbox inside the caller's
+//! transaction, delivered by a worker through SMTP (when configured) or as `.eml` files under
+//! `var/mail/` in development.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use askama::Template;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sqlx::{PgConnection, PgPool};
+
+use crate::db;
+
+/// Every e-mail the portal sends. Links are absolute.
+#[derive(Debug, Clone)]
+pub enum Email {
+    Activation { link: String },
+    AlreadyRegistered { login_link: String, reset_link: String },
+    Reset { link: String },
+    EmailChange { link: String },
+    Invitation { link: String, organisation: String, inviter: String },
+}
+
+#[derive(Template)]
+#[template(path = "emails/subject.txt")]
+struct Subject<'a> {
+    email: &'a Email,
+}
+
+#[derive(Template)]
+#[template(path = "emails/body.txt")]
+struct Text<'a> {
+    email: &'a Email,
+}
+
+#[derive(Template)]
+#[template(path = "emails/body.html")]
+struct Html<'a> {
+    email: &'a Email,
+}
+
+/// Renders `email` and writes it to the outbox in the caller's transaction.
+pub async fn queue(conn: &mut PgConnection, to: &str, email: &Email) -> anyhow::Result<i64> {
+    let subject = Subject { email }.render()?;
+    let text = Text { email }.render()?;
+    let html = Html { email }.render()?;
+    Ok(db::outbox::enqueue(conn, to, &subject, &text, &html).await?)
+}
+
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+impl Transport {
+    /// SMTP from a URL such as `smtps://user:password@smtp.example.org`, else files in `dir`.
+    pub fn new(smtp_url: Option<&str>, dir: PathBuf) -> anyhow::Result<Self> {
+        match smtp_url {
+            Some(url) => Ok(Self::Smtp(AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build())),
+            None => {
+                std::fs::create_dir_all(&dir)?;
+                Ok(Self::Files(AsyncFileTransport::<Tokio1Executor>::new(dir)))
+            }
+        }
+    }
+
+    async fn send(&self, message: Message) -> anyhow::Result<()> {
+        match self {
+            Self::Smtp(t) => t.send(message).await.map(|_| ()).map_err(Into::into),
+            Self::Files(t) => t.send(message).await.map(|_| ()).map_err(Into::into),
+        }
+    }
+}
+
+/// Delivers what is due, a batch at a time; returns how many were sent.
+pub async fn deliver_due(pool: &PgPool, transport: &Transport, from: &Mailbox) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let batch = db::outbox::claim(&mut tx, 20).await?;
+    let mut sent = 0;
+    for mail in batch {
+        let outcome = async {
+            let message = Message::builder()
+                .from(from.clone())
+                .to(mail.to_address.parse()?)
+                .subject(mail.subject.clone())
+                .multipart(MultiPart::alternative_plain_html(mail.body_text.clone(), mail.body_html.clone()))?;
+            transport.send(message).await
+        }
+        .await;
+        match outcome {
+            Ok(()) => {
+                db::outbox::mark_sent(&mut tx, mail.id).await?;
+                sent += 1;
+            }
+            Err(error) => {
+                // The address is not logged: only the message id and the reason.
+                tracing::warn!(outbox_id = mail.id, attempts = mail.attempts + 1, "e-mail not delivered: {error}");
+                db::outbox::mark_failed(&mut tx, mail.id, &error.to_string()).await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(sent)
+}
+
+pub async fn deliver_forever(pool: PgPool, transport: Transport, from: Mailbox) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        if let Err(error) = deliver_due(&pool, &transport, &from).await {
+            tracing::warn!("outbox: {error:#}");
+        }
+    }
+}
