@@ -13,7 +13,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Default, Clone, Copy, Subcommand)]
+#[derive(Debug, Default, Clone, Subcommand)]
 pub enum Command {
     /// Serve the portal (the default). Applies pending migrations, then prints the URL to open.
     ///
@@ -23,4 +23,17 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Create a NanoClip staff account (back office). Prints a generated password unless
+    /// --password-stdin is given.
+    CreateStaff {
+        /// The staff member's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Create a demo organisation on each plan, with an owner and a member, and print their
+    /// development passwords. Refused when NANOCLIP_ENV=production.
+    SeedDemo,
 }

@@ -29,6 +29,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub content_dir: PathBuf,
     pub static_dir: PathBuf,
+    /// `smtps://user:password@host` to send e-mail; unset: `.eml` files under `var/mail/`.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
 }
 
 // Secrets stay out of logs: Debug never prints the database URL or the session key.
@@ -43,6 +46,8 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("content_dir", &self.content_dir)
             .field("static_dir", &self.static_dir)
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "[set]"))
+            .field("mail_from", &self.mail_from)
             .finish()
     }
 }
@@ -192,6 +197,25 @@ impl Config {
             .map(PathBuf::from)
             .unwrap_or_else(|| project_dir("static"));
 
+        let smtp_url = get("NANOCLIP_SMTP_URL");
+        if smtp_url
+            .as_deref()
+            .is_some_and(|u| !(u.starts_with("smtp://") || u.starts_with("smtps://")))
+        {
+            errors.push(
+                "NANOCLIP_SMTP_URL",
+                "an smtp:// or smtps:// URL such as smtps://user:password@smtp.example.org",
+            );
+        }
+        if production && smtp_url.is_none() {
+            errors.push(
+                "NANOCLIP_SMTP_URL",
+                "an smtps:// URL to send e-mail (required in production)",
+            );
+        }
+        let mail_from =
+            get("NANOCLIP_MAIL_FROM").unwrap_or_else(|| "NanoClip <aide@nanoclip.fr>".to_owned());
+
         if errors.0.is_empty() {
             Ok(Self {
                 environment,
@@ -202,6 +226,8 @@ impl Config {
                 data_dir,
                 content_dir,
                 static_dir,
+                smtp_url,
+                mail_from,
             })
         } else {
             Err(errors)
@@ -256,10 +282,11 @@ mod tests {
             [
                 "DATABASE_URL",
                 "NANOCLIP_PUBLIC_URL",
-                "NANOCLIP_SESSION_KEY"
+                "NANOCLIP_SESSION_KEY",
+                "NANOCLIP_SMTP_URL"
             ]
         );
-        assert_eq!(errors.lines().count(), 3);
+        assert_eq!(errors.lines().count(), 4);
     }
 
     #[test]
@@ -297,6 +324,7 @@ mod tests {
             ("DATABASE_URL", "postgres://u:p@db/nanoclip"),
             ("NANOCLIP_PUBLIC_URL", "https://aide.nanoclip.fr/"),
             ("NANOCLIP_SESSION_KEY", key.as_str()),
+            ("NANOCLIP_SMTP_URL", "smtps://u:p@smtp.example.org"),
         ];
         let ok = config(&vars).expect("complete");
         assert!(ok.is_production());
@@ -313,6 +341,11 @@ mod tests {
         let config = config(&[("DATABASE_URL", "postgres://u:secret@db/x")]).expect("valid");
         let printed = format!("{config:?}");
         assert!(!printed.contains("secret"));
+        let smtp = super::Config::from_vars(|n| {
+            (n == "NANOCLIP_SMTP_URL").then(|| "smtps://u:pw123@h".to_owned())
+        })
+        .expect("valid");
+        assert!(!format!("{smtp:?}").contains("pw123"));
         assert!(printed.contains("[redacted]"));
     }
 }

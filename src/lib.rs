@@ -43,6 +43,11 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command.unwrap_or_default() {
             Command::Serve => startup::serve(config).await,
             Command::Migrate => startup::migrate_only(config).await,
+            Command::CreateStaff {
+                email,
+                password_stdin,
+            } => startup::create_staff(config, &email, password_stdin).await,
+            Command::SeedDemo => startup::seed_demo(config).await,
         }
     });
     match outcome {

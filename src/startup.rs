@@ -24,6 +24,8 @@ use crate::db::sessions::PgSessionStore;
 use crate::db::{self, server};
 use crate::domain::prompt::PromptRules;
 use crate::services::catalog::CatalogCache;
+use crate::services::mail;
+use crate::services::passwords::Hasher;
 use crate::web::{self as pages, AppState};
 
 /// Extra routes a caller may add (tests add a slow endpoint to prove graceful shutdown).
@@ -57,6 +59,10 @@ impl Application {
             .with_context(|| format!("reading {}", rules_path.display()))?;
         let prompt_rules = PromptRules::from_toml(&rules_text)
             .with_context(|| format!("in {}", rules_path.display()))?;
+        let config_smtp = config.smtp_url.clone();
+        let mail_dir = config.data_dir.join("mail");
+        let mail_from: lettre::message::Mailbox =
+            config.mail_from.parse().context("NANOCLIP_MAIL_FROM")?;
         let library = Library::load(&config.content_dir)
             .map_err(|e| anyhow::anyhow!("the guides have errors:\n{e}"))?;
         let state = web::Data::new(AppState {
@@ -66,7 +72,11 @@ impl Application {
             catalog: CatalogCache::default(),
             prompt_rules,
             help: pages::aide::HelpCentre::new(library),
+            hasher: Hasher::new().context("password hasher")?,
         });
+        let transport =
+            mail::Transport::new(config_smtp.as_deref(), mail_dir).context("NANOCLIP_SMTP_URL")?;
+        tokio::spawn(mail::deliver_forever(pool.clone(), transport, mail_from));
         tokio::spawn(pages::aide::flush_views_forever(state.clone()));
         if !state.config.is_production() {
             tokio::spawn(pages::aide::reload_on_change(state.clone()));
@@ -129,9 +139,81 @@ fn routes(cfg: &mut web::ServiceConfig, extra: Option<ExtraRoutes>) {
             "/api/v1/aide/recherche",
             web::get().to(pages::api::recherche),
         )
+        .route(
+            "/compte/inscription",
+            web::get().to(pages::compte::sign_up_form),
+        )
+        .route(
+            "/compte/inscription",
+            web::post().to(pages::compte::sign_up),
+        )
+        .route("/compte/activation", web::get().to(pages::compte::activate))
+        .route(
+            "/compte/connexion",
+            web::get().to(pages::compte::login_form),
+        )
+        .route("/compte/connexion", web::post().to(pages::compte::login))
+        .route("/compte/deconnexion", web::post().to(pages::compte::logout))
+        .route(
+            "/compte/deconnexion-partout",
+            web::post().to(pages::compte::sign_out_everywhere),
+        )
+        .route(
+            "/compte/mot-de-passe-oublie",
+            web::get().to(pages::compte::forgot_form),
+        )
+        .route(
+            "/compte/mot-de-passe-oublie",
+            web::post().to(pages::compte::forgot),
+        )
+        .route(
+            "/compte/reinitialisation",
+            web::get().to(pages::compte::reset_form),
+        )
+        .route(
+            "/compte/reinitialisation",
+            web::post().to(pages::compte::reset),
+        )
+        .route(
+            "/compte/invitation",
+            web::get().to(pages::compte::invitation_form),
+        )
+        .route(
+            "/compte/invitation",
+            web::post().to(pages::compte::accept_invitation),
+        )
+        .route("/compte/info", web::get().to(pages::compte::info))
+        .route("/compte", web::get().to(pages::compte::account))
+        .route(
+            "/compte/mot-de-passe",
+            web::post().to(pages::compte::change_password),
+        )
+        .route("/compte/email", web::post().to(pages::compte::change_email))
+        .route(
+            "/compte/email/confirmation",
+            web::get().to(pages::compte::confirm_email),
+        )
+        .route("/compte/membres", web::post().to(pages::compte::invite))
+        .route(
+            "/compte/membres/{id}/retrait",
+            web::post().to(pages::compte::remove_member),
+        )
+        .route(
+            "/compte/membres/{id}/propriete",
+            web::post().to(pages::compte::transfer_ownership),
+        )
+        .route(
+            "/compte/seuil",
+            web::post().to(pages::compte::set_threshold),
+        )
+        .route(
+            "/tableau-de-bord",
+            web::get().to(pages::tableau_de_bord::page),
+        )
         .route("/contact", web::get().to(pages::contact::form))
         .route("/contact", web::post().to(pages::contact::send))
         .route("/contact/merci", web::get().to(pages::contact::thanks))
+        .route("/admin", web::get().to(pages::admin::page))
         .route("/healthz", web::get().to(pages::meta::healthz))
         .route("/sitemap.xml", web::get().to(pages::aide::sitemap))
         .route("/robots.txt", web::get().to(pages::meta::robots))
@@ -220,5 +302,134 @@ pub async fn migrate_only(config: Config) -> anyhow::Result<()> {
         .context("migrations timed out")?
         .context("applying migrations")?;
     println!("migrations applied");
+    Ok(())
+}
+
+/// A password for generated accounts: four random words' worth of entropy, easy to type.
+fn generated_password() -> String {
+    let raw = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "{}-{}-{}-{}",
+        &raw[0..5],
+        &raw[5..10],
+        &raw[10..15],
+        &raw[15..20]
+    )
+}
+
+async fn with_pool<T>(
+    config: &Config,
+    work: impl AsyncFnOnce(&PgPool, &Hasher) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let database =
+        server::resolve(config.database_url.as_deref(), &config.data_dir, "nanoclip").await?;
+    let pool = db::pool(database.options.clone());
+    let outcome = async {
+        db::MIGRATOR
+            .run(&pool)
+            .await
+            .context("applying migrations")?;
+        let hasher = Hasher::new()?;
+        work(&pool, &hasher).await
+    }
+    .await;
+    pool.close().await;
+    database.shutdown();
+    outcome
+}
+
+/// `nanoclip create-staff --email …`
+pub async fn create_staff(config: Config, email: &str, password_stdin: bool) -> anyhow::Result<()> {
+    let email = email.trim().to_owned();
+    anyhow::ensure!(
+        crate::web::contact::valid_email(&email),
+        "not a valid e-mail address: {email}"
+    );
+    let (password, generated) = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password")?;
+        (line.trim_end_matches(['\n', '\r']).to_owned(), false)
+    } else {
+        (generated_password(), true)
+    };
+    if let Err(weakness) = crate::services::passwords::check_strength(&password, &[&email]) {
+        anyhow::bail!("password refused: {weakness:?}");
+    }
+    with_pool(&config, async |pool, hasher| {
+        crate::services::accounts::create_account(pool, hasher, None, &email, &password, "staff")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    })
+    .await?;
+    println!("staff account created: {email}");
+    if generated {
+        println!("password (shown once): {password}");
+    }
+    Ok(())
+}
+
+/// `nanoclip seed-demo`: development only.
+pub async fn seed_demo(config: Config) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !config.is_production(),
+        "seed-demo is refused when NANOCLIP_ENV=production"
+    );
+    let accounts = with_pool(&config, async |pool, hasher| {
+        let mut printed = Vec::new();
+        for (plan, name, slug) in [
+            ("eglise", "Paroisse Saint-Exemple (démo)", "eglise"),
+            ("reseau", "Réseau diocésain (démo)", "reseau"),
+        ] {
+            let owner_email = format!("proprietaire.{slug}@demo.nanoclip.fr");
+            let mut conn = pool.acquire().await?;
+            if db::accounts::user_by_email(&mut conn, &owner_email)
+                .await?
+                .is_some()
+            {
+                printed.push(format!(
+                    "{name}: already there ({owner_email}); reset its passwords from the login page"
+                ));
+                continue;
+            }
+            let organisation = db::accounts::create_organisation(&mut conn, name, plan).await?;
+            let now = time::OffsetDateTime::now_utc();
+            db::accounts::create_subscription(
+                &mut conn,
+                organisation,
+                plan,
+                "unpaid",
+                now,
+                now + time::Duration::days(30),
+            )
+            .await?;
+            drop(conn);
+            for (role, email) in [
+                ("owner", owner_email.clone()),
+                ("member", format!("membre.{slug}@demo.nanoclip.fr")),
+            ] {
+                let password = generated_password();
+                crate::services::accounts::create_account(
+                    pool,
+                    hasher,
+                    Some(organisation),
+                    &email,
+                    &password,
+                    role,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                printed.push(format!("{name} · {role}: {email} / {password}"));
+            }
+        }
+        Ok(printed)
+    })
+    .await?;
+    println!("Demo accounts (development passwords):");
+    for line in accounts {
+        println!("  {line}");
+    }
     Ok(())
 }

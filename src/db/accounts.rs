@@ -41,15 +41,25 @@ pub enum AccountError {
 
 fn email_taken(error: sqlx::Error) -> AccountError {
     match &error {
-        sqlx::Error::Database(e) if e.constraint() == Some("users_email_unique") => AccountError::EmailTaken,
+        sqlx::Error::Database(e) if e.constraint() == Some("users_email_unique") => {
+            AccountError::EmailTaken
+        }
         _ => AccountError::Db(error),
     }
 }
 
-pub async fn create_organisation(conn: &mut PgConnection, name: &str, plan_id: &str) -> sqlx::Result<Uuid> {
-    sqlx::query_scalar!("INSERT INTO organisations (name, plan_id) VALUES ($1, $2) RETURNING id", name, plan_id)
-        .fetch_one(conn)
-        .await
+pub async fn create_organisation(
+    conn: &mut PgConnection,
+    name: &str,
+    plan_id: &str,
+) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar!(
+        "INSERT INTO organisations (name, plan_id) VALUES ($1, $2) RETURNING id",
+        name,
+        plan_id
+    )
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn create_subscription(
@@ -120,14 +130,23 @@ pub async fn user_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Optio
 }
 
 pub async fn organisation(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Organisation>> {
-    sqlx::query_as!(Organisation, "SELECT id, name, plan_id, low_balance_threshold FROM organisations WHERE id = $1", id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as!(
+        Organisation,
+        "SELECT id, name, plan_id, low_balance_threshold FROM organisations WHERE id = $1",
+        id
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// Stores a new hash; with `sign_out_everywhere`, every open session of the user ends.
 /// Returns the user's session epoch afterwards.
-pub async fn set_password(conn: &mut PgConnection, id: Uuid, hash: &str, sign_out_everywhere: bool) -> sqlx::Result<i32> {
+pub async fn set_password(
+    conn: &mut PgConnection,
+    id: Uuid,
+    hash: &str,
+    sign_out_everywhere: bool,
+) -> sqlx::Result<i32> {
     sqlx::query_scalar!(
         "UPDATE users SET password_hash = $2, session_epoch = session_epoch + CASE WHEN $3 THEN 1 ELSE 0 END
          WHERE id = $1 RETURNING session_epoch",
@@ -140,23 +159,33 @@ pub async fn set_password(conn: &mut PgConnection, id: Uuid, hash: &str, sign_ou
 }
 
 pub async fn bump_epoch(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<i32> {
-    sqlx::query_scalar!("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1 RETURNING session_epoch", id)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1 RETURNING session_epoch",
+        id
+    )
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn mark_verified(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query!("UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1", id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1",
+        id
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 pub async fn set_email(conn: &mut PgConnection, id: Uuid, email: &str) -> Result<(), AccountError> {
-    sqlx::query!("UPDATE users SET email = $2, email_verified_at = now() WHERE id = $1", id, email)
-        .execute(conn)
-        .await
-        .map_err(email_taken)?;
+    sqlx::query!(
+        "UPDATE users SET email = $2, email_verified_at = now() WHERE id = $1",
+        id,
+        email
+    )
+    .execute(conn)
+    .await
+    .map_err(email_taken)?;
     Ok(())
 }
 
@@ -172,15 +201,28 @@ pub async fn members(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Resul
 }
 
 /// Removes a member (never the owner) of `organisation`; false if there is no such member.
-pub async fn remove_member(conn: &mut PgConnection, organisation: Uuid, member: Uuid) -> sqlx::Result<bool> {
-    let done = sqlx::query!("DELETE FROM users WHERE id = $1 AND organisation_id = $2 AND role = 'member'", member, organisation)
-        .execute(conn)
-        .await?;
+pub async fn remove_member(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    member: Uuid,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "DELETE FROM users WHERE id = $1 AND organisation_id = $2 AND role = 'member'",
+        member,
+        organisation
+    )
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Hands ownership from `owner` to `member` of the same organisation, in one transaction.
-pub async fn transfer_ownership(conn: &mut PgConnection, organisation: Uuid, owner: Uuid, member: Uuid) -> sqlx::Result<bool> {
+pub async fn transfer_ownership(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    owner: Uuid,
+    member: Uuid,
+) -> sqlx::Result<bool> {
     let demoted = sqlx::query!(
         "UPDATE users SET role = 'member' WHERE id = $1 AND organisation_id = $2 AND role = 'owner'",
         owner,
@@ -201,10 +243,18 @@ pub async fn transfer_ownership(conn: &mut PgConnection, organisation: Uuid, own
     Ok(promoted.rows_affected() == 1)
 }
 
-pub async fn set_threshold(conn: &mut PgConnection, organisation: Uuid, threshold: i64) -> sqlx::Result<()> {
-    sqlx::query!("UPDATE organisations SET low_balance_threshold = $2 WHERE id = $1", organisation, threshold)
-        .execute(conn)
-        .await?;
+pub async fn set_threshold(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    threshold: i64,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE organisations SET low_balance_threshold = $2 WHERE id = $1",
+        organisation,
+        threshold
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -243,7 +293,11 @@ pub async fn insert_token(
 }
 
 /// The token if it is unused and not expired (to show the form that will use it).
-pub async fn peek_token(conn: &mut PgConnection, token_hash: &str, purpose: &str) -> sqlx::Result<Option<TokenRow>> {
+pub async fn peek_token(
+    conn: &mut PgConnection,
+    token_hash: &str,
+    purpose: &str,
+) -> sqlx::Result<Option<TokenRow>> {
     sqlx::query_as!(
         TokenRow,
         "SELECT user_id, organisation_id, email FROM email_tokens
@@ -256,7 +310,11 @@ pub async fn peek_token(conn: &mut PgConnection, token_hash: &str, purpose: &str
 }
 
 /// Uses the token: at most once, even with two requests at the same time.
-pub async fn take_token(conn: &mut PgConnection, token_hash: &str, purpose: &str) -> sqlx::Result<Option<TokenRow>> {
+pub async fn take_token(
+    conn: &mut PgConnection,
+    token_hash: &str,
+    purpose: &str,
+) -> sqlx::Result<Option<TokenRow>> {
     sqlx::query_as!(
         TokenRow,
         "UPDATE email_tokens SET used_at = now()
@@ -266,5 +324,28 @@ pub async fn take_token(conn: &mut PgConnection, token_hash: &str, purpose: &str
         purpose
     )
     .fetch_optional(conn)
+    .await
+}
+
+#[derive(Debug, Clone)]
+pub struct OrganisationSummary {
+    pub name: String,
+    pub plan_id: String,
+    pub users: i64,
+    pub created_at: OffsetDateTime,
+}
+
+pub async fn organisations(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> sqlx::Result<Vec<OrganisationSummary>> {
+    sqlx::query_as!(
+        OrganisationSummary,
+        r#"SELECT o.name, o.plan_id, count(u.id) AS "users!", o.created_at
+           FROM organisations o LEFT JOIN users u ON u.organisation_id = o.id
+           GROUP BY o.id ORDER BY o.created_at DESC LIMIT $1"#,
+        limit
+    )
+    .fetch_all(conn)
     .await
 }

@@ -102,3 +102,60 @@ pub async fn comment_feedback(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+#[derive(Debug, Clone)]
+pub struct ContactSummary {
+    pub name: String,
+    pub email: String,
+    pub organisation: String,
+    pub subject: String,
+    pub message: String,
+    pub event_start: Option<time::Date>,
+    pub event_end: Option<time::Date>,
+    pub created_at: time::OffsetDateTime,
+}
+
+pub async fn recent_contacts(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> sqlx::Result<Vec<ContactSummary>> {
+    sqlx::query_as!(
+        ContactSummary,
+        "SELECT name, email, organisation, subject, message, event_start, event_end, created_at
+         FROM contact_messages ORDER BY created_at DESC LIMIT $1",
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedbackSummary {
+    pub slug: String,
+    pub helpful: i64,
+    pub not_helpful: i64,
+    pub comments: Vec<String>,
+}
+
+pub async fn feedback_summary(conn: &mut PgConnection) -> sqlx::Result<Vec<FeedbackSummary>> {
+    sqlx::query_as!(
+        FeedbackSummary,
+        r#"SELECT slug,
+                  count(*) FILTER (WHERE helpful) AS "helpful!",
+                  count(*) FILTER (WHERE NOT helpful) AS "not_helpful!",
+                  coalesce(array_agg(comment ORDER BY created_at DESC) FILTER (WHERE comment IS NOT NULL), '{}') AS "comments!"
+           FROM guide_feedback GROUP BY slug ORDER BY count(*) FILTER (WHERE NOT helpful) DESC, slug"#
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn top_misses(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query!(
+        "SELECT query, count FROM search_misses ORDER BY count DESC, last_at DESC LIMIT $1",
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.query, r.count)).collect())
+}

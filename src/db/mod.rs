@@ -23,9 +23,9 @@ pub fn pool(options: PgConnectOptions) -> PgPool {
         .connect_lazy_with(options)
 }
 
+pub mod accounts;
 pub mod catalog;
 pub mod help;
+pub mod outbox;
 pub mod rate_limit;
 pub mod sessions;
-pub mod accounts;
-pub mod outbox;

@@ -3,7 +3,13 @@
 
 use sqlx::{PgConnection, PgPool};
 
-pub async fn enqueue(conn: &mut PgConnection, to: &str, subject: &str, text: &str, html: &str) -> sqlx::Result<i64> {
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    to: &str,
+    subject: &str,
+    text: &str,
+    html: &str,
+) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         "INSERT INTO outbox (to_address, subject, body_text, body_html) VALUES ($1, $2, $3, $4) RETURNING id",
         to,
@@ -60,5 +66,9 @@ pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx:
 }
 
 pub async fn pending_count(pool: &PgPool) -> sqlx::Result<i64> {
-    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM outbox WHERE sent_at IS NULL"#).fetch_one(pool).await?)
+    Ok(
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM outbox WHERE sent_at IS NULL"#)
+            .fetch_one(pool)
+            .await?,
+    )
 }

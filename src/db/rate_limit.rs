@@ -53,6 +53,8 @@ pub fn window_left(window_secs: i32) -> i64 {
 }
 
 pub async fn clear(conn: &mut PgConnection, key: &str) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM rate_limits WHERE key = $1", key).execute(conn).await?;
+    sqlx::query!("DELETE FROM rate_limits WHERE key = $1", key)
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -33,6 +33,7 @@ pub enum Category {
 }
 
 impl Category {
+    /// Every category, in the order of the help centre.
     pub const ALL: [Category; 3] = [
         Category::Sexual,
         Category::HateViolence,
@@ -262,9 +263,9 @@ struct Matcher {
 fn stem_key(word: &str) -> Option<&str> {
     let end = word
         .char_indices()
-        .nth(MIN_STEM_CHARS)
-        .map_or(word.len(), |(i, _)| i);
-    (word[..end].chars().count() == MIN_STEM_CHARS).then(|| &word[..end])
+        .map(|(i, c)| i + c.len_utf8())
+        .nth(MIN_STEM_CHARS - 1)?;
+    word.get(..end)
 }
 
 fn push_unique(list: &mut Vec<usize>, id: usize) {
@@ -494,7 +495,8 @@ impl PromptRules {
         let category = self
             .fired_rules(&text)
             .first()
-            .map(|&(rule, _)| self.rules[rule].category);
+            .and_then(|&(rule, _)| self.rules.get(rule))
+            .map(|rule| rule.category);
         PromptCheck {
             category,
             advice: self.advice_for(&text),
@@ -722,10 +724,14 @@ impl Compiler<'_> {
                     }
                     for entry in self.set(place, term, name)? {
                         let mut inner = self.slots(place, entry, false)?;
-                        if inner.len() != 1 {
-                            return Err(bad("a set used inside a phrase must hold single words"));
+                        match (inner.pop(), inner.is_empty()) {
+                            (Some(mut slot), true) => alts.append(&mut slot.alts),
+                            _ => {
+                                return Err(bad(
+                                    "a set used inside a phrase must hold single words",
+                                ));
+                            }
                         }
-                        alts.append(&mut inner.remove(0).alts);
                     }
                     continue;
                 }
@@ -826,7 +832,7 @@ fn classify(c: char) -> Class {
         | '\u{2066}'..='\u{2069}'
         | '\u{FEFF}' => Class::Ignored,
         '\'' | '’' | '‘' | 'ʼ' | 'ʻ' | '`' | '´' => Class::Apostrophe,
-        // Leetspeak symbols (« co©aïne » aside) are letters in disguise: kept in the word.
+        // Leetspeak symbols are letters in disguise (« $exe », « dr@gue »): kept in the word.
         '@' | '$' => Class::Word,
         c if c.is_whitespace() => Class::Space,
         c if c.is_alphanumeric() => Class::Word,
@@ -1131,24 +1137,25 @@ fn dedup_keeping_first(forms: &mut Vec<String>) {
     *forms = kept;
 }
 
-/// The most pieces of a chain whose every sub-run is spelled out: beyond that (a line of
-/// dashes between letters, a pasted URL) only the whole chain is, to keep `check` linear.
-const MAX_CHAIN_SUBRUNS: usize = 24;
+/// How many pieces a chain may shed at each end to reveal a word.
+const MAX_TRIM: usize = 2;
 
 /// The spellings of a chain of pieces joined together. A run of single letters often runs into
-/// a real one-letter word (« s e x y d'une », « d r o g u e à »), so every sub-run of at least
-/// two consecutive pieces is spelled too, not only the whole chain.
+/// real short words (« s e x y d'une », « à d r o g u e »), so the chain is also spelled without
+/// up to two pieces at each end. Trimming only the ends keeps `check` linear in the prompt.
 fn chain_spellings(pieces: &[RawWord]) -> Vec<String> {
     let any_letter = pieces.iter().any(|w| w.has_letter);
     let leet = any_letter && pieces.iter().any(|w| w.has_leet);
     let join = |run: &[RawWord]| run.iter().map(|w| w.text.as_str()).collect::<String>();
-    if pieces.len() > MAX_CHAIN_SUBRUNS {
-        return spellings(join(pieces), leet);
-    }
+    let n = pieces.len();
     let mut forms = Vec::new();
-    for start in 0..pieces.len() {
-        for end in start + 2..=pieces.len() {
-            forms.append(&mut spellings(join(&pieces[start..end]), leet));
+    for start in 0..=MAX_TRIM.min(n) {
+        for end in (n.saturating_sub(MAX_TRIM)..=n).rev() {
+            if let Some(run) = pieces.get(start..end)
+                && run.len() >= 2
+            {
+                forms.append(&mut spellings(join(run), leet));
+            }
         }
     }
     dedup_keeping_first(&mut forms);
@@ -1466,6 +1473,48 @@ mod tests {
     }
 
     #[test]
+    fn the_first_rule_in_the_file_names_the_category() {
+        let text = |first: &str, second: &str| {
+            format!(
+                "[advice]\nmax_words = 30\nformats = []\n[advice.styles]\n\
+                 [[rules]]\ncategory = \"{first}\"\nname = \"a\"\nterms = [\"ivre\"]\n\
+                 [[rules]]\ncategory = \"{second}\"\nname = \"b\"\nterms = [\"ivre\"]\n"
+            )
+        };
+        for (first, second) in [
+            ("hate_violence", "drugs_danger"),
+            ("drugs_danger", "sexual"),
+        ] {
+            let rules =
+                PromptRules::from_toml(&text(first, second)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(rules.check("ivre").category, Category::parse(first));
+            let fired: Vec<String> = rules.explain("ivre").into_iter().map(|e| e.rule).collect();
+            assert_eq!(fired, ["a", "b"]);
+        }
+    }
+
+    #[test]
+    fn a_disguised_term_fires_without_its_partner_only_where_allowed() {
+        let text = |alone: bool| {
+            format!(
+                "[advice]\nmax_words = 30\nformats = []\n[advice.styles]\n\
+                 [[rules]]\ncategory = \"drugs_danger\"\nname = \"joints\"\n\
+                 terms = [\"joint\"]\nwith = [\"fume\"]\nwindow = 2\ndisguised_alone = {alone}\n"
+            )
+        };
+        let strict = PromptRules::from_toml(&text(false)).unwrap_or_else(|e| panic!("{e}"));
+        let alone = PromptRules::from_toml(&text(true)).unwrap_or_else(|e| panic!("{e}"));
+        for rules in [&strict, &alone] {
+            assert!(rules.check("le joint du lavabo").allowed());
+            assert!(!rules.check("il fume un joint").allowed());
+        }
+        for prompt in ["un j0int", "un j.o.i.n.t", "un jooooint"] {
+            assert!(strict.check(prompt).allowed(), "{prompt}");
+            assert!(!alone.check(prompt).allowed(), "{prompt}");
+        }
+    }
+
+    #[test]
     fn rules_errors_are_reported() {
         let cases = [
             ("not toml [", "TOML"),
@@ -1566,6 +1615,37 @@ mod tests {
                 max: 30
             })
         );
+    }
+
+    /// Thousands of prompts drawn from awkward characters: none may panic.
+    #[test]
+    fn random_odd_prompts_never_panic() {
+        let rules = rules();
+        let alphabet: Vec<char> =
+            "ab dr0gue-.'’ \u{0}\u{301}\u{200B}\u{202E}\u{FEFF}\u{FE0F}🙏👨‍👩‍👧é œßİ𝐝ⓓｄсх1@$*|:9\n\t"
+                .chars()
+                .collect();
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..3_000 {
+            let mut prompt = String::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let length = (seed % 60) as usize;
+            for _ in 0..length {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                if let Some(&c) = alphabet.get((seed % alphabet.len() as u64) as usize) {
+                    prompt.push(c);
+                }
+            }
+            let check = rules.check(&prompt);
+            let _ = rules.explain(&prompt);
+            if prompt.trim().is_empty() {
+                assert!(check.allowed() && check.advice.is_empty(), "{prompt:?}");
+            }
+        }
     }
 
     #[test]

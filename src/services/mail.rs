@@ -15,11 +15,24 @@ use crate::db;
 /// Every e-mail the portal sends. Links are absolute.
 #[derive(Debug, Clone)]
 pub enum Email {
-    Activation { link: String },
-    AlreadyRegistered { login_link: String, reset_link: String },
-    Reset { link: String },
-    EmailChange { link: String },
-    Invitation { link: String, organisation: String, inviter: String },
+    Activation {
+        link: String,
+    },
+    AlreadyRegistered {
+        login_link: String,
+        reset_link: String,
+    },
+    Reset {
+        link: String,
+    },
+    EmailChange {
+        link: String,
+    },
+    Invitation {
+        link: String,
+        organisation: String,
+        inviter: String,
+    },
 }
 
 #[derive(Template)]
@@ -57,7 +70,9 @@ impl Transport {
     /// SMTP from a URL such as `smtps://user:password@smtp.example.org`, else files in `dir`.
     pub fn new(smtp_url: Option<&str>, dir: PathBuf) -> anyhow::Result<Self> {
         match smtp_url {
-            Some(url) => Ok(Self::Smtp(AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build())),
+            Some(url) => Ok(Self::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build(),
+            )),
             None => {
                 std::fs::create_dir_all(&dir)?;
                 Ok(Self::Files(AsyncFileTransport::<Tokio1Executor>::new(dir)))
@@ -74,7 +89,11 @@ impl Transport {
 }
 
 /// Delivers what is due, a batch at a time; returns how many were sent.
-pub async fn deliver_due(pool: &PgPool, transport: &Transport, from: &Mailbox) -> anyhow::Result<usize> {
+pub async fn deliver_due(
+    pool: &PgPool,
+    transport: &Transport,
+    from: &Mailbox,
+) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
     let batch = db::outbox::claim(&mut tx, 20).await?;
     let mut sent = 0;
@@ -84,7 +103,10 @@ pub async fn deliver_due(pool: &PgPool, transport: &Transport, from: &Mailbox) -
                 .from(from.clone())
                 .to(mail.to_address.parse()?)
                 .subject(mail.subject.clone())
-                .multipart(MultiPart::alternative_plain_html(mail.body_text.clone(), mail.body_html.clone()))?;
+                .multipart(MultiPart::alternative_plain_html(
+                    mail.body_text.clone(),
+                    mail.body_html.clone(),
+                ))?;
             transport.send(message).await
         }
         .await;
@@ -95,7 +117,11 @@ pub async fn deliver_due(pool: &PgPool, transport: &Transport, from: &Mailbox) -
             }
             Err(error) => {
                 // The address is not logged: only the message id and the reason.
-                tracing::warn!(outbox_id = mail.id, attempts = mail.attempts + 1, "e-mail not delivered: {error}");
+                tracing::warn!(
+                    outbox_id = mail.id,
+                    attempts = mail.attempts + 1,
+                    "e-mail not delivered: {error}"
+                );
                 db::outbox::mark_failed(&mut tx, mail.id, &error.to_string()).await?;
             }
         }

@@ -1,6 +1,7 @@
 //! Use cases that own a transaction, and in-memory caches of data read often.
 
+pub mod accounts;
 pub mod catalog;
-pub mod simulator;
-pub mod passwords;
 pub mod mail;
+pub mod passwords;
+pub mod simulator;

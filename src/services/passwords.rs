@@ -12,13 +12,24 @@ use crate::content::text::fold;
 
 /// OWASP's recommendation for argon2id: 19 MiB, 2 iterations, parallelism 1.
 fn argon2() -> Argon2<'static> {
-    let params = Params::new(Params::DEFAULT_M_COST, Params::DEFAULT_T_COST, Params::DEFAULT_P_COST, None).unwrap_or_default();
+    let params = Params::new(
+        Params::DEFAULT_M_COST,
+        Params::DEFAULT_T_COST,
+        Params::DEFAULT_P_COST,
+        None,
+    )
+    .unwrap_or_default();
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
 /// The parameters part of a current PHC string, to spot hashes made with older parameters.
 fn current_params() -> String {
-    format!("m={},t={},p={}", Params::DEFAULT_M_COST, Params::DEFAULT_T_COST, Params::DEFAULT_P_COST)
+    format!(
+        "m={},t={},p={}",
+        Params::DEFAULT_M_COST,
+        Params::DEFAULT_T_COST,
+        Params::DEFAULT_P_COST
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,29 +59,57 @@ pub struct Hasher {
 
 impl Hasher {
     pub fn new() -> Result<Self, HashError> {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let dummy = argon2()
             .hash_password(b"nanoclip-dummy-password-for-unknown-accounts")
             .map_err(|e| HashError::Internal(e.to_string()))?
             .to_string();
-        Ok(Self { admission: Arc::new(Semaphore::new(cores * 4)), cpu: Arc::new(Semaphore::new(cores)), dummy })
+        Ok(Self {
+            admission: Arc::new(Semaphore::new(cores * 4)),
+            cpu: Arc::new(Semaphore::new(cores)),
+            dummy,
+        })
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
-        let _admitted = self.admission.clone().try_acquire_owned().map_err(|_| HashError::Busy)?;
-        let _cpu = self.cpu.clone().acquire_owned().await.map_err(|e| HashError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| HashError::Internal(e.to_string()))
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _admitted = self
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HashError::Busy)?;
+        let _cpu = self
+            .cpu
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| HashError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| HashError::Internal(e.to_string()))
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = password.to_owned();
-        self.run(move || argon2().hash_password(password.as_bytes()).map(|h| h.to_string()))
-            .await?
-            .map_err(|e| HashError::Internal(e.to_string()))
+        self.run(move || {
+            argon2()
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+        })
+        .await?
+        .map_err(|e| HashError::Internal(e.to_string()))
     }
 
     /// Checks `password` against `stored` (or against a dummy hash when there is no account).
-    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified, HashError> {
+    pub async fn verify(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<Verified, HashError> {
         let exists = stored.is_some();
         let phc = stored.unwrap_or(&self.dummy).to_owned();
         let password = password.to_owned();
@@ -81,7 +120,10 @@ impl Hasher {
             })
             .await?;
         let needs_rehash = ok && exists && !stored.unwrap_or_default().contains(&current_params());
-        Ok(Verified { ok: ok && exists, needs_rehash })
+        Ok(Verified {
+            ok: ok && exists,
+            needs_rehash,
+        })
     }
 }
 
@@ -99,9 +141,9 @@ pub const MAX_LENGTH: usize = 128;
 
 /// Words every church uses, which make a password easy to guess here in particular.
 const CHURCH_WORDS: [&str; 24] = [
-    "jesus", "christ", "eglise", "paroisse", "dieu", "amen", "alleluia", "marie", "evangile", "bible", "priere",
-    "seigneur", "messe", "pasteur", "paques", "noel", "nanoclip", "saint", "sainte", "croix", "foi", "louange",
-    "chapelle", "temple",
+    "jesus", "christ", "eglise", "paroisse", "dieu", "amen", "alleluia", "marie", "evangile",
+    "bible", "priere", "seigneur", "messe", "pasteur", "paques", "noel", "nanoclip", "saint",
+    "sainte", "croix", "foi", "louange", "chapelle", "temple",
 ];
 
 /// A length floor, zxcvbn's estimate (score 3 of 4 needed), and no password that is mostly the
@@ -118,13 +160,27 @@ pub fn check_strength(password: &str, personal: &[&str]) -> Result<(), Weakness>
     let letters: String = folded.chars().filter(|c| c.is_alphabetic()).collect();
     let personal_words: Vec<String> = personal
         .iter()
-        .flat_map(|p| fold(p).split(|c: char| !c.is_alphanumeric()).map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|p| {
+            fold(p)
+                .split(|c: char| !c.is_alphanumeric())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .filter(|w| w.chars().count() >= 4)
         .collect();
-    if personal_words.iter().any(|w| letters.contains(w.as_str()) && letters.len() <= w.len() + 4) {
+    // Mostly made of the organisation's name or the address (a few letters around are not
+    // enough to make it unguessable): what is left once those words are removed is tiny.
+    let leftover = |words: &mut dyn Iterator<Item = &str>| {
+        let mut rest = letters.clone();
+        for w in words {
+            rest = rest.replace(w, "");
+        }
+        rest.chars().count()
+    };
+    if !personal_words.is_empty() && leftover(&mut personal_words.iter().map(String::as_str)) <= 3 {
         return Err(Weakness::Personal);
     }
-    if CHURCH_WORDS.iter().any(|w| letters.contains(w) && letters.len() <= w.len() + 4) {
+    if leftover(&mut CHURCH_WORDS.iter().copied()) <= 3 {
         return Err(Weakness::Guessable);
     }
     let mut inputs: Vec<&str> = personal.to_vec();
@@ -141,17 +197,35 @@ mod tests {
 
     #[test]
     fn weak_and_church_passwords_are_refused() {
-        assert_eq!(check_strength("court", &[]), Err(Weakness::TooShort { min: MIN_LENGTH }));
-        assert_eq!(check_strength("motdepasse123", &[]), Err(Weakness::Guessable));
+        assert_eq!(
+            check_strength("court", &[]),
+            Err(Weakness::TooShort { min: MIN_LENGTH })
+        );
+        assert_eq!(
+            check_strength("motdepasse123", &[]),
+            Err(Weakness::Guessable)
+        );
         assert_eq!(check_strength("jesus2024!!", &[]), Err(Weakness::Guessable));
         assert_eq!(check_strength("Eglise1234", &[]), Err(Weakness::Guessable));
-        assert_eq!(check_strength("SaintJeanBaptiste7", &["Paroisse Saint-Jean-Baptiste"]), Err(Weakness::Personal));
-        assert_eq!(check_strength(&"x".repeat(200), &[]), Err(Weakness::TooLong { max: MAX_LENGTH }));
+        assert_eq!(
+            check_strength("SaintJeanBaptiste7", &["Paroisse Saint-Jean-Baptiste"]),
+            Err(Weakness::Personal)
+        );
+        assert_eq!(
+            check_strength(&"x".repeat(200), &[]),
+            Err(Weakness::TooLong { max: MAX_LENGTH })
+        );
     }
 
     #[test]
     fn a_long_unusual_passphrase_is_accepted() {
-        assert_eq!(check_strength("cloche verte sous la pluie d'avril 42", &["Paroisse Saint-Jean"]), Ok(()));
+        assert_eq!(
+            check_strength(
+                "cloche verte sous la pluie d'avril 42",
+                &["Paroisse Saint-Jean"]
+            ),
+            Ok(())
+        );
     }
 
     #[tokio::test]
@@ -159,16 +233,48 @@ mod tests {
         let hasher = Hasher::new().unwrap();
         let hash = hasher.hash("cloche verte sous la pluie").await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert_eq!(hasher.verify("cloche verte sous la pluie", Some(&hash)).await.unwrap(), Verified { ok: true, needs_rehash: false });
+        assert_eq!(
+            hasher
+                .verify("cloche verte sous la pluie", Some(&hash))
+                .await
+                .unwrap(),
+            Verified {
+                ok: true,
+                needs_rehash: false
+            }
+        );
         assert!(!hasher.verify("autre chose", Some(&hash)).await.unwrap().ok);
-        assert!(!hasher.verify("nanoclip-dummy-password-for-unknown-accounts", None).await.unwrap().ok);
+        assert!(
+            !hasher
+                .verify("nanoclip-dummy-password-for-unknown-accounts", None)
+                .await
+                .unwrap()
+                .ok
+        );
     }
 
     #[tokio::test]
     async fn a_hash_with_old_parameters_asks_to_be_upgraded() {
-        let old = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8 * 1024, 1, 1, None).unwrap());
-        let hash = old.hash_password(b"cloche verte sous la pluie").unwrap().to_string();
-        let verified = Hasher::new().unwrap().verify("cloche verte sous la pluie", Some(&hash)).await.unwrap();
-        assert_eq!(verified, Verified { ok: true, needs_rehash: true });
+        let old = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8 * 1024, 1, 1, None).unwrap(),
+        );
+        let hash = old
+            .hash_password(b"cloche verte sous la pluie")
+            .unwrap()
+            .to_string();
+        let verified = Hasher::new()
+            .unwrap()
+            .verify("cloche verte sous la pluie", Some(&hash))
+            .await
+            .unwrap();
+        assert_eq!(
+            verified,
+            Verified {
+                ok: true,
+                needs_rehash: true
+            }
+        );
     }
 }

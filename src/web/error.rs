@@ -23,6 +23,9 @@ pub enum PageError {
     BadRequest,
     #[error("forbidden")]
     Forbidden,
+    /// Not signed in: go to the login page, then back to this path.
+    #[error("login required")]
+    LoginRequired(String),
     /// Too many attempts; retry after this many seconds.
     #[error("too many requests")]
     TooManyRequests(i64),
@@ -56,6 +59,7 @@ impl ResponseError for PageError {
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest => StatusCode::BAD_REQUEST,
             PageError::Forbidden => StatusCode::FORBIDDEN,
+            PageError::LoginRequired(_) => StatusCode::SEE_OTHER,
             PageError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             PageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -67,6 +71,10 @@ impl ResponseError for PageError {
         let mut response = HttpResponse::build(self.status_code());
         if let PageError::TooManyRequests(seconds) = self {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let PageError::LoginRequired(next) = self {
+            let query = serde_urlencoded::to_string([("suite", next)]).unwrap_or_default();
+            response.insert_header((header::LOCATION, format!("/compte/connexion?{query}")));
         }
         response.finish()
     }

@@ -1,25 +1,46 @@
 //! Template filters: French formats for dates, money and numbers.
 
-use std::borrow::Borrow;
-
 use askama::Values;
 
 use crate::domain::format;
 
+/// Values the filters accept, whatever depth of reference a template hands over.
+pub trait Value<T> {
+    fn get(&self) -> T;
+}
+
+impl Value<time::Date> for time::Date {
+    fn get(&self) -> time::Date {
+        *self
+    }
+}
+
+impl Value<i64> for i64 {
+    fn get(&self) -> i64 {
+        *self
+    }
+}
+
+impl<T, V: Value<T> + ?Sized> Value<T> for &V {
+    fn get(&self) -> T {
+        (**self).get()
+    }
+}
+
 /// « 24 novembre 2026 »
 #[askama::filter_fn]
-pub fn date_fr<T: Borrow<time::Date>>(value: T, _: &dyn Values) -> askama::Result<String> {
-    Ok(format::date_fr(*value.borrow()))
+pub fn date_fr<V: Value<time::Date>>(value: V, _: &dyn Values) -> askama::Result<String> {
+    Ok(format::date_fr(value.get()))
 }
 
 /// « 29,00 € » from integer cents.
 #[askama::filter_fn]
-pub fn euros<T: Borrow<i64>>(cents: T, _: &dyn Values) -> askama::Result<String> {
-    Ok(format::euros(*cents.borrow()))
+pub fn euros<V: Value<i64>>(cents: V, _: &dyn Values) -> askama::Result<String> {
+    Ok(format::euros(cents.get()))
 }
 
 /// « 1 234 » with a narrow no-break space between thousands.
 #[askama::filter_fn]
-pub fn nombre<T: Borrow<i64>>(value: T, _: &dyn Values) -> askama::Result<String> {
-    Ok(format::thousands(*value.borrow()))
+pub fn nombre<V: Value<i64>>(value: V, _: &dyn Values) -> askama::Result<String> {
+    Ok(format::thousands(value.get()))
 }

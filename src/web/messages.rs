@@ -7,7 +7,9 @@ use askama::Template;
 use crate::domain::pricing::Refusal;
 use crate::domain::prompt::{Advice, Category};
 use crate::domain::simulation::FieldError;
+use crate::services::passwords::Weakness;
 use crate::web::aide::QueryProblem;
+use crate::web::compte::FormError;
 use crate::web::contact::ContactError;
 
 #[derive(Template)]
@@ -76,4 +78,15 @@ struct ContactErrorText<'a> {
 
 pub fn contact_error(field: &str, error: ContactError) -> String {
     render(ContactErrorText { field, error })
+}
+
+#[derive(Template)]
+#[template(path = "messages/account_error.txt")]
+struct AccountErrorText<'a> {
+    field: &'a str,
+    error: FormError,
+}
+
+pub fn account_error(field: &str, error: FormError) -> String {
+    render(AccountErrorText { field, error })
 }

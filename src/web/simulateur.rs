@@ -5,9 +5,11 @@ use askama::Template;
 use time::OffsetDateTime;
 
 use super::error::PageError;
+use super::extract::MaybeUser;
 use super::filters;
 use super::layout::Layout;
 use super::{AppState, messages};
+use crate::db;
 use crate::domain::catalog::Plan;
 use crate::domain::limits::{LimitRule, Stop};
 use crate::domain::pricing::{Illustrations, QuoteLine};
@@ -109,6 +111,8 @@ pub struct SimulateurPage {
     pub category: Option<String>,
     pub advice: Vec<String>,
     pub share_url: String,
+    /// The signed-in organisation's plan name: the form does not offer a choice then.
+    pub account_plan: Option<String>,
 }
 
 impl SimulateurPage {
@@ -144,9 +148,23 @@ pub async fn page(
     state: web::Data<AppState>,
     request: HttpRequest,
     layout: Layout,
+    user: MaybeUser,
 ) -> Result<HttpResponse, PageError> {
     let catalog = state.catalog.get(&state.pool).await?;
-    let raw = raw_simulation(request.query_string());
+    let mut raw = raw_simulation(request.query_string());
+    // Signed in: the organisation's own plan, whatever the URL says.
+    let account_plan = match user.0.as_ref().and_then(|u| u.organisation) {
+        Some(organisation) => {
+            let mut conn = state.pool.acquire().await?;
+            db::accounts::organisation(&mut conn, organisation)
+                .await?
+                .map(|o| o.plan_id)
+        }
+        None => None,
+    };
+    if let Some(plan) = &account_plan {
+        raw.plan = Some(plan.clone());
+    }
     let form = FormValues::from_raw(&raw, catalog.default_plan());
     let mut page = SimulateurPage {
         layout,
@@ -159,6 +177,10 @@ pub async fn page(
         category: None,
         advice: Vec::new(),
         share_url: String::new(),
+        account_plan: account_plan
+            .as_deref()
+            .and_then(|id| catalog.plan(id))
+            .map(|p| p.name.clone()),
     };
     // No type chosen at all: the blank form (possibly with a plan pre-selected).
     if raw.creation_type.is_none() && raw.duree.is_none() && raw.pages.is_none() {

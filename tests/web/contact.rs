@@ -192,7 +192,10 @@ fn post_routes() -> Vec<String> {
             .split('"')
             .nth(1)
             .expect("a quoted path on the route line");
-        routes.push(path.replace("{slug}", "tarifs"));
+        routes.push(
+            path.replace("{slug}", "tarifs")
+                .replace("{id}", &uuid::Uuid::new_v4().to_string()),
+        );
     }
     assert!(routes.len() >= 2, "found {routes:?}");
     routes

@@ -1,0 +1,981 @@
+//! `/compte/…`: sign up, log in and out, forgotten password, account settings and members.
+
+use std::collections::BTreeMap;
+
+use actix_session::Session;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::contact::valid_email;
+use super::error::PageError;
+use super::extract::{self, CurrentUser, Owner};
+use super::layout::Layout;
+use super::{AppState, csrf, filters};
+use crate::db;
+use crate::domain::catalog::Plan;
+use crate::services::accounts::{self as service, ServiceError, SignUp};
+use crate::services::passwords::{Weakness, check_strength};
+
+/// What is wrong with a field of an account form; `messages/account_error.txt` words it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormError {
+    Required,
+    Email,
+    TooLong(usize),
+    Mismatch,
+    Weak(Weakness),
+    WrongPassword,
+    UnknownPlan,
+    OutOfRange,
+}
+
+/// One-off notices shown after a redirect (`messages/notice.txt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    CheckYourEmail,
+    ResetSent,
+    LinkInvalid,
+    PasswordReset,
+    PasswordChanged,
+    EmailChangeSent,
+    EmailChanged,
+    EmailTaken,
+    InvitationSent,
+    MemberRemoved,
+    OwnershipTransferred,
+    ThresholdSaved,
+    SignedOutEverywhere,
+    SignUpClosed,
+}
+
+impl Notice {
+    fn code(self) -> &'static str {
+        match self {
+            Notice::CheckYourEmail => "verifiez",
+            Notice::ResetSent => "lien-envoye",
+            Notice::LinkInvalid => "lien-invalide",
+            Notice::PasswordReset => "mot-de-passe-reinitialise",
+            Notice::PasswordChanged => "mot-de-passe-change",
+            Notice::EmailChangeSent => "email-a-confirmer",
+            Notice::EmailChanged => "email-change",
+            Notice::EmailTaken => "email-pris",
+            Notice::InvitationSent => "invitation-envoyee",
+            Notice::MemberRemoved => "membre-retire",
+            Notice::OwnershipTransferred => "propriete-transferee",
+            Notice::ThresholdSaved => "seuil-enregistre",
+            Notice::SignedOutEverywhere => "deconnecte-partout",
+            Notice::SignUpClosed => "inscriptions-fermees",
+        }
+    }
+
+    const ALL: [Notice; 14] = [
+        Notice::CheckYourEmail,
+        Notice::ResetSent,
+        Notice::LinkInvalid,
+        Notice::PasswordReset,
+        Notice::PasswordChanged,
+        Notice::EmailChangeSent,
+        Notice::EmailChanged,
+        Notice::EmailTaken,
+        Notice::InvitationSent,
+        Notice::MemberRemoved,
+        Notice::OwnershipTransferred,
+        Notice::ThresholdSaved,
+        Notice::SignedOutEverywhere,
+        Notice::SignUpClosed,
+    ];
+
+    fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|n| n.code() == code)
+    }
+}
+
+type Errors = BTreeMap<&'static str, FormError>;
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location.to_owned()))
+        .finish()
+}
+
+fn page(status: u16, body: String) -> HttpResponse {
+    let status =
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body)
+}
+
+fn client(request: &HttpRequest) -> String {
+    request
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
+}
+
+fn internal(e: ServiceError) -> PageError {
+    match e {
+        ServiceError::Busy => PageError::TooManyRequests(5),
+        ServiceError::Throttled { retry_after } => PageError::TooManyRequests(retry_after),
+        ServiceError::Internal(e) => PageError::Internal(e),
+        other => PageError::Internal(anyhow::anyhow!("unexpected: {other}")),
+    }
+}
+
+fn message(field: &str, error: FormError) -> String {
+    super::messages::account_error(field, error)
+}
+
+/// Error messages keyed by field, for the templates.
+fn messages(errors: &Errors) -> BTreeMap<&'static str, String> {
+    errors.iter().map(|(f, e)| (*f, message(f, *e))).collect()
+}
+
+fn check_new_password(errors: &mut Errors, password: &str, confirmation: &str, personal: &[&str]) {
+    if password.is_empty() {
+        errors.insert("mot_de_passe", FormError::Required);
+    } else if let Err(weakness) = check_strength(password, personal) {
+        errors.insert("mot_de_passe", FormError::Weak(weakness));
+    } else if password != confirmation {
+        errors.insert("confirmation", FormError::Mismatch);
+    }
+}
+
+fn check_email(errors: &mut Errors, field: &'static str, email: &str) {
+    if email.trim().is_empty() {
+        errors.insert(field, FormError::Required);
+    } else if !valid_email(email.trim()) {
+        errors.insert(field, FormError::Email);
+    }
+}
+
+/// Only paths of this site: `/compte`, never `//evil.example` or `https://…`.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/compte"
+    }
+}
+
+// ---------------------------------------------------------------- sign up
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SignUpForm {
+    #[serde(default)]
+    organisation: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    mot_de_passe: String,
+    #[serde(default)]
+    confirmation: String,
+    #[serde(default)]
+    plan: String,
+}
+
+#[derive(Template)]
+#[template(path = "compte/inscription.html")]
+struct SignUpPage {
+    layout: Layout,
+    csrf: String,
+    form: SignUpForm,
+    errors: BTreeMap<&'static str, String>,
+    plans: Vec<Plan>,
+}
+
+impl SignUpPage {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+
+    fn invalid(&self, field: &str) -> &'static str {
+        if self.errors.contains_key(field) {
+            "true"
+        } else {
+            "false"
+        }
+    }
+}
+
+pub async fn sign_up_form(
+    state: web::Data<AppState>,
+    session: Session,
+    layout: Layout,
+) -> Result<HttpResponse, PageError> {
+    let catalog = state.catalog.get(&state.pool).await?;
+    let form = SignUpForm {
+        plan: catalog.default_plan().to_owned(),
+        ..SignUpForm::default()
+    };
+    let body = SignUpPage {
+        layout,
+        csrf: csrf::token(&session)?,
+        form,
+        errors: BTreeMap::new(),
+        plans: catalog.plans.clone(),
+    }
+    .render()?;
+    Ok(page(200, body))
+}
+
+pub async fn sign_up(
+    state: web::Data<AppState>,
+    session: Session,
+    layout: Layout,
+    form: web::Form<SignUpForm>,
+) -> Result<HttpResponse, PageError> {
+    if state.config.is_production() {
+        // Paid plans start with online payment, which is not built yet.
+        return Ok(see_other(&format!(
+            "/compte/info?avis={}",
+            Notice::SignUpClosed.code()
+        )));
+    }
+    let mut form = form.into_inner();
+    let catalog = state.catalog.get(&state.pool).await?;
+    let mut errors = Errors::new();
+    let organisation = form.organisation.trim().to_owned();
+    if organisation.chars().count() < 2 {
+        errors.insert("organisation", FormError::Required);
+    } else if organisation.chars().count() > 160 {
+        errors.insert("organisation", FormError::TooLong(160));
+    }
+    check_email(&mut errors, "email", &form.email);
+    let personal = [organisation.as_str(), form.email.as_str()];
+    check_new_password(
+        &mut errors,
+        &form.mot_de_passe,
+        &form.confirmation,
+        &personal,
+    );
+    if catalog.plan(&form.plan).is_none() {
+        errors.insert("plan", FormError::UnknownPlan);
+    }
+    if !errors.is_empty() {
+        // Never send a password back to the browser.
+        form.mot_de_passe.clear();
+        form.confirmation.clear();
+        let body = SignUpPage {
+            layout,
+            csrf: csrf::token(&session)?,
+            form,
+            errors: messages(&errors),
+            plans: catalog.plans.clone(),
+        }
+        .render()?;
+        return Ok(page(400, body));
+    }
+    let input = SignUp {
+        organisation: &organisation,
+        email: form.email.trim(),
+        password: &form.mot_de_passe,
+        plan: &form.plan,
+    };
+    service::sign_up(&state.pool, &state.hasher, &state.config.public_url, input)
+        .await
+        .map_err(internal)?;
+    Ok(see_other(&format!(
+        "/compte/info?avis={}",
+        Notice::CheckYourEmail.code()
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    jeton: String,
+}
+
+pub async fn activate(
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, PageError> {
+    match service::activate(&state.pool, &query.jeton).await {
+        Ok(user) => {
+            extract::sign_in(&session, &user)?;
+            Ok(see_other("/compte"))
+        }
+        Err(ServiceError::InvalidLink) => Ok(see_other(&format!(
+            "/compte/info?avis={}",
+            Notice::LinkInvalid.code()
+        ))),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+// ---------------------------------------------------------------- information page
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    #[serde(default)]
+    avis: String,
+}
+
+#[derive(Template)]
+#[template(path = "compte/info.html")]
+struct InfoPage {
+    layout: Layout,
+    notice: Notice,
+}
+
+pub async fn info(
+    layout: Layout,
+    query: web::Query<NoticeQuery>,
+) -> Result<HttpResponse, PageError> {
+    let notice = Notice::parse(&query.avis).ok_or(PageError::NotFound)?;
+    let status = if notice == Notice::LinkInvalid {
+        410
+    } else {
+        200
+    };
+    Ok(page(status, InfoPage { layout, notice }.render()?))
+}
+
+// ---------------------------------------------------------------- log in, log out
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    mot_de_passe: String,
+    #[serde(default)]
+    suite: String,
+}
+
+#[derive(Template)]
+#[template(path = "compte/connexion.html")]
+struct LoginPage {
+    layout: Layout,
+    csrf: String,
+    email: String,
+    suite: String,
+    /// `identifiants`, `activation`, `champs`
+    problem: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    #[serde(default)]
+    suite: String,
+}
+
+pub async fn login_form(
+    session: Session,
+    layout: Layout,
+    query: web::Query<NextQuery>,
+) -> Result<HttpResponse, PageError> {
+    let body = LoginPage {
+        layout,
+        csrf: csrf::token(&session)?,
+        email: String::new(),
+        suite: query.suite.clone(),
+        problem: None,
+    }
+    .render()?;
+    Ok(page(200, body))
+}
+
+pub async fn login(
+    state: web::Data<AppState>,
+    session: Session,
+    request: HttpRequest,
+    layout: Layout,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    let email = form.email.trim().to_owned();
+    let problem = if email.is_empty()
+        || form.mot_de_passe.is_empty()
+        || email.len() > 254
+        || form.mot_de_passe.len() > 1024
+    {
+        Some("champs")
+    } else {
+        match service::log_in(
+            &state.pool,
+            &state.hasher,
+            &email,
+            &form.mot_de_passe,
+            &client(&request),
+        )
+        .await
+        {
+            Ok(user) => {
+                extract::sign_in(&session, &user)?;
+                return Ok(see_other(safe_next(&form.suite)));
+            }
+            Err(ServiceError::InvalidCredentials) => Some("identifiants"),
+            Err(ServiceError::NotActivated) => Some("activation"),
+            Err(e) => return Err(internal(e)),
+        }
+    };
+    let body = LoginPage {
+        layout,
+        csrf: csrf::token(&session)?,
+        email,
+        suite: form.suite,
+        problem,
+    }
+    .render()?;
+    Ok(page(
+        if problem == Some("champs") { 400 } else { 401 },
+        body,
+    ))
+}
+
+pub async fn logout(session: Session) -> HttpResponse {
+    extract::sign_out(&session);
+    see_other("/")
+}
+
+// ---------------------------------------------------------------- forgotten password
+
+#[derive(Debug, Default, Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "compte/oubli.html")]
+struct ForgotPage {
+    layout: Layout,
+    csrf: String,
+    email: String,
+    error: Option<String>,
+}
+
+pub async fn forgot_form(session: Session, layout: Layout) -> Result<HttpResponse, PageError> {
+    Ok(page(
+        200,
+        ForgotPage {
+            layout,
+            csrf: csrf::token(&session)?,
+            email: String::new(),
+            error: None,
+        }
+        .render()?,
+    ))
+}
+
+pub async fn forgot(
+    state: web::Data<AppState>,
+    session: Session,
+    layout: Layout,
+    form: web::Form<EmailForm>,
+) -> Result<HttpResponse, PageError> {
+    let mut errors = Errors::new();
+    check_email(&mut errors, "email", &form.email);
+    if let Some(error) = errors.get("email") {
+        let body = ForgotPage {
+            layout,
+            csrf: csrf::token(&session)?,
+            email: form.email.clone(),
+            error: Some(message("email", *error)),
+        }
+        .render()?;
+        return Ok(page(400, body));
+    }
+    service::request_reset(&state.pool, &state.config.public_url, form.email.trim())
+        .await
+        .map_err(internal)?;
+    Ok(see_other(&format!(
+        "/compte/info?avis={}",
+        Notice::ResetSent.code()
+    )))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NewPasswordForm {
+    #[serde(default)]
+    jeton: String,
+    #[serde(default)]
+    mot_de_passe: String,
+    #[serde(default)]
+    confirmation: String,
+}
+
+#[derive(Template)]
+#[template(path = "compte/nouveau_mot_de_passe.html")]
+struct NewPasswordPage {
+    layout: Layout,
+    csrf: String,
+    action: &'static str,
+    jeton: String,
+    heading: Option<(String, String)>,
+    errors: BTreeMap<&'static str, String>,
+}
+
+impl NewPasswordPage {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+}
+
+fn link_invalid() -> HttpResponse {
+    see_other(&format!("/compte/info?avis={}", Notice::LinkInvalid.code()))
+}
+
+pub async fn reset_form(
+    state: web::Data<AppState>,
+    session: Session,
+    layout: Layout,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, PageError> {
+    if !service::link_is_valid(&state.pool, &query.jeton, "reset")
+        .await
+        .map_err(internal)?
+    {
+        return Ok(link_invalid());
+    }
+    let body = NewPasswordPage {
+        layout,
+        csrf: csrf::token(&session)?,
+        action: "/compte/reinitialisation",
+        jeton: query.jeton.clone(),
+        heading: None,
+        errors: BTreeMap::new(),
+    }
+    .render()?;
+    Ok(page(200, body))
+}
+
+pub async fn reset(
+    state: web::Data<AppState>,
+    session: Session,
+    layout: Layout,
+    form: web::Form<NewPasswordForm>,
+) -> Result<HttpResponse, PageError> {
+    let mut errors = Errors::new();
+    check_new_password(&mut errors, &form.mot_de_passe, &form.confirmation, &[]);
+    if !errors.is_empty() {
+        let body = NewPasswordPage {
+            layout,
+            csrf: csrf::token(&session)?,
+            action: "/compte/reinitialisation",
+            jeton: form.jeton.clone(),
+            heading: None,
+            errors: messages(&errors),
+        }
+        .render()?;
+        return Ok(page(400, body));
+    }
+    match service::reset_password(&state.pool, &state.hasher, &form.jeton, &form.mot_de_passe).await
+    {
+        Ok(_) => {
+            extract::sign_out(&session);
+            Ok(see_other(&format!(
+                "/compte/info?avis={}",
+                Notice::PasswordReset.code()
+            )))
+        }
+        Err(ServiceError::InvalidLink) => Ok(link_invalid()),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+// ---------------------------------------------------------------- invitations
+
+pub async fn invitation_form(
+    state: web::Data<AppState>,
+    session: Session,
+    layout: Layout,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, PageError> {
+    let (organisation, email) = match service::invitation(&state.pool, &query.jeton).await {
+        Ok(found) => found,
+        Err(ServiceError::InvalidLink) => return Ok(link_invalid()),
+        Err(e) => return Err(internal(e)),
+    };
+    let body = NewPasswordPage {
+        layout,
+        csrf: csrf::token(&session)?,
+        action: "/compte/invitation",
+        jeton: query.jeton.clone(),
+        heading: Some((organisation, email)),
+        errors: BTreeMap::new(),
+    }
+    .render()?;
+    Ok(page(200, body))
+}
+
+pub async fn accept_invitation(
+    state: web::Data<AppState>,
+    session: Session,
+    layout: Layout,
+    form: web::Form<NewPasswordForm>,
+) -> Result<HttpResponse, PageError> {
+    let (organisation, email) = match service::invitation(&state.pool, &form.jeton).await {
+        Ok(found) => found,
+        Err(ServiceError::InvalidLink) => return Ok(link_invalid()),
+        Err(e) => return Err(internal(e)),
+    };
+    let mut errors = Errors::new();
+    check_new_password(
+        &mut errors,
+        &form.mot_de_passe,
+        &form.confirmation,
+        &[&organisation, &email],
+    );
+    if !errors.is_empty() {
+        let body = NewPasswordPage {
+            layout,
+            csrf: csrf::token(&session)?,
+            action: "/compte/invitation",
+            jeton: form.jeton.clone(),
+            heading: Some((organisation, email)),
+            errors: messages(&errors),
+        }
+        .render()?;
+        return Ok(page(400, body));
+    }
+    match service::accept_invitation(&state.pool, &state.hasher, &form.jeton, &form.mot_de_passe)
+        .await
+    {
+        Ok(user) => {
+            extract::sign_in(&session, &user)?;
+            Ok(see_other("/compte"))
+        }
+        Err(ServiceError::InvalidLink | ServiceError::EmailTaken) => Ok(link_invalid()),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+// ---------------------------------------------------------------- the account page
+
+#[derive(Template)]
+#[template(path = "compte/compte.html")]
+struct AccountPage {
+    layout: Layout,
+    csrf: String,
+    user: CurrentUser,
+    organisation: Option<db::accounts::Organisation>,
+    plan: Option<Plan>,
+    members: Vec<db::accounts::Member>,
+    notice: Option<Notice>,
+    errors: BTreeMap<&'static str, String>,
+    values: BTreeMap<&'static str, String>,
+}
+
+impl AccountPage {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+
+    fn value(&self, field: &str) -> &str {
+        self.values.get(field).map(String::as_str).unwrap_or("")
+    }
+}
+
+async fn account_page(
+    state: &AppState,
+    session: &Session,
+    layout: Layout,
+    user: CurrentUser,
+    notice: Option<Notice>,
+    errors: BTreeMap<&'static str, String>,
+    values: BTreeMap<&'static str, String>,
+) -> Result<String, PageError> {
+    let mut conn = state.pool.acquire().await?;
+    let organisation = match user.organisation {
+        Some(id) => db::accounts::organisation(&mut conn, id).await?,
+        None => None,
+    };
+    let members = match user.organisation {
+        Some(id) => db::accounts::members(&mut conn, id).await?,
+        None => Vec::new(),
+    };
+    drop(conn);
+    let catalog = state.catalog.get(&state.pool).await?;
+    let plan = organisation
+        .as_ref()
+        .and_then(|o| catalog.plan(&o.plan_id))
+        .cloned();
+    Ok(AccountPage {
+        layout,
+        csrf: csrf::token(session)?,
+        user,
+        organisation,
+        plan,
+        members,
+        notice,
+        errors,
+        values,
+    }
+    .render()?)
+}
+
+pub async fn account(
+    state: web::Data<AppState>,
+    session: Session,
+    layout: Layout,
+    user: CurrentUser,
+    query: web::Query<NoticeQuery>,
+) -> Result<HttpResponse, PageError> {
+    let notice = Notice::parse(&query.avis);
+    let body = account_page(
+        &state,
+        &session,
+        layout,
+        user,
+        notice,
+        BTreeMap::new(),
+        BTreeMap::new(),
+    )
+    .await?;
+    Ok(page(200, body))
+}
+
+fn notice_redirect(notice: Notice) -> HttpResponse {
+    see_other(&format!("/compte?avis={}", notice.code()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChangePasswordForm {
+    #[serde(default)]
+    actuel: String,
+    #[serde(default)]
+    mot_de_passe: String,
+    #[serde(default)]
+    confirmation: String,
+}
+
+pub async fn change_password(
+    state: web::Data<AppState>,
+    session: Session,
+    layout: Layout,
+    user: CurrentUser,
+    form: web::Form<ChangePasswordForm>,
+) -> Result<HttpResponse, PageError> {
+    let mut errors = Errors::new();
+    if form.actuel.is_empty() {
+        errors.insert("actuel", FormError::Required);
+    }
+    check_new_password(
+        &mut errors,
+        &form.mot_de_passe,
+        &form.confirmation,
+        &[&user.email],
+    );
+    if errors.is_empty() {
+        match service::change_password(
+            &state.pool,
+            &state.hasher,
+            user.id,
+            &form.actuel,
+            &form.mot_de_passe,
+        )
+        .await
+        {
+            Ok(epoch) => {
+                // Every other session ends; this one stays.
+                extract::keep_session(&session, epoch)?;
+                return Ok(notice_redirect(Notice::PasswordChanged));
+            }
+            Err(ServiceError::InvalidCredentials) => {
+                errors.insert("actuel", FormError::WrongPassword);
+            }
+            Err(e) => return Err(internal(e)),
+        }
+    }
+    let body = account_page(
+        &state,
+        &session,
+        layout,
+        user,
+        None,
+        messages(&errors),
+        BTreeMap::new(),
+    )
+    .await?;
+    Ok(page(400, body))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChangeEmailForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    actuel: String,
+}
+
+pub async fn change_email(
+    state: web::Data<AppState>,
+    session: Session,
+    layout: Layout,
+    user: CurrentUser,
+    form: web::Form<ChangeEmailForm>,
+) -> Result<HttpResponse, PageError> {
+    let mut errors = Errors::new();
+    check_email(&mut errors, "nouvel_email", &form.email);
+    if form.actuel.is_empty() {
+        errors.insert("actuel_email", FormError::Required);
+    }
+    if errors.is_empty() {
+        let outcome = service::request_email_change(
+            &state.pool,
+            &state.hasher,
+            &state.config.public_url,
+            user.id,
+            &form.actuel,
+            form.email.trim(),
+        )
+        .await;
+        match outcome {
+            Ok(()) => return Ok(notice_redirect(Notice::EmailChangeSent)),
+            Err(ServiceError::InvalidCredentials) => {
+                errors.insert("actuel_email", FormError::WrongPassword);
+            }
+            Err(e) => return Err(internal(e)),
+        }
+    }
+    let values = BTreeMap::from([("nouvel_email", form.email.clone())]);
+    let body = account_page(
+        &state,
+        &session,
+        layout,
+        user,
+        None,
+        messages(&errors),
+        values,
+    )
+    .await?;
+    Ok(page(400, body))
+}
+
+pub async fn confirm_email(
+    state: web::Data<AppState>,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, PageError> {
+    match service::confirm_email_change(&state.pool, &query.jeton).await {
+        Ok(()) => Ok(see_other(&format!(
+            "/compte/info?avis={}",
+            Notice::EmailChanged.code()
+        ))),
+        Err(ServiceError::InvalidLink) => Ok(link_invalid()),
+        Err(ServiceError::EmailTaken) => Ok(see_other(&format!(
+            "/compte/info?avis={}",
+            Notice::EmailTaken.code()
+        ))),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+pub async fn sign_out_everywhere(
+    state: web::Data<AppState>,
+    session: Session,
+    user: CurrentUser,
+) -> Result<HttpResponse, PageError> {
+    let mut conn = state.pool.acquire().await?;
+    db::accounts::bump_epoch(&mut conn, user.id).await?;
+    extract::sign_out(&session);
+    Ok(see_other(&format!(
+        "/compte/info?avis={}",
+        Notice::SignedOutEverywhere.code()
+    )))
+}
+
+// ---------------------------------------------------------------- members (owners only)
+
+pub async fn invite(
+    state: web::Data<AppState>,
+    session: Session,
+    layout: Layout,
+    Owner(owner): Owner,
+    form: web::Form<EmailForm>,
+) -> Result<HttpResponse, PageError> {
+    let mut errors = Errors::new();
+    check_email(&mut errors, "invitation", &form.email);
+    if !errors.is_empty() {
+        let values = BTreeMap::from([("invitation", form.email.clone())]);
+        let body = account_page(
+            &state,
+            &session,
+            layout,
+            owner,
+            None,
+            messages(&errors),
+            values,
+        )
+        .await?;
+        return Ok(page(400, body));
+    }
+    service::invite(
+        &state.pool,
+        &state.config.public_url,
+        &owner.row,
+        form.email.trim(),
+    )
+    .await
+    .map_err(internal)?;
+    Ok(notice_redirect(Notice::InvitationSent))
+}
+
+fn organisation_of(owner: &CurrentUser) -> Result<Uuid, PageError> {
+    owner.organisation.ok_or(PageError::Forbidden)
+}
+
+/// An id from the URL that is not a member of the owner's organisation is simply not found:
+/// nobody learns anything about another organisation by changing it.
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    Owner(owner): Owner,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let member = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
+    let mut conn = state.pool.acquire().await?;
+    if !db::accounts::remove_member(&mut conn, organisation_of(&owner)?, member).await? {
+        return Err(PageError::NotFound);
+    }
+    Ok(notice_redirect(Notice::MemberRemoved))
+}
+
+pub async fn transfer_ownership(
+    state: web::Data<AppState>,
+    Owner(owner): Owner,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let member = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
+    let mut tx = state.pool.begin().await?;
+    if !db::accounts::transfer_ownership(&mut tx, organisation_of(&owner)?, owner.id, member)
+        .await?
+    {
+        return Err(PageError::NotFound); // the transaction rolls back
+    }
+    tx.commit().await?;
+    Ok(notice_redirect(Notice::OwnershipTransferred))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ThresholdForm {
+    #[serde(default)]
+    seuil: String,
+}
+
+pub async fn set_threshold(
+    state: web::Data<AppState>,
+    session: Session,
+    layout: Layout,
+    Owner(owner): Owner,
+    form: web::Form<ThresholdForm>,
+) -> Result<HttpResponse, PageError> {
+    match form.seuil.trim().parse::<i64>() {
+        Ok(value @ 0..=100_000) => {
+            let mut conn = state.pool.acquire().await?;
+            db::accounts::set_threshold(&mut conn, organisation_of(&owner)?, value).await?;
+            Ok(notice_redirect(Notice::ThresholdSaved))
+        }
+        _ => {
+            let errors = BTreeMap::from([("seuil", message("seuil", FormError::OutOfRange))]);
+            let values = BTreeMap::from([("seuil", form.seuil.clone())]);
+            let body = account_page(&state, &session, layout, owner, None, errors, values).await?;
+            Ok(page(400, body))
+        }
+    }
+}

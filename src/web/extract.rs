@@ -1,0 +1,220 @@
+//! Who is asking: the signed-in user from the server-side session, checked against the
+//! database on every request (a removed member or a password change ends their sessions).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_session::{Session, SessionExt};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::PageError;
+use crate::db;
+
+const USER: &str = "uid";
+const EPOCH: &str = "epoch";
+const SIGNED_IN_AT: &str = "auth_at";
+const SEEN_AT: &str = "seen_at";
+/// Signed out after 8 hours without a request, and 7 days after signing in whatever happens.
+pub const IDLE_SECS: i64 = 8 * 3600;
+pub const ABSOLUTE_SECS: i64 = 7 * 24 * 3600;
+/// How often the idle clock is written to the session.
+const SEEN_RESOLUTION_SECS: i64 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    Member,
+    Staff,
+}
+
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub organisation: Option<Uuid>,
+    pub row: db::accounts::UserRow,
+}
+
+impl CurrentUser {
+    pub fn is_owner(&self) -> bool {
+        self.role == Role::Owner
+    }
+}
+
+/// Opens a fresh session for `user` (a new key: no fixation).
+pub fn sign_in(session: &Session, user: &db::accounts::UserRow) -> Result<(), PageError> {
+    session.renew();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let store = |key: &str, value: &dyn erased::Value| value.insert(session, key);
+    store(USER, &user.id)?;
+    store(EPOCH, &user.session_epoch)?;
+    store(SIGNED_IN_AT, &now)?;
+    store(SEEN_AT, &now)?;
+    Ok(())
+}
+
+/// Keeps this session valid after the user's epoch changed (their own password change).
+pub fn keep_session(session: &Session, epoch: i32) -> Result<(), PageError> {
+    session
+        .insert(EPOCH, epoch)
+        .map_err(|e| PageError::Internal(anyhow::anyhow!("session: {e}")))
+}
+
+pub fn sign_out(session: &Session) {
+    session.purge();
+}
+
+mod erased {
+    use actix_session::Session;
+
+    use super::PageError;
+
+    /// Lets `sign_in` store values of different types through one closure.
+    pub trait Value {
+        fn insert(&self, session: &Session, key: &str) -> Result<(), PageError>;
+    }
+
+    impl<T: serde::Serialize> Value for T {
+        fn insert(&self, session: &Session, key: &str) -> Result<(), PageError> {
+            session
+                .insert(key, self)
+                .map_err(|e| PageError::Internal(anyhow::anyhow!("session: {e}")))
+        }
+    }
+}
+
+async fn current_user(
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<Option<CurrentUser>, PageError> {
+    let Ok(Some(id)) = session.get::<Uuid>(USER) else {
+        return Ok(None);
+    };
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let signed_in_at = session.get::<i64>(SIGNED_IN_AT).ok().flatten().unwrap_or(0);
+    let seen_at = session.get::<i64>(SEEN_AT).ok().flatten().unwrap_or(0);
+    if now - seen_at > IDLE_SECS || now - signed_in_at > ABSOLUTE_SECS {
+        session.purge();
+        return Ok(None);
+    }
+    let mut conn = state.pool.acquire().await?;
+    let Some(row) = db::accounts::user_by_id(&mut conn, id).await? else {
+        session.purge();
+        return Ok(None);
+    };
+    if session.get::<i32>(EPOCH).ok().flatten() != Some(row.session_epoch) {
+        session.purge();
+        return Ok(None);
+    }
+    if now - seen_at > SEEN_RESOLUTION_SECS {
+        let _ = session.insert(SEEN_AT, now);
+    }
+    let role = match row.role.as_str() {
+        "owner" => Role::Owner,
+        "staff" => Role::Staff,
+        _ => Role::Member,
+    };
+    Ok(Some(CurrentUser {
+        id: row.id,
+        email: row.email.clone(),
+        role,
+        organisation: row.organisation_id,
+        row,
+    }))
+}
+
+type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
+
+fn state_and_session(
+    req: &HttpRequest,
+) -> Result<(web::Data<AppState>, Session), actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| actix_web::error::ErrorInternalServerError("application state missing"))?;
+    Ok((state, req.get_session()))
+}
+
+/// The path to come back to after signing in.
+fn next(req: &HttpRequest) -> String {
+    req.uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned())
+}
+
+impl FromRequest for CurrentUser {
+    type Error = actix_web::Error;
+    type Future = Boxed<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parts = state_and_session(req);
+        let next = next(req);
+        Box::pin(async move {
+            let (state, session) = parts?;
+            current_user(state, session)
+                .await?
+                .ok_or_else(|| PageError::LoginRequired(next).into())
+        })
+    }
+}
+
+/// The signed-in user, if any (pages open to visitors that adapt to members).
+pub struct MaybeUser(pub Option<CurrentUser>);
+
+impl FromRequest for MaybeUser {
+    type Error = actix_web::Error;
+    type Future = Boxed<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parts = state_and_session(req);
+        Box::pin(async move {
+            let (state, session) = parts?;
+            Ok(MaybeUser(current_user(state, session).await?))
+        })
+    }
+}
+
+/// An owner of an organisation: buys, invites, hands over, sets the alert threshold.
+pub struct Owner(pub CurrentUser);
+
+impl FromRequest for Owner {
+    type Error = actix_web::Error;
+    type Future = Boxed<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = CurrentUser::from_request(req, payload);
+        Box::pin(async move {
+            let user = user.await?;
+            if user.role == Role::Owner && user.organisation.is_some() {
+                Ok(Owner(user))
+            } else {
+                Err(PageError::Forbidden.into())
+            }
+        })
+    }
+}
+
+/// NanoClip staff: the back office.
+pub struct Staff(pub CurrentUser);
+
+impl FromRequest for Staff {
+    type Error = actix_web::Error;
+    type Future = Boxed<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = CurrentUser::from_request(req, payload);
+        Box::pin(async move {
+            let user = user.await?;
+            if user.role == Role::Staff {
+                Ok(Staff(user))
+            } else {
+                Err(PageError::Forbidden.into())
+            }
+        })
+    }
+}
