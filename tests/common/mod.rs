@@ -292,3 +292,107 @@ impl TestApp {
             .expect("request")
     }
 }
+
+/// Another browser on the same portal: its own cookies.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub base: String,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(jar.clone())
+            .build()
+            .expect("client");
+        Self {
+            client,
+            base: base.to_owned(),
+            jar,
+        }
+    }
+
+    /// The session cookie's value, if the portal set one.
+    pub fn session_cookie(&self) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let header = self.jar.cookies(&self.base.parse().ok()?)?;
+        let cookies = header.to_str().ok()?.to_owned();
+        cookies
+            .split("; ")
+            .find_map(|c| c.strip_prefix("nanoclip_session=").map(str::to_owned))
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn html(&self, path: &str) -> (u16, scraper::Html) {
+        let response = self.get(path).await;
+        let status = response.status().as_u16();
+        (
+            status,
+            scraper::Html::parse_document(&response.text().await.expect("body")),
+        )
+    }
+
+    pub async fn token(&self, path: &str) -> String {
+        let (status, html) = self.html(path).await;
+        assert_eq!(status, 200, "{path}");
+        attr(&html, "input[name=csrf]", "value").expect("a CSRF token")
+    }
+
+    /// POSTs a form from `page` (whose CSRF token is added).
+    pub async fn submit(
+        &self,
+        page: &str,
+        action: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let token = self.token(page).await;
+        let mut fields: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
+        fields.extend_from_slice(form);
+        self.client
+            .post(format!("{}{}", self.base, action))
+            .form(&fields)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+impl TestApp {
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.address)
+    }
+
+    /// The last e-mail queued for `to`: (subject, text body).
+    pub async fn last_email(&self, to: &str) -> (String, String) {
+        sqlx::query_as(
+            "SELECT subject, body_text FROM outbox WHERE to_address = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await
+        .expect("an e-mail in the outbox")
+    }
+
+    /// The site path of the first link of the last e-mail to `to`.
+    pub async fn link_in_last_email(&self, to: &str) -> String {
+        let (_, body) = self.last_email(to).await;
+        let start = body
+            .find("http://portail.test")
+            .expect("a link in the e-mail");
+        let url: String = body[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        url.trim_start_matches("http://portail.test").to_owned()
+    }
+}

@@ -4,6 +4,7 @@
 mod common;
 
 mod aide;
+mod compte;
 mod contact;
 mod foundation;
 mod fuzz;

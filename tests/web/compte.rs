@@ -1,0 +1,754 @@
+//! Accounts, sessions and authorization.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{Browser, TestApp, attr, spawn_app, spawn_on, test_config, text};
+
+const PASSWORD: &str = "cloche verte sous la pluie";
+
+async fn sign_up(app: &TestApp, browser: &Browser, organisation: &str, email: &str) {
+    let response = browser
+        .submit(
+            "/compte/inscription",
+            "/compte/inscription",
+            &[
+                ("organisation", organisation),
+                ("email", email),
+                ("mot_de_passe", PASSWORD),
+                ("confirmation", PASSWORD),
+                ("plan", "eglise"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/compte/info?avis=verifiez");
+    let link = app.link_in_last_email(email).await;
+    assert!(link.starts_with("/compte/activation?jeton="), "{link}");
+    let activated = browser.get(&link).await;
+    assert_eq!(activated.status(), 303);
+    assert_eq!(activated.headers()["location"], "/compte");
+}
+
+async fn log_in(browser: &Browser, email: &str, password: &str) -> reqwest::Response {
+    browser
+        .submit(
+            "/compte/connexion",
+            "/compte/connexion",
+            &[("email", email), ("mot_de_passe", password)],
+        )
+        .await
+}
+
+async fn signed_in_as(browser: &Browser) -> Option<String> {
+    let (status, html) = browser.html("/compte").await;
+    (status == 200).then(|| text(&html, "#profil + p strong"))
+}
+
+#[tokio::test]
+async fn sign_up_activate_log_out_and_log_in_again() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    sign_up(
+        &app,
+        &browser,
+        "Paroisse Saint-Jean",
+        "pasteur@saint-jean.fr",
+    )
+    .await;
+    assert_eq!(
+        signed_in_as(&browser).await.as_deref(),
+        Some("pasteur@saint-jean.fr")
+    );
+    let (_, html) = browser.html("/compte").await;
+    assert!(text(&html, "section[aria-labelledby=profil]").contains("Paroisse Saint-Jean"));
+    let out = browser.submit("/compte", "/compte/deconnexion", &[]).await;
+    assert_eq!(out.status(), 303);
+    let gone = browser.get("/compte").await;
+    assert_eq!(gone.status(), 303);
+    assert_eq!(
+        gone.headers()["location"],
+        "/compte/connexion?suite=%2Fcompte"
+    );
+    let back = log_in(&browser, "Pasteur@Saint-Jean.fr", PASSWORD).await;
+    assert_eq!(back.status(), 303);
+    assert_eq!(
+        signed_in_as(&browser).await.as_deref(),
+        Some("pasteur@saint-jean.fr")
+    );
+    // The subscription started unpaid, on the chosen plan.
+    let status: String = sqlx::query_scalar("SELECT status FROM subscriptions")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "unpaid");
+}
+
+#[tokio::test]
+async fn signing_up_with_a_known_address_reveals_nothing() {
+    let app = spawn_app().await;
+    sign_up(&app, &app.browser(), "Paroisse A", "owner@a.fr").await;
+    let response = app
+        .browser()
+        .submit(
+            "/compte/inscription",
+            "/compte/inscription",
+            &[
+                ("organisation", "Paroisse B"),
+                ("email", "OWNER@a.fr"),
+                ("mot_de_passe", PASSWORD),
+                ("confirmation", PASSWORD),
+                ("plan", "eglise"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "/compte/info?avis=verifiez",
+        "same answer as a new address"
+    );
+    let (subject, _) = app.last_email("OWNER@a.fr").await;
+    assert_eq!(subject, "Vous avez déjà un compte NanoClip");
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 1);
+}
+
+#[tokio::test]
+async fn a_wrong_sign_up_form_keeps_values_but_never_the_password() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let response = browser
+        .submit(
+            "/compte/inscription",
+            "/compte/inscription",
+            &[
+                ("organisation", "Église de Lyon"),
+                ("email", "pas-une-adresse"),
+                ("mot_de_passe", "jesus2024!!"),
+                ("confirmation", "x"),
+                ("plan", "gratuit"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let body = response.text().await.unwrap();
+    assert!(!body.contains("jesus2024"), "the password is not sent back");
+    let html = scraper::Html::parse_document(&body);
+    assert_eq!(
+        attr(&html, "#champ-organisation", "value").as_deref(),
+        Some("Église de Lyon")
+    );
+    assert_eq!(
+        attr(&html, "#champ-email", "value").as_deref(),
+        Some("pas-une-adresse")
+    );
+    assert!(text(&html, "#erreur-email").starts_with("Indiquez une adresse e-mail valide"));
+    assert!(text(&html, "#erreur-mot_de_passe").contains("trop facile à deviner"));
+    assert_eq!(
+        html.select(&scraper::Selector::parse("#erreurs li").unwrap())
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_address_get_the_same_answer_and_time() {
+    let app = spawn_app().await;
+    sign_up(&app, &app.browser(), "Paroisse", "known@p.fr").await;
+    let browser = app.browser();
+    let mut wrong = Duration::ZERO;
+    let mut unknown = Duration::ZERO;
+    let mut bodies = Vec::new();
+    for i in 0..3 {
+        let t = Instant::now();
+        let a = log_in(&browser, "known@p.fr", &format!("mauvais mot de passe {i}")).await;
+        wrong += t.elapsed();
+        let t = Instant::now();
+        let b = log_in(&browser, &format!("nobody{i}@p.fr"), "mauvais mot de passe").await;
+        unknown += t.elapsed();
+        assert_eq!(
+            (a.status(), b.status()),
+            (
+                reqwest::StatusCode::UNAUTHORIZED,
+                reqwest::StatusCode::UNAUTHORIZED
+            )
+        );
+        let html = scraper::Html::parse_document(&a.text().await.unwrap());
+        bodies.push(text(&html, "[role=alert]"));
+        let html = scraper::Html::parse_document(&b.text().await.unwrap());
+        bodies.push(text(&html, "[role=alert]"));
+    }
+    assert!(
+        bodies
+            .iter()
+            .all(|b| b == "Adresse e-mail ou mot de passe incorrect."),
+        "{bodies:?}"
+    );
+    let ratio = wrong.as_secs_f64() / unknown.as_secs_f64();
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "an unknown address is hashed too: {wrong:?} vs {unknown:?}"
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_account_across_instances() {
+    let app = spawn_app().await;
+    sign_up(&app, &app.browser(), "Paroisse", "cible@p.fr").await;
+    // A second portal instance on the same database.
+    let options = app.pool.connect_options().as_ref().clone();
+    let other = spawn_on(test_config(), options, String::new(), None).await;
+    for i in 0..5 {
+        let instance = if i % 2 == 0 { &app } else { &other };
+        assert_eq!(
+            log_in(&instance.browser(), "cible@p.fr", "faux")
+                .await
+                .status(),
+            401
+        );
+    }
+    let blocked = log_in(&other.browser(), "cible@p.fr", PASSWORD).await;
+    assert_eq!(blocked.status(), 429, "even the right password waits");
+    assert!(
+        blocked.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+            > 0
+    );
+    let html = scraper::Html::parse_document(&blocked.text().await.unwrap());
+    assert!(text(&html, "main").contains("Trop de tentatives, réessayez dans"));
+    other.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_are_shared_by_instances_and_renewed_at_login() {
+    // Instances of one deployment share NANOCLIP_SESSION_KEY.
+    let config = test_config();
+    let app = crate::common::spawn_app_with(config.clone(), None).await;
+    sign_up(&app, &app.browser(), "Paroisse", "partage@p.fr").await;
+    let browser = app.browser();
+    browser.get("/compte/connexion").await; // an anonymous session with a CSRF token
+    let before = browser.session_cookie();
+    assert_eq!(
+        log_in(&browser, "partage@p.fr", PASSWORD).await.status(),
+        303
+    );
+    let after = browser.session_cookie();
+    assert!(before.is_some());
+    assert_ne!(before, after, "a new session key after login");
+    let options = app.pool.connect_options().as_ref().clone();
+    let other = spawn_on(config, options, String::new(), None).await;
+    let response = other
+        .client
+        .get(other.url("/compte"))
+        .header("Cookie", format!("nanoclip_session={}", after.unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "the other instance knows the session"
+    );
+    other.stop().await;
+}
+
+#[tokio::test]
+async fn a_reset_link_works_once_within_an_hour_and_ends_every_session() {
+    let app = spawn_app().await;
+    let laptop = app.browser();
+    sign_up(&app, &laptop, "Paroisse", "oubli@p.fr").await;
+    let phone = app.browser();
+    assert_eq!(log_in(&phone, "oubli@p.fr", PASSWORD).await.status(), 303);
+    // Unknown and known addresses get the same answer.
+    let unknown = app
+        .browser()
+        .submit(
+            "/compte/mot-de-passe-oublie",
+            "/compte/mot-de-passe-oublie",
+            &[("email", "personne@p.fr")],
+        )
+        .await;
+    let known = app
+        .browser()
+        .submit(
+            "/compte/mot-de-passe-oublie",
+            "/compte/mot-de-passe-oublie",
+            &[("email", "oubli@p.fr")],
+        )
+        .await;
+    assert_eq!(unknown.headers()["location"], known.headers()["location"]);
+    let link = app.link_in_last_email("oubli@p.fr").await;
+    assert!(link.starts_with("/compte/reinitialisation?jeton="));
+    let visitor = app.browser();
+    let (status, html) = visitor.html(&link).await;
+    assert_eq!(status, 200);
+    let token = attr(&html, "input[name=jeton]", "value").unwrap();
+    let new = "orgue du dimanche matin 9";
+    let done = visitor
+        .submit(
+            &link,
+            "/compte/reinitialisation",
+            &[
+                ("jeton", &token),
+                ("mot_de_passe", new),
+                ("confirmation", new),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(signed_in_as(&laptop).await, None, "every session ended");
+    assert_eq!(signed_in_as(&phone).await, None);
+    assert_eq!(
+        log_in(&app.browser(), "oubli@p.fr", new).await.status(),
+        303
+    );
+    // Reused link.
+    let again = visitor.get(&link).await;
+    assert_eq!(
+        again.headers()["location"],
+        "/compte/info?avis=lien-invalide"
+    );
+    assert_eq!(
+        visitor
+            .get("/compte/info?avis=lien-invalide")
+            .await
+            .status(),
+        410
+    );
+    // Expired link.
+    app.browser()
+        .submit(
+            "/compte/mot-de-passe-oublie",
+            "/compte/mot-de-passe-oublie",
+            &[("email", "oubli@p.fr")],
+        )
+        .await;
+    let link = app.link_in_last_email("oubli@p.fr").await;
+    sqlx::query("UPDATE email_tokens SET expires_at = now() - interval '1 second' WHERE purpose = 'reset' AND used_at IS NULL")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.browser().get(&link).await.headers()["location"],
+        "/compte/info?avis=lien-invalide"
+    );
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_the_other_sessions_only() {
+    let app = spawn_app().await;
+    let here = app.browser();
+    sign_up(&app, &here, "Paroisse", "change@p.fr").await;
+    let elsewhere = app.browser();
+    log_in(&elsewhere, "change@p.fr", PASSWORD).await;
+    let new = "vitrail bleu de la chapelle 7";
+    let wrong = here
+        .submit(
+            "/compte",
+            "/compte/mot-de-passe",
+            &[
+                ("actuel", "faux"),
+                ("mot_de_passe", new),
+                ("confirmation", new),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status(), 400);
+    let html = scraper::Html::parse_document(&wrong.text().await.unwrap());
+    assert!(text(&html, "#erreur-actuel").contains("ne correspond pas"));
+    let done = here
+        .submit(
+            "/compte",
+            "/compte/mot-de-passe",
+            &[
+                ("actuel", PASSWORD),
+                ("mot_de_passe", new),
+                ("confirmation", new),
+            ],
+        )
+        .await;
+    assert_eq!(
+        done.headers()["location"],
+        "/compte?avis=mot-de-passe-change"
+    );
+    assert!(signed_in_as(&here).await.is_some(), "this session stays");
+    assert_eq!(signed_in_as(&elsewhere).await, None, "the other one ended");
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_every_session() {
+    let app = spawn_app().await;
+    let a = app.browser();
+    sign_up(&app, &a, "Paroisse", "partout@p.fr").await;
+    let b = app.browser();
+    log_in(&b, "partout@p.fr", PASSWORD).await;
+    let out = a
+        .submit("/compte", "/compte/deconnexion-partout", &[])
+        .await;
+    assert_eq!(out.status(), 303);
+    assert_eq!(signed_in_as(&a).await, None);
+    assert_eq!(signed_in_as(&b).await, None);
+}
+
+#[tokio::test]
+async fn an_email_change_is_confirmed_from_the_new_address() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    sign_up(&app, &browser, "Paroisse", "ancienne@p.fr").await;
+    let asked = browser
+        .submit(
+            "/compte",
+            "/compte/email",
+            &[("email", "nouvelle@p.fr"), ("actuel", PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        asked.headers()["location"],
+        "/compte?avis=email-a-confirmer"
+    );
+    assert_eq!(
+        signed_in_as(&browser).await.as_deref(),
+        Some("ancienne@p.fr"),
+        "nothing changes before confirmation"
+    );
+    let link = app.link_in_last_email("nouvelle@p.fr").await;
+    assert_eq!(
+        browser.get(&link).await.headers()["location"],
+        "/compte/info?avis=email-change"
+    );
+    assert_eq!(
+        signed_in_as(&browser).await.as_deref(),
+        Some("nouvelle@p.fr")
+    );
+}
+
+async fn organisation_with_member(
+    app: &TestApp,
+    name: &str,
+    owner: &str,
+    member: &str,
+) -> (Browser, Browser) {
+    let owner_browser = app.browser();
+    sign_up(app, &owner_browser, name, owner).await;
+    let invited = owner_browser
+        .submit("/compte", "/compte/membres", &[("email", member)])
+        .await;
+    assert_eq!(
+        invited.headers()["location"],
+        "/compte?avis=invitation-envoyee"
+    );
+    let link = app.link_in_last_email(member).await;
+    let member_browser = app.browser();
+    let (status, html) = member_browser.html(&link).await;
+    assert_eq!(status, 200);
+    assert!(text(&html, "h1").contains(name));
+    let token = attr(&html, "input[name=jeton]", "value").unwrap();
+    let pw = "psaume vingt-trois en canon";
+    let joined = member_browser
+        .submit(
+            &link,
+            "/compte/invitation",
+            &[
+                ("jeton", &token),
+                ("mot_de_passe", pw),
+                ("confirmation", pw),
+            ],
+        )
+        .await;
+    assert_eq!(joined.headers()["location"], "/compte");
+    (owner_browser, member_browser)
+}
+
+async fn id_of(app: &TestApp, email: &str) -> String {
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    id.to_string()
+}
+
+#[tokio::test]
+async fn members_see_the_organisation_but_cannot_do_owner_actions() {
+    let app = spawn_app().await;
+    let (_owner, member) =
+        organisation_with_member(&app, "Paroisse A", "owner@a.fr", "member@a.fr").await;
+    let (_, html) = member.html("/compte").await;
+    assert!(
+        text(&html, "#membres ~ div").contains("owner@a.fr"),
+        "members see the team"
+    );
+    assert_eq!(
+        html.select(&scraper::Selector::parse("form[action='/compte/membres']").unwrap())
+            .count(),
+        0
+    );
+    let owner_id = id_of(&app, "owner@a.fr").await;
+    for (action, form) in [
+        ("/compte/membres".to_owned(), vec![("email", "x@a.fr")]),
+        ("/compte/seuil".to_owned(), vec![("seuil", "10")]),
+        (format!("/compte/membres/{owner_id}/retrait"), vec![]),
+        (format!("/compte/membres/{owner_id}/propriete"), vec![]),
+    ] {
+        assert_eq!(
+            member.submit("/compte", &action, &form).await.status(),
+            403,
+            "{action}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_owner_cannot_touch_another_organisation_by_changing_an_id() {
+    let app = spawn_app().await;
+    let (_owner_a, _member_a) =
+        organisation_with_member(&app, "Paroisse A", "owner@a.fr", "member@a.fr").await;
+    let owner_b = app.browser();
+    sign_up(&app, &owner_b, "Paroisse B", "owner@b.fr").await;
+    let member_a = id_of(&app, "member@a.fr").await;
+    assert_eq!(
+        owner_b
+            .submit(
+                "/compte",
+                &format!("/compte/membres/{member_a}/retrait"),
+                &[]
+            )
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        owner_b
+            .submit(
+                "/compte",
+                &format!("/compte/membres/{member_a}/propriete"),
+                &[]
+            )
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        owner_b
+            .submit("/compte", "/compte/membres/pas-un-id/retrait", &[])
+            .await
+            .status(),
+        404
+    );
+    let still_there: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM users WHERE email = 'member@a.fr' AND role = 'member'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(still_there, 1);
+    let (_, html) = owner_b.html("/compte").await;
+    assert!(
+        !text(&html, "main").contains("a.fr"),
+        "nothing of organisation A shows"
+    );
+}
+
+#[tokio::test]
+async fn an_owner_removes_a_member_and_hands_ownership_over() {
+    let app = spawn_app().await;
+    let (owner, member) =
+        organisation_with_member(&app, "Paroisse A", "owner@a.fr", "member@a.fr").await;
+    let (_, second) =
+        organisation_with_member(&app, "Paroisse A2", "owner2@a.fr", "second@a.fr").await;
+    drop(second);
+    let member_id = id_of(&app, "member@a.fr").await;
+    let handed = owner
+        .submit(
+            "/compte",
+            &format!("/compte/membres/{member_id}/propriete"),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        handed.headers()["location"],
+        "/compte?avis=propriete-transferee"
+    );
+    let roles: Vec<(String, String)> = sqlx::query_as(
+        "SELECT email, role FROM users WHERE email IN ('owner@a.fr', 'member@a.fr') ORDER BY email",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        roles,
+        [
+            ("member@a.fr".into(), "owner".into()),
+            ("owner@a.fr".into(), "member".into())
+        ]
+    );
+    let former_owner = id_of(&app, "owner@a.fr").await;
+    let removed = member
+        .submit(
+            "/compte",
+            &format!("/compte/membres/{former_owner}/retrait"),
+            &[],
+        )
+        .await;
+    assert_eq!(removed.headers()["location"], "/compte?avis=membre-retire");
+    assert_eq!(
+        signed_in_as(&owner).await,
+        None,
+        "a removed member is signed out"
+    );
+}
+
+#[tokio::test]
+async fn only_staff_reach_the_back_office() {
+    let app = spawn_app().await;
+    let anonymous = app.browser().get("/admin").await;
+    assert_eq!(anonymous.status(), 303);
+    let owner = app.browser();
+    sign_up(&app, &owner, "Paroisse", "owner@p.fr").await;
+    assert_eq!(owner.get("/admin").await.status(), 403);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+        .args(["create-staff", "--email", "equipe@nanoclip.fr"])
+        .env("DATABASE_URL", database_url(&app))
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password (shown once): "))
+        .unwrap()
+        .to_owned();
+    let staff = app.browser();
+    assert_eq!(
+        log_in(&staff, "equipe@nanoclip.fr", &password)
+            .await
+            .status(),
+        303
+    );
+    let (status, html) = staff.html("/admin").await;
+    assert_eq!(status, 200);
+    assert!(text(&html, "#organisations ~ div").contains("Paroisse"));
+}
+
+fn database_url(app: &TestApp) -> String {
+    let options = app.pool.connect_options();
+    let host = options
+        .get_socket()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| options.get_host().to_owned());
+    format!(
+        "postgres://{}@localhost:{}/{}?host={host}",
+        options.get_username(),
+        options.get_port(),
+        app.database
+    )
+}
+
+#[test]
+fn seed_demo_prints_accounts_and_is_refused_in_production() {
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+        .arg("seed-demo")
+        .env("NANOCLIP_ENV", "production")
+        .env("DATABASE_URL", "postgres://x@localhost/x")
+        .env("NANOCLIP_PUBLIC_URL", "https://aide.nanoclip.fr")
+        .env("NANOCLIP_SESSION_KEY", "ab".repeat(64))
+        .env("NANOCLIP_SMTP_URL", "smtps://u:p@h")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("refused when NANOCLIP_ENV=production")
+    );
+}
+
+#[tokio::test]
+async fn seed_demo_creates_an_owner_and_a_member_on_each_plan() {
+    let app = spawn_app().await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+        .arg("seed-demo")
+        .env("DATABASE_URL", database_url(&app))
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("owner: proprietaire.reseau@demo.nanoclip.fr"))
+        .unwrap();
+    let password = line.rsplit(" / ").next().unwrap();
+    let browser = app.browser();
+    assert_eq!(
+        log_in(&browser, "proprietaire.reseau@demo.nanoclip.fr", password)
+            .await
+            .status(),
+        303
+    );
+    // Signed in, the simulator uses the organisation's plan whatever the URL says.
+    let (_, html) = browser
+        .html("/simulateur?type=image&resolution=4k&plan=eglise")
+        .await;
+    assert_eq!(text(&html, "[data-testid=unitaire]"), "2 crédits");
+    assert!(text(&html, "form").contains("Votre plan\u{202f}: Plan Réseau"));
+}
+
+#[tokio::test]
+async fn production_cookies_are_secure_and_host_prefixed() {
+    let mut config = test_config();
+    config.environment = nanoclip::config::Environment::Production;
+    let app = crate::common::spawn_app_with(config, None).await;
+    let response = app.get("/compte/connexion").await;
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("__Host-session="), "{cookie}");
+    for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} in {cookie}");
+    }
+    assert!(!cookie.contains("Domain="));
+}
+
+#[tokio::test]
+async fn a_hash_with_old_parameters_is_upgraded_at_login() {
+    use argon2::password_hash::PasswordHasher;
+    let app = spawn_app().await;
+    sign_up(&app, &app.browser(), "Paroisse", "ancien@p.fr").await;
+    let old = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(8 * 1024, 1, 1, None).unwrap(),
+    );
+    let hash = old.hash_password(PASSWORD.as_bytes()).unwrap().to_string();
+    sqlx::query("UPDATE users SET password_hash = $1")
+        .bind(&hash)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        log_in(&app.browser(), "ancien@p.fr", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(stored.contains("m=19456,t=2,p=1"), "{stored}");
+}
