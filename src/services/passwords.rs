@@ -62,13 +62,18 @@ impl Hasher {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        Self::with_limits(cores, cores * 4)
+    }
+
+    /// `cpu` hashes at once, `admitted` requests waiting or hashing at most.
+    pub fn with_limits(cpu: usize, admitted: usize) -> Result<Self, HashError> {
         let dummy = argon2()
             .hash_password(b"nanoclip-dummy-password-for-unknown-accounts")
             .map_err(|e| HashError::Internal(e.to_string()))?
             .to_string();
         Ok(Self {
-            admission: Arc::new(Semaphore::new(cores * 4)),
-            cpu: Arc::new(Semaphore::new(cores)),
+            admission: Arc::new(Semaphore::new(admitted)),
+            cpu: Arc::new(Semaphore::new(cpu)),
             dummy,
         })
     }
@@ -250,6 +255,30 @@ mod tests {
                 .await
                 .unwrap()
                 .ok
+        );
+    }
+
+    #[tokio::test]
+    async fn past_the_queue_a_check_is_refused_at_once_rather_than_waiting() {
+        let hasher = std::sync::Arc::new(Hasher::with_limits(1, 2).unwrap());
+        let running: Vec<_> = (0..2)
+            .map(|_| {
+                let h = hasher.clone();
+                tokio::spawn(async move { h.hash("cloche verte sous la pluie").await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert!(matches!(
+            hasher.hash("une de trop").await,
+            Err(HashError::Busy)
+        ));
+        for r in running {
+            assert!(r.await.unwrap().is_ok());
+        }
+        assert!(
+            hasher.hash("de nouveau possible").await.is_ok(),
+            "the queue drains"
         );
     }
 

@@ -86,7 +86,8 @@ struct ErrorPage<'a> {
     layout: Layout,
     status: u16,
     request_id: &'a str,
-    retry_after: Option<String>,
+    /// Seconds to wait, when long enough to be worth saying (10 s or more).
+    retry_after: Option<i64>,
 }
 
 /// Renders error responses that have no body of their own, and logs internal errors.
@@ -149,7 +150,8 @@ pub async fn error_pages(
             .headers()
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|seconds| *seconds >= 10);
         let page = ErrorPage {
             layout,
             status: status.as_u16(),

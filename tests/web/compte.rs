@@ -752,3 +752,69 @@ async fn a_hash_with_old_parameters_is_upgraded_at_login() {
         .unwrap();
     assert!(stored.contains("m=19456,t=2,p=1"), "{stored}");
 }
+
+/// Moves a session's clock back, as if time had passed.
+async fn age_session(app: &TestApp, field: &str, seconds: i64) {
+    sqlx::query(
+        "UPDATE sessions SET state = jsonb_set(state, ARRAY[$1], to_jsonb((extract(epoch FROM now())::bigint - $2)::text))
+         WHERE state ? 'uid'",
+    )
+    .bind(field)
+    .bind(seconds)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn sessions_end_after_idle_and_absolute_timeouts() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    sign_up(&app, &browser, "Paroisse", "temps@p.fr").await;
+    age_session(&app, "seen_at", 7 * 3600).await;
+    assert!(
+        signed_in_as(&browser).await.is_some(),
+        "7 hours idle is fine"
+    );
+    age_session(&app, "seen_at", 9 * 3600).await;
+    assert_eq!(signed_in_as(&browser).await, None, "9 hours idle ends it");
+    log_in(&browser, "temps@p.fr", PASSWORD).await;
+    age_session(&app, "auth_at", 8 * 24 * 3600).await;
+    assert_eq!(
+        signed_in_as(&browser).await,
+        None,
+        "8 days after login ends it, even when active"
+    );
+}
+
+#[tokio::test]
+async fn e_mails_leave_through_the_outbox_as_files_in_development() {
+    let dir = std::env::temp_dir().join(format!("nanoclip-mail-{}", uuid::Uuid::new_v4().simple()));
+    let mut config = test_config();
+    config.data_dir = dir.clone();
+    let app = crate::common::spawn_app_with(config, None).await;
+    sign_up(&app, &app.browser(), "Paroisse", "courrier@p.fr").await;
+    let mut sent = None;
+    for _ in 0..50 {
+        sent = sqlx::query_scalar::<_, Option<time::OffsetDateTime>>(
+            "SELECT sent_at FROM outbox WHERE to_address = 'courrier@p.fr'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if sent.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(sent.is_some(), "delivered by the worker");
+    let files: Vec<_> = std::fs::read_dir(dir.join("mail"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(files.len(), 1);
+    let eml = std::fs::read_to_string(files[0].path()).unwrap();
+    assert!(eml.contains("To: courrier@p.fr"), "{eml}");
+    assert!(eml.contains("multipart/alternative"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
