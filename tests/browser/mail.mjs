@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Failure } from './support.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -107,7 +108,7 @@ export async function waitForLink(address, linkPath, { since, timeout = 15_000 }
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`no e-mail to ${address} with a ${linkPath}?jeton=… link in ${MAIL_DIR} after ${timeout / 1000} s (` +
+  throw new Failure(`no e-mail to ${address} with a ${linkPath}?jeton=… link in ${MAIL_DIR} after ${timeout / 1000} s (` +
     (seen.dirError ? `the directory cannot be read: ${seen.dirError}; ` : '') +
     `${seen.files} .eml file(s) written since the step began, ${seen.toAddress} to that address). ` +
     'Is the portal sending through SMTP, or writing to another data dir? NANOCLIP_MAIL_DIR sets where to look.');

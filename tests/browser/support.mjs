@@ -140,6 +140,27 @@ export const CSS_PATH_FN = `(el) => {
   return parts.join(' > ');
 }`;
 
+/**
+ * Run in the page with { width, cssPath: CSS_PATH_FN }: the document's scrollWidth and the outermost
+ * elements sticking out to the right of `width` (at most 5), for failure messages.
+ */
+export const OVERFLOW_FN = `({ width, cssPath }) => {
+  const path = eval(cssPath);
+  const wide = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.right > width + 0.5 && r.width > 0) {
+      let p = el.parentElement, nested = false;
+      while (p && p !== document.body) {
+        if (p.getBoundingClientRect().right > width + 0.5) { nested = true; break; }
+        p = p.parentElement;
+      }
+      if (!nested) wide.push(path(el) + ' (right edge ' + Math.round(r.right) + ' px)');
+    }
+  }
+  return { scrollWidth: document.documentElement.scrollWidth, wide: wide.slice(0, 5) };
+}`;
+
 /** A test failure that prints as its message and the test file's line, without a long stack. */
 export class Failure extends Error {
   constructor(message) {

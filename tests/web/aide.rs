@@ -445,3 +445,33 @@ async fn in_development_an_edited_guide_is_reloaded_without_a_restart() {
     assert_eq!(title, "FAQ modifiée");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn every_question_of_the_seed_is_found_in_a_readers_words() {
+    let app = spawn_app().await;
+    let mut wrong = Vec::new();
+    for (query, expected) in [
+        ("c'est quoi un credit", "credits-et-limites"),
+        ("combien coute une video", "video"),
+        ("bareme par type de creation", "tarifs"),
+        ("plafond par jour", "credits-et-limites"),
+        (
+            "augmenter mes limites pour un evenement",
+            "credits-et-limites",
+        ),
+        ("les tests rates sont ils debites", "credits-et-limites"),
+        ("alerte quand il reste peu de credits", "credits-et-limites"),
+        ("solde insuffisant", "credits-et-limites"),
+        ("acheter un pack", "guide-d-achat"),
+        ("prix du plan eglise", "tarifs"),
+        ("ecrire un bon prompt", "prompts-ia"),
+        ("contenus interdits alcool tabac", "respect-et-ethique"),
+        ("report des credits non utilises", "credits-et-limites"),
+    ] {
+        let found = first_result(&app, query).await;
+        if found != expected {
+            wrong.push(format!("« {query} » → {found}, expected {expected}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
