@@ -16,16 +16,8 @@ use super::{AppState, csrf};
 use crate::content::Guide;
 use crate::db;
 
-/// Subjects, in the order of the form: (value, label).
-pub const SUBJECTS: [(&str, &str); 4] = [
-    ("question", "Une question"),
-    ("facturation", "Facturation"),
-    ("technique", "Problème technique"),
-    (
-        "evenement",
-        "Augmentation temporaire de limites pour un événement",
-    ),
-];
+/// Subjects, in the order of the form (the template words them).
+pub const SUBJECTS: [&str; 4] = ["question", "facturation", "technique", "evenement"];
 
 const MESSAGES_PER_HOUR: i32 = 5;
 
@@ -86,7 +78,7 @@ impl ContactForm {
         if !valid_email(self.email.trim()) {
             errors.insert("email", ContactError::Email);
         }
-        if !SUBJECTS.iter().any(|(value, _)| *value == self.sujet) {
+        if !SUBJECTS.contains(&self.sujet.as_str()) {
             errors.insert("sujet", ContactError::Subject);
         }
         if self.sujet == "evenement" {
@@ -176,7 +168,7 @@ struct ContactPage<'a> {
     errors: BTreeMap<&'static str, ContactError>,
     csrf: String,
     suggestions: Vec<&'a Guide>,
-    subjects: &'static [(&'static str, &'static str)],
+    subjects: &'static [&'static str],
 }
 
 impl ContactPage<'_> {
@@ -225,7 +217,7 @@ pub async fn form(
         sujet: prefill
             .sujet
             .clone()
-            .filter(|s| SUBJECTS.iter().any(|(v, _)| v == s))
+            .filter(|s| SUBJECTS.contains(&s.as_str()))
             .unwrap_or_else(|| "question".into()),
         page: prefill.page.clone().unwrap_or_default(),
         ..ContactForm::default()

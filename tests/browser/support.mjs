@@ -142,23 +142,47 @@ export const CSS_PATH_FN = `(el) => {
 
 /**
  * Run in the page with { width, cssPath: CSS_PATH_FN }: the document's scrollWidth and the outermost
- * elements sticking out to the right of `width` (at most 5), for failure messages.
+ * elements that make the page wider than `width` (at most 5), for failure messages. An element
+ * inside a scrolling container (a `.table-wrap`) does not count, unless it escapes it: an absolutely
+ * positioned element whose containing block is outside the container is not clipped by it.
  */
 export const OVERFLOW_FN = `({ width, cssPath }) => {
   const path = eval(cssPath);
+  const root = document.documentElement;
+  const out = (el) => { const r = el.getBoundingClientRect(); return r.right > width + 0.5 && r.width > 0; };
+  const style = (el) => getComputedStyle(el);
+  const containingBlock = (el) => {
+    let p = el.parentElement;
+    if (style(el).position === 'absolute') {
+      while (p && p !== root && style(p).position === 'static' && style(p).transform === 'none') p = p.parentElement;
+    }
+    return p;
+  };
+  // Clipped by a scrolling container on its containing-block chain, or fixed (never scrolls the page).
+  const clipped = (el) => {
+    for (let cur = el; ; ) {
+      if (style(cur).position === 'fixed') return true;
+      const cb = containingBlock(cur);
+      if (!cb || cb === document.body || cb === root) return false;
+      if (style(cb).overflowX !== 'visible') return true;
+      cur = cb;
+    }
+  };
   const wide = [];
   for (const el of document.body.querySelectorAll('*')) {
-    const r = el.getBoundingClientRect();
-    if (r.right > width + 0.5 && r.width > 0) {
-      let p = el.parentElement, nested = false;
-      while (p && p !== document.body) {
-        if (p.getBoundingClientRect().right > width + 0.5) { nested = true; break; }
-        p = p.parentElement;
-      }
-      if (!nested) wide.push(path(el) + ' (right edge ' + Math.round(r.right) + ' px)');
+    if (!out(el) || clipped(el)) continue;
+    let nested = false, scroller = null;
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (!nested && out(p) && !clipped(p)) nested = true;
+      if (!scroller && style(p).overflowX !== 'visible') scroller = p;
     }
+    if (nested) continue;
+    const r = el.getBoundingClientRect();
+    wide.push(path(el) + ' (right edge ' + Math.round(r.right) + ' px' +
+      (scroller ? ', position: ' + style(el).position + ', escapes the scrolling ' + path(scroller) +
+        ' because its containing block is outside it' : '') + ')');
   }
-  return { scrollWidth: document.documentElement.scrollWidth, wide: wide.slice(0, 5) };
+  return { scrollWidth: root.scrollWidth, wide: wide.slice(0, 5) };
 }`;
 
 /** A test failure that prints as its message and the test file's line, without a long stack. */
