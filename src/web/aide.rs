@@ -677,22 +677,6 @@ fn feedback_key(slug: &str) -> String {
     format!("avis:{slug}")
 }
 
-fn client(request: &HttpRequest) -> String {
-    request
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
-}
-
-fn no_store(status: u16, body: String) -> HttpResponse {
-    let status =
-        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(body)
-}
-
 /// `GET /aide/{slug}/avis?utile=oui|non`: « Cet article vous a-t-il aidé ? » works with plain
 /// links and no JavaScript; a vote is a counter, like a view. The comment that may follow a
 /// « non » is a POST with a CSRF token.
@@ -713,7 +697,7 @@ pub async fn vote(
     let mut tx = state.pool.begin().await?;
     if let Some(retry) = db::rate_limit::hit(
         &mut tx,
-        &format!("avis:{}", client(&request)),
+        &format!("avis:{}", super::client_address(&request)),
         3600,
         VOTES_PER_HOUR,
     )
@@ -742,7 +726,7 @@ pub async fn vote(
         comment: String::new(),
         error: None,
     };
-    Ok(no_store(200, page.render()?))
+    Ok(super::html(200, page.render()?))
 }
 
 pub async fn comment(
@@ -773,7 +757,7 @@ pub async fn comment(
             comment,
             error,
         };
-        return Ok(no_store(400, page.render()?));
+        return Ok(super::html(400, page.render()?));
     }
     // The vote this comment completes is the one this visitor just cast (kept in the session).
     let Some(id) = session
@@ -795,7 +779,7 @@ pub async fn comment(
         comment: String::new(),
         error: None,
     };
-    Ok(no_store(200, page.render()?))
+    Ok(super::html(200, page.render()?))
 }
 
 /// Development: reloads the guides when a file under `content/` changes (polled every second,

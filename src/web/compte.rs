@@ -94,28 +94,6 @@ impl Notice {
 
 type Errors = BTreeMap<&'static str, FormError>;
 
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", location.to_owned()))
-        .finish()
-}
-
-fn page(status: u16, body: String) -> HttpResponse {
-    let status =
-        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(body)
-}
-
-fn client(request: &HttpRequest) -> String {
-    request
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
-}
-
 fn internal(e: ServiceError) -> PageError {
     match e {
         ServiceError::Busy => PageError::TooManyRequests(5),
@@ -219,7 +197,7 @@ pub async fn sign_up_form(
         plans: catalog.plans.clone(),
     }
     .render()?;
-    Ok(page(200, body))
+    Ok(super::html(200, body))
 }
 
 pub async fn sign_up(
@@ -230,7 +208,7 @@ pub async fn sign_up(
 ) -> Result<HttpResponse, PageError> {
     if state.config.is_production() {
         // Paid plans start with online payment, which is not built yet.
-        return Ok(see_other(&format!(
+        return Ok(super::see_other(&format!(
             "/compte/info?avis={}",
             Notice::SignUpClosed.code()
         )));
@@ -267,7 +245,7 @@ pub async fn sign_up(
             plans: catalog.plans.clone(),
         }
         .render()?;
-        return Ok(page(400, body));
+        return Ok(super::html(400, body));
     }
     let input = SignUp {
         organisation: &organisation,
@@ -278,7 +256,7 @@ pub async fn sign_up(
     service::sign_up(&state.pool, &state.hasher, &state.config.public_url, input)
         .await
         .map_err(internal)?;
-    Ok(see_other(&format!(
+    Ok(super::see_other(&format!(
         "/compte/info?avis={}",
         Notice::CheckYourEmail.code()
     )))
@@ -298,9 +276,9 @@ pub async fn activate(
     match service::activate(&state.pool, &query.jeton).await {
         Ok(user) => {
             extract::sign_in(&session, &user)?;
-            Ok(see_other("/compte"))
+            Ok(super::see_other("/compte"))
         }
-        Err(ServiceError::InvalidLink) => Ok(see_other(&format!(
+        Err(ServiceError::InvalidLink) => Ok(super::see_other(&format!(
             "/compte/info?avis={}",
             Notice::LinkInvalid.code()
         ))),
@@ -333,7 +311,7 @@ pub async fn info(
     } else {
         200
     };
-    Ok(page(status, InfoPage { layout, notice }.render()?))
+    Ok(super::html(status, InfoPage { layout, notice }.render()?))
 }
 
 // ---------------------------------------------------------------- log in, log out
@@ -378,7 +356,7 @@ pub async fn login_form(
         problem: None,
     }
     .render()?;
-    Ok(page(200, body))
+    Ok(super::html(200, body))
 }
 
 pub async fn login(
@@ -402,13 +380,13 @@ pub async fn login(
             &state.hasher,
             &email,
             &form.mot_de_passe,
-            &client(&request),
+            &super::client_address(&request),
         )
         .await
         {
             Ok(user) => {
                 extract::sign_in(&session, &user)?;
-                return Ok(see_other(safe_next(&form.suite)));
+                return Ok(super::see_other(safe_next(&form.suite)));
             }
             Err(ServiceError::InvalidCredentials) => Some("identifiants"),
             Err(ServiceError::NotActivated) => Some("activation"),
@@ -423,7 +401,7 @@ pub async fn login(
         problem,
     }
     .render()?;
-    Ok(page(
+    Ok(super::html(
         if problem == Some("champs") { 400 } else { 401 },
         body,
     ))
@@ -431,7 +409,7 @@ pub async fn login(
 
 pub async fn logout(session: Session) -> HttpResponse {
     extract::sign_out(&session);
-    see_other("/")
+    super::see_other("/")
 }
 
 // ---------------------------------------------------------------- forgotten password
@@ -452,7 +430,7 @@ struct ForgotPage {
 }
 
 pub async fn forgot_form(session: Session, layout: Layout) -> Result<HttpResponse, PageError> {
-    Ok(page(
+    Ok(super::html(
         200,
         ForgotPage {
             layout,
@@ -480,12 +458,12 @@ pub async fn forgot(
             error: Some(message("email", *error)),
         }
         .render()?;
-        return Ok(page(400, body));
+        return Ok(super::html(400, body));
     }
     service::request_reset(&state.pool, &state.config.public_url, form.email.trim())
         .await
         .map_err(internal)?;
-    Ok(see_other(&format!(
+    Ok(super::see_other(&format!(
         "/compte/info?avis={}",
         Notice::ResetSent.code()
     )))
@@ -516,10 +494,31 @@ impl NewPasswordPage {
     fn error(&self, field: &str) -> Option<&str> {
         self.errors.get(field).map(String::as_str)
     }
+
+    /// The form that chooses a password from a link (reset or invitation), 400 with `errors`.
+    fn respond(
+        layout: Layout,
+        session: &Session,
+        action: &'static str,
+        jeton: &str,
+        heading: Option<(String, String)>,
+        errors: &Errors,
+    ) -> Result<HttpResponse, PageError> {
+        let status = if errors.is_empty() { 200 } else { 400 };
+        let page = NewPasswordPage {
+            layout,
+            csrf: csrf::token(session)?,
+            action,
+            jeton: jeton.to_owned(),
+            heading,
+            errors: messages(errors),
+        };
+        Ok(super::html(status, page.render()?))
+    }
 }
 
 fn link_invalid() -> HttpResponse {
-    see_other(&format!("/compte/info?avis={}", Notice::LinkInvalid.code()))
+    super::see_other(&format!("/compte/info?avis={}", Notice::LinkInvalid.code()))
 }
 
 pub async fn reset_form(
@@ -534,16 +533,14 @@ pub async fn reset_form(
     {
         return Ok(link_invalid());
     }
-    let body = NewPasswordPage {
+    NewPasswordPage::respond(
         layout,
-        csrf: csrf::token(&session)?,
-        action: "/compte/reinitialisation",
-        jeton: query.jeton.clone(),
-        heading: None,
-        errors: BTreeMap::new(),
-    }
-    .render()?;
-    Ok(page(200, body))
+        &session,
+        "/compte/reinitialisation",
+        &query.jeton,
+        None,
+        &Errors::new(),
+    )
 }
 
 pub async fn reset(
@@ -555,22 +552,20 @@ pub async fn reset(
     let mut errors = Errors::new();
     check_new_password(&mut errors, &form.mot_de_passe, &form.confirmation, &[]);
     if !errors.is_empty() {
-        let body = NewPasswordPage {
+        return NewPasswordPage::respond(
             layout,
-            csrf: csrf::token(&session)?,
-            action: "/compte/reinitialisation",
-            jeton: form.jeton.clone(),
-            heading: None,
-            errors: messages(&errors),
-        }
-        .render()?;
-        return Ok(page(400, body));
+            &session,
+            "/compte/reinitialisation",
+            &form.jeton,
+            None,
+            &errors,
+        );
     }
     match service::reset_password(&state.pool, &state.hasher, &form.jeton, &form.mot_de_passe).await
     {
         Ok(_) => {
             extract::sign_out(&session);
-            Ok(see_other(&format!(
+            Ok(super::see_other(&format!(
                 "/compte/info?avis={}",
                 Notice::PasswordReset.code()
             )))
@@ -593,16 +588,14 @@ pub async fn invitation_form(
         Err(ServiceError::InvalidLink) => return Ok(link_invalid()),
         Err(e) => return Err(internal(e)),
     };
-    let body = NewPasswordPage {
+    NewPasswordPage::respond(
         layout,
-        csrf: csrf::token(&session)?,
-        action: "/compte/invitation",
-        jeton: query.jeton.clone(),
-        heading: Some((organisation, email)),
-        errors: BTreeMap::new(),
-    }
-    .render()?;
-    Ok(page(200, body))
+        &session,
+        "/compte/invitation",
+        &query.jeton,
+        Some((organisation, email)),
+        &Errors::new(),
+    )
 }
 
 pub async fn accept_invitation(
@@ -624,23 +617,21 @@ pub async fn accept_invitation(
         &[&organisation, &email],
     );
     if !errors.is_empty() {
-        let body = NewPasswordPage {
+        return NewPasswordPage::respond(
             layout,
-            csrf: csrf::token(&session)?,
-            action: "/compte/invitation",
-            jeton: form.jeton.clone(),
-            heading: Some((organisation, email)),
-            errors: messages(&errors),
-        }
-        .render()?;
-        return Ok(page(400, body));
+            &session,
+            "/compte/invitation",
+            &form.jeton,
+            Some((organisation, email)),
+            &errors,
+        );
     }
     match service::accept_invitation(&state.pool, &state.hasher, &form.jeton, &form.mot_de_passe)
         .await
     {
         Ok(user) => {
             extract::sign_in(&session, &user)?;
-            Ok(see_other("/compte"))
+            Ok(super::see_other("/compte"))
         }
         Err(ServiceError::InvalidLink | ServiceError::EmailTaken) => Ok(link_invalid()),
         Err(e) => Err(internal(e)),
@@ -729,11 +720,11 @@ pub async fn account(
         BTreeMap::new(),
     )
     .await?;
-    Ok(page(200, body))
+    Ok(super::html(200, body))
 }
 
 fn notice_redirect(notice: Notice) -> HttpResponse {
-    see_other(&format!("/compte?avis={}", notice.code()))
+    super::see_other(&format!("/compte?avis={}", notice.code()))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -794,7 +785,7 @@ pub async fn change_password(
         BTreeMap::new(),
     )
     .await?;
-    Ok(page(400, body))
+    Ok(super::html(400, body))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -846,7 +837,7 @@ pub async fn change_email(
         values,
     )
     .await?;
-    Ok(page(400, body))
+    Ok(super::html(400, body))
 }
 
 pub async fn confirm_email(
@@ -854,12 +845,12 @@ pub async fn confirm_email(
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
     match service::confirm_email_change(&state.pool, &query.jeton).await {
-        Ok(()) => Ok(see_other(&format!(
+        Ok(()) => Ok(super::see_other(&format!(
             "/compte/info?avis={}",
             Notice::EmailChanged.code()
         ))),
         Err(ServiceError::InvalidLink) => Ok(link_invalid()),
-        Err(ServiceError::EmailTaken) => Ok(see_other(&format!(
+        Err(ServiceError::EmailTaken) => Ok(super::see_other(&format!(
             "/compte/info?avis={}",
             Notice::EmailTaken.code()
         ))),
@@ -875,7 +866,7 @@ pub async fn sign_out_everywhere(
     let mut conn = state.pool.acquire().await?;
     db::accounts::bump_epoch(&mut conn, user.id).await?;
     extract::sign_out(&session);
-    Ok(see_other(&format!(
+    Ok(super::see_other(&format!(
         "/compte/info?avis={}",
         Notice::SignedOutEverywhere.code()
     )))
@@ -904,7 +895,7 @@ pub async fn invite(
             values,
         )
         .await?;
-        return Ok(page(400, body));
+        return Ok(super::html(400, body));
     }
     service::invite(
         &state.pool,
@@ -975,7 +966,7 @@ pub async fn set_threshold(
             let errors = BTreeMap::from([("seuil", message("seuil", FormError::OutOfRange))]);
             let values = BTreeMap::from([("seuil", form.seuil.clone())]);
             let body = account_page(&state, &session, layout, owner, None, errors, values).await?;
-            Ok(page(400, body))
+            Ok(super::html(400, body))
         }
     }
 }

@@ -193,15 +193,6 @@ struct ThanksPage {
     layout: Layout,
 }
 
-fn html(status: u16, body: String) -> HttpResponse {
-    let status =
-        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(body)
-}
-
 #[derive(Deserialize)]
 pub struct Prefill {
     sujet: Option<String>,
@@ -230,7 +221,7 @@ pub async fn form(
         suggestions: Vec::new(),
         subjects: &SUBJECTS,
     };
-    Ok(html(200, page.render()?))
+    Ok(super::html(200, page.render()?))
 }
 
 pub async fn send(
@@ -252,7 +243,7 @@ pub async fn send(
             suggestions: Vec::new(),
             subjects: &SUBJECTS,
         };
-        return Ok(html(400, page.render()?));
+        return Ok(super::html(400, page.render()?));
     }
     // First submission: offer the guides that may answer the message (contact deflection).
     if form.confirmer.is_empty() {
@@ -272,7 +263,7 @@ pub async fn send(
                 suggestions,
                 subjects: &SUBJECTS,
             };
-            return Ok(html(200, page.render()?));
+            return Ok(super::html(200, page.render()?));
         }
     }
     let client = request
@@ -316,5 +307,5 @@ pub async fn send(
 }
 
 pub async fn thanks(layout: Layout) -> Result<HttpResponse, PageError> {
-    Ok(html(200, ThanksPage { layout }.render()?))
+    Ok(super::html(200, ThanksPage { layout }.render()?))
 }
