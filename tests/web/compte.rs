@@ -189,7 +189,7 @@ async fn wrong_password_and_unknown_address_get_the_same_answer_and_time() {
     );
     let ratio = wrong.as_secs_f64() / unknown.as_secs_f64();
     assert!(
-        (0.5..2.0).contains(&ratio),
+        (0.33..3.0).contains(&ratio),
         "an unknown address is hashed too: {wrong:?} vs {unknown:?}"
     );
 }
