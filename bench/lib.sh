@@ -77,7 +77,11 @@ bench_cleanup() {
   done
   stop_pid "${PORTAL_PID[keeper]:-}"
   stop_pid "$NGINX_PID" 10
-  [ -n "$BENCH_TMP" ] && rm -rf "$BENCH_TMP"
+  if [ -n "${BENCH_KEEP:-}" ]; then
+    printf 'bench: kept %s (wrk outputs in wrk/, portal logs, nginx/)\n' "$BENCH_TMP" >&2
+  elif [ -n "$BENCH_TMP" ]; then
+    rm -rf "$BENCH_TMP"
+  fi
   exit "$status"
 }
 
@@ -356,7 +360,7 @@ fail() {
 # counts as a failure: a benchmark of error pages measures nothing.
 compare() {
   local name=$1 url=$2 base=$3 min_rps=${4:--} max_p99=${5:--} label=${6:-portal} blabel=${7:-nginx}
-  local r side u out vals errors=0 berrors=0 verdict="" targets=""
+  local r side u out vals errors=0 berrors=0 non2xx=0 sockets=0 verdict="" targets=""
   local -a rps=() p50=() p90=() p99=() brps=() bp50=() bp90=() bp99=()
   local workdir="$BENCH_TMP/wrk/$name"
   mkdir -p "$workdir"
@@ -382,6 +386,9 @@ compare() {
       else
         brps+=("$1"); bp50+=("$2"); bp90+=("$3"); bp99+=("$4"); berrors=$((berrors + $5 + $6))
       fi
+      non2xx=$((non2xx + $5))
+      sockets=$((sockets + $6))
+      [ $(($5 + $6)) -eq 0 ] || warn "$name: $5 non-2xx/3xx responses and $6 socket errors in $out"
     done
   done
   local m_rps m_p50 m_p90 m_p99 b_rps b_p50 b_p90 b_p99 ratio_rps ratio_p99
@@ -397,7 +404,8 @@ compare() {
     targets+="p99<=${max_p99}x "
     awk -v r="$ratio_p99" -v t="$max_p99" 'BEGIN { exit !(r + 0 <= t + 0) }' || verdict+="p99 ${ratio_p99}>${max_p99} "
   fi
-  [ $((errors + berrors)) -eq 0 ] || verdict+="$((errors + berrors)) errors "
+  [ "$non2xx" -eq 0 ] || verdict+="$non2xx non-2xx "
+  [ "$sockets" -eq 0 ] || verdict+="$sockets socket errors "
   if [ -n "$verdict" ]; then
     verdict="FAIL: ${verdict% }"
     fail

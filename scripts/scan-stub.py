@@ -9,8 +9,11 @@ It mirrors the portal's form handling (a hidden `csrf` input bound to a server-s
 cookie, POST refused without it), so a scanner that mishandles the token finds nothing here
 either, and the control fails. Its two flaws, and nothing else:
 
-  * POST /recherche, parameter `q`: SQL injection. The query is built by string concatenation
-    and run on an in-memory SQLite database; the database error is shown in the page.
+  * The guide search, parameter `q`: SQL injection. The query is built by string concatenation
+    and run on an in-memory SQLite database; the database error is shown in the page. The search
+    is reachable as the form (POST /recherche, with the CSRF token) and as a plain link
+    (GET /recherche?q=...), so both ways scripts/scan drives sqlmap (with and without the token)
+    are checked.
   * GET /bonjour, parameter `nom`: reflected cross-site scripting (echoed without escaping).
 
 Python 3 standard library only. Usage: scan-stub.py [--port N]; it prints
@@ -103,11 +106,17 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         sid, token, new = self.session()
         cookie = sid if new else ""
-        if url.path in ("/", "/recherche"):
-            self.send(200, page("Guides", self.search_form(token)), cookie)
+        query = parse_qs(url.query)
+        if url.path == "/recherche" and "q" in query:
+            self.search(query["q"][0], token, cookie)
+        elif url.path in ("/", "/recherche"):
+            body = self.search_form(token) + (
+                "<p>Recherches fréquentes : <a href=\"/recherche?q=bulletin\">bulletin</a></p>"
+            )
+            self.send(200, page("Guides", body), cookie)
         elif url.path == "/bonjour":
-            # FLAW 1: reflected XSS, `nom` goes into the page unescaped.
-            nom = parse_qs(url.query).get("nom", ["visiteur"])[0]
+            # THE FLAW (reflected XSS): `nom` goes into the page unescaped.
+            nom = query.get("nom", ["visiteur"])[0]
             self.send(200, page("Bonjour", f"<p>Bonjour {nom} !</p>"), cookie)
         else:
             self.send(404, page("Introuvable", "<p>Cette page n'existe pas.</p>"), cookie)
@@ -127,8 +136,10 @@ class Handler(BaseHTTPRequestHandler):
         if new or not secrets.compare_digest(sent.encode(), token.encode()):
             self.send(403, page("Refusé", "<p>Jeton CSRF manquant ou invalide.</p>"), sid if new else "")
             return
-        q = form.get("q", [""])[0]
-        # FLAW 2: SQL injection, `q` is concatenated into the query; errors are shown.
+        self.search(form.get("q", [""])[0], token, "")
+
+    def search(self, q: str, token: str, cookie: str) -> None:
+        # THE FLAW (SQL injection): `q` is concatenated into the query; errors are shown.
         sql = "SELECT titre, corps FROM guides WHERE titre LIKE '%" + q + "%' ORDER BY id"
         try:
             with DB_LOCK:
@@ -137,12 +148,12 @@ class Handler(BaseHTTPRequestHandler):
             body = self.search_form(token, q) + (
                 f"<pre>{type(error).__module__}.{type(error).__name__}: {html.escape(str(error))}</pre>"
             )
-            self.send(500, page("Erreur", body))
+            self.send(500, page("Erreur", body), cookie)
             return
         items = "".join(
             f"<li><strong>{html.escape(str(t))}</strong> {html.escape(str(c))}</li>" for t, c in rows
         )
-        self.send(200, page("Résultats", self.search_form(token, q) + f"<ul>{items}</ul>"))
+        self.send(200, page("Résultats", self.search_form(token, q) + f"<ul>{items}</ul>"), cookie)
 
 
 def main() -> None:

@@ -73,6 +73,7 @@ impl Application {
             prompt_rules,
             help: pages::aide::HelpCentre::new(library),
             hasher: Hasher::new().context("password hasher")?,
+            last_healthy: std::sync::RwLock::new(None),
         });
         let transport =
             mail::Transport::new(config_smtp.as_deref(), mail_dir).context("NANOCLIP_SMTP_URL")?;
@@ -89,13 +90,17 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                .configure(|cfg| routes(cfg, extra))
-                .default_service(web::to(pages::error::not_found))
-                .wrap(middleware::from_fn(pages::csrf::guard))
-                .wrap(session_middleware(&session_store, &session_key, production))
-                .wrap(middleware::from_fn(pages::error::error_pages))
+                .configure(shared_pages)
+                .service(
+                    web::scope("")
+                        .configure(|cfg| routes(cfg, extra))
+                        .default_service(web::to(pages::error::not_found))
+                        .wrap(middleware::from_fn(pages::csrf::guard))
+                        .wrap(session_middleware(&session_store, &session_key, production))
+                        .wrap(middleware::from_fn(pages::error::error_pages))
+                        .wrap(middleware::Compress::default()),
+                )
                 .wrap(security_headers(production))
-                .wrap(middleware::Compress::default())
                 .wrap(TracingLogger::default())
         })
         .shutdown_timeout(30)
@@ -126,11 +131,19 @@ impl Application {
     }
 }
 
+/// Pages that are the same for every visitor, served from memory with their own gzip variant:
+/// no session, no CSRF guard (GET only) and no compression middleware in the way. Everything
+/// else is in `routes`, behind the full middleware stack.
+fn shared_pages(cfg: &mut web::ServiceConfig) {
+    cfg.route("/aide/recherche", web::get().to(pages::aide::search))
+        .route("/aide/{slug}", web::get().to(pages::aide::guide))
+        .route("/healthz", web::get().to(pages::meta::healthz))
+        .route("/static/{name}", web::get().to(pages::assets::serve));
+}
+
 /// The URL map, in PRODUCT.md's order.
 fn routes(cfg: &mut web::ServiceConfig, extra: Option<ExtraRoutes>) {
     cfg.route("/", web::get().to(pages::aide::home))
-        .route("/aide/recherche", web::get().to(pages::aide::search))
-        .route("/aide/{slug}", web::get().to(pages::aide::guide))
         .route("/aide/{slug}/avis", web::get().to(pages::aide::vote))
         .route("/aide/{slug}/avis", web::post().to(pages::aide::comment))
         .route("/simulateur", web::get().to(pages::simulateur::page))
@@ -214,10 +227,8 @@ fn routes(cfg: &mut web::ServiceConfig, extra: Option<ExtraRoutes>) {
         .route("/contact", web::post().to(pages::contact::send))
         .route("/contact/merci", web::get().to(pages::contact::thanks))
         .route("/admin", web::get().to(pages::admin::page))
-        .route("/healthz", web::get().to(pages::meta::healthz))
         .route("/sitemap.xml", web::get().to(pages::aide::sitemap))
-        .route("/robots.txt", web::get().to(pages::meta::robots))
-        .route("/static/{name}", web::get().to(pages::assets::serve));
+        .route("/robots.txt", web::get().to(pages::meta::robots));
     if let Some(extra) = extra {
         extra(cfg);
     }

@@ -10,9 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{
-    BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery,
-};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
@@ -36,7 +34,22 @@ pub struct SearchIndex {
     synonyms: HashMap<String, Vec<String>>,
     /// Folded words of the guides, with their frequency, for suggestions.
     vocabulary: HashMap<String, u32>,
+    /// Every analysed term of the index, for prefix and typo expansion.
+    indexed_terms: Vec<String>,
+    /// Body text by slug, for snippets.
+    texts: HashMap<String, String>,
+    /// Answers already computed, by query (cleared when full; rebuilt with the index).
+    cache: std::sync::Mutex<HashMap<String, std::sync::Arc<Outcome>>>,
 }
+
+/// A search's answer: the guides (slug and snippet), best first, and a correction.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub hits: Vec<(String, Vec<SnippetPart>)>,
+    pub suggestion: Option<String>,
+}
+
+const CACHE_ENTRIES: usize = 4096;
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -118,7 +131,16 @@ impl SearchIndex {
         index.tokenizers().register(TOKENIZER, analyzer.clone());
         let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 15_000_000)?;
         let mut vocabulary = HashMap::new();
+        let mut indexed = std::collections::BTreeSet::new();
+        let mut texts = HashMap::new();
         for guide in guides {
+            texts.insert(guide.slug.clone(), guide.text.clone());
+            for text in [guide.title.as_str(), guide.text.as_str()]
+                .into_iter()
+                .chain(guide.keywords.iter().map(String::as_str))
+            {
+                indexed.extend(terms(&analyzer, text).into_iter().map(|(t, _)| t));
+            }
             let headings: Vec<&str> = guide.headings.iter().map(|h| h.text.as_str()).collect();
             writer.add_document(doc!(
                 fields.slug => guide.slug.as_str(),
@@ -151,6 +173,9 @@ impl SearchIndex {
             fields,
             synonyms,
             vocabulary,
+            indexed_terms: indexed.into_iter().collect(),
+            texts,
+            cache: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -226,6 +251,7 @@ impl SearchIndex {
             }
         }
         for (term, weight) in self.query_terms(query) {
+            let expansions = self.expand(&term);
             let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             for (field, boost) in [
                 (f.title, 5.0),
@@ -241,24 +267,82 @@ impl SearchIndex {
                     Occur::Should,
                     Box::new(BoostQuery::new(Box::new(exact), boost * weight)),
                 ));
-                let len = term.chars().count();
-                if len >= 3 {
-                    // Prefix: « expir » finds « expirent »; within one edit for longer words.
-                    let distance = if len >= 5 { 1 } else { 0 };
-                    let fuzzy = FuzzyTermQuery::new_prefix(
-                        Term::from_field_text(field, &term),
-                        distance,
-                        true,
+                // Prefix: « expir » finds « expirent »; within one edit for longer words.
+                for other in &expansions {
+                    let near = TermQuery::new(
+                        Term::from_field_text(field, other),
+                        IndexRecordOption::WithFreqs,
                     );
                     alternatives.push((
                         Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(fuzzy), 0.3 * boost * weight)),
+                        Box::new(BoostQuery::new(Box::new(near), 0.3 * boost * weight)),
                     ));
                 }
             }
             clauses.push((Occur::Should, Box::new(BooleanQuery::new(alternatives))));
         }
         (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
+    }
+
+    /// Indexed terms that `term` starts (3 letters or more) or is one edit away from (5 or more),
+    /// other than itself. Tantivy's fuzzy queries build an automaton per term and field, which
+    /// costs milliseconds; the index has a few thousand terms, so a scan is cheaper.
+    fn expand(&self, term: &str) -> Vec<String> {
+        let len = term.chars().count();
+        if len < 3 {
+            return Vec::new();
+        }
+        let first = term.chars().next();
+        self.indexed_terms
+            .iter()
+            .filter(|t: &&String| String::as_str(t) != term)
+            .filter(|t| {
+                if t.starts_with(term) {
+                    return true;
+                }
+                if len < 5 || t.chars().next() != first {
+                    return false;
+                }
+                let head: String = t.chars().take(len).collect();
+                strsim::levenshtein(&head, term) <= 1 || strsim::levenshtein(t, term) <= 1
+            })
+            .take(20)
+            .cloned()
+            .collect()
+    }
+
+    /// The answer to `query`, from the cache when it was asked before.
+    pub fn run(&self, query: &str, limit: usize) -> std::sync::Arc<Outcome> {
+        let key = fold(query);
+        if let Ok(cache) = self.cache.lock()
+            && let Some(found) = cache.get(&key)
+        {
+            return found.clone();
+        }
+        let terms = self.query_terms(query);
+        let hits = self
+            .search(query, limit)
+            .into_iter()
+            .map(|hit| {
+                let snippet = self
+                    .texts
+                    .get(&hit.slug)
+                    .map(|text| self.snippet(text, &terms))
+                    .unwrap_or_default();
+                (hit.slug, snippet)
+            })
+            .collect();
+        let outcome = std::sync::Arc::new(Outcome {
+            hits,
+            suggestion: self.suggestion(query),
+        });
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(key, outcome.clone());
+        }
+        outcome
     }
 
     /// « Vouliez-vous dire … ? »: each word unknown to the guides replaced by the nearest known

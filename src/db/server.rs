@@ -271,6 +271,13 @@ impl PrivateCluster {
     }
 
     fn ensure_running_locked(&self) -> anyhow::Result<bool> {
+        // Connecting to the socket is much cheaper than running pg_ctl (and runuser as root).
+        let socket = self
+            .socket_dir
+            .join(format!(".s.PGSQL.{}", self.tcp_port.unwrap_or(SOCKET_PORT)));
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            return Ok(false);
+        }
         fs::create_dir_all(&self.socket_dir)?;
         fs::create_dir_all(self.root.join("log"))?;
         if let Some(user) = &self.run_as {

@@ -53,8 +53,9 @@ pub struct Hasher {
     admission: Arc<Semaphore>,
     /// Hashes computed at once: one per core, leaving the executor free.
     cpu: Arc<Semaphore>,
-    /// Verified against when the e-mail is unknown, so both cost the same time.
-    dummy: String,
+    /// Verified against when the e-mail is unknown, so both cost the same time. Made on first
+    /// use (on a blocking thread), not at start-up.
+    dummy: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Hasher {
@@ -67,14 +68,10 @@ impl Hasher {
 
     /// `cpu` hashes at once, `admitted` requests waiting or hashing at most.
     pub fn with_limits(cpu: usize, admitted: usize) -> Result<Self, HashError> {
-        let dummy = argon2()
-            .hash_password(b"nanoclip-dummy-password-for-unknown-accounts")
-            .map_err(|e| HashError::Internal(e.to_string()))?
-            .to_string();
         Ok(Self {
             admission: Arc::new(Semaphore::new(admitted)),
             cpu: Arc::new(Semaphore::new(cpu)),
-            dummy,
+            dummy: Arc::new(std::sync::OnceLock::new()),
         })
     }
 
@@ -116,12 +113,25 @@ impl Hasher {
         stored: Option<&str>,
     ) -> Result<Verified, HashError> {
         let exists = stored.is_some();
-        let phc = stored.unwrap_or(&self.dummy).to_owned();
+        let stored_phc = stored.map(str::to_owned);
+        let dummy = self.dummy.clone();
         let password = password.to_owned();
         let ok = self
-            .run(move || match PasswordHash::new(&phc) {
-                Ok(hash) => argon2().verify_password(password.as_bytes(), &hash).is_ok(),
-                Err(_) => false,
+            .run(move || {
+                let phc = stored_phc.unwrap_or_else(|| {
+                    dummy
+                        .get_or_init(|| {
+                            argon2()
+                                .hash_password(b"nanoclip-dummy-password-for-unknown-accounts")
+                                .map(|h| h.to_string())
+                                .unwrap_or_default()
+                        })
+                        .clone()
+                });
+                match PasswordHash::new(&phc) {
+                    Ok(hash) => argon2().verify_password(password.as_bytes(), &hash).is_ok(),
+                    Err(_) => false,
+                }
             })
             .await?;
         let needs_rehash = ok && exists && !stored.unwrap_or_default().contains(&current_params());

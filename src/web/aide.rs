@@ -5,7 +5,7 @@
 //! Views are counted in memory and written in batches, so reading never waits on the database.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderValue};
@@ -31,6 +31,7 @@ use crate::services::catalog::Catalog;
 
 pub struct StaticPage {
     body: web::Bytes,
+    gzipped: web::Bytes,
     etag: HeaderValue,
 }
 
@@ -43,7 +44,8 @@ pub struct HelpCentre {
     /// Swapped as a whole when the guides are reloaded (development).
     library: RwLock<Arc<Library>>,
     rendered: RwLock<Option<Arc<RenderedGuides>>>,
-    views: Mutex<HashMap<String, i64>>,
+    /// One counter per guide: reading a guide adds one without a lock held across workers.
+    views: RwLock<HashMap<String, std::sync::atomic::AtomicI64>>,
     most_read: RwLock<Option<(Instant, Vec<String>)>>,
 }
 
@@ -52,7 +54,7 @@ impl HelpCentre {
         Self {
             library: RwLock::new(Arc::new(library)),
             rendered: RwLock::new(None),
-            views: Mutex::new(HashMap::new()),
+            views: RwLock::new(HashMap::new()),
             most_read: RwLock::new(None),
         }
     }
@@ -75,18 +77,36 @@ impl HelpCentre {
     }
 
     fn count_view(&self, slug: &str) {
-        if let Ok(mut views) = self.views.lock() {
-            *views.entry(slug.to_owned()).or_insert(0) += 1;
+        use std::sync::atomic::{AtomicI64, Ordering};
+        if let Ok(views) = self.views.read()
+            && let Some(counter) = views.get(slug)
+        {
+            counter.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if let Ok(mut views) = self.views.write() {
+            views
+                .entry(slug.to_owned())
+                .or_insert_with(|| AtomicI64::new(0))
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Writes the views counted since the last call; on failure they are kept for the next one.
     pub async fn flush_views(&self, pool: &sqlx::PgPool) {
-        let batch: HashMap<String, i64> = match self.views.lock() {
-            Ok(mut views) if !views.is_empty() => std::mem::take(&mut *views),
-            _ => return,
+        use std::sync::atomic::Ordering;
+        let batch: Vec<(String, i64)> = match self.views.read() {
+            Ok(views) => views
+                .iter()
+                .map(|(slug, n)| (slug.clone(), n.swap(0, Ordering::Relaxed)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            Err(_) => return,
         };
-        let (slugs, counts): (Vec<String>, Vec<i64>) = batch.clone().into_iter().unzip();
+        if batch.is_empty() {
+            return;
+        }
+        let (slugs, counts): (Vec<String>, Vec<i64>) = batch.iter().cloned().unzip();
         let written = match pool.acquire().await {
             Ok(mut conn) => db::help::add_views(&mut conn, &slugs, &counts)
                 .await
@@ -95,9 +115,11 @@ impl HelpCentre {
         };
         if let Err(error) = written {
             tracing::warn!("guide views not written yet: {error}");
-            if let Ok(mut views) = self.views.lock() {
+            if let Ok(views) = self.views.read() {
                 for (slug, n) in batch {
-                    *views.entry(slug).or_insert(0) += n;
+                    if let Some(counter) = views.get(&slug) {
+                        counter.fetch_add(n, Ordering::Relaxed);
+                    }
                 }
             }
         }
@@ -141,10 +163,12 @@ impl HelpCentre {
                 hex::encode(&Sha256::digest(html.as_bytes())[..8])
             ))
             .map_err(|e| PageError::Internal(e.into()))?;
+            let gzipped = web::Bytes::from(super::gzip(html.as_bytes()));
             pages.insert(
                 guide.slug.clone(),
                 StaticPage {
                     body: web::Bytes::from(html),
+                    gzipped,
                     etag,
                 },
             );
@@ -440,21 +464,29 @@ pub async fn guide(
     let catalog = state.catalog.get(&state.pool).await?;
     let rendered = state.help.rendered(&state, &catalog)?;
     let Some(page) = rendered.pages.get(slug.as_str()) else {
-        return Err(PageError::NotFound);
+        return Ok(super::error::not_found_page(&state, &request));
     };
     state.help.count_view(&slug);
     let cache = HeaderValue::from_static("public, max-age=0, must-revalidate");
-    if request.headers().get(header::IF_NONE_MATCH) == Some(&page.etag) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, page.etag.clone()))
-            .insert_header((header::CACHE_CONTROL, cache))
-            .finish());
-    }
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
+    let not_modified = request.headers().get(header::IF_NONE_MATCH) == Some(&page.etag);
+    let mut response = if not_modified {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
         .insert_header((header::ETAG, page.etag.clone()))
         .insert_header((header::CACHE_CONTROL, cache))
-        .body(page.body.clone()))
+        .insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
+    if not_modified {
+        return Ok(response.finish());
+    }
+    response.content_type("text/html; charset=utf-8");
+    if !page.gzipped.is_empty() && super::accepts_gzip(&request) {
+        response.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")));
+        return Ok(response.body(page.gzipped.clone()));
+    }
+    Ok(response.body(page.body.clone()))
 }
 
 // ---------------------------------------------------------------- home
@@ -545,18 +577,18 @@ pub fn find<'a>(
     if query.chars().count() > QUERY_MAX_CHARS {
         return Err(QueryProblem::TooLong);
     }
-    let index = &library.search;
-    let terms = index.query_terms(&query);
-    let results: Vec<SearchResult> = index
-        .search(&query, 10)
-        .into_iter()
-        .filter_map(|hit| library.get(&hit.slug))
-        .map(|guide| SearchResult {
-            guide,
-            snippet: index.snippet(&guide.text, &terms),
+    let outcome = library.search.run(&query, 10);
+    let results: Vec<SearchResult> = outcome
+        .hits
+        .iter()
+        .filter_map(|(slug, snippet)| {
+            library.get(slug).map(|guide| SearchResult {
+                guide,
+                snippet: snippet.clone(),
+            })
         })
         .collect();
-    let suggestion = index.suggestion(&query);
+    let suggestion = outcome.suggestion.clone();
     if results.is_empty() {
         let pool = state.pool.clone();
         let missed = crate::content::text::fold(&query);

@@ -15,6 +15,8 @@ use super::AppState;
 
 pub struct Asset {
     pub bytes: web::Bytes,
+    /// Empty when compressing would not pay (images).
+    pub gzipped: web::Bytes,
     pub content_type: HeaderValue,
     pub etag: HeaderValue,
 }
@@ -63,6 +65,11 @@ impl Assets {
             assets.files.insert(
                 fingerprinted,
                 Asset {
+                    gzipped: if matches!(ext, "css" | "js" | "svg" | "txt") {
+                        web::Bytes::from(super::gzip(&bytes))
+                    } else {
+                        web::Bytes::new()
+                    },
                     bytes: web::Bytes::from(bytes),
                     content_type: HeaderValue::from_static(content_type),
                     etag: HeaderValue::from_str(&format!("\"{hash}\""))?,
@@ -89,15 +96,23 @@ pub async fn serve(
             .body("Fichier introuvable");
     };
     let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
-    if request.headers().get(header::IF_NONE_MATCH) == Some(&asset.etag) {
-        return HttpResponse::NotModified()
-            .insert_header((header::ETAG, asset.etag.clone()))
-            .insert_header((header::CACHE_CONTROL, cache))
-            .finish();
-    }
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, asset.content_type.clone()))
-        .insert_header((header::CACHE_CONTROL, cache))
+    let not_modified = request.headers().get(header::IF_NONE_MATCH) == Some(&asset.etag);
+    let mut response = if not_modified {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
         .insert_header((header::ETAG, asset.etag.clone()))
-        .body(asset.bytes.clone())
+        .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
+    if not_modified {
+        return response.finish();
+    }
+    response.insert_header((header::CONTENT_TYPE, asset.content_type.clone()));
+    if !asset.gzipped.is_empty() && super::accepts_gzip(&request) {
+        response.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")));
+        return response.body(asset.gzipped.clone());
+    }
+    response.body(asset.bytes.clone())
 }

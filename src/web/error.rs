@@ -152,14 +152,7 @@ pub async fn error_pages(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i64>().ok())
             .filter(|seconds| *seconds >= 10);
-        let page = ErrorPage {
-            layout,
-            status: status.as_u16(),
-            request_id: &request_id,
-            retry_after,
-        };
-        page.render()
-            .unwrap_or_else(|_| format!("Erreur {}", status.as_u16()))
+        render_page(layout, status.as_u16(), &request_id, retry_after)
     };
     response.headers_mut().remove(header::CONTENT_LENGTH);
     let response = response.set_body(BoxBody::new(body));
@@ -169,4 +162,33 @@ pub async fn error_pages(
 /// The default service: every unknown URL is a 404 page.
 pub async fn not_found() -> Result<HttpResponse, PageError> {
     Err(PageError::NotFound)
+}
+
+/// The French error page for `status`.
+pub fn render_page(
+    layout: Layout,
+    status: u16,
+    request_id: &str,
+    retry_after: Option<i64>,
+) -> String {
+    let page = ErrorPage {
+        layout,
+        status,
+        request_id,
+        retry_after,
+    };
+    page.render().unwrap_or_else(|_| format!("Erreur {status}"))
+}
+
+/// The 404 page as a response, for handlers outside the error-page middleware.
+pub fn not_found_page(state: &AppState, request: &actix_web::HttpRequest) -> HttpResponse {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let body = render_page(Layout::new(state, request.path()), 404, &request_id, None);
+    HttpResponse::NotFound()
+        .content_type("text/html; charset=utf-8")
+        .body(body)
 }

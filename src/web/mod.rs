@@ -33,6 +33,8 @@ pub struct AppState {
     pub prompt_rules: PromptRules,
     pub help: aide::HelpCentre,
     pub hasher: crate::services::passwords::Hasher,
+    /// When `/healthz` last reached the database.
+    pub last_healthy: std::sync::RwLock<Option<std::time::Instant>>,
 }
 
 /// An HTML page that must not be cached (forms with a CSRF token, personal pages).
@@ -59,4 +61,30 @@ pub fn client_address(request: &actix_web::HttpRequest) -> String {
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default()
+}
+
+/// Gzip at the best level, for bodies compressed once and served many times.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    // Writing to a Vec cannot fail; an empty result only means the plain body is served.
+    if encoder.write_all(bytes).is_err() {
+        return Vec::new();
+    }
+    encoder.finish().unwrap_or_default()
+}
+
+/// Whether the client takes gzip (`Accept-Encoding: gzip`, not refused with q=0).
+pub fn accepts_gzip(request: &actix_web::HttpRequest) -> bool {
+    request
+        .headers()
+        .get(actix_web::http::header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',').any(|part| {
+                let mut it = part.trim().split(';');
+                it.next().is_some_and(|e| e.trim() == "gzip")
+                    && !it.any(|p| p.trim().replace(' ', "") == "q=0")
+            })
+        })
 }
