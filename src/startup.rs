@@ -74,6 +74,7 @@ impl Application {
             help: pages::aide::HelpCentre::new(library),
             hasher: Hasher::new().context("password hasher")?,
             last_healthy: std::sync::RwLock::new(None),
+            health_check_running: std::sync::atomic::AtomicBool::new(false),
         });
         let transport =
             mail::Transport::new(config_smtp.as_deref(), mail_dir).context("NANOCLIP_SMTP_URL")?;
@@ -88,20 +89,28 @@ impl Application {
         let session_key = Key::try_from(state.config.session_key.as_slice())
             .context("NANOCLIP_SESSION_KEY: 64 bytes or more")?;
         let server = HttpServer::new(move || {
+            // Three layers, lightest first: fingerprinted assets and the health check (not
+            // logged per request); pages shared by every visitor (logged); everything else,
+            // behind sessions, CSRF, error pages and compression.
             App::new()
                 .app_data(app_state.clone())
-                .configure(shared_pages)
+                .route("/static/{name}", web::get().to(pages::assets::serve))
+                .route("/healthz", web::get().to(pages::meta::healthz))
                 .service(
                     web::scope("")
-                        .configure(|cfg| routes(cfg, extra))
-                        .default_service(web::to(pages::error::not_found))
-                        .wrap(middleware::from_fn(pages::csrf::guard))
-                        .wrap(session_middleware(&session_store, &session_key, production))
-                        .wrap(middleware::from_fn(pages::error::error_pages))
-                        .wrap(middleware::Compress::default()),
+                        .configure(shared_pages)
+                        .service(
+                            web::scope("")
+                                .configure(|cfg| routes(cfg, extra))
+                                .default_service(web::to(pages::error::not_found))
+                                .wrap(middleware::from_fn(pages::csrf::guard))
+                                .wrap(session_middleware(&session_store, &session_key, production))
+                                .wrap(middleware::from_fn(pages::error::error_pages))
+                                .wrap(middleware::Compress::default()),
+                        )
+                        .wrap(TracingLogger::default()),
                 )
                 .wrap(security_headers(production))
-                .wrap(TracingLogger::default())
         })
         .shutdown_timeout(30)
         .listen(listener)?
@@ -136,9 +145,7 @@ impl Application {
 /// else is in `routes`, behind the full middleware stack.
 fn shared_pages(cfg: &mut web::ServiceConfig) {
     cfg.route("/aide/recherche", web::get().to(pages::aide::search))
-        .route("/aide/{slug}", web::get().to(pages::aide::guide))
-        .route("/healthz", web::get().to(pages::meta::healthz))
-        .route("/static/{name}", web::get().to(pages::assets::serve));
+        .route("/aide/{slug}", web::get().to(pages::aide::guide));
 }
 
 /// The URL map, in PRODUCT.md's order.

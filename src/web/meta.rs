@@ -10,12 +10,34 @@ use super::AppState;
 /// panics, and needs no restart: the pool reconnects when the database comes back.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     // A success is remembered for a second: probes and load balancers may poll very often, and
-    // the answer stays fresh enough. A failure is never remembered.
-    if let Ok(last) = state.last_healthy.read()
-        && last.is_some_and(|at| at.elapsed() < Duration::from_secs(1))
-    {
+    // the answer stays fresh enough. A failure is never remembered. One request at a time checks
+    // the database; the others meanwhile reuse a success of the last ten seconds, so a burst of
+    // probes never queues on the pool.
+    let last = state.last_healthy.read().ok().and_then(|l| *l);
+    let fresh = |limit: u64| last.is_some_and(|at| at.elapsed() < Duration::from_secs(limit));
+    if fresh(1) {
         return ok();
     }
+    let checking = state
+        .health_check_running
+        .swap(true, std::sync::atomic::Ordering::AcqRel);
+    if checking && fresh(10) {
+        return ok();
+    }
+    // Clears the flag even if this request is dropped half-way.
+    struct Done<'a>(&'a std::sync::atomic::AtomicBool, bool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            if self.1 {
+                self.0.store(false, std::sync::atomic::Ordering::Release);
+            }
+        }
+    }
+    let _done = Done(&state.health_check_running, !checking);
+    check(&state).await
+}
+
+async fn check(state: &AppState) -> HttpResponse {
     let check = tokio::time::timeout(
         Duration::from_secs(2),
         sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool),

@@ -35,6 +35,7 @@ pub struct AppState {
     pub hasher: crate::services::passwords::Hasher,
     /// When `/healthz` last reached the database.
     pub last_healthy: std::sync::RwLock<Option<std::time::Instant>>,
+    pub health_check_running: std::sync::atomic::AtomicBool,
 }
 
 /// An HTML page that must not be cached (forms with a CSRF token, personal pages).

@@ -483,11 +483,21 @@ async fn guides_and_assets_are_sent_gzipped_to_browsers_that_accept_it() {
     assert!(plain.headers().get("content-encoding").is_none());
     let plain_len = plain.bytes().await.unwrap().len();
     let raw = reqwest::Client::builder().no_gzip().build().unwrap();
-    let zipped = raw.get(app.url("/aide/credits-et-limites")).header("Accept-Encoding", "gzip, br").send().await.unwrap();
+    let zipped = raw
+        .get(app.url("/aide/credits-et-limites"))
+        .header("Accept-Encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(zipped.headers()["content-encoding"], "gzip");
     assert_eq!(zipped.headers()["vary"], "Accept-Encoding");
     let zipped_len = zipped.bytes().await.unwrap().len();
     assert!(zipped_len * 2 < plain_len, "{zipped_len} vs {plain_len}");
-    let refused = raw.get(app.url("/aide/faq")).header("Accept-Encoding", "gzip;q=0").send().await.unwrap();
+    let refused = raw
+        .get(app.url("/aide/faq"))
+        .header("Accept-Encoding", "gzip;q=0")
+        .send()
+        .await
+        .unwrap();
     assert!(refused.headers().get("content-encoding").is_none());
 }
