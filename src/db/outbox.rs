@@ -66,9 +66,7 @@ pub async fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> sqlx:
 }
 
 pub async fn pending_count(pool: &PgPool) -> sqlx::Result<i64> {
-    Ok(
-        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM outbox WHERE sent_at IS NULL"#)
-            .fetch_one(pool)
-            .await?,
-    )
+    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM outbox WHERE sent_at IS NULL"#)
+        .fetch_one(pool)
+        .await
 }

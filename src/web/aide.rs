@@ -629,7 +629,7 @@ pub async fn search(
         .iter()
         .filter_map(|s| library.get(s))
         .collect();
-    let (found, problem, status) = match find(&state, &library, Some(&raw)) {
+    let (found, problem, status) = match find(&state, library, Some(&raw)) {
         Ok(found) => (Some(found), None, 200),
         Err(QueryProblem::Empty) => (None, None, 200),
         Err(QueryProblem::TooLong) => (None, Some("too_long"), 400),
