@@ -32,6 +32,9 @@ pub struct Config {
     /// `smtps://user:password@host` to send e-mail; unset: `.eml` files under `var/mail/`.
     pub smtp_url: Option<String>,
     pub mail_from: String,
+    /// Failed-login throttling; `NANOCLIP_LOGIN_THROTTLE=off` (never in production) lets the
+    /// login benchmark hash at full speed.
+    pub login_throttle: bool,
 }
 
 // Secrets stay out of logs: Debug never prints the database URL or the session key.
@@ -48,6 +51,7 @@ impl fmt::Debug for Config {
             .field("static_dir", &self.static_dir)
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "[set]"))
             .field("mail_from", &self.mail_from)
+            .field("login_throttle", &self.login_throttle)
             .finish()
     }
 }
@@ -215,6 +219,17 @@ impl Config {
         }
         let mail_from =
             get("NANOCLIP_MAIL_FROM").unwrap_or_else(|| "NanoClip <aide@nanoclip.fr>".to_owned());
+        let login_throttle = match get("NANOCLIP_LOGIN_THROTTLE").as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") if !production => false,
+            Some(_) => {
+                errors.push(
+                    "NANOCLIP_LOGIN_THROTTLE",
+                    "`on`, or `off` outside production (benchmarks only)",
+                );
+                true
+            }
+        };
 
         if errors.0.is_empty() {
             Ok(Self {
@@ -228,6 +243,7 @@ impl Config {
                 static_dir,
                 smtp_url,
                 mail_from,
+                login_throttle,
             })
         } else {
             Err(errors)

@@ -172,6 +172,7 @@ pub async fn log_in(
     email: &str,
     password: &str,
     client: &str,
+    throttle: bool,
 ) -> Result<UserRow, ServiceError> {
     let account_key = format!("login:email:{}", email.to_lowercase());
     let client_key = format!("login:ip:{client}");
@@ -180,8 +181,9 @@ pub async fn log_in(
         db::rate_limit::current(&mut conn, &account_key, LOGIN_WINDOW_SECS).await?;
     let client_failures =
         db::rate_limit::current(&mut conn, &client_key, LOGIN_WINDOW_SECS).await?;
-    if account_failures >= LOGIN_FAILURES_PER_ACCOUNT
-        || client_failures >= LOGIN_FAILURES_PER_CLIENT
+    if throttle
+        && (account_failures >= LOGIN_FAILURES_PER_ACCOUNT
+            || client_failures >= LOGIN_FAILURES_PER_CLIENT)
     {
         return Err(ServiceError::Throttled {
             retry_after: db::rate_limit::window_left(LOGIN_WINDOW_SECS),

@@ -381,6 +381,7 @@ pub async fn login(
             &email,
             &form.mot_de_passe,
             &super::client_address(&request),
+            state.config.login_throttle,
         )
         .await
         {
