@@ -10,6 +10,11 @@ use tokio::sync::Semaphore;
 
 use crate::content::text::fold;
 
+/// Hashes per second and per hashing core (about 20 ms each: a quarter of the core), and the
+/// burst allowed. Far above what people typing passwords need; a storm gets 429s.
+const HASHES_PER_SECOND: f64 = 12.0;
+const HASH_BURST: f64 = 20.0;
+
 /// OWASP's recommendation for argon2id: 19 MiB, 2 iterations, parallelism 1.
 fn argon2() -> Argon2<'static> {
     let params = Params::new(
@@ -51,8 +56,12 @@ pub struct Verified {
 pub struct Hasher {
     /// Requests allowed to wait for a hash; past it, Busy.
     admission: Arc<Semaphore>,
-    /// Hashes computed at once: one per core, leaving the executor free.
+    /// Hashes computed at once: half the cores, leaving the others to serve pages.
     cpu: Arc<Semaphore>,
+    /// A token bucket of hashes per second: under a storm the hashing core is busy only part
+    /// of the time, and every instance keeps serving pages at nearly full speed.
+    budget: std::sync::Mutex<(std::time::Instant, f64)>,
+    per_second: f64,
     /// Verified against when the e-mail is unknown, so both cost the same time. Made on first
     /// use (on a blocking thread), not at start-up.
     dummy: Arc<std::sync::OnceLock<String>>,
@@ -63,7 +72,9 @@ impl Hasher {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        Self::with_limits(cores, cores * 4)
+        // Half the cores at most hash at once: the rest keep serving pages during a login storm.
+        let hashing = (cores / 2).max(1);
+        Self::with_limits(hashing, hashing * 4)
     }
 
     /// `cpu` hashes at once, `admitted` requests waiting or hashing at most.
@@ -72,6 +83,8 @@ impl Hasher {
             admission: Arc::new(Semaphore::new(admitted)),
             cpu: Arc::new(Semaphore::new(cpu)),
             dummy: Arc::new(std::sync::OnceLock::new()),
+            budget: std::sync::Mutex::new((std::time::Instant::now(), HASH_BURST)),
+            per_second: HASHES_PER_SECOND * cpu as f64,
         })
     }
 
@@ -79,6 +92,7 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
+        self.take_token()?;
         let _admitted = self
             .admission
             .clone()
@@ -93,6 +107,20 @@ impl Hasher {
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| HashError::Internal(e.to_string()))
+    }
+
+    fn take_token(&self) -> Result<(), HashError> {
+        let mut budget = self.budget.lock().map_err(|_| HashError::Busy)?;
+        let (last, tokens) = *budget;
+        let now = std::time::Instant::now();
+        let refilled =
+            (tokens + now.duration_since(last).as_secs_f64() * self.per_second).min(HASH_BURST);
+        if refilled < 1.0 {
+            *budget = (now, refilled);
+            return Err(HashError::Busy);
+        }
+        *budget = (now, refilled - 1.0);
+        Ok(())
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
