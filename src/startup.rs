@@ -89,13 +89,22 @@ impl Application {
         let session_key = Key::try_from(state.config.session_key.as_slice())
             .context("NANOCLIP_SESSION_KEY: 64 bytes or more")?;
         let server = HttpServer::new(move || {
-            // Three layers, lightest first: fingerprinted assets and the health check (not
-            // logged per request); pages shared by every visitor (logged); everything else,
-            // behind sessions, CSRF, error pages and compression.
+            // Three layers, lightest first: fingerprinted assets, the health check and guide
+            // pages, served from memory and not logged per request (guide views are counted);
+            // the search (logged; the guard keeps `/aide/{slug}` from taking it); everything
+            // else, behind sessions, CSRF, error pages and compression.
             App::new()
                 .app_data(app_state.clone())
                 .route("/static/{name}", web::get().to(pages::assets::serve))
                 .route("/healthz", web::get().to(pages::meta::healthz))
+                .route(
+                    "/aide/{slug}",
+                    web::get()
+                        .guard(actix_web::guard::fn_guard(|ctx| {
+                            ctx.head().uri.path() != "/aide/recherche"
+                        }))
+                        .to(pages::aide::guide),
+                )
                 .service(
                     web::scope("")
                         .configure(shared_pages)
@@ -144,8 +153,7 @@ impl Application {
 /// no session, no CSRF guard (GET only) and no compression middleware in the way. Everything
 /// else is in `routes`, behind the full middleware stack.
 fn shared_pages(cfg: &mut web::ServiceConfig) {
-    cfg.route("/aide/recherche", web::get().to(pages::aide::search))
-        .route("/aide/{slug}", web::get().to(pages::aide::guide));
+    cfg.route("/aide/recherche", web::get().to(pages::aide::search));
 }
 
 /// The URL map, in PRODUCT.md's order.
