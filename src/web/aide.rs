@@ -566,9 +566,11 @@ pub fn find<'a>(
     library: &'a Library,
     raw: Option<&str>,
 ) -> Result<Found<'a>, QueryProblem> {
+    // Control characters (a NUL typed into the URL) separate words like spaces do.
     let query = raw
         .unwrap_or("")
-        .split_whitespace()
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|word| !word.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
     if query.is_empty() {

@@ -91,9 +91,8 @@ pub async fn guard(
                 .map_into_right_body());
         }
     };
-    let sent = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
-        .ok()
-        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == FIELD).map(|(_, v)| v));
+    let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body).unwrap_or_default();
+    let sent = pairs.iter().find(|(k, _)| k == FIELD).map(|(_, v)| v);
     match (expected, sent) {
         (Some(expected), Some(sent)) if equal(expected.as_bytes(), sent.as_bytes()) => {}
         _ => {
@@ -106,10 +105,31 @@ pub async fn guard(
                 .map_into_right_body());
         }
     }
+    // No browser sends control characters in a form (tabs and line breaks aside), and PostgreSQL
+    // refuses a NUL in text: such a request is a 400 here, not an error deep in a handler.
+    if pairs
+        .iter()
+        .any(|(k, v)| has_control_characters(k) || has_control_characters(v))
+    {
+        tracing::warn!(
+            path = request.path(),
+            "form with control characters refused"
+        );
+        return Ok(request
+            .error_response(PageError::BadRequest)
+            .map_into_right_body());
+    }
     // Give the handler its body back.
     request.set_payload(Payload::from(body));
     request.extensions_mut().insert(CsrfChecked);
     Ok(next.call(request).await?.map_into_left_body())
+}
+
+/// Characters no form field may hold: C0 controls except tab, line feed and carriage return,
+/// DEL and the C1 controls.
+pub fn has_control_characters(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 /// Marks a request whose token was verified.

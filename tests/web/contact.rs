@@ -257,3 +257,62 @@ async fn a_token_from_another_session_is_refused() {
         .await;
     assert_eq!(response.status(), 403);
 }
+
+#[tokio::test]
+async fn control_characters_in_a_form_are_a_400_on_every_post_route() {
+    let app = spawn_app().await;
+    let csrf = app.csrf_token("/contact").await;
+    // The request a scanner sent to the login form: a NUL in the address, which PostgreSQL
+    // refuses in text. It must be a French 400, on every POST route, not a 500.
+    for path in post_routes() {
+        for (field, value) in [
+            ("email", "https://wapiti3.ovh//e.php\0"),
+            ("message", "bonjour\u{1}"),
+            ("nom", "\u{7f}"),
+        ] {
+            let response = app
+                .post_form(
+                    &path,
+                    &[
+                        ("csrf", csrf.as_str()),
+                        (field, value),
+                        ("mot_de_passe", "Letm3in_"),
+                    ],
+                )
+                .await;
+            assert_eq!(response.status(), 400, "{path} with {field}={value:?}");
+            let body = response.text().await.unwrap();
+            assert!(body.contains("lang=\"fr\""), "{path}: French error page");
+        }
+    }
+    // Tabs and line breaks are ordinary text: a message on several lines is sent.
+    let (status, html) = app.get_html("/contact").await;
+    assert_eq!(status, 200);
+    let token = attr(&html, "input[name=csrf]", "value").unwrap();
+    let mut form = event_form(&token, "2099-03-01", "2099-03-03");
+    form.retain(|(k, _)| *k != "message");
+    form.push((
+        "message",
+        "Bonjour,\r\n\tnous préparons les JMJ.\r\nMerci !",
+    ));
+    let sent = app.post_form("/contact", &form).await;
+    assert_ne!(sent.status(), 400, "line breaks and tabs are accepted");
+    assert!(sent.status().as_u16() < 500);
+}
+
+#[tokio::test]
+async fn a_nul_in_a_search_is_a_separator() {
+    let app = spawn_app().await;
+    let (status, html) = app
+        .get_html("/aide/recherche?q=cr%C3%A9dits%00expirent")
+        .await;
+    assert_eq!(status, 200);
+    let first = attr(&html, "main ol a, main ul a", "href").unwrap_or_default();
+    assert_eq!(
+        first, "/aide/credits-et-limites",
+        "found like « crédits expirent »"
+    );
+    // Nothing but a NUL is an empty query.
+    let api = app.get("/api/v1/aide/recherche?q=%00").await;
+    assert_eq!(api.status(), 400);
+}
