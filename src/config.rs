@@ -35,6 +35,9 @@ pub struct Config {
     /// Failed-login throttling; `NANOCLIP_LOGIN_THROTTLE=off` (never in production) lets the
     /// login benchmark hash at full speed.
     pub login_throttle: bool,
+    /// Password checks (argon2id hashes) per second this instance allows; past it, 429. `None`:
+    /// 12 per hashing thread (a quarter of those threads' time).
+    pub password_checks_per_second: Option<f64>,
 }
 
 // Secrets stay out of logs: Debug never prints the database URL or the session key.
@@ -52,6 +55,10 @@ impl fmt::Debug for Config {
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "[set]"))
             .field("mail_from", &self.mail_from)
             .field("login_throttle", &self.login_throttle)
+            .field(
+                "password_checks_per_second",
+                &self.password_checks_per_second,
+            )
             .finish()
     }
 }
@@ -230,6 +237,19 @@ impl Config {
                 true
             }
         };
+        let password_checks_per_second = match get("NANOCLIP_PASSWORD_CHECKS_PER_SECOND") {
+            None => None,
+            Some(raw) => match raw.trim().parse::<f64>() {
+                Ok(rate) if (0.1..=10_000.0).contains(&rate) => Some(rate),
+                _ => {
+                    errors.push(
+                        "NANOCLIP_PASSWORD_CHECKS_PER_SECOND",
+                        "a number of password checks per second, from 0.1 to 10000",
+                    );
+                    None
+                }
+            },
+        };
 
         if errors.0.is_empty() {
             Ok(Self {
@@ -244,6 +264,7 @@ impl Config {
                 smtp_url,
                 mail_from,
                 login_throttle,
+                password_checks_per_second,
             })
         } else {
             Err(errors)
@@ -330,6 +351,22 @@ mod tests {
                 .to_string()
                 .contains("NANOCLIP_BIND: an address and port")
         );
+    }
+
+    #[test]
+    fn the_password_check_rate_is_a_positive_number() {
+        assert_eq!(config(&[]).unwrap().password_checks_per_second, None);
+        let set = config(&[("NANOCLIP_PASSWORD_CHECKS_PER_SECOND", "4.5")]).unwrap();
+        assert_eq!(set.password_checks_per_second, Some(4.5));
+        for bad in ["0", "-3", "beaucoup", "NaN"] {
+            let errors =
+                config(&[("NANOCLIP_PASSWORD_CHECKS_PER_SECOND", bad)]).expect_err("must fail");
+            assert_eq!(
+                errors.names(),
+                ["NANOCLIP_PASSWORD_CHECKS_PER_SECOND"],
+                "{bad}"
+            );
+        }
     }
 
     #[test]

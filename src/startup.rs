@@ -65,6 +65,8 @@ impl Application {
             config.mail_from.parse().context("NANOCLIP_MAIL_FROM")?;
         let library = Library::load(&config.content_dir)
             .map_err(|e| anyhow::anyhow!("the guides have errors:\n{e}"))?;
+        let hasher =
+            Hasher::with_rate(config.password_checks_per_second).context("password hasher")?;
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             pool: pool.clone(),
@@ -72,7 +74,7 @@ impl Application {
             catalog: CatalogCache::default(),
             prompt_rules,
             help: pages::aide::HelpCentre::new(library),
-            hasher: Hasher::new().context("password hasher")?,
+            hasher,
             last_healthy: std::sync::RwLock::new(None),
             health_check_running: std::sync::atomic::AtomicBool::new(false),
         });
@@ -117,7 +119,8 @@ impl Application {
                                 .wrap(middleware::from_fn(pages::error::error_pages))
                                 .wrap(middleware::Compress::default()),
                         )
-                        .wrap(TracingLogger::default()),
+                        .wrap(TracingLogger::default())
+                        .wrap(middleware::from_fn(pages::compte::password_gate)),
                 )
                 .wrap(security_headers(production))
         })

@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 
 use crate::content::text::fold;
 
-/// Hashes per second and per hashing core (about 20 ms each: a quarter of the core), and the
+/// Hashes per second and per hashing thread (about 20 ms each: a quarter of the core), and the
 /// burst allowed. Far above what people typing passwords need; a storm gets 429s.
 const HASHES_PER_SECOND: f64 = 12.0;
 const HASH_BURST: f64 = 20.0;
@@ -53,17 +53,24 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
 pub struct Hasher {
-    /// Requests allowed to wait for a hash; past it, Busy.
+    /// Requests allowed to wait for a hash or hashing; past it, Busy.
     admission: Arc<Semaphore>,
-    /// Hashes computed at once: half the cores, leaving the others to serve pages.
-    cpu: Arc<Semaphore>,
+    /// The hashing threads' queue. They are half the cores, at a lower scheduling priority
+    /// (nice 10), so that serving pages always comes first: under load, hashing gets what is
+    /// left of the CPU, its queue fills and further attempts get a 429.
+    jobs: std::sync::mpsc::Sender<Job>,
     /// A token bucket of hashes per second: under a storm the hashing core is busy only part
     /// of the time, and every instance keeps serving pages at nearly full speed.
     budget: std::sync::Mutex<(std::time::Instant, f64)>,
     per_second: f64,
+    burst: f64,
+    /// Attempts refused before any work (see `saturated`), for a log line now and then.
+    refused: std::sync::atomic::AtomicU64,
     /// Verified against when the e-mail is unknown, so both cost the same time. Made on first
-    /// use (on a blocking thread), not at start-up.
+    /// use (on a hashing thread), not at start-up.
     dummy: Arc<std::sync::OnceLock<String>>,
 }
 
@@ -77,15 +84,78 @@ impl Hasher {
         Self::with_limits(hashing, hashing * 4)
     }
 
-    /// `cpu` hashes at once, `admitted` requests waiting or hashing at most.
-    pub fn with_limits(cpu: usize, admitted: usize) -> Result<Self, HashError> {
+    /// The hasher of a portal: `per_second` password checks at most (default: 12 per hashing
+    /// thread), with a burst of up to 20.
+    pub fn with_rate(per_second: Option<f64>) -> Result<Self, HashError> {
+        let mut hasher = Self::new()?;
+        if let Some(rate) = per_second {
+            hasher.per_second = rate;
+            hasher.burst = (rate * 2.0).clamp(1.0, HASH_BURST);
+            hasher.budget = std::sync::Mutex::new((std::time::Instant::now(), hasher.burst));
+        }
+        Ok(hasher)
+    }
+
+    /// `threads` hashing threads, `admitted` requests waiting or hashing at most.
+    pub fn with_limits(threads: usize, admitted: usize) -> Result<Self, HashError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        // The lock is held while waiting for the next job, not while running it.
+                        let next = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match next {
+                            Ok(job) => job(),
+                            // The hasher was dropped.
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| HashError::Internal(format!("starting a hashing thread: {e}")))?;
+        }
         Ok(Self {
             admission: Arc::new(Semaphore::new(admitted)),
-            cpu: Arc::new(Semaphore::new(cpu)),
+            jobs,
             dummy: Arc::new(std::sync::OnceLock::new()),
             budget: std::sync::Mutex::new((std::time::Instant::now(), HASH_BURST)),
-            per_second: HASHES_PER_SECOND * cpu as f64,
+            per_second: HASHES_PER_SECOND * threads as f64,
+            burst: HASH_BURST,
+            refused: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// True when a password check would be refused now (no hash left in this second's budget,
+    /// or the queue full). Checked before a form is even read, so that the attempts of a storm
+    /// cost next to nothing: no session, no database, no body.
+    pub fn saturated(&self) -> bool {
+        let out_of_budget = match self.budget.lock() {
+            Ok(budget) => {
+                let (last, tokens) = *budget;
+                tokens + last.elapsed().as_secs_f64() * self.per_second < 1.0
+            }
+            Err(_) => true,
+        };
+        let saturated = out_of_budget || self.admission.available_permits() == 0;
+        if saturated {
+            let refused = self
+                .refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if refused.is_multiple_of(1000) {
+                tracing::warn!(
+                    refused = refused + 1,
+                    "password checks saturated: attempts answered 429"
+                );
+            }
+        }
+        saturated
     }
 
     async fn run<T: Send + 'static>(
@@ -98,15 +168,20 @@ impl Hasher {
             .clone()
             .try_acquire_owned()
             .map_err(|_| HashError::Busy)?;
-        let _cpu = self
-            .cpu
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| HashError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| HashError::Internal(e.to_string()))
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            // A panic is reported to the caller; the thread goes on.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            let _ = done.send(outcome);
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| HashError::Internal("no hashing thread".into()))?;
+        match result.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_)) => Err(HashError::Internal("password hashing panicked".into())),
+            Err(_) => Err(HashError::Internal("the hashing thread stopped".into())),
+        }
     }
 
     fn take_token(&self) -> Result<(), HashError> {
@@ -114,7 +189,7 @@ impl Hasher {
         let (last, tokens) = *budget;
         let now = std::time::Instant::now();
         let refilled =
-            (tokens + now.duration_since(last).as_secs_f64() * self.per_second).min(HASH_BURST);
+            (tokens + now.duration_since(last).as_secs_f64() * self.per_second).min(self.burst);
         if refilled < 1.0 {
             *budget = (now, refilled);
             return Err(HashError::Busy);
@@ -169,6 +244,20 @@ impl Hasher {
         })
     }
 }
+
+/// Nice 10 for the calling thread: the scheduler then runs page-serving threads first.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: setpriority only changes a scheduling attribute. On Linux, PRIO_PROCESS with
+    // `who = 0` names the calling thread alone, not the whole process.
+    let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) } != 0;
+    if failed {
+        tracing::debug!("could not lower the hashing thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 /// Why a new password is refused; the templates word it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,6 +407,37 @@ mod tests {
             hasher.hash("de nouveau possible").await.is_ok(),
             "the queue drains"
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_a_lower_priority_than_pages() {
+        let hasher = Hasher::with_limits(1, 1).unwrap();
+        // SAFETY: getpriority reads a scheduling attribute of the calling thread.
+        let nice = hasher
+            .run(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) })
+            .await
+            .unwrap();
+        // SAFETY: as above, on this (test) thread.
+        let here = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        assert_eq!(nice, here + 10, "the hashing thread is niced by 10");
+    }
+
+    #[tokio::test]
+    async fn past_its_budget_the_hasher_is_saturated_until_it_refills() {
+        let hasher = Hasher::with_rate(Some(0.5)).unwrap();
+        assert!(!hasher.saturated(), "a burst of one to begin with");
+        assert!(hasher.hash("cloche verte sous la pluie").await.is_ok());
+        assert!(hasher.saturated(), "no token left");
+        assert!(matches!(
+            hasher.hash("une de trop").await,
+            Err(HashError::Busy)
+        ));
+        let fast = Hasher::with_rate(Some(1000.0)).unwrap();
+        for _ in 0..3 {
+            assert!(fast.hash("cloche verte sous la pluie").await.is_ok());
+        }
+        assert!(!fast.saturated(), "a high rate refills at once");
     }
 
     #[tokio::test]

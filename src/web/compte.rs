@@ -3,6 +3,9 @@
 use std::collections::BTreeMap;
 
 use actix_session::Session;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -970,4 +973,37 @@ pub async fn set_threshold(
             Ok(super::html(400, body))
         }
     }
+}
+
+/// The forms whose handling checks or hashes a password.
+const PASSWORD_FORMS: [&str; 6] = [
+    "/compte/connexion",
+    "/compte/inscription",
+    "/compte/reinitialisation",
+    "/compte/invitation",
+    "/compte/mot-de-passe",
+    "/compte/email",
+];
+
+/// While password checks are saturated (a login storm), a password form is answered 429 before
+/// anything else: no request log line, no session, no database, no body read. The storm then
+/// costs the server almost nothing, and pages keep their speed. Other requests pass through.
+pub async fn password_gate(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if request.method() == actix_web::http::Method::POST
+        && PASSWORD_FORMS.contains(&request.path())
+        && let Some(state) = request.app_data::<web::Data<AppState>>()
+        && state.hasher.saturated()
+    {
+        let body = super::error::render_page(Layout::new(state, request.path()), 429, "", None);
+        let response = HttpResponse::TooManyRequests()
+            .insert_header((actix_web::http::header::RETRY_AFTER, "5"))
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .content_type("text/html; charset=utf-8")
+            .body(body);
+        return Ok(request.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(request).await?.map_into_left_body())
 }

@@ -818,3 +818,57 @@ async fn e_mails_leave_through_the_outbox_as_files_in_development() {
     assert!(eml.contains("multipart/alternative"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn while_password_checks_are_saturated_password_forms_get_a_429_before_anything_else() {
+    let mut config = test_config();
+    config.password_checks_per_second = Some(0.2); // a burst of one, then one per 5 s
+    let app = crate::common::spawn_app_with(config, None).await;
+    let browser = app.browser();
+    let first = log_in(&browser, "personne@exemple.fr", "pas le bon mot de passe").await;
+    assert_eq!(first.status(), 401, "the one check of the budget");
+    // Now saturated: a login is refused before its session, CSRF token or body are looked at
+    // (a 429, not the 403 of a missing token), with the French page and a delay to wait.
+    let storm = reqwest::Client::new();
+    for path in [
+        "/compte/connexion",
+        "/compte/inscription",
+        "/compte/reinitialisation",
+    ] {
+        let response = storm
+            .post(app.url(path))
+            .form(&[("email", "x@exemple.fr"), ("mot_de_passe", "y")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 429, "{path}");
+        assert_eq!(response.headers()["retry-after"], "5");
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "no session made"
+        );
+        assert!(response.headers().contains_key("content-security-policy"));
+        let body = response.text().await.unwrap();
+        assert!(
+            body.contains("Trop de tentatives, réessayez dans quelques secondes"),
+            "{path}: {body}"
+        );
+    }
+    // Everything else goes on: pages, and forms that check no password.
+    assert_eq!(
+        storm
+            .get(app.url("/aide/tarifs"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let contact = storm
+        .post(app.url("/contact"))
+        .form(&[("message", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(contact.status(), 403, "the usual CSRF refusal");
+}
