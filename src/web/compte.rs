@@ -985,9 +985,14 @@ const PASSWORD_FORMS: [&str; 6] = [
     "/compte/email",
 ];
 
+/// How long a refused password form waits for its 429, like a login failure delay: a client
+/// that hammers the form gets one answer a second per connection, and waiting costs nothing.
+const SATURATED_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// While password checks are saturated (a login storm), a password form is answered 429 before
-/// anything else: no request log line, no session, no database, no body read. The storm then
-/// costs the server almost nothing, and pages keep their speed. Other requests pass through.
+/// anything else: no request log line, no session, no database, no body read, and only after
+/// `SATURATED_DELAY`. The storm then costs the server almost nothing, and pages keep their
+/// speed. Other requests pass through.
 pub async fn password_gate(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -997,6 +1002,7 @@ pub async fn password_gate(
         && let Some(state) = request.app_data::<web::Data<AppState>>()
         && state.hasher.saturated()
     {
+        actix_web::rt::time::sleep(SATURATED_DELAY).await;
         let body = super::error::render_page(Layout::new(state, request.path()), 429, "", None);
         let response = HttpResponse::TooManyRequests()
             .insert_header((actix_web::http::header::RETRY_AFTER, "5"))

@@ -835,6 +835,7 @@ async fn while_password_checks_are_saturated_password_forms_get_a_429_before_any
         "/compte/inscription",
         "/compte/reinitialisation",
     ] {
+        let sent = Instant::now();
         let response = storm
             .post(app.url(path))
             .form(&[("email", "x@exemple.fr"), ("mot_de_passe", "y")])
@@ -842,6 +843,11 @@ async fn while_password_checks_are_saturated_password_forms_get_a_429_before_any
             .await
             .unwrap();
         assert_eq!(response.status(), 429, "{path}");
+        assert!(
+            sent.elapsed() >= Duration::from_millis(900),
+            "a refused attempt waits about a second: {:?}",
+            sent.elapsed()
+        );
         assert_eq!(response.headers()["retry-after"], "5");
         assert!(
             response.headers().get("set-cookie").is_none(),
