@@ -54,6 +54,12 @@ ensure_chromium() {
   apt_install chromium chromium-driver || { echo "Install Chromium and ChromeDriver (apt-get install chromium chromium-driver)" >&2; exit 1; }
 }
 
+ensure_java() {
+  command -v java >/dev/null 2>&1 && return 0
+  echo "==> installing a Java runtime (for the W3C Nu HTML checker)" >&2
+  apt_install default-jre-headless || { echo "Install Java 11 or newer (apt-get install default-jre-headless)" >&2; exit 1; }
+}
+
 ensure_node() {
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && return 0
   echo "==> installing nodejs and npm" >&2

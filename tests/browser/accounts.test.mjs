@@ -12,6 +12,10 @@ import { after, before, describe, test } from 'node:test';
 import { AxeBuilder } from '@axe-core/playwright';
 import { AXE_TAGS, BASE, CSS_PATH_FN, Failure, OVERFLOW_FN, check, describeViolations, launch, open, skip, url } from './support.mjs';
 import { MAIL_DIR, waitForLink } from './mail.mjs';
+import { CONTROL_PAGE, htmlErrors, runVnu } from './vnu.mjs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import nodePath from 'node:path';
 
 const RUN = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 const OWNER = `proprietaire-${RUN}@exemple.fr`;
@@ -79,6 +83,7 @@ const profile = (page) => page.locator('section:has(#profil)').innerText().then(
 
 describe('accounts: sign up, activation, log in, reset, invitation', () => {
   let browser, owner, phone, ownerPage;
+  const seen = []; // { label, html } of every page audited
   before(async () => {
     browser = await launch();
     owner = await browser.newContext({ viewport: DESKTOP, colorScheme: 'light' });
@@ -97,6 +102,16 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
   async function audit(t, page, label, { status = 200, reopen = true } = {}) {
     const at = pathOf(page);
     const where = `${label} (${new URL(page.url()).pathname})`;
+    // Kept for the Nu HTML checker at the end: the server's bytes for a GET page (fetched again
+    // with the same cookies), the document as shown for the answer to a POST.
+    let html;
+    if (reopen) {
+      const res = await page.context().request.get(url(at), { maxRedirects: 0 });
+      html = await res.text();
+    } else {
+      html = await page.content();
+    }
+    seen.push({ label: where, html });
     await t.test(`axe: ${label}`, async () => {
       const problems = [];
       const light = await new AxeBuilder({ page }).withTags(AXE_TAGS).analyze();
@@ -379,6 +394,36 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
       check(team.includes(MEMBER) && /Membre/.test(team), `/compte as owner: the team table does not list ${MEMBER} as Membre (« ${team} »)`);
       // The table now has its Actions column (Retirer, Transmettre la propriété): the widest state.
       await audit(t, ownerPage, 'compte (propriétaire, avec un membre)');
+    }
+  });
+  test('dashboard: /tableau-de-bord as owner', STEP, async (t) => {
+    if (!needs(t, 'ownerSignedIn')) return;
+    if (!(await open(t, ownerPage, { path: '/tableau-de-bord', expect: 200 }))) return;
+    await audit(t, ownerPage, 'tableau de bord (propriétaire)');
+  });
+
+  test('HTML of every account page met: W3C Nu checker, no error', STEP, async (t) => {
+    check(seen.length > 0, 'no account page was reached');
+    const dir = await mkdtemp(nodePath.join(tmpdir(), 'nanoclip-vnu-accounts-'));
+    try {
+      const control = nodePath.join(dir, 'control.html');
+      await writeFile(control, CONTROL_PAGE);
+      const files = [];
+      for (const [i, page] of seen.entries()) {
+        const file = nodePath.join(dir, `page-${i + 1}.html`);
+        await writeFile(file, page.html);
+        files.push(file);
+      }
+      const messages = await runVnu([control, ...files]);
+      check(htmlErrors(messages, control).length > 0, 'vnu found no error in the control page: its 0 would mean nothing');
+      for (const [i, page] of seen.entries()) {
+        await t.test(`html: ${page.label}`, () => {
+          const errors = htmlErrors(messages, files[i]);
+          check(errors.length === 0, () => `${page.label}: ${errors.length} HTML error(s)\n${errors.describe}`);
+        });
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

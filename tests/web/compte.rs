@@ -878,3 +878,21 @@ async fn while_password_checks_are_saturated_password_forms_get_a_429_before_any
         .unwrap();
     assert_eq!(contact.status(), 403, "the usual CSRF refusal");
 }
+
+#[tokio::test]
+async fn without_throttling_failed_logins_are_not_counted() {
+    let mut config = test_config();
+    config.login_throttle = false; // benchmarks only; refused in production
+    let app = crate::common::spawn_app_with(config, None).await;
+    let browser = app.browser();
+    for _ in 0..3 {
+        let response = log_in(&browser, "personne@exemple.fr", "pas le bon mot de passe").await;
+        assert_eq!(response.status(), 401);
+    }
+    let counted: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM rate_limits WHERE key LIKE 'login:%'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(counted, 0, "a benchmark's storm leaves no lock-out behind");
+}
