@@ -38,6 +38,9 @@ pub struct Config {
     /// Password checks (argon2id hashes) per second this instance allows; past it, 429. `None`:
     /// 12 per hashing thread (a quarter of those threads' time).
     pub password_checks_per_second: Option<f64>,
+    /// Addresses of the reverse proxies in front of the portal, whose `X-Forwarded-For` is
+    /// believed (`NANOCLIP_TRUSTED_PROXIES`, comma-separated). Empty: the peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 // Secrets stay out of logs: Debug never prints the database URL or the session key.
@@ -59,6 +62,7 @@ impl fmt::Debug for Config {
                 "password_checks_per_second",
                 &self.password_checks_per_second,
             )
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -250,6 +254,21 @@ impl Config {
                 }
             },
         };
+        let mut trusted_proxies = Vec::new();
+        for entry in get("NANOCLIP_TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            match entry.parse::<std::net::IpAddr>() {
+                Ok(ip) => trusted_proxies.push(ip),
+                Err(_) => errors.push(
+                    "NANOCLIP_TRUSTED_PROXIES",
+                    "IP addresses separated by commas, such as 10.0.0.5,10.0.0.6",
+                ),
+            }
+        }
 
         if errors.0.is_empty() {
             Ok(Self {
@@ -265,6 +284,7 @@ impl Config {
                 mail_from,
                 login_throttle,
                 password_checks_per_second,
+                trusted_proxies,
             })
         } else {
             Err(errors)
@@ -358,6 +378,10 @@ mod tests {
         assert_eq!(config(&[]).unwrap().password_checks_per_second, None);
         let set = config(&[("NANOCLIP_PASSWORD_CHECKS_PER_SECOND", "4.5")]).unwrap();
         assert_eq!(set.password_checks_per_second, Some(4.5));
+        let proxies = config(&[("NANOCLIP_TRUSTED_PROXIES", "10.0.0.5, ::1")]).unwrap();
+        assert_eq!(proxies.trusted_proxies.len(), 2);
+        let errors = config(&[("NANOCLIP_TRUSTED_PROXIES", "10.0.0.5,proxy")]).expect_err("fails");
+        assert_eq!(errors.names(), ["NANOCLIP_TRUSTED_PROXIES"]);
         for bad in ["0", "-3", "beaucoup", "NaN"] {
             let errors =
                 config(&[("NANOCLIP_PASSWORD_CHECKS_PER_SECOND", bad)]).expect_err("must fail");

@@ -59,9 +59,31 @@ pub fn typography(text: &str) -> String {
     out
 }
 
+/// Text as typed or pasted into a form, made safe to store and show: the line breaks of other
+/// programs (vertical tab from slides, form feed from PDFs, NEL, Unicode line and paragraph
+/// separators) become `\n`; other control characters are dropped; tabs and CR/LF are kept.
+pub fn pasted(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| match c {
+            '\t' | '\n' | '\r' => Some(c),
+            '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' => Some('\n'),
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pasted_text_keeps_its_lines_and_loses_control_characters() {
+        assert_eq!(
+            pasted("Programme\u{b}Accueil\u{c}Fin\u{2028}Merci\u{1}\u{7f} !\r\n\tOui"),
+            "Programme\nAccueil\nFin\nMerci !\r\n\tOui"
+        );
+    }
 
     #[test]
     fn folding_removes_accents_and_case() {

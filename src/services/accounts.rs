@@ -272,8 +272,13 @@ pub async fn reset_password(
     token: &str,
     password: &str,
 ) -> Result<UserRow, ServiceError> {
+    // A made-up link costs no hash: it cannot drain the budget that logins share.
+    if !link_is_valid(pool, token, "reset").await? {
+        return Err(ServiceError::InvalidLink);
+    }
     let hash = hasher.hash(password).await?;
     let mut tx = pool.begin().await?;
+    // Taken in the transaction: two uses of one link at once, only one succeeds.
     let row = db::accounts::take_token(&mut tx, &token_hash(token), "reset")
         .await?
         .ok_or(ServiceError::InvalidLink)?;
@@ -417,6 +422,9 @@ pub async fn accept_invitation(
     token: &str,
     password: &str,
 ) -> Result<UserRow, ServiceError> {
+    if !link_is_valid(pool, token, "invitation").await? {
+        return Err(ServiceError::InvalidLink);
+    }
     let hash = hasher.hash(password).await?;
     let mut tx = pool.begin().await?;
     let row = db::accounts::take_token(&mut tx, &token_hash(token), "invitation")

@@ -14,6 +14,8 @@ use crate::content::text::fold;
 /// burst allowed. Far above what people typing passwords need; a storm gets 429s.
 const HASHES_PER_SECOND: f64 = 12.0;
 const HASH_BURST: f64 = 20.0;
+/// Refused attempts held back at once before their 429; past it they are answered at once.
+const MAX_HELD_REFUSALS: usize = 256;
 
 /// OWASP's recommendation for argon2id: 19 MiB, 2 iterations, parallelism 1.
 fn argon2() -> Argon2<'static> {
@@ -69,6 +71,9 @@ pub struct Hasher {
     burst: f64,
     /// Attempts refused before any work (see `saturated`), for a log line now and then.
     refused: std::sync::atomic::AtomicU64,
+    /// Refusals being held back (see `web::compte::password_gate`): at most this many at once,
+    /// so that the delay cannot pile up open connections.
+    held_refusals: Arc<Semaphore>,
     /// Verified against when the e-mail is unknown, so both cost the same time. Made on first
     /// use (on a hashing thread), not at start-up.
     dummy: Arc<std::sync::OnceLock<String>>,
@@ -129,6 +134,7 @@ impl Hasher {
             per_second: HASHES_PER_SECOND * threads as f64,
             burst: HASH_BURST,
             refused: std::sync::atomic::AtomicU64::new(0),
+            held_refusals: Arc::new(Semaphore::new(MAX_HELD_REFUSALS)),
         })
     }
 
@@ -158,6 +164,11 @@ impl Hasher {
         saturated
     }
 
+    /// A place among the refusals held back, if one is free.
+    pub fn hold_refusal(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.held_refusals.clone().try_acquire_owned().ok()
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
@@ -170,6 +181,12 @@ impl Hasher {
             .map_err(|_| HashError::Busy)?;
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
+            // The place in the queue is held until the work is done, even if the request that
+            // asked for it has gone; and work nobody waits for any more is skipped.
+            let _admitted = _admitted;
+            if done.is_closed() {
+                return;
+            }
             // A panic is reported to the caller; the thread goes on.
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
             let _ = done.send(outcome);
@@ -245,14 +262,22 @@ impl Hasher {
     }
 }
 
-/// Nice 10 for the calling thread: the scheduler then runs page-serving threads first.
+/// How much nicer than the rest of the process hashing threads are.
+const NICER_BY: i32 = 10;
+
+/// The calling thread made `NICER_BY` nicer than it is (19 at most): the scheduler then runs
+/// page-serving threads first, whatever nice value the whole service was started with.
 #[cfg(target_os = "linux")]
 fn lower_priority() {
-    // SAFETY: setpriority only changes a scheduling attribute. On Linux, PRIO_PROCESS with
-    // `who = 0` names the calling thread alone, not the whole process.
-    let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) } != 0;
+    // SAFETY: getpriority and setpriority only read and change a scheduling attribute. On
+    // Linux, PRIO_PROCESS with `who = 0` names the calling thread alone, not the process.
+    // getpriority's -1 may be a value or an error; either way setpriority gets a valid value.
+    let failed = unsafe {
+        let current = libc::getpriority(libc::PRIO_PROCESS, 0);
+        libc::setpriority(libc::PRIO_PROCESS, 0, (current + NICER_BY).min(19))
+    } != 0;
     if failed {
-        tracing::debug!("could not lower the hashing thread's priority");
+        tracing::warn!("could not lower the password hashing threads' priority");
     }
 }
 
@@ -420,7 +445,8 @@ mod tests {
             .unwrap();
         // SAFETY: as above, on this (test) thread.
         let here = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        assert_eq!(nice, here + 10, "the hashing thread is niced by 10");
+        assert_eq!(nice, (here + NICER_BY).min(19), "hashing threads are nicer");
+        assert!(nice > here || here == 19, "nice {nice}, pages at {here}");
     }
 
     #[tokio::test]
@@ -433,11 +459,15 @@ mod tests {
             hasher.hash("une de trop").await,
             Err(HashError::Busy)
         ));
-        let fast = Hasher::with_rate(Some(1000.0)).unwrap();
-        for _ in 0..3 {
-            assert!(fast.hash("cloche verte sous la pluie").await.is_ok());
+        // 20 checks a second: a burst of 20, then one more every 50 ms.
+        let refilling = Hasher::with_rate(Some(20.0)).unwrap();
+        for _ in 0..20 {
+            refilling.take_token().unwrap();
         }
-        assert!(!fast.saturated(), "a high rate refills at once");
+        assert!(refilling.saturated(), "the burst is spent");
+        tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        assert!(!refilling.saturated(), "refilled after a while");
+        assert!(refilling.hash("cloche verte sous la pluie").await.is_ok());
     }
 
     #[tokio::test]

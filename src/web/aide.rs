@@ -772,7 +772,7 @@ pub async fn comment(
     let library = state.help.library();
     let guide = library.get(&slug).ok_or(PageError::NotFound)?;
     let layout = Layout::new(&state, &format!("{}/avis", guide.url()));
-    let comment = form.commentaire.trim().to_owned();
+    let comment = crate::content::text::pasted(form.commentaire.trim());
     let error = if comment.is_empty() {
         Some("empty")
     } else if comment.chars().count() > COMMENT_MAX_CHARS {

@@ -986,25 +986,34 @@ const PASSWORD_FORMS: [&str; 6] = [
 ];
 
 /// How long a refused password form waits for its 429, like a login failure delay: a client
-/// that hammers the form gets one answer a second per connection, and waiting costs nothing.
+/// that waits for each answer gets one a second per connection, and waiting costs nothing. At
+/// most `MAX_HELD_REFUSALS` (256) wait at once; past that, the 429 comes at once, closing the
+/// connection, so that a flood cannot pile up open connections.
 const SATURATED_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// While password checks are saturated (a login storm), a password form is answered 429 before
-/// anything else: no request log line, no session, no database, no body read, and only after
-/// `SATURATED_DELAY`. The storm then costs the server almost nothing, and pages keep their
-/// speed. Other requests pass through.
+/// anything else: no request log line, no session, no database, no body read. The storm then
+/// costs the server almost nothing, and pages keep their speed. Other requests pass through.
 pub async fn password_gate(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    // The decoded path, as the router sees it: `/compte/connexi%6Fn` is the login form too.
     if request.method() == actix_web::http::Method::POST
-        && PASSWORD_FORMS.contains(&request.path())
+        && PASSWORD_FORMS.contains(&request.match_info().as_str())
         && let Some(state) = request.app_data::<web::Data<AppState>>()
         && state.hasher.saturated()
     {
-        actix_web::rt::time::sleep(SATURATED_DELAY).await;
-        let body = super::error::render_page(Layout::new(state, request.path()), 429, "", None);
-        let response = HttpResponse::TooManyRequests()
+        let mut response = HttpResponse::TooManyRequests();
+        match state.hasher.hold_refusal() {
+            Some(_held) => actix_web::rt::time::sleep(SATURATED_DELAY).await,
+            None => {
+                response.force_close();
+            }
+        }
+        let path = request.match_info().as_str().to_owned();
+        let body = super::error::render_page(Layout::new(state, &path), 429, "", None);
+        let response = response
             .insert_header((actix_web::http::header::RETRY_AFTER, "5"))
             .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
             .content_type("text/html; charset=utf-8")

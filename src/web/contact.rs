@@ -231,7 +231,15 @@ pub async fn send(
     layout: Layout,
     form: web::Form<ContactForm>,
 ) -> Result<HttpResponse, PageError> {
-    let form = form.into_inner();
+    let mut form = form.into_inner();
+    for field in [
+        &mut form.nom,
+        &mut form.organisation,
+        &mut form.volume,
+        &mut form.message,
+    ] {
+        *field = crate::content::text::pasted(field);
+    }
     let errors = form.validate(OffsetDateTime::now_utc().date());
     let csrf = csrf::token(&session)?;
     if !errors.is_empty() {
@@ -266,10 +274,7 @@ pub async fn send(
             return Ok(super::html(200, page.render()?));
         }
     }
-    let client = request
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let client = super::client_address(&request);
     let mut tx = state.pool.begin().await?;
     if let Some(retry) = db::rate_limit::hit(
         &mut tx,

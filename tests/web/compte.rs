@@ -822,37 +822,45 @@ async fn e_mails_leave_through_the_outbox_as_files_in_development() {
 #[tokio::test]
 async fn while_password_checks_are_saturated_password_forms_get_a_429_before_anything_else() {
     let mut config = test_config();
-    config.password_checks_per_second = Some(0.2); // a burst of one, then one per 5 s
+    config.password_checks_per_second = Some(0.1); // a burst of one, then one per 10 s
     let app = crate::common::spawn_app_with(config, None).await;
     let browser = app.browser();
     let first = log_in(&browser, "personne@exemple.fr", "pas le bon mot de passe").await;
     assert_eq!(first.status(), 401, "the one check of the budget");
-    // Now saturated: a login is refused before its session, CSRF token or body are looked at
-    // (a 429, not the 403 of a missing token), with the French page and a delay to wait.
+    // Now saturated: each password form is refused before its session, CSRF token or body are
+    // looked at (a 429, where a request without token would otherwise get a 403), after about
+    // a second, with the French page. An encoded path is the same form to the router.
     let storm = reqwest::Client::new();
-    for path in [
+    let forms = [
         "/compte/connexion",
         "/compte/inscription",
         "/compte/reinitialisation",
-    ] {
-        let sent = Instant::now();
-        let response = storm
-            .post(app.url(path))
-            .form(&[("email", "x@exemple.fr"), ("mot_de_passe", "y")])
-            .send()
-            .await
-            .unwrap();
+        "/compte/invitation",
+        "/compte/mot-de-passe",
+        "/compte/email",
+        "/compte/connexi%6Fn",
+    ];
+    let refusals = forms.iter().map(|path| {
+        let storm = storm.clone();
+        let url = app.url(path);
+        async move {
+            let sent = Instant::now();
+            let response = storm
+                .post(url)
+                .form(&[("email", "x@exemple.fr"), ("mot_de_passe", "y")])
+                .send()
+                .await
+                .unwrap();
+            (path, sent.elapsed(), response)
+        }
+    });
+    for (path, waited, response) in futures_util::future::join_all(refusals).await {
         assert_eq!(response.status(), 429, "{path}");
         assert!(
-            sent.elapsed() >= Duration::from_millis(900),
-            "a refused attempt waits about a second: {:?}",
-            sent.elapsed()
+            waited >= Duration::from_millis(900),
+            "{path}: a refused attempt waits about a second, not {waited:?}"
         );
         assert_eq!(response.headers()["retry-after"], "5");
-        assert!(
-            response.headers().get("set-cookie").is_none(),
-            "no session made"
-        );
         assert!(response.headers().contains_key("content-security-policy"));
         let body = response.text().await.unwrap();
         assert!(
@@ -860,7 +868,8 @@ async fn while_password_checks_are_saturated_password_forms_get_a_429_before_any
             "{path}: {body}"
         );
     }
-    // Everything else goes on: pages, and forms that check no password.
+    // Everything else goes on: the login page itself, guides, and forms that check no password.
+    assert_eq!(browser.get("/compte/connexion").await.status(), 200);
     assert_eq!(
         storm
             .get(app.url("/aide/tarifs"))
@@ -895,4 +904,85 @@ async fn without_throttling_failed_logins_are_not_counted() {
             .await
             .unwrap();
     assert_eq!(counted, 0, "a benchmark's storm leaves no lock-out behind");
+}
+
+#[tokio::test]
+async fn made_up_reset_and_invitation_links_cost_no_password_check() {
+    let mut config = test_config();
+    config.password_checks_per_second = Some(0.1); // one check, then one per 10 s
+    let app = crate::common::spawn_app_with(config, None).await;
+    let browser = app.browser();
+    for _ in 0..3 {
+        for (page, field) in [
+            ("/compte/mot-de-passe-oublie", "/compte/reinitialisation"),
+            ("/compte/connexion", "/compte/invitation"),
+        ] {
+            let response = browser
+                .submit(
+                    page,
+                    field,
+                    &[
+                        ("jeton", "invente"),
+                        ("mot_de_passe", PASSWORD),
+                        ("confirmation", PASSWORD),
+                    ],
+                )
+                .await;
+            assert_ne!(
+                response.status(),
+                429,
+                "{field}: no hash for a made-up link"
+            );
+            assert!(response.status().is_client_error() || response.status().is_redirection());
+        }
+    }
+    // The budget is intact: a login is still checked (401, not 429).
+    let login = log_in(&browser, "personne@exemple.fr", "pas le bon mot de passe").await;
+    assert_eq!(login.status(), 401);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_login_limit() {
+    let mut config = test_config();
+    config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]; // the test client is the proxy
+    config.password_checks_per_second = Some(1000.0);
+    let app = crate::common::spawn_app_with(config, None).await;
+    let attempt = |client: &'static str, email: String| {
+        let browser = app.browser();
+        async move {
+            let token = browser.token("/compte/connexion").await;
+            browser
+                .client
+                .post(format!("{}/compte/connexion", browser.base))
+                .header("X-Forwarded-For", format!("6.6.6.6, {client}"))
+                .form(&[
+                    ("csrf", token.as_str()),
+                    ("email", email.as_str()),
+                    ("mot_de_passe", "faux"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // 30 failures from one client, each on another account (so the per-account limit is not it).
+    let limit = nanoclip::services::accounts::LOGIN_FAILURES_PER_CLIENT;
+    for i in 0..limit {
+        assert_eq!(
+            attempt("198.51.100.1", format!("a{i}@exemple.fr")).await,
+            401
+        );
+    }
+    assert_eq!(
+        attempt("198.51.100.1", "encore@exemple.fr".into()).await,
+        429,
+        "that client is throttled"
+    );
+    // Another client behind the same proxy is not; the forged left-most entry (6.6.6.6, the
+    // same in both) changed nothing.
+    assert_eq!(
+        attempt("198.51.100.2", "autre@exemple.fr".into()).await,
+        401
+    );
 }
