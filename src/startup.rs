@@ -75,6 +75,7 @@ impl Application {
             prompt_rules,
             help: pages::aide::HelpCentre::new(library),
             hasher,
+            simulator_pages: Default::default(),
             last_healthy: std::sync::RwLock::new(None),
             health_check_running: std::sync::atomic::AtomicBool::new(false),
         });

@@ -33,6 +33,7 @@ pub struct AppState {
     pub prompt_rules: PromptRules,
     pub help: aide::HelpCentre,
     pub hasher: crate::services::passwords::Hasher,
+    pub simulator_pages: simulateur::PageCache,
     /// When `/healthz` last reached the database.
     pub last_healthy: std::sync::RwLock<Option<std::time::Instant>>,
     pub health_check_running: std::sync::atomic::AtomicBool,

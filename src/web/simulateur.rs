@@ -144,6 +144,47 @@ impl SimulateurPage {
     }
 }
 
+/// Pages already composed for visitors who are not signed in, by query string: the simulator
+/// is a GET form whose answer depends only on the URL, the catalog and the date, so a shared
+/// link or the same question asked again is served from memory.
+#[derive(Default)]
+pub struct PageCache {
+    pages: std::sync::Mutex<std::collections::HashMap<String, CachedPage>>,
+}
+
+struct CachedPage {
+    fingerprint: u64,
+    date: time::Date,
+    status: actix_web::http::StatusCode,
+    body: web::Bytes,
+}
+
+/// Distinct answers kept (about 10 kB each); past it, the cache starts again.
+const CACHED_PAGES: usize = 1024;
+/// Longer query strings (a long prompt) are composed each time.
+const CACHED_QUERY_MAX: usize = 1024;
+
+impl PageCache {
+    fn get(&self, query: &str, fingerprint: u64, date: time::Date) -> Option<HttpResponse> {
+        let pages = self.pages.lock().ok()?;
+        let page = pages.get(query)?;
+        (page.fingerprint == fingerprint && page.date == date)
+            .then(|| respond(page.status, page.body.clone()))
+    }
+
+    fn put(&self, query: &str, page: CachedPage) {
+        if query.len() > CACHED_QUERY_MAX {
+            return;
+        }
+        if let Ok(mut pages) = self.pages.lock() {
+            if pages.len() >= CACHED_PAGES {
+                pages.clear();
+            }
+            pages.insert(query.to_owned(), page);
+        }
+    }
+}
+
 pub async fn page(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -151,7 +192,8 @@ pub async fn page(
     user: MaybeUser,
 ) -> Result<HttpResponse, PageError> {
     let catalog = state.catalog.get(&state.pool).await?;
-    let mut raw = raw_simulation(request.query_string());
+    let now = OffsetDateTime::now_utc();
+    let query = request.query_string();
     // Signed in: the organisation's own plan, whatever the URL says.
     let account_plan = match user.0.as_ref().and_then(|u| u.organisation) {
         Some(organisation) => {
@@ -162,6 +204,46 @@ pub async fn page(
         }
         None => None,
     };
+    let anonymous = user.0.is_none();
+    if anonymous
+        && let Some(cached) = state
+            .simulator_pages
+            .get(query, catalog.fingerprint, now.date())
+    {
+        return Ok(cached);
+    }
+    let (status, body) = compose(&state, &catalog, query, layout, account_plan, now)?;
+    let body = web::Bytes::from(body);
+    if anonymous {
+        state.simulator_pages.put(
+            query,
+            CachedPage {
+                fingerprint: catalog.fingerprint,
+                date: now.date(),
+                status,
+                body: body.clone(),
+            },
+        );
+    }
+    Ok(respond(status, body))
+}
+
+fn respond(status: actix_web::http::StatusCode, body: web::Bytes) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+/// The page for `query`: the blank form, the form with its errors (400), or the verdict.
+fn compose(
+    state: &AppState,
+    catalog: &crate::services::catalog::Catalog,
+    query: &str,
+    layout: Layout,
+    account_plan: Option<String>,
+    now: OffsetDateTime,
+) -> Result<(actix_web::http::StatusCode, String), PageError> {
+    let mut raw = raw_simulation(query);
     if let Some(plan) = &account_plan {
         raw.plan = Some(plan.clone());
     }
@@ -186,13 +268,7 @@ pub async fn page(
     if raw.creation_type.is_none() && raw.duree.is_none() && raw.pages.is_none() {
         return render(&page, actix_web::http::StatusCode::OK);
     }
-    match simulator::simulate(
-        &catalog,
-        &state.prompt_rules,
-        &raw,
-        OffsetDateTime::now_utc(),
-        Account::default(),
-    ) {
+    match simulator::simulate(catalog, &state.prompt_rules, &raw, now, Account::default()) {
         Err(SimulationError::Unavailable) => Err(PageError::Unavailable(anyhow::anyhow!(
             "no price schedule in force"
         ))),
@@ -235,11 +311,8 @@ pub async fn page(
 fn render(
     page: &SimulateurPage,
     status: actix_web::http::StatusCode,
-) -> Result<HttpResponse, PageError> {
-    let body = page.render()?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body))
+) -> Result<(actix_web::http::StatusCode, String), PageError> {
+    Ok((status, page.render()?))
 }
 
 /// The canonical query string of a verdict: only the parameters that apply, normalised.
@@ -320,5 +393,50 @@ impl SimulateurPage {
             | QuoteLine::Surcharge4k { credits }
             | QuoteLine::Pages { credits, .. } => credits,
         }
+    }
+}
+
+#[cfg(test)]
+mod page_cache_tests {
+    use super::{CACHED_PAGES, CACHED_QUERY_MAX, CachedPage, PageCache};
+    use actix_web::http::StatusCode;
+    use actix_web::web::Bytes;
+
+    fn page(fingerprint: u64, date: time::Date, body: &'static str) -> CachedPage {
+        CachedPage {
+            fingerprint,
+            date,
+            status: StatusCode::OK,
+            body: Bytes::from_static(body.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn a_kept_page_serves_only_the_same_catalog_on_the_same_day() {
+        let cache = PageCache::default();
+        let today = time::macros::date!(2026 - 11 - 24);
+        let tomorrow = time::macros::date!(2026 - 11 - 25);
+        cache.put("type=image", page(7, today, "prix de mardi"));
+        assert!(cache.get("type=image", 7, today).is_some());
+        assert!(
+            cache.get("type=image", 8, today).is_none(),
+            "prices changed"
+        );
+        assert!(
+            cache.get("type=image", 7, tomorrow).is_none(),
+            "another schedule may apply"
+        );
+        assert!(cache.get("type=video", 7, today).is_none());
+        let long = "prompt=".to_owned() + &"a".repeat(CACHED_QUERY_MAX);
+        cache.put(&long, page(7, today, "long"));
+        assert!(
+            cache.get(&long, 7, today).is_none(),
+            "long queries are not kept"
+        );
+        for n in 0..CACHED_PAGES {
+            cache.put(&format!("quantite={n}"), page(7, today, "x"));
+        }
+        let kept = cache.pages.lock().unwrap().len();
+        assert!(kept <= CACHED_PAGES, "bounded: {kept}");
     }
 }

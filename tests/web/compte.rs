@@ -693,6 +693,11 @@ async fn seed_demo_creates_an_owner_and_a_member_on_each_plan() {
         .unwrap();
     let password = line.rsplit(" / ").next().unwrap();
     let browser = app.browser();
+    // Anonymous visitors get the page of the URL (and it is kept for the next one)...
+    let (_, anonymous) = browser
+        .html("/simulateur?type=image&resolution=4k&plan=eglise")
+        .await;
+    assert!(text(&anonymous, "main").contains("La 4K est réservée au Plan Réseau"));
     assert_eq!(
         log_in(&browser, "proprietaire.reseau@demo.nanoclip.fr", password)
             .await
@@ -703,8 +708,18 @@ async fn seed_demo_creates_an_owner_and_a_member_on_each_plan() {
     let (_, html) = browser
         .html("/simulateur?type=image&resolution=4k&plan=eglise")
         .await;
-    assert_eq!(text(&html, "[data-testid=unitaire]"), "2 crédits");
+    assert_eq!(
+        text(&html, "[data-testid=unitaire]"),
+        "2 crédits",
+        "not the page kept"
+    );
     assert!(text(&html, "form").contains("Votre plan\u{202f}: Plan Réseau"));
+    // ... and the same question again, anonymous, is answered the same way as the first time.
+    let (_, again) = app
+        .browser()
+        .html("/simulateur?type=image&resolution=4k&plan=eglise")
+        .await;
+    assert_eq!(again.html(), anonymous.html());
 }
 
 #[tokio::test]
