@@ -470,6 +470,20 @@ mod tests {
         assert!(refilling.hash("cloche verte sous la pluie").await.is_ok());
     }
 
+    #[test]
+    fn at_most_so_many_refusals_are_held_back_at_once() {
+        let hasher = Hasher::with_limits(1, 1).unwrap();
+        let held: Vec<_> = (0..MAX_HELD_REFUSALS)
+            .map(|_| hasher.hold_refusal().expect("a free place"))
+            .collect();
+        assert!(
+            hasher.hold_refusal().is_none(),
+            "the next one is answered at once"
+        );
+        drop(held);
+        assert!(hasher.hold_refusal().is_some(), "places come back");
+    }
+
     #[tokio::test]
     async fn a_hash_with_old_parameters_asks_to_be_upgraded() {
         let old = Argon2::new(
