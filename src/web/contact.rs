@@ -65,11 +65,6 @@ impl ContactForm {
                 errors.insert(field, ContactError::Required);
             } else if value.chars().count() > max {
                 errors.insert(field, ContactError::TooLong(max));
-            } else if value
-                .chars()
-                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-            {
-                errors.insert(field, ContactError::Required);
             }
         };
         text("nom", &self.nom, 120, true);
