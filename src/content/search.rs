@@ -39,7 +39,7 @@ pub struct SearchIndex {
     /// Body text by slug, for snippets.
     texts: HashMap<String, String>,
     /// Answers already computed, by query (cleared when full; rebuilt with the index).
-    cache: std::sync::Mutex<HashMap<String, std::sync::Arc<Outcome>>>,
+    cache: crate::memo::Memo<std::sync::Arc<Outcome>>,
 }
 
 /// A search's answer: the guides (slug and snippet), best first, and a correction.
@@ -175,7 +175,7 @@ impl SearchIndex {
             vocabulary,
             indexed_terms: indexed.into_iter().collect(),
             texts,
-            cache: std::sync::Mutex::new(HashMap::new()),
+            cache: crate::memo::Memo::new(CACHE_ENTRIES),
         })
     }
 
@@ -314,10 +314,8 @@ impl SearchIndex {
     /// The answer to `query`, from the cache when it was asked before.
     pub fn run(&self, query: &str, limit: usize) -> std::sync::Arc<Outcome> {
         let key = fold(query);
-        if let Ok(cache) = self.cache.lock()
-            && let Some(found) = cache.get(&key)
-        {
-            return found.clone();
+        if let Some(found) = self.cache.get(&key) {
+            return found;
         }
         let terms = self.query_terms(query);
         let hits = self
@@ -336,12 +334,7 @@ impl SearchIndex {
             hits,
             suggestion: self.suggestion(query),
         });
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_ENTRIES {
-                cache.clear();
-            }
-            cache.insert(key, outcome.clone());
-        }
+        self.cache.put(key, outcome.clone());
         outcome
     }
 

@@ -147,11 +147,19 @@ impl SimulateurPage {
 /// Pages already composed for visitors who are not signed in, by query string: the simulator
 /// is a GET form whose answer depends only on the URL, the catalog and the date, so a shared
 /// link or the same question asked again is served from memory.
-#[derive(Default)]
 pub struct PageCache {
-    pages: std::sync::Mutex<std::collections::HashMap<String, CachedPage>>,
+    pages: crate::memo::Memo<CachedPage>,
 }
 
+impl Default for PageCache {
+    fn default() -> Self {
+        Self {
+            pages: crate::memo::Memo::new(CACHED_PAGES),
+        }
+    }
+}
+
+#[derive(Clone)]
 struct CachedPage {
     fingerprint: u64,
     date: time::Date,
@@ -166,8 +174,7 @@ const CACHED_QUERY_MAX: usize = 1024;
 
 impl PageCache {
     fn get(&self, query: &str, fingerprint: u64, date: time::Date) -> Option<HttpResponse> {
-        let pages = self.pages.lock().ok()?;
-        let page = pages.get(query)?;
+        let page = self.pages.get(query)?;
         (page.fingerprint == fingerprint && page.date == date)
             .then(|| respond(page.status, page.body.clone()))
     }
@@ -176,12 +183,7 @@ impl PageCache {
         if query.len() > CACHED_QUERY_MAX {
             return;
         }
-        if let Ok(mut pages) = self.pages.lock() {
-            if pages.len() >= CACHED_PAGES {
-                pages.clear();
-            }
-            pages.insert(query.to_owned(), page);
-        }
+        self.pages.put(query.to_owned(), page);
     }
 }
 
@@ -436,7 +438,7 @@ mod page_cache_tests {
         for n in 0..CACHED_PAGES {
             cache.put(&format!("quantite={n}"), page(7, today, "x"));
         }
-        let kept = cache.pages.lock().unwrap().len();
+        let kept = cache.pages.len();
         assert!(kept <= CACHED_PAGES, "bounded: {kept}");
     }
 }
