@@ -143,10 +143,7 @@ impl Hasher {
     /// cost next to nothing: no session, no database, no body.
     pub fn saturated(&self) -> bool {
         let out_of_budget = match self.budget.lock() {
-            Ok(budget) => {
-                let (last, tokens) = *budget;
-                tokens + last.elapsed().as_secs_f64() * self.per_second < 1.0
-            }
+            Ok(budget) => self.refilled(&budget, std::time::Instant::now()) < 1.0,
             Err(_) => true,
         };
         let saturated = out_of_budget || self.admission.available_permits() == 0;
@@ -201,12 +198,19 @@ impl Hasher {
         }
     }
 
+    /// The tokens in the bucket at `now`: those left at the last update plus the refill since.
+    fn refilled(
+        &self,
+        &(last, tokens): &(std::time::Instant, f64),
+        now: std::time::Instant,
+    ) -> f64 {
+        (tokens + now.duration_since(last).as_secs_f64() * self.per_second).min(self.burst)
+    }
+
     fn take_token(&self) -> Result<(), HashError> {
         let mut budget = self.budget.lock().map_err(|_| HashError::Busy)?;
-        let (last, tokens) = *budget;
         let now = std::time::Instant::now();
-        let refilled =
-            (tokens + now.duration_since(last).as_secs_f64() * self.per_second).min(self.burst);
+        let refilled = self.refilled(&budget, now);
         if refilled < 1.0 {
             *budget = (now, refilled);
             return Err(HashError::Busy);

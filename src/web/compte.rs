@@ -99,7 +99,7 @@ type Errors = BTreeMap<&'static str, FormError>;
 
 fn internal(e: ServiceError) -> PageError {
     match e {
-        ServiceError::Busy => PageError::TooManyRequests(5),
+        ServiceError::Busy => PageError::TooManyRequests(BUSY_RETRY_SECS),
         ServiceError::Throttled { retry_after } => PageError::TooManyRequests(retry_after),
         ServiceError::Internal(e) => PageError::Internal(e),
         other => PageError::Internal(anyhow::anyhow!("unexpected: {other}")),
@@ -975,6 +975,9 @@ pub async fn set_threshold(
     }
 }
 
+/// Seconds to wait when password checks are saturated (`Retry-After`).
+const BUSY_RETRY_SECS: i64 = 5;
+
 /// The forms whose handling checks or hashes a password.
 const PASSWORD_FORMS: [&str; 6] = [
     "/compte/connexion",
@@ -1004,20 +1007,25 @@ pub async fn password_gate(
         && let Some(state) = request.app_data::<web::Data<AppState>>()
         && state.hasher.saturated()
     {
-        let mut response = HttpResponse::TooManyRequests();
-        match state.hasher.hold_refusal() {
-            Some(_held) => actix_web::rt::time::sleep(SATURATED_DELAY).await,
-            None => {
-                response.force_close();
-            }
+        let held = state.hasher.hold_refusal();
+        if held.is_some() {
+            actix_web::rt::time::sleep(SATURATED_DELAY).await;
         }
-        let path = request.match_info().as_str().to_owned();
-        let body = super::error::render_page(Layout::new(state, &path), 429, "", None);
-        let response = response
-            .insert_header((actix_web::http::header::RETRY_AFTER, "5"))
-            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-            .content_type("text/html; charset=utf-8")
-            .body(body);
+        let mut response = super::error::page_response(
+            state,
+            request.match_info().as_str(),
+            "",
+            &PageError::TooManyRequests(BUSY_RETRY_SECS),
+        );
+        response.headers_mut().insert(
+            actix_web::http::header::CACHE_CONTROL,
+            actix_web::http::header::HeaderValue::from_static("no-store"),
+        );
+        if held.is_none() {
+            response
+                .head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+        }
         return Ok(request.into_response(response).map_into_right_body());
     }
     Ok(next.call(request).await?.map_into_left_body())

@@ -187,8 +187,23 @@ pub fn not_found_page(state: &AppState, request: &actix_web::HttpRequest) -> Htt
         .get::<RequestId>()
         .map(ToString::to_string)
         .unwrap_or_default();
-    let body = render_page(Layout::new(state, request.path()), 404, &request_id, None);
-    HttpResponse::NotFound()
-        .content_type("text/html; charset=utf-8")
-        .body(body)
+    page_response(state, request.path(), &request_id, &PageError::NotFound)
+}
+
+/// `error` as its French page, for code outside the error-page middleware: its status and
+/// headers (`Retry-After`…) from `error_response`, the page for `path`.
+pub fn page_response(
+    state: &AppState,
+    path: &str,
+    request_id: &str,
+    error: &PageError,
+) -> HttpResponse {
+    let mut response = error.error_response();
+    let status = response.status().as_u16();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    let body = render_page(Layout::new(state, path), status, request_id, None);
+    response.set_body(BoxBody::new(body))
 }
