@@ -12,10 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { AxeBuilder } from '@axe-core/playwright';
 import { AXE_TAGS, BASE, CSS_PATH_FN, Failure, OVERFLOW_FN, check, describeViolations, launch, open, skip, url } from './support.mjs';
 import { MAIL_DIR, waitForLink } from './mail.mjs';
-import { CONTROL_PAGE, htmlErrors, runVnu } from './vnu.mjs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import nodePath from 'node:path';
+import { checkHtml } from './vnu.mjs';
 
 const RUN = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 const OWNER = `proprietaire-${RUN}@exemple.fr`;
@@ -404,26 +401,12 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
 
   test('HTML of every account page met: W3C Nu checker, no error', STEP, async (t) => {
     check(seen.length > 0, 'no account page was reached');
-    const dir = await mkdtemp(nodePath.join(tmpdir(), 'nanoclip-vnu-accounts-'));
-    try {
-      const control = nodePath.join(dir, 'control.html');
-      await writeFile(control, CONTROL_PAGE);
-      const files = [];
-      for (const [i, page] of seen.entries()) {
-        const file = nodePath.join(dir, `page-${i + 1}.html`);
-        await writeFile(file, page.html);
-        files.push(file);
-      }
-      const messages = await runVnu([control, ...files]);
-      check(htmlErrors(messages, control).length > 0, 'vnu found no error in the control page: its 0 would mean nothing');
-      for (const [i, page] of seen.entries()) {
-        await t.test(`html: ${page.label}`, () => {
-          const errors = htmlErrors(messages, files[i]);
-          check(errors.length === 0, () => `${page.label}: ${errors.length} HTML error(s)\n${errors.describe}`);
-        });
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
+    const { controlErrors, errors } = await checkHtml(seen.map((page) => page.html));
+    check(controlErrors > 0, 'vnu found no error in the control page: its 0 would mean nothing');
+    for (const [i, page] of seen.entries()) {
+      await t.test(`html: ${page.label}`, () => {
+        check(errors[i].length === 0, () => `${page.label}: ${errors[i].length} HTML error(s)\n${errors[i].describe}`);
+      });
     }
   });
 });

@@ -1,5 +1,7 @@
 // The W3C Nu HTML checker (npm `vnu-jar`), run with the installed Java on a batch of files.
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -33,4 +35,30 @@ export function htmlErrors(messages, file) {
     `  line ${m.lastLine}:${m.firstColumn ?? ''} ${m.message}` +
     (m.extract ? `\n      ${m.extract.replace(/\s+/g, ' ').slice(0, 120)}` : '')).join('\n');
   return errors;
+}
+
+/**
+ * Checks each HTML text, together with the broken control page, in one Java start. Returns
+ * `controlErrors` (must be more than 0, or the checker's silence means nothing) and `errors`,
+ * the errors of each text in order (see `htmlErrors`).
+ */
+export async function checkHtml(texts) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'nanoclip-vnu-'));
+  try {
+    const control = path.join(dir, 'control.html');
+    await writeFile(control, CONTROL_PAGE);
+    const files = [];
+    for (const [i, text] of texts.entries()) {
+      const file = path.join(dir, `page-${i + 1}.html`);
+      await writeFile(file, text);
+      files.push(file);
+    }
+    const messages = await runVnu([control, ...files]);
+    return {
+      controlErrors: htmlErrors(messages, control).length,
+      errors: files.map((file) => htmlErrors(messages, file)),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
