@@ -1,4 +1,4 @@
-//! The command line: `nanoclip [serve|migrate]`.
+//! The command line: `nanoclip [serve|migrate|create-staff|seed-demo|run-job]`.
 
 use clap::{Parser, Subcommand};
 
@@ -36,4 +36,11 @@ pub enum Command {
     /// Create a demo organisation on each plan, with an owner and a member, and print their
     /// development passwords. Refused when NANOCLIP_ENV=production.
     SeedDemo,
+    /// Run one background job once, then exit (the server runs them by itself on a schedule);
+    /// prints what it did.
+    RunJob {
+        /// The job's name.
+        #[arg(value_enum)]
+        job: crate::jobs::Job,
+    },
 }

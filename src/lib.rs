@@ -7,6 +7,7 @@ pub mod config;
 pub mod content;
 pub mod db;
 pub mod domain;
+pub mod jobs;
 pub mod memo;
 pub mod services;
 pub mod startup;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 password_stdin,
             } => startup::create_staff(config, &email, password_stdin).await,
             Command::SeedDemo => startup::seed_demo(config).await,
+            Command::RunJob { job } => startup::run_job(config, job).await,
         }
     });
     match outcome {

@@ -82,6 +82,7 @@ impl Application {
         let transport =
             mail::Transport::new(config_smtp.as_deref(), mail_dir).context("NANOCLIP_SMTP_URL")?;
         tokio::spawn(mail::deliver_forever(pool.clone(), transport, mail_from));
+        tokio::spawn(crate::jobs::run_forever(pool.clone()));
         tokio::spawn(pages::aide::flush_views_forever(state.clone()));
         if !state.config.is_production() {
             tokio::spawn(pages::aide::reload_on_change(state.clone()));
@@ -179,7 +180,14 @@ fn routes(cfg: &mut web::ServiceConfig, extra: Option<ExtraRoutes>) {
             "/compte/inscription",
             web::post().to(pages::compte::sign_up),
         )
-        .route("/compte/activation", web::get().to(pages::compte::activate))
+        .route(
+            "/compte/activation",
+            web::get().to(pages::compte::activation_page),
+        )
+        .route(
+            "/compte/activation",
+            web::post().to(pages::compte::activate),
+        )
         .route(
             "/compte/connexion",
             web::get().to(pages::compte::login_form),
@@ -223,9 +231,17 @@ fn routes(cfg: &mut web::ServiceConfig, extra: Option<ExtraRoutes>) {
         .route("/compte/email", web::post().to(pages::compte::change_email))
         .route(
             "/compte/email/confirmation",
-            web::get().to(pages::compte::confirm_email),
+            web::get().to(pages::compte::email_confirmation_page),
+        )
+        .route(
+            "/compte/email/confirmation",
+            web::post().to(pages::compte::confirm_email),
         )
         .route("/compte/membres", web::post().to(pages::compte::invite))
+        .route(
+            "/compte/invitations/{id}/revocation",
+            web::post().to(pages::compte::revoke_invitation),
+        )
         .route(
             "/compte/membres/{id}/retrait",
             web::post().to(pages::compte::remove_member),
@@ -460,6 +476,21 @@ pub async fn seed_demo(config: Config) -> anyhow::Result<()> {
     println!("Demo accounts (development passwords):");
     for line in accounts {
         println!("  {line}");
+    }
+    Ok(())
+}
+
+/// `nanoclip run-job NAME`: one run of a background job, now.
+pub async fn run_job(config: Config, job: crate::jobs::Job) -> anyhow::Result<()> {
+    let outcome = with_pool(&config, async |pool, _| {
+        crate::jobs::run(pool, job, time::OffsetDateTime::now_utc()).await
+    })
+    .await?;
+    match outcome {
+        crate::jobs::Outcome::Done(detail) => println!("{}: {detail}", job.name()),
+        crate::jobs::Outcome::Skipped => {
+            println!("{}: skipped, another instance is running it", job.name())
+        }
     }
     Ok(())
 }

@@ -349,3 +349,99 @@ pub async fn organisations(
     .fetch_all(conn)
     .await
 }
+
+/// Deletes the tokens used or expired before `before` (the `purge-tokens` job).
+pub async fn purge_tokens(conn: &mut PgConnection, before: OffsetDateTime) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "DELETE FROM email_tokens WHERE expires_at < $1 OR used_at < $1",
+        before
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Ends the user's pending links of these purposes (a security event: password changed or
+/// reset, signed out everywhere, e-mail changed).
+pub async fn revoke_user_tokens(
+    conn: &mut PgConnection,
+    user: Uuid,
+    purposes: &[&str],
+) -> sqlx::Result<u64> {
+    let purposes: Vec<String> = purposes.iter().map(|p| (*p).to_owned()).collect();
+    Ok(sqlx::query!(
+        "UPDATE email_tokens SET used_at = now()
+         WHERE user_id = $1 AND purpose = ANY($2) AND used_at IS NULL",
+        user,
+        &purposes
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Whether a link of `purpose` for `email` was sent less than `secs` ago and still works.
+pub async fn recent_token(
+    conn: &mut PgConnection,
+    email: &str,
+    purpose: &str,
+    organisation: Option<Uuid>,
+    secs: f64,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (
+               SELECT 1 FROM email_tokens
+               WHERE lower(email) = lower($1) AND purpose = $2
+                 AND organisation_id IS NOT DISTINCT FROM coalesce($3, organisation_id)
+                 AND used_at IS NULL AND expires_at > now()
+                 AND created_at > now() - make_interval(secs => $4)
+           ) AS "found!""#,
+        email,
+        purpose,
+        organisation,
+        secs
+    )
+    .fetch_one(conn)
+    .await
+}
+
+#[derive(Debug, Clone)]
+pub struct PendingInvitation {
+    pub id: Uuid,
+    pub email: String,
+    pub expires_at: OffsetDateTime,
+}
+
+pub async fn pending_invitations(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+) -> sqlx::Result<Vec<PendingInvitation>> {
+    sqlx::query_as!(
+        PendingInvitation,
+        "SELECT id, email, expires_at FROM email_tokens
+         WHERE organisation_id = $1 AND purpose = 'invitation' AND used_at IS NULL
+           AND expires_at > now()
+         ORDER BY created_at DESC",
+        organisation
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Revokes an invitation of `organisation`; false when there is no such pending invitation.
+pub async fn revoke_invitation(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    id: Uuid,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query!(
+        "UPDATE email_tokens SET used_at = now()
+         WHERE id = $1 AND organisation_id = $2 AND purpose = 'invitation' AND used_at IS NULL",
+        id,
+        organisation
+    )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}

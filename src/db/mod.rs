@@ -26,6 +26,7 @@ pub fn pool(options: PgConnectOptions) -> PgPool {
 pub mod accounts;
 pub mod catalog;
 pub mod help;
+pub mod jobs;
 pub mod outbox;
 pub mod rate_limit;
 pub mod sessions;

@@ -70,3 +70,22 @@ pub async fn pending_count(pool: &PgPool) -> sqlx::Result<i64> {
         .fetch_one(pool)
         .await
 }
+
+/// Replaces the token of every link in the e-mails sent before `sent_before` (the
+/// `redact-sent-mail` job): the outbox keeps what was said, not working links.
+pub async fn redact_sent(
+    conn: &mut PgConnection,
+    sent_before: time::OffsetDateTime,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        r#"UPDATE outbox
+           SET body_text = regexp_replace(body_text, 'jeton=[A-Za-z0-9_-]+', 'jeton=retire', 'g'),
+               body_html = regexp_replace(body_html, 'jeton=[A-Za-z0-9_-]+', 'jeton=retire', 'g'),
+               redacted_at = now()
+           WHERE sent_at IS NOT NULL AND sent_at < $1 AND redacted_at IS NULL"#,
+        sent_before
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
+}

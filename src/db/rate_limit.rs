@@ -58,3 +58,22 @@ pub async fn clear(conn: &mut PgConnection, key: &str) -> sqlx::Result<()> {
         .await?;
     Ok(())
 }
+
+/// Forgets the windows that started before `before` (the `purge-rate-limits` job).
+pub async fn purge(conn: &mut PgConnection, before: time::OffsetDateTime) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query!("DELETE FROM rate_limits WHERE window_start < $1", before)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Forgets every key that starts with `prefix` (a successful reset clears an account's
+/// failures from every client).
+pub async fn clear_prefix(conn: &mut PgConnection, prefix: &str) -> sqlx::Result<()> {
+    sqlx::query!("DELETE FROM rate_limits WHERE starts_with(key, $1)", prefix)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -111,11 +111,14 @@ impl SessionStore for PgSessionStore {
     }
 }
 
-/// Removes expired sessions; returns how many.
-pub async fn purge_expired(pool: &PgPool) -> sqlx::Result<u64> {
+/// Removes the sessions expired at `now` (the `purge-sessions` job); returns how many.
+pub async fn purge_expired(
+    conn: &mut sqlx::PgConnection,
+    now: time::OffsetDateTime,
+) -> sqlx::Result<u64> {
     Ok(
-        sqlx::query!("DELETE FROM sessions WHERE expires_at <= now()")
-            .execute(pool)
+        sqlx::query!("DELETE FROM sessions WHERE expires_at <= $1", now)
+            .execute(conn)
             .await?
             .rows_affected(),
     )

@@ -1,7 +1,7 @@
 //! Account use cases: each owns its transaction; e-mails are queued inside it and leave after.
 
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -14,10 +14,79 @@ const RESET_SECS: f64 = 3600.0;
 const EMAIL_CHANGE_SECS: f64 = 24.0 * 3600.0;
 const INVITATION_SECS: f64 = 7.0 * 24.0 * 3600.0;
 
-/// Failed logins allowed per account and per client address in a window of 15 minutes.
+/// Failed password checks (log-in, and the current password on the account page) in a window
+/// of 15 minutes. A client is refused after 5 failures on one account, or 30 on any; an account
+/// is never locked: past 5 failures from anywhere, each check waits a little longer (at most
+/// 3 s), so that nobody can lock its owner out by sending wrong passwords.
 pub const LOGIN_WINDOW_SECS: i32 = 15 * 60;
+pub const LOGIN_FAILURES_PER_PAIR: i64 = 5;
 pub const LOGIN_FAILURES_PER_ACCOUNT: i64 = 5;
 pub const LOGIN_FAILURES_PER_CLIENT: i64 = 30;
+const MAX_ACCOUNT_DELAY_SECS: i64 = 3;
+
+/// Reset links: 3 an hour per address, 10 an hour per client, and none while one sent less
+/// than 15 minutes ago still works. Invitations: 3 an hour per address and 30 per
+/// organisation.
+const RESETS_PER_ADDRESS: i32 = 3;
+const RESETS_PER_CLIENT: i32 = 10;
+const INVITATIONS_PER_ADDRESS: i32 = 3;
+const INVITATIONS_PER_ORGANISATION: i32 = 30;
+const LINK_WINDOW_SECS: i32 = 3600;
+const RECENT_LINK_SECS: f64 = 15.0 * 60.0;
+
+/// The rate-limit keys of a password check by `client` on the account `email`.
+struct FailureKeys {
+    account: String,
+    pair: String,
+    client: String,
+}
+
+impl FailureKeys {
+    fn new(email: &str, client: &str) -> Self {
+        let email = email.to_lowercase();
+        Self {
+            pair: format!("{}{client}", pair_prefix(&email)),
+            account: format!("login:email:{email}"),
+            client: format!("login:ip:{client}"),
+        }
+    }
+
+    /// Refuses a client that failed too often; an account's failures only slow it down.
+    async fn check(&self, conn: &mut PgConnection) -> Result<(), ServiceError> {
+        let window = LOGIN_WINDOW_SECS;
+        let pair = db::rate_limit::current(conn, &self.pair, window).await?;
+        let client = db::rate_limit::current(conn, &self.client, window).await?;
+        if pair >= LOGIN_FAILURES_PER_PAIR || client >= LOGIN_FAILURES_PER_CLIENT {
+            return Err(ServiceError::Throttled {
+                retry_after: db::rate_limit::window_left(window),
+            });
+        }
+        let account = db::rate_limit::current(conn, &self.account, window).await?;
+        let excess = account - LOGIN_FAILURES_PER_ACCOUNT + 1;
+        if excess > 0 {
+            let secs = excess.min(MAX_ACCOUNT_DELAY_SECS) as u64;
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+        }
+        Ok(())
+    }
+
+    async fn count_failure(&self, conn: &mut PgConnection) -> sqlx::Result<()> {
+        for key in [&self.pair, &self.account, &self.client] {
+            db::rate_limit::hit(conn, key, LOGIN_WINDOW_SECS, i32::MAX).await?;
+        }
+        Ok(())
+    }
+}
+
+fn pair_prefix(email: &str) -> String {
+    format!("login:pair:{}|", email.to_lowercase())
+}
+
+/// Forgets an account's failures from every client (after a successful reset).
+async fn clear_failures(conn: &mut PgConnection, email: &str) -> sqlx::Result<()> {
+    db::rate_limit::clear(conn, &format!("login:email:{}", email.to_lowercase())).await?;
+    db::rate_limit::clear_prefix(conn, &pair_prefix(email)).await
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -25,6 +94,8 @@ pub enum ServiceError {
     Busy,
     #[error("too many failed attempts")]
     Throttled { retry_after: i64 },
+    #[error("too many invitations")]
+    TooManyInvitations,
     #[error("wrong e-mail or password")]
     InvalidCredentials,
     #[error("account not activated")]
@@ -89,7 +160,9 @@ pub async fn sign_up(
     hasher: &Hasher,
     public_url: &str,
     input: SignUp<'_>,
+    asker: Asker<'_>,
 ) -> Result<(), ServiceError> {
+    asker.charge(hasher)?;
     let hash = hasher.hash(input.password).await?;
     let mut tx = pool.begin().await?;
     if db::accounts::user_by_email(&mut tx, input.email)
@@ -174,41 +247,32 @@ pub async fn log_in(
     client: &str,
     throttle: bool,
 ) -> Result<UserRow, ServiceError> {
-    let account_key = format!("login:email:{}", email.to_lowercase());
-    let client_key = format!("login:ip:{client}");
+    let keys = FailureKeys::new(email, client);
     let mut conn = pool.acquire().await?;
     // Without throttling (benchmarks only), failures are neither checked nor counted: a login
     // storm on a development portal leaves no lock-out behind it.
     if throttle {
-        let account_failures =
-            db::rate_limit::current(&mut conn, &account_key, LOGIN_WINDOW_SECS).await?;
-        let client_failures =
-            db::rate_limit::current(&mut conn, &client_key, LOGIN_WINDOW_SECS).await?;
-        if account_failures >= LOGIN_FAILURES_PER_ACCOUNT
-            || client_failures >= LOGIN_FAILURES_PER_CLIENT
-        {
-            return Err(ServiceError::Throttled {
-                retry_after: db::rate_limit::window_left(LOGIN_WINDOW_SECS),
-            });
-        }
+        keys.check(&mut conn).await?;
     }
     let user = db::accounts::user_by_email(&mut conn, email).await?;
     drop(conn);
+    if throttle {
+        hasher.charge_client(client)?;
+    }
     let verified = hasher
         .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
         .await?;
     let mut conn = pool.acquire().await?;
     let Some(user) = user.filter(|_| verified.ok) else {
         if throttle {
-            db::rate_limit::hit(&mut conn, &account_key, LOGIN_WINDOW_SECS, i32::MAX).await?;
-            db::rate_limit::hit(&mut conn, &client_key, LOGIN_WINDOW_SECS, i32::MAX).await?;
+            keys.count_failure(&mut conn).await?;
         }
         return Err(ServiceError::InvalidCredentials);
     };
     if !user.verified {
         return Err(ServiceError::NotActivated);
     }
-    db::rate_limit::clear(&mut conn, &account_key).await?;
+    db::rate_limit::clear(&mut conn, &keys.pair).await?;
     if verified.needs_rehash {
         let hash = hasher.hash(password).await?;
         db::accounts::set_password(&mut conn, user.id, &hash, false).await?;
@@ -216,13 +280,41 @@ pub async fn log_in(
     Ok(user)
 }
 
-/// Sends a reset link if the address has an active account; says nothing either way.
+/// Sends a reset link if the address has an active account; says nothing either way. A client
+/// asking too often is refused (429); an address asked for too often, or whose last link is
+/// recent and still valid, gets no new e-mail, and the answer is the same.
 pub async fn request_reset(
     pool: &PgPool,
     public_url: &str,
     email: &str,
+    client: &str,
 ) -> Result<(), ServiceError> {
     let mut tx = pool.begin().await?;
+    if let Some(retry_after) = db::rate_limit::hit(
+        &mut tx,
+        &format!("reset:ip:{client}"),
+        LINK_WINDOW_SECS,
+        RESETS_PER_CLIENT,
+    )
+    .await?
+    {
+        tx.commit().await?;
+        return Err(ServiceError::Throttled { retry_after });
+    }
+    let address_over = db::rate_limit::hit(
+        &mut tx,
+        &format!("reset:email:{}", email.to_lowercase()),
+        LINK_WINDOW_SECS,
+        RESETS_PER_ADDRESS,
+    )
+    .await?
+    .is_some();
+    let recent =
+        db::accounts::recent_token(&mut tx, email, "reset", None, RECENT_LINK_SECS).await?;
+    if address_over || recent {
+        tx.commit().await?;
+        return Ok(());
+    }
     if let Some(user) = db::accounts::user_by_email(&mut tx, email)
         .await?
         .filter(|u| u.verified)
@@ -269,13 +361,16 @@ pub async fn link_is_valid(
 pub async fn reset_password(
     pool: &PgPool,
     hasher: &Hasher,
+    public_url: &str,
     token: &str,
     password: &str,
+    asker: Asker<'_>,
 ) -> Result<UserRow, ServiceError> {
     // A made-up link costs no hash: it cannot drain the budget that logins share.
     if !link_is_valid(pool, token, "reset").await? {
         return Err(ServiceError::InvalidLink);
     }
+    asker.charge(hasher)?;
     let hash = hasher.hash(password).await?;
     let mut tx = pool.begin().await?;
     // Taken in the transaction: two uses of one link at once, only one succeeds.
@@ -287,29 +382,100 @@ pub async fn reset_password(
     let user = db::accounts::user_by_id(&mut tx, user_id)
         .await?
         .ok_or(ServiceError::InvalidLink)?;
+    after_password_change(&mut tx, public_url, &user).await?;
+    clear_failures(&mut tx, &user.email).await?;
     tx.commit().await?;
     Ok(user)
+}
+
+/// What follows every change of password: the user's other pending links stop working, and
+/// the address is told (in case it was not its owner).
+async fn after_password_change(
+    conn: &mut PgConnection,
+    public_url: &str,
+    user: &UserRow,
+) -> Result<(), ServiceError> {
+    db::accounts::revoke_user_tokens(conn, user.id, &["reset", "email_change"]).await?;
+    let notice = Email::PasswordChanged {
+        reset_link: format!("{public_url}/compte/mot-de-passe-oublie"),
+    };
+    mail::queue(conn, &user.email, &notice).await?;
+    Ok(())
+}
+
+/// Who asks for a password check, for its throttling: the client's rate-limit key, and whether
+/// throttling is on (off for benchmarks only).
+#[derive(Debug, Clone, Copy)]
+pub struct Asker<'a> {
+    pub client: &'a str,
+    pub throttle: bool,
+}
+
+impl Asker<'_> {
+    /// Charges a password check to this client's share of the hashing budget.
+    fn charge(self, hasher: &Hasher) -> Result<(), ServiceError> {
+        if self.throttle {
+            hasher.charge_client(self.client)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks the signed-in user's current password, throttled like a log-in: a stolen session
+/// cannot guess it at hashing speed.
+async fn check_current_password(
+    pool: &PgPool,
+    hasher: &Hasher,
+    user: Uuid,
+    password: &str,
+    asker: Asker<'_>,
+) -> Result<UserRow, ServiceError> {
+    let mut conn = pool.acquire().await?;
+    let row = db::accounts::user_by_id(&mut conn, user)
+        .await?
+        .ok_or(ServiceError::NotAllowed)?;
+    let keys = FailureKeys::new(&row.email, asker.client);
+    if asker.throttle {
+        keys.check(&mut conn).await?;
+    }
+    drop(conn);
+    asker.charge(hasher)?;
+    if !hasher.verify(password, Some(&row.password_hash)).await?.ok {
+        if asker.throttle {
+            let mut conn = pool.acquire().await?;
+            keys.count_failure(&mut conn).await?;
+        }
+        return Err(ServiceError::InvalidCredentials);
+    }
+    Ok(row)
 }
 
 /// Returns the new session epoch: the caller keeps its own session, every other one ends.
 pub async fn change_password(
     pool: &PgPool,
     hasher: &Hasher,
+    public_url: &str,
     user: Uuid,
     current: &str,
     new: &str,
+    asker: Asker<'_>,
 ) -> Result<i32, ServiceError> {
-    let mut conn = pool.acquire().await?;
-    let row = db::accounts::user_by_id(&mut conn, user)
-        .await?
-        .ok_or(ServiceError::NotAllowed)?;
-    drop(conn);
-    if !hasher.verify(current, Some(&row.password_hash)).await?.ok {
-        return Err(ServiceError::InvalidCredentials);
-    }
+    let row = check_current_password(pool, hasher, user, current, asker).await?;
     let hash = hasher.hash(new).await?;
-    let mut conn = pool.acquire().await?;
-    Ok(db::accounts::set_password(&mut conn, user, &hash, true).await?)
+    let mut tx = pool.begin().await?;
+    let epoch = db::accounts::set_password(&mut tx, user, &hash, true).await?;
+    after_password_change(&mut tx, public_url, &row).await?;
+    tx.commit().await?;
+    Ok(epoch)
+}
+
+/// « Se déconnecter partout »: every session ends, and so do the user's pending links.
+pub async fn sign_out_everywhere(pool: &PgPool, user: Uuid) -> Result<(), ServiceError> {
+    let mut tx = pool.begin().await?;
+    db::accounts::bump_epoch(&mut tx, user).await?;
+    db::accounts::revoke_user_tokens(&mut tx, user, &["reset", "email_change"]).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Sends a confirmation link to the new address; the change happens when it is opened.
@@ -320,15 +486,9 @@ pub async fn request_email_change(
     user: Uuid,
     password: &str,
     new_email: &str,
+    asker: Asker<'_>,
 ) -> Result<(), ServiceError> {
-    let mut conn = pool.acquire().await?;
-    let row = db::accounts::user_by_id(&mut conn, user)
-        .await?
-        .ok_or(ServiceError::NotAllowed)?;
-    drop(conn);
-    if !hasher.verify(password, Some(&row.password_hash)).await?.ok {
-        return Err(ServiceError::InvalidCredentials);
-    }
+    let row = check_current_password(pool, hasher, user, password, asker).await?;
     let mut tx = pool.begin().await?;
     let (token, hash) = new_token();
     db::accounts::insert_token(
@@ -354,13 +514,27 @@ pub async fn request_email_change(
     Ok(())
 }
 
-pub async fn confirm_email_change(pool: &PgPool, token: &str) -> Result<(), ServiceError> {
+/// Switches to the new address; the old one is told, and links sent to it stop working.
+pub async fn confirm_email_change(
+    pool: &PgPool,
+    public_url: &str,
+    token: &str,
+) -> Result<(), ServiceError> {
     let mut tx = pool.begin().await?;
     let row = db::accounts::take_token(&mut tx, &token_hash(token), "email_change")
         .await?
         .ok_or(ServiceError::InvalidLink)?;
     let user = row.user_id.ok_or(ServiceError::InvalidLink)?;
+    let old = db::accounts::user_by_id(&mut tx, user)
+        .await?
+        .ok_or(ServiceError::InvalidLink)?;
     db::accounts::set_email(&mut tx, user, &row.email).await?;
+    db::accounts::revoke_user_tokens(&mut tx, user, &["reset", "email_change"]).await?;
+    let notice = Email::EmailChanged {
+        new_email: row.email.clone(),
+        contact_link: format!("{public_url}/contact?sujet=compte"),
+    };
+    mail::queue(&mut tx, &old.email, &notice).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -379,6 +553,39 @@ pub async fn invite(
     let org = db::accounts::organisation(&mut tx, organisation)
         .await?
         .ok_or(ServiceError::NotAllowed)?;
+    if db::rate_limit::hit(
+        &mut tx,
+        &format!("invite:org:{organisation}"),
+        LINK_WINDOW_SECS,
+        INVITATIONS_PER_ORGANISATION,
+    )
+    .await?
+    .is_some()
+    {
+        tx.commit().await?;
+        return Err(ServiceError::TooManyInvitations);
+    }
+    // The same address again soon: the invitation already sent still works; no new e-mail.
+    let address_over = db::rate_limit::hit(
+        &mut tx,
+        &format!("invite:email:{organisation}:{}", email.to_lowercase()),
+        LINK_WINDOW_SECS,
+        INVITATIONS_PER_ADDRESS,
+    )
+    .await?
+    .is_some();
+    let recent = db::accounts::recent_token(
+        &mut tx,
+        email,
+        "invitation",
+        Some(organisation),
+        RECENT_LINK_SECS,
+    )
+    .await?;
+    if address_over || recent {
+        tx.commit().await?;
+        return Ok(());
+    }
     let (token, hash) = new_token();
     db::accounts::insert_token(
         &mut tx,
@@ -401,6 +608,25 @@ pub async fn invite(
     Ok(())
 }
 
+/// Revokes a pending invitation of the owner's organisation; `NotAllowed` when there is none
+/// with that id there (another organisation's id included).
+pub async fn revoke_invitation(
+    pool: &PgPool,
+    owner: &UserRow,
+    invitation: Uuid,
+) -> Result<(), ServiceError> {
+    let organisation = owner
+        .organisation_id
+        .filter(|_| owner.role == "owner")
+        .ok_or(ServiceError::NotAllowed)?;
+    let mut conn = pool.acquire().await?;
+    if db::accounts::revoke_invitation(&mut conn, organisation, invitation).await? {
+        Ok(())
+    } else {
+        Err(ServiceError::NotAllowed)
+    }
+}
+
 /// The invitation's organisation name and address, if the link is still valid.
 pub async fn invitation(pool: &PgPool, token: &str) -> Result<(String, String), ServiceError> {
     let mut conn = pool.acquire().await?;
@@ -421,10 +647,12 @@ pub async fn accept_invitation(
     hasher: &Hasher,
     token: &str,
     password: &str,
+    asker: Asker<'_>,
 ) -> Result<UserRow, ServiceError> {
     if !link_is_valid(pool, token, "invitation").await? {
         return Err(ServiceError::InvalidLink);
     }
+    asker.charge(hasher)?;
     let hash = hasher.hash(password).await?;
     let mut tx = pool.begin().await?;
     let row = db::accounts::take_token(&mut tx, &token_hash(token), "invitation")

@@ -33,6 +33,15 @@ pub enum Email {
         organisation: String,
         inviter: String,
     },
+    /// A notice after a password change or reset, in case it was not the account's owner.
+    PasswordChanged {
+        reset_link: String,
+    },
+    /// A notice to the old address after the e-mail address changed.
+    EmailChanged {
+        new_email: String,
+        contact_link: String,
+    },
 }
 
 #[derive(Template)]

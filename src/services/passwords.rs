@@ -77,7 +77,16 @@ pub struct Hasher {
     /// Verified against when the e-mail is unknown, so both cost the same time. Made on first
     /// use (on a hashing thread), not at start-up.
     dummy: Arc<std::sync::OnceLock<String>>,
+    /// Each client's share of the budget, taken before the global one: one client (a signed-in
+    /// user guessing their current password, a script) cannot drain the checks everyone shares.
+    clients: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, f64)>>,
 }
+
+/// A client's share: a quarter of the checks per second (at least one), with a burst of as
+/// many (at least 5); far more than a person typing passwords needs.
+const CLIENT_MIN_BURST: f64 = 5.0;
+/// Clients remembered at most; past it, those whose share has refilled are forgotten.
+const MAX_CLIENTS: usize = 10_000;
 
 impl Hasher {
     pub fn new() -> Result<Self, HashError> {
@@ -135,6 +144,7 @@ impl Hasher {
             burst: HASH_BURST,
             refused: std::sync::atomic::AtomicU64::new(0),
             held_refusals: Arc::new(Semaphore::new(MAX_HELD_REFUSALS)),
+            clients: Default::default(),
         })
     }
 
@@ -159,6 +169,51 @@ impl Hasher {
             }
         }
         saturated
+    }
+
+    /// Whether `client` has some of its share left (the gate's early answer; takes nothing).
+    pub fn client_share_left(&self, client: &str) -> bool {
+        let Ok(clients) = self.clients.lock() else {
+            return false;
+        };
+        let rate = (self.per_second / 4.0).max(1.0);
+        let burst = rate.max(CLIENT_MIN_BURST);
+        clients.get(client).is_none_or(|(last, tokens)| {
+            (tokens + last.elapsed().as_secs_f64() * rate).min(burst) >= 1.0
+        })
+    }
+
+    /// Charges one password check to `client`'s share, before the global budget: `Busy` when
+    /// that client used its share up.
+    pub fn charge_client(&self, client: &str) -> Result<(), HashError> {
+        if self.take_client_share(client) {
+            Ok(())
+        } else {
+            Err(HashError::Busy)
+        }
+    }
+
+    /// Takes one check from `client`'s share; false when that client used it up.
+    fn take_client_share(&self, client: &str) -> bool {
+        let Ok(mut clients) = self.clients.lock() else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        let rate = (self.per_second / 4.0).max(1.0);
+        let burst = rate.max(CLIENT_MIN_BURST);
+        let refill = |(last, tokens): (std::time::Instant, f64)| {
+            (tokens + now.duration_since(last).as_secs_f64() * rate).min(burst)
+        };
+        if clients.len() >= MAX_CLIENTS {
+            clients.retain(|_, bucket| refill(*bucket) < burst);
+        }
+        let tokens = clients.get(client).map_or(burst, |bucket| refill(*bucket));
+        if tokens < 1.0 {
+            clients.insert(client.to_owned(), (now, tokens));
+            return false;
+        }
+        clients.insert(client.to_owned(), (now, tokens - 1.0));
+        true
     }
 
     /// A place among the refusals held back, if one is free.

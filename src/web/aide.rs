@@ -693,6 +693,8 @@ pub struct Vote {
 pub struct Comment {
     #[serde(default)]
     commentaire: String,
+    #[serde(default)]
+    avis: String,
 }
 
 #[derive(Template)]
@@ -703,12 +705,25 @@ struct FeedbackPage<'a> {
     helpful: bool,
     commented: bool,
     csrf: String,
+    /// The vote this comment completes, signed (`id.signature`): no session row for a vote.
+    vote: String,
     comment: String,
     error: Option<&'static str>,
 }
 
-fn feedback_key(slug: &str) -> String {
-    format!("avis:{slug}")
+/// The reference of a vote given to the comment form, signed with the portal's key.
+fn vote_reference(key: &[u8], slug: &str, id: i64) -> String {
+    let id = id.to_string();
+    format!("{id}.{}", super::csrf::sign(key, &["avis", slug, &id]))
+}
+
+/// The vote id of a signed reference, if the signature holds.
+fn vote_id(key: &[u8], slug: &str, reference: &str) -> Option<i64> {
+    let (id, signature) = reference.split_once('.')?;
+    let expected = super::csrf::sign(key, &["avis", slug, id]);
+    super::csrf::equal(expected.as_bytes(), signature.as_bytes())
+        .then(|| id.parse().ok())
+        .flatten()
 }
 
 /// `GET /aide/{slug}/avis?utile=oui|non`: « Cet article vous a-t-il aidé ? » works with plain
@@ -716,7 +731,6 @@ fn feedback_key(slug: &str) -> String {
 /// « non » is a POST with a CSRF token.
 pub async fn vote(
     state: web::Data<AppState>,
-    session: actix_session::Session,
     request: HttpRequest,
     slug: web::Path<String>,
     query: web::Query<Vote>,
@@ -742,13 +756,13 @@ pub async fn vote(
     }
     let id = db::help::add_feedback(&mut tx, &guide.slug, helpful, None).await?;
     tx.commit().await?;
-    let csrf = if helpful {
-        String::new()
+    let (csrf, vote) = if helpful {
+        (String::new(), String::new())
     } else {
-        session
-            .insert(feedback_key(&guide.slug), id)
-            .map_err(|e| PageError::Internal(anyhow::anyhow!("session: {e}")))?;
-        super::csrf::token(&session)?
+        (
+            super::csrf::token(&request)?,
+            vote_reference(&state.config.session_key, &guide.slug, id),
+        )
     };
     let layout = Layout::new(&state, &format!("{}/avis", guide.url()));
     let page = FeedbackPage {
@@ -757,6 +771,7 @@ pub async fn vote(
         helpful,
         commented: false,
         csrf,
+        vote,
         comment: String::new(),
         error: None,
     };
@@ -765,7 +780,7 @@ pub async fn vote(
 
 pub async fn comment(
     state: web::Data<AppState>,
-    session: actix_session::Session,
+    request: HttpRequest,
     slug: web::Path<String>,
     form: web::Form<Comment>,
 ) -> Result<HttpResponse, PageError> {
@@ -781,35 +796,32 @@ pub async fn comment(
         None
     };
     if error.is_some() {
-        let csrf = super::csrf::token(&session)?;
+        let csrf = super::csrf::token(&request)?;
         let page = FeedbackPage {
             layout,
             guide,
             helpful: false,
             commented: false,
             csrf,
+            vote: form.avis.clone(),
             comment,
             error,
         };
         return Ok(super::html(400, page.render()?));
     }
-    // The vote this comment completes is the one this visitor just cast (kept in the session).
-    let Some(id) = session
-        .get::<i64>(&feedback_key(&guide.slug))
-        .ok()
-        .flatten()
-    else {
+    // The vote this comment completes is the one this visitor just cast (signed in the form).
+    let Some(id) = vote_id(&state.config.session_key, &guide.slug, &form.avis) else {
         return Err(PageError::BadRequest);
     };
     let mut conn = state.pool.acquire().await?;
     db::help::comment_feedback(&mut conn, id, &guide.slug, &comment).await?;
-    session.remove(&feedback_key(&guide.slug));
     let page = FeedbackPage {
         layout,
         guide,
         helpful: false,
         commented: true,
         csrf: String::new(),
+        vote: String::new(),
         comment: String::new(),
         error: None,
     };

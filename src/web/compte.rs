@@ -51,6 +51,7 @@ pub enum Notice {
     ThresholdSaved,
     SignedOutEverywhere,
     SignUpClosed,
+    InvitationRevoked,
 }
 
 impl Notice {
@@ -70,10 +71,11 @@ impl Notice {
             Notice::ThresholdSaved => "seuil-enregistre",
             Notice::SignedOutEverywhere => "deconnecte-partout",
             Notice::SignUpClosed => "inscriptions-fermees",
+            Notice::InvitationRevoked => "invitation-revoquee",
         }
     }
 
-    const ALL: [Notice; 14] = [
+    const ALL: [Notice; 15] = [
         Notice::CheckYourEmail,
         Notice::ResetSent,
         Notice::LinkInvalid,
@@ -88,6 +90,7 @@ impl Notice {
         Notice::ThresholdSaved,
         Notice::SignedOutEverywhere,
         Notice::SignUpClosed,
+        Notice::InvitationRevoked,
     ];
 
     fn parse(code: &str) -> Option<Self> {
@@ -101,6 +104,7 @@ fn internal(e: ServiceError) -> PageError {
     match e {
         ServiceError::Busy => PageError::TooManyRequests(BUSY_RETRY_SECS),
         ServiceError::Throttled { retry_after } => PageError::TooManyRequests(retry_after),
+        ServiceError::TooManyInvitations => PageError::TooManyRequests(INVITATION_RETRY_SECS),
         ServiceError::Internal(e) => PageError::Internal(e),
         other => PageError::Internal(anyhow::anyhow!("unexpected: {other}")),
     }
@@ -133,12 +137,33 @@ fn check_email(errors: &mut Errors, field: &'static str, email: &str) {
     }
 }
 
-/// Only paths of this site: `/compte`, never `//evil.example` or `https://…`.
-fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+/// Where to go after signing in: only a path that this portal serves (its route table
+/// decides), written plainly. Anything else, whatever a browser would make of it (`//host`,
+/// `/\\host`, a tab or line break that browsers drop, a scheme, an encoded slash), goes to
+/// `/compte`.
+fn safe_next<'a>(request: &HttpRequest, next: &'a str) -> &'a str {
+    const FALLBACK: &str = "/compte";
+    const MAX_LEN: usize = 512;
+    if next.len() > MAX_LEN
+        || !next.starts_with('/')
+        || next.starts_with("//")
+        || next
+            .bytes()
+            .any(|b| b.is_ascii_control() || b == b'\\' || b == b' ' || b >= 0x80)
+    {
+        return FALLBACK;
+    }
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    // An encoded slash or backslash in the path is never ours, and some servers or browsers
+    // decode it.
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") || lower.contains("/.") {
+        return FALLBACK;
+    }
+    if request.resource_map().has_resource(path) {
         next
     } else {
-        "/compte"
+        FALLBACK
     }
 }
 
@@ -184,7 +209,7 @@ impl SignUpPage {
 
 pub async fn sign_up_form(
     state: web::Data<AppState>,
-    session: Session,
+    request: HttpRequest,
     layout: Layout,
 ) -> Result<HttpResponse, PageError> {
     let catalog = state.catalog.get(&state.pool).await?;
@@ -194,7 +219,7 @@ pub async fn sign_up_form(
     };
     let body = SignUpPage {
         layout,
-        csrf: csrf::token(&session)?,
+        csrf: csrf::token(&request)?,
         form,
         errors: BTreeMap::new(),
         plans: catalog.plans.clone(),
@@ -205,7 +230,7 @@ pub async fn sign_up_form(
 
 pub async fn sign_up(
     state: web::Data<AppState>,
-    session: Session,
+    request: HttpRequest,
     layout: Layout,
     form: web::Form<SignUpForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -242,7 +267,7 @@ pub async fn sign_up(
         form.confirmation.clear();
         let body = SignUpPage {
             layout,
-            csrf: csrf::token(&session)?,
+            csrf: csrf::token(&request)?,
             form,
             errors: messages(&errors),
             plans: catalog.plans.clone(),
@@ -256,9 +281,16 @@ pub async fn sign_up(
         password: &form.mot_de_passe,
         plan: &form.plan,
     };
-    service::sign_up(&state.pool, &state.hasher, &state.config.public_url, input)
-        .await
-        .map_err(internal)?;
+    let client = super::client_address(&request);
+    service::sign_up(
+        &state.pool,
+        &state.hasher,
+        &state.config.public_url,
+        input,
+        asker(&state, &client),
+    )
+    .await
+    .map_err(internal)?;
     Ok(super::see_other(&format!(
         "/compte/info?avis={}",
         Notice::CheckYourEmail.code()
@@ -271,12 +303,65 @@ pub struct TokenQuery {
     jeton: String,
 }
 
+/// The page a link opens: what it will do, and a button that does it. Mail scanners follow
+/// links; only a person presses the button (a POST).
+#[derive(Template)]
+#[template(path = "compte/confirmer.html")]
+struct ConfirmPage {
+    layout: Layout,
+    csrf: String,
+    action: &'static str,
+    jeton: String,
+}
+
+async fn confirm_page(
+    state: &AppState,
+    request: &HttpRequest,
+    layout: Layout,
+    action: &'static str,
+    purpose: &str,
+    token: &str,
+) -> Result<HttpResponse, PageError> {
+    if !service::link_is_valid(&state.pool, token, purpose)
+        .await
+        .map_err(internal)?
+    {
+        return Ok(link_invalid());
+    }
+    let page = ConfirmPage {
+        layout,
+        csrf: csrf::token(request)?,
+        action,
+        jeton: token.to_owned(),
+    };
+    Ok(super::html(200, page.render()?))
+}
+
+/// `GET /compte/activation?jeton=…`: a page with the button that activates.
+pub async fn activation_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, PageError> {
+    confirm_page(
+        &state,
+        &request,
+        layout,
+        "/compte/activation",
+        "activation",
+        &query.jeton,
+    )
+    .await
+}
+
+/// `POST /compte/activation`: activates the account and signs its owner in.
 pub async fn activate(
     state: web::Data<AppState>,
     session: Session,
-    query: web::Query<TokenQuery>,
+    form: web::Form<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
-    match service::activate(&state.pool, &query.jeton).await {
+    match service::activate(&state.pool, &form.jeton).await {
         Ok(user) => {
             extract::sign_in(&session, &user)?;
             Ok(super::see_other("/compte"))
@@ -347,13 +432,13 @@ pub struct NextQuery {
 }
 
 pub async fn login_form(
-    session: Session,
+    request: HttpRequest,
     layout: Layout,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, PageError> {
     let body = LoginPage {
         layout,
-        csrf: csrf::token(&session)?,
+        csrf: csrf::token(&request)?,
         email: String::new(),
         suite: query.suite.clone(),
         problem: None,
@@ -390,7 +475,7 @@ pub async fn login(
         {
             Ok(user) => {
                 extract::sign_in(&session, &user)?;
-                return Ok(super::see_other(safe_next(&form.suite)));
+                return Ok(super::see_other(safe_next(&request, &form.suite)));
             }
             Err(ServiceError::InvalidCredentials) => Some("identifiants"),
             Err(ServiceError::NotActivated) => Some("activation"),
@@ -399,7 +484,7 @@ pub async fn login(
     };
     let body = LoginPage {
         layout,
-        csrf: csrf::token(&session)?,
+        csrf: csrf::token(&request)?,
         email,
         suite: form.suite,
         problem,
@@ -433,12 +518,12 @@ struct ForgotPage {
     error: Option<String>,
 }
 
-pub async fn forgot_form(session: Session, layout: Layout) -> Result<HttpResponse, PageError> {
+pub async fn forgot_form(request: HttpRequest, layout: Layout) -> Result<HttpResponse, PageError> {
     Ok(super::html(
         200,
         ForgotPage {
             layout,
-            csrf: csrf::token(&session)?,
+            csrf: csrf::token(&request)?,
             email: String::new(),
             error: None,
         }
@@ -448,7 +533,7 @@ pub async fn forgot_form(session: Session, layout: Layout) -> Result<HttpRespons
 
 pub async fn forgot(
     state: web::Data<AppState>,
-    session: Session,
+    request: HttpRequest,
     layout: Layout,
     form: web::Form<EmailForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -457,16 +542,21 @@ pub async fn forgot(
     if let Some(error) = errors.get("email") {
         let body = ForgotPage {
             layout,
-            csrf: csrf::token(&session)?,
+            csrf: csrf::token(&request)?,
             email: form.email.clone(),
             error: Some(message("email", *error)),
         }
         .render()?;
         return Ok(super::html(400, body));
     }
-    service::request_reset(&state.pool, &state.config.public_url, form.email.trim())
-        .await
-        .map_err(internal)?;
+    service::request_reset(
+        &state.pool,
+        &state.config.public_url,
+        form.email.trim(),
+        &super::client_address(&request),
+    )
+    .await
+    .map_err(internal)?;
     Ok(super::see_other(&format!(
         "/compte/info?avis={}",
         Notice::ResetSent.code()
@@ -502,7 +592,7 @@ impl NewPasswordPage {
     /// The form that chooses a password from a link (reset or invitation), 400 with `errors`.
     fn respond(
         layout: Layout,
-        session: &Session,
+        request: &HttpRequest,
         action: &'static str,
         jeton: &str,
         heading: Option<(String, String)>,
@@ -511,7 +601,7 @@ impl NewPasswordPage {
         let status = if errors.is_empty() { 200 } else { 400 };
         let page = NewPasswordPage {
             layout,
-            csrf: csrf::token(session)?,
+            csrf: csrf::token(request)?,
             action,
             jeton: jeton.to_owned(),
             heading,
@@ -527,7 +617,7 @@ fn link_invalid() -> HttpResponse {
 
 pub async fn reset_form(
     state: web::Data<AppState>,
-    session: Session,
+    request: HttpRequest,
     layout: Layout,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
@@ -539,7 +629,7 @@ pub async fn reset_form(
     }
     NewPasswordPage::respond(
         layout,
-        &session,
+        &request,
         "/compte/reinitialisation",
         &query.jeton,
         None,
@@ -550,6 +640,7 @@ pub async fn reset_form(
 pub async fn reset(
     state: web::Data<AppState>,
     session: Session,
+    request: HttpRequest,
     layout: Layout,
     form: web::Form<NewPasswordForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -558,15 +649,24 @@ pub async fn reset(
     if !errors.is_empty() {
         return NewPasswordPage::respond(
             layout,
-            &session,
+            &request,
             "/compte/reinitialisation",
             &form.jeton,
             None,
             &errors,
         );
     }
-    match service::reset_password(&state.pool, &state.hasher, &form.jeton, &form.mot_de_passe).await
-    {
+    let client = super::client_address(&request);
+    let outcome = service::reset_password(
+        &state.pool,
+        &state.hasher,
+        &state.config.public_url,
+        &form.jeton,
+        &form.mot_de_passe,
+        asker(&state, &client),
+    )
+    .await;
+    match outcome {
         Ok(_) => {
             extract::sign_out(&session);
             Ok(super::see_other(&format!(
@@ -583,7 +683,7 @@ pub async fn reset(
 
 pub async fn invitation_form(
     state: web::Data<AppState>,
-    session: Session,
+    request: HttpRequest,
     layout: Layout,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
@@ -594,7 +694,7 @@ pub async fn invitation_form(
     };
     NewPasswordPage::respond(
         layout,
-        &session,
+        &request,
         "/compte/invitation",
         &query.jeton,
         Some((organisation, email)),
@@ -605,6 +705,7 @@ pub async fn invitation_form(
 pub async fn accept_invitation(
     state: web::Data<AppState>,
     session: Session,
+    request: HttpRequest,
     layout: Layout,
     form: web::Form<NewPasswordForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -623,16 +724,23 @@ pub async fn accept_invitation(
     if !errors.is_empty() {
         return NewPasswordPage::respond(
             layout,
-            &session,
+            &request,
             "/compte/invitation",
             &form.jeton,
             Some((organisation, email)),
             &errors,
         );
     }
-    match service::accept_invitation(&state.pool, &state.hasher, &form.jeton, &form.mot_de_passe)
-        .await
-    {
+    let client = super::client_address(&request);
+    let outcome = service::accept_invitation(
+        &state.pool,
+        &state.hasher,
+        &form.jeton,
+        &form.mot_de_passe,
+        asker(&state, &client),
+    )
+    .await;
+    match outcome {
         Ok(user) => {
             extract::sign_in(&session, &user)?;
             Ok(super::see_other("/compte"))
@@ -653,6 +761,7 @@ struct AccountPage {
     organisation: Option<db::accounts::Organisation>,
     plan: Option<Plan>,
     members: Vec<db::accounts::Member>,
+    invitations: Vec<db::accounts::PendingInvitation>,
     notice: Option<Notice>,
     errors: BTreeMap<&'static str, String>,
     values: BTreeMap<&'static str, String>,
@@ -670,7 +779,7 @@ impl AccountPage {
 
 async fn account_page(
     state: &AppState,
-    session: &Session,
+    request: &HttpRequest,
     layout: Layout,
     user: CurrentUser,
     notice: Option<Notice>,
@@ -686,6 +795,10 @@ async fn account_page(
         Some(id) => db::accounts::members(&mut conn, id).await?,
         None => Vec::new(),
     };
+    let invitations = match user.organisation {
+        Some(id) if user.is_owner() => db::accounts::pending_invitations(&mut conn, id).await?,
+        _ => Vec::new(),
+    };
     drop(conn);
     let catalog = state.catalog.get(&state.pool).await?;
     let plan = organisation
@@ -694,11 +807,12 @@ async fn account_page(
         .cloned();
     Ok(AccountPage {
         layout,
-        csrf: csrf::token(session)?,
+        csrf: csrf::token(request)?,
         user,
         organisation,
         plan,
         members,
+        invitations,
         notice,
         errors,
         values,
@@ -708,7 +822,7 @@ async fn account_page(
 
 pub async fn account(
     state: web::Data<AppState>,
-    session: Session,
+    request: HttpRequest,
     layout: Layout,
     user: CurrentUser,
     query: web::Query<NoticeQuery>,
@@ -716,7 +830,7 @@ pub async fn account(
     let notice = Notice::parse(&query.avis);
     let body = account_page(
         &state,
-        &session,
+        &request,
         layout,
         user,
         notice,
@@ -725,6 +839,14 @@ pub async fn account(
     )
     .await?;
     Ok(super::html(200, body))
+}
+
+/// The throttling of a password check asked by `client`.
+fn asker<'a>(state: &AppState, client: &'a str) -> service::Asker<'a> {
+    service::Asker {
+        client,
+        throttle: state.config.login_throttle,
+    }
 }
 
 fn notice_redirect(notice: Notice) -> HttpResponse {
@@ -744,10 +866,12 @@ pub struct ChangePasswordForm {
 pub async fn change_password(
     state: web::Data<AppState>,
     session: Session,
+    request: HttpRequest,
     layout: Layout,
     user: CurrentUser,
     form: web::Form<ChangePasswordForm>,
 ) -> Result<HttpResponse, PageError> {
+    let client = super::client_address(&request);
     let mut errors = Errors::new();
     if form.actuel.is_empty() {
         errors.insert("actuel", FormError::Required);
@@ -762,9 +886,11 @@ pub async fn change_password(
         match service::change_password(
             &state.pool,
             &state.hasher,
+            &state.config.public_url,
             user.id,
             &form.actuel,
             &form.mot_de_passe,
+            asker(&state, &client),
         )
         .await
         {
@@ -781,7 +907,7 @@ pub async fn change_password(
     }
     let body = account_page(
         &state,
-        &session,
+        &request,
         layout,
         user,
         None,
@@ -802,7 +928,7 @@ pub struct ChangeEmailForm {
 
 pub async fn change_email(
     state: web::Data<AppState>,
-    session: Session,
+    request: HttpRequest,
     layout: Layout,
     user: CurrentUser,
     form: web::Form<ChangeEmailForm>,
@@ -813,6 +939,7 @@ pub async fn change_email(
         errors.insert("actuel_email", FormError::Required);
     }
     if errors.is_empty() {
+        let client = super::client_address(&request);
         let outcome = service::request_email_change(
             &state.pool,
             &state.hasher,
@@ -820,6 +947,7 @@ pub async fn change_email(
             user.id,
             &form.actuel,
             form.email.trim(),
+            asker(&state, &client),
         )
         .await;
         match outcome {
@@ -833,7 +961,7 @@ pub async fn change_email(
     let values = BTreeMap::from([("nouvel_email", form.email.clone())]);
     let body = account_page(
         &state,
-        &session,
+        &request,
         layout,
         user,
         None,
@@ -844,11 +972,30 @@ pub async fn change_email(
     Ok(super::html(400, body))
 }
 
-pub async fn confirm_email(
+/// `GET /compte/email/confirmation?jeton=…`: a page with the button that confirms.
+pub async fn email_confirmation_page(
     state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
-    match service::confirm_email_change(&state.pool, &query.jeton).await {
+    confirm_page(
+        &state,
+        &request,
+        layout,
+        "/compte/email/confirmation",
+        "email_change",
+        &query.jeton,
+    )
+    .await
+}
+
+/// `POST /compte/email/confirmation`: the new address replaces the old one.
+pub async fn confirm_email(
+    state: web::Data<AppState>,
+    form: web::Form<TokenQuery>,
+) -> Result<HttpResponse, PageError> {
+    match service::confirm_email_change(&state.pool, &state.config.public_url, &form.jeton).await {
         Ok(()) => Ok(super::see_other(&format!(
             "/compte/info?avis={}",
             Notice::EmailChanged.code()
@@ -867,8 +1014,9 @@ pub async fn sign_out_everywhere(
     session: Session,
     user: CurrentUser,
 ) -> Result<HttpResponse, PageError> {
-    let mut conn = state.pool.acquire().await?;
-    db::accounts::bump_epoch(&mut conn, user.id).await?;
+    service::sign_out_everywhere(&state.pool, user.id)
+        .await
+        .map_err(internal)?;
     extract::sign_out(&session);
     Ok(super::see_other(&format!(
         "/compte/info?avis={}",
@@ -880,7 +1028,7 @@ pub async fn sign_out_everywhere(
 
 pub async fn invite(
     state: web::Data<AppState>,
-    session: Session,
+    request: HttpRequest,
     layout: Layout,
     Owner(owner): Owner,
     form: web::Form<EmailForm>,
@@ -891,7 +1039,7 @@ pub async fn invite(
         let values = BTreeMap::from([("invitation", form.email.clone())]);
         let body = account_page(
             &state,
-            &session,
+            &request,
             layout,
             owner,
             None,
@@ -910,6 +1058,20 @@ pub async fn invite(
     .await
     .map_err(internal)?;
     Ok(notice_redirect(Notice::InvitationSent))
+}
+
+/// `POST /compte/invitations/{id}/revocation`: the link stops working at once.
+pub async fn revoke_invitation(
+    state: web::Data<AppState>,
+    Owner(owner): Owner,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
+    match service::revoke_invitation(&state.pool, &owner.row, id).await {
+        Ok(()) => Ok(notice_redirect(Notice::InvitationRevoked)),
+        Err(ServiceError::NotAllowed) => Err(PageError::NotFound),
+        Err(e) => Err(internal(e)),
+    }
 }
 
 fn organisation_of(owner: &CurrentUser) -> Result<Uuid, PageError> {
@@ -955,7 +1117,7 @@ pub struct ThresholdForm {
 
 pub async fn set_threshold(
     state: web::Data<AppState>,
-    session: Session,
+    request: HttpRequest,
     layout: Layout,
     Owner(owner): Owner,
     form: web::Form<ThresholdForm>,
@@ -969,7 +1131,7 @@ pub async fn set_threshold(
         _ => {
             let errors = BTreeMap::from([("seuil", message("seuil", FormError::OutOfRange))]);
             let values = BTreeMap::from([("seuil", form.seuil.clone())]);
-            let body = account_page(&state, &session, layout, owner, None, errors, values).await?;
+            let body = account_page(&state, &request, layout, owner, None, errors, values).await?;
             Ok(super::html(400, body))
         }
     }
@@ -977,6 +1139,8 @@ pub async fn set_threshold(
 
 /// Seconds to wait when password checks are saturated (`Retry-After`).
 const BUSY_RETRY_SECS: i64 = 5;
+/// Seconds to wait when an organisation sent too many invitations in the hour.
+const INVITATION_RETRY_SECS: i64 = 600;
 
 /// The forms whose handling checks or hashes a password.
 const PASSWORD_FORMS: [&str; 6] = [
@@ -1005,7 +1169,11 @@ pub async fn password_gate(
     if request.method() == actix_web::http::Method::POST
         && PASSWORD_FORMS.contains(&request.match_info().as_str())
         && let Some(state) = request.app_data::<web::Data<AppState>>()
-        && state.hasher.saturated()
+        && (state.hasher.saturated()
+            || (state.config.login_throttle
+                && !state
+                    .hasher
+                    .client_share_left(&super::client_address(request.request()))))
     {
         let held = state.hasher.hold_refusal();
         if held.is_some() {

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use actix_session::Session;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -195,7 +194,7 @@ pub struct Prefill {
 }
 
 pub async fn form(
-    session: Session,
+    request: HttpRequest,
     layout: Layout,
     prefill: web::Query<Prefill>,
 ) -> Result<HttpResponse, PageError> {
@@ -212,7 +211,7 @@ pub async fn form(
         layout,
         form,
         errors: BTreeMap::new(),
-        csrf: csrf::token(&session)?,
+        csrf: csrf::token(&request)?,
         suggestions: Vec::new(),
         subjects: &SUBJECTS,
     };
@@ -221,7 +220,6 @@ pub async fn form(
 
 pub async fn send(
     state: web::Data<AppState>,
-    session: Session,
     request: HttpRequest,
     layout: Layout,
     form: web::Form<ContactForm>,
@@ -236,7 +234,7 @@ pub async fn send(
         *field = crate::content::text::pasted(field);
     }
     let errors = form.validate(OffsetDateTime::now_utc().date());
-    let csrf = csrf::token(&session)?;
+    let csrf = csrf::token(&request)?;
     if !errors.is_empty() {
         let page = ContactPage {
             layout,

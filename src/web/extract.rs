@@ -45,6 +45,11 @@ impl CurrentUser {
     }
 }
 
+/// The user id stored in the session, without checking it (the CSRF token is bound to it).
+pub fn session_user(session: &Session) -> Option<Uuid> {
+    session.get::<Uuid>(USER).ok().flatten()
+}
+
 /// Opens a fresh session for `user` (a new key: no fixation).
 pub fn sign_in(session: &Session, user: &db::accounts::UserRow) -> Result<(), PageError> {
     session.renew();

@@ -65,7 +65,7 @@ async fn check(state: &AppState) -> HttpResponse {
 pub async fn robots(state: web::Data<AppState>) -> HttpResponse {
     let body = format!(
         "User-agent: *\nDisallow: /compte\nDisallow: /tableau-de-bord\nDisallow: /credits\nDisallow: /abonnement\n\
-         Disallow: /achats\nDisallow: /generations\nDisallow: /admin\nDisallow: /api/\n\nSitemap: {}/sitemap.xml\n",
+         Disallow: /achats\nDisallow: /generations\nDisallow: /admin\nDisallow: /api/\nDisallow: /aide/*/avis\n\nSitemap: {}/sitemap.xml\n",
         state.config.public_url
     );
     HttpResponse::Ok()

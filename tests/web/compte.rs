@@ -24,7 +24,12 @@ async fn sign_up(app: &TestApp, browser: &Browser, organisation: &str, email: &s
     assert_eq!(response.headers()["location"], "/compte/info?avis=verifiez");
     let link = app.link_in_last_email(email).await;
     assert!(link.starts_with("/compte/activation?jeton="), "{link}");
-    let activated = browser.get(&link).await;
+    let (status, html) = browser.html(&link).await;
+    assert_eq!(status, 200, "opening the link shows a button");
+    let token = attr(&html, "input[name=jeton]", "value").unwrap();
+    let activated = browser
+        .submit(&link, "/compte/activation", &[("jeton", &token)])
+        .await;
     assert_eq!(activated.status(), 303);
     assert_eq!(activated.headers()["location"], "/compte");
 }
@@ -232,8 +237,12 @@ async fn sessions_are_shared_by_instances_and_renewed_at_login() {
     let app = crate::common::spawn_app_with(config.clone(), None).await;
     sign_up(&app, &app.browser(), "Paroisse", "partage@p.fr").await;
     let browser = app.browser();
-    browser.get("/compte/connexion").await; // an anonymous session with a CSRF token
+    assert_eq!(
+        log_in(&browser, "partage@p.fr", PASSWORD).await.status(),
+        303
+    );
     let before = browser.session_cookie();
+    // Signing in again (a shared computer, a second tab) opens a new session.
     assert_eq!(
         log_in(&browser, "partage@p.fr", PASSWORD).await.status(),
         303
@@ -418,8 +427,14 @@ async fn an_email_change_is_confirmed_from_the_new_address() {
         "nothing changes before confirmation"
     );
     let link = app.link_in_last_email("nouvelle@p.fr").await;
+    let (status, html) = browser.html(&link).await;
+    assert_eq!(status, 200, "opening the link shows a button");
+    let token = attr(&html, "input[name=jeton]", "value").unwrap();
     assert_eq!(
-        browser.get(&link).await.headers()["location"],
+        browser
+            .submit(&link, "/compte/email/confirmation", &[("jeton", &token)])
+            .await
+            .headers()["location"],
         "/compte/info?avis=email-change"
     );
     assert_eq!(
@@ -727,7 +742,45 @@ async fn production_cookies_are_secure_and_host_prefixed() {
     let mut config = test_config();
     config.environment = nanoclip::config::Environment::Production;
     let app = crate::common::spawn_app_with(config, None).await;
+    let hasher = nanoclip::services::passwords::Hasher::new().unwrap();
+    nanoclip::services::accounts::create_account(
+        &app.pool,
+        &hasher,
+        None,
+        "equipe@nanoclip.fr",
+        PASSWORD,
+        "staff",
+    )
+    .await
+    .unwrap();
+    // The CSRF cookie of a visitor.
     let response = app.get("/compte/connexion").await;
+    let csrf_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csrf_cookie.starts_with("__Host-csrf="), "{csrf_cookie}");
+    for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(csrf_cookie.contains(flag), "{flag} in {csrf_cookie}");
+    }
+    assert!(!csrf_cookie.contains("Domain="));
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    let token = attr(&html, "input[name=csrf]", "value").unwrap();
+    let nonce = csrf_cookie.split(';').next().unwrap().to_owned();
+    // The session cookie, at login (the client does not send Secure cookies over http: by hand).
+    let response = app
+        .client
+        .post(app.url("/compte/connexion"))
+        .header("Cookie", nonce)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("email", "equipe@nanoclip.fr"),
+            ("mot_de_passe", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
     let cookie = response.headers()["set-cookie"]
         .to_str()
         .unwrap()

@@ -145,10 +145,11 @@ async fn a_guide_vote_and_its_comment_are_stored() {
     let contact = attr(&html, "main a[href^='/contact']", "href").unwrap();
     assert_eq!(contact, "/contact?sujet=question&page=/aide/tarifs");
     let csrf = attr(&html, "input[name=csrf]", "value").unwrap();
+    let vote = attr(&html, "input[name=avis]", "value").unwrap();
     let empty = app
         .post_form(
             "/aide/tarifs/avis",
-            &[("csrf", &csrf), ("commentaire", "  ")],
+            &[("csrf", &csrf), ("avis", &vote), ("commentaire", "  ")],
         )
         .await;
     assert_eq!(empty.status(), 400);
@@ -157,6 +158,7 @@ async fn a_guide_vote_and_its_comment_are_stored() {
             "/aide/tarifs/avis",
             &[
                 ("csrf", &csrf),
+                ("avis", &vote),
                 ("commentaire", "Il manque le prix en dollars."),
             ],
         )

@@ -8,4 +8,5 @@ mod compte;
 mod contact;
 mod foundation;
 mod fuzz;
+mod securite;
 mod simulateur;

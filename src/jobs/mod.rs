@@ -1,0 +1,128 @@
+//! Background work as named jobs: each is idempotent, safe when several portal instances run it
+//! (one run at a time, under a transaction-scoped advisory lock), takes the time as an argument,
+//! records its last run and last error in `job_runs` (for staff), and can be run once from the
+//! command line (`nanoclip run-job NAME`). The server runs them on a schedule (`run_forever`).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use crate::db;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Job {
+    /// Deletes expired sessions.
+    PurgeSessions,
+    /// Deletes e-mail tokens (links) used or expired more than a day ago.
+    PurgeTokens,
+    /// Deletes rate-limit windows that ended more than a day ago.
+    PurgeRateLimits,
+    /// Removes the links from e-mails once they have been sent.
+    RedactSentMail,
+}
+
+/// Sent e-mails keep their links this long (the delivery worker and its logs are done by then).
+pub const REDACT_AFTER: time::Duration = time::Duration::minutes(1);
+
+impl Job {
+    pub const ALL: [Job; 4] = [
+        Job::PurgeSessions,
+        Job::PurgeTokens,
+        Job::PurgeRateLimits,
+        Job::RedactSentMail,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::PurgeSessions => "purge-sessions",
+            Job::PurgeTokens => "purge-tokens",
+            Job::PurgeRateLimits => "purge-rate-limits",
+            Job::RedactSentMail => "redact-sent-mail",
+        }
+    }
+
+    /// How often the server runs it.
+    pub fn every(self) -> Duration {
+        match self {
+            Job::PurgeSessions | Job::PurgeRateLimits => Duration::from_secs(10 * 60),
+            Job::PurgeTokens => Duration::from_secs(60 * 60),
+            Job::RedactSentMail => Duration::from_secs(60),
+        }
+    }
+
+    /// The work itself, in the run's transaction; returns a short account of what it did.
+    async fn work(
+        self,
+        conn: &mut sqlx::PgConnection,
+        now: OffsetDateTime,
+    ) -> sqlx::Result<String> {
+        let day_ago = now - time::Duration::days(1);
+        let count = match self {
+            Job::PurgeSessions => db::sessions::purge_expired(conn, now).await?,
+            Job::PurgeTokens => db::accounts::purge_tokens(conn, day_ago).await?,
+            Job::PurgeRateLimits => db::rate_limit::purge(conn, day_ago).await?,
+            Job::RedactSentMail => db::outbox::redact_sent(conn, now - REDACT_AFTER).await?,
+        };
+        Ok(format!("{count} rows"))
+    }
+}
+
+/// What one call of `run` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done(String),
+    /// Another instance was running it.
+    Skipped,
+}
+
+/// Runs `job` once at `now`, unless another instance is running it; records the outcome.
+pub async fn run(pool: &PgPool, job: Job, now: OffsetDateTime) -> anyhow::Result<Outcome> {
+    let mut tx = pool.begin().await.context("begin")?;
+    if !db::jobs::try_lock(&mut tx, job.name()).await? {
+        return Ok(Outcome::Skipped);
+    }
+    db::jobs::record_start(&mut tx, job.name(), now).await?;
+    match job.work(&mut tx, now).await {
+        Ok(detail) => {
+            db::jobs::record_ok(&mut tx, job.name(), now, &detail).await?;
+            tx.commit().await.context("commit")?;
+            tracing::info!(job = job.name(), %detail, "job done");
+            Ok(Outcome::Done(detail))
+        }
+        Err(error) => {
+            drop(tx); // rolled back
+            let message = error.to_string();
+            tracing::error!(job = job.name(), error = %message, "job failed");
+            let mut conn = pool.acquire().await.context("acquire")?;
+            db::jobs::record_failure(&mut conn, job.name(), now, &message).await?;
+            Err(anyhow::Error::new(error).context(job.name()))
+        }
+    }
+}
+
+/// The server's scheduler: every job at its interval, for as long as the server runs. A failed
+/// run is logged and recorded, and tried again at the next interval.
+pub async fn run_forever(pool: PgPool) {
+    // The first runs wait a little (10 to 40 s, different on each instance), so that a start is
+    // quick and instances started together do not all run every job at once.
+    let jitter =
+        Duration::from_millis(10_000 + u64::from(uuid::Uuid::new_v4().as_u128() as u16) % 30_000);
+    let start = tokio::time::Instant::now() + jitter;
+    let mut due: Vec<(Job, tokio::time::Instant)> =
+        Job::ALL.iter().map(|job| (*job, start)).collect();
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = tokio::time::Instant::now();
+        for (job, next) in &mut due {
+            if *next <= now {
+                *next = now + job.every();
+                // Errors are recorded by `run`; the loop goes on.
+                let _ = run(&pool, *job, OffsetDateTime::now_utc()).await;
+            }
+        }
+    }
+}
