@@ -383,7 +383,7 @@ pub async fn login(
             &state.hasher,
             &email,
             &form.mot_de_passe,
-            &super::client_address(&request),
+            &super::client_key(&request),
             state.config.login_throttle,
         )
         .await
