@@ -1001,3 +1001,110 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_login_limit() 
         401
     );
 }
+
+const PERSONAL: &str = "reprend le nom de votre organisation ou votre adresse";
+
+#[tokio::test]
+async fn a_password_change_refuses_the_organisation_name() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    sign_up(&app, &browser, "Tournesol Ardent Vivant", "quentin@p.fr").await;
+    for refused in ["TournesolArdentVivant!", "Tournesol Ardent Vivant 7"] {
+        let response = browser
+            .submit(
+                "/compte",
+                "/compte/mot-de-passe",
+                &[
+                    ("actuel", PASSWORD),
+                    ("mot_de_passe", refused),
+                    ("confirmation", refused),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 400, "{refused}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains(refused), "a password is never sent back");
+        let html = scraper::Html::parse_document(&body);
+        assert!(
+            text(&html, "#erreur-mot_de_passe").contains(PERSONAL),
+            "{refused}: {}",
+            text(&html, "#erreur-mot_de_passe")
+        );
+    }
+    assert_eq!(
+        log_in(&app.browser(), "quentin@p.fr", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+}
+
+#[tokio::test]
+async fn a_reset_refuses_the_organisation_name_and_the_address() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    sign_up(
+        &app,
+        &browser,
+        "Tournesol Ardent Vivant",
+        "gedeon.vaxmoor@p.fr",
+    )
+    .await;
+    app.browser()
+        .submit(
+            "/compte/mot-de-passe-oublie",
+            "/compte/mot-de-passe-oublie",
+            &[("email", "gedeon.vaxmoor@p.fr")],
+        )
+        .await;
+    let link = app.link_in_last_email("gedeon.vaxmoor@p.fr").await;
+    let visitor = app.browser();
+    let (_, html) = visitor.html(&link).await;
+    let token = attr(&html, "input[name=jeton]", "value").unwrap();
+    for refused in ["TournesolArdentVivant!", "Gedeon Vaxmoor 2024"] {
+        let response = visitor
+            .submit(
+                &link,
+                "/compte/reinitialisation",
+                &[
+                    ("jeton", &token),
+                    ("mot_de_passe", refused),
+                    ("confirmation", refused),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 400, "{refused}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains(refused), "a password is never sent back");
+        let html = scraper::Html::parse_document(&body);
+        assert!(
+            text(&html, "#erreur-mot_de_passe").contains(PERSONAL),
+            "{refused}: {}",
+            text(&html, "#erreur-mot_de_passe")
+        );
+        // The form keeps its link: the next try needs no new e-mail.
+        assert_eq!(
+            attr(&html, "input[name=jeton]", "value"),
+            Some(token.clone())
+        );
+    }
+    let new = "orgue du dimanche matin 9";
+    let done = visitor
+        .submit(
+            &link,
+            "/compte/reinitialisation",
+            &[
+                ("jeton", &token),
+                ("mot_de_passe", new),
+                ("confirmation", new),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(
+        log_in(&app.browser(), "gedeon.vaxmoor@p.fr", new)
+            .await
+            .status(),
+        303
+    );
+}
