@@ -1108,3 +1108,103 @@ async fn a_reset_refuses_the_organisation_name_and_the_address() {
         303
     );
 }
+
+/// Reads the portal's stderr until it says `needle` (or the process ends).
+fn read_until(lines: &std::sync::mpsc::Receiver<String>, needle: &str, log: &mut String) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                log.push_str(&line);
+                log.push('\n');
+                if line.contains(needle) {
+                    return true;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn request_logs_hold_neither_the_query_string_nor_a_forged_client_address() {
+    use std::io::BufRead;
+    let app = spawn_app().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut portal = std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url(&app))
+        .env("NANOCLIP_BIND", format!("127.0.0.1:{port}"))
+        .env("NANOCLIP_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        // A load balancer that is not the test client: the client's X-Forwarded-For is not believed.
+        .env("NANOCLIP_TRUSTED_PROXIES", "10.9.9.9")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = portal.stderr.take().unwrap();
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = String::new();
+    assert!(read_until(&lines, "\"ready\"", &mut log), "{log}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/compte/reinitialisation?jeton=SECRET");
+    let shown = client
+        .get(&url)
+        .header("X-Forwarded-For", "6.6.6.6")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), 303);
+    // A refused cross-site form is logged, within the request's span.
+    let refused = client
+        .post(&url)
+        .header("X-Forwarded-For", "6.6.6.6")
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&[("mot_de_passe", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let logged = read_until(&lines, "cross-site request refused", &mut log);
+    // SAFETY: a signal to the child this test started; SIGTERM lets it stop gracefully.
+    unsafe { libc::kill(portal.id() as i32, libc::SIGTERM) };
+    let _ = portal.wait();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(2)) {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(logged, "{log}");
+    assert!(
+        !log.contains("SECRET"),
+        "the link's token is logged:\n{log}"
+    );
+    assert!(
+        !log.contains("6.6.6.6"),
+        "a forged address is logged:\n{log}"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("cross-site request refused"))
+        .unwrap();
+    assert!(line.contains("/compte/reinitialisation"), "{line}");
+    assert!(line.contains("127.0.0.1"), "{line}");
+}
