@@ -258,6 +258,26 @@ async fn sessions_are_shared_by_instances_and_renewed_at_login() {
     other.stop().await;
 }
 
+/// Submits the form of a reset `link` (whose hidden token is `token`) with `password` twice.
+async fn choose_password(
+    visitor: &Browser,
+    link: &str,
+    token: &str,
+    password: &str,
+) -> reqwest::Response {
+    visitor
+        .submit(
+            link,
+            "/compte/reinitialisation",
+            &[
+                ("jeton", token),
+                ("mot_de_passe", password),
+                ("confirmation", password),
+            ],
+        )
+        .await
+}
+
 #[tokio::test]
 async fn a_reset_link_works_once_within_an_hour_and_ends_every_session() {
     let app = spawn_app().await;
@@ -290,17 +310,7 @@ async fn a_reset_link_works_once_within_an_hour_and_ends_every_session() {
     assert_eq!(status, 200);
     let token = attr(&html, "input[name=jeton]", "value").unwrap();
     let new = "orgue du dimanche matin 9";
-    let done = visitor
-        .submit(
-            &link,
-            "/compte/reinitialisation",
-            &[
-                ("jeton", &token),
-                ("mot_de_passe", new),
-                ("confirmation", new),
-            ],
-        )
-        .await;
+    let done = choose_password(&visitor, &link, &token, new).await;
     assert_eq!(done.status(), 303);
     assert_eq!(signed_in_as(&laptop).await, None, "every session ended");
     assert_eq!(signed_in_as(&phone).await, None);
@@ -1002,7 +1012,19 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_login_limit() 
     );
 }
 
-const PERSONAL: &str = "reprend le nom de votre organisation ou votre adresse";
+/// The form came back (400) with sign-up's message about personal words, without the password.
+async fn refused_as_personal(response: reqwest::Response, refused: &str) -> scraper::Html {
+    assert_eq!(response.status(), 400, "{refused}");
+    let body = response.text().await.unwrap();
+    assert!(!body.contains(refused), "a password is never sent back");
+    let html = scraper::Html::parse_document(&body);
+    let message = text(&html, "#erreur-mot_de_passe");
+    assert!(
+        message.contains("reprend le nom de votre organisation ou votre adresse"),
+        "{refused}: {message}"
+    );
+    html
+}
 
 #[tokio::test]
 async fn a_password_change_refuses_the_organisation_name() {
@@ -1021,15 +1043,7 @@ async fn a_password_change_refuses_the_organisation_name() {
                 ],
             )
             .await;
-        assert_eq!(response.status(), 400, "{refused}");
-        let body = response.text().await.unwrap();
-        assert!(!body.contains(refused), "a password is never sent back");
-        let html = scraper::Html::parse_document(&body);
-        assert!(
-            text(&html, "#erreur-mot_de_passe").contains(PERSONAL),
-            "{refused}: {}",
-            text(&html, "#erreur-mot_de_passe")
-        );
+        refused_as_personal(response, refused).await;
     }
     assert_eq!(
         log_in(&app.browser(), "quentin@p.fr", PASSWORD)
@@ -1062,26 +1076,8 @@ async fn a_reset_refuses_the_organisation_name_and_the_address() {
     let (_, html) = visitor.html(&link).await;
     let token = attr(&html, "input[name=jeton]", "value").unwrap();
     for refused in ["TournesolArdentVivant!", "Gedeon Vaxmoor 2024"] {
-        let response = visitor
-            .submit(
-                &link,
-                "/compte/reinitialisation",
-                &[
-                    ("jeton", &token),
-                    ("mot_de_passe", refused),
-                    ("confirmation", refused),
-                ],
-            )
-            .await;
-        assert_eq!(response.status(), 400, "{refused}");
-        let body = response.text().await.unwrap();
-        assert!(!body.contains(refused), "a password is never sent back");
-        let html = scraper::Html::parse_document(&body);
-        assert!(
-            text(&html, "#erreur-mot_de_passe").contains(PERSONAL),
-            "{refused}: {}",
-            text(&html, "#erreur-mot_de_passe")
-        );
+        let response = choose_password(&visitor, &link, &token, refused).await;
+        let html = refused_as_personal(response, refused).await;
         // The form keeps its link: the next try needs no new e-mail.
         assert_eq!(
             attr(&html, "input[name=jeton]", "value"),
@@ -1089,17 +1085,7 @@ async fn a_reset_refuses_the_organisation_name_and_the_address() {
         );
     }
     let new = "orgue du dimanche matin 9";
-    let done = visitor
-        .submit(
-            &link,
-            "/compte/reinitialisation",
-            &[
-                ("jeton", &token),
-                ("mot_de_passe", new),
-                ("confirmation", new),
-            ],
-        )
-        .await;
+    let done = choose_password(&visitor, &link, &token, new).await;
     assert_eq!(done.status(), 303);
     assert_eq!(
         log_in(&app.browser(), "gedeon.vaxmoor@p.fr", new)
