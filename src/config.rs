@@ -132,6 +132,16 @@ impl Config {
             }),
         };
 
+        // Development mode sends cookies without `Secure` and no HSTS: a deployment that forgot
+        // NANOCLIP_ENV must not serve that to the network.
+        if !production && !bind.ip().is_loopback() {
+            errors.push(
+                "NANOCLIP_BIND",
+                "a loopback address such as 127.0.0.1:8080 in development (insecure cookies); \
+                 set NANOCLIP_ENV=production to listen on other addresses",
+            );
+        }
+
         let database_url = get("DATABASE_URL");
         match &database_url {
             Some(url) if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) => {
@@ -222,11 +232,18 @@ impl Config {
                 "an smtp:// or smtps:// URL such as smtps://user:password@smtp.example.org",
             );
         }
-        if production && smtp_url.is_none() {
-            errors.push(
+        match &smtp_url {
+            None if production => errors.push(
                 "NANOCLIP_SMTP_URL",
                 "an smtps:// URL to send e-mail (required in production)",
-            );
+            ),
+            // Passwords and reset links must not cross the network in clear.
+            Some(url) if production && !smtp_requires_tls(url) => errors.push(
+                "NANOCLIP_SMTP_URL",
+                "TLS is required in production: smtps://user:password@host (implicit TLS, port \
+                 465) or smtp://user:password@host?tls=required (STARTTLS, port 587)",
+            ),
+            _ => {}
         }
         let mail_from =
             get("NANOCLIP_MAIL_FROM").unwrap_or_else(|| "NanoClip <aide@nanoclip.fr>".to_owned());
@@ -294,6 +311,21 @@ impl Config {
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
     }
+}
+
+/// `smtps://…` (TLS from the first byte) or `smtp://…?tls=required` (STARTTLS, refusing a
+/// server that does not offer it): lettre's syntax. Plain `smtp://` and `tls=opportunistic` may
+/// fall back to clear text.
+fn smtp_requires_tls(url: &str) -> bool {
+    let url = url.trim();
+    if url.starts_with("smtps://") {
+        return true;
+    }
+    // The query starts at the first `?` (one inside the credentials must be percent-encoded).
+    let query = url
+        .split_once('?')
+        .map_or("", |(_, query)| query.split('#').next().unwrap_or_default());
+    url.starts_with("smtp://") && query.split('&').any(|pair| pair == "tls=required")
 }
 
 /// `name` in the current directory if it exists there, else in the source tree the binary was
@@ -411,6 +443,72 @@ mod tests {
             config(&vars).expect_err("http").names(),
             ["NANOCLIP_PUBLIC_URL"]
         );
+    }
+
+    fn production(smtp: &str) -> Result<Config, ConfigErrors> {
+        let key = "ab".repeat(64);
+        config(&[
+            ("NANOCLIP_ENV", "production"),
+            (
+                "DATABASE_URL",
+                "postgres://u:p@db/nanoclip?sslmode=verify-full",
+            ),
+            ("NANOCLIP_PUBLIC_URL", "https://aide.nanoclip.fr"),
+            ("NANOCLIP_SESSION_KEY", key.as_str()),
+            ("NANOCLIP_SMTP_URL", smtp),
+        ])
+    }
+
+    #[test]
+    fn production_refuses_plain_smtp_and_takes_implicit_tls_or_required_starttls() {
+        for plain in [
+            "smtp://u:p@smtp.example.org",
+            "smtp://u:p@smtp.example.org:587?tls=opportunistic",
+            "smtp://u:p@smtp.example.org/?tls=",
+        ] {
+            let errors = production(plain).expect_err(plain);
+            assert_eq!(errors.names(), ["NANOCLIP_SMTP_URL"], "{plain}");
+            assert_eq!(errors.lines().count(), 1);
+            assert!(errors.to_string().contains("smtps://"), "{errors}");
+            assert!(
+                !errors.to_string().contains("u:p@"),
+                "no credentials in the message"
+            );
+        }
+        for tls in [
+            "smtps://u:p@smtp.example.org",
+            "smtps://u:p@smtp.example.org:465",
+            "smtp://u:p@smtp.example.org:587?tls=required",
+        ] {
+            assert!(production(tls).is_ok(), "{tls}");
+        }
+        // Development: a local catcher without TLS is fine.
+        assert!(config(&[("NANOCLIP_SMTP_URL", "smtp://127.0.0.1:1025")]).is_ok());
+    }
+
+    #[test]
+    fn development_mode_listens_on_loopback_only() {
+        for public in ["0.0.0.0:8080", "[::]:8080", "192.0.2.10:8080"] {
+            let errors = config(&[("NANOCLIP_BIND", public)]).expect_err(public);
+            assert_eq!(errors.names(), ["NANOCLIP_BIND"], "{public}");
+            assert!(
+                errors.to_string().contains("NANOCLIP_ENV=production"),
+                "{errors}"
+            );
+        }
+        for local in ["127.0.0.1:8080", "[::1]:8080", "127.0.0.2:0"] {
+            assert!(config(&[("NANOCLIP_BIND", local)]).is_ok(), "{local}");
+        }
+        let key = "ab".repeat(64);
+        let everywhere = config(&[
+            ("NANOCLIP_ENV", "production"),
+            ("NANOCLIP_BIND", "0.0.0.0:8080"),
+            ("DATABASE_URL", "postgres://u:p@db/nanoclip"),
+            ("NANOCLIP_PUBLIC_URL", "https://aide.nanoclip.fr"),
+            ("NANOCLIP_SESSION_KEY", key.as_str()),
+            ("NANOCLIP_SMTP_URL", "smtps://u:p@smtp.example.org"),
+        ]);
+        assert!(everywhere.is_ok());
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::domain::prompt::PromptRules;
 use crate::services::catalog::CatalogCache;
 use crate::services::mail;
 use crate::services::passwords::Hasher;
+use crate::telemetry::RequestSpan;
 use crate::web::{self as pages, AppState};
 
 /// Extra routes a caller may add (tests add a slow endpoint to prove graceful shutdown).
@@ -121,7 +122,7 @@ impl Application {
                                 .wrap(middleware::from_fn(pages::error::error_pages))
                                 .wrap(middleware::Compress::default()),
                         )
-                        .wrap(TracingLogger::default())
+                        .wrap(TracingLogger::<RequestSpan>::new())
                         .wrap(middleware::from_fn(pages::compte::password_gate)),
                 )
                 .wrap(security_headers(production))

@@ -1,5 +1,11 @@
 //! Structured logs: `RUST_LOG` filters (default `info`), `NANOCLIP_LOG_FORMAT=json` for JSON lines.
 
+use actix_web::Error;
+use actix_web::HttpMessage;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
@@ -14,4 +20,42 @@ pub fn init() {
     } else {
         builder.try_init()
     };
+}
+
+/// The span of each request (tracing-actix-web's `RootSpanBuilder`): every line logged while
+/// serving it carries these fields. The path without its query string, which may hold a secret
+/// (`/compte/reinitialisation?jeton=…`), and the client's address as the rate limits see it
+/// (`X-Forwarded-For` only from `NANOCLIP_TRUSTED_PROXIES`), not one any client can write.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let route = request.match_pattern().unwrap_or_else(|| "default".into());
+        let client = crate::web::client_ip(request.request())
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.target = %request.path(),
+            http.client_ip = %client,
+            http.status_code = tracing::field::Empty,
+            otel.name = %format!("{} {}", request.method(), route),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            request_id = %request_id,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
 }

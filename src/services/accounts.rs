@@ -642,6 +642,25 @@ pub async fn invitation(pool: &PgPool, token: &str) -> Result<(String, String), 
     Ok((org.name, row.email))
 }
 
+/// The words a new password chosen from a reset link must not be made of: the account's
+/// organisation name and e-mail address. `InvalidLink` for an unknown, used or expired link.
+pub async fn reset_personal_words(pool: &PgPool, token: &str) -> Result<Vec<String>, ServiceError> {
+    let mut conn = pool.acquire().await?;
+    let row = db::accounts::peek_token(&mut conn, &token_hash(token), "reset")
+        .await?
+        .ok_or(ServiceError::InvalidLink)?;
+    let user = db::accounts::user_by_id(&mut conn, row.user_id.ok_or(ServiceError::InvalidLink)?)
+        .await?
+        .ok_or(ServiceError::InvalidLink)?;
+    let mut words = vec![user.email];
+    if let Some(id) = user.organisation_id
+        && let Some(organisation) = db::accounts::organisation(&mut conn, id).await?
+    {
+        words.push(organisation.name);
+    }
+    Ok(words)
+}
+
 pub async fn accept_invitation(
     pool: &PgPool,
     hasher: &Hasher,

@@ -745,7 +745,7 @@ pub async fn vote(
     let mut tx = state.pool.begin().await?;
     if let Some(retry) = db::rate_limit::hit(
         &mut tx,
-        &format!("avis:{}", super::client_address(&request)),
+        &format!("avis:{}", super::client_key(&request)),
         3600,
         VOTES_PER_HOUR,
     )

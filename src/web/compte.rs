@@ -468,7 +468,7 @@ pub async fn login(
             &state.hasher,
             &email,
             &form.mot_de_passe,
-            &super::client_address(&request),
+            &super::client_key(&request),
             state.config.login_throttle,
         )
         .await
@@ -644,8 +644,19 @@ pub async fn reset(
     layout: Layout,
     form: web::Form<NewPasswordForm>,
 ) -> Result<HttpResponse, PageError> {
+    let personal = match service::reset_personal_words(&state.pool, &form.jeton).await {
+        Ok(words) => words,
+        Err(ServiceError::InvalidLink) => return Ok(link_invalid()),
+        Err(e) => return Err(internal(e)),
+    };
+    let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
     let mut errors = Errors::new();
-    check_new_password(&mut errors, &form.mot_de_passe, &form.confirmation, &[]);
+    check_new_password(
+        &mut errors,
+        &form.mot_de_passe,
+        &form.confirmation,
+        &personal,
+    );
     if !errors.is_empty() {
         return NewPasswordPage::respond(
             layout,
@@ -876,11 +887,19 @@ pub async fn change_password(
     if form.actuel.is_empty() {
         errors.insert("actuel", FormError::Required);
     }
+    let organisation = match user.organisation {
+        Some(id) => db::accounts::organisation(&mut *state.pool.acquire().await?, id)
+            .await?
+            .map(|o| o.name),
+        None => None,
+    };
+    let mut personal = vec![user.email.as_str()];
+    personal.extend(organisation.as_deref());
     check_new_password(
         &mut errors,
         &form.mot_de_passe,
         &form.confirmation,
-        &[&user.email],
+        &personal,
     );
     if errors.is_empty() {
         match service::change_password(

@@ -267,7 +267,7 @@ pub async fn send(
             return Ok(super::html(200, page.render()?));
         }
     }
-    let client = super::client_address(&request);
+    let client = super::client_key(&request);
     let mut tx = state.pool.begin().await?;
     if let Some(retry) = db::rate_limit::hit(
         &mut tx,

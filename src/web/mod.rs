@@ -56,19 +56,36 @@ pub fn see_other(location: &str) -> actix_web::HttpResponse {
         .finish()
 }
 
-/// The client's address, for rate limits. When the connection comes from one of
-/// `NANOCLIP_TRUSTED_PROXIES` (the load balancer in front of several instances), the client is
-/// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy: entries further
-/// left were written by the client and prove nothing.
-pub fn client_address(request: &actix_web::HttpRequest) -> String {
+/// The client's address. When the connection comes from one of `NANOCLIP_TRUSTED_PROXIES` (the
+/// load balancer in front of several instances), the client is the right-most `X-Forwarded-For`
+/// entry that is not itself a trusted proxy: entries further left were written by the client and
+/// prove nothing. IPv4-mapped IPv6 addresses come out as IPv4.
+pub fn client_ip(request: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
     let peer = request.peer_addr().map(|a| a.ip());
     let trusted = request
         .app_data::<actix_web::web::Data<AppState>>()
         .map(|state| state.config.trusted_proxies.as_slice())
         .unwrap_or_default();
     forwarded_client(peer, request.headers(), trusted)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default()
+}
+
+/// The key every limit on a client is counted under (login throttling, contact messages, guide
+/// votes): see `rate_limit_key`.
+pub fn client_key(request: &actix_web::HttpRequest) -> String {
+    client_ip(request).map(rate_limit_key).unwrap_or_default()
+}
+
+/// An IPv4 client is its address; an IPv6 client is its /64, the smallest network a subscriber
+/// gets (one machine can take any of its 2^64 addresses, so a limit per address would be none).
+/// An IPv4-mapped IPv6 address is the IPv4 client.
+pub fn rate_limit_key(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !(u128::from(u64::MAX));
+            format!("{}/64", std::net::Ipv6Addr::from(network))
+        }
+    }
 }
 
 fn forwarded_client(
@@ -76,8 +93,10 @@ fn forwarded_client(
     headers: &actix_web::http::header::HeaderMap,
     trusted: &[std::net::IpAddr],
 ) -> Option<std::net::IpAddr> {
-    let peer = peer?;
-    if !trusted.contains(&peer) {
+    // A dual-stack socket shows IPv4 peers as `::ffff:a.b.c.d`: compare and answer in IPv4.
+    let peer = peer?.to_canonical();
+    let trusted = |ip: &std::net::IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
+    if !trusted(&peer) {
         return Some(peer);
     }
     // Every X-Forwarded-For header, in order, as one list.
@@ -88,8 +107,8 @@ fn forwarded_client(
         .map(str::trim)
         .collect();
     for hop in hops.iter().rev() {
-        match hop.parse::<std::net::IpAddr>() {
-            Ok(ip) if trusted.contains(&ip) => continue,
+        match hop.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
+            Ok(ip) if trusted(&ip) => continue,
             Ok(ip) => return Some(ip),
             // Garbage where a proxy should have written an address: stop at the last proxy.
             Err(_) => break,
@@ -126,7 +145,7 @@ pub fn accepts_gzip(request: &actix_web::HttpRequest) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::forwarded_client;
+    use super::{forwarded_client, rate_limit_key};
     use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 
     fn headers(values: &[&str]) -> HeaderMap {
@@ -178,5 +197,21 @@ mod tests {
             forwarded_client(Some(proxy), &headers(&["pas une adresse"]), &trusted),
             Some(proxy)
         );
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_on_their_64_and_ipv4_on_the_full_address() {
+        let key = |s: &str| rate_limit_key(s.parse().unwrap());
+        // One IPv6 subscriber gets a /64: every address in it is the same client.
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        // IPv4: the full address; IPv4-mapped IPv6 is the same IPv4 client.
+        assert_eq!(key("198.51.100.7"), "198.51.100.7");
+        assert_ne!(key("198.51.100.7"), key("198.51.100.8"));
+        assert_eq!(key("::ffff:198.51.100.7"), "198.51.100.7");
     }
 }

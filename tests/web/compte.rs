@@ -267,6 +267,26 @@ async fn sessions_are_shared_by_instances_and_renewed_at_login() {
     other.stop().await;
 }
 
+/// Submits the form of a reset `link` (whose hidden token is `token`) with `password` twice.
+async fn choose_password(
+    visitor: &Browser,
+    link: &str,
+    token: &str,
+    password: &str,
+) -> reqwest::Response {
+    visitor
+        .submit(
+            link,
+            "/compte/reinitialisation",
+            &[
+                ("jeton", token),
+                ("mot_de_passe", password),
+                ("confirmation", password),
+            ],
+        )
+        .await
+}
+
 #[tokio::test]
 async fn a_reset_link_works_once_within_an_hour_and_ends_every_session() {
     let app = spawn_app().await;
@@ -299,17 +319,7 @@ async fn a_reset_link_works_once_within_an_hour_and_ends_every_session() {
     assert_eq!(status, 200);
     let token = attr(&html, "input[name=jeton]", "value").unwrap();
     let new = "orgue du dimanche matin 9";
-    let done = visitor
-        .submit(
-            &link,
-            "/compte/reinitialisation",
-            &[
-                ("jeton", &token),
-                ("mot_de_passe", new),
-                ("confirmation", new),
-            ],
-        )
-        .await;
+    let done = choose_password(&visitor, &link, &token, new).await;
     assert_eq!(done.status(), 303);
     assert_eq!(signed_in_as(&laptop).await, None, "every session ended");
     assert_eq!(signed_in_as(&phone).await, None);
@@ -1053,4 +1063,187 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_login_limit() 
         attempt("198.51.100.2", "autre@exemple.fr".into()).await,
         401
     );
+}
+
+/// The form came back (400) with sign-up's message about personal words, without the password.
+async fn refused_as_personal(response: reqwest::Response, refused: &str) -> scraper::Html {
+    assert_eq!(response.status(), 400, "{refused}");
+    let body = response.text().await.unwrap();
+    assert!(!body.contains(refused), "a password is never sent back");
+    let html = scraper::Html::parse_document(&body);
+    let message = text(&html, "#erreur-mot_de_passe");
+    assert!(
+        message.contains("reprend le nom de votre organisation ou votre adresse"),
+        "{refused}: {message}"
+    );
+    html
+}
+
+#[tokio::test]
+async fn a_password_change_refuses_the_organisation_name() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    sign_up(&app, &browser, "Tournesol Ardent Vivant", "quentin@p.fr").await;
+    for refused in ["TournesolArdentVivant!", "Tournesol Ardent Vivant 7"] {
+        let response = browser
+            .submit(
+                "/compte",
+                "/compte/mot-de-passe",
+                &[
+                    ("actuel", PASSWORD),
+                    ("mot_de_passe", refused),
+                    ("confirmation", refused),
+                ],
+            )
+            .await;
+        refused_as_personal(response, refused).await;
+    }
+    assert_eq!(
+        log_in(&app.browser(), "quentin@p.fr", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+}
+
+#[tokio::test]
+async fn a_reset_refuses_the_organisation_name_and_the_address() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    sign_up(
+        &app,
+        &browser,
+        "Tournesol Ardent Vivant",
+        "gedeon.vaxmoor@p.fr",
+    )
+    .await;
+    app.browser()
+        .submit(
+            "/compte/mot-de-passe-oublie",
+            "/compte/mot-de-passe-oublie",
+            &[("email", "gedeon.vaxmoor@p.fr")],
+        )
+        .await;
+    let link = app.link_in_last_email("gedeon.vaxmoor@p.fr").await;
+    let visitor = app.browser();
+    let (_, html) = visitor.html(&link).await;
+    let token = attr(&html, "input[name=jeton]", "value").unwrap();
+    for refused in ["TournesolArdentVivant!", "Gedeon Vaxmoor 2024"] {
+        let response = choose_password(&visitor, &link, &token, refused).await;
+        let html = refused_as_personal(response, refused).await;
+        // The form keeps its link: the next try needs no new e-mail.
+        assert_eq!(
+            attr(&html, "input[name=jeton]", "value"),
+            Some(token.clone())
+        );
+    }
+    let new = "orgue du dimanche matin 9";
+    let done = choose_password(&visitor, &link, &token, new).await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(
+        log_in(&app.browser(), "gedeon.vaxmoor@p.fr", new)
+            .await
+            .status(),
+        303
+    );
+}
+
+/// Reads the portal's stderr until it says `needle` (or the process ends).
+fn read_until(lines: &std::sync::mpsc::Receiver<String>, needle: &str, log: &mut String) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                log.push_str(&line);
+                log.push('\n');
+                if line.contains(needle) {
+                    return true;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn request_logs_hold_neither_the_query_string_nor_a_forged_client_address() {
+    use std::io::BufRead;
+    let app = spawn_app().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut portal = std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url(&app))
+        .env("NANOCLIP_BIND", format!("127.0.0.1:{port}"))
+        .env("NANOCLIP_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        // A load balancer that is not the test client: the client's X-Forwarded-For is not believed.
+        .env("NANOCLIP_TRUSTED_PROXIES", "10.9.9.9")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = portal.stderr.take().unwrap();
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = String::new();
+    assert!(read_until(&lines, "\"ready\"", &mut log), "{log}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/compte/reinitialisation?jeton=SECRET");
+    let shown = client
+        .get(&url)
+        .header("X-Forwarded-For", "6.6.6.6")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), 303);
+    // A refused cross-site form is logged, within the request's span.
+    let refused = client
+        .post(&url)
+        .header("X-Forwarded-For", "6.6.6.6")
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&[("mot_de_passe", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let logged = read_until(&lines, "cross-site request refused", &mut log);
+    // SAFETY: a signal to the child this test started; SIGTERM lets it stop gracefully.
+    unsafe { libc::kill(portal.id() as i32, libc::SIGTERM) };
+    let _ = portal.wait();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(2)) {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(logged, "{log}");
+    assert!(
+        !log.contains("SECRET"),
+        "the link's token is logged:\n{log}"
+    );
+    assert!(
+        !log.contains("6.6.6.6"),
+        "a forged address is logged:\n{log}"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("cross-site request refused"))
+        .unwrap();
+    assert!(line.contains("/compte/reinitialisation"), "{line}");
+    assert!(line.contains("127.0.0.1"), "{line}");
 }

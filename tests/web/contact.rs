@@ -331,3 +331,33 @@ async fn a_nul_in_a_search_is_a_separator() {
     let api = app.get("/api/v1/aide/recherche?q=%00").await;
     assert_eq!(api.status(), 400);
 }
+
+#[tokio::test]
+async fn ipv6_clients_of_one_64_network_share_the_contact_limit() {
+    let mut config = crate::common::test_config();
+    config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]; // the test client is the proxy
+    let app = crate::common::spawn_app_with(config, None).await;
+    let csrf = app.csrf_token("/contact").await;
+    let send = |client: &str| {
+        let request = app
+            .client
+            .post(app.url("/contact"))
+            .header("X-Forwarded-For", client.to_owned())
+            .form(&event_form(&csrf, "2099-03-01", "2099-03-03"));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // One client walks through its /64 (2^64 addresses): every address counts against one limit.
+    for i in 1..=5 {
+        let address = format!("2001:db8:1:2::{i}");
+        assert_eq!(send(&address).await, 303, "{address}");
+    }
+    assert_eq!(send("2001:db8:1:2:ffff:ffff:ffff:ffff").await, 429);
+    // The next /64 is another client; an IPv4 client is keyed on its full address, whether it
+    // arrives as IPv4 or IPv4-mapped IPv6.
+    assert_eq!(send("2001:db8:1:3::1").await, 303);
+    for _ in 0..5 {
+        assert_eq!(send("198.51.100.7").await, 303);
+    }
+    assert_eq!(send("::ffff:198.51.100.7").await, 429);
+    assert_eq!(send("198.51.100.8").await, 303);
+}

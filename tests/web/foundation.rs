@@ -430,3 +430,70 @@ mod tempdir {
         }
     }
 }
+
+/// A fake PostgreSQL server on a local port that accepts the SSLRequest and tells whether the
+/// client then opened a TLS handshake (a ClientHello: record type 22, then TLS version 3.x),
+/// with the client's error (the fake goes no further, so the connection itself fails).
+async fn starts_tls_with(sslmode: &str) -> (bool, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fake = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 8];
+        // SSLRequest: length 8, code 80877103.
+        if socket.read_exact(&mut request).await.is_err()
+            || request != [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]
+        {
+            return false;
+        }
+        socket.write_all(b"S").await.unwrap();
+        let mut hello = [0u8; 2];
+        socket.read_exact(&mut hello).await.is_ok() && hello == [22, 3]
+    });
+    let server = server::resolve(
+        Some(&format!(
+            "postgres://nanoclip:secret@localhost:{port}/nanoclip?sslmode={sslmode}"
+        )),
+        std::path::Path::new("/nonexistent"),
+        "x",
+    )
+    .await
+    .unwrap();
+    let connecting = PgConnection::connect_with(&server.options);
+    let error = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
+        Ok(Err(e)) => e.to_string(),
+        Ok(Ok(_)) => "connected".to_owned(),
+        Err(_) => "timed out".to_owned(),
+    };
+    let started = tokio::time::timeout(Duration::from_secs(10), fake)
+        .await
+        .is_ok_and(|r| r.unwrap_or(false));
+    (started, error)
+}
+
+#[tokio::test]
+async fn a_database_url_can_require_tls() {
+    use sqlx::postgres::PgSslMode;
+    for sslmode in ["require", "verify-full"] {
+        let server = server::resolve(
+            Some(&format!(
+                "postgres://u:p@db.example.org/app?sslmode={sslmode}"
+            )),
+            std::path::Path::new("/nonexistent"),
+            "x",
+        )
+        .await
+        .unwrap();
+        let mode = server.options.get_ssl_mode();
+        assert!(
+            match sslmode {
+                "require" => matches!(mode, PgSslMode::Require),
+                _ => matches!(mode, PgSslMode::VerifyFull),
+            },
+            "{sslmode}: {mode:?}"
+        );
+        let (started, error) = starts_tls_with(sslmode).await;
+        assert!(started, "no TLS handshake with sslmode={sslmode}: {error}");
+    }
+}
