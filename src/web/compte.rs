@@ -281,7 +281,7 @@ pub async fn sign_up(
         password: &form.mot_de_passe,
         plan: &form.plan,
     };
-    let client = super::client_address(&request);
+    let client = super::client_key(&request);
     service::sign_up(
         &state.pool,
         &state.hasher,
@@ -553,7 +553,7 @@ pub async fn forgot(
         &state.pool,
         &state.config.public_url,
         form.email.trim(),
-        &super::client_address(&request),
+        &super::client_key(&request),
     )
     .await
     .map_err(internal)?;
@@ -667,7 +667,7 @@ pub async fn reset(
             &errors,
         );
     }
-    let client = super::client_address(&request);
+    let client = super::client_key(&request);
     let outcome = service::reset_password(
         &state.pool,
         &state.hasher,
@@ -742,7 +742,7 @@ pub async fn accept_invitation(
             &errors,
         );
     }
-    let client = super::client_address(&request);
+    let client = super::client_key(&request);
     let outcome = service::accept_invitation(
         &state.pool,
         &state.hasher,
@@ -882,7 +882,7 @@ pub async fn change_password(
     user: CurrentUser,
     form: web::Form<ChangePasswordForm>,
 ) -> Result<HttpResponse, PageError> {
-    let client = super::client_address(&request);
+    let client = super::client_key(&request);
     let mut errors = Errors::new();
     if form.actuel.is_empty() {
         errors.insert("actuel", FormError::Required);
@@ -958,7 +958,7 @@ pub async fn change_email(
         errors.insert("actuel_email", FormError::Required);
     }
     if errors.is_empty() {
-        let client = super::client_address(&request);
+        let client = super::client_key(&request);
         let outcome = service::request_email_change(
             &state.pool,
             &state.hasher,
@@ -1192,7 +1192,7 @@ pub async fn password_gate(
             || (state.config.login_throttle
                 && !state
                     .hasher
-                    .client_share_left(&super::client_address(request.request()))))
+                    .client_share_left(&super::client_key(request.request()))))
     {
         let held = state.hasher.hold_refusal();
         if held.is_some() {
