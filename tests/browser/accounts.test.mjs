@@ -198,8 +198,14 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     const mail = await waitForLink(OWNER, '/compte/activation', { since: flow.signUpAt });
     const link = new URL(mail.link);
     if (link.origin !== new URL(BASE).origin) console.log(`note: the activation link is on ${link.origin}, opened on ${BASE}`);
-    const res = await page.goto(url(link.pathname + link.search), { waitUntil: 'load' });
-    await expectAt(page, res?.status(), 200, '/compte', `opening the activation link (${mail.file})`);
+    const opened = await page.goto(url(link.pathname + link.search), { waitUntil: 'load' });
+    await expectAt(page, opened?.status(), 200, '/compte/activation', `opening the activation link (${mail.file}): a page with a button, nothing done yet`);
+    await audit(t, page, 'activation (bouton)');
+    const [res] = await Promise.all([
+      page.waitForNavigation({ waitUntil: 'load' }),
+      page.getByRole('button', { name: 'Activer mon compte' }).click(),
+    ]);
+    await expectAt(page, res?.status(), 200, '/compte', 'pressing « Activer mon compte »');
     const card = await profile(page);
     check(card.includes(OWNER), `/compte after activation: the profile does not show ${OWNER} (it reads « ${card} »)`);
     check(/rôle : propriétaire/.test(card), `/compte after activation: the profile does not say « rôle : propriétaire » (« ${card} »)`);
@@ -212,7 +218,7 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     try {
       const again = await other.newPage();
       const res2 = await again.goto(url(link.pathname + link.search), { waitUntil: 'load' });
-      await expectAt(again, res2?.status(), 410, '/compte/info?avis=lien-invalide', 'the activation link opened a second time');
+      await expectAt(again, res2?.status(), 410, '/compte/info?avis=lien-invalide', 'the activation link opened once it was used');
       await audit(t, again, 'info (lien invalide)', { status: 410 });
     } finally {
       await other.close();
