@@ -94,37 +94,9 @@ impl Application {
         let session_key = Key::try_from(state.config.session_key.as_slice())
             .context("NANOCLIP_SESSION_KEY: 64 bytes or more")?;
         let server = HttpServer::new(move || {
-            // Three layers, lightest first: fingerprinted assets, the health check and guide
-            // pages, served from memory and not logged per request (guide views are counted);
-            // the search (logged; the guard keeps `/aide/{slug}` from taking it); everything
-            // else, behind sessions, CSRF, error pages and compression.
             App::new()
                 .app_data(app_state.clone())
-                .route("/static/{name}", web::get().to(pages::assets::serve))
-                .route("/healthz", web::get().to(pages::meta::healthz))
-                .route(
-                    "/aide/{slug}",
-                    web::get()
-                        .guard(actix_web::guard::fn_guard(|ctx| {
-                            ctx.head().uri.path() != "/aide/recherche"
-                        }))
-                        .to(pages::aide::guide),
-                )
-                .service(
-                    web::scope("")
-                        .configure(shared_pages)
-                        .service(
-                            web::scope("")
-                                .configure(|cfg| routes(cfg, extra))
-                                .default_service(web::to(pages::error::not_found))
-                                .wrap(middleware::from_fn(pages::csrf::guard))
-                                .wrap(session_middleware(&session_store, &session_key, production))
-                                .wrap(middleware::from_fn(pages::error::error_pages))
-                                .wrap(middleware::Compress::default()),
-                        )
-                        .wrap(TracingLogger::<RequestSpan>::new())
-                        .wrap(middleware::from_fn(pages::compte::password_gate)),
-                )
+                .configure(|cfg| scopes(cfg, &session_store, &session_key, production, extra))
                 .wrap(security_headers(production))
         })
         .shutdown_timeout(30)
@@ -155,119 +127,81 @@ impl Application {
     }
 }
 
-/// Pages that are the same for every visitor, served from memory with their own gzip variant:
-/// no session, no CSRF guard (GET only) and no compression middleware in the way. Everything
-/// else is in `routes`, behind the full middleware stack.
-fn shared_pages(cfg: &mut web::ServiceConfig) {
-    cfg.route("/aide/recherche", web::get().to(pages::aide::search));
-}
-
-/// The URL map, in PRODUCT.md's order.
-fn routes(cfg: &mut web::ServiceConfig, extra: Option<ExtraRoutes>) {
-    cfg.route("/", web::get().to(pages::aide::home))
-        .route("/aide/{slug}/avis", web::get().to(pages::aide::vote))
-        .route("/aide/{slug}/avis", web::post().to(pages::aide::comment))
-        .route("/simulateur", web::get().to(pages::simulateur::page))
-        .route("/api/v1/simulateur", web::get().to(pages::api::simulateur))
-        .route(
-            "/api/v1/aide/recherche",
-            web::get().to(pages::api::recherche),
-        )
-        .route(
-            "/compte/inscription",
-            web::get().to(pages::compte::sign_up_form),
-        )
-        .route(
-            "/compte/inscription",
-            web::post().to(pages::compte::sign_up),
-        )
-        .route(
-            "/compte/activation",
-            web::get().to(pages::compte::activation_page),
-        )
-        .route(
-            "/compte/activation",
-            web::post().to(pages::compte::activate),
-        )
-        .route(
-            "/compte/connexion",
-            web::get().to(pages::compte::login_form),
-        )
-        .route("/compte/connexion", web::post().to(pages::compte::login))
-        .route("/compte/deconnexion", web::post().to(pages::compte::logout))
-        .route(
-            "/compte/deconnexion-partout",
-            web::post().to(pages::compte::sign_out_everywhere),
-        )
-        .route(
-            "/compte/mot-de-passe-oublie",
-            web::get().to(pages::compte::forgot_form),
-        )
-        .route(
-            "/compte/mot-de-passe-oublie",
-            web::post().to(pages::compte::forgot),
-        )
-        .route(
-            "/compte/reinitialisation",
-            web::get().to(pages::compte::reset_form),
-        )
-        .route(
-            "/compte/reinitialisation",
-            web::post().to(pages::compte::reset),
-        )
-        .route(
-            "/compte/invitation",
-            web::get().to(pages::compte::invitation_form),
-        )
-        .route(
-            "/compte/invitation",
-            web::post().to(pages::compte::accept_invitation),
-        )
-        .route("/compte/info", web::get().to(pages::compte::info))
-        .route("/compte", web::get().to(pages::compte::account))
-        .route(
-            "/compte/mot-de-passe",
-            web::post().to(pages::compte::change_password),
-        )
-        .route("/compte/email", web::post().to(pages::compte::change_email))
-        .route(
-            "/compte/email/confirmation",
-            web::get().to(pages::compte::email_confirmation_page),
-        )
-        .route(
-            "/compte/email/confirmation",
-            web::post().to(pages::compte::confirm_email),
-        )
-        .route("/compte/membres", web::post().to(pages::compte::invite))
-        .route(
-            "/compte/invitations/{id}/revocation",
-            web::post().to(pages::compte::revoke_invitation),
-        )
-        .route(
-            "/compte/membres/{id}/retrait",
-            web::post().to(pages::compte::remove_member),
-        )
-        .route(
-            "/compte/membres/{id}/propriete",
-            web::post().to(pages::compte::transfer_ownership),
-        )
-        .route(
-            "/compte/seuil",
-            web::post().to(pages::compte::set_threshold),
-        )
-        .route(
-            "/tableau-de-bord",
-            web::get().to(pages::tableau_de_bord::page),
-        )
-        .route("/contact", web::get().to(pages::contact::form))
-        .route("/contact", web::post().to(pages::contact::send))
-        .route("/contact/merci", web::get().to(pages::contact::thanks))
-        .route("/admin", web::get().to(pages::admin::page))
-        .route("/sitemap.xml", web::get().to(pages::aide::sitemap))
-        .route("/robots.txt", web::get().to(pages::meta::robots));
-    if let Some(extra) = extra {
-        extra(cfg);
-    }
+/// One scope per kind of caller, each with its own middleware, built from the route table
+/// (`web::routes`): a route names its caller, and so cannot land behind the wrong middleware.
+///
+/// Lightest first: shared pages (guides, assets, health) served from memory, not logged per
+/// request (guide views are counted); then, logged: the JSON API (JSON errors, no cookie, no
+/// CSRF), the staff back office (the browser stack plus the staff guard on the whole scope),
+/// public pages without a session (search, robots, sitemap), and browser pages (sessions, CSRF,
+/// error pages, compression), which also answer every unknown URL with the 404 page.
+fn scopes(
+    cfg: &mut web::ServiceConfig,
+    store: &PgSessionStore,
+    key: &Key,
+    production: bool,
+    extra: Option<ExtraRoutes>,
+) {
+    use pages::routes::{Caller, register};
+    cfg.service(
+        web::scope("")
+            // `/aide/recherche` is Public: the guard keeps `/aide/{slug}` from taking it.
+            .guard(actix_web::guard::fn_guard(|ctx| {
+                let path = ctx.head().uri.path();
+                path.starts_with("/static/")
+                    || path == "/healthz"
+                    || (path.starts_with("/aide/")
+                        && path != "/aide/recherche"
+                        && path[6..].find('/').is_none())
+            }))
+            .configure(|cfg| register(cfg, Caller::Shared))
+            .default_service(web::to(pages::error::shared_not_found)),
+    )
+    .service(
+        web::scope("")
+            .service(
+                web::scope("/api/v1")
+                    .configure(|cfg| register(cfg, Caller::Api))
+                    .default_service(web::to(pages::api_error::not_found))
+                    .wrap(middleware::from_fn(pages::api_error::json_errors)),
+            )
+            .service(
+                web::scope("/admin")
+                    .configure(|cfg| register(cfg, Caller::Staff))
+                    .default_service(web::to(pages::error::not_found))
+                    .wrap(middleware::from_fn(pages::extract::staff_only))
+                    .wrap(middleware::from_fn(pages::csrf::guard))
+                    .wrap(session_middleware(store, key, production))
+                    .wrap(middleware::from_fn(pages::error::error_pages))
+                    .wrap(middleware::Compress::default()),
+            )
+            .service(
+                web::scope("")
+                    .guard(actix_web::guard::fn_guard(|ctx| {
+                        matches!(
+                            ctx.head().uri.path(),
+                            "/aide/recherche" | "/robots.txt" | "/sitemap.xml"
+                        )
+                    }))
+                    .configure(|cfg| register(cfg, Caller::Public)),
+            )
+            .service(
+                web::scope("")
+                    .configure(|cfg| {
+                        register(cfg, Caller::Browser);
+                        if let Some(extra) = extra {
+                            extra(cfg);
+                        }
+                    })
+                    .default_service(web::to(pages::error::not_found))
+                    .wrap(middleware::from_fn(pages::csrf::guard))
+                    .wrap(session_middleware(store, key, production))
+                    .wrap(middleware::from_fn(pages::error::error_pages))
+                    .wrap(middleware::Compress::default()),
+            )
+            .wrap(TracingLogger::<RequestSpan>::new())
+            .wrap(middleware::from_fn(pages::compte::password_gate)),
+    );
 }
 
 /// Server-side sessions (shared by every instance); the cookie is `__Host-` prefixed, Secure,

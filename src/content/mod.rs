@@ -61,24 +61,6 @@ struct Synonyms {
     groups: Vec<Vec<String>>,
 }
 
-/// Paths of the public URL map (PRODUCT.md) that guides may link to, besides guides.
-pub const SITE_PATHS: &[&str] = &[
-    "/",
-    "/aide/recherche",
-    "/simulateur",
-    "/compte/inscription",
-    "/compte/connexion",
-    "/compte/deconnexion",
-    "/compte",
-    "/tableau-de-bord",
-    "/credits/historique",
-    "/abonnement",
-    "/achats",
-    "/achats/historique",
-    "/generations",
-    "/contact",
-];
-
 pub struct Library {
     /// In reading order: by category, then `order`.
     pub guides: Vec<Guide>,
@@ -264,7 +246,8 @@ fn check_link(
         }
         return Ok(());
     }
-    if SITE_PATHS.contains(&path) {
+    // Pages of the URL map (its route table), and the planned ones the guides already promise.
+    if crate::web::routes::is_site_page(path) {
         Ok(())
     } else {
         Err(format!("broken link `{url}`: not a page of the portal"))

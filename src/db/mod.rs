@@ -23,6 +23,18 @@ pub fn pool(options: PgConnectOptions) -> PgPool {
         .connect_lazy_with(options)
 }
 
+/// Whether `error` means the database is unreachable or saturated (a 503, and the pool
+/// recovers by itself), rather than a bug.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+    )
+}
+
 pub mod accounts;
 pub mod catalog;
 pub mod help;

@@ -671,8 +671,11 @@ pub async fn sitemap(state: web::Data<AppState>) -> HttpResponse {
     for guide in &library.guides {
         url(&guide.url(), Some(guide.updated));
     }
-    url("/simulateur", None);
-    url("/contact", None);
+    for path in super::routes::sitemap_paths() {
+        if path != "/" {
+            url(path, None);
+        }
+    }
     xml.push_str("</urlset>\n");
     HttpResponse::Ok()
         .content_type("application/xml; charset=utf-8")

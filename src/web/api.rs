@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::error::PageError;
+use super::api_error::ApiError;
 use super::simulateur::raw_simulation;
 use super::{AppState, messages};
 use crate::services::simulator::{self, Account, SimulationError};
@@ -42,7 +42,7 @@ struct ErrorsJson {
 pub async fn simulateur(
     state: web::Data<AppState>,
     request: HttpRequest,
-) -> Result<HttpResponse, PageError> {
+) -> Result<HttpResponse, ApiError> {
     let catalog = state.catalog.get(&state.pool).await?;
     let raw = raw_simulation(request.query_string());
     match simulator::simulate(
@@ -52,7 +52,7 @@ pub async fn simulateur(
         OffsetDateTime::now_utc(),
         Account::default(),
     ) {
-        Err(SimulationError::Unavailable) => Err(PageError::Unavailable(anyhow::anyhow!(
+        Err(SimulationError::Unavailable) => Err(ApiError::Unavailable(anyhow::anyhow!(
             "no price schedule in force"
         ))),
         Err(SimulationError::Invalid(errors)) => Ok(json(

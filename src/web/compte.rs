@@ -141,7 +141,7 @@ fn check_email(errors: &mut Errors, field: &'static str, email: &str) {
 /// decides), written plainly. Anything else, whatever a browser would make of it (`//host`,
 /// `/\\host`, a tab or line break that browsers drop, a scheme, an encoded slash), goes to
 /// `/compte`.
-fn safe_next<'a>(request: &HttpRequest, next: &'a str) -> &'a str {
+fn safe_next(next: &str) -> &str {
     const FALLBACK: &str = "/compte";
     const MAX_LEN: usize = 512;
     if next.len() > MAX_LEN
@@ -160,7 +160,7 @@ fn safe_next<'a>(request: &HttpRequest, next: &'a str) -> &'a str {
     if lower.contains("%2f") || lower.contains("%5c") || lower.contains("/.") {
         return FALLBACK;
     }
-    if request.resource_map().has_resource(path) {
+    if super::routes::is_browser_page(path) {
         next
     } else {
         FALLBACK
@@ -475,7 +475,7 @@ pub async fn login(
         {
             Ok(user) => {
                 extract::sign_in(&session, &user)?;
-                return Ok(super::see_other(safe_next(&request, &form.suite)));
+                return Ok(super::see_other(safe_next(&form.suite)));
             }
             Err(ServiceError::InvalidCredentials) => Some("identifiants"),
             Err(ServiceError::NotActivated) => Some("activation"),
@@ -1161,15 +1161,11 @@ const BUSY_RETRY_SECS: i64 = 5;
 /// Seconds to wait when an organisation sent too many invitations in the hour.
 const INVITATION_RETRY_SECS: i64 = 600;
 
-/// The forms whose handling checks or hashes a password.
-const PASSWORD_FORMS: [&str; 6] = [
-    "/compte/connexion",
-    "/compte/inscription",
-    "/compte/reinitialisation",
-    "/compte/invitation",
-    "/compte/mot-de-passe",
-    "/compte/email",
-];
+/// The forms whose handling checks or hashes a password (from the route table).
+fn password_forms() -> &'static [&'static str] {
+    static FORMS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    FORMS.get_or_init(super::routes::password_forms)
+}
 
 /// How long a refused password form waits for its 429, like a login failure delay: a client
 /// that waits for each answer gets one a second per connection, and waiting costs nothing. At
@@ -1186,7 +1182,7 @@ pub async fn password_gate(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     // The decoded path, as the router sees it: `/compte/connexi%6Fn` is the login form too.
     if request.method() == actix_web::http::Method::POST
-        && PASSWORD_FORMS.contains(&request.match_info().as_str())
+        && password_forms().contains(&request.match_info().as_str())
         && let Some(state) = request.app_data::<web::Data<AppState>>()
         && (state.hasher.saturated()
             || (state.config.login_throttle

@@ -1,7 +1,7 @@
 //! The web layer's error type and the error pages.
 //!
 //! Handlers return `PageError`; its status is mapped here. The `error_pages` middleware turns an
-//! error response into a French HTML page (or a JSON body under `/api/`), and logs internal errors
+//! error response into a French HTML page (the API scope has its own, `api_error`), and logs internal errors
 //! with their whole chain and the request id; the page shows the id and nothing else.
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
@@ -37,12 +37,11 @@ pub enum PageError {
 
 impl From<sqlx::Error> for PageError {
     fn from(error: sqlx::Error) -> Self {
-        match error {
-            // The database is down or saturated: a 503 page, and the pool recovers by itself.
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                PageError::Unavailable(error.into())
-            }
-            other => PageError::Internal(other.into()),
+        // The database is down or saturated: a 503 page, and the pool recovers by itself.
+        if crate::db::is_unavailable(&error) {
+            PageError::Unavailable(error.into())
+        } else {
+            PageError::Internal(error.into())
         }
     }
 }
@@ -71,6 +70,9 @@ impl ResponseError for PageError {
         let mut response = HttpResponse::build(self.status_code());
         if let PageError::TooManyRequests(seconds) = self {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let PageError::Unavailable(_) = self {
+            response.insert_header((header::RETRY_AFTER, "5"));
         }
         if let PageError::LoginRequired(next) = self {
             let query = serde_urlencoded::to_string([("suite", next)]).unwrap_or_default();
@@ -125,35 +127,26 @@ pub async fn error_pages(
         return Ok(response.map_into_left_body());
     }
     let (request, mut response) = response.into_parts();
-    let is_api = request.path().starts_with("/api/");
-    let body = if is_api {
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/json"),
-        );
-        serde_json::json!({ "error": status.canonical_reason().unwrap_or("error"), "request_id": request_id }).to_string()
-    } else {
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        let layout = match request.app_data::<actix_web::web::Data<AppState>>() {
-            Some(state) => Layout::new(state, request.path()),
-            None => {
-                return Ok(ServiceResponse::new(
-                    request,
-                    response.set_body(EitherBody::right(BoxBody::new(String::new()))),
-                ));
-            }
-        };
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .filter(|seconds| *seconds >= 10);
-        render_page(layout, status.as_u16(), &request_id, retry_after)
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    let layout = match request.app_data::<actix_web::web::Data<AppState>>() {
+        Some(state) => Layout::new(state, request.path()),
+        None => {
+            return Ok(ServiceResponse::new(
+                request,
+                response.set_body(EitherBody::right(BoxBody::new(String::new()))),
+            ));
+        }
     };
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|seconds| *seconds >= 10);
+    let body = render_page(layout, status.as_u16(), &request_id, retry_after);
     response.headers_mut().remove(header::CONTENT_LENGTH);
     let response = response.set_body(BoxBody::new(body));
     Ok(ServiceResponse::new(request, response).map_into_right_body())
@@ -178,6 +171,14 @@ pub fn render_page(
         retry_after,
     };
     page.render().unwrap_or_else(|_| format!("Erreur {status}"))
+}
+
+/// The default service of the shared scope (outside the error-page middleware).
+pub async fn shared_not_found(
+    state: actix_web::web::Data<AppState>,
+    request: actix_web::HttpRequest,
+) -> HttpResponse {
+    not_found_page(&state, &request)
 }
 
 /// The 404 page as a response, for handlers outside the error-page middleware.

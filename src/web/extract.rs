@@ -145,7 +145,7 @@ fn state_and_session(
 }
 
 /// The path to come back to after signing in.
-fn next(req: &HttpRequest) -> String {
+fn next_path(req: &HttpRequest) -> String {
     req.uri()
         .path_and_query()
         .map(|p| p.as_str().to_owned())
@@ -158,7 +158,7 @@ impl FromRequest for CurrentUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let parts = state_and_session(req);
-        let next = next(req);
+        let next = next_path(req);
         Box::pin(async move {
             let (state, session) = parts?;
             current_user(state, session)
@@ -221,5 +221,30 @@ impl FromRequest for Staff {
                 Err(PageError::Forbidden.into())
             }
         })
+    }
+}
+
+/// The staff guard, on the whole `/admin` scope: a visitor is sent to the login page, anyone
+/// else but staff gets a 403, before any handler runs.
+pub async fn staff_only(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    let parts = state_and_session(request.request());
+    let refusal = match parts {
+        Err(error) => Some(PageError::Internal(anyhow::anyhow!("{error}"))),
+        Ok((state, session)) => match current_user(state, session).await {
+            Ok(Some(user)) if user.role == Role::Staff => None,
+            Ok(Some(_)) => Some(PageError::Forbidden),
+            Ok(None) => Some(PageError::LoginRequired(next_path(request.request()))),
+            Err(error) => Some(error),
+        },
+    };
+    match refusal {
+        Some(error) => Ok(request.error_response(error).map_into_right_body()),
+        None => Ok(next.call(request).await?.map_into_left_body()),
     }
 }

@@ -9,6 +9,7 @@ use crate::domain::prompt::{Advice, Category};
 use crate::domain::simulation::FieldError;
 use crate::services::passwords::Weakness;
 use crate::web::aide::QueryProblem;
+use crate::web::api_error::ApiErrorCode;
 use crate::web::compte::FormError;
 use crate::web::contact::ContactError;
 
@@ -89,4 +90,14 @@ struct AccountErrorText<'a> {
 
 pub fn account_error(field: &str, error: FormError) -> String {
     render(AccountErrorText { field, error })
+}
+
+#[derive(Template)]
+#[template(path = "messages/api_error.txt")]
+struct ApiErrorText {
+    error: ApiErrorCode,
+}
+
+pub fn api_error(error: ApiErrorCode) -> String {
+    render(ApiErrorText { error })
 }

@@ -63,11 +63,14 @@ async fn check(state: &AppState) -> HttpResponse {
 }
 
 pub async fn robots(state: web::Data<AppState>) -> HttpResponse {
-    let body = format!(
-        "User-agent: *\nDisallow: /compte\nDisallow: /tableau-de-bord\nDisallow: /credits\nDisallow: /abonnement\n\
-         Disallow: /achats\nDisallow: /generations\nDisallow: /admin\nDisallow: /api/\nDisallow: /aide/*/avis\n\nSitemap: {}/sitemap.xml\n",
+    let mut body = String::from("User-agent: *\n");
+    for rule in super::routes::disallowed() {
+        body.push_str(&format!("Disallow: {rule}\n"));
+    }
+    body.push_str(&format!(
+        "\nSitemap: {}/sitemap.xml\n",
         state.config.public_url
-    );
+    ));
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(body)

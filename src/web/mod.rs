@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod aide;
 pub mod api;
+pub mod api_error;
 pub mod assets;
 pub mod compte;
 pub mod contact;
@@ -13,6 +14,7 @@ pub mod filters;
 pub mod layout;
 pub mod messages;
 pub mod meta;
+pub mod routes;
 pub mod simulateur;
 pub mod tableau_de_bord;
 

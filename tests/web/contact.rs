@@ -1,6 +1,6 @@
 //! `/contact`, guide feedback, and CSRF on every state-changing route.
 
-use crate::common::{attr, count, project_dir, spawn_app, text};
+use crate::common::{attr, count, spawn_app, text};
 
 fn event_form<'a>(csrf: &'a str, start: &'a str, end: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
@@ -184,25 +184,25 @@ async fn a_guide_vote_and_its_comment_are_stored() {
     assert_eq!(app.get("/aide/inconnu/avis?utile=oui").await.status(), 404);
 }
 
-/// Every POST route of the URL map, read from the source so that a route added later is walked
-/// too; `{slug}` becomes a real guide.
+/// Every POST route of the URL map, read from its route table so that a route added later is
+/// walked too; `{slug}` becomes a real guide, `{id}` a random one.
 fn post_routes() -> Vec<String> {
-    let source = std::fs::read_to_string(project_dir().join("src/startup.rs")).unwrap();
-    let mut routes = Vec::new();
-    // Each `web::post()` belongs to the `.route(` just before it, whose first string is the path
-    // (wherever rustfmt breaks the line).
-    for (at, _) in source.match_indices("web::post()") {
-        let call = &source[source[..at].rfind(".route(").expect("a .route( call")..at];
-        let path = call
-            .split('"')
-            .nth(1)
-            .expect("a quoted path in the route call");
-        routes.push(
-            path.replace("{slug}", "tarifs")
-                .replace("{id}", &uuid::Uuid::new_v4().to_string()),
-        );
-    }
+    use nanoclip::web::routes::{Caller, Verb, table};
+    let routes: Vec<String> = table()
+        .into_iter()
+        .filter(|r| r.verb == Verb::Post && matches!(r.caller, Caller::Browser | Caller::Staff))
+        .map(|r| {
+            r.path
+                .replace("{slug}", "tarifs")
+                .replace("{id}", &uuid::Uuid::new_v4().to_string())
+        })
+        .collect();
     assert!(routes.len() >= 15, "found {routes:?}");
+    println!("POST routes walked: {routes:?}");
+    println!(
+        "planned paths (no route yet): {:?}",
+        nanoclip::web::routes::PLANNED
+    );
     routes
 }
 

@@ -1,0 +1,226 @@
+//! The JSON API's errors (PRODUCT.md: `{"error": {"code": "…", "message": "French sentence"}}`).
+//!
+//! The API scope has its own error type and its own middleware, `json_errors`: every error it
+//! answers is JSON, including those that come from actix itself (an unknown path, a wrong
+//! method, a body too large), never an HTML page. Internal errors are logged with their chain
+//! and the request id; the answer carries the id and nothing else.
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
+use tracing_actix_web::RequestId;
+
+use super::messages;
+
+/// The contract's error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    ServiceUnavailable,
+    Internal,
+}
+
+impl ApiErrorCode {
+    pub fn code(self) -> &'static str {
+        match self {
+            ApiErrorCode::BadRequest => "bad_request",
+            ApiErrorCode::Unauthorized => "unauthorized",
+            ApiErrorCode::Forbidden => "forbidden",
+            ApiErrorCode::NotFound => "not_found",
+            ApiErrorCode::MethodNotAllowed => "method_not_allowed",
+            ApiErrorCode::PayloadTooLarge => "payload_too_large",
+            ApiErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ApiErrorCode::RateLimited => "rate_limited",
+            ApiErrorCode::ServiceUnavailable => "service_unavailable",
+            ApiErrorCode::Internal => "internal_error",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            ApiErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ApiErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ApiErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ApiErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The code for an error status that has no body of its own.
+    fn of_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::UNAUTHORIZED => ApiErrorCode::Unauthorized,
+            StatusCode::FORBIDDEN => ApiErrorCode::Forbidden,
+            StatusCode::NOT_FOUND => ApiErrorCode::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiErrorCode::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiErrorCode::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiErrorCode::UnsupportedMediaType,
+            StatusCode::TOO_MANY_REQUESTS => ApiErrorCode::RateLimited,
+            StatusCode::SERVICE_UNAVAILABLE => ApiErrorCode::ServiceUnavailable,
+            s if s.is_server_error() => ApiErrorCode::Internal,
+            _ => ApiErrorCode::BadRequest,
+        }
+    }
+}
+
+/// What an API handler returns when it fails.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{}", .0.code())]
+    Code(ApiErrorCode),
+    /// Retry after this many seconds.
+    #[error("rate limited")]
+    RateLimited(i64),
+    #[error("service unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        if crate::db::is_unavailable(&error) {
+            ApiError::Unavailable(error.into())
+        } else {
+            ApiError::Internal(error.into())
+        }
+    }
+}
+
+impl From<super::error::PageError> for ApiError {
+    fn from(error: super::error::PageError) -> Self {
+        use super::error::PageError;
+        match error {
+            PageError::NotFound => ApiError::Code(ApiErrorCode::NotFound),
+            PageError::BadRequest => ApiError::Code(ApiErrorCode::BadRequest),
+            PageError::Forbidden | PageError::LoginRequired(_) => {
+                ApiError::Code(ApiErrorCode::Forbidden)
+            }
+            PageError::TooManyRequests(seconds) => ApiError::RateLimited(seconds),
+            PageError::Unavailable(e) => ApiError::Unavailable(e),
+            PageError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl ApiError {
+    fn code(&self) -> ApiErrorCode {
+        match self {
+            ApiError::Code(code) => *code,
+            ApiError::RateLimited(_) => ApiErrorCode::RateLimited,
+            ApiError::Unavailable(_) => ApiErrorCode::ServiceUnavailable,
+            ApiError::Internal(_) => ApiErrorCode::Internal,
+        }
+    }
+}
+
+/// Seconds a client waits when the database is unreachable.
+const UNAVAILABLE_RETRY_SECS: i64 = 5;
+
+fn body(code: ApiErrorCode, request_id: Option<&str>) -> String {
+    let mut error =
+        serde_json::json!({ "code": code.code(), "message": messages::api_error(code) });
+    if let Some(id) = request_id.filter(|id| !id.is_empty()) {
+        error["request_id"] = serde_json::Value::from(id);
+    }
+    serde_json::json!({ "error": error }).to_string()
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code().status()
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        match self {
+            ApiError::RateLimited(seconds) => {
+                response.insert_header((header::RETRY_AFTER, seconds.max(&1).to_string()));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_SECS.to_string()));
+            }
+            _ => {}
+        }
+        // Internal errors get their body (with the request id) from `json_errors`.
+        if matches!(self, ApiError::Internal(_)) {
+            return response.finish();
+        }
+        response
+            .content_type("application/json")
+            .body(body(self.code(), None))
+    }
+}
+
+/// Every error of the API scope as the contract's JSON, whatever produced it; internal errors
+/// logged with their chain.
+pub async fn json_errors(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let response = next.call(request).await?;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return Ok(response.map_into_left_body());
+    }
+    let request_id = response
+        .request()
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    if let Some(error) = response.response().error()
+        && status.is_server_error()
+    {
+        let chain = match error.as_error::<ApiError>() {
+            Some(ApiError::Internal(inner) | ApiError::Unavailable(inner)) => format!("{inner:?}"),
+            _ => error.to_string(),
+        };
+        tracing::error!(request_id = %request_id, status = status.as_u16(), error = %chain, "request failed");
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(response.map_into_left_body());
+    }
+    let (request, mut response) = response.into_parts();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    if status == StatusCode::SERVICE_UNAVAILABLE
+        && !response.headers().contains_key(header::RETRY_AFTER)
+    {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(UNAVAILABLE_RETRY_SECS),
+        );
+    }
+    let id = status.is_server_error().then_some(request_id.as_str());
+    let response = response.set_body(BoxBody::new(body(ApiErrorCode::of_status(status), id)));
+    Ok(ServiceResponse::new(request, response).map_into_right_body())
+}
+
+/// The API's answer to an unknown path.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::Code(ApiErrorCode::NotFound))
+}

@@ -1,0 +1,302 @@
+//! The URL map, once: every route of the portal with the kind of caller it serves, in
+//! PRODUCT.md's order. `startup.rs` builds one scope per kind of caller from it, and everything
+//! else that needs the map reads it from here: the guides' link check, the sitemap, robots.txt,
+//! the password-form gate, and the tests (the CSRF walk of every POST route).
+//!
+//! A route names its caller; its scope gives it that caller's middleware (sessions and CSRF for
+//! browser pages, the staff guard for `/admin`, JSON errors and no cookie for the API…), so a
+//! route cannot end up behind the wrong ones by accident.
+
+use actix_web::web;
+
+use super::{admin, aide, api, compte, contact, meta, simulateur, tableau_de_bord};
+
+/// Who calls a route, which decides the scope (and so the middleware) it lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// Pages that are the same for everyone (guides, assets, health): no session, no CSRF, served
+    /// from memory before the request log.
+    Shared,
+    /// Anyone, without a session (search, robots, sitemap): GET only.
+    Public,
+    /// A person in a browser: server-side session, CSRF on every state change, HTML errors.
+    Browser,
+    /// NanoClip staff in a browser: as `Browser`, and the staff guard on the whole scope.
+    Staff,
+    /// Programs: JSON in and out, JSON errors, no cookie, no CSRF (an API key where needed).
+    Api,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+}
+
+/// What the rest of the portal needs to know of a route.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub verb: Verb,
+    /// The actix pattern (`/aide/{slug}`).
+    pub path: &'static str,
+    pub caller: Caller,
+    /// A page for search engines: listed in the sitemap.
+    pub sitemap: bool,
+    /// Kept from crawlers by robots.txt.
+    pub private: bool,
+    /// The form checks or hashes a password: the password gate answers it first under a storm.
+    pub password_form: bool,
+    /// Adds the route to a scope, at the path given (relative to the scope's prefix).
+    register: fn(&mut web::ServiceConfig, &str),
+}
+
+/// Pages the guides already promise and that the next issues build: a guide may link to them
+/// until they exist. The list must be empty once credits, generations and billing are built.
+pub const PLANNED: &[&str] = &[
+    "/credits/historique",
+    "/abonnement",
+    "/achats",
+    "/achats/historique",
+    "/generations",
+];
+
+macro_rules! route {
+    ($verb:ident $path:literal, $caller:ident, $handler:path $(, $flag:ident)*) => {{
+        #[allow(unused_mut)]
+        let mut route = Route {
+            verb: route!(@verb $verb),
+            path: $path,
+            caller: Caller::$caller,
+            sitemap: false,
+            private: false,
+            password_form: false,
+            register: |cfg, path| {
+                cfg.route(path, web::$verb().to($handler));
+            },
+        };
+        $(route.$flag = true;)*
+        route
+    }};
+    (@verb get) => { Verb::Get };
+    (@verb post) => { Verb::Post };
+}
+
+/// Every route, in PRODUCT.md's order.
+pub fn table() -> Vec<Route> {
+    vec![
+        route!(get "/", Browser, aide::home, sitemap),
+        route!(get "/static/{name}", Shared, super::assets::serve),
+        route!(get "/aide/recherche", Public, aide::search),
+        route!(get "/aide/{slug}", Shared, aide::guide),
+        route!(get "/aide/{slug}/avis", Browser, aide::vote, private),
+        route!(post "/aide/{slug}/avis", Browser, aide::comment, private),
+        route!(get "/simulateur", Browser, simulateur::page, sitemap),
+        route!(get "/compte/inscription", Browser, compte::sign_up_form, private),
+        route!(post "/compte/inscription", Browser, compte::sign_up, private, password_form),
+        route!(get "/compte/activation", Browser, compte::activation_page, private),
+        route!(post "/compte/activation", Browser, compte::activate, private),
+        route!(get "/compte/connexion", Browser, compte::login_form, private),
+        route!(post "/compte/connexion", Browser, compte::login, private, password_form),
+        route!(post "/compte/deconnexion", Browser, compte::logout, private),
+        route!(post "/compte/deconnexion-partout", Browser, compte::sign_out_everywhere, private),
+        route!(get "/compte/mot-de-passe-oublie", Browser, compte::forgot_form, private),
+        route!(post "/compte/mot-de-passe-oublie", Browser, compte::forgot, private),
+        route!(get "/compte/reinitialisation", Browser, compte::reset_form, private),
+        route!(post "/compte/reinitialisation", Browser, compte::reset, private, password_form),
+        route!(get "/compte/invitation", Browser, compte::invitation_form, private),
+        route!(post "/compte/invitation", Browser, compte::accept_invitation, private, password_form),
+        route!(get "/compte/info", Browser, compte::info, private),
+        route!(get "/compte", Browser, compte::account, private),
+        route!(post "/compte/mot-de-passe", Browser, compte::change_password, private, password_form),
+        route!(post "/compte/email", Browser, compte::change_email, private, password_form),
+        route!(get "/compte/email/confirmation", Browser, compte::email_confirmation_page, private),
+        route!(post "/compte/email/confirmation", Browser, compte::confirm_email, private),
+        route!(post "/compte/membres", Browser, compte::invite, private),
+        route!(post "/compte/invitations/{id}/revocation", Browser, compte::revoke_invitation, private),
+        route!(post "/compte/membres/{id}/retrait", Browser, compte::remove_member, private),
+        route!(post "/compte/membres/{id}/propriete", Browser, compte::transfer_ownership, private),
+        route!(post "/compte/seuil", Browser, compte::set_threshold, private),
+        route!(get "/tableau-de-bord", Browser, tableau_de_bord::page, private),
+        route!(get "/contact", Browser, contact::form, sitemap),
+        route!(post "/contact", Browser, contact::send),
+        route!(get "/contact/merci", Browser, contact::thanks),
+        route!(get "/admin", Staff, admin::page, private),
+        route!(get "/api/v1/simulateur", Api, api::simulateur, private),
+        route!(get "/api/v1/aide/recherche", Api, api::recherche, private),
+        route!(get "/healthz", Shared, meta::healthz),
+        route!(get "/sitemap.xml", Public, aide::sitemap),
+        route!(get "/robots.txt", Public, meta::robots),
+    ]
+}
+
+impl Caller {
+    /// The path prefix of this caller's scope (its routes are registered relative to it).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Caller::Api => "/api/v1",
+            Caller::Staff => "/admin",
+            Caller::Shared | Caller::Public | Caller::Browser => "",
+        }
+    }
+}
+
+/// Registers the routes of `caller` (in the table's order) in its scope.
+pub fn register(cfg: &mut web::ServiceConfig, caller: Caller) {
+    for route in table().into_iter().filter(|r| r.caller == caller) {
+        let path = route
+            .path
+            .strip_prefix(caller.prefix())
+            .unwrap_or(route.path);
+        (route.register)(cfg, path);
+    }
+}
+
+/// Whether a browser may be sent to `path` (a page of the map that answers GET in a browser).
+pub fn is_browser_page(path: &str) -> bool {
+    static PAGES: std::sync::OnceLock<Vec<actix_web::dev::ResourceDef>> =
+        std::sync::OnceLock::new();
+    PAGES
+        .get_or_init(|| {
+            table()
+                .into_iter()
+                .filter(|r| r.verb == Verb::Get && r.caller != Caller::Api)
+                .filter(|r| !matches!(r.path, "/healthz" | "/robots.txt" | "/sitemap.xml"))
+                .filter(|r| !r.path.starts_with("/static/"))
+                .map(|r| actix_web::dev::ResourceDef::new(r.path))
+                .collect()
+        })
+        .iter()
+        .any(|page| page.is_match(path))
+}
+
+/// Whether a guide may link to `path`: a page of the map without parameters, or a planned one.
+pub fn is_site_page(path: &str) -> bool {
+    PLANNED.contains(&path)
+        || table()
+            .iter()
+            .any(|r| r.verb == Verb::Get && r.path == path && !r.path.contains('{'))
+}
+
+/// The paths whose POST checks or hashes a password (the gate's list).
+pub fn password_forms() -> Vec<&'static str> {
+    table()
+        .into_iter()
+        .filter(|r| r.password_form)
+        .map(|r| r.path)
+        .collect()
+}
+
+/// Pages of the map listed in the sitemap (guides are added by the sitemap itself).
+pub fn sitemap_paths() -> Vec<&'static str> {
+    table()
+        .into_iter()
+        .filter(|r| r.sitemap)
+        .map(|r| r.path)
+        .collect()
+}
+
+/// robots.txt's `Disallow` lines: the first segment of each private route (`/compte`), with a
+/// parameter as `*` (`/aide/*/avis`); the API as a whole; the planned pages.
+pub fn disallowed() -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |rule: String| {
+        if !out.contains(&rule) {
+            out.push(rule);
+        }
+    };
+    for route in table().iter().filter(|r| r.private) {
+        let rule = if route.caller == Caller::Api {
+            "/api/".to_owned()
+        } else if route.path.starts_with("/aide/") {
+            route
+                .path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "*" } else { s })
+                .collect::<Vec<_>>()
+                .join("/")
+        } else {
+            let first = route.path.split('/').nth(1).unwrap_or_default();
+            format!("/{first}")
+        };
+        add(rule);
+    }
+    for path in PLANNED {
+        let first = path.split('/').nth(1).unwrap_or_default();
+        add(format!("/{first}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_route_is_listed_once() {
+        let table = table();
+        for (i, a) in table.iter().enumerate() {
+            for b in &table[i + 1..] {
+                assert!(
+                    !(a.verb == b.verb && a.path == b.path),
+                    "{:?} {} twice",
+                    a.verb,
+                    a.path
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn callers_and_paths_agree() {
+        for route in table() {
+            match route.caller {
+                Caller::Api | Caller::Staff => assert!(
+                    route.path.starts_with(route.caller.prefix()),
+                    "{} outside its scope",
+                    route.path
+                ),
+                Caller::Shared | Caller::Public => {
+                    assert_eq!(route.verb, Verb::Get, "{} changes state", route.path)
+                }
+                Caller::Browser => assert!(
+                    !route.path.starts_with("/api/") && !route.path.starts_with("/admin"),
+                    "{} is a browser page under another caller's prefix",
+                    route.path
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn robots_keep_crawlers_off_private_pages() {
+        let rules = disallowed();
+        for expected in [
+            "/compte",
+            "/tableau-de-bord",
+            "/admin",
+            "/api/",
+            "/aide/*/avis",
+            "/achats",
+            "/abonnement",
+            "/credits",
+            "/generations",
+        ] {
+            assert!(
+                rules.iter().any(|r| r == expected),
+                "{expected} in {rules:?}"
+            );
+        }
+        assert!(!rules.iter().any(|r| r == "/aide" || r == "/"), "{rules:?}");
+    }
+
+    #[test]
+    fn the_planned_pages_are_not_routes_yet() {
+        println!("planned paths (no route yet): {PLANNED:?}");
+        for path in PLANNED {
+            assert!(
+                !table().iter().any(|r| r.path == *path),
+                "{path} has a route: take it off PLANNED"
+            );
+        }
+    }
+}
