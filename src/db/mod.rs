@@ -35,6 +35,14 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
     )
 }
 
+/// One round trip to the database (the health check).
+pub async fn ping(pool: &PgPool) -> sqlx::Result<()> {
+    sqlx::query_scalar!(r#"SELECT 1 AS "one!""#)
+        .fetch_one(pool)
+        .await?;
+    Ok(())
+}
+
 pub mod accounts;
 pub mod catalog;
 pub mod help;

@@ -5,6 +5,7 @@ use sqlx::{PgConnection, PgPool};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use super::fault::Fault;
 use super::mail::{self, Email};
 use super::passwords::{HashError, Hasher};
 use crate::db::{self, accounts::AccountError, accounts::UserRow};
@@ -107,12 +108,18 @@ pub enum ServiceError {
     #[error("not allowed")]
     NotAllowed,
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Fault(#[from] Fault),
 }
 
 impl From<sqlx::Error> for ServiceError {
     fn from(e: sqlx::Error) -> Self {
-        ServiceError::Internal(e.into())
+        ServiceError::Fault(e.into())
+    }
+}
+
+impl From<anyhow::Error> for ServiceError {
+    fn from(e: anyhow::Error) -> Self {
+        ServiceError::Fault(e.into())
     }
 }
 
@@ -120,7 +127,7 @@ impl From<HashError> for ServiceError {
     fn from(e: HashError) -> Self {
         match e {
             HashError::Busy => ServiceError::Busy,
-            HashError::Internal(m) => ServiceError::Internal(anyhow::anyhow!(m)),
+            HashError::Internal(m) => ServiceError::Fault(Fault::Internal(anyhow::anyhow!(m))),
         }
     }
 }
@@ -706,4 +713,127 @@ pub async fn create_account(
     let hash = hasher.hash(password).await?;
     let mut conn = pool.acquire().await?;
     Ok(db::accounts::create_user(&mut conn, organisation, email, &hash, role, true).await?)
+}
+
+/// A signed-in user's row (sessions are checked against it on every request).
+pub async fn user(pool: &PgPool, id: Uuid) -> Result<Option<UserRow>, ServiceError> {
+    let mut conn = pool.acquire().await?;
+    Ok(db::accounts::user_by_id(&mut conn, id).await?)
+}
+
+/// An organisation, if it exists.
+pub async fn organisation(
+    pool: &PgPool,
+    id: Uuid,
+) -> Result<Option<db::accounts::Organisation>, ServiceError> {
+    let mut conn = pool.acquire().await?;
+    Ok(db::accounts::organisation(&mut conn, id).await?)
+}
+
+/// What the account page shows of the user's organisation.
+pub struct AccountOverview {
+    pub organisation: Option<db::accounts::Organisation>,
+    pub members: Vec<db::accounts::Member>,
+    /// Pending invitations (owners only).
+    pub invitations: Vec<db::accounts::PendingInvitation>,
+}
+
+pub async fn account_overview(
+    pool: &PgPool,
+    user: &UserRow,
+) -> Result<AccountOverview, ServiceError> {
+    let Some(id) = user.organisation_id else {
+        return Ok(AccountOverview {
+            organisation: None,
+            members: Vec::new(),
+            invitations: Vec::new(),
+        });
+    };
+    let mut conn = pool.acquire().await?;
+    let organisation = db::accounts::organisation(&mut conn, id).await?;
+    let members = db::accounts::members(&mut conn, id).await?;
+    let invitations = if user.role == "owner" {
+        db::accounts::pending_invitations(&mut conn, id).await?
+    } else {
+        Vec::new()
+    };
+    Ok(AccountOverview {
+        organisation,
+        members,
+        invitations,
+    })
+}
+
+/// The owner's organisation, or `NotAllowed`.
+fn owned_organisation(owner: &UserRow) -> Result<Uuid, ServiceError> {
+    owner
+        .organisation_id
+        .filter(|_| owner.role == "owner")
+        .ok_or(ServiceError::NotAllowed)
+}
+
+/// Removes a member of the owner's organisation (their sessions end: their row is gone);
+/// `NotAllowed` for anyone else, another organisation's member included.
+pub async fn remove_member(
+    pool: &PgPool,
+    owner: &UserRow,
+    member: Uuid,
+) -> Result<(), ServiceError> {
+    let organisation = owned_organisation(owner)?;
+    let mut conn = pool.acquire().await?;
+    if db::accounts::remove_member(&mut conn, organisation, member).await? {
+        Ok(())
+    } else {
+        Err(ServiceError::NotAllowed)
+    }
+}
+
+/// Hands the organisation over to one of its members; the owner becomes a member.
+pub async fn transfer_ownership(
+    pool: &PgPool,
+    owner: &UserRow,
+    member: Uuid,
+) -> Result<(), ServiceError> {
+    let organisation = owned_organisation(owner)?;
+    let mut tx = pool.begin().await?;
+    if !db::accounts::transfer_ownership(&mut tx, organisation, owner.id, member).await? {
+        return Err(ServiceError::NotAllowed); // the transaction rolls back
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The low-balance alert threshold, in credits (0 to 100,000).
+pub async fn set_threshold(
+    pool: &PgPool,
+    owner: &UserRow,
+    credits: i64,
+) -> Result<(), ServiceError> {
+    let organisation = owned_organisation(owner)?;
+    let mut conn = pool.acquire().await?;
+    db::accounts::set_threshold(&mut conn, organisation, credits).await?;
+    Ok(())
+}
+
+/// The back office's overview: organisations, messages, feedback, searches that found nothing,
+/// the outbox backlog and the background jobs.
+pub struct StaffOverview {
+    pub organisations: Vec<db::accounts::OrganisationSummary>,
+    pub contacts: Vec<db::help::ContactSummary>,
+    pub feedback: Vec<db::help::FeedbackSummary>,
+    pub misses: Vec<(String, i64)>,
+    pub outbox_pending: i64,
+    pub jobs: Vec<db::jobs::JobRun>,
+}
+
+pub async fn staff_overview(pool: &PgPool) -> Result<StaffOverview, ServiceError> {
+    let mut conn = pool.acquire().await?;
+    Ok(StaffOverview {
+        organisations: db::accounts::organisations(&mut conn, 50).await?,
+        contacts: db::help::recent_contacts(&mut conn, 30).await?,
+        feedback: db::help::feedback_summary(&mut conn).await?,
+        misses: db::help::top_misses(&mut conn, 30).await?,
+        outbox_pending: db::outbox::pending_count(pool).await?,
+        jobs: db::jobs::all(&mut conn).await?,
+    })
 }

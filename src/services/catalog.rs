@@ -53,7 +53,7 @@ pub struct CatalogCache {
 }
 
 impl CatalogCache {
-    pub async fn get(&self, pool: &PgPool) -> Result<Arc<Catalog>, sqlx::Error> {
+    pub async fn get(&self, pool: &PgPool) -> Result<Arc<Catalog>, super::fault::Fault> {
         if let Ok(guard) = self.cached.read()
             && let Some((at, catalog)) = guard.as_ref()
             && at.elapsed() < TTL

@@ -2,6 +2,9 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod fault;
+pub mod health;
+pub mod help;
 pub mod mail;
 pub mod passwords;
 pub mod simulator;

@@ -7,17 +7,13 @@ use super::error::PageError;
 use super::extract::Staff;
 use super::layout::Layout;
 use super::{AppState, filters};
-use crate::db;
+use crate::services::accounts::{self, StaffOverview};
 
 #[derive(Template)]
 #[template(path = "admin/page.html")]
 struct AdminPage {
     layout: Layout,
-    organisations: Vec<db::accounts::OrganisationSummary>,
-    contacts: Vec<db::help::ContactSummary>,
-    feedback: Vec<db::help::FeedbackSummary>,
-    misses: Vec<(String, i64)>,
-    outbox_pending: i64,
+    overview: StaffOverview,
 }
 
 pub async fn page(
@@ -25,17 +21,7 @@ pub async fn page(
     layout: Layout,
     _staff: Staff,
 ) -> Result<HttpResponse, PageError> {
-    let mut conn = state.pool.acquire().await?;
-    let page = AdminPage {
-        layout,
-        organisations: db::accounts::organisations(&mut conn, 50).await?,
-        contacts: db::help::recent_contacts(&mut conn, 30).await?,
-        feedback: db::help::feedback_summary(&mut conn).await?,
-        misses: db::help::top_misses(&mut conn, 30).await?,
-        outbox_pending: db::outbox::pending_count(&state.pool).await?,
-    };
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(page.render()?))
+    let overview = accounts::staff_overview(&state.pool).await?;
+    let page = AdminPage { layout, overview };
+    Ok(super::html(200, page.render()?))
 }

@@ -21,7 +21,6 @@ use super::layout::Layout;
 use super::{AppState, filters, messages};
 use crate::content::search::SnippetPart;
 use crate::content::{Category, Guide, Library, LiveTable, Segment};
-use crate::db;
 use crate::domain::catalog::{Pack, Plan};
 use crate::domain::pricing::{
     Creation, CreationType, Illustrations, ImageFormat, Quantity, Request, Resolution, RuleKind,
@@ -107,13 +106,7 @@ impl HelpCentre {
             return;
         }
         let (slugs, counts): (Vec<String>, Vec<i64>) = batch.iter().cloned().unzip();
-        let written = match pool.acquire().await {
-            Ok(mut conn) => db::help::add_views(&mut conn, &slugs, &counts)
-                .await
-                .map_err(anyhow::Error::from),
-            Err(e) => Err(e.into()),
-        };
-        if let Err(error) = written {
+        if let Err(error) = crate::services::help::add_views(pool, &slugs, &counts).await {
             tracing::warn!("guide views not written yet: {error}");
             if let Ok(views) = self.views.read() {
                 for (slug, n) in batch {
@@ -132,10 +125,9 @@ impl HelpCentre {
         {
             return slugs.clone();
         }
-        let slugs = match pool.acquire().await {
-            Ok(mut conn) => db::help::most_read(&mut conn, 5).await.unwrap_or_default(),
-            Err(_) => Vec::new(),
-        };
+        let slugs = crate::services::help::most_read(pool, 5)
+            .await
+            .unwrap_or_default();
         if let Ok(mut guard) = self.most_read.write() {
             *guard = Some((Instant::now(), slugs.clone()));
         }
@@ -595,9 +587,7 @@ pub fn find<'a>(
         let pool = state.pool.clone();
         let missed = crate::content::text::fold(&query);
         tokio::spawn(async move {
-            if let Ok(mut conn) = pool.acquire().await
-                && let Err(error) = db::help::record_miss(&mut conn, &missed).await
-            {
+            if let Err(error) = crate::services::help::record_miss(&pool, &missed).await {
                 tracing::warn!("search miss not recorded: {error}");
             }
         });
@@ -684,7 +674,6 @@ pub async fn sitemap(state: web::Data<AppState>) -> HttpResponse {
 
 // ---------------------------------------------------------------- feedback
 
-const VOTES_PER_HOUR: i32 = 30;
 const COMMENT_MAX_CHARS: usize = 2000;
 
 #[derive(Deserialize)]
@@ -745,20 +734,8 @@ pub async fn vote(
         Some("non") => false,
         _ => return Err(PageError::BadRequest),
     };
-    let mut tx = state.pool.begin().await?;
-    if let Some(retry) = db::rate_limit::hit(
-        &mut tx,
-        &format!("avis:{}", super::client_key(&request)),
-        3600,
-        VOTES_PER_HOUR,
-    )
-    .await?
-    {
-        tx.commit().await?;
-        return Err(PageError::TooManyRequests(retry));
-    }
-    let id = db::help::add_feedback(&mut tx, &guide.slug, helpful, None).await?;
-    tx.commit().await?;
+    let client = super::client_key(&request);
+    let id = crate::services::help::vote(&state.pool, &guide.slug, helpful, &client).await?;
     let (csrf, vote) = if helpful {
         (String::new(), String::new())
     } else {
@@ -816,8 +793,7 @@ pub async fn comment(
     let Some(id) = vote_id(&state.config.session_key, &guide.slug, &form.avis) else {
         return Err(PageError::BadRequest);
     };
-    let mut conn = state.pool.acquire().await?;
-    db::help::comment_feedback(&mut conn, id, &guide.slug, &comment).await?;
+    crate::services::help::comment(&state.pool, id, &guide.slug, &comment).await?;
     let page = FeedbackPage {
         layout,
         guide,

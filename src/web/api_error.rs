@@ -91,12 +91,12 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        if crate::db::is_unavailable(&error) {
-            ApiError::Unavailable(error.into())
-        } else {
-            ApiError::Internal(error.into())
+impl From<crate::services::fault::Fault> for ApiError {
+    fn from(fault: crate::services::fault::Fault) -> Self {
+        use crate::services::fault::Fault;
+        match fault {
+            Fault::Unavailable(e) => ApiError::Unavailable(e),
+            Fault::Internal(e) => ApiError::Internal(e),
         }
     }
 }

@@ -101,13 +101,7 @@ impl Notice {
 type Errors = BTreeMap<&'static str, FormError>;
 
 fn internal(e: ServiceError) -> PageError {
-    match e {
-        ServiceError::Busy => PageError::TooManyRequests(BUSY_RETRY_SECS),
-        ServiceError::Throttled { retry_after } => PageError::TooManyRequests(retry_after),
-        ServiceError::TooManyInvitations => PageError::TooManyRequests(INVITATION_RETRY_SECS),
-        ServiceError::Internal(e) => PageError::Internal(e),
-        other => PageError::Internal(anyhow::anyhow!("unexpected: {other}")),
-    }
+    e.into()
 }
 
 fn message(field: &str, error: FormError) -> String {
@@ -797,20 +791,11 @@ async fn account_page(
     errors: BTreeMap<&'static str, String>,
     values: BTreeMap<&'static str, String>,
 ) -> Result<String, PageError> {
-    let mut conn = state.pool.acquire().await?;
-    let organisation = match user.organisation {
-        Some(id) => db::accounts::organisation(&mut conn, id).await?,
-        None => None,
-    };
-    let members = match user.organisation {
-        Some(id) => db::accounts::members(&mut conn, id).await?,
-        None => Vec::new(),
-    };
-    let invitations = match user.organisation {
-        Some(id) if user.is_owner() => db::accounts::pending_invitations(&mut conn, id).await?,
-        _ => Vec::new(),
-    };
-    drop(conn);
+    let service::AccountOverview {
+        organisation,
+        members,
+        invitations,
+    } = service::account_overview(&state.pool, &user.row).await?;
     let catalog = state.catalog.get(&state.pool).await?;
     let plan = organisation
         .as_ref()
@@ -888,7 +873,7 @@ pub async fn change_password(
         errors.insert("actuel", FormError::Required);
     }
     let organisation = match user.organisation {
-        Some(id) => db::accounts::organisation(&mut *state.pool.acquire().await?, id)
+        Some(id) => service::organisation(&state.pool, id)
             .await?
             .map(|o| o.name),
         None => None,
@@ -1093,10 +1078,6 @@ pub async fn revoke_invitation(
     }
 }
 
-fn organisation_of(owner: &CurrentUser) -> Result<Uuid, PageError> {
-    owner.organisation.ok_or(PageError::Forbidden)
-}
-
 /// An id from the URL that is not a member of the owner's organisation is simply not found:
 /// nobody learns anything about another organisation by changing it.
 pub async fn remove_member(
@@ -1105,11 +1086,11 @@ pub async fn remove_member(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let member = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
-    let mut conn = state.pool.acquire().await?;
-    if !db::accounts::remove_member(&mut conn, organisation_of(&owner)?, member).await? {
-        return Err(PageError::NotFound);
+    match service::remove_member(&state.pool, &owner.row, member).await {
+        Ok(()) => Ok(notice_redirect(Notice::MemberRemoved)),
+        Err(ServiceError::NotAllowed) => Err(PageError::NotFound),
+        Err(e) => Err(e.into()),
     }
-    Ok(notice_redirect(Notice::MemberRemoved))
 }
 
 pub async fn transfer_ownership(
@@ -1118,14 +1099,11 @@ pub async fn transfer_ownership(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let member = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
-    let mut tx = state.pool.begin().await?;
-    if !db::accounts::transfer_ownership(&mut tx, organisation_of(&owner)?, owner.id, member)
-        .await?
-    {
-        return Err(PageError::NotFound); // the transaction rolls back
+    match service::transfer_ownership(&state.pool, &owner.row, member).await {
+        Ok(()) => Ok(notice_redirect(Notice::OwnershipTransferred)),
+        Err(ServiceError::NotAllowed) => Err(PageError::NotFound),
+        Err(e) => Err(e.into()),
     }
-    tx.commit().await?;
-    Ok(notice_redirect(Notice::OwnershipTransferred))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1143,8 +1121,7 @@ pub async fn set_threshold(
 ) -> Result<HttpResponse, PageError> {
     match form.seuil.trim().parse::<i64>() {
         Ok(value @ 0..=100_000) => {
-            let mut conn = state.pool.acquire().await?;
-            db::accounts::set_threshold(&mut conn, organisation_of(&owner)?, value).await?;
+            service::set_threshold(&state.pool, &owner.row, value).await?;
             Ok(notice_redirect(Notice::ThresholdSaved))
         }
         _ => {
@@ -1156,10 +1133,7 @@ pub async fn set_threshold(
     }
 }
 
-/// Seconds to wait when password checks are saturated (`Retry-After`).
-const BUSY_RETRY_SECS: i64 = 5;
-/// Seconds to wait when an organisation sent too many invitations in the hour.
-const INVITATION_RETRY_SECS: i64 = 600;
+use super::error::BUSY_RETRY_SECS;
 
 /// The forms whose handling checks or hashes a password (from the route table).
 fn password_forms() -> &'static [&'static str] {

@@ -14,11 +14,10 @@ use super::layout::Layout;
 use super::{AppState, csrf};
 use crate::content::Guide;
 use crate::db;
+use crate::services::help;
 
 /// Subjects, in the order of the form (the template words them).
 pub const SUBJECTS: [&str; 4] = ["question", "facturation", "technique", "evenement"];
-
-const MESSAGES_PER_HOUR: i32 = 5;
 
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct ContactForm {
@@ -268,18 +267,6 @@ pub async fn send(
         }
     }
     let client = super::client_key(&request);
-    let mut tx = state.pool.begin().await?;
-    if let Some(retry) = db::rate_limit::hit(
-        &mut tx,
-        &format!("contact:{client}"),
-        3600,
-        MESSAGES_PER_HOUR,
-    )
-    .await?
-    {
-        tx.commit().await?;
-        return Err(PageError::TooManyRequests(retry));
-    }
     let message = db::help::NewContact {
         name: form.nom.trim(),
         email: form.email.trim(),
@@ -295,8 +282,7 @@ pub async fn send(
         page: form.page(),
         message: form.message.trim(),
     };
-    let id = db::help::add_contact(&mut tx, &message).await?;
-    tx.commit().await?;
+    let id = help::send_contact(&state.pool, &client, &message).await?;
     tracing::info!(contact_message = id, subject = %form.sujet, "contact message stored");
     // Post/Redirect/Get: a reload does not send the message twice.
     Ok(HttpResponse::SeeOther()

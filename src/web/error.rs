@@ -14,6 +14,9 @@ use tracing_actix_web::RequestId;
 
 use super::AppState;
 use super::layout::Layout;
+use crate::services::accounts::ServiceError;
+use crate::services::fault::Fault;
+use crate::services::help::HelpError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
@@ -35,16 +38,45 @@ pub enum PageError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sqlx::Error> for PageError {
-    fn from(error: sqlx::Error) -> Self {
-        // The database is down or saturated: a 503 page, and the pool recovers by itself.
-        if crate::db::is_unavailable(&error) {
-            PageError::Unavailable(error.into())
-        } else {
-            PageError::Internal(error.into())
+// Service errors become HTTP statuses here, and only here.
+
+impl From<Fault> for PageError {
+    fn from(fault: Fault) -> Self {
+        match fault {
+            // The database is down or saturated: a 503 page, and the pool recovers by itself.
+            Fault::Unavailable(e) => PageError::Unavailable(e),
+            Fault::Internal(e) => PageError::Internal(e),
         }
     }
 }
+
+impl From<ServiceError> for PageError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Busy => PageError::TooManyRequests(BUSY_RETRY_SECS),
+            ServiceError::Throttled { retry_after } => PageError::TooManyRequests(retry_after),
+            ServiceError::TooManyInvitations => PageError::TooManyRequests(INVITATION_RETRY_SECS),
+            ServiceError::NotAllowed => PageError::Forbidden,
+            ServiceError::InvalidLink => PageError::NotFound,
+            ServiceError::Fault(fault) => fault.into(),
+            other => PageError::Internal(anyhow::anyhow!("unexpected: {other}")),
+        }
+    }
+}
+
+impl From<HelpError> for PageError {
+    fn from(error: HelpError) -> Self {
+        match error {
+            HelpError::TooMany(retry_after) => PageError::TooManyRequests(retry_after),
+            HelpError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+/// Seconds to wait when password checks are saturated (`Retry-After`).
+pub const BUSY_RETRY_SECS: i64 = 5;
+/// Seconds to wait when an organisation sent too many invitations in the hour.
+const INVITATION_RETRY_SECS: i64 = 600;
 
 impl From<askama::Error> for PageError {
     fn from(error: askama::Error) -> Self {

@@ -106,8 +106,7 @@ async fn current_user(
         session.purge();
         return Ok(None);
     }
-    let mut conn = state.pool.acquire().await?;
-    let Some(row) = db::accounts::user_by_id(&mut conn, id).await? else {
+    let Some(row) = crate::services::accounts::user(&state.pool, id).await? else {
         session.purge();
         return Ok(None);
     };

@@ -40,7 +40,7 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 async fn check(state: &AppState) -> HttpResponse {
     let check = tokio::time::timeout(
         Duration::from_secs(2),
-        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool),
+        crate::services::health::database_answers(&state.pool),
     )
     .await;
     let reason = match check {

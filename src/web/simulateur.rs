@@ -9,7 +9,6 @@ use super::extract::MaybeUser;
 use super::filters;
 use super::layout::Layout;
 use super::{AppState, messages};
-use crate::db;
 use crate::domain::catalog::Plan;
 use crate::domain::limits::{LimitRule, Stop};
 use crate::domain::pricing::{Illustrations, QuoteLine};
@@ -198,12 +197,9 @@ pub async fn page(
     let query = request.query_string();
     // Signed in: the organisation's own plan, whatever the URL says.
     let account_plan = match user.0.as_ref().and_then(|u| u.organisation) {
-        Some(organisation) => {
-            let mut conn = state.pool.acquire().await?;
-            db::accounts::organisation(&mut conn, organisation)
-                .await?
-                .map(|o| o.plan_id)
-        }
+        Some(organisation) => crate::services::accounts::organisation(&state.pool, organisation)
+            .await?
+            .map(|o| o.plan_id),
         None => None,
     };
     let anonymous = user.0.is_none();

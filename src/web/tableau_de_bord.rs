@@ -9,6 +9,7 @@ use super::layout::Layout;
 use super::{AppState, filters};
 use crate::db;
 use crate::domain::catalog::Plan;
+use crate::services::accounts;
 
 #[derive(Template)]
 #[template(path = "tableau_de_bord.html")]
@@ -29,9 +30,7 @@ pub async fn page(
             .insert_header(("Location", "/admin"))
             .finish());
     };
-    let mut conn = state.pool.acquire().await?;
-    let organisation = db::accounts::organisation(&mut conn, organisation_id).await?;
-    drop(conn);
+    let organisation = accounts::organisation(&state.pool, organisation_id).await?;
     let catalog = state.catalog.get(&state.pool).await?;
     let plan = organisation
         .as_ref()
