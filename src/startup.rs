@@ -171,6 +171,7 @@ fn scopes(
                     .default_service(web::to(pages::error::not_found))
                     .wrap(middleware::from_fn(pages::extract::staff_only))
                     .wrap(middleware::from_fn(pages::csrf::guard))
+                    .wrap(middleware::from_fn(pages::error::session_store_down))
                     .wrap(session_middleware(store, key, production))
                     .wrap(middleware::from_fn(pages::error::error_pages))
                     .wrap(middleware::Compress::default()),
@@ -195,6 +196,7 @@ fn scopes(
                     })
                     .default_service(web::to(pages::error::not_found))
                     .wrap(middleware::from_fn(pages::csrf::guard))
+                    .wrap(middleware::from_fn(pages::error::session_store_down))
                     .wrap(session_middleware(store, key, production))
                     .wrap(middleware::from_fn(pages::error::error_pages))
                     .wrap(middleware::Compress::default()),

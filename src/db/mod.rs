@@ -26,12 +26,16 @@ pub fn pool(options: PgConnectOptions) -> PgPool {
 /// Whether `error` means the database is unreachable or saturated (a 503, and the pool
 /// recovers by itself), rather than a bug.
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    // A connection closed by a server that is going down shows as an I/O error, or as a
+    // protocol error when it closes during the handshake.
     matches!(
         error,
         sqlx::Error::PoolTimedOut
             | sqlx::Error::Io(_)
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
     )
 }
 

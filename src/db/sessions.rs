@@ -1,5 +1,5 @@
 //! The session store behind actix-session: one row per session, keyed by the SHA-256 of the
-//! cookie's key. Expired rows are never loaded and are purged regularly.
+//! cookie's key. Expired rows are never loaded, and the `purge-sessions` job deletes them.
 
 use std::collections::HashMap;
 
@@ -7,7 +7,6 @@ use actix_session::storage::{
     LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key,
 };
 use actix_web::cookie::time::Duration;
-use anyhow::Context;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
@@ -28,6 +27,16 @@ fn hash(key: &SessionKey) -> String {
     hex::encode(Sha256::digest(key.as_ref().as_bytes()))
 }
 
+/// The one key of the state `load` gives when the database is unreachable. actix-session turns
+/// every store error into a bare 500 outside the error pages; this state lets the middleware just
+/// inside it (`web::error::session_store_down`) answer the French 503 instead. It is never saved:
+/// that middleware answers before any handler could change the session.
+pub const UNAVAILABLE_KEY: &str = "__store_unavailable";
+
+fn store_error(error: sqlx::Error) -> anyhow::Error {
+    anyhow::Error::new(error).context("session store")
+}
+
 fn seconds(ttl: &Duration) -> f64 {
     ttl.as_seconds_f64()
 }
@@ -39,8 +48,18 @@ impl SessionStore for PgSessionStore {
             hash(key)
         )
         .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| LoadError::Other(e.into()))?;
+        .await;
+        let row = match row {
+            Ok(row) => row,
+            Err(error) if super::is_unavailable(&error) => {
+                tracing::warn!("session store: database unavailable: {error}");
+                return Ok(Some(State::from([(
+                    UNAVAILABLE_KEY.to_owned(),
+                    "true".to_owned(),
+                )])));
+            }
+            Err(error) => return Err(LoadError::Other(store_error(error))),
+        };
         row.map(|state| {
             serde_json::from_value(state).map_err(|e| LoadError::Deserialization(e.into()))
         })
@@ -58,7 +77,7 @@ impl SessionStore for PgSessionStore {
         )
         .execute(&self.pool)
         .await
-        .map_err(|e| SaveError::Other(e.into()))?;
+        .map_err(|e| SaveError::Other(store_error(e)))?;
         Ok(key)
     }
 
@@ -79,7 +98,7 @@ impl SessionStore for PgSessionStore {
         )
         .execute(&self.pool)
         .await
-        .map_err(|e| UpdateError::Other(e.into()))?;
+        .map_err(|e| UpdateError::Other(store_error(e)))?;
         if updated.rows_affected() == 1 {
             return Ok(key);
         }
@@ -98,7 +117,7 @@ impl SessionStore for PgSessionStore {
         )
         .execute(&self.pool)
         .await
-        .context("updating a session's expiry")?;
+        .map_err(store_error)?;
         Ok(())
     }
 
@@ -106,7 +125,7 @@ impl SessionStore for PgSessionStore {
         sqlx::query!("DELETE FROM sessions WHERE key_hash = $1", hash(key))
             .execute(&self.pool)
             .await
-            .context("deleting a session")?;
+            .map_err(store_error)?;
         Ok(())
     }
 }

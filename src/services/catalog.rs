@@ -47,24 +47,50 @@ impl Catalog {
     }
 }
 
+/// After a failed reload, the last catalog is served this long before the next try.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
+
 #[derive(Default)]
 pub struct CatalogCache {
+    /// The catalog, and when it was loaded or last found unreloadable.
     cached: RwLock<Option<(Instant, Arc<Catalog>)>>,
 }
 
 impl CatalogCache {
+    /// The catalog, reloaded every `TTL`. While the database is unreachable the last one loaded
+    /// is served (guides and the simulator keep working), and a reload is tried every few
+    /// seconds; with none loaded yet, the fault is returned.
     pub async fn get(&self, pool: &PgPool) -> Result<Arc<Catalog>, super::fault::Fault> {
-        if let Ok(guard) = self.cached.read()
-            && let Some((at, catalog)) = guard.as_ref()
+        let last = self.cached.read().ok().and_then(|guard| guard.clone());
+        if let Some((at, catalog)) = &last
             && at.elapsed() < TTL
         {
             return Ok(catalog.clone());
         }
-        let catalog = Arc::new(load(pool).await?);
-        if let Ok(mut guard) = self.cached.write() {
-            *guard = Some((Instant::now(), catalog.clone()));
+        match load(pool).await {
+            Ok(catalog) => {
+                let catalog = Arc::new(catalog);
+                if let Ok(mut guard) = self.cached.write() {
+                    *guard = Some((Instant::now(), catalog.clone()));
+                }
+                Ok(catalog)
+            }
+            Err(error) if crate::db::is_unavailable(&error) => {
+                let Some((_, catalog)) = last else {
+                    return Err(error.into());
+                };
+                tracing::warn!("catalog not reloaded, the last one is served: {error}");
+                // Tried again once RETRY_AFTER_FAILURE has passed.
+                let retry_from = Instant::now()
+                    .checked_sub(TTL - RETRY_AFTER_FAILURE)
+                    .unwrap_or_else(Instant::now);
+                if let Ok(mut guard) = self.cached.write() {
+                    *guard = Some((retry_from, catalog.clone()));
+                }
+                Ok(catalog)
+            }
+            Err(error) => Err(error.into()),
         }
-        Ok(catalog)
     }
 }
 

@@ -184,6 +184,27 @@ pub async fn error_pages(
     Ok(ServiceResponse::new(request, response).map_into_right_body())
 }
 
+/// Just inside the session middleware: a session the store could not load because the database
+/// is unreachable is a 503 page with `Retry-After`, like every other page that needs the
+/// database (actix-session would answer a store error with a bare 500, outside the error pages).
+pub async fn session_store_down(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    use actix_session::SessionExt;
+    let down = request
+        .get_session()
+        .get::<bool>(crate::db::sessions::UNAVAILABLE_KEY)
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    if down {
+        let error = PageError::Unavailable(anyhow::anyhow!("session store: database unavailable"));
+        return Ok(request.error_response(error).map_into_right_body());
+    }
+    Ok(next.call(request).await?.map_into_left_body())
+}
+
 /// The default service: every unknown URL is a 404 page.
 pub async fn not_found() -> Result<HttpResponse, PageError> {
     Err(PageError::NotFound)

@@ -399,3 +399,91 @@ impl TestApp {
         url.trim_start_matches("http://portail.test").to_owned()
     }
 }
+
+/// A TCP proxy between a portal and its database that a test can cut and restore, to play a
+/// database outage without stopping the server the other tests share.
+pub struct DbProxy {
+    pub port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl DbProxy {
+    /// Forwards 127.0.0.1:`port` to the server behind `options` (unix socket or TCP).
+    pub async fn start(options: &PgConnectOptions) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let up = std::sync::Arc::new(AtomicBool::new(true));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let socket = options
+            .get_socket()
+            .map(|dir| dir.join(format!(".s.PGSQL.{}", options.get_port())));
+        let tcp = format!("{}:{}", options.get_host(), options.get_port());
+        let (up2, links2) = (up.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    drop(inbound); // the server is "down": the connection is closed at once
+                    continue;
+                }
+                let socket = socket.clone();
+                let tcp = tcp.clone();
+                let link = tokio::spawn(async move {
+                    match socket {
+                        Some(path) => {
+                            if let Ok(mut outbound) = tokio::net::UnixStream::connect(path).await {
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                                    .await;
+                            }
+                        }
+                        None => {
+                            if let Ok(mut outbound) = tokio::net::TcpStream::connect(tcp).await {
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                                    .await;
+                            }
+                        }
+                    }
+                });
+                if let Ok(mut links) = links2.lock() {
+                    links.push(link);
+                }
+            }
+        });
+        Self { port, up, links }
+    }
+
+    /// Connection options for the portal: the same database, through the proxy.
+    pub fn options(&self, options: &PgConnectOptions) -> PgConnectOptions {
+        let through = PgConnectOptions::new_without_pgpass()
+            .host("127.0.0.1")
+            .port(self.port)
+            .username(options.get_username());
+        let through = match options.get_database() {
+            Some(name) => through.database(name),
+            None => through,
+        };
+        if options.get_socket().is_some() {
+            through
+        } else {
+            // A TCP server may want the password: keep every option but the address.
+            options.clone().host("127.0.0.1").port(self.port)
+        }
+    }
+
+    /// The database "goes down": open connections are cut, new ones are refused.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut links) = self.links.lock() {
+            for link in links.drain(..) {
+                link.abort();
+            }
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}

@@ -8,5 +8,6 @@ mod compte;
 mod contact;
 mod foundation;
 mod fuzz;
+mod panne;
 mod securite;
 mod simulateur;

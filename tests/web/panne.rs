@@ -1,0 +1,103 @@
+//! A database outage: every page that needs the database answers the French 503 with
+//! `Retry-After` (the JSON API its JSON 503), pages that do not keep answering, and everything
+//! recovers without a restart.
+
+use crate::common::{DbProxy, attr, fresh_database, spawn_on, test_config};
+
+const PASSWORD: &str = "cloche verte sous la pluie";
+
+#[tokio::test]
+async fn while_the_database_is_down_each_scope_answers_a_503_and_recovers() {
+    let (database, direct) = fresh_database().await;
+    let proxy = DbProxy::start(&direct).await;
+    let app = spawn_on(test_config(), proxy.options(&direct), database, None).await;
+    // A signed-in member of staff, before the outage.
+    let hasher = nanoclip::services::passwords::Hasher::new().unwrap();
+    nanoclip::services::accounts::create_account(
+        &app.pool,
+        &hasher,
+        None,
+        "equipe@nanoclip.fr",
+        PASSWORD,
+        "staff",
+    )
+    .await
+    .unwrap();
+    let staff = app.browser();
+    let r = staff
+        .submit(
+            "/compte/connexion",
+            "/compte/connexion",
+            &[("email", "equipe@nanoclip.fr"), ("mot_de_passe", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let visitor = app.browser();
+    let token = visitor.token("/compte/connexion").await;
+    assert_eq!(app.get("/aide/tarifs").await.status(), 200); // the catalog is loaded
+
+    proxy.cut();
+    // Pages served from memory keep answering.
+    assert_eq!(app.get("/aide/tarifs").await.status(), 200, "a guide");
+    assert_eq!(
+        app.get("/aide/recherche?q=credits").await.status(),
+        200,
+        "search"
+    );
+    // Browser pages that need the database: the French 503, whatever layer needs it (the
+    // session store for a signed-in visitor, a service for a form).
+    for (who, response) in [
+        ("signed-in page", staff.get("/compte").await),
+        ("back office", staff.get("/admin").await),
+        (
+            "login form sent",
+            visitor
+                .client
+                .post(format!("{}/compte/connexion", visitor.base))
+                .form(&[
+                    ("csrf", token.as_str()),
+                    ("email", "equipe@nanoclip.fr"),
+                    ("mot_de_passe", PASSWORD),
+                ])
+                .send()
+                .await
+                .unwrap(),
+        ),
+    ] {
+        assert_eq!(response.status(), 503, "{who}");
+        assert!(response.headers().contains_key("retry-after"), "{who}");
+        let html = scraper::Html::parse_document(&response.text().await.unwrap());
+        let title = crate::common::text(&html, "h1");
+        assert!(title.contains("indisponible"), "{who}: « {title} »");
+    }
+    // The JSON API: its JSON 503 where it needs the database (a health check here: the
+    // simulator itself is served from the last catalog loaded).
+    let response = app.get("/api/v1/aide/inconnu").await;
+    assert_eq!(response.status(), 404, "an unknown API path is a JSON 404");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    let response = app.get("/api/v1/simulateur?type=image").await;
+    assert_eq!(
+        response.status(),
+        200,
+        "served from the last catalog loaded"
+    );
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+
+    proxy.restore();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if staff.get("/compte").await.status() == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no recovery");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(staff.get("/admin").await.status(), 200);
+    assert_eq!(app.get("/api/v1/simulateur?type=image").await.status(), 200);
+    let (status, html) = visitor.html("/compte/connexion").await;
+    assert_eq!(status, 200);
+    assert!(attr(&html, "input[name=csrf]", "value").is_some());
+}
