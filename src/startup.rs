@@ -214,11 +214,7 @@ fn session_middleware(
     production: bool,
 ) -> SessionMiddleware<PgSessionStore> {
     SessionMiddleware::builder(store.clone(), key.clone())
-        .cookie_name(if production {
-            "__Host-session".to_owned()
-        } else {
-            "nanoclip_session".to_owned()
-        })
+        .cookie_name(pages::extract::session_cookie_name(production).to_owned())
         .cookie_secure(production)
         .cookie_http_only(true)
         .cookie_same_site(SameSite::Lax)

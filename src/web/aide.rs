@@ -36,7 +36,8 @@ pub struct StaticPage {
 
 struct RenderedGuides {
     fingerprint: u64,
-    pages: HashMap<String, StaticPage>,
+    /// By slug: the visitors' page, then the signed-in one.
+    pages: HashMap<String, Vec<StaticPage>>,
 }
 
 pub struct HelpCentre {
@@ -149,21 +150,23 @@ impl HelpCentre {
         let mut pages = HashMap::new();
         let library = self.library();
         for guide in &library.guides {
-            let html = render_guide(state, &library, guide, catalog)?;
-            let etag = HeaderValue::from_str(&format!(
-                "\"{}\"",
-                hex::encode(&Sha256::digest(html.as_bytes())[..8])
-            ))
-            .map_err(|e| PageError::Internal(e.into()))?;
-            let gzipped = web::Bytes::from(super::gzip(html.as_bytes()));
-            pages.insert(
-                guide.slug.clone(),
-                StaticPage {
+            // Two variants of each page: for visitors, and with the header of someone signed in.
+            let mut variants = Vec::with_capacity(2);
+            for signed_in in [false, true] {
+                let html = render_guide(state, &library, guide, catalog, signed_in)?;
+                let etag = HeaderValue::from_str(&format!(
+                    "\"{}\"",
+                    hex::encode(&Sha256::digest(html.as_bytes())[..8])
+                ))
+                .map_err(|e| PageError::Internal(e.into()))?;
+                let gzipped = web::Bytes::from(super::gzip(html.as_bytes()));
+                variants.push(StaticPage {
                     body: web::Bytes::from(html),
                     gzipped,
                     etag,
-                },
-            );
+                });
+            }
+            pages.insert(guide.slug.clone(), variants);
         }
         let rendered = Arc::new(RenderedGuides {
             fingerprint: catalog.fingerprint,
@@ -407,6 +410,7 @@ fn render_guide(
     library: &Library,
     guide: &Guide,
     catalog: &Catalog,
+    signed_in: bool,
 ) -> Result<String, PageError> {
     let mut body = String::new();
     for segment in &guide.segments {
@@ -437,7 +441,7 @@ fn render_guide(
     }
     related.truncate(4);
     let page = GuidePage {
-        layout: Layout::new(state, &guide.url()),
+        layout: Layout::shared(state, &guide.url(), signed_in),
         guide,
         body,
         category: library.categories.iter().find(|c| c.name == guide.category),
@@ -455,7 +459,12 @@ pub async fn guide(
 ) -> Result<HttpResponse, PageError> {
     let catalog = state.catalog.get(&state.pool).await?;
     let rendered = state.help.rendered(&state, &catalog)?;
-    let Some(page) = rendered.pages.get(slug.as_str()) else {
+    let signed_in = super::layout::has_session_cookie(&state, &request);
+    let Some(page) = rendered
+        .pages
+        .get(slug.as_str())
+        .and_then(|variants| variants.get(usize::from(signed_in)))
+    else {
         return Ok(super::error::not_found_page(&state, &request));
     };
     state.help.count_view(&slug);
@@ -469,7 +478,10 @@ pub async fn guide(
     response
         .insert_header((header::ETAG, page.etag.clone()))
         .insert_header((header::CACHE_CONTROL, cache))
-        .insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
+        .insert_header((
+            header::VARY,
+            HeaderValue::from_static("Accept-Encoding, Cookie"),
+        ));
     if not_modified {
         return Ok(response.finish());
     }

@@ -490,6 +490,30 @@ pub async fn login(
     ))
 }
 
+#[derive(Template)]
+#[template(path = "compte/deconnexion.html")]
+struct LogoutPage {
+    layout: Layout,
+    csrf: String,
+}
+
+/// `GET /compte/deconnexion`: the button that signs out (pages shared by everyone, such as the
+/// guides, link here: they cannot hold a CSRF token).
+pub async fn logout_page(
+    request: HttpRequest,
+    session: Session,
+    layout: Layout,
+) -> Result<HttpResponse, PageError> {
+    if extract::session_user(&session).is_none() {
+        return Ok(super::see_other("/"));
+    }
+    let page = LogoutPage {
+        layout,
+        csrf: csrf::token(&request)?,
+    };
+    Ok(super::html(200, page.render()?))
+}
+
 pub async fn logout(session: Session) -> HttpResponse {
     extract::sign_out(&session);
     super::see_other("/")

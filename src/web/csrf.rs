@@ -140,6 +140,7 @@ pub async fn guard(
         used: Rc::new(Cell::new(false)),
     };
     request.extensions_mut().insert(nonce.clone());
+    request.extensions_mut().insert(Guarded);
     let unsafe_method = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -205,6 +206,10 @@ async fn check(request: &mut ServiceRequest, state: &AppState, nonce: &Nonce) ->
     request.set_payload(Payload::from(body));
     None
 }
+
+/// Marks a request behind the guard (so behind the session middleware too).
+#[derive(Clone, Copy)]
+pub struct Guarded;
 
 /// Marks a request whose token was verified.
 #[derive(Clone, Copy)]

@@ -164,7 +164,7 @@ pub async fn error_pages(
         header::HeaderValue::from_static("text/html; charset=utf-8"),
     );
     let layout = match request.app_data::<actix_web::web::Data<AppState>>() {
-        Some(state) => Layout::new(state, request.path()),
+        Some(state) => Layout::for_error(state, &request),
         None => {
             return Ok(ServiceResponse::new(
                 request,

@@ -45,6 +45,15 @@ impl CurrentUser {
     }
 }
 
+/// The session cookie's name: `__Host-` prefixed (Secure, no Domain) outside development.
+pub fn session_cookie_name(production: bool) -> &'static str {
+    if production {
+        "__Host-session"
+    } else {
+        "nanoclip_session"
+    }
+}
+
 /// The user id stored in the session, without checking it (the CSRF token is bound to it).
 pub fn session_user(session: &Session) -> Option<Uuid> {
     session.get::<Uuid>(USER).ok().flatten()

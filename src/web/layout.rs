@@ -2,7 +2,7 @@
 
 use std::future::{Ready, ready};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
 use super::AppState;
 
@@ -15,6 +15,11 @@ pub struct Layout {
     pub canonical: String,
     pub public_url: String,
     pub path: String,
+    /// Someone is signed in: the header offers the dashboard, the account and signing out.
+    pub signed_in: bool,
+    /// The CSRF token of the header's « Se déconnecter » button; on pages shared by everyone
+    /// (guides) there is none, and the header links to the sign-out page instead.
+    pub csrf: Option<String>,
 }
 
 impl Layout {
@@ -26,7 +31,40 @@ impl Layout {
             canonical: format!("{}{}", state.config.public_url, path),
             public_url: state.config.public_url.clone(),
             path: path.to_owned(),
+            signed_in: false,
+            csrf: None,
         }
+    }
+
+    /// The frame of a page shared by everyone: the visitor's or the signed-in variant.
+    pub fn shared(state: &AppState, path: &str, signed_in: bool) -> Self {
+        Self {
+            signed_in,
+            ..Self::new(state, path)
+        }
+    }
+
+    /// The frame of an error page, rendered once the session middleware is done with the
+    /// request: the session cookie's presence says who is there.
+    pub fn for_error(state: &AppState, request: &HttpRequest) -> Self {
+        Self::shared(state, request.path(), has_session_cookie(state, request))
+    }
+
+    /// The frame of the page `request` asks for. Behind the session middleware, the session says
+    /// who is there (no database read); elsewhere, the session cookie's presence.
+    pub fn for_request(state: &AppState, request: &HttpRequest) -> Self {
+        use actix_session::SessionExt;
+        let mut layout = Self::new(state, request.path());
+        let has_guard = request.extensions().contains::<super::csrf::Guarded>();
+        layout.signed_in = if has_guard {
+            super::extract::session_user(&request.get_session()).is_some()
+        } else {
+            has_session_cookie(state, request)
+        };
+        if layout.signed_in && has_guard {
+            layout.csrf = super::csrf::token(request).ok();
+        }
+        layout
     }
 
     /// `aria-current="page"` for the navigation link of the current section.
@@ -46,10 +84,19 @@ impl FromRequest for Layout {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match req.app_data::<web::Data<AppState>>() {
-            Some(state) => Ok(Layout::new(state, req.path())),
+            Some(state) => Ok(Layout::for_request(state, req)),
             None => Err(actix_web::error::ErrorInternalServerError(
                 "application state missing",
             )),
         })
     }
+}
+
+/// Whether the request carries a session cookie (guides choose their header by it).
+pub fn has_session_cookie(state: &AppState, request: &HttpRequest) -> bool {
+    request
+        .cookie(super::extract::session_cookie_name(
+            state.config.is_production(),
+        ))
+        .is_some()
 }

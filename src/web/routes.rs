@@ -97,6 +97,7 @@ pub fn table() -> Vec<Route> {
         route!(post "/compte/activation", Browser, compte::activate, private),
         route!(get "/compte/connexion", Browser, compte::login_form, private),
         route!(post "/compte/connexion", Browser, compte::login, private, password_form),
+        route!(get "/compte/deconnexion", Browser, compte::logout_page, private),
         route!(post "/compte/deconnexion", Browser, compte::logout, private),
         route!(post "/compte/deconnexion-partout", Browser, compte::sign_out_everywhere, private),
         route!(get "/compte/mot-de-passe-oublie", Browser, compte::forgot_form, private),

@@ -229,7 +229,7 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     if (!needs(t, 'ownerSignedIn')) return;
     const page = ownerPage;
     if (pathOf(page) !== '/compte') await open(t, page, { path: '/compte', expect: 200 });
-    const status = await submit(page, page.getByRole('button', { name: 'Se déconnecter', exact: true }));
+    const status = await submit(page, page.getByRole('main').getByRole('button', { name: 'Se déconnecter', exact: true }));
     check(status === 200, `after « Se déconnecter »: ${pathOf(page)} answered ${status}`);
     flow.ownerSignedIn = false;
     const res = await page.goto(url('/compte'), { waitUntil: 'load' });
@@ -255,7 +255,7 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
   test('forgotten password: « Mot de passe oublié ? » → e-mail sent', STEP, async (t) => {
     if (!needs(t, 'ownerSignedIn')) return;
     const page = ownerPage;
-    await submit(page, page.getByRole('button', { name: 'Se déconnecter', exact: true }));
+    await submit(page, page.getByRole('main').getByRole('button', { name: 'Se déconnecter', exact: true }));
     flow.ownerSignedIn = false;
     if (!(await open(t, page, { path: '/compte/connexion', expect: 200 }))) return;
     const link = page.getByRole('link', { name: 'Mot de passe oublié ?' });

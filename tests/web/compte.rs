@@ -738,7 +738,7 @@ async fn seed_demo_creates_an_owner_and_a_member_on_each_plan() {
         "2 crédits",
         "not the page kept"
     );
-    assert!(text(&html, "form").contains("Votre plan\u{202f}: Plan Réseau"));
+    assert!(text(&html, "main form").contains("Votre plan\u{202f}: Plan Réseau"));
     // ... and the same question again, anonymous, is answered the same way as the first time.
     let (_, again) = app
         .browser()

@@ -6,6 +6,7 @@ mod common;
 mod aide;
 mod compte;
 mod contact;
+mod entete;
 mod foundation;
 mod fuzz;
 mod panne;

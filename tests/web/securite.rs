@@ -7,7 +7,7 @@ use crate::common::{Browser, TestApp, attr, spawn_app, spawn_app_with, test_conf
 const PASSWORD: &str = "cloche verte sous la pluie";
 
 /// Signs up `email` for `organisation` and activates it (opening the link, then its button).
-async fn owner(app: &TestApp, browser: &Browser, organisation: &str, email: &str) {
+pub(crate) async fn owner(app: &TestApp, browser: &Browser, organisation: &str, email: &str) {
     let response = browser
         .submit(
             "/compte/inscription",
