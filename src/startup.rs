@@ -46,6 +46,16 @@ impl Application {
         options: PgConnectOptions,
         extra: Option<ExtraRoutes>,
     ) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, options, extra, crate::clock::Clock::system()).await
+    }
+
+    /// As `build`, with the clock the application reads (tests move it).
+    pub async fn build_with_clock(
+        config: Config,
+        options: PgConnectOptions,
+        extra: Option<ExtraRoutes>,
+        clock: crate::clock::Clock,
+    ) -> anyhow::Result<Self> {
         let pool = db::pool(options);
         db::MIGRATOR
             .run(&pool)
@@ -70,6 +80,7 @@ impl Application {
             Hasher::with_rate(config.password_checks_per_second).context("password hasher")?;
         let state = web::Data::new(AppState {
             config: Arc::new(config),
+            clock: clock.clone(),
             pool: pool.clone(),
             assets,
             catalog: CatalogCache::default(),
@@ -83,7 +94,7 @@ impl Application {
         let transport =
             mail::Transport::new(config_smtp.as_deref(), mail_dir).context("NANOCLIP_SMTP_URL")?;
         tokio::spawn(mail::deliver_forever(pool.clone(), transport, mail_from));
-        tokio::spawn(crate::jobs::run_forever(pool.clone()));
+        tokio::spawn(crate::jobs::run_forever(pool.clone(), clock.clone()));
         tokio::spawn(pages::aide::flush_views_forever(state.clone()));
         if !state.config.is_production() {
             tokio::spawn(pages::aide::reload_on_change(state.clone()));

@@ -104,7 +104,7 @@ pub async fn run(pool: &PgPool, job: Job, now: OffsetDateTime) -> anyhow::Result
 
 /// The server's scheduler: every job at its interval, for as long as the server runs. A failed
 /// run is logged and recorded, and tried again at the next interval.
-pub async fn run_forever(pool: PgPool) {
+pub async fn run_forever(pool: PgPool, clock: crate::clock::Clock) {
     // The first runs wait a little (10 to 40 s, different on each instance), so that a start is
     // quick and instances started together do not all run every job at once.
     let jitter =
@@ -121,7 +121,7 @@ pub async fn run_forever(pool: PgPool) {
             if *next <= now {
                 *next = now + job.every();
                 // Errors are recorded by `run`; the loop goes on.
-                let _ = run(&pool, *job, OffsetDateTime::now_utc()).await;
+                let _ = run(&pool, *job, clock.now()).await;
             }
         }
     }

@@ -168,6 +168,7 @@ pub async fn sign_up(
     public_url: &str,
     input: SignUp<'_>,
     asker: Asker<'_>,
+    now: OffsetDateTime,
 ) -> Result<(), ServiceError> {
     asker.charge(hasher)?;
     let hash = hasher.hash(input.password).await?;
@@ -195,7 +196,6 @@ pub async fn sign_up(
         false,
     )
     .await?;
-    let now = OffsetDateTime::now_utc();
     // Billing comes later: until then a subscription starts unpaid (development only).
     db::accounts::create_subscription(
         &mut tx,

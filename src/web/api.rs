@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use super::api_error::ApiError;
 use super::simulateur::raw_simulation;
@@ -49,7 +48,7 @@ pub async fn simulateur(
         &catalog,
         &state.prompt_rules,
         &raw,
-        OffsetDateTime::now_utc(),
+        state.clock.now(),
         Account::default(),
     ) {
         Err(SimulationError::Unavailable) => Err(ApiError::Unavailable(anyhow::anyhow!(

@@ -282,6 +282,7 @@ pub async fn sign_up(
         &state.config.public_url,
         input,
         asker(&state, &client),
+        state.clock.now(),
     )
     .await
     .map_err(internal)?;

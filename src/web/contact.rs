@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use time::OffsetDateTime;
 
 use super::error::PageError;
 use super::layout::Layout;
@@ -232,7 +231,7 @@ pub async fn send(
     ] {
         *field = crate::content::text::pasted(field);
     }
-    let errors = form.validate(OffsetDateTime::now_utc().date());
+    let errors = form.validate(state.clock.now().date());
     let csrf = csrf::token(&request)?;
     if !errors.is_empty() {
         let page = ContactPage {

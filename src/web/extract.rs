@@ -108,7 +108,7 @@ async fn current_user(
     let Ok(Some(id)) = session.get::<Uuid>(USER) else {
         return Ok(None);
     };
-    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let now = state.clock.now().unix_timestamp();
     let signed_in_at = session.get::<i64>(SIGNED_IN_AT).ok().flatten().unwrap_or(0);
     let seen_at = session.get::<i64>(SEEN_AT).ok().flatten().unwrap_or(0);
     if now - seen_at > IDLE_SECS || now - signed_in_at > ABSOLUTE_SECS {

@@ -29,6 +29,8 @@ use crate::services::catalog::CatalogCache;
 /// Shared by every request: read-only after start-up.
 pub struct AppState {
     pub config: Arc<Config>,
+    /// The current time (tests move it).
+    pub clock: crate::clock::Clock,
     pub pool: PgPool,
     pub assets: assets::Assets,
     pub catalog: CatalogCache,

@@ -193,7 +193,7 @@ pub async fn page(
     user: MaybeUser,
 ) -> Result<HttpResponse, PageError> {
     let catalog = state.catalog.get(&state.pool).await?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.clock.now();
     let query = request.query_string();
     // Signed in: the organisation's own plan, whatever the URL says.
     let account_plan = match user.0.as_ref().and_then(|u| u.organisation) {

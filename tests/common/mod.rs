@@ -176,6 +176,8 @@ pub struct TestApp {
     pub pool: PgPool,
     pub client: reqwest::Client,
     pub database: String,
+    /// The application's clock: `app.clock.advance(…)` moves the portal's time.
+    pub clock: nanoclip::clock::Clock,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -228,7 +230,8 @@ pub async fn spawn_on(
     extra: Option<ExtraRoutes>,
 ) -> TestApp {
     nanoclip::telemetry::init();
-    let app = Application::build(config, options, extra)
+    let clock = nanoclip::clock::Clock::system();
+    let app = Application::build_with_clock(config, options, extra, clock.clone())
         .await
         .expect("application builds");
     let address = format!("http://{}", app.address());
@@ -245,6 +248,7 @@ pub async fn spawn_on(
         pool,
         client,
         database,
+        clock,
         handle,
     }
 }

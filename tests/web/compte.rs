@@ -1247,3 +1247,19 @@ async fn request_logs_hold_neither_the_query_string_nor_a_forged_client_address(
     assert!(line.contains("/compte/reinitialisation"), "{line}");
     assert!(line.contains("127.0.0.1"), "{line}");
 }
+
+#[tokio::test]
+async fn moving_the_clock_ends_an_idle_session_without_sleeping() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    sign_up(&app, &browser, "Paroisse", "horloge@p.fr").await;
+    assert!(signed_in_as(&browser).await.is_some());
+    app.clock.advance(time::Duration::hours(7));
+    assert!(
+        signed_in_as(&browser).await.is_some(),
+        "7 h idle: still there"
+    );
+    app.clock
+        .advance(time::Duration::hours(8) + time::Duration::minutes(1));
+    assert_eq!(signed_in_as(&browser).await, None, "8 h idle: signed out");
+}
