@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::content::Library;
 use crate::db::sessions::PgSessionStore;
 use crate::db::{self, server};
+use crate::domain::account::{Role, SubscriptionStatus};
 use crate::domain::prompt::PromptRules;
 use crate::services::catalog::CatalogCache;
 use crate::services::mail;
@@ -405,9 +406,16 @@ pub async fn create_staff(config: Config, email: &str, password_stdin: bool) -> 
         anyhow::bail!("password refused: {weakness:?}");
     }
     with_pool(&config, async |pool, hasher| {
-        crate::services::accounts::create_account(pool, hasher, None, &email, &password, "staff")
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        crate::services::accounts::create_account(
+            pool,
+            hasher,
+            None,
+            &email,
+            &password,
+            Role::Staff,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     })
     .await?;
@@ -447,15 +455,15 @@ pub async fn seed_demo(config: Config) -> anyhow::Result<()> {
                 &mut conn,
                 organisation,
                 plan,
-                "unpaid",
+                SubscriptionStatus::Unpaid,
                 now,
                 now + time::Duration::days(30),
             )
             .await?;
             drop(conn);
             for (role, email) in [
-                ("owner", owner_email.clone()),
-                ("member", format!("membre.{slug}@demo.nanoclip.fr")),
+                (Role::Owner, owner_email.clone()),
+                (Role::Member, format!("membre.{slug}@demo.nanoclip.fr")),
             ] {
                 let password = generated_password();
                 crate::services::accounts::create_account(

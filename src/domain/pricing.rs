@@ -350,7 +350,7 @@ mod tests {
         Plan {
             id: id.into(),
             name: name.into(),
-            price_cents: 0,
+            price_cents: crate::domain::money::Cents(0),
             credits_per_period: 30,
             rollover_cap: 10,
             features: vec![],

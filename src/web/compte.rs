@@ -17,6 +17,7 @@ use super::extract::{self, CurrentUser, Owner};
 use super::layout::Layout;
 use super::{AppState, csrf, filters};
 use crate::db;
+use crate::domain::account::{Role, TokenPurpose};
 use crate::domain::catalog::Plan;
 use crate::services::accounts::{self as service, ServiceError, SignUp};
 use crate::services::passwords::{Weakness, check_strength};
@@ -319,7 +320,7 @@ async fn confirm_page(
     request: &HttpRequest,
     layout: Layout,
     action: &'static str,
-    purpose: &str,
+    purpose: TokenPurpose,
     token: &str,
 ) -> Result<HttpResponse, PageError> {
     if !service::link_is_valid(&state.pool, token, purpose)
@@ -349,7 +350,7 @@ pub async fn activation_page(
         &request,
         layout,
         "/compte/activation",
-        "activation",
+        TokenPurpose::Activation,
         &query.jeton,
     )
     .await
@@ -621,7 +622,7 @@ pub async fn reset_form(
     layout: Layout,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
-    if !service::link_is_valid(&state.pool, &query.jeton, "reset")
+    if !service::link_is_valid(&state.pool, &query.jeton, TokenPurpose::Reset)
         .await
         .map_err(internal)?
     {
@@ -1003,7 +1004,7 @@ pub async fn email_confirmation_page(
         &request,
         layout,
         "/compte/email/confirmation",
-        "email_change",
+        TokenPurpose::EmailChange,
         &query.jeton,
     )
     .await
