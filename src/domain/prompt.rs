@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 
 /// A forbidden category, as named by the help centre (section 7 of « Crédits & limites »).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Sexual,
