@@ -353,18 +353,6 @@ pub async fn migrate_only(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A password for generated accounts: four random words' worth of entropy, easy to type.
-fn generated_password() -> String {
-    let raw = uuid::Uuid::new_v4().simple().to_string();
-    format!(
-        "{}-{}-{}-{}",
-        &raw[0..5],
-        &raw[5..10],
-        &raw[10..15],
-        &raw[15..20]
-    )
-}
-
 async fn with_pool<T>(
     config: &Config,
     work: impl AsyncFnOnce(&PgPool, &Hasher) -> anyhow::Result<T>,
@@ -400,7 +388,7 @@ pub async fn create_staff(config: Config, email: &str, password_stdin: bool) -> 
             .context("reading the password")?;
         (line.trim_end_matches(['\n', '\r']).to_owned(), false)
     } else {
-        (generated_password(), true)
+        (crate::random::password(), true)
     };
     if let Err(weakness) = crate::services::passwords::check_strength(&password, &[&email]) {
         anyhow::bail!("password refused: {weakness:?}");
@@ -465,7 +453,7 @@ pub async fn seed_demo(config: Config) -> anyhow::Result<()> {
                 (Role::Owner, owner_email.clone()),
                 (Role::Member, format!("membre.{slug}@demo.nanoclip.fr")),
             ] {
-                let password = generated_password();
+                let password = crate::random::password();
                 crate::services::accounts::create_account(
                     pool,
                     hasher,

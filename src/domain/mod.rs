@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod catalog;
+pub mod fold;
 pub mod format;
 pub mod limits;
 pub mod money;

@@ -141,7 +141,7 @@ impl From<AccountError> for ServiceError {
 
 /// A random single-use token for a link, and the hash that is stored.
 pub fn new_token() -> (String, String) {
-    let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    let token = crate::random::token();
     let hash = token_hash(&token);
     (token, hash)
 }
