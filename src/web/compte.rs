@@ -35,7 +35,7 @@ pub enum FormError {
     OutOfRange,
 }
 
-/// One-off notices shown after a redirect (`messages/notice.txt`).
+/// One-off notices shown after a redirect (`templates/compte/notice.html`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
     CheckYourEmail,
