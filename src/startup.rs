@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::content::Library;
 use crate::db::sessions::PgSessionStore;
 use crate::db::{self, server};
+use crate::domain::account::{Role, SubscriptionStatus};
 use crate::domain::prompt::PromptRules;
 use crate::services::catalog::CatalogCache;
 use crate::services::mail;
@@ -295,18 +296,6 @@ pub async fn migrate_only(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A password for generated accounts: four random words' worth of entropy, easy to type.
-fn generated_password() -> String {
-    let raw = uuid::Uuid::new_v4().simple().to_string();
-    format!(
-        "{}-{}-{}-{}",
-        &raw[0..5],
-        &raw[5..10],
-        &raw[10..15],
-        &raw[15..20]
-    )
-}
-
 async fn with_pool<T>(
     config: &Config,
     work: impl AsyncFnOnce(&PgPool, &Hasher) -> anyhow::Result<T>,
@@ -342,15 +331,22 @@ pub async fn create_staff(config: Config, email: &str, password_stdin: bool) -> 
             .context("reading the password")?;
         (line.trim_end_matches(['\n', '\r']).to_owned(), false)
     } else {
-        (generated_password(), true)
+        (crate::random::password(), true)
     };
     if let Err(weakness) = crate::services::passwords::check_strength(&password, &[&email]) {
         anyhow::bail!("password refused: {weakness:?}");
     }
     with_pool(&config, async |pool, hasher| {
-        crate::services::accounts::create_account(pool, hasher, None, &email, &password, "staff")
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        crate::services::accounts::create_account(
+            pool,
+            hasher,
+            None,
+            &email,
+            &password,
+            Role::Staff,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     })
     .await?;
@@ -390,17 +386,17 @@ pub async fn seed_demo(config: Config) -> anyhow::Result<()> {
                 &mut conn,
                 organisation,
                 plan,
-                "unpaid",
+                SubscriptionStatus::Unpaid,
                 now,
                 now + time::Duration::days(30),
             )
             .await?;
             drop(conn);
             for (role, email) in [
-                ("owner", owner_email.clone()),
-                ("member", format!("membre.{slug}@demo.nanoclip.fr")),
+                (Role::Owner, owner_email.clone()),
+                (Role::Member, format!("membre.{slug}@demo.nanoclip.fr")),
             ] {
-                let password = generated_password();
+                let password = crate::random::password();
                 crate::services::accounts::create_account(
                     pool,
                     hasher,

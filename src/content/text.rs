@@ -1,26 +1,8 @@
 //! French text helpers shared by rendering and search: folding, slugs, typography.
 
-/// Lowercase without diacritics: « Crédits Épuisés » → « credits epuises ».
-pub fn fold(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars().flat_map(char::to_lowercase) {
-        match c {
-            'à' | 'â' | 'ä' | 'á' | 'ã' | 'å' => out.push('a'),
-            'ç' => out.push('c'),
-            'é' | 'è' | 'ê' | 'ë' => out.push('e'),
-            'î' | 'ï' | 'í' | 'ì' => out.push('i'),
-            'ô' | 'ö' | 'ó' | 'ò' | 'õ' => out.push('o'),
-            'ù' | 'û' | 'ü' | 'ú' => out.push('u'),
-            'ÿ' => out.push('y'),
-            'ñ' => out.push('n'),
-            'œ' => out.push_str("oe"),
-            'æ' => out.push_str("ae"),
-            '’' | '\'' => out.push('\''),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Lowercase without diacritics: « Crédits Épuisés » → « credits epuises ». The portal's one
+/// folding, shared with the prompt checker (see `domain::fold`).
+pub use crate::domain::fold::fold;
 
 /// An anchor id from a heading: « Les crédits expirent-ils ? » → « les-credits-expirent-ils ».
 pub fn slugify(text: &str) -> String {

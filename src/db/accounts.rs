@@ -4,13 +4,15 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::domain::account::{Role, SubscriptionStatus, TokenPurpose};
+
 #[derive(Debug, Clone)]
 pub struct UserRow {
     pub id: Uuid,
     pub organisation_id: Option<Uuid>,
     pub email: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: Role,
     pub session_epoch: i32,
     pub verified: bool,
 }
@@ -27,7 +29,7 @@ pub struct Organisation {
 pub struct Member {
     pub id: Uuid,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub verified: bool,
 }
 
@@ -66,7 +68,7 @@ pub async fn create_subscription(
     conn: &mut PgConnection,
     organisation: Uuid,
     plan_id: &str,
-    status: &str,
+    status: SubscriptionStatus,
     start: OffsetDateTime,
     end: OffsetDateTime,
 ) -> sqlx::Result<()> {
@@ -74,7 +76,7 @@ pub async fn create_subscription(
         "INSERT INTO subscriptions (organisation_id, plan_id, status, period_start, period_end) VALUES ($1, $2, $3, $4, $5)",
         organisation,
         plan_id,
-        status,
+        status.as_str(),
         start,
         end
     )
@@ -88,7 +90,7 @@ pub async fn create_user(
     organisation: Option<Uuid>,
     email: &str,
     password_hash: &str,
-    role: &str,
+    role: Role,
     verified: bool,
 ) -> Result<Uuid, AccountError> {
     sqlx::query_scalar!(
@@ -97,7 +99,7 @@ pub async fn create_user(
         organisation,
         email,
         password_hash,
-        role,
+        role.as_str(),
         verified
     )
     .fetch_one(conn)
@@ -108,7 +110,7 @@ pub async fn create_user(
 pub async fn user_by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as!(
         UserRow,
-        r#"SELECT id, organisation_id, email, password_hash, role, session_epoch,
+        r#"SELECT id, organisation_id, email, password_hash, role AS "role: Role", session_epoch,
                   email_verified_at IS NOT NULL AS "verified!"
            FROM users WHERE lower(email) = lower($1)"#,
         email
@@ -120,7 +122,7 @@ pub async fn user_by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result
 pub async fn user_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as!(
         UserRow,
-        r#"SELECT id, organisation_id, email, password_hash, role, session_epoch,
+        r#"SELECT id, organisation_id, email, password_hash, role AS "role: Role", session_epoch,
                   email_verified_at IS NOT NULL AS "verified!"
            FROM users WHERE id = $1"#,
         id
@@ -192,7 +194,7 @@ pub async fn set_email(conn: &mut PgConnection, id: Uuid, email: &str) -> Result
 pub async fn members(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<Vec<Member>> {
     sqlx::query_as!(
         Member,
-        r#"SELECT id, email, role, email_verified_at IS NOT NULL AS "verified!"
+        r#"SELECT id, email, role AS "role: Role", email_verified_at IS NOT NULL AS "verified!"
            FROM users WHERE organisation_id = $1 ORDER BY role = 'owner' DESC, lower(email)"#,
         organisation
     )
@@ -269,7 +271,7 @@ pub struct TokenRow {
 pub async fn insert_token(
     conn: &mut PgConnection,
     token_hash: &str,
-    purpose: &str,
+    purpose: TokenPurpose,
     user: Option<Uuid>,
     organisation: Option<Uuid>,
     email: &str,
@@ -280,7 +282,7 @@ pub async fn insert_token(
         "INSERT INTO email_tokens (token_hash, purpose, user_id, organisation_id, email, created_by, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
         token_hash,
-        purpose,
+        purpose.as_str(),
         user,
         organisation,
         email,
@@ -296,14 +298,14 @@ pub async fn insert_token(
 pub async fn peek_token(
     conn: &mut PgConnection,
     token_hash: &str,
-    purpose: &str,
+    purpose: TokenPurpose,
 ) -> sqlx::Result<Option<TokenRow>> {
     sqlx::query_as!(
         TokenRow,
         "SELECT user_id, organisation_id, email FROM email_tokens
          WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()",
         token_hash,
-        purpose
+        purpose.as_str()
     )
     .fetch_optional(conn)
     .await
@@ -313,7 +315,7 @@ pub async fn peek_token(
 pub async fn take_token(
     conn: &mut PgConnection,
     token_hash: &str,
-    purpose: &str,
+    purpose: TokenPurpose,
 ) -> sqlx::Result<Option<TokenRow>> {
     sqlx::query_as!(
         TokenRow,
@@ -321,7 +323,7 @@ pub async fn take_token(
          WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()
          RETURNING user_id, organisation_id, email",
         token_hash,
-        purpose
+        purpose.as_str()
     )
     .fetch_optional(conn)
     .await
@@ -366,9 +368,9 @@ pub async fn purge_tokens(conn: &mut PgConnection, before: OffsetDateTime) -> sq
 pub async fn revoke_user_tokens(
     conn: &mut PgConnection,
     user: Uuid,
-    purposes: &[&str],
+    purposes: &[TokenPurpose],
 ) -> sqlx::Result<u64> {
-    let purposes: Vec<String> = purposes.iter().map(|p| (*p).to_owned()).collect();
+    let purposes: Vec<String> = purposes.iter().map(|p| p.as_str().to_owned()).collect();
     Ok(sqlx::query!(
         "UPDATE email_tokens SET used_at = now()
          WHERE user_id = $1 AND purpose = ANY($2) AND used_at IS NULL",
@@ -384,7 +386,7 @@ pub async fn revoke_user_tokens(
 pub async fn recent_token(
     conn: &mut PgConnection,
     email: &str,
-    purpose: &str,
+    purpose: TokenPurpose,
     organisation: Option<Uuid>,
     secs: f64,
 ) -> sqlx::Result<bool> {
@@ -397,7 +399,7 @@ pub async fn recent_token(
                  AND created_at > now() - make_interval(secs => $4)
            ) AS "found!""#,
         email,
-        purpose,
+        purpose.as_str(),
         organisation,
         secs
     )

@@ -3,12 +3,13 @@
 use sqlx::PgConnection;
 
 use crate::domain::catalog::{Pack, Plan, TypeRange};
+use crate::domain::money::{Cents, Credits};
 use crate::domain::pricing::{CreationType, Illustrations, Rule, RuleKind, Schedule};
 
 pub async fn plans(conn: &mut PgConnection) -> sqlx::Result<Vec<Plan>> {
     sqlx::query_as!(
         Plan,
-        r#"SELECT id, name, price_cents, credits_per_period, rollover_cap, features, allows_4k, allows_api,
+        r#"SELECT id, name, price_cents AS "price_cents: Cents", credits_per_period, rollover_cap, features, allows_4k, allows_api,
                   daily_generations::bigint AS "daily_generations!", monthly_credits,
                   concurrent_renders::bigint AS "concurrent_renders!"
            FROM plans ORDER BY position"#
@@ -97,8 +98,8 @@ pub async fn packs(conn: &mut PgConnection) -> sqlx::Result<Vec<Pack>> {
         .map(|r| Pack {
             id: r.id,
             name: r.name,
-            credits: r.credits,
-            price_cents: r.price_cents,
+            credits: Credits(r.credits),
+            price_cents: Cents(r.price_cents),
             restricted_to: r.restricted_to.as_deref().and_then(CreationType::parse),
         })
         .collect())

@@ -54,3 +54,4 @@ pub mod jobs;
 pub mod outbox;
 pub mod rate_limit;
 pub mod sessions;
+pub mod types;

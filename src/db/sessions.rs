@@ -1,5 +1,6 @@
 //! The session store behind actix-session: one row per session, keyed by the SHA-256 of the
-//! cookie's key. Expired rows are never loaded, and the `purge-sessions` job deletes them.
+//! cookie's key. Expired rows are never loaded; the `purge-sessions` job (`src/jobs/`) deletes
+//! them.
 
 use std::collections::HashMap;
 

@@ -3,13 +3,14 @@
 
 use serde::Serialize;
 
+use super::money::{Cents, Credits};
 use super::pricing::CreationType;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub id: String,
     pub name: String,
-    pub price_cents: i64,
+    pub price_cents: Cents,
     pub credits_per_period: i64,
     pub rollover_cap: i64,
     pub features: Vec<String>,
@@ -32,22 +33,22 @@ pub struct TypeRange {
 pub struct Pack {
     pub id: String,
     pub name: String,
-    pub credits: i64,
-    pub price_cents: i64,
+    pub credits: Credits,
+    pub price_cents: Cents,
     pub restricted_to: Option<CreationType>,
 }
 
 impl Pack {
     /// VAT included in a TTC price at 20 %: price − price / 1.2, rounded to the cent.
-    pub fn vat_cents(&self) -> i64 {
+    pub fn vat_cents(&self) -> Cents {
         vat_included(self.price_cents)
     }
 }
 
 /// The VAT part of a price that includes 20 % VAT, in cents, rounded half up.
-pub fn vat_included(price_cents: i64) -> i64 {
-    let net = (price_cents * 100 + 60) / 120;
-    price_cents - net
+pub fn vat_included(price: Cents) -> Cents {
+    let net = (price.0 * 100 + 60) / 120;
+    Cents(price.0 - net)
 }
 
 #[cfg(test)]
@@ -56,9 +57,9 @@ mod tests {
 
     #[test]
     fn vat_is_a_sixth_of_a_ttc_price() {
-        assert_eq!(vat_included(1200), 200);
-        assert_eq!(vat_included(2900), 483);
-        assert_eq!(vat_included(9900), 1650);
-        assert_eq!(vat_included(400), 67);
+        assert_eq!(vat_included(Cents(1200)), Cents(200));
+        assert_eq!(vat_included(Cents(2900)), Cents(483));
+        assert_eq!(vat_included(Cents(9900)), Cents(1650));
+        assert_eq!(vat_included(Cents(400)), Cents(67));
     }
 }

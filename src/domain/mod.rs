@@ -1,8 +1,11 @@
 //! The domain: pure rules with no I/O. Time and data are arguments.
 
+pub mod account;
 pub mod catalog;
+pub mod fold;
 pub mod format;
 pub mod limits;
+pub mod money;
 pub mod pricing;
 pub mod prompt;
 pub mod simulation;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::catalog::{Plan, TypeRange};
+use super::limits::Refusal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum CreationType {
@@ -228,25 +229,6 @@ pub struct Quote {
     pub lines: Vec<QuoteLine>,
 }
 
-/// Why a plan cannot price a request: the rule, and the way out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum Refusal {
-    /// 4K on a plan without it; `available_in` names a plan that has it.
-    FourKNotInPlan { available_in: Option<String> },
-    /// The schedule in force has no price for this request (a data error staff must fix).
-    NotPriced,
-}
-
-impl Refusal {
-    /// The rule name of the JSON contract.
-    pub fn rule(&self) -> &'static str {
-        match self {
-            Self::FourKNotInPlan { .. } => "plan_feature",
-            Self::NotPriced => "not_priced",
-        }
-    }
-}
-
 /// Prices `request` on `plan` with `schedule`. `plans` names the way out of a plan refusal.
 pub fn quote(
     schedule: &Schedule,
@@ -350,7 +332,7 @@ mod tests {
         Plan {
             id: id.into(),
             name: name.into(),
-            price_cents: 0,
+            price_cents: crate::domain::money::Cents(0),
             credits_per_period: 30,
             rollover_cap: 10,
             features: vec![],

@@ -9,6 +9,11 @@ use super::fault::Fault;
 use super::mail::{self, Email};
 use super::passwords::{HashError, Hasher};
 use crate::db::{self, accounts::AccountError, accounts::UserRow};
+use crate::domain::account::{Role, SubscriptionStatus, TokenPurpose};
+
+/// The links a security event (password changed or reset, signed out everywhere, e-mail
+/// changed) ends.
+const ENDED_BY_SECURITY_EVENTS: &[TokenPurpose] = &[TokenPurpose::Reset, TokenPurpose::EmailChange];
 
 const ACTIVATION_SECS: f64 = 24.0 * 3600.0;
 const RESET_SECS: f64 = 3600.0;
@@ -143,7 +148,7 @@ impl From<AccountError> for ServiceError {
 
 /// A random single-use token for a link, and the hash that is stored.
 pub fn new_token() -> (String, String) {
-    let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    let token = crate::random::token();
     let hash = token_hash(&token);
     (token, hash)
 }
@@ -192,7 +197,7 @@ pub async fn sign_up(
         Some(organisation),
         input.email,
         &hash,
-        "owner",
+        Role::Owner,
         false,
     )
     .await?;
@@ -201,7 +206,7 @@ pub async fn sign_up(
         &mut tx,
         organisation,
         input.plan,
-        "unpaid",
+        SubscriptionStatus::Unpaid,
         now,
         now + Duration::days(30),
     )
@@ -210,7 +215,7 @@ pub async fn sign_up(
     db::accounts::insert_token(
         &mut tx,
         &token_hash,
-        "activation",
+        TokenPurpose::Activation,
         Some(user),
         Some(organisation),
         input.email,
@@ -232,7 +237,7 @@ pub async fn sign_up(
 
 pub async fn activate(pool: &PgPool, token: &str) -> Result<UserRow, ServiceError> {
     let mut tx = pool.begin().await?;
-    let row = db::accounts::take_token(&mut tx, &token_hash(token), "activation")
+    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Activation)
         .await?
         .ok_or(ServiceError::InvalidLink)?;
     let user_id = row.user_id.ok_or(ServiceError::InvalidLink)?;
@@ -317,7 +322,8 @@ pub async fn request_reset(
     .await?
     .is_some();
     let recent =
-        db::accounts::recent_token(&mut tx, email, "reset", None, RECENT_LINK_SECS).await?;
+        db::accounts::recent_token(&mut tx, email, TokenPurpose::Reset, None, RECENT_LINK_SECS)
+            .await?;
     if address_over || recent {
         tx.commit().await?;
         return Ok(());
@@ -330,7 +336,7 @@ pub async fn request_reset(
         db::accounts::insert_token(
             &mut tx,
             &hash,
-            "reset",
+            TokenPurpose::Reset,
             Some(user.id),
             user.organisation_id,
             &user.email,
@@ -354,7 +360,7 @@ pub async fn request_reset(
 pub async fn link_is_valid(
     pool: &PgPool,
     token: &str,
-    purpose: &str,
+    purpose: TokenPurpose,
 ) -> Result<bool, ServiceError> {
     let mut conn = pool.acquire().await?;
     Ok(
@@ -374,14 +380,14 @@ pub async fn reset_password(
     asker: Asker<'_>,
 ) -> Result<UserRow, ServiceError> {
     // A made-up link costs no hash: it cannot drain the budget that logins share.
-    if !link_is_valid(pool, token, "reset").await? {
+    if !link_is_valid(pool, token, TokenPurpose::Reset).await? {
         return Err(ServiceError::InvalidLink);
     }
     asker.charge(hasher)?;
     let hash = hasher.hash(password).await?;
     let mut tx = pool.begin().await?;
     // Taken in the transaction: two uses of one link at once, only one succeeds.
-    let row = db::accounts::take_token(&mut tx, &token_hash(token), "reset")
+    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Reset)
         .await?
         .ok_or(ServiceError::InvalidLink)?;
     let user_id = row.user_id.ok_or(ServiceError::InvalidLink)?;
@@ -402,7 +408,7 @@ async fn after_password_change(
     public_url: &str,
     user: &UserRow,
 ) -> Result<(), ServiceError> {
-    db::accounts::revoke_user_tokens(conn, user.id, &["reset", "email_change"]).await?;
+    db::accounts::revoke_user_tokens(conn, user.id, ENDED_BY_SECURITY_EVENTS).await?;
     let notice = Email::PasswordChanged {
         reset_link: format!("{public_url}/compte/mot-de-passe-oublie"),
     };
@@ -480,7 +486,7 @@ pub async fn change_password(
 pub async fn sign_out_everywhere(pool: &PgPool, user: Uuid) -> Result<(), ServiceError> {
     let mut tx = pool.begin().await?;
     db::accounts::bump_epoch(&mut tx, user).await?;
-    db::accounts::revoke_user_tokens(&mut tx, user, &["reset", "email_change"]).await?;
+    db::accounts::revoke_user_tokens(&mut tx, user, ENDED_BY_SECURITY_EVENTS).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -501,7 +507,7 @@ pub async fn request_email_change(
     db::accounts::insert_token(
         &mut tx,
         &hash,
-        "email_change",
+        TokenPurpose::EmailChange,
         Some(user),
         row.organisation_id,
         new_email,
@@ -528,7 +534,7 @@ pub async fn confirm_email_change(
     token: &str,
 ) -> Result<(), ServiceError> {
     let mut tx = pool.begin().await?;
-    let row = db::accounts::take_token(&mut tx, &token_hash(token), "email_change")
+    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::EmailChange)
         .await?
         .ok_or(ServiceError::InvalidLink)?;
     let user = row.user_id.ok_or(ServiceError::InvalidLink)?;
@@ -536,7 +542,7 @@ pub async fn confirm_email_change(
         .await?
         .ok_or(ServiceError::InvalidLink)?;
     db::accounts::set_email(&mut tx, user, &row.email).await?;
-    db::accounts::revoke_user_tokens(&mut tx, user, &["reset", "email_change"]).await?;
+    db::accounts::revoke_user_tokens(&mut tx, user, ENDED_BY_SECURITY_EVENTS).await?;
     let notice = Email::EmailChanged {
         new_email: row.email.clone(),
         contact_link: format!("{public_url}/contact?sujet=compte"),
@@ -554,7 +560,7 @@ pub async fn invite(
 ) -> Result<(), ServiceError> {
     let organisation = owner
         .organisation_id
-        .filter(|_| owner.role == "owner")
+        .filter(|_| owner.role == Role::Owner)
         .ok_or(ServiceError::NotAllowed)?;
     let mut tx = pool.begin().await?;
     let org = db::accounts::organisation(&mut tx, organisation)
@@ -584,7 +590,7 @@ pub async fn invite(
     let recent = db::accounts::recent_token(
         &mut tx,
         email,
-        "invitation",
+        TokenPurpose::Invitation,
         Some(organisation),
         RECENT_LINK_SECS,
     )
@@ -597,7 +603,7 @@ pub async fn invite(
     db::accounts::insert_token(
         &mut tx,
         &hash,
-        "invitation",
+        TokenPurpose::Invitation,
         None,
         Some(organisation),
         email,
@@ -624,7 +630,7 @@ pub async fn revoke_invitation(
 ) -> Result<(), ServiceError> {
     let organisation = owner
         .organisation_id
-        .filter(|_| owner.role == "owner")
+        .filter(|_| owner.role == Role::Owner)
         .ok_or(ServiceError::NotAllowed)?;
     let mut conn = pool.acquire().await?;
     if db::accounts::revoke_invitation(&mut conn, organisation, invitation).await? {
@@ -637,7 +643,7 @@ pub async fn revoke_invitation(
 /// The invitation's organisation name and address, if the link is still valid.
 pub async fn invitation(pool: &PgPool, token: &str) -> Result<(String, String), ServiceError> {
     let mut conn = pool.acquire().await?;
-    let row = db::accounts::peek_token(&mut conn, &token_hash(token), "invitation")
+    let row = db::accounts::peek_token(&mut conn, &token_hash(token), TokenPurpose::Invitation)
         .await?
         .ok_or(ServiceError::InvalidLink)?;
     let org = db::accounts::organisation(
@@ -653,7 +659,7 @@ pub async fn invitation(pool: &PgPool, token: &str) -> Result<(String, String), 
 /// organisation name and e-mail address. `InvalidLink` for an unknown, used or expired link.
 pub async fn reset_personal_words(pool: &PgPool, token: &str) -> Result<Vec<String>, ServiceError> {
     let mut conn = pool.acquire().await?;
-    let row = db::accounts::peek_token(&mut conn, &token_hash(token), "reset")
+    let row = db::accounts::peek_token(&mut conn, &token_hash(token), TokenPurpose::Reset)
         .await?
         .ok_or(ServiceError::InvalidLink)?;
     let user = db::accounts::user_by_id(&mut conn, row.user_id.ok_or(ServiceError::InvalidLink)?)
@@ -675,13 +681,13 @@ pub async fn accept_invitation(
     password: &str,
     asker: Asker<'_>,
 ) -> Result<UserRow, ServiceError> {
-    if !link_is_valid(pool, token, "invitation").await? {
+    if !link_is_valid(pool, token, TokenPurpose::Invitation).await? {
         return Err(ServiceError::InvalidLink);
     }
     asker.charge(hasher)?;
     let hash = hasher.hash(password).await?;
     let mut tx = pool.begin().await?;
-    let row = db::accounts::take_token(&mut tx, &token_hash(token), "invitation")
+    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Invitation)
         .await?
         .ok_or(ServiceError::InvalidLink)?;
     let organisation = row.organisation_id.ok_or(ServiceError::InvalidLink)?;
@@ -690,7 +696,7 @@ pub async fn accept_invitation(
         Some(organisation),
         &row.email,
         &hash,
-        "member",
+        Role::Member,
         true,
     )
     .await?;
@@ -708,7 +714,7 @@ pub async fn create_account(
     organisation: Option<Uuid>,
     email: &str,
     password: &str,
-    role: &str,
+    role: Role,
 ) -> Result<Uuid, ServiceError> {
     let hash = hasher.hash(password).await?;
     let mut conn = pool.acquire().await?;
@@ -752,7 +758,7 @@ pub async fn account_overview(
     let mut conn = pool.acquire().await?;
     let organisation = db::accounts::organisation(&mut conn, id).await?;
     let members = db::accounts::members(&mut conn, id).await?;
-    let invitations = if user.role == "owner" {
+    let invitations = if user.role == Role::Owner {
         db::accounts::pending_invitations(&mut conn, id).await?
     } else {
         Vec::new()
@@ -768,7 +774,7 @@ pub async fn account_overview(
 fn owned_organisation(owner: &UserRow) -> Result<Uuid, ServiceError> {
     owner
         .organisation_id
-        .filter(|_| owner.role == "owner")
+        .filter(|_| owner.role == Role::Owner)
         .ok_or(ServiceError::NotAllowed)
 }
 

@@ -5,8 +5,9 @@ use time::OffsetDateTime;
 
 use super::catalog::Catalog;
 use crate::domain::catalog::Plan;
+use crate::domain::limits::Refusal;
 use crate::domain::limits::{BatchLimits, Usage, batch_limits};
-use crate::domain::pricing::{Creation, Quote, Refusal, Request, Schedule, quote, range_of};
+use crate::domain::pricing::{Creation, Quote, Request, Schedule, quote, range_of};
 use crate::domain::prompt::{PromptCheck, PromptRules};
 use crate::domain::simulation::{FieldErrors, RawSimulation, Simulation};
 

@@ -17,6 +17,7 @@ use super::extract::{self, CurrentUser, Owner};
 use super::layout::Layout;
 use super::{AppState, csrf, filters};
 use crate::db;
+use crate::domain::account::{Role, TokenPurpose};
 use crate::domain::catalog::Plan;
 use crate::services::accounts::{self as service, ServiceError, SignUp};
 use crate::services::passwords::{Weakness, check_strength};
@@ -34,7 +35,7 @@ pub enum FormError {
     OutOfRange,
 }
 
-/// One-off notices shown after a redirect (`messages/notice.txt`).
+/// One-off notices shown after a redirect (`templates/compte/notice.html`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
     CheckYourEmail,
@@ -314,7 +315,7 @@ async fn confirm_page(
     request: &HttpRequest,
     layout: Layout,
     action: &'static str,
-    purpose: &str,
+    purpose: TokenPurpose,
     token: &str,
 ) -> Result<HttpResponse, PageError> {
     if !service::link_is_valid(&state.pool, token, purpose)
@@ -344,7 +345,7 @@ pub async fn activation_page(
         &request,
         layout,
         "/compte/activation",
-        "activation",
+        TokenPurpose::Activation,
         &query.jeton,
     )
     .await
@@ -640,7 +641,7 @@ pub async fn reset_form(
     layout: Layout,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
-    if !service::link_is_valid(&state.pool, &query.jeton, "reset")
+    if !service::link_is_valid(&state.pool, &query.jeton, TokenPurpose::Reset)
         .await
         .map_err(internal)?
     {
@@ -1013,7 +1014,7 @@ pub async fn email_confirmation_page(
         &request,
         layout,
         "/compte/email/confirmation",
-        "email_change",
+        TokenPurpose::EmailChange,
         &query.jeton,
     )
     .await

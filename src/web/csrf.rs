@@ -93,14 +93,6 @@ pub fn token(request: &HttpRequest) -> Result<String, PageError> {
     Ok(expected(&state.config.session_key, &nonce.value, user))
 }
 
-fn new_nonce() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
-}
-
 fn same_site(request: &ServiceRequest, public_url: &str) -> bool {
     let headers = request.headers();
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
@@ -136,7 +128,7 @@ pub async fn guard(
         .filter(|v| v.len() == NONCE_HEX_LEN && v.bytes().all(|b| b.is_ascii_hexdigit()));
     let nonce = Nonce {
         fresh: from_cookie.is_none(),
-        value: from_cookie.unwrap_or_else(new_nonce),
+        value: from_cookie.unwrap_or_else(crate::random::token),
         used: Rc::new(Cell::new(false)),
     };
     request.extensions_mut().insert(nonce.clone());

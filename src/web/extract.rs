@@ -23,12 +23,7 @@ pub const ABSOLUTE_SECS: i64 = 7 * 24 * 3600;
 /// How often the idle clock is written to the session.
 const SEEN_RESOLUTION_SECS: i64 = 300;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Owner,
-    Member,
-    Staff,
-}
+pub use crate::domain::account::Role;
 
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
@@ -126,15 +121,10 @@ async fn current_user(
     if now - seen_at > SEEN_RESOLUTION_SECS {
         let _ = session.insert(SEEN_AT, now);
     }
-    let role = match row.role.as_str() {
-        "owner" => Role::Owner,
-        "staff" => Role::Staff,
-        _ => Role::Member,
-    };
     Ok(Some(CurrentUser {
         id: row.id,
         email: row.email.clone(),
-        role,
+        role: row.role,
         organisation: row.organisation_id,
         row,
     }))

@@ -3,6 +3,7 @@
 use askama::Values;
 
 use crate::domain::format;
+use crate::domain::money::{Cents, Credits};
 
 /// Values the filters accept, whatever depth of reference a template hands over.
 pub trait Value<T> {
@@ -21,6 +22,18 @@ impl Value<i64> for i64 {
     }
 }
 
+impl Value<Cents> for Cents {
+    fn get(&self) -> Cents {
+        *self
+    }
+}
+
+impl Value<i64> for Credits {
+    fn get(&self) -> i64 {
+        self.0
+    }
+}
+
 impl<T, V: Value<T> + ?Sized> Value<T> for &V {
     fn get(&self) -> T {
         (**self).get()
@@ -33,13 +46,13 @@ pub fn date_fr<V: Value<time::Date>>(value: V, _: &dyn Values) -> askama::Result
     Ok(format::date_fr(value.get()))
 }
 
-/// « 29,00 € » from integer cents.
+/// « 29,00 € » from `Cents` (a bare integer does not compile: no amount without its unit).
 #[askama::filter_fn]
-pub fn euros<V: Value<i64>>(cents: V, _: &dyn Values) -> askama::Result<String> {
-    Ok(format::euros(cents.get()))
+pub fn euros<V: Value<Cents>>(cents: V, _: &dyn Values) -> askama::Result<String> {
+    Ok(cents.get().euros())
 }
 
-/// « 1 234 » with a narrow no-break space between thousands.
+/// « 1 234 » with a narrow no-break space between thousands (a count or `Credits`).
 #[askama::filter_fn]
 pub fn nombre<V: Value<i64>>(value: V, _: &dyn Values) -> askama::Result<String> {
     Ok(format::thousands(value.get()))

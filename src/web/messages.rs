@@ -4,7 +4,7 @@
 
 use askama::Template;
 
-use crate::domain::pricing::Refusal;
+use crate::domain::limits::Refusal;
 use crate::domain::prompt::{Advice, Category};
 use crate::domain::simulation::FieldError;
 use crate::services::passwords::Weakness;
@@ -100,4 +100,53 @@ struct ApiErrorText {
 
 pub fn api_error(error: ApiErrorCode) -> String {
     render(ApiErrorText { error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::money::Credits;
+
+    #[test]
+    fn every_refusal_names_its_rule_and_the_way_out_in_french() {
+        let cases = [
+            (Refusal::Suspended, "abonnement est suspendu"),
+            (
+                Refusal::ApiNotInPlan {
+                    available_in: Some("Plan Réseau".into()),
+                },
+                "L’API est réservée au Plan Réseau.",
+            ),
+            (
+                Refusal::Prompt {
+                    category: Category::DrugsDanger,
+                },
+                "catégorie exclue (drogues, abus d’alcool, tabac ou comportements dangereux)",
+            ),
+            (
+                Refusal::Concurrency { allowed: 1 },
+                "Attendez la fin d’un rendu en cours, puis relancez.",
+            ),
+            (Refusal::DailyCap { cap: 15 }, "reprenez demain"),
+            (
+                Refusal::MonthlyCap { cap: Credits(90) },
+                "90 crédits par mois",
+            ),
+            (
+                Refusal::Balance {
+                    needed: Credits(4),
+                    available: Credits(1),
+                },
+                "Il faut 4 crédits, il vous en reste 1.",
+            ),
+        ];
+        for (case, expected) in cases {
+            let text = refusal(&case);
+            assert!(text.contains(expected), "{case:?}: {text}");
+            assert!(
+                !text.contains(" :"),
+                "no-break space before the colon: {text}"
+            );
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! `/healthz`, `/robots.txt`, `/sitemap.xml`.
+//! `/healthz` and `/robots.txt` (`/sitemap.xml` lists the guides: it is `aide::sitemap`).
 
 use std::time::Duration;
 

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod accounts;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -255,9 +257,17 @@ pub async fn spawn_on(
 
 /// Text of the first element matching `selector`, ASCII whitespace collapsed (no-break spaces kept).
 pub fn text(html: &scraper::Html, selector: &str) -> String {
+    select_texts(html, selector)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
+/// Texts of every element matching `selector`, in document order, whitespace collapsed as in
+/// `text`: `select_texts(&html, "table td")`.
+pub fn select_texts(html: &scraper::Html, selector: &str) -> Vec<String> {
     let selector = scraper::Selector::parse(selector).expect("valid selector");
     html.select(&selector)
-        .next()
         .map(|e| {
             e.text()
                 .collect::<Vec<_>>()
@@ -266,7 +276,17 @@ pub fn text(html: &scraper::Html, selector: &str) -> String {
                 .collect::<Vec<_>>()
                 .join(" ")
         })
-        .unwrap_or_default()
+        .collect()
+}
+
+/// The attribute `name` of every element matching `selector` that has it, in document order:
+/// `select_attrs(&html, "nav a", "href")`.
+pub fn select_attrs(html: &scraper::Html, selector: &str, name: &str) -> Vec<String> {
+    let selector = scraper::Selector::parse(selector).expect("valid selector");
+    html.select(&selector)
+        .filter_map(|e| e.value().attr(name))
+        .map(str::to_owned)
+        .collect()
 }
 
 pub fn count(html: &scraper::Html, selector: &str) -> usize {
@@ -274,6 +294,7 @@ pub fn count(html: &scraper::Html, selector: &str) -> usize {
     html.select(&selector).count()
 }
 
+/// The attribute `name` of the first element matching `selector`, if it has it.
 pub fn attr(html: &scraper::Html, selector: &str, name: &str) -> Option<String> {
     let selector = scraper::Selector::parse(selector).expect("valid selector");
     html.select(&selector)

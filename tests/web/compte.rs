@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Browser, TestApp, attr, spawn_app, spawn_on, test_config, text};
+use crate::common::{
+    Browser, TestApp, attr, select_attrs, select_texts, spawn_app, spawn_on, test_config, text,
+};
 
 const PASSWORD: &str = "cloche verte sous la pluie";
 
@@ -502,19 +504,24 @@ async fn id_of(app: &TestApp, email: &str) -> String {
 #[tokio::test]
 async fn members_see_the_organisation_but_cannot_do_owner_actions() {
     let app = spawn_app().await;
-    let (_owner, member) =
-        organisation_with_member(&app, "Paroisse A", "owner@a.fr", "member@a.fr").await;
-    let (_, html) = member.html("/compte").await;
+    let owner = app.owner("eglise").await;
+    let member = app.member(owner.org()).await;
+    let (_, html) = member.browser.html("/compte").await;
     assert!(
-        text(&html, "#membres ~ div").contains("owner@a.fr"),
+        text(&html, "#membres ~ div").contains(&owner.email),
         "members see the team"
     );
     assert_eq!(
-        html.select(&scraper::Selector::parse("form[action='/compte/membres']").unwrap())
-            .count(),
-        0
+        select_texts(&html, "#membres ~ div td:first-child"),
+        [owner.email.clone(), member.email.clone()],
+        "the owner first"
     );
-    let owner_id = id_of(&app, "owner@a.fr").await;
+    assert!(
+        select_attrs(&html, "form", "action")
+            .iter()
+            .all(|a| a != "/compte/membres")
+    );
+    let owner_id = owner.id;
     for (action, form) in [
         ("/compte/membres".to_owned(), vec![("email", "x@a.fr")]),
         ("/compte/seuil".to_owned(), vec![("seuil", "10")]),
@@ -522,7 +529,11 @@ async fn members_see_the_organisation_but_cannot_do_owner_actions() {
         (format!("/compte/membres/{owner_id}/propriete"), vec![]),
     ] {
         assert_eq!(
-            member.submit("/compte", &action, &form).await.status(),
+            member
+                .browser
+                .submit("/compte", &action, &form)
+                .await
+                .status(),
             403,
             "{action}"
         );
@@ -532,52 +543,69 @@ async fn members_see_the_organisation_but_cannot_do_owner_actions() {
 #[tokio::test]
 async fn an_owner_cannot_touch_another_organisation_by_changing_an_id() {
     let app = spawn_app().await;
-    let (_owner_a, _member_a) =
-        organisation_with_member(&app, "Paroisse A", "owner@a.fr", "member@a.fr").await;
-    let owner_b = app.browser();
-    sign_up(&app, &owner_b, "Paroisse B", "owner@b.fr").await;
-    let member_a = id_of(&app, "member@a.fr").await;
-    assert_eq!(
-        owner_b
-            .submit(
-                "/compte",
-                &format!("/compte/membres/{member_a}/retrait"),
-                &[]
-            )
+    let owner_a = app.owner("eglise").await;
+    let member_a = app.member(owner_a.org()).await;
+    let owner_b = app.owner("eglise").await;
+    for action in [
+        format!("/compte/membres/{}/retrait", member_a.id),
+        format!("/compte/membres/{}/propriete", member_a.id),
+        "/compte/membres/pas-un-id/retrait".to_owned(),
+    ] {
+        assert_eq!(
+            owner_b
+                .browser
+                .submit("/compte", &action, &[])
+                .await
+                .status(),
+            404,
+            "{action}"
+        );
+    }
+    let still_there: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE id = $1 AND role = 'member'")
+            .bind(member_a.id)
+            .fetch_one(&app.pool)
             .await
-            .status(),
-        404
-    );
-    assert_eq!(
-        owner_b
-            .submit(
-                "/compte",
-                &format!("/compte/membres/{member_a}/propriete"),
-                &[]
-            )
-            .await
-            .status(),
-        404
-    );
-    assert_eq!(
-        owner_b
-            .submit("/compte", "/compte/membres/pas-un-id/retrait", &[])
-            .await
-            .status(),
-        404
-    );
-    let still_there: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM users WHERE email = 'member@a.fr' AND role = 'member'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+            .unwrap();
     assert_eq!(still_there, 1);
-    let (_, html) = owner_b.html("/compte").await;
+    let (_, html) = owner_b.browser.html("/compte").await;
+    let page = text(&html, "main");
     assert!(
-        !text(&html, "main").contains("a.fr"),
+        !page.contains(&owner_a.email) && !page.contains(&member_a.email),
         "nothing of organisation A shows"
     );
+}
+
+#[tokio::test]
+async fn an_unknown_role_in_the_database_fails_closed() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    assert_eq!(owner.browser.get("/compte").await.status(), 200);
+    // Only a broken migration or a hand edit could do this: the column's CHECK forbids it.
+    sqlx::query("ALTER TABLE users DROP CONSTRAINT users_role_check")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET role = 'admin' WHERE id = $1")
+        .bind(owner.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // Not a member by default: the request fails (500, logged) rather than going through.
+    let response = owner.browser.get("/compte").await;
+    assert_eq!(response.status(), 500);
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert!(!text(&html, "main").contains(&owner.email));
+    assert_eq!(owner.browser.get("/admin").await.status(), 500);
+    let again = app.browser();
+    let login = again
+        .submit(
+            "/compte/connexion",
+            "/compte/connexion",
+            &[("email", &owner.email), ("mot_de_passe", &owner.password)],
+        )
+        .await;
+    assert_eq!(login.status(), 500, "nor can it sign in");
 }
 
 #[tokio::test]
@@ -634,9 +662,10 @@ async fn only_staff_reach_the_back_office() {
     let app = spawn_app().await;
     let anonymous = app.browser().get("/admin").await;
     assert_eq!(anonymous.status(), 303);
-    let owner = app.browser();
-    sign_up(&app, &owner, "Paroisse", "owner@p.fr").await;
-    assert_eq!(owner.get("/admin").await.status(), 403);
+    let owner = app.owner("eglise").await;
+    assert_eq!(owner.browser.get("/admin").await.status(), 403);
+    let member = app.member(owner.org()).await;
+    assert_eq!(member.browser.get("/admin").await.status(), 403);
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
         .args(["create-staff", "--email", "equipe@nanoclip.fr"])
         .env("DATABASE_URL", database_url(&app))
@@ -664,6 +693,9 @@ async fn only_staff_reach_the_back_office() {
     let (status, html) = staff.html("/admin").await;
     assert_eq!(status, 200);
     assert!(text(&html, "#organisations ~ div").contains("Paroisse"));
+    // The fixture's staff too.
+    let (status, _) = app.staff().await.browser.html("/admin").await;
+    assert_eq!(status, 200);
 }
 
 fn database_url(app: &TestApp) -> String {
@@ -759,7 +791,7 @@ async fn production_cookies_are_secure_and_host_prefixed() {
         None,
         "equipe@nanoclip.fr",
         PASSWORD,
-        "staff",
+        nanoclip::domain::account::Role::Staff,
     )
     .await
     .unwrap();

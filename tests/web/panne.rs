@@ -19,7 +19,7 @@ async fn while_the_database_is_down_each_scope_answers_a_503_and_recovers() {
         None,
         "equipe@nanoclip.fr",
         PASSWORD,
-        "staff",
+        nanoclip::domain::account::Role::Staff,
     )
     .await
     .unwrap();

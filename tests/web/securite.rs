@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Browser, TestApp, attr, spawn_app, spawn_app_with, test_config, text};
+use crate::common::{
+    Browser, TestApp, attr, select_attrs, spawn_app, spawn_app_with, test_config, text,
+};
 
 const PASSWORD: &str = "cloche verte sous la pluie";
 
@@ -354,8 +356,7 @@ async fn a_job_runs_on_one_instance_at_a_time() {
 #[tokio::test]
 async fn current_password_guesses_are_throttled_like_logins() {
     let app = spawn_app_with(behind_proxy(), None).await;
-    let browser = app.browser();
-    owner(&app, &browser, "Paroisse", "vole@p.fr").await;
+    let browser = app.owner("eglise").await.browser;
     let guess = |form: &'static str, fields: Vec<(&'static str, String)>| {
         let browser = &browser;
         async move {
@@ -494,8 +495,7 @@ async fn reset_requests_are_limited_per_address_and_per_client() {
 #[tokio::test]
 async fn invitations_are_limited_and_owners_can_revoke_them() {
     let app = spawn_app().await;
-    let browser = app.browser();
-    owner(&app, &browser, "Paroisse", "chef@p.fr").await;
+    let browser = app.owner("eglise").await.browser;
     for _ in 0..3 {
         let r = browser
             .submit("/compte", "/compte/membres", &[("email", "invite@p.fr")])
@@ -509,7 +509,9 @@ async fn invitations_are_limited_and_owners_can_revoke_them() {
     );
     let link = app.link_in_last_email("invite@p.fr").await;
     let (_, html) = browser.html("/compte").await;
-    let action = attr(&html, "form[action$='/revocation']", "action").expect("a revoke button");
+    let revoke = select_attrs(&html, "form[action$='/revocation']", "action");
+    assert_eq!(revoke.len(), 1, "one pending invitation, one revoke button");
+    let action = revoke[0].clone();
     let r = browser.submit("/compte", &action, &[]).await;
     assert_eq!(r.headers()["location"], "/compte?avis=invitation-revoquee");
     assert_eq!(
@@ -518,9 +520,8 @@ async fn invitations_are_limited_and_owners_can_revoke_them() {
         "a revoked invitation no longer works"
     );
     // Another organisation's owner cannot revoke it (nor learn it exists).
-    let other = app.browser();
-    owner(&app, &other, "Autre paroisse", "autre-chef@p.fr").await;
-    let r = other.submit("/compte", &action, &[]).await;
+    let other = app.owner("eglise").await;
+    let r = other.browser.submit("/compte", &action, &[]).await;
     assert_eq!(r.status(), 404);
 }
 

@@ -162,6 +162,14 @@ async fn a_result_has_its_costs_limits_advice_and_a_shareable_url() {
         ),
         "{page}"
     );
+    // Concurrency is a refusal until a render finishes, never a queue.
+    assert!(
+        page.contains(
+            "Rendus simultanés\u{202f}: 1 à la fois sur ce plan. Au-delà, un nouveau lancement est refusé jusqu’à la fin d’un rendu en cours"
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("attendent leur tour"), "{page}");
     assert!(
         page.contains("Testez d’abord en 5 s"),
         "itérer court: {page}"

@@ -1,0 +1,418 @@
+//! Forbidden-prompt checker and prompt advice.
+//!
+//! Before a generation, and in the cost simulator, a prompt is checked against the three forbidden
+//! categories of the help centre (sexual; hate and violence; drugs and danger) and gets advice
+//! (too long, no format, several styles). Everything the checker knows is data, in
+//! `content/prompt-rules.toml`, which the caller reads and passes in: this module does no I/O.
+//!
+//! How a prompt is read:
+//! - Folding: lower case, accents and ligatures removed (« Œuvre » → `oeuvre`), invisible
+//!   characters dropped (zero-width, bidi controls, combining marks), a few look-alike letters
+//!   (Cyrillic, fullwidth, mathematical bold) mapped to plain Latin.
+//! - Words: runs of letters and digits; everything else is a boundary, so a term never matches
+//!   inside another word (« sexe » is not in « Essex », `drogu*` is not in « antidrogue »).
+//! - Evasions: words cut by punctuation (« drog-ue », « d.r.o.g.u.e ») and runs of single letters
+//!   (« d r o g u e ») are joined into a second reading of the prompt; leetspeak (« dr0gue »,
+//!   « s3x ») and stretched letters (« seeexy ») give extra spellings of a word.
+//! - Rules are groups of terms; a group fires when one of its terms appears (or, for a group with
+//!   `with`, a term and a `with` term appear close together) unless an exception phrase covers
+//!   that occurrence or one of the group's safe contexts appears anywhere in the prompt. When
+//!   several groups fire, the first in the file names the category.
+//!
+//! Files: this one holds the public API (`PromptRules::from_toml`, `check`, `explain`); `rules`
+//! reads and compiles the rules file, `matcher` finds the compiled terms in a prompt,
+//! `reading` splits a prompt into folded words and their evasive spellings (the folding itself
+//! is `domain::fold`, shared with the guides' search), `tests` holds the unit and corpus tests.
+
+use std::collections::HashMap;
+
+mod matcher;
+mod reading;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+use matcher::*;
+use reading::*;
+use rules::*;
+
+/// A forbidden category, as named by the help centre (section 7 of « Crédits & limites »).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Sexual,
+    HateViolence,
+    DrugsDanger,
+}
+
+impl Category {
+    /// Every category, in the order of the help centre.
+    pub const ALL: [Category; 3] = [
+        Category::Sexual,
+        Category::HateViolence,
+        Category::DrugsDanger,
+    ];
+
+    /// The stable identifier used in the rules file and the JSON API.
+    pub fn id(self) -> &'static str {
+        match self {
+            Category::Sexual => "sexual",
+            Category::HateViolence => "hate_violence",
+            Category::DrugsDanger => "drugs_danger",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.id() == id.trim())
+    }
+}
+
+/// A piece of advice on a prompt: a warning shown to the user, never a refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Advice {
+    TooLong {
+        words: usize,
+        max: usize,
+    },
+    NoFormat,
+    /// The names of the styles found, in the order they appear in the prompt.
+    SeveralStyles {
+        styles: Vec<String>,
+    },
+}
+
+/// A rule that fired on a prompt: its category, its `name` in the rules file and the term, as
+/// written there, that was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub category: Category,
+    pub rule: String,
+    pub term: String,
+}
+
+/// The verdict on a prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptCheck {
+    /// The forbidden category the prompt falls in, if any.
+    pub category: Option<Category>,
+    pub advice: Vec<Advice>,
+}
+
+impl PromptCheck {
+    pub fn allowed(&self) -> bool {
+        self.category.is_none()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("the prompt rules are not valid TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error(
+        "rule {rule:?}: unknown category {id:?} (expected sexual, hate_violence or drugs_danger)"
+    )]
+    UnknownCategory { rule: String, id: String },
+    #[error("rule {rule:?} has no terms")]
+    NoTerms { rule: String },
+    #[error("{place}: empty term")]
+    EmptyTerm { place: String },
+    #[error("{place}: term {term:?} is invalid: {reason}")]
+    BadTerm {
+        place: String,
+        term: String,
+        reason: &'static str,
+    },
+    #[error("{place}: term {term:?} uses the unknown set @{set}")]
+    UnknownSet {
+        place: String,
+        term: String,
+        set: String,
+    },
+    #[error("advice.max_words must be at least 1")]
+    ZeroMaxWords,
+}
+
+/// The shortest stem allowed: shorter ones (`nu*`, `tu*`) would match far too many words.
+const MIN_STEM_CHARS: usize = 3;
+/// The forbidden-prompt rules and the advice settings, ready to check prompts.
+pub struct PromptRules {
+    forbidden: Matcher,
+    advice: Matcher,
+    rules: Vec<Rule>,
+    style_names: Vec<String>,
+    max_words: usize,
+}
+
+impl std::fmt::Debug for PromptRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PromptRules")
+            .field("rules", &self.rules.len())
+            .field("patterns", &self.forbidden.patterns.len())
+            .field("advice_patterns", &self.advice.patterns.len())
+            .field("styles", &self.style_names)
+            .field("max_words", &self.max_words)
+            .finish()
+    }
+}
+
+impl PromptRules {
+    /// Parses and folds the rules file (`content/prompt-rules.toml`).
+    pub fn from_toml(text: &str) -> Result<Self, RulesError> {
+        let file: RulesFile = toml::from_str(text)?;
+        if file.advice.max_words == 0 {
+            return Err(RulesError::ZeroMaxWords);
+        }
+        let compiler = Compiler { sets: &file.sets };
+        let mut forbidden = Matcher::default();
+        let mut advice = Matcher::default();
+
+        for term in &file.global.exceptions {
+            for slots in compiler.patterns("global.exceptions", term)? {
+                forbidden.add(slots, Owner::GlobalException, term);
+            }
+        }
+
+        let mut rules = Vec::with_capacity(file.rules.len());
+        for (index, rule) in file.rules.iter().enumerate() {
+            let category =
+                Category::parse(&rule.category).ok_or_else(|| RulesError::UnknownCategory {
+                    rule: rule.name.clone(),
+                    id: rule.category.clone(),
+                })?;
+            if rule.terms.is_empty() {
+                return Err(RulesError::NoTerms {
+                    rule: rule.name.clone(),
+                });
+            }
+            let lists = [
+                (Role::Term, &rule.terms, "terms"),
+                (Role::With, &rule.with, "with"),
+                (Role::Exception, &rule.exceptions, "exceptions"),
+                (Role::SafeContext, &rule.safe_contexts, "safe_contexts"),
+            ];
+            for (role, terms, field) in lists {
+                let place = format!("rule {:?}, {field}", rule.name);
+                for term in terms {
+                    for slots in compiler.patterns(&place, term)? {
+                        forbidden.add(slots, Owner::Rule { rule: index, role }, term);
+                    }
+                }
+            }
+            rules.push(Rule {
+                category,
+                name: rule.name.clone(),
+                window: rule.window,
+                has_with: !rule.with.is_empty(),
+                disguised_alone: rule.disguised_alone,
+            });
+        }
+
+        for term in &file.advice.formats {
+            for slots in compiler.patterns("advice.formats", term)? {
+                advice.add(slots, Owner::Format, term);
+            }
+        }
+        let mut style_names = Vec::with_capacity(file.advice.styles.len());
+        for (name, terms) in &file.advice.styles {
+            let place = format!("advice.styles.{name}");
+            for term in terms {
+                for slots in compiler.patterns(&place, term)? {
+                    advice.add(slots, Owner::Style(style_names.len()), term);
+                }
+            }
+            style_names.push(name.clone());
+        }
+
+        Ok(Self {
+            forbidden,
+            advice,
+            rules,
+            style_names,
+            max_words: file.advice.max_words,
+        })
+    }
+
+    /// Checks a prompt: its forbidden category, if any, and advice. Never panics.
+    pub fn check(&self, prompt: &str) -> PromptCheck {
+        let text = Text::read(prompt);
+        if text.words == 0 {
+            return PromptCheck {
+                category: None,
+                advice: Vec::new(),
+            };
+        }
+        let category = self
+            .fired_rules(&text)
+            .first()
+            .and_then(|&(rule, _)| self.rules.get(rule))
+            .map(|rule| rule.category);
+        PromptCheck {
+            category,
+            advice: self.advice_for(&text),
+        }
+    }
+
+    /// Why a prompt is refused: every rule that fires, the deciding one first. Empty when the
+    /// prompt is allowed. Meant for logs and for staff tuning the rules file.
+    pub fn explain(&self, prompt: &str) -> Vec<Explanation> {
+        self.fired_rules(&Text::read(prompt))
+            .into_iter()
+            .filter_map(|(index, pattern)| {
+                let rule = self.rules.get(index)?;
+                let term = self
+                    .forbidden
+                    .patterns
+                    .get(pattern)?
+                    .owners
+                    .iter()
+                    .find(|(owner, _)| {
+                        *owner
+                            == Owner::Rule {
+                                rule: index,
+                                role: Role::Term,
+                            }
+                    })
+                    .map(|(_, source)| source.clone())?;
+                Some(Explanation {
+                    category: rule.category,
+                    rule: rule.name.clone(),
+                    term,
+                })
+            })
+            .collect()
+    }
+
+    /// The rules that fire on a prompt, with the term that made each fire, in file order: the
+    /// first one decides the category.
+    fn fired_rules(&self, text: &Text) -> Vec<(usize, usize)> {
+        let mut hits = Vec::new();
+        for reading in text.readings() {
+            self.forbidden.find(&reading, false, &mut hits);
+        }
+        hits.sort_unstable();
+        hits.dedup();
+
+        #[derive(Default)]
+        struct RuleHits {
+            terms: Vec<Hit>,
+            with: Vec<Hit>,
+            exceptions: Vec<Hit>,
+            safe: bool,
+        }
+        let mut per_rule: Vec<RuleHits> =
+            (0..self.rules.len()).map(|_| RuleHits::default()).collect();
+        let mut global = Vec::new();
+        for hit in hits {
+            let Some(pattern) = self.forbidden.patterns.get(hit.pattern) else {
+                continue;
+            };
+            for (owner, _) in &pattern.owners {
+                match *owner {
+                    Owner::GlobalException => global.push(hit),
+                    Owner::Rule { rule, role } => {
+                        let Some(bucket) = per_rule.get_mut(rule) else {
+                            continue;
+                        };
+                        match role {
+                            Role::Term => bucket.terms.push(hit),
+                            Role::With => bucket.with.push(hit),
+                            Role::Exception => bucket.exceptions.push(hit),
+                            Role::SafeContext => bucket.safe = true,
+                        }
+                    }
+                    Owner::Format | Owner::Style(_) => {}
+                }
+            }
+        }
+
+        let mut fired = Vec::new();
+        for (index, (rule, found)) in self.rules.iter().zip(&per_rule).enumerate() {
+            if found.safe {
+                continue;
+            }
+            let excused = |hit: &Hit| {
+                global
+                    .iter()
+                    .chain(&found.exceptions)
+                    .any(|e| e.covers(hit))
+            };
+            let terms: Vec<&Hit> = found.terms.iter().filter(|h| !excused(h)).collect();
+            let culprit = if rule.has_with {
+                let with: Vec<&Hit> = found.with.iter().filter(|h| !excused(h)).collect();
+                terms.iter().find(|t| {
+                    (rule.disguised_alone && t.disguise == Disguise::Evasion)
+                        || with.iter().any(|w| {
+                            w.start != t.start && (rule.window == 0 || t.gap(w) <= rule.window)
+                        })
+                })
+            } else {
+                terms.first()
+            };
+            if let Some(hit) = culprit {
+                fired.push((index, hit.pattern));
+            }
+        }
+        fired
+    }
+
+    fn advice_for(&self, text: &Text) -> Vec<Advice> {
+        let mut advice = Vec::new();
+        if text.words > self.max_words {
+            advice.push(Advice::TooLong {
+                words: text.words,
+                max: self.max_words,
+            });
+        }
+        let mut hits = Vec::new();
+        let as_written: Vec<&Token> = text.tokens.iter().collect();
+        self.advice.find(&as_written, true, &mut hits);
+        let owners = |hit: &Hit| {
+            self.advice
+                .patterns
+                .get(hit.pattern)
+                .map(|p| p.owners.as_slice())
+                .unwrap_or_default()
+        };
+        if !hits
+            .iter()
+            .any(|h| owners(h).iter().any(|(o, _)| *o == Owner::Format))
+        {
+            advice.push(Advice::NoFormat);
+        }
+
+        // « photo réaliste » is one style, not « photo » plus « réaliste »: the longest match
+        // wins where style terms overlap.
+        let mut styles: Vec<(Hit, usize)> = hits
+            .iter()
+            .flat_map(|h| {
+                owners(h).iter().filter_map(|(o, _)| match o {
+                    Owner::Style(style) => Some((*h, *style)),
+                    _ => None,
+                })
+            })
+            .collect();
+        styles.sort_by_key(|(h, _)| (std::cmp::Reverse(h.end - h.start), h.start));
+        let mut kept: Vec<(Hit, usize)> = Vec::new();
+        for (hit, style) in styles {
+            if !kept
+                .iter()
+                .any(|(k, _)| k.start < hit.end && hit.start < k.end)
+            {
+                kept.push((hit, style));
+            }
+        }
+        kept.sort_by_key(|(h, _)| h.start);
+        let mut names: Vec<String> = Vec::new();
+        for (_, style) in kept {
+            if let Some(name) = self.style_names.get(style)
+                && !names.contains(name)
+            {
+                names.push(name.clone());
+            }
+        }
+        if names.len() >= 2 {
+            advice.push(Advice::SeveralStyles { styles: names });
+        }
+        advice
+    }
+}
