@@ -1,0 +1,205 @@
+//! Sign-up and activation (`/compte/inscription`, `/compte/activation`).
+
+use super::*;
+
+// ---------------------------------------------------------------- sign up
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SignUpForm {
+    #[serde(default)]
+    organisation: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    mot_de_passe: String,
+    #[serde(default)]
+    confirmation: String,
+    #[serde(default)]
+    plan: String,
+}
+
+#[derive(Template)]
+#[template(path = "compte/inscription.html")]
+struct SignUpPage {
+    layout: Layout,
+    csrf: String,
+    form: SignUpForm,
+    errors: BTreeMap<&'static str, String>,
+    plans: Vec<Plan>,
+}
+
+impl SignUpPage {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+
+    fn invalid(&self, field: &str) -> &'static str {
+        if self.errors.contains_key(field) {
+            "true"
+        } else {
+            "false"
+        }
+    }
+}
+
+pub async fn sign_up_form(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+) -> Result<HttpResponse, PageError> {
+    let catalog = state.catalog.get(&state.pool).await?;
+    let form = SignUpForm {
+        plan: catalog.default_plan().to_owned(),
+        ..SignUpForm::default()
+    };
+    let body = SignUpPage {
+        layout,
+        csrf: csrf::token(&request)?,
+        form,
+        errors: BTreeMap::new(),
+        plans: catalog.plans.clone(),
+    }
+    .render()?;
+    Ok(super::super::html(200, body))
+}
+
+pub async fn sign_up(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    form: web::Form<SignUpForm>,
+) -> Result<HttpResponse, PageError> {
+    if state.config.is_production() {
+        // Paid plans start with online payment, which is not built yet.
+        return Ok(super::super::see_other(&format!(
+            "/compte/info?avis={}",
+            Notice::SignUpClosed.code()
+        )));
+    }
+    let mut form = form.into_inner();
+    let catalog = state.catalog.get(&state.pool).await?;
+    let mut errors = Errors::new();
+    let organisation = form.organisation.trim().to_owned();
+    if organisation.chars().count() < 2 {
+        errors.insert("organisation", FormError::Required);
+    } else if organisation.chars().count() > 160 {
+        errors.insert("organisation", FormError::TooLong(160));
+    }
+    check_email(&mut errors, "email", &form.email);
+    let personal = [organisation.as_str(), form.email.as_str()];
+    check_new_password(
+        &mut errors,
+        &form.mot_de_passe,
+        &form.confirmation,
+        &personal,
+    );
+    if catalog.plan(&form.plan).is_none() {
+        errors.insert("plan", FormError::UnknownPlan);
+    }
+    if !errors.is_empty() {
+        // Never send a password back to the browser.
+        form.mot_de_passe.clear();
+        form.confirmation.clear();
+        let body = SignUpPage {
+            layout,
+            csrf: csrf::token(&request)?,
+            form,
+            errors: messages(&errors),
+            plans: catalog.plans.clone(),
+        }
+        .render()?;
+        return Ok(super::super::html(400, body));
+    }
+    let input = SignUp {
+        organisation: &organisation,
+        email: form.email.trim(),
+        password: &form.mot_de_passe,
+        plan: &form.plan,
+    };
+    let client = super::super::client_key(&request);
+    service::sign_up(
+        &state.pool,
+        &state.hasher,
+        &state.config.public_url,
+        input,
+        asker(&state, &client),
+        state.clock.now(),
+    )
+    .await
+    .map_err(internal)?;
+    Ok(super::super::see_other(&format!(
+        "/compte/info?avis={}",
+        Notice::CheckYourEmail.code()
+    )))
+}
+
+/// The page a link opens: what it will do, and a button that does it. Mail scanners follow
+/// links; only a person presses the button (a POST).
+#[derive(Template)]
+#[template(path = "compte/confirmer.html")]
+struct ConfirmPage {
+    layout: Layout,
+    csrf: String,
+    action: &'static str,
+    jeton: String,
+}
+
+pub(super) async fn confirm_page(
+    state: &AppState,
+    request: &HttpRequest,
+    layout: Layout,
+    action: &'static str,
+    purpose: TokenPurpose,
+    token: &str,
+) -> Result<HttpResponse, PageError> {
+    if !service::link_is_valid(&state.pool, token, purpose)
+        .await
+        .map_err(internal)?
+    {
+        return Ok(link_invalid());
+    }
+    let page = ConfirmPage {
+        layout,
+        csrf: csrf::token(request)?,
+        action,
+        jeton: token.to_owned(),
+    };
+    Ok(super::super::html(200, page.render()?))
+}
+
+/// `GET /compte/activation?jeton=…`: a page with the button that activates.
+pub async fn activation_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, PageError> {
+    confirm_page(
+        &state,
+        &request,
+        layout,
+        "/compte/activation",
+        TokenPurpose::Activation,
+        &query.jeton,
+    )
+    .await
+}
+
+/// `POST /compte/activation`: activates the account and signs its owner in.
+pub async fn activate(
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<TokenQuery>,
+) -> Result<HttpResponse, PageError> {
+    match service::activate(&state.pool, &form.jeton).await {
+        Ok(user) => {
+            extract::sign_in(&session, &user)?;
+            Ok(super::super::see_other("/compte"))
+        }
+        Err(ServiceError::InvalidLink) => Ok(super::super::see_other(&format!(
+            "/compte/info?avis={}",
+            Notice::LinkInvalid.code()
+        ))),
+        Err(e) => Err(internal(e)),
+    }
+}

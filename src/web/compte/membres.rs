@@ -1,0 +1,180 @@
+//! The team (owners): invitations, their acceptance, revocation, removal, hand-over, and the
+//! low-balance threshold.
+
+use super::*;
+
+// ---------------------------------------------------------------- invitations
+
+pub async fn invitation_form(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, PageError> {
+    let (organisation, email) = match service::invitation(&state.pool, &query.jeton).await {
+        Ok(found) => found,
+        Err(ServiceError::InvalidLink) => return Ok(link_invalid()),
+        Err(e) => return Err(internal(e)),
+    };
+    NewPasswordPage::respond(
+        layout,
+        &request,
+        "/compte/invitation",
+        &query.jeton,
+        Some((organisation, email)),
+        &Errors::new(),
+    )
+}
+
+pub async fn accept_invitation(
+    state: web::Data<AppState>,
+    session: Session,
+    request: HttpRequest,
+    layout: Layout,
+    form: web::Form<NewPasswordForm>,
+) -> Result<HttpResponse, PageError> {
+    let (organisation, email) = match service::invitation(&state.pool, &form.jeton).await {
+        Ok(found) => found,
+        Err(ServiceError::InvalidLink) => return Ok(link_invalid()),
+        Err(e) => return Err(internal(e)),
+    };
+    let mut errors = Errors::new();
+    check_new_password(
+        &mut errors,
+        &form.mot_de_passe,
+        &form.confirmation,
+        &[&organisation, &email],
+    );
+    if !errors.is_empty() {
+        return NewPasswordPage::respond(
+            layout,
+            &request,
+            "/compte/invitation",
+            &form.jeton,
+            Some((organisation, email)),
+            &errors,
+        );
+    }
+    let client = super::super::client_key(&request);
+    let outcome = service::accept_invitation(
+        &state.pool,
+        &state.hasher,
+        &form.jeton,
+        &form.mot_de_passe,
+        asker(&state, &client),
+    )
+    .await;
+    match outcome {
+        Ok(user) => {
+            extract::sign_in(&session, &user)?;
+            Ok(super::super::see_other("/compte"))
+        }
+        Err(ServiceError::InvalidLink | ServiceError::EmailTaken) => Ok(link_invalid()),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+// ---------------------------------------------------------------- members (owners only)
+
+pub async fn invite(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    Owner(owner): Owner,
+    form: web::Form<EmailForm>,
+) -> Result<HttpResponse, PageError> {
+    let mut errors = Errors::new();
+    check_email(&mut errors, "invitation", &form.email);
+    if !errors.is_empty() {
+        let values = BTreeMap::from([("invitation", form.email.clone())]);
+        let body = account_page(
+            &state,
+            &request,
+            layout,
+            owner,
+            None,
+            messages(&errors),
+            values,
+        )
+        .await?;
+        return Ok(super::super::html(400, body));
+    }
+    service::invite(
+        &state.pool,
+        &state.config.public_url,
+        &owner.row,
+        form.email.trim(),
+    )
+    .await
+    .map_err(internal)?;
+    Ok(notice_redirect(Notice::InvitationSent))
+}
+
+/// `POST /compte/invitations/{id}/revocation`: the link stops working at once.
+pub async fn revoke_invitation(
+    state: web::Data<AppState>,
+    Owner(owner): Owner,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
+    match service::revoke_invitation(&state.pool, &owner.row, id).await {
+        Ok(()) => Ok(notice_redirect(Notice::InvitationRevoked)),
+        Err(ServiceError::NotAllowed) => Err(PageError::NotFound),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// An id from the URL that is not a member of the owner's organisation is simply not found:
+/// nobody learns anything about another organisation by changing it.
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    Owner(owner): Owner,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let member = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
+    match service::remove_member(&state.pool, &owner.row, member).await {
+        Ok(()) => Ok(notice_redirect(Notice::MemberRemoved)),
+        Err(ServiceError::NotAllowed) => Err(PageError::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn transfer_ownership(
+    state: web::Data<AppState>,
+    Owner(owner): Owner,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let member = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
+    match service::transfer_ownership(&state.pool, &owner.row, member).await {
+        Ok(()) => Ok(notice_redirect(Notice::OwnershipTransferred)),
+        Err(ServiceError::NotAllowed) => Err(PageError::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ThresholdForm {
+    #[serde(default)]
+    seuil: String,
+}
+
+pub async fn set_threshold(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    Owner(owner): Owner,
+    form: web::Form<ThresholdForm>,
+) -> Result<HttpResponse, PageError> {
+    match form.seuil.trim().parse::<i64>() {
+        Ok(value @ 0..=100_000) => {
+            service::set_threshold(&state.pool, &owner.row, value).await?;
+            Ok(notice_redirect(Notice::ThresholdSaved))
+        }
+        _ => {
+            let errors = BTreeMap::from([("seuil", message("seuil", FormError::OutOfRange))]);
+            let values = BTreeMap::from([("seuil", form.seuil.clone())]);
+            let body = account_page(&state, &request, layout, owner, None, errors, values).await?;
+            Ok(super::super::html(400, body))
+        }
+    }
+}
