@@ -41,6 +41,12 @@ pub struct Config {
     /// Addresses of the reverse proxies in front of the portal, whose `X-Forwarded-For` is
     /// believed (`NANOCLIP_TRUSTED_PROXIES`, comma-separated). Empty: the peer is the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The generation engine's token (`NANOCLIP_ENGINE_TOKEN`): its reports carry it as
+    /// `Authorization: Bearer`. Unset: every report is refused.
+    pub engine_token: Option<String>,
+    /// The payment provider's webhook signing secret (`NANOCLIP_WEBHOOK_SECRET`). Unset: every
+    /// webhook is refused.
+    pub webhook_secret: Option<String>,
 }
 
 // Secrets stay out of logs: Debug never prints the database URL or the session key.
@@ -63,6 +69,11 @@ impl fmt::Debug for Config {
                 &self.password_checks_per_second,
             )
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("engine_token", &self.engine_token.as_ref().map(|_| "[set]"))
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "[set]"),
+            )
             .finish()
     }
 }
@@ -287,6 +298,25 @@ impl Config {
             }
         }
 
+        let secret = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let engine_token = secret("NANOCLIP_ENGINE_TOKEN");
+        let webhook_secret = secret("NANOCLIP_WEBHOOK_SECRET");
+        for (name, value) in [
+            ("NANOCLIP_ENGINE_TOKEN", &engine_token),
+            ("NANOCLIP_WEBHOOK_SECRET", &webhook_secret),
+        ] {
+            if value.as_ref().is_some_and(|v| v.len() < 32) {
+                errors.push(
+                    name,
+                    "at least 32 random characters, e.g. from `openssl rand -hex 32`",
+                );
+            }
+        }
+
         if errors.0.is_empty() {
             Ok(Self {
                 environment,
@@ -302,6 +332,8 @@ impl Config {
                 login_throttle,
                 password_checks_per_second,
                 trusted_proxies,
+                engine_token,
+                webhook_secret,
             })
         } else {
             Err(errors)

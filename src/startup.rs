@@ -143,8 +143,9 @@ impl Application {
 /// (`web::routes`): a route names its caller, and so cannot land behind the wrong middleware.
 ///
 /// Lightest first: shared pages (guides, assets, health) served from memory, not logged per
-/// request (guide views are counted); then, logged: the JSON API (JSON errors, no cookie, no
-/// CSRF), the staff back office (the browser stack plus the staff guard on the whole scope),
+/// request (guide views are counted); then, logged: the generation engine's reports (its bearer
+/// token), the payment provider's webhooks (a signature on the raw body), the JSON API (JSON
+/// errors, no cookie, no CSRF), the staff back office (the browser stack plus the staff guard on the whole scope),
 /// public pages without a session (search, robots, sitemap), and browser pages (sessions, CSRF,
 /// error pages, compression), which also answer every unknown URL with the 404 page.
 fn scopes(
@@ -171,6 +172,20 @@ fn scopes(
     )
     .service(
         web::scope("")
+            .service(
+                web::scope("/api/v1/moteur")
+                    .configure(|cfg| register(cfg, Caller::Engine))
+                    .default_service(web::to(pages::api_error::not_found))
+                    .wrap(middleware::from_fn(pages::guards::engine_bearer))
+                    .wrap(middleware::from_fn(pages::api_error::json_errors)),
+            )
+            .service(
+                web::scope("/webhooks")
+                    .configure(|cfg| register(cfg, Caller::Webhook))
+                    .default_service(web::to(pages::api_error::not_found))
+                    .wrap(middleware::from_fn(pages::guards::webhook_signature))
+                    .wrap(middleware::from_fn(pages::api_error::json_errors)),
+            )
             .service(
                 web::scope("/api/v1")
                     .configure(|cfg| register(cfg, Caller::Api))

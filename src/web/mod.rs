@@ -11,6 +11,7 @@ pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod filters;
+pub mod guards;
 pub mod layout;
 pub mod messages;
 pub mod meta;

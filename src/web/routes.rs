@@ -25,6 +25,10 @@ pub enum Caller {
     Staff,
     /// Programs: JSON in and out, JSON errors, no cookie, no CSRF (an API key where needed).
     Api,
+    /// The generation engine reporting outcomes: `Authorization: Bearer` with its token, JSON.
+    Engine,
+    /// The payment provider's webhooks: the raw body, a signature, JSON; no session, no CSRF.
+    Webhook,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +139,8 @@ impl Caller {
     pub fn prefix(self) -> &'static str {
         match self {
             Caller::Api => "/api/v1",
+            Caller::Engine => "/api/v1/moteur",
+            Caller::Webhook => "/webhooks",
             Caller::Staff => "/admin",
             Caller::Shared | Caller::Public | Caller::Browser => "",
         }
@@ -160,7 +166,10 @@ pub fn is_browser_page(path: &str) -> bool {
         .get_or_init(|| {
             table()
                 .into_iter()
-                .filter(|r| r.verb == Verb::Get && r.caller != Caller::Api)
+                .filter(|r| {
+                    r.verb == Verb::Get
+                        && !matches!(r.caller, Caller::Api | Caller::Engine | Caller::Webhook)
+                })
                 .filter(|r| !matches!(r.path, "/healthz" | "/robots.txt" | "/sitemap.xml"))
                 .filter(|r| !r.path.starts_with("/static/"))
                 .map(|r| actix_web::dev::ResourceDef::new(r.path))
@@ -251,11 +260,20 @@ mod tests {
     fn callers_and_paths_agree() {
         for route in table() {
             match route.caller {
-                Caller::Api | Caller::Staff => assert!(
-                    route.path.starts_with(route.caller.prefix()),
-                    "{} outside its scope",
-                    route.path
-                ),
+                Caller::Api | Caller::Staff | Caller::Engine | Caller::Webhook => {
+                    assert!(
+                        route.path.starts_with(route.caller.prefix()),
+                        "{} outside its scope",
+                        route.path
+                    );
+                    if route.caller == Caller::Api {
+                        assert!(
+                            !route.path.starts_with(Caller::Engine.prefix()),
+                            "{} is the engine's",
+                            route.path
+                        );
+                    }
+                }
                 Caller::Shared | Caller::Public => {
                     assert_eq!(route.verb, Verb::Get, "{} changes state", route.path)
                 }

@@ -10,5 +10,6 @@ mod entete;
 mod foundation;
 mod fuzz;
 mod panne;
+mod portees;
 mod securite;
 mod simulateur;
