@@ -34,19 +34,19 @@ pub struct Member {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum AccountError {
+pub enum UniqueEmailError {
     #[error("this e-mail address is already used")]
     EmailTaken,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
 
-fn email_taken(error: sqlx::Error) -> AccountError {
+fn email_taken(error: sqlx::Error) -> UniqueEmailError {
     match &error {
         sqlx::Error::Database(e) if e.constraint() == Some("users_email_unique") => {
-            AccountError::EmailTaken
+            UniqueEmailError::EmailTaken
         }
-        _ => AccountError::Db(error),
+        _ => UniqueEmailError::Db(error),
     }
 }
 
@@ -92,7 +92,7 @@ pub async fn create_user(
     password_hash: &str,
     role: Role,
     verified: bool,
-) -> Result<Uuid, AccountError> {
+) -> Result<Uuid, UniqueEmailError> {
     sqlx::query_scalar!(
         "INSERT INTO users (organisation_id, email, password_hash, role, email_verified_at)
          VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END) RETURNING id",
@@ -179,7 +179,11 @@ pub async fn mark_verified(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()
     Ok(())
 }
 
-pub async fn set_email(conn: &mut PgConnection, id: Uuid, email: &str) -> Result<(), AccountError> {
+pub async fn set_email(
+    conn: &mut PgConnection,
+    id: Uuid,
+    email: &str,
+) -> Result<(), UniqueEmailError> {
     sqlx::query!(
         "UPDATE users SET email = $2, email_verified_at = now() WHERE id = $1",
         id,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::fault::Fault;
 use super::mail::{self, Email};
 use super::passwords::{HashError, Hasher};
-use crate::db::{self, accounts::AccountError, accounts::UserRow};
+use crate::db::{self, accounts::UniqueEmailError, accounts::UserRow};
 use crate::domain::account::{Role, SubscriptionStatus, TokenPurpose};
 
 /// The links a security event (password changed or reset, signed out everywhere, e-mail
@@ -58,12 +58,12 @@ impl FailureKeys {
     }
 
     /// Refuses a client that failed too often; an account's failures only slow it down.
-    async fn check(&self, conn: &mut PgConnection) -> Result<(), ServiceError> {
+    async fn check(&self, conn: &mut PgConnection) -> Result<(), AccountError> {
         let window = LOGIN_WINDOW_SECS;
         let pair = db::rate_limit::current(conn, &self.pair, window).await?;
         let client = db::rate_limit::current(conn, &self.client, window).await?;
         if pair >= LOGIN_FAILURES_PER_PAIR || client >= LOGIN_FAILURES_PER_CLIENT {
-            return Err(ServiceError::Throttled {
+            return Err(AccountError::Throttled {
                 retry_after: db::rate_limit::window_left(window),
             });
         }
@@ -95,7 +95,7 @@ async fn clear_failures(conn: &mut PgConnection, email: &str) -> sqlx::Result<()
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
+pub enum AccountError {
     #[error("too many password checks in flight")]
     Busy,
     #[error("too many failed attempts")]
@@ -116,32 +116,32 @@ pub enum ServiceError {
     Fault(#[from] Fault),
 }
 
-impl From<sqlx::Error> for ServiceError {
+impl From<sqlx::Error> for AccountError {
     fn from(e: sqlx::Error) -> Self {
-        ServiceError::Fault(e.into())
+        AccountError::Fault(e.into())
     }
 }
 
-impl From<anyhow::Error> for ServiceError {
+impl From<anyhow::Error> for AccountError {
     fn from(e: anyhow::Error) -> Self {
-        ServiceError::Fault(e.into())
+        AccountError::Fault(e.into())
     }
 }
 
-impl From<HashError> for ServiceError {
+impl From<HashError> for AccountError {
     fn from(e: HashError) -> Self {
         match e {
-            HashError::Busy => ServiceError::Busy,
-            HashError::Internal(m) => ServiceError::Fault(Fault::Internal(anyhow::anyhow!(m))),
+            HashError::Busy => AccountError::Busy,
+            HashError::Internal(m) => AccountError::Fault(Fault::Internal(anyhow::anyhow!(m))),
         }
     }
 }
 
-impl From<AccountError> for ServiceError {
-    fn from(e: AccountError) -> Self {
+impl From<UniqueEmailError> for AccountError {
+    fn from(e: UniqueEmailError) -> Self {
         match e {
-            AccountError::EmailTaken => ServiceError::EmailTaken,
-            AccountError::Db(e) => e.into(),
+            UniqueEmailError::EmailTaken => AccountError::EmailTaken,
+            UniqueEmailError::Db(e) => e.into(),
         }
     }
 }
@@ -174,7 +174,7 @@ pub async fn sign_up(
     input: SignUp<'_>,
     asker: Asker<'_>,
     now: OffsetDateTime,
-) -> Result<(), ServiceError> {
+) -> Result<(), AccountError> {
     asker.charge(hasher)?;
     let hash = hasher.hash(input.password).await?;
     let mut tx = pool.begin().await?;
@@ -235,16 +235,16 @@ pub async fn sign_up(
     Ok(())
 }
 
-pub async fn activate(pool: &PgPool, token: &str) -> Result<UserRow, ServiceError> {
+pub async fn activate(pool: &PgPool, token: &str) -> Result<UserRow, AccountError> {
     let mut tx = pool.begin().await?;
     let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Activation)
         .await?
-        .ok_or(ServiceError::InvalidLink)?;
-    let user_id = row.user_id.ok_or(ServiceError::InvalidLink)?;
+        .ok_or(AccountError::InvalidLink)?;
+    let user_id = row.user_id.ok_or(AccountError::InvalidLink)?;
     db::accounts::mark_verified(&mut tx, user_id).await?;
     let user = db::accounts::user_by_id(&mut tx, user_id)
         .await?
-        .ok_or(ServiceError::InvalidLink)?;
+        .ok_or(AccountError::InvalidLink)?;
     tx.commit().await?;
     Ok(user)
 }
@@ -258,7 +258,7 @@ pub async fn log_in(
     password: &str,
     client: &str,
     throttle: bool,
-) -> Result<UserRow, ServiceError> {
+) -> Result<UserRow, AccountError> {
     let keys = FailureKeys::new(email, client);
     let mut conn = pool.acquire().await?;
     // Without throttling (benchmarks only), failures are neither checked nor counted: a login
@@ -279,10 +279,10 @@ pub async fn log_in(
         if throttle {
             keys.count_failure(&mut conn).await?;
         }
-        return Err(ServiceError::InvalidCredentials);
+        return Err(AccountError::InvalidCredentials);
     };
     if !user.verified {
-        return Err(ServiceError::NotActivated);
+        return Err(AccountError::NotActivated);
     }
     db::rate_limit::clear(&mut conn, &keys.pair).await?;
     if verified.needs_rehash {
@@ -300,7 +300,7 @@ pub async fn request_reset(
     public_url: &str,
     email: &str,
     client: &str,
-) -> Result<(), ServiceError> {
+) -> Result<(), AccountError> {
     let mut tx = pool.begin().await?;
     if let Some(retry_after) = db::rate_limit::hit(
         &mut tx,
@@ -311,7 +311,7 @@ pub async fn request_reset(
     .await?
     {
         tx.commit().await?;
-        return Err(ServiceError::Throttled { retry_after });
+        return Err(AccountError::Throttled { retry_after });
     }
     let address_over = db::rate_limit::hit(
         &mut tx,
@@ -361,7 +361,7 @@ pub async fn link_is_valid(
     pool: &PgPool,
     token: &str,
     purpose: TokenPurpose,
-) -> Result<bool, ServiceError> {
+) -> Result<bool, AccountError> {
     let mut conn = pool.acquire().await?;
     Ok(
         db::accounts::peek_token(&mut conn, &token_hash(token), purpose)
@@ -378,10 +378,10 @@ pub async fn reset_password(
     token: &str,
     password: &str,
     asker: Asker<'_>,
-) -> Result<UserRow, ServiceError> {
+) -> Result<UserRow, AccountError> {
     // A made-up link costs no hash: it cannot drain the budget that logins share.
     if !link_is_valid(pool, token, TokenPurpose::Reset).await? {
-        return Err(ServiceError::InvalidLink);
+        return Err(AccountError::InvalidLink);
     }
     asker.charge(hasher)?;
     let hash = hasher.hash(password).await?;
@@ -389,12 +389,12 @@ pub async fn reset_password(
     // Taken in the transaction: two uses of one link at once, only one succeeds.
     let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Reset)
         .await?
-        .ok_or(ServiceError::InvalidLink)?;
-    let user_id = row.user_id.ok_or(ServiceError::InvalidLink)?;
+        .ok_or(AccountError::InvalidLink)?;
+    let user_id = row.user_id.ok_or(AccountError::InvalidLink)?;
     db::accounts::set_password(&mut tx, user_id, &hash, true).await?;
     let user = db::accounts::user_by_id(&mut tx, user_id)
         .await?
-        .ok_or(ServiceError::InvalidLink)?;
+        .ok_or(AccountError::InvalidLink)?;
     after_password_change(&mut tx, public_url, &user).await?;
     clear_failures(&mut tx, &user.email).await?;
     tx.commit().await?;
@@ -407,7 +407,7 @@ async fn after_password_change(
     conn: &mut PgConnection,
     public_url: &str,
     user: &UserRow,
-) -> Result<(), ServiceError> {
+) -> Result<(), AccountError> {
     db::accounts::revoke_user_tokens(conn, user.id, ENDED_BY_SECURITY_EVENTS).await?;
     let notice = Email::PasswordChanged {
         reset_link: format!("{public_url}/compte/mot-de-passe-oublie"),
@@ -426,7 +426,7 @@ pub struct Asker<'a> {
 
 impl Asker<'_> {
     /// Charges a password check to this client's share of the hashing budget.
-    fn charge(self, hasher: &Hasher) -> Result<(), ServiceError> {
+    fn charge(self, hasher: &Hasher) -> Result<(), AccountError> {
         if self.throttle {
             hasher.charge_client(self.client)?;
         }
@@ -442,11 +442,11 @@ async fn check_current_password(
     user: Uuid,
     password: &str,
     asker: Asker<'_>,
-) -> Result<UserRow, ServiceError> {
+) -> Result<UserRow, AccountError> {
     let mut conn = pool.acquire().await?;
     let row = db::accounts::user_by_id(&mut conn, user)
         .await?
-        .ok_or(ServiceError::NotAllowed)?;
+        .ok_or(AccountError::NotAllowed)?;
     let keys = FailureKeys::new(&row.email, asker.client);
     if asker.throttle {
         keys.check(&mut conn).await?;
@@ -458,7 +458,7 @@ async fn check_current_password(
             let mut conn = pool.acquire().await?;
             keys.count_failure(&mut conn).await?;
         }
-        return Err(ServiceError::InvalidCredentials);
+        return Err(AccountError::InvalidCredentials);
     }
     Ok(row)
 }
@@ -472,7 +472,7 @@ pub async fn change_password(
     current: &str,
     new: &str,
     asker: Asker<'_>,
-) -> Result<i32, ServiceError> {
+) -> Result<i32, AccountError> {
     let row = check_current_password(pool, hasher, user, current, asker).await?;
     let hash = hasher.hash(new).await?;
     let mut tx = pool.begin().await?;
@@ -483,7 +483,7 @@ pub async fn change_password(
 }
 
 /// « Se déconnecter partout »: every session ends, and so do the user's pending links.
-pub async fn sign_out_everywhere(pool: &PgPool, user: Uuid) -> Result<(), ServiceError> {
+pub async fn sign_out_everywhere(pool: &PgPool, user: Uuid) -> Result<(), AccountError> {
     let mut tx = pool.begin().await?;
     db::accounts::bump_epoch(&mut tx, user).await?;
     db::accounts::revoke_user_tokens(&mut tx, user, ENDED_BY_SECURITY_EVENTS).await?;
@@ -500,7 +500,7 @@ pub async fn request_email_change(
     password: &str,
     new_email: &str,
     asker: Asker<'_>,
-) -> Result<(), ServiceError> {
+) -> Result<(), AccountError> {
     let row = check_current_password(pool, hasher, user, password, asker).await?;
     let mut tx = pool.begin().await?;
     let (token, hash) = new_token();
@@ -532,15 +532,15 @@ pub async fn confirm_email_change(
     pool: &PgPool,
     public_url: &str,
     token: &str,
-) -> Result<(), ServiceError> {
+) -> Result<(), AccountError> {
     let mut tx = pool.begin().await?;
     let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::EmailChange)
         .await?
-        .ok_or(ServiceError::InvalidLink)?;
-    let user = row.user_id.ok_or(ServiceError::InvalidLink)?;
+        .ok_or(AccountError::InvalidLink)?;
+    let user = row.user_id.ok_or(AccountError::InvalidLink)?;
     let old = db::accounts::user_by_id(&mut tx, user)
         .await?
-        .ok_or(ServiceError::InvalidLink)?;
+        .ok_or(AccountError::InvalidLink)?;
     db::accounts::set_email(&mut tx, user, &row.email).await?;
     db::accounts::revoke_user_tokens(&mut tx, user, ENDED_BY_SECURITY_EVENTS).await?;
     let notice = Email::EmailChanged {
@@ -557,15 +557,15 @@ pub async fn invite(
     public_url: &str,
     owner: &UserRow,
     email: &str,
-) -> Result<(), ServiceError> {
+) -> Result<(), AccountError> {
     let organisation = owner
         .organisation_id
         .filter(|_| owner.role == Role::Owner)
-        .ok_or(ServiceError::NotAllowed)?;
+        .ok_or(AccountError::NotAllowed)?;
     let mut tx = pool.begin().await?;
     let org = db::accounts::organisation(&mut tx, organisation)
         .await?
-        .ok_or(ServiceError::NotAllowed)?;
+        .ok_or(AccountError::NotAllowed)?;
     if db::rate_limit::hit(
         &mut tx,
         &format!("invite:org:{organisation}"),
@@ -576,7 +576,7 @@ pub async fn invite(
     .is_some()
     {
         tx.commit().await?;
-        return Err(ServiceError::TooManyInvitations);
+        return Err(AccountError::TooManyInvitations);
     }
     // The same address again soon: the invitation already sent still works; no new e-mail.
     let address_over = db::rate_limit::hit(
@@ -627,44 +627,44 @@ pub async fn revoke_invitation(
     pool: &PgPool,
     owner: &UserRow,
     invitation: Uuid,
-) -> Result<(), ServiceError> {
+) -> Result<(), AccountError> {
     let organisation = owner
         .organisation_id
         .filter(|_| owner.role == Role::Owner)
-        .ok_or(ServiceError::NotAllowed)?;
+        .ok_or(AccountError::NotAllowed)?;
     let mut conn = pool.acquire().await?;
     if db::accounts::revoke_invitation(&mut conn, organisation, invitation).await? {
         Ok(())
     } else {
-        Err(ServiceError::NotAllowed)
+        Err(AccountError::NotAllowed)
     }
 }
 
 /// The invitation's organisation name and address, if the link is still valid.
-pub async fn invitation(pool: &PgPool, token: &str) -> Result<(String, String), ServiceError> {
+pub async fn invitation(pool: &PgPool, token: &str) -> Result<(String, String), AccountError> {
     let mut conn = pool.acquire().await?;
     let row = db::accounts::peek_token(&mut conn, &token_hash(token), TokenPurpose::Invitation)
         .await?
-        .ok_or(ServiceError::InvalidLink)?;
+        .ok_or(AccountError::InvalidLink)?;
     let org = db::accounts::organisation(
         &mut conn,
-        row.organisation_id.ok_or(ServiceError::InvalidLink)?,
+        row.organisation_id.ok_or(AccountError::InvalidLink)?,
     )
     .await?
-    .ok_or(ServiceError::InvalidLink)?;
+    .ok_or(AccountError::InvalidLink)?;
     Ok((org.name, row.email))
 }
 
 /// The words a new password chosen from a reset link must not be made of: the account's
 /// organisation name and e-mail address. `InvalidLink` for an unknown, used or expired link.
-pub async fn reset_personal_words(pool: &PgPool, token: &str) -> Result<Vec<String>, ServiceError> {
+pub async fn reset_personal_words(pool: &PgPool, token: &str) -> Result<Vec<String>, AccountError> {
     let mut conn = pool.acquire().await?;
     let row = db::accounts::peek_token(&mut conn, &token_hash(token), TokenPurpose::Reset)
         .await?
-        .ok_or(ServiceError::InvalidLink)?;
-    let user = db::accounts::user_by_id(&mut conn, row.user_id.ok_or(ServiceError::InvalidLink)?)
+        .ok_or(AccountError::InvalidLink)?;
+    let user = db::accounts::user_by_id(&mut conn, row.user_id.ok_or(AccountError::InvalidLink)?)
         .await?
-        .ok_or(ServiceError::InvalidLink)?;
+        .ok_or(AccountError::InvalidLink)?;
     let mut words = vec![user.email];
     if let Some(id) = user.organisation_id
         && let Some(organisation) = db::accounts::organisation(&mut conn, id).await?
@@ -680,17 +680,17 @@ pub async fn accept_invitation(
     token: &str,
     password: &str,
     asker: Asker<'_>,
-) -> Result<UserRow, ServiceError> {
+) -> Result<UserRow, AccountError> {
     if !link_is_valid(pool, token, TokenPurpose::Invitation).await? {
-        return Err(ServiceError::InvalidLink);
+        return Err(AccountError::InvalidLink);
     }
     asker.charge(hasher)?;
     let hash = hasher.hash(password).await?;
     let mut tx = pool.begin().await?;
     let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Invitation)
         .await?
-        .ok_or(ServiceError::InvalidLink)?;
-    let organisation = row.organisation_id.ok_or(ServiceError::InvalidLink)?;
+        .ok_or(AccountError::InvalidLink)?;
+    let organisation = row.organisation_id.ok_or(AccountError::InvalidLink)?;
     let id = db::accounts::create_user(
         &mut tx,
         Some(organisation),
@@ -702,7 +702,7 @@ pub async fn accept_invitation(
     .await?;
     let user = db::accounts::user_by_id(&mut tx, id)
         .await?
-        .ok_or(ServiceError::InvalidLink)?;
+        .ok_or(AccountError::InvalidLink)?;
     tx.commit().await?;
     Ok(user)
 }
@@ -715,14 +715,14 @@ pub async fn create_account(
     email: &str,
     password: &str,
     role: Role,
-) -> Result<Uuid, ServiceError> {
+) -> Result<Uuid, AccountError> {
     let hash = hasher.hash(password).await?;
     let mut conn = pool.acquire().await?;
     Ok(db::accounts::create_user(&mut conn, organisation, email, &hash, role, true).await?)
 }
 
 /// A signed-in user's row (sessions are checked against it on every request).
-pub async fn user(pool: &PgPool, id: Uuid) -> Result<Option<UserRow>, ServiceError> {
+pub async fn user(pool: &PgPool, id: Uuid) -> Result<Option<UserRow>, AccountError> {
     let mut conn = pool.acquire().await?;
     Ok(db::accounts::user_by_id(&mut conn, id).await?)
 }
@@ -731,7 +731,7 @@ pub async fn user(pool: &PgPool, id: Uuid) -> Result<Option<UserRow>, ServiceErr
 pub async fn organisation(
     pool: &PgPool,
     id: Uuid,
-) -> Result<Option<db::accounts::Organisation>, ServiceError> {
+) -> Result<Option<db::accounts::Organisation>, AccountError> {
     let mut conn = pool.acquire().await?;
     Ok(db::accounts::organisation(&mut conn, id).await?)
 }
@@ -747,7 +747,7 @@ pub struct AccountOverview {
 pub async fn account_overview(
     pool: &PgPool,
     user: &UserRow,
-) -> Result<AccountOverview, ServiceError> {
+) -> Result<AccountOverview, AccountError> {
     let Some(id) = user.organisation_id else {
         return Ok(AccountOverview {
             organisation: None,
@@ -771,11 +771,11 @@ pub async fn account_overview(
 }
 
 /// The owner's organisation, or `NotAllowed`.
-fn owned_organisation(owner: &UserRow) -> Result<Uuid, ServiceError> {
+fn owned_organisation(owner: &UserRow) -> Result<Uuid, AccountError> {
     owner
         .organisation_id
         .filter(|_| owner.role == Role::Owner)
-        .ok_or(ServiceError::NotAllowed)
+        .ok_or(AccountError::NotAllowed)
 }
 
 /// Removes a member of the owner's organisation (their sessions end: their row is gone);
@@ -784,13 +784,13 @@ pub async fn remove_member(
     pool: &PgPool,
     owner: &UserRow,
     member: Uuid,
-) -> Result<(), ServiceError> {
+) -> Result<(), AccountError> {
     let organisation = owned_organisation(owner)?;
     let mut conn = pool.acquire().await?;
     if db::accounts::remove_member(&mut conn, organisation, member).await? {
         Ok(())
     } else {
-        Err(ServiceError::NotAllowed)
+        Err(AccountError::NotAllowed)
     }
 }
 
@@ -799,11 +799,11 @@ pub async fn transfer_ownership(
     pool: &PgPool,
     owner: &UserRow,
     member: Uuid,
-) -> Result<(), ServiceError> {
+) -> Result<(), AccountError> {
     let organisation = owned_organisation(owner)?;
     let mut tx = pool.begin().await?;
     if !db::accounts::transfer_ownership(&mut tx, organisation, owner.id, member).await? {
-        return Err(ServiceError::NotAllowed); // the transaction rolls back
+        return Err(AccountError::NotAllowed); // the transaction rolls back
     }
     tx.commit().await?;
     Ok(())
@@ -814,7 +814,7 @@ pub async fn set_threshold(
     pool: &PgPool,
     owner: &UserRow,
     credits: i64,
-) -> Result<(), ServiceError> {
+) -> Result<(), AccountError> {
     let organisation = owned_organisation(owner)?;
     let mut conn = pool.acquire().await?;
     db::accounts::set_threshold(&mut conn, organisation, credits).await?;
@@ -832,7 +832,7 @@ pub struct StaffOverview {
     pub jobs: Vec<db::jobs::JobRun>,
 }
 
-pub async fn staff_overview(pool: &PgPool) -> Result<StaffOverview, ServiceError> {
+pub async fn staff_overview(pool: &PgPool) -> Result<StaffOverview, AccountError> {
     let mut conn = pool.acquire().await?;
     Ok(StaffOverview {
         organisations: db::accounts::organisations(&mut conn, 50).await?,

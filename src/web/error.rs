@@ -14,7 +14,7 @@ use tracing_actix_web::RequestId;
 
 use super::AppState;
 use super::layout::Layout;
-use crate::services::accounts::ServiceError;
+use crate::services::accounts::AccountError;
 use crate::services::fault::Fault;
 use crate::services::help::HelpError;
 
@@ -50,15 +50,15 @@ impl From<Fault> for PageError {
     }
 }
 
-impl From<ServiceError> for PageError {
-    fn from(error: ServiceError) -> Self {
+impl From<AccountError> for PageError {
+    fn from(error: AccountError) -> Self {
         match error {
-            ServiceError::Busy => PageError::TooManyRequests(BUSY_RETRY_SECS),
-            ServiceError::Throttled { retry_after } => PageError::TooManyRequests(retry_after),
-            ServiceError::TooManyInvitations => PageError::TooManyRequests(INVITATION_RETRY_SECS),
-            ServiceError::NotAllowed => PageError::Forbidden,
-            ServiceError::InvalidLink => PageError::NotFound,
-            ServiceError::Fault(fault) => fault.into(),
+            AccountError::Busy => PageError::TooManyRequests(BUSY_RETRY_SECS),
+            AccountError::Throttled { retry_after } => PageError::TooManyRequests(retry_after),
+            AccountError::TooManyInvitations => PageError::TooManyRequests(INVITATION_RETRY_SECS),
+            AccountError::NotAllowed => PageError::Forbidden,
+            AccountError::InvalidLink => PageError::NotFound,
+            AccountError::Fault(fault) => fault.into(),
             other => PageError::Internal(anyhow::anyhow!("unexpected: {other}")),
         }
     }

@@ -77,8 +77,8 @@ pub async fn login(
                 extract::sign_in(&session, &user)?;
                 return Ok(super::super::see_other(safe_next(&form.suite)));
             }
-            Err(ServiceError::InvalidCredentials) => Some("identifiants"),
-            Err(ServiceError::NotActivated) => Some("activation"),
+            Err(AccountError::InvalidCredentials) => Some("identifiants"),
+            Err(AccountError::NotActivated) => Some("activation"),
             Err(e) => return Err(internal(e)),
         }
     };

@@ -36,7 +36,7 @@ pub async fn change_email(
         .await;
         match outcome {
             Ok(()) => return Ok(notice_redirect(Notice::EmailChangeSent)),
-            Err(ServiceError::InvalidCredentials) => {
+            Err(AccountError::InvalidCredentials) => {
                 errors.insert("actuel_email", FormError::WrongPassword);
             }
             Err(e) => return Err(internal(e)),
@@ -84,8 +84,8 @@ pub async fn confirm_email(
             "/compte/info?avis={}",
             Notice::EmailChanged.code()
         ))),
-        Err(ServiceError::InvalidLink) => Ok(link_invalid()),
-        Err(ServiceError::EmailTaken) => Ok(super::super::see_other(&format!(
+        Err(AccountError::InvalidLink) => Ok(link_invalid()),
+        Err(AccountError::EmailTaken) => Ok(super::super::see_other(&format!(
             "/compte/info?avis={}",
             Notice::EmailTaken.code()
         ))),

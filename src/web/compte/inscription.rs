@@ -196,7 +196,7 @@ pub async fn activate(
             extract::sign_in(&session, &user)?;
             Ok(super::super::see_other("/compte"))
         }
-        Err(ServiceError::InvalidLink) => Ok(super::super::see_other(&format!(
+        Err(AccountError::InvalidLink) => Ok(super::super::see_other(&format!(
             "/compte/info?avis={}",
             Notice::LinkInvalid.code()
         ))),

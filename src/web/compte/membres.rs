@@ -13,7 +13,7 @@ pub async fn invitation_form(
 ) -> Result<HttpResponse, PageError> {
     let (organisation, email) = match service::invitation(&state.pool, &query.jeton).await {
         Ok(found) => found,
-        Err(ServiceError::InvalidLink) => return Ok(link_invalid()),
+        Err(AccountError::InvalidLink) => return Ok(link_invalid()),
         Err(e) => return Err(internal(e)),
     };
     NewPasswordPage::respond(
@@ -35,7 +35,7 @@ pub async fn accept_invitation(
 ) -> Result<HttpResponse, PageError> {
     let (organisation, email) = match service::invitation(&state.pool, &form.jeton).await {
         Ok(found) => found,
-        Err(ServiceError::InvalidLink) => return Ok(link_invalid()),
+        Err(AccountError::InvalidLink) => return Ok(link_invalid()),
         Err(e) => return Err(internal(e)),
     };
     let mut errors = Errors::new();
@@ -69,7 +69,7 @@ pub async fn accept_invitation(
             extract::sign_in(&session, &user)?;
             Ok(super::super::see_other("/compte"))
         }
-        Err(ServiceError::InvalidLink | ServiceError::EmailTaken) => Ok(link_invalid()),
+        Err(AccountError::InvalidLink | AccountError::EmailTaken) => Ok(link_invalid()),
         Err(e) => Err(internal(e)),
     }
 }
@@ -119,7 +119,7 @@ pub async fn revoke_invitation(
     let id = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
     match service::revoke_invitation(&state.pool, &owner.row, id).await {
         Ok(()) => Ok(notice_redirect(Notice::InvitationRevoked)),
-        Err(ServiceError::NotAllowed) => Err(PageError::NotFound),
+        Err(AccountError::NotAllowed) => Err(PageError::NotFound),
         Err(e) => Err(internal(e)),
     }
 }
@@ -134,7 +134,7 @@ pub async fn remove_member(
     let member = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
     match service::remove_member(&state.pool, &owner.row, member).await {
         Ok(()) => Ok(notice_redirect(Notice::MemberRemoved)),
-        Err(ServiceError::NotAllowed) => Err(PageError::NotFound),
+        Err(AccountError::NotAllowed) => Err(PageError::NotFound),
         Err(e) => Err(e.into()),
     }
 }
@@ -147,7 +147,7 @@ pub async fn transfer_ownership(
     let member = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
     match service::transfer_ownership(&state.pool, &owner.row, member).await {
         Ok(()) => Ok(notice_redirect(Notice::OwnershipTransferred)),
-        Err(ServiceError::NotAllowed) => Err(PageError::NotFound),
+        Err(AccountError::NotAllowed) => Err(PageError::NotFound),
         Err(e) => Err(e.into()),
     }
 }

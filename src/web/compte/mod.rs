@@ -19,7 +19,7 @@ use super::{AppState, csrf, filters};
 use crate::db;
 use crate::domain::account::{Role, TokenPurpose};
 use crate::domain::catalog::Plan;
-use crate::services::accounts::{self as service, ServiceError, SignUp};
+use crate::services::accounts::{self as service, AccountError, SignUp};
 use crate::services::passwords::{Weakness, check_strength};
 
 mod connexion;
@@ -119,7 +119,7 @@ impl Notice {
 
 type Errors = BTreeMap<&'static str, FormError>;
 
-fn internal(e: ServiceError) -> PageError {
+fn internal(e: AccountError) -> PageError {
     e.into()
 }
 

@@ -131,7 +131,7 @@ pub async fn reset(
 ) -> Result<HttpResponse, PageError> {
     let personal = match service::reset_personal_words(&state.pool, &form.jeton).await {
         Ok(words) => words,
-        Err(ServiceError::InvalidLink) => return Ok(link_invalid()),
+        Err(AccountError::InvalidLink) => return Ok(link_invalid()),
         Err(e) => return Err(internal(e)),
     };
     let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
@@ -170,7 +170,7 @@ pub async fn reset(
                 Notice::PasswordReset.code()
             )))
         }
-        Err(ServiceError::InvalidLink) => Ok(link_invalid()),
+        Err(AccountError::InvalidLink) => Ok(link_invalid()),
         Err(e) => Err(internal(e)),
     }
 }
@@ -229,7 +229,7 @@ pub async fn change_password(
                 extract::keep_session(&session, epoch)?;
                 return Ok(notice_redirect(Notice::PasswordChanged));
             }
-            Err(ServiceError::InvalidCredentials) => {
+            Err(AccountError::InvalidCredentials) => {
                 errors.insert("actuel", FormError::WrongPassword);
             }
             Err(e) => return Err(internal(e)),
