@@ -9,8 +9,7 @@ use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpResponse, ResponseError};
-use tracing_actix_web::RequestId;
+use actix_web::{HttpResponse, ResponseError};
 
 use super::messages;
 
@@ -181,21 +180,13 @@ pub async fn json_errors(
     if !(status.is_client_error() || status.is_server_error()) {
         return Ok(response.map_into_left_body());
     }
-    let request_id = response
-        .request()
-        .extensions()
-        .get::<RequestId>()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    if let Some(error) = response.response().error()
-        && status.is_server_error()
-    {
-        let chain = match error.as_error::<ApiError>() {
-            Some(ApiError::Internal(inner) | ApiError::Unavailable(inner)) => format!("{inner:?}"),
-            _ => error.to_string(),
-        };
-        tracing::error!(request_id = %request_id, status = status.as_u16(), error = %chain, "request failed");
-    }
+    let request_id =
+        super::error::log_server_error(&response, |error| match error.as_error::<ApiError>() {
+            Some(ApiError::Internal(inner) | ApiError::Unavailable(inner)) => {
+                Some(format!("{inner:?}"))
+            }
+            _ => None,
+        });
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)

@@ -134,22 +134,12 @@ pub async fn error_pages(
     if !(status.is_client_error() || status.is_server_error()) {
         return Ok(response.map_into_left_body());
     }
-    let request_id = response
-        .request()
-        .extensions()
-        .get::<RequestId>()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    if let Some(error) = response.response().error()
-        && status.is_server_error()
-    {
-        // `{:?}` of an anyhow chain prints every cause; it never reaches the visitor.
-        let chain = error.as_error::<PageError>().map(|e| match e {
+    let request_id = log_server_error(&response, |error| {
+        error.as_error::<PageError>().map(|e| match e {
             PageError::Internal(inner) | PageError::Unavailable(inner) => format!("{inner:?}"),
             other => other.to_string(),
-        });
-        tracing::error!(request_id = %request_id, status = status.as_u16(), error = %chain.unwrap_or_else(|| error.to_string()), "request failed");
-    }
+        })
+    });
     // A handler that wrote its own error body (a form with its messages, JSON errors) keeps it.
     let has_body = !matches!(
         response.response().body().size(),
@@ -203,6 +193,29 @@ pub async fn session_store_down(
         return Ok(request.error_response(error).map_into_right_body());
     }
     Ok(next.call(request).await?.map_into_left_body())
+}
+
+/// The request id of `response`, after logging it if it is a server error: with the whole chain
+/// of the error (`{:?}` of an anyhow chain prints every cause; it never reaches the visitor).
+/// `chain` gives it for the scope's own error type.
+pub fn log_server_error<B>(
+    response: &ServiceResponse<B>,
+    chain: impl Fn(&actix_web::Error) -> Option<String>,
+) -> String {
+    let request_id = response
+        .request()
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let status = response.status();
+    if let Some(error) = response.response().error()
+        && status.is_server_error()
+    {
+        let chain = chain(error).unwrap_or_else(|| error.to_string());
+        tracing::error!(request_id = %request_id, status = status.as_u16(), error = %chain, "request failed");
+    }
+    request_id
 }
 
 /// The default service: every unknown URL is a 404 page.
