@@ -545,9 +545,26 @@ mod tests {
 
     #[test]
     fn debug_output_hides_secrets() {
-        let config = config(&[("DATABASE_URL", "postgres://u:secret@db/x")]).expect("valid");
+        let config = config(&[
+            ("DATABASE_URL", "postgres://u:pg-password-value@db/x"),
+            (
+                "NANOCLIP_ENGINE_TOKEN",
+                "engine-token-value-0123456789abcdef",
+            ),
+            (
+                "NANOCLIP_WEBHOOK_SECRET",
+                "webhook-secret-value-0123456789abcdef",
+            ),
+        ])
+        .expect("valid");
         let printed = format!("{config:?}");
-        assert!(!printed.contains("secret"));
+        for value in [
+            "pg-password-value",
+            "engine-token-value",
+            "webhook-secret-value",
+        ] {
+            assert!(!printed.contains(value), "{value} in {printed}");
+        }
         let smtp = super::Config::from_vars(|n| {
             (n == "NANOCLIP_SMTP_URL").then(|| "smtps://u:pw123@h".to_owned())
         })
