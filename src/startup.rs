@@ -94,12 +94,13 @@ impl Application {
         });
         let transport =
             mail::Transport::new(config_smtp.as_deref(), mail_dir).context("NANOCLIP_SMTP_URL")?;
-        tokio::spawn(mail::deliver_forever(pool.clone(), transport, mail_from));
-        tokio::spawn(crate::jobs::run_forever(pool.clone(), clock.clone()));
-        tokio::spawn(pages::aide::flush_views_forever(state.clone()));
-        if !state.config.is_production() {
-            tokio::spawn(pages::aide::reload_on_change(state.clone()));
-        }
+        let jobs = crate::jobs::Context {
+            mailer: Some(mail::Mailer {
+                transport,
+                from: mail_from,
+            }),
+        };
+        start_background(&state, jobs);
         let production = state.config.is_production();
         let app_state = state.clone();
         let session_store = PgSessionStore::new(pool.clone());
@@ -136,6 +137,22 @@ impl Application {
         // Views counted since the last batch are written before the process ends.
         self.state.help.flush_views(&self.state.pool).await;
         outcome
+    }
+}
+
+/// The background work of an instance, started in one place: the job runner (e-mail delivery,
+/// purges, redaction: shared by every instance, one at a time), and what belongs to this
+/// instance alone: writing the guide views it counted in memory, and in development reloading
+/// edited guides.
+fn start_background(state: &web::Data<AppState>, jobs: crate::jobs::Context) {
+    tokio::spawn(crate::jobs::run_forever(
+        state.pool.clone(),
+        state.clock.clone(),
+        jobs,
+    ));
+    tokio::spawn(pages::aide::flush_views_forever(state.clone()));
+    if !state.config.is_production() {
+        tokio::spawn(pages::aide::reload_on_change(state.clone()));
     }
 }
 
@@ -437,8 +454,14 @@ pub async fn seed_demo(config: Config) -> anyhow::Result<()> {
 
 /// `nanoclip run-job NAME`: one run of a background job, now.
 pub async fn run_job(config: Config, job: crate::jobs::Job) -> anyhow::Result<()> {
+    let transport = mail::Transport::new(config.smtp_url.as_deref(), config.data_dir.join("mail"))
+        .context("NANOCLIP_SMTP_URL")?;
+    let from: lettre::message::Mailbox = config.mail_from.parse().context("NANOCLIP_MAIL_FROM")?;
+    let context = crate::jobs::Context {
+        mailer: Some(mail::Mailer { transport, from }),
+    };
     let outcome = with_pool(&config, async |pool, _| {
-        crate::jobs::run(pool, job, time::OffsetDateTime::now_utc()).await
+        crate::jobs::run(pool, job, crate::clock::Clock::system().now(), &context).await
     })
     .await?;
     match outcome {

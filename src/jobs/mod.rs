@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::Context as _;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
@@ -13,6 +13,8 @@ use crate::db;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Job {
+    /// Sends the e-mails of the outbox that are due (SMTP, or files in development).
+    DeliverMail,
     /// Deletes expired sessions.
     PurgeSessions,
     /// Deletes e-mail tokens (links) used or expired more than a day ago.
@@ -27,7 +29,8 @@ pub enum Job {
 pub const REDACT_AFTER: time::Duration = time::Duration::minutes(1);
 
 impl Job {
-    pub const ALL: [Job; 4] = [
+    pub const ALL: [Job; 5] = [
+        Job::DeliverMail,
         Job::PurgeSessions,
         Job::PurgeTokens,
         Job::PurgeRateLimits,
@@ -36,6 +39,7 @@ impl Job {
 
     pub fn name(self) -> &'static str {
         match self {
+            Job::DeliverMail => "deliver-mail",
             Job::PurgeSessions => "purge-sessions",
             Job::PurgeTokens => "purge-tokens",
             Job::PurgeRateLimits => "purge-rate-limits",
@@ -49,7 +53,14 @@ impl Job {
             Job::PurgeSessions | Job::PurgeRateLimits => Duration::from_secs(10 * 60),
             Job::PurgeTokens => Duration::from_secs(60 * 60),
             Job::RedactSentMail => Duration::from_secs(60),
+            Job::DeliverMail => Duration::from_secs(2),
         }
+    }
+
+    /// Whether the server runs it as soon as it starts (e-mails should not wait); the others
+    /// wait a little, differently on each instance.
+    fn at_start(self) -> bool {
+        self == Job::DeliverMail
     }
 
     /// The work itself, in the run's transaction; returns a short account of what it did.
@@ -57,9 +68,14 @@ impl Job {
         self,
         conn: &mut sqlx::PgConnection,
         now: OffsetDateTime,
-    ) -> sqlx::Result<String> {
+        context: &Context,
+    ) -> anyhow::Result<String> {
         let day_ago = now - time::Duration::days(1);
         let count = match self {
+            Job::DeliverMail => match &context.mailer {
+                Some(mailer) => mailer.deliver_due(conn).await? as u64,
+                None => anyhow::bail!("no mail transport"),
+            },
             Job::PurgeSessions => db::sessions::purge_expired(conn, now).await?,
             Job::PurgeTokens => db::accounts::purge_tokens(conn, day_ago).await?,
             Job::PurgeRateLimits => db::rate_limit::purge(conn, day_ago).await?,
@@ -67,6 +83,13 @@ impl Job {
         };
         Ok(format!("{count} rows"))
     }
+}
+
+/// What jobs need besides the database.
+#[derive(Default)]
+pub struct Context {
+    /// Delivers the outbox (`deliver-mail`).
+    pub mailer: Option<crate::services::mail::Mailer>,
 }
 
 /// What one call of `run` did.
@@ -78,41 +101,51 @@ pub enum Outcome {
 }
 
 /// Runs `job` once at `now`, unless another instance is running it; records the outcome.
-pub async fn run(pool: &PgPool, job: Job, now: OffsetDateTime) -> anyhow::Result<Outcome> {
+pub async fn run(
+    pool: &PgPool,
+    job: Job,
+    now: OffsetDateTime,
+    context: &Context,
+) -> anyhow::Result<Outcome> {
     let mut tx = pool.begin().await.context("begin")?;
     if !db::jobs::try_lock(&mut tx, job.name()).await? {
         return Ok(Outcome::Skipped);
     }
     db::jobs::record_start(&mut tx, job.name(), now).await?;
-    match job.work(&mut tx, now).await {
+    match job.work(&mut tx, now, context).await {
         Ok(detail) => {
             db::jobs::record_ok(&mut tx, job.name(), now, &detail).await?;
             tx.commit().await.context("commit")?;
-            tracing::info!(job = job.name(), %detail, "job done");
+            if job != Job::DeliverMail {
+                tracing::info!(job = job.name(), %detail, "job done");
+            }
             Ok(Outcome::Done(detail))
         }
         Err(error) => {
             drop(tx); // rolled back
-            let message = error.to_string();
+            let message = format!("{error:#}");
             tracing::error!(job = job.name(), error = %message, "job failed");
             let mut conn = pool.acquire().await.context("acquire")?;
             db::jobs::record_failure(&mut conn, job.name(), now, &message).await?;
-            Err(anyhow::Error::new(error).context(job.name()))
+            Err(error.context(job.name()))
         }
     }
 }
 
 /// The server's scheduler: every job at its interval, for as long as the server runs. A failed
 /// run is logged and recorded, and tried again at the next interval.
-pub async fn run_forever(pool: PgPool, clock: crate::clock::Clock) {
+pub async fn run_forever(pool: PgPool, clock: crate::clock::Clock, context: Context) {
     // The first runs wait a little (10 to 40 s, different on each instance), so that a start is
     // quick and instances started together do not all run every job at once.
     let jitter =
         Duration::from_millis(10_000 + u64::from(uuid::Uuid::new_v4().as_u128() as u16) % 30_000);
     let start = tokio::time::Instant::now() + jitter;
-    let mut due: Vec<(Job, tokio::time::Instant)> =
-        Job::ALL.iter().map(|job| (*job, start)).collect();
-    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    let now = tokio::time::Instant::now();
+    let mut due: Vec<(Job, tokio::time::Instant)> = Job::ALL
+        .iter()
+        .map(|job| (*job, if job.at_start() { now } else { start }))
+        .collect();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -121,7 +154,7 @@ pub async fn run_forever(pool: PgPool, clock: crate::clock::Clock) {
             if *next <= now {
                 *next = now + job.every();
                 // Errors are recorded by `run`; the loop goes on.
-                let _ = run(&pool, *job, clock.now()).await;
+                let _ = run(&pool, *job, clock.now(), &context).await;
             }
         }
     }

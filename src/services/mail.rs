@@ -3,12 +3,11 @@
 //! `var/mail/` in development.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use askama::Template;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use crate::db;
 
@@ -97,54 +96,47 @@ impl Transport {
     }
 }
 
-/// Delivers what is due, a batch at a time; returns how many were sent.
-pub async fn deliver_due(
-    pool: &PgPool,
-    transport: &Transport,
-    from: &Mailbox,
-) -> anyhow::Result<usize> {
-    let mut tx = pool.begin().await?;
-    let batch = db::outbox::claim(&mut tx, 20).await?;
-    let mut sent = 0;
-    for mail in batch {
-        let outcome = async {
-            let message = Message::builder()
-                .from(from.clone())
-                .to(mail.to_address.parse()?)
-                .subject(mail.subject.clone())
-                .multipart(MultiPart::alternative_plain_html(
-                    mail.body_text.clone(),
-                    mail.body_html.clone(),
-                ))?;
-            transport.send(message).await
-        }
-        .await;
-        match outcome {
-            Ok(()) => {
-                db::outbox::mark_sent(&mut tx, mail.id).await?;
-                sent += 1;
-            }
-            Err(error) => {
-                // The address is not logged: only the message id and the reason.
-                tracing::warn!(
-                    outbox_id = mail.id,
-                    attempts = mail.attempts + 1,
-                    "e-mail not delivered: {error}"
-                );
-                db::outbox::mark_failed(&mut tx, mail.id, &error.to_string()).await?;
-            }
-        }
-    }
-    tx.commit().await?;
-    Ok(sent)
+/// Where e-mails leave from: the transport (SMTP or files) and the sender.
+pub struct Mailer {
+    pub transport: Transport,
+    pub from: Mailbox,
 }
 
-pub async fn deliver_forever(pool: PgPool, transport: Transport, from: Mailbox) {
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
-    loop {
-        tick.tick().await;
-        if let Err(error) = deliver_due(&pool, &transport, &from).await {
-            tracing::warn!("outbox: {error:#}");
+impl Mailer {
+    /// Delivers what is due, a batch at a time, in the caller's transaction (the outbox rows
+    /// are claimed with `FOR UPDATE SKIP LOCKED`); returns how many were sent.
+    pub async fn deliver_due(&self, conn: &mut PgConnection) -> anyhow::Result<usize> {
+        let batch = db::outbox::claim(conn, 20).await?;
+        let mut sent = 0;
+        for mail in batch {
+            let outcome = async {
+                let message = Message::builder()
+                    .from(self.from.clone())
+                    .to(mail.to_address.parse()?)
+                    .subject(mail.subject.clone())
+                    .multipart(MultiPart::alternative_plain_html(
+                        mail.body_text.clone(),
+                        mail.body_html.clone(),
+                    ))?;
+                self.transport.send(message).await
+            }
+            .await;
+            match outcome {
+                Ok(()) => {
+                    db::outbox::mark_sent(conn, mail.id).await?;
+                    sent += 1;
+                }
+                Err(error) => {
+                    // The address is not logged: only the message id and the reason.
+                    tracing::warn!(
+                        outbox_id = mail.id,
+                        attempts = mail.attempts + 1,
+                        "e-mail not delivered: {error}"
+                    );
+                    db::outbox::mark_failed(conn, mail.id, &error.to_string()).await?;
+                }
+            }
         }
+        Ok(sent)
     }
 }

@@ -300,7 +300,9 @@ async fn the_purge_jobs_remove_expired_sessions_tokens_and_rate_limit_rows() {
     let later = time::OffsetDateTime::now_utc() + time::Duration::days(30);
     for job in [Job::PurgeSessions, Job::PurgeTokens, Job::PurgeRateLimits] {
         assert!(matches!(
-            run(&app.pool, job, later).await.unwrap(),
+            run(&app.pool, job, later, &Default::default())
+                .await
+                .unwrap(),
             Outcome::Done(_)
         ));
     }
@@ -341,12 +343,16 @@ async fn a_job_runs_on_one_instance_at_a_time() {
     assert!(locked);
     let now = time::OffsetDateTime::now_utc();
     assert_eq!(
-        run(&app.pool, Job::PurgeSessions, now).await.unwrap(),
+        run(&app.pool, Job::PurgeSessions, now, &Default::default())
+            .await
+            .unwrap(),
         Outcome::Skipped
     );
     holder.rollback().await.unwrap();
     assert!(matches!(
-        run(&app.pool, Job::PurgeSessions, now).await.unwrap(),
+        run(&app.pool, Job::PurgeSessions, now, &Default::default())
+            .await
+            .unwrap(),
         Outcome::Done(_)
     ));
 }
@@ -710,7 +716,9 @@ async fn sent_emails_lose_their_links() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let later = time::OffsetDateTime::now_utc() + time::Duration::minutes(5);
-    run(&app.pool, Job::RedactSentMail, later).await.unwrap();
+    run(&app.pool, Job::RedactSentMail, later, &Default::default())
+        .await
+        .unwrap();
     let left: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM outbox WHERE body_text LIKE '%' || $1 || '%' OR body_html LIKE '%' || $1 || '%'",
     )
