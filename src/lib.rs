@@ -7,7 +7,6 @@ pub mod config;
 pub mod content;
 pub mod db;
 pub mod domain;
-pub mod memo;
 pub mod services;
 pub mod startup;
 pub mod telemetry;

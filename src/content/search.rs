@@ -7,7 +7,7 @@
 //! more (typos). Synonyms from `content/synonymes.toml` widen each word; an unknown word gets a
 //! « Vouliez-vous dire … ? » from the nearest word of the guides.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
@@ -32,14 +32,64 @@ pub struct SearchIndex {
     fields: Fields,
     /// Folded word → its synonyms (folded), from the lexicon.
     synonyms: HashMap<String, Vec<String>>,
+    /// A one-word lexicon entry (folded) → the analysed terms of its synonyms.
+    word_synonyms: HashMap<String, Vec<String>>,
+    /// Lexicon entries of several words (folded, found by substring) → their synonyms' terms.
+    phrase_synonyms: Vec<(String, Vec<String>)>,
     /// Folded words of the guides, with their frequency, for suggestions.
-    vocabulary: HashMap<String, u32>,
-    /// Every analysed term of the index, for prefix and typo expansion.
-    indexed_terms: Vec<String>,
-    /// Body text by slug, for snippets.
-    texts: HashMap<String, String>,
-    /// Answers already computed, by query (cleared when full; rebuilt with the index).
-    cache: crate::memo::Memo<std::sync::Arc<Outcome>>,
+    vocabulary: Words,
+    /// Every analysed term of the index, for prefix and typo expansion and for snippets.
+    terms: Terms,
+    /// The fields (bits, `FIELD_*`) holding each analysed term: a clause for a term absent
+    /// from a field matches nothing, so it is not built.
+    in_fields: HashMap<String, u8>,
+    /// Slug of each document, by segment and document id (no stored-document read per hit).
+    slugs: Vec<Vec<String>>,
+    /// Body text by slug, cut in pre-analysed lines, for snippets.
+    texts: HashMap<String, GuideText>,
+    /// Answers already computed, by folded query: a bounded cache that keeps the frequent
+    /// queries when full (quick_cache's S3-FIFO), rebuilt with the index.
+    cache: quick_cache::sync::Cache<String, std::sync::Arc<Outcome>>,
+}
+
+const FIELD_TITLE: u8 = 1;
+const FIELD_KEYWORDS: u8 = 2;
+const FIELD_HEADINGS: u8 = 4;
+const FIELD_BODY: u8 = 8;
+
+/// The analysed terms of the index, sorted, each known by its position.
+struct Terms {
+    sorted: Vec<String>,
+    /// Positions of the terms by first character, in sorted order: an expansion keeps the
+    /// first letter, so it scans one bucket.
+    by_first: HashMap<char, Vec<u32>>,
+    /// (hash of a term with one character deleted, or of the whole term; position), sorted:
+    /// two words within one edit (transpositions included) share one of these keys, so the
+    /// terms near a word are found without a scan (SymSpell).
+    deletions: Vec<(u64, u32)>,
+}
+
+/// The folded words of the guides, for suggestions, by length in characters.
+struct Words {
+    count: HashMap<String, u32>,
+    /// By length: (word, letters mask, frequency). A word within `d` edits of another has a
+    /// length within `d` and a mask differing in at most `2 d` bits: most are skipped at once.
+    by_length: Vec<Vec<(String, u64, u32)>>,
+}
+
+/// A guide's body text, cut into its non-blank lines, each with its analysed terms.
+struct GuideText {
+    text: String,
+    lines: Vec<Line>,
+    /// Term position → the lines (indexes into `lines`) holding it, each once.
+    postings: HashMap<u32, Vec<u32>>,
+}
+
+struct Line {
+    /// Byte range in the text.
+    span: std::ops::Range<usize>,
+    /// Term positions and byte ranges in the line.
+    tokens: Vec<(u32, std::ops::Range<usize>)>,
 }
 
 /// A search's answer: the guides (slug and snippet), best first, and a correction.
@@ -132,21 +182,46 @@ impl SearchIndex {
         let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 15_000_000)?;
         let mut vocabulary = HashMap::new();
         let mut indexed = std::collections::BTreeSet::new();
-        let mut texts = HashMap::new();
+        let mut in_fields: HashMap<String, u8> = HashMap::new();
+        let mut lines_by_slug = Vec::new();
         for guide in guides {
-            texts.insert(guide.slug.clone(), guide.text.clone());
+            let keywords = guide.keywords.join(" ");
+            let headings: Vec<&str> = guide.headings.iter().map(|h| h.text.as_str()).collect();
+            let headings = headings.join(" ");
+            for (text, bit) in [
+                (guide.title.as_str(), FIELD_TITLE),
+                (keywords.as_str(), FIELD_KEYWORDS),
+                (headings.as_str(), FIELD_HEADINGS),
+                (guide.text.as_str(), FIELD_BODY),
+            ] {
+                for (term, _) in terms(&analyzer, text) {
+                    *in_fields.entry(term).or_insert(0) |= bit;
+                }
+            }
             for text in [guide.title.as_str(), guide.text.as_str()]
                 .into_iter()
                 .chain(guide.keywords.iter().map(String::as_str))
             {
                 indexed.extend(terms(&analyzer, text).into_iter().map(|(t, _)| t));
             }
-            let headings: Vec<&str> = guide.headings.iter().map(|h| h.text.as_str()).collect();
+            // The lines of the body as the snippet sees them, analysed once here.
+            let mut lines = Vec::new();
+            let mut at = 0;
+            for line in guide.text.split_inclusive('\n') {
+                let start = at;
+                at += line.len();
+                let line = line.strip_suffix('\n').unwrap_or(line);
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                if !line.trim().is_empty() {
+                    lines.push((start..start + line.len(), terms(&analyzer, line)));
+                }
+            }
+            lines_by_slug.push((guide.slug.clone(), guide.text.clone(), lines));
             writer.add_document(doc!(
                 fields.slug => guide.slug.as_str(),
                 fields.title => guide.title.as_str(),
-                fields.keywords => guide.keywords.join(" "),
-                fields.headings => headings.join(" "),
+                fields.keywords => keywords,
+                fields.headings => headings,
                 fields.body => guide.text.as_str(),
             ))?;
             for word in words(&guide.title)
@@ -158,6 +233,22 @@ impl SearchIndex {
         }
         writer.commit()?;
         let reader = index.reader()?;
+        let searcher = reader.searcher();
+        let mut slugs = Vec::new();
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let mut in_segment = Vec::new();
+            for id in 0..segment.max_doc() {
+                let doc: TantivyDocument =
+                    searcher.doc(tantivy::DocAddress::new(ord as u32, id))?;
+                let slug = doc
+                    .get_first(fields.slug)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                in_segment.push(slug.to_owned());
+            }
+            slugs.push(in_segment);
+        }
+
         let mut synonyms: HashMap<String, Vec<String>> = HashMap::new();
         for group in synonym_groups {
             let folded: Vec<String> = group.iter().map(|w| fold(w)).collect();
@@ -166,22 +257,62 @@ impl SearchIndex {
                 synonyms.entry(word.clone()).or_default().extend(others);
             }
         }
+        let mut word_synonyms = HashMap::new();
+        let mut phrase_synonyms = Vec::new();
+        for (entry, others) in &synonyms {
+            let mut analysed: Vec<String> = Vec::new();
+            for other in others {
+                for (term, _) in terms(&analyzer, other) {
+                    if !analysed.contains(&term) {
+                        analysed.push(term);
+                    }
+                }
+            }
+            if entry.contains(' ') {
+                phrase_synonyms.push((entry.clone(), analysed));
+            } else {
+                word_synonyms.insert(entry.clone(), analysed);
+            }
+        }
+
+        let terms = Terms::new(indexed.into_iter().collect());
+        let texts = lines_by_slug
+            .into_iter()
+            .map(|(slug, text, lines)| (slug, GuideText::new(&terms, text, lines)))
+            .collect();
         Ok(Self {
             index,
             reader,
             analyzer,
             fields,
             synonyms,
-            vocabulary,
-            indexed_terms: indexed.into_iter().collect(),
+            word_synonyms,
+            phrase_synonyms,
+            vocabulary: Words::new(vocabulary),
+            terms,
+            in_fields,
+            slugs,
             texts,
-            cache: crate::memo::Memo::new(CACHE_ENTRIES),
+            cache: quick_cache::sync::Cache::new(CACHE_ENTRIES),
         })
     }
 
     /// The best guides for `query`, best first.
     pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
-        let Some(query) = self.query(query) else {
+        let own = self.own_terms(query);
+        let weighted = self.weighted_terms(query, &own);
+        self.search_terms(&own, &weighted, limit)
+    }
+
+    fn own_terms(&self, query: &str) -> Vec<String> {
+        terms(&self.analyzer, query)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    fn search_terms(&self, own: &[String], weighted: &[(String, f32)], limit: usize) -> Vec<Hit> {
+        let Some(query) = self.query(own, weighted) else {
             return Vec::new();
         };
         let searcher = self.reader.searcher();
@@ -190,8 +321,11 @@ impl SearchIndex {
         };
         top.into_iter()
             .filter_map(|(score, address)| {
-                let doc: TantivyDocument = searcher.doc(address).ok()?;
-                let slug = doc.get_first(self.fields.slug)?.as_str()?.to_owned();
+                let slug = self
+                    .slugs
+                    .get(address.segment_ord as usize)?
+                    .get(address.doc_id as usize)?
+                    .clone();
                 Some(Hit { slug, score })
             })
             .collect()
@@ -199,46 +333,60 @@ impl SearchIndex {
 
     /// Analysed terms of the query, each with its synonyms' terms (lower weight).
     pub fn query_terms(&self, query: &str) -> Vec<(String, f32)> {
-        let mut out: Vec<(String, f32)> = Vec::new();
-        let mut seen = HashSet::new();
-        let folded = fold(query);
-        let mut push = |term: String, weight: f32, out: &mut Vec<(String, f32)>| {
-            if seen.insert(term.clone()) {
-                out.push((term, weight));
+        self.weighted_terms(query, &self.own_terms(query))
+    }
+
+    fn weighted_terms(&self, query: &str, own: &[String]) -> Vec<(String, f32)> {
+        let mut out: Vec<(String, f32)> = Vec::with_capacity(own.len() * 4);
+        let mut push = |term: &str, weight: f32| {
+            if !out.iter().any(|(t, _)| t == term) {
+                out.push((term.to_owned(), weight));
             }
         };
-        for (term, _) in terms(&self.analyzer, query) {
-            push(term, 1.0, &mut out);
+        for term in own {
+            push(term, 1.0);
         }
         // Synonyms of single words and of multi-word entries found in the query.
-        for (entry, others) in &self.synonyms {
-            let found = if entry.contains(' ') {
-                folded.contains(entry.as_str())
-            } else {
-                words(&folded).any(|w| w == *entry)
-            };
-            if found {
-                for other in others {
-                    for (term, _) in terms(&self.analyzer, other) {
-                        push(term, 0.5, &mut out);
-                    }
+        let folded = fold(query);
+        for word in words(&folded) {
+            if let Some(others) = self.word_synonyms.get(&word) {
+                for term in others {
+                    push(term, 0.5);
+                }
+            }
+        }
+        for (entry, others) in &self.phrase_synonyms {
+            if folded.contains(entry.as_str()) {
+                for term in others {
+                    push(term, 0.5);
                 }
             }
         }
         out
     }
 
-    fn query(&self, query: &str) -> Option<Box<dyn Query>> {
+    /// Whether `term` is indexed in one of `fields` (bits).
+    fn in_field(&self, term: &str, field: u8) -> bool {
+        self.in_fields
+            .get(term)
+            .is_some_and(|bits| bits & field != 0)
+    }
+
+    fn query(&self, own: &[String], weighted: &[(String, f32)]) -> Option<Box<dyn Query>> {
         let f = self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         // The query's own words as a phrase in a title, keywords or heading: « prompt interdit »
         // is the subject of the ethics guide even though « prompt » is the title of another.
-        let own: Vec<String> = terms(&self.analyzer, query)
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect();
         if own.len() >= 2 {
-            for (field, boost) in [(f.title, 8.0), (f.keywords, 8.0), (f.headings, 4.0)] {
+            for (field, bit, boost) in [
+                (f.title, FIELD_TITLE, 8.0),
+                (f.keywords, FIELD_KEYWORDS, 8.0),
+                (f.headings, FIELD_HEADINGS, 4.0),
+            ] {
+                // A phrase with a word absent from the field matches nothing there.
+                if !own.iter().all(|t| self.in_field(t, bit)) {
+                    continue;
+                }
                 let phrase = PhraseQuery::new(
                     own.iter()
                         .map(|t| Term::from_field_text(field, t))
@@ -250,25 +398,27 @@ impl SearchIndex {
                 ));
             }
         }
-        for (term, weight) in self.query_terms(query) {
-            let expansions = self.expand(&term);
+        for (term, weight) in weighted {
+            let expansions = self.expand(term);
             let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-            for (field, boost) in [
-                (f.title, 5.0),
-                (f.keywords, 4.0),
-                (f.headings, 2.0),
-                (f.body, 1.0),
+            for (field, bit, boost) in [
+                (f.title, FIELD_TITLE, 5.0),
+                (f.keywords, FIELD_KEYWORDS, 4.0),
+                (f.headings, FIELD_HEADINGS, 2.0),
+                (f.body, FIELD_BODY, 1.0),
             ] {
-                let exact = TermQuery::new(
-                    Term::from_field_text(field, &term),
-                    IndexRecordOption::WithFreqs,
-                );
-                alternatives.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(exact), boost * weight)),
-                ));
+                if self.in_field(term, bit) {
+                    let exact = TermQuery::new(
+                        Term::from_field_text(field, term),
+                        IndexRecordOption::WithFreqs,
+                    );
+                    alternatives.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(exact), boost * weight)),
+                    ));
+                }
                 // Prefix: « expir » finds « expirent »; within one edit for longer words.
-                for other in &expansions {
+                for other in expansions.iter().filter(|o| self.in_field(o, bit)) {
                     let near = TermQuery::new(
                         Term::from_field_text(field, other),
                         IndexRecordOption::WithFreqs,
@@ -279,36 +429,53 @@ impl SearchIndex {
                     ));
                 }
             }
-            clauses.push((Occur::Should, Box::new(BooleanQuery::new(alternatives))));
+            if !alternatives.is_empty() {
+                clauses.push((Occur::Should, Box::new(BooleanQuery::new(alternatives))));
+            }
         }
         (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
     }
 
-    /// Indexed terms that `term` starts (3 letters or more) or is one edit away from (5 or more),
-    /// other than itself. Tantivy's fuzzy queries build an automaton per term and field, which
-    /// costs milliseconds; the index has a few thousand terms, so a scan is cheaper.
-    fn expand(&self, term: &str) -> Vec<String> {
+    /// Indexed terms that `term` starts (3 letters or more) or is one edit away from (5 or more;
+    /// an edit being an insertion, a deletion, a substitution or a swap of two neighbours), the
+    /// first `len` letters of a longer term included, other than itself: the first 20 in
+    /// alphabetical order. Both keep the first letter, so only that letter's terms are read,
+    /// with an allocation-free check each.
+    fn expand(&self, term: &str) -> Vec<&str> {
         let len = term.chars().count();
         if len < 3 {
             return Vec::new();
         }
-        let first = term.chars().next();
-        self.indexed_terms
+        let Some(first) = term.chars().next() else {
+            return Vec::new();
+        };
+        let Some(bucket) = self.terms.by_first.get(&first) else {
+            return Vec::new();
+        };
+        bucket
             .iter()
-            .filter(|t: &&String| String::as_str(t) != term)
+            .map(|&id| self.terms.sorted[id as usize].as_str())
+            .filter(|t| *t != term)
             .filter(|t| {
                 if t.starts_with(term) {
                     return true;
                 }
-                if len < 5 || t.chars().next() != first {
+                if len < 5 {
                     return false;
                 }
-                let head: String = t.chars().take(len).collect();
-                strsim::levenshtein(&head, term) <= 1 || strsim::levenshtein(t, term) <= 1
+                let head = match t.char_indices().nth(len) {
+                    Some((end, _)) => &t[..end],
+                    None => t,
+                };
+                within_one_edit(head, term) || (head.len() < t.len() && within_one_edit(t, term))
             })
             .take(20)
-            .cloned()
             .collect()
+    }
+
+    /// The answer to `query` if it was computed before and is still in the cache.
+    pub fn cached(&self, query: &str) -> Option<std::sync::Arc<Outcome>> {
+        self.cache.get(&fold(query))
     }
 
     /// The answer to `query`, from the cache when it was asked before.
@@ -317,15 +484,17 @@ impl SearchIndex {
         if let Some(found) = self.cache.get(&key) {
             return found;
         }
-        let terms = self.query_terms(query);
+        let own = self.own_terms(query);
+        let weighted = self.weighted_terms(query, &own);
+        let matching = self.terms.matching(&weighted);
         let hits = self
-            .search(query, limit)
+            .search_terms(&own, &weighted, limit)
             .into_iter()
             .map(|hit| {
                 let snippet = self
                     .texts
                     .get(&hit.slug)
-                    .map(|text| self.snippet(text, &terms))
+                    .map(|text| text.snippet(&matching))
                     .unwrap_or_default();
                 (hit.slug, snippet)
             })
@@ -334,12 +503,13 @@ impl SearchIndex {
             hits,
             suggestion: self.suggestion(query),
         });
-        self.cache.put(key, outcome.clone());
+        self.cache.insert(key, outcome.clone());
         outcome
     }
 
     /// « Vouliez-vous dire … ? »: each word unknown to the guides replaced by the nearest known
-    /// word (one edit for short words, two for longer), or `None` if nothing changes.
+    /// word (one edit for short words, two for longer; a swap of two neighbours is one edit),
+    /// or `None` if nothing changes.
     pub fn suggestion(&self, query: &str) -> Option<String> {
         let mut changed = false;
         let corrected: Vec<String> = query
@@ -347,28 +517,15 @@ impl SearchIndex {
             .map(|word| {
                 let folded = fold(word.trim_matches(|c: char| !c.is_alphanumeric()));
                 if folded.chars().count() < 4
-                    || self.vocabulary.contains_key(&folded)
+                    || self.vocabulary.count.contains_key(&folded)
                     || self.synonyms.contains_key(&folded)
                 {
                     return word.to_owned();
                 }
-                let max = if folded.chars().count() >= 7 { 2 } else { 1 };
-                let best = self
-                    .vocabulary
-                    .iter()
-                    .map(|(known, count)| {
-                        (
-                            strsim::levenshtein(&folded, known),
-                            std::cmp::Reverse(*count),
-                            known,
-                        )
-                    })
-                    .filter(|(distance, _, _)| *distance <= max)
-                    .min();
-                match best {
-                    Some((_, _, known)) => {
+                match self.vocabulary.nearest(&folded) {
+                    Some(known) => {
                         changed = true;
-                        known.clone()
+                        known.to_owned()
                     }
                     None => word.to_owned(),
                 }
@@ -386,70 +543,423 @@ impl SearchIndex {
     }
 }
 
+/// FNV-1a, fed piece by piece: a word with one character deleted is hashed without being built.
+fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &byte in *part {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// The word's hash, then the hash of each of its one-character deletions.
+fn deletion_keys(word: &str) -> impl Iterator<Item = u64> + '_ {
+    std::iter::once(fnv(&[word.as_bytes()])).chain(word.char_indices().map(|(at, c)| {
+        fnv(&[
+            &word.as_bytes()[..at],
+            &word.as_bytes()[at + c.len_utf8()..],
+        ])
+    }))
+}
+
+impl Terms {
+    fn new(sorted: Vec<String>) -> Self {
+        let mut by_first: HashMap<char, Vec<u32>> = HashMap::new();
+        let mut deletions = Vec::new();
+        for (id, term) in sorted.iter().enumerate() {
+            let id = id as u32;
+            if let Some(first) = term.chars().next() {
+                by_first.entry(first).or_default().push(id);
+            }
+            deletions.extend(deletion_keys(term).map(|key| (key, id)));
+        }
+        deletions.sort_unstable();
+        deletions.dedup();
+        Self {
+            sorted,
+            by_first,
+            deletions,
+        }
+    }
+
+    fn position(&self, term: &str) -> Option<u32> {
+        self.sorted
+            .binary_search_by(|t| t.as_str().cmp(term))
+            .ok()
+            .map(|p| p as u32)
+    }
+
+    /// The terms a snippet marks for these query terms (see `matches`), sorted.
+    fn matching(&self, query: &[(String, f32)]) -> Vec<u32> {
+        let mut found = Vec::new();
+        for (q, _) in query {
+            let len = q.chars().count();
+            if len >= 3 {
+                // The terms starting with `q` (itself included) follow each other in order.
+                let from = self.sorted.partition_point(|t| t.as_str() < q.as_str());
+                let to = from
+                    + self.sorted[from..]
+                        .iter()
+                        .take_while(|t| t.starts_with(q.as_str()))
+                        .count();
+                found.extend(from as u32..to as u32);
+            } else if let Some(id) = self.position(q) {
+                found.push(id);
+            }
+            if len >= 5 {
+                for key in deletion_keys(q) {
+                    let from = self.deletions.partition_point(|&(k, _)| k < key);
+                    for &(_, id) in self.deletions[from..].iter().take_while(|(k, _)| *k == key) {
+                        if within_one_edit(&self.sorted[id as usize], q) {
+                            found.push(id);
+                        }
+                    }
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+}
+
+/// Whether a snippet marks `token` for the query term `q`: the same term, a longer one it
+/// starts (3 letters or more), or one within one edit (5 or more). `Terms::matching` finds
+/// the same terms through its indexes.
+#[cfg(test)]
+fn matches(token: &str, q: &str) -> bool {
+    token == q
+        || (q.chars().count() >= 3 && token.starts_with(q))
+        || (q.chars().count() >= 5 && within_one_edit(token, q))
+}
+
+/// Whether `a` and `b` are at most one edit apart: an insertion, a deletion, a substitution or
+/// a swap of two neighbouring characters (Damerau). Allocation-free for ASCII words.
+pub fn within_one_edit(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return within_one(a.as_bytes(), b.as_bytes());
+    }
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    within_one(&a, &b)
+}
+
+fn within_one<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+    if a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    let p = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    match a.len().cmp(&b.len()) {
+        std::cmp::Ordering::Equal => {
+            p == a.len()
+                || a[p + 1..] == b[p + 1..]
+                || (p + 1 < a.len()
+                    && a[p] == b[p + 1]
+                    && a[p + 1] == b[p]
+                    && a[p + 2..] == b[p + 2..])
+        }
+        std::cmp::Ordering::Greater => a[p + 1..] == b[p..],
+        std::cmp::Ordering::Less => b[p + 1..] == a[p..],
+    }
+}
+
+/// A bit per letter or digit (others share the remaining bits): see `Words::by_length`.
+fn letters_mask(word: &str) -> u64 {
+    word.chars().fold(0, |mask, c| {
+        let bit = match c {
+            'a'..='z' => c as u32 - 'a' as u32,
+            '0'..='9' => 26 + c as u32 - '0' as u32,
+            _ => 36 + c as u32 % 28,
+        };
+        mask | 1 << bit
+    })
+}
+
+impl Words {
+    fn new(count: HashMap<String, u32>) -> Self {
+        let mut by_length: Vec<Vec<(String, u64, u32)>> = Vec::new();
+        for (word, &n) in &count {
+            let len = word.chars().count();
+            if by_length.len() <= len {
+                by_length.resize_with(len + 1, Vec::new);
+            }
+            by_length[len].push((word.clone(), letters_mask(word), n));
+        }
+        Self { count, by_length }
+    }
+
+    /// The known word nearest to `word` (within one edit below 7 letters, two from 7), the
+    /// most frequent then the first alphabetically among equals.
+    fn nearest(&self, word: &str) -> Option<&str> {
+        let len = word.chars().count();
+        let max = if len >= 7 { 2 } else { 1 };
+        let mask = letters_mask(word);
+        let mut best: Option<(usize, std::cmp::Reverse<u32>, &str)> = None;
+        for bucket in self
+            .by_length
+            .iter()
+            .take(len + max + 1)
+            .skip(len.saturating_sub(max))
+        {
+            for (known, known_mask, n) in bucket {
+                if (mask ^ known_mask).count_ones() > 2 * max as u32 {
+                    continue;
+                }
+                let distance = if max == 1 {
+                    if within_one_edit(word, known) {
+                        1
+                    } else {
+                        continue;
+                    }
+                } else {
+                    strsim::osa_distance(word, known)
+                };
+                let candidate = (distance, std::cmp::Reverse(*n), known.as_str());
+                if distance <= max && best.is_none_or(|b| candidate < b) {
+                    best = Some(candidate);
+                }
+            }
+        }
+        best.map(|(_, _, known)| known)
+    }
+}
+
 /// A piece of a snippet; `true` marks a word that matched the query.
 pub type SnippetPart = (String, bool);
 
 const SNIPPET_CHARS: usize = 220;
 
-fn matches(token: &str, query: &[(String, f32)]) -> bool {
-    query.iter().any(|(q, _)| {
-        token == q
-            || (q.chars().count() >= 3 && token.starts_with(q.as_str()))
-            || (q.chars().count() >= 5 && strsim::levenshtein(token, q) <= 1)
-    })
-}
+/// A line's byte range in the text, and its analysed terms with their ranges in the line.
+type AnalysedLine = (
+    std::ops::Range<usize>,
+    Vec<(String, std::ops::Range<usize>)>,
+);
 
-impl SearchIndex {
-    /// The line of `text` that matches the most query terms, cut around its first match, with
-    /// the matching words marked.
-    pub fn snippet(&self, text: &str, query: &[(String, f32)]) -> Vec<SnippetPart> {
-        let mut best: Option<(usize, &str, Vec<std::ops::Range<usize>>)> = None;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let hits: Vec<(String, std::ops::Range<usize>)> = terms(&self.analyzer, line)
+impl GuideText {
+    fn new(terms: &Terms, text: String, analysed: Vec<AnalysedLine>) -> Self {
+        let mut lines = Vec::with_capacity(analysed.len());
+        let mut postings: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (span, tokens) in analysed {
+            let n = lines.len() as u32;
+            let tokens: Vec<(u32, std::ops::Range<usize>)> = tokens
                 .into_iter()
-                .filter(|(t, _)| matches(t, query))
+                .filter_map(|(term, range)| Some((terms.position(&term)?, range)))
                 .collect();
-            let distinct: HashSet<&str> = hits.iter().map(|(t, _)| t.as_str()).collect();
-            if distinct.len() > best.as_ref().map_or(0, |b| b.0) {
-                best = Some((
-                    distinct.len(),
-                    line,
-                    hits.into_iter().map(|(_, r)| r).collect(),
-                ));
+            for (id, _) in &tokens {
+                let lines_of = postings.entry(*id).or_default();
+                if lines_of.last() != Some(&n) {
+                    lines_of.push(n);
+                }
+            }
+            lines.push(Line { span, tokens });
+        }
+        Self {
+            text,
+            lines,
+            postings,
+        }
+    }
+
+    /// The line that holds the most distinct `matching` terms (the first of equals), cut
+    /// around its first match, with the matching words marked.
+    fn snippet(&self, matching: &[u32]) -> Vec<SnippetPart> {
+        let mut counts: HashMap<u32, usize> = HashMap::new();
+        for id in matching {
+            for &line in self.postings.get(id).map_or(&[][..], Vec::as_slice) {
+                *counts.entry(line).or_insert(0) += 1;
             }
         }
-        let Some((_, line, ranges)) = best else {
-            let start: String = text.chars().take(SNIPPET_CHARS).collect();
+        let best = counts
+            .into_iter()
+            .max_by_key(|&(line, count)| (count, std::cmp::Reverse(line)));
+        let Some((line, _)) = best else {
+            let start: String = self.text.chars().take(SNIPPET_CHARS).collect();
             return vec![(start, false)];
         };
-        // A window of SNIPPET_CHARS around the first match, on char boundaries.
-        let first = ranges.first().map_or(0, |r| r.start);
-        let mut start = first.saturating_sub(60);
-        while !line.is_char_boundary(start) {
-            start -= 1;
+        let line = &self.lines[line as usize];
+        let ranges: Vec<std::ops::Range<usize>> = line
+            .tokens
+            .iter()
+            .filter(|(id, _)| matching.binary_search(id).is_ok())
+            .map(|(_, range)| range.clone())
+            .collect();
+        cut(&self.text[line.span.clone()], &ranges)
+    }
+}
+
+/// A window of SNIPPET_CHARS around the first of `ranges`, on char boundaries, with them marked.
+fn cut(line: &str, ranges: &[std::ops::Range<usize>]) -> Vec<SnippetPart> {
+    let first = ranges.first().map_or(0, |r| r.start);
+    let mut start = first.saturating_sub(60);
+    while !line.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (start + SNIPPET_CHARS).min(line.len());
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut parts = Vec::new();
+    if start > 0 {
+        parts.push(("…".to_owned(), false));
+    }
+    let mut at = start;
+    for range in ranges.iter().filter(|r| r.start >= start && r.end <= end) {
+        if range.start > at {
+            parts.push((line[at..range.start].to_owned(), false));
         }
-        let mut end = (start + SNIPPET_CHARS).min(line.len());
-        while !line.is_char_boundary(end) {
-            end -= 1;
-        }
-        let mut parts = Vec::new();
-        if start > 0 {
-            parts.push(("…".to_owned(), false));
-        }
-        let mut at = start;
-        for range in ranges.iter().filter(|r| r.start >= start && r.end <= end) {
-            if range.start > at {
-                parts.push((line[at..range.start].to_owned(), false));
+        parts.push((line[range.clone()].to_owned(), true));
+        at = range.end;
+    }
+    if at < end {
+        parts.push((line[at..end].to_owned(), false));
+    }
+    if end < line.len() {
+        parts.push(("…".to_owned(), false));
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn library() -> crate::content::Library {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("content");
+        crate::content::Library::load(&dir).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Distinct queries from the guides' words, a third with a typo (same idea as
+    /// `bench/queries.py`, in Rust so that tests need no Python): deterministic.
+    fn queries(index: &SearchIndex, n: usize) -> Vec<String> {
+        let mut words: Vec<&String> = index.vocabulary.count.keys().collect();
+        words.sort();
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let count = 1 + next(3);
+            let query: Vec<String> = (0..count)
+                .map(|_| {
+                    let word: Vec<char> = words[next(words.len())].chars().collect();
+                    let at = next(word.len());
+                    let mut typo = word.clone();
+                    match next(6) {
+                        0 if word.len() > 3 => {
+                            typo.remove(at);
+                        }
+                        1 => typo.insert(at, 'e'),
+                        2 if at + 1 < word.len() => typo.swap(at, at + 1),
+                        3 => typo[at] = 'r',
+                        _ => {}
+                    }
+                    typo.into_iter().collect()
+                })
+                .collect();
+            let query = query.join(" ");
+            if seen.insert(query.clone()) {
+                out.push(query);
             }
-            parts.push((line[range.clone()].to_owned(), true));
-            at = range.end;
         }
-        if at < end {
-            parts.push((line[at..end].to_owned(), false));
+        out
+    }
+
+    #[test]
+    fn one_edit_counts_insertions_deletions_substitutions_and_swaps() {
+        for (a, b) in [
+            ("facture", "facture"),
+            ("facture", "factures"),
+            ("facture", "factre"),
+            ("facture", "facturr"),
+            ("facture", "fcature"),
+            ("facture", "afcture"),
+            ("facture", "factuer"),
+            ("crédit", "crédti"),
+            ("crédit", "credit"),
+        ] {
+            assert!(within_one_edit(a, b), "{a} / {b}");
+            assert!(within_one_edit(b, a), "{b} / {a}");
         }
-        if end < line.len() {
-            parts.push(("…".to_owned(), false));
+        for (a, b) in [
+            ("facture", "fatcuer"),
+            ("facture", "factuur"),
+            ("facture", "fature_"),
+            ("facture", "facturees"),
+            ("abc", "cba"),
+            ("crédit", "credti"),
+        ] {
+            assert!(!within_one_edit(a, b), "{a} / {b}");
+            assert!(!within_one_edit(b, a), "{b} / {a}");
         }
-        parts
+    }
+
+    #[test]
+    fn indexed_term_lookups_find_what_a_scan_of_every_term_finds() {
+        let library = library();
+        let index = &library.search;
+        for query in queries(index, 1500) {
+            let weighted = index.query_terms(&query);
+            let scanned: Vec<u32> = (0..index.terms.sorted.len() as u32)
+                .filter(|&id| {
+                    let term = &index.terms.sorted[id as usize];
+                    weighted.iter().any(|(q, _)| matches(term, q))
+                })
+                .collect();
+            assert_eq!(index.terms.matching(&weighted), scanned, "« {query} »");
+        }
+    }
+
+    #[test]
+    fn a_typo_gets_the_nearest_word_and_a_swap_is_one_edit() {
+        let library = library();
+        let index = &library.search;
+        assert_eq!(index.suggestion("facturs").as_deref(), Some("facture"));
+        assert_eq!(index.suggestion("factrue").as_deref(), Some("facture"));
+        assert_eq!(index.suggestion("facture"), None);
+        assert_eq!(index.suggestion("zzyzx quorglub"), None);
+        let hits = index.search("factrue", 3);
+        assert_eq!(hits.first().map(|h| h.slug.as_str()), Some("guide-d-achat"));
+    }
+
+    #[test]
+    fn a_snippet_marks_the_words_of_the_query_in_the_best_line() {
+        let library = library();
+        let outcome = library.search.run("credits expirent", 10);
+        let (slug, snippet) = &outcome.hits[0];
+        assert_eq!(slug, "credits-et-limites");
+        let marked: Vec<&str> = snippet
+            .iter()
+            .filter(|(_, hit)| *hit)
+            .map(|(t, _)| t.as_str())
+            .collect();
+        assert!(marked.len() >= 2, "{snippet:?}");
+    }
+
+    /// `cargo test --release --lib -- --ignored --nocapture distinct_queries`: the cost of a
+    /// search that the cache does not hold, over thousands of distinct queries.
+    #[test]
+    #[ignore = "a measurement: run in release mode"]
+    fn distinct_queries_cost() {
+        let library = library();
+        let index = &library.search;
+        let queries = queries(index, 20_000);
+        let started = std::time::Instant::now();
+        let mut hits = 0;
+        for query in &queries {
+            hits += index.run(query, 10).hits.len();
+        }
+        let per_query = started.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
+        println!(
+            "{} distinct queries: {per_query:.1} µs per query ({hits} hits)",
+            queries.len()
+        );
     }
 }
