@@ -1,6 +1,7 @@
 //! `/simulateur`: the credit simulator, a plain GET form whose answer is a shareable URL.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
 use askama::Template;
 use time::OffsetDateTime;
 
@@ -216,7 +217,15 @@ pub async fn page(
     {
         return Ok(cached);
     }
-    let (status, body) = compose(&state, &catalog, query, layout, account_plan, now)?;
+    // Composing and rendering the page is the costly part: on the CPU pool, off the workers.
+    let (status, body) = {
+        let (shared, catalog, query) = (state.clone(), catalog.clone(), query.to_owned());
+        state
+            .cpu
+            .run(move || compose(&shared, &catalog, &query, layout, account_plan, now))
+            .await
+            .context("simulator page")??
+    };
     let body = web::Bytes::from(body);
     if anonymous {
         state.simulator_pages.put(
