@@ -666,6 +666,68 @@ fn within_one<T: PartialEq>(a: &[T], b: &[T]) -> bool {
     }
 }
 
+/// The number of edits from `a` to `b` (insertions, deletions, substitutions, swaps of two
+/// neighbours: the optimal string alignment distance) if it is at most `max`. Without
+/// allocation for words of up to `SHORT` characters; the computation stops as soon as every
+/// alignment needs more than `max` edits.
+fn edits_within(a: &str, b: &str, max: usize) -> Option<usize> {
+    const SHORT: usize = 32;
+    if max <= 1 {
+        return match (a == b, within_one_edit(a, b)) {
+            (true, _) => Some(0),
+            (false, true) if max == 1 => Some(1),
+            _ => None,
+        };
+    }
+    let (mut x, mut y) = (['\0'; SHORT], ['\0'; SHORT]);
+    let (mut lx, mut ly) = (0, 0);
+    for c in a.chars() {
+        if lx == SHORT {
+            let d = strsim::osa_distance(a, b);
+            return (d <= max).then_some(d);
+        }
+        x[lx] = c;
+        lx += 1;
+    }
+    for c in b.chars() {
+        if ly == SHORT {
+            let d = strsim::osa_distance(a, b);
+            return (d <= max).then_some(d);
+        }
+        y[ly] = c;
+        ly += 1;
+    }
+    if lx.abs_diff(ly) > max {
+        return None;
+    }
+    // Three rows of the table (i - 2, i - 1, i), used in turn.
+    let mut rows = [[0usize; SHORT + 1]; 3];
+    for (j, cell) in rows[0].iter_mut().enumerate().take(ly + 1) {
+        *cell = j;
+    }
+    for i in 1..=lx {
+        let (cur, prev, before) = (i % 3, (i + 2) % 3, (i + 1) % 3);
+        rows[cur][0] = i;
+        let mut lowest = i;
+        for j in 1..=ly {
+            let cost = usize::from(x[i - 1] != y[j - 1]);
+            let mut d = (rows[prev][j] + 1)
+                .min(rows[cur][j - 1] + 1)
+                .min(rows[prev][j - 1] + cost);
+            if i > 1 && j > 1 && x[i - 1] == y[j - 2] && x[i - 2] == y[j - 1] {
+                d = d.min(rows[before][j - 2] + 1);
+            }
+            rows[cur][j] = d;
+            lowest = lowest.min(d);
+        }
+        if lowest > max {
+            return None;
+        }
+    }
+    let d = rows[lx % 3][ly];
+    (d <= max).then_some(d)
+}
+
 /// A bit per letter or digit (others share the remaining bits): see `Words::by_length`.
 fn letters_mask(word: &str) -> u64 {
     word.chars().fold(0, |mask, c| {
@@ -708,17 +770,11 @@ impl Words {
                 if (mask ^ known_mask).count_ones() > 2 * max as u32 {
                     continue;
                 }
-                let distance = if max == 1 {
-                    if within_one_edit(word, known) {
-                        1
-                    } else {
-                        continue;
-                    }
-                } else {
-                    strsim::osa_distance(word, known)
+                let Some(distance) = edits_within(word, known, max) else {
+                    continue;
                 };
                 let candidate = (distance, std::cmp::Reverse(*n), known.as_str());
-                if distance <= max && best.is_none_or(|b| candidate < b) {
+                if best.is_none_or(|b| candidate < b) {
                     best = Some(candidate);
                 }
             }
@@ -766,20 +822,23 @@ impl GuideText {
     /// The line that holds the most distinct `matching` terms (the first of equals), cut
     /// around its first match, with the matching words marked.
     fn snippet(&self, matching: &[u32]) -> Vec<SnippetPart> {
-        let mut counts: HashMap<u32, usize> = HashMap::new();
+        let mut counts = vec![0u32; self.lines.len()];
         for id in matching {
             for &line in self.postings.get(id).map_or(&[][..], Vec::as_slice) {
-                *counts.entry(line).or_insert(0) += 1;
+                counts[line as usize] += 1;
             }
         }
+        // The first of the lines with the most matches.
         let best = counts
-            .into_iter()
-            .max_by_key(|&(line, count)| (count, std::cmp::Reverse(line)));
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .max_by_key(|&(line, count)| (*count, std::cmp::Reverse(line)));
         let Some((line, _)) = best else {
             let start: String = self.text.chars().take(SNIPPET_CHARS).collect();
             return vec![(start, false)];
         };
-        let line = &self.lines[line as usize];
+        let line = &self.lines[line];
         let ranges: Vec<std::ops::Range<usize>> = line
             .tokens
             .iter()
@@ -898,6 +957,27 @@ mod tests {
         ] {
             assert!(!within_one_edit(a, b), "{a} / {b}");
             assert!(!within_one_edit(b, a), "{b} / {a}");
+        }
+    }
+
+    #[test]
+    fn bounded_edit_counts_agree_with_the_full_computation() {
+        let library = library();
+        let index = &library.search;
+        let words: Vec<&String> = index.vocabulary.count.keys().take(400).collect();
+        for query in queries(index, 300) {
+            for typed in query.split(' ') {
+                for known in &words {
+                    let full = strsim::osa_distance(typed, known);
+                    for max in 0..=2 {
+                        assert_eq!(
+                            edits_within(typed, known, max),
+                            (full <= max).then_some(full),
+                            "{typed} / {known} within {max}"
+                        );
+                    }
+                }
+            }
         }
     }
 
