@@ -43,8 +43,13 @@ pub struct SearchIndex {
     /// The fields (bits, `FIELD_*`) holding each analysed term: a clause for a term absent
     /// from a field matches nothing, so it is not built.
     in_fields: HashMap<String, u8>,
-    /// Slug of each document, by segment and document id (no stored-document read per hit).
-    slugs: Vec<Vec<String>>,
+    /// The guides in index order (segment, then document id): (address, slug).
+    docs: Vec<(tantivy::DocAddress, String)>,
+    /// Each analysed term's BM25 score in each guide holding it, by field (title, keywords,
+    /// headings, body), as tantivy computes it for a term query: the scores of the term
+    /// clauses of a search are static, so they are summed here instead of being recomputed by
+    /// tantivy for every query (index position in `docs`, score).
+    scores: HashMap<String, [Vec<(u32, f32)>; 4]>,
     /// Body text by slug, cut in pre-analysed lines, for snippets.
     texts: HashMap<String, GuideText>,
     /// Answers already computed, by folded query: a bounded cache that keeps the frequent
@@ -234,19 +239,50 @@ impl SearchIndex {
         writer.commit()?;
         let reader = index.reader()?;
         let searcher = reader.searcher();
-        let mut slugs = Vec::new();
+        let mut docs = Vec::new();
         for (ord, segment) in searcher.segment_readers().iter().enumerate() {
-            let mut in_segment = Vec::new();
             for id in 0..segment.max_doc() {
-                let doc: TantivyDocument =
-                    searcher.doc(tantivy::DocAddress::new(ord as u32, id))?;
+                let address = tantivy::DocAddress::new(ord as u32, id);
+                let doc: TantivyDocument = searcher.doc(address)?;
                 let slug = doc
                     .get_first(fields.slug)
                     .and_then(|v| v.as_str())
                     .unwrap_or_default();
-                in_segment.push(slug.to_owned());
+                docs.push((address, slug.to_owned()));
             }
-            slugs.push(in_segment);
+        }
+        let position: HashMap<tantivy::DocAddress, u32> = docs
+            .iter()
+            .enumerate()
+            .map(|(n, (address, _))| (*address, n as u32))
+            .collect();
+        let mut scores = HashMap::with_capacity(in_fields.len());
+        let all = TopDocs::with_limit(docs.len().max(1)).order_by_score();
+        for (term, bits) in &in_fields {
+            let mut by_field: [Vec<(u32, f32)>; 4] = Default::default();
+            for (k, (field, bit)) in [
+                (fields.title, FIELD_TITLE),
+                (fields.keywords, FIELD_KEYWORDS),
+                (fields.headings, FIELD_HEADINGS),
+                (fields.body, FIELD_BODY),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if bits & bit == 0 {
+                    continue;
+                }
+                let query = TermQuery::new(
+                    Term::from_field_text(field, term),
+                    IndexRecordOption::WithFreqs,
+                );
+                by_field[k] = searcher
+                    .search(&query, &all)?
+                    .into_iter()
+                    .filter_map(|(score, address)| Some((*position.get(&address)?, score)))
+                    .collect();
+            }
+            scores.insert(term.clone(), by_field);
         }
 
         let mut synonyms: HashMap<String, Vec<String>> = HashMap::new();
@@ -291,7 +327,8 @@ impl SearchIndex {
             vocabulary: Words::new(vocabulary),
             terms,
             in_fields,
-            slugs,
+            docs,
+            scores,
             texts,
             cache: quick_cache::sync::Cache::new(CACHE_ENTRIES),
         })
@@ -311,22 +348,61 @@ impl SearchIndex {
             .collect()
     }
 
+    /// The best guides for these terms: the sum, per guide, of the boosted scores of the
+    /// query's own words as a phrase (by tantivy, when all of them are in a field), then of
+    /// each term's clauses (exact, then expansions at 0.3, in title, keywords, headings and
+    /// body), added in the order tantivy's boolean query adds them, so that the scores and
+    /// the order are tantivy's; equal scores in index order, as tantivy's top documents.
     fn search_terms(&self, own: &[String], weighted: &[(String, f32)], limit: usize) -> Vec<Hit> {
-        let Some(query) = self.query(own, weighted) else {
-            return Vec::new();
-        };
-        let searcher = self.reader.searcher();
-        let Ok(top) = searcher.search(&*query, &TopDocs::with_limit(limit).order_by_score()) else {
-            return Vec::new();
-        };
-        top.into_iter()
-            .filter_map(|(score, address)| {
-                let slug = self
-                    .slugs
-                    .get(address.segment_ord as usize)?
-                    .get(address.doc_id as usize)?
-                    .clone();
-                Some(Hit { slug, score })
+        let n = self.docs.len();
+        let mut total = vec![0f32; n];
+        let mut matched = vec![false; n];
+        if let Some(phrases) = self.phrases(own) {
+            let searcher = self.reader.searcher();
+            let all = TopDocs::with_limit(n.max(1)).order_by_score();
+            for (score, address) in searcher.search(&*phrases, &all).unwrap_or_default() {
+                if let Some(k) = self.docs.iter().position(|(a, _)| *a == address) {
+                    total[k] = score;
+                    matched[k] = true;
+                }
+            }
+        }
+        let mut clause = vec![0f32; n];
+        let mut in_clause = vec![false; n];
+        for (term, weight) in weighted {
+            let expansions = self.expand(term);
+            clause.fill(0.0);
+            in_clause.fill(false);
+            for (k, boost) in [5.0f32, 4.0, 2.0, 1.0].into_iter().enumerate() {
+                let mut add = |t: &str, factor: f32| {
+                    for &(doc, score) in self.scores.get(t).map_or(&[][..], |s| s[k].as_slice()) {
+                        clause[doc as usize] += score * factor;
+                        in_clause[doc as usize] = true;
+                    }
+                };
+                add(term, boost * weight);
+                for other in &expansions {
+                    add(other, 0.3 * boost * weight);
+                }
+            }
+            for doc in 0..n {
+                if in_clause[doc] {
+                    total[doc] += clause[doc];
+                    matched[doc] = true;
+                }
+            }
+        }
+        let mut ranked: Vec<(f32, usize)> = (0..n)
+            .filter(|&doc| matched[doc])
+            .map(|doc| (total[doc], doc))
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        ranked
+            .into_iter()
+            .take(limit)
+            .map(|(score, doc)| Hit {
+                slug: self.docs[doc].1.clone(),
+                score,
             })
             .collect()
     }
@@ -372,6 +448,38 @@ impl SearchIndex {
             .is_some_and(|bits| bits & field != 0)
     }
 
+    /// The query's own words as a phrase in a title, keywords or heading: « prompt interdit »
+    /// is the subject of the ethics guide even though « prompt » is the title of another.
+    fn phrases(&self, own: &[String]) -> Option<Box<dyn Query>> {
+        let f = self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if own.len() >= 2 {
+            for (field, bit, boost) in [
+                (f.title, FIELD_TITLE, 8.0),
+                (f.keywords, FIELD_KEYWORDS, 8.0),
+                (f.headings, FIELD_HEADINGS, 4.0),
+            ] {
+                // A phrase with a word absent from the field matches nothing there.
+                if !own.iter().all(|t| self.in_field(t, bit)) {
+                    continue;
+                }
+                let phrase = PhraseQuery::new(
+                    own.iter()
+                        .map(|t| Term::from_field_text(field, t))
+                        .collect(),
+                );
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(phrase), boost)),
+                ));
+            }
+        }
+        (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
+    }
+
+    /// The whole search as one tantivy query: what `search_terms` computes faster, kept to
+    /// check it.
+    #[cfg(test)]
     fn query(&self, own: &[String], weighted: &[(String, f32)]) -> Option<Box<dyn Query>> {
         let f = self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -994,6 +1102,60 @@ mod tests {
                 })
                 .collect();
             assert_eq!(index.terms.matching(&weighted), scanned, "« {query} »");
+        }
+    }
+
+    #[test]
+    fn summed_scores_rank_the_guides_as_the_tantivy_query_does() {
+        let library = library();
+        let index = &library.search;
+        let searcher = index.reader.searcher();
+        let mut queries = queries(index, 3000);
+        queries.extend(
+            [
+                "prompt interdit",
+                "mot de passe oublie",
+                "livre illustré pages",
+            ]
+            .map(String::from),
+        );
+        for query in queries {
+            let own = index.own_terms(&query);
+            let weighted = index.weighted_terms(&query, &own);
+            let summed: Vec<(String, f32)> = index
+                .search_terms(&own, &weighted, 10)
+                .into_iter()
+                .map(|hit| (hit.slug, hit.score))
+                .collect();
+            let by_tantivy: Vec<(String, f32)> = match index.query(&own, &weighted) {
+                Some(q) => searcher
+                    .search(&*q, &TopDocs::with_limit(10).order_by_score())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(score, address)| {
+                        let (_, slug) = index.docs.iter().find(|(a, _)| *a == address).unwrap();
+                        (slug.clone(), score)
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            // Tantivy adds the same terms in another order at times (its top-k pruning over a
+            // single word's clauses): the last bit of a score may differ, never the ranking
+            // (but between guides that tie within that bit).
+            assert_eq!(summed.len(), by_tantivy.len(), "« {query} »");
+            for (rank, ((a, x), (b, y))) in summed.iter().zip(&by_tantivy).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-5 * y.abs(),
+                    "« {query} » #{rank}: {x} / {y}"
+                );
+                let tie = |s: &[(String, f32)]| {
+                    s.iter()
+                        .filter(|(_, z)| (z - x).abs() <= 1e-5 * x.abs())
+                        .count()
+                        > 1
+                };
+                assert!(a == b || tie(&summed), "« {query} » #{rank}: {a} / {b}");
+            }
         }
     }
 
