@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::postings::Postings;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query};
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
@@ -18,7 +19,7 @@ use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
     StopWordFilter, TextAnalyzer,
 };
-use tantivy::{Index, IndexReader, TantivyDocument, Term, doc};
+use tantivy::{DocSet, Index, IndexReader, TantivyDocument, Term, doc};
 
 use super::guide::Guide;
 use super::text::fold;
@@ -193,32 +194,44 @@ impl SearchIndex {
             let keywords = guide.keywords.join(" ");
             let headings: Vec<&str> = guide.headings.iter().map(|h| h.text.as_str()).collect();
             let headings = headings.join(" ");
-            for (text, bit) in [
-                (guide.title.as_str(), FIELD_TITLE),
-                (keywords.as_str(), FIELD_KEYWORDS),
-                (headings.as_str(), FIELD_HEADINGS),
-                (guide.text.as_str(), FIELD_BODY),
-            ] {
-                for (term, _) in terms(&analyzer, text) {
+            // Each field analysed once: the fields holding each term, the terms that searches
+            // expand to (all but those of headings alone, which the body holds anyway), and the
+            // body's terms for the snippets.
+            let body = terms(&analyzer, &guide.text);
+            for (analysed, bit) in [
+                (terms(&analyzer, &guide.title), FIELD_TITLE),
+                (terms(&analyzer, &keywords), FIELD_KEYWORDS),
+                (terms(&analyzer, &headings), FIELD_HEADINGS),
+            ]
+            .into_iter()
+            .chain([(body.clone(), FIELD_BODY)])
+            {
+                for (term, _) in analysed {
+                    if bit != FIELD_HEADINGS {
+                        indexed.insert(term.clone());
+                    }
                     *in_fields.entry(term).or_insert(0) |= bit;
                 }
             }
-            for text in [guide.title.as_str(), guide.text.as_str()]
-                .into_iter()
-                .chain(guide.keywords.iter().map(String::as_str))
-            {
-                indexed.extend(terms(&analyzer, text).into_iter().map(|(t, _)| t));
-            }
-            // The lines of the body as the snippet sees them, analysed once here.
+            // The non-blank lines of the body, with their terms (ranges within the line): a
+            // term never spans a line break, which separates words.
             let mut lines = Vec::new();
+            let mut tokens = body.into_iter().peekable();
             let mut at = 0;
             for line in guide.text.split_inclusive('\n') {
                 let start = at;
                 at += line.len();
                 let line = line.strip_suffix('\n').unwrap_or(line);
                 let line = line.strip_suffix('\r').unwrap_or(line);
+                let end = start + line.len();
+                let mut in_line = Vec::new();
+                while let Some((term, range)) = tokens.next_if(|(_, r)| r.start < at) {
+                    if range.end <= end {
+                        in_line.push((term, range.start - start..range.end - start));
+                    }
+                }
                 if !line.trim().is_empty() {
-                    lines.push((start..start + line.len(), terms(&analyzer, line)));
+                    lines.push((start..end, in_line));
                 }
             }
             lines_by_slug.push((guide.slug.clone(), guide.text.clone(), lines));
@@ -256,8 +269,9 @@ impl SearchIndex {
             .enumerate()
             .map(|(n, (address, _))| (*address, n as u32))
             .collect();
+        // What a term query computes for each guide (its BM25 weight, then each posting's
+        // score), read straight from the postings: quicker at start-up than a search per term.
         let mut scores = HashMap::with_capacity(in_fields.len());
-        let all = TopDocs::with_limit(docs.len().max(1)).order_by_score();
         for (term, bits) in &in_fields {
             let mut by_field: [Vec<(u32, f32)>; 4] = Default::default();
             for (k, (field, bit)) in [
@@ -272,15 +286,27 @@ impl SearchIndex {
                 if bits & bit == 0 {
                     continue;
                 }
-                let query = TermQuery::new(
-                    Term::from_field_text(field, term),
-                    IndexRecordOption::WithFreqs,
-                );
-                by_field[k] = searcher
-                    .search(&query, &all)?
-                    .into_iter()
-                    .filter_map(|(score, address)| Some((*position.get(&address)?, score)))
-                    .collect();
+                let term = Term::from_field_text(field, term);
+                let bm25 =
+                    tantivy::query::Bm25Weight::for_terms(&searcher, std::slice::from_ref(&term))?;
+                for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+                    let norms = segment.get_fieldnorms_reader(field)?;
+                    let Some(mut postings) = segment
+                        .inverted_index(field)?
+                        .read_postings(&term, IndexRecordOption::WithFreqs)?
+                    else {
+                        continue;
+                    };
+                    while postings.doc() != tantivy::TERMINATED {
+                        let doc = postings.doc();
+                        let address = tantivy::DocAddress::new(ord as u32, doc);
+                        if let Some(&n) = position.get(&address) {
+                            let score = bm25.score(norms.fieldnorm_id(doc), postings.term_freq());
+                            by_field[k].push((n, score));
+                        }
+                        postings.advance();
+                    }
+                }
             }
             scores.insert(term.clone(), by_field);
         }
@@ -516,7 +542,7 @@ impl SearchIndex {
                 (f.body, FIELD_BODY, 1.0),
             ] {
                 if self.in_field(term, bit) {
-                    let exact = TermQuery::new(
+                    let exact = tantivy::query::TermQuery::new(
                         Term::from_field_text(field, term),
                         IndexRecordOption::WithFreqs,
                     );
@@ -527,7 +553,7 @@ impl SearchIndex {
                 }
                 // Prefix: « expir » finds « expirent »; within one edit for longer words.
                 for other in expansions.iter().filter(|o| self.in_field(o, bit)) {
-                    let near = TermQuery::new(
+                    let near = tantivy::query::TermQuery::new(
                         Term::from_field_text(field, other),
                         IndexRecordOption::WithFreqs,
                     );
