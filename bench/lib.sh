@@ -317,9 +317,31 @@ parse_wrk() {
     }' "$1"
 }
 
-# wrk_run URL OUTFILE [SECONDS]
+# wrk_args URL [THREADS]: wrk's target arguments. A URL "@FILE" cycles through the request
+# paths listed in FILE (bench/queries.py) on the portal, each wrk thread through its own share
+# (bench/paths.lua).
+wrk_args() {
+  if [[ $1 == @* ]]; then
+    printf '%s\n' -s "$BENCH_DIR/paths.lua" "$PORTAL_URL" -- "${1#@}" "${2:-$WRK_THREADS}"
+  else
+    printf '%s\n' "$1"
+  fi
+}
+
+# first_url URL: a URL to check before measuring (for "@FILE", the first path of FILE).
+first_url() {
+  if [[ $1 == @* ]]; then
+    printf '%s%s\n' "$PORTAL_URL" "$(head -1 "${1#@}")"
+  else
+    printf '%s\n' "$1"
+  fi
+}
+
+# wrk_run URL OUTFILE [SECONDS] [CONNECTIONS] [THREADS]
 wrk_run() {
-  run_tracked "$2" wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${3:-$BENCH_SECONDS}s" --latency "$1" \
+  local threads=${5:-$WRK_THREADS} target
+  mapfile -t target < <(wrk_args "$1" "$threads")
+  run_tracked "$2" wrk -t"$threads" -c"${4:-$WRK_CONNECTIONS}" -d"${3:-$BENCH_SECONDS}s" --latency "${target[@]}" \
     || { cat "$2" >&2; die "wrk failed on $1"; }
 }
 
@@ -366,6 +388,7 @@ compare() {
   mkdir -p "$workdir"
   for side in a b; do # both URLs must answer 200 before we measure them
     u=$url; [ $side = b ] && u=$base
+    u=$(first_url "$u")
     [ "$(http_status "$u")" = 200 ] || die "$name: $u does not answer 200"
   done
   if [ "$BENCH_WARMUP" != 0 ]; then
@@ -418,10 +441,12 @@ compare() {
   table_row "$name" "$label" "$(printf $f "$m_rps")" "$(printf $l "$m_p50")" "$(printf $l "$m_p90")" "$(printf $l "$m_p99")" "$errors" ""
   table_row "" "$blabel" "$(printf $f "$b_rps")" "$(printf $l "$b_p50")" "$(printf $l "$b_p90")" "$(printf $l "$b_p99")" "$berrors" ""
   table_row "" "ratio" "$ratio_rps" "" "" "$ratio_p99" "" "$verdict"
-  local sa sb
-  sa=$(response_sizes "$url")
-  sb=$(response_sizes "$base")
-  note "$name: $label GET /${url#http://*/} (headers ${sa% *} B + body ${sa#* } B) vs $blabel GET /${base#http://*/} (headers ${sb% *} B + body ${sb#* } B)"
+  local sa sb what
+  sa=$(response_sizes "$(first_url "$url")")
+  sb=$(response_sizes "$(first_url "$base")")
+  what="GET /${url#http://*/}"
+  [[ $url != @* ]] || what="$(wc -l <"${url#@}") distinct paths of ${url#@} in turn, the first"
+  note "$name: $label $what (headers ${sa% *} B + body ${sa#* } B) vs $blabel GET /${base#http://*/} (headers ${sb% *} B + body ${sb#* } B)"
 }
 
 # --- start-up time ----------------------------------------------------------------------------

@@ -9,7 +9,6 @@ pub mod content;
 pub mod db;
 pub mod domain;
 pub mod jobs;
-pub mod memo;
 pub mod random;
 pub mod services;
 pub mod startup;

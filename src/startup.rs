@@ -79,6 +79,8 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("the guides have errors:\n{e}"))?;
         let hasher =
             Hasher::with_rate(config.password_checks_per_second).context("password hasher")?;
+        let cpu =
+            crate::services::cpu::CpuPool::per_core("cpu-work").context("CPU work threads")?;
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             clock: clock.clone(),
@@ -89,6 +91,7 @@ impl Application {
             help: pages::aide::HelpCentre::new(library),
             hasher,
             simulator_pages: Default::default(),
+            cpu,
             last_healthy: std::sync::RwLock::new(None),
             health_check_running: std::sync::atomic::AtomicBool::new(false),
         });

@@ -7,10 +7,11 @@
 //! more (typos). Synonyms from `content/synonymes.toml` widen each word; an unknown word gets a
 //! « Vouliez-vous dire … ? » from the nearest word of the guides.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::postings::Postings;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query};
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
@@ -18,7 +19,7 @@ use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
     StopWordFilter, TextAnalyzer,
 };
-use tantivy::{Index, IndexReader, TantivyDocument, Term, doc};
+use tantivy::{DocSet, Index, IndexReader, TantivyDocument, Term, doc};
 
 use super::guide::Guide;
 use super::text::fold;
@@ -32,14 +33,69 @@ pub struct SearchIndex {
     fields: Fields,
     /// Folded word → its synonyms (folded), from the lexicon.
     synonyms: HashMap<String, Vec<String>>,
+    /// A one-word lexicon entry (folded) → the analysed terms of its synonyms.
+    word_synonyms: HashMap<String, Vec<String>>,
+    /// Lexicon entries of several words (folded, found by substring) → their synonyms' terms.
+    phrase_synonyms: Vec<(String, Vec<String>)>,
     /// Folded words of the guides, with their frequency, for suggestions.
-    vocabulary: HashMap<String, u32>,
-    /// Every analysed term of the index, for prefix and typo expansion.
-    indexed_terms: Vec<String>,
-    /// Body text by slug, for snippets.
-    texts: HashMap<String, String>,
-    /// Answers already computed, by query (cleared when full; rebuilt with the index).
-    cache: crate::memo::Memo<std::sync::Arc<Outcome>>,
+    vocabulary: Words,
+    /// Every analysed term of the index, for prefix and typo expansion and for snippets.
+    terms: Terms,
+    /// The fields (bits, `FIELD_*`) holding each analysed term: a clause for a term absent
+    /// from a field matches nothing, so it is not built.
+    in_fields: HashMap<String, u8>,
+    /// The guides in index order (segment, then document id): (address, slug).
+    docs: Vec<(tantivy::DocAddress, String)>,
+    /// Each analysed term's BM25 score in each guide holding it, by field (title, keywords,
+    /// headings, body), as tantivy computes it for a term query: the scores of the term
+    /// clauses of a search are static, so they are summed here instead of being recomputed by
+    /// tantivy for every query (index position in `docs`, score).
+    scores: HashMap<String, [Vec<(u32, f32)>; 4]>,
+    /// Body text by slug, cut in pre-analysed lines, for snippets.
+    texts: HashMap<String, GuideText>,
+    /// Answers already computed, by folded query: a bounded cache that keeps the frequent
+    /// queries when full (quick_cache's S3-FIFO), rebuilt with the index.
+    cache: quick_cache::sync::Cache<String, std::sync::Arc<Outcome>>,
+}
+
+const FIELD_TITLE: u8 = 1;
+const FIELD_KEYWORDS: u8 = 2;
+const FIELD_HEADINGS: u8 = 4;
+const FIELD_BODY: u8 = 8;
+
+/// The analysed terms of the index, sorted, each known by its position.
+struct Terms {
+    sorted: Vec<String>,
+    /// Positions of the terms by first character, in sorted order: an expansion keeps the
+    /// first letter, so it scans one bucket.
+    by_first: HashMap<char, Vec<u32>>,
+    /// (hash of a term with one character deleted, or of the whole term; position), sorted:
+    /// two words within one edit (transpositions included) share one of these keys, so the
+    /// terms near a word are found without a scan (SymSpell).
+    deletions: Vec<(u64, u32)>,
+}
+
+/// The folded words of the guides, for suggestions, by length in characters.
+struct Words {
+    count: HashMap<String, u32>,
+    /// By length: (word, letters mask, frequency). A word within `d` edits of another has a
+    /// length within `d` and a mask differing in at most `2 d` bits: most are skipped at once.
+    by_length: Vec<Vec<(String, u64, u32)>>,
+}
+
+/// A guide's body text, cut into its non-blank lines, each with its analysed terms.
+struct GuideText {
+    text: String,
+    lines: Vec<Line>,
+    /// Term position → the lines (indexes into `lines`) holding it, each once.
+    postings: HashMap<u32, Vec<u32>>,
+}
+
+struct Line {
+    /// Byte range in the text.
+    span: std::ops::Range<usize>,
+    /// Term positions and byte ranges in the line.
+    tokens: Vec<(u32, std::ops::Range<usize>)>,
 }
 
 /// A search's answer: the guides (slug and snippet), best first, and a correction.
@@ -132,21 +188,58 @@ impl SearchIndex {
         let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 15_000_000)?;
         let mut vocabulary = HashMap::new();
         let mut indexed = std::collections::BTreeSet::new();
-        let mut texts = HashMap::new();
+        let mut in_fields: HashMap<String, u8> = HashMap::new();
+        let mut lines_by_slug = Vec::new();
         for guide in guides {
-            texts.insert(guide.slug.clone(), guide.text.clone());
-            for text in [guide.title.as_str(), guide.text.as_str()]
-                .into_iter()
-                .chain(guide.keywords.iter().map(String::as_str))
-            {
-                indexed.extend(terms(&analyzer, text).into_iter().map(|(t, _)| t));
-            }
+            let keywords = guide.keywords.join(" ");
             let headings: Vec<&str> = guide.headings.iter().map(|h| h.text.as_str()).collect();
+            let headings = headings.join(" ");
+            // Each field analysed once: the fields holding each term, the terms that searches
+            // expand to (all but those of headings alone, which the body holds anyway), and the
+            // body's terms for the snippets.
+            let body = terms(&analyzer, &guide.text);
+            for (analysed, bit) in [
+                (terms(&analyzer, &guide.title), FIELD_TITLE),
+                (terms(&analyzer, &keywords), FIELD_KEYWORDS),
+                (terms(&analyzer, &headings), FIELD_HEADINGS),
+            ]
+            .into_iter()
+            .chain([(body.clone(), FIELD_BODY)])
+            {
+                for (term, _) in analysed {
+                    if bit != FIELD_HEADINGS {
+                        indexed.insert(term.clone());
+                    }
+                    *in_fields.entry(term).or_insert(0) |= bit;
+                }
+            }
+            // The non-blank lines of the body, with their terms (ranges within the line): a
+            // term never spans a line break, which separates words.
+            let mut lines = Vec::new();
+            let mut tokens = body.into_iter().peekable();
+            let mut at = 0;
+            for line in guide.text.split_inclusive('\n') {
+                let start = at;
+                at += line.len();
+                let line = line.strip_suffix('\n').unwrap_or(line);
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                let end = start + line.len();
+                let mut in_line = Vec::new();
+                while let Some((term, range)) = tokens.next_if(|(_, r)| r.start < at) {
+                    if range.end <= end {
+                        in_line.push((term, range.start - start..range.end - start));
+                    }
+                }
+                if !line.trim().is_empty() {
+                    lines.push((start..end, in_line));
+                }
+            }
+            lines_by_slug.push((guide.slug.clone(), guide.text.clone(), lines));
             writer.add_document(doc!(
                 fields.slug => guide.slug.as_str(),
                 fields.title => guide.title.as_str(),
-                fields.keywords => guide.keywords.join(" "),
-                fields.headings => headings.join(" "),
+                fields.keywords => keywords,
+                fields.headings => headings,
                 fields.body => guide.text.as_str(),
             ))?;
             for word in words(&guide.title)
@@ -158,6 +251,66 @@ impl SearchIndex {
         }
         writer.commit()?;
         let reader = index.reader()?;
+        let searcher = reader.searcher();
+        let mut docs = Vec::new();
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            for id in 0..segment.max_doc() {
+                let address = tantivy::DocAddress::new(ord as u32, id);
+                let doc: TantivyDocument = searcher.doc(address)?;
+                let slug = doc
+                    .get_first(fields.slug)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                docs.push((address, slug.to_owned()));
+            }
+        }
+        let position: HashMap<tantivy::DocAddress, u32> = docs
+            .iter()
+            .enumerate()
+            .map(|(n, (address, _))| (*address, n as u32))
+            .collect();
+        // What a term query computes for each guide (its BM25 weight, then each posting's
+        // score), read straight from the postings: quicker at start-up than a search per term.
+        let mut scores = HashMap::with_capacity(in_fields.len());
+        for (term, bits) in &in_fields {
+            let mut by_field: [Vec<(u32, f32)>; 4] = Default::default();
+            for (k, (field, bit)) in [
+                (fields.title, FIELD_TITLE),
+                (fields.keywords, FIELD_KEYWORDS),
+                (fields.headings, FIELD_HEADINGS),
+                (fields.body, FIELD_BODY),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if bits & bit == 0 {
+                    continue;
+                }
+                let term = Term::from_field_text(field, term);
+                let bm25 =
+                    tantivy::query::Bm25Weight::for_terms(&searcher, std::slice::from_ref(&term))?;
+                for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+                    let norms = segment.get_fieldnorms_reader(field)?;
+                    let Some(mut postings) = segment
+                        .inverted_index(field)?
+                        .read_postings(&term, IndexRecordOption::WithFreqs)?
+                    else {
+                        continue;
+                    };
+                    while postings.doc() != tantivy::TERMINATED {
+                        let doc = postings.doc();
+                        let address = tantivy::DocAddress::new(ord as u32, doc);
+                        if let Some(&n) = position.get(&address) {
+                            let score = bm25.score(norms.fieldnorm_id(doc), postings.term_freq());
+                            by_field[k].push((n, score));
+                        }
+                        postings.advance();
+                    }
+                }
+            }
+            scores.insert(term.clone(), by_field);
+        }
+
         let mut synonyms: HashMap<String, Vec<String>> = HashMap::new();
         for group in synonym_groups {
             let folded: Vec<String> = group.iter().map(|w| fold(w)).collect();
@@ -166,79 +319,176 @@ impl SearchIndex {
                 synonyms.entry(word.clone()).or_default().extend(others);
             }
         }
+        let mut word_synonyms = HashMap::new();
+        let mut phrase_synonyms = Vec::new();
+        for (entry, others) in &synonyms {
+            let mut analysed: Vec<String> = Vec::new();
+            for other in others {
+                for (term, _) in terms(&analyzer, other) {
+                    if !analysed.contains(&term) {
+                        analysed.push(term);
+                    }
+                }
+            }
+            if entry.contains(' ') {
+                phrase_synonyms.push((entry.clone(), analysed));
+            } else {
+                word_synonyms.insert(entry.clone(), analysed);
+            }
+        }
+
+        let terms = Terms::new(indexed.into_iter().collect());
+        let texts = lines_by_slug
+            .into_iter()
+            .map(|(slug, text, lines)| (slug, GuideText::new(&terms, text, lines)))
+            .collect();
         Ok(Self {
             index,
             reader,
             analyzer,
             fields,
             synonyms,
-            vocabulary,
-            indexed_terms: indexed.into_iter().collect(),
+            word_synonyms,
+            phrase_synonyms,
+            vocabulary: Words::new(vocabulary),
+            terms,
+            in_fields,
+            docs,
+            scores,
             texts,
-            cache: crate::memo::Memo::new(CACHE_ENTRIES),
+            cache: quick_cache::sync::Cache::new(CACHE_ENTRIES),
         })
     }
 
     /// The best guides for `query`, best first.
     pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
-        let Some(query) = self.query(query) else {
-            return Vec::new();
-        };
-        let searcher = self.reader.searcher();
-        let Ok(top) = searcher.search(&*query, &TopDocs::with_limit(limit).order_by_score()) else {
-            return Vec::new();
-        };
-        top.into_iter()
-            .filter_map(|(score, address)| {
-                let doc: TantivyDocument = searcher.doc(address).ok()?;
-                let slug = doc.get_first(self.fields.slug)?.as_str()?.to_owned();
-                Some(Hit { slug, score })
+        let own = self.own_terms(query);
+        let weighted = self.weighted_terms(query, &own);
+        self.search_terms(&own, &weighted, limit)
+    }
+
+    fn own_terms(&self, query: &str) -> Vec<String> {
+        terms(&self.analyzer, query)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    /// The best guides for these terms: the sum, per guide, of the boosted scores of the
+    /// query's own words as a phrase (by tantivy, when all of them are in a field), then of
+    /// each term's clauses (exact, then expansions at 0.3, in title, keywords, headings and
+    /// body), added in the order tantivy's boolean query adds them, so that the scores and
+    /// the order are tantivy's; equal scores in index order, as tantivy's top documents.
+    fn search_terms(&self, own: &[String], weighted: &[(String, f32)], limit: usize) -> Vec<Hit> {
+        let n = self.docs.len();
+        let mut total = vec![0f32; n];
+        let mut matched = vec![false; n];
+        if let Some(phrases) = self.phrases(own) {
+            let searcher = self.reader.searcher();
+            let all = TopDocs::with_limit(n.max(1)).order_by_score();
+            for (score, address) in searcher.search(&*phrases, &all).unwrap_or_default() {
+                if let Some(k) = self.docs.iter().position(|(a, _)| *a == address) {
+                    total[k] = score;
+                    matched[k] = true;
+                }
+            }
+        }
+        let mut clause = vec![0f32; n];
+        let mut in_clause = vec![false; n];
+        for (term, weight) in weighted {
+            let expansions = self.expand(term);
+            clause.fill(0.0);
+            in_clause.fill(false);
+            for (k, boost) in [5.0f32, 4.0, 2.0, 1.0].into_iter().enumerate() {
+                let mut add = |t: &str, factor: f32| {
+                    for &(doc, score) in self.scores.get(t).map_or(&[][..], |s| s[k].as_slice()) {
+                        clause[doc as usize] += score * factor;
+                        in_clause[doc as usize] = true;
+                    }
+                };
+                add(term, boost * weight);
+                for other in &expansions {
+                    add(other, 0.3 * boost * weight);
+                }
+            }
+            for doc in 0..n {
+                if in_clause[doc] {
+                    total[doc] += clause[doc];
+                    matched[doc] = true;
+                }
+            }
+        }
+        let mut ranked: Vec<(f32, usize)> = (0..n)
+            .filter(|&doc| matched[doc])
+            .map(|doc| (total[doc], doc))
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        ranked
+            .into_iter()
+            .take(limit)
+            .map(|(score, doc)| Hit {
+                slug: self.docs[doc].1.clone(),
+                score,
             })
             .collect()
     }
 
     /// Analysed terms of the query, each with its synonyms' terms (lower weight).
     pub fn query_terms(&self, query: &str) -> Vec<(String, f32)> {
-        let mut out: Vec<(String, f32)> = Vec::new();
-        let mut seen = HashSet::new();
-        let folded = fold(query);
-        let mut push = |term: String, weight: f32, out: &mut Vec<(String, f32)>| {
-            if seen.insert(term.clone()) {
-                out.push((term, weight));
+        self.weighted_terms(query, &self.own_terms(query))
+    }
+
+    fn weighted_terms(&self, query: &str, own: &[String]) -> Vec<(String, f32)> {
+        let mut out: Vec<(String, f32)> = Vec::with_capacity(own.len() * 4);
+        let mut push = |term: &str, weight: f32| {
+            if !out.iter().any(|(t, _)| t == term) {
+                out.push((term.to_owned(), weight));
             }
         };
-        for (term, _) in terms(&self.analyzer, query) {
-            push(term, 1.0, &mut out);
+        for term in own {
+            push(term, 1.0);
         }
         // Synonyms of single words and of multi-word entries found in the query.
-        for (entry, others) in &self.synonyms {
-            let found = if entry.contains(' ') {
-                folded.contains(entry.as_str())
-            } else {
-                words(&folded).any(|w| w == *entry)
-            };
-            if found {
-                for other in others {
-                    for (term, _) in terms(&self.analyzer, other) {
-                        push(term, 0.5, &mut out);
-                    }
+        let folded = fold(query);
+        for word in words(&folded) {
+            if let Some(others) = self.word_synonyms.get(&word) {
+                for term in others {
+                    push(term, 0.5);
+                }
+            }
+        }
+        for (entry, others) in &self.phrase_synonyms {
+            if folded.contains(entry.as_str()) {
+                for term in others {
+                    push(term, 0.5);
                 }
             }
         }
         out
     }
 
-    fn query(&self, query: &str) -> Option<Box<dyn Query>> {
+    /// Whether `term` is indexed in one of `fields` (bits).
+    fn in_field(&self, term: &str, field: u8) -> bool {
+        self.in_fields
+            .get(term)
+            .is_some_and(|bits| bits & field != 0)
+    }
+
+    /// The query's own words as a phrase in a title, keywords or heading: « prompt interdit »
+    /// is the subject of the ethics guide even though « prompt » is the title of another.
+    fn phrases(&self, own: &[String]) -> Option<Box<dyn Query>> {
         let f = self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        // The query's own words as a phrase in a title, keywords or heading: « prompt interdit »
-        // is the subject of the ethics guide even though « prompt » is the title of another.
-        let own: Vec<String> = terms(&self.analyzer, query)
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect();
         if own.len() >= 2 {
-            for (field, boost) in [(f.title, 8.0), (f.keywords, 8.0), (f.headings, 4.0)] {
+            for (field, bit, boost) in [
+                (f.title, FIELD_TITLE, 8.0),
+                (f.keywords, FIELD_KEYWORDS, 8.0),
+                (f.headings, FIELD_HEADINGS, 4.0),
+            ] {
+                // A phrase with a word absent from the field matches nothing there.
+                if !own.iter().all(|t| self.in_field(t, bit)) {
+                    continue;
+                }
                 let phrase = PhraseQuery::new(
                     own.iter()
                         .map(|t| Term::from_field_text(field, t))
@@ -250,26 +500,60 @@ impl SearchIndex {
                 ));
             }
         }
-        for (term, weight) in self.query_terms(query) {
-            let expansions = self.expand(&term);
-            let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-            for (field, boost) in [
-                (f.title, 5.0),
-                (f.keywords, 4.0),
-                (f.headings, 2.0),
-                (f.body, 1.0),
+        (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
+    }
+
+    /// The whole search as one tantivy query: what `search_terms` computes faster, kept to
+    /// check it.
+    #[cfg(test)]
+    fn query(&self, own: &[String], weighted: &[(String, f32)]) -> Option<Box<dyn Query>> {
+        let f = self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        // The query's own words as a phrase in a title, keywords or heading: « prompt interdit »
+        // is the subject of the ethics guide even though « prompt » is the title of another.
+        if own.len() >= 2 {
+            for (field, bit, boost) in [
+                (f.title, FIELD_TITLE, 8.0),
+                (f.keywords, FIELD_KEYWORDS, 8.0),
+                (f.headings, FIELD_HEADINGS, 4.0),
             ] {
-                let exact = TermQuery::new(
-                    Term::from_field_text(field, &term),
-                    IndexRecordOption::WithFreqs,
+                // A phrase with a word absent from the field matches nothing there.
+                if !own.iter().all(|t| self.in_field(t, bit)) {
+                    continue;
+                }
+                let phrase = PhraseQuery::new(
+                    own.iter()
+                        .map(|t| Term::from_field_text(field, t))
+                        .collect(),
                 );
-                alternatives.push((
+                clauses.push((
                     Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(exact), boost * weight)),
+                    Box::new(BoostQuery::new(Box::new(phrase), boost)),
                 ));
+            }
+        }
+        for (term, weight) in weighted {
+            let expansions = self.expand(term);
+            let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            for (field, bit, boost) in [
+                (f.title, FIELD_TITLE, 5.0),
+                (f.keywords, FIELD_KEYWORDS, 4.0),
+                (f.headings, FIELD_HEADINGS, 2.0),
+                (f.body, FIELD_BODY, 1.0),
+            ] {
+                if self.in_field(term, bit) {
+                    let exact = tantivy::query::TermQuery::new(
+                        Term::from_field_text(field, term),
+                        IndexRecordOption::WithFreqs,
+                    );
+                    alternatives.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(exact), boost * weight)),
+                    ));
+                }
                 // Prefix: « expir » finds « expirent »; within one edit for longer words.
-                for other in &expansions {
-                    let near = TermQuery::new(
+                for other in expansions.iter().filter(|o| self.in_field(o, bit)) {
+                    let near = tantivy::query::TermQuery::new(
                         Term::from_field_text(field, other),
                         IndexRecordOption::WithFreqs,
                     );
@@ -279,36 +563,53 @@ impl SearchIndex {
                     ));
                 }
             }
-            clauses.push((Occur::Should, Box::new(BooleanQuery::new(alternatives))));
+            if !alternatives.is_empty() {
+                clauses.push((Occur::Should, Box::new(BooleanQuery::new(alternatives))));
+            }
         }
         (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
     }
 
-    /// Indexed terms that `term` starts (3 letters or more) or is one edit away from (5 or more),
-    /// other than itself. Tantivy's fuzzy queries build an automaton per term and field, which
-    /// costs milliseconds; the index has a few thousand terms, so a scan is cheaper.
-    fn expand(&self, term: &str) -> Vec<String> {
+    /// Indexed terms that `term` starts (3 letters or more) or is one edit away from (5 or more;
+    /// an edit being an insertion, a deletion, a substitution or a swap of two neighbours), the
+    /// first `len` letters of a longer term included, other than itself: the first 20 in
+    /// alphabetical order. Both keep the first letter, so only that letter's terms are read,
+    /// with an allocation-free check each.
+    fn expand(&self, term: &str) -> Vec<&str> {
         let len = term.chars().count();
         if len < 3 {
             return Vec::new();
         }
-        let first = term.chars().next();
-        self.indexed_terms
+        let Some(first) = term.chars().next() else {
+            return Vec::new();
+        };
+        let Some(bucket) = self.terms.by_first.get(&first) else {
+            return Vec::new();
+        };
+        bucket
             .iter()
-            .filter(|t: &&String| String::as_str(t) != term)
+            .map(|&id| self.terms.sorted[id as usize].as_str())
+            .filter(|t| *t != term)
             .filter(|t| {
                 if t.starts_with(term) {
                     return true;
                 }
-                if len < 5 || t.chars().next() != first {
+                if len < 5 {
                     return false;
                 }
-                let head: String = t.chars().take(len).collect();
-                strsim::levenshtein(&head, term) <= 1 || strsim::levenshtein(t, term) <= 1
+                let head = match t.char_indices().nth(len) {
+                    Some((end, _)) => &t[..end],
+                    None => t,
+                };
+                within_one_edit(head, term) || (head.len() < t.len() && within_one_edit(t, term))
             })
             .take(20)
-            .cloned()
             .collect()
+    }
+
+    /// The answer to `query` if it was computed before and is still in the cache.
+    pub fn cached(&self, query: &str) -> Option<std::sync::Arc<Outcome>> {
+        self.cache.get(&fold(query))
     }
 
     /// The answer to `query`, from the cache when it was asked before.
@@ -317,15 +618,17 @@ impl SearchIndex {
         if let Some(found) = self.cache.get(&key) {
             return found;
         }
-        let terms = self.query_terms(query);
+        let own = self.own_terms(query);
+        let weighted = self.weighted_terms(query, &own);
+        let matching = self.terms.matching(&weighted);
         let hits = self
-            .search(query, limit)
+            .search_terms(&own, &weighted, limit)
             .into_iter()
             .map(|hit| {
                 let snippet = self
                     .texts
                     .get(&hit.slug)
-                    .map(|text| self.snippet(text, &terms))
+                    .map(|text| text.snippet(&matching))
                     .unwrap_or_default();
                 (hit.slug, snippet)
             })
@@ -334,12 +637,13 @@ impl SearchIndex {
             hits,
             suggestion: self.suggestion(query),
         });
-        self.cache.put(key, outcome.clone());
+        self.cache.insert(key, outcome.clone());
         outcome
     }
 
     /// « Vouliez-vous dire … ? »: each word unknown to the guides replaced by the nearest known
-    /// word (one edit for short words, two for longer), or `None` if nothing changes.
+    /// word (one edit for short words, two for longer; a swap of two neighbours is one edit),
+    /// or `None` if nothing changes.
     pub fn suggestion(&self, query: &str) -> Option<String> {
         let mut changed = false;
         let corrected: Vec<String> = query
@@ -347,28 +651,15 @@ impl SearchIndex {
             .map(|word| {
                 let folded = fold(word.trim_matches(|c: char| !c.is_alphanumeric()));
                 if folded.chars().count() < 4
-                    || self.vocabulary.contains_key(&folded)
+                    || self.vocabulary.count.contains_key(&folded)
                     || self.synonyms.contains_key(&folded)
                 {
                     return word.to_owned();
                 }
-                let max = if folded.chars().count() >= 7 { 2 } else { 1 };
-                let best = self
-                    .vocabulary
-                    .iter()
-                    .map(|(known, count)| {
-                        (
-                            strsim::levenshtein(&folded, known),
-                            std::cmp::Reverse(*count),
-                            known,
-                        )
-                    })
-                    .filter(|(distance, _, _)| *distance <= max)
-                    .min();
-                match best {
-                    Some((_, _, known)) => {
+                match self.vocabulary.nearest(&folded) {
+                    Some(known) => {
                         changed = true;
-                        known.clone()
+                        known.to_owned()
                     }
                     None => word.to_owned(),
                 }
@@ -386,70 +677,557 @@ impl SearchIndex {
     }
 }
 
+/// FNV-1a, fed piece by piece: a word with one character deleted is hashed without being built.
+fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &byte in *part {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// The word's hash, then the hash of each of its one-character deletions.
+fn deletion_keys(word: &str) -> impl Iterator<Item = u64> + '_ {
+    std::iter::once(fnv(&[word.as_bytes()])).chain(word.char_indices().map(|(at, c)| {
+        fnv(&[
+            &word.as_bytes()[..at],
+            &word.as_bytes()[at + c.len_utf8()..],
+        ])
+    }))
+}
+
+impl Terms {
+    fn new(sorted: Vec<String>) -> Self {
+        let mut by_first: HashMap<char, Vec<u32>> = HashMap::new();
+        let mut deletions = Vec::new();
+        for (id, term) in sorted.iter().enumerate() {
+            let id = id as u32;
+            if let Some(first) = term.chars().next() {
+                by_first.entry(first).or_default().push(id);
+            }
+            deletions.extend(deletion_keys(term).map(|key| (key, id)));
+        }
+        deletions.sort_unstable();
+        deletions.dedup();
+        Self {
+            sorted,
+            by_first,
+            deletions,
+        }
+    }
+
+    fn position(&self, term: &str) -> Option<u32> {
+        self.sorted
+            .binary_search_by(|t| t.as_str().cmp(term))
+            .ok()
+            .map(|p| p as u32)
+    }
+
+    /// The terms a snippet marks for these query terms (see `matches`), sorted.
+    fn matching(&self, query: &[(String, f32)]) -> Vec<u32> {
+        let mut found = Vec::new();
+        for (q, _) in query {
+            let len = q.chars().count();
+            if len >= 3 {
+                // The terms starting with `q` (itself included) follow each other in order.
+                let from = self.sorted.partition_point(|t| t.as_str() < q.as_str());
+                let to = from
+                    + self.sorted[from..]
+                        .iter()
+                        .take_while(|t| t.starts_with(q.as_str()))
+                        .count();
+                found.extend(from as u32..to as u32);
+            } else if let Some(id) = self.position(q) {
+                found.push(id);
+            }
+            if len >= 5 {
+                for key in deletion_keys(q) {
+                    let from = self.deletions.partition_point(|&(k, _)| k < key);
+                    for &(_, id) in self.deletions[from..].iter().take_while(|(k, _)| *k == key) {
+                        if within_one_edit(&self.sorted[id as usize], q) {
+                            found.push(id);
+                        }
+                    }
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+}
+
+/// Whether a snippet marks `token` for the query term `q`: the same term, a longer one it
+/// starts (3 letters or more), or one within one edit (5 or more). `Terms::matching` finds
+/// the same terms through its indexes.
+#[cfg(test)]
+fn matches(token: &str, q: &str) -> bool {
+    token == q
+        || (q.chars().count() >= 3 && token.starts_with(q))
+        || (q.chars().count() >= 5 && within_one_edit(token, q))
+}
+
+/// Whether `a` and `b` are at most one edit apart: an insertion, a deletion, a substitution or
+/// a swap of two neighbouring characters (Damerau). Allocation-free for ASCII words.
+pub fn within_one_edit(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return within_one(a.as_bytes(), b.as_bytes());
+    }
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    within_one(&a, &b)
+}
+
+fn within_one<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+    if a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    let p = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    match a.len().cmp(&b.len()) {
+        std::cmp::Ordering::Equal => {
+            p == a.len()
+                || a[p + 1..] == b[p + 1..]
+                || (p + 1 < a.len()
+                    && a[p] == b[p + 1]
+                    && a[p + 1] == b[p]
+                    && a[p + 2..] == b[p + 2..])
+        }
+        std::cmp::Ordering::Greater => a[p + 1..] == b[p..],
+        std::cmp::Ordering::Less => b[p + 1..] == a[p..],
+    }
+}
+
+/// The number of edits from `a` to `b` (insertions, deletions, substitutions, swaps of two
+/// neighbours: the optimal string alignment distance) if it is at most `max`. Without
+/// allocation for words of up to `SHORT` characters; the computation stops as soon as every
+/// alignment needs more than `max` edits.
+fn edits_within(a: &str, b: &str, max: usize) -> Option<usize> {
+    const SHORT: usize = 32;
+    if max <= 1 {
+        return match (a == b, within_one_edit(a, b)) {
+            (true, _) => Some(0),
+            (false, true) if max == 1 => Some(1),
+            _ => None,
+        };
+    }
+    let (mut x, mut y) = (['\0'; SHORT], ['\0'; SHORT]);
+    let (mut lx, mut ly) = (0, 0);
+    for c in a.chars() {
+        if lx == SHORT {
+            let d = strsim::osa_distance(a, b);
+            return (d <= max).then_some(d);
+        }
+        x[lx] = c;
+        lx += 1;
+    }
+    for c in b.chars() {
+        if ly == SHORT {
+            let d = strsim::osa_distance(a, b);
+            return (d <= max).then_some(d);
+        }
+        y[ly] = c;
+        ly += 1;
+    }
+    if lx.abs_diff(ly) > max {
+        return None;
+    }
+    // Three rows of the table (i - 2, i - 1, i), used in turn.
+    let mut rows = [[0usize; SHORT + 1]; 3];
+    for (j, cell) in rows[0].iter_mut().enumerate().take(ly + 1) {
+        *cell = j;
+    }
+    for i in 1..=lx {
+        let (cur, prev, before) = (i % 3, (i + 2) % 3, (i + 1) % 3);
+        rows[cur][0] = i;
+        let mut lowest = i;
+        for j in 1..=ly {
+            let cost = usize::from(x[i - 1] != y[j - 1]);
+            let mut d = (rows[prev][j] + 1)
+                .min(rows[cur][j - 1] + 1)
+                .min(rows[prev][j - 1] + cost);
+            if i > 1 && j > 1 && x[i - 1] == y[j - 2] && x[i - 2] == y[j - 1] {
+                d = d.min(rows[before][j - 2] + 1);
+            }
+            rows[cur][j] = d;
+            lowest = lowest.min(d);
+        }
+        if lowest > max {
+            return None;
+        }
+    }
+    let d = rows[lx % 3][ly];
+    (d <= max).then_some(d)
+}
+
+/// A bit per letter or digit (others share the remaining bits): see `Words::by_length`.
+fn letters_mask(word: &str) -> u64 {
+    word.chars().fold(0, |mask, c| {
+        let bit = match c {
+            'a'..='z' => c as u32 - 'a' as u32,
+            '0'..='9' => 26 + c as u32 - '0' as u32,
+            _ => 36 + c as u32 % 28,
+        };
+        mask | 1 << bit
+    })
+}
+
+impl Words {
+    fn new(count: HashMap<String, u32>) -> Self {
+        let mut by_length: Vec<Vec<(String, u64, u32)>> = Vec::new();
+        for (word, &n) in &count {
+            let len = word.chars().count();
+            if by_length.len() <= len {
+                by_length.resize_with(len + 1, Vec::new);
+            }
+            by_length[len].push((word.clone(), letters_mask(word), n));
+        }
+        Self { count, by_length }
+    }
+
+    /// The known word nearest to `word` (within one edit below 7 letters, two from 7), the
+    /// most frequent then the first alphabetically among equals.
+    fn nearest(&self, word: &str) -> Option<&str> {
+        let len = word.chars().count();
+        let max = if len >= 7 { 2 } else { 1 };
+        let mask = letters_mask(word);
+        let mut best: Option<(usize, std::cmp::Reverse<u32>, &str)> = None;
+        for bucket in self
+            .by_length
+            .iter()
+            .take(len + max + 1)
+            .skip(len.saturating_sub(max))
+        {
+            for (known, known_mask, n) in bucket {
+                if (mask ^ known_mask).count_ones() > 2 * max as u32 {
+                    continue;
+                }
+                let Some(distance) = edits_within(word, known, max) else {
+                    continue;
+                };
+                let candidate = (distance, std::cmp::Reverse(*n), known.as_str());
+                if best.is_none_or(|b| candidate < b) {
+                    best = Some(candidate);
+                }
+            }
+        }
+        best.map(|(_, _, known)| known)
+    }
+}
+
 /// A piece of a snippet; `true` marks a word that matched the query.
 pub type SnippetPart = (String, bool);
 
 const SNIPPET_CHARS: usize = 220;
 
-fn matches(token: &str, query: &[(String, f32)]) -> bool {
-    query.iter().any(|(q, _)| {
-        token == q
-            || (q.chars().count() >= 3 && token.starts_with(q.as_str()))
-            || (q.chars().count() >= 5 && strsim::levenshtein(token, q) <= 1)
-    })
-}
+/// A line's byte range in the text, and its analysed terms with their ranges in the line.
+type AnalysedLine = (
+    std::ops::Range<usize>,
+    Vec<(String, std::ops::Range<usize>)>,
+);
 
-impl SearchIndex {
-    /// The line of `text` that matches the most query terms, cut around its first match, with
-    /// the matching words marked.
-    pub fn snippet(&self, text: &str, query: &[(String, f32)]) -> Vec<SnippetPart> {
-        let mut best: Option<(usize, &str, Vec<std::ops::Range<usize>>)> = None;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let hits: Vec<(String, std::ops::Range<usize>)> = terms(&self.analyzer, line)
+impl GuideText {
+    fn new(terms: &Terms, text: String, analysed: Vec<AnalysedLine>) -> Self {
+        let mut lines = Vec::with_capacity(analysed.len());
+        let mut postings: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (span, tokens) in analysed {
+            let n = lines.len() as u32;
+            let tokens: Vec<(u32, std::ops::Range<usize>)> = tokens
                 .into_iter()
-                .filter(|(t, _)| matches(t, query))
+                .filter_map(|(term, range)| Some((terms.position(&term)?, range)))
                 .collect();
-            let distinct: HashSet<&str> = hits.iter().map(|(t, _)| t.as_str()).collect();
-            if distinct.len() > best.as_ref().map_or(0, |b| b.0) {
-                best = Some((
-                    distinct.len(),
-                    line,
-                    hits.into_iter().map(|(_, r)| r).collect(),
-                ));
+            for (id, _) in &tokens {
+                let lines_of = postings.entry(*id).or_default();
+                if lines_of.last() != Some(&n) {
+                    lines_of.push(n);
+                }
+            }
+            lines.push(Line { span, tokens });
+        }
+        Self {
+            text,
+            lines,
+            postings,
+        }
+    }
+
+    /// The line that holds the most distinct `matching` terms (the first of equals), cut
+    /// around its first match, with the matching words marked.
+    fn snippet(&self, matching: &[u32]) -> Vec<SnippetPart> {
+        let mut counts = vec![0u32; self.lines.len()];
+        for id in matching {
+            for &line in self.postings.get(id).map_or(&[][..], Vec::as_slice) {
+                counts[line as usize] += 1;
             }
         }
-        let Some((_, line, ranges)) = best else {
-            let start: String = text.chars().take(SNIPPET_CHARS).collect();
+        // The first of the lines with the most matches.
+        let best = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .max_by_key(|&(line, count)| (*count, std::cmp::Reverse(line)));
+        let Some((line, _)) = best else {
+            let start: String = self.text.chars().take(SNIPPET_CHARS).collect();
             return vec![(start, false)];
         };
-        // A window of SNIPPET_CHARS around the first match, on char boundaries.
-        let first = ranges.first().map_or(0, |r| r.start);
-        let mut start = first.saturating_sub(60);
-        while !line.is_char_boundary(start) {
-            start -= 1;
+        let line = &self.lines[line];
+        let ranges: Vec<std::ops::Range<usize>> = line
+            .tokens
+            .iter()
+            .filter(|(id, _)| matching.binary_search(id).is_ok())
+            .map(|(_, range)| range.clone())
+            .collect();
+        cut(&self.text[line.span.clone()], &ranges)
+    }
+}
+
+/// A window of SNIPPET_CHARS around the first of `ranges`, on char boundaries, with them marked.
+fn cut(line: &str, ranges: &[std::ops::Range<usize>]) -> Vec<SnippetPart> {
+    let first = ranges.first().map_or(0, |r| r.start);
+    let mut start = first.saturating_sub(60);
+    while !line.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (start + SNIPPET_CHARS).min(line.len());
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut parts = Vec::new();
+    if start > 0 {
+        parts.push(("…".to_owned(), false));
+    }
+    let mut at = start;
+    for range in ranges.iter().filter(|r| r.start >= start && r.end <= end) {
+        if range.start > at {
+            parts.push((line[at..range.start].to_owned(), false));
         }
-        let mut end = (start + SNIPPET_CHARS).min(line.len());
-        while !line.is_char_boundary(end) {
-            end -= 1;
-        }
-        let mut parts = Vec::new();
-        if start > 0 {
-            parts.push(("…".to_owned(), false));
-        }
-        let mut at = start;
-        for range in ranges.iter().filter(|r| r.start >= start && r.end <= end) {
-            if range.start > at {
-                parts.push((line[at..range.start].to_owned(), false));
+        parts.push((line[range.clone()].to_owned(), true));
+        at = range.end;
+    }
+    if at < end {
+        parts.push((line[at..end].to_owned(), false));
+    }
+    if end < line.len() {
+        parts.push(("…".to_owned(), false));
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn library() -> crate::content::Library {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("content");
+        crate::content::Library::load(&dir).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Distinct queries from the guides' words, a third with a typo (same idea as
+    /// `bench/queries.py`, in Rust so that tests need no Python): deterministic.
+    fn queries(index: &SearchIndex, n: usize) -> Vec<String> {
+        let mut words: Vec<&String> = index.vocabulary.count.keys().collect();
+        words.sort();
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let count = 1 + next(3);
+            let query: Vec<String> = (0..count)
+                .map(|_| {
+                    let word: Vec<char> = words[next(words.len())].chars().collect();
+                    let at = next(word.len());
+                    let mut typo = word.clone();
+                    match next(6) {
+                        0 if word.len() > 3 => {
+                            typo.remove(at);
+                        }
+                        1 => typo.insert(at, 'e'),
+                        2 if at + 1 < word.len() => typo.swap(at, at + 1),
+                        3 => typo[at] = 'r',
+                        _ => {}
+                    }
+                    typo.into_iter().collect()
+                })
+                .collect();
+            let query = query.join(" ");
+            if seen.insert(query.clone()) {
+                out.push(query);
             }
-            parts.push((line[range.clone()].to_owned(), true));
-            at = range.end;
         }
-        if at < end {
-            parts.push((line[at..end].to_owned(), false));
+        out
+    }
+
+    #[test]
+    fn one_edit_counts_insertions_deletions_substitutions_and_swaps() {
+        for (a, b) in [
+            ("facture", "facture"),
+            ("facture", "factures"),
+            ("facture", "factre"),
+            ("facture", "facturr"),
+            ("facture", "fcature"),
+            ("facture", "afcture"),
+            ("facture", "factuer"),
+            ("crédit", "crédti"),
+            ("crédit", "credit"),
+        ] {
+            assert!(within_one_edit(a, b), "{a} / {b}");
+            assert!(within_one_edit(b, a), "{b} / {a}");
         }
-        if end < line.len() {
-            parts.push(("…".to_owned(), false));
+        for (a, b) in [
+            ("facture", "fatcuer"),
+            ("facture", "factuur"),
+            ("facture", "fature_"),
+            ("facture", "facturees"),
+            ("abc", "cba"),
+            ("crédit", "credti"),
+        ] {
+            assert!(!within_one_edit(a, b), "{a} / {b}");
+            assert!(!within_one_edit(b, a), "{b} / {a}");
         }
-        parts
+    }
+
+    #[test]
+    fn bounded_edit_counts_agree_with_the_full_computation() {
+        let library = library();
+        let index = &library.search;
+        let words: Vec<&String> = index.vocabulary.count.keys().take(400).collect();
+        for query in queries(index, 300) {
+            for typed in query.split(' ') {
+                for known in &words {
+                    let full = strsim::osa_distance(typed, known);
+                    for max in 0..=2 {
+                        assert_eq!(
+                            edits_within(typed, known, max),
+                            (full <= max).then_some(full),
+                            "{typed} / {known} within {max}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn indexed_term_lookups_find_what_a_scan_of_every_term_finds() {
+        let library = library();
+        let index = &library.search;
+        for query in queries(index, 1500) {
+            let weighted = index.query_terms(&query);
+            let scanned: Vec<u32> = (0..index.terms.sorted.len() as u32)
+                .filter(|&id| {
+                    let term = &index.terms.sorted[id as usize];
+                    weighted.iter().any(|(q, _)| matches(term, q))
+                })
+                .collect();
+            assert_eq!(index.terms.matching(&weighted), scanned, "« {query} »");
+        }
+    }
+
+    #[test]
+    fn summed_scores_rank_the_guides_as_the_tantivy_query_does() {
+        let library = library();
+        let index = &library.search;
+        let searcher = index.reader.searcher();
+        let mut queries = queries(index, 3000);
+        queries.extend(
+            [
+                "prompt interdit",
+                "mot de passe oublie",
+                "livre illustré pages",
+            ]
+            .map(String::from),
+        );
+        for query in queries {
+            let own = index.own_terms(&query);
+            let weighted = index.weighted_terms(&query, &own);
+            let summed: Vec<(String, f32)> = index
+                .search_terms(&own, &weighted, 10)
+                .into_iter()
+                .map(|hit| (hit.slug, hit.score))
+                .collect();
+            let by_tantivy: Vec<(String, f32)> = match index.query(&own, &weighted) {
+                Some(q) => searcher
+                    .search(&*q, &TopDocs::with_limit(10).order_by_score())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(score, address)| {
+                        let (_, slug) = index.docs.iter().find(|(a, _)| *a == address).unwrap();
+                        (slug.clone(), score)
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            // Tantivy adds the same terms in another order at times (its top-k pruning over a
+            // single word's clauses): the last bit of a score may differ, never the ranking
+            // (but between guides that tie within that bit).
+            assert_eq!(summed.len(), by_tantivy.len(), "« {query} »");
+            for (rank, ((a, x), (b, y))) in summed.iter().zip(&by_tantivy).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-5 * y.abs(),
+                    "« {query} » #{rank}: {x} / {y}"
+                );
+                let tie = |s: &[(String, f32)]| {
+                    s.iter()
+                        .filter(|(_, z)| (z - x).abs() <= 1e-5 * x.abs())
+                        .count()
+                        > 1
+                };
+                assert!(a == b || tie(&summed), "« {query} » #{rank}: {a} / {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_typo_gets_the_nearest_word_and_a_swap_is_one_edit() {
+        let library = library();
+        let index = &library.search;
+        assert_eq!(index.suggestion("facturs").as_deref(), Some("facture"));
+        assert_eq!(index.suggestion("factrue").as_deref(), Some("facture"));
+        assert_eq!(index.suggestion("facture"), None);
+        assert_eq!(index.suggestion("zzyzx quorglub"), None);
+        let hits = index.search("factrue", 3);
+        assert_eq!(hits.first().map(|h| h.slug.as_str()), Some("guide-d-achat"));
+    }
+
+    #[test]
+    fn a_snippet_marks_the_words_of_the_query_in_the_best_line() {
+        let library = library();
+        let outcome = library.search.run("credits expirent", 10);
+        let (slug, snippet) = &outcome.hits[0];
+        assert_eq!(slug, "credits-et-limites");
+        let marked: Vec<&str> = snippet
+            .iter()
+            .filter(|(_, hit)| *hit)
+            .map(|(t, _)| t.as_str())
+            .collect();
+        assert!(marked.len() >= 2, "{snippet:?}");
+    }
+
+    /// `cargo test --release --lib -- --ignored --nocapture distinct_queries`: the cost of a
+    /// search that the cache does not hold, over thousands of distinct queries.
+    #[test]
+    #[ignore = "a measurement: run in release mode"]
+    fn distinct_queries_cost() {
+        let library = library();
+        let index = &library.search;
+        let queries = queries(index, 20_000);
+        let started = std::time::Instant::now();
+        let mut hits = 0;
+        for query in &queries {
+            hits += index.run(query, 10).hits.len();
+        }
+        let per_query = started.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
+        println!(
+            "{} distinct queries: {per_query:.1} µs per query ({hits} hits)",
+            queries.len()
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod cpu;
 pub mod fault;
 pub mod health;
 pub mod help;

@@ -119,7 +119,7 @@ impl Hasher {
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
-                    lower_priority();
+                    super::cpu::lower_priority("password hashing");
                     loop {
                         // The lock is held while waiting for the next job, not while running it.
                         let next = match queue.lock() {
@@ -321,28 +321,6 @@ impl Hasher {
     }
 }
 
-/// How much nicer than the rest of the process hashing threads are.
-const NICER_BY: i32 = 10;
-
-/// The calling thread made `NICER_BY` nicer than it is (19 at most): the scheduler then runs
-/// page-serving threads first, whatever nice value the whole service was started with.
-#[cfg(target_os = "linux")]
-fn lower_priority() {
-    // SAFETY: getpriority and setpriority only read and change a scheduling attribute. On
-    // Linux, PRIO_PROCESS with `who = 0` names the calling thread alone, not the process.
-    // getpriority's -1 may be a value or an error; either way setpriority gets a valid value.
-    let failed = unsafe {
-        let current = libc::getpriority(libc::PRIO_PROCESS, 0);
-        libc::setpriority(libc::PRIO_PROCESS, 0, (current + NICER_BY).min(19))
-    } != 0;
-    if failed {
-        tracing::warn!("could not lower the password hashing threads' priority");
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_priority() {}
-
 /// Why a new password is refused; the templates word it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Weakness {
@@ -504,7 +482,11 @@ mod tests {
             .unwrap();
         // SAFETY: as above, on this (test) thread.
         let here = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        assert_eq!(nice, (here + NICER_BY).min(19), "hashing threads are nicer");
+        assert_eq!(
+            nice,
+            (here + crate::services::cpu::NICER_BY).min(19),
+            "hashing threads are nicer"
+        );
         assert!(nice > here || here == 19, "nice {nice}, pages at {here}");
     }
 

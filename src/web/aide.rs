@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
 use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
@@ -564,13 +565,9 @@ pub enum QueryProblem {
     TooLong,
 }
 
-/// Runs a search; records a query with no result for staff (without waiting for it).
-pub fn find<'a>(
-    state: &web::Data<AppState>,
-    library: &'a Library,
-    raw: Option<&str>,
-) -> Result<Found<'a>, QueryProblem> {
-    // Control characters (a NUL typed into the URL) separate words like spaces do.
+/// The query as searched: words separated by one space. Control characters (a NUL typed into
+/// the URL) separate words like spaces do.
+pub fn normalise(raw: Option<&str>) -> Result<String, QueryProblem> {
     let query = raw
         .unwrap_or("")
         .split(|c: char| c.is_whitespace() || c.is_control())
@@ -583,7 +580,27 @@ pub fn find<'a>(
     if query.chars().count() > QUERY_MAX_CHARS {
         return Err(QueryProblem::TooLong);
     }
-    let outcome = library.search.run(&query, 10);
+    Ok(query)
+}
+
+/// Runs a search (`normalise`d), on the CPU pool unless the cache has the answer; records a
+/// query with no result for staff (without waiting for it).
+pub async fn find<'a>(
+    state: &web::Data<AppState>,
+    library: &'a Arc<Library>,
+    query: String,
+) -> Result<Found<'a>, PageError> {
+    let outcome = match library.search.cached(&query) {
+        Some(outcome) => outcome,
+        None => {
+            let (library, query) = (library.clone(), query.clone());
+            state
+                .cpu
+                .run(move || library.search.run(&query, 10))
+                .await
+                .context("search")?
+        }
+    };
     let results: Vec<SearchResult> = outcome
         .hits
         .iter()
@@ -628,13 +645,12 @@ pub async fn search(
 ) -> Result<HttpResponse, PageError> {
     let raw = query.q.clone().unwrap_or_default();
     let library = state.help.library();
-    let library = library.as_ref();
     let top = ["credits-et-limites", "tarifs", "depannage", "faq"]
         .iter()
         .filter_map(|s| library.get(s))
         .collect();
-    let (found, problem, status) = match find(&state, library, Some(&raw)) {
-        Ok(found) => (Some(found), None, 200),
+    let (found, problem, status) = match normalise(Some(&raw)) {
+        Ok(query) => (Some(find(&state, &library, query).await?), None, 200),
         Err(QueryProblem::Empty) => (None, None, 200),
         Err(QueryProblem::TooLong) => (None, Some("too_long"), 400),
     };

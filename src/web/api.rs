@@ -116,10 +116,11 @@ pub struct SearchParams {
 pub async fn recherche(
     state: web::Data<AppState>,
     params: web::Query<SearchParams>,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
     let library = state.help.library();
-    match super::aide::find(&state, &library, params.q.as_deref()) {
-        Ok(found) => {
+    match super::aide::normalise(params.q.as_deref()) {
+        Ok(query) => {
+            let found = super::aide::find(&state, &library, query).await?;
             let results = found
                 .results
                 .iter()
@@ -130,23 +131,23 @@ pub async fn recherche(
                     snippet: r.snippet.iter().map(|(text, _)| text.as_str()).collect(),
                 })
                 .collect();
-            json(
+            Ok(json(
                 HttpResponse::Ok(),
                 &SearchJson {
                     query: found.query,
                     results,
                     suggestion: found.suggestion,
                 },
-            )
+            ))
         }
         Err(problem) => {
             let message = messages::query_problem(&problem);
-            json(
+            Ok(json(
                 HttpResponse::BadRequest(),
                 &ErrorsJson {
                     errors: BTreeMap::from([("q", message)]),
                 },
-            )
+            ))
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct AppState {
     pub help: aide::HelpCentre,
     pub hasher: crate::services::passwords::Hasher,
     pub simulator_pages: simulateur::PageCache,
+    /// Threads for CPU-heavy answers (searches, simulator pages), off the async workers.
+    pub cpu: crate::services::cpu::CpuPool,
     /// When `/healthz` last reached the database.
     pub last_healthy: std::sync::RwLock<Option<std::time::Instant>>,
     pub health_check_running: std::sync::atomic::AtomicBool,

@@ -1,6 +1,7 @@
 //! `/simulateur`: the credit simulator, a plain GET form whose answer is a shareable URL.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
 use askama::Template;
 use time::OffsetDateTime;
 
@@ -147,13 +148,15 @@ impl SimulateurPage {
 /// is a GET form whose answer depends only on the URL, the catalog and the date, so a shared
 /// link or the same question asked again is served from memory.
 pub struct PageCache {
-    pages: crate::memo::Memo<CachedPage>,
+    /// Bounded; when full, the pages asked once make way for new ones and the frequent ones
+    /// stay (quick_cache's S3-FIFO).
+    pages: quick_cache::sync::Cache<String, CachedPage>,
 }
 
 impl Default for PageCache {
     fn default() -> Self {
         Self {
-            pages: crate::memo::Memo::new(CACHED_PAGES),
+            pages: quick_cache::sync::Cache::new(CACHED_PAGES),
         }
     }
 }
@@ -166,7 +169,7 @@ struct CachedPage {
     body: web::Bytes,
 }
 
-/// Distinct answers kept (about 10 kB each); past it, the cache starts again.
+/// Distinct answers kept (about 10 kB each).
 const CACHED_PAGES: usize = 1024;
 /// Longer query strings (a long prompt) are composed each time.
 const CACHED_QUERY_MAX: usize = 1024;
@@ -182,7 +185,7 @@ impl PageCache {
         if query.len() > CACHED_QUERY_MAX {
             return;
         }
-        self.pages.put(query.to_owned(), page);
+        self.pages.insert(query.to_owned(), page);
     }
 }
 
@@ -210,7 +213,15 @@ pub async fn page(
     {
         return Ok(cached);
     }
-    let (status, body) = compose(&state, &catalog, query, layout, account_plan, now)?;
+    // Composing and rendering the page is the costly part: on the CPU pool, off the workers.
+    let (status, body) = {
+        let (shared, catalog, query) = (state.clone(), catalog.clone(), query.to_owned());
+        state
+            .cpu
+            .run(move || compose(&shared, &catalog, &query, layout, account_plan, now))
+            .await
+            .context("simulator page")??
+    };
     let body = web::Bytes::from(body);
     if anonymous {
         state.simulator_pages.put(
@@ -436,5 +447,22 @@ mod page_cache_tests {
         }
         let kept = cache.pages.len();
         assert!(kept <= CACHED_PAGES, "bounded: {kept}");
+    }
+
+    #[test]
+    fn a_full_cache_keeps_the_pages_asked_often() {
+        let cache = PageCache::default();
+        let today = time::macros::date!(2026 - 11 - 24);
+        cache.put("type=image", page(7, today, "souvent"));
+        for _ in 0..3 {
+            assert!(cache.get("type=image", 7, today).is_some());
+        }
+        for n in 0..3 * CACHED_PAGES {
+            cache.put(&format!("quantite={n}"), page(7, today, "une fois"));
+        }
+        assert!(
+            cache.get("type=image", 7, today).is_some(),
+            "a frequent page survives a wave of one-off pages"
+        );
     }
 }

@@ -1,0 +1,34 @@
+-- wrk script: cycles through the request paths of a file (one per line, made by bench/queries.py),
+-- each wrk thread through its own share, so that no two threads ask the same thing.
+--
+--   wrk -t2 -c32 -d5s -s bench/paths.lua http://127.0.0.1:8080 -- paths.txt 2
+--
+-- The second argument is wrk's thread count (-t): wrk runs a thread's init before it creates
+-- the next thread, so the script cannot count them itself.
+
+local created = 0
+
+function setup(thread)
+  thread:set("id", created)
+  created = created + 1
+end
+
+function init(args)
+  local file = args[1] or error("bench/paths.lua: give the paths file after --")
+  local n = tonumber(args[2] or "1")
+  local all = {}
+  for line in io.lines(file) do
+    if line ~= "" then all[#all + 1] = line end
+  end
+  if #all == 0 then error("bench/paths.lua: no path in " .. file) end
+  -- This thread's share: every n-th path from its own offset.
+  paths = {}
+  for i = (id or 0) + 1, #all, n do paths[#paths + 1] = all[i] end
+  if #paths == 0 then paths = all end
+  at = 0
+end
+
+function request()
+  at = at % #paths + 1
+  return wrk.format("GET", paths[at])
+end
