@@ -281,17 +281,19 @@ pub async fn insert_token(
     email: &str,
     created_by: Option<Uuid>,
     valid_secs: f64,
+    now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO email_tokens (token_hash, purpose, user_id, organisation_id, email, created_by, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
+        "INSERT INTO email_tokens (token_hash, purpose, user_id, organisation_id, email, created_by, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $8::timestamptz, $8::timestamptz + make_interval(secs => $7))",
         token_hash,
         purpose.as_str(),
         user,
         organisation,
         email,
         created_by,
-        valid_secs
+        valid_secs,
+        now
     )
     .execute(conn)
     .await?;
@@ -303,13 +305,15 @@ pub async fn peek_token(
     conn: &mut PgConnection,
     token_hash: &str,
     purpose: TokenPurpose,
+    now: OffsetDateTime,
 ) -> sqlx::Result<Option<TokenRow>> {
     sqlx::query_as!(
         TokenRow,
         "SELECT user_id, organisation_id, email FROM email_tokens
-         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()",
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
         token_hash,
-        purpose.as_str()
+        purpose.as_str(),
+        now
     )
     .fetch_optional(conn)
     .await
@@ -320,14 +324,16 @@ pub async fn take_token(
     conn: &mut PgConnection,
     token_hash: &str,
     purpose: TokenPurpose,
+    now: OffsetDateTime,
 ) -> sqlx::Result<Option<TokenRow>> {
     sqlx::query_as!(
         TokenRow,
-        "UPDATE email_tokens SET used_at = now()
-         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()
+        "UPDATE email_tokens SET used_at = $3
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
          RETURNING user_id, organisation_id, email",
         token_hash,
-        purpose.as_str()
+        purpose.as_str(),
+        now
     )
     .fetch_optional(conn)
     .await
@@ -393,19 +399,21 @@ pub async fn recent_token(
     purpose: TokenPurpose,
     organisation: Option<Uuid>,
     secs: f64,
+    now: OffsetDateTime,
 ) -> sqlx::Result<bool> {
     sqlx::query_scalar!(
         r#"SELECT EXISTS (
                SELECT 1 FROM email_tokens
                WHERE lower(email) = lower($1) AND purpose = $2
                  AND organisation_id IS NOT DISTINCT FROM coalesce($3, organisation_id)
-                 AND used_at IS NULL AND expires_at > now()
-                 AND created_at > now() - make_interval(secs => $4)
+                 AND used_at IS NULL AND expires_at > $5
+                 AND created_at > $5 - make_interval(secs => $4)
            ) AS "found!""#,
         email,
         purpose.as_str(),
         organisation,
-        secs
+        secs,
+        now
     )
     .fetch_one(conn)
     .await
@@ -421,14 +429,16 @@ pub struct PendingInvitation {
 pub async fn pending_invitations(
     conn: &mut PgConnection,
     organisation: Uuid,
+    now: OffsetDateTime,
 ) -> sqlx::Result<Vec<PendingInvitation>> {
     sqlx::query_as!(
         PendingInvitation,
         "SELECT id, email, expires_at FROM email_tokens
          WHERE organisation_id = $1 AND purpose = 'invitation' AND used_at IS NULL
-           AND expires_at > now()
+           AND expires_at > $2
          ORDER BY created_at DESC",
-        organisation
+        organisation,
+        now
     )
     .fetch_all(conn)
     .await

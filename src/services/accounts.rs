@@ -221,6 +221,7 @@ pub async fn sign_up(
         input.email,
         None,
         ACTIVATION_SECS,
+        now,
     )
     .await?;
     mail::queue(
@@ -235,9 +236,13 @@ pub async fn sign_up(
     Ok(())
 }
 
-pub async fn activate(pool: &PgPool, token: &str) -> Result<UserRow, AccountError> {
+pub async fn activate(
+    pool: &PgPool,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<UserRow, AccountError> {
     let mut tx = pool.begin().await?;
-    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Activation)
+    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Activation, now)
         .await?
         .ok_or(AccountError::InvalidLink)?;
     let user_id = row.user_id.ok_or(AccountError::InvalidLink)?;
@@ -300,6 +305,7 @@ pub async fn request_reset(
     public_url: &str,
     email: &str,
     client: &str,
+    now: OffsetDateTime,
 ) -> Result<(), AccountError> {
     let mut tx = pool.begin().await?;
     if let Some(retry_after) = db::rate_limit::hit(
@@ -321,9 +327,15 @@ pub async fn request_reset(
     )
     .await?
     .is_some();
-    let recent =
-        db::accounts::recent_token(&mut tx, email, TokenPurpose::Reset, None, RECENT_LINK_SECS)
-            .await?;
+    let recent = db::accounts::recent_token(
+        &mut tx,
+        email,
+        TokenPurpose::Reset,
+        None,
+        RECENT_LINK_SECS,
+        now,
+    )
+    .await?;
     if address_over || recent {
         tx.commit().await?;
         return Ok(());
@@ -342,6 +354,7 @@ pub async fn request_reset(
             &user.email,
             None,
             RESET_SECS,
+            now,
         )
         .await?;
         mail::queue(
@@ -361,10 +374,11 @@ pub async fn link_is_valid(
     pool: &PgPool,
     token: &str,
     purpose: TokenPurpose,
+    now: OffsetDateTime,
 ) -> Result<bool, AccountError> {
     let mut conn = pool.acquire().await?;
     Ok(
-        db::accounts::peek_token(&mut conn, &token_hash(token), purpose)
+        db::accounts::peek_token(&mut conn, &token_hash(token), purpose, now)
             .await?
             .is_some(),
     )
@@ -378,16 +392,17 @@ pub async fn reset_password(
     token: &str,
     password: &str,
     asker: Asker<'_>,
+    now: OffsetDateTime,
 ) -> Result<UserRow, AccountError> {
     // A made-up link costs no hash: it cannot drain the budget that logins share.
-    if !link_is_valid(pool, token, TokenPurpose::Reset).await? {
+    if !link_is_valid(pool, token, TokenPurpose::Reset, now).await? {
         return Err(AccountError::InvalidLink);
     }
     asker.charge(hasher)?;
     let hash = hasher.hash(password).await?;
     let mut tx = pool.begin().await?;
     // Taken in the transaction: two uses of one link at once, only one succeeds.
-    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Reset)
+    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Reset, now)
         .await?
         .ok_or(AccountError::InvalidLink)?;
     let user_id = row.user_id.ok_or(AccountError::InvalidLink)?;
@@ -492,6 +507,7 @@ pub async fn sign_out_everywhere(pool: &PgPool, user: Uuid) -> Result<(), Accoun
 }
 
 /// Sends a confirmation link to the new address; the change happens when it is opened.
+#[allow(clippy::too_many_arguments)]
 pub async fn request_email_change(
     pool: &PgPool,
     hasher: &Hasher,
@@ -500,6 +516,7 @@ pub async fn request_email_change(
     password: &str,
     new_email: &str,
     asker: Asker<'_>,
+    now: OffsetDateTime,
 ) -> Result<(), AccountError> {
     let row = check_current_password(pool, hasher, user, password, asker).await?;
     let mut tx = pool.begin().await?;
@@ -513,6 +530,7 @@ pub async fn request_email_change(
         new_email,
         None,
         EMAIL_CHANGE_SECS,
+        now,
     )
     .await?;
     mail::queue(
@@ -532,9 +550,10 @@ pub async fn confirm_email_change(
     pool: &PgPool,
     public_url: &str,
     token: &str,
+    now: OffsetDateTime,
 ) -> Result<(), AccountError> {
     let mut tx = pool.begin().await?;
-    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::EmailChange)
+    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::EmailChange, now)
         .await?
         .ok_or(AccountError::InvalidLink)?;
     let user = row.user_id.ok_or(AccountError::InvalidLink)?;
@@ -557,6 +576,7 @@ pub async fn invite(
     public_url: &str,
     owner: &UserRow,
     email: &str,
+    now: OffsetDateTime,
 ) -> Result<(), AccountError> {
     let organisation = owner
         .organisation_id
@@ -593,6 +613,7 @@ pub async fn invite(
         TokenPurpose::Invitation,
         Some(organisation),
         RECENT_LINK_SECS,
+        now,
     )
     .await?;
     if address_over || recent {
@@ -609,6 +630,7 @@ pub async fn invite(
         email,
         Some(owner.id),
         INVITATION_SECS,
+        now,
     )
     .await?;
     let invitation = Email::Invitation {
@@ -641,11 +663,16 @@ pub async fn revoke_invitation(
 }
 
 /// The invitation's organisation name and address, if the link is still valid.
-pub async fn invitation(pool: &PgPool, token: &str) -> Result<(String, String), AccountError> {
+pub async fn invitation(
+    pool: &PgPool,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<(String, String), AccountError> {
     let mut conn = pool.acquire().await?;
-    let row = db::accounts::peek_token(&mut conn, &token_hash(token), TokenPurpose::Invitation)
-        .await?
-        .ok_or(AccountError::InvalidLink)?;
+    let row =
+        db::accounts::peek_token(&mut conn, &token_hash(token), TokenPurpose::Invitation, now)
+            .await?
+            .ok_or(AccountError::InvalidLink)?;
     let org = db::accounts::organisation(
         &mut conn,
         row.organisation_id.ok_or(AccountError::InvalidLink)?,
@@ -657,9 +684,13 @@ pub async fn invitation(pool: &PgPool, token: &str) -> Result<(String, String), 
 
 /// The words a new password chosen from a reset link must not be made of: the account's
 /// organisation name and e-mail address. `InvalidLink` for an unknown, used or expired link.
-pub async fn reset_personal_words(pool: &PgPool, token: &str) -> Result<Vec<String>, AccountError> {
+pub async fn reset_personal_words(
+    pool: &PgPool,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<Vec<String>, AccountError> {
     let mut conn = pool.acquire().await?;
-    let row = db::accounts::peek_token(&mut conn, &token_hash(token), TokenPurpose::Reset)
+    let row = db::accounts::peek_token(&mut conn, &token_hash(token), TokenPurpose::Reset, now)
         .await?
         .ok_or(AccountError::InvalidLink)?;
     let user = db::accounts::user_by_id(&mut conn, row.user_id.ok_or(AccountError::InvalidLink)?)
@@ -680,14 +711,15 @@ pub async fn accept_invitation(
     token: &str,
     password: &str,
     asker: Asker<'_>,
+    now: OffsetDateTime,
 ) -> Result<UserRow, AccountError> {
-    if !link_is_valid(pool, token, TokenPurpose::Invitation).await? {
+    if !link_is_valid(pool, token, TokenPurpose::Invitation, now).await? {
         return Err(AccountError::InvalidLink);
     }
     asker.charge(hasher)?;
     let hash = hasher.hash(password).await?;
     let mut tx = pool.begin().await?;
-    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Invitation)
+    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Invitation, now)
         .await?
         .ok_or(AccountError::InvalidLink)?;
     let organisation = row.organisation_id.ok_or(AccountError::InvalidLink)?;
@@ -747,6 +779,7 @@ pub struct AccountOverview {
 pub async fn account_overview(
     pool: &PgPool,
     user: &UserRow,
+    now: OffsetDateTime,
 ) -> Result<AccountOverview, AccountError> {
     let Some(id) = user.organisation_id else {
         return Ok(AccountOverview {
@@ -759,7 +792,7 @@ pub async fn account_overview(
     let organisation = db::accounts::organisation(&mut conn, id).await?;
     let members = db::accounts::members(&mut conn, id).await?;
     let invitations = if user.role == Role::Owner {
-        db::accounts::pending_invitations(&mut conn, id).await?
+        db::accounts::pending_invitations(&mut conn, id, now).await?
     } else {
         Vec::new()
     };

@@ -1295,3 +1295,30 @@ async fn moving_the_clock_ends_an_idle_session_without_sleeping() {
         .advance(time::Duration::hours(8) + time::Duration::minutes(1));
     assert_eq!(signed_in_as(&browser).await, None, "8 h idle: signed out");
 }
+
+#[tokio::test]
+async fn links_expire_with_the_portals_clock() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    sign_up(&app, &browser, "Paroisse", "expire@p.fr").await;
+    app.browser()
+        .submit(
+            "/compte/mot-de-passe-oublie",
+            "/compte/mot-de-passe-oublie",
+            &[("email", "expire@p.fr")],
+        )
+        .await;
+    let link = app.link_in_last_email("expire@p.fr").await;
+    app.clock.advance(time::Duration::minutes(59));
+    assert_eq!(
+        app.browser().get(&link).await.status(),
+        200,
+        "59 minutes later"
+    );
+    app.clock.advance(time::Duration::minutes(2));
+    assert_eq!(
+        app.browser().get(&link).await.headers()["location"],
+        "/compte/info?avis=lien-invalide",
+        "an hour later"
+    );
+}

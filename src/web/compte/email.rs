@@ -32,6 +32,7 @@ pub async fn change_email(
             &form.actuel,
             form.email.trim(),
             asker(&state, &client),
+            state.clock.now(),
         )
         .await;
         match outcome {
@@ -79,7 +80,14 @@ pub async fn confirm_email(
     state: web::Data<AppState>,
     form: web::Form<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
-    match service::confirm_email_change(&state.pool, &state.config.public_url, &form.jeton).await {
+    match service::confirm_email_change(
+        &state.pool,
+        &state.config.public_url,
+        &form.jeton,
+        state.clock.now(),
+    )
+    .await
+    {
         Ok(()) => Ok(super::super::see_other(&format!(
             "/compte/info?avis={}",
             Notice::EmailChanged.code()

@@ -152,7 +152,7 @@ pub(super) async fn confirm_page(
     purpose: TokenPurpose,
     token: &str,
 ) -> Result<HttpResponse, PageError> {
-    if !service::link_is_valid(&state.pool, token, purpose)
+    if !service::link_is_valid(&state.pool, token, purpose, state.clock.now())
         .await
         .map_err(internal)?
     {
@@ -191,7 +191,7 @@ pub async fn activate(
     session: Session,
     form: web::Form<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
-    match service::activate(&state.pool, &form.jeton).await {
+    match service::activate(&state.pool, &form.jeton, state.clock.now()).await {
         Ok(user) => {
             extract::sign_in(&session, &user)?;
             Ok(super::super::see_other("/compte"))

@@ -11,11 +11,12 @@ pub async fn invitation_form(
     layout: Layout,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let (organisation, email) = match service::invitation(&state.pool, &query.jeton).await {
-        Ok(found) => found,
-        Err(AccountError::InvalidLink) => return Ok(link_invalid()),
-        Err(e) => return Err(internal(e)),
-    };
+    let (organisation, email) =
+        match service::invitation(&state.pool, &query.jeton, state.clock.now()).await {
+            Ok(found) => found,
+            Err(AccountError::InvalidLink) => return Ok(link_invalid()),
+            Err(e) => return Err(internal(e)),
+        };
     NewPasswordPage::respond(
         layout,
         &request,
@@ -33,11 +34,12 @@ pub async fn accept_invitation(
     layout: Layout,
     form: web::Form<NewPasswordForm>,
 ) -> Result<HttpResponse, PageError> {
-    let (organisation, email) = match service::invitation(&state.pool, &form.jeton).await {
-        Ok(found) => found,
-        Err(AccountError::InvalidLink) => return Ok(link_invalid()),
-        Err(e) => return Err(internal(e)),
-    };
+    let (organisation, email) =
+        match service::invitation(&state.pool, &form.jeton, state.clock.now()).await {
+            Ok(found) => found,
+            Err(AccountError::InvalidLink) => return Ok(link_invalid()),
+            Err(e) => return Err(internal(e)),
+        };
     let mut errors = Errors::new();
     check_new_password(
         &mut errors,
@@ -62,6 +64,7 @@ pub async fn accept_invitation(
         &form.jeton,
         &form.mot_de_passe,
         asker(&state, &client),
+        state.clock.now(),
     )
     .await;
     match outcome {
@@ -104,6 +107,7 @@ pub async fn invite(
         &state.config.public_url,
         &owner.row,
         form.email.trim(),
+        state.clock.now(),
     )
     .await
     .map_err(internal)?;

@@ -49,6 +49,7 @@ pub async fn forgot(
         &state.config.public_url,
         form.email.trim(),
         &super::super::client_key(&request),
+        state.clock.now(),
     )
     .await
     .map_err(internal)?;
@@ -106,9 +107,14 @@ pub async fn reset_form(
     layout: Layout,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
-    if !service::link_is_valid(&state.pool, &query.jeton, TokenPurpose::Reset)
-        .await
-        .map_err(internal)?
+    if !service::link_is_valid(
+        &state.pool,
+        &query.jeton,
+        TokenPurpose::Reset,
+        state.clock.now(),
+    )
+    .await
+    .map_err(internal)?
     {
         return Ok(link_invalid());
     }
@@ -129,11 +135,12 @@ pub async fn reset(
     layout: Layout,
     form: web::Form<NewPasswordForm>,
 ) -> Result<HttpResponse, PageError> {
-    let personal = match service::reset_personal_words(&state.pool, &form.jeton).await {
-        Ok(words) => words,
-        Err(AccountError::InvalidLink) => return Ok(link_invalid()),
-        Err(e) => return Err(internal(e)),
-    };
+    let personal =
+        match service::reset_personal_words(&state.pool, &form.jeton, state.clock.now()).await {
+            Ok(words) => words,
+            Err(AccountError::InvalidLink) => return Ok(link_invalid()),
+            Err(e) => return Err(internal(e)),
+        };
     let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
     let mut errors = Errors::new();
     check_new_password(
@@ -160,6 +167,7 @@ pub async fn reset(
         &form.jeton,
         &form.mot_de_passe,
         asker(&state, &client),
+        state.clock.now(),
     )
     .await;
     match outcome {

@@ -42,7 +42,7 @@ pub(super) async fn account_page(
         organisation,
         members,
         invitations,
-    } = service::account_overview(&state.pool, &user.row).await?;
+    } = service::account_overview(&state.pool, &user.row, state.clock.now()).await?;
     let catalog = state.catalog.get(&state.pool).await?;
     let plan = organisation
         .as_ref()
