@@ -509,28 +509,8 @@ impl SearchIndex {
     fn query(&self, own: &[String], weighted: &[(String, f32)]) -> Option<Box<dyn Query>> {
         let f = self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        // The query's own words as a phrase in a title, keywords or heading: « prompt interdit »
-        // is the subject of the ethics guide even though « prompt » is the title of another.
-        if own.len() >= 2 {
-            for (field, bit, boost) in [
-                (f.title, FIELD_TITLE, 8.0),
-                (f.keywords, FIELD_KEYWORDS, 8.0),
-                (f.headings, FIELD_HEADINGS, 4.0),
-            ] {
-                // A phrase with a word absent from the field matches nothing there.
-                if !own.iter().all(|t| self.in_field(t, bit)) {
-                    continue;
-                }
-                let phrase = PhraseQuery::new(
-                    own.iter()
-                        .map(|t| Term::from_field_text(field, t))
-                        .collect(),
-                );
-                clauses.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(phrase), boost)),
-                ));
-            }
+        if let Some(phrases) = self.phrases(own) {
+            clauses.push((Occur::Should, phrases));
         }
         for (term, weight) in weighted {
             let expansions = self.expand(term);

@@ -8,6 +8,8 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
+use super::cpu::{CpuError, CpuPool};
+
 use crate::content::text::fold;
 
 /// Hashes per second and per hashing thread (about 20 ms each: a quarter of the core), and the
@@ -55,15 +57,13 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
-type Job = Box<dyn FnOnce() + Send + 'static>;
-
 pub struct Hasher {
     /// Requests allowed to wait for a hash or hashing; past it, Busy.
     admission: Arc<Semaphore>,
-    /// The hashing threads' queue. They are half the cores, at a lower scheduling priority
-    /// (nice 10), so that serving pages always comes first: under load, hashing gets what is
-    /// left of the CPU, its queue fills and further attempts get a 429.
-    jobs: std::sync::mpsc::Sender<Job>,
+    /// The hashing threads: half the cores, at a lower scheduling priority (nice 10), so
+    /// that serving pages always comes first: under load, hashing gets what is left of the
+    /// CPU, its queue fills and further attempts get a 429.
+    threads: CpuPool,
     /// A token bucket of hashes per second: under a storm the hashing core is busy only part
     /// of the time, and every instance keeps serving pages at nearly full speed.
     budget: std::sync::Mutex<(std::time::Instant, f64)>,
@@ -112,32 +112,11 @@ impl Hasher {
 
     /// `threads` hashing threads, `admitted` requests waiting or hashing at most.
     pub fn with_limits(threads: usize, admitted: usize) -> Result<Self, HashError> {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        let queue = Arc::new(std::sync::Mutex::new(queue));
-        for n in 0..threads {
-            let queue = queue.clone();
-            std::thread::Builder::new()
-                .name(format!("argon2-{n}"))
-                .spawn(move || {
-                    super::cpu::lower_priority("password hashing");
-                    loop {
-                        // The lock is held while waiting for the next job, not while running it.
-                        let next = match queue.lock() {
-                            Ok(queue) => queue.recv(),
-                            Err(_) => return,
-                        };
-                        match next {
-                            Ok(job) => job(),
-                            // The hasher was dropped.
-                            Err(_) => return,
-                        }
-                    }
-                })
-                .map_err(|e| HashError::Internal(format!("starting a hashing thread: {e}")))?;
-        }
+        let pool = CpuPool::new("argon2", threads, admitted)
+            .map_err(|e| HashError::Internal(format!("starting a hashing thread: {e}")))?;
         Ok(Self {
             admission: Arc::new(Semaphore::new(admitted)),
-            jobs,
+            threads: pool,
             dummy: Arc::new(std::sync::OnceLock::new()),
             budget: std::sync::Mutex::new((std::time::Instant::now(), HASH_BURST)),
             per_second: HASHES_PER_SECOND * threads as f64,
@@ -231,26 +210,18 @@ impl Hasher {
             .clone()
             .try_acquire_owned()
             .map_err(|_| HashError::Busy)?;
-        let (done, result) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
-            // The place in the queue is held until the work is done, even if the request that
-            // asked for it has gone; and work nobody waits for any more is skipped.
-            let _admitted = _admitted;
-            if done.is_closed() {
-                return;
-            }
-            // A panic is reported to the caller; the thread goes on.
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
-            let _ = done.send(outcome);
-        });
-        self.jobs
-            .send(job)
-            .map_err(|_| HashError::Internal("no hashing thread".into()))?;
-        match result.await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(_)) => Err(HashError::Internal("password hashing panicked".into())),
-            Err(_) => Err(HashError::Internal("the hashing thread stopped".into())),
-        }
+        // The place in the queue is held until the work is done, even if the request that
+        // asked for it has gone (work nobody waits for any more is skipped).
+        self.threads
+            .run(move || {
+                let _admitted = _admitted;
+                work()
+            })
+            .await
+            .map_err(|e| match e {
+                CpuError::Panicked(_) => HashError::Internal("password hashing panicked".into()),
+                CpuError::Stopped(_) => HashError::Internal("the hashing thread stopped".into()),
+            })
     }
 
     /// The tokens in the bucket at `now`: those left at the last update plus the refill since.
