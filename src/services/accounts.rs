@@ -384,6 +384,37 @@ pub async fn link_is_valid(
     )
 }
 
+/// The first steps of choosing a password from a link (reset, invitation): the link is checked
+/// before the password is hashed (a made-up link costs no hash: it cannot drain the budget that
+/// logins share), then taken in the transaction returned (two uses of one link at once: only
+/// one succeeds).
+async fn password_from_link(
+    pool: &PgPool,
+    hasher: &Hasher,
+    (token, purpose): (&str, TokenPurpose),
+    password: &str,
+    asker: Asker<'_>,
+    now: OffsetDateTime,
+) -> Result<
+    (
+        String,
+        sqlx::Transaction<'static, sqlx::Postgres>,
+        db::accounts::TokenRow,
+    ),
+    AccountError,
+> {
+    if !link_is_valid(pool, token, purpose, now).await? {
+        return Err(AccountError::InvalidLink);
+    }
+    asker.charge(hasher)?;
+    let hash = hasher.hash(password).await?;
+    let mut tx = pool.begin().await?;
+    let row = db::accounts::take_token(&mut tx, &token_hash(token), purpose, now)
+        .await?
+        .ok_or(AccountError::InvalidLink)?;
+    Ok((hash, tx, row))
+}
+
 /// Sets the new password and signs the user out of every session.
 pub async fn reset_password(
     pool: &PgPool,
@@ -394,17 +425,15 @@ pub async fn reset_password(
     asker: Asker<'_>,
     now: OffsetDateTime,
 ) -> Result<UserRow, AccountError> {
-    // A made-up link costs no hash: it cannot drain the budget that logins share.
-    if !link_is_valid(pool, token, TokenPurpose::Reset, now).await? {
-        return Err(AccountError::InvalidLink);
-    }
-    asker.charge(hasher)?;
-    let hash = hasher.hash(password).await?;
-    let mut tx = pool.begin().await?;
-    // Taken in the transaction: two uses of one link at once, only one succeeds.
-    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Reset, now)
-        .await?
-        .ok_or(AccountError::InvalidLink)?;
+    let (hash, mut tx, row) = password_from_link(
+        pool,
+        hasher,
+        (token, TokenPurpose::Reset),
+        password,
+        asker,
+        now,
+    )
+    .await?;
     let user_id = row.user_id.ok_or(AccountError::InvalidLink)?;
     db::accounts::set_password(&mut tx, user_id, &hash, true).await?;
     let user = db::accounts::user_by_id(&mut tx, user_id)
@@ -713,15 +742,15 @@ pub async fn accept_invitation(
     asker: Asker<'_>,
     now: OffsetDateTime,
 ) -> Result<UserRow, AccountError> {
-    if !link_is_valid(pool, token, TokenPurpose::Invitation, now).await? {
-        return Err(AccountError::InvalidLink);
-    }
-    asker.charge(hasher)?;
-    let hash = hasher.hash(password).await?;
-    let mut tx = pool.begin().await?;
-    let row = db::accounts::take_token(&mut tx, &token_hash(token), TokenPurpose::Invitation, now)
-        .await?
-        .ok_or(AccountError::InvalidLink)?;
+    let (hash, mut tx, row) = password_from_link(
+        pool,
+        hasher,
+        (token, TokenPurpose::Invitation),
+        password,
+        asker,
+        now,
+    )
+    .await?;
     let organisation = row.organisation_id.ok_or(AccountError::InvalidLink)?;
     let id = db::accounts::create_user(
         &mut tx,
