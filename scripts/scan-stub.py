@@ -5,9 +5,10 @@ Never deploy it, never bind it to anything but 127.0.0.1. It exists so that scri
 that its scanners, with the very options used against the portal, do find vulnerabilities: a
 "0 findings" on the portal then means something.
 
-It mirrors the portal's form handling (a hidden `csrf` input bound to a server-side session
-cookie, POST refused without it), so a scanner that mishandles the token finds nothing here
-either, and the control fails. Its two flaws, and nothing else:
+It mirrors the portal's form handling, a signed double submit: an HttpOnly cookie holds a random
+nonce, the hidden `csrf` input holds HMAC(server key, nonce), and a POST without both, or whose
+token does not match its cookie, is refused (403). So a scanner that mishandles the token or the
+cookie finds nothing here either, and the control fails. Its two flaws, and nothing else:
 
   * The guide search, parameter `q`: SQL injection. The query is built by string concatenation
     and run on an in-memory SQLite database; the database error is shown in the page. The search
@@ -21,7 +22,10 @@ Python 3 standard library only. Usage: scan-stub.py [--port N]; it prints
 """
 
 import argparse
+import hashlib
+import hmac
 import html
+import re
 import secrets
 import sqlite3
 import sys
@@ -30,11 +34,10 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-COOKIE = "stub_session"
+COOKIE = "stub_csrf"
 MAX_BODY = 64 * 1024
-
-SESSIONS: dict[str, str] = {}  # session id -> CSRF token
-SESSIONS_LOCK = threading.Lock()
+KEY = secrets.token_bytes(32)  # signs the tokens; a new one each start
+NONCE = re.compile(r"^[0-9a-f]{64}$")
 
 DB = sqlite3.connect(":memory:", check_same_thread=False)
 DB_LOCK = threading.Lock()
@@ -70,24 +73,26 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # quiet: scanners send thousands of requests
         pass
 
-    # --------------------------------------------------------------------------- sessions
+    # --------------------------------------------------------------------------- CSRF
     def session(self) -> tuple[str, str, bool]:
-        """(session id, csrf token, is new)."""
-        cookie = SimpleCookie(self.headers.get("Cookie", ""))
-        sid = cookie[COOKIE].value if COOKIE in cookie else ""
-        with SESSIONS_LOCK:
-            if sid in SESSIONS:
-                return sid, SESSIONS[sid], False
-            sid = secrets.token_hex(16)
-            SESSIONS[sid] = secrets.token_hex(32)
-            return sid, SESSIONS[sid], True
+        """(this browser's nonce, the csrf token for its forms, whether the nonce is new)."""
+        try:
+            cookie = SimpleCookie(self.headers.get("Cookie", ""))
+        except Exception:  # a malformed Cookie header (a scanner's payload): no cookie
+            cookie = SimpleCookie()
+        nonce = cookie[COOKIE].value if COOKIE in cookie else ""
+        new = not NONCE.match(nonce)
+        if new:
+            nonce = secrets.token_hex(32)
+        token = hmac.new(KEY, b"csrf\0" + nonce.encode(), hashlib.sha256).hexdigest()
+        return nonce, token, new
 
-    def send(self, status: int, body: bytes, new_session: str = "") -> None:
+    def send(self, status: int, body: bytes, new_nonce: str = "") -> None:
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
-        if new_session:
-            self.send_header("Set-Cookie", f"{COOKIE}={new_session}; Path=/; HttpOnly; SameSite=Lax")
+        if new_nonce:
+            self.send_header("Set-Cookie", f"{COOKIE}={new_nonce}; Path=/; HttpOnly; SameSite=Lax")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -107,8 +112,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urlsplit(self.path)
-        sid, token, new = self.session()
-        cookie = sid if new else ""
+        nonce, token, new = self.session()
+        cookie = nonce if new else ""
         query = parse_qs(url.query)
         if url.path == "/recherche" and "q" in query:
             self.search(query["q"][0], token, cookie)
@@ -126,18 +131,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         url = urlsplit(self.path)
-        sid, token, new = self.session()
+        nonce, token, new = self.session()
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             self.send(413, page("Trop grand", ""))
             return
         form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"), keep_blank_values=True)
         if url.path != "/recherche":
-            self.send(404, page("Introuvable", ""), sid if new else "")
+            self.send(404, page("Introuvable", ""), nonce if new else "")
             return
         sent = form.get("csrf", [""])[0]
         if new or not secrets.compare_digest(sent.encode(), token.encode()):
-            self.send(403, page("Refusé", "<p>Jeton CSRF manquant ou invalide.</p>"), sid if new else "")
+            self.send(403, page("Refusé", "<p>Jeton CSRF manquant ou invalide.</p>"), nonce if new else "")
             return
         self.search(form.get("q", [""])[0], token, "")
 
