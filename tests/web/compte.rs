@@ -8,7 +8,8 @@ use crate::common::{
 
 const PASSWORD: &str = "cloche verte sous la pluie";
 
-async fn sign_up(app: &TestApp, browser: &Browser, organisation: &str, email: &str) {
+/// Signs up `email` for `organisation` and activates it (opening the link, then its button).
+pub(crate) async fn sign_up(app: &TestApp, browser: &Browser, organisation: &str, email: &str) {
     let response = browser
         .submit(
             "/compte/inscription",

@@ -8,35 +8,9 @@ use crate::common::{
 
 const PASSWORD: &str = "cloche verte sous la pluie";
 
-/// Signs up `email` for `organisation` and activates it (opening the link, then its button).
+/// Signs up `email` for `organisation` and activates it, as a reader does (e-mail, button).
 pub(crate) async fn owner(app: &TestApp, browser: &Browser, organisation: &str, email: &str) {
-    let response = browser
-        .submit(
-            "/compte/inscription",
-            "/compte/inscription",
-            &[
-                ("organisation", organisation),
-                ("email", email),
-                ("mot_de_passe", PASSWORD),
-                ("confirmation", PASSWORD),
-                ("plan", "eglise"),
-            ],
-        )
-        .await;
-    assert_eq!(response.status(), 303);
-    let link = app.link_in_last_email(email).await;
-    let opened = browser.get(&link).await;
-    if opened.status() == 303 {
-        // The code before issue 10 activated on the GET itself.
-        return;
-    }
-    let html = scraper::Html::parse_document(&opened.text().await.unwrap());
-    let token = attr(&html, "input[name=jeton]", "value").expect("a button with the token");
-    let activated = browser
-        .submit(&link, "/compte/activation", &[("jeton", &token)])
-        .await;
-    assert_eq!(activated.status(), 303);
-    assert_eq!(activated.headers()["location"], "/compte");
+    crate::compte::sign_up(app, browser, organisation, email).await;
 }
 
 async fn log_in_with_next(browser: &Browser, email: &str, next: &str) -> reqwest::Response {
