@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::content::Library;
 use crate::db::sessions::PgSessionStore;
 use crate::db::{self, server};
-use crate::domain::account::{Role, SubscriptionStatus};
+use crate::domain::account::Role;
 use crate::domain::prompt::PromptRules;
 use crate::services::catalog::CatalogCache;
 use crate::services::mail;
@@ -415,17 +415,11 @@ pub async fn seed_demo(config: Config) -> anyhow::Result<()> {
                 ));
                 continue;
             }
-            let organisation = db::accounts::create_organisation(&mut conn, name, plan).await?;
-            let now = time::OffsetDateTime::now_utc();
-            db::accounts::create_subscription(
-                &mut conn,
-                organisation,
-                plan,
-                SubscriptionStatus::Unpaid,
-                now,
-                now + time::Duration::days(30),
-            )
-            .await?;
+            let now = crate::clock::Clock::system().now();
+            let organisation =
+                crate::services::accounts::open_organisation(&mut conn, name, plan, now)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             drop(conn);
             for (role, email) in [
                 (Role::Owner, owner_email.clone()),

@@ -190,8 +190,7 @@ pub async fn sign_up(
         tx.commit().await?;
         return Ok(());
     }
-    let organisation =
-        db::accounts::create_organisation(&mut tx, input.organisation, input.plan).await?;
+    let organisation = open_organisation(&mut tx, input.organisation, input.plan, now).await?;
     let user = db::accounts::create_user(
         &mut tx,
         Some(organisation),
@@ -199,16 +198,6 @@ pub async fn sign_up(
         &hash,
         Role::Owner,
         false,
-    )
-    .await?;
-    // Billing comes later: until then a subscription starts unpaid (development only).
-    db::accounts::create_subscription(
-        &mut tx,
-        organisation,
-        input.plan,
-        SubscriptionStatus::Unpaid,
-        now,
-        now + Duration::days(30),
     )
     .await?;
     let (token, token_hash) = new_token();
@@ -780,6 +769,28 @@ pub async fn create_account(
     let hash = hasher.hash(password).await?;
     let mut conn = pool.acquire().await?;
     Ok(db::accounts::create_user(&mut conn, organisation, email, &hash, role, true).await?)
+}
+
+/// A new organisation on `plan` with its subscription, whose first period starts at `now`, in
+/// the caller's transaction (sign-up, the demo, test fixtures). Billing comes later: until then
+/// a subscription starts unpaid (development only).
+pub async fn open_organisation(
+    conn: &mut PgConnection,
+    name: &str,
+    plan: &str,
+    now: OffsetDateTime,
+) -> Result<Uuid, AccountError> {
+    let organisation = db::accounts::create_organisation(conn, name, plan).await?;
+    db::accounts::create_subscription(
+        conn,
+        organisation,
+        plan,
+        SubscriptionStatus::Unpaid,
+        now,
+        now + Duration::days(30),
+    )
+    .await?;
+    Ok(organisation)
 }
 
 /// A signed-in user's row (sessions are checked against it on every request).

@@ -3,8 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use nanoclip::db;
-use nanoclip::domain::account::{Role, SubscriptionStatus};
+use nanoclip::domain::account::Role;
 use nanoclip::services::accounts::create_account;
 use nanoclip::services::passwords::Hasher;
 use uuid::Uuid;
@@ -43,21 +42,14 @@ impl TestApp {
     pub async fn owner(&self, plan: &str) -> Account {
         let n = next();
         let mut conn = self.pool.acquire().await.expect("connection");
-        let organisation =
-            db::accounts::create_organisation(&mut conn, &format!("Paroisse {n}"), plan)
-                .await
-                .expect("organisation");
-        let now = time::OffsetDateTime::now_utc();
-        db::accounts::create_subscription(
+        let organisation = nanoclip::services::accounts::open_organisation(
             &mut conn,
-            organisation,
+            &format!("Paroisse {n}"),
             plan,
-            SubscriptionStatus::Unpaid,
-            now,
-            now + time::Duration::days(30),
+            self.clock.now(),
         )
         .await
-        .expect("subscription");
+        .expect("organisation");
         drop(conn);
         self.account(
             Some(organisation),
