@@ -79,12 +79,15 @@ pub struct Hasher {
     dummy: Arc<std::sync::OnceLock<String>>,
     /// Each client's share of the budget, taken before the global one: one client (a signed-in
     /// user guessing their current password, a script) cannot drain the checks everyone shares.
-    clients: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, f64)>>,
+    clients: std::sync::Mutex<ClientShares>,
 }
 
 /// A client's share: a quarter of the checks per second (at least one), with a burst of as
 /// many (at least 5); far more than a person typing passwords needs.
 const CLIENT_MIN_BURST: f64 = 5.0;
+/// Each client's bucket: when it was last charged, and the checks it had left then.
+type ClientShares = std::collections::HashMap<String, (std::time::Instant, f64)>;
+
 /// Clients remembered at most; past it, those whose share has refilled are forgotten.
 const MAX_CLIENTS: usize = 10_000;
 
@@ -155,10 +158,20 @@ impl Hasher {
         let Ok(clients) = self.clients.lock() else {
             return false;
         };
+        self.client_tokens(&clients, client, std::time::Instant::now()) >= 1.0
+    }
+
+    /// A client's share: a quarter of the checks per second (at least one), and its burst.
+    fn client_rate_and_burst(&self) -> (f64, f64) {
         let rate = (self.per_second / 4.0).max(1.0);
-        let burst = rate.max(CLIENT_MIN_BURST);
-        clients.get(client).is_none_or(|(last, tokens)| {
-            (tokens + last.elapsed().as_secs_f64() * rate).min(burst) >= 1.0
+        (rate, rate.max(CLIENT_MIN_BURST))
+    }
+
+    /// The checks left in `client`'s share at `now` (a full burst for a client not seen yet).
+    fn client_tokens(&self, clients: &ClientShares, client: &str, now: std::time::Instant) -> f64 {
+        let (rate, burst) = self.client_rate_and_burst();
+        clients.get(client).map_or(burst, |(last, tokens)| {
+            (tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst)
         })
     }
 
@@ -178,15 +191,18 @@ impl Hasher {
             return false;
         };
         let now = std::time::Instant::now();
-        let rate = (self.per_second / 4.0).max(1.0);
-        let burst = rate.max(CLIENT_MIN_BURST);
-        let refill = |(last, tokens): (std::time::Instant, f64)| {
-            (tokens + now.duration_since(last).as_secs_f64() * rate).min(burst)
-        };
         if clients.len() >= MAX_CLIENTS {
-            clients.retain(|_, bucket| refill(*bucket) < burst);
+            let (_, burst) = self.client_rate_and_burst();
+            let full: Vec<String> = clients
+                .keys()
+                .filter(|c| self.client_tokens(&clients, c, now) >= burst)
+                .cloned()
+                .collect();
+            for client in full {
+                clients.remove(&client);
+            }
         }
-        let tokens = clients.get(client).map_or(burst, |bucket| refill(*bucket));
+        let tokens = self.client_tokens(&clients, client, now);
         if tokens < 1.0 {
             clients.insert(client.to_owned(), (now, tokens));
             return false;
