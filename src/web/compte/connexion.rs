@@ -79,7 +79,7 @@ pub async fn login(
             }
             Err(AccountError::InvalidCredentials) => Some("identifiants"),
             Err(AccountError::NotActivated) => Some("activation"),
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(e.into()),
         }
     };
     let body = LoginPage {
@@ -132,7 +132,7 @@ pub async fn sign_out_everywhere(
 ) -> Result<HttpResponse, PageError> {
     service::sign_out_everywhere(&state.pool, user.id)
         .await
-        .map_err(internal)?;
+        .map_err(PageError::from)?;
     extract::sign_out(&session);
     Ok(super::super::see_other(&format!(
         "/compte/info?avis={}",

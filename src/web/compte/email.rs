@@ -40,7 +40,7 @@ pub async fn change_email(
             Err(AccountError::InvalidCredentials) => {
                 errors.insert("actuel_email", FormError::WrongPassword);
             }
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(e.into()),
         }
     }
     let values = BTreeMap::from([("nouvel_email", form.email.clone())]);
@@ -97,6 +97,6 @@ pub async fn confirm_email(
             "/compte/info?avis={}",
             Notice::EmailTaken.code()
         ))),
-        Err(e) => Err(internal(e)),
+        Err(e) => Err(e.into()),
     }
 }

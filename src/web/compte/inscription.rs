@@ -126,7 +126,7 @@ pub async fn sign_up(
         state.clock.now(),
     )
     .await
-    .map_err(internal)?;
+    .map_err(PageError::from)?;
     Ok(super::super::see_other(&format!(
         "/compte/info?avis={}",
         Notice::CheckYourEmail.code()
@@ -154,7 +154,7 @@ pub(super) async fn confirm_page(
 ) -> Result<HttpResponse, PageError> {
     if !service::link_is_valid(&state.pool, token, purpose, state.clock.now())
         .await
-        .map_err(internal)?
+        .map_err(PageError::from)?
     {
         return Ok(link_invalid());
     }
@@ -200,6 +200,6 @@ pub async fn activate(
             "/compte/info?avis={}",
             Notice::LinkInvalid.code()
         ))),
-        Err(e) => Err(internal(e)),
+        Err(e) => Err(e.into()),
     }
 }

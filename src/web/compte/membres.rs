@@ -15,7 +15,7 @@ pub async fn invitation_form(
         match service::invitation(&state.pool, &query.jeton, state.clock.now()).await {
             Ok(found) => found,
             Err(AccountError::InvalidLink) => return Ok(link_invalid()),
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(e.into()),
         };
     NewPasswordPage::respond(
         layout,
@@ -38,7 +38,7 @@ pub async fn accept_invitation(
         match service::invitation(&state.pool, &form.jeton, state.clock.now()).await {
             Ok(found) => found,
             Err(AccountError::InvalidLink) => return Ok(link_invalid()),
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(e.into()),
         };
     let mut errors = Errors::new();
     check_new_password(
@@ -73,7 +73,7 @@ pub async fn accept_invitation(
             Ok(super::super::see_other("/compte"))
         }
         Err(AccountError::InvalidLink | AccountError::EmailTaken) => Ok(link_invalid()),
-        Err(e) => Err(internal(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -110,7 +110,7 @@ pub async fn invite(
         state.clock.now(),
     )
     .await
-    .map_err(internal)?;
+    .map_err(PageError::from)?;
     Ok(notice_redirect(Notice::InvitationSent))
 }
 
@@ -124,7 +124,7 @@ pub async fn revoke_invitation(
     match service::revoke_invitation(&state.pool, &owner.row, id).await {
         Ok(()) => Ok(notice_redirect(Notice::InvitationRevoked)),
         Err(AccountError::NotAllowed) => Err(PageError::NotFound),
-        Err(e) => Err(internal(e)),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -119,10 +119,6 @@ impl Notice {
 
 type Errors = BTreeMap<&'static str, FormError>;
 
-fn internal(e: AccountError) -> PageError {
-    e.into()
-}
-
 fn message(field: &str, error: FormError) -> String {
     super::messages::account_error(field, error)
 }

@@ -52,7 +52,7 @@ pub async fn forgot(
         state.clock.now(),
     )
     .await
-    .map_err(internal)?;
+    .map_err(PageError::from)?;
     Ok(super::super::see_other(&format!(
         "/compte/info?avis={}",
         Notice::ResetSent.code()
@@ -114,7 +114,7 @@ pub async fn reset_form(
         state.clock.now(),
     )
     .await
-    .map_err(internal)?
+    .map_err(PageError::from)?
     {
         return Ok(link_invalid());
     }
@@ -139,7 +139,7 @@ pub async fn reset(
         match service::reset_personal_words(&state.pool, &form.jeton, state.clock.now()).await {
             Ok(words) => words,
             Err(AccountError::InvalidLink) => return Ok(link_invalid()),
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(e.into()),
         };
     let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
     let mut errors = Errors::new();
@@ -179,7 +179,7 @@ pub async fn reset(
             )))
         }
         Err(AccountError::InvalidLink) => Ok(link_invalid()),
-        Err(e) => Err(internal(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -240,7 +240,7 @@ pub async fn change_password(
             Err(AccountError::InvalidCredentials) => {
                 errors.insert("actuel", FormError::WrongPassword);
             }
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(e.into()),
         }
     }
     let body = account_page(
