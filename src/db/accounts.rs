@@ -64,21 +64,23 @@ pub async fn create_organisation(
     .await
 }
 
+/// A new subscription, anchored on `now`'s day (Europe/Paris): its first period runs from that
+/// day's midnight to the same day next month.
 pub async fn create_subscription(
     conn: &mut PgConnection,
     organisation: Uuid,
     plan_id: &str,
     status: SubscriptionStatus,
-    start: OffsetDateTime,
-    end: OffsetDateTime,
+    now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO subscriptions (organisation_id, plan_id, status, period_start, period_end) VALUES ($1, $2, $3, $4, $5)",
+        "WITH a AS (SELECT ($4::timestamptz AT TIME ZONE 'Europe/Paris')::date AS anchor)
+         INSERT INTO subscriptions (organisation_id, plan_id, status, anchor_date, period_number, period_start, period_end)
+         SELECT $1, $2, $3, anchor, 1, paris_period_bound(anchor, 0), paris_period_bound(anchor, 1) FROM a",
         organisation,
         plan_id,
         status.as_str(),
-        start,
-        end
+        now
     )
     .execute(conn)
     .await?;

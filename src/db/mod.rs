@@ -49,6 +49,7 @@ pub async fn ping(pool: &PgPool) -> sqlx::Result<()> {
 
 pub mod accounts;
 pub mod catalog;
+pub mod credits;
 pub mod help;
 pub mod jobs;
 pub mod outbox;

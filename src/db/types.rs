@@ -9,6 +9,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::{Decode, Encode, Postgres, Type};
 
 use crate::domain::account::{Role, SubscriptionStatus, TokenPurpose};
+use crate::domain::ledger::{BucketSource, EntryKind, HoldState};
 use crate::domain::money::{Cents, Credits};
 
 macro_rules! text_column {
@@ -41,6 +42,9 @@ macro_rules! text_column {
 text_column!(Role);
 text_column!(SubscriptionStatus);
 text_column!(TokenPurpose);
+text_column!(BucketSource);
+text_column!(EntryKind);
+text_column!(HoldState);
 
 macro_rules! bigint_column {
     ($name:ident) => {

@@ -2,8 +2,6 @@
 //! of a subscription, what a single-use link is for. Parsed once where they enter (the `db`
 //! layer decodes them); a value outside the vocabulary is an error, never a default.
 
-use std::fmt;
-
 /// A value read from the database (or elsewhere) that is not in the vocabulary.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind}: {value:?}")]
@@ -32,29 +30,31 @@ macro_rules! text_enum {
                 }
             }
 
-            pub fn parse(value: &str) -> Result<Self, UnknownValue> {
+            pub fn parse(value: &str) -> Result<Self, $crate::domain::account::UnknownValue> {
                 match value {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(UnknownValue { kind: $kind, value: value.to_owned() }),
+                    _ => Err($crate::domain::account::UnknownValue { kind: $kind, value: value.to_owned() }),
                 }
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
         impl std::str::FromStr for $name {
-            type Err = UnknownValue;
+            type Err = $crate::domain::account::UnknownValue;
 
-            fn from_str(value: &str) -> Result<Self, UnknownValue> {
+            fn from_str(value: &str) -> Result<Self, $crate::domain::account::UnknownValue> {
                 Self::parse(value)
             }
         }
     };
 }
+
+pub(crate) use text_enum;
 
 text_enum! {
     /// What a user may do: an organisation's owner (buys, invites, hands over), a member, or

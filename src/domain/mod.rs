@@ -4,6 +4,7 @@ pub mod account;
 pub mod catalog;
 pub mod fold;
 pub mod format;
+pub mod ledger;
 pub mod limits;
 pub mod money;
 pub mod pricing;

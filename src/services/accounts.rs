@@ -2,7 +2,7 @@
 
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::fault::Fault;
@@ -781,15 +781,12 @@ pub async fn open_organisation(
     now: OffsetDateTime,
 ) -> Result<Uuid, AccountError> {
     let organisation = db::accounts::create_organisation(conn, name, plan).await?;
-    db::accounts::create_subscription(
-        conn,
-        organisation,
-        plan,
-        SubscriptionStatus::Unpaid,
-        now,
-        now + Duration::days(30),
-    )
-    .await?;
+    super::credits::start_subscription(conn, organisation, plan, SubscriptionStatus::Unpaid, now)
+        .await
+        .map_err(|e| match e {
+            super::credits::CreditError::Fault(fault) => AccountError::Fault(fault),
+            other => AccountError::Fault(Fault::Internal(other.into())),
+        })?;
     Ok(organisation)
 }
 

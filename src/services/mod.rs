@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod catalog;
 pub mod cpu;
+pub mod credits;
 pub mod fault;
 pub mod health;
 pub mod help;

@@ -1,0 +1,864 @@
+//! The credit ledger's queries. Every movement is an INSERT into `credit_ledger`; its trigger
+//! moves the credits (account, then bucket), and the schema's constraints refuse what cannot be
+//! (see the migration `credits`). Services compose these in one transaction each.
+
+use sqlx::PgConnection;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::domain::ledger::{BucketSource, EntryKind, HoldState};
+use crate::domain::money::Credits;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Account {
+    pub available: Credits,
+    pub held: Credits,
+    pub low_balance_since: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Hold {
+    pub id: Uuid,
+    pub organisation_id: Uuid,
+    pub amount: Credits,
+    pub creation_type: String,
+    pub operation_key: String,
+    pub reference: String,
+    pub state: HoldState,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub resolved_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BucketRow {
+    pub id: i64,
+    pub source: BucketSource,
+    pub restricted_to: Option<String>,
+    pub amount: Credits,
+    pub remaining: Credits,
+    pub expires_at: OffsetDateTime,
+    /// The last day its credits can be used, in Europe/Paris (the day before `expires_at`'s
+    /// midnight).
+    pub last_day: Date,
+    pub created_at: OffsetDateTime,
+}
+
+impl BucketRow {
+    pub fn as_domain(&self) -> crate::domain::ledger::Bucket {
+        crate::domain::ledger::Bucket {
+            id: self.id,
+            source: self.source,
+            restricted_to: self.restricted_to.clone(),
+            remaining: self.remaining,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// Who moved the credits, why, and what for: recorded on every ledger row.
+#[derive(Debug, Clone, Copy)]
+pub struct Movement<'a> {
+    pub actor: &'a str,
+    pub reason: &'a str,
+    pub reference: &'a str,
+    pub now: OffsetDateTime,
+}
+
+/// The organisation's account row, locked until the end of the transaction: every writer of
+/// its credits takes it first.
+pub async fn lock_account(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+) -> sqlx::Result<Option<Account>> {
+    sqlx::query_as!(
+        Account,
+        r#"SELECT available AS "available: Credits", held AS "held: Credits", low_balance_since
+           FROM credit_accounts WHERE organisation_id = $1 FOR UPDATE"#,
+        organisation
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn account(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<Option<Account>> {
+    sqlx::query_as!(
+        Account,
+        r#"SELECT available AS "available: Credits", held AS "held: Credits", low_balance_since
+           FROM credit_accounts WHERE organisation_id = $1"#,
+        organisation
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Adds a bucket and its grant (or positive adjustment) row, once per `grant_key`: `None` when
+/// that key was granted already.
+#[allow(clippy::too_many_arguments)]
+pub async fn grant(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    kind: EntryKind,
+    source: BucketSource,
+    restricted_to: Option<&str>,
+    amount: Credits,
+    expires_at: OffsetDateTime,
+    grant_key: &str,
+    movement: Movement<'_>,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"WITH b AS (
+               INSERT INTO credit_buckets (organisation_id, source, restricted_to, amount, expires_at, grant_key, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT (organisation_id, grant_key) DO NOTHING
+               RETURNING id, organisation_id, amount)
+           INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, actor, reason, reference, created_at)
+           SELECT organisation_id, id, $8, amount, amount, $9, $10, $11, $7 FROM b
+           RETURNING bucket_id"#,
+        organisation,
+        source.as_str(),
+        restricted_to,
+        amount.0,
+        expires_at,
+        grant_key,
+        movement.now,
+        kind.as_str(),
+        movement.actor,
+        movement.reason,
+        movement.reference,
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The hold placed with `operation_key`, if any.
+pub async fn hold_by_key(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    operation_key: &str,
+) -> sqlx::Result<Option<Hold>> {
+    sqlx::query_as!(
+        Hold,
+        r#"SELECT id, organisation_id, amount AS "amount: Credits", creation_type, operation_key, reference,
+                  state AS "state: HoldState", created_at, expires_at, resolved_at
+           FROM credit_holds WHERE organisation_id = $1 AND operation_key = $2"#,
+        organisation,
+        operation_key
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn hold(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Hold>> {
+    sqlx::query_as!(
+        Hold,
+        r#"SELECT id, organisation_id, amount AS "amount: Credits", creation_type, operation_key, reference,
+                  state AS "state: HoldState", created_at, expires_at, resolved_at
+           FROM credit_holds WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// What a hold asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldRequest<'a> {
+    pub organisation: Uuid,
+    pub amount: Credits,
+    pub creation_type: &'a str,
+    pub operation_key: &'a str,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Sets `amount` credits aside, drawn from the buckets that serve the creation type in the
+/// consumption order (restricted to the type first, then earliest expiry, then oldest), in one
+/// statement: the hold and one ledger row per bucket drawn. `None` (and nothing written) when
+/// those buckets hold fewer credits. The caller holds the account lock. Returns the hold and
+/// the credits left available.
+pub async fn place_hold(
+    conn: &mut PgConnection,
+    request: HoldRequest<'_>,
+    movement: Movement<'_>,
+) -> sqlx::Result<Option<(Uuid, Credits)>> {
+    let row = sqlx::query!(
+        r#"WITH usable AS (
+               SELECT id, remaining,
+                      (sum(remaining) OVER (ORDER BY restricted_to IS NULL, expires_at, id))::bigint AS upto
+               FROM credit_buckets
+               WHERE organisation_id = $1 AND remaining > 0 AND expires_at > $6
+                 AND (restricted_to IS NULL OR restricted_to = $3)),
+           take AS (
+               SELECT id, least(remaining, $2 - (upto - remaining)) AS n
+               FROM usable WHERE upto - remaining < $2),
+           enough AS (SELECT coalesce(sum(n), 0) = $2 AS ok FROM take),
+           h AS (
+               INSERT INTO credit_holds (organisation_id, amount, creation_type, operation_key, reference, actor, created_at, expires_at)
+               SELECT $1, $2, $3, $4, $7, $8, $6, $5 FROM enough WHERE ok
+               RETURNING id),
+           l AS (
+               INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason, reference, created_at)
+               SELECT $1, take.id, 'hold', -take.n, take.n, h.id, $8, $9, $7, $6 FROM take, h),
+           total AS (
+               SELECT coalesce(sum(remaining), 0)::bigint AS n FROM credit_buckets
+               WHERE organisation_id = $1 AND remaining > 0 AND expires_at > $6)
+           SELECT h.id AS "id!", (total.n - $2) AS "available!: Credits" FROM h, total"#,
+        request.organisation,
+        request.amount.0,
+        request.creation_type,
+        request.operation_key,
+        request.expires_at,
+        movement.now,
+        movement.reference,
+        movement.actor,
+        movement.reason,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.id, r.available)))
+}
+
+/// The credits that can be used at `now` (by a generation of `creation_type`, or any).
+pub async fn available(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    creation_type: Option<&str>,
+    now: OffsetDateTime,
+) -> sqlx::Result<Credits> {
+    sqlx::query_scalar!(
+        r#"SELECT coalesce(sum(remaining), 0)::bigint AS "n!: Credits" FROM credit_buckets
+           WHERE organisation_id = $1 AND remaining > 0 AND expires_at > $2
+             AND ($3::text IS NULL OR restricted_to IS NULL OR restricted_to = $3)"#,
+        organisation,
+        now,
+        creation_type
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// The day `now` falls on in Europe/Paris.
+pub async fn paris_date(conn: &mut PgConnection, now: OffsetDateTime) -> sqlx::Result<Date> {
+    sqlx::query_scalar!(
+        r#"SELECT ($1::timestamptz AT TIME ZONE 'Europe/Paris')::date AS "d!""#,
+        now
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// The midnight (Europe/Paris) that ends `day`.
+pub async fn paris_midnight_after(
+    conn: &mut PgConnection,
+    day: Date,
+) -> sqlx::Result<OffsetDateTime> {
+    sqlx::query_scalar!(
+        r#"SELECT (($1::date + 1)::timestamp AT TIME ZONE 'Europe/Paris') AS "t!""#,
+        day
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Resolves a hold still held: captured (its credits are spent) or released (they go back to
+/// their buckets). One statement; `None` when the hold is not held any more (resolved already,
+/// or unknown), so that a hold is resolved exactly once whatever races it. Returns the hold's
+/// amount and whether a bucket it went back to has expired meanwhile.
+pub async fn resolve_hold(
+    conn: &mut PgConnection,
+    id: Uuid,
+    to: HoldState,
+    movement: Movement<'_>,
+) -> sqlx::Result<Option<(Credits, bool)>> {
+    let kind = match to {
+        HoldState::Captured => EntryKind::Capture,
+        HoldState::Released | HoldState::Held => EntryKind::Release,
+    };
+    let row = sqlx::query!(
+        r#"WITH h AS (
+               UPDATE credit_holds SET state = $2, resolved_at = $3, resolved_by = $4
+               WHERE id = $1 AND state = 'held'
+               RETURNING id, organisation_id, amount),
+           l AS (
+               INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason, reference, created_at)
+               SELECT h.organisation_id, d.bucket_id, $5, CASE WHEN $5 = 'capture' THEN 0 ELSE d.amount END,
+                      d.amount, h.id, $4, $6, $7, $3
+               FROM h JOIN credit_ledger d ON d.hold_id = h.id AND d.kind = 'hold'
+               RETURNING bucket_id)
+           SELECT h.amount AS "amount!: Credits",
+                  EXISTS (SELECT 1 FROM l JOIN credit_buckets b ON b.id = l.bucket_id WHERE b.expires_at <= $3) AS "expired!"
+           FROM h"#,
+        id,
+        to.as_str(),
+        movement.now,
+        movement.actor,
+        kind.as_str(),
+        movement.reason,
+        movement.reference,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.amount, r.expired && kind == EntryKind::Release)))
+}
+
+/// Unresolved holds past their timeout (oldest first), claimed so that concurrent runners
+/// release different ones.
+pub async fn overdue_holds(
+    conn: &mut PgConnection,
+    now: OffsetDateTime,
+    limit: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM credit_holds WHERE state = 'held' AND expires_at <= $1
+         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Expires what is left in the buckets whose expiry has come (of one organisation, or all):
+/// one expiry row per bucket. Returns the credits expired.
+pub async fn expire_due(
+    conn: &mut PgConnection,
+    organisation: Option<Uuid>,
+    movement: Movement<'_>,
+) -> sqlx::Result<i64> {
+    let total = sqlx::query_scalar!(
+        r#"WITH e AS (
+               INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, actor, reason, reference, created_at)
+               SELECT organisation_id, id, 'expiry', -remaining, remaining, $2, $3,
+                      CASE WHEN $4 = '' THEN grant_key ELSE $4 END, $1
+               FROM credit_buckets
+               WHERE remaining > 0 AND expires_at <= $1 AND ($5::uuid IS NULL OR organisation_id = $5)
+               ORDER BY organisation_id, id
+               RETURNING amount)
+           SELECT coalesce(sum(amount), 0)::bigint AS "total!" FROM e"#,
+        movement.now,
+        movement.actor,
+        movement.reason,
+        movement.reference,
+        organisation,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(total)
+}
+
+/// Takes `amount` credits out of one bucket (an expiry at renewal, a negative adjustment, a
+/// refund).
+pub async fn debit_bucket(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    bucket: i64,
+    kind: EntryKind,
+    amount: Credits,
+    movement: Movement<'_>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, actor, reason, reference, created_at)
+         VALUES ($1, $2, $3, -$4::bigint, $4, $5, $6, $7, $8)",
+        organisation,
+        bucket,
+        kind.as_str(),
+        amount.0,
+        movement.actor,
+        movement.reason,
+        movement.reference,
+        movement.now,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The organisation's buckets that still hold credits, in the consumption order.
+pub async fn buckets(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<Vec<BucketRow>> {
+    sqlx::query_as!(
+        BucketRow,
+        r#"SELECT id, source AS "source: BucketSource", restricted_to, amount AS "amount: Credits",
+                  remaining AS "remaining: Credits", expires_at,
+                  ((expires_at - interval '1 microsecond') AT TIME ZONE 'Europe/Paris')::date AS "last_day!",
+                  created_at
+           FROM credit_buckets WHERE organisation_id = $1 AND remaining > 0
+           ORDER BY restricted_to IS NULL, expires_at, id"#,
+        organisation
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn bucket_by_key(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    grant_key: &str,
+) -> sqlx::Result<Option<BucketRow>> {
+    sqlx::query_as!(
+        BucketRow,
+        r#"SELECT id, source AS "source: BucketSource", restricted_to, amount AS "amount: Credits",
+                  remaining AS "remaining: Credits", expires_at,
+                  ((expires_at - interval '1 microsecond') AT TIME ZONE 'Europe/Paris')::date AS "last_day!",
+                  created_at
+           FROM credit_buckets WHERE organisation_id = $1 AND grant_key = $2"#,
+        organisation,
+        grant_key
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// A staff adjustment already made with this key.
+pub async fn adjustment_by_key(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    operation_key: &str,
+) -> sqlx::Result<Option<Credits>> {
+    sqlx::query_scalar!(
+        r#"SELECT available_after AS "available_after: Credits" FROM credit_adjustments
+           WHERE organisation_id = $1 AND operation_key = $2"#,
+        organisation,
+        operation_key
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn record_adjustment(
+    conn: &mut PgConnection,
+    id: Uuid,
+    organisation: Uuid,
+    operation_key: &str,
+    credits: Credits,
+    reason: &str,
+    actor: &str,
+    expires_at: Option<OffsetDateTime>,
+    available_after: Credits,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO credit_adjustments (id, organisation_id, operation_key, credits, reason, actor, expires_at, available_after, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        id,
+        organisation,
+        operation_key,
+        credits.0,
+        reason,
+        actor,
+        expires_at,
+        available_after.0,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Usage of the fair-use limits at `now` (Europe/Paris days and months): generations launched
+/// today that are running or succeeded, credits held by running ones plus those captured this
+/// month, and the running ones. A generation is one hold: held while it runs, captured when it
+/// succeeds, released when it fails or expires.
+pub async fn usage(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> sqlx::Result<crate::domain::limits::Usage> {
+    let row = sqlx::query!(
+        r#"WITH bounds AS (
+               SELECT (date_trunc('day', $2 AT TIME ZONE 'Europe/Paris') AT TIME ZONE 'Europe/Paris') AS day_start,
+                      (date_trunc('month', $2 AT TIME ZONE 'Europe/Paris') AT TIME ZONE 'Europe/Paris') AS month_start)
+           SELECT count(*) FILTER (WHERE h.state <> 'released' AND h.created_at >= b.day_start) AS "today!",
+                  coalesce(sum(h.amount) FILTER (WHERE h.state = 'held'
+                      OR (h.state = 'captured' AND h.resolved_at >= b.month_start)), 0)::bigint AS "month!",
+                  count(*) FILTER (WHERE h.state = 'held') AS "running!"
+           FROM bounds b LEFT JOIN credit_holds h
+             ON h.organisation_id = $1 AND (h.state = 'held' OR h.created_at >= least(b.day_start, b.month_start - interval '31 days'))"#,
+        organisation,
+        now
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(crate::domain::limits::Usage {
+        generations_today: row.today,
+        credits_this_month: row.month,
+        renders_running: row.running,
+    })
+}
+
+/// Credits spent (captured) per day over the `days` days up to `now`'s day, oldest first,
+/// Europe/Paris days; days without use are 0.
+pub async fn spent_per_day(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    now: OffsetDateTime,
+    days: i32,
+) -> sqlx::Result<Vec<(Date, i64)>> {
+    let rows = sqlx::query!(
+        r#"WITH days AS (
+               SELECT generate_series(($2 AT TIME ZONE 'Europe/Paris')::date - ($3::int - 1), ($2 AT TIME ZONE 'Europe/Paris')::date, interval '1 day')::date AS day)
+           SELECT d.day AS "day!", coalesce(sum(l.amount), 0)::bigint AS "spent!"
+           FROM days d LEFT JOIN credit_ledger l
+             ON l.organisation_id = $1 AND l.kind = 'capture'
+            AND l.created_at >= (d.day::timestamp AT TIME ZONE 'Europe/Paris')
+            AND l.created_at < ((d.day + 1)::timestamp AT TIME ZONE 'Europe/Paris')
+           GROUP BY d.day ORDER BY d.day"#,
+        organisation,
+        now,
+        days
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.day, r.spent)).collect())
+}
+
+/// A line of the history.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: i64,
+    pub kind: EntryKind,
+    pub delta: i64,
+    pub amount: i64,
+    pub actor: String,
+    pub reason: String,
+    pub reference: String,
+    pub created_at: OffsetDateTime,
+    pub bucket_source: BucketSource,
+    pub bucket_restricted_to: Option<String>,
+    pub bucket_last_day: Date,
+}
+
+/// Which lines of the history: kinds (empty: all) and Europe/Paris days, inclusive.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub kinds: Vec<EntryKind>,
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+}
+
+impl HistoryFilter {
+    fn kinds(&self) -> Vec<String> {
+        self.kinds.iter().map(|k| k.as_str().to_owned()).collect()
+    }
+}
+
+/// A page of the history, newest first: lines older than `before` (an id; `None` from the
+/// newest), at most `limit`.
+pub async fn history(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    filter: &HistoryFilter,
+    before: Option<i64>,
+    offset: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Entry>> {
+    sqlx::query_as!(
+        Entry,
+        r#"SELECT l.id, l.kind AS "kind: EntryKind", l.delta, l.amount, l.actor, l.reason, l.reference, l.created_at,
+                  b.source AS "bucket_source: BucketSource", b.restricted_to AS bucket_restricted_to,
+                  ((b.expires_at - interval '1 microsecond') AT TIME ZONE 'Europe/Paris')::date AS "bucket_last_day!"
+           FROM credit_ledger l JOIN credit_buckets b ON b.id = l.bucket_id
+           WHERE l.organisation_id = $1
+             AND (cardinality($2::text[]) = 0 OR l.kind = ANY($2))
+             AND ($3::date IS NULL OR l.created_at >= ($3::date::timestamp AT TIME ZONE 'Europe/Paris'))
+             AND ($4::date IS NULL OR l.created_at < (($4::date + 1)::timestamp AT TIME ZONE 'Europe/Paris'))
+             AND ($5::bigint IS NULL OR l.id < $5)
+           ORDER BY l.created_at DESC, l.id DESC
+           OFFSET $6 LIMIT $7"#,
+        organisation,
+        &filter.kinds() as &[String],
+        filter.from,
+        filter.to,
+        before,
+        offset,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn history_count(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    filter: &HistoryFilter,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM credit_ledger l
+           WHERE l.organisation_id = $1
+             AND (cardinality($2::text[]) = 0 OR l.kind = ANY($2))
+             AND ($3::date IS NULL OR l.created_at >= ($3::date::timestamp AT TIME ZONE 'Europe/Paris'))
+             AND ($4::date IS NULL OR l.created_at < (($4::date + 1)::timestamp AT TIME ZONE 'Europe/Paris'))"#,
+        organisation,
+        &filter.kinds() as &[String],
+        filter.from,
+        filter.to,
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// A subscription as its renewal needs it.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub organisation_id: Uuid,
+    pub plan_id: String,
+    pub status: crate::domain::account::SubscriptionStatus,
+    pub anchor_date: Date,
+    pub period_number: i32,
+    pub period_start: OffsetDateTime,
+    pub period_end: OffsetDateTime,
+    pub credits_per_period: Credits,
+    pub rollover_cap: Credits,
+}
+
+/// Subscriptions whose current period has ended (a batch).
+pub async fn due_subscriptions(
+    conn: &mut PgConnection,
+    now: OffsetDateTime,
+    limit: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT organisation_id FROM subscriptions WHERE period_end <= $1 ORDER BY period_end LIMIT $2",
+        now,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn lock_subscription(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+) -> sqlx::Result<Option<Subscription>> {
+    sqlx::query_as!(
+        Subscription,
+        r#"SELECT s.organisation_id, s.plan_id, s.status AS "status: crate::domain::account::SubscriptionStatus",
+                  s.anchor_date, s.period_number, s.period_start, s.period_end,
+                  p.credits_per_period AS "credits_per_period: Credits", p.rollover_cap AS "rollover_cap: Credits"
+           FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+           WHERE s.organisation_id = $1 FOR UPDATE OF s"#,
+        organisation
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn subscription(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+) -> sqlx::Result<Option<Subscription>> {
+    sqlx::query_as!(
+        Subscription,
+        r#"SELECT s.organisation_id, s.plan_id, s.status AS "status: crate::domain::account::SubscriptionStatus",
+                  s.anchor_date, s.period_number, s.period_start, s.period_end,
+                  p.credits_per_period AS "credits_per_period: Credits", p.rollover_cap AS "rollover_cap: Credits"
+           FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+           WHERE s.organisation_id = $1"#,
+        organisation
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The bounds of period `n` of a subscription anchored on `anchor` (Europe/Paris midnights).
+pub async fn period_bounds(
+    conn: &mut PgConnection,
+    anchor: Date,
+    n: i32,
+) -> sqlx::Result<(OffsetDateTime, OffsetDateTime)> {
+    let row = sqlx::query!(
+        r#"SELECT paris_period_bound($1, $2 - 1) AS "start!", paris_period_bound($1, $2) AS "end!""#,
+        anchor,
+        n
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.start, row.end))
+}
+
+/// Records period `n` (idempotent) and makes it the subscription's current one.
+pub async fn open_period(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    plan_id: &str,
+    n: i32,
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO subscription_periods (organisation_id, number, plan_id, starts_at, ends_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        organisation,
+        n,
+        plan_id,
+        start,
+        end
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE subscriptions SET period_number = $2, period_start = $3, period_end = $4 WHERE organisation_id = $1",
+        organisation,
+        n,
+        start,
+        end
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn close_period(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    n: i32,
+    expired: Credits,
+    carried: Credits,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE subscription_periods SET renewed_at = $3, expired = $4, carried = $5
+         WHERE organisation_id = $1 AND number = $2 AND renewed_at IS NULL",
+        organisation,
+        n,
+        now,
+        expired.0,
+        carried.0
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One disagreement found by `check-ledger`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub organisation_id: Uuid,
+    pub what: String,
+    pub expected: i64,
+    pub found: i64,
+}
+
+/// Recomputes every balance from the ledger and lists what disagrees: each account's available
+/// and held credits, each bucket's remaining credits, and each hold's movements against its state.
+pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
+    let rows = sqlx::query!(
+        r#"WITH ledger AS (
+               SELECT organisation_id, sum(delta) AS available,
+                      sum(CASE kind WHEN 'hold' THEN amount WHEN 'capture' THEN -amount WHEN 'release' THEN -amount ELSE 0 END) AS held
+               FROM credit_ledger GROUP BY organisation_id),
+           buckets AS (SELECT organisation_id, sum(remaining) AS remaining FROM credit_buckets GROUP BY organisation_id),
+           holds AS (SELECT organisation_id, sum(amount) AS held FROM credit_holds WHERE state = 'held' GROUP BY organisation_id)
+           SELECT a.organisation_id AS "organisation_id!", 'available (account)' AS "what!", coalesce(l.available, 0)::bigint AS "expected!", a.available AS "found!"
+             FROM credit_accounts a LEFT JOIN ledger l USING (organisation_id) WHERE a.available <> coalesce(l.available, 0)
+           UNION ALL
+           SELECT a.organisation_id, 'available (buckets)', coalesce(l.available, 0)::bigint, coalesce(b.remaining, 0)::bigint
+             FROM credit_accounts a LEFT JOIN ledger l USING (organisation_id) LEFT JOIN buckets b USING (organisation_id)
+            WHERE coalesce(b.remaining, 0) <> coalesce(l.available, 0)
+           UNION ALL
+           SELECT a.organisation_id, 'held (account)', coalesce(l.held, 0)::bigint, a.held
+             FROM credit_accounts a LEFT JOIN ledger l USING (organisation_id) WHERE a.held <> coalesce(l.held, 0)
+           UNION ALL
+           SELECT a.organisation_id, 'held (unresolved holds)', coalesce(l.held, 0)::bigint, coalesce(h.held, 0)::bigint
+             FROM credit_accounts a LEFT JOIN ledger l USING (organisation_id) LEFT JOIN holds h USING (organisation_id)
+            WHERE coalesce(h.held, 0) <> coalesce(l.held, 0)
+           UNION ALL
+           SELECT b.organisation_id, 'bucket ' || b.id || ' remaining', coalesce(sum(l.delta), 0)::bigint, b.remaining
+             FROM credit_buckets b LEFT JOIN credit_ledger l ON l.bucket_id = b.id
+            GROUP BY b.id HAVING b.remaining <> coalesce(sum(l.delta), 0)
+           UNION ALL
+           SELECT h.organisation_id, 'hold ' || h.id || ' (' || h.state || ') resolved credits',
+                  CASE h.state WHEN 'held' THEN 0 ELSE h.amount END,
+                  coalesce(sum(l.amount) FILTER (WHERE l.kind IN ('capture', 'release')), 0)::bigint
+             FROM credit_holds h LEFT JOIN credit_ledger l ON l.hold_id = h.id
+            GROUP BY h.id
+           HAVING coalesce(sum(l.amount) FILTER (WHERE l.kind IN ('capture', 'release')), 0) <> CASE h.state WHEN 'held' THEN 0 ELSE h.amount END
+               OR coalesce(sum(l.amount) FILTER (WHERE l.kind = 'hold'), 0) <> h.amount
+               OR bool_or(l.kind = 'capture' AND h.state <> 'captured') OR bool_or(l.kind = 'release' AND h.state <> 'released')
+           ORDER BY 1, 2"#
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Difference {
+            organisation_id: r.organisation_id,
+            what: r.what,
+            expected: r.expected,
+            found: r.found,
+        })
+        .collect())
+}
+
+/// Low-balance and expiry alerts not sent yet, with the owner's address.
+#[derive(Debug, Clone)]
+pub struct PendingAlert {
+    pub id: i64,
+    pub organisation_id: Uuid,
+    pub organisation_name: String,
+    pub owner_email: Option<String>,
+    pub kind: String,
+    pub available: i64,
+    pub threshold: i64,
+    pub credits: Option<i64>,
+    pub last_day: Option<Date>,
+}
+
+pub async fn claim_alerts(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<PendingAlert>> {
+    sqlx::query_as!(
+        PendingAlert,
+        r#"SELECT a.id, a.organisation_id, o.name AS organisation_name,
+                  (SELECT u.email FROM users u WHERE u.organisation_id = a.organisation_id AND u.role = 'owner') AS owner_email,
+                  a.kind, a.available, o.low_balance_threshold AS threshold, a.credits,
+                  ((a.expires_at - interval '1 microsecond') AT TIME ZONE 'Europe/Paris')::date AS last_day
+           FROM credit_alerts a JOIN organisations o ON o.id = a.organisation_id
+           WHERE a.sent_at IS NULL ORDER BY a.id LIMIT $1
+           FOR UPDATE OF a SKIP LOCKED"#,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn mark_alert_sent(
+    conn: &mut PgConnection,
+    id: i64,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE credit_alerts SET sent_at = $2 WHERE id = $1",
+        id,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Notes the expiry notices due at `now` (14 and 3 days before a bucket expires), once per
+/// bucket and kind, for the credits that will be lost: all that is left in a bucket, except an
+/// allotment's share under the plan's rollover cap, which carries over.
+pub async fn note_expiry_notices(
+    conn: &mut PgConnection,
+    now: OffsetDateTime,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        r#"INSERT INTO credit_alerts (organisation_id, kind, available, bucket_id, credits, expires_at, created_at)
+           SELECT b.organisation_id, k.kind, a.available, b.id,
+                  CASE WHEN b.source = 'allotment' THEN b.remaining - least(b.remaining, p.rollover_cap) ELSE b.remaining END,
+                  b.expires_at, $1
+           FROM credit_buckets b
+           JOIN credit_accounts a ON a.organisation_id = b.organisation_id
+           JOIN organisations o ON o.id = b.organisation_id
+           JOIN plans p ON p.id = o.plan_id
+           CROSS JOIN (VALUES ('expiry_14', 14), ('expiry_3', 3)) AS k (kind, days)
+           WHERE b.remaining > 0 AND b.expires_at > $1 AND b.expires_at <= $1 + make_interval(days => k.days)
+             AND CASE WHEN b.source = 'allotment' THEN b.remaining > p.rollover_cap ELSE true END
+             AND NOT (k.kind = 'expiry_14' AND b.expires_at <= $1 + interval '3 days')
+           ON CONFLICT (bucket_id, kind) WHERE bucket_id IS NOT NULL DO NOTHING"#,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

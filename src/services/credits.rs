@@ -1,0 +1,693 @@
+//! Credit operations, each one transaction: grant, hold, capture, release, expire, adjust, and
+//! the renewals of plan periods. Each is idempotent by its key (a grant's key, a hold's
+//! operation key, a hold's id for its resolution, an adjustment's key), serialised per
+//! organisation by its account row, and retried inside the portal when PostgreSQL reports a
+//! deadlock or a serialisation failure, so that callers see an answer, never a conflict.
+
+use std::future::Future;
+
+use sqlx::{PgConnection, PgPool};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use super::fault::Fault;
+use crate::db;
+use crate::db::credits::{Difference, HoldRequest, Movement};
+use crate::domain::account::SubscriptionStatus;
+use crate::domain::ledger::{self, BucketSource, EntryKind, HOLD_TIMEOUT, HoldState};
+use crate::domain::money::Credits;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreditError {
+    #[error("unknown organisation")]
+    UnknownOrganisation,
+    #[error("not enough credits")]
+    NotEnough { available: Credits },
+    #[error("unknown hold")]
+    UnknownHold,
+    #[error("the expiry date has passed")]
+    ExpiryPassed,
+    #[error(transparent)]
+    Fault(#[from] Fault),
+}
+
+impl From<sqlx::Error> for CreditError {
+    fn from(e: sqlx::Error) -> Self {
+        CreditError::Fault(e.into())
+    }
+}
+
+/// Whether PostgreSQL asks for the transaction to be tried again.
+fn is_retryable(error: &CreditError) -> bool {
+    match error {
+        CreditError::Fault(Fault::Internal(e)) | CreditError::Fault(Fault::Unavailable(e)) => e
+            .downcast_ref::<sqlx::Error>()
+            .and_then(|e| match e {
+                sqlx::Error::Database(db) => db.code(),
+                _ => None,
+            })
+            .is_some_and(|code| code == "40001" || code == "40P01"),
+        _ => false,
+    }
+}
+
+/// Runs `attempt` again (up to 10 times, with a short growing pause) while PostgreSQL reports a
+/// deadlock or a serialisation failure.
+async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, CreditError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CreditError>>,
+{
+    let mut tries = 0u64;
+    loop {
+        match attempt().await {
+            Err(error) if is_retryable(&error) && tries < 10 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(2 * tries)).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Who acts and why, for the ledger.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub actor: &'a str,
+    pub reason: &'a str,
+}
+
+/// What a hold asks for: `amount` credits for one generation of `creation_type`.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldInput<'a> {
+    pub organisation: Uuid,
+    pub amount: Credits,
+    pub creation_type: &'a str,
+    /// The caller's idempotency key.
+    pub key: &'a str,
+    /// What the credits are for (`generation:…`).
+    pub reference: &'a str,
+    pub actor: &'a str,
+}
+
+#[derive(Debug, Clone)]
+pub enum HoldOutcome {
+    /// The credits are set aside; `available` is what is left to use.
+    Placed {
+        hold: db::credits::Hold,
+        available: Credits,
+    },
+    /// A hold with that key exists already: it is the answer (no second hold).
+    Existing { hold: db::credits::Hold },
+    /// The buckets that serve the type hold fewer credits: nothing is held.
+    Short { available: Credits },
+}
+
+/// Places a hold: the credits leave the available balance until the hold is captured or
+/// released (by the job runner after `HOLD_TIMEOUT`).
+pub async fn hold(
+    pool: &PgPool,
+    input: HoldInput<'_>,
+    now: OffsetDateTime,
+) -> Result<HoldOutcome, CreditError> {
+    retrying(|| async move {
+        let mut tx = pool.begin().await?;
+        let outcome = hold_in(&mut tx, input, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    })
+    .await
+}
+
+/// `hold` inside the caller's transaction (a generation is recorded in the same one).
+pub async fn hold_in(
+    conn: &mut PgConnection,
+    input: HoldInput<'_>,
+    now: OffsetDateTime,
+) -> Result<HoldOutcome, CreditError> {
+    if db::credits::lock_account(conn, input.organisation)
+        .await?
+        .is_none()
+    {
+        return Err(CreditError::UnknownOrganisation);
+    }
+    if let Some(hold) = db::credits::hold_by_key(conn, input.organisation, input.key).await? {
+        return Ok(HoldOutcome::Existing { hold });
+    }
+    let request = HoldRequest {
+        organisation: input.organisation,
+        amount: input.amount,
+        creation_type: input.creation_type,
+        operation_key: input.key,
+        expires_at: now + HOLD_TIMEOUT,
+    };
+    let movement = Movement {
+        actor: input.actor,
+        reason: "generation",
+        reference: input.reference,
+        now,
+    };
+    match db::credits::place_hold(conn, request, movement).await? {
+        Some((id, available)) => {
+            let hold = db::credits::Hold {
+                id,
+                organisation_id: input.organisation,
+                amount: input.amount,
+                creation_type: input.creation_type.to_owned(),
+                operation_key: input.key.to_owned(),
+                reference: input.reference.to_owned(),
+                state: HoldState::Held,
+                created_at: now,
+                expires_at: request.expires_at,
+                resolved_at: None,
+            };
+            Ok(HoldOutcome::Placed { hold, available })
+        }
+        None => Ok(HoldOutcome::Short {
+            available: db::credits::available(
+                conn,
+                input.organisation,
+                Some(input.creation_type),
+                now,
+            )
+            .await?,
+        }),
+    }
+}
+
+/// How a hold stands after a capture or a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolution {
+    /// The hold's state now (`Captured` after a release means it had been captured before).
+    pub state: HoldState,
+    pub amount: Credits,
+    /// Whether this call resolved it (false: it had been resolved already).
+    pub changed: bool,
+}
+
+/// Captures a hold (the generation succeeded): its credits are spent. Idempotent; a hold
+/// released already stays released (the answer says so).
+pub async fn capture(
+    pool: &PgPool,
+    hold: Uuid,
+    actor: Actor<'_>,
+    now: OffsetDateTime,
+) -> Result<Resolution, CreditError> {
+    retrying(|| async move {
+        let mut tx = pool.begin().await?;
+        let resolution = resolve_in(&mut tx, hold, HoldState::Captured, actor, now).await?;
+        tx.commit().await?;
+        Ok(resolution)
+    })
+    .await
+}
+
+/// Releases a hold (the generation failed or timed out): its credits go back to their buckets
+/// (and expire at once if a bucket's expiry has passed meanwhile). Idempotent.
+pub async fn release(
+    pool: &PgPool,
+    hold: Uuid,
+    actor: Actor<'_>,
+    now: OffsetDateTime,
+) -> Result<Resolution, CreditError> {
+    retrying(|| async move {
+        let mut tx = pool.begin().await?;
+        let resolution = resolve_in(&mut tx, hold, HoldState::Released, actor, now).await?;
+        tx.commit().await?;
+        Ok(resolution)
+    })
+    .await
+}
+
+/// `capture` or `release` inside the caller's transaction.
+pub async fn resolve_in(
+    conn: &mut PgConnection,
+    hold: Uuid,
+    to: HoldState,
+    actor: Actor<'_>,
+    now: OffsetDateTime,
+) -> Result<Resolution, CreditError> {
+    let Some(current) = db::credits::hold(conn, hold).await? else {
+        return Err(CreditError::UnknownHold);
+    };
+    if current.state != HoldState::Held {
+        return Ok(Resolution {
+            state: current.state,
+            amount: current.amount,
+            changed: false,
+        });
+    }
+    // The account first: every writer of the organisation's credits locks in the same order.
+    db::credits::lock_account(conn, current.organisation_id).await?;
+    let movement = Movement {
+        actor: actor.actor,
+        reason: actor.reason,
+        reference: &current.reference,
+        now,
+    };
+    match db::credits::resolve_hold(conn, hold, to, movement).await? {
+        Some((amount, back_in_expired)) => {
+            if back_in_expired {
+                let expiry = Movement {
+                    actor: "system",
+                    reason: "expired",
+                    reference: "",
+                    now,
+                };
+                db::credits::expire_due(conn, Some(current.organisation_id), expiry).await?;
+            }
+            Ok(Resolution {
+                state: to,
+                amount,
+                changed: true,
+            })
+        }
+        None => {
+            // Resolved by someone else between the read and the lock.
+            let state = db::credits::hold(conn, hold)
+                .await?
+                .map_or(current.state, |h| h.state);
+            Ok(Resolution {
+                state,
+                amount: current.amount,
+                changed: false,
+            })
+        }
+    }
+}
+
+/// Releases the holds left unresolved past their timeout (a batch; the job runs again).
+pub async fn release_overdue(pool: &PgPool, now: OffsetDateTime) -> Result<u64, CreditError> {
+    let mut released = 0;
+    loop {
+        let ids = {
+            let mut conn = pool.acquire().await?;
+            db::credits::overdue_holds(&mut conn, now, 200).await?
+        };
+        if ids.is_empty() {
+            return Ok(released);
+        }
+        for id in &ids {
+            let actor = Actor {
+                actor: "system",
+                reason: "timeout",
+            };
+            if release(pool, *id, actor, now).await?.changed {
+                released += 1;
+            }
+        }
+        if ids.len() < 200 {
+            return Ok(released);
+        }
+    }
+}
+
+/// Expires what is left in every bucket whose expiry has come.
+pub async fn expire_due(conn: &mut PgConnection, now: OffsetDateTime) -> Result<i64, CreditError> {
+    let movement = Movement {
+        actor: "system",
+        reason: "expired",
+        reference: "",
+        now,
+    };
+    Ok(db::credits::expire_due(conn, None, movement).await?)
+}
+
+/// Grants `amount` credits in a new bucket, once per `key` (an order, a period). Returns the
+/// bucket, new or granted before with that key.
+#[allow(clippy::too_many_arguments)]
+pub async fn grant_in(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    source: BucketSource,
+    restricted_to: Option<&str>,
+    amount: Credits,
+    expires_at: OffsetDateTime,
+    key: &str,
+    actor: Actor<'_>,
+    now: OffsetDateTime,
+) -> Result<Option<i64>, CreditError> {
+    if amount.0 <= 0 {
+        return Ok(None);
+    }
+    let movement = Movement {
+        actor: actor.actor,
+        reason: actor.reason,
+        reference: key,
+        now,
+    };
+    let kind = if source == BucketSource::Adjustment {
+        EntryKind::Adjustment
+    } else {
+        EntryKind::Grant
+    };
+    Ok(db::credits::grant(
+        conn,
+        organisation,
+        kind,
+        source,
+        restricted_to,
+        amount,
+        expires_at,
+        key,
+        movement,
+    )
+    .await?)
+}
+
+/// What a staff adjustment asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Adjustment<'a> {
+    pub organisation: Uuid,
+    /// Added when positive, removed when negative (never below zero).
+    pub credits: Credits,
+    pub reason: &'a str,
+    /// The last day added credits can be used (Europe/Paris); default: a year.
+    pub last_day: Option<Date>,
+    pub key: &'a str,
+    pub actor: &'a str,
+}
+
+/// A staff adjustment. Positive: a new bucket expiring after `last_day`. Negative: credits
+/// taken from the buckets, soonest to expire first; refused when the balance is smaller.
+/// Returns the available balance after it. Idempotent by key.
+pub async fn adjust(
+    pool: &PgPool,
+    adjustment: Adjustment<'_>,
+    now: OffsetDateTime,
+) -> Result<Credits, CreditError> {
+    retrying(|| async move {
+        let mut tx = pool.begin().await?;
+        let after = adjust_in(&mut tx, adjustment, now).await?;
+        tx.commit().await?;
+        Ok(after)
+    })
+    .await
+}
+
+async fn adjust_in(
+    conn: &mut PgConnection,
+    a: Adjustment<'_>,
+    now: OffsetDateTime,
+) -> Result<Credits, CreditError> {
+    if db::credits::lock_account(conn, a.organisation)
+        .await?
+        .is_none()
+    {
+        return Err(CreditError::UnknownOrganisation);
+    }
+    if let Some(after) = db::credits::adjustment_by_key(conn, a.organisation, a.key).await? {
+        return Ok(after);
+    }
+    let id = Uuid::new_v4();
+    let reference = format!("adjustment:{id}");
+    let movement = Movement {
+        actor: a.actor,
+        reason: a.reason,
+        reference: &reference,
+        now,
+    };
+    let mut expires_at = None;
+    if a.credits.0 > 0 {
+        let end = match a.last_day {
+            Some(day) => db::credits::paris_midnight_after(conn, day).await?,
+            None => {
+                let today = db::credits::paris_date(conn, now).await?;
+                db::credits::paris_midnight_after(
+                    conn,
+                    today.saturating_add(time::Duration::days(365)),
+                )
+                .await?
+            }
+        };
+        if end <= now {
+            return Err(CreditError::ExpiryPassed);
+        }
+        expires_at = Some(end);
+        db::credits::grant(
+            conn,
+            a.organisation,
+            EntryKind::Adjustment,
+            BucketSource::Adjustment,
+            None,
+            a.credits,
+            end,
+            &reference,
+            movement,
+        )
+        .await?;
+    } else {
+        let wanted = Credits(-a.credits.0);
+        let buckets: Vec<ledger::Bucket> = db::credits::buckets(conn, a.organisation)
+            .await?
+            .iter()
+            .map(db::credits::BucketRow::as_domain)
+            .collect();
+        let available = ledger::available_for(&buckets, None, now);
+        if available < wanted {
+            return Err(CreditError::NotEnough { available });
+        }
+        // Soonest to expire first, whatever the restriction.
+        let mut usable: Vec<&ledger::Bucket> = buckets
+            .iter()
+            .filter(|b| b.remaining.0 > 0 && b.expires_at > now)
+            .collect();
+        usable.sort_by_key(|b| (b.expires_at, b.id));
+        let mut left = wanted.0;
+        for bucket in usable {
+            if left == 0 {
+                break;
+            }
+            let n = bucket.remaining.0.min(left);
+            db::credits::debit_bucket(
+                conn,
+                a.organisation,
+                bucket.id,
+                EntryKind::Adjustment,
+                Credits(n),
+                movement,
+            )
+            .await?;
+            left -= n;
+        }
+    }
+    let after = db::credits::available(conn, a.organisation, None, now).await?;
+    db::credits::record_adjustment(
+        conn,
+        id,
+        a.organisation,
+        a.key,
+        a.credits,
+        a.reason,
+        a.actor,
+        expires_at,
+        after,
+        now,
+    )
+    .await?;
+    Ok(after)
+}
+
+/// Starts a new subscription's first period (anchored on today, Europe/Paris) with its
+/// allotment.
+pub async fn start_subscription(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    plan: &str,
+    status: SubscriptionStatus,
+    now: OffsetDateTime,
+) -> Result<(), CreditError> {
+    db::accounts::create_subscription(conn, organisation, plan, status, now).await?;
+    let Some(sub) = db::credits::lock_subscription(conn, organisation).await? else {
+        return Err(CreditError::UnknownOrganisation);
+    };
+    db::credits::open_period(
+        conn,
+        organisation,
+        &sub.plan_id,
+        1,
+        sub.period_start,
+        sub.period_end,
+    )
+    .await?;
+    let actor = Actor {
+        actor: "system",
+        reason: "allotment",
+    };
+    grant_in(
+        conn,
+        organisation,
+        BucketSource::Allotment,
+        None,
+        sub.credits_per_period,
+        sub.period_end,
+        "period:1",
+        actor,
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs the renewals that are due at `now`, each subscription in its own transaction, catching
+/// up every period missed. Returns the number of periods renewed.
+pub async fn renew_due(pool: &PgPool, now: OffsetDateTime) -> Result<u64, CreditError> {
+    let mut renewed = 0;
+    loop {
+        let due = {
+            let mut conn = pool.acquire().await?;
+            db::credits::due_subscriptions(&mut conn, now, 100).await?
+        };
+        if due.is_empty() {
+            return Ok(renewed);
+        }
+        let batch = due.len();
+        for organisation in due {
+            renewed += renew(pool, organisation, now).await?;
+        }
+        if batch < 100 {
+            return Ok(renewed);
+        }
+    }
+}
+
+/// Renews one subscription for every period that has ended by `now`.
+pub async fn renew(
+    pool: &PgPool,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> Result<u64, CreditError> {
+    let mut renewed = 0;
+    loop {
+        let done = retrying(|| async move {
+            let mut tx = pool.begin().await?;
+            let done = renew_one_period(&mut tx, organisation, now).await?;
+            tx.commit().await?;
+            Ok(done)
+        })
+        .await?;
+        if !done {
+            return Ok(renewed);
+        }
+        renewed += 1;
+    }
+}
+
+/// Closes the subscription's current period if it has ended: up to the plan's rollover cap of
+/// what its allotment left carries over into a bucket expiring with the next period, the rest
+/// (and the previous rollover) expires, and the next allotment is granted, unless the
+/// subscription is past due. Idempotent per (subscription, period): `false` when nothing was due.
+async fn renew_one_period(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> Result<bool, CreditError> {
+    let Some(sub) = db::credits::lock_subscription(conn, organisation).await? else {
+        return Ok(false);
+    };
+    if sub.period_end > now {
+        return Ok(false);
+    }
+    db::credits::lock_account(conn, organisation).await?;
+    let n = sub.period_number;
+    let period_ref = format!("period:{n}");
+    let (next_start, next_end) = db::credits::period_bounds(conn, sub.anchor_date, n + 1).await?;
+    let left = db::credits::bucket_by_key(conn, organisation, &period_ref)
+        .await?
+        .filter(|b| b.source == BucketSource::Allotment);
+    let (carried, _) = ledger::carry_over(
+        left.as_ref().map_or(Credits(0), |b| b.remaining),
+        sub.rollover_cap,
+    );
+    let close = Movement {
+        actor: "system",
+        reason: "carried_over",
+        reference: &period_ref,
+        now,
+    };
+    if let Some(bucket) = &left {
+        if carried.0 > 0 {
+            db::credits::debit_bucket(
+                conn,
+                organisation,
+                bucket.id,
+                EntryKind::Expiry,
+                carried,
+                close,
+            )
+            .await?;
+        }
+    }
+    // Everything else whose expiry has come: the rest of the allotment, the previous rollover,
+    // purchases and adjustments that ended.
+    let expired = db::credits::expire_due(
+        conn,
+        Some(organisation),
+        Movement {
+            reason: "expired",
+            reference: "",
+            ..close
+        },
+    )
+    .await?;
+    let next_ref = format!("period:{}", n + 1);
+    grant_in(
+        conn,
+        organisation,
+        BucketSource::Rollover,
+        None,
+        carried,
+        next_end,
+        &format!("rollover:{}", n + 1),
+        Actor {
+            actor: "system",
+            reason: "rollover",
+        },
+        now,
+    )
+    .await?;
+    if sub.status != SubscriptionStatus::PastDue {
+        grant_in(
+            conn,
+            organisation,
+            BucketSource::Allotment,
+            None,
+            sub.credits_per_period,
+            next_end,
+            &next_ref,
+            Actor {
+                actor: "system",
+                reason: "allotment",
+            },
+            now,
+        )
+        .await?;
+    }
+    db::credits::close_period(conn, organisation, n, Credits(expired), carried, now).await?;
+    db::credits::open_period(
+        conn,
+        organisation,
+        &sub.plan_id,
+        n + 1,
+        next_start,
+        next_end,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// `check-ledger`: every disagreement between the ledger and the balances.
+pub async fn check(pool: &PgPool) -> Result<Vec<Difference>, CreditError> {
+    let mut conn = pool.acquire().await?;
+    Ok(db::credits::check(&mut conn).await?)
+}
+
+/// The credits an organisation can use now.
+pub async fn available(
+    pool: &PgPool,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> Result<Credits, CreditError> {
+    let mut conn = pool.acquire().await?;
+    Ok(db::credits::available(&mut conn, organisation, None, now).await?)
+}
