@@ -110,7 +110,9 @@ CREATE TABLE credit_ledger (
         ELSE abs(delta) = amount END),
     CHECK ((kind IN ('hold', 'capture', 'release')) = (hold_id IS NOT NULL))
 );
-CREATE INDEX credit_ledger_history ON credit_ledger (organisation_id, created_at DESC, id DESC);
+-- The history, newest first: the ledger's order of insertion.
+CREATE INDEX credit_ledger_history ON credit_ledger (organisation_id, id DESC);
+CREATE INDEX credit_ledger_by_day ON credit_ledger (organisation_id, kind, created_at);
 CREATE INDEX credit_ledger_by_hold ON credit_ledger (hold_id) WHERE hold_id IS NOT NULL;
 
 -- Moves the credits of a new ledger row: the account first, then the bucket (lock order).

@@ -43,4 +43,34 @@ pub enum Command {
         #[arg(value_enum)]
         job: crate::jobs::Job,
     },
+    /// Credits of an organisation (staff operations).
+    Credits {
+        #[command(subcommand)]
+        command: CreditsCommand,
+    },
+    /// Recompute every balance from the credit ledger; exit 0 and « 0 écart » when all agree,
+    /// else list each difference and exit 1.
+    CheckLedger,
+    /// Run the subscription renewals that are due (the server also runs them by itself).
+    Renew,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum CreditsCommand {
+    /// A staff adjustment: adds credits (in a new bucket) or removes them (never below zero),
+    /// recorded in the ledger with the reason; prints the new available balance.
+    Adjust {
+        /// The organisation, named by its owner's e-mail address.
+        #[arg(long)]
+        organisation: String,
+        /// Credits to add, or to remove when negative (`--credits=-30` or `--credits -30`).
+        #[arg(long, allow_hyphen_values = true)]
+        credits: String,
+        /// Why (kept in the ledger).
+        #[arg(long)]
+        reason: String,
+        /// The last day added credits can be used (YYYY-MM-DD, Europe/Paris); default: a year.
+        #[arg(long)]
+        expires: Option<String>,
+    },
 }

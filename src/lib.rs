@@ -9,6 +9,7 @@ pub mod content;
 pub mod db;
 pub mod domain;
 pub mod jobs;
+pub mod operator;
 pub mod random;
 pub mod services;
 pub mod startup;
@@ -52,13 +53,33 @@ pub fn run(cli: Cli) -> ExitCode {
             } => startup::create_staff(config, &email, password_stdin).await,
             Command::SeedDemo => startup::seed_demo(config).await,
             Command::RunJob { job } => startup::run_job(config, job).await,
+            Command::Credits {
+                command:
+                    cli::CreditsCommand::Adjust {
+                        organisation,
+                        credits,
+                        reason,
+                        expires,
+                    },
+            } => {
+                operator::adjust(config, &organisation, &credits, &reason, expires.as_deref()).await
+            }
+            Command::CheckLedger => operator::check_ledger(config).await,
+            Command::Renew => operator::renew(config).await,
         }
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => match error.downcast::<operator::Refused>() {
+            // An operator's mistake or a finding: said in French, as it is.
+            Ok(refused) => {
+                eprintln!("{}", refused.message);
+                ExitCode::from(refused.code)
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -102,6 +102,7 @@ impl Application {
                 transport,
                 from: mail_from,
             }),
+            public_url: state.config.public_url.clone(),
         };
         start_background(&state, jobs);
         let production = state.config.is_production();
@@ -331,7 +332,7 @@ pub async fn migrate_only(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn with_pool<T>(
+pub(crate) async fn with_pool<T>(
     config: &Config,
     work: impl AsyncFnOnce(&PgPool, &Hasher) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
@@ -456,6 +457,7 @@ pub async fn run_job(config: Config, job: crate::jobs::Job) -> anyhow::Result<()
     let from: lettre::message::Mailbox = config.mail_from.parse().context("NANOCLIP_MAIL_FROM")?;
     let context = crate::jobs::Context {
         mailer: Some(mail::Mailer { transport, from }),
+        public_url: config.public_url.clone(),
     };
     let outcome = with_pool(&config, async |pool, _| {
         crate::jobs::run(pool, job, crate::clock::Clock::system().now(), &context).await

@@ -523,6 +523,8 @@ pub struct Entry {
     pub reason: String,
     pub reference: String,
     pub created_at: OffsetDateTime,
+    /// `created_at` in Europe/Paris.
+    pub local_at: time::PrimitiveDateTime,
     pub bucket_source: BucketSource,
     pub bucket_restricted_to: Option<String>,
     pub bucket_last_day: Date,
@@ -555,6 +557,7 @@ pub async fn history(
     sqlx::query_as!(
         Entry,
         r#"SELECT l.id, l.kind AS "kind: EntryKind", l.delta, l.amount, l.actor, l.reason, l.reference, l.created_at,
+                  (l.created_at AT TIME ZONE 'Europe/Paris') AS "local_at!",
                   b.source AS "bucket_source: BucketSource", b.restricted_to AS bucket_restricted_to,
                   ((b.expires_at - interval '1 microsecond') AT TIME ZONE 'Europe/Paris')::date AS "bucket_last_day!"
            FROM credit_ledger l JOIN credit_buckets b ON b.id = l.bucket_id
@@ -563,7 +566,7 @@ pub async fn history(
              AND ($3::date IS NULL OR l.created_at >= ($3::date::timestamp AT TIME ZONE 'Europe/Paris'))
              AND ($4::date IS NULL OR l.created_at < (($4::date + 1)::timestamp AT TIME ZONE 'Europe/Paris'))
              AND ($5::bigint IS NULL OR l.id < $5)
-           ORDER BY l.created_at DESC, l.id DESC
+           ORDER BY l.id DESC
            OFFSET $6 LIMIT $7"#,
         organisation,
         &filter.kinds() as &[String],

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::db;
+use crate::services::credits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Job {
@@ -23,18 +24,33 @@ pub enum Job {
     PurgeRateLimits,
     /// Removes the links from e-mails once they have been sent.
     RedactSentMail,
+    /// Renews the subscriptions whose period has ended (rollover, expiry, new allotment).
+    Renew,
+    /// Releases the credit holds left unresolved past their timeout (30 minutes).
+    ReleaseOverdueHolds,
+    /// Expires what is left in the buckets whose expiry has come.
+    ExpireCredits,
+    /// Notes the expiry notices due (14 and 3 days before credits are lost).
+    ExpiryRadar,
+    /// Sends the low-balance and expiry alerts through the outbox.
+    SendCreditAlerts,
 }
 
 /// Sent e-mails keep their links this long (the delivery worker and its logs are done by then).
 pub const REDACT_AFTER: time::Duration = time::Duration::minutes(1);
 
 impl Job {
-    pub const ALL: [Job; 5] = [
+    pub const ALL: [Job; 10] = [
         Job::DeliverMail,
         Job::PurgeSessions,
         Job::PurgeTokens,
         Job::PurgeRateLimits,
         Job::RedactSentMail,
+        Job::Renew,
+        Job::ReleaseOverdueHolds,
+        Job::ExpireCredits,
+        Job::ExpiryRadar,
+        Job::SendCreditAlerts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +60,11 @@ impl Job {
             Job::PurgeTokens => "purge-tokens",
             Job::PurgeRateLimits => "purge-rate-limits",
             Job::RedactSentMail => "redact-sent-mail",
+            Job::Renew => "renew",
+            Job::ReleaseOverdueHolds => "release-overdue-holds",
+            Job::ExpireCredits => "expire-credits",
+            Job::ExpiryRadar => "expiry-radar",
+            Job::SendCreditAlerts => "send-credit-alerts",
         }
     }
 
@@ -52,20 +73,26 @@ impl Job {
         match self {
             Job::PurgeSessions | Job::PurgeRateLimits => Duration::from_secs(10 * 60),
             Job::PurgeTokens => Duration::from_secs(60 * 60),
-            Job::RedactSentMail => Duration::from_secs(60),
-            Job::DeliverMail => Duration::from_secs(2),
+            Job::RedactSentMail | Job::Renew | Job::ExpireCredits => Duration::from_secs(60),
+            Job::ReleaseOverdueHolds => Duration::from_secs(30),
+            Job::ExpiryRadar => Duration::from_secs(15 * 60),
+            Job::DeliverMail | Job::SendCreditAlerts => Duration::from_secs(2),
         }
     }
 
     /// Whether the server runs it as soon as it starts (e-mails should not wait); the others
     /// wait a little, differently on each instance.
     fn at_start(self) -> bool {
-        self == Job::DeliverMail
+        matches!(
+            self,
+            Job::DeliverMail | Job::SendCreditAlerts | Job::ReleaseOverdueHolds
+        )
     }
 
     /// The work itself, in the run's transaction; returns a short account of what it did.
     async fn work(
         self,
+        pool: &PgPool,
         conn: &mut sqlx::PgConnection,
         now: OffsetDateTime,
         context: &Context,
@@ -80,6 +107,13 @@ impl Job {
             Job::PurgeTokens => db::accounts::purge_tokens(conn, day_ago).await?,
             Job::PurgeRateLimits => db::rate_limit::purge(conn, day_ago).await?,
             Job::RedactSentMail => db::outbox::redact_sent(conn, now - REDACT_AFTER).await?,
+            // These commit each organisation's movements in their own transaction (the run's
+            // transaction only holds the job's lock), so that a long run blocks nobody.
+            Job::Renew => credits::renew_due(pool, now).await?,
+            Job::ReleaseOverdueHolds => credits::release_overdue(pool, now).await?,
+            Job::ExpireCredits => credits::expire_due(conn, now).await? as u64,
+            Job::ExpiryRadar => db::credits::note_expiry_notices(conn, now).await?,
+            Job::SendCreditAlerts => credits::send_alerts(conn, &context.public_url, now).await?,
         };
         Ok(format!("{count} rows"))
     }
@@ -90,6 +124,8 @@ impl Job {
 pub struct Context {
     /// Delivers the outbox (`deliver-mail`).
     pub mailer: Option<crate::services::mail::Mailer>,
+    /// The portal's address, for links in e-mails.
+    pub public_url: String,
 }
 
 /// What one call of `run` did.
@@ -112,11 +148,12 @@ pub async fn run(
         return Ok(Outcome::Skipped);
     }
     db::jobs::record_start(&mut tx, job.name(), now).await?;
-    match job.work(&mut tx, now, context).await {
+    match job.work(pool, &mut tx, now, context).await {
         Ok(detail) => {
             db::jobs::record_ok(&mut tx, job.name(), now, &detail).await?;
             tx.commit().await.context("commit")?;
-            if job != Job::DeliverMail {
+            // The frequent jobs are logged only when they did something.
+            if job.every() >= Duration::from_secs(60) || !detail.starts_with("0 ") {
                 tracing::info!(job = job.name(), %detail, "job done");
             }
             Ok(Outcome::Done(detail))

@@ -11,6 +11,7 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::fault::Fault;
+use super::mail::{self, Email};
 use crate::db;
 use crate::db::credits::{Difference, HoldRequest, Movement};
 use crate::domain::account::SubscriptionStatus;
@@ -605,18 +606,18 @@ async fn renew_one_period(
         reference: &period_ref,
         now,
     };
-    if let Some(bucket) = &left {
-        if carried.0 > 0 {
-            db::credits::debit_bucket(
-                conn,
-                organisation,
-                bucket.id,
-                EntryKind::Expiry,
-                carried,
-                close,
-            )
-            .await?;
-        }
+    if let Some(bucket) = &left
+        && carried.0 > 0
+    {
+        db::credits::debit_bucket(
+            conn,
+            organisation,
+            bucket.id,
+            EntryKind::Expiry,
+            carried,
+            close,
+        )
+        .await?;
     }
     // Everything else whose expiry has come: the rest of the allotment, the previous rollover,
     // purchases and adjustments that ended.
@@ -690,4 +691,133 @@ pub async fn available(
 ) -> Result<Credits, CreditError> {
     let mut conn = pool.acquire().await?;
     Ok(db::credits::available(&mut conn, organisation, None, now).await?)
+}
+
+/// Sends the pending low-balance and expiry alerts to each organisation's owner, through the
+/// outbox, in the job's transaction. Returns how many were sent.
+pub async fn send_alerts(
+    conn: &mut PgConnection,
+    public_url: &str,
+    now: OffsetDateTime,
+) -> Result<u64, CreditError> {
+    let alerts = db::credits::claim_alerts(conn, 100).await?;
+    let mut sent = 0;
+    for alert in &alerts {
+        let dashboard_link = format!("{public_url}/tableau-de-bord");
+        let email = match (alert.kind.as_str(), alert.credits, alert.last_day) {
+            ("low_balance", _, _) => Some(Email::LowBalance {
+                organisation: alert.organisation_name.clone(),
+                available: alert.available,
+                threshold: alert.threshold,
+                dashboard_link,
+                buy_link: format!("{public_url}/achats"),
+            }),
+            (_, Some(credits), Some(last_day)) if credits > 0 => Some(Email::CreditsExpiring {
+                organisation: alert.organisation_name.clone(),
+                credits,
+                last_day: crate::domain::format::date_fr(last_day),
+                days: days_until(now, last_day),
+                dashboard_link,
+            }),
+            _ => None,
+        };
+        if let (Some(email), Some(to)) = (email, &alert.owner_email) {
+            mail::queue(conn, to, &email).await.map_err(Fault::from)?;
+            sent += 1;
+        }
+        db::credits::mark_alert_sent(conn, alert.id, now).await?;
+    }
+    Ok(sent)
+}
+
+/// Whole days from `now` to the end of `last_day` (at least 1).
+fn days_until(now: OffsetDateTime, last_day: Date) -> i64 {
+    ((last_day - now.date()).whole_days() + 1).max(1)
+}
+
+/// What the dashboard shows of an organisation's credits at `now`.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    /// Credits usable now (expired buckets left out).
+    pub available: Credits,
+    /// Set aside by running generations.
+    pub held: Credits,
+    /// The buckets that hold credits, in the consumption order.
+    pub buckets: Vec<db::credits::BucketRow>,
+    pub usage: crate::domain::limits::Usage,
+    pub subscription: Option<db::credits::Subscription>,
+    /// Credits spent per day over the last 30 days (Europe/Paris), oldest first.
+    pub spent_per_day: Vec<(Date, i64)>,
+    /// The balance is below the organisation's threshold (since this crossing).
+    pub low_balance: bool,
+    /// The day `now` falls on, Europe/Paris.
+    pub today: Date,
+}
+
+/// Days the dashboard's chart covers.
+pub const CHART_DAYS: i32 = 30;
+
+pub async fn overview(
+    pool: &PgPool,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> Result<Overview, CreditError> {
+    let mut conn = pool.acquire().await?;
+    let Some(account) = db::credits::account(&mut conn, organisation).await? else {
+        return Err(CreditError::UnknownOrganisation);
+    };
+    let buckets: Vec<_> = db::credits::buckets(&mut conn, organisation)
+        .await?
+        .into_iter()
+        .filter(|b| b.expires_at > now)
+        .collect();
+    let available = buckets.iter().map(|b| b.remaining).sum();
+    let usage = db::credits::usage(&mut conn, organisation, now).await?;
+    let subscription = db::credits::subscription(&mut conn, organisation).await?;
+    let spent_per_day =
+        db::credits::spent_per_day(&mut conn, organisation, now, CHART_DAYS).await?;
+    let today = spent_per_day.last().map_or(now.date(), |d| d.0);
+    Ok(Overview {
+        available,
+        held: account.held,
+        buckets,
+        usage,
+        subscription,
+        spent_per_day,
+        low_balance: account.low_balance_since.is_some(),
+        today,
+    })
+}
+
+/// A page of the history and what the filter matches in all.
+pub struct HistoryPage {
+    pub entries: Vec<db::credits::Entry>,
+    pub total: i64,
+}
+
+/// Lines of the history, newest first, `per_page` from `offset`.
+pub async fn history(
+    pool: &PgPool,
+    organisation: Uuid,
+    filter: &db::credits::HistoryFilter,
+    offset: i64,
+    per_page: i64,
+) -> Result<HistoryPage, CreditError> {
+    let mut conn = pool.acquire().await?;
+    let total = db::credits::history_count(&mut conn, organisation, filter).await?;
+    let entries =
+        db::credits::history(&mut conn, organisation, filter, None, offset, per_page).await?;
+    Ok(HistoryPage { entries, total })
+}
+
+/// The next chunk of the history for an export: lines older than `before`, newest first.
+pub async fn history_chunk(
+    pool: &PgPool,
+    organisation: Uuid,
+    filter: &db::credits::HistoryFilter,
+    before: Option<i64>,
+    size: i64,
+) -> Result<Vec<db::credits::Entry>, CreditError> {
+    let mut conn = pool.acquire().await?;
+    Ok(db::credits::history(&mut conn, organisation, filter, before, 0, size).await?)
 }

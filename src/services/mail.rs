@@ -41,6 +41,23 @@ pub enum Email {
         new_email: String,
         contact_link: String,
     },
+    /// The available balance crossed below the organisation's threshold (once per crossing).
+    LowBalance {
+        organisation: String,
+        available: i64,
+        threshold: i64,
+        dashboard_link: String,
+        buy_link: String,
+    },
+    /// Credits will be lost (not carried over) at the end of `last_day`.
+    CreditsExpiring {
+        organisation: String,
+        credits: i64,
+        /// « 31 décembre 2026 ».
+        last_day: String,
+        days: i64,
+        dashboard_link: String,
+    },
 }
 
 #[derive(Template)]

@@ -55,9 +55,13 @@ pub fn session_user(session: &Session) -> Option<Uuid> {
 }
 
 /// Opens a fresh session for `user` (a new key: no fixation).
-pub fn sign_in(session: &Session, user: &db::accounts::UserRow) -> Result<(), PageError> {
+pub fn sign_in(
+    session: &Session,
+    user: &db::accounts::UserRow,
+    now: OffsetDateTime,
+) -> Result<(), PageError> {
     session.renew();
-    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let now = now.unix_timestamp();
     let store = |key: &str, value: &dyn erased::Value| value.insert(session, key);
     store(USER, &user.id)?;
     store(EPOCH, &user.session_epoch)?;

@@ -7,6 +7,7 @@ pub mod api_error;
 pub mod assets;
 pub mod compte;
 pub mod contact;
+pub mod credits;
 pub mod csrf;
 pub mod error;
 pub mod extract;

@@ -9,7 +9,7 @@
 
 use actix_web::web;
 
-use super::{admin, aide, api, compte, contact, meta, simulateur, tableau_de_bord};
+use super::{admin, aide, api, compte, contact, credits, meta, simulateur, tableau_de_bord};
 
 /// Who calls a route, which decides the scope (and so the middleware) it lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,6 @@ pub struct Route {
 /// Pages the guides already promise and that the next issues build: a guide may link to them
 /// until they exist. The list must be empty once credits, generations and billing are built.
 pub const PLANNED: &[&str] = &[
-    "/credits/historique",
     "/abonnement",
     "/achats",
     "/achats/historique",
@@ -122,6 +121,8 @@ pub fn table() -> Vec<Route> {
         route!(post "/compte/membres/{id}/propriete", Browser, compte::transfer_ownership, private),
         route!(post "/compte/seuil", Browser, compte::set_threshold, private),
         route!(get "/tableau-de-bord", Browser, tableau_de_bord::page, private),
+        route!(get "/credits/historique", Browser, credits::historique, private),
+        route!(get "/credits/historique.csv", Browser, credits::export, private),
         route!(get "/contact", Browser, contact::form, sitemap),
         route!(post "/contact", Browser, contact::send),
         route!(get "/contact/merci", Browser, contact::thanks),

@@ -1,7 +1,11 @@
-//! `/tableau-de-bord`: the organisation at a glance for its members.
+//! `/tableau-de-bord`: the organisation's credits at a glance: the balance, the buckets and their
+//! expiry (with the radar of what expires soon), the plan and its period, the fair-use limits,
+//! 30 days of use as a server-drawn chart with a projection, and the low-balance banner. No
+//! JavaScript.
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use time::Date;
 
 use super::error::PageError;
 use super::extract::CurrentUser;
@@ -9,15 +13,122 @@ use super::layout::Layout;
 use super::{AppState, filters};
 use crate::db;
 use crate::domain::catalog::Plan;
+use crate::domain::ledger::{self, BucketSource};
 use crate::services::accounts;
+use crate::services::credits::{self, CreditError, Overview};
+
+/// Credits expiring within this many days are on the radar.
+const RADAR_DAYS: i64 = 14;
 
 #[derive(Template)]
 #[template(path = "tableau_de_bord.html")]
 struct DashboardPage {
     layout: Layout,
     user: CurrentUser,
-    organisation: Option<db::accounts::Organisation>,
+    organisation: db::accounts::Organisation,
     plan: Option<Plan>,
+    overview: Overview,
+    period: Option<(Date, Date)>,
+    buckets: Vec<BucketLine>,
+    radar: Vec<BucketLine>,
+    limits: Vec<LimitBar>,
+    chart: Chart,
+}
+
+/// A bucket as the page words it.
+#[derive(Clone)]
+struct BucketLine {
+    source: BucketSource,
+    restricted_to: Option<String>,
+    remaining: i64,
+    last_day: Date,
+    days_left: i64,
+    /// For an allotment: what carries over at the period's end (up to the rollover cap).
+    carried: i64,
+}
+
+impl BucketLine {
+    /// The credits lost at expiry (an allotment's carried share is not).
+    fn lost(&self) -> i64 {
+        self.remaining - self.carried
+    }
+}
+
+/// A fair-use limit's use, drawn as a bar.
+struct LimitBar {
+    rule: &'static str,
+    used: i64,
+    cap: i64,
+}
+
+impl LimitBar {
+    fn percent(&self) -> i64 {
+        if self.cap <= 0 {
+            return 100;
+        }
+        (self.used * 100 / self.cap).clamp(0, 100)
+    }
+}
+
+/// The chart of credits spent per day: bars in a 600 × 160 view box.
+struct Chart {
+    bars: Vec<Bar>,
+    /// The top of the scale (credits).
+    max: i64,
+    total: i64,
+    /// « au rythme actuel, votre solde couvre environ N jours ».
+    days_covered: Option<i64>,
+    first: Option<Date>,
+    last: Option<Date>,
+}
+
+struct Bar {
+    day: Date,
+    spent: i64,
+    x: i64,
+    y: i64,
+    height: i64,
+}
+
+const CHART_HEIGHT: i64 = 160;
+const BAR_WIDTH: i64 = 20;
+
+fn chart(overview: &Overview, since: Option<Date>) -> Chart {
+    let days = &overview.spent_per_day;
+    let max = days.iter().map(|d| d.1).max().unwrap_or(0).max(1);
+    // A round top for the scale: 5, 10, 20, 50…
+    let max = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+        .into_iter()
+        .find(|step| *step >= max)
+        .unwrap_or(max);
+    let bars = days
+        .iter()
+        .enumerate()
+        .map(|(i, (day, spent))| {
+            let height = spent * (CHART_HEIGHT - 10) / max;
+            Bar {
+                day: *day,
+                spent: *spent,
+                x: i as i64 * BAR_WIDTH + 2,
+                y: CHART_HEIGHT - height,
+                height,
+            }
+        })
+        .collect();
+    // The pace counts the days since the subscription began, within the 30 shown.
+    let counted: Vec<i64> = days
+        .iter()
+        .filter(|(day, _)| since.is_none_or(|s| *day >= s))
+        .map(|d| d.1)
+        .collect();
+    Chart {
+        bars,
+        max,
+        total: days.iter().map(|d| d.1).sum(),
+        days_covered: ledger::days_covered(&counted, overview.available),
+        first: days.first().map(|d| d.0),
+        last: days.last().map(|d| d.0),
+    }
 }
 
 pub async fn page(
@@ -30,21 +141,90 @@ pub async fn page(
             .insert_header(("Location", "/admin"))
             .finish());
     };
-    let organisation = accounts::organisation(&state.pool, organisation_id).await?;
+    let Some(organisation) = accounts::organisation(&state.pool, organisation_id).await? else {
+        return Err(PageError::NotFound);
+    };
     let catalog = state.catalog.get(&state.pool).await?;
-    let plan = organisation
+    let plan = catalog.plan(&organisation.plan_id).cloned();
+    let now = state.clock.now();
+    let overview = credits::overview(&state.pool, organisation_id, now)
+        .await
+        .map_err(|e| match e {
+            CreditError::Fault(fault) => PageError::from(fault),
+            other => PageError::Internal(other.into()),
+        })?;
+    let rollover_cap = plan.as_ref().map_or(0, |p| p.rollover_cap);
+    let today = overview.today;
+    let buckets: Vec<BucketLine> = overview
+        .buckets
+        .iter()
+        .map(|b| BucketLine {
+            source: b.source,
+            restricted_to: b.restricted_to.clone(),
+            remaining: b.remaining.0,
+            last_day: b.last_day,
+            days_left: (b.last_day - today).whole_days(),
+            carried: if b.source == BucketSource::Allotment {
+                b.remaining.0.min(rollover_cap)
+            } else {
+                0
+            },
+        })
+        .collect();
+    let radar = buckets
+        .iter()
+        .filter(|b| b.days_left < RADAR_DAYS && b.lost() > 0)
+        .cloned()
+        .collect();
+    let limits = plan
         .as_ref()
-        .and_then(|o| catalog.plan(&o.plan_id))
-        .cloned();
+        .map(|p| {
+            vec![
+                LimitBar {
+                    rule: "daily",
+                    used: overview.usage.generations_today,
+                    cap: p.daily_generations,
+                },
+                LimitBar {
+                    rule: "monthly",
+                    used: overview.usage.credits_this_month,
+                    cap: p.monthly_credits,
+                },
+                LimitBar {
+                    rule: "concurrent",
+                    used: overview.usage.renders_running,
+                    cap: p.concurrent_renders,
+                },
+            ]
+        })
+        .unwrap_or_default();
+    let period = overview.subscription.as_ref().map(|s| {
+        let last = s.period_end - time::Duration::DAY;
+        (paris_day(s.period_start), paris_day(last))
+    });
+    let since = overview.subscription.as_ref().map(|s| s.anchor_date);
+    let chart = chart(&overview, since);
     let body = DashboardPage {
         layout,
         user,
         organisation,
         plan,
+        overview,
+        period,
+        buckets,
+        radar,
+        limits,
+        chart,
     }
     .render()?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .body(body))
+}
+
+/// The Europe/Paris day of a period bound (midnight there: 22:00 or 23:00 UTC the day before).
+fn paris_day(at: time::OffsetDateTime) -> Date {
+    // Period bounds are Paris midnights; two hours later is the same Paris day in UTC terms.
+    (at + time::Duration::hours(2)).date()
 }

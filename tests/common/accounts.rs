@@ -101,4 +101,21 @@ impl TestApp {
             browser,
         }
     }
+
+    /// A new browser signed in as `account` (after the clock moved past its session's life).
+    pub async fn sign_in_again(&self, account: &Account) -> super::Browser {
+        let browser = self.browser();
+        let response = browser
+            .submit(
+                "/compte/connexion",
+                "/compte/connexion",
+                &[
+                    ("email", &account.email),
+                    ("mot_de_passe", &account.password),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 303, "{} signs in again", account.email);
+        browser
+    }
 }

@@ -206,6 +206,21 @@ impl TestApp {
     pub async fn stop(&self) {
         self.handle.stop(true).await;
     }
+
+    /// The URL of the test's database, for a command or a process of the portal.
+    pub fn database_url(&self) -> String {
+        let options = self.pool.connect_options();
+        let host = options
+            .get_socket()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| options.get_host().to_owned());
+        format!(
+            "postgres://{}@localhost:{}/{}?host={host}",
+            options.get_username(),
+            options.get_port(),
+            self.database
+        )
+    }
 }
 
 impl Drop for TestApp {

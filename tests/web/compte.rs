@@ -700,17 +700,7 @@ async fn only_staff_reach_the_back_office() {
 }
 
 fn database_url(app: &TestApp) -> String {
-    let options = app.pool.connect_options();
-    let host = options
-        .get_socket()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| options.get_host().to_owned());
-    format!(
-        "postgres://{}@localhost:{}/{}?host={host}",
-        options.get_username(),
-        options.get_port(),
-        app.database
-    )
+    app.database_url()
 }
 
 #[test]

@@ -74,7 +74,7 @@ pub async fn login(
         .await
         {
             Ok(user) => {
-                extract::sign_in(&session, &user)?;
+                extract::sign_in(&session, &user, state.clock.now())?;
                 return Ok(super::super::see_other(safe_next(&form.suite)));
             }
             Err(AccountError::InvalidCredentials) => Some("identifiants"),

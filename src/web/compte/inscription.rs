@@ -193,7 +193,7 @@ pub async fn activate(
 ) -> Result<HttpResponse, PageError> {
     match service::activate(&state.pool, &form.jeton, state.clock.now()).await {
         Ok(user) => {
-            extract::sign_in(&session, &user)?;
+            extract::sign_in(&session, &user, state.clock.now())?;
             Ok(super::super::see_other("/compte"))
         }
         Err(AccountError::InvalidLink) => Ok(super::super::see_other(&format!(

@@ -69,7 +69,7 @@ pub async fn accept_invitation(
     .await;
     match outcome {
         Ok(user) => {
-            extract::sign_in(&session, &user)?;
+            extract::sign_in(&session, &user, state.clock.now())?;
             Ok(super::super::see_other("/compte"))
         }
         Err(AccountError::InvalidLink | AccountError::EmailTaken) => Ok(link_invalid()),

@@ -1,0 +1,206 @@
+//! The operator commands of the contract that move credits: `credits adjust`, `check-ledger`
+//! and `renew`. Each prints one line on standard output saying what it did, and refuses bad
+//! input with a French message (`templates/messages/operator.txt`) and a non-zero exit.
+
+use askama::Template;
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db;
+use crate::domain::ledger::{AdjustmentError, parse_adjustment};
+use crate::services::credits::{self, Adjustment, CreditError};
+use crate::startup::with_pool;
+
+/// A command that did not do what was asked, with its French explanation and exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    pub message: String,
+    pub code: u8,
+}
+
+/// What the operator commands say, worded in `templates/messages/operator.txt`.
+#[derive(Debug, Clone)]
+pub enum Said {
+    UnknownOrganisation {
+        email: String,
+    },
+    NotAnOwner {
+        email: String,
+    },
+    BadCredits {
+        raw: String,
+        error: AdjustmentError,
+    },
+    EmptyReason,
+    BadDate {
+        raw: String,
+    },
+    ExpiryPassed,
+    NotEnough {
+        wanted: i64,
+        available: i64,
+    },
+    Adjusted {
+        credits: i64,
+        email: String,
+        available: i64,
+    },
+    LedgerClean,
+    LedgerDifference {
+        organisation: Uuid,
+        what: String,
+        expected: i64,
+        found: i64,
+    },
+    LedgerDifferences {
+        count: usize,
+    },
+    Renewed {
+        periods: u64,
+    },
+}
+
+#[derive(Template)]
+#[template(path = "messages/operator.txt")]
+struct Words<'a> {
+    said: &'a Said,
+}
+
+pub fn words(said: &Said) -> String {
+    Words { said }
+        .render()
+        .unwrap_or_else(|_| format!("{said:?}"))
+}
+
+fn refuse(said: Said) -> anyhow::Error {
+    Refused {
+        message: words(&said),
+        code: 2,
+    }
+    .into()
+}
+
+/// The organisation an owner's e-mail address names.
+async fn organisation_of(pool: &sqlx::PgPool, email: &str) -> anyhow::Result<Uuid> {
+    let mut conn = pool.acquire().await?;
+    let user = db::accounts::user_by_email(&mut conn, email.trim()).await?;
+    match user {
+        Some(user) if user.role == crate::domain::account::Role::Owner => {
+            user.organisation_id.ok_or_else(|| {
+                refuse(Said::UnknownOrganisation {
+                    email: email.to_owned(),
+                })
+            })
+        }
+        Some(_) => Err(refuse(Said::NotAnOwner {
+            email: email.to_owned(),
+        })),
+        None => Err(refuse(Said::UnknownOrganisation {
+            email: email.to_owned(),
+        })),
+    }
+}
+
+/// `nanoclip credits adjust --organisation EMAIL --credits N --reason TEXT [--expires DATE]`
+pub async fn adjust(
+    config: Config,
+    email: &str,
+    credits_raw: &str,
+    reason: &str,
+    expires: Option<&str>,
+) -> anyhow::Result<()> {
+    let credits = parse_adjustment(credits_raw).map_err(|error| {
+        refuse(Said::BadCredits {
+            raw: credits_raw.to_owned(),
+            error,
+        })
+    })?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(refuse(Said::EmptyReason));
+    }
+    let last_day = match expires {
+        None => None,
+        Some(raw) => Some(
+            time::Date::parse(
+                raw.trim(),
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|_| {
+                refuse(Said::BadDate {
+                    raw: raw.to_owned(),
+                })
+            })?,
+        ),
+    };
+    let line = with_pool(&config, async |pool, _| {
+        let organisation = organisation_of(pool, email).await?;
+        let key = format!("cli:{}", Uuid::new_v4());
+        let adjustment = Adjustment {
+            organisation,
+            credits,
+            reason,
+            last_day,
+            key: &key,
+            actor: "cli",
+        };
+        match credits::adjust(pool, adjustment, Clock::system().now()).await {
+            Ok(available) => Ok(words(&Said::Adjusted {
+                credits: credits.0,
+                email: email.to_owned(),
+                available: available.0,
+            })),
+            Err(CreditError::NotEnough { available }) => Err(refuse(Said::NotEnough {
+                wanted: -credits.0,
+                available: available.0,
+            })),
+            Err(CreditError::ExpiryPassed) => Err(refuse(Said::ExpiryPassed)),
+            Err(CreditError::UnknownOrganisation) => Err(refuse(Said::UnknownOrganisation {
+                email: email.to_owned(),
+            })),
+            Err(other) => Err(other.into()),
+        }
+    })
+    .await?;
+    println!("{line}");
+    Ok(())
+}
+
+/// `nanoclip check-ledger`
+pub async fn check_ledger(config: Config) -> anyhow::Result<()> {
+    let differences = with_pool(&config, async |pool, _| Ok(credits::check(pool).await?)).await?;
+    if differences.is_empty() {
+        println!("{}", words(&Said::LedgerClean));
+        return Ok(());
+    }
+    for d in &differences {
+        println!(
+            "{}",
+            words(&Said::LedgerDifference {
+                organisation: d.organisation_id,
+                what: d.what.clone(),
+                expected: d.expected,
+                found: d.found,
+            })
+        );
+    }
+    Err(Refused {
+        message: words(&Said::LedgerDifferences {
+            count: differences.len(),
+        }),
+        code: 1,
+    }
+    .into())
+}
+
+/// `nanoclip renew`
+pub async fn renew(config: Config) -> anyhow::Result<()> {
+    let periods = with_pool(&config, async |pool, _| {
+        Ok(credits::renew_due(pool, Clock::system().now()).await?)
+    })
+    .await?;
+    println!("{}", words(&Said::Renewed { periods }));
+    Ok(())
+}

@@ -1,0 +1,523 @@
+//! `/tableau-de-bord` and `/credits/historique` (with its CSV export), and the operator commands
+//! `credits adjust`, `check-ledger` and `renew`, run as the real binary.
+
+use nanoclip::domain::money::Credits;
+use nanoclip::services::credits::{self, Actor, Adjustment, HoldInput, HoldOutcome};
+use time::Duration;
+use time::macros::datetime;
+use uuid::Uuid;
+
+use crate::common::{TestApp, count, select_texts, spawn_app, text};
+use crate::credits::assert_ledger_clean;
+
+const ENGINE: Actor<'static> = Actor {
+    actor: "engine",
+    reason: "succeeded",
+};
+
+async fn hold(app: &TestApp, org: Uuid, amount: i64, key: &str) -> Uuid {
+    let input = HoldInput {
+        organisation: org,
+        amount: Credits(amount),
+        creation_type: "video",
+        key,
+        reference: "generation:test",
+        actor: "user:test",
+    };
+    match credits::hold(&app.pool, input, app.clock.now())
+        .await
+        .unwrap()
+    {
+        HoldOutcome::Placed { hold, .. } => hold.id,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn adjust(app: &TestApp, org: Uuid, n: i64) {
+    let key = Uuid::new_v4().to_string();
+    let adjustment = Adjustment {
+        organisation: org,
+        credits: Credits(n),
+        reason: "test",
+        last_day: None,
+        key: &key,
+        actor: "cli",
+    };
+    credits::adjust(&app.pool, adjustment, app.clock.now())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_the_balance_what_renders_hold_the_buckets_and_the_limits() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-12-01 09:00 UTC));
+    let owner = app.owner("eglise").await;
+    let spent = hold(&app, owner.org(), 4, "a").await;
+    credits::capture(&app.pool, spent, ENGINE, app.clock.now())
+        .await
+        .unwrap();
+    hold(&app, owner.org(), 3, "b").await;
+    let (status, html) = owner.browser.html("/tableau-de-bord").await;
+    assert_eq!(status, 200);
+    assert_eq!(text(&html, "#disponible"), "23\u{a0}crédits");
+    assert!(
+        text(&html, "#reserve").starts_with("3\u{a0}crédits réservés par 1\u{a0}rendu en cours"),
+        "{}",
+        text(&html, "#reserve")
+    );
+    let buckets = select_texts(&html, "#reserves li");
+    assert_eq!(buckets.len(), 1);
+    assert!(buckets[0].contains("23\u{a0}crédits du forfait de la période, expirent le 31\u{a0}décembre 2026 (jusqu’à 10 reportés)"), "{buckets:?}");
+    assert_eq!(
+        text(&html, "#periode").split(" inclus").next().unwrap(),
+        "Période en cours : du 1er\u{a0}décembre 2026 au 31\u{a0}décembre 2026"
+    );
+    // Fair-use limits: 2 generations today (one ran, one runs), 7 credits this month, 1 render.
+    let meters: Vec<(String, String)> = html
+        .select(&scraper::Selector::parse("meter").unwrap())
+        .map(|m| {
+            (
+                m.attr("value").unwrap().to_owned(),
+                m.attr("max").unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        meters,
+        vec![
+            ("2".into(), "15".into()),
+            ("7".into(), "90".into()),
+            ("1".into(), "1".into())
+        ]
+    );
+    // The chart: an accessible SVG, with its data as a table; the projection.
+    assert_eq!(count(&html, "figure svg[role=img] title"), 1);
+    assert_eq!(count(&html, "figure svg desc"), 1);
+    assert_eq!(count(&html, "figure table tbody tr"), 30);
+    assert_eq!(count(&html, "figure svg rect"), 1);
+    assert!(
+        text(&html, "#projection").contains("environ 23\u{a0}jours")
+            || text(&html, "#projection").contains("jours")
+    );
+    // No banner, no radar at 23 credits with a month to go.
+    assert_eq!(count(&html, "#solde-bas"), 0);
+    assert_eq!(count(&html, ".radar"), 0);
+    assert_eq!(count(&html, "main script"), 0, "no JavaScript needed");
+}
+
+#[tokio::test]
+async fn the_radar_warns_of_credits_that_will_be_lost_and_the_banner_of_a_low_balance() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-12-01 09:00 UTC));
+    let owner = app.owner("eglise").await;
+    // Five days before the period ends: 20 of the 30 allotted credits will not carry over.
+    app.clock.set(datetime!(2026-12-27 09:00 UTC));
+    let browser = app.sign_in_again(&owner).await;
+    let (_, html) = browser.html("/tableau-de-bord").await;
+    let radar = text(&html, ".radar");
+    assert!(radar.starts_with("20\u{a0}crédits expirent le 31\u{a0}décembre 2026 (dans 4\u{a0}jours) : 10 autres seront reportés"), "{radar}");
+    // Below the threshold (5): the banner, with the way out for the owner.
+    adjust(&app, owner.org(), -27).await;
+    let (_, html) = browser.html("/tableau-de-bord").await;
+    let banner = text(&html, "#solde-bas");
+    assert!(
+        banner.contains("il reste 3\u{a0}crédits, sous votre seuil d’alerte de 5"),
+        "{banner}"
+    );
+    assert!(banner.contains("Acheter des crédits"));
+    let member = app.member(owner.org()).await;
+    let (_, html) = member.browser.html("/tableau-de-bord").await;
+    assert!(
+        text(&html, "#solde-bas")
+            .contains("Le propriétaire de votre compte peut acheter des crédits")
+    );
+}
+
+#[tokio::test]
+async fn the_history_is_the_organisation_s_own_filtered_and_paginated() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-12-04 12:00 UTC));
+    let owner = app.owner("reseau").await;
+    for i in 0..60 {
+        let id = hold(&app, owner.org(), 1, &format!("h{i}")).await;
+        if i % 2 == 0 {
+            credits::capture(&app.pool, id, ENGINE, app.clock.now())
+                .await
+                .unwrap();
+        } else {
+            credits::release(&app.pool, id, ENGINE, app.clock.now())
+                .await
+                .unwrap();
+        }
+    }
+    // 1 grant + 60 holds + 30 captures + 30 releases.
+    let (status, html) = owner.browser.html("/credits/historique").await;
+    assert_eq!(status, 200);
+    assert!(
+        text(&html, "#resume").starts_with("121\u{a0}mouvements · page 1 sur 3"),
+        "{}",
+        text(&html, "#resume")
+    );
+    assert_eq!(count(&html, "#mouvements tbody tr"), 50);
+    let (_, last) = owner.browser.html("/credits/historique?page=3").await;
+    assert_eq!(count(&last, "#mouvements tbody tr"), 21);
+    let first_row = select_texts(&last, "#mouvements tbody tr").pop().unwrap();
+    assert!(
+        first_row.contains("Attribution")
+            && first_row.contains("+150")
+            && first_row.contains("Forfait"),
+        "{first_row}"
+    );
+    // Filtered by kind: the box stays checked.
+    let (status, html) = owner.browser.html("/credits/historique?type=debit").await;
+    assert_eq!(status, 200);
+    assert_eq!(count(&html, "#mouvements tbody tr"), 30);
+    assert_eq!(count(&html, "input[value=debit][checked]"), 1);
+    // By days (Europe/Paris): today's movements, then none tomorrow.
+    let today = app.clock.now().date();
+    let (_, html) = owner
+        .browser
+        .html(&format!("/credits/historique?du={today}&au={today}"))
+        .await;
+    assert!(
+        text(&html, "#resume").starts_with("121"),
+        "{}",
+        text(&html, "#resume")
+    );
+    let tomorrow = today + Duration::days(2);
+    let (_, html) = owner
+        .browser
+        .html(&format!("/credits/historique?du={tomorrow}"))
+        .await;
+    assert!(text(&html, "main").contains("Aucun mouvement pour ces filtres"));
+    // Another organisation sees none of it.
+    let other = app.owner("eglise").await;
+    let (_, html) = other.browser.html("/credits/historique").await;
+    assert!(
+        text(&html, "#resume").starts_with("1\u{a0}mouvement"),
+        "{}",
+        text(&html, "#resume")
+    );
+    // Signed out: the login page.
+    assert_eq!(app.browser().get("/credits/historique").await.status(), 303);
+    assert_eq!(
+        app.browser().get("/credits/historique.csv").await.status(),
+        303
+    );
+}
+
+#[tokio::test]
+async fn bad_filters_get_a_french_message_a_4xx_and_the_values_kept() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    for (query, status, message) in [
+        ("type=vol", 400, "Le type de mouvement « vol » n’existe pas"),
+        (
+            "du=31/02/2026",
+            400,
+            "La date de début n’est pas une date valide",
+        ),
+        ("au=demain", 400, "La date de fin n’est pas une date valide"),
+        (
+            "du=1900-01-01",
+            400,
+            "doit être comprise entre 2020 et 2100",
+        ),
+        (
+            "du=2026-12-10&au=2026-12-01",
+            400,
+            "La date de début est après la date de fin",
+        ),
+        (
+            "page=abc",
+            400,
+            "Le numéro de page doit être un nombre entier",
+        ),
+        (
+            "page=0",
+            400,
+            "Le numéro de page doit être un nombre entier",
+        ),
+        (
+            "page=-3",
+            400,
+            "Le numéro de page doit être un nombre entier",
+        ),
+        (
+            "page=99999999999999999999",
+            400,
+            "Le numéro de page doit être un nombre entier",
+        ),
+        (
+            "page=7",
+            404,
+            "Cette page n’existe pas : l’historique filtré compte 1 page.",
+        ),
+        ("type=%00%FF&du=%E9", 400, "n’existe pas"),
+    ] {
+        let (got, html) = owner
+            .browser
+            .html(&format!("/credits/historique?{query}"))
+            .await;
+        assert_eq!(got, status, "{query}");
+        let shown = text(&html, "#problemes");
+        assert!(shown.contains(message), "{query}: {shown}");
+    }
+    let (_, html) = owner
+        .browser
+        .html("/credits/historique?type=debit&du=31/02/2026&au=2026-12-01")
+        .await;
+    assert_eq!(
+        crate::common::attr(&html, "#du", "value").as_deref(),
+        Some("31/02/2026")
+    );
+    assert_eq!(
+        crate::common::attr(&html, "#au", "value").as_deref(),
+        Some("2026-12-01")
+    );
+    assert_eq!(count(&html, "input[value=debit][checked]"), 1);
+    // The export of a bad filter goes back to the page that explains it.
+    let response = owner.browser.get("/credits/historique.csv?type=vol").await;
+    assert_eq!(response.status(), 303);
+}
+
+#[tokio::test]
+async fn the_csv_export_opens_cleanly_in_french_excel() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-12-04 10:30 UTC));
+    let owner = app.owner("eglise").await;
+    let id = hold(&app, owner.org(), 3, "x").await;
+    credits::capture(&app.pool, id, ENGINE, app.clock.now())
+        .await
+        .unwrap();
+    let response = owner.browser.get("/credits/historique.csv").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        disposition,
+        "attachment; filename=\"historique-credits-2026-12-04.csv\""
+    );
+    let body = response.bytes().await.unwrap();
+    assert!(body.starts_with(b"\xEF\xBB\xBF"), "a UTF-8 BOM for Excel");
+    let text = String::from_utf8(body[3..].to_vec()).unwrap();
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines[0],
+        "Date;Heure;Mouvement;Crédits;Réserve (dernier jour);Motif;Référence;Par"
+    );
+    assert_eq!(lines.len(), 4);
+    assert_eq!(
+        lines[1],
+        "04/12/2026;11:30;Débit;3;Forfait (03/01/2027);succeeded;generation:test;engine"
+    );
+    assert!(
+        lines[3].starts_with(
+            "04/12/2026;11:30;Attribution;30;Forfait (03/01/2027);allotment;period:1;system"
+        ),
+        "{}",
+        lines[3]
+    );
+}
+
+#[tokio::test]
+async fn a_long_export_is_streamed_in_chunks() {
+    let app = spawn_app().await;
+    let owner = app.owner("reseau").await;
+    // 2 500 lines through SQL (as a year of use would leave), then the export.
+    sqlx::query(
+        "INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, actor, reason, reference, created_at)
+         SELECT $1, b.id, CASE WHEN g % 2 = 0 THEN 'expiry' ELSE 'grant' END, CASE WHEN g % 2 = 0 THEN -1 ELSE 1 END, 1,
+                'system', 'test', 'test', now() - make_interval(mins => g)
+         FROM credit_buckets b, generate_series(1, 2500) g WHERE b.organisation_id = $1 ORDER BY g DESC",
+    )
+    .bind(owner.org())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let body = owner
+        .browser
+        .get("/credits/historique.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        body.split("\r\n").filter(|l| !l.is_empty()).count(),
+        1 + 2501
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+fn nanoclip(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+        .args(args)
+        .env("DATABASE_URL", app.database_url())
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_operator_commands_adjust_check_and_renew_as_the_contract_says() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let email = owner.email.clone();
+    let (ok, out, err) = nanoclip(
+        &app,
+        &[
+            "credits",
+            "adjust",
+            "--organisation",
+            &email,
+            "--credits",
+            "12",
+            "--reason",
+            "Geste pour Pâques",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "Ajustement de +12 crédits pour l’organisation de {email} : solde disponible 42 crédits."
+        )
+    );
+    let (ok, out, _) = nanoclip(
+        &app,
+        &[
+            "credits",
+            "adjust",
+            "--organisation",
+            &email,
+            "--credits=-30",
+            "--reason",
+            "Erreur de saisie",
+            "--expires",
+            "2027-06-30",
+        ],
+    );
+    assert!(ok);
+    assert!(out.ends_with("solde disponible 12 crédits."), "{out}");
+    let (ok, out, _) = nanoclip(
+        &app,
+        &[
+            "credits",
+            "adjust",
+            "--organisation",
+            &email,
+            "--credits",
+            "-30",
+            "--reason",
+            "x",
+        ],
+    );
+    assert!(!ok && out.is_empty());
+    for (args, message) in [
+        (
+            vec!["--credits", "-30", "--reason", "x"],
+            "Impossible de retirer 30 crédits : le solde disponible n’est que de 12 crédits.",
+        ),
+        (
+            vec!["--credits", "douze", "--reason", "x"],
+            "--credits attend un nombre entier",
+        ),
+        (vec!["--credits", "0", "--reason", "x"], "--credits vaut 0"),
+        (
+            vec!["--credits", "5", "--reason", "  "],
+            "--reason est obligatoire",
+        ),
+        (
+            vec!["--credits", "5", "--reason", "x", "--expires", "30/06/2027"],
+            "--expires attend une date au format AAAA-MM-JJ",
+        ),
+        (
+            vec!["--credits", "5", "--reason", "x", "--expires", "2020-01-01"],
+            "La date d’expiration est passée",
+        ),
+    ] {
+        let mut all = vec!["credits", "adjust", "--organisation", email.as_str()];
+        all.extend(args);
+        let (ok, _, err) = nanoclip(&app, &all);
+        assert!(!ok, "{all:?}");
+        assert!(err.contains(message), "{all:?}: {err}");
+    }
+    let (ok, _, err) = nanoclip(
+        &app,
+        &[
+            "credits",
+            "adjust",
+            "--organisation",
+            "personne@nulle.part",
+            "--credits",
+            "5",
+            "--reason",
+            "x",
+        ],
+    );
+    assert!(
+        !ok && err.contains(
+            "Aucune organisation n’a pour propriétaire l’adresse « personne@nulle.part »"
+        ),
+        "{err}"
+    );
+    let member = app.member(owner.org()).await;
+    let (ok, _, err) = nanoclip(
+        &app,
+        &[
+            "credits",
+            "adjust",
+            "--organisation",
+            &member.email,
+            "--credits",
+            "5",
+            "--reason",
+            "x",
+        ],
+    );
+    assert!(
+        !ok && err.contains("n’est pas celle d’un propriétaire"),
+        "{err}"
+    );
+    // The ledger says who and why.
+    let (_, html) = owner
+        .browser
+        .html("/credits/historique?type=ajustement")
+        .await;
+    assert!(text(&html, "#mouvements").contains("Geste pour Pâques"));
+    let (ok, out, _) = nanoclip(&app, &["check-ledger"]);
+    assert!(ok);
+    assert_eq!(out, "0 écart");
+    let (ok, out, _) = nanoclip(&app, &["renew"]);
+    assert!(ok);
+    assert_eq!(out, "0 période renouvelée");
+    // A balance changed behind the ledger's back (triggers off, as a superuser could): found.
+    sqlx::query("ALTER TABLE credit_buckets DISABLE TRIGGER credit_buckets_guard")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE credit_buckets SET remaining = remaining - 1 WHERE organisation_id = $1 AND remaining > 0")
+        .bind(owner.org())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (ok, out, err) = nanoclip(&app, &["check-ledger"]);
+    assert!(!ok);
+    assert!(
+        out.contains(&format!("écart : organisation {}", owner.org())),
+        "{out}"
+    );
+    assert!(err.contains("écart"), "{err}");
+}
