@@ -821,3 +821,21 @@ pub async fn history_chunk(
     let mut conn = pool.acquire().await?;
     Ok(db::credits::history(&mut conn, organisation, filter, before, 0, size).await?)
 }
+
+/// What the simulator needs of a signed-in organisation: its buckets and its use of the limits.
+#[derive(Debug, Clone)]
+pub struct SimulatorCredits {
+    pub buckets: Vec<db::credits::BucketRow>,
+    pub usage: crate::domain::limits::Usage,
+}
+
+pub async fn for_simulator(
+    pool: &PgPool,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> Result<SimulatorCredits, CreditError> {
+    let mut conn = pool.acquire().await?;
+    let buckets = db::credits::buckets(&mut conn, organisation).await?;
+    let usage = db::credits::usage(&mut conn, organisation, now).await?;
+    Ok(SimulatorCredits { buckets, usage })
+}

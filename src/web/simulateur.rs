@@ -11,6 +11,7 @@ use super::filters;
 use super::layout::Layout;
 use super::{AppState, messages};
 use crate::domain::catalog::Plan;
+use crate::domain::ledger::BucketSource;
 use crate::domain::limits::{LimitRule, Stop};
 use crate::domain::pricing::{Illustrations, QuoteLine};
 use crate::domain::simulation::RawSimulation;
@@ -113,6 +114,16 @@ pub struct SimulateurPage {
     pub share_url: String,
     /// The signed-in organisation's plan name: the form does not offer a choice then.
     pub account_plan: Option<String>,
+    /// Signed in: the credits the batch would use, bucket by bucket.
+    pub drawn: Vec<Drawn>,
+}
+
+/// Credits a batch would take from one bucket.
+pub struct Drawn {
+    pub credits: i64,
+    pub source: crate::domain::ledger::BucketSource,
+    pub restricted_to: Option<String>,
+    pub last_day: time::Date,
 }
 
 impl SimulateurPage {
@@ -198,12 +209,22 @@ pub async fn page(
     let catalog = state.catalog.get(&state.pool).await?;
     let now = state.clock.now();
     let query = request.query_string();
-    // Signed in: the organisation's own plan, whatever the URL says.
-    let account_plan = match user.0.as_ref().and_then(|u| u.organisation) {
-        Some(organisation) => crate::services::accounts::organisation(&state.pool, organisation)
-            .await?
-            .map(|o| o.plan_id),
-        None => None,
+    // Signed in: the organisation's own plan, whatever the URL says, and its real balance,
+    // buckets and use of the fair-use limits.
+    let (account_plan, credits) = match user.0.as_ref().and_then(|u| u.organisation) {
+        Some(organisation) => {
+            let plan = crate::services::accounts::organisation(&state.pool, organisation)
+                .await?
+                .map(|o| o.plan_id);
+            let credits = crate::services::credits::for_simulator(&state.pool, organisation, now)
+                .await
+                .map_err(|e| match e {
+                    crate::services::credits::CreditError::Fault(f) => PageError::from(f),
+                    other => PageError::Internal(other.into()),
+                })?;
+            (plan, Some(credits))
+        }
+        None => (None, None),
     };
     let anonymous = user.0.is_none();
     if anonymous
@@ -218,7 +239,17 @@ pub async fn page(
         let (shared, catalog, query) = (state.clone(), catalog.clone(), query.to_owned());
         state
             .cpu
-            .run(move || compose(&shared, &catalog, &query, layout, account_plan, now))
+            .run(move || {
+                compose(
+                    &shared,
+                    &catalog,
+                    &query,
+                    layout,
+                    account_plan,
+                    credits,
+                    now,
+                )
+            })
             .await
             .context("simulator page")??
     };
@@ -250,9 +281,29 @@ fn compose(
     query: &str,
     layout: Layout,
     account_plan: Option<String>,
+    credits: Option<crate::services::credits::SimulatorCredits>,
     now: OffsetDateTime,
 ) -> Result<(actix_web::http::StatusCode, String), PageError> {
     let mut raw = raw_simulation(query);
+    // The balance a batch of this type can use: general buckets and those kept for the type.
+    let buckets: Vec<crate::domain::ledger::Bucket> = credits
+        .as_ref()
+        .map(|c| c.buckets.iter().map(|b| b.as_domain()).collect())
+        .unwrap_or_default();
+    let creation_type = raw
+        .creation_type
+        .as_deref()
+        .map(|t| t.trim().to_lowercase())
+        .unwrap_or_default();
+    let account = match &credits {
+        Some(c) => Account {
+            balance: Some(
+                crate::domain::ledger::available_for(&buckets, Some(&creation_type), now).0,
+            ),
+            usage: c.usage,
+        },
+        None => Account::default(),
+    };
     if let Some(plan) = &account_plan {
         raw.plan = Some(plan.clone());
     }
@@ -272,12 +323,13 @@ fn compose(
             .as_deref()
             .and_then(|id| catalog.plan(id))
             .map(|p| p.name.clone()),
+        drawn: Vec::new(),
     };
     // No type chosen at all: the blank form (possibly with a plan pre-selected).
     if raw.creation_type.is_none() && raw.duree.is_none() && raw.pages.is_none() {
         return render(&page, actix_web::http::StatusCode::OK);
     }
-    match simulator::simulate(catalog, &state.prompt_rules, &raw, now, Account::default()) {
+    match simulator::simulate(catalog, &state.prompt_rules, &raw, now, account) {
         Err(SimulationError::Unavailable) => Err(PageError::Unavailable(anyhow::anyhow!(
             "no price schedule in force"
         ))),
@@ -311,6 +363,24 @@ fn compose(
                 state.config.public_url,
                 share_query(&verdict)
             );
+            // The buckets the batch would draw from, in the consumption order.
+            if let (Some(c), Ok(quote)) = (&credits, verdict.outcome.as_ref()) {
+                let cost =
+                    crate::domain::money::Credits(quote.total.min(account.balance.unwrap_or(0)));
+                let id = verdict.simulation.request.creation.creation_type().id();
+                page.drawn = crate::domain::ledger::draw(&buckets, id, cost, now)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(bucket, n)| {
+                        c.buckets.iter().find(|b| b.id == bucket).map(|b| Drawn {
+                            credits: n.0,
+                            source: b.source,
+                            restricted_to: b.restricted_to.clone(),
+                            last_day: b.last_day,
+                        })
+                    })
+                    .collect();
+            }
             page.verdict = Some(verdict);
             render(&page, actix_web::http::StatusCode::OK)
         }

@@ -521,3 +521,80 @@ async fn the_operator_commands_adjust_check_and_renew_as_the_contract_says() {
     );
     assert!(err.contains("écart"), "{err}");
 }
+
+#[tokio::test]
+async fn the_simulator_uses_the_real_balance_buckets_and_usage_when_signed_in() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-12-01 09:00 UTC));
+    let owner = app.owner("eglise").await;
+    let mut conn = app.pool.acquire().await.unwrap();
+    credits::grant_in(
+        &mut conn,
+        owner.org(),
+        nanoclip::domain::ledger::BucketSource::Purchase,
+        Some("musique"),
+        Credits(3),
+        app.clock.now() + Duration::days(365),
+        "order:musique",
+        Actor {
+            actor: "system",
+            reason: "purchase",
+        },
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    // Two 60-second pieces of music: 4 credits, the music pack's 3 first, then the allotment.
+    let (status, html) = owner
+        .browser
+        .html("/simulateur?type=musique&duree=60&quantite=2")
+        .await;
+    assert_eq!(status, 200);
+    let main = text(&html, "main");
+    assert!(
+        main.contains("Avec votre solde de 33 crédits, ce lot laisse 29 crédits"),
+        "{main}"
+    );
+    let drawn = select_texts(&html, "#reserves-utilisees + ul li");
+    assert_eq!(drawn.len(), 2, "{drawn:?}");
+    assert!(
+        drawn[0].starts_with("3\u{a0}crédits achetés (réservés à ce type)"),
+        "{drawn:?}"
+    );
+    assert!(
+        drawn[1].starts_with(
+            "1\u{a0}crédit du forfait de la période, valables jusqu’au 31\u{a0}décembre 2026"
+        ),
+        "{drawn:?}"
+    );
+    // A video cannot use the music credits: 30, and 9 videos of 10 s would stop at the balance.
+    let (_, html) = owner
+        .browser
+        .html("/simulateur?type=video&duree=10&quantite=12")
+        .await;
+    let main = text(&html, "main");
+    assert!(main.contains("Avec votre solde de 30 crédits"), "{main}");
+    assert!(
+        main.contains("Votre solde arrêterait le lot après 10 rendus"),
+        "{main}"
+    );
+    // The day's use counts: 14 launched today leave room for 1 under the daily cap of 15.
+    for i in 0..14 {
+        let id = hold(&app, owner.org(), 1, &format!("d{i}")).await;
+        credits::capture(&app.pool, id, ENGINE, app.clock.now())
+            .await
+            .unwrap();
+    }
+    let (_, html) = owner
+        .browser
+        .html("/simulateur?type=image&quantite=3")
+        .await;
+    let main = text(&html, "main");
+    assert!(
+        main.contains(
+            "Le plafond quotidien (15 générations par jour) arrêterait le lot après 1 rendu"
+        ),
+        "{main}"
+    );
+}
