@@ -26,7 +26,7 @@ const KINDS: [(&str, EntryKind); 7] = [
     ("attribution", EntryKind::Grant),
     ("reservation", EntryKind::Hold),
     ("debit", EntryKind::Capture),
-    ("restitution", EntryKind::Release),
+    ("liberation", EntryKind::Release),
     ("expiration", EntryKind::Expiry),
     ("ajustement", EntryKind::Adjustment),
     ("remboursement", EntryKind::Refund),

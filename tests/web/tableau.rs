@@ -68,7 +68,7 @@ async fn the_dashboard_shows_the_balance_what_renders_hold_the_buckets_and_the_l
     );
     let buckets = select_texts(&html, "#reserves li");
     assert_eq!(buckets.len(), 1);
-    assert!(buckets[0].contains("23\u{a0}crédits du forfait de la période, expirent le 31\u{a0}décembre 2026 (jusqu’à 10 reportés)"), "{buckets:?}");
+    assert!(buckets[0].contains("23\u{a0}crédits de la dotation de la période, expirent le 31\u{a0}décembre 2026 (jusqu’à 10 reportés)"), "{buckets:?}");
     assert_eq!(
         text(&html, "#periode").split(" inclus").next().unwrap(),
         "Période en cours : du 1er\u{a0}décembre 2026 au 31\u{a0}décembre 2026"
@@ -166,7 +166,7 @@ async fn the_history_is_the_organisation_s_own_filtered_and_paginated() {
     assert!(
         first_row.contains("Attribution")
             && first_row.contains("+150")
-            && first_row.contains("Forfait"),
+            && first_row.contains("Dotation"),
         "{first_row}"
     );
     // Filtered by kind: the box stays checked.
@@ -316,11 +316,11 @@ async fn the_csv_export_opens_cleanly_in_french_excel() {
     assert_eq!(lines.len(), 4);
     assert_eq!(
         lines[1],
-        "04/12/2026;11:30;Débit;3;Forfait (03/01/2027);succeeded;generation:test;engine"
+        "04/12/2026;11:30;Débit;3;Dotation (03/01/2027);succeeded;generation:test;engine"
     );
     assert!(
         lines[3].starts_with(
-            "04/12/2026;11:30;Attribution;30;Forfait (03/01/2027);allotment;period:1;system"
+            "04/12/2026;11:30;Attribution;30;Dotation (03/01/2027);allotment;period:1;system"
         ),
         "{}",
         lines[3]
@@ -564,7 +564,7 @@ async fn the_simulator_uses_the_real_balance_buckets_and_usage_when_signed_in() 
     );
     assert!(
         drawn[1].starts_with(
-            "1\u{a0}crédit du forfait de la période, valables jusqu’au 31\u{a0}décembre 2026"
+            "1\u{a0}crédit de la dotation de la période, valables jusqu’au 31\u{a0}décembre 2026"
         ),
         "{drawn:?}"
     );
