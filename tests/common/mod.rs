@@ -337,6 +337,7 @@ impl TestApp {
 }
 
 /// Another browser on the same portal: its own cookies.
+#[derive(Clone)]
 pub struct Browser {
     pub client: reqwest::Client,
     pub base: String,

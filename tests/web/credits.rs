@@ -879,3 +879,103 @@ async fn run_interleaving(app: &TestApp, case: usize, steps: &[Step]) {
         assert!(ledger >= 0);
     }
 }
+
+/// Run by the SIGKILL test in a process of its own, killed in the middle: holds (dated 30
+/// minutes back, so that they are overdue at once), captures and releases from 20 tasks, forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by a_portal_killed_mid_storm_leaves_a_clean_ledger_and_no_hold_past_its_timeout"]
+async fn sigkill_victim_process() {
+    let Ok(url) = std::env::var("NANOCLIP_VICTIM_DATABASE_URL") else {
+        return;
+    };
+    let org: Uuid = std::env::var("NANOCLIP_VICTIM_ORGANISATION").unwrap().parse().unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .connect(&url)
+        .await
+        .unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..20 {
+        let (pool, done) = (pool.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0.. {
+                let then = OffsetDateTime::now_utc() - Duration::minutes(30) - Duration::seconds(1);
+                let key = format!("victim-{t}-{i}");
+                if let Ok(HoldOutcome::Placed { hold, .. }) = credits::hold(&pool, hold_input(org, 1, "video", &key), then).await {
+                    let now = OffsetDateTime::now_utc();
+                    match i % 3 {
+                        0 => drop(credits::capture(&pool, hold.id, SYSTEM, now).await),
+                        1 => drop(credits::release(&pool, hold.id, SYSTEM, now).await),
+                        _ => {} // left to the timeout
+                    }
+                }
+                if done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 100 {
+                    println!("READY");
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_killed_mid_storm_leaves_a_clean_ledger_and_no_hold_past_its_timeout() {
+    use tokio::io::AsyncBufReadExt;
+    let app = spawn_app().await;
+    let org = organisation_with(&app, "reseau", 100_000).await;
+    let mut victim = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["credits::sigkill_victim_process", "--exact", "--ignored", "--nocapture"])
+        .env("NANOCLIP_VICTIM_DATABASE_URL", app.database_url())
+        .env("NANOCLIP_VICTIM_ORGANISATION", org.to_string())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(victim.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("READY") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(ready, Ok(true), "the victim ran");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    victim.start_kill().unwrap(); // SIGKILL
+    let status = victim.wait().await.unwrap();
+    assert!(!status.success());
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE state = 'held'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(held > 0, "holds were left running by the killed process");
+    // The restart: the job runner's timeout release, then check-ledger, as the binary.
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+            .args(args)
+            .env("DATABASE_URL", app.database_url())
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap()
+    };
+    let released = run(&["run-job", "release-overdue-holds"]);
+    assert!(released.status.success(), "{}", String::from_utf8_lossy(&released.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&released.stdout).trim(),
+        format!("release-overdue-holds: {held} rows")
+    );
+    let check = run(&["check-ledger"]);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "0 écart");
+    let overdue: i64 = sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE state = 'held' AND expires_at <= now()")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(overdue, 0);
+    assert_ledger_clean(&app.pool).await;
+}

@@ -83,3 +83,90 @@ async fn while_the_database_is_down_each_scope_answers_a_503_and_recovers() {
     assert_eq!(status, 200);
     assert!(attr(&html, "input[name=csrf]", "value").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_outage_under_load_loses_no_credit_and_shows_no_500() {
+    use nanoclip::domain::money::Credits;
+    use nanoclip::services::credits::{self, HoldInput, HoldOutcome};
+    let (database, direct) = fresh_database().await;
+    let proxy = std::sync::Arc::new(DbProxy::start(&direct).await);
+    let app = spawn_on(test_config(), proxy.options(&direct), database, None).await;
+    let owner = app.owner("reseau").await;
+    let org = owner.org();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut pages = Vec::new();
+    for _ in 0..6 {
+        let (browser, stop) = (owner.browser.clone(), stop.clone());
+        pages.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for path in ["/tableau-de-bord", "/credits/historique"] {
+                    if let Ok(response) = browser.client.get(format!("{}{path}", browser.base)).send().await {
+                        statuses.push(response.status().as_u16());
+                    }
+                }
+            }
+            statuses
+        }));
+    }
+    let mut holds = Vec::new();
+    for t in 0..6 {
+        let (pool, stop) = (app.pool.clone(), stop.clone());
+        holds.push(tokio::spawn(async move {
+            let mut placed = 0;
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let key = format!("{t}-{i}");
+                let input = HoldInput {
+                    organisation: org,
+                    amount: Credits(1),
+                    creation_type: "video",
+                    key: &key,
+                    reference: "generation:outage",
+                    actor: "user:test",
+                };
+                if let Ok(HoldOutcome::Placed { .. }) = credits::hold(&pool, input, time::OffsetDateTime::now_utc()).await {
+                    placed += 1;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            placed
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    proxy.cut();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    proxy.restore();
+    // The portal recovers by itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while owner.browser.get("/tableau-de-bord").await.status() != 200 {
+        assert!(std::time::Instant::now() < deadline, "no recovery");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut statuses = Vec::new();
+    for p in pages {
+        statuses.extend(p.await.unwrap());
+    }
+    let mut placed_seen = 0;
+    for h in holds {
+        placed_seen += h.await.unwrap();
+    }
+    assert!(statuses.contains(&503), "the outage was seen");
+    assert!(statuses.contains(&200));
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 503), "only 200 or the French 503: {:?}", statuses.iter().filter(|s| **s != 200 && **s != 503).collect::<Vec<_>>());
+    // Every hold the database kept is one the ledger accounts for; none was half-written.
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE organisation_id = $1")
+        .bind(org)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(kept >= placed_seen, "an answered hold is kept: {kept} < {placed_seen}");
+    assert_eq!(
+        credits::available(&app.pool, org, time::OffsetDateTime::now_utc()).await.unwrap(),
+        Credits(150 - kept)
+    );
+    crate::credits::assert_ledger_clean(&app.pool).await;
+}
