@@ -14,7 +14,11 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// A pool that connects lazily and gives up quickly, so that a database outage turns into a 503
 /// page and `/healthz` rather than hanging requests, and the pool recovers by itself afterwards.
+///
+/// Every connection asks for `synchronous_commit = on`, whatever the server's default: a
+/// committed credit movement is on disk before the portal answers.
 pub fn pool(options: PgConnectOptions) -> PgPool {
+    let options = options.options([("synchronous_commit", "on")]);
     PgPoolOptions::new()
         .max_connections(10)
         .min_connections(0)

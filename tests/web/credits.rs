@@ -888,7 +888,10 @@ async fn sigkill_victim_process() {
     let Ok(url) = std::env::var("NANOCLIP_VICTIM_DATABASE_URL") else {
         return;
     };
-    let org: Uuid = std::env::var("NANOCLIP_VICTIM_ORGANISATION").unwrap().parse().unwrap();
+    let org: Uuid = std::env::var("NANOCLIP_VICTIM_ORGANISATION")
+        .unwrap()
+        .parse()
+        .unwrap();
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(20)
         .connect(&url)
@@ -902,7 +905,9 @@ async fn sigkill_victim_process() {
             for i in 0.. {
                 let then = OffsetDateTime::now_utc() - Duration::minutes(30) - Duration::seconds(1);
                 let key = format!("victim-{t}-{i}");
-                if let Ok(HoldOutcome::Placed { hold, .. }) = credits::hold(&pool, hold_input(org, 1, "video", &key), then).await {
+                if let Ok(HoldOutcome::Placed { hold, .. }) =
+                    credits::hold(&pool, hold_input(org, 1, "video", &key), then).await
+                {
                     let now = OffsetDateTime::now_utc();
                     match i % 3 {
                         0 => drop(credits::capture(&pool, hold.id, SYSTEM, now).await),
@@ -927,7 +932,12 @@ async fn a_portal_killed_mid_storm_leaves_a_clean_ledger_and_no_hold_past_its_ti
     let app = spawn_app().await;
     let org = organisation_with(&app, "reseau", 100_000).await;
     let mut victim = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["credits::sigkill_victim_process", "--exact", "--ignored", "--nocapture"])
+        .args([
+            "credits::sigkill_victim_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("NANOCLIP_VICTIM_DATABASE_URL", app.database_url())
         .env("NANOCLIP_VICTIM_ORGANISATION", org.to_string())
         .stdout(std::process::Stdio::piped())
@@ -964,18 +974,79 @@ async fn a_portal_killed_mid_storm_leaves_a_clean_ledger_and_no_hold_past_its_ti
             .unwrap()
     };
     let released = run(&["run-job", "release-overdue-holds"]);
-    assert!(released.status.success(), "{}", String::from_utf8_lossy(&released.stderr));
+    assert!(
+        released.status.success(),
+        "{}",
+        String::from_utf8_lossy(&released.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&released.stdout).trim(),
         format!("release-overdue-holds: {held} rows")
     );
     let check = run(&["check-ledger"]);
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
     assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "0 écart");
-    let overdue: i64 = sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE state = 'held' AND expires_at <= now()")
+    let overdue: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM credit_holds WHERE state = 'held' AND expires_at <= now()",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(overdue, 0);
+    assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test]
+async fn ledger_transactions_commit_synchronously() {
+    let app = spawn_app().await;
+    let mut tx = app.pool.begin().await.unwrap();
+    let setting: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(setting, "on");
+}
+
+#[tokio::test]
+async fn credits_about_to_be_lost_are_announced_14_then_3_days_before() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-12-01 09:00 UTC));
+    let owner = app.owner("eglise").await;
+    let mut notices = Vec::new();
+    for at in [
+        datetime!(2026-12-10 09:00 UTC), // 22 days before: nothing
+        datetime!(2026-12-18 09:00 UTC), // 13 days: the first notice
+        datetime!(2026-12-19 09:00 UTC), // the same again: nothing new
+        datetime!(2026-12-29 09:00 UTC), // 2 days: the second notice
+    ] {
+        let mut conn = app.pool.acquire().await.unwrap();
+        nanoclip::db::credits::note_expiry_notices(&mut conn, at)
+            .await
+            .unwrap();
+        credits::send_alerts(&mut conn, "http://portail.test", at)
+            .await
+            .unwrap();
+        let subjects: Vec<String> =
+            sqlx::query_scalar("SELECT subject FROM outbox WHERE to_address = $1 ORDER BY id")
+                .bind(&owner.email)
+                .fetch_all(&app.pool)
+                .await
+                .unwrap();
+        notices.push(subjects.len());
+        if let Some(last) = subjects.last() {
+            // 30 allotted, 10 carry over: 20 will be lost.
+            assert_eq!(last, "20 crédits expirent le 31\u{a0}décembre 2026");
+        }
+    }
+    assert_eq!(notices, vec![0, 1, 1, 2]);
+    let body: String = sqlx::query_scalar("SELECT body_text FROM outbox ORDER BY id DESC LIMIT 1")
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(overdue, 0);
-    assert_ledger_clean(&app.pool).await;
+    assert!(body.contains("dans 3 jours"), "{body}");
+    assert!(body.contains("http://portail.test/tableau-de-bord"));
 }

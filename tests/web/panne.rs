@@ -101,7 +101,12 @@ async fn a_database_outage_under_load_loses_no_credit_and_shows_no_500() {
             let mut statuses = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 for path in ["/tableau-de-bord", "/credits/historique"] {
-                    if let Ok(response) = browser.client.get(format!("{}{path}", browser.base)).send().await {
+                    if let Ok(response) = browser
+                        .client
+                        .get(format!("{}{path}", browser.base))
+                        .send()
+                        .await
+                    {
                         statuses.push(response.status().as_u16());
                     }
                 }
@@ -126,7 +131,9 @@ async fn a_database_outage_under_load_loses_no_credit_and_shows_no_500() {
                     reference: "generation:outage",
                     actor: "user:test",
                 };
-                if let Ok(HoldOutcome::Placed { .. }) = credits::hold(&pool, input, time::OffsetDateTime::now_utc()).await {
+                if let Ok(HoldOutcome::Placed { .. }) =
+                    credits::hold(&pool, input, time::OffsetDateTime::now_utc()).await
+                {
                     placed += 1;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -156,16 +163,29 @@ async fn a_database_outage_under_load_loses_no_credit_and_shows_no_500() {
     }
     assert!(statuses.contains(&503), "the outage was seen");
     assert!(statuses.contains(&200));
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 503), "only 200 or the French 503: {:?}", statuses.iter().filter(|s| **s != 200 && **s != 503).collect::<Vec<_>>());
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "only 200 or the French 503: {:?}",
+        statuses
+            .iter()
+            .filter(|s| **s != 200 && **s != 503)
+            .collect::<Vec<_>>()
+    );
     // Every hold the database kept is one the ledger accounts for; none was half-written.
-    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE organisation_id = $1")
-        .bind(org)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert!(kept >= placed_seen, "an answered hold is kept: {kept} < {placed_seen}");
+    let kept: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE organisation_id = $1")
+            .bind(org)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        kept >= placed_seen,
+        "an answered hold is kept: {kept} < {placed_seen}"
+    );
     assert_eq!(
-        credits::available(&app.pool, org, time::OffsetDateTime::now_utc()).await.unwrap(),
+        credits::available(&app.pool, org, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap(),
         Credits(150 - kept)
     );
     crate::credits::assert_ledger_clean(&app.pool).await;
