@@ -53,6 +53,58 @@ pub enum Command {
     CheckLedger,
     /// Run the subscription renewals that are due (the server also runs them by itself).
     Renew,
+    /// Fair-use limits of an organisation.
+    Limits {
+        #[command(subcommand)]
+        command: LimitsCommand,
+    },
+    /// Plan Réseau API keys.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum LimitsCommand {
+    /// A temporary raise for an event: its caps replace the plan's from --from (default: today,
+    /// Europe/Paris) to --until inclusive; it replaces any raise in force.
+    Raise {
+        /// The organisation, named by its owner's e-mail address.
+        #[arg(long)]
+        organisation: String,
+        /// Generations per day.
+        #[arg(long, allow_hyphen_values = true)]
+        daily: String,
+        /// Credits spent per month.
+        #[arg(long, allow_hyphen_values = true)]
+        monthly: String,
+        /// Renders at the same time.
+        #[arg(long, allow_hyphen_values = true)]
+        concurrent: String,
+        /// The last day of the raise (YYYY-MM-DD, inclusive).
+        #[arg(long)]
+        until: String,
+        /// Why (the event).
+        #[arg(long)]
+        reason: String,
+        /// The first day (YYYY-MM-DD); default: today.
+        #[arg(long)]
+        from: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key for a Plan Réseau organisation; prints it once, alone on the last line.
+    Create {
+        /// The organisation, named by its owner's e-mail address.
+        #[arg(long)]
+        organisation: String,
+        /// A name to recognise the key by.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -8,6 +8,16 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// Who renders the generations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Reports each generation `succeeded` a few seconds after its launch, or `failed` when its
+    /// prompt contains « échec test ».
+    Test,
+    /// NanoClip's engine: it reports through `POST /api/v1/moteur/generations/{id}`.
+    External,
+}
+
 /// Where the portal runs; production turns on secure cookies and HSTS and takes no defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -44,6 +54,12 @@ pub struct Config {
     /// The generation engine's token (`NANOCLIP_ENGINE_TOKEN`): its reports carry it as
     /// `Authorization: Bearer`. Unset: every report is refused.
     pub engine_token: Option<String>,
+    /// Who renders (`NANOCLIP_ENGINE`): the built-in test engine (development) or NanoClip's
+    /// engine, which reports through `/api/v1/moteur` (required in production).
+    pub engine: Engine,
+    /// Requests per second each API key may send (`NANOCLIP_API_REQUESTS_PER_SECOND`); the burst
+    /// is six times it.
+    pub api_requests_per_second: f64,
     /// The payment provider's webhook signing secret (`NANOCLIP_WEBHOOK_SECRET`). Unset: every
     /// webhook is refused.
     pub webhook_secret: Option<String>,
@@ -304,6 +320,47 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
         let engine_token = secret("NANOCLIP_ENGINE_TOKEN");
+        let engine = match get("NANOCLIP_ENGINE").as_deref().map(str::trim) {
+            None | Some("") | Some("test") if !production => Engine::Test,
+            None | Some("") => {
+                errors.push(
+                    "NANOCLIP_ENGINE",
+                    "`external` (required in production), with NANOCLIP_ENGINE_TOKEN",
+                );
+                Engine::External
+            }
+            Some("external") => Engine::External,
+            Some("test") => {
+                errors.push(
+                    "NANOCLIP_ENGINE",
+                    "`external` in production: the test engine is for development",
+                );
+                Engine::External
+            }
+            Some(_) => {
+                errors.push("NANOCLIP_ENGINE", "`test` (development) or `external`");
+                Engine::Test
+            }
+        };
+        if engine == Engine::External && engine_token.is_none() {
+            errors.push("NANOCLIP_ENGINE_TOKEN", "the generation engine's token (required with NANOCLIP_ENGINE=external), at least 32 random characters");
+        }
+        let api_requests_per_second = match get("NANOCLIP_API_REQUESTS_PER_SECOND")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("") => 50.0,
+            Some(raw) => match raw.parse::<f64>() {
+                Ok(rate) if rate > 0.0 && rate <= 1_000_000.0 => rate,
+                _ => {
+                    errors.push(
+                        "NANOCLIP_API_REQUESTS_PER_SECOND",
+                        "a positive number of requests per second, such as 50",
+                    );
+                    50.0
+                }
+            },
+        };
         let webhook_secret = secret("NANOCLIP_WEBHOOK_SECRET");
         for (name, value) in [
             ("NANOCLIP_ENGINE_TOKEN", &engine_token),
@@ -333,6 +390,8 @@ impl Config {
                 password_checks_per_second,
                 trusted_proxies,
                 engine_token,
+                engine,
+                api_requests_per_second,
                 webhook_secret,
             })
         } else {
@@ -404,10 +463,12 @@ mod tests {
                 "DATABASE_URL",
                 "NANOCLIP_PUBLIC_URL",
                 "NANOCLIP_SESSION_KEY",
-                "NANOCLIP_SMTP_URL"
+                "NANOCLIP_SMTP_URL",
+                "NANOCLIP_ENGINE",
+                "NANOCLIP_ENGINE_TOKEN"
             ]
         );
-        assert_eq!(errors.lines().count(), 4);
+        assert_eq!(errors.lines().count(), 6);
     }
 
     #[test]
@@ -466,6 +527,11 @@ mod tests {
             ("NANOCLIP_PUBLIC_URL", "https://aide.nanoclip.fr/"),
             ("NANOCLIP_SESSION_KEY", key.as_str()),
             ("NANOCLIP_SMTP_URL", "smtps://u:p@smtp.example.org"),
+            ("NANOCLIP_ENGINE", "external"),
+            (
+                "NANOCLIP_ENGINE_TOKEN",
+                "engine-token-value-0123456789abcdef",
+            ),
         ];
         let ok = config(&vars).expect("complete");
         assert!(ok.is_production());
@@ -488,6 +554,11 @@ mod tests {
             ("NANOCLIP_PUBLIC_URL", "https://aide.nanoclip.fr"),
             ("NANOCLIP_SESSION_KEY", key.as_str()),
             ("NANOCLIP_SMTP_URL", smtp),
+            ("NANOCLIP_ENGINE", "external"),
+            (
+                "NANOCLIP_ENGINE_TOKEN",
+                "engine-token-value-0123456789abcdef",
+            ),
         ])
     }
 
@@ -539,8 +610,13 @@ mod tests {
             ("NANOCLIP_PUBLIC_URL", "https://aide.nanoclip.fr"),
             ("NANOCLIP_SESSION_KEY", key.as_str()),
             ("NANOCLIP_SMTP_URL", "smtps://u:p@smtp.example.org"),
+            ("NANOCLIP_ENGINE", "external"),
+            (
+                "NANOCLIP_ENGINE_TOKEN",
+                "engine-token-value-0123456789abcdef",
+            ),
         ]);
-        assert!(everywhere.is_ok());
+        assert!(everywhere.is_ok(), "{everywhere:?}");
     }
 
     #[test]

@@ -66,6 +66,31 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Command::CheckLedger => operator::check_ledger(config).await,
             Command::Renew => operator::renew(config).await,
+            Command::Limits {
+                command:
+                    cli::LimitsCommand::Raise {
+                        organisation,
+                        daily,
+                        monthly,
+                        concurrent,
+                        until,
+                        reason,
+                        from,
+                    },
+            } => {
+                let raise = operator::RaiseArgs {
+                    daily: &daily,
+                    monthly: &monthly,
+                    concurrent: &concurrent,
+                    until: &until,
+                    reason: &reason,
+                    from: from.as_deref(),
+                };
+                operator::raise_limits(config, &organisation, raise).await
+            }
+            Command::ApiKey {
+                command: cli::ApiKeyCommand::Create { organisation, name },
+            } => operator::create_api_key(config, &organisation, &name).await,
         }
     });
     match outcome {

@@ -35,6 +35,7 @@ pub enum Said {
     },
     EmptyReason,
     BadDate {
+        option: &'static str,
         raw: String,
     },
     ExpiryPassed,
@@ -59,6 +60,28 @@ pub enum Said {
     },
     Renewed {
         periods: u64,
+    },
+    BadLimit {
+        option: &'static str,
+        raw: String,
+    },
+    RaiseDatesReversed,
+    RaiseOver,
+    Raised {
+        email: String,
+        daily: i64,
+        monthly: i64,
+        concurrent: i64,
+        first_day: String,
+        last_day: String,
+    },
+    BadKeyName,
+    PlanWithoutApi {
+        email: String,
+    },
+    KeyCreated {
+        email: String,
+        name: String,
     },
 }
 
@@ -130,6 +153,7 @@ pub async fn adjust(
             )
             .map_err(|_| {
                 refuse(Said::BadDate {
+                    option: "--expires",
                     raw: raw.to_owned(),
                 })
             })?,
@@ -165,6 +189,138 @@ pub async fn adjust(
     })
     .await?;
     println!("{line}");
+    Ok(())
+}
+
+fn parse_day(raw: &str, option: &'static str) -> Result<time::Date, anyhow::Error> {
+    time::Date::parse(
+        raw.trim(),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| {
+        refuse(Said::BadDate {
+            option,
+            raw: raw.to_owned(),
+        })
+    })
+}
+
+fn parse_limit(raw: &str, option: &'static str, max: i64) -> Result<i64, anyhow::Error> {
+    match raw.trim().parse::<i64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(refuse(Said::BadLimit {
+            option,
+            raw: raw.to_owned(),
+        })),
+    }
+}
+
+/// The options of `limits raise`, as typed.
+pub struct RaiseArgs<'a> {
+    pub daily: &'a str,
+    pub monthly: &'a str,
+    pub concurrent: &'a str,
+    pub until: &'a str,
+    pub reason: &'a str,
+    pub from: Option<&'a str>,
+}
+
+/// `nanoclip limits raise --organisation EMAIL --daily N --monthly N --concurrent N --until DATE --reason TEXT [--from DATE]`
+pub async fn raise_limits(config: Config, email: &str, args: RaiseArgs<'_>) -> anyhow::Result<()> {
+    let daily = parse_limit(args.daily, "--daily", 100_000)?;
+    let monthly = parse_limit(args.monthly, "--monthly", 10_000_000)?;
+    let concurrent = parse_limit(args.concurrent, "--concurrent", 1_000)?;
+    let last_day = parse_day(args.until, "--until")?;
+    let first_day = args.from.map(|raw| parse_day(raw, "--from")).transpose()?;
+    let reason = args.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(refuse(Said::EmptyReason));
+    }
+    let line = with_pool(&config, async |pool, _| {
+        let organisation = organisation_of(pool, email).await?;
+        let now = Clock::system().now();
+        let mut conn = pool.acquire().await?;
+        let today = db::credits::paris_date(&mut conn, now).await?;
+        let first_day = first_day.unwrap_or(today);
+        if first_day > last_day {
+            return Err(refuse(Said::RaiseDatesReversed));
+        }
+        if last_day < today {
+            return Err(refuse(Said::RaiseOver));
+        }
+        db::generations::raise_limits(
+            &mut conn,
+            organisation,
+            i32::try_from(daily)?,
+            monthly,
+            i32::try_from(concurrent)?,
+            first_day,
+            last_day,
+            reason,
+            "cli",
+            now,
+        )
+        .await?;
+        Ok(words(&Said::Raised {
+            email: email.to_owned(),
+            daily,
+            monthly,
+            concurrent,
+            first_day: crate::domain::format::date_fr(first_day),
+            last_day: crate::domain::format::date_fr(last_day),
+        }))
+    })
+    .await?;
+    println!("{line}");
+    Ok(())
+}
+
+/// `nanoclip api-key create --organisation EMAIL --name TEXT`: the key alone on the last line.
+pub async fn create_api_key(config: Config, email: &str, name: &str) -> anyhow::Result<()> {
+    let (line, key) = with_pool(&config, async |pool, _| {
+        let organisation = organisation_of(pool, email).await?;
+        let mut conn = pool.acquire().await?;
+        let org = db::accounts::organisation(&mut conn, organisation)
+            .await?
+            .ok_or_else(|| {
+                refuse(Said::UnknownOrganisation {
+                    email: email.to_owned(),
+                })
+            })?;
+        let allows_api: bool =
+            sqlx::query_scalar!("SELECT allows_api FROM plans WHERE id = $1", org.plan_id)
+                .fetch_one(&mut *conn)
+                .await?;
+        drop(conn);
+        match crate::services::api_keys::create(
+            pool,
+            organisation,
+            allows_api,
+            name,
+            "cli",
+            Clock::system().now(),
+        )
+        .await
+        {
+            Ok((_, key)) => Ok((
+                words(&Said::KeyCreated {
+                    email: email.to_owned(),
+                    name: name.trim().to_owned(),
+                }),
+                key,
+            )),
+            Err(crate::services::api_keys::KeyError::PlanWithoutApi) => {
+                Err(refuse(Said::PlanWithoutApi {
+                    email: email.to_owned(),
+                }))
+            }
+            Err(crate::services::api_keys::KeyError::BadName) => Err(refuse(Said::BadKeyName)),
+            Err(other) => Err(other.into()),
+        }
+    })
+    .await?;
+    println!("{line}");
+    println!("{key}");
     Ok(())
 }
 

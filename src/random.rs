@@ -9,6 +9,14 @@ pub fn token() -> String {
     format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
+/// An API key: a recognisable prefix (secret scanners look for `nanoclip_live_`) and 244
+/// random bits as 64 hex characters. Stored hashed.
+pub fn api_key() -> String {
+    format!("{API_KEY_PREFIX}{}", token())
+}
+
+pub const API_KEY_PREFIX: &str = "nanoclip_live_";
+
 /// A password for generated accounts (command line): four groups of five hex characters, 76
 /// random bits, easy to type: `3f9a1-c04e2-…`.
 pub fn password() -> String {

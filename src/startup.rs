@@ -81,6 +81,7 @@ impl Application {
             Hasher::with_rate(config.password_checks_per_second).context("password hasher")?;
         let cpu =
             crate::services::cpu::CpuPool::per_core("cpu-work").context("CPU work threads")?;
+        let config_api_rate = config.api_requests_per_second;
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             clock: clock.clone(),
@@ -94,6 +95,7 @@ impl Application {
             cpu,
             last_healthy: std::sync::RwLock::new(None),
             health_check_running: std::sync::atomic::AtomicBool::new(false),
+            api_limiter: pages::api_reseau::ApiLimiter::new(config_api_rate),
         });
         let transport =
             mail::Transport::new(config_smtp.as_deref(), mail_dir).context("NANOCLIP_SMTP_URL")?;
@@ -103,6 +105,7 @@ impl Application {
                 from: mail_from,
             }),
             public_url: state.config.public_url.clone(),
+            test_engine: state.config.engine == crate::config::Engine::Test,
         };
         start_background(&state, jobs);
         let production = state.config.is_production();
@@ -195,6 +198,7 @@ fn scopes(
         web::scope("")
             .service(
                 web::scope("/api/v1/moteur")
+                    .app_data(web::PayloadConfig::new(pages::api_reseau::BODY_LIMIT))
                     .configure(|cfg| register(cfg, Caller::Engine))
                     .default_service(web::to(pages::api_error::not_found))
                     .wrap(middleware::from_fn(pages::guards::engine_bearer))
@@ -209,6 +213,7 @@ fn scopes(
             )
             .service(
                 web::scope("/api/v1")
+                    .app_data(web::PayloadConfig::new(pages::api_reseau::BODY_LIMIT))
                     .configure(|cfg| register(cfg, Caller::Api))
                     .default_service(web::to(pages::api_error::not_found))
                     .wrap(middleware::from_fn(pages::api_error::json_errors)),
@@ -412,7 +417,7 @@ pub async fn seed_demo(config: Config) -> anyhow::Result<()> {
                 .is_some()
             {
                 printed.push(format!(
-                    "{name}: already there ({owner_email}); reset its passwords from the login page"
+                    "{plan} : la démo « {name} » existe déjà ({owner_email}), laissée telle quelle ; réinitialisez ses mots de passe depuis la page de connexion"
                 ));
                 continue;
             }
@@ -437,15 +442,14 @@ pub async fn seed_demo(config: Config) -> anyhow::Result<()> {
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-                printed.push(format!("{name} · {role}: {email} / {password}"));
+                printed.push(format!("{plan} {role} {email} / {password}"));
             }
         }
         Ok(printed)
     })
     .await?;
-    println!("Demo accounts (development passwords):");
     for line in accounts {
-        println!("  {line}");
+        println!("{line}");
     }
     Ok(())
 }
@@ -458,6 +462,7 @@ pub async fn run_job(config: Config, job: crate::jobs::Job) -> anyhow::Result<()
     let context = crate::jobs::Context {
         mailer: Some(mail::Mailer { transport, from }),
         public_url: config.public_url.clone(),
+        test_engine: config.engine == crate::config::Engine::Test,
     };
     let outcome = with_pool(&config, async |pool, _| {
         crate::jobs::run(pool, job, crate::clock::Clock::system().now(), &context).await

@@ -54,6 +54,7 @@ pub async fn ping(pool: &PgPool) -> sqlx::Result<()> {
 pub mod accounts;
 pub mod catalog;
 pub mod credits;
+pub mod generations;
 pub mod help;
 pub mod jobs;
 pub mod outbox;

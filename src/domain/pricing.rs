@@ -324,6 +324,57 @@ pub fn range_of(ranges: &[TypeRange], creation_type: CreationType) -> (Option<u1
         .unwrap_or((None, None))
 }
 
+/// A request's parameters, only those that apply, normalised (with the quantity).
+pub fn request_pairs(request: &Request) -> Vec<(&'static str, String)> {
+    let mut pairs: Vec<(&str, String)> =
+        vec![("type", request.creation.creation_type().id().to_owned())];
+    let resolution = |r: Resolution| if r == Resolution::FourK { "4k" } else { "hd" }.to_owned();
+    match request.creation {
+        Creation::Video {
+            seconds,
+            format,
+            resolution: r,
+        } => {
+            pairs.push(("duree", seconds.to_string()));
+            pairs.push((
+                "format",
+                if format == VideoFormat::Portrait {
+                    "9:16"
+                } else {
+                    "16:9"
+                }
+                .to_owned(),
+            ));
+            pairs.push(("resolution", resolution(r)));
+        }
+        Creation::Image {
+            format,
+            resolution: r,
+        } => {
+            pairs.push((
+                "format",
+                if format == ImageFormat::Portrait {
+                    "1080x1350"
+                } else {
+                    "1920x1080"
+                }
+                .to_owned(),
+            ));
+            pairs.push(("resolution", resolution(r)));
+        }
+        Creation::Music { seconds } => pairs.push(("duree", seconds.to_string())),
+        Creation::MiniBook {
+            pages,
+            illustrations,
+        } => {
+            pairs.push(("pages", pages.to_string()));
+            pairs.push(("illustrations", illustrations.id().to_owned()));
+        }
+    }
+    pairs.push(("quantite", request.quantity.get().to_string()));
+    pairs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

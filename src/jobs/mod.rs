@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::db;
-use crate::services::credits;
+use crate::services::{credits, generations};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Job {
@@ -34,13 +34,17 @@ pub enum Job {
     ExpiryRadar,
     /// Sends the low-balance and expiry alerts through the outbox.
     SendCreditAlerts,
+    /// The built-in test engine (`NANOCLIP_ENGINE=test`): reports the generations it renders.
+    TestEngine,
+    /// Deletes the API's idempotency keys after two days (they are kept at least 24 hours).
+    PurgeIdempotencyKeys,
 }
 
 /// Sent e-mails keep their links this long (the delivery worker and its logs are done by then).
 pub const REDACT_AFTER: time::Duration = time::Duration::minutes(1);
 
 impl Job {
-    pub const ALL: [Job; 10] = [
+    pub const ALL: [Job; 12] = [
         Job::DeliverMail,
         Job::PurgeSessions,
         Job::PurgeTokens,
@@ -51,6 +55,8 @@ impl Job {
         Job::ExpireCredits,
         Job::ExpiryRadar,
         Job::SendCreditAlerts,
+        Job::TestEngine,
+        Job::PurgeIdempotencyKeys,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +71,8 @@ impl Job {
             Job::ExpireCredits => "expire-credits",
             Job::ExpiryRadar => "expiry-radar",
             Job::SendCreditAlerts => "send-credit-alerts",
+            Job::TestEngine => "test-engine",
+            Job::PurgeIdempotencyKeys => "purge-idempotency-keys",
         }
     }
 
@@ -77,6 +85,8 @@ impl Job {
             Job::ReleaseOverdueHolds => Duration::from_secs(30),
             Job::ExpiryRadar => Duration::from_secs(15 * 60),
             Job::DeliverMail | Job::SendCreditAlerts => Duration::from_secs(2),
+            Job::TestEngine => Duration::from_secs(1),
+            Job::PurgeIdempotencyKeys => Duration::from_secs(60 * 60),
         }
     }
 
@@ -110,10 +120,17 @@ impl Job {
             // These commit each organisation's movements in their own transaction (the run's
             // transaction only holds the job's lock), so that a long run blocks nobody.
             Job::Renew => credits::renew_due(pool, now).await?,
-            Job::ReleaseOverdueHolds => credits::release_overdue(pool, now).await?,
+            Job::ReleaseOverdueHolds => generations::expire_overdue(pool, now).await?,
             Job::ExpireCredits => credits::expire_due(conn, now).await? as u64,
             Job::ExpiryRadar => db::credits::note_expiry_notices(conn, now).await?,
             Job::SendCreditAlerts => credits::send_alerts(conn, &context.public_url, now).await?,
+            Job::TestEngine if context.test_engine => {
+                generations::run_test_engine(pool, now).await?
+            }
+            Job::TestEngine => 0,
+            Job::PurgeIdempotencyKeys => {
+                db::generations::purge_idempotency_keys(conn, now - time::Duration::days(2)).await?
+            }
         };
         Ok(format!("{count} rows"))
     }
@@ -126,6 +143,8 @@ pub struct Context {
     pub mailer: Option<crate::services::mail::Mailer>,
     /// The portal's address, for links in e-mails.
     pub public_url: String,
+    /// Whether the built-in test engine renders (`NANOCLIP_ENGINE=test`).
+    pub test_engine: bool,
 }
 
 /// What one call of `run` did.

@@ -54,7 +54,7 @@ fn is_retryable(error: &CreditError) -> bool {
 
 /// Runs `attempt` again (up to 10 times, with a short growing pause) while PostgreSQL reports a
 /// deadlock or a serialisation failure.
-async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, CreditError>
+pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, CreditError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, CreditError>>,
@@ -273,32 +273,6 @@ pub async fn resolve_in(
                 amount: current.amount,
                 changed: false,
             })
-        }
-    }
-}
-
-/// Releases the holds left unresolved past their timeout (a batch; the job runs again).
-pub async fn release_overdue(pool: &PgPool, now: OffsetDateTime) -> Result<u64, CreditError> {
-    let mut released = 0;
-    loop {
-        let ids = {
-            let mut conn = pool.acquire().await?;
-            db::credits::overdue_holds(&mut conn, now, 200).await?
-        };
-        if ids.is_empty() {
-            return Ok(released);
-        }
-        for id in &ids {
-            let actor = Actor {
-                actor: "system",
-                reason: "timeout",
-            };
-            if release(pool, *id, actor, now).await?.changed {
-                released += 1;
-            }
-        }
-        if ids.len() < 200 {
-            return Ok(released);
         }
     }
 }

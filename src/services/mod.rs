@@ -1,10 +1,12 @@
 //! Use cases that own a transaction, and in-memory caches of data read often.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod catalog;
 pub mod cpu;
 pub mod credits;
 pub mod fault;
+pub mod generations;
 pub mod health;
 pub mod help;
 pub mod mail;

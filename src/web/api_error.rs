@@ -27,6 +27,12 @@ pub enum ApiErrorCode {
     RateLimited,
     ServiceUnavailable,
     Internal,
+    /// The same Idempotency-Key is still being answered.
+    IdempotencyInProgress,
+    /// The same Idempotency-Key with another body.
+    IdempotencyConflict,
+    /// The engine reports another outcome than the one recorded, or after the expiry.
+    Conflict,
 }
 
 impl ApiErrorCode {
@@ -43,10 +49,13 @@ impl ApiErrorCode {
             ApiErrorCode::RateLimited => "rate_limited",
             ApiErrorCode::ServiceUnavailable => "service_unavailable",
             ApiErrorCode::Internal => "internal_error",
+            ApiErrorCode::IdempotencyInProgress => "idempotency_in_progress",
+            ApiErrorCode::IdempotencyConflict => "idempotency_conflict",
+            ApiErrorCode::Conflict => "conflict",
         }
     }
 
-    fn status(self) -> StatusCode {
+    pub fn status(self) -> StatusCode {
         match self {
             ApiErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ApiErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -59,6 +68,8 @@ impl ApiErrorCode {
             ApiErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiErrorCode::IdempotencyInProgress | ApiErrorCode::Conflict => StatusCode::CONFLICT,
+            ApiErrorCode::IdempotencyConflict => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -73,6 +84,7 @@ impl ApiErrorCode {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiErrorCode::UnsupportedMediaType,
             StatusCode::TOO_MANY_REQUESTS => ApiErrorCode::RateLimited,
             StatusCode::SERVICE_UNAVAILABLE => ApiErrorCode::ServiceUnavailable,
+            StatusCode::CONFLICT => ApiErrorCode::Conflict,
             s if s.is_server_error() => ApiErrorCode::Internal,
             _ => ApiErrorCode::BadRequest,
         }
@@ -133,7 +145,7 @@ impl ApiError {
 /// Seconds a client waits when the database is unreachable.
 const UNAVAILABLE_RETRY_SECS: i64 = 5;
 
-fn body(code: ApiErrorCode, request_id: Option<&str>) -> String {
+pub fn body(code: ApiErrorCode, request_id: Option<&str>) -> String {
     let mut error =
         serde_json::json!({ "code": code.code(), "message": messages::api_error(code) });
     if let Some(id) = request_id.filter(|id| !id.is_empty()) {

@@ -150,3 +150,15 @@ mod tests {
         }
     }
 }
+
+#[derive(Template)]
+#[template(path = "messages/api_input.txt")]
+struct ApiInputText<'a> {
+    problem: &'a str,
+}
+
+/// What is wrong with a request to the API beyond the simulator's fields (a header, the body,
+/// a query parameter), by name.
+pub fn api_input(problem: &str) -> String {
+    render(ApiInputText { problem })
+}

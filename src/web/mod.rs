@@ -4,6 +4,7 @@ pub mod admin;
 pub mod aide;
 pub mod api;
 pub mod api_error;
+pub mod api_reseau;
 pub mod assets;
 pub mod compte;
 pub mod contact;
@@ -45,6 +46,8 @@ pub struct AppState {
     /// When `/healthz` last reached the database.
     pub last_healthy: std::sync::RwLock<Option<std::time::Instant>>,
     pub health_check_running: std::sync::atomic::AtomicBool,
+    /// Each API key's rate.
+    pub api_limiter: api_reseau::ApiLimiter,
 }
 
 /// An HTML page that must not be cached (forms with a CSRF token, personal pages).

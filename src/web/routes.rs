@@ -9,7 +9,9 @@
 
 use actix_web::web;
 
-use super::{admin, aide, api, compte, contact, credits, meta, simulateur, tableau_de_bord};
+use super::{
+    admin, aide, api, api_reseau, compte, contact, credits, meta, simulateur, tableau_de_bord,
+};
 
 /// Who calls a route, which decides the scope (and so the middleware) it lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +131,11 @@ pub fn table() -> Vec<Route> {
         route!(get "/admin", Staff, admin::page, private),
         route!(get "/api/v1/simulateur", Api, api::simulateur, private),
         route!(get "/api/v1/aide/recherche", Api, api::recherche, private),
+        route!(get "/api/v1/solde", Api, api_reseau::solde, private),
+        route!(post "/api/v1/generations", Api, api_reseau::launch, private),
+        route!(get "/api/v1/generations", Api, api_reseau::generations_list, private),
+        route!(get "/api/v1/generations/{id}", Api, api_reseau::generation, private),
+        route!(post "/api/v1/moteur/generations/{id}", Engine, api_reseau::report, private),
         route!(get "/healthz", Shared, meta::healthz),
         route!(get "/sitemap.xml", Public, aide::sitemap),
         route!(get "/robots.txt", Public, meta::robots),

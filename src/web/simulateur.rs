@@ -396,59 +396,12 @@ fn render(
 
 /// The canonical query string of a verdict: only the parameters that apply, normalised.
 pub fn share_query(verdict: &Verdict) -> String {
-    use crate::domain::pricing::{Creation, ImageFormat, Resolution, VideoFormat};
-    let request = verdict.simulation.request;
-    let mut pairs: Vec<(&str, String)> =
-        vec![("type", request.creation.creation_type().id().to_owned())];
-    let resolution = |r: Resolution| if r == Resolution::FourK { "4k" } else { "hd" }.to_owned();
-    match request.creation {
-        Creation::Video {
-            seconds,
-            format,
-            resolution: r,
-        } => {
-            pairs.push(("duree", seconds.to_string()));
-            pairs.push((
-                "format",
-                if format == VideoFormat::Portrait {
-                    "9:16"
-                } else {
-                    "16:9"
-                }
-                .to_owned(),
-            ));
-            pairs.push(("resolution", resolution(r)));
-        }
-        Creation::Image {
-            format,
-            resolution: r,
-        } => {
-            pairs.push((
-                "format",
-                if format == ImageFormat::Portrait {
-                    "1080x1350"
-                } else {
-                    "1920x1080"
-                }
-                .to_owned(),
-            ));
-            pairs.push(("resolution", resolution(r)));
-        }
-        Creation::Music { seconds } => pairs.push(("duree", seconds.to_string())),
-        Creation::MiniBook {
-            pages,
-            illustrations,
-        } => {
-            pairs.push(("pages", pages.to_string()));
-            pairs.push(("illustrations", illustrations.id().to_owned()));
-        }
-    }
-    pairs.push(("quantite", request.quantity.get().to_string()));
+    let mut pairs = crate::domain::pricing::request_pairs(&verdict.simulation.request);
     pairs.push(("plan", verdict.plan.id.clone()));
     if !verdict.simulation.prompt.is_empty() {
         pairs.push(("prompt", verdict.simulation.prompt.clone()));
     }
-    serde_urlencoded::to_string(pairs).unwrap_or_default()
+    serde_urlencoded::to_string(&pairs).unwrap_or_default()
 }
 
 // Helpers the template calls.

@@ -712,6 +712,11 @@ fn seed_demo_prints_accounts_and_is_refused_in_production() {
         .env("NANOCLIP_PUBLIC_URL", "https://aide.nanoclip.fr")
         .env("NANOCLIP_SESSION_KEY", "ab".repeat(64))
         .env("NANOCLIP_SMTP_URL", "smtps://u:p@h")
+        .env("NANOCLIP_ENGINE", "external")
+        .env(
+            "NANOCLIP_ENGINE_TOKEN",
+            "engine-token-value-0123456789abcdef",
+        )
         .output()
         .unwrap();
     assert!(!refused.status.success());
@@ -737,7 +742,7 @@ async fn seed_demo_creates_an_owner_and_a_member_on_each_plan() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout
         .lines()
-        .find(|l| l.contains("owner: proprietaire.reseau@demo.nanoclip.fr"))
+        .find(|l| l.starts_with("reseau owner proprietaire.reseau@demo.nanoclip.fr / "))
         .unwrap();
     let password = line.rsplit(" / ").next().unwrap();
     let browser = app.browser();

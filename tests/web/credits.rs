@@ -501,7 +501,9 @@ async fn a_hold_racing_its_timeout_is_captured_or_released_never_both() {
     }
     let timeouts = {
         let pool = app.pool.clone();
-        tokio::spawn(async move { credits::release_overdue(&pool, late).await })
+        tokio::spawn(
+            async move { nanoclip::services::generations::expire_overdue(&pool, late).await },
+        )
     };
     let mut captured = 0;
     for c in captures {
@@ -838,7 +840,9 @@ async fn run_interleaving(app: &TestApp, case: usize, steps: &[Step]) {
                 let mut conn = app.pool.acquire().await.unwrap();
                 credits::expire_due(&mut conn, now).await.unwrap();
                 drop(conn);
-                credits::release_overdue(&app.pool, now).await.unwrap();
+                nanoclip::services::generations::expire_overdue(&app.pool, now)
+                    .await
+                    .unwrap();
             }
             Step::Grant {
                 amount,

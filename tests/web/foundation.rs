@@ -371,13 +371,15 @@ fn production_without_configuration_stops_with_one_line_per_variable() {
         .lines()
         .filter(|l| l.starts_with("configuration error: "))
         .collect();
-    assert_eq!(lines.len(), 5, "{stderr}");
+    assert_eq!(lines.len(), 7, "{stderr}");
     for name in [
         "NANOCLIP_BIND",
         "DATABASE_URL",
         "NANOCLIP_PUBLIC_URL",
         "NANOCLIP_SESSION_KEY",
         "NANOCLIP_SMTP_URL",
+        "NANOCLIP_ENGINE",
+        "NANOCLIP_ENGINE_TOKEN",
     ] {
         assert!(
             lines.iter().any(|l| l.contains(name)),

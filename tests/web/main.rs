@@ -4,6 +4,7 @@
 mod common;
 
 mod aide;
+mod api_reseau;
 mod compte;
 mod contact;
 mod credits;

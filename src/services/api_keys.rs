@@ -1,0 +1,95 @@
+//! The Plan Réseau API's keys: created by an owner (`/compte/api`) or by staff
+//! (`nanoclip api-key create`), shown once, stored as their SHA-256, revocable, each acting for
+//! its organisation.
+
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::credits::CreditError;
+use crate::db;
+use crate::db::generations::ApiKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the plan has no API")]
+    PlanWithoutApi,
+    #[error("a key needs a name of 1 to 80 characters")]
+    BadName,
+    #[error(transparent)]
+    Credit(#[from] CreditError),
+}
+
+impl From<sqlx::Error> for KeyError {
+    fn from(e: sqlx::Error) -> Self {
+        KeyError::Credit(e.into())
+    }
+}
+
+pub fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A new key for the organisation (Plan Réseau only): its id and its secret, shown once.
+pub async fn create(
+    pool: &PgPool,
+    organisation: Uuid,
+    allows_api: bool,
+    name: &str,
+    created_by: &str,
+    now: OffsetDateTime,
+) -> Result<(Uuid, String), KeyError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err(KeyError::BadName);
+    }
+    if !allows_api {
+        return Err(KeyError::PlanWithoutApi);
+    }
+    let secret = crate::random::api_key();
+    let hint: String = secret
+        .chars()
+        .take(crate::random::API_KEY_PREFIX.len() + 4)
+        .collect();
+    let mut conn = pool.acquire().await?;
+    let id = db::generations::create_api_key(
+        &mut conn,
+        organisation,
+        name,
+        &hint,
+        &hash(&secret),
+        created_by,
+        now,
+    )
+    .await?;
+    Ok((id, secret))
+}
+
+pub async fn list(pool: &PgPool, organisation: Uuid) -> Result<Vec<ApiKey>, KeyError> {
+    let mut conn = pool.acquire().await?;
+    Ok(db::generations::api_keys(&mut conn, organisation).await?)
+}
+
+pub async fn revoke(
+    pool: &PgPool,
+    organisation: Uuid,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<bool, KeyError> {
+    let mut conn = pool.acquire().await?;
+    Ok(db::generations::revoke_api_key(&mut conn, organisation, id, now).await?)
+}
+
+/// The key a bearer secret names, if it exists and is not revoked.
+pub async fn authenticate(
+    pool: &PgPool,
+    secret: &str,
+    now: OffsetDateTime,
+) -> Result<Option<ApiKey>, KeyError> {
+    if !secret.starts_with(crate::random::API_KEY_PREFIX) || secret.len() > 200 {
+        return Ok(None);
+    }
+    let mut conn = pool.acquire().await?;
+    Ok(db::generations::use_api_key(&mut conn, &hash(secret), now).await?)
+}

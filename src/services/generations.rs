@@ -1,0 +1,587 @@
+//! Generations: one launch service for the portal's form and the API. A launch is checked in
+//! PRODUCT.md's order (the subscription's state, plan feature, prompt, concurrency, daily cap,
+//! monthly cap, balance) under the organisation's account lock, so that caps stay exact under
+//! concurrency; a refusal holds nothing and is kept with its rule; a success places a hold. The
+//! engine's report captures (succeeded) or releases (failed) it; 30 minutes without a report
+//! expire it (the job runner).
+
+use sqlx::{PgConnection, PgPool};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::catalog::Catalog;
+use super::credits::{self, Actor, CreditError, HoldInput, HoldOutcome};
+use super::fault::Fault;
+use crate::db;
+use crate::db::generations::{Generation, NewGeneration};
+use crate::domain::ledger::{HOLD_TIMEOUT, HoldState};
+use crate::domain::limits::{Launch, Refusal, check_launch};
+use crate::domain::money::Credits;
+use crate::domain::pricing::{quote, request_pairs};
+use crate::domain::prompt::PromptRules;
+use crate::domain::simulation::{FieldError, FieldErrors, RawSimulation};
+
+/// How long the test engine takes to report.
+pub const TEST_ENGINE_DELAY: Duration = Duration::seconds(3);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Portal,
+    Api,
+}
+
+impl Via {
+    fn as_str(self) -> &'static str {
+        match self {
+            Via::Portal => "portal",
+            Via::Api => "api",
+        }
+    }
+}
+
+/// A launch as asked.
+#[derive(Debug, Clone)]
+pub struct LaunchRequest<'a> {
+    pub organisation: Uuid,
+    /// The simulator's fields (`plan` is ignored: the organisation's plan applies).
+    pub raw: RawSimulation,
+    pub via: Via,
+    /// `user:…` or `api-key:…`.
+    pub launched_by: &'a str,
+    /// The hold's idempotency key (the API's Idempotency-Key); a new one when absent.
+    pub key: Option<&'a str>,
+}
+
+#[derive(Debug, Clone)]
+pub enum LaunchOutcome {
+    /// A field is wrong: nothing is recorded.
+    Invalid(FieldErrors),
+    Launched {
+        generation: Generation,
+        available: Credits,
+    },
+    /// Nothing is held; the launch is kept with its rule.
+    Refused {
+        generation: Generation,
+        refusal: Refusal,
+    },
+}
+
+/// Launches in a transaction of its own, retried on a deadlock or a serialisation failure.
+pub async fn launch(
+    pool: &PgPool,
+    catalog: &Catalog,
+    rules: &PromptRules,
+    request: &LaunchRequest<'_>,
+    now: OffsetDateTime,
+) -> Result<LaunchOutcome, CreditError> {
+    credits::retrying(|| async move {
+        let mut tx = pool.begin().await?;
+        let outcome = launch_in(&mut tx, catalog, rules, request, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    })
+    .await
+}
+
+/// The launch, inside the caller's transaction (the API stores its answer in the same one).
+pub async fn launch_in(
+    conn: &mut PgConnection,
+    catalog: &Catalog,
+    rules: &PromptRules,
+    request: &LaunchRequest<'_>,
+    now: OffsetDateTime,
+) -> Result<LaunchOutcome, CreditError> {
+    let organisation = request.organisation;
+    // The account first: every launch of the organisation waits here for the one before.
+    if db::credits::lock_account(conn, organisation)
+        .await?
+        .is_none()
+    {
+        return Err(CreditError::UnknownOrganisation);
+    }
+    let Some(context) = db::generations::launch_context(conn, organisation, now).await? else {
+        return Err(CreditError::UnknownOrganisation);
+    };
+    let mut raw = request.raw.clone();
+    raw.plan = Some(context.plan_id.clone());
+    let simulation = match raw.parse(&catalog.ranges, &catalog.plan_ids(), catalog.default_plan()) {
+        Ok(simulation) => simulation,
+        Err(errors) => return Ok(LaunchOutcome::Invalid(errors)),
+    };
+    if simulation.request.quantity.get() != 1 {
+        let mut errors = FieldErrors::new();
+        errors.insert("quantite", FieldError::OutOfRange { min: 1, max: 1 });
+        return Ok(LaunchOutcome::Invalid(errors));
+    }
+    let Some(mut plan) = catalog.plan(&context.plan_id).cloned() else {
+        return Err(Fault::Unavailable(anyhow::anyhow!(
+            "the organisation's plan is not in the catalog"
+        ))
+        .into());
+    };
+    if let Some(raise) = &context.raise {
+        plan.daily_generations = raise.daily;
+        plan.monthly_credits = raise.monthly;
+        plan.concurrent_renders = raise.concurrent;
+    }
+    let Some(schedule) = catalog.schedule_at(now) else {
+        return Err(Fault::Unavailable(anyhow::anyhow!("no price schedule in force")).into());
+    };
+    let creation_request = simulation.request;
+    let creation_type = creation_request.creation.creation_type().id();
+    let cost = quote(schedule, &plan, &catalog.plans, &creation_request).map(|q| Credits(q.total));
+    let usage = db::credits::usage(conn, organisation, now).await?;
+    let balance = db::credits::available(conn, organisation, Some(creation_type), now).await?;
+    let check = Launch {
+        suspended: context.suspended,
+        plan: &plan,
+        plans: &catalog.plans,
+        via_api: request.via == Via::Api,
+        prompt: rules.check(&simulation.prompt).category,
+        cost: cost.clone(),
+        usage,
+        balance,
+    };
+    let id = Uuid::new_v4();
+    let described =
+        serde_urlencoded::to_string(request_pairs(&creation_request)).unwrap_or_default();
+    let mut row = NewGeneration {
+        id,
+        organisation,
+        hold: None,
+        creation_type,
+        request: &described,
+        prompt: &simulation.prompt,
+        status: "refused",
+        refusal_rule: None,
+        credits_held: 0,
+        via: request.via.as_str(),
+        launched_by: request.launched_by,
+        now,
+    };
+    if let Err(refusal) = check_launch(&check) {
+        return refused(conn, row, refusal).await;
+    }
+    let Ok(cost) = cost else {
+        return Err(Fault::Internal(anyhow::anyhow!(
+            "a launch passed its checks without a price"
+        ))
+        .into());
+    };
+    let key = request
+        .key
+        .map_or_else(|| format!("generation:{id}"), str::to_owned);
+    let reference = format!("generation:{id}");
+    let hold = HoldInput {
+        organisation,
+        amount: cost,
+        creation_type,
+        key: &key,
+        reference: &reference,
+        actor: request.launched_by,
+    };
+    match credits::hold_in(conn, hold, now).await? {
+        HoldOutcome::Placed { hold, available } => {
+            row.hold = Some(hold.id);
+            row.status = "running";
+            row.credits_held = cost.0;
+            db::generations::insert(conn, row).await?;
+            let generation = db::generations::get(conn, id)
+                .await?
+                .ok_or(CreditError::UnknownHold)?;
+            Ok(LaunchOutcome::Launched {
+                generation,
+                available,
+            })
+        }
+        HoldOutcome::Existing { hold } => {
+            // The same key again: its generation is the answer.
+            let generation = db::generations::by_hold(conn, hold.id)
+                .await?
+                .ok_or(CreditError::UnknownHold)?;
+            let available = db::credits::available(conn, organisation, None, now).await?;
+            Ok(LaunchOutcome::Launched {
+                generation,
+                available,
+            })
+        }
+        // Checked under the same lock just before: only a bucket restricted to another type
+        // could make this differ, and `balance` counted only those that serve the type.
+        HoldOutcome::Short { available } => {
+            refused(
+                conn,
+                row,
+                Refusal::Balance {
+                    needed: cost,
+                    available,
+                },
+            )
+            .await
+        }
+    }
+}
+
+/// Keeps a refused launch with its rule (nothing held).
+async fn refused(
+    conn: &mut PgConnection,
+    row: NewGeneration<'_>,
+    refusal: Refusal,
+) -> Result<LaunchOutcome, CreditError> {
+    let rule = refusal.rule();
+    db::generations::insert(
+        conn,
+        NewGeneration {
+            refusal_rule: Some(rule),
+            ..row
+        },
+    )
+    .await?;
+    let generation = db::generations::get(conn, row.id)
+        .await?
+        .ok_or(CreditError::UnknownHold)?;
+    Ok(LaunchOutcome::Refused {
+        generation,
+        refusal,
+    })
+}
+
+/// What the engine reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+}
+
+impl Outcome {
+    pub fn status(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Report {
+    /// Recorded now, or the same report again: the generation as it stands.
+    Recorded(Generation),
+    /// No such generation (or a refused launch, which the engine never saw).
+    NotFound,
+    /// Another outcome was recorded, or the generation expired: the report is refused.
+    Conflict(Generation),
+}
+
+/// Records the engine's report on a generation: `succeeded` captures its hold, `failed`
+/// releases it. The same report again gives the same answer; another outcome after one was
+/// recorded, or any report after the generation expired, is a conflict.
+pub async fn report(
+    pool: &PgPool,
+    id: Uuid,
+    outcome: Outcome,
+    now: OffsetDateTime,
+) -> Result<Report, CreditError> {
+    credits::retrying(|| async move {
+        let mut tx = pool.begin().await?;
+        let answer = report_in(&mut tx, id, outcome, now).await?;
+        tx.commit().await?;
+        Ok(answer)
+    })
+    .await
+}
+
+async fn report_in(
+    conn: &mut PgConnection,
+    id: Uuid,
+    outcome: Outcome,
+    now: OffsetDateTime,
+) -> Result<Report, CreditError> {
+    let Some(generation) = db::generations::get(conn, id).await? else {
+        return Ok(Report::NotFound);
+    };
+    let Some(hold) = generation.hold_id else {
+        return Ok(Report::NotFound);
+    };
+    if generation.status == "running" {
+        // Past its timeout, the generation is expired whatever arrives now.
+        if now >= generation.created_at + HOLD_TIMEOUT {
+            expire(conn, hold, now).await?;
+        } else {
+            let to = match outcome {
+                Outcome::Succeeded => HoldState::Captured,
+                Outcome::Failed => HoldState::Released,
+            };
+            let actor = Actor {
+                actor: "engine",
+                reason: outcome.status(),
+            };
+            let resolution = credits::resolve_in(conn, hold, to, actor, now).await?;
+            if resolution.changed {
+                let charged = if to == HoldState::Captured {
+                    resolution.amount
+                } else {
+                    Credits(0)
+                };
+                db::generations::finish(conn, id, outcome.status(), charged, now).await?;
+            }
+        }
+    }
+    let Some(generation) = db::generations::get(conn, id).await? else {
+        return Ok(Report::NotFound);
+    };
+    if generation.status == outcome.status() {
+        Ok(Report::Recorded(generation))
+    } else {
+        Ok(Report::Conflict(generation))
+    }
+}
+
+/// Releases a hold left without a report and marks its generation expired.
+async fn expire(
+    conn: &mut PgConnection,
+    hold: Uuid,
+    now: OffsetDateTime,
+) -> Result<bool, CreditError> {
+    let actor = Actor {
+        actor: "system",
+        reason: "timeout",
+    };
+    let resolution = credits::resolve_in(conn, hold, HoldState::Released, actor, now).await?;
+    if resolution.changed
+        && let Some(generation) = db::generations::by_hold(conn, hold).await?
+    {
+        db::generations::finish(conn, generation.id, "expired", Credits(0), now).await?;
+    }
+    Ok(resolution.changed)
+}
+
+/// The job: every hold past its timeout is released, its generation (if any) expired.
+pub async fn expire_overdue(pool: &PgPool, now: OffsetDateTime) -> Result<u64, CreditError> {
+    let mut expired = 0;
+    loop {
+        let ids = {
+            let mut conn = pool.acquire().await?;
+            db::credits::overdue_holds(&mut conn, now, 200).await?
+        };
+        for hold in &ids {
+            let done = credits::retrying(|| async move {
+                let mut tx = pool.begin().await?;
+                let done = expire(&mut tx, *hold, now).await?;
+                tx.commit().await?;
+                Ok(done)
+            })
+            .await?;
+            if done {
+                expired += 1;
+            }
+        }
+        if ids.len() < 200 {
+            return Ok(expired);
+        }
+    }
+}
+
+/// The built-in test engine (`NANOCLIP_ENGINE=test`): reports each generation running for
+/// `TEST_ENGINE_DELAY` as succeeded, or failed when its prompt contains « échec test ».
+pub async fn run_test_engine(pool: &PgPool, now: OffsetDateTime) -> Result<u64, CreditError> {
+    let running = {
+        let mut conn = pool.acquire().await?;
+        db::generations::running_since(&mut conn, now - TEST_ENGINE_DELAY, 500).await?
+    };
+    let mut reported = 0;
+    for (id, prompt) in running {
+        let outcome = if prompt.to_lowercase().contains("échec test") {
+            Outcome::Failed
+        } else {
+            Outcome::Succeeded
+        };
+        if let Report::Recorded(_) = report(pool, id, outcome, now).await? {
+            reported += 1;
+        }
+    }
+    Ok(reported)
+}
+
+/// A generation of the organisation (another organisation's is not found).
+pub async fn get(
+    pool: &PgPool,
+    organisation: Uuid,
+    id: Uuid,
+) -> Result<Option<Generation>, CreditError> {
+    let mut conn = pool.acquire().await?;
+    Ok(db::generations::get(&mut conn, id)
+        .await?
+        .filter(|g| g.organisation_id == organisation && g.status != "refused"))
+}
+
+pub async fn list(
+    pool: &PgPool,
+    organisation: Uuid,
+    status: Option<&str>,
+    with_refused: bool,
+    limit: i64,
+) -> Result<Vec<Generation>, CreditError> {
+    let mut conn = pool.acquire().await?;
+    Ok(db::generations::list(&mut conn, organisation, status, with_refused, limit).await?)
+}
+
+/// An API answer to keep with its Idempotency-Key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// What an Idempotency-Key gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Idempotent {
+    /// Answered now, or the stored answer to the same request.
+    Answer(Answer),
+    /// The same key is still being answered.
+    InProgress,
+    /// The same key with another body.
+    Conflict,
+}
+
+/// A claim left this long without its answer belongs to a request that died (its transaction
+/// rolled back): it may be taken over.
+const STALE_CLAIM: Duration = Duration::seconds(60);
+
+/// `POST /api/v1/generations` with its Idempotency-Key: the key is claimed first (a concurrent
+/// duplicate then gets `InProgress`), the launch and its answer (rendered by `answer`) are
+/// written in one transaction, so that a key never causes a second hold and its answer is
+/// never lost. A 5xx is not kept: the claim is given back.
+pub async fn launch_idempotent(
+    pool: &PgPool,
+    catalog: &Catalog,
+    rules: &PromptRules,
+    request: &LaunchRequest<'_>,
+    fingerprint: &str,
+    answer: impl Fn(&LaunchOutcome) -> Answer,
+    now: OffsetDateTime,
+) -> Result<Idempotent, CreditError> {
+    let organisation = request.organisation;
+    let Some(key) = request.key else {
+        return Err(
+            Fault::Internal(anyhow::anyhow!("an idempotent launch without its key")).into(),
+        );
+    };
+    {
+        let mut conn = pool.acquire().await?;
+        if let Some(existing) =
+            db::generations::claim_idempotency_key(&mut conn, organisation, key, fingerprint, now)
+                .await?
+        {
+            if existing.fingerprint != fingerprint {
+                return Ok(Idempotent::Conflict);
+            }
+            match (existing.status, existing.body) {
+                (Some(status), Some(body)) => {
+                    return Ok(Idempotent::Answer(Answer {
+                        status: u16::try_from(status).unwrap_or(500),
+                        body,
+                    }));
+                }
+                _ => {
+                    let taken = db::generations::take_over_stale_claim(
+                        &mut conn,
+                        organisation,
+                        key,
+                        fingerprint,
+                        now - STALE_CLAIM,
+                        now,
+                    )
+                    .await?;
+                    if !taken {
+                        return Ok(Idempotent::InProgress);
+                    }
+                }
+            }
+        }
+    }
+    let answer = &answer;
+    let outcome = credits::retrying(|| async move {
+        let mut tx = pool.begin().await?;
+        let outcome = launch_in(&mut tx, catalog, rules, request, now).await?;
+        let reply = answer(&outcome);
+        db::generations::store_answer(
+            &mut tx,
+            organisation,
+            key,
+            i32::from(reply.status),
+            &reply.body,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(reply)
+    })
+    .await;
+    match outcome {
+        Ok(reply) => Ok(Idempotent::Answer(reply)),
+        Err(error) => {
+            // Best effort: a claim left behind is taken over after STALE_CLAIM.
+            if let Ok(mut conn) = pool.acquire().await {
+                let _ = db::generations::release_claim(&mut conn, organisation, key).await;
+            }
+            Err(error)
+        }
+    }
+}
+
+/// `GET /api/v1/solde`: the balance, the buckets, the limits in force and their use.
+#[derive(Debug, Clone)]
+pub struct Balance {
+    pub overview: credits::Overview,
+    pub caps: Caps,
+    pub low_balance_threshold: i64,
+    pub raise: Option<db::generations::Raise>,
+}
+
+/// The fair-use caps in force: the plan's, or a temporary raise's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub daily: i64,
+    pub monthly: i64,
+    pub concurrent: i64,
+}
+
+pub async fn balance(
+    pool: &PgPool,
+    catalog: &Catalog,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> Result<Balance, CreditError> {
+    let overview = credits::overview(pool, organisation, now).await?;
+    let mut conn = pool.acquire().await?;
+    let Some(context) = db::generations::launch_context(&mut conn, organisation, now).await? else {
+        return Err(CreditError::UnknownOrganisation);
+    };
+    let threshold = db::accounts::organisation(&mut conn, organisation)
+        .await?
+        .map_or(0, |o| o.low_balance_threshold);
+    let plan = catalog.plan(&context.plan_id);
+    let caps = match (&context.raise, plan) {
+        (Some(r), _) => Caps {
+            daily: r.daily,
+            monthly: r.monthly,
+            concurrent: r.concurrent,
+        },
+        (None, Some(p)) => Caps {
+            daily: p.daily_generations,
+            monthly: p.monthly_credits,
+            concurrent: p.concurrent_renders,
+        },
+        (None, None) => {
+            return Err(Fault::Unavailable(anyhow::anyhow!(
+                "the organisation's plan is not in the catalog"
+            ))
+            .into());
+        }
+    };
+    Ok(Balance {
+        overview,
+        caps,
+        low_balance_threshold: threshold,
+        raise: context.raise,
+    })
+}

@@ -1,0 +1,719 @@
+//! The Plan Réseau API and the engine's reports, as PRODUCT.md's contract writes them: keys,
+//! the balance, launches with their Idempotency-Key, refusals in the check order, bad input,
+//! and the caps under concurrency (with two processes).
+
+use nanoclip::services::generations::{self, LaunchOutcome, LaunchRequest, Via};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::common::{TestApp, spawn_app_with, test_config};
+use crate::credits::assert_ledger_clean;
+
+const ENGINE_TOKEN: &str = "engine-token-for-the-tests-0123456789abcdef";
+
+async fn app() -> TestApp {
+    let mut config = test_config();
+    config.engine_token = Some(ENGINE_TOKEN.into());
+    config.engine = nanoclip::config::Engine::External;
+    spawn_app_with(config, None).await
+}
+
+/// A Plan Réseau organisation (150 credits) and an API key for it.
+async fn reseau_key(app: &TestApp) -> (Uuid, String) {
+    let owner = app.owner("reseau").await;
+    let (_, key) = nanoclip::services::api_keys::create(
+        &app.pool,
+        owner.org(),
+        true,
+        "Tests",
+        "cli",
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    (owner.org(), key)
+}
+
+async fn raise(app: &TestApp, org: Uuid, daily: i32, monthly: i64, concurrent: i32) {
+    let mut conn = app.pool.acquire().await.unwrap();
+    let today = nanoclip::db::credits::paris_date(&mut conn, app.clock.now())
+        .await
+        .unwrap();
+    nanoclip::db::generations::raise_limits(
+        &mut conn,
+        org,
+        daily,
+        monthly,
+        concurrent,
+        today,
+        today + time::Duration::days(1),
+        "test",
+        "cli",
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+}
+
+async fn post(app: &TestApp, key: &str, idempotency: Option<&str>, body: &Value) -> (u16, Value) {
+    let mut request = app
+        .client
+        .post(app.url("/api/v1/generations"))
+        .bearer_auth(key)
+        .json(body);
+    if let Some(k) = idempotency {
+        request = request.header("Idempotency-Key", k);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, key: &str, path: &str) -> (u16, Value) {
+    let response = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn report(app: &TestApp, id: &str, status: &str) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/moteur/generations/{id}")))
+        .bearer_auth(ENGINE_TOKEN)
+        .json(&json!({ "status": status }))
+        .send()
+        .await
+        .unwrap();
+    let code = response.status().as_u16();
+    (code, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_contract_s_examples_are_answered_as_written() {
+    let app = app().await;
+    let (org, key) = reseau_key(&app).await;
+    let (status, solde) = get(&app, &key, "/api/v1/solde").await;
+    assert_eq!(status, 200);
+    assert_eq!(solde["available"], 150);
+    assert_eq!(solde["held"], 0);
+    assert_eq!(solde["buckets"][0]["source"], "allotment");
+    assert_eq!(solde["buckets"][0]["remaining"], 150);
+    assert_eq!(solde["buckets"][0]["restricted_to"], Value::Null);
+    assert!(
+        solde["buckets"][0]["expires_at"]
+            .as_str()
+            .unwrap()
+            .ends_with(":00:00Z"),
+        "{solde}"
+    );
+    assert_eq!(
+        solde["limits"],
+        json!({"daily": {"used": 0, "cap": 60}, "monthly": {"used": 0, "cap": 450}, "concurrent": {"used": 0, "cap": 4}})
+    );
+    assert_eq!(solde["low_balance_threshold"], 5);
+
+    let body = json!({"type": "video", "duree": 10, "format": "16:9", "prompt": "Une vidéo de Noël pour la paroisse"});
+    let (status, launched) = post(&app, &key, Some("noel-1"), &body).await;
+    assert_eq!(status, 201, "{launched}");
+    assert_eq!(launched["status"], "running");
+    assert_eq!(launched["credits_held"], 3);
+    assert_eq!(launched["available"], 147);
+    let id = launched["id"].as_str().unwrap().to_owned();
+    // The same key and body: the same answer, no second hold.
+    let (again_status, again) = post(&app, &key, Some("noel-1"), &body).await;
+    assert_eq!((again_status, &again), (201, &launched));
+    // The same key, another body: 422.
+    let (status, conflict) = post(&app, &key, Some("noel-1"), &json!({"type": "image"})).await;
+    assert_eq!(status, 422);
+    assert_eq!(conflict["error"]["code"], "idempotency_conflict");
+    let (_, solde) = get(&app, &key, "/api/v1/solde").await;
+    assert_eq!(
+        (solde["available"].clone(), solde["held"].clone()),
+        (json!(147), json!(3))
+    );
+    assert_eq!(solde["limits"]["concurrent"]["used"], 1);
+
+    let (status, one) = get(&app, &key, &format!("/api/v1/generations/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["type"], "video");
+    assert_eq!(one["status"], "running");
+    assert_eq!(one["credits_held"], 3);
+    assert_eq!(one["credits_charged"], 0);
+    assert_eq!(one["finished_at"], Value::Null);
+    assert!(one["created_at"].as_str().unwrap().ends_with('Z'));
+    let (status, list) = get(&app, &key, "/api/v1/generations?status=running&limit=50").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["generations"].as_array().unwrap().len(), 1);
+    assert_eq!(list["generations"][0], one);
+
+    // The engine reports: succeeded captures; the same report again, the same 200; the other
+    // outcome, 409.
+    let (status, done) = report(&app, &id, "succeeded").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        done,
+        json!({"id": id, "status": "succeeded", "credits_charged": 3})
+    );
+    assert_eq!(report(&app, &id, "succeeded").await, (200, done));
+    let (status, refused) = report(&app, &id, "failed").await;
+    assert_eq!(status, 409);
+    assert_eq!(refused["error"]["code"], "conflict");
+    assert_eq!(
+        report(&app, &Uuid::new_v4().to_string(), "failed").await.0,
+        404
+    );
+    let (_, solde) = get(&app, &key, "/api/v1/solde").await;
+    assert_eq!(
+        (solde["available"].clone(), solde["held"].clone()),
+        (json!(147), json!(0))
+    );
+    // Failed: released.
+    let (_, second) = post(&app, &key, Some("noel-2"), &json!({"type": "image"})).await;
+    let second = second["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        report(&app, &second, "failed").await.1["credits_charged"],
+        0
+    );
+    let (_, solde) = get(&app, &key, "/api/v1/solde").await;
+    assert_eq!(solde["available"], 147);
+    // Another organisation's generation is not found.
+    let (_, other_key) = reseau_key(&app).await;
+    assert_eq!(
+        get(&app, &other_key, &format!("/api/v1/generations/{id}"))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        get(&app, &other_key, "/api/v1/generations/pas-un-uuid")
+            .await
+            .0,
+        404
+    );
+    let _ = org;
+    assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test]
+async fn keys_are_checked_and_the_plan_must_have_the_api() {
+    let app = app().await;
+    let (org, key) = reseau_key(&app).await;
+    for auth in [
+        None,
+        Some("Bearer nanoclip_live_inconnue"),
+        Some("Basic abc"),
+        Some("Bearer "),
+    ] {
+        let mut request = app.client.get(app.url("/api/v1/solde"));
+        if let Some(a) = auth {
+            request = request.header("Authorization", a);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{auth:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+    // A revoked key.
+    let keys = nanoclip::services::api_keys::list(&app.pool, org)
+        .await
+        .unwrap();
+    nanoclip::services::api_keys::revoke(&app.pool, org, keys[0].id, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(get(&app, &key, "/api/v1/solde").await.0, 401);
+    // A plan without the API: 403, and no key can be made for it.
+    let (org, key) = reseau_key(&app).await;
+    sqlx::query("UPDATE organisations SET plan_id = 'eglise' WHERE id = $1")
+        .bind(org)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, body) = get(&app, &key, "/api/v1/solde").await;
+    assert_eq!(status, 403);
+    assert_eq!(body["error"]["code"], "forbidden");
+    let refused =
+        nanoclip::services::api_keys::create(&app.pool, org, false, "x", "cli", app.clock.now())
+            .await;
+    assert!(matches!(
+        refused,
+        Err(nanoclip::services::api_keys::KeyError::PlanWithoutApi)
+    ));
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_contract_s_json_never_html_nor_a_500() {
+    let app = app().await;
+    let (_, key) = reseau_key(&app).await;
+    let send = |body: Vec<u8>, content_type: &'static str, idempotency: Option<&'static str>| {
+        let mut request = app
+            .client
+            .post(app.url("/api/v1/generations"))
+            .bearer_auth(&key)
+            .header("Content-Type", content_type)
+            .body(body);
+        if let Some(k) = idempotency {
+            request = request.header("Idempotency-Key", k);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body: Value = response.json().await.unwrap();
+            (status, content_type, body)
+        }
+    };
+    type Case = (
+        Vec<u8>,
+        &'static str,
+        Option<&'static str>,
+        u16,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            b"{\"type\": \"video\"".to_vec(),
+            "application/json",
+            Some("a"),
+            400,
+            "body",
+        ),
+        (
+            b"[1, 2]".to_vec(),
+            "application/json",
+            Some("b"),
+            400,
+            "body",
+        ),
+        (
+            b"type=video".to_vec(),
+            "application/x-www-form-urlencoded",
+            Some("c"),
+            400,
+            "Content-Type",
+        ),
+        (
+            b"{\"type\": \"video\", \"duree\": 10}".to_vec(),
+            "application/json",
+            None,
+            400,
+            "Idempotency-Key",
+        ),
+        (
+            b"{\"type\": \"video\", \"duree\": 99}".to_vec(),
+            "application/json",
+            Some("d"),
+            400,
+            "duree",
+        ),
+        (
+            b"{\"type\": \"hologramme\"}".to_vec(),
+            "application/json",
+            Some("e"),
+            400,
+            "type",
+        ),
+        (
+            b"{\"type\": \"image\", \"quantite\": 2}".to_vec(),
+            "application/json",
+            Some("f"),
+            400,
+            "quantite",
+        ),
+        (
+            b"{\"type\": \"image\", \"duree\": [1]}".to_vec(),
+            "application/json",
+            Some("g"),
+            400,
+            "duree",
+        ),
+    ];
+    for (body, content_type, idempotency, want, field) in cases {
+        let (status, got_type, json) = send(body.clone(), content_type, idempotency).await;
+        assert_eq!(status, want, "{}", String::from_utf8_lossy(&body));
+        assert!(got_type.starts_with("application/json"));
+        assert!(
+            json["errors"][field]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{field}: {json}"
+        );
+    }
+    let (status, _, json) = send(vec![b' '; 70 * 1024], "application/json", Some("h")).await;
+    assert_eq!(status, 413);
+    assert_eq!(json["error"]["code"], "payload_too_large");
+    let long_key: &'static str = Box::leak("k".repeat(256).into_boxed_str());
+    let (status, _, json) = send(b"{}".to_vec(), "application/json", Some(long_key)).await;
+    assert_eq!(status, 400);
+    assert!(json["errors"]["Idempotency-Key"].is_string());
+    for path in [
+        "/api/v1/generations?status=perdu",
+        "/api/v1/generations?limit=0",
+        "/api/v1/generations?limit=201",
+        "/api/v1/generations?limit=abc",
+    ] {
+        let (status, json) = get(&app, &key, path).await;
+        assert_eq!(status, 400, "{path}");
+        assert!(json["errors"].is_object(), "{path}");
+    }
+    // A stored 400 is replayed for the same key and body.
+    let (first, _, one) = send(
+        b"{\"type\": \"video\", \"duree\": 99}".to_vec(),
+        "application/json",
+        Some("d"),
+    )
+    .await;
+    assert_eq!((first, one["errors"]["duree"].is_string()), (400, true));
+}
+
+#[tokio::test]
+async fn refusals_come_in_the_check_order_with_their_status_and_hold_nothing() {
+    let app = app().await;
+    let (org, key) = reseau_key(&app).await;
+    let (status, body) = post(
+        &app,
+        &key,
+        Some("p"),
+        &json!({"type": "image", "prompt": "une image sexy et suggestive"}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["refusal"]["rule"], "prompt");
+    for i in 0..4 {
+        assert_eq!(
+            post(
+                &app,
+                &key,
+                Some(&format!("c{i}")),
+                &json!({"type": "image"})
+            )
+            .await
+            .0,
+            201
+        );
+    }
+    let (status, body) = post(&app, &key, Some("c5"), &json!({"type": "image"})).await;
+    assert_eq!(status, 429);
+    assert_eq!(body["refusal"]["rule"], "concurrency");
+    assert!(
+        body["refusal"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Attendez la fin d’un rendu")
+    );
+    // The prompt comes before concurrency.
+    let (_, body) = post(
+        &app,
+        &key,
+        Some("c6"),
+        &json!({"type": "image", "prompt": "de la drogue et de l’alcool à volonté"}),
+    )
+    .await;
+    assert_eq!(body["refusal"]["rule"], "prompt");
+    // Balance: 146 left; 20 pages of rich mini-book cost 16 on Réseau; with the caps raised,
+    // ten of them leave too little.
+    raise(&app, org, 100, 10_000, 100).await;
+    let mut last = (0, Value::Null);
+    for i in 0..10 {
+        last = post(
+            &app,
+            &key,
+            Some(&format!("b{i}")),
+            &json!({"type": "mini-livre", "pages": 20, "illustrations": "riches"}),
+        )
+        .await;
+    }
+    assert_eq!(last.0, 402, "{}", last.1);
+    assert_eq!(last.1["refusal"]["rule"], "balance");
+    // Suspended: 403 before anything else.
+    sqlx::query("UPDATE organisations SET suspended_at = now() WHERE id = $1")
+        .bind(org)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, body) = post(&app, &key, Some("s"), &json!({"type": "image"})).await;
+    assert_eq!(
+        (status, body["refusal"]["rule"].clone()),
+        (403, json!("suspended"))
+    );
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM generations WHERE status = 'refused' AND hold_id IS NOT NULL",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(held, 0);
+    assert_ledger_clean(&app.pool).await;
+}
+
+fn rules() -> nanoclip::domain::prompt::PromptRules {
+    let text =
+        std::fs::read_to_string(crate::common::project_dir().join("content/prompt-rules.toml"))
+            .unwrap();
+    nanoclip::domain::prompt::PromptRules::from_toml(&text).unwrap()
+}
+
+async fn service_launch(
+    pool: &sqlx::PgPool,
+    catalog: &nanoclip::services::catalog::Catalog,
+    rules: &nanoclip::domain::prompt::PromptRules,
+    org: Uuid,
+    who: String,
+) -> &'static str {
+    let raw: nanoclip::domain::simulation::RawSimulation =
+        serde_urlencoded::from_str("type=image").unwrap();
+    let request = LaunchRequest {
+        organisation: org,
+        raw,
+        via: Via::Portal,
+        launched_by: &who,
+        key: None,
+    };
+    match generations::launch(
+        pool,
+        catalog,
+        rules,
+        &request,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(LaunchOutcome::Launched { .. }) => "launched",
+        Ok(LaunchOutcome::Refused { refusal, .. }) => refusal.rule(),
+        Ok(LaunchOutcome::Invalid(_)) => "invalid",
+        Err(_) => "error",
+    }
+}
+
+/// `n` launches of an image at once, through the service.
+async fn concurrent_launches(
+    pool: &sqlx::PgPool,
+    org: Uuid,
+    n: usize,
+    tag: &str,
+) -> Vec<&'static str> {
+    let catalog = nanoclip::services::catalog::CatalogCache::default()
+        .get(pool)
+        .await
+        .unwrap();
+    let rules = rules();
+    let launches =
+        (0..n).map(|i| service_launch(pool, &catalog, &rules, org, format!("user:{tag}-{i}")));
+    futures_util::future::join_all(launches).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_launches_against_a_daily_cap_of_15_launch_exactly_15() {
+    let app = app().await;
+    let (org, _) = reseau_key(&app).await;
+    raise(&app, org, 15, 10_000, 100).await;
+    let outcomes = concurrent_launches(&app.pool, org, 50, "a").await;
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "launched").count(),
+        15,
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes.iter().filter(|o| **o == "daily_cap").count(), 35);
+    assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_concurrency_cap_of_4_never_lets_a_fifth_render_run() {
+    let app = app().await;
+    let (org, _) = reseau_key(&app).await;
+    let outcomes = concurrent_launches(&app.pool, org, 30, "a").await;
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "launched").count(),
+        4,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| *o == "launched" || *o == "concurrency")
+    );
+    let running: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM generations WHERE organisation_id = $1 AND status = 'running'",
+    )
+    .bind(org)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(running, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_duplicates_of_one_key_hold_once() {
+    let app = app().await;
+    let (org, key) = reseau_key(&app).await;
+    let body = json!({"type": "image"});
+    let requests: Vec<_> = (0..12)
+        .map(|_| post(&app, &key, Some("same-key"), &body))
+        .collect();
+    let answers = futures_util::future::join_all(requests).await;
+    let created: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, b)| b)
+        .collect();
+    assert!(!created.is_empty());
+    assert!(
+        created.iter().all(|b| b["id"] == created[0]["id"]),
+        "one generation: {answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|(s, b)| *s == 201
+                || (*s == 409 && b["error"]["code"] == "idempotency_in_progress")),
+        "{answers:?}"
+    );
+    let holds: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE organisation_id = $1")
+            .bind(org)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(holds, 1);
+}
+
+/// Run by the two-process test: 100 launches of an image through the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by two_hundred_launches_on_100_credits_from_two_processes_launch_exactly_100"]
+async fn launch_storm_second_process() {
+    let Ok(url) = std::env::var("NANOCLIP_STORM_DATABASE_URL") else {
+        return;
+    };
+    let org: Uuid = std::env::var("NANOCLIP_STORM_ORGANISATION")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(10)
+        .connect(&url)
+        .await
+        .unwrap();
+    let outcomes = concurrent_launches(&pool, org, 100, "second").await;
+    let launched = outcomes.iter().filter(|o| **o == "launched").count();
+    let errors = outcomes.iter().filter(|o| **o == "error").count();
+    println!("LAUNCHES {launched} {errors}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_launches_on_100_credits_from_two_processes_launch_exactly_100() {
+    let app = app().await;
+    let (org, _) = reseau_key(&app).await;
+    raise(&app, org, 10_000, 10_000, 10_000).await;
+    // 150 allotted: 50 taken off, 100 left.
+    nanoclip::services::credits::adjust(
+        &app.pool,
+        nanoclip::services::credits::Adjustment {
+            organisation: org,
+            credits: nanoclip::domain::money::Credits(-50),
+            reason: "test",
+            last_day: None,
+            key: "minus-50",
+            actor: "cli",
+        },
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    let second = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "api_reseau::launch_storm_second_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("NANOCLIP_STORM_DATABASE_URL", app.database_url())
+        .env("NANOCLIP_STORM_ORGANISATION", org.to_string())
+        .output();
+    let here = concurrent_launches(&app.pool, org, 100, "first");
+    let (second, here) = tokio::join!(second, here);
+    let stdout = String::from_utf8_lossy(&second.as_ref().unwrap().stdout).to_string();
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("LAUNCHES "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let there: Vec<usize> = line.split(' ').map(|n| n.parse().unwrap()).collect();
+    let launched_here = here.iter().filter(|o| **o == "launched").count();
+    assert_eq!(there[1], 0, "no errors in the second process");
+    assert!(
+        here.iter().all(|o| *o == "launched" || *o == "balance"),
+        "{here:?}"
+    );
+    assert_eq!(launched_here + there[0], 100);
+    assert_eq!(
+        nanoclip::services::credits::available(&app.pool, org, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+            .0,
+        0
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test]
+async fn a_generation_without_a_report_expires_and_a_late_report_is_refused() {
+    let app = app().await;
+    let (_, key) = reseau_key(&app).await;
+    let (_, launched) = post(&app, &key, Some("late"), &json!({"type": "image"})).await;
+    let id = launched["id"].as_str().unwrap().to_owned();
+    let later = app.clock.now() + time::Duration::minutes(31);
+    assert_eq!(
+        generations::expire_overdue(&app.pool, later).await.unwrap(),
+        1
+    );
+    let (_, one) = get(&app, &key, &format!("/api/v1/generations/{id}")).await;
+    assert_eq!(one["status"], "expired");
+    assert_eq!(report(&app, &id, "succeeded").await.0, 409);
+    let (_, solde) = get(&app, &key, "/api/v1/solde").await;
+    assert_eq!(solde["available"], 150);
+}
+
+#[tokio::test]
+async fn the_test_engine_reports_success_or_failure_on_echec_test() {
+    let app = app().await;
+    let (_, key) = reseau_key(&app).await;
+    let (_, ok) = post(
+        &app,
+        &key,
+        Some("t1"),
+        &json!({"type": "image", "prompt": "Un vitrail lumineux"}),
+    )
+    .await;
+    let (_, ko) = post(
+        &app,
+        &key,
+        Some("t2"),
+        &json!({"type": "image", "prompt": "Échec test de rendu"}),
+    )
+    .await;
+    let later = app.clock.now() + generations::TEST_ENGINE_DELAY;
+    assert_eq!(
+        generations::run_test_engine(&app.pool, later)
+            .await
+            .unwrap(),
+        2
+    );
+    for (launched, status, charged) in [(ok, "succeeded", 1), (ko, "failed", 0)] {
+        let id = launched["id"].as_str().unwrap();
+        let (_, g) = get(&app, &key, &format!("/api/v1/generations/{id}")).await;
+        assert_eq!(
+            (
+                g["status"].as_str().unwrap(),
+                g["credits_charged"].as_i64().unwrap()
+            ),
+            (status, charged)
+        );
+    }
+}
