@@ -17,6 +17,8 @@ CREATE TABLE generations (
     prompt          text NOT NULL DEFAULT '',
     status          text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'expired', 'refused')),
     refusal_rule    text,
+    -- The refusal with its figures (what the page explains), as the portal serialised it.
+    refusal         jsonb,
     credits_held    bigint NOT NULL DEFAULT 0 CHECK (credits_held >= 0),
     credits_charged bigint NOT NULL DEFAULT 0 CHECK (credits_charged >= 0),
     via             text NOT NULL CHECK (via IN ('portal', 'api')),

@@ -242,11 +242,11 @@ pub async fn raise_limits(config: Config, email: &str, args: RaiseArgs<'_>) -> a
         let mut conn = pool.acquire().await?;
         let today = db::credits::paris_date(&mut conn, now).await?;
         let first_day = first_day.unwrap_or(today);
-        if first_day > last_day {
-            return Err(refuse(Said::RaiseDatesReversed));
-        }
         if last_day < today {
             return Err(refuse(Said::RaiseOver));
+        }
+        if first_day > last_day {
+            return Err(refuse(Said::RaiseDatesReversed));
         }
         db::generations::raise_limits(
             &mut conn,

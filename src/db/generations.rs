@@ -16,6 +16,7 @@ pub struct Generation {
     pub prompt: String,
     pub status: String,
     pub refusal_rule: Option<String>,
+    pub refusal: Option<serde_json::Value>,
     pub credits_held: i64,
     pub credits_charged: i64,
     pub via: String,
@@ -34,6 +35,7 @@ pub struct NewGeneration<'a> {
     pub prompt: &'a str,
     pub status: &'a str,
     pub refusal_rule: Option<&'a str>,
+    pub refusal: Option<&'a serde_json::Value>,
     pub credits_held: i64,
     pub via: &'a str,
     pub launched_by: &'a str,
@@ -44,8 +46,8 @@ pub async fn insert(conn: &mut PgConnection, g: NewGeneration<'_>) -> sqlx::Resu
     let finished = (g.status != "running").then_some(g.now);
     sqlx::query!(
         "INSERT INTO generations (id, organisation_id, hold_id, creation_type, request, prompt, status, refusal_rule,
-                                  credits_held, via, launched_by, created_at, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                                  credits_held, via, launched_by, created_at, finished_at, refusal)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         g.id,
         g.organisation,
         g.hold,
@@ -58,7 +60,8 @@ pub async fn insert(conn: &mut PgConnection, g: NewGeneration<'_>) -> sqlx::Resu
         g.via,
         g.launched_by,
         g.now,
-        finished
+        finished,
+        g.refusal
     )
     .execute(conn)
     .await?;
@@ -68,7 +71,7 @@ pub async fn insert(conn: &mut PgConnection, g: NewGeneration<'_>) -> sqlx::Resu
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Generation>> {
     sqlx::query_as!(
         Generation,
-        "SELECT id, organisation_id, hold_id, creation_type, request, prompt, status, refusal_rule,
+        "SELECT id, organisation_id, hold_id, creation_type, request, prompt, status, refusal_rule, refusal,
                 credits_held, credits_charged, via, created_at, finished_at
          FROM generations WHERE id = $1",
         id
@@ -80,7 +83,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Gener
 pub async fn by_hold(conn: &mut PgConnection, hold: Uuid) -> sqlx::Result<Option<Generation>> {
     sqlx::query_as!(
         Generation,
-        "SELECT id, organisation_id, hold_id, creation_type, request, prompt, status, refusal_rule,
+        "SELECT id, organisation_id, hold_id, creation_type, request, prompt, status, refusal_rule, refusal,
                 credits_held, credits_charged, via, created_at, finished_at
          FROM generations WHERE hold_id = $1",
         hold
@@ -99,7 +102,7 @@ pub async fn list(
 ) -> sqlx::Result<Vec<Generation>> {
     sqlx::query_as!(
         Generation,
-        "SELECT id, organisation_id, hold_id, creation_type, request, prompt, status, refusal_rule,
+        "SELECT id, organisation_id, hold_id, creation_type, request, prompt, status, refusal_rule, refusal,
                 credits_held, credits_charged, via, created_at, finished_at
          FROM generations
          WHERE organisation_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3 OR status <> 'refused')

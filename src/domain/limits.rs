@@ -12,7 +12,7 @@ use super::prompt::Category;
 /// Why a generation does not start (nothing is held or debited), with what the French sentence
 /// needs to name the rule and the way out. Variants are declared in check order and `Ord` is
 /// derived: `a < b` when `a`'s rule is checked first, so the first refusal is the minimum.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub enum Refusal {
     /// The subscription is suspended (unpaid past its retries, or by staff): every launch.
     Suspended,
@@ -462,5 +462,34 @@ mod tests {
         );
         assert!(limits.stops.iter().all(|s| s.after == 10));
         assert_eq!(limits.concurrent, 1);
+    }
+}
+
+#[cfg(test)]
+mod refusal_json {
+    use super::*;
+
+    #[test]
+    fn a_refusal_reads_back_from_its_json() {
+        for refusal in [
+            Refusal::FourKNotInPlan {
+                available_in: Some("Plan Réseau".into()),
+            },
+            Refusal::Balance {
+                needed: Credits(3),
+                available: Credits(1),
+            },
+            Refusal::Prompt {
+                category: crate::domain::prompt::Category::DrugsDanger,
+            },
+            Refusal::Suspended,
+        ] {
+            let json = serde_json::to_value(&refusal).unwrap();
+            assert_eq!(
+                serde_json::from_value::<Refusal>(json.clone()).unwrap(),
+                refusal,
+                "{json}"
+            );
+        }
     }
 }

@@ -15,7 +15,9 @@ use super::format;
 pub struct Cents(pub i64);
 
 /// A number of credits. Stored as a `bigint` (see `db::types`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct Credits(pub i64);
 

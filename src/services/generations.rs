@@ -155,6 +155,7 @@ pub async fn launch_in(
         prompt: &simulation.prompt,
         status: "refused",
         refusal_rule: None,
+        refusal: None,
         credits_held: 0,
         via: request.via.as_str(),
         launched_by: request.launched_by,
@@ -229,10 +230,12 @@ async fn refused(
     refusal: Refusal,
 ) -> Result<LaunchOutcome, CreditError> {
     let rule = refusal.rule();
+    let detail = serde_json::to_value(&refusal).ok();
     db::generations::insert(
         conn,
         NewGeneration {
             refusal_rule: Some(rule),
+            refusal: detail.as_ref(),
             ..row
         },
     )

@@ -16,7 +16,13 @@ use crate::db;
 use crate::services::help;
 
 /// Subjects, in the order of the form (the template words them).
-pub const SUBJECTS: [&str; 4] = ["question", "facturation", "technique", "evenement"];
+pub const SUBJECTS: [&str; 5] = [
+    "question",
+    "facturation",
+    "technique",
+    "evenement",
+    "erreur",
+];
 
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct ContactForm {
@@ -189,6 +195,17 @@ struct ThanksPage {
 pub struct Prefill {
     sujet: Option<String>,
     page: Option<String>,
+    /// « Je pense que c'est une erreur » on a refused generation: its id and rule.
+    generation: Option<String>,
+    regle: Option<String>,
+}
+
+/// The message a refused generation's « Je pense que c'est une erreur » starts with.
+#[derive(Template)]
+#[template(path = "contact/erreur.txt")]
+struct RefusedGeneration<'a> {
+    generation: &'a str,
+    rule: &'a str,
 }
 
 pub async fn form(
@@ -205,6 +222,28 @@ pub async fn form(
         page: prefill.page.clone().unwrap_or_default(),
         ..ContactForm::default()
     };
+    let mut form = form;
+    let rules = [
+        "suspended",
+        "plan_feature",
+        "not_priced",
+        "prompt",
+        "concurrency",
+        "daily_cap",
+        "monthly_cap",
+        "balance",
+    ];
+    if let (Some(id), Some(rule)) = (prefill.generation.as_deref(), prefill.regle.as_deref())
+        && uuid::Uuid::parse_str(id).is_ok()
+        && rules.contains(&rule)
+    {
+        form.sujet = "erreur".into();
+        form.message = RefusedGeneration {
+            generation: id,
+            rule,
+        }
+        .render()?;
+    }
     let page = ContactPage {
         layout,
         form,

@@ -13,6 +13,7 @@ pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod filters;
+pub mod generations;
 pub mod guards;
 pub mod layout;
 pub mod messages;

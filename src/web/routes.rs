@@ -10,7 +10,8 @@
 use actix_web::web;
 
 use super::{
-    admin, aide, api, api_reseau, compte, contact, credits, meta, simulateur, tableau_de_bord,
+    admin, aide, api, api_reseau, compte, contact, credits, generations, meta, simulateur,
+    tableau_de_bord,
 };
 
 /// Who calls a route, which decides the scope (and so the middleware) it lives in.
@@ -58,12 +59,7 @@ pub struct Route {
 
 /// Pages the guides already promise and that the next issues build: a guide may link to them
 /// until they exist. The list must be empty once credits, generations and billing are built.
-pub const PLANNED: &[&str] = &[
-    "/abonnement",
-    "/achats",
-    "/achats/historique",
-    "/generations",
-];
+pub const PLANNED: &[&str] = &["/abonnement", "/achats", "/achats/historique"];
 
 macro_rules! route {
     ($verb:ident $path:literal, $caller:ident, $handler:path $(, $flag:ident)*) => {{
@@ -122,9 +118,14 @@ pub fn table() -> Vec<Route> {
         route!(post "/compte/membres/{id}/retrait", Browser, compte::remove_member, private),
         route!(post "/compte/membres/{id}/propriete", Browser, compte::transfer_ownership, private),
         route!(post "/compte/seuil", Browser, compte::set_threshold, private),
+        route!(get "/compte/api", Browser, compte::api_keys_page, private),
+        route!(post "/compte/api", Browser, compte::create_api_key, private),
+        route!(post "/compte/api/{id}/revocation", Browser, compte::revoke_api_key, private),
         route!(get "/tableau-de-bord", Browser, tableau_de_bord::page, private),
         route!(get "/credits/historique", Browser, credits::historique, private),
         route!(get "/credits/historique.csv", Browser, credits::export, private),
+        route!(get "/generations", Browser, generations::page, private),
+        route!(post "/generations", Browser, generations::launch, private),
         route!(get "/contact", Browser, contact::form, sitemap),
         route!(post "/contact", Browser, contact::send),
         route!(get "/contact/merci", Browser, contact::thanks),

@@ -32,6 +32,8 @@ struct DashboardPage {
     buckets: Vec<BucketLine>,
     radar: Vec<BucketLine>,
     limits: Vec<LimitBar>,
+    /// A temporary raise in force: its caps replace the plan's until its last day.
+    raise: Option<crate::db::generations::Raise>,
     chart: Chart,
 }
 
@@ -153,6 +155,15 @@ pub async fn page(
             CreditError::Fault(fault) => PageError::from(fault),
             other => PageError::Internal(other.into()),
         })?;
+    let balance =
+        crate::services::generations::balance(&state.pool, &catalog, organisation_id, now)
+            .await
+            .map_err(|e| match e {
+                CreditError::Fault(fault) => PageError::from(fault),
+                other => PageError::Internal(other.into()),
+            })?;
+    let caps = balance.caps;
+    let raise = balance.raise;
     let rollover_cap = plan.as_ref().map_or(0, |p| p.rollover_cap);
     let today = overview.today;
     let buckets: Vec<BucketLine> = overview
@@ -176,28 +187,23 @@ pub async fn page(
         .filter(|b| b.days_left < RADAR_DAYS && b.lost() > 0)
         .cloned()
         .collect();
-    let limits = plan
-        .as_ref()
-        .map(|p| {
-            vec![
-                LimitBar {
-                    rule: "daily",
-                    used: overview.usage.generations_today,
-                    cap: p.daily_generations,
-                },
-                LimitBar {
-                    rule: "monthly",
-                    used: overview.usage.credits_this_month,
-                    cap: p.monthly_credits,
-                },
-                LimitBar {
-                    rule: "concurrent",
-                    used: overview.usage.renders_running,
-                    cap: p.concurrent_renders,
-                },
-            ]
-        })
-        .unwrap_or_default();
+    let limits = vec![
+        LimitBar {
+            rule: "daily",
+            used: overview.usage.generations_today,
+            cap: caps.daily,
+        },
+        LimitBar {
+            rule: "monthly",
+            used: overview.usage.credits_this_month,
+            cap: caps.monthly,
+        },
+        LimitBar {
+            rule: "concurrent",
+            used: overview.usage.renders_running,
+            cap: caps.concurrent,
+        },
+    ];
     let period = overview.subscription.as_ref().map(|s| {
         let last = s.period_end - time::Duration::DAY;
         (paris_day(s.period_start), paris_day(last))
@@ -214,6 +220,7 @@ pub async fn page(
         buckets,
         radar,
         limits,
+        raise,
         chart,
     }
     .render()?;

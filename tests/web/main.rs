@@ -11,6 +11,7 @@ mod credits;
 mod entete;
 mod foundation;
 mod fuzz;
+mod generations;
 mod panne;
 mod portees;
 mod securite;

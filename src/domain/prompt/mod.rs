@@ -37,7 +37,9 @@ use reading::*;
 use rules::*;
 
 /// A forbidden category, as named by the help centre (section 7 of « Crédits & limites »).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Sexual,

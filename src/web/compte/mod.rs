@@ -22,6 +22,7 @@ use crate::domain::catalog::Plan;
 use crate::services::accounts::{self as service, AccountError, SignUp};
 use crate::services::passwords::{Weakness, check_strength};
 
+mod api;
 mod connexion;
 mod email;
 mod inscription;
@@ -29,6 +30,7 @@ mod membres;
 mod mot_de_passe;
 mod page;
 
+pub use api::*;
 pub use connexion::*;
 pub use email::*;
 pub use inscription::*;

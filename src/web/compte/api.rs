@@ -1,0 +1,167 @@
+//! `/compte/api`: the Plan Réseau API keys of the organisation (owners): create one (shown
+//! once), see when each was last used, revoke.
+
+use super::*;
+use crate::db::generations::ApiKey;
+use crate::services::api_keys::{self, KeyError};
+
+#[derive(Template)]
+#[template(path = "compte/api.html")]
+struct ApiKeysPage {
+    layout: Layout,
+    csrf: String,
+    allows_api: bool,
+    keys: Vec<ApiKey>,
+    /// The key just created: its name and secret, shown this once.
+    created: Option<(String, String)>,
+    name: String,
+    error: Option<&'static str>,
+    revoked: bool,
+}
+
+#[derive(Deserialize)]
+pub struct KeyForm {
+    #[serde(default)]
+    nom: String,
+}
+
+#[derive(Deserialize)]
+pub struct Notice {
+    revoquee: Option<String>,
+}
+
+fn key_error(error: KeyError) -> PageError {
+    match error {
+        KeyError::Credit(crate::services::credits::CreditError::Fault(f)) => f.into(),
+        other => PageError::Internal(other.into()),
+    }
+}
+
+async fn allows_api(state: &AppState, organisation: Uuid) -> Result<bool, PageError> {
+    let org = service::organisation(&state.pool, organisation).await?;
+    let catalog = state.catalog.get(&state.pool).await?;
+    Ok(org
+        .and_then(|o| catalog.plan(&o.plan_id).map(|p| p.allows_api))
+        .unwrap_or(false))
+}
+
+async fn render_page(
+    state: &AppState,
+    request: &HttpRequest,
+    layout: Layout,
+    organisation: Uuid,
+    created: Option<(String, String)>,
+    name: String,
+    error: Option<&'static str>,
+    revoked: bool,
+) -> Result<HttpResponse, PageError> {
+    let allows = allows_api(state, organisation).await?;
+    let keys = api_keys::list(&state.pool, organisation)
+        .await
+        .map_err(key_error)?;
+    let status = if error.is_some() { 400 } else { 200 };
+    let page = ApiKeysPage {
+        layout,
+        csrf: csrf::token(request)?,
+        allows_api: allows,
+        keys,
+        created,
+        name,
+        error,
+        revoked,
+    };
+    Ok(super::super::html(status, page.render()?))
+}
+
+pub async fn api_keys_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    owner: Owner,
+    notice: web::Query<Notice>,
+) -> Result<HttpResponse, PageError> {
+    let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
+    render_page(
+        &state,
+        &request,
+        layout,
+        organisation,
+        None,
+        String::new(),
+        None,
+        notice.revoquee.is_some(),
+    )
+    .await
+}
+
+pub async fn create_api_key(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    owner: Owner,
+    form: web::Form<KeyForm>,
+) -> Result<HttpResponse, PageError> {
+    let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
+    let allows = allows_api(&state, organisation).await?;
+    let by = format!("user:{}", owner.0.id);
+    match api_keys::create(
+        &state.pool,
+        organisation,
+        allows,
+        &form.nom,
+        &by,
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok((_, secret)) => {
+            let name = form.nom.trim().to_owned();
+            render_page(
+                &state,
+                &request,
+                layout,
+                organisation,
+                Some((name, secret)),
+                String::new(),
+                None,
+                false,
+            )
+            .await
+        }
+        Err(KeyError::BadName) => {
+            render_page(
+                &state,
+                &request,
+                layout,
+                organisation,
+                None,
+                form.nom.clone(),
+                Some("nom"),
+                false,
+            )
+            .await
+        }
+        Err(KeyError::PlanWithoutApi) => Err(PageError::Forbidden),
+        Err(other) => Err(key_error(other)),
+    }
+}
+
+pub async fn revoke_api_key(
+    state: web::Data<AppState>,
+    owner: Owner,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, PageError> {
+    let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
+    let done = api_keys::revoke(
+        &state.pool,
+        organisation,
+        id.into_inner(),
+        state.clock.now(),
+    )
+    .await
+    .map_err(key_error)?;
+    if !done {
+        return Err(PageError::NotFound);
+    }
+    Ok(super::super::see_other("/compte/api?revoquee=1"))
+}

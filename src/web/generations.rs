@@ -1,0 +1,272 @@
+//! `/generations`: the organisation's generations, from the hold to the capture or release,
+//! refusals kept and explained (« 0 crédit débité », and « Je pense que c'est une erreur »), and
+//! a launch form with the simulator's fields, for members and owners. The same launch service as
+//! the API.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::error::PageError;
+use super::extract::CurrentUser;
+use super::layout::Layout;
+use super::{AppState, csrf, filters, messages};
+use crate::db::generations::Generation;
+use crate::domain::simulation::RawSimulation;
+use crate::services::credits::CreditError;
+use crate::services::generations::{self, LaunchOutcome, LaunchRequest, Via};
+
+/// Generations listed on the page (the newest).
+const LISTED: i64 = 100;
+
+/// The launch form, as typed (kept when something is wrong).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LaunchForm {
+    #[serde(default, rename = "type")]
+    pub creation_type: String,
+    #[serde(default)]
+    pub duree: String,
+    #[serde(default)]
+    pub format: String,
+    #[serde(default)]
+    pub resolution: String,
+    #[serde(default)]
+    pub pages: String,
+    #[serde(default)]
+    pub illustrations: String,
+    #[serde(default)]
+    pub prompt: String,
+    /// A random key given with the form: sending the same form twice launches once.
+    #[serde(default)]
+    pub cle: String,
+}
+
+impl LaunchForm {
+    fn raw(&self) -> RawSimulation {
+        let some = |v: &str| Some(v.to_owned()).filter(|v| !v.trim().is_empty());
+        RawSimulation {
+            creation_type: some(&self.creation_type),
+            duree: some(&self.duree),
+            format: some(&self.format),
+            resolution: some(&self.resolution),
+            pages: some(&self.pages),
+            illustrations: some(&self.illustrations),
+            quantite: None,
+            plan: None,
+            prompt: some(&self.prompt),
+        }
+    }
+}
+
+/// A line of the list.
+struct Line {
+    generation: Generation,
+    /// The refusal's sentence, for a refused launch.
+    refusal: Option<String>,
+}
+
+impl Line {
+    /// « Vidéo, 10 s, 16:9, HD » from the stored request.
+    fn described(&self) -> String {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(&self.generation.request).unwrap_or_default();
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let mut parts = Vec::new();
+        if let Some(d) = get("duree") {
+            parts.push(format!("{d}\u{a0}s"));
+        }
+        if let Some(p) = get("pages") {
+            parts.push(format!("{p}\u{a0}pages"));
+        }
+        if let Some(i) = get("illustrations") {
+            parts.push(format!("illustrations {i}"));
+        }
+        if let Some(f) = get("format") {
+            parts.push(f.replace('x', "\u{d7}"));
+        }
+        if let Some(r) = get("resolution") {
+            parts.push(r.to_uppercase());
+        }
+        parts.join(", ")
+    }
+
+    fn contact_link(&self) -> String {
+        let rule = self.generation.refusal_rule.as_deref().unwrap_or("");
+        format!(
+            "/contact?sujet=erreur&generation={}&regle={}",
+            self.generation.id,
+            serde_urlencoded::to_string([("", rule)])
+                .unwrap_or_default()
+                .trim_start_matches('=')
+        )
+    }
+}
+
+#[derive(Template)]
+#[template(path = "generations/page.html")]
+struct GenerationsPage {
+    layout: Layout,
+    csrf: String,
+    form: LaunchForm,
+    errors: Vec<(&'static str, String)>,
+    /// The launch just made (after the redirect), to say how it went.
+    just: Option<Line>,
+    lines: Vec<Line>,
+    test_engine: bool,
+}
+
+impl GenerationsPage {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
+    fn invalid(&self, field: &str) -> &'static str {
+        if self.error_for(field).is_some() {
+            "true"
+        } else {
+            "false"
+        }
+    }
+
+    fn selected(&self, field: &str, value: &str) -> bool {
+        let typed = match field {
+            "type" => &self.form.creation_type,
+            "format" => &self.form.format,
+            "resolution" => &self.form.resolution,
+            "illustrations" => &self.form.illustrations,
+            _ => return false,
+        };
+        typed.eq_ignore_ascii_case(value)
+    }
+}
+
+fn fault(error: CreditError) -> PageError {
+    match error {
+        CreditError::Fault(f) => f.into(),
+        other => PageError::Internal(other.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Shown {
+    lancee: Option<String>,
+}
+
+async fn lines(state: &AppState, organisation: Uuid) -> Result<Vec<Line>, PageError> {
+    let found = generations::list(&state.pool, organisation, None, true, LISTED)
+        .await
+        .map_err(fault)?;
+    Ok(found.into_iter().map(line).collect())
+}
+
+fn line(generation: Generation) -> Line {
+    let refusal = generation
+        .refusal
+        .clone()
+        .and_then(|v| serde_json::from_value::<crate::domain::limits::Refusal>(v).ok())
+        .map(|r| messages::refusal(&r));
+    Line {
+        generation,
+        refusal,
+    }
+}
+
+fn organisation_of(user: &CurrentUser) -> Result<Uuid, PageError> {
+    user.organisation.ok_or(PageError::Forbidden)
+}
+
+pub async fn page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    user: CurrentUser,
+    shown: web::Query<Shown>,
+) -> Result<HttpResponse, PageError> {
+    let organisation = organisation_of(&user)?;
+    let lines = lines(&state, organisation).await?;
+    let just = shown
+        .lancee
+        .as_deref()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .and_then(|id| lines.iter().find(|l| l.generation.id == id))
+        .map(|l| line(l.generation.clone()));
+    let page = GenerationsPage {
+        layout,
+        csrf: csrf::token(&request)?,
+        form: LaunchForm {
+            cle: crate::random::token(),
+            ..LaunchForm::default()
+        },
+        errors: Vec::new(),
+        just,
+        lines,
+        test_engine: state.config.engine == crate::config::Engine::Test,
+    };
+    Ok(super::html(200, page.render()?))
+}
+
+pub async fn launch(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    user: CurrentUser,
+    form: web::Form<LaunchForm>,
+) -> Result<HttpResponse, PageError> {
+    let organisation = organisation_of(&user)?;
+    let mut form = form.into_inner();
+    if form.cle.len() != 64 || !form.cle.bytes().all(|b| b.is_ascii_hexdigit()) {
+        form.cle = crate::random::token();
+    }
+    let catalog = state.catalog.get(&state.pool).await?;
+    let launched_by = format!("user:{}", user.id);
+    let key = format!("portal:{}", form.cle);
+    let launch = LaunchRequest {
+        organisation,
+        raw: form.raw(),
+        via: Via::Portal,
+        launched_by: &launched_by,
+        key: Some(&key),
+    };
+    let outcome = generations::launch(
+        &state.pool,
+        &catalog,
+        &state.prompt_rules,
+        &launch,
+        state.clock.now(),
+    )
+    .await
+    .map_err(fault)?;
+    match outcome {
+        LaunchOutcome::Launched { generation, .. } | LaunchOutcome::Refused { generation, .. } => {
+            Ok(super::see_other(&format!(
+                "/generations?lancee={}#lancement",
+                generation.id
+            )))
+        }
+        LaunchOutcome::Invalid(errors) => {
+            let errors = errors
+                .iter()
+                .map(|(f, e)| (*f, messages::field_error(f, e)))
+                .collect();
+            let page = GenerationsPage {
+                layout,
+                csrf: csrf::token(&request)?,
+                form,
+                errors,
+                just: None,
+                lines: lines(&state, organisation).await?,
+                test_engine: state.config.engine == crate::config::Engine::Test,
+            };
+            Ok(super::html(400, page.render()?))
+        }
+    }
+}

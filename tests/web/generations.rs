@@ -1,0 +1,409 @@
+//! `/generations` (launch form, outcomes, refusals with « Je pense que c'est une erreur »),
+//! `/compte/api` (keys), the raise on the dashboard, and the commands `limits raise` and
+//! `api-key create`.
+
+use crate::common::{TestApp, attr, count, select_texts, spawn_app, text};
+
+fn nanoclip(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+        .args(args)
+        .env("DATABASE_URL", app.database_url())
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_member_launches_from_the_portal_and_sees_the_hold_become_a_charge() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let member = app.member(owner.org()).await;
+    let response = member
+        .browser
+        .submit(
+            "/generations",
+            "/generations",
+            &[("type", "image"), ("prompt", "Un vitrail lumineux de Noël")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/generations?lancee="), "{location}");
+    let (status, html) = member.browser.html(&location).await;
+    assert_eq!(status, 200);
+    assert!(
+        text(&html, "#lancement")
+            .starts_with("Génération lancée : 1\u{a0}crédit réservé pendant le rendu."),
+        "{}",
+        text(&html, "#lancement")
+    );
+    assert_eq!(select_texts(&html, "#generations tbody tr").len(), 1);
+    assert!(text(&html, "#generations tbody tr").contains("En cours"));
+    // The test engine reports a few seconds later: captured.
+    let later = app.clock.now() + nanoclip::services::generations::TEST_ENGINE_DELAY;
+    assert_eq!(
+        nanoclip::services::generations::run_test_engine(&app.pool, later)
+            .await
+            .unwrap(),
+        1
+    );
+    let (_, html) = member.browser.html("/generations").await;
+    let row = text(&html, "#generations tbody tr");
+    assert!(row.contains("Réussie") && row.contains("1 débité"), "{row}");
+    let (_, dashboard) = owner.browser.html("/tableau-de-bord").await;
+    assert_eq!(text(&dashboard, "#disponible"), "29\u{a0}crédits");
+    // Another organisation sees none of it.
+    let other = app.owner("eglise").await;
+    let (_, html) = other.browser.html("/generations").await;
+    assert_eq!(count(&html, "#generations tbody tr"), 0);
+    crate::credits::assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test]
+async fn a_refusal_is_kept_explained_and_costs_nothing() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let response = owner
+        .browser
+        .submit(
+            "/generations",
+            "/generations",
+            &[("type", "image"), ("resolution", "4k")],
+        )
+        .await;
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let (_, html) = owner.browser.html(&location).await;
+    let notice = text(&html, "#lancement");
+    assert!(
+        notice.starts_with(
+            "Génération refusée : 0\u{a0}crédit débité. La 4K est réservée au Plan Réseau."
+        ),
+        "{notice}"
+    );
+    let contact = attr(&html, "#lancement a", "href").unwrap();
+    assert!(
+        contact.starts_with("/contact?sujet=erreur&generation="),
+        "{contact}"
+    );
+    assert!(contact.ends_with("&regle=plan_feature"), "{contact}");
+    let (status, form) = owner.browser.html(&contact).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        attr(&form, "option[selected]", "value").as_deref(),
+        Some("erreur")
+    );
+    let message = text(&form, "textarea");
+    assert!(message.contains("a été refusée (option absente de notre plan). Je pense que c’est une erreur, parce que :"), "{message}");
+    // The list keeps it, with « 0 crédit débité ».
+    let row = text(&html, "#generations tbody tr");
+    assert!(
+        row.contains("Refusée : La 4K est réservée au Plan Réseau.")
+            && row.contains("0\u{a0}crédit débité"),
+        "{row}"
+    );
+    let (_, dashboard) = owner.browser.html("/tableau-de-bord").await;
+    assert_eq!(text(&dashboard, "#disponible"), "30\u{a0}crédits");
+}
+
+#[tokio::test]
+async fn a_wrong_field_is_explained_with_the_values_kept_and_a_form_sent_twice_launches_once() {
+    let app = spawn_app().await;
+    let owner = app.owner("reseau").await;
+    let response = owner
+        .browser
+        .submit(
+            "/generations",
+            "/generations",
+            &[
+                ("type", "video"),
+                ("duree", "99"),
+                ("prompt", "Un chœur en répétition"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert!(
+        text(&html, "#erreurs").contains("15"),
+        "{}",
+        text(&html, "#erreurs")
+    );
+    assert_eq!(attr(&html, "#lancer-duree", "value").as_deref(), Some("99"));
+    assert_eq!(text(&html, "#lancer-prompt"), "Un chœur en répétition");
+    // The same form (same key) sent twice: one generation.
+    let token = owner.browser.token("/generations").await;
+    let (_, page) = owner.browser.html("/generations").await;
+    let key = attr(&page, "input[name=cle]", "value").unwrap();
+    for _ in 0..2 {
+        let response = owner
+            .browser
+            .client
+            .post(format!("{}/generations", owner.browser.base))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("cle", key.as_str()),
+                ("type", "image"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+    }
+    let (_, html) = owner.browser.html("/generations").await;
+    assert_eq!(count(&html, "#generations tbody tr"), 1);
+    // Without the CSRF token: refused.
+    let response = owner
+        .browser
+        .client
+        .post(format!("{}/generations", owner.browser.base))
+        .form(&[("type", "image")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn owners_of_plan_reseau_create_and_revoke_api_keys() {
+    let app = spawn_app().await;
+    let owner = app.owner("reseau").await;
+    let response = owner
+        .browser
+        .submit(
+            "/compte/api",
+            "/compte/api",
+            &[("nom", "Site de la paroisse")],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    let secret = attr(&html, "#secret", "value").unwrap();
+    assert!(
+        secret.starts_with("nanoclip_live_") && secret.len() == 14 + 64,
+        "{secret}"
+    );
+    let rows = select_texts(&html, "#liste-cles tbody tr");
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0].contains("Site de la paroisse")
+            && rows[0].contains(&secret[..18])
+            && rows[0].contains("jamais")
+    );
+    assert!(!rows[0].contains(&secret), "the secret is not listed");
+    let api = app
+        .client
+        .get(app.url("/api/v1/solde"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 200);
+    // Shown once: the page does not show it again; its use is noted.
+    let (_, html) = owner.browser.html("/compte/api").await;
+    assert!(!html.html().contains(&secret));
+    assert!(!text(&html, "#liste-cles tbody tr").contains("jamais"));
+    // An empty name: the message, 400.
+    let response = owner
+        .browser
+        .submit("/compte/api", "/compte/api", &[("nom", "  ")])
+        .await;
+    assert_eq!(response.status(), 400);
+    // Revoked: the API refuses it.
+    let (_, html) = owner.browser.html("/compte/api").await;
+    let action = attr(&html, "#liste-cles form", "action").unwrap();
+    let response = owner.browser.submit("/compte/api", &action, &[]).await;
+    assert_eq!(response.status(), 303);
+    let api = app
+        .client
+        .get(app.url("/api/v1/solde"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401);
+    // A member may not; a Plan Église owner is told the API is Plan Réseau's.
+    let member = app.member(owner.org()).await;
+    assert_eq!(member.browser.get("/compte/api").await.status(), 403);
+    let eglise = app.owner("eglise").await;
+    let (status, html) = eglise.browser.html("/compte/api").await;
+    assert_eq!(status, 200);
+    assert!(text(&html, "main").contains("réservée au Plan Réseau"));
+    assert_eq!(count(&html, "form[action='/compte/api']"), 0);
+    let token = eglise.browser.token("/compte").await;
+    let response = eglise
+        .browser
+        .client
+        .post(format!("{}/compte/api", eglise.browser.base))
+        .form(&[("csrf", token.as_str()), ("nom", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn the_commands_raise_limits_and_create_keys_as_the_contract_says() {
+    let app = spawn_app().await;
+    let owner = app.owner("reseau").await;
+    let email = owner.email.clone();
+    let until = (app.clock.now().date() + time::Duration::days(10)).to_string();
+    let (ok, out, err) = nanoclip(
+        &app,
+        &[
+            "limits",
+            "raise",
+            "--organisation",
+            &email,
+            "--daily",
+            "120",
+            "--monthly",
+            "900",
+            "--concurrent",
+            "8",
+            "--until",
+            &until,
+            "--reason",
+            "Veillée de Noël",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with(&format!(
+            "Hausse temporaire pour l’organisation de {email} du "
+        )),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(
+            "inclus : 120 générations par jour, 900 crédits par mois, 8 rendus à la fois."
+        ),
+        "{out}"
+    );
+    let (_, html) = owner.browser.html("/tableau-de-bord").await;
+    assert!(
+        text(&html, "#hausse").contains("(Veillée de Noël)"),
+        "{}",
+        text(&html, "#hausse")
+    );
+    let meters: Vec<String> = html
+        .select(&scraper::Selector::parse("meter").unwrap())
+        .map(|m| m.attr("max").unwrap().to_owned())
+        .collect();
+    assert_eq!(meters, ["120", "900", "8"]);
+    for (args, message) in [
+        (
+            vec![
+                "--daily",
+                "0",
+                "--monthly",
+                "9",
+                "--concurrent",
+                "1",
+                "--until",
+                until.as_str(),
+                "--reason",
+                "x",
+            ],
+            "--daily attend un nombre entier positif",
+        ),
+        (
+            vec![
+                "--daily",
+                "5",
+                "--monthly",
+                "9",
+                "--concurrent",
+                "1",
+                "--until",
+                "demain",
+                "--reason",
+                "x",
+            ],
+            "--until attend une date au format AAAA-MM-JJ",
+        ),
+        (
+            vec![
+                "--daily",
+                "5",
+                "--monthly",
+                "9",
+                "--concurrent",
+                "1",
+                "--until",
+                "2020-01-01",
+                "--reason",
+                "x",
+            ],
+            "--until est passé",
+        ),
+        (
+            vec![
+                "--daily",
+                "5",
+                "--monthly",
+                "9",
+                "--concurrent",
+                "1",
+                "--until",
+                until.as_str(),
+                "--from",
+                "2099-01-01",
+                "--reason",
+                "x",
+            ],
+            "--from est après --until",
+        ),
+    ] {
+        let mut all = vec!["limits", "raise", "--organisation", email.as_str()];
+        all.extend(args);
+        let (ok, _, err) = nanoclip(&app, &all);
+        assert!(!ok, "{all:?}");
+        assert!(err.contains(message), "{all:?}: {err}");
+    }
+    let (ok, out, err) = nanoclip(
+        &app,
+        &[
+            "api-key",
+            "create",
+            "--organisation",
+            &email,
+            "--name",
+            "Outil diocésain",
+        ],
+    );
+    assert!(ok, "{err}");
+    let key = out.lines().last().unwrap();
+    assert!(key.starts_with("nanoclip_live_"), "{out}");
+    let api = app
+        .client
+        .get(app.url("/api/v1/solde"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 200);
+    let body: serde_json::Value = api.json().await.unwrap();
+    assert_eq!(
+        body["limits"]["daily"]["cap"], 120,
+        "the raise's caps replace the plan's"
+    );
+    let eglise = app.owner("eglise").await;
+    let (ok, out, err) = nanoclip(
+        &app,
+        &[
+            "api-key",
+            "create",
+            "--organisation",
+            &eglise.email,
+            "--name",
+            "x",
+        ],
+    );
+    assert!(!ok && out.is_empty());
+    assert!(err.contains("réservée au Plan Réseau"), "{err}");
+}
