@@ -71,7 +71,7 @@ async fn the_dashboard_shows_the_balance_what_renders_hold_the_buckets_and_the_l
     assert!(buckets[0].contains("23\u{a0}crédits du forfait de la période, expirent le 31\u{a0}décembre 2026 (jusqu’à 10 reportés)"), "{buckets:?}");
     assert_eq!(
         text(&html, "#periode").split(" inclus").next().unwrap(),
-        "Période en cours : du 1er\u{a0}décembre 2026 au 31\u{a0}décembre 2026"
+        "Période en cours\u{202f}: du 1er\u{a0}décembre 2026 au 31\u{a0}décembre 2026"
     );
     // Fair-use limits: 2 generations today (one ran, one runs), 7 credits this month, 1 render.
     let meters: Vec<(String, String)> = html
@@ -116,7 +116,7 @@ async fn the_radar_warns_of_credits_that_will_be_lost_and_the_banner_of_a_low_ba
     let browser = app.sign_in_again(&owner).await;
     let (_, html) = browser.html("/tableau-de-bord").await;
     let radar = text(&html, ".radar");
-    assert!(radar.starts_with("20\u{a0}crédits expirent le 31\u{a0}décembre 2026 (dans 4\u{a0}jours) : 10 autres seront reportés"), "{radar}");
+    assert!(radar.starts_with("20\u{a0}crédits expirent le 31\u{a0}décembre 2026 (dans 4\u{a0}jours)\u{202f}: 10 autres seront reportés"), "{radar}");
     // Below the threshold (5): the banner, with the way out for the owner.
     adjust(&app, owner.org(), -27).await;
     let (_, html) = browser.html("/tableau-de-bord").await;
