@@ -208,11 +208,47 @@ async fn the_history_is_the_organisation_s_own_filtered_and_paginated() {
 }
 
 #[tokio::test]
+async fn a_reason_typed_by_staff_is_shown_with_french_typography_and_exported_as_typed() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let key = Uuid::new_v4().to_string();
+    let adjustment = Adjustment {
+        organisation: owner.org(),
+        credits: Credits(2),
+        reason: "Geste commercial : « Noël » !",
+        last_day: None,
+        key: &key,
+        actor: "cli",
+    };
+    credits::adjust(&app.pool, adjustment, app.clock.now())
+        .await
+        .unwrap();
+    let (_, html) = owner.browser.html("/credits/historique").await;
+    let row = select_texts(&html, "#mouvements tbody tr").remove(0);
+    assert!(
+        row.contains("Geste commercial\u{202f}: «\u{202f}Noël\u{202f}»\u{202f}!"),
+        "{row}"
+    );
+    let csv = owner
+        .browser
+        .get("/credits/historique.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains("Geste commercial : « Noël » !"), "{csv}");
+}
+
+#[tokio::test]
 async fn bad_filters_get_a_french_message_a_4xx_and_the_values_kept() {
     let app = spawn_app().await;
     let owner = app.owner("eglise").await;
     for (query, status, message) in [
-        ("type=vol", 400, "Le type de mouvement « vol » n’existe pas"),
+        (
+            "type=vol",
+            400,
+            "Le type de mouvement «\u{202f}vol\u{202f}» n’existe pas",
+        ),
         (
             "du=31/02/2026",
             400,
@@ -252,7 +288,7 @@ async fn bad_filters_get_a_french_message_a_4xx_and_the_values_kept() {
         (
             "page=7",
             404,
-            "Cette page n’existe pas : l’historique filtré compte 1 page.",
+            "Cette page n’existe pas\u{202f}: l’historique filtré compte 1 page.",
         ),
         ("type=%00%FF&du=%E9", 400, "n’existe pas"),
     ] {
@@ -277,6 +313,30 @@ async fn bad_filters_get_a_french_message_a_4xx_and_the_values_kept() {
         Some("2026-12-01")
     );
     assert_eq!(count(&html, "input[value=debit][checked]"), 1);
+    // A day a date field cannot hold comes back in a text field (a date field would drop it, and
+    // its value would not be HTML), marked invalid; the right one stays a date field.
+    assert_eq!(
+        crate::common::attr(&html, "#du", "type").as_deref(),
+        Some("text")
+    );
+    assert_eq!(count(&html, "#du[aria-invalid=true]"), 1);
+    assert_eq!(
+        crate::common::attr(&html, "#au", "type").as_deref(),
+        Some("date")
+    );
+    assert_eq!(count(&html, "#au[aria-invalid]"), 0);
+    // No control character typed in the address comes back in the page.
+    let response = owner
+        .browser
+        .get("/credits/historique?type=vol%00&du=%00%01")
+        .await;
+    assert_eq!(response.status(), 400);
+    let body = response.text().await.unwrap();
+    assert!(
+        !body.contains(['\0', '\u{1}']),
+        "control characters in the page"
+    );
+    assert!(body.contains("Le type de mouvement «\u{202f}vol\u{202f}» n’existe pas"));
     // The export of a bad filter goes back to the page that explains it.
     let response = owner.browser.get("/credits/historique.csv?type=vol").await;
     assert_eq!(response.status(), 303);
