@@ -43,6 +43,17 @@ pub enum FilterProblem {
     PageBeyond { pages: i64 },
 }
 
+impl FilterProblem {
+    /// The date fields the problem is about.
+    fn fields(&self) -> Vec<&'static str> {
+        match self {
+            FilterProblem::BadDate(field) | FilterProblem::DateOutOfRange(field) => vec![field],
+            FilterProblem::DatesReversed => vec!["du", "au"],
+            _ => Vec::new(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "credits/probleme.txt")]
 struct ProblemText<'a> {
@@ -62,6 +73,8 @@ fn parse_query(query: &str) -> Typed {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
     let mut typed = Typed::default();
     for (name, value) in pairs {
+        // Shown again in the page: no control character (a NUL is not even HTML).
+        let value: String = value.chars().filter(|c| !c.is_control()).collect();
         let value = value.trim().to_owned();
         match name.as_str() {
             "type" if !value.is_empty() && value != "tous" => typed.kinds.push(value),
@@ -167,11 +180,27 @@ struct HistoriquePage {
     pages: i64,
     /// The filters as a query string, without `page` (for the links).
     query: String,
+    /// The fields a problem is about (`du`, `au`): marked invalid in the form.
+    invalid: Vec<&'static str>,
 }
 
 impl HistoriquePage {
     fn checked(&self, name: &str) -> bool {
         self.typed.kinds.iter().any(|k| k == name)
+    }
+
+    fn invalid(&self, field: &str) -> bool {
+        self.invalid.contains(&field)
+    }
+
+    /// Empty, or a day a date field can hold (2026-12-04): anything else is kept in a text field.
+    fn is_day(&self, raw: &str) -> bool {
+        raw.is_empty()
+            || Date::parse(
+                raw,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .is_ok()
     }
 
     fn page_link(&self, page: i64) -> String {
@@ -235,11 +264,13 @@ pub async fn historique(
         page: 1,
         pages: 1,
         query,
+        invalid: Vec::new(),
     };
     let (filter, number) = match filter_of(&page.typed) {
         Ok(found) => found,
         Err(problems) => {
             page.problems = problems.iter().map(words).collect();
+            page.invalid = problems.iter().flat_map(FilterProblem::fields).collect();
             return respond(&page, actix_web::http::StatusCode::BAD_REQUEST);
         }
     };

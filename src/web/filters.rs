@@ -57,3 +57,10 @@ pub fn euros<V: Value<Cents>>(cents: V, _: &dyn Values) -> askama::Result<String
 pub fn nombre<V: Value<i64>>(value: V, _: &dyn Values) -> askama::Result<String> {
     Ok(format::thousands(value.get()))
 }
+
+/// French typography on free text the reader sees (a reason typed by staff): a narrow no-break
+/// space before ; : ! ? » and after «, as the templates have it.
+#[askama::filter_fn]
+pub fn typographie<S: std::fmt::Display>(value: S, _: &dyn Values) -> askama::Result<String> {
+    Ok(crate::content::text::typography(&value.to_string()))
+}

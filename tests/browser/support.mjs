@@ -218,3 +218,40 @@ export function describeViolations(path, mode, violations) {
   }
   return lines.join('\n');
 }
+
+/**
+ * Presses Tab from the top of the page until the focus comes back to the first element it reached
+ * (or leaves the page), at most `max` times. Returns each element focused, in order, once (a date
+ * field takes several Tabs for its parts): { path, tag, name, matches: { [selector]: bool }, onScreen,
+ * indicator } where `indicator` says whether it shows a focus outline or shadow, `onScreen` whether
+ * it is inside the viewport once focused, and `matches` which of `selectors` it matches.
+ */
+export async function tabWalk(page, selectors = [], max = 200) {
+  await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+  const seen = [];
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const f = await page.evaluate(({ cssPath, selectors }) => {
+      const path = eval(cssPath); // eslint-disable-line no-eval
+      const el = document.activeElement;
+      if (!el || el === document.body || el === document.documentElement) return null;
+      const r = el.getBoundingClientRect();
+      const cs = getComputedStyle(el);
+      const outline = cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0;
+      return {
+        path: path(el), tag: el.localName,
+        name: (el.getAttribute('aria-label') || el.textContent || el.getAttribute('name') || '').replace(/\s+/g, ' ').trim().slice(0, 50),
+        matches: Object.fromEntries(selectors.map((s) => [s, el.matches(s)])),
+        onScreen: r.width > 0 && r.height > 0 && r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth,
+        indicator: outline || cs.boxShadow !== 'none',
+        token: el.dataset.walk || (el.dataset.walk = String(Math.random())),
+      };
+    }, { cssPath: CSS_PATH_FN, selectors });
+    if (!f) { if (seen.length) break; continue; }
+    if (seen.length && f.token === seen[0].token) break;
+    if (seen.length && f.token === seen[seen.length - 1].token) continue;
+    seen.push(f);
+  }
+  await page.evaluate(() => document.querySelectorAll('[data-walk]').forEach((e) => delete e.dataset.walk));
+  return seen;
+}

@@ -71,7 +71,7 @@ async fn the_dashboard_shows_the_balance_what_renders_hold_the_buckets_and_the_l
     assert!(buckets[0].contains("23\u{a0}crédits de la dotation de la période, expirent le 31\u{a0}décembre 2026 (jusqu’à 10 reportés)"), "{buckets:?}");
     assert_eq!(
         text(&html, "#periode").split(" inclus").next().unwrap(),
-        "Période en cours : du 1er\u{a0}décembre 2026 au 31\u{a0}décembre 2026"
+        "Période en cours\u{202f}: du 1er\u{a0}décembre 2026 au 31\u{a0}décembre 2026"
     );
     // Fair-use limits: 2 generations today (one ran, one runs), 7 credits this month, 1 render.
     let meters: Vec<(String, String)> = html
@@ -116,7 +116,7 @@ async fn the_radar_warns_of_credits_that_will_be_lost_and_the_banner_of_a_low_ba
     let browser = app.sign_in_again(&owner).await;
     let (_, html) = browser.html("/tableau-de-bord").await;
     let radar = text(&html, ".radar");
-    assert!(radar.starts_with("20\u{a0}crédits expirent le 31\u{a0}décembre 2026 (dans 4\u{a0}jours) : 10 autres seront reportés"), "{radar}");
+    assert!(radar.starts_with("20\u{a0}crédits expirent le 31\u{a0}décembre 2026 (dans 4\u{a0}jours)\u{202f}: 10 autres seront reportés"), "{radar}");
     // Below the threshold (5): the banner, with the way out for the owner.
     adjust(&app, owner.org(), -27).await;
     let (_, html) = browser.html("/tableau-de-bord").await;
@@ -208,11 +208,47 @@ async fn the_history_is_the_organisation_s_own_filtered_and_paginated() {
 }
 
 #[tokio::test]
+async fn a_reason_typed_by_staff_is_shown_with_french_typography_and_exported_as_typed() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let key = Uuid::new_v4().to_string();
+    let adjustment = Adjustment {
+        organisation: owner.org(),
+        credits: Credits(2),
+        reason: "Geste commercial : « Noël » !",
+        last_day: None,
+        key: &key,
+        actor: "cli",
+    };
+    credits::adjust(&app.pool, adjustment, app.clock.now())
+        .await
+        .unwrap();
+    let (_, html) = owner.browser.html("/credits/historique").await;
+    let row = select_texts(&html, "#mouvements tbody tr").remove(0);
+    assert!(
+        row.contains("Geste commercial\u{202f}: «\u{202f}Noël\u{202f}»\u{202f}!"),
+        "{row}"
+    );
+    let csv = owner
+        .browser
+        .get("/credits/historique.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains("Geste commercial : « Noël » !"), "{csv}");
+}
+
+#[tokio::test]
 async fn bad_filters_get_a_french_message_a_4xx_and_the_values_kept() {
     let app = spawn_app().await;
     let owner = app.owner("eglise").await;
     for (query, status, message) in [
-        ("type=vol", 400, "Le type de mouvement « vol » n’existe pas"),
+        (
+            "type=vol",
+            400,
+            "Le type de mouvement «\u{202f}vol\u{202f}» n’existe pas",
+        ),
         (
             "du=31/02/2026",
             400,
@@ -252,7 +288,7 @@ async fn bad_filters_get_a_french_message_a_4xx_and_the_values_kept() {
         (
             "page=7",
             404,
-            "Cette page n’existe pas : l’historique filtré compte 1 page.",
+            "Cette page n’existe pas\u{202f}: l’historique filtré compte 1 page.",
         ),
         ("type=%00%FF&du=%E9", 400, "n’existe pas"),
     ] {
@@ -277,6 +313,30 @@ async fn bad_filters_get_a_french_message_a_4xx_and_the_values_kept() {
         Some("2026-12-01")
     );
     assert_eq!(count(&html, "input[value=debit][checked]"), 1);
+    // A day a date field cannot hold comes back in a text field (a date field would drop it, and
+    // its value would not be HTML), marked invalid; the right one stays a date field.
+    assert_eq!(
+        crate::common::attr(&html, "#du", "type").as_deref(),
+        Some("text")
+    );
+    assert_eq!(count(&html, "#du[aria-invalid=true]"), 1);
+    assert_eq!(
+        crate::common::attr(&html, "#au", "type").as_deref(),
+        Some("date")
+    );
+    assert_eq!(count(&html, "#au[aria-invalid]"), 0);
+    // No control character typed in the address comes back in the page.
+    let response = owner
+        .browser
+        .get("/credits/historique?type=vol%00&du=%00%01")
+        .await;
+    assert_eq!(response.status(), 400);
+    let body = response.text().await.unwrap();
+    assert!(
+        !body.contains(['\0', '\u{1}']),
+        "control characters in the page"
+    );
+    assert!(body.contains("Le type de mouvement «\u{202f}vol\u{202f}» n’existe pas"));
     // The export of a bad filter goes back to the page that explains it.
     let response = owner.browser.get("/credits/historique.csv?type=vol").await;
     assert_eq!(response.status(), 303);

@@ -45,6 +45,7 @@ async fn allows_api(state: &AppState, organisation: Uuid) -> Result<bool, PageEr
         .unwrap_or(false))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn render_page(
     state: &AppState,
     request: &HttpRequest,
