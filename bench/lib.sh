@@ -25,10 +25,12 @@ NGINX_ROOT=""
 NGINX_URL=""
 PORTAL_URL=""
 CURRENT_CHILD=""      # wrk or the start-up timer while they run, so that cleanup can stop them
+BENCH_HEADERS=()      # extra request headers ("Name: value") for curl and wrk: a session cookie
 declare -A PORTAL_PID=() PORTAL_PORT=()
 FAILURES=0
 TABLE=""              # the result table, printed at the end
 NOTES=""              # lines printed under the table
+HEADER_ARGS=()        # set by header_args
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'bench: warning: %s\n' "$*" >&2; }
@@ -75,6 +77,8 @@ bench_cleanup() {
   for name in "${!PORTAL_PID[@]}"; do
     [ "$name" = keeper ] || stop_pid "${PORTAL_PID[$name]}"
   done
+  # A script's own clean-up (bench/credits drops its databases), while the database still runs.
+  if declare -F bench_before_keeper_stops >/dev/null; then bench_before_keeper_stops; fi
   stop_pid "${PORTAL_PID[keeper]:-}"
   stop_pid "$NGINX_PID" 10
   if [ -n "${BENCH_KEEP:-}" ]; then
@@ -266,15 +270,24 @@ EOF
 
 # --- HTTP helpers -----------------------------------------------------------------------------
 
+# header_args: sets HEADER_ARGS to the -H options of BENCH_HEADERS (the same for curl and wrk).
+header_args() {
+  local h
+  HEADER_ARGS=()
+  for h in "${BENCH_HEADERS[@]}"; do HEADER_ARGS+=(-H "$h"); done
+}
+
 # http_status URL: the status code of a GET (000 when nothing answers).
 http_status() {
-  curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$1" || true
+  header_args
+  curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${HEADER_ARGS[@]}" "$1" || true
 }
 
 # fetch_to URL FILE: saves the body (no compression asked, as wrk) and succeeds on 200 only.
 fetch_to() {
   local code
-  code=$(curl -s -o "$2" -w '%{http_code}' --max-time 10 "$1" || true)
+  header_args
+  code=$(curl -s -o "$2" -w '%{http_code}' --max-time 10 "${HEADER_ARGS[@]}" "$1" || true)
   [ "$code" = 200 ]
 }
 
@@ -288,7 +301,8 @@ publish() {
 
 # response_sizes URL: "HEADERS_BYTES BODY_BYTES" of a GET.
 response_sizes() {
-  curl -s -o /dev/null -w '%{size_header} %{size_download}' --max-time 10 "$1" || echo "? ?"
+  header_args
+  curl -s -o /dev/null -w '%{size_header} %{size_download}' --max-time 10 "${HEADER_ARGS[@]}" "$1" || echo "? ?"
 }
 
 # --- wrk --------------------------------------------------------------------------------------
@@ -341,7 +355,8 @@ first_url() {
 wrk_run() {
   local threads=${5:-$WRK_THREADS} target
   mapfile -t target < <(wrk_args "$1" "$threads")
-  run_tracked "$2" wrk -t"$threads" -c"${4:-$WRK_CONNECTIONS}" -d"${3:-$BENCH_SECONDS}s" --latency "${target[@]}" \
+  header_args
+  run_tracked "$2" wrk -t"$threads" -c"${4:-$WRK_CONNECTIONS}" -d"${3:-$BENCH_SECONDS}s" --latency "${HEADER_ARGS[@]}" "${target[@]}" \
     || { cat "$2" >&2; die "wrk failed on $1"; }
 }
 

@@ -264,6 +264,11 @@ pub async fn paris_midnight_after(
 /// their buckets). One statement; `None` when the hold is not held any more (resolved already,
 /// or unknown), so that a hold is resolved exactly once whatever races it. Returns the hold's
 /// amount and whether a bucket it went back to has expired meanwhile.
+///
+/// The hold's rows are found by `hold_id = $1` (the id itself, not `h.id` through the CTE): an
+/// index condition whatever the statistics say. Joined on `h.id`, the planner could pick a
+/// nested loop over the whole `credit_ledger_by_hold` index when its statistics are older than
+/// the holds (an analyze before the first holds), making each capture read every hold's row.
 pub async fn resolve_hold(
     conn: &mut PgConnection,
     id: Uuid,
@@ -283,7 +288,7 @@ pub async fn resolve_hold(
                INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason, reference, created_at)
                SELECT h.organisation_id, d.bucket_id, $5, CASE WHEN $5 = 'capture' THEN 0 ELSE d.amount END,
                       d.amount, h.id, $4, $6, $7, $3
-               FROM h JOIN credit_ledger d ON d.hold_id = h.id AND d.kind = 'hold'
+               FROM h JOIN credit_ledger d ON d.hold_id = $1 AND d.kind = 'hold'
                RETURNING bucket_id)
            SELECT h.amount AS "amount!: Credits",
                   EXISTS (SELECT 1 FROM l JOIN credit_buckets b ON b.id = l.bucket_id WHERE b.expires_at <= $3) AS "expired!"
