@@ -52,6 +52,7 @@ pub async fn ping(pool: &PgPool) -> sqlx::Result<()> {
 }
 
 pub mod accounts;
+pub mod billing;
 pub mod catalog;
 pub mod credits;
 pub mod generations;

@@ -9,6 +9,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::{Decode, Encode, Postgres, Type};
 
 use crate::domain::account::{Role, SubscriptionStatus, TokenPurpose};
+use crate::domain::billing::OrderState;
 use crate::domain::ledger::{BucketSource, EntryKind, HoldState};
 use crate::domain::money::{Cents, Credits};
 
@@ -45,6 +46,7 @@ text_column!(TokenPurpose);
 text_column!(BucketSource);
 text_column!(EntryKind);
 text_column!(HoldState);
+text_column!(OrderState);
 
 macro_rules! bigint_column {
     ($name:ident) => {

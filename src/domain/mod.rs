@@ -1,6 +1,7 @@
 //! The domain: pure rules with no I/O. Time and data are arguments.
 
 pub mod account;
+pub mod billing;
 pub mod catalog;
 pub mod fold;
 pub mod format;

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::db;
-use crate::services::{credits, generations};
+use crate::services::{billing, credits, generations};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Job {
@@ -38,13 +38,15 @@ pub enum Job {
     TestEngine,
     /// Deletes the API's idempotency keys after two days (they are kept at least 24 hours).
     PurgeIdempotencyKeys,
+    /// Expires the orders left unpaid past their time (they can be started again).
+    ExpireOrders,
 }
 
 /// Sent e-mails keep their links this long (the delivery worker and its logs are done by then).
 pub const REDACT_AFTER: time::Duration = time::Duration::minutes(1);
 
 impl Job {
-    pub const ALL: [Job; 12] = [
+    pub const ALL: [Job; 13] = [
         Job::DeliverMail,
         Job::PurgeSessions,
         Job::PurgeTokens,
@@ -57,6 +59,7 @@ impl Job {
         Job::SendCreditAlerts,
         Job::TestEngine,
         Job::PurgeIdempotencyKeys,
+        Job::ExpireOrders,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +76,7 @@ impl Job {
             Job::SendCreditAlerts => "send-credit-alerts",
             Job::TestEngine => "test-engine",
             Job::PurgeIdempotencyKeys => "purge-idempotency-keys",
+            Job::ExpireOrders => "expire-orders",
         }
     }
 
@@ -81,7 +85,9 @@ impl Job {
         match self {
             Job::PurgeSessions | Job::PurgeRateLimits => Duration::from_secs(10 * 60),
             Job::PurgeTokens => Duration::from_secs(60 * 60),
-            Job::RedactSentMail | Job::Renew | Job::ExpireCredits => Duration::from_secs(60),
+            Job::RedactSentMail | Job::Renew | Job::ExpireCredits | Job::ExpireOrders => {
+                Duration::from_secs(60)
+            }
             Job::ReleaseOverdueHolds => Duration::from_secs(30),
             Job::ExpiryRadar => Duration::from_secs(15 * 60),
             Job::DeliverMail | Job::SendCreditAlerts => Duration::from_secs(2),
@@ -128,6 +134,7 @@ impl Job {
                 generations::run_test_engine(pool, now).await?
             }
             Job::TestEngine => 0,
+            Job::ExpireOrders => billing::expire_orders(pool, now).await?,
             Job::PurgeIdempotencyKeys => {
                 db::generations::purge_idempotency_keys(conn, now - time::Duration::days(2)).await?
             }

@@ -10,7 +10,7 @@
 use actix_web::web;
 
 use super::{
-    admin, aide, api, api_reseau, compte, contact, credits, generations, meta, simulateur,
+    achats, admin, aide, api, api_reseau, compte, contact, credits, generations, meta, simulateur,
     tableau_de_bord,
 };
 
@@ -59,7 +59,7 @@ pub struct Route {
 
 /// Pages the guides already promise and that the next issues build: a guide may link to them
 /// until they exist. The list must be empty once credits, generations and billing are built.
-pub const PLANNED: &[&str] = &["/abonnement", "/achats", "/achats/historique"];
+pub const PLANNED: &[&str] = &["/abonnement"];
 
 macro_rules! route {
     ($verb:ident $path:literal, $caller:ident, $handler:path $(, $flag:ident)*) => {{
@@ -124,6 +124,14 @@ pub fn table() -> Vec<Route> {
         route!(get "/tableau-de-bord", Browser, tableau_de_bord::page, private),
         route!(get "/credits/historique", Browser, credits::historique, private),
         route!(get "/credits/historique.csv", Browser, credits::export, private),
+        route!(get "/achats", Browser, achats::catalogue, private),
+        route!(get "/achats/historique", Browser, achats::history, private),
+        route!(get "/achats/factures/{number}", Browser, achats::invoice, private),
+        route!(get "/achats/retour/{id}", Browser, achats::return_page, private),
+        route!(get "/achats/{pack}", Browser, achats::confirm_page, private),
+        route!(post "/achats/{pack}", Browser, achats::buy, private),
+        route!(get "/paiement-test/{id}", Browser, achats::test_payment_page, private),
+        route!(post "/paiement-test/{id}", Browser, achats::test_payment, private),
         route!(get "/generations", Browser, generations::page, private),
         route!(post "/generations", Browser, generations::launch, private),
         route!(get "/contact", Browser, contact::form, sitemap),

@@ -963,6 +963,8 @@ async fn a_portal_killed_mid_storm_leaves_a_clean_ledger_and_no_hold_past_its_ti
     victim.start_kill().unwrap(); // SIGKILL
     let status = victim.wait().await.unwrap();
     assert!(!status.success());
+    // A COMMIT the victim sent just before dying still completes on the server: let it land.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let held: i64 = sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE state = 'held'")
         .fetch_one(&app.pool)
         .await

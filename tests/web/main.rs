@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod achats;
 mod aide;
 mod api_reseau;
 mod compte;

@@ -1,0 +1,351 @@
+//! Orders, the provider's events, and gap-free invoice numbers.
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::billing::OrderState;
+use crate::domain::money::Cents;
+
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub id: Uuid,
+    pub organisation_id: Uuid,
+    pub kind: String,
+    pub pack_id: Option<String>,
+    pub plan_id: Option<String>,
+    pub label: String,
+    pub amount_cents: Cents,
+    pub credits: i64,
+    pub restricted_to: Option<String>,
+    pub state: OrderState,
+    pub failure: Option<String>,
+    pub provider: String,
+    pub provider_ref: Option<String>,
+    pub idempotency_key: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub paid_at: Option<OffsetDateTime>,
+    pub invoice: Option<String>,
+}
+
+/// A new order, as the service prices it (never from the form).
+#[derive(Debug, Clone, Copy)]
+pub struct NewOrder<'a> {
+    pub organisation: Uuid,
+    pub kind: &'a str,
+    pub pack_id: Option<&'a str>,
+    pub plan_id: Option<&'a str>,
+    pub label: &'a str,
+    pub amount: Cents,
+    pub credits: i64,
+    pub restricted_to: Option<&'a str>,
+    pub provider: &'a str,
+    pub form_key: &'a str,
+    pub created_by: Option<Uuid>,
+    pub now: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Creates the order, or gives the one made with the same form key (a double submit).
+pub async fn create_order(conn: &mut PgConnection, o: NewOrder<'_>) -> sqlx::Result<Uuid> {
+    let key = Uuid::new_v4().to_string();
+    let created = sqlx::query_scalar!(
+        "INSERT INTO orders (organisation_id, kind, pack_id, plan_id, label, amount_cents, credits, restricted_to,
+                             provider, idempotency_key, form_key, created_by, created_at, updated_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
+         ON CONFLICT (organisation_id, form_key) DO NOTHING RETURNING id",
+        o.organisation,
+        o.kind,
+        o.pack_id,
+        o.plan_id,
+        o.label,
+        o.amount.0,
+        o.credits,
+        o.restricted_to,
+        o.provider,
+        key,
+        o.form_key,
+        o.created_by,
+        o.now,
+        o.expires_at
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match created {
+        Some(id) => Ok(id),
+        None => {
+            sqlx::query_scalar!(
+                "SELECT id FROM orders WHERE organisation_id = $1 AND form_key = $2",
+                o.organisation,
+                o.form_key
+            )
+            .fetch_one(conn)
+            .await
+        }
+    }
+}
+
+pub async fn order(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Order>> {
+    sqlx::query_as!(
+        Order,
+        r#"SELECT o.id, o.organisation_id, o.kind, o.pack_id, o.plan_id, o.label, o.amount_cents AS "amount_cents: Cents",
+                  o.credits, o.restricted_to, o.state AS "state: OrderState", o.failure, o.provider, o.provider_ref,
+                  o.idempotency_key, o.created_at, o.expires_at, o.paid_at,
+                  (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'FA') AS invoice
+           FROM orders o WHERE o.id = $1"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn lock_order(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Order>> {
+    sqlx::query_as!(
+        Order,
+        r#"SELECT o.id, o.organisation_id, o.kind, o.pack_id, o.plan_id, o.label, o.amount_cents AS "amount_cents: Cents",
+                  o.credits, o.restricted_to, o.state AS "state: OrderState", o.failure, o.provider, o.provider_ref,
+                  o.idempotency_key, o.created_at, o.expires_at, o.paid_at,
+                  NULL::text AS invoice
+           FROM orders o WHERE o.id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn orders(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<Order>> {
+    sqlx::query_as!(
+        Order,
+        r#"SELECT o.id, o.organisation_id, o.kind, o.pack_id, o.plan_id, o.label, o.amount_cents AS "amount_cents: Cents",
+                  o.credits, o.restricted_to, o.state AS "state: OrderState", o.failure, o.provider, o.provider_ref,
+                  o.idempotency_key, o.created_at, o.expires_at, o.paid_at,
+                  (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'FA') AS invoice
+           FROM orders o WHERE o.organisation_id = $1 ORDER BY o.created_at DESC LIMIT $2"#,
+        organisation,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Moves the order to `next` if its current state may move there; false otherwise.
+pub async fn move_order(
+    conn: &mut PgConnection,
+    id: Uuid,
+    next: OrderState,
+    failure: Option<&str>,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    let before: Vec<String> = OrderState::before(next)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let paid_at = matches!(next, OrderState::Paid).then_some(now);
+    let done = sqlx::query!(
+        "UPDATE orders SET state = $2, failure = coalesce($3, failure), updated_at = $4,
+                paid_at = coalesce(paid_at, $5)
+         WHERE id = $1 AND state = ANY($6)",
+        id,
+        next.as_str(),
+        failure,
+        now,
+        paid_at,
+        &before as &[String]
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_provider_ref(
+    conn: &mut PgConnection,
+    id: Uuid,
+    reference: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE orders SET provider_ref = $2 WHERE id = $1 AND provider_ref IS NULL",
+        id,
+        reference
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn order_by_provider_ref(
+    conn: &mut PgConnection,
+    reference: &str,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!("SELECT id FROM orders WHERE provider_ref = $1", reference)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Records a provider's event; false when it was recorded before (its effect is done).
+pub async fn record_event(
+    conn: &mut PgConnection,
+    event_id: &str,
+    provider: &str,
+    kind: &str,
+    order: Option<Uuid>,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "INSERT INTO payment_events (event_id, provider, kind, order_id, received_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT DO NOTHING",
+        event_id,
+        provider,
+        kind,
+        order,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The next number of `series` for `year`, from its counter row locked until commit: numbers
+/// are gap-free because a rolled-back transaction gives its number back.
+pub async fn next_number(conn: &mut PgConnection, series: &str, year: i32) -> sqlx::Result<i32> {
+    sqlx::query_scalar!(
+        "INSERT INTO document_counters (series, year, last) VALUES ($1, $2, 1)
+         ON CONFLICT (series, year) DO UPDATE SET last = document_counters.last + 1
+         RETURNING last",
+        series,
+        year
+    )
+    .fetch_one(conn)
+    .await
+}
+
+#[derive(Debug, Clone)]
+pub struct Invoice {
+    pub id: Uuid,
+    pub number: String,
+    pub series: String,
+    pub order_id: Uuid,
+    pub organisation_id: Uuid,
+    pub buyer_name: String,
+    pub buyer_email: String,
+    pub label: String,
+    pub ht_cents: Cents,
+    pub tva_cents: Cents,
+    pub ttc_cents: Cents,
+    pub issued_at: OffsetDateTime,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_invoice(
+    conn: &mut PgConnection,
+    number: &str,
+    series: &str,
+    year: i32,
+    sequence: i32,
+    order: &Order,
+    buyer_name: &str,
+    buyer_email: &str,
+    ht: Cents,
+    tva: Cents,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO invoices (number, series, year, sequence, order_id, organisation_id, buyer_name, buyer_email, label,
+                               ht_cents, tva_cents, ttc_cents, issued_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        number,
+        series,
+        year,
+        sequence,
+        order.id,
+        order.organisation_id,
+        buyer_name,
+        buyer_email,
+        order.label,
+        ht.0,
+        tva.0,
+        ht.0 + tva.0,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn invoice(conn: &mut PgConnection, number: &str) -> sqlx::Result<Option<Invoice>> {
+    sqlx::query_as!(
+        Invoice,
+        r#"SELECT id, number, series, order_id, organisation_id, buyer_name, buyer_email, label,
+                  ht_cents AS "ht_cents: Cents", tva_cents AS "tva_cents: Cents", ttc_cents AS "ttc_cents: Cents", issued_at
+           FROM invoices WHERE number = $1"#,
+        number
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn invoices(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<Vec<Invoice>> {
+    sqlx::query_as!(
+        Invoice,
+        r#"SELECT id, number, series, order_id, organisation_id, buyer_name, buyer_email, label,
+                  ht_cents AS "ht_cents: Cents", tva_cents AS "tva_cents: Cents", ttc_cents AS "ttc_cents: Cents", issued_at
+           FROM invoices WHERE organisation_id = $1 ORDER BY issued_at DESC, number DESC"#,
+        organisation
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Orders still open whose time is up (a batch).
+pub async fn expired_orders(
+    conn: &mut PgConnection,
+    now: OffsetDateTime,
+    limit: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM orders WHERE state IN ('created', 'pending') AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+        now,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// `at` plus twelve months (a purchase's credits expire then).
+pub async fn twelve_months_after(
+    conn: &mut PgConnection,
+    at: OffsetDateTime,
+) -> sqlx::Result<OffsetDateTime> {
+    sqlx::query_scalar!(
+        r#"SELECT ($1::timestamptz + interval '12 months') AS "t!""#,
+        at
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// The year `at` falls in, Europe/Paris (invoice numbers restart each year).
+pub async fn paris_year(conn: &mut PgConnection, at: OffsetDateTime) -> sqlx::Result<i32> {
+    sqlx::query_scalar!(
+        r#"SELECT extract(year FROM $1::timestamptz AT TIME ZONE 'Europe/Paris')::int AS "y!""#,
+        at
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// The buyer as invoices name it: the organisation and its owner's address.
+pub async fn buyer(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<(String, String)> {
+    let row = sqlx::query!(
+        r#"SELECT o.name, coalesce((SELECT u.email FROM users u WHERE u.organisation_id = o.id AND u.role = 'owner'), '') AS "email!"
+           FROM organisations o WHERE o.id = $1"#,
+        organisation
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.name, row.email))
+}

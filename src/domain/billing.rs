@@ -1,0 +1,131 @@
+//! Billing rules: the order's states (they only move forward), VAT on integer cents, and
+//! document numbers.
+
+use super::account::text_enum;
+use super::catalog::vat_included;
+use super::money::Cents;
+
+text_enum! {
+    /// Where an order stands.
+    OrderState ("order state") {
+        Created => "created",
+        Pending => "pending",
+        Failed => "failed",
+        Cancelled => "cancelled",
+        Expired => "expired",
+        Paid => "paid",
+        Refunded => "refunded",
+    }
+}
+
+impl OrderState {
+    /// Orders move only to a higher rank: a payment confirmed late still makes a failed,
+    /// cancelled or expired order paid (the money was taken); nothing undoes « paid » but a
+    /// refund.
+    fn rank(self) -> u8 {
+        match self {
+            OrderState::Created => 0,
+            OrderState::Pending => 1,
+            OrderState::Failed | OrderState::Cancelled | OrderState::Expired => 2,
+            OrderState::Paid => 3,
+            OrderState::Refunded => 4,
+        }
+    }
+
+    pub fn may_become(self, next: OrderState) -> bool {
+        next.rank() > self.rank()
+    }
+
+    /// The states an order may leave for `next`.
+    pub fn before(next: OrderState) -> Vec<&'static str> {
+        OrderState::ALL
+            .iter()
+            .filter(|s| s.may_become(next))
+            .map(|s| s.as_str())
+            .collect()
+    }
+
+    pub fn is_open(self) -> bool {
+        matches!(self, OrderState::Created | OrderState::Pending)
+    }
+}
+
+/// A TTC price split into HT and TVA at 20 %: HT = TTC × 100 / 120 rounded to the nearest cent,
+/// TVA = TTC − HT.
+pub fn split_ttc(ttc: Cents) -> (Cents, Cents) {
+    let tva = vat_included(ttc);
+    (ttc - tva, tva)
+}
+
+/// « FA-2026-000001 » (invoices) or « AV-2026-000001 » (credit notes).
+pub fn document_number(series: &str, year: i32, sequence: i32) -> String {
+    format!("{series}-{year}-{sequence:06}")
+}
+
+/// The payment outcomes the test provider offers the payer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestOutcome {
+    Approve,
+    Decline,
+    InsufficientFunds,
+    ExpiredCard,
+    NoAnswer,
+}
+
+impl TestOutcome {
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "approuver" => TestOutcome::Approve,
+            "refuser" => TestOutcome::Decline,
+            "fonds-insuffisants" => TestOutcome::InsufficientFunds,
+            "carte-expiree" => TestOutcome::ExpiredCard,
+            "sans-reponse" => TestOutcome::NoAnswer,
+            _ => return None,
+        })
+    }
+
+    /// The failure reason recorded (None: approved or no answer yet).
+    pub fn failure(self) -> Option<&'static str> {
+        match self {
+            TestOutcome::Decline => Some("card_declined"),
+            TestOutcome::InsufficientFunds => Some("insufficient_funds"),
+            TestOutcome::ExpiredCard => Some("expired_card"),
+            TestOutcome::Approve | TestOutcome::NoAnswer => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_only_move_forward() {
+        use OrderState::*;
+        assert!(Created.may_become(Pending));
+        assert!(Pending.may_become(Paid));
+        assert!(Expired.may_become(Paid), "a late confirmation still counts");
+        assert!(Paid.may_become(Refunded));
+        assert!(!Paid.may_become(Failed));
+        assert!(!Failed.may_become(Expired));
+        assert!(!Refunded.may_become(Paid));
+        assert_eq!(
+            OrderState::before(Paid),
+            ["created", "pending", "failed", "cancelled", "expired"]
+        );
+    }
+
+    #[test]
+    fn vat_is_split_on_integer_cents() {
+        assert_eq!(split_ttc(Cents(1200)), (Cents(1000), Cents(200)));
+        assert_eq!(split_ttc(Cents(3300)), (Cents(2750), Cents(550)));
+        assert_eq!(split_ttc(Cents(400)), (Cents(333), Cents(67)));
+        assert_eq!(split_ttc(Cents(2900)), (Cents(2417), Cents(483)));
+    }
+
+    #[test]
+    fn document_numbers_are_zero_padded_per_year() {
+        assert_eq!(document_number("FA", 2026, 1), "FA-2026-000001");
+        assert_eq!(document_number("AV", 2027, 123456), "AV-2027-123456");
+    }
+}

@@ -1,0 +1,331 @@
+//! `/achats`: the packs (catalogue, confirmation with HT, TVA and TTC), the payment (the test
+//! provider's page in development), the return page with the new balance, the orders and their
+//! invoices (`/achats/historique`, `/achats/factures/{number}`). Only owners buy.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::error::PageError;
+use super::extract::{CurrentUser, Owner};
+use super::layout::Layout;
+use super::{AppState, csrf, filters};
+use crate::db::billing::{Invoice, Order};
+use crate::domain::billing::{OrderState, TestOutcome, split_ttc};
+use crate::domain::catalog::Pack;
+use crate::domain::money::Cents;
+use crate::services::billing::{self, BillingError, Provider};
+
+fn fault(error: BillingError) -> PageError {
+    match error {
+        BillingError::UnknownPack | BillingError::UnknownOrder => PageError::NotFound,
+        BillingError::NotPayable => PageError::BadRequest,
+        BillingError::Credit(crate::services::credits::CreditError::Fault(f)) => f.into(),
+        BillingError::Credit(other) => PageError::Internal(other.into()),
+    }
+}
+
+fn organisation_of(user: &CurrentUser) -> Result<Uuid, PageError> {
+    user.organisation.ok_or(PageError::Forbidden)
+}
+
+/// The provider in use (the test provider until the Stripe adapter is configured).
+fn provider(_state: &AppState) -> Provider {
+    Provider::Test
+}
+
+#[derive(Template)]
+#[template(path = "achats/catalogue.html")]
+struct CataloguePage {
+    layout: Layout,
+    packs: Vec<Pack>,
+    is_owner: bool,
+}
+
+pub async fn catalogue(
+    state: web::Data<AppState>,
+    layout: Layout,
+    user: CurrentUser,
+) -> Result<HttpResponse, PageError> {
+    organisation_of(&user)?;
+    let catalog = state.catalog.get(&state.pool).await?;
+    let page = CataloguePage {
+        layout,
+        packs: catalog.packs.clone(),
+        is_owner: user.is_owner(),
+    };
+    Ok(super::html(200, page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "achats/confirmation.html")]
+struct ConfirmationPage {
+    layout: Layout,
+    csrf: String,
+    pack: Pack,
+    ht: Cents,
+    tva: Cents,
+    /// The last day the credits can be used if paid today.
+    last_day: time::Date,
+    form_key: String,
+    problem: Option<&'static str>,
+}
+
+async fn confirmation(
+    state: &AppState,
+    request: &HttpRequest,
+    layout: Layout,
+    pack_id: &str,
+    problem: Option<&'static str>,
+) -> Result<HttpResponse, PageError> {
+    let catalog = state.catalog.get(&state.pool).await?;
+    let Some(pack) = catalog.packs.iter().find(|p| p.id == pack_id).cloned() else {
+        return Err(PageError::NotFound);
+    };
+    let (ht, tva) = split_ttc(pack.price_cents);
+    let today = state.clock.now().date();
+    let last_day = today
+        .replace_year(today.year() + 1)
+        .unwrap_or(today + time::Duration::days(365))
+        - time::Duration::DAY;
+    let page = ConfirmationPage {
+        layout,
+        csrf: csrf::token(request)?,
+        pack,
+        ht,
+        tva,
+        last_day,
+        form_key: crate::random::token(),
+        problem,
+    };
+    Ok(super::html(
+        if problem.is_some() { 400 } else { 200 },
+        page.render()?,
+    ))
+}
+
+pub async fn confirm_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    _owner: Owner,
+    pack: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    confirmation(&state, &request, layout, &pack, None).await
+}
+
+#[derive(Deserialize)]
+pub struct BuyForm {
+    #[serde(default)]
+    cle: String,
+    /// The price the page showed (cents): a different one means the form was altered or the
+    /// price changed meanwhile.
+    #[serde(default)]
+    prix: String,
+    #[serde(default)]
+    quantite: Option<String>,
+}
+
+pub async fn buy(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    owner: Owner,
+    pack: web::Path<String>,
+    form: web::Form<BuyForm>,
+) -> Result<HttpResponse, PageError> {
+    let organisation = organisation_of(&owner.0)?;
+    let catalog = state.catalog.get(&state.pool).await?;
+    let Some(found) = catalog.packs.iter().find(|p| p.id == *pack) else {
+        tracing::warn!(pack = %pack.as_str().chars().take(60).collect::<String>(), "purchase of an unknown pack refused");
+        return Err(PageError::NotFound);
+    };
+    let price_ok = form.prix.trim().parse::<i64>().ok() == Some(found.price_cents.0);
+    let quantity_ok = form.quantite.as_deref().is_none_or(|q| q.trim() == "1");
+    if !price_ok || !quantity_ok {
+        tracing::warn!(pack = %found.id, prix = %form.prix.chars().take(20).collect::<String>(), "purchase form altered: refused");
+        return confirmation(&state, &request, layout, &pack, Some("altered")).await;
+    }
+    if form.cle.len() != 64 || !form.cle.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return confirmation(&state, &request, layout, &pack, Some("altered")).await;
+    }
+    let now = state.clock.now();
+    let provider = provider(&state);
+    let order = billing::order_pack(
+        &state.pool,
+        &catalog,
+        organisation,
+        owner.0.id,
+        &found.id,
+        &form.cle,
+        provider,
+        now,
+    )
+    .await
+    .map_err(fault)?;
+    let next = billing::begin_payment(&state.pool, organisation, order, provider, now)
+        .await
+        .map_err(fault)?;
+    Ok(super::see_other(&next))
+}
+
+#[derive(Template)]
+#[template(path = "achats/paiement_test.html")]
+struct TestPaymentPage {
+    layout: Layout,
+    csrf: String,
+    order: Order,
+}
+
+pub async fn test_payment_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    owner: Owner,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, PageError> {
+    let organisation = organisation_of(&owner.0)?;
+    let Some(order) = billing::order(&state.pool, organisation, *id)
+        .await
+        .map_err(fault)?
+    else {
+        return Err(PageError::NotFound);
+    };
+    if !order.state.is_open() {
+        return Ok(super::see_other(&format!("/achats/retour/{}", order.id)));
+    }
+    let page = TestPaymentPage {
+        layout,
+        csrf: csrf::token(&request)?,
+        order,
+    };
+    Ok(super::html(200, page.render()?))
+}
+
+#[derive(Deserialize)]
+pub struct TestPaymentForm {
+    #[serde(default)]
+    issue: String,
+}
+
+pub async fn test_payment(
+    state: web::Data<AppState>,
+    owner: Owner,
+    id: web::Path<Uuid>,
+    form: web::Form<TestPaymentForm>,
+) -> Result<HttpResponse, PageError> {
+    let organisation = organisation_of(&owner.0)?;
+    let Some(outcome) = TestOutcome::parse(&form.issue) else {
+        return Err(PageError::BadRequest);
+    };
+    billing::test_payment(&state.pool, organisation, *id, outcome, state.clock.now())
+        .await
+        .map_err(fault)?;
+    Ok(super::see_other(&format!("/achats/retour/{}", *id)))
+}
+
+#[derive(Template)]
+#[template(path = "achats/retour.html")]
+struct ReturnPage {
+    layout: Layout,
+    order: Order,
+    available: i64,
+}
+
+pub async fn return_page(
+    state: web::Data<AppState>,
+    layout: Layout,
+    owner: Owner,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, PageError> {
+    let organisation = organisation_of(&owner.0)?;
+    let Some(order) = billing::order(&state.pool, organisation, *id)
+        .await
+        .map_err(fault)?
+    else {
+        return Err(PageError::NotFound);
+    };
+    let available =
+        crate::services::credits::available(&state.pool, organisation, state.clock.now())
+            .await
+            .map_err(|e| fault(e.into()))?;
+    let page = ReturnPage {
+        layout,
+        order,
+        available: available.0,
+    };
+    Ok(super::html(200, page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "achats/historique.html")]
+struct HistoryPage {
+    layout: Layout,
+    orders: Vec<Order>,
+}
+
+pub async fn history(
+    state: web::Data<AppState>,
+    layout: Layout,
+    owner: Owner,
+) -> Result<HttpResponse, PageError> {
+    let organisation = organisation_of(&owner.0)?;
+    let orders = billing::orders(&state.pool, organisation)
+        .await
+        .map_err(fault)?;
+    Ok(super::html(200, HistoryPage { layout, orders }.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "achats/facture.html")]
+struct InvoicePage {
+    layout: Layout,
+    invoice: Invoice,
+    seller: Seller,
+}
+
+/// The seller's legal details, printed on every invoice.
+pub struct Seller {
+    pub name: &'static str,
+    pub address: &'static str,
+    pub siren: &'static str,
+    pub vat_number: &'static str,
+}
+
+pub const SELLER: Seller = Seller {
+    name: "NanoClip SAS",
+    address: "12 rue de la Paix, 75002 Paris",
+    siren: "912 345 678",
+    vat_number: "FR12912345678",
+};
+
+pub async fn invoice(
+    state: web::Data<AppState>,
+    layout: Layout,
+    owner: Owner,
+    number: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let organisation = organisation_of(&owner.0)?;
+    let Some(invoice) = billing::invoice(&state.pool, organisation, &number)
+        .await
+        .map_err(fault)?
+    else {
+        return Err(PageError::NotFound);
+    };
+    Ok(super::html(
+        200,
+        InvoicePage {
+            layout,
+            invoice,
+            seller: SELLER,
+        }
+        .render()?,
+    ))
+}
+
+impl ReturnPage {
+    fn paid(&self) -> bool {
+        matches!(self.order.state, OrderState::Paid)
+    }
+}

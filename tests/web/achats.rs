@@ -1,0 +1,378 @@
+//! `/achats`: packs bought through the test provider, paid exactly once whatever arrives twice,
+//! invoices numbered without gaps, tampered forms refused.
+
+use nanoclip::services::billing::{self, Event, Settlement};
+use uuid::Uuid;
+
+use crate::common::{TestApp, attr, count, select_texts, spawn_app, text};
+use crate::credits::assert_ledger_clean;
+
+/// Opens the confirmation page of `pack` and submits it: the response (a redirect to payment).
+async fn buy(owner: &crate::common::accounts::Account, pack: &str) -> (reqwest::Response, String) {
+    let (status, html) = owner.browser.html(&format!("/achats/{pack}")).await;
+    assert_eq!(status, 200);
+    let csrf = attr(&html, "input[name=csrf]", "value").unwrap();
+    let key = attr(&html, "input[name=cle]", "value").unwrap();
+    let price = attr(&html, "input[name=prix]", "value").unwrap();
+    let response = owner
+        .browser
+        .client
+        .post(format!("{}/achats/{pack}", owner.browser.base))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("cle", key.as_str()),
+            ("prix", price.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (response, key)
+}
+
+async fn pay(owner: &crate::common::accounts::Account, payment_page: &str, issue: &str) -> String {
+    let response = owner
+        .browser
+        .submit(payment_page, payment_page, &[("issue", issue)])
+        .await;
+    assert_eq!(response.status(), 303);
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+async fn counts(app: &TestApp, org: Uuid) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM orders WHERE organisation_id = $1),
+                (SELECT count(*) FROM credit_buckets WHERE organisation_id = $1 AND source = 'purchase'),
+                (SELECT count(*) FROM invoices WHERE organisation_id = $1)",
+    )
+    .bind(org)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_owner_buys_a_pack_end_to_end_and_gets_an_invoice() {
+    let app = spawn_app().await;
+    app.clock.set(time::macros::datetime!(2026-12-04 10:00 UTC));
+    let owner = app.owner("eglise").await;
+    let (_, html) = owner.browser.html("/achats").await;
+    assert_eq!(count(&html, "#packs li"), 5);
+    assert!(text(&html, "#packs").contains("Musique à l’unité"));
+    let (_, confirm) = owner.browser.html("/achats/pack-30").await;
+    let summary = text(&confirm, "#recapitulatif");
+    assert!(summary.contains("Prix HT 27,50\u{a0}€"), "{summary}");
+    assert!(summary.contains("TVA (20\u{a0}%) 5,50\u{a0}€"), "{summary}");
+    assert!(summary.contains("Total TTC 33,00\u{a0}€"), "{summary}");
+    assert!(
+        summary.contains("jusqu’au 3\u{a0}décembre 2027 inclus"),
+        "{summary}"
+    );
+    let (response, _) = buy(&owner, "pack-30").await;
+    assert_eq!(response.status(), 303);
+    let payment = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(payment.starts_with("/paiement-test/"), "{payment}");
+    let (_, page) = owner.browser.html(&payment).await;
+    assert!(text(&page, "main").contains("33,00\u{a0}€"));
+    let back = pay(&owner, &payment, "approuver").await;
+    let (status, result) = owner.browser.html(&back).await;
+    assert_eq!(status, 200);
+    let said = text(&result, "#resultat");
+    assert!(said.contains("Paiement accepté. 30\u{a0}crédits ajoutés à votre solde. Nouveau solde\u{a0}: 60\u{a0}crédits"), "{said}");
+    assert!(said.contains("Facture FA-2026-000001"), "{said}");
+    let (_, invoice) = owner.browser.html("/achats/factures/FA-2026-000001").await;
+    assert_eq!(text(&invoice, "#total-ht"), "27,50\u{a0}€");
+    assert_eq!(text(&invoice, "#total-tva"), "5,50\u{a0}€");
+    assert_eq!(text(&invoice, "#total-ttc"), "33,00\u{a0}€");
+    assert!(text(&invoice, "main").contains("SIREN"));
+    let (_, history) = owner.browser.html("/achats/historique").await;
+    let rows = select_texts(&history, "#commandes tbody tr");
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0].contains("Payée") && rows[0].contains("FA-2026-000001"),
+        "{rows:?}"
+    );
+    // The purchase's credits expire twelve months after the payment.
+    let (_, dashboard) = owner.browser.html("/tableau-de-bord").await;
+    assert!(
+        text(&dashboard, "#reserves")
+            .contains("30\u{a0}crédits achetés, expirent le 4\u{a0}décembre 2027"),
+        "{}",
+        text(&dashboard, "#reserves")
+    );
+    assert_eq!(counts(&app, owner.org()).await, (1, 1, 1));
+    assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test]
+async fn a_declined_payment_grants_nothing_and_can_be_tried_again() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let (response, _) = buy(&owner, "pack-10").await;
+    let payment = response.headers()["location"].to_str().unwrap().to_owned();
+    let back = pay(&owner, &payment, "fonds-insuffisants").await;
+    let (_, result) = owner.browser.html(&back).await;
+    assert!(
+        text(&result, "#resultat")
+            .starts_with("Paiement refusé\u{a0}: fonds insuffisants. Rien n’a été débité"),
+        "{}",
+        text(&result, "#resultat")
+    );
+    assert_eq!(
+        attr(&result, "#resultat a", "href").as_deref(),
+        Some("/achats/pack-10")
+    );
+    // Approving after the refusal changes nothing: the order only moves forward.
+    let again = owner.browser.get(&payment).await;
+    assert_eq!(
+        again.status(),
+        303,
+        "a closed order's payment page sends to its result"
+    );
+    assert_eq!(counts(&app, owner.org()).await, (1, 0, 0));
+    // No answer: the order waits, then expires.
+    let (response, _) = buy(&owner, "pack-10").await;
+    let payment = response.headers()["location"].to_str().unwrap().to_owned();
+    let back = pay(&owner, &payment, "sans-reponse").await;
+    let (_, result) = owner.browser.html(&back).await;
+    assert!(text(&result, "#resultat").starts_with("Paiement en attente de confirmation."));
+    let later = app.clock.now() + billing::ORDER_LIFETIME;
+    assert_eq!(billing::expire_orders(&app.pool, later).await.unwrap(), 1);
+    let (_, result) = owner.browser.html(&back).await;
+    assert!(text(&result, "#resultat").starts_with("Commande expirée"));
+}
+
+#[tokio::test]
+async fn double_submits_and_double_approvals_pay_once() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let (_, html) = owner.browser.html("/achats/pack-10").await;
+    let csrf = attr(&html, "input[name=csrf]", "value").unwrap();
+    let key = attr(&html, "input[name=cle]", "value").unwrap();
+    let mut places = Vec::new();
+    for _ in 0..3 {
+        let response = owner
+            .browser
+            .client
+            .post(format!("{}/achats/pack-10", owner.browser.base))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("cle", key.as_str()),
+                ("prix", "1200"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        places.push(response.headers()["location"].to_str().unwrap().to_owned());
+    }
+    assert!(
+        places.iter().all(|p| *p == places[0]),
+        "one order: {places:?}"
+    );
+    let token = owner.browser.token(&places[0]).await;
+    let approvals: Vec<_> = (0..5)
+        .map(|_| {
+            owner
+                .browser
+                .client
+                .post(format!("{}{}", owner.browser.base, places[0]))
+                .form(&[("csrf", token.as_str()), ("issue", "approuver")])
+                .send()
+        })
+        .collect();
+    for r in futures_util::future::join_all(approvals).await {
+        assert_eq!(r.unwrap().status(), 303);
+    }
+    assert_eq!(counts(&app, owner.org()).await, (1, 1, 1));
+    assert_eq!(
+        nanoclip::services::credits::available(&app.pool, owner.org(), app.clock.now())
+            .await
+            .unwrap()
+            .0,
+        40
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test]
+async fn tampered_forms_and_other_people_s_orders_are_refused() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let (_, html) = owner.browser.html("/achats/pack-100").await;
+    let csrf = attr(&html, "input[name=csrf]", "value").unwrap();
+    let key = attr(&html, "input[name=cle]", "value").unwrap();
+    for (pack, fields) in [
+        ("pack-100", vec![("prix", "100")]),
+        ("pack-100", vec![("prix", "9900"), ("quantite", "-1")]),
+        ("pack-100", vec![("prix", "-9900")]),
+    ] {
+        let mut form = vec![("csrf", csrf.as_str()), ("cle", key.as_str())];
+        form.extend(fields.iter().copied());
+        let response = owner
+            .browser
+            .client
+            .post(format!("{}/achats/{pack}", owner.browser.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{fields:?}");
+        let html = scraper::Html::parse_document(&response.text().await.unwrap());
+        assert!(text(&html, "#probleme").contains("Rien n’a été payé"));
+    }
+    let response = owner
+        .browser
+        .client
+        .post(format!("{}/achats/pack-inexistant", owner.browser.base))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("cle", key.as_str()),
+            ("prix", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        counts(&app, owner.org()).await.0,
+        0,
+        "no order from a tampered form"
+    );
+    // Another organisation's order: not found, and its payment page refuses.
+    let (response, _) = buy(&owner, "pack-10").await;
+    let payment = response.headers()["location"].to_str().unwrap().to_owned();
+    let other = app.owner("eglise").await;
+    assert_eq!(other.browser.get(&payment).await.status(), 404);
+    let order = payment.trim_start_matches("/paiement-test/");
+    assert_eq!(
+        other
+            .browser
+            .get(&format!("/achats/retour/{order}"))
+            .await
+            .status(),
+        404
+    );
+    let token = other.browser.token("/achats").await;
+    let response = other
+        .browser
+        .client
+        .post(format!("{}{}", other.browser.base, payment))
+        .form(&[("csrf", token.as_str()), ("issue", "approuver")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    // Members see the catalogue, not the purchase.
+    let member = app.member(owner.org()).await;
+    let (_, html) = member.browser.html("/achats").await;
+    assert!(text(&html, "main").contains("Seul le propriétaire du compte"));
+    assert_eq!(count(&html, "#packs a"), 0);
+    assert_eq!(member.browser.get("/achats/pack-10").await.status(), 403);
+    assert_eq!(member.browser.get("/achats/historique").await.status(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_event_delivered_many_times_in_any_order_pays_once_and_numbers_have_no_gap() {
+    let app = spawn_app().await;
+    let owner = app.owner("reseau").await;
+    let catalog = nanoclip::services::catalog::CatalogCache::default()
+        .get(&app.pool)
+        .await
+        .unwrap();
+    let now = app.clock.now();
+    let mut orders = Vec::new();
+    for i in 0..30 {
+        let order = billing::order_pack(
+            &app.pool,
+            &catalog,
+            owner.org(),
+            owner.id,
+            "pack-10",
+            &format!("{i:064}"),
+            billing::Provider::Test,
+            now,
+        )
+        .await
+        .unwrap();
+        orders.push(order);
+    }
+    // The first order's payment event, 10 times at once, then 10 times in a row.
+    let event = |id: &'static str| Event {
+        id,
+        provider: "test",
+        kind: "checkout.session.completed",
+    };
+    let storm: Vec<_> = (0..10)
+        .map(|_| {
+            billing::settle(
+                &app.pool,
+                orders[0],
+                Settlement::Paid,
+                Some(event("evt_first")),
+                now,
+            )
+        })
+        .collect();
+    for outcome in futures_util::future::join_all(storm).await {
+        outcome.unwrap();
+    }
+    for _ in 0..10 {
+        billing::settle(
+            &app.pool,
+            orders[0],
+            Settlement::Paid,
+            Some(event("evt_first")),
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    // Events for the others, shuffled with failures and duplicates, concurrently.
+    let mut deliveries = Vec::new();
+    for (i, order) in orders.iter().enumerate().skip(1) {
+        let id: &'static str = Box::leak(format!("evt_{i}").into_boxed_str());
+        deliveries.push((
+            *order,
+            Settlement::Failed("card_declined".into()),
+            Box::leak(format!("evt_fail_{i}").into_boxed_str()) as &'static str,
+        ));
+        deliveries.push((*order, Settlement::Paid, id));
+        deliveries.push((*order, Settlement::Paid, id));
+    }
+    deliveries.reverse();
+    let futures: Vec<_> = deliveries
+        .iter()
+        .map(|(order, settlement, id)| {
+            billing::settle(&app.pool, *order, settlement.clone(), Some(event(id)), now)
+        })
+        .collect();
+    for outcome in futures_util::future::join_all(futures).await {
+        outcome.unwrap();
+    }
+    // Every order paid once (a payment after a failure still counts), numbers 1..=30.
+    assert_eq!(counts(&app, owner.org()).await, (30, 30, 30));
+    let numbers: Vec<i32> = sqlx::query_scalar("SELECT sequence FROM invoices ORDER BY sequence")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(numbers, (1..=30).collect::<Vec<i32>>());
+    assert_eq!(
+        nanoclip::services::credits::available(&app.pool, owner.org(), now)
+            .await
+            .unwrap()
+            .0,
+        150 + 300
+    );
+    // An unknown order's event: answered without effect.
+    assert!(
+        billing::settle(
+            &app.pool,
+            Uuid::new_v4(),
+            Settlement::Paid,
+            Some(event("evt_x")),
+            now
+        )
+        .await
+        .is_err()
+    );
+    assert_ledger_clean(&app.pool).await;
+}
