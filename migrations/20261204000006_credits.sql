@@ -112,7 +112,8 @@ CREATE TABLE credit_ledger (
 );
 -- The history, newest first: the ledger's order of insertion.
 CREATE INDEX credit_ledger_history ON credit_ledger (organisation_id, id DESC);
-CREATE INDEX credit_ledger_by_day ON credit_ledger (organisation_id, kind, created_at);
+-- Credits used per day (the dashboard's chart): captures only.
+CREATE INDEX credit_ledger_captures_by_day ON credit_ledger (organisation_id, created_at) WHERE kind = 'capture';
 CREATE INDEX credit_ledger_by_hold ON credit_ledger (hold_id) WHERE hold_id IS NOT NULL;
 
 -- Moves the credits of a new ledger row: the account first, then the bucket (lock order).
@@ -226,8 +227,10 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
+-- A capture changes only what is held (delta 0): it cannot cross the threshold.
 CREATE CONSTRAINT TRIGGER credit_low_balance_check AFTER INSERT ON credit_ledger
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION credit_low_balance_check();
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.delta <> 0)
+    EXECUTE FUNCTION credit_low_balance_check();
 
 -- Plan periods. `subscriptions` keeps the current one (period_start, period_end) and gains its
 -- anchor and number; each period is a row, closed once by its renewal.

@@ -131,24 +131,6 @@ pub async fn grant(
     .await
 }
 
-/// The hold placed with `operation_key`, if any.
-pub async fn hold_by_key(
-    conn: &mut PgConnection,
-    organisation: Uuid,
-    operation_key: &str,
-) -> sqlx::Result<Option<Hold>> {
-    sqlx::query_as!(
-        Hold,
-        r#"SELECT id, organisation_id, amount AS "amount: Credits", creation_type, operation_key, reference,
-                  state AS "state: HoldState", created_at, expires_at, resolved_at
-           FROM credit_holds WHERE organisation_id = $1 AND operation_key = $2"#,
-        organisation,
-        operation_key
-    )
-    .fetch_optional(conn)
-    .await
-}
-
 pub async fn hold(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Hold>> {
     sqlx::query_as!(
         Hold,
@@ -273,8 +255,10 @@ pub async fn resolve_hold(
     conn: &mut PgConnection,
     id: Uuid,
     to: HoldState,
-    movement: Movement<'_>,
-) -> sqlx::Result<Option<(Credits, bool)>> {
+    actor: &str,
+    reason: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<Option<Resolved>> {
     let kind = match to {
         HoldState::Captured => EntryKind::Capture,
         HoldState::Released | HoldState::Held => EntryKind::Release,
@@ -283,27 +267,58 @@ pub async fn resolve_hold(
         r#"WITH h AS (
                UPDATE credit_holds SET state = $2, resolved_at = $3, resolved_by = $4
                WHERE id = $1 AND state = 'held'
-               RETURNING id, organisation_id, amount),
+               RETURNING id, organisation_id, amount, reference),
            l AS (
                INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason, reference, created_at)
                SELECT h.organisation_id, d.bucket_id, $5, CASE WHEN $5 = 'capture' THEN 0 ELSE d.amount END,
-                      d.amount, h.id, $4, $6, $7, $3
+                      d.amount, h.id, $4, $6, h.reference, $3
                FROM h JOIN credit_ledger d ON d.hold_id = $1 AND d.kind = 'hold'
                RETURNING bucket_id)
-           SELECT h.amount AS "amount!: Credits",
+           SELECT h.organisation_id AS "organisation_id!", h.amount AS "amount!: Credits",
                   EXISTS (SELECT 1 FROM l JOIN credit_buckets b ON b.id = l.bucket_id WHERE b.expires_at <= $3) AS "expired!"
            FROM h"#,
         id,
         to.as_str(),
-        movement.now,
-        movement.actor,
+        now,
+        actor,
         kind.as_str(),
-        movement.reason,
-        movement.reference,
+        reason,
     )
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|r| (r.amount, r.expired && kind == EntryKind::Release)))
+    Ok(row.map(|r| Resolved {
+        organisation_id: r.organisation_id,
+        amount: r.amount,
+        back_in_expired_bucket: r.expired && kind == EntryKind::Release,
+    }))
+}
+
+/// A hold resolved by `resolve_hold`.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolved {
+    pub organisation_id: Uuid,
+    pub amount: Credits,
+    /// A released credit went back to a bucket whose expiry has passed (expire it now).
+    pub back_in_expired_bucket: bool,
+}
+
+/// Locks the organisation's account and finds the hold already placed with `operation_key`
+/// (one round trip): `None` when the organisation has no account.
+pub async fn lock_account_for_hold(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    operation_key: &str,
+) -> sqlx::Result<Option<Option<Uuid>>> {
+    let row = sqlx::query!(
+        r#"SELECT h.id AS "hold?" FROM credit_accounts a
+           LEFT JOIN credit_holds h ON h.organisation_id = a.organisation_id AND h.operation_key = $2
+           WHERE a.organisation_id = $1 FOR UPDATE OF a"#,
+        organisation,
+        operation_key
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| r.hold))
 }
 
 /// Unresolved holds past their timeout (oldest first), claimed so that concurrent runners

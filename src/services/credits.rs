@@ -126,14 +126,16 @@ pub async fn hold_in(
     input: HoldInput<'_>,
     now: OffsetDateTime,
 ) -> Result<HoldOutcome, CreditError> {
-    if db::credits::lock_account(conn, input.organisation)
-        .await?
-        .is_none()
-    {
-        return Err(CreditError::UnknownOrganisation);
-    }
-    if let Some(hold) = db::credits::hold_by_key(conn, input.organisation, input.key).await? {
-        return Ok(HoldOutcome::Existing { hold });
+    // One round trip: the account's lock, and the hold already placed with this key.
+    match db::credits::lock_account_for_hold(conn, input.organisation, input.key).await? {
+        None => return Err(CreditError::UnknownOrganisation),
+        Some(Some(existing)) => {
+            let hold = db::credits::hold(conn, existing)
+                .await?
+                .ok_or(CreditError::UnknownHold)?;
+            return Ok(HoldOutcome::Existing { hold });
+        }
+        Some(None) => {}
     }
     let request = HoldRequest {
         organisation: input.organisation,
@@ -187,7 +189,7 @@ pub struct Resolution {
 }
 
 /// Captures a hold (the generation succeeded): its credits are spent. Idempotent; a hold
-/// released already stays released (the answer says so).
+/// released already stays released (the answer says so). One statement, atomic by itself.
 pub async fn capture(
     pool: &PgPool,
     hold: Uuid,
@@ -195,10 +197,8 @@ pub async fn capture(
     now: OffsetDateTime,
 ) -> Result<Resolution, CreditError> {
     retrying(|| async move {
-        let mut tx = pool.begin().await?;
-        let resolution = resolve_in(&mut tx, hold, HoldState::Captured, actor, now).await?;
-        tx.commit().await?;
-        Ok(resolution)
+        let mut conn = pool.acquire().await?;
+        resolve_in(&mut conn, hold, HoldState::Captured, actor, now).await
     })
     .await
 }
@@ -212,15 +212,16 @@ pub async fn release(
     now: OffsetDateTime,
 ) -> Result<Resolution, CreditError> {
     retrying(|| async move {
-        let mut tx = pool.begin().await?;
-        let resolution = resolve_in(&mut tx, hold, HoldState::Released, actor, now).await?;
-        tx.commit().await?;
-        Ok(resolution)
+        let mut conn = pool.acquire().await?;
+        resolve_in(&mut conn, hold, HoldState::Released, actor, now).await
     })
     .await
 }
 
-/// `capture` or `release` inside the caller's transaction.
+/// `capture` or `release`, on the caller's connection or in its transaction. The hold leaves
+/// `held` in one statement (`UPDATE … WHERE state = 'held'`), whatever races it, so it is
+/// resolved exactly once. Lock order: the hold, then (through the ledger's trigger) the account,
+/// then the bucket; no writer takes them the other way round, so no account lock is needed first.
 pub async fn resolve_in(
     conn: &mut PgConnection,
     hold: Uuid,
@@ -228,52 +229,31 @@ pub async fn resolve_in(
     actor: Actor<'_>,
     now: OffsetDateTime,
 ) -> Result<Resolution, CreditError> {
-    let Some(current) = db::credits::hold(conn, hold).await? else {
-        return Err(CreditError::UnknownHold);
-    };
-    if current.state != HoldState::Held {
-        return Ok(Resolution {
-            state: current.state,
-            amount: current.amount,
-            changed: false,
-        });
-    }
-    // The account first: every writer of the organisation's credits locks in the same order.
-    db::credits::lock_account(conn, current.organisation_id).await?;
-    let movement = Movement {
-        actor: actor.actor,
-        reason: actor.reason,
-        reference: &current.reference,
-        now,
-    };
-    match db::credits::resolve_hold(conn, hold, to, movement).await? {
-        Some((amount, back_in_expired)) => {
-            if back_in_expired {
+    match db::credits::resolve_hold(conn, hold, to, actor.actor, actor.reason, now).await? {
+        Some(resolved) => {
+            if resolved.back_in_expired_bucket {
                 let expiry = Movement {
                     actor: "system",
                     reason: "expired",
                     reference: "",
                     now,
                 };
-                db::credits::expire_due(conn, Some(current.organisation_id), expiry).await?;
+                db::credits::expire_due(conn, Some(resolved.organisation_id), expiry).await?;
             }
             Ok(Resolution {
                 state: to,
-                amount,
+                amount: resolved.amount,
                 changed: true,
             })
         }
-        None => {
-            // Resolved by someone else between the read and the lock.
-            let state = db::credits::hold(conn, hold)
-                .await?
-                .map_or(current.state, |h| h.state);
-            Ok(Resolution {
-                state,
+        None => match db::credits::hold(conn, hold).await? {
+            None => Err(CreditError::UnknownHold),
+            Some(current) => Ok(Resolution {
+                state: current.state,
                 amount: current.amount,
                 changed: false,
-            })
-        }
+            }),
+        },
     }
 }
 
