@@ -158,6 +158,7 @@ pub async fn running_since(
 pub struct LaunchContext {
     pub plan_id: String,
     pub suspended: bool,
+    pub low_balance_threshold: i64,
     pub raise: Option<Raise>,
 }
 
@@ -179,7 +180,7 @@ pub async fn launch_context(
     now: OffsetDateTime,
 ) -> sqlx::Result<Option<LaunchContext>> {
     let row = sqlx::query!(
-        r#"SELECT o.plan_id, o.suspended_at IS NOT NULL AS "suspended!",
+        r#"SELECT o.plan_id, o.suspended_at IS NOT NULL AS "suspended!", o.low_balance_threshold,
                   r.daily AS "daily?", r.monthly AS "monthly?", r.concurrent AS "concurrent?",
                   r.first_day AS "first_day?", r.last_day AS "last_day?", r.reason AS "reason?"
            FROM organisations o
@@ -197,6 +198,7 @@ pub async fn launch_context(
     Ok(row.map(|r| LaunchContext {
         plan_id: r.plan_id,
         suspended: r.suspended,
+        low_balance_threshold: r.low_balance_threshold,
         raise: match (
             r.daily,
             r.monthly,

@@ -717,19 +717,28 @@ pub async fn overview(
     now: OffsetDateTime,
 ) -> Result<Overview, CreditError> {
     let mut conn = pool.acquire().await?;
-    let Some(account) = db::credits::account(&mut conn, organisation).await? else {
+    overview_in(&mut conn, organisation, now).await
+}
+
+/// `overview` on the caller's connection (the dashboard reads everything on one).
+pub async fn overview_in(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> Result<Overview, CreditError> {
+    let conn = &mut *conn;
+    let Some(account) = db::credits::account(conn, organisation).await? else {
         return Err(CreditError::UnknownOrganisation);
     };
-    let buckets: Vec<_> = db::credits::buckets(&mut conn, organisation)
+    let buckets: Vec<_> = db::credits::buckets(conn, organisation)
         .await?
         .into_iter()
         .filter(|b| b.expires_at > now)
         .collect();
     let available = buckets.iter().map(|b| b.remaining).sum();
-    let usage = db::credits::usage(&mut conn, organisation, now).await?;
-    let subscription = db::credits::subscription(&mut conn, organisation).await?;
-    let spent_per_day =
-        db::credits::spent_per_day(&mut conn, organisation, now, CHART_DAYS).await?;
+    let usage = db::credits::usage(conn, organisation, now).await?;
+    let subscription = db::credits::subscription(conn, organisation).await?;
+    let spent_per_day = db::credits::spent_per_day(conn, organisation, now, CHART_DAYS).await?;
     let today = spent_per_day.last().map_or(now.date(), |d| d.0);
     Ok(Overview {
         available,

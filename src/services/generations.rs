@@ -554,14 +554,11 @@ pub async fn balance(
     organisation: Uuid,
     now: OffsetDateTime,
 ) -> Result<Balance, CreditError> {
-    let overview = credits::overview(pool, organisation, now).await?;
     let mut conn = pool.acquire().await?;
+    let overview = credits::overview_in(&mut conn, organisation, now).await?;
     let Some(context) = db::generations::launch_context(&mut conn, organisation, now).await? else {
         return Err(CreditError::UnknownOrganisation);
     };
-    let threshold = db::accounts::organisation(&mut conn, organisation)
-        .await?
-        .map_or(0, |o| o.low_balance_threshold);
     let plan = catalog.plan(&context.plan_id);
     let caps = match (&context.raise, plan) {
         (Some(r), _) => Caps {
@@ -584,7 +581,7 @@ pub async fn balance(
     Ok(Balance {
         overview,
         caps,
-        low_balance_threshold: threshold,
+        low_balance_threshold: context.low_balance_threshold,
         raise: context.raise,
     })
 }

@@ -15,7 +15,7 @@ use crate::db;
 use crate::domain::catalog::Plan;
 use crate::domain::ledger::{self, BucketSource};
 use crate::services::accounts;
-use crate::services::credits::{self, CreditError, Overview};
+use crate::services::credits::{CreditError, Overview};
 
 /// Credits expiring within this many days are on the radar.
 const RADAR_DAYS: i64 = 14;
@@ -149,12 +149,6 @@ pub async fn page(
     let catalog = state.catalog.get(&state.pool).await?;
     let plan = catalog.plan(&organisation.plan_id).cloned();
     let now = state.clock.now();
-    let overview = credits::overview(&state.pool, organisation_id, now)
-        .await
-        .map_err(|e| match e {
-            CreditError::Fault(fault) => PageError::from(fault),
-            other => PageError::Internal(other.into()),
-        })?;
     let balance =
         crate::services::generations::balance(&state.pool, &catalog, organisation_id, now)
             .await
@@ -162,6 +156,7 @@ pub async fn page(
                 CreditError::Fault(fault) => PageError::from(fault),
                 other => PageError::Internal(other.into()),
             })?;
+    let overview = balance.overview;
     let caps = balance.caps;
     let raise = balance.raise;
     let rollover_cap = plan.as_ref().map_or(0, |p| p.rollover_cap);
