@@ -75,3 +75,8 @@ CREATE TABLE invoices (
     UNIQUE (order_id, series)
 );
 CREATE INDEX invoices_by_organisation ON invoices (organisation_id, issued_at DESC);
+
+-- A downgrade waits for the end of the period (and can be cancelled until then).
+ALTER TABLE subscriptions
+    ADD COLUMN scheduled_plan_id text REFERENCES plans,
+    ADD COLUMN scheduled_at timestamptz;

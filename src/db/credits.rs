@@ -630,8 +630,11 @@ pub struct Subscription {
     pub period_number: i32,
     pub period_start: OffsetDateTime,
     pub period_end: OffsetDateTime,
+    /// The allotment and rollover cap of the next period's plan (the scheduled one if any).
     pub credits_per_period: Credits,
     pub rollover_cap: Credits,
+    /// A downgrade waiting for the end of the period.
+    pub scheduled_plan_id: Option<String>,
 }
 
 /// Subscriptions whose current period has ended (a batch).
@@ -657,8 +660,9 @@ pub async fn lock_subscription(
         Subscription,
         r#"SELECT s.organisation_id, s.plan_id, s.status AS "status: crate::domain::account::SubscriptionStatus",
                   s.anchor_date, s.period_number, s.period_start, s.period_end,
-                  p.credits_per_period AS "credits_per_period: Credits", p.rollover_cap AS "rollover_cap: Credits"
-           FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+                  p.credits_per_period AS "credits_per_period: Credits", p.rollover_cap AS "rollover_cap: Credits",
+                  s.scheduled_plan_id
+           FROM subscriptions s JOIN plans p ON p.id = coalesce(s.scheduled_plan_id, s.plan_id)
            WHERE s.organisation_id = $1 FOR UPDATE OF s"#,
         organisation
     )
@@ -674,8 +678,9 @@ pub async fn subscription(
         Subscription,
         r#"SELECT s.organisation_id, s.plan_id, s.status AS "status: crate::domain::account::SubscriptionStatus",
                   s.anchor_date, s.period_number, s.period_start, s.period_end,
-                  p.credits_per_period AS "credits_per_period: Credits", p.rollover_cap AS "rollover_cap: Credits"
-           FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+                  p.credits_per_period AS "credits_per_period: Credits", p.rollover_cap AS "rollover_cap: Credits",
+                  s.scheduled_plan_id
+           FROM subscriptions s JOIN plans p ON p.id = coalesce(s.scheduled_plan_id, s.plan_id)
            WHERE s.organisation_id = $1"#,
         organisation
     )
@@ -884,4 +889,69 @@ pub async fn note_expiry_notices(
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// The allotment buckets (the period's, and an upgrade's) that end with the period.
+pub async fn allotments_ending(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    period_end: OffsetDateTime,
+) -> sqlx::Result<Vec<BucketRow>> {
+    sqlx::query_as!(
+        BucketRow,
+        r#"SELECT id, source AS "source: BucketSource", restricted_to, amount AS "amount: Credits",
+                  remaining AS "remaining: Credits", expires_at,
+                  ((expires_at - interval '1 microsecond') AT TIME ZONE 'Europe/Paris')::date AS "last_day!",
+                  created_at
+           FROM credit_buckets
+           WHERE organisation_id = $1 AND source = 'allotment' AND expires_at = $2 AND remaining > 0
+           ORDER BY id"#,
+        organisation,
+        period_end
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Switches the organisation and its subscription to `plan` (an upgrade now, a downgrade at
+/// renewal), clearing any scheduled change.
+pub async fn switch_plan(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    plan: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE organisations SET plan_id = $2 WHERE id = $1",
+        organisation,
+        plan
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE subscriptions SET plan_id = $2, scheduled_plan_id = NULL, scheduled_at = NULL WHERE organisation_id = $1",
+        organisation,
+        plan
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Schedules (or, with `None`, cancels) a change of plan at the end of the period.
+pub async fn schedule_plan(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    plan: Option<&str>,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE subscriptions SET scheduled_plan_id = $2, scheduled_at = CASE WHEN $2::text IS NULL THEN NULL ELSE $3::timestamptz END
+         WHERE organisation_id = $1",
+        organisation,
+        plan,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

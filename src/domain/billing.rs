@@ -129,3 +129,29 @@ mod tests {
         assert_eq!(document_number("AV", 2027, 123456), "AV-2027-123456");
     }
 }
+
+/// An upgrade in the middle of a period: the price difference and the extra credits, each
+/// prorated to the time left in the period and rounded to the nearest cent or credit. Half a
+/// period left of Église → Réseau: 35,00 € and 60 credits (the guide's example).
+pub fn prorate(difference: i64, left_seconds: i64, period_seconds: i64) -> i64 {
+    if period_seconds <= 0 || difference <= 0 {
+        return 0;
+    }
+    let left = left_seconds.clamp(0, period_seconds);
+    (difference * left + period_seconds / 2) / period_seconds
+}
+
+#[cfg(test)]
+mod prorate_tests {
+    use super::*;
+
+    #[test]
+    fn half_a_period_costs_half_the_difference_as_the_guide_says() {
+        let period = 31 * 86_400;
+        assert_eq!(prorate(9900 - 2900, period / 2, period), 3500);
+        assert_eq!(prorate(150 - 30, period / 2, period), 60);
+        assert_eq!(prorate(7000, period, period), 7000);
+        assert_eq!(prorate(7000, 0, period), 0);
+        assert_eq!(prorate(120, 86_400, period), 4, "a day of 31: 3,87 → 4");
+    }
+}

@@ -210,7 +210,32 @@ async fn pay(
     order: &Order,
     now: OffsetDateTime,
 ) -> Result<(), BillingError> {
-    if order.credits > 0 {
+    if order.kind == "upgrade" {
+        // The new plan applies at once; its extra credits end with the period, like its allotment.
+        let Some(plan) = order.plan_id.as_deref() else {
+            return Err(Fault::Internal(anyhow::anyhow!("an upgrade without its plan")).into());
+        };
+        db::credits::switch_plan(conn, order.organisation_id, plan).await?;
+        if let Some(sub) = db::credits::subscription(conn, order.organisation_id).await?
+            && order.credits > 0
+        {
+            credits::grant_in(
+                conn,
+                order.organisation_id,
+                BucketSource::Allotment,
+                None,
+                Credits(order.credits),
+                sub.period_end,
+                &format!("order:{}", order.id),
+                Actor {
+                    actor: "system",
+                    reason: "upgrade",
+                },
+                now,
+            )
+            .await?;
+        }
+    } else if order.credits > 0 {
         let expires = db::billing::twelve_months_after(conn, now).await?;
         credits::grant_in(
             conn,
@@ -316,4 +341,156 @@ pub async fn expire_orders(pool: &PgPool, now: OffsetDateTime) -> Result<u64, Bi
         }
     }
     Ok(expired)
+}
+
+/// The upgrade's price and extra credits now, prorated to the time left in the period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpgradeQuote {
+    pub amount: crate::domain::money::Cents,
+    pub credits: i64,
+}
+
+pub fn upgrade_quote(
+    from: &crate::domain::catalog::Plan,
+    to: &crate::domain::catalog::Plan,
+    period_start: OffsetDateTime,
+    period_end: OffsetDateTime,
+    now: OffsetDateTime,
+) -> UpgradeQuote {
+    let total = (period_end - period_start).whole_seconds();
+    let left = (period_end - now).whole_seconds();
+    UpgradeQuote {
+        amount: crate::domain::money::Cents(crate::domain::billing::prorate(
+            to.price_cents.0 - from.price_cents.0,
+            left,
+            total,
+        )),
+        credits: crate::domain::billing::prorate(
+            to.credits_per_period - from.credits_per_period,
+            left,
+            total,
+        ),
+    }
+}
+
+/// An upgrade order to `to` (a plan costing more), prorated now; the same form key twice gives
+/// the same order.
+#[allow(clippy::too_many_arguments)]
+pub async fn order_upgrade(
+    pool: &PgPool,
+    catalog: &Catalog,
+    organisation: Uuid,
+    buyer: Uuid,
+    to: &str,
+    form_key: &str,
+    provider: Provider,
+    now: OffsetDateTime,
+) -> Result<Uuid, BillingError> {
+    let mut conn = pool.acquire().await?;
+    let Some(sub) = db::credits::subscription(&mut conn, organisation).await? else {
+        return Err(BillingError::UnknownOrder);
+    };
+    let current = db::accounts::organisation(&mut conn, organisation)
+        .await?
+        .ok_or(BillingError::UnknownOrder)?;
+    let (Some(from), Some(target)) = (catalog.plan(&current.plan_id), catalog.plan(to)) else {
+        return Err(BillingError::UnknownPack);
+    };
+    if target.price_cents <= from.price_cents {
+        return Err(BillingError::NotPayable);
+    }
+    let quote = upgrade_quote(from, target, sub.period_start, sub.period_end, now);
+    let amount = quote.amount.max(crate::domain::money::Cents(1));
+    let label = format!("{} → {} (prorata)", from.name, target.name);
+    Ok(db::billing::create_order(
+        &mut conn,
+        NewOrder {
+            organisation,
+            kind: "upgrade",
+            pack_id: None,
+            plan_id: Some(&target.id),
+            label: &label,
+            amount,
+            credits: quote.credits,
+            restricted_to: None,
+            provider: provider.as_str(),
+            form_key,
+            created_by: Some(buyer),
+            now,
+            expires_at: now + ORDER_LIFETIME,
+        },
+    )
+    .await?)
+}
+
+/// Schedules a change to a cheaper plan at the end of the period, or cancels it (`None`).
+pub async fn schedule_downgrade(
+    pool: &PgPool,
+    organisation: Uuid,
+    to: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(), BillingError> {
+    let mut conn = pool.acquire().await?;
+    db::credits::schedule_plan(&mut conn, organisation, to, now).await?;
+    Ok(())
+}
+
+/// What a downgrade at the end of the period would do to the credits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DowngradePreview {
+    /// Carried over into the next period (up to the new plan's rollover cap).
+    pub carried: i64,
+    /// Left in the period's allotments and rollover, lost at the change.
+    pub expiring: i64,
+    /// Purchases and adjustments, untouched.
+    pub kept_elsewhere: i64,
+    /// The allotment of the new plan's first period.
+    pub next_allotment: i64,
+}
+
+pub async fn downgrade_preview(
+    pool: &PgPool,
+    organisation: Uuid,
+    to: &crate::domain::catalog::Plan,
+    now: OffsetDateTime,
+) -> Result<Option<DowngradePreview>, BillingError> {
+    let mut conn = pool.acquire().await?;
+    let Some(sub) = db::credits::subscription(&mut conn, organisation).await? else {
+        return Ok(None);
+    };
+    let buckets = db::credits::buckets(&mut conn, organisation).await?;
+    let mut allotment = 0;
+    let mut ending_other = 0;
+    let mut elsewhere = 0;
+    for b in buckets.iter().filter(|b| b.expires_at > now) {
+        match (b.source, b.expires_at <= sub.period_end) {
+            (BucketSource::Allotment, true) => allotment += b.remaining.0,
+            (_, true) => ending_other += b.remaining.0,
+            (_, false) => elsewhere += b.remaining.0,
+        }
+    }
+    let (carried, lost) =
+        crate::domain::ledger::carry_over(Credits(allotment), Credits(to.rollover_cap));
+    Ok(Some(DowngradePreview {
+        carried: carried.0,
+        expiring: lost.0 + ending_other,
+        kept_elsewhere: elsewhere,
+        next_allotment: to.credits_per_period,
+    }))
+}
+
+/// The organisation's subscription and current plan.
+pub async fn subscription(
+    pool: &PgPool,
+    organisation: Uuid,
+) -> Result<(db::credits::Subscription, String), BillingError> {
+    let mut conn = pool.acquire().await?;
+    let sub = db::credits::subscription(&mut conn, organisation)
+        .await?
+        .ok_or(BillingError::UnknownOrder)?;
+    let plan = db::accounts::organisation(&mut conn, organisation)
+        .await?
+        .ok_or(BillingError::UnknownOrder)?
+        .plan_id;
+    Ok((sub, plan))
 }

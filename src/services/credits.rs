@@ -547,31 +547,33 @@ async fn renew_one_period(
     let n = sub.period_number;
     let period_ref = format!("period:{n}");
     let (next_start, next_end) = db::credits::period_bounds(conn, sub.anchor_date, n + 1).await?;
-    let left = db::credits::bucket_by_key(conn, organisation, &period_ref)
-        .await?
-        .filter(|b| b.source == BucketSource::Allotment);
-    let (carried, _) = ledger::carry_over(
-        left.as_ref().map_or(Credits(0), |b| b.remaining),
-        sub.rollover_cap,
-    );
+    // What the period's allotments left (the period's, and an upgrade's): up to the next
+    // plan's rollover cap carries over, taken from them in order.
+    let allotments = db::credits::allotments_ending(conn, organisation, sub.period_end).await?;
+    let left: Credits = allotments.iter().map(|b| b.remaining).sum();
+    let (carried, _) = ledger::carry_over(left, sub.rollover_cap);
     let close = Movement {
         actor: "system",
         reason: "carried_over",
         reference: &period_ref,
         now,
     };
-    if let Some(bucket) = &left
-        && carried.0 > 0
-    {
+    let mut to_carry = carried.0;
+    for bucket in &allotments {
+        if to_carry == 0 {
+            break;
+        }
+        let n = bucket.remaining.0.min(to_carry);
         db::credits::debit_bucket(
             conn,
             organisation,
             bucket.id,
             EntryKind::Expiry,
-            carried,
+            Credits(n),
             close,
         )
         .await?;
+        to_carry -= n;
     }
     // Everything else whose expiry has come: the rest of the allotment, the previous rollover,
     // purchases and adjustments that ended.
@@ -619,15 +621,15 @@ async fn renew_one_period(
         .await?;
     }
     db::credits::close_period(conn, organisation, n, Credits(expired), carried, now).await?;
-    db::credits::open_period(
-        conn,
-        organisation,
-        &sub.plan_id,
-        n + 1,
-        next_start,
-        next_end,
-    )
-    .await?;
+    // A downgrade scheduled for the end of the period takes effect now.
+    let next_plan = sub
+        .scheduled_plan_id
+        .clone()
+        .unwrap_or_else(|| sub.plan_id.clone());
+    if sub.scheduled_plan_id.is_some() {
+        db::credits::switch_plan(conn, organisation, &next_plan).await?;
+    }
+    db::credits::open_period(conn, organisation, &next_plan, n + 1, next_start, next_end).await?;
     Ok(true)
 }
 

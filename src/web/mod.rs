@@ -1,5 +1,6 @@
 //! HTTP: one module per URL area, the error pages, the page frame.
 
+pub mod abonnement;
 pub mod achats;
 pub mod admin;
 pub mod aide;

@@ -10,8 +10,8 @@
 use actix_web::web;
 
 use super::{
-    achats, admin, aide, api, api_reseau, compte, contact, credits, generations, meta, simulateur,
-    tableau_de_bord,
+    abonnement, achats, admin, aide, api, api_reseau, compte, contact, credits, generations, meta,
+    simulateur, tableau_de_bord,
 };
 
 /// Who calls a route, which decides the scope (and so the middleware) it lives in.
@@ -59,7 +59,7 @@ pub struct Route {
 
 /// Pages the guides already promise and that the next issues build: a guide may link to them
 /// until they exist. The list must be empty once credits, generations and billing are built.
-pub const PLANNED: &[&str] = &["/abonnement"];
+pub const PLANNED: &[&str] = &[];
 
 macro_rules! route {
     ($verb:ident $path:literal, $caller:ident, $handler:path $(, $flag:ident)*) => {{
@@ -124,6 +124,9 @@ pub fn table() -> Vec<Route> {
         route!(get "/tableau-de-bord", Browser, tableau_de_bord::page, private),
         route!(get "/credits/historique", Browser, credits::historique, private),
         route!(get "/credits/historique.csv", Browser, credits::export, private),
+        route!(get "/abonnement", Browser, abonnement::page, private),
+        route!(post "/abonnement/changement", Browser, abonnement::change, private),
+        route!(post "/abonnement/annulation", Browser, abonnement::cancel, private),
         route!(get "/achats", Browser, achats::catalogue, private),
         route!(get "/achats/historique", Browser, achats::history, private),
         route!(get "/achats/factures/{number}", Browser, achats::invoice, private),

@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod abonnement;
 mod achats;
 mod aide;
 mod api_reseau;

@@ -1,0 +1,189 @@
+//! `/abonnement`: the plan and its period, the next renewal, what each plan includes; an
+//! upgrade paid now (prorated); a downgrade previewed (which credits stay, which expire, which
+//! features and limits go), scheduled for the end of the period and cancellable until then.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::error::PageError;
+use super::extract::{CurrentUser, Owner};
+use super::layout::Layout;
+use super::{AppState, csrf, filters};
+use crate::domain::catalog::Plan;
+use crate::services::billing::{self, BillingError, DowngradePreview, Provider, UpgradeQuote};
+
+fn fault(error: BillingError) -> PageError {
+    match error {
+        BillingError::UnknownPack | BillingError::UnknownOrder => PageError::NotFound,
+        BillingError::NotPayable => PageError::BadRequest,
+        BillingError::Credit(crate::services::credits::CreditError::Fault(f)) => f.into(),
+        BillingError::Credit(other) => PageError::Internal(other.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "abonnement/page.html")]
+struct SubscriptionPage {
+    layout: Layout,
+    csrf: String,
+    is_owner: bool,
+    plans: Vec<Plan>,
+    current: Plan,
+    /// The first and last days of the period (Europe/Paris).
+    period: (time::Date, time::Date),
+    /// The plan the subscription moves to at the end of the period.
+    scheduled: Option<Plan>,
+    /// A more expensive plan, and what moving to it now costs and gives.
+    upgrade: Option<(Plan, UpgradeQuote)>,
+    /// A cheaper plan asked for preview, and what it would do.
+    preview: Option<(Plan, DowngradePreview)>,
+    form_key: String,
+    notice: Option<&'static str>,
+}
+
+impl SubscriptionPage {
+    fn lost_features(&self, to: &Plan) -> Vec<String> {
+        self.current
+            .features
+            .iter()
+            .filter(|f| !to.features.contains(f) && *f != "Tout le Plan Église")
+            .cloned()
+            .collect()
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Query {
+    apercu: Option<String>,
+    info: Option<String>,
+}
+
+fn paris_day(at: time::OffsetDateTime) -> time::Date {
+    (at + time::Duration::hours(2)).date()
+}
+
+pub async fn page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    user: CurrentUser,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, PageError> {
+    let organisation = user.organisation.ok_or(PageError::Forbidden)?;
+    let catalog = state.catalog.get(&state.pool).await?;
+    let now = state.clock.now();
+    let (subscription, plan_id) = billing::subscription(&state.pool, organisation)
+        .await
+        .map_err(fault)?;
+    let current = catalog.plan(&plan_id).cloned().ok_or(PageError::NotFound)?;
+    let scheduled = subscription
+        .scheduled_plan_id
+        .as_deref()
+        .and_then(|id| catalog.plan(id))
+        .cloned();
+    let upgrade = catalog
+        .plans
+        .iter()
+        .find(|p| p.price_cents > current.price_cents)
+        .map(|p| {
+            let quote = billing::upgrade_quote(
+                &current,
+                p,
+                subscription.period_start,
+                subscription.period_end,
+                now,
+            );
+            (p.clone(), quote)
+        });
+    let preview = match query.apercu.as_deref().and_then(|id| catalog.plan(id)) {
+        Some(to) if to.price_cents < current.price_cents => {
+            billing::downgrade_preview(&state.pool, organisation, to, now)
+                .await
+                .map_err(fault)?
+                .map(|p| (to.clone(), p))
+        }
+        _ => None,
+    };
+    let last = subscription.period_end - time::Duration::DAY;
+    let page = SubscriptionPage {
+        layout,
+        csrf: csrf::token(&request)?,
+        is_owner: user.is_owner(),
+        plans: catalog.plans.clone(),
+        period: (paris_day(subscription.period_start), paris_day(last)),
+        current,
+        scheduled,
+        upgrade,
+        preview,
+        form_key: crate::random::token(),
+        notice: match query.info.as_deref() {
+            Some("programme") => Some("scheduled"),
+            Some("annule") => Some("cancelled"),
+            _ => None,
+        },
+    };
+    Ok(super::html(200, page.render()?))
+}
+
+#[derive(Deserialize)]
+pub struct ChangeForm {
+    #[serde(default)]
+    plan: String,
+    #[serde(default)]
+    cle: String,
+}
+
+pub async fn change(
+    state: web::Data<AppState>,
+    owner: Owner,
+    form: web::Form<ChangeForm>,
+) -> Result<HttpResponse, PageError> {
+    let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
+    let catalog = state.catalog.get(&state.pool).await?;
+    let now = state.clock.now();
+    let (_, plan_id) = billing::subscription(&state.pool, organisation)
+        .await
+        .map_err(fault)?;
+    let current = catalog.plan(&plan_id).ok_or(PageError::NotFound)?;
+    let Some(target) = catalog.plan(&form.plan) else {
+        tracing::warn!(plan = %form.plan.chars().take(40).collect::<String>(), "change to an unknown plan refused");
+        return Err(PageError::BadRequest);
+    };
+    if target.id == current.id {
+        return Ok(super::see_other("/abonnement"));
+    }
+    if target.price_cents > current.price_cents {
+        if form.cle.len() != 64 || !form.cle.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(PageError::BadRequest);
+        }
+        let order = billing::order_upgrade(
+            &state.pool,
+            &catalog,
+            organisation,
+            owner.0.id,
+            &target.id,
+            &form.cle,
+            Provider::Test,
+            now,
+        )
+        .await
+        .map_err(fault)?;
+        let next = billing::begin_payment(&state.pool, organisation, order, Provider::Test, now)
+            .await
+            .map_err(fault)?;
+        return Ok(super::see_other(&next));
+    }
+    billing::schedule_downgrade(&state.pool, organisation, Some(&target.id), now)
+        .await
+        .map_err(fault)?;
+    Ok(super::see_other("/abonnement?info=programme"))
+}
+
+pub async fn cancel(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, PageError> {
+    let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
+    billing::schedule_downgrade(&state.pool, organisation, None, state.clock.now())
+        .await
+        .map_err(fault)?;
+    Ok(super::see_other("/abonnement?info=annule"))
+}

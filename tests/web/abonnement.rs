@@ -1,0 +1,170 @@
+//! `/abonnement`: an upgrade paid now and prorated as the guide's example says; a downgrade
+//! previewed, scheduled, cancelled, and applied by the renewal.
+
+use nanoclip::domain::money::Credits;
+use time::macros::datetime;
+
+use crate::common::{attr, spawn_app, text};
+use crate::credits::assert_ledger_clean;
+
+#[tokio::test]
+async fn an_upgrade_halfway_through_the_period_costs_half_the_difference_and_gives_half_the_credits()
+ {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-12-01 09:00 UTC));
+    let owner = app.owner("eglise").await;
+    // Half of the period (1 December 00:00 to 1 January 00:00, Paris): 16 December, 12:00.
+    app.clock.set(datetime!(2026-12-16 11:00 UTC));
+    let browser = app.sign_in_again(&owner).await;
+    let (status, html) = browser.html("/abonnement").await;
+    assert_eq!(status, 200);
+    assert_eq!(text(&html, "#prorata"), "35,00\u{a0}€");
+    assert!(text(&html, "main").contains("60\u{a0}crédits en plus"));
+    let token = attr(
+        &html,
+        "form[action='/abonnement/changement'] input[name=csrf]",
+        "value",
+    )
+    .unwrap();
+    let key = attr(
+        &html,
+        "form[action='/abonnement/changement'] input[name=cle]",
+        "value",
+    )
+    .unwrap();
+    let response = browser
+        .client
+        .post(format!("{}/abonnement/changement", browser.base))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("cle", key.as_str()),
+            ("plan", "reseau"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let payment = response.headers()["location"].to_str().unwrap().to_owned();
+    let response = browser
+        .submit(&payment, &payment, &[("issue", "approuver")])
+        .await;
+    assert_eq!(response.status(), 303);
+    let (_, html) = browser.html("/abonnement").await;
+    assert!(text(&html, "#plan-actuel").contains("Plan Réseau"));
+    let now = app.clock.now();
+    assert_eq!(
+        nanoclip::services::credits::available(&app.pool, owner.org(), now)
+            .await
+            .unwrap(),
+        Credits(90)
+    );
+    let invoice: (String, i64) = sqlx::query_as("SELECT label, ttc_cents FROM invoices")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        invoice,
+        ("Plan Église → Plan Réseau (prorata)".to_owned(), 3500)
+    );
+    // At renewal the upgrade's extra credits count as the period's allotment: up to 50 carry.
+    let renewed =
+        nanoclip::services::credits::renew_due(&app.pool, datetime!(2026-12-31 23:00 UTC))
+            .await
+            .unwrap();
+    assert_eq!(renewed, 1);
+    assert_eq!(
+        nanoclip::services::credits::available(
+            &app.pool,
+            owner.org(),
+            datetime!(2026-12-31 23:00 UTC)
+        )
+        .await
+        .unwrap(),
+        Credits(50 + 150)
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test]
+async fn a_downgrade_is_previewed_scheduled_cancellable_and_applied_at_renewal() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-12-01 09:00 UTC));
+    let owner = app.owner("reseau").await;
+    let (_, html) = owner.browser.html("/abonnement?apercu=eglise").await;
+    let preview = text(&html, "#apercu");
+    assert!(preview.contains("10\u{a0}crédits reportés"), "{preview}");
+    assert!(preview.contains("140\u{a0}crédits expireront"), "{preview}");
+    assert!(
+        preview.contains("fonctions perdues : 4K, API, Branding personnalisé, Support prioritaire"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("15 générations par jour (au lieu de 60)"),
+        "{preview}"
+    );
+    let response = owner
+        .browser
+        .submit(
+            "/abonnement?apercu=eglise",
+            "/abonnement/changement",
+            &[("plan", "eglise")],
+        )
+        .await;
+    assert_eq!(response.headers()["location"], "/abonnement?info=programme");
+    let (_, html) = owner.browser.html("/abonnement").await;
+    assert!(
+        text(&html, "#prochain")
+            .contains("passera au Plan Église : prochain prélèvement de 29,00\u{a0}€"),
+        "{}",
+        text(&html, "#prochain")
+    );
+    // Cancelled, then scheduled again.
+    let response = owner
+        .browser
+        .submit("/abonnement", "/abonnement/annulation", &[])
+        .await;
+    assert_eq!(response.headers()["location"], "/abonnement?info=annule");
+    let (_, html) = owner.browser.html("/abonnement").await;
+    assert!(text(&html, "#prochain").starts_with("Prochain renouvellement"));
+    owner
+        .browser
+        .submit(
+            "/abonnement",
+            "/abonnement/changement",
+            &[("plan", "eglise")],
+        )
+        .await;
+    // Members see the plan, not the buttons.
+    let member = app.member(owner.org()).await;
+    let (_, html) = member.browser.html("/abonnement").await;
+    assert!(text(&html, "main").contains("Seul le propriétaire du compte peut changer de plan"));
+    assert_eq!(
+        member
+            .browser
+            .submit("/abonnement", "/abonnement/annulation", &[])
+            .await
+            .status(),
+        403
+    );
+    // The renewal applies it: Église's cap (10) carries, Église's allotment (30) is granted.
+    let end = datetime!(2026-12-31 23:00 UTC);
+    assert_eq!(
+        nanoclip::services::credits::renew_due(&app.pool, end)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        nanoclip::services::credits::available(&app.pool, owner.org(), end)
+            .await
+            .unwrap(),
+        Credits(40)
+    );
+    let plan: String = sqlx::query_scalar("SELECT plan_id FROM organisations WHERE id = $1")
+        .bind(owner.org())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(plan, "eglise");
+    assert_ledger_clean(&app.pool).await;
+}
