@@ -23,6 +23,7 @@ pub mod meta;
 pub mod routes;
 pub mod simulateur;
 pub mod tableau_de_bord;
+pub mod webhooks;
 
 use std::sync::Arc;
 

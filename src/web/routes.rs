@@ -11,7 +11,7 @@ use actix_web::web;
 
 use super::{
     abonnement, achats, admin, aide, api, api_reseau, compte, contact, credits, generations, meta,
-    simulateur, tableau_de_bord,
+    simulateur, tableau_de_bord, webhooks,
 };
 
 /// Who calls a route, which decides the scope (and so the middleware) it lives in.
@@ -148,6 +148,7 @@ pub fn table() -> Vec<Route> {
         route!(get "/api/v1/generations", Api, api_reseau::generations_list, private),
         route!(get "/api/v1/generations/{id}", Api, api_reseau::generation, private),
         route!(post "/api/v1/moteur/generations/{id}", Engine, api_reseau::report, private),
+        route!(post "/webhooks/paiement", Webhook, webhooks::payment, private),
         route!(get "/healthz", Shared, meta::healthz),
         route!(get "/sitemap.xml", Public, aide::sitemap),
         route!(get "/robots.txt", Public, meta::robots),

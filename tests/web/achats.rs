@@ -376,3 +376,118 @@ async fn one_event_delivered_many_times_in_any_order_pays_once_and_numbers_have_
     );
     assert_ledger_clean(&app.pool).await;
 }
+
+const WEBHOOK_SECRET: &str = "whsec_for_the_tests_0123456789abcdef0123";
+
+fn signed(body: &str) -> String {
+    let t = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mac = nanoclip::web::csrf::sign_bytes(
+        WEBHOOK_SECRET.as_bytes(),
+        format!("{t}.{body}").as_bytes(),
+    );
+    format!("t={t},v1={mac}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_payment_webhook_pays_once_whatever_the_deliveries_and_refuses_forgeries() {
+    let mut config = crate::common::test_config();
+    config.webhook_secret = Some(WEBHOOK_SECRET.into());
+    let app = crate::common::spawn_app_with(config, None).await;
+    let owner = app.owner("eglise").await;
+    let catalog = nanoclip::services::catalog::CatalogCache::default()
+        .get(&app.pool)
+        .await
+        .unwrap();
+    let order = billing::order_pack(
+        &app.pool,
+        &catalog,
+        owner.org(),
+        owner.id,
+        "pack-30",
+        &"a".repeat(64),
+        billing::Provider::Test,
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    let paid = format!(
+        r#"{{"id":"evt_paid","type":"checkout.session.completed","data":{{"object":{{"id":"cs_test_1","payment_status":"paid","client_reference_id":"{order}"}}}}}}"#
+    );
+    let expired = format!(
+        r#"{{"id":"evt_expired","type":"checkout.session.expired","data":{{"object":{{"id":"cs_test_1","client_reference_id":"{order}"}}}}}}"#
+    );
+    let send = |body: String, signature: Option<String>| {
+        let mut request = app
+            .client
+            .post(app.url("/webhooks/paiement"))
+            .header("Content-Type", "application/json")
+            .body(body);
+        if let Some(s) = signature {
+            request = request.header("Stripe-Signature", s);
+        }
+        request.send()
+    };
+    // Forged or unsigned: refused, no effect.
+    assert_eq!(send(paid.clone(), None).await.unwrap().status(), 400);
+    let forged = format!(
+        "t={},v1={}",
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+        "0".repeat(64)
+    );
+    assert_eq!(
+        send(paid.clone(), Some(forged)).await.unwrap().status(),
+        400
+    );
+    assert_eq!(counts(&app, owner.org()).await, (1, 0, 0));
+    // Ten at once, ten in a row, the expiry after: one grant, one invoice, still paid.
+    let storm: Vec<_> = (0..10)
+        .map(|_| send(paid.clone(), Some(signed(&paid))))
+        .collect();
+    for response in futures_util::future::join_all(storm).await {
+        assert_eq!(response.unwrap().status(), 200);
+    }
+    for _ in 0..10 {
+        assert_eq!(
+            send(paid.clone(), Some(signed(&paid)))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    assert_eq!(
+        send(expired.clone(), Some(signed(&expired)))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(counts(&app, owner.org()).await, (1, 1, 1));
+    let state: String = sqlx::query_scalar("SELECT state FROM orders")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "paid");
+    // An unknown order or event type: 200, no effect.
+    let unknown = format!(
+        r#"{{"id":"evt_u","type":"checkout.session.completed","data":{{"object":{{"payment_status":"paid","client_reference_id":"{}"}}}}}}"#,
+        Uuid::new_v4()
+    );
+    assert_eq!(
+        send(unknown.clone(), Some(signed(&unknown)))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let other = r#"{"id":"evt_o","type":"customer.created","data":{"object":{}}}"#.to_owned();
+    assert_eq!(
+        send(other.clone(), Some(signed(&other)))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(counts(&app, owner.org()).await, (1, 1, 1));
+    assert_ledger_clean(&app.pool).await;
+}

@@ -1,0 +1,68 @@
+//! `/webhooks/paiement`: the payment provider's events (Stripe's format), after the scope's
+//! signature check. Each event is recorded in the transaction of its effect (a second delivery
+//! does nothing), orders only move forward, and the answer is 2xx only after the commit.
+//! Unknown orders and event types are answered without effect.
+
+use actix_web::{HttpResponse, web};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::AppState;
+use super::api_error::{ApiError, ApiErrorCode};
+use crate::services::billing::{self, BillingError, Event, Settlement};
+
+pub async fn payment(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let Ok(event) = serde_json::from_slice::<Value>(&body) else {
+        return Err(ApiError::Code(ApiErrorCode::BadRequest));
+    };
+    let (Some(id), Some(kind)) = (event["id"].as_str(), event["type"].as_str()) else {
+        return Err(ApiError::Code(ApiErrorCode::BadRequest));
+    };
+    let object = &event["data"]["object"];
+    let order = object["client_reference_id"]
+        .as_str()
+        .or_else(|| object["metadata"]["order_id"].as_str())
+        .and_then(|v| Uuid::parse_str(v).ok());
+    let settlement = match kind {
+        "checkout.session.completed" if object["payment_status"] == "paid" => {
+            Some(Settlement::Paid)
+        }
+        "checkout.session.async_payment_succeeded" => Some(Settlement::Paid),
+        "checkout.session.async_payment_failed" => {
+            Some(Settlement::Failed("async_payment_failed".into()))
+        }
+        "checkout.session.expired" => Some(Settlement::Expired),
+        _ => None,
+    };
+    let (Some(order), Some(settlement)) = (order, settlement) else {
+        tracing::info!(event = id, kind, "payment event without effect");
+        return Ok(received());
+    };
+    let event = Event {
+        id,
+        provider: "stripe",
+        kind,
+    };
+    match billing::settle(
+        &state.pool,
+        order,
+        settlement,
+        Some(event),
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok(_) | Err(BillingError::UnknownOrder) => Ok(received()),
+        Err(BillingError::Credit(crate::services::credits::CreditError::Fault(f))) => Err(f.into()),
+        Err(other) => Err(ApiError::Internal(other.into())),
+    }
+}
+
+fn received() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({ "received": true }))
+}
