@@ -63,6 +63,18 @@ pub struct Config {
     /// The payment provider's webhook signing secret (`NANOCLIP_WEBHOOK_SECRET`). Unset: every
     /// webhook is refused.
     pub webhook_secret: Option<String>,
+    /// The seller's legal details printed on invoices (`NANOCLIP_SELLER_NAME`,
+    /// `NANOCLIP_SELLER_ADDRESS`, `NANOCLIP_SELLER_SIREN`, `NANOCLIP_SELLER_VAT`).
+    pub seller: Seller,
+}
+
+/// Who sells, as invoices must say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seller {
+    pub name: String,
+    pub address: String,
+    pub siren: String,
+    pub vat_number: String,
 }
 
 // Secrets stay out of logs: Debug never prints the database URL or the session key.
@@ -362,6 +374,37 @@ impl Config {
             },
         };
         let webhook_secret = secret("NANOCLIP_WEBHOOK_SECRET");
+        let mut seller_field =
+            |name: &'static str, default: &str, what: &'static str| match secret(name) {
+                Some(value) => value,
+                None if production => {
+                    errors.push(name, what);
+                    String::new()
+                }
+                None => default.to_owned(),
+            };
+        let seller = Seller {
+            name: seller_field(
+                "NANOCLIP_SELLER_NAME",
+                "NanoClip SAS (développement)",
+                "the seller's legal name, printed on invoices (required in production)",
+            ),
+            address: seller_field(
+                "NANOCLIP_SELLER_ADDRESS",
+                "Adresse de développement, 75000 Paris",
+                "the seller's postal address, printed on invoices (required in production)",
+            ),
+            siren: seller_field(
+                "NANOCLIP_SELLER_SIREN",
+                "000 000 000",
+                "the seller's SIREN, printed on invoices (required in production)",
+            ),
+            vat_number: seller_field(
+                "NANOCLIP_SELLER_VAT",
+                "FR00000000000",
+                "the seller's VAT number, printed on invoices (required in production)",
+            ),
+        };
         for (name, value) in [
             ("NANOCLIP_ENGINE_TOKEN", &engine_token),
             ("NANOCLIP_WEBHOOK_SECRET", &webhook_secret),
@@ -393,6 +436,7 @@ impl Config {
                 engine,
                 api_requests_per_second,
                 webhook_secret,
+                seller,
             })
         } else {
             Err(errors)
@@ -465,10 +509,14 @@ mod tests {
                 "NANOCLIP_SESSION_KEY",
                 "NANOCLIP_SMTP_URL",
                 "NANOCLIP_ENGINE",
-                "NANOCLIP_ENGINE_TOKEN"
+                "NANOCLIP_ENGINE_TOKEN",
+                "NANOCLIP_SELLER_NAME",
+                "NANOCLIP_SELLER_ADDRESS",
+                "NANOCLIP_SELLER_SIREN",
+                "NANOCLIP_SELLER_VAT"
             ]
         );
-        assert_eq!(errors.lines().count(), 6);
+        assert_eq!(errors.lines().count(), 10);
     }
 
     #[test]
@@ -532,6 +580,10 @@ mod tests {
                 "NANOCLIP_ENGINE_TOKEN",
                 "engine-token-value-0123456789abcdef",
             ),
+            ("NANOCLIP_SELLER_NAME", "NanoClip SAS"),
+            ("NANOCLIP_SELLER_ADDRESS", "12 rue de la Paix, 75002 Paris"),
+            ("NANOCLIP_SELLER_SIREN", "912 345 678"),
+            ("NANOCLIP_SELLER_VAT", "FR12912345678"),
         ];
         let ok = config(&vars).expect("complete");
         assert!(ok.is_production());
@@ -559,6 +611,10 @@ mod tests {
                 "NANOCLIP_ENGINE_TOKEN",
                 "engine-token-value-0123456789abcdef",
             ),
+            ("NANOCLIP_SELLER_NAME", "NanoClip SAS"),
+            ("NANOCLIP_SELLER_ADDRESS", "12 rue de la Paix, 75002 Paris"),
+            ("NANOCLIP_SELLER_SIREN", "912 345 678"),
+            ("NANOCLIP_SELLER_VAT", "FR12912345678"),
         ])
     }
 
@@ -615,6 +671,10 @@ mod tests {
                 "NANOCLIP_ENGINE_TOKEN",
                 "engine-token-value-0123456789abcdef",
             ),
+            ("NANOCLIP_SELLER_NAME", "NanoClip SAS"),
+            ("NANOCLIP_SELLER_ADDRESS", "12 rue de la Paix, 75002 Paris"),
+            ("NANOCLIP_SELLER_SIREN", "912 345 678"),
+            ("NANOCLIP_SELLER_VAT", "FR12912345678"),
         ]);
         assert!(everywhere.is_ok(), "{everywhere:?}");
     }

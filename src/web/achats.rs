@@ -282,23 +282,8 @@ pub async fn history(
 struct InvoicePage {
     layout: Layout,
     invoice: Invoice,
-    seller: Seller,
+    seller: crate::config::Seller,
 }
-
-/// The seller's legal details, printed on every invoice.
-pub struct Seller {
-    pub name: &'static str,
-    pub address: &'static str,
-    pub siren: &'static str,
-    pub vat_number: &'static str,
-}
-
-pub const SELLER: Seller = Seller {
-    name: "NanoClip SAS",
-    address: "12 rue de la Paix, 75002 Paris",
-    siren: "912 345 678",
-    vat_number: "FR12912345678",
-};
 
 pub async fn invoice(
     state: web::Data<AppState>,
@@ -318,7 +303,7 @@ pub async fn invoice(
         InvoicePage {
             layout,
             invoice,
-            seller: SELLER,
+            seller: state.config.seller.clone(),
         }
         .render()?,
     ))

@@ -717,6 +717,10 @@ fn seed_demo_prints_accounts_and_is_refused_in_production() {
             "NANOCLIP_ENGINE_TOKEN",
             "engine-token-value-0123456789abcdef",
         )
+        .env("NANOCLIP_SELLER_NAME", "NanoClip SAS")
+        .env("NANOCLIP_SELLER_ADDRESS", "12 rue de la Paix, 75002 Paris")
+        .env("NANOCLIP_SELLER_SIREN", "912 345 678")
+        .env("NANOCLIP_SELLER_VAT", "FR12912345678")
         .output()
         .unwrap();
     assert!(!refused.status.success());
