@@ -186,7 +186,7 @@ async fn owners_of_plan_reseau_create_and_revoke_api_keys() {
         secret.starts_with("nanoclip_live_") && secret.len() == 14 + 64,
         "{secret}"
     );
-    let rows = select_texts(&html, "#liste-cles tbody tr");
+    let rows = select_texts(&html, "#liste-cles > li");
     assert_eq!(rows.len(), 1);
     assert!(
         rows[0].contains("Site de la paroisse")
@@ -205,7 +205,7 @@ async fn owners_of_plan_reseau_create_and_revoke_api_keys() {
     // Shown once: the page does not show it again; its use is noted.
     let (_, html) = owner.browser.html("/compte/api").await;
     assert!(!html.html().contains(&secret));
-    assert!(!text(&html, "#liste-cles tbody tr").contains("jamais"));
+    assert!(!text(&html, "#liste-cles > li").contains("jamais"));
     // An empty name: the message, 400.
     let response = owner
         .browser
