@@ -1,4 +1,5 @@
-//! French formats: « 24 novembre 2026 », « 1 234,50 € », « 1 234 ». Pure functions.
+//! French formats: « 24 novembre 2026 », « 4 décembre 2026 à 23 h 49 » (Paris time),
+//! « 1 234,50 € », « 1 234 ». Pure functions.
 
 const MONTHS: [&str; 12] = [
     "janvier",
@@ -27,6 +28,35 @@ pub fn date_fr(date: time::Date) -> String {
     } else {
         format!("{day}{NBSP}{month} {}", date.year())
     }
+}
+
+/// The wall-clock time in Europe/Paris: UTC+1, and UTC+2 from the last Sunday of March to the
+/// last Sunday of October, both at 01:00 UTC (the European Union's rule, France's since 1996).
+pub fn paris(at: time::OffsetDateTime) -> time::PrimitiveDateTime {
+    let utc = at.to_offset(time::UtcOffset::UTC);
+    let last_sunday_at_one = |month| {
+        let last = time::Date::from_calendar_date(utc.year(), month, 31)
+            .expect("March and October have 31 days");
+        let back = i64::from(last.weekday().number_days_from_sunday());
+        time::PrimitiveDateTime::new(last - time::Duration::days(back), time::macros::time!(1:00))
+            .assume_utc()
+    };
+    let summer = utc >= last_sunday_at_one(time::Month::March)
+        && utc < last_sunday_at_one(time::Month::October);
+    let hours = if summer { 2 } else { 1 };
+    let local = utc + time::Duration::hours(hours);
+    time::PrimitiveDateTime::new(local.date(), local.time())
+}
+
+/// « 4 décembre 2026 à 23 h 49 », in Paris time.
+pub fn moment_fr(at: time::OffsetDateTime) -> String {
+    let local = paris(at);
+    format!(
+        "{} à {}{NBSP}h{NBSP}{:02}",
+        date_fr(local.date()),
+        local.hour(),
+        local.minute()
+    )
 }
 
 pub fn thousands(value: i64) -> String {
@@ -60,6 +90,39 @@ mod tests {
     fn dates_are_written_the_french_way() {
         assert_eq!(date_fr(date!(2026 - 11 - 24)), "24\u{a0}novembre 2026");
         assert_eq!(date_fr(date!(2026 - 08 - 01)), "1er\u{a0}août 2026");
+    }
+
+    #[test]
+    fn paris_time_follows_the_european_summer_time() {
+        use time::macros::datetime;
+        // Winter: UTC+1; a launch at 23:30 UTC is already the next day in Paris.
+        assert_eq!(
+            moment_fr(datetime!(2026-12-04 23:30 UTC)),
+            "5\u{a0}décembre 2026 à 0\u{a0}h\u{a0}30"
+        );
+        // Summer: UTC+2, from 01:00 UTC on the last Sunday of March (29 March 2026)…
+        assert_eq!(
+            paris(datetime!(2026-03-29 00:59 UTC)),
+            datetime!(2026-03-29 01:59)
+        );
+        assert_eq!(
+            paris(datetime!(2026-03-29 01:00 UTC)),
+            datetime!(2026-03-29 03:00)
+        );
+        // … to 01:00 UTC on the last Sunday of October (25 October 2026).
+        assert_eq!(
+            paris(datetime!(2026-10-25 00:59 UTC)),
+            datetime!(2026-10-25 02:59)
+        );
+        assert_eq!(
+            paris(datetime!(2026-10-25 01:00 UTC)),
+            datetime!(2026-10-25 02:00)
+        );
+        // Any offset in, the same Paris time out.
+        assert_eq!(
+            moment_fr(datetime!(2026-07-14 12:05 +05:00)),
+            "14\u{a0}juillet 2026 à 9\u{a0}h\u{a0}05"
+        );
     }
 
     #[test]

@@ -16,6 +16,12 @@ impl Value<time::Date> for time::Date {
     }
 }
 
+impl Value<time::OffsetDateTime> for time::OffsetDateTime {
+    fn get(&self) -> time::OffsetDateTime {
+        *self
+    }
+}
+
 impl Value<i64> for i64 {
     fn get(&self) -> i64 {
         *self
@@ -44,6 +50,21 @@ impl<T, V: Value<T> + ?Sized> Value<T> for &V {
 #[askama::filter_fn]
 pub fn date_fr<V: Value<time::Date>>(value: V, _: &dyn Values) -> askama::Result<String> {
     Ok(format::date_fr(value.get()))
+}
+
+/// « 4 décembre 2026 à 23 h 49 »: an instant, in Paris time.
+#[askama::filter_fn]
+pub fn moment_fr<V: Value<time::OffsetDateTime>>(
+    value: V,
+    _: &dyn Values,
+) -> askama::Result<String> {
+    Ok(format::moment_fr(value.get()))
+}
+
+/// « 4 décembre 2026 »: the Paris day of an instant.
+#[askama::filter_fn]
+pub fn jour_fr<V: Value<time::OffsetDateTime>>(value: V, _: &dyn Values) -> askama::Result<String> {
+    Ok(format::date_fr(format::paris(value.get()).date()))
 }
 
 /// « 29,00 € » from `Cents` (a bare integer does not compile: no amount without its unit).

@@ -67,7 +67,33 @@ struct Line {
 }
 
 impl Line {
-    /// « Vidéo, 10 s, 16:9, HD » from the stored request.
+    /// « Vidéo, 10 s, 16:9, HD »: the type, then the settings of the stored request.
+    fn what(&self) -> String {
+        let kind = match self.generation.creation_type.as_str() {
+            "video" => "Vidéo",
+            "image" => "Image",
+            "musique" => "Musique",
+            "mini-livre" => "Mini-livre",
+            other => other,
+        };
+        let settings = self.described();
+        if settings.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}, {settings}")
+        }
+    }
+
+    /// « 1 crédit », « 12 crédits ».
+    fn credits(&self, count: &i64) -> String {
+        let s = if *count > 1 { "s" } else { "" };
+        format!(
+            "{}\u{a0}crédit{s}",
+            crate::domain::format::thousands(*count)
+        )
+    }
+
+    /// « 10 s, 16:9, HD » from the stored request.
     fn described(&self) -> String {
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_str(&self.generation.request).unwrap_or_default();

@@ -4,24 +4,28 @@
 // browser and lands on /compte. The e-mails are the .eml files the portal writes in development
 // (mail.mjs). Then the owner's dashboard and credit history, once the operator has given the
 // organisation a history (`nanoclip credits adjust`, operator.mjs): low balance, credits about to
-// expire, two pages of movements. Every page met on the way goes through axe-core (WCAG 2.2 A/AA,
-// colour contrast in dark mode too), again on a 360 px phone (no horizontal scroll, axe), and the
-// W3C Nu checker. The login form, the dashboard and the history's filters are also used with
-// JavaScript off; the credit pages are walked by keyboard, and the shared typography checker
-// crawls the portal signed in.
+// expire, two pages of movements. Then generations launched from /generations (a success the test
+// engine reports, refusals, a wrong field, a failure) and « Je pense que c’est une erreur » to the
+// prefilled contact form; a second owner signs up on Plan Réseau to create, use and revoke an API
+// key on /compte/api, which the Plan Église owner is told is Plan Réseau's. Every page met on the
+// way goes through axe-core (WCAG 2.2 A/AA, colour contrast in dark mode too), again on a 360 px
+// phone (no horizontal scroll, axe), the W3C Nu checker and the shared typography checker's rules.
+// The login form, the dashboard, the history's filters, the launch form and the API keys' forms are
+// also used with JavaScript off; the credit pages, /generations and /compte/api are walked by
+// keyboard, and the shared typography checker crawls the portal signed in as each owner.
 //
 // The steps depend on each other: when one fails, the next ones are reported as skipped with the
 // reason. Addresses are unique per run (the development database persists).
 import { after, before, describe, test } from 'node:test';
 import { AxeBuilder } from '@axe-core/playwright';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AXE_TAGS, BASE, CSS_PATH_FN, Failure, OVERFLOW_FN, check, describeViolations, launch, open, skip, tabWalk, url } from './support.mjs';
 import { MAIL_DIR, waitForLink } from './mail.mjs';
-import { adjust, parisDay } from './operator.mjs';
+import { adjust, parisDay, runJob } from './operator.mjs';
 import { checkHtml } from './vnu.mjs';
 
 const RUN = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -32,6 +36,10 @@ const ORGANISATION = `Église d’essai ${RUN}`;
 const PASSWORD = 'cloche verte sous la pluie 7';
 const NEW_PASSWORD = 'lanterne bleue au fond du jardin 42';
 const MEMBER_PASSWORD = 'violon doux du matin clair 3';
+// A second organisation, on Plan Réseau (the API's plan), signed up the same way.
+const RESEAU_OWNER = `reseau-${RUN}@exemple.fr`;
+const RESEAU = `Réseau d’essai ${RUN}`;
+const RESEAU_PASSWORD = 'phare blanc sur la colline 9';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 360, height: 740 };
@@ -85,6 +93,57 @@ async function fill(form, values) {
   }
 }
 
+/** The text of every element matching `sel`: spaces and line breaks of the markup as one space,
+ * no-break spaces kept (French typography is checked too). */
+async function textOf(page, sel) {
+  return (await page.locator(sel).allInnerTexts()).join(' ').replace(/[ \t\r\n]+/g, ' ').trim();
+}
+
+/**
+ * Fills the launch form of /generations (the type first: with JavaScript, the fields of the other
+ * types are hidden) and sends it; resolves with the HTTP status of the page it leads to.
+ */
+async function launchFrom(page, values) {
+  const form = page.locator('form[action="/generations"]');
+  check(await form.count() === 1, `${pathOf(page)}: no launch form (form action="/generations")`);
+  if (values.type) await form.locator('select[name=type]').selectOption(values.type);
+  for (const name of ['duree', 'pages', 'prompt']) {
+    if (values[name] !== undefined) await form.locator(`[name=${name}]`).fill(values[name]);
+  }
+  if (values.format !== undefined) await form.locator('select[name=format]').selectOption(values.format);
+  for (const name of ['resolution', 'illustrations']) {
+    if (values[name]) await form.locator(`input[name=${name}][value="${values[name]}"]`).check();
+  }
+  return submit(page, form.getByRole('button', { name: 'Lancer la génération' }));
+}
+
+/** The generation a launch led to: /generations?lancee=ID. */
+function launched(page, what) {
+  const u = new URL(page.url());
+  const id = u.searchParams.get('lancee');
+  check(u.pathname === '/generations' && id, `${what}: landed on ${pathOf(page)}, expected /generations?lancee=…`);
+  return id;
+}
+
+/**
+ * Reloads /generations?lancee=ID until its notice no longer says the generation is running, and
+ * resolves with the notice. The test engine reports a running generation 3 s after its launch; the
+ * portal runs it every second, but only 10 to 40 s after it started, so the walk also runs it once
+ * per reload from the command line (`nanoclip run-job test-engine`).
+ */
+async function outcomeOf(page, id, launchedAt) {
+  const deadline = launchedAt + 60_000;
+  for (;;) {
+    if (Date.now() - launchedAt > 3_500) await runJob('test-engine');
+    const res = await page.goto(url(`/generations?lancee=${id}`), { waitUntil: 'load' });
+    check(res?.status() === 200, `/generations?lancee=${id} answered ${res?.status()}`);
+    const notice = await textOf(page, '#lancement');
+    if (!notice.startsWith('Génération lancée')) return notice;
+    check(Date.now() < deadline, `/generations?lancee=${id}: still « ${notice} » a minute after the launch (the test engine reports after 3 s)`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
 /** The text of the profile card of /compte. */
 const profile = (page) => page.locator('section:has(#profil)').innerText().then((s) => s.replace(/\s+/g, ' '));
 
@@ -99,7 +158,7 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     ownerPage = await owner.newPage();
     console.log(`accounts: owner ${OWNER}, member ${MEMBER}; e-mails read from ${MAIL_DIR}`);
   });
-  after(async () => { await browser?.close(); });
+  after(async () => { await flow.reseauContext?.close(); await browser?.close(); });
 
   /**
    * axe on the page as it is (light, then colour contrast in dark mode), then the same page on
@@ -555,25 +614,343 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     }
   });
 
-  test('French typography of the signed-in pages: the shared checker, with the owner\'s cookies', STEP, async (t) => {
+  // Generations, launched from /generations by the owner of the Église organisation (4 credits
+  // left): a launch the test engine reports as a success (1 credit captured), refusals that cost
+  // nothing (4K on Plan Église, a prompt in an excluded category), a wrong field (400, values kept),
+  // and a launch the test engine fails (« échec test » in its prompt). Plan Église renders one
+  // generation at a time: each launch waits for the previous one's outcome.
+  test('generations: a launch from /generations becomes a capture (« Réussie · 1 crédit débité »)', STEP, async (t) => {
+    if (!needs(t, 'ownerSignedIn', 'history')) return;
+    const page = ownerPage;
+    if (!(await open(t, page, { path: '/generations', expect: 200 }))) return;
+    check(await textOf(page, 'section:has(#liste)') === 'Vos générations Aucune génération pour le moment.',
+      `/generations of a new organisation: expected « Aucune génération pour le moment. », the list reads « ${await textOf(page, 'section:has(#liste)')} »`);
+    await audit(t, page, 'générations (aucune)');
+
+    const launchedAt = Date.now();
+    const status = await launchFrom(page, { type: 'image', prompt: 'Un vitrail lumineux pour la veillée de Noël, tons chauds, format 16:9' });
+    check(status === 200, `launching an image: ${pathOf(page)} answered ${status}${await shown(page)}`);
+    const id = launched(page, 'launching an image');
+    const notice = await textOf(page, '#lancement');
+    // The engine reports 3 s after the launch: on a slow machine the notice may already say so.
+    check(/^Génération lancée\u202f: 1\u00a0crédit réservé pendant le rendu\./.test(notice) || notice.startsWith('Génération réussie'),
+      `/generations after launching an image: the notice reads « ${notice} », expected « Génération lancée : 1 crédit réservé pendant le rendu. »`);
+    if (notice.startsWith('Génération lancée')) {
+      check(await page.getByRole('link', { name: 'Actualiser pour voir le résultat' }).getAttribute('href') === `/generations?lancee=${id}#lancement`,
+        '/generations after a launch: « Actualiser pour voir le résultat » does not lead back to this notice');
+      // As shown, not reopened: a reopened page may already show the outcome.
+      await audit(t, page, 'générations (lancée)', { reopen: false });
+    } else {
+      console.log('note: the generation succeeded before its « lancée » notice was read (slow machine); that state is checked by tests/web/generations.rs');
+    }
+
+    const outcome = await outcomeOf(page, id, launchedAt);
+    check(outcome === 'Génération réussie\u202f: 1\u00a0crédit débité.',
+      `/generations?lancee=${id}: the notice reads « ${outcome} », expected « Génération réussie : 1 crédit débité. »`);
+    const line = await textOf(page, `#g-${id}`);
+    check(line.includes('Réussie · 1\u00a0crédit débité') && line.includes('«\u202fUn vitrail lumineux pour la veillée de Noël'),
+      `/generations: the line of the launch reads « ${line} », expected its prompt and « Réussie · 1 crédit débité »`);
+    await audit(t, page, 'générations (réussie)');
+    if (!(await open(t, page, { path: '/tableau-de-bord', expect: 200 }))) return;
+    check(await textOf(page, '#disponible') === '3\u00a0crédits', `/tableau-de-bord after a successful image: the balance reads « ${await textOf(page, '#disponible')} », expected « 3 crédits »`);
+    flow.captured = id;
+  });
+
+  test('generations: refusals cost nothing (4K on Plan Église, an excluded prompt), a wrong field keeps what was typed, a failure gives the credit back', STEP, async (t) => {
+    if (!needs(t, 'ownerSignedIn', 'captured')) return;
+    const page = ownerPage;
+    if (!(await open(t, page, { path: '/generations', expect: 200 }))) return;
+
+    // 4K is Plan Réseau's: refused before anything is reserved.
+    let status = await launchFrom(page, { type: 'image', resolution: '4k', prompt: 'Affiche de la kermesse paroissiale, couleurs vives, format portrait' });
+    check(status === 200, `launching a 4K image on Plan Église: ${pathOf(page)} answered ${status}${await shown(page)}`);
+    const fourK = launched(page, 'launching a 4K image on Plan Église');
+    let notice = await textOf(page, '#lancement');
+    check(notice.startsWith('Génération refusée\u202f: 0\u00a0crédit débité. La 4K est réservée au Plan Réseau.'),
+      `/generations after a 4K launch on Plan Église: the notice reads « ${notice} », expected « Génération refusée : 0 crédit débité. La 4K est réservée au Plan Réseau. »`);
+    const link = page.locator('#lancement').getByRole('link', { name: 'Je pense que c’est une erreur' });
+    check(await link.getAttribute('href') === `/contact?sujet=erreur&generation=${fourK}&regle=plan_feature`,
+      `/generations: « Je pense que c’est une erreur » leads to ${await link.getAttribute('href')}, expected /contact?sujet=erreur&generation=${fourK}&regle=plan_feature`);
+    await audit(t, page, 'générations (refusée : 4K)');
+    flow.refused = fourK;
+
+    // A prompt in an excluded category.
+    status = await launchFrom(page, { type: 'image', prompt: 'une parodie obscène de la cène' });
+    const prompt = launched(page, 'launching an image with an excluded prompt');
+    notice = await textOf(page, '#lancement');
+    check(status === 200 && notice.startsWith('Génération refusée\u202f: 0\u00a0crédit débité. Ce prompt relève d’une catégorie exclue'),
+      `/generations after an excluded prompt: the notice reads « ${notice} », expected « Génération refusée : 0 crédit débité. Ce prompt relève d’une catégorie exclue … »`);
+    check((await page.locator(`#g-${prompt} a`).getAttribute('href')).endsWith('&regle=prompt'),
+      `/generations: the line of the refused prompt does not offer « Je pense que c’est une erreur » for the rule prompt`);
+    await audit(t, page, 'générations (refusée : prompt)');
+
+    // A duration out of range: the page says so (400), with what was typed.
+    const typed = { type: 'video', duree: '99', prompt: 'Un chœur d’enfants qui chante Noël, plan large, format 16:9' };
+    status = await launchFrom(page, typed);
+    check(status === 400 && new URL(page.url()).pathname === '/generations',
+      `launching a 99 s video: ${pathOf(page)} answered ${status}, expected 400 on /generations${await shown(page)}`);
+    const summary = await textOf(page, '#erreurs[role=alert]');
+    check(/La durée doit être comprise entre 5 et 15\u00a0secondes/.test(summary) || /entre 5 et 15/.test(summary),
+      `/generations with a 99 s video: the error summary reads « ${summary} »`);
+    const duree = page.locator('#lancer-duree');
+    const kept = { type: await page.locator('#lancer-type').inputValue(), duree: await duree.inputValue(), prompt: await page.locator('#lancer-prompt').inputValue() };
+    check(JSON.stringify(kept) === JSON.stringify(typed), `/generations with a wrong field: expected ${JSON.stringify(typed)} kept, got ${JSON.stringify(kept)}`);
+    check(await duree.getAttribute('aria-invalid') === 'true' && await duree.getAttribute('aria-describedby') === 'erreur-duree',
+      '/generations with a wrong duration: the field is not aria-invalid="true" with aria-describedby="erreur-duree"');
+    check(await page.locator('#erreurs a').first().getAttribute('href') === '#lancer-duree', '/generations: the error summary does not link to the duration field');
+    await audit(t, page, 'générations (durée hors limites)', { reopen: false });
+
+    // « échec test » in the prompt: the test engine fails it, and the reserved credit comes back.
+    if (!(await open(t, page, { path: '/generations', expect: 200 }))) return;
+    const launchedAt = Date.now();
+    status = await launchFrom(page, { type: 'video', duree: '8', prompt: 'Un chœur d’enfants, échec test' });
+    const failed = launched(page, 'launching a video that the test engine fails');
+    const outcome = await outcomeOf(page, failed, launchedAt);
+    check(outcome.startsWith('Génération échouée\u202f: 0\u00a0crédit débité.'),
+      `/generations?lancee=${failed}: the notice reads « ${outcome} », expected « Génération échouée : 0 crédit débité. … »`);
+    check((await textOf(page, `#g-${failed}`)).includes('Échouée · 0\u00a0crédit débité'), `/generations: the failed line reads « ${await textOf(page, `#g-${failed}`)} »`);
+    check(await page.locator('#generations > li').count() === 4, `/generations: expected 4 lines (a success, two refusals, a failure), got ${await page.locator('#generations > li').count()}`);
+    await audit(t, page, 'générations (échouée)');
+
+    await t.test('keyboard: the launch form, its type\'s fields and the lines\' links reached by Tab, focus shown', async () => {
+      await page.goto(url('/generations'), { waitUntil: 'load' });
+      await page.locator('#lancer-type').selectOption('video');
+      const wanted = ['#lancer-type', '#lancer-duree', '#lancer-format', '#lancer-resolution', '#lancer-prompt',
+        'form[action="/generations"] button[type=submit]', 'form a[href="/simulateur"]', `#g-${fourK} a`];
+      const walked = await tabWalk(page, ['a.skip-link', ...wanted]);
+      check(walked[0]?.matches['a.skip-link'], `/generations: the first Tab reaches ${walked[0]?.path}, expected the skip link`);
+      const missed = wanted.filter((sel) => !walked.some((f) => f.matches[sel]));
+      check(missed.length === 0, `/generations: Tab never reaches ${missed.join(', ')} (reached: ${walked.map((f) => f.path).join(', ')})`);
+      const bad = walked.slice(1).filter((f) => !f.onScreen || !f.indicator);
+      check(bad.length === 0, `/generations: focused without a visible focus indicator or off screen: ${bad.map((f) => `${f.path} « ${f.name} »`).join('; ')}`);
+      // The other types' fields are out of the way (hidden, so not reached).
+      check(!walked.some((f) => /lancer-pages|lancer-illustrations/.test(f.path)), '/generations with « Vidéo » chosen: Tab reaches the mini-book fields');
+    });
+
+    if (!(await open(t, page, { path: '/tableau-de-bord', expect: 200 }))) return;
+    check(await textOf(page, '#disponible') === '3\u00a0crédits', `/tableau-de-bord after two refusals and a failure: the balance reads « ${await textOf(page, '#disponible')} », expected « 3 crédits » (nothing more taken)`);
+  });
+
+  test('« Je pense que c’est une erreur »: the contact form, prefilled with the generation and its rule', STEP, async (t) => {
+    if (!needs(t, 'ownerSignedIn', 'refused')) return;
+    const page = ownerPage;
+    if (!(await open(t, page, { path: `/generations?lancee=${flow.refused}`, expect: 200 }))) return;
+    const [res] = await Promise.all([page.waitForNavigation(),
+      page.locator('#lancement').getByRole('link', { name: 'Je pense que c’est une erreur' }).click()]);
+    await expectAt(page, res?.status(), 200, `/contact?sujet=erreur&generation=${flow.refused}&regle=plan_feature`, '« Je pense que c’est une erreur »');
+    const form = page.locator('form[action="/contact"]');
+    check(await form.locator('[name=sujet]').inputValue() === 'erreur', `/contact from a refusal: the subject is « ${await form.locator('[name=sujet]').inputValue()} », expected « erreur »`);
+    const message = await form.locator('[name=message]').inputValue();
+    check(message.startsWith(`Ma génération ${flow.refused} a été refusée (option absente de notre plan). Je pense que c’est une erreur, parce que\u202f:`),
+      `/contact from a refusal: the message reads « ${message} »`);
+    await audit(t, page, 'contact (génération refusée)');
+  });
+
+  test('JavaScript off: /generations launches, explains a refusal and keeps a wrong field', STEP, async (t) => {
+    if (!needs(t, 'ownerSignedIn', 'captured')) return;
+    const nojs = await browser.newContext({ javaScriptEnabled: false, viewport: DESKTOP });
+    try {
+      await nojs.addCookies(await owner.cookies());
+      const page = await nojs.newPage();
+      if (!(await open(t, page, { path: '/generations', expect: 200 }))) return;
+      const form = page.locator('form[action="/generations"]');
+      check(((await form.getAttribute('method')) || '').toLowerCase() === 'post', '/generations: the launch form is not method="post"');
+      for (const sel of ['#lancer-type', '#lancer-duree', '#lancer-format', '#lancer-resolution', '#lancer-pages', '#lancer-illustrations', '#lancer-prompt']) {
+        check(await form.locator(sel).isVisible(), `/generations without JavaScript: ${sel} is not visible (every type's fields are shown)`);
+      }
+      let status = await launchFrom(page, { type: 'video', duree: '10', resolution: '4k', prompt: 'Procession des Rameaux, ralenti, format 16:9' });
+      const id = launched(page, 'launching a 4K video without JavaScript');
+      check(status === 200 && (await textOf(page, '#lancement')).startsWith('Génération refusée\u202f: 0\u00a0crédit débité. La 4K est réservée au Plan Réseau.'),
+        `/generations without JavaScript, a 4K video on Plan Église: the notice reads « ${await textOf(page, '#lancement')} »`);
+      const [res] = await Promise.all([page.waitForNavigation(),
+        page.locator('#lancement').getByRole('link', { name: 'Je pense que c’est une erreur' }).click()]);
+      await expectAt(page, res?.status(), 200, `/contact?sujet=erreur&generation=${id}&regle=plan_feature`, '« Je pense que c’est une erreur » without JavaScript');
+      check((await page.locator('[name=message]').inputValue()).startsWith(`Ma génération ${id} a été refusée`), '/contact without JavaScript: the message is not prefilled');
+
+      if (!(await open(t, page, { path: '/generations', expect: 200 }))) return;
+      status = await launchFrom(page, { type: 'mini-livre', pages: '30', illustrations: 'riches', prompt: 'La création du monde en sept jours, pour les enfants' });
+      check(status === 400 && /Un mini-livre compte entre 4 et 20\u00a0pages|entre 4 et 20/.test(await textOf(page, '#erreurs')),
+        `/generations without JavaScript, a 30-page mini-book: answered ${status}${await shown(page)}`);
+      check(await page.locator('#lancer-pages').inputValue() === '30' && await page.locator('input[name=illustrations][value=riches]').isChecked(),
+        '/generations without JavaScript, a wrong field: « 30 » pages and « Riches » are not kept');
+    } finally {
+      await nojs.close();
+    }
+  });
+
+  // The API is Plan Réseau's: a second organisation signs up on that plan, the way the first did.
+  test('Plan Réseau: another owner signs up on Plan Réseau and activates the account', STEP, async (t) => {
+    const context = await browser.newContext({ viewport: DESKTOP, colorScheme: 'light' });
+    flow.reseauContext = context;
+    const page = await context.newPage();
+    if (!(await open(t, page, { path: '/compte/inscription', expect: 200 }))) return;
+    const form = page.locator('form[action="/compte/inscription"]');
+    await fill(form, { organisation: RESEAU, email: RESEAU_OWNER, mot_de_passe: RESEAU_PASSWORD, confirmation: RESEAU_PASSWORD });
+    const plan = form.locator('input[type=radio][name=plan][value=reseau]');
+    check(await plan.count() === 1, '/compte/inscription: no radio button plan=reseau');
+    await plan.check();
+    const since = Date.now();
+    const status = await submit(page, form.getByRole('button', { name: 'Créer le compte' }));
+    await expectAt(page, status, 200, '/compte/info?avis=verifiez', 'after signing up on Plan Réseau');
+    const mail = await waitForLink(RESEAU_OWNER, '/compte/activation', { since });
+    const link = new URL(mail.link);
+    await page.goto(url(link.pathname + link.search), { waitUntil: 'load' });
+    const [res] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }),
+      page.getByRole('button', { name: 'Activer mon compte' }).click()]);
+    await expectAt(page, res?.status(), 200, '/compte', 'activating the Plan Réseau account');
+    const card = await profile(page);
+    check(card.includes(RESEAU) && /rôle : propriétaire/.test(card), `/compte of the Plan Réseau owner: the profile reads « ${card} »`);
+    flow.reseauPage = page;
+  });
+
+  test('/compte/api on Plan Réseau: a key created, shown once, used, then revoked', STEP, async (t) => {
+    if (!needs(t, 'reseauPage')) return;
+    const page = flow.reseauPage;
+    if (!(await open(t, page, { path: '/compte/api', expect: 200 }))) return;
+    check(await textOf(page, 'section:has(#cles)') === 'Vos clés Aucune clé pour le moment.',
+      `/compte/api of a new Plan Réseau organisation: the keys read « ${await textOf(page, 'section:has(#cles)')} »`);
+    await audit(t, page, 'api (aucune clé)');
+    const form = page.locator('form[action="/compte/api"]');
+    const create = form.getByRole('button', { name: 'Créer la clé' });
+
+    // No name: the form says so (400).
+    let status = await submit(page, create);
+    check(status === 400 && await page.locator('#erreurs[role=alert]').count() === 1 && await page.locator('#nom').getAttribute('aria-invalid') === 'true',
+      `/compte/api, a key without a name: answered ${status}, expected 400 with an error summary and the field aria-invalid${await shown(page)}`);
+    await audit(t, page, 'api (nom manquant)', { reopen: false });
+
+    await fill(form, { nom: 'Site de la paroisse' });
+    status = await submit(page, create);
+    check(status === 200 && pathOf(page) === '/compte/api', `/compte/api, creating « Site de la paroisse »: ${pathOf(page)} answered ${status}${await shown(page)}`);
+    const secretField = page.locator('#cle-creee input#secret[readonly]');
+    check(await secretField.count() === 1, `/compte/api after creating a key: no read-only field #secret in #cle-creee${await shown(page)}`);
+    const secret = await secretField.inputValue();
+    check(/^nanoclip_live_[0-9a-f]{64}$/.test(secret), `/compte/api: the key shown is « ${secret} », expected nanoclip_live_ and 64 hexadecimal digits`);
+    check((await textOf(page, '#cle-creee')).startsWith('Clé «\u202fSite de la paroisse\u202f» créée.'), `/compte/api after creating a key: the notice reads « ${await textOf(page, '#cle-creee')} »`);
+    check(await page.getByRole('button', { name: 'Copier la clé' }).isVisible(), '/compte/api after creating a key: no visible « Copier la clé » button (JavaScript on)');
+    let line = await textOf(page, '#liste-cles > li');
+    check(line.includes('Site de la paroisse') && line.includes(secret.slice(0, 18)) && !line.includes(secret) && line.includes('jamais') && line.includes('Active'),
+      `/compte/api: the key's line reads « ${line} », expected its name, its first 18 characters (not the whole key), « jamais » and « Active »`);
+    await audit(t, page, 'api (clé créée)', { reopen: false });
+    await t.test('keyboard: the key, its copy button, the form and the revocation reached by Tab, focus shown', async () => {
+      const wanted = ['#secret', 'button[data-copier]', '#nom', 'form[action="/compte/api"] button[type=submit]', 'form[action$="/revocation"] button'];
+      const walked = await tabWalk(page, ['a.skip-link', ...wanted]);
+      check(walked[0]?.matches['a.skip-link'], `/compte/api: the first Tab reaches ${walked[0]?.path}, expected the skip link`);
+      const missed = wanted.filter((sel) => !walked.some((f) => f.matches[sel]));
+      check(missed.length === 0, `/compte/api: Tab never reaches ${missed.join(', ')} (reached: ${walked.map((f) => f.path).join(', ')})`);
+      const bad = walked.slice(1).filter((f) => !f.onScreen || !f.indicator);
+      check(bad.length === 0, `/compte/api: focused without a visible focus indicator or off screen: ${bad.map((f) => `${f.path} « ${f.name} »`).join('; ')}`);
+    });
+
+    // The key works; the page never shows it again, and notes its use.
+    const api = () => page.context().request.get(url('/api/v1/solde'), { headers: { Authorization: `Bearer ${secret}` }, maxRedirects: 0 });
+    let answer = await api();
+    check(answer.status() === 200, `GET /api/v1/solde with the new key answered ${answer.status()}: ${(await answer.text()).slice(0, 200)}`);
+    if (!(await open(t, page, { path: '/compte/api', expect: 200 }))) return;
+    check(!(await page.content()).includes(secret), '/compte/api shows the key again after it was created');
+    line = await textOf(page, '#liste-cles > li');
+    check(/dernière utilisation\u202f: le \d/.test(line), `/compte/api after the key was used: its line reads « ${line} », expected « dernière utilisation : le … »`);
+    await audit(t, page, 'api (clé utilisée)');
+
+    // Revoked: the API refuses it.
+    const revoke = page.getByRole('button', { name: /^Révoquer la clé «\s*Site de la paroisse\s*»$/ });
+    status = await submit(page, revoke);
+    check(status === 200 && new URL(page.url()).pathname === '/compte/api' && new URL(page.url()).searchParams.get('revoquee'),
+      `revoking the key: landed on ${pathOf(page)} (HTTP ${status}), expected /compte/api?revoquee=…`);
+    check((await textOf(page, '#cle-revoquee')) === 'Clé «\u202fSite de la paroisse\u202f» révoquée\u202f: elle ne permet plus aucune requête.',
+      `/compte/api after revoking: the notice reads « ${await textOf(page, '#cle-revoquee')} »`);
+    line = await textOf(page, '#liste-cles > li');
+    check(line.includes('Révoquée le') && await page.locator('#liste-cles form').count() === 0,
+      `/compte/api after revoking: the line reads « ${line} », expected « Révoquée le … » and no revocation button`);
+    answer = await api();
+    check(answer.status() === 401, `GET /api/v1/solde with the revoked key answered ${answer.status()}, expected 401`);
+    await audit(t, page, 'api (clé révoquée)');
+    flow.apiDone = true;
+  });
+
+  test('JavaScript off: /compte/api creates and revokes a key with plain forms', STEP, async (t) => {
+    if (!needs(t, 'reseauPage')) return;
+    const nojs = await browser.newContext({ javaScriptEnabled: false, viewport: DESKTOP });
+    try {
+      await nojs.addCookies(await flow.reseauContext.cookies());
+      const page = await nojs.newPage();
+      if (!(await open(t, page, { path: '/compte/api', expect: 200 }))) return;
+      const form = page.locator('form[action="/compte/api"]');
+      check(((await form.getAttribute('method')) || '').toLowerCase() === 'post', '/compte/api: the form is not method="post"');
+      await fill(form, { nom: 'Application mobile' });
+      let status = await submit(page, form.getByRole('button', { name: 'Créer la clé' }));
+      const secret = await page.locator('#secret').inputValue().catch(() => '');
+      check(status === 200 && secret.startsWith('nanoclip_live_') && await page.locator('#secret').isVisible(),
+        `/compte/api without JavaScript: creating a key answered ${status} and shows « ${secret} »${await shown(page)}`);
+      check(!(await page.getByRole('button', { name: 'Copier la clé' }).isVisible()), '/compte/api without JavaScript: « Copier la clé » is shown, and cannot work');
+      status = await submit(page, page.getByRole('button', { name: /^Révoquer la clé «\s*Application mobile\s*»$/ }));
+      check(status === 200 && (await textOf(page, '#cle-revoquee')).startsWith('Clé «\u202fApplication mobile\u202f» révoquée'),
+        `/compte/api without JavaScript: revoking answered ${status}${await shown(page)}`);
+    } finally {
+      await nojs.close();
+    }
+  });
+
+  test('/compte/api on Plan Église: the API is Plan Réseau\'s', STEP, async (t) => {
+    if (!needs(t, 'ownerSignedIn')) return;
+    const page = ownerPage;
+    if (!(await open(t, page, { path: '/compte/api', expect: 200 }))) return;
+    const main = await textOf(page, 'main');
+    check(/Elle est réservée au Plan Réseau\./.test(main) && await page.locator('form[action="/compte/api"]').count() === 0,
+      `/compte/api on Plan Église: expected « Elle est réservée au Plan Réseau. » and no form; the page reads « ${main.slice(0, 300)} »`);
+    await audit(t, page, 'api (Plan Église)');
+  });
+
+  test('French typography of the signed-in pages: the shared checker, with each owner\'s cookies', STEP, async (t) => {
     if (!needs(t, 'ownerSignedIn', 'history')) return;
     const here = path.dirname(fileURLToPath(import.meta.url));
     const tool = path.resolve(here, '..', '..', '..', 'shared', 'tools', 'check-typography.py');
     if (!existsSync(tool)) return skip(t, `${tool} not found (the shared tools live in ../shared/tools next to the repository)`);
-    const cookies = (await owner.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
-    const visitedFile = path.join(tmpdir(), `nanoclip-typography-${RUN}.txt`);
-    const { code, out } = await new Promise((resolve) => {
-      execFile('python3', [path.join(here, 'with-cookies.py'), tool, '--url', BASE],
-        { env: { ...process.env, NANOCLIP_COOKIES: cookies, NANOCLIP_VISITED: visitedFile }, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
-        (error, stdout, stderr) => resolve({ code: error ? (error.code ?? error.signal) : 0, out: `${stdout}${stderr}`.trim() }));
-    });
-    const visited = existsSync(visitedFile) ? readFileSync(visitedFile, 'utf8').split('\n').filter(Boolean).map((u) => { const x = new URL(u); return x.pathname + x.search; }) : [];
-    rmSync(visitedFile, { force: true });
-    console.log(`typography, signed in as the owner: ${out.split('\n').pop()}`);
     // The checker follows links to paths it has not read: page 2 of the history is not among them.
-    const missed = ['/tableau-de-bord', '/credits/historique'].filter((p) => !visited.includes(p));
-    check(missed.length === 0, `the checker's signed-in crawl did not reach ${missed.join(', ')} (it read ${visited.length} URLs); its output:\n${out}`);
-    check(code === 0, `French typography of the pages reached from / signed in as the owner (exit ${code}):\n${out}`);
+    const crawls = [{ who: 'the Plan Église owner', context: owner, reach: ['/tableau-de-bord', '/credits/historique', '/generations', '/compte/api'] }];
+    if (flow.reseauContext) crawls.push({ who: 'the Plan Réseau owner', context: flow.reseauContext, reach: ['/tableau-de-bord', '/generations', '/compte/api'] });
+    for (const { who, context, reach } of crawls) {
+      await t.test(`typography: signed in as ${who}`, async () => {
+        const cookies = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+        const visitedFile = path.join(tmpdir(), `nanoclip-typography-${RUN}.txt`);
+        const { code, out } = await new Promise((resolve) => {
+          execFile('python3', [path.join(here, 'with-cookies.py'), tool, '--url', BASE],
+            { env: { ...process.env, NANOCLIP_COOKIES: cookies, NANOCLIP_VISITED: visitedFile }, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
+            (error, stdout, stderr) => resolve({ code: error ? (error.code ?? error.signal) : 0, out: `${stdout}${stderr}`.trim() }));
+        });
+        const visited = existsSync(visitedFile) ? readFileSync(visitedFile, 'utf8').split('\n').filter(Boolean).map((u) => { const x = new URL(u); return x.pathname + x.search; }) : [];
+        rmSync(visitedFile, { force: true });
+        console.log(`typography, signed in as ${who}: ${out.split('\n').pop()}`);
+        const missed = reach.filter((p) => !visited.includes(p));
+        check(missed.length === 0, `the checker's crawl signed in as ${who} did not reach ${missed.join(', ')} (it read ${visited.length} URLs); its output:\n${out}`);
+        check(code === 0, `French typography of the pages reached from / signed in as ${who} (exit ${code}):\n${out}`);
+      });
+    }
+  });
+
+  // The crawl never reaches the answer to a POST nor a notice after a redirect: every page state the
+  // walk met goes through the same checker's rules (typography-of.py loads them from it unchanged).
+  test('French typography of every page state met: the shared checker\'s rules on the pages saved', STEP, async (t) => {
+    check(seen.length > 0, 'no account page was reached');
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const tool = path.resolve(here, '..', '..', '..', 'shared', 'tools', 'check-typography.py');
+    if (!existsSync(tool)) return skip(t, `${tool} not found (the shared tools live in ../shared/tools next to the repository)`);
+    const dir = mkdtempSync(path.join(tmpdir(), 'nanoclip-typography-'));
+    try {
+      const args = seen.map((page, i) => {
+        const file = path.join(dir, `page-${i + 1}.html`);
+        writeFileSync(file, page.html);
+        return `${page.label}=${file}`;
+      });
+      const { code, out } = await new Promise((resolve) => {
+        execFile('python3', [path.join(here, 'typography-of.py'), tool, ...args], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
+          (error, stdout, stderr) => resolve({ code: error ? (error.code ?? error.signal) : 0, out: `${stdout}${stderr}`.trim() }));
+      });
+      console.log(`typography of the walk's pages: ${out.split('\n').pop()}`);
+      check(code === 0, `French typography of the page states met in the walk (exit ${code}):\n${out}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('HTML of every account page met: W3C Nu checker, no error', STEP, async (t) => {

@@ -38,12 +38,12 @@ async fn a_member_launches_from_the_portal_and_sees_the_hold_become_a_charge() {
     assert_eq!(status, 200);
     assert!(
         text(&html, "#lancement")
-            .starts_with("Génération lancée : 1\u{a0}crédit réservé pendant le rendu."),
+            .starts_with("Génération lancée\u{202f}: 1\u{a0}crédit réservé pendant le rendu."),
         "{}",
         text(&html, "#lancement")
     );
-    assert_eq!(select_texts(&html, "#generations tbody tr").len(), 1);
-    assert!(text(&html, "#generations tbody tr").contains("En cours"));
+    assert_eq!(select_texts(&html, "#generations > li").len(), 1);
+    assert!(text(&html, "#generations > li").contains("En cours · 1\u{a0}crédit réservé"));
     // The test engine reports a few seconds later: captured.
     let later = app.clock.now() + nanoclip::services::generations::TEST_ENGINE_DELAY;
     assert_eq!(
@@ -53,14 +53,14 @@ async fn a_member_launches_from_the_portal_and_sees_the_hold_become_a_charge() {
         1
     );
     let (_, html) = member.browser.html("/generations").await;
-    let row = text(&html, "#generations tbody tr");
-    assert!(row.contains("Réussie") && row.contains("1 débité"), "{row}");
+    let row = text(&html, "#generations > li");
+    assert!(row.contains("Réussie · 1\u{a0}crédit débité"), "{row}");
     let (_, dashboard) = owner.browser.html("/tableau-de-bord").await;
     assert_eq!(text(&dashboard, "#disponible"), "29\u{a0}crédits");
     // Another organisation sees none of it.
     let other = app.owner("eglise").await;
     let (_, html) = other.browser.html("/generations").await;
-    assert_eq!(count(&html, "#generations tbody tr"), 0);
+    assert_eq!(count(&html, "#generations > li"), 0);
     crate::credits::assert_ledger_clean(&app.pool).await;
 }
 
@@ -81,7 +81,7 @@ async fn a_refusal_is_kept_explained_and_costs_nothing() {
     let notice = text(&html, "#lancement");
     assert!(
         notice.starts_with(
-            "Génération refusée : 0\u{a0}crédit débité. La 4K est réservée au Plan Réseau."
+            "Génération refusée\u{202f}: 0\u{a0}crédit débité. La 4K est réservée au Plan Réseau."
         ),
         "{notice}"
     );
@@ -98,12 +98,11 @@ async fn a_refusal_is_kept_explained_and_costs_nothing() {
         Some("erreur")
     );
     let message = text(&form, "textarea");
-    assert!(message.contains("a été refusée (option absente de notre plan). Je pense que c’est une erreur, parce que :"), "{message}");
+    assert!(message.contains("a été refusée (option absente de notre plan). Je pense que c’est une erreur, parce que\u{202f}:"), "{message}");
     // The list keeps it, with « 0 crédit débité ».
-    let row = text(&html, "#generations tbody tr");
+    let row = text(&html, "#generations > li");
     assert!(
-        row.contains("Refusée : La 4K est réservée au Plan Réseau.")
-            && row.contains("0\u{a0}crédit débité"),
+        row.contains("Refusée · 0\u{a0}crédit débité La 4K est réservée au Plan Réseau."),
         "{row}"
     );
     let (_, dashboard) = owner.browser.html("/tableau-de-bord").await;
@@ -155,7 +154,7 @@ async fn a_wrong_field_is_explained_with_the_values_kept_and_a_form_sent_twice_l
         assert_eq!(response.status(), 303);
     }
     let (_, html) = owner.browser.html("/generations").await;
-    assert_eq!(count(&html, "#generations tbody tr"), 1);
+    assert_eq!(count(&html, "#generations > li"), 1);
     // Without the CSRF token: refused.
     let response = owner
         .browser
@@ -187,7 +186,7 @@ async fn owners_of_plan_reseau_create_and_revoke_api_keys() {
         secret.starts_with("nanoclip_live_") && secret.len() == 14 + 64,
         "{secret}"
     );
-    let rows = select_texts(&html, "#liste-cles tbody tr");
+    let rows = select_texts(&html, "#liste-cles > li");
     assert_eq!(rows.len(), 1);
     assert!(
         rows[0].contains("Site de la paroisse")
@@ -206,7 +205,7 @@ async fn owners_of_plan_reseau_create_and_revoke_api_keys() {
     // Shown once: the page does not show it again; its use is noted.
     let (_, html) = owner.browser.html("/compte/api").await;
     assert!(!html.html().contains(&secret));
-    assert!(!text(&html, "#liste-cles tbody tr").contains("jamais"));
+    assert!(!text(&html, "#liste-cles > li").contains("jamais"));
     // An empty name: the message, 400.
     let response = owner
         .browser

@@ -16,7 +16,8 @@ struct ApiKeysPage {
     created: Option<(String, String)>,
     name: String,
     error: Option<&'static str>,
-    revoked: bool,
+    /// The name of the key just revoked (after the redirect).
+    revoked: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -27,6 +28,7 @@ pub struct KeyForm {
 
 #[derive(Deserialize)]
 pub struct Notice {
+    /// The id of the key just revoked.
     revoquee: Option<String>,
 }
 
@@ -54,13 +56,18 @@ async fn render_page(
     created: Option<(String, String)>,
     name: String,
     error: Option<&'static str>,
-    revoked: bool,
+    revoked: Option<Uuid>,
 ) -> Result<HttpResponse, PageError> {
     let allows = allows_api(state, organisation).await?;
     let keys = api_keys::list(&state.pool, organisation)
         .await
         .map_err(key_error)?;
     let status = if error.is_some() { 400 } else { 200 };
+    let revoked = revoked.and_then(|id| {
+        keys.iter()
+            .find(|k| k.id == id && k.revoked_at.is_some())
+            .map(|k| k.name.clone())
+    });
     let page = ApiKeysPage {
         layout,
         csrf: csrf::token(request)?,
@@ -90,7 +97,10 @@ pub async fn api_keys_page(
         None,
         String::new(),
         None,
-        notice.revoquee.is_some(),
+        notice
+            .revoquee
+            .as_deref()
+            .and_then(|id| Uuid::parse_str(id).ok()),
     )
     .await
 }
@@ -125,7 +135,7 @@ pub async fn create_api_key(
                 Some((name, secret)),
                 String::new(),
                 None,
-                false,
+                None,
             )
             .await
         }
@@ -138,7 +148,7 @@ pub async fn create_api_key(
                 None,
                 form.nom.clone(),
                 Some("nom"),
-                false,
+                None,
             )
             .await
         }
@@ -153,16 +163,14 @@ pub async fn revoke_api_key(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, PageError> {
     let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
-    let done = api_keys::revoke(
-        &state.pool,
-        organisation,
-        id.into_inner(),
-        state.clock.now(),
-    )
-    .await
-    .map_err(key_error)?;
+    let id = id.into_inner();
+    let done = api_keys::revoke(&state.pool, organisation, id, state.clock.now())
+        .await
+        .map_err(key_error)?;
     if !done {
         return Err(PageError::NotFound);
     }
-    Ok(super::super::see_other("/compte/api?revoquee=1"))
+    Ok(super::super::see_other(&format!(
+        "/compte/api?revoquee={id}#cle-revoquee"
+    )))
 }
