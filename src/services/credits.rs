@@ -196,11 +196,7 @@ pub async fn capture(
     actor: Actor<'_>,
     now: OffsetDateTime,
 ) -> Result<Resolution, CreditError> {
-    retrying(|| async move {
-        let mut conn = pool.acquire().await?;
-        resolve_in(&mut conn, hold, HoldState::Captured, actor, now).await
-    })
-    .await
+    resolve(pool, hold, HoldState::Captured, actor, now).await
 }
 
 /// Releases a hold (the generation failed or timed out): its credits go back to their buckets
@@ -211,9 +207,19 @@ pub async fn release(
     actor: Actor<'_>,
     now: OffsetDateTime,
 ) -> Result<Resolution, CreditError> {
+    resolve(pool, hold, HoldState::Released, actor, now).await
+}
+
+async fn resolve(
+    pool: &PgPool,
+    hold: Uuid,
+    to: HoldState,
+    actor: Actor<'_>,
+    now: OffsetDateTime,
+) -> Result<Resolution, CreditError> {
     retrying(|| async move {
         let mut conn = pool.acquire().await?;
-        resolve_in(&mut conn, hold, HoldState::Released, actor, now).await
+        resolve_in(&mut conn, hold, to, actor, now).await
     })
     .await
 }

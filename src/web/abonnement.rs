@@ -6,21 +6,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::achats::fault;
 use super::error::PageError;
 use super::extract::{CurrentUser, Owner};
 use super::layout::Layout;
 use super::{AppState, csrf, filters};
 use crate::domain::catalog::Plan;
-use crate::services::billing::{self, BillingError, DowngradePreview, Provider, UpgradeQuote};
-
-fn fault(error: BillingError) -> PageError {
-    match error {
-        BillingError::UnknownPack | BillingError::UnknownOrder => PageError::NotFound,
-        BillingError::NotPayable => PageError::BadRequest,
-        BillingError::Credit(crate::services::credits::CreditError::Fault(f)) => f.into(),
-        BillingError::Credit(other) => PageError::Internal(other.into()),
-    }
-}
+use crate::services::billing::{self, DowngradePreview, Provider, UpgradeQuote};
 
 #[derive(Template)]
 #[template(path = "abonnement/page.html")]

@@ -17,7 +17,8 @@ use crate::domain::catalog::Pack;
 use crate::domain::money::Cents;
 use crate::services::billing::{self, BillingError, Provider};
 
-fn fault(error: BillingError) -> PageError {
+/// A billing error as the page's status (shared with `/abonnement`).
+pub(crate) fn fault(error: BillingError) -> PageError {
     match error {
         BillingError::UnknownPack | BillingError::UnknownOrder => PageError::NotFound,
         BillingError::NotPayable => PageError::BadRequest,

@@ -207,6 +207,21 @@ impl TestApp {
         self.handle.stop(true).await;
     }
 
+    /// Runs the portal's binary on the test's database: (success, stdout, stderr), trimmed.
+    pub fn command(&self, args: &[&str]) -> (bool, String, String) {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+            .args(args)
+            .env("DATABASE_URL", self.database_url())
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("the portal's binary runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        )
+    }
+
     /// The URL of the test's database, for a command or a process of the portal.
     pub fn database_url(&self) -> String {
         let options = self.pool.connect_options();

@@ -5,17 +5,7 @@
 use crate::common::{TestApp, attr, count, select_texts, spawn_app, text};
 
 fn nanoclip(app: &TestApp, args: &[&str]) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
-        .args(args)
-        .env("DATABASE_URL", app.database_url())
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-        String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-    )
+    app.command(args)
 }
 
 #[tokio::test]
