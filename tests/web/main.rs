@@ -12,6 +12,7 @@ mod entete;
 mod foundation;
 mod fuzz;
 mod generations;
+mod openapi;
 mod panne;
 mod portees;
 mod securite;
