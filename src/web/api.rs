@@ -68,6 +68,7 @@ impl ErrorsJson {
 #[utoipa::path(
     get,
     path = "/api/v1/simulateur",
+    operation_id = "simulate",
     tag = "public",
     summary = "The simulator's verdict",
     description = "The same parameters as the /simulateur page: one variant per creation type \
@@ -173,6 +174,7 @@ pub struct SearchParams {
 #[utoipa::path(
     get,
     path = "/api/v1/aide/recherche",
+    operation_id = "search_help",
     tag = "public",
     summary = "The help-centre search",
     params((

@@ -201,6 +201,7 @@ struct BalanceJson {
 #[utoipa::path(
     get,
     path = "/api/v1/solde",
+    operation_id = "get_balance",
     tag = "reseau",
     summary = "The organisation's balance and limits",
     security(("api_key" = [])),
@@ -391,6 +392,7 @@ fn idempotency_key(request: &HttpRequest) -> Result<String, &'static str> {
 #[utoipa::path(
     post,
     path = "/api/v1/generations",
+    operation_id = "launch_generation",
     tag = "reseau",
     summary = "Launch a generation",
     description = "One render per request, with the simulator's fields; checked in the order of \
@@ -496,6 +498,7 @@ pub async fn launch(
 #[utoipa::path(
     get,
     path = "/api/v1/generations/{id}",
+    operation_id = "get_generation",
     tag = "reseau",
     summary = "A generation of the organisation",
     security(("api_key" = [])),
@@ -539,6 +542,7 @@ struct ListJson {
 #[utoipa::path(
     get,
     path = "/api/v1/generations",
+    operation_id = "list_generations",
     tag = "reseau",
     summary = "The organisation's generations, newest first",
     security(("api_key" = [])),
@@ -630,6 +634,7 @@ struct ReportJson {
 #[utoipa::path(
     post,
     path = "/api/v1/moteur/generations/{id}",
+    operation_id = "report_generation",
     tag = "moteur",
     summary = "The engine reports a generation's outcome",
     description = "`succeeded` captures the hold, `failed` releases it. The same report again: \

@@ -35,8 +35,9 @@ pub const LIST_LIMIT: (u16, u16) = (1, 200);
 #[openapi(
     info(
         title = "NanoClip API",
-        description = "L'API JSON du portail NanoClip : le simulateur et la recherche de l'aide \
-            (publics), l'API du Plan Réseau (clé d'API) et les comptes rendus du moteur de génération.",
+        description = "The NanoClip portal's JSON API: the simulator and the help-centre \
+            search (public), the Plan Réseau API (an API key) and the generation engine's \
+            reports (its token). Field names are English, messages French sentences.",
     ),
     paths(
         api::simulateur,
@@ -51,9 +52,9 @@ pub const LIST_LIMIT: (u16, u16) = (1, 200);
     components(schemas(api_error::ApiErrorCode)),
     modifiers(&SecuritySchemes),
     tags(
-        (name = "public", description = "Sans connexion."),
-        (name = "reseau", description = "Plan Réseau : `Authorization: Bearer <clé d'API>`."),
-        (name = "moteur", description = "Le moteur de génération : `Authorization: Bearer <jeton>`."),
+        (name = "public", description = "No sign-in."),
+        (name = "reseau", description = "Plan Réseau: `Authorization: Bearer <API key>`."),
+        (name = "moteur", description = "The generation engine: `Authorization: Bearer <token>`."),
     ),
 )]
 pub struct ApiDoc;
@@ -67,6 +68,8 @@ struct SecuritySchemes;
 
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        // The crate has no license to name (utoipa would write an empty one).
+        openapi.info.license = None;
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             API_KEY,
@@ -105,8 +108,10 @@ pub fn json() -> &'static str {
 #[utoipa::path(
     get,
     path = "/api/v1/openapi.json",
+    operation_id = "get_openapi",
     tag = "public",
-    responses((status = 200, description = "This document (OpenAPI 3.1).", body = Object)),
+    summary = "This document (OpenAPI 3.1)",
+    responses((status = 200, description = "This document.", body = Object)),
 )]
 pub async fn document() -> HttpResponse {
     HttpResponse::Ok()
