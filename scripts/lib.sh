@@ -65,3 +65,10 @@ ensure_node() {
   echo "==> installing nodejs and npm" >&2
   apt_install nodejs npm || { echo "Install Node.js 18 or newer with npm" >&2; exit 1; }
 }
+
+# Python's venv module (Debian ships it apart), for the tools installed from PyPI.
+ensure_python_venv() {
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 && return 0
+  echo "==> installing python3-venv" >&2
+  apt_install python3-venv || { echo "Install Python 3 with its venv module (apt-get install python3-venv)" >&2; exit 1; }
+}

@@ -4,40 +4,91 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::api_error::ApiError;
 use super::simulateur::raw_simulation;
 use super::{AppState, messages};
 use crate::services::simulator::{self, Account, SimulationError};
 
-#[derive(Serialize)]
-struct RefusalJson {
-    rule: &'static str,
-    message: String,
+/// Why the plan (or, for a launch, a rule of « Fair-use limits and generations ») refuses.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Refusal)]
+pub struct RefusalJson {
+    /// The rule: `suspended`, `plan_feature`, `not_priced`, `prompt`, `concurrency`,
+    /// `daily_cap`, `monthly_cap` or `balance`.
+    #[schema(value_type = String, example = "plan_feature")]
+    pub rule: &'static str,
+    /// A French sentence with the way out.
+    pub message: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = PromptCheck)]
 struct PromptCheckJson {
     allowed: bool,
+    /// A forbidden category: `sexual`, `hate_violence` or `drugs_danger`.
+    #[schema(value_type = Option<String>, required = true)]
     category: Option<&'static str>,
+    /// Advice (French sentences), not blocks.
     advice: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Verdict)]
 struct VerdictJson {
+    /// The plan priced: `eglise` or `reseau`.
     plan: String,
+    /// Credits per render; null when the plan refuses the request.
+    #[schema(required = true)]
     unit_cost: Option<i64>,
+    #[schema(required = true)]
     total_cost: Option<i64>,
+    #[schema(required = true)]
     refusal: Option<RefusalJson>,
     prompt_check: PromptCheckJson,
 }
 
-#[derive(Serialize)]
-struct ErrorsJson {
-    errors: BTreeMap<&'static str, String>,
+/// Invalid input: a French message per wrong field (or header).
+#[derive(Serialize, ToSchema)]
+#[schema(as = FieldErrors)]
+pub struct ErrorsJson {
+    pub errors: BTreeMap<String, String>,
+}
+
+impl ErrorsJson {
+    pub fn one(field: &str, message: String) -> Self {
+        Self {
+            errors: BTreeMap::from([(field.to_owned(), message)]),
+        }
+    }
 }
 
 /// `GET /api/v1/simulateur`: the simulator's verdict.
+#[utoipa::path(
+    get,
+    path = "/api/v1/simulateur",
+    operation_id = "simulate",
+    tag = "public",
+    summary = "The simulator's verdict",
+    description = "The same parameters as the /simulateur page: one variant per creation type \
+        (`type`); an empty value counts as absent, values match in any case, a parameter that \
+        does not apply to the type is ignored.",
+    params((
+        "simulation" = inline(super::openapi::SimulationQuery),
+        Query,
+        style = Form,
+        explode,
+        description = "The query parameters (`type`, `duree`, `format`, `resolution`, `pages`, \
+            `illustrations`, `quantite`, `plan`, `prompt`)."
+    )),
+    responses(
+        (status = 200, description = "The verdict; where the plan refuses the request, the costs are null and `refusal` says why.", body = VerdictJson),
+        (status = 400, description = "Invalid input.", body = ErrorsJson),
+        (status = 503, description = "The database is unreachable.", body = super::api_error::ErrorJson,
+            headers(("Retry-After" = i64, description = "Seconds to wait."))),
+    ),
+)]
 pub async fn simulateur(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -59,7 +110,7 @@ pub async fn simulateur(
             &ErrorsJson {
                 errors: errors
                     .iter()
-                    .map(|(f, e)| (*f, messages::field_error(f, e)))
+                    .map(|(f, e)| ((*f).to_owned(), messages::field_error(f, e)))
                     .collect(),
             },
         )),
@@ -92,18 +143,25 @@ fn json(mut builder: actix_web::HttpResponseBuilder, body: &impl Serialize) -> H
         .json(body)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = SearchResult)]
 struct SearchResultJson<'a> {
     slug: &'a str,
     title: &'a str,
+    /// `/aide/{slug}`
     url: String,
     snippet: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Search)]
 struct SearchJson<'a> {
+    /// The query searched (spaces collapsed).
     query: String,
+    /// Best first.
     results: Vec<SearchResultJson<'a>>,
+    /// A corrected query (« Vouliez-vous dire … ? »), or null.
+    #[schema(required = true)]
     suggestion: Option<String>,
 }
 
@@ -113,6 +171,27 @@ pub struct SearchParams {
 }
 
 /// `GET /api/v1/aide/recherche?q=`: the help-centre search.
+#[utoipa::path(
+    get,
+    path = "/api/v1/aide/recherche",
+    operation_id = "search_help",
+    tag = "public",
+    summary = "The help-centre search",
+    params((
+        "q" = String,
+        Query,
+        description = "The search, in French (accents optional): at most 200 characters, not \
+            all spaces.",
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u0000-\u001f\u007f-\u009f]",
+        max_length = 200,
+    )),
+    responses(
+        (status = 200, description = "The guides found, best first.", body = SearchJson),
+        (status = 400, description = "An empty or too long search.", body = ErrorsJson),
+        (status = 503, description = "The database is unreachable.", body = super::api_error::ErrorJson,
+            headers(("Retry-After" = i64, description = "Seconds to wait."))),
+    ),
+)]
 pub async fn recherche(
     state: web::Data<AppState>,
     params: web::Query<SearchParams>,
@@ -144,9 +223,7 @@ pub async fn recherche(
             let message = messages::query_problem(&problem);
             Ok(json(
                 HttpResponse::BadRequest(),
-                &ErrorsJson {
-                    errors: BTreeMap::from([("q", message)]),
-                },
+                &ErrorsJson::one("q", message),
             ))
         }
     }

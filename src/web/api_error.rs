@@ -13,8 +13,10 @@ use actix_web::{HttpResponse, ResponseError};
 
 use super::messages;
 
-/// The contract's error codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The error codes.
+// Serialized as `code()` says (a test keeps them together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ApiErrorCode {
     BadRequest,
     Unauthorized,
@@ -26,6 +28,7 @@ pub enum ApiErrorCode {
     InvalidSignature,
     RateLimited,
     ServiceUnavailable,
+    #[serde(rename = "internal_error")]
     Internal,
     /// The same Idempotency-Key is still being answered.
     IdempotencyInProgress,
@@ -145,13 +148,33 @@ impl ApiError {
 /// Seconds a client waits when the database is unreachable.
 const UNAVAILABLE_RETRY_SECS: i64 = 5;
 
+/// The body of every error of the API but invalid input and refusals.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorJson {
+    pub error: ErrorDetailJson,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
+pub struct ErrorDetailJson {
+    pub code: ApiErrorCode,
+    /// A French sentence for the user.
+    pub message: String,
+    /// On a 5xx: the request's id in the portal's logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
 pub fn body(code: ApiErrorCode, request_id: Option<&str>) -> String {
-    let mut error =
-        serde_json::json!({ "code": code.code(), "message": messages::api_error(code) });
-    if let Some(id) = request_id.filter(|id| !id.is_empty()) {
-        error["request_id"] = serde_json::Value::from(id);
-    }
-    serde_json::json!({ "error": error }).to_string()
+    let body = ErrorJson {
+        error: ErrorDetailJson {
+            code,
+            message: messages::api_error(code),
+            request_id: request_id.filter(|id| !id.is_empty()).map(str::to_owned),
+        },
+    };
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 impl ResponseError for ApiError {
@@ -226,7 +249,44 @@ pub async fn json_errors(
     Ok(ServiceResponse::new(request, response).map_into_right_body())
 }
 
+/// The API's answer to a method its path does not take, with the ones it takes.
+pub fn method_not_allowed(allow: &str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allow))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("application/json")
+        .body(body(ApiErrorCode::MethodNotAllowed, None))
+}
+
 /// The API's answer to an unknown path.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::Code(ApiErrorCode::NotFound))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_the_contract_writes_them() {
+        use ApiErrorCode::*;
+        for code in [
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            MethodNotAllowed,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            InvalidSignature,
+            RateLimited,
+            ServiceUnavailable,
+            Internal,
+            IdempotencyInProgress,
+            IdempotencyConflict,
+            Conflict,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.code());
+        }
+    }
 }

@@ -17,9 +17,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::api_error::{ApiError, ApiErrorCode};
+use super::api::{ErrorsJson, RefusalJson};
+use super::api_error::{ApiError, ApiErrorCode, ErrorJson};
+use super::openapi::{LaunchBody, RefusalOrError};
 use super::{AppState, messages};
 use crate::db::generations::Generation;
 use crate::domain::simulation::RawSimulation;
@@ -147,42 +150,45 @@ fn raw_json(status: u16, body: String) -> HttpResponse {
         .body(body)
 }
 
-#[derive(Serialize)]
-struct ErrorsJson {
-    errors: BTreeMap<String, String>,
-}
-
 fn invalid(field: &str, message: String) -> HttpResponse {
-    json(
-        400,
-        &ErrorsJson {
-            errors: BTreeMap::from([(field.to_owned(), message)]),
-        },
-    )
+    json(400, &ErrorsJson::one(field, message))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Bucket)]
 struct BucketJson {
+    /// `allotment`, `rollover`, `purchase` or `adjustment`.
+    #[schema(value_type = String)]
     source: &'static str,
     remaining: i64,
+    /// RFC 3339, UTC.
     expires_at: String,
+    /// null, or the only creation type it pays for (`video`, `image`, `musique`, `mini-livre`).
+    #[schema(required = true)]
     restricted_to: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Use)]
 struct UseJson {
     used: i64,
+    /// The cap in force: the plan's, or a temporary raise's.
     cap: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Limits)]
 struct LimitsJson {
+    /// Generations launched today (Europe/Paris) that are running or succeeded.
     daily: UseJson,
+    /// Credits held by running generations plus those captured this calendar month.
     monthly: UseJson,
+    /// Running generations.
     concurrent: UseJson,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Balance)]
 struct BalanceJson {
     available: i64,
     held: i64,
@@ -192,6 +198,23 @@ struct BalanceJson {
 }
 
 /// `GET /api/v1/solde`
+#[utoipa::path(
+    get,
+    path = "/api/v1/solde",
+    operation_id = "get_balance",
+    tag = "reseau",
+    summary = "The organisation's balance and limits",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The balance, its buckets and the limits in force.", body = BalanceJson),
+        (status = 401, description = "No, unknown or revoked key (`unauthorized`).", body = ErrorJson),
+        (status = 403, description = "The plan has no API (`forbidden`).", body = ErrorJson),
+        (status = 429, description = "Over the key's rate (`rate_limited`).", body = ErrorJson,
+            headers(("Retry-After" = i64, description = "Seconds to wait."))),
+        (status = 503, description = "The database is unreachable.", body = ErrorJson,
+            headers(("Retry-After" = i64, description = "Seconds to wait."))),
+    ),
+)]
 pub async fn solde(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -238,15 +261,21 @@ pub async fn solde(
     Ok(json(200, &body))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Generation)]
 struct GenerationJson {
     id: Uuid,
+    /// `video`, `image`, `musique` or `mini-livre`.
     #[serde(rename = "type")]
     creation_type: String,
+    /// `running`, `succeeded`, `failed` or `expired`.
     status: String,
     credits_held: i64,
     credits_charged: i64,
+    /// RFC 3339, UTC.
     created_at: String,
+    /// RFC 3339, UTC; null while running.
+    #[schema(required = true)]
     finished_at: Option<String>,
 }
 
@@ -264,22 +293,21 @@ impl From<&Generation> for GenerationJson {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Launched)]
 struct LaunchedJson {
     id: Uuid,
+    /// `running`.
     status: String,
     credits_held: i64,
+    /// The balance available after the hold.
     available: i64,
 }
 
-#[derive(Serialize)]
-struct RefusalJson {
-    rule: &'static str,
-    message: String,
-}
-
-#[derive(Serialize)]
-struct RefusedJson {
+/// A launch refused: nothing is held.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Refused)]
+pub struct RefusedJson {
     refusal: RefusalJson,
 }
 
@@ -333,12 +361,17 @@ fn launch_answer(outcome: &LaunchOutcome) -> Answer {
     }
 }
 
-/// A JSON value as the simulator's text field (numbers and strings; `null` is absent).
+/// A JSON value as the simulator's text field (numbers and strings; `null` is absent). A
+/// number with no fractional part is that whole number (`10.0` is `10`, as JSON Schema's
+/// `integer` has it).
 fn field(value: Option<&Value>) -> Result<Option<String>, ()> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(Value::Number(n)) => Ok(Some(match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+            _ => n.to_string(),
+        })),
         Some(_) => Err(()),
     }
 }
@@ -356,6 +389,38 @@ fn idempotency_key(request: &HttpRequest) -> Result<String, &'static str> {
 }
 
 /// `POST /api/v1/generations`
+#[utoipa::path(
+    post,
+    path = "/api/v1/generations",
+    operation_id = "launch_generation",
+    tag = "reseau",
+    summary = "Launch a generation",
+    description = "One render per request, with the simulator's fields; checked in the order of \
+        the contract (subscription, plan feature, prompt, concurrency, daily cap, monthly cap, \
+        balance). The same Idempotency-Key with the same body gets the first answer again.",
+    security(("api_key" = [])),
+    params((
+        "Idempotency-Key" = String,
+        Header,
+        description = "1 to 255 printable ASCII characters (spaces around are not part of it).",
+        pattern = r"^[!-~]([ -~]{0,253}[!-~])?$",
+    )),
+    request_body(content = inline(LaunchBody), content_type = "application/json"),
+    responses(
+        (status = 201, description = "Launched: the hold is taken.", body = LaunchedJson),
+        (status = 400, description = "Invalid input, Idempotency-Key or body.", body = ErrorsJson),
+        (status = 401, description = "No, unknown or revoked key (`unauthorized`).", body = ErrorJson),
+        (status = 402, description = "Refused: the balance (`balance`).", body = RefusedJson),
+        (status = 403, description = "Refused: `suspended`, `plan_feature`, `not_priced` or `prompt`; or the plan has no API (`forbidden`).", body = RefusalOrError),
+        (status = 409, description = "The same Idempotency-Key is still being answered (`idempotency_in_progress`).", body = ErrorJson),
+        (status = 413, description = "A body over 64 KB (`payload_too_large`).", body = ErrorJson),
+        (status = 422, description = "The same Idempotency-Key with another body (`idempotency_conflict`).", body = ErrorJson),
+        (status = 429, description = "Refused: `concurrency`, `daily_cap` or `monthly_cap`; or over the key's rate (`rate_limited`, with Retry-After).", body = RefusalOrError,
+            headers(("Retry-After" = i64, description = "Seconds to wait."))),
+        (status = 503, description = "The database is unreachable.", body = ErrorJson,
+            headers(("Retry-After" = i64, description = "Seconds to wait."))),
+    ),
+)]
 pub async fn launch(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -430,6 +495,25 @@ pub async fn launch(
 }
 
 /// `GET /api/v1/generations/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/generations/{id}",
+    operation_id = "get_generation",
+    tag = "reseau",
+    summary = "A generation of the organisation",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The generation's id (a UUID).")),
+    responses(
+        (status = 200, description = "The generation.", body = GenerationJson),
+        (status = 401, description = "No, unknown or revoked key (`unauthorized`).", body = ErrorJson),
+        (status = 403, description = "The plan has no API (`forbidden`).", body = ErrorJson),
+        (status = 404, description = "No such generation in the organisation (`not_found`).", body = ErrorJson),
+        (status = 429, description = "Over the key's rate (`rate_limited`).", body = ErrorJson,
+            headers(("Retry-After" = i64, description = "Seconds to wait."))),
+        (status = 503, description = "The database is unreachable.", body = ErrorJson,
+            headers(("Retry-After" = i64, description = "Seconds to wait."))),
+    ),
+)]
 pub async fn generation(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -447,12 +531,38 @@ pub async fn generation(
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = GenerationList)]
 struct ListJson {
+    /// Newest first.
     generations: Vec<GenerationJson>,
 }
 
 /// `GET /api/v1/generations?status=running&limit=50`
+#[utoipa::path(
+    get,
+    path = "/api/v1/generations",
+    operation_id = "list_generations",
+    tag = "reseau",
+    summary = "The organisation's generations, newest first",
+    security(("api_key" = [])),
+    params(
+        ("status" = Option<String>, Query, description = "Only those with this status (empty: all).",
+            pattern = r"^(running|succeeded|failed|expired)?$"),
+        ("limit" = Option<String>, Query, description = "How many (1–200, default 50).",
+            pattern = r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\+?0*([1-9]|[1-9][0-9]|1([0-9][0-9])|200)[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"),
+    ),
+    responses(
+        (status = 200, description = "The generations.", body = ListJson),
+        (status = 400, description = "A wrong `status` or `limit`.", body = ErrorsJson),
+        (status = 401, description = "No, unknown or revoked key (`unauthorized`).", body = ErrorJson),
+        (status = 403, description = "The plan has no API (`forbidden`).", body = ErrorJson),
+        (status = 429, description = "Over the key's rate (`rate_limited`).", body = ErrorJson,
+            headers(("Retry-After" = i64, description = "Seconds to wait."))),
+        (status = 503, description = "The database is unreachable.", body = ErrorJson,
+            headers(("Retry-After" = i64, description = "Seconds to wait."))),
+    ),
+)]
 pub async fn generations_list(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -501,7 +611,18 @@ pub async fn generations_list(
     ))
 }
 
-#[derive(Serialize)]
+/// The engine's report.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(as = ReportBody)]
+struct ReportBodyJson {
+    /// The outcome.
+    #[schema(pattern = r"^(succeeded|failed)$")]
+    status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Report)]
 struct ReportJson {
     id: Uuid,
     status: String,
@@ -510,6 +631,28 @@ struct ReportJson {
 
 /// `POST /api/v1/moteur/generations/{id}`: the engine's report (bearer token checked by the
 /// engine scope).
+#[utoipa::path(
+    post,
+    path = "/api/v1/moteur/generations/{id}",
+    operation_id = "report_generation",
+    tag = "moteur",
+    summary = "The engine reports a generation's outcome",
+    description = "`succeeded` captures the hold, `failed` releases it. The same report again: \
+        the same 200; the other outcome after one is recorded, or any after the expiry: 409.",
+    security(("engine_token" = [])),
+    params(("id" = String, Path, description = "The generation's id (a UUID).")),
+    request_body(content = ReportBodyJson, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Recorded.", body = ReportJson),
+        (status = 400, description = "Not a JSON object with `status` `succeeded` or `failed`.", body = ErrorsJson),
+        (status = 401, description = "No or wrong token (`unauthorized`).", body = ErrorJson),
+        (status = 404, description = "No such generation (`not_found`).", body = ErrorJson),
+        (status = 409, description = "Another outcome is recorded, or the generation expired (`conflict`).", body = ErrorJson),
+        (status = 413, description = "A body over 64 KB (`payload_too_large`).", body = ErrorJson),
+        (status = 503, description = "The database is unreachable.", body = ErrorJson,
+            headers(("Retry-After" = i64, description = "Seconds to wait."))),
+    ),
+)]
 pub async fn report(
     state: web::Data<AppState>,
     id: web::Path<String>,

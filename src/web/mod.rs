@@ -20,6 +20,7 @@ pub mod guards;
 pub mod layout;
 pub mod messages;
 pub mod meta;
+pub mod openapi;
 pub mod routes;
 pub mod simulateur;
 pub mod tableau_de_bord;

@@ -11,7 +11,7 @@ use actix_web::web;
 
 use super::{
     abonnement, achats, admin, aide, api, api_reseau, compte, contact, credits, generations, meta,
-    simulateur, tableau_de_bord, webhooks,
+    openapi, simulateur, tableau_de_bord, webhooks,
 };
 
 /// Who calls a route, which decides the scope (and so the middleware) it lives in.
@@ -53,8 +53,8 @@ pub struct Route {
     pub private: bool,
     /// The form checks or hashes a password: the password gate answers it first under a storm.
     pub password_form: bool,
-    /// Adds the route to a scope, at the path given (relative to the scope's prefix).
-    register: fn(&mut web::ServiceConfig, &str),
+    /// The actix route (its method and handler).
+    build: fn() -> actix_web::Route,
 }
 
 /// Pages the guides already promise and that the next issues build: a guide may link to them
@@ -71,9 +71,7 @@ macro_rules! route {
             sitemap: false,
             private: false,
             password_form: false,
-            register: |cfg, path| {
-                cfg.route(path, web::$verb().to($handler));
-            },
+            build: || web::$verb().to($handler),
         };
         $(route.$flag = true;)*
         route
@@ -141,6 +139,7 @@ pub fn table() -> Vec<Route> {
         route!(post "/contact", Browser, contact::send),
         route!(get "/contact/merci", Browser, contact::thanks),
         route!(get "/admin", Staff, admin::page, private),
+        route!(get "/api/v1/openapi.json", Api, openapi::document, private),
         route!(get "/api/v1/simulateur", Api, api::simulateur, private),
         route!(get "/api/v1/aide/recherche", Api, api::recherche, private),
         route!(get "/api/v1/solde", Api, api_reseau::solde, private),
@@ -168,14 +167,49 @@ impl Caller {
     }
 }
 
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+        }
+    }
+}
+
 /// Registers the routes of `caller` (in the table's order) in its scope.
+///
+/// The JSON callers (`Api`, `Engine`) get one resource per path, which answers another method
+/// 405 with `Allow` (as JSON, by their scope's middleware); elsewhere another method falls
+/// through to the scope's 404.
 pub fn register(cfg: &mut web::ServiceConfig, caller: Caller) {
-    for route in table().into_iter().filter(|r| r.caller == caller) {
-        let path = route
-            .path
-            .strip_prefix(caller.prefix())
-            .unwrap_or(route.path);
-        (route.register)(cfg, path);
+    let routes: Vec<Route> = table().into_iter().filter(|r| r.caller == caller).collect();
+    let relative = |path: &'static str| path.strip_prefix(caller.prefix()).unwrap_or(path);
+    if !matches!(caller, Caller::Api | Caller::Engine) {
+        for route in &routes {
+            cfg.route(relative(route.path), (route.build)());
+        }
+        return;
+    }
+    let mut done: Vec<&str> = Vec::new();
+    for route in &routes {
+        if done.contains(&route.path) {
+            continue;
+        }
+        done.push(route.path);
+        let same: Vec<&Route> = routes.iter().filter(|r| r.path == route.path).collect();
+        let allow = same
+            .iter()
+            .map(|r| r.verb.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut resource = web::resource(relative(route.path));
+        for r in same {
+            resource = resource.route((r.build)());
+        }
+        cfg.service(resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { super::api_error::method_not_allowed(&allow) }
+        })));
     }
 }
 

@@ -374,6 +374,21 @@ async fn bad_input_gets_the_contract_s_json_never_html_nor_a_500() {
     assert_eq!((first, one["errors"]["duree"].is_string()), (400, true));
 }
 
+/// JSON Schema's `integer` (the OpenAPI document's) holds `10.0`: the launch takes it as 10,
+/// and a fraction is still not a whole number.
+#[tokio::test]
+async fn a_whole_number_written_with_a_decimal_point_is_that_number() {
+    let app = app().await;
+    let (_, key) = reseau_key(&app).await;
+    let body = json!({"type": "mini-livre", "pages": 10.0, "quantite": 1.0});
+    let (status, launched) = post(&app, &key, Some("decimal-1"), &body).await;
+    assert_eq!(status, 201, "{launched}");
+    let body = json!({"type": "mini-livre", "pages": 10.5});
+    let (status, invalid) = post(&app, &key, Some("decimal-2"), &body).await;
+    assert_eq!(status, 400, "{invalid}");
+    assert!(invalid["errors"]["pages"].is_string(), "{invalid}");
+}
+
 #[tokio::test]
 async fn refusals_come_in_the_check_order_with_their_status_and_hold_nothing() {
     let app = app().await;

@@ -14,6 +14,7 @@ mod entete;
 mod foundation;
 mod fuzz;
 mod generations;
+mod openapi;
 mod panne;
 mod portees;
 mod securite;

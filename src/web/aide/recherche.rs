@@ -28,19 +28,20 @@ pub enum QueryProblem {
 }
 
 /// The query as searched: words separated by one space. Control characters (a NUL typed into
-/// the URL) separate words like spaces do.
+/// the URL) separate words like spaces do. The length is that of the query as typed (what the
+/// API's OpenAPI document can say).
 pub fn normalise(raw: Option<&str>) -> Result<String, QueryProblem> {
+    let raw = raw.unwrap_or("");
+    if raw.chars().count() > QUERY_MAX_CHARS {
+        return Err(QueryProblem::TooLong);
+    }
     let query = raw
-        .unwrap_or("")
         .split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|word| !word.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
     if query.is_empty() {
         return Err(QueryProblem::Empty);
-    }
-    if query.chars().count() > QUERY_MAX_CHARS {
-        return Err(QueryProblem::TooLong);
     }
     Ok(query)
 }
