@@ -732,3 +732,45 @@ async fn the_test_engine_reports_success_or_failure_on_echec_test() {
         );
     }
 }
+
+#[tokio::test]
+async fn each_key_has_its_rate_and_is_told_when_to_come_back() {
+    let mut config = test_config();
+    config.api_requests_per_second = 1.0; // bursts of 6
+    let app = spawn_app_with(config, None).await;
+    let (_, key) = reseau_key(&app).await;
+    let (_, other) = reseau_key(&app).await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let response = app
+            .client
+            .get(app.url("/api/v1/solde"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            let retry: i64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(retry >= 1);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "rate_limited");
+        }
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        6,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
+    // Another key is not slowed by the first.
+    assert_eq!(get(&app, &other, "/api/v1/solde").await.0, 200);
+}
