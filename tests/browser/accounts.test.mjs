@@ -7,7 +7,9 @@
 // expire, two pages of movements. Then generations launched from /generations (a success the test
 // engine reports, refusals, a wrong field, a failure) and « Je pense que c’est une erreur » to the
 // prefilled contact form; a second owner signs up on Plan Réseau to create, use and revoke an API
-// key on /compte/api, which the Plan Église owner is told is Plan Réseau's. Every page met on the
+// key on /compte/api, which the Plan Église owner is told is Plan Réseau's. The Plan Église owner
+// buys a pack through the built-in test provider (approved, then declined), opens the invoice and
+// moves to Plan Réseau; the Plan Réseau owner previews, schedules and cancels a downgrade. Every page met on the
 // way goes through axe-core (WCAG 2.2 A/AA, colour contrast in dark mode too), again on a 360 px
 // phone (no horizontal scroll, axe), the W3C Nu checker and the shared typography checker's rules.
 // The login form, the dashboard, the history's filters, the launch form and the API keys' forms are
@@ -901,14 +903,252 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     await audit(t, page, 'api (Plan Église)');
   });
 
+  /** Tab through `page` (reloaded at `at`): the skip link first, every selector of `wanted` reached, focus shown and on screen. */
+  async function keyboard(t, page, at, wanted) {
+    await t.test(`keyboard: ${at}, ${wanted.length} controls reached by Tab, focus shown`, async () => {
+      // Reopened, so that the first Tab starts from the top (not from a #fragment's target).
+      await page.goto(url(at), { waitUntil: 'load' });
+      const walked = await tabWalk(page, ['a.skip-link', ...wanted]);
+      check(walked[0]?.matches['a.skip-link'], `${at}: the first Tab reaches ${walked[0]?.path}, expected the skip link`);
+      const missed = wanted.filter((sel) => !walked.some((f) => f.matches[sel]));
+      check(missed.length === 0, `${at}: Tab never reaches ${missed.join(', ')} (reached: ${walked.map((f) => f.path).join(', ')})`);
+      const bad = walked.slice(1).filter((f) => !f.onScreen || !f.indicator);
+      check(bad.length === 0, `${at}: focused without a visible focus indicator or off screen: ${bad.map((f) => `${f.path} « ${f.name} »`).join('; ')}`);
+    });
+  }
+
+  /** At 360 px, with the cookies of `context`: each selector of `sels` is on the first screen (740 px). */
+  async function firstScreen(t, context, at, sels, what) {
+    await t.test(`360 px: ${what} on the first screen of ${at}`, async () => {
+      await phone.clearCookies();
+      await phone.addCookies(await context.cookies());
+      const small = await phone.newPage();
+      try {
+        await small.goto(url(at), { waitUntil: 'load' });
+        const place = await small.evaluate((sels) => sels.map((s) => {
+          const r = document.querySelector(s)?.getBoundingClientRect();
+          return { s, bottom: r ? r.bottom : null };
+        }), sels);
+        const below = place.filter((p) => p.bottom === null || p.bottom > PHONE.height);
+        check(below.length === 0, `${at} at 360 px: ${below.map((p) => `${p.s} ${p.bottom === null ? 'missing' : `ends at ${Math.round(p.bottom)} px`}`).join(', ')}, below the first screen (${PHONE.height} px)`);
+      } finally {
+        await small.close();
+      }
+    });
+  }
+
+  /** The order id of /paiement-test/ID or /achats/retour/ID. */
+  const orderOf = (page) => new URL(page.url()).pathname.split('/').pop();
+
+  /** The balance the dashboard shows, as a number. */
+  async function balanceOf(page) {
+    await page.goto(url('/tableau-de-bord'), { waitUntil: 'load' });
+    return Number((await textOf(page, '#disponible')).replace(/\D/g, ''));
+  }
+
+  // Buying credits, as the Plan Église owner (3 credits left): the catalogue, the confirmation
+  // (HT, TVA, TTC, the credits' last day), the built-in test provider's page, the return page with
+  // the new balance, the invoice; then a payment the provider declines (fonds insuffisants).
+  test('achats: a pack bought end to end (approved), its invoice', STEP, async (t) => {
+    if (!needs(t, 'ownerSignedIn', 'captured')) return;
+    const page = ownerPage;
+    const before = await balanceOf(page);
+    if (!(await open(t, page, { path: '/achats', expect: 200 }))) return;
+    const packs = await page.locator('#packs > li').count();
+    check(packs >= 3, `/achats: ${packs} packs listed, expected the catalogue's (at least 3)`);
+    check((await textOf(page, '#packs')).includes('Pack 10 crédits'), `/achats: no « Pack 10 crédits » in « ${await textOf(page, '#packs')} »`);
+    await audit(t, page, 'achats (catalogue)');
+    await keyboard(t, page, '/achats', ['a[href="/achats/pack-10"]', 'a[href="/achats/historique"]']);
+
+    await Promise.all([page.waitForNavigation(), page.locator('a[href="/achats/pack-10"]').click()]);
+    check(pathOf(page) === '/achats/pack-10', `« Acheter le Pack 10 crédits » leads to ${pathOf(page)}`);
+    const summary = await textOf(page, '#recapitulatif');
+    for (const part of ['10\u00a0crédits', '10,00\u00a0€', '2,00\u00a0€', '12,00\u00a0€', 'inclus']) {
+      check(summary.includes(part), `/achats/pack-10: the summary reads « ${summary} », expected « ${part} » (HT 10,00 €, TVA 2,00 €, TTC 12,00 €, the last day)`);
+    }
+    const form = page.locator('form[action="/achats/pack-10"]');
+    check(((await form.getAttribute('method')) || '').toLowerCase() === 'post', '/achats/pack-10: the form is not method="post"');
+    for (const name of ['csrf', 'cle', 'prix']) {
+      check(await form.locator(`input[type=hidden][name=${name}]`).count() === 1, `/achats/pack-10: the form has no hidden ${name}`);
+    }
+    check(await form.locator('input[name=prix]').inputValue() === '1200', '/achats/pack-10: prix is not 1200 (cents)');
+    await audit(t, page, 'achats (confirmation)');
+    await firstScreen(t, owner, '/achats/pack-10', ['#a-payer strong', 'form[action="/achats/pack-10"] button[type=submit]'], 'the price to pay and « Payer »');
+    await keyboard(t, page, '/achats/pack-10', ['form[action="/achats/pack-10"] button[type=submit]', 'a[href="/achats"]']);
+
+    let status = await submit(page, page.getByRole('button', { name: /^Payer 12,00\s€$/ }));
+    check(status === 200 && new URL(page.url()).pathname.startsWith('/paiement-test/'),
+      `« Payer 12,00 € »: landed on ${pathOf(page)} (HTTP ${status}), expected /paiement-test/…${await shown(page)}`);
+    const order = orderOf(page);
+    check((await textOf(page, 'main')).includes('12,00\u00a0€'), `/paiement-test/${order}: the amount 12,00 € is not shown`);
+    await audit(t, page, 'paiement de test');
+    await keyboard(t, page, `/paiement-test/${order}`, ['button[value=approuver]', 'button[value=refuser]', 'button[value=fonds-insuffisants]', 'button[value=carte-expiree]', 'button[value=sans-reponse]']);
+
+    status = await submit(page, page.getByRole('button', { name: 'Approuver le paiement' }));
+    await expectAt(page, status, 200, `/achats/retour/${order}`, 'approving the test payment');
+    const result = await textOf(page, '#resultat');
+    check(result.startsWith(`Paiement accepté. 10\u00a0crédits ajoutés à votre solde. Nouveau solde\u202f: ${before + 10}\u00a0crédits`) ||
+      result.startsWith(`Paiement accepté. 10\u00a0crédits ajoutés à votre solde. Nouveau solde\u00a0: ${before + 10}\u00a0crédits`),
+    `/achats/retour/${order}: the result reads « ${result} », expected « Paiement accepté. 10 crédits ajoutés à votre solde. Nouveau solde : ${before + 10} crédits »`);
+    const invoiceLink = page.locator('#resultat a[href^="/achats/factures/"]');
+    check(await invoiceLink.count() === 1, `/achats/retour/${order}: no link to the invoice${await shown(page)}`);
+    await audit(t, page, 'achats (paiement accepté)');
+    await keyboard(t, page, `/achats/retour/${order}`, ['#resultat a[href^="/achats/factures/"]', 'a[href="/achats/historique"]']);
+
+    const invoice = await invoiceLink.getAttribute('href');
+    await Promise.all([page.waitForNavigation(), page.locator(`#resultat a[href="${invoice}"]`).click()]);
+    check(pathOf(page) === invoice, `the invoice link leads to ${pathOf(page)}, expected ${invoice}`);
+    check(await textOf(page, '#total-ht') === '10,00\u00a0€' && await textOf(page, '#total-tva') === '2,00\u00a0€' && await textOf(page, '#total-ttc') === '12,00\u00a0€',
+      `${invoice}: the totals read HT « ${await textOf(page, '#total-ht')} », TVA « ${await textOf(page, '#total-tva')} », TTC « ${await textOf(page, '#total-ttc')} »`);
+    check((await textOf(page, 'main')).includes(ORGANISATION), `${invoice}: the buyer ${ORGANISATION} is not named`);
+    await audit(t, page, 'facture');
+    flow.invoice = invoice;
+    flow.bought = before + 10;
+  });
+
+  test('achats: a payment declined (fonds insuffisants) adds nothing; the orders and invoices', STEP, async (t) => {
+    if (!needs(t, 'bought')) return;
+    const page = ownerPage;
+    if (!(await open(t, page, { path: '/achats/pack-10', expect: 200 }))) return;
+    let status = await submit(page, page.getByRole('button', { name: /^Payer 12,00\s€$/ }));
+    check(status === 200 && new URL(page.url()).pathname.startsWith('/paiement-test/'), `« Payer » again: landed on ${pathOf(page)} (HTTP ${status})`);
+    const order = orderOf(page);
+    status = await submit(page, page.getByRole('button', { name: 'Fonds insuffisants' }));
+    await expectAt(page, status, 200, `/achats/retour/${order}`, 'the test provider answering « fonds insuffisants »');
+    const result = await textOf(page, '#resultat');
+    check(/^Paiement refusé\s?: fonds insuffisants\. Rien n’a été débité/.test(result),
+      `/achats/retour/${order} after « fonds insuffisants »: the result reads « ${result} »`);
+    check(await page.locator('#resultat a[href="/achats/pack-10"]').count() === 1, `/achats/retour/${order}: no link to try again (/achats/pack-10)`);
+    await audit(t, page, 'achats (paiement refusé)');
+    check(await balanceOf(page) === flow.bought, `after a declined payment the balance is ${await balanceOf(page)}, expected ${flow.bought} (unchanged)`);
+
+    if (!(await open(t, page, { path: '/achats/historique', expect: 200 }))) return;
+    const rows = await page.locator('#commandes > li, #commandes tbody tr').allInnerTexts();
+    check(rows.length === 2, `/achats/historique: ${rows.length} orders listed, expected 2 (« ${rows.join(' | ')} »)`);
+    const [declined, paid] = rows.map((r) => r.replace(/\s+/g, ' '));
+    check(/Paiement refusé/.test(declined) && /Payée/.test(paid) && paid.includes(flow.invoice.split('/').pop()),
+      `/achats/historique: the orders read « ${declined} » and « ${paid} », expected the refused one first, then the paid one with its invoice`);
+    await audit(t, page, 'achats (historique)');
+    await keyboard(t, page, '/achats/historique', [`a[href="${flow.invoice}"]`]);
+    flow.declined = true;
+  });
+
+  test('JavaScript off: a pack bought with plain forms (carte expirée), the history and the invoice', STEP, async (t) => {
+    if (!needs(t, 'bought')) return;
+    const nojs = await browser.newContext({ javaScriptEnabled: false, viewport: DESKTOP });
+    try {
+      await nojs.addCookies(await owner.cookies());
+      const page = await nojs.newPage();
+      if (!(await open(t, page, { path: '/achats', expect: 200 }))) return;
+      await Promise.all([page.waitForNavigation(), page.locator('a[href="/achats/pack-30"]').click()]);
+      let status = await submit(page, page.getByRole('button', { name: /^Payer 33,00\s€$/ }));
+      check(status === 200 && new URL(page.url()).pathname.startsWith('/paiement-test/'), `without JavaScript, « Payer 33,00 € »: landed on ${pathOf(page)} (HTTP ${status})`);
+      const order = orderOf(page);
+      status = await submit(page, page.getByRole('button', { name: 'Carte expirée' }));
+      await expectAt(page, status, 200, `/achats/retour/${order}`, 'without JavaScript, « Carte expirée »');
+      check(/^Paiement refusé\s?: carte expirée\./.test(await textOf(page, '#resultat')), `without JavaScript, « Carte expirée »: the result reads « ${await textOf(page, '#resultat')} »`);
+      if (!(await open(t, page, { path: '/achats/historique', expect: 200 }))) return;
+      await Promise.all([page.waitForNavigation(), page.locator(`a[href="${flow.invoice}"]`).first().click()]);
+      check(pathOf(page) === flow.invoice && await textOf(page, '#total-ttc') === '12,00\u00a0€', `without JavaScript, the invoice link leads to ${pathOf(page)}`);
+    } finally {
+      await nojs.close();
+    }
+  });
+
+  // The Plan Réseau owner (signed up on that plan): what a downgrade would change, scheduled, then
+  // cancelled. Done before the Église organisation moves to Plan Réseau (both pages are then seen).
+  test('abonnement on Plan Réseau: « Voir ce qui changera », the downgrade scheduled, then cancelled', STEP, async (t) => {
+    if (!needs(t, 'reseauPage')) return;
+    const page = flow.reseauPage;
+    if (!(await open(t, page, { path: '/abonnement', expect: 200 }))) return;
+    check((await textOf(page, '#plan-actuel')).includes('Plan Réseau'), `/abonnement of the Plan Réseau owner: the plan reads « ${await textOf(page, '#plan-actuel')} »`);
+    check((await textOf(page, '#prochain')).startsWith('Prochain renouvellement'), `/abonnement on Plan Réseau: « ${await textOf(page, '#prochain')} »`);
+    await audit(t, page, 'abonnement (Plan Réseau)');
+    await keyboard(t, page, '/abonnement', ['a[href^="/abonnement?apercu=eglise"]']);
+
+    await Promise.all([page.waitForNavigation(), page.getByRole('link', { name: /Voir ce qui changera/ }).click()]);
+    check(new URL(page.url()).searchParams.get('apercu') === 'eglise', `« Voir ce qui changera » leads to ${pathOf(page)}, expected /abonnement?apercu=eglise`);
+    const preview = await textOf(page, '#apercu');
+    check(/crédits? expirer/.test(preview) && /fonctions perdues/.test(preview) && /générations par jour \(au lieu de/.test(preview),
+      `/abonnement?apercu=eglise: the preview reads « ${preview} »`);
+    await audit(t, page, 'abonnement (aperçu du retour au Plan Église)');
+    await keyboard(t, page, '/abonnement?apercu=eglise', ['#apercu button[type=submit]']);
+
+    let status = await submit(page, page.getByRole('button', { name: 'Programmer le retour au Plan Église' }));
+    await expectAt(page, status, 200, '/abonnement?info=programme', '« Programmer le retour au Plan Église »');
+    check(/passera au Plan Église/.test(await textOf(page, '#prochain')), `/abonnement?info=programme: « ${await textOf(page, '#prochain')} »`);
+    await audit(t, page, 'abonnement (retour programmé)');
+    await keyboard(t, page, '/abonnement?info=programme', ['form[action="/abonnement/annulation"] button']);
+
+    status = await submit(page, page.locator('form[action="/abonnement/annulation"] button'));
+    await expectAt(page, status, 200, '/abonnement?info=annule', 'cancelling the scheduled change');
+    check((await textOf(page, '#prochain')).startsWith('Prochain renouvellement'), `/abonnement?info=annule: « ${await textOf(page, '#prochain')} »`);
+    await audit(t, page, 'abonnement (changement annulé)');
+    flow.downgradeDone = true;
+  });
+
+  test('JavaScript off: the downgrade preview, scheduled and cancelled with plain forms', STEP, async (t) => {
+    if (!needs(t, 'reseauPage')) return;
+    const nojs = await browser.newContext({ javaScriptEnabled: false, viewport: DESKTOP });
+    try {
+      await nojs.addCookies(await flow.reseauContext.cookies());
+      const page = await nojs.newPage();
+      if (!(await open(t, page, { path: '/abonnement', expect: 200 }))) return;
+      await Promise.all([page.waitForNavigation(), page.getByRole('link', { name: /Voir ce qui changera/ }).click()]);
+      let status = await submit(page, page.getByRole('button', { name: 'Programmer le retour au Plan Église' }));
+      await expectAt(page, status, 200, '/abonnement?info=programme', 'without JavaScript, scheduling the downgrade');
+      status = await submit(page, page.locator('form[action="/abonnement/annulation"] button'));
+      await expectAt(page, status, 200, '/abonnement?info=annule', 'without JavaScript, cancelling it');
+    } finally {
+      await nojs.close();
+    }
+  });
+
+  test('abonnement on Plan Église: the move to Plan Réseau, paid now (prorated) through the test provider', STEP, async (t) => {
+    if (!needs(t, 'ownerSignedIn', 'captured')) return;
+    const page = ownerPage;
+    const before = await balanceOf(page);
+    if (!(await open(t, page, { path: '/abonnement', expect: 200 }))) return;
+    check((await textOf(page, '#plan-actuel')).includes('Plan Église'), `/abonnement of the Plan Église owner: the plan reads « ${await textOf(page, '#plan-actuel')} »`);
+    const prorata = await textOf(page, '#prorata');
+    check(/^\d+,\d\d\u00a0€$/.test(prorata), `/abonnement on Plan Église: the prorated amount reads « ${prorata} »`);
+    const credits = Number((/(\d+)\u00a0crédits en plus/.exec(await textOf(page, 'section:has(#monter)')) || [])[1]);
+    check(credits > 0, `/abonnement on Plan Église: no « N crédits en plus » in « ${await textOf(page, 'section:has(#monter)')} »`);
+    await audit(t, page, 'abonnement (Plan Église)');
+    await firstScreen(t, owner, '/abonnement', ['#plan-actuel', '#prochain'], 'the plan and its next renewal');
+    const upgrade = 'form[action="/abonnement/changement"] button[type=submit]';
+    await keyboard(t, page, '/abonnement', [upgrade]);
+
+    let status = await submit(page, page.locator(upgrade));
+    check(status === 200 && new URL(page.url()).pathname.startsWith('/paiement-test/'), `« Passer au Plan Réseau »: landed on ${pathOf(page)} (HTTP ${status})${await shown(page)}`);
+    const order = orderOf(page);
+    check((await textOf(page, 'main')).includes(prorata), `/paiement-test/${order}: the prorated amount ${prorata} is not shown`);
+    await audit(t, page, 'paiement de test (changement de plan)');
+    status = await submit(page, page.getByRole('button', { name: 'Approuver le paiement' }));
+    await expectAt(page, status, 200, `/achats/retour/${order}`, 'approving the upgrade');
+    const result = await textOf(page, '#resultat');
+    check(result.startsWith('Paiement accepté.') && result.includes(`${before + credits}\u00a0crédits`),
+      `/achats/retour/${order} after the upgrade: the result reads « ${result} », expected « Paiement accepté. » and ${before + credits} crédits`);
+    await audit(t, page, 'achats (changement de plan payé)');
+    if (!(await open(t, page, { path: '/abonnement', expect: 200 }))) return;
+    check((await textOf(page, '#plan-actuel')).includes('Plan Réseau'), `/abonnement after the upgrade: the plan reads « ${await textOf(page, '#plan-actuel')} »`);
+    await audit(t, page, 'abonnement (passé au Plan Réseau)');
+    // The orders now hold a paid pack, two refusals and the change of plan: the widest state.
+    if (!(await open(t, page, { path: '/achats/historique', expect: 200 }))) return;
+    const orders = await page.locator('#commandes > li, #commandes tbody tr').count();
+    check(orders === 4, `/achats/historique after the upgrade: ${orders} orders listed, expected 4`);
+    await audit(t, page, 'achats (historique, avec le changement de plan)');
+    flow.upgraded = true;
+  });
+
   test('French typography of the signed-in pages: the shared checker, with each owner\'s cookies', STEP, async (t) => {
     if (!needs(t, 'ownerSignedIn', 'history')) return;
     const here = path.dirname(fileURLToPath(import.meta.url));
     const tool = path.resolve(here, '..', '..', '..', 'shared', 'tools', 'check-typography.py');
     if (!existsSync(tool)) return skip(t, `${tool} not found (the shared tools live in ../shared/tools next to the repository)`);
     // The checker follows links to paths it has not read: page 2 of the history is not among them.
-    const crawls = [{ who: 'the Plan Église owner', context: owner, reach: ['/tableau-de-bord', '/credits/historique', '/generations', '/compte/api'] }];
-    if (flow.reseauContext) crawls.push({ who: 'the Plan Réseau owner', context: flow.reseauContext, reach: ['/tableau-de-bord', '/generations', '/compte/api'] });
+    const crawls = [{ who: 'the Plan Église owner', context: owner, reach: ['/tableau-de-bord', '/credits/historique', '/generations', '/compte/api', '/achats', '/abonnement'] }];
+    if (flow.reseauContext) crawls.push({ who: 'the Plan Réseau owner', context: flow.reseauContext, reach: ['/tableau-de-bord', '/generations', '/compte/api', '/achats', '/abonnement'] });
     for (const { who, context, reach } of crawls) {
       await t.test(`typography: signed in as ${who}`, async () => {
         const cookies = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');

@@ -95,7 +95,9 @@ async fn a_downgrade_is_previewed_scheduled_cancellable_and_applied_at_renewal()
     assert!(preview.contains("10\u{a0}crédits reportés"), "{preview}");
     assert!(preview.contains("140\u{a0}crédits expireront"), "{preview}");
     assert!(
-        preview.contains("fonctions perdues : 4K, API, Branding personnalisé, Support prioritaire"),
+        preview.contains(
+            "fonctions perdues\u{a0}: 4K, API, Branding personnalisé, Support prioritaire"
+        ),
         "{preview}"
     );
     assert!(
@@ -114,7 +116,7 @@ async fn a_downgrade_is_previewed_scheduled_cancellable_and_applied_at_renewal()
     let (_, html) = owner.browser.html("/abonnement").await;
     assert!(
         text(&html, "#prochain")
-            .contains("passera au Plan Église : prochain prélèvement de 29,00\u{a0}€"),
+            .contains("passera au Plan Église\u{a0}: prochain prélèvement de 29,00\u{a0}€"),
         "{}",
         text(&html, "#prochain")
     );
