@@ -488,12 +488,15 @@ pub async fn usage(
         r#"WITH bounds AS (
                SELECT (date_trunc('day', $2 AT TIME ZONE 'Europe/Paris') AT TIME ZONE 'Europe/Paris') AS day_start,
                       (date_trunc('month', $2 AT TIME ZONE 'Europe/Paris') AT TIME ZONE 'Europe/Paris') AS month_start)
-           SELECT count(*) FILTER (WHERE h.state <> 'released' AND h.created_at >= b.day_start) AS "today!",
-                  coalesce(sum(h.amount) FILTER (WHERE h.state = 'held'
-                      OR (h.state = 'captured' AND h.resolved_at >= b.month_start)), 0)::bigint AS "month!",
-                  count(*) FILTER (WHERE h.state = 'held') AS "running!"
-           FROM bounds b LEFT JOIN credit_holds h
-             ON h.organisation_id = $1 AND (h.state = 'held' OR h.created_at >= least(b.day_start, b.month_start - interval '31 days'))"#,
+           SELECT (SELECT count(*) FROM credit_holds h
+                   WHERE h.organisation_id = $1 AND h.created_at >= b.day_start AND h.state <> 'released') AS "today!",
+                  ((SELECT coalesce(sum(h.amount), 0) FROM credit_holds h
+                    WHERE h.organisation_id = $1 AND h.state = 'held')
+                 + (SELECT coalesce(sum(h.amount), 0) FROM credit_holds h
+                    WHERE h.organisation_id = $1 AND h.state = 'captured' AND h.resolved_at >= b.month_start))::bigint AS "month!",
+                  (SELECT count(*) FROM credit_holds h
+                   WHERE h.organisation_id = $1 AND h.state = 'held') AS "running!"
+           FROM bounds b"#,
         organisation,
         now
     )
