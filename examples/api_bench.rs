@@ -271,8 +271,7 @@ async fn cycle(http: &reqwest::Client, setting: &Setting, key: &str, idempotency
         Ok(v) => v,
         Err(_) => return Step::Error(format!("report:{}:not-json", status.as_u16())),
     };
-    if status != StatusCode::OK || body.get("status").and_then(Value::as_str) != Some("succeeded")
-    {
+    if status != StatusCode::OK || body.get("status").and_then(Value::as_str) != Some("succeeded") {
         return Step::Error(format!(
             "report:{}:{}",
             status.as_u16(),
@@ -356,7 +355,9 @@ async fn drive(setting: &Arc<Setting>, clients: u32, until: Instant, tag: &str) 
     for task in tasks {
         let _ = task.await;
     }
-    let mut total = total.lock().map_or_else(|_| Tally::default(), |mut t| std::mem::take(&mut *t));
+    let mut total = total
+        .lock()
+        .map_or_else(|_| Tally::default(), |mut t| std::mem::take(&mut *t));
     total.launch_us.sort_unstable();
     total.report_us.sort_unstable();
     total.cycle_us.sort_unstable();
