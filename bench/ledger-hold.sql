@@ -1,4 +1,4 @@
--- The statements of one hold (services::credits::hold: db::credits::lock_account, hold_by_key,
+-- The statements of one hold (services::credits::hold: db::credits::lock_account_for_hold, then
 -- place_hold), as a pgbench script: the hold's SQL with pgbench's C client instead of the
 -- portal's, to tell the database's share of a hold from the client's (see bench/README.md).
 -- On a database made by `ledger_bench setup` (e.g. kept with BENCH_KEEP=1):
@@ -14,8 +14,7 @@
 \set key random(1, 9000000000000000000)
 SELECT organisation_id AS org FROM bench_orgs WHERE n = :n \gset
 BEGIN;
-SELECT available, held, low_balance_since FROM credit_accounts WHERE organisation_id = :org::uuid FOR UPDATE;
-SELECT id, organisation_id, amount, creation_type, operation_key, reference, state, created_at, expires_at, resolved_at FROM credit_holds WHERE organisation_id = :org::uuid AND operation_key = :key::text;
+SELECT h.id FROM credit_accounts a LEFT JOIN credit_holds h ON h.organisation_id = a.organisation_id AND h.operation_key = :key::text WHERE a.organisation_id = :org::uuid FOR UPDATE OF a;
 WITH usable AS (
      SELECT id, remaining, (sum(remaining) OVER (ORDER BY restricted_to IS NULL, expires_at, id))::bigint AS upto
      FROM credit_buckets

@@ -237,12 +237,15 @@ async fn drop_database(name: &str) -> anyhow::Result<()> {
     drop_on(&found.database("postgres"), name).await
 }
 
-/// A pool configured as the portal's (`db::pool`), with `size` connections.
+/// A pool configured as the portal's (`db::pool`: `synchronous_commit = on`, no ping before a
+/// checkout), with `size` connections.
 async fn pool(url: &str, size: u32) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = url.parse().context("the database URL")?;
+    let options = options.options([("synchronous_commit", "on")]);
     Ok(PgPoolOptions::new()
         .max_connections(size)
         .min_connections(0)
+        .test_before_acquire(false)
         .acquire_timeout(StdDuration::from_secs(3))
         .idle_timeout(StdDuration::from_secs(300))
         .connect_lazy_with(options))
