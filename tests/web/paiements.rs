@@ -748,3 +748,265 @@ async fn only_unused_packs_are_refunded_within_fourteen_days() {
     assert_eq!(notes, 1);
     assert_ledger_clean(&app.pool).await;
 }
+
+/// The portal's binary serving the test's database with Stripe (the fake): its base URL.
+async fn stripe_portal(app: &TestApp, fake: &FakeStripe) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut portal = tokio::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+        .arg("serve")
+        .env("DATABASE_URL", app.database_url())
+        .env("NANOCLIP_BIND", format!("127.0.0.1:{port}"))
+        .env("NANOCLIP_PAYMENTS", "stripe")
+        .env("NANOCLIP_STRIPE_SECRET_KEY", STRIPE_KEY)
+        .env("NANOCLIP_STRIPE_API_URL", fake.uri())
+        .env("NANOCLIP_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("NANOCLIP_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(portal.stderr.take().unwrap()).lines();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("\"ready\"") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(ready, Ok(true), "the portal started");
+    // Its log keeps flowing somewhere (a full pipe would stop it).
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (portal, format!("http://127.0.0.1:{port}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_portal_killed_between_the_payment_and_its_confirmation_grants_once_after_restart() {
+    let fake = FakeStripe::start().await;
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let (mut portal, base) = stripe_portal(&app, &fake).await;
+    let browser = crate::common::Browser::new(&base);
+    let signed_in = browser
+        .submit(
+            "/compte/connexion",
+            "/compte/connexion",
+            &[("email", &owner.email), ("mot_de_passe", &owner.password)],
+        )
+        .await;
+    assert_eq!(signed_in.status(), 303);
+    let (_, html) = browser.html("/achats/pack-10").await;
+    let fields = ["csrf", "cle", "prix"].map(|n| {
+        (
+            n,
+            attr(&html, &format!("input[name={n}]"), "value").unwrap(),
+        )
+    });
+    let to_stripe = browser
+        .client
+        .post(format!("{base}/achats/pack-10"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(to_stripe.status(), 303);
+    let (order, state, session) = only_order(&app, owner.org()).await;
+    assert_eq!(state, "pending");
+    // The payer pays at Stripe; Stripe's webhooks start arriving, and the portal is killed
+    // in the middle of them.
+    fake.pay(&session);
+    let body = recorded("checkout.session.completed", order, &session, 1200);
+    let client = reqwest::Client::new();
+    let storm: Vec<_> = (0..20)
+        .map(|i| {
+            let (client, body, url) = (
+                client.clone(),
+                body.clone(),
+                format!("{base}/webhooks/paiement"),
+            );
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(i * 2)).await;
+                let at = time::OffsetDateTime::now_utc().unix_timestamp();
+                client
+                    .post(url)
+                    .header("stripe-signature", signature(&body, at))
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            }
+        })
+        .collect();
+    let storm = tokio::spawn(futures_util::future::join_all(storm));
+    tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    portal.start_kill().unwrap(); // SIGKILL
+    assert!(!portal.wait().await.unwrap().success());
+    let delivered = storm.await.unwrap();
+    // A COMMIT sent just before the kill still lands on the server.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before_restart = purchases(&app, owner.org()).await;
+    assert!(before_restart.0 <= 1, "{before_restart:?} ({delivered:?})");
+    // The restart: the reconciliation job (some minutes later) asks Stripe, then Stripe's
+    // retries reach the new portal, and the payer comes back to the result page.
+    sqlx::query("UPDATE orders SET updated_at = updated_at - interval '5 minutes' WHERE id = $1")
+        .bind(order)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let reconciled = std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+        .args(["run-job", "reconcile-payments"])
+        .env("DATABASE_URL", app.database_url())
+        .env("NANOCLIP_PAYMENTS", "stripe")
+        .env("NANOCLIP_STRIPE_SECRET_KEY", STRIPE_KEY)
+        .env("NANOCLIP_STRIPE_API_URL", fake.uri())
+        .env("NANOCLIP_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(
+        reconciled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reconciled.stderr)
+    );
+    assert_eq!(purchases(&app, owner.org()).await, (1, 1, 1));
+    let (mut again, base) = stripe_portal(&app, &fake).await;
+    for _ in 0..3 {
+        let at = time::OffsetDateTime::now_utc().unix_timestamp();
+        let status = client
+            .post(format!("{base}/webhooks/paiement"))
+            .header("stripe-signature", signature(&body, at))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    assert_eq!(purchases(&app, owner.org()).await, (1, 1, 1));
+    let (clean, out, err) = app.command(&["check-ledger"]);
+    assert!(clean, "{out}\n{err}");
+    again.start_kill().unwrap();
+    let _ = again.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_hundred_purchases_each_paid_once_whatever_the_webhooks_and_numbers_have_no_gap() {
+    let fake = FakeStripe::start().await;
+    let app = spawn_app_with(stripe_config(&fake), None).await;
+    let owner = app.owner("reseau").await;
+    let catalog = nanoclip::services::catalog::CatalogCache::default()
+        .get(&app.pool)
+        .await
+        .unwrap();
+    let now = app.clock.now();
+    const PURCHASES: usize = 500;
+    let mut orders = Vec::new();
+    for i in 0..PURCHASES {
+        let order = billing::order_pack(
+            &app.pool,
+            &catalog,
+            owner.org(),
+            owner.id,
+            "pack-10",
+            &format!("{i:064}"),
+            billing::Provider::Stripe,
+            now,
+        )
+        .await
+        .unwrap();
+        orders.push(order);
+    }
+    let paid = |i: usize| {
+        recorded(
+            "checkout.session.completed",
+            orders[i],
+            &format!("cs_test_{i}"),
+            1200,
+        )
+        .replace("evt_1QdXyZA1b2C3d4E5completed", &format!("evt_paid_{i}"))
+    };
+    let expired = |i: usize| {
+        recorded(
+            "checkout.session.expired",
+            orders[i],
+            &format!("cs_test_{i}"),
+            1200,
+        )
+        .replace("evt_1QdXzAA1b2C3d4E5expired0", &format!("evt_expired_{i}"))
+    };
+    // The first purchase's event: 10 deliveries at once, then 10 in a row.
+    let first = paid(0);
+    let storm: Vec<_> = (0..10).map(|_| deliver(&app, &first)).collect();
+    for status in futures_util::future::join_all(storm).await {
+        assert_eq!(status, 200);
+    }
+    for _ in 0..10 {
+        assert_eq!(deliver(&app, &first).await, 200);
+    }
+    assert_eq!(purchases(&app, owner.org()).await, (1, 1, 1));
+    // The first purchase is refunded; then every event of every purchase, twice, shuffled with
+    // late « expired » events and the first purchase's events again, 16 at a time.
+    let payments = Payments::Test;
+    let refund =
+        billing::refund_pack(&app.pool, &payments, orders[0], "staff:test", "essai", now).await;
+    // (Paid through « Stripe » in this test, refunded with the test provider: the refund is
+    // recorded and the provider call refused: the credits and the credit note stand.)
+    assert!(refund.is_ok(), "{refund:?}");
+    let mut bodies: Vec<String> = Vec::new();
+    for i in 0..PURCHASES {
+        bodies.push(paid(i));
+        bodies.push(paid(i));
+        if i % 5 == 0 {
+            bodies.push(expired(i));
+        }
+    }
+    // A fixed shuffle (no rand crate): a multiplicative permutation.
+    let n = bodies.len();
+    assert!(
+        !n.is_multiple_of(7919),
+        "7919 is prime: a permutation when it does not divide n"
+    );
+    let shuffled: Vec<String> = (0..n).map(|k| bodies[(k * 7919) % n].clone()).collect();
+    for chunk in shuffled.chunks(16) {
+        let batch: Vec<_> = chunk.iter().map(|b| deliver(&app, b)).collect();
+        for status in futures_util::future::join_all(batch).await {
+            assert_eq!(status, 200);
+        }
+    }
+    let (paid_orders, grants, invoices) = purchases(&app, owner.org()).await;
+    assert_eq!(
+        (paid_orders, grants, invoices),
+        (PURCHASES as i64 - 1, PURCHASES as i64, PURCHASES as i64)
+    );
+    let numbers: Vec<i32> =
+        sqlx::query_scalar("SELECT sequence FROM invoices WHERE series = 'FA' ORDER BY sequence")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(numbers, (1..=PURCHASES as i32).collect::<Vec<i32>>());
+    let refunded: Vec<String> = sqlx::query_scalar(
+        "SELECT state FROM orders WHERE organisation_id = $1 AND state <> 'paid'",
+    )
+    .bind(owner.org())
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(refunded, ["refunded"]);
+    let grants_ledger: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM credit_ledger WHERE organisation_id = $1 AND kind = 'grant' AND reference LIKE 'order:%'",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(grants_ledger, PURCHASES as i64);
+    assert_ledger_clean(&app.pool).await;
+}
