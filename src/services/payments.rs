@@ -154,7 +154,9 @@ impl Payments {
                 let intent = paid.payment_intent.ok_or_else(|| {
                     PaymentError::Refused("the session has no payment intent".into())
                 })?;
-                stripe.refund(&intent, amount_cents, key).await
+                stripe
+                    .refund(&intent, amount_cents, key, &order.id.to_string())
+                    .await
             }
         }
     }
@@ -322,7 +324,13 @@ impl Stripe {
     }
 
     /// `POST /v1/refunds` of the payment intent, under `key`.
-    async fn refund(&self, intent: &str, amount: i64, key: &str) -> Result<Refund, PaymentError> {
+    async fn refund(
+        &self,
+        intent: &str,
+        amount: i64,
+        key: &str,
+        order: &str,
+    ) -> Result<Refund, PaymentError> {
         let amount = amount.to_string();
         let refund: StripeRefund = self
             .send(
@@ -333,6 +341,7 @@ impl Stripe {
                         ("payment_intent", intent),
                         ("amount", &amount),
                         ("reason", "requested_by_customer"),
+                        ("metadata[order_id]", order),
                     ]),
             )
             .await?;
