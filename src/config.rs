@@ -18,6 +18,16 @@ pub enum Engine {
     External,
 }
 
+/// Who takes the payments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payments {
+    /// The built-in « Paiement de test » page: the payer approves, declines or picks an outcome.
+    Test,
+    /// Stripe Checkout: a Checkout Session made on the server, the payer sent to Stripe, the
+    /// payment confirmed by Stripe's webhooks (and asked again by the reconciliation job).
+    Stripe,
+}
+
 /// Where the portal runs; production turns on secure cookies and HSTS and takes no defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -63,6 +73,14 @@ pub struct Config {
     /// The payment provider's webhook signing secret (`NANOCLIP_WEBHOOK_SECRET`). Unset: every
     /// webhook is refused.
     pub webhook_secret: Option<String>,
+    /// Who takes the payments (`NANOCLIP_PAYMENTS`): `test` in development, `stripe` (required in
+    /// production).
+    pub payments: Payments,
+    /// Stripe's secret API key (`NANOCLIP_STRIPE_SECRET_KEY`, `sk_live_…` or `sk_test_…`).
+    pub stripe_secret_key: Option<String>,
+    /// Stripe's API (`NANOCLIP_STRIPE_API_URL`, default `https://api.stripe.com`): tests point it
+    /// at a local fake.
+    pub stripe_api_url: String,
     /// The seller's legal details printed on invoices (`NANOCLIP_SELLER_NAME`,
     /// `NANOCLIP_SELLER_ADDRESS`, `NANOCLIP_SELLER_SIREN`, `NANOCLIP_SELLER_VAT`).
     pub seller: Seller,
@@ -102,6 +120,12 @@ impl fmt::Debug for Config {
                 "webhook_secret",
                 &self.webhook_secret.as_ref().map(|_| "[set]"),
             )
+            .field("payments", &self.payments)
+            .field(
+                "stripe_secret_key",
+                &self.stripe_secret_key.as_ref().map(|_| "[set]"),
+            )
+            .field("stripe_api_url", &self.stripe_api_url)
             .finish()
     }
 }
@@ -374,6 +398,68 @@ impl Config {
             },
         };
         let webhook_secret = secret("NANOCLIP_WEBHOOK_SECRET");
+        let payments = match get("NANOCLIP_PAYMENTS").as_deref().map(str::trim) {
+            None | Some("") | Some("test") if !production => Payments::Test,
+            None | Some("") => {
+                errors.push(
+                    "NANOCLIP_PAYMENTS",
+                    "`stripe` (required in production), with NANOCLIP_STRIPE_SECRET_KEY and \
+                     NANOCLIP_WEBHOOK_SECRET",
+                );
+                Payments::Stripe
+            }
+            Some("stripe") => Payments::Stripe,
+            Some("test") => {
+                errors.push(
+                    "NANOCLIP_PAYMENTS",
+                    "`stripe` in production: the test payment page is for development",
+                );
+                Payments::Stripe
+            }
+            Some(_) => {
+                errors.push("NANOCLIP_PAYMENTS", "`test` (development) or `stripe`");
+                Payments::Test
+            }
+        };
+        let stripe_secret_key = secret("NANOCLIP_STRIPE_SECRET_KEY");
+        if payments == Payments::Stripe {
+            match stripe_secret_key.as_deref() {
+                Some(key) if key.starts_with("sk_live_") || key.starts_with("sk_test_") => {
+                    if production && key.starts_with("sk_test_") {
+                        tracing::warn!("NANOCLIP_STRIPE_SECRET_KEY is a test-mode key");
+                    }
+                }
+                // A restricted key (`rk_…`) works too, if it may create Checkout Sessions and
+                // refunds.
+                Some(key) if key.starts_with("rk_live_") || key.starts_with("rk_test_") => {}
+                _ => errors.push(
+                    "NANOCLIP_STRIPE_SECRET_KEY",
+                    "Stripe's secret key, `sk_live_…` (required with NANOCLIP_PAYMENTS=stripe)",
+                ),
+            }
+            if webhook_secret.is_none() {
+                errors.push(
+                    "NANOCLIP_WEBHOOK_SECRET",
+                    "the webhook endpoint's signing secret from Stripe, `whsec_…` (required with \
+                     NANOCLIP_PAYMENTS=stripe)",
+                );
+            }
+        }
+        let stripe_api_url = match get("NANOCLIP_STRIPE_API_URL").as_deref().map(str::trim) {
+            None | Some("") => "https://api.stripe.com".to_owned(),
+            Some(url)
+                if url.starts_with("https://") || (!production && url.starts_with("http://")) =>
+            {
+                url.trim_end_matches('/').to_owned()
+            }
+            Some(_) => {
+                errors.push(
+                    "NANOCLIP_STRIPE_API_URL",
+                    "an https:// URL (default https://api.stripe.com)",
+                );
+                String::new()
+            }
+        };
         let mut seller_field =
             |name: &'static str, default: &str, what: &'static str| match secret(name) {
                 Some(value) => value,
@@ -436,6 +522,9 @@ impl Config {
                 engine,
                 api_requests_per_second,
                 webhook_secret,
+                payments,
+                stripe_secret_key,
+                stripe_api_url,
                 seller,
             })
         } else {
@@ -510,13 +599,16 @@ mod tests {
                 "NANOCLIP_SMTP_URL",
                 "NANOCLIP_ENGINE",
                 "NANOCLIP_ENGINE_TOKEN",
+                "NANOCLIP_PAYMENTS",
+                "NANOCLIP_STRIPE_SECRET_KEY",
+                "NANOCLIP_WEBHOOK_SECRET",
                 "NANOCLIP_SELLER_NAME",
                 "NANOCLIP_SELLER_ADDRESS",
                 "NANOCLIP_SELLER_SIREN",
                 "NANOCLIP_SELLER_VAT"
             ]
         );
-        assert_eq!(errors.lines().count(), 10);
+        assert_eq!(errors.lines().count(), 13);
     }
 
     #[test]
@@ -580,6 +672,15 @@ mod tests {
                 "NANOCLIP_ENGINE_TOKEN",
                 "engine-token-value-0123456789abcdef",
             ),
+            ("NANOCLIP_PAYMENTS", "stripe"),
+            (
+                "NANOCLIP_STRIPE_SECRET_KEY",
+                "sk_live_0123456789abcdefghijklmn",
+            ),
+            (
+                "NANOCLIP_WEBHOOK_SECRET",
+                "whsec_0123456789abcdefghijklmnopqrstuv",
+            ),
             ("NANOCLIP_SELLER_NAME", "NanoClip SAS"),
             ("NANOCLIP_SELLER_ADDRESS", "12 rue de la Paix, 75002 Paris"),
             ("NANOCLIP_SELLER_SIREN", "912 345 678"),
@@ -610,6 +711,15 @@ mod tests {
             (
                 "NANOCLIP_ENGINE_TOKEN",
                 "engine-token-value-0123456789abcdef",
+            ),
+            ("NANOCLIP_PAYMENTS", "stripe"),
+            (
+                "NANOCLIP_STRIPE_SECRET_KEY",
+                "sk_live_0123456789abcdefghijklmn",
+            ),
+            (
+                "NANOCLIP_WEBHOOK_SECRET",
+                "whsec_0123456789abcdefghijklmnopqrstuv",
             ),
             ("NANOCLIP_SELLER_NAME", "NanoClip SAS"),
             ("NANOCLIP_SELLER_ADDRESS", "12 rue de la Paix, 75002 Paris"),
@@ -670,6 +780,15 @@ mod tests {
             (
                 "NANOCLIP_ENGINE_TOKEN",
                 "engine-token-value-0123456789abcdef",
+            ),
+            ("NANOCLIP_PAYMENTS", "stripe"),
+            (
+                "NANOCLIP_STRIPE_SECRET_KEY",
+                "sk_live_0123456789abcdefghijklmn",
+            ),
+            (
+                "NANOCLIP_WEBHOOK_SECRET",
+                "whsec_0123456789abcdefghijklmnopqrstuv",
             ),
             ("NANOCLIP_SELLER_NAME", "NanoClip SAS"),
             ("NANOCLIP_SELLER_ADDRESS", "12 rue de la Paix, 75002 Paris"),

@@ -82,6 +82,8 @@ impl Application {
         let cpu =
             crate::services::cpu::CpuPool::per_core("cpu-work").context("CPU work threads")?;
         let config_api_rate = config.api_requests_per_second;
+        let payments = crate::services::payments::Payments::from_config(&config)
+            .context("NANOCLIP_PAYMENTS")?;
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             clock: clock.clone(),
@@ -96,6 +98,7 @@ impl Application {
             last_healthy: std::sync::RwLock::new(None),
             health_check_running: std::sync::atomic::AtomicBool::new(false),
             api_limiter: pages::api_reseau::ApiLimiter::new(config_api_rate),
+            payments,
         });
         let transport =
             mail::Transport::new(config_smtp.as_deref(), mail_dir).context("NANOCLIP_SMTP_URL")?;
@@ -106,6 +109,7 @@ impl Application {
             }),
             public_url: state.config.public_url.clone(),
             test_engine: state.config.engine == crate::config::Engine::Test,
+            payments: state.payments.clone(),
         };
         start_background(&state, jobs);
         let production = state.config.is_production();
@@ -463,6 +467,8 @@ pub async fn run_job(config: Config, job: crate::jobs::Job) -> anyhow::Result<()
         mailer: Some(mail::Mailer { transport, from }),
         public_url: config.public_url.clone(),
         test_engine: config.engine == crate::config::Engine::Test,
+        payments: crate::services::payments::Payments::from_config(&config)
+            .context("NANOCLIP_PAYMENTS")?,
     };
     let outcome = with_pool(&config, async |pool, _| {
         crate::jobs::run(pool, job, crate::clock::Clock::system().now(), &context).await

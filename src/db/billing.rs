@@ -300,14 +300,18 @@ pub async fn invoices(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Resu
     .await
 }
 
-/// Orders still open whose time is up (a batch).
+/// Orders still open whose time is up (a batch). A Stripe order with its Checkout Session is
+/// left to the reconciliation job, which ends the session at Stripe first (the payer may have
+/// paid in its last seconds).
 pub async fn expired_orders(
     conn: &mut PgConnection,
     now: OffsetDateTime,
     limit: i64,
 ) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar!(
-        "SELECT id FROM orders WHERE state IN ('created', 'pending') AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+        "SELECT id FROM orders WHERE state IN ('created', 'pending') AND expires_at <= $1
+                AND (provider <> 'stripe' OR provider_ref IS NULL)
+         ORDER BY expires_at LIMIT $2",
         now,
         limit
     )
@@ -348,4 +352,135 @@ pub async fn buyer(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<
     .fetch_one(conn)
     .await?;
     Ok((row.name, row.email))
+}
+
+/// Pending payments at `provider` not touched since `before`: the reconciliation job asks the
+/// provider about them (a batch, oldest first).
+pub async fn pending_to_reconcile(
+    conn: &mut PgConnection,
+    provider: &str,
+    before: OffsetDateTime,
+    limit: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM orders WHERE state = 'pending' AND provider = $1 AND updated_at <= $2
+         ORDER BY updated_at LIMIT $3",
+        provider,
+        before,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Marks the order as looked at now (the reconciliation job then comes back to it later).
+pub async fn touch_order(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE orders SET updated_at = $2 WHERE id = $1 AND state = 'pending'",
+        id,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A refund of a pack, as recorded before the provider is asked.
+#[derive(Debug, Clone)]
+pub struct RefundRow {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub organisation_id: Uuid,
+    pub amount_cents: Cents,
+    pub credits: i64,
+    pub idempotency_key: String,
+    pub state: String,
+    pub provider_ref: Option<String>,
+    pub failure: Option<String>,
+    pub requested_at: OffsetDateTime,
+    pub credit_note: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_refund(
+    conn: &mut PgConnection,
+    order: &Order,
+    credits: i64,
+    key: &str,
+    actor: &str,
+    reason: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar!(
+        "INSERT INTO refunds (order_id, organisation_id, amount_cents, credits, idempotency_key, actor, reason, requested_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        order.id,
+        order.organisation_id,
+        order.amount_cents.0,
+        credits,
+        key,
+        actor,
+        reason,
+        now
+    )
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn refund_of_order(
+    conn: &mut PgConnection,
+    order: Uuid,
+) -> sqlx::Result<Option<RefundRow>> {
+    sqlx::query_as!(
+        RefundRow,
+        r#"SELECT r.id, r.order_id, r.organisation_id, r.amount_cents AS "amount_cents: Cents", r.credits,
+                  r.idempotency_key, r.state, r.provider_ref, r.failure, r.requested_at,
+                  (SELECT number FROM invoices i WHERE i.order_id = r.order_id AND i.series = 'AV') AS credit_note
+           FROM refunds r WHERE r.order_id = $1"#,
+        order
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Refunds the provider has not confirmed yet (a batch, oldest first).
+pub async fn requested_refunds(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT order_id FROM refunds WHERE state = 'requested' ORDER BY requested_at LIMIT $1",
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// What the provider answered to a refund (`succeeded` or `failed`); counts an attempt that
+/// got no answer when `state` is `None`.
+pub async fn record_refund_answer(
+    conn: &mut PgConnection,
+    order: Uuid,
+    state: Option<&str>,
+    provider_ref: Option<&str>,
+    failure: Option<&str>,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE refunds SET attempts = attempts + 1,
+                state = coalesce($2, state),
+                provider_ref = coalesce($3, provider_ref),
+                failure = coalesce($4, failure),
+                completed_at = CASE WHEN $2::text IS NULL THEN completed_at ELSE $5 END
+         WHERE order_id = $1 AND state = 'requested'",
+        order,
+        state,
+        provider_ref,
+        failure,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -40,13 +40,16 @@ pub enum Job {
     PurgeIdempotencyKeys,
     /// Expires the orders left unpaid past their time (they can be started again).
     ExpireOrders,
+    /// Asks the payment provider about the payments still pending and the refunds it has not
+    /// confirmed, and applies its answers.
+    ReconcilePayments,
 }
 
 /// Sent e-mails keep their links this long (the delivery worker and its logs are done by then).
 pub const REDACT_AFTER: time::Duration = time::Duration::minutes(1);
 
 impl Job {
-    pub const ALL: [Job; 13] = [
+    pub const ALL: [Job; 14] = [
         Job::DeliverMail,
         Job::PurgeSessions,
         Job::PurgeTokens,
@@ -60,6 +63,7 @@ impl Job {
         Job::TestEngine,
         Job::PurgeIdempotencyKeys,
         Job::ExpireOrders,
+        Job::ReconcilePayments,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +81,7 @@ impl Job {
             Job::TestEngine => "test-engine",
             Job::PurgeIdempotencyKeys => "purge-idempotency-keys",
             Job::ExpireOrders => "expire-orders",
+            Job::ReconcilePayments => "reconcile-payments",
         }
     }
 
@@ -85,9 +90,11 @@ impl Job {
         match self {
             Job::PurgeSessions | Job::PurgeRateLimits => Duration::from_secs(10 * 60),
             Job::PurgeTokens => Duration::from_secs(60 * 60),
-            Job::RedactSentMail | Job::Renew | Job::ExpireCredits | Job::ExpireOrders => {
-                Duration::from_secs(60)
-            }
+            Job::RedactSentMail
+            | Job::Renew
+            | Job::ExpireCredits
+            | Job::ExpireOrders
+            | Job::ReconcilePayments => Duration::from_secs(60),
             Job::ReleaseOverdueHolds => Duration::from_secs(30),
             Job::ExpiryRadar => Duration::from_secs(15 * 60),
             Job::DeliverMail | Job::SendCreditAlerts => Duration::from_secs(2),
@@ -135,6 +142,9 @@ impl Job {
             }
             Job::TestEngine => 0,
             Job::ExpireOrders => billing::expire_orders(pool, now).await?,
+            Job::ReconcilePayments => {
+                billing::reconcile(pool, &context.payments, &context.public_url, now).await?
+            }
             Job::PurgeIdempotencyKeys => {
                 db::generations::purge_idempotency_keys(conn, now - time::Duration::days(2)).await?
             }
@@ -152,6 +162,8 @@ pub struct Context {
     pub public_url: String,
     /// Whether the built-in test engine renders (`NANOCLIP_ENGINE=test`).
     pub test_engine: bool,
+    /// The payment provider (`reconcile-payments`).
+    pub payments: crate::services::payments::Payments,
 }
 
 /// What one call of `run` did.

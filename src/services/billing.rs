@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::catalog::Catalog;
 use super::credits::{self, Actor, CreditError};
 use super::fault::Fault;
+use super::payments::{PaymentError, PaymentStatus, Payments, ReturnUrls};
 use crate::db;
 use crate::db::billing::{NewOrder, Order};
 use crate::domain::billing::{OrderState, TestOutcome, document_number, split_ttc};
@@ -28,6 +29,10 @@ pub enum BillingError {
     UnknownOrder,
     #[error("the order is not open for payment")]
     NotPayable,
+    #[error("the order cannot be refunded: {0:?}")]
+    NotRefundable(NotRefundable),
+    #[error(transparent)]
+    Provider(#[from] PaymentError),
     #[error(transparent)]
     Credit(#[from] CreditError),
 }
@@ -44,17 +49,46 @@ impl From<Fault> for BillingError {
     }
 }
 
+/// Why an order cannot be refunded (the back office words each one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRefundable {
+    /// Only packs are refunded (a plan is cancelled instead).
+    NotAPack,
+    /// Not paid (or refunded already).
+    NotPaid,
+    /// Paid more than 14 days ago.
+    TooLate,
+    /// Some of its credits were used, held or have expired.
+    CreditsUsed,
+}
+
+/// A pack is refundable this long after its payment, if its credits are all unused.
+pub const REFUND_WINDOW: Duration = Duration::days(14);
+
 /// Which provider takes the payments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
     /// The built-in « Paiement de test » page (development).
     Test,
+    /// Stripe Checkout (production).
+    Stripe,
 }
 
 impl Provider {
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Test => "test",
+            Provider::Stripe => "stripe",
+        }
+    }
+}
+
+impl Payments {
+    /// The provider these payments go to, as orders record it.
+    pub fn provider(&self) -> Provider {
+        match self {
+            Payments::Test => Provider::Test,
+            Payments::Stripe(_) => Provider::Stripe,
         }
     }
 }
@@ -100,31 +134,53 @@ pub async fn order_pack(
     .await?)
 }
 
-/// Starts the payment of an open order: where to send the payer.
+/// Starts the payment of an open order: where to send the payer. The order is pending before the
+/// provider is called (under the order's idempotency key, saved when it was created), so that a
+/// crash in between leaves something the reconciliation job finds; a second call for the same
+/// order (a double submit, a retry) gets the same Checkout Session.
 pub async fn begin_payment(
     pool: &PgPool,
+    payments: &Payments,
+    public_url: &str,
     organisation: Uuid,
     order: Uuid,
-    provider: Provider,
     now: OffsetDateTime,
 ) -> Result<String, BillingError> {
-    let mut conn = pool.acquire().await?;
-    let found = db::billing::order(&mut conn, order)
-        .await?
-        .filter(|o| o.organisation_id == organisation);
-    let Some(found) = found else {
-        return Err(BillingError::UnknownOrder);
-    };
-    match found.state {
-        OrderState::Created => {
-            db::billing::move_order(&mut conn, order, OrderState::Pending, None, now).await?;
+    let (found, payer) = {
+        let mut conn = pool.acquire().await?;
+        let found = db::billing::order(&mut conn, order)
+            .await?
+            .filter(|o| o.organisation_id == organisation);
+        let Some(found) = found else {
+            return Err(BillingError::UnknownOrder);
+        };
+        match found.state {
+            OrderState::Created => {
+                db::billing::move_order(&mut conn, order, OrderState::Pending, None, now).await?;
+            }
+            OrderState::Pending => {}
+            // Paid already (a double submit after the payment): the result page.
+            _ => return Ok(format!("/achats/retour/{order}")),
         }
-        OrderState::Pending => {}
-        // Paid already (a double submit after the payment): the result page.
-        _ => return Ok(format!("/achats/retour/{order}")),
+        let (_, email) = db::billing::buyer(&mut conn, organisation).await?;
+        (found, email)
+    };
+    // No connection is held while the provider answers.
+    let checkout = payments
+        .checkout(&found, &payer, &return_urls(public_url, order), now)
+        .await?;
+    if let Some(reference) = &checkout.reference {
+        let mut conn = pool.acquire().await?;
+        db::billing::set_provider_ref(&mut conn, order, reference).await?;
     }
-    match provider {
-        Provider::Test => Ok(format!("/paiement-test/{order}")),
+    Ok(checkout.url)
+}
+
+/// Where the provider sends the payer back: the result page, which asks the provider again.
+fn return_urls(public_url: &str, order: Uuid) -> ReturnUrls {
+    ReturnUrls {
+        success: format!("{public_url}/achats/retour/{order}"),
+        cancel: format!("{public_url}/achats/retour/{order}?abandon=1"),
     }
 }
 
@@ -341,6 +397,339 @@ pub async fn expire_orders(pool: &PgPool, now: OffsetDateTime) -> Result<u64, Bi
         }
     }
     Ok(expired)
+}
+
+/// Asks the provider how a pending order's payment stands and applies the answer (the return
+/// page, racing the webhook: whichever comes first settles, the other finds it done). Returns
+/// the order's state afterwards; an unreachable provider leaves it pending.
+pub async fn refresh(
+    pool: &PgPool,
+    payments: &Payments,
+    organisation: Uuid,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<Option<Order>, BillingError> {
+    let Some(found) = order(pool, organisation, id).await? else {
+        return Ok(None);
+    };
+    if found.state != OrderState::Pending || found.provider != payments.name() {
+        return Ok(Some(found));
+    }
+    match payments.status(&found).await {
+        Ok(Some(status)) => {
+            apply_status(pool, id, status, now).await?;
+        }
+        Ok(None) => {}
+        Err(error) => tracing::warn!(order = %id, %error, "payment status unknown for now"),
+    }
+    order(pool, organisation, id).await
+}
+
+/// What the provider said, applied to the order.
+async fn apply_status(
+    pool: &PgPool,
+    id: Uuid,
+    status: PaymentStatus,
+    now: OffsetDateTime,
+) -> Result<Option<OrderState>, BillingError> {
+    let settlement = match status {
+        PaymentStatus::Paid => Settlement::Paid,
+        PaymentStatus::Failed(reason) => Settlement::Failed(reason),
+        PaymentStatus::Expired => Settlement::Expired,
+        PaymentStatus::Open => return Ok(None),
+    };
+    Ok(Some(settle(pool, id, settlement, None, now).await?))
+}
+
+/// Pending payments are asked about once they have waited this long for their webhook.
+pub const RECONCILE_AFTER: Duration = Duration::minutes(2);
+
+/// The reconciliation job: asks the provider about the payments still pending (a webhook lost,
+/// or the portal stopped between the payment and its confirmation) and applies the answers;
+/// ends at the provider the sessions of orders whose time is up; asks again for the refunds the
+/// provider has not confirmed. Returns how many orders and refunds moved.
+pub async fn reconcile(
+    pool: &PgPool,
+    payments: &Payments,
+    public_url: &str,
+    now: OffsetDateTime,
+) -> Result<u64, BillingError> {
+    let mut moved = 0;
+    if matches!(payments, Payments::Stripe(_)) {
+        let ids = {
+            let mut conn = pool.acquire().await?;
+            db::billing::pending_to_reconcile(
+                &mut conn,
+                payments.name(),
+                now - RECONCILE_AFTER,
+                200,
+            )
+            .await?
+        };
+        for id in ids {
+            match reconcile_order(pool, payments, public_url, id, now).await {
+                Ok(true) => moved += 1,
+                Ok(false) => {}
+                // One provider error does not stop the batch; the order is looked at next time.
+                Err(BillingError::Provider(error)) => {
+                    tracing::warn!(order = %id, %error, "reconciliation: no answer from the provider");
+                }
+                Err(other) => return Err(other),
+            }
+            let mut conn = pool.acquire().await?;
+            db::billing::touch_order(&mut conn, id, now).await?;
+        }
+    }
+    let refunds = {
+        let mut conn = pool.acquire().await?;
+        db::billing::requested_refunds(&mut conn, 100).await?
+    };
+    for id in refunds {
+        if ask_refund(pool, payments, id, now).await? {
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}
+
+async fn reconcile_order(
+    pool: &PgPool,
+    payments: &Payments,
+    public_url: &str,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<bool, BillingError> {
+    let mut found = {
+        let mut conn = pool.acquire().await?;
+        match db::billing::order(&mut conn, id).await? {
+            Some(o) if o.state == OrderState::Pending => o,
+            _ => return Ok(false),
+        }
+    };
+    if found.provider_ref.is_none() {
+        // Stopped between « pending » and the session's reference: the same call again, under
+        // the same key, gives the session Stripe made the first time (or makes it now).
+        let (_, payer) = {
+            let mut conn = pool.acquire().await?;
+            db::billing::buyer(&mut conn, found.organisation_id).await?
+        };
+        let checkout = payments
+            .checkout(&found, &payer, &return_urls(public_url, id), now)
+            .await?;
+        if let Some(reference) = checkout.reference {
+            let mut conn = pool.acquire().await?;
+            db::billing::set_provider_ref(&mut conn, id, &reference).await?;
+            found.provider_ref = Some(reference);
+        }
+    }
+    let status = if found.expires_at <= now {
+        // Its time is up: the session is ended at the provider first; if the payer paid
+        // meanwhile, the answer says so.
+        payments.expire(&found).await?
+    } else {
+        payments.status(&found).await?
+    };
+    match status {
+        Some(status) => Ok(apply_status(pool, id, status, now).await?.is_some()),
+        None => Ok(false),
+    }
+}
+
+/// What a refund request came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundOutcome {
+    /// The credit note's number (AV-…).
+    pub credit_note: Option<String>,
+    /// `requested` (the provider has not confirmed yet), `succeeded` or `failed`.
+    pub state: String,
+    /// Whether this call made the refund (false: it had been made before).
+    pub created: bool,
+}
+
+/// Refunds a pack whose credits are all unused, within 14 days of its payment: in one
+/// transaction the credits are taken back (a `refund` movement), the order marked refunded,
+/// the credit note issued (its own gap-free series) and the refund recorded with the key of
+/// the provider's call; then the provider is asked (and the reconciliation job asks again until
+/// it answers). Asking twice for one order refunds once.
+pub async fn refund_pack(
+    pool: &PgPool,
+    payments: &Payments,
+    order_id: Uuid,
+    actor: &str,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<RefundOutcome, BillingError> {
+    let created = credits::retrying(|| async move {
+        let mut tx = pool.begin().await?;
+        let created = refund_in(&mut tx, order_id, actor, reason, now)
+            .await
+            .map_err(|e| match e {
+                BillingError::Credit(c) => c,
+                other => CreditError::Fault(Fault::Internal(other.into())),
+            })?;
+        tx.commit().await?;
+        Ok(created)
+    })
+    .await;
+    // The refusals travel through the retry loop as internal faults: bring them back.
+    let created = match created {
+        Ok(created) => created,
+        Err(CreditError::Fault(Fault::Internal(e))) => match e.downcast::<BillingError>() {
+            Ok(billing) => return Err(billing),
+            Err(e) => return Err(CreditError::Fault(Fault::Internal(e)).into()),
+        },
+        Err(other) => return Err(other.into()),
+    };
+    if created {
+        ask_refund(pool, payments, order_id, now).await?;
+    }
+    let mut conn = pool.acquire().await?;
+    let refund = db::billing::refund_of_order(&mut conn, order_id)
+        .await?
+        .ok_or(BillingError::UnknownOrder)?;
+    Ok(RefundOutcome {
+        credit_note: refund.credit_note,
+        state: refund.state,
+        created,
+    })
+}
+
+/// The refund's transaction; false when the order had been refunded before.
+async fn refund_in(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    actor: &str,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<bool, BillingError> {
+    let Some(order) = db::billing::lock_order(conn, order_id).await? else {
+        return Err(BillingError::UnknownOrder);
+    };
+    if order.state == OrderState::Refunded {
+        return Ok(false);
+    }
+    if order.kind != "pack" {
+        return Err(BillingError::NotRefundable(NotRefundable::NotAPack));
+    }
+    let Some(paid_at) = order.paid_at.filter(|_| order.state == OrderState::Paid) else {
+        return Err(BillingError::NotRefundable(NotRefundable::NotPaid));
+    };
+    if now - paid_at > REFUND_WINDOW {
+        return Err(BillingError::NotRefundable(NotRefundable::TooLate));
+    }
+    // The account first, then the bucket (every writer of credits locks in that order).
+    db::credits::lock_account(conn, order.organisation_id).await?;
+    let reference = format!("order:{}", order.id);
+    let bucket = db::credits::bucket_by_key(conn, order.organisation_id, &reference).await?;
+    let unused = bucket
+        .as_ref()
+        .is_some_and(|b| b.remaining == b.amount && b.expires_at > now);
+    if !unused && order.credits > 0 {
+        return Err(BillingError::NotRefundable(NotRefundable::CreditsUsed));
+    }
+    if let Some(bucket) = bucket.filter(|b| b.remaining.0 > 0) {
+        db::credits::debit_bucket(
+            conn,
+            order.organisation_id,
+            bucket.id,
+            crate::domain::ledger::EntryKind::Refund,
+            bucket.remaining,
+            db::credits::Movement {
+                actor,
+                reason: "refund",
+                reference: &reference,
+                now,
+            },
+        )
+        .await?;
+    }
+    if !db::billing::move_order(conn, order.id, OrderState::Refunded, None, now).await? {
+        return Err(BillingError::NotRefundable(NotRefundable::NotPaid));
+    }
+    let year = db::billing::paris_year(conn, now).await?;
+    let sequence = db::billing::next_number(conn, "AV", year).await?;
+    let (buyer_name, buyer_email) = db::billing::buyer(conn, order.organisation_id).await?;
+    let (ht, tva) = split_ttc(order.amount_cents);
+    db::billing::insert_invoice(
+        conn,
+        &document_number("AV", year, sequence),
+        "AV",
+        year,
+        sequence,
+        &order,
+        &buyer_name,
+        &buyer_email,
+        ht,
+        tva,
+        now,
+    )
+    .await?;
+    let key = Uuid::new_v4().to_string();
+    db::billing::insert_refund(conn, &order, order.credits, &key, actor, reason, now).await?;
+    Ok(true)
+}
+
+/// Asks the provider for a recorded refund, under its saved key; true when it answered.
+async fn ask_refund(
+    pool: &PgPool,
+    payments: &Payments,
+    order_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<bool, BillingError> {
+    let (order, refund) = {
+        let mut conn = pool.acquire().await?;
+        let order = db::billing::order(&mut conn, order_id).await?;
+        let refund = db::billing::refund_of_order(&mut conn, order_id).await?;
+        match (order, refund) {
+            (Some(o), Some(r)) if r.state == "requested" => (o, r),
+            _ => return Ok(false),
+        }
+    };
+    let answer = if order.provider == payments.name() {
+        payments
+            .refund(&order, refund.amount_cents.0, &refund.idempotency_key)
+            .await
+    } else {
+        Err(PaymentError::Refused(format!(
+            "the order was paid through `{}`, not `{}`",
+            order.provider,
+            payments.name()
+        )))
+    };
+    let mut conn = pool.acquire().await?;
+    match answer {
+        Ok(done) => {
+            db::billing::record_refund_answer(
+                &mut conn,
+                order_id,
+                Some("succeeded"),
+                Some(&done.reference),
+                None,
+                now,
+            )
+            .await?;
+            Ok(true)
+        }
+        Err(PaymentError::Unavailable(error)) => {
+            tracing::warn!(order = %order_id, %error, "refund: no answer from the provider yet");
+            db::billing::record_refund_answer(&mut conn, order_id, None, None, None, now).await?;
+            Ok(false)
+        }
+        Err(PaymentError::Refused(error)) => {
+            // The credits and the credit note stand; staff must pay this refund by other means.
+            tracing::error!(order = %order_id, %error, "refund refused by the provider");
+            db::billing::record_refund_answer(
+                &mut conn,
+                order_id,
+                Some("failed"),
+                None,
+                Some(&error),
+                now,
+            )
+            .await?;
+            Ok(true)
+        }
+    }
 }
 
 /// The upgrade's price and extra credits now, prorated to the time left in the period.

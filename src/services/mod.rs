@@ -12,4 +12,5 @@ pub mod health;
 pub mod help;
 pub mod mail;
 pub mod passwords;
+pub mod payments;
 pub mod simulator;

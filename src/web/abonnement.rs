@@ -12,7 +12,7 @@ use super::extract::{CurrentUser, Owner};
 use super::layout::Layout;
 use super::{AppState, csrf, filters};
 use crate::domain::catalog::Plan;
-use crate::services::billing::{self, DowngradePreview, Provider, UpgradeQuote};
+use crate::services::billing::{self, DowngradePreview, UpgradeQuote};
 
 #[derive(Template)]
 #[template(path = "abonnement/page.html")]
@@ -156,14 +156,21 @@ pub async fn change(
             owner.0.id,
             &target.id,
             &form.cle,
-            Provider::Test,
+            state.payments.provider(),
             now,
         )
         .await
         .map_err(fault)?;
-        let next = billing::begin_payment(&state.pool, organisation, order, Provider::Test, now)
-            .await
-            .map_err(fault)?;
+        let next = billing::begin_payment(
+            &state.pool,
+            &state.payments,
+            &state.config.public_url,
+            organisation,
+            order,
+            now,
+        )
+        .await
+        .map_err(fault)?;
         return Ok(super::see_other(&next));
     }
     billing::schedule_downgrade(&state.pool, organisation, Some(&target.id), now)

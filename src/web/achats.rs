@@ -21,7 +21,13 @@ use crate::services::billing::{self, BillingError, Provider};
 pub(crate) fn fault(error: BillingError) -> PageError {
     match error {
         BillingError::UnknownPack | BillingError::UnknownOrder => PageError::NotFound,
-        BillingError::NotPayable => PageError::BadRequest,
+        BillingError::NotPayable | BillingError::NotRefundable(_) => PageError::BadRequest,
+        // The provider could not start the payment: the order stays pending, and the same form
+        // sent again resumes it (same order, same session).
+        BillingError::Provider(e) => {
+            tracing::error!(error = %e, "payment provider");
+            PageError::Unavailable(e.into())
+        }
         BillingError::Credit(crate::services::credits::CreditError::Fault(f)) => f.into(),
         BillingError::Credit(other) => PageError::Internal(other.into()),
     }
@@ -31,9 +37,9 @@ fn organisation_of(user: &CurrentUser) -> Result<Uuid, PageError> {
     user.organisation.ok_or(PageError::Forbidden)
 }
 
-/// The provider in use (the test provider until the Stripe adapter is configured).
-fn provider(_state: &AppState) -> Provider {
-    Provider::Test
+/// The provider in use (`NANOCLIP_PAYMENTS`).
+fn provider(state: &AppState) -> Provider {
+    state.payments.provider()
 }
 
 #[derive(Template)]
@@ -165,9 +171,16 @@ pub async fn buy(
     )
     .await
     .map_err(fault)?;
-    let next = billing::begin_payment(&state.pool, organisation, order, provider, now)
-        .await
-        .map_err(fault)?;
+    let next = billing::begin_payment(
+        &state.pool,
+        &state.payments,
+        &state.config.public_url,
+        organisation,
+        order,
+        now,
+    )
+    .await
+    .map_err(fault)?;
     Ok(super::see_other(&next))
 }
 
@@ -241,9 +254,16 @@ pub async fn return_page(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, PageError> {
     let organisation = organisation_of(&owner.0)?;
-    let Some(order) = billing::order(&state.pool, organisation, *id)
-        .await
-        .map_err(fault)?
+    // Back from the provider, perhaps before its webhook: ask it (the first to settle wins).
+    let Some(order) = billing::refresh(
+        &state.pool,
+        &state.payments,
+        organisation,
+        *id,
+        state.clock.now(),
+    )
+    .await
+    .map_err(fault)?
     else {
         return Err(PageError::NotFound);
     };

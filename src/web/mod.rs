@@ -53,6 +53,8 @@ pub struct AppState {
     pub health_check_running: std::sync::atomic::AtomicBool,
     /// Each API key's rate.
     pub api_limiter: api_reseau::ApiLimiter,
+    /// Who takes the payments (the test provider, or Stripe Checkout).
+    pub payments: crate::services::payments::Payments,
 }
 
 /// An HTML page that must not be cached (forms with a CSRF token, personal pages).

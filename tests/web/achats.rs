@@ -491,3 +491,63 @@ async fn the_payment_webhook_pays_once_whatever_the_deliveries_and_refuses_forge
     assert_eq!(counts(&app, owner.org()).await, (1, 1, 1));
     assert_ledger_clean(&app.pool).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_owners_double_submitting_and_double_approving_buy_one_pack_each() {
+    let app = spawn_app().await;
+    let mut owners = Vec::new();
+    for _ in 0..50 {
+        owners.push(app.owner("eglise").await);
+    }
+    let journeys = owners.iter().map(|owner| async move {
+        let (_, html) = owner.browser.html("/achats/pack-10").await;
+        let fields = ["csrf", "cle", "prix"].map(|n| {
+            (
+                n,
+                attr(&html, &format!("input[name={n}]"), "value").unwrap(),
+            )
+        });
+        let submit = || {
+            owner
+                .browser
+                .client
+                .post(format!("{}/achats/pack-10", owner.browser.base))
+                .form(&fields)
+                .send()
+        };
+        // The confirm button pressed twice at once.
+        let (a, b) = futures_util::join!(submit(), submit());
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!((a.status().as_u16(), b.status().as_u16()), (303, 303));
+        let place = a.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(place, b.headers()["location"].to_str().unwrap());
+        // The approve button pressed twice at once.
+        let token = owner.browser.token(&place).await;
+        let approve = || {
+            owner
+                .browser
+                .client
+                .post(format!("{}{}", owner.browser.base, place))
+                .form(&[("csrf", token.as_str()), ("issue", "approuver")])
+                .send()
+        };
+        let (a, b) = futures_util::join!(approve(), approve());
+        assert_eq!(a.unwrap().status(), 303);
+        assert_eq!(b.unwrap().status(), 303);
+    });
+    futures_util::future::join_all(journeys).await;
+    for owner in &owners {
+        assert_eq!(
+            counts(&app, owner.org()).await,
+            (1, 1, 1),
+            "{}",
+            owner.email
+        );
+    }
+    let numbers: Vec<i32> = sqlx::query_scalar("SELECT sequence FROM invoices ORDER BY sequence")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(numbers, (1..=50).collect::<Vec<i32>>());
+    assert_ledger_clean(&app.pool).await;
+}

@@ -717,6 +717,15 @@ fn seed_demo_prints_accounts_and_is_refused_in_production() {
             "NANOCLIP_ENGINE_TOKEN",
             "engine-token-value-0123456789abcdef",
         )
+        .env("NANOCLIP_PAYMENTS", "stripe")
+        .env(
+            "NANOCLIP_STRIPE_SECRET_KEY",
+            "sk_live_0123456789abcdefghijklmn",
+        )
+        .env(
+            "NANOCLIP_WEBHOOK_SECRET",
+            "whsec_0123456789abcdefghijklmnopqrstuv",
+        )
         .env("NANOCLIP_SELLER_NAME", "NanoClip SAS")
         .env("NANOCLIP_SELLER_ADDRESS", "12 rue de la Paix, 75002 Paris")
         .env("NANOCLIP_SELLER_SIREN", "912 345 678")

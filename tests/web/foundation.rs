@@ -371,7 +371,7 @@ fn production_without_configuration_stops_with_one_line_per_variable() {
         .lines()
         .filter(|l| l.starts_with("configuration error: "))
         .collect();
-    assert_eq!(lines.len(), 11, "{stderr}");
+    assert_eq!(lines.len(), 14, "{stderr}");
     for name in [
         "NANOCLIP_BIND",
         "DATABASE_URL",
@@ -380,6 +380,9 @@ fn production_without_configuration_stops_with_one_line_per_variable() {
         "NANOCLIP_SMTP_URL",
         "NANOCLIP_ENGINE",
         "NANOCLIP_ENGINE_TOKEN",
+        "NANOCLIP_PAYMENTS",
+        "NANOCLIP_STRIPE_SECRET_KEY",
+        "NANOCLIP_WEBHOOK_SECRET",
         "NANOCLIP_SELLER_NAME",
         "NANOCLIP_SELLER_ADDRESS",
         "NANOCLIP_SELLER_SIREN",

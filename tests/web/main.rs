@@ -15,6 +15,7 @@ mod foundation;
 mod fuzz;
 mod generations;
 mod openapi;
+mod paiements;
 mod panne;
 mod portees;
 mod securite;

@@ -1,0 +1,1012 @@
+//! Payments through Stripe Checkout, against a local fake of Stripe's API (`wiremock`): the
+//! session made on the server under the order's idempotency key, the payer sent to Stripe, the
+//! payment confirmed by a signed webhook (recorded payloads), by the return page or by the
+//! reconciliation job, and paid once whatever arrives twice; refunds with their credit notes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use nanoclip::services::billing::{self, NotRefundable};
+use nanoclip::services::payments::Payments;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use wiremock::matchers::{header, method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::common::{TestApp, attr, spawn_app, spawn_app_with, test_config, text};
+use crate::credits::assert_ledger_clean;
+
+const WEBHOOK_SECRET: &str = "whsec_for_the_stripe_tests_0123456789abc";
+const STRIPE_KEY: &str = "sk_test_fake_0123456789";
+
+/// What the fake Stripe holds: sessions and refunds, each made once per idempotency key (as
+/// Stripe replays the first answer to a key), and every request it got.
+#[derive(Default)]
+struct Fake {
+    sessions: HashMap<String, Value>,
+    by_key: HashMap<String, String>,
+    refunds: HashMap<String, Value>,
+    /// Answers 500 to this many calls before answering (an outage).
+    failures: usize,
+}
+
+#[derive(Clone)]
+struct FakeStripe {
+    server: Arc<MockServer>,
+    state: Arc<Mutex<Fake>>,
+}
+
+fn form(request: &Request) -> HashMap<String, String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(&request.body)
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
+}
+
+fn key_of(request: &Request) -> Option<String> {
+    request
+        .headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+impl FakeStripe {
+    async fn start() -> Self {
+        let server = Arc::new(MockServer::start().await);
+        let state = Arc::new(Mutex::new(Fake::default()));
+        let s = state.clone();
+        Mock::given(method("POST"))
+            .and(path("/v1/checkout/sessions"))
+            .and(header("authorization", format!("Bearer {STRIPE_KEY}").as_str()))
+            .and(header("stripe-version", "2024-06-20"))
+            .respond_with(move |request: &Request| {
+                let mut fake = s.lock().unwrap();
+                if fake.failures > 0 {
+                    fake.failures -= 1;
+                    return ResponseTemplate::new(500)
+                        .set_body_json(json!({"error": {"type": "api_error"}}));
+                }
+                let Some(key) = key_of(request) else {
+                    return ResponseTemplate::new(400)
+                        .set_body_json(json!({"error": {"type": "invalid_request_error"}}));
+                };
+                if let Some(id) = fake.by_key.get(&key).cloned() {
+                    return ResponseTemplate::new(200).set_body_json(fake.sessions[&id].clone());
+                }
+                let fields = form(request);
+                let id = format!("cs_test_{}", Uuid::new_v4().simple());
+                let session = json!({
+                    "id": id,
+                    "object": "checkout.session",
+                    "url": format!("https://checkout.stripe.test/c/pay/{id}"),
+                    "status": "open",
+                    "payment_status": "unpaid",
+                    "payment_intent": null,
+                    "client_reference_id": fields.get("client_reference_id"),
+                    "amount_total": fields.get("line_items[0][price_data][unit_amount]").and_then(|a| a.parse::<i64>().ok()),
+                    "currency": fields.get("line_items[0][price_data][currency]"),
+                    "customer_email": fields.get("customer_email"),
+                    "success_url": fields.get("success_url"),
+                    "expires_at": fields.get("expires_at").and_then(|a| a.parse::<i64>().ok()),
+                    "metadata": {"order_id": fields.get("metadata[order_id]")},
+                });
+                fake.by_key.insert(key, id.clone());
+                fake.sessions.insert(id, session.clone());
+                ResponseTemplate::new(200).set_body_json(session)
+            })
+            .mount(&server)
+            .await;
+        let s = state.clone();
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/v1/checkout/sessions/[A-Za-z0-9_]+$"))
+            .respond_with(move |request: &Request| {
+                let fake = s.lock().unwrap();
+                let id = request.url.path().rsplit('/').next().unwrap_or_default();
+                match fake.sessions.get(id) {
+                    Some(session) => ResponseTemplate::new(200).set_body_json(session.clone()),
+                    None => ResponseTemplate::new(404)
+                        .set_body_json(json!({"error": {"type": "invalid_request_error", "code": "resource_missing"}})),
+                }
+            })
+            .mount(&server)
+            .await;
+        let s = state.clone();
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/v1/checkout/sessions/[A-Za-z0-9_]+/expire$"))
+            .respond_with(move |request: &Request| {
+                let mut fake = s.lock().unwrap();
+                let id = request.url.path().split('/').nth(4).unwrap_or_default();
+                match fake.sessions.get_mut(id) {
+                    Some(session) if session["status"] == "open" => {
+                        session["status"] = json!("expired");
+                        ResponseTemplate::new(200).set_body_json(session.clone())
+                    }
+                    Some(_) => ResponseTemplate::new(400).set_body_json(
+                        json!({"error": {"type": "invalid_request_error", "code": "checkout_session_not_open"}}),
+                    ),
+                    None => ResponseTemplate::new(404),
+                }
+            })
+            .mount(&server)
+            .await;
+        let s = state.clone();
+        Mock::given(method("POST"))
+            .and(path("/v1/refunds"))
+            .respond_with(move |request: &Request| {
+                let mut fake = s.lock().unwrap();
+                if fake.failures > 0 {
+                    fake.failures -= 1;
+                    return ResponseTemplate::new(503);
+                }
+                let Some(key) = key_of(request) else {
+                    return ResponseTemplate::new(400);
+                };
+                let fields = form(request);
+                let refund = fake
+                    .refunds
+                    .entry(key)
+                    .or_insert_with(|| {
+                        json!({
+                            "id": format!("re_{}", Uuid::new_v4().simple()),
+                            "object": "refund",
+                            "status": "succeeded",
+                            "payment_intent": fields.get("payment_intent"),
+                            "amount": fields.get("amount").and_then(|a| a.parse::<i64>().ok()),
+                        })
+                    })
+                    .clone();
+                ResponseTemplate::new(200).set_body_json(refund)
+            })
+            .mount(&server)
+            .await;
+        Self { server, state }
+    }
+
+    fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// The payer pays the session at Stripe.
+    fn pay(&self, session: &str) {
+        let mut fake = self.state.lock().unwrap();
+        let s = fake
+            .sessions
+            .get_mut(session)
+            .expect("a session of the fake");
+        s["status"] = json!("complete");
+        s["payment_status"] = json!("paid");
+        s["payment_intent"] = json!(format!("pi_{}", Uuid::new_v4().simple()));
+    }
+
+    fn fail_next(&self, calls: usize) {
+        self.state.lock().unwrap().failures = calls;
+    }
+
+    fn session(&self, id: &str) -> Value {
+        self.state.lock().unwrap().sessions[id].clone()
+    }
+
+    fn refunds(&self) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .refunds
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    async fn requests(&self, verb: &str, prefix: &str) -> Vec<Request> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.method.as_str() == verb && r.url.path().starts_with(prefix))
+            .collect()
+    }
+}
+
+fn stripe_config(fake: &FakeStripe) -> nanoclip::config::Config {
+    let mut config = test_config();
+    config.payments = nanoclip::config::Payments::Stripe;
+    config.stripe_secret_key = Some(STRIPE_KEY.into());
+    config.stripe_api_url = fake.uri();
+    config.webhook_secret = Some(WEBHOOK_SECRET.into());
+    config
+}
+
+fn jobs(config: &nanoclip::config::Config) -> nanoclip::jobs::Context {
+    nanoclip::jobs::Context {
+        public_url: config.public_url.clone(),
+        payments: Payments::from_config(config).unwrap(),
+        ..Default::default()
+    }
+}
+
+/// A recorded event of `tests/data/stripe/`, for this order and session.
+fn recorded(name: &str, order: Uuid, session: &str, amount: i64) -> String {
+    let path = crate::common::project_dir().join(format!("tests/data/stripe/{name}.json"));
+    std::fs::read_to_string(path)
+        .unwrap()
+        .replace("{{ORDER_ID}}", &order.to_string())
+        .replace("{{SESSION_ID}}", session)
+        .replace("{{AMOUNT}}", &amount.to_string())
+}
+
+/// Signed as Stripe signs: `t=<unix time>,v1=<HMAC-SHA256 of "{t}.{body}">`.
+fn signature(body: &str, at: i64) -> String {
+    let mac = nanoclip::web::csrf::sign_bytes(
+        WEBHOOK_SECRET.as_bytes(),
+        format!("{at}.{body}").as_bytes(),
+    );
+    format!("t={at},v1={mac}")
+}
+
+async fn deliver(app: &TestApp, body: &str) -> u16 {
+    app.client
+        .post(app.url("/webhooks/paiement"))
+        .header("content-type", "application/json")
+        .header(
+            "stripe-signature",
+            signature(body, app.clock.now().unix_timestamp()),
+        )
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Confirms the purchase of `pack`: the redirect it answers (to Stripe).
+async fn confirm(owner: &crate::common::accounts::Account, pack: &str) -> reqwest::Response {
+    let (status, html) = owner.browser.html(&format!("/achats/{pack}")).await;
+    assert_eq!(status, 200);
+    let fields = ["csrf", "cle", "prix"].map(|n| {
+        (
+            n,
+            attr(&html, &format!("input[name={n}]"), "value").unwrap(),
+        )
+    });
+    owner
+        .browser
+        .client
+        .post(format!("{}/achats/{pack}", owner.browser.base))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn purchases(app: &TestApp, org: Uuid) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM orders WHERE organisation_id = $1 AND state = 'paid'),
+                (SELECT count(*) FROM credit_buckets WHERE organisation_id = $1 AND source = 'purchase'),
+                (SELECT count(*) FROM invoices WHERE organisation_id = $1 AND series = 'FA')",
+    )
+    .bind(org)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+async fn only_order(app: &TestApp, org: Uuid) -> (Uuid, String, String) {
+    sqlx::query_as(
+        "SELECT id, state, coalesce(provider_ref, '') FROM orders WHERE organisation_id = $1",
+    )
+    .bind(org)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pack_bought_through_stripe_checkout_is_paid_once_by_its_webhook() {
+    let fake = FakeStripe::start().await;
+    let app = spawn_app_with(stripe_config(&fake), None).await;
+    let owner = app.owner("eglise").await;
+    // A double click: two confirmations of one form, one order, one session.
+    let first = confirm(&owner, "pack-10").await;
+    assert_eq!(first.status(), 303);
+    let to_stripe = first.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to_stripe.starts_with("https://checkout.stripe.test/c/pay/cs_test_"),
+        "{to_stripe}"
+    );
+    let (order, state, session) = only_order(&app, owner.org()).await;
+    assert_eq!(state, "pending");
+    assert!(to_stripe.ends_with(&session));
+    // The session was made on the server, priced from the catalogue, under the order's key.
+    let made = fake.requests("POST", "/v1/checkout/sessions").await;
+    assert_eq!(made.len(), 1);
+    let sent = form(&made[0]);
+    assert_eq!(sent["client_reference_id"], order.to_string());
+    assert_eq!(sent["line_items[0][price_data][unit_amount]"], "1200");
+    assert_eq!(sent["line_items[0][price_data][currency]"], "eur");
+    assert_eq!(sent["mode"], "payment");
+    assert_eq!(
+        sent["success_url"],
+        format!("http://portail.test/achats/retour/{order}")
+    );
+    let key: String = sqlx::query_scalar("SELECT idempotency_key FROM orders WHERE id = $1")
+        .bind(order)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(key_of(&made[0]).as_deref(), Some(key.as_str()));
+    let again = confirm(&owner, "pack-10").await;
+    // A new visit of the confirmation page is a new form key, hence a new order: the same
+    // submission twice is what must give one order.
+    assert_eq!(again.status(), 303);
+
+    // The payer pays; Stripe's webhook, 5 times at once and then twice more.
+    fake.pay(&session);
+    let body = recorded("checkout.session.completed", order, &session, 1200);
+    let deliveries: Vec<_> = (0..5).map(|_| deliver(&app, &body)).collect();
+    for status in futures_util::future::join_all(deliveries).await {
+        assert_eq!(status, 200);
+    }
+    assert_eq!(deliver(&app, &body).await, 200);
+    assert_eq!(deliver(&app, &body).await, 200);
+    let (paid, grants, invoices) = purchases(&app, owner.org()).await;
+    assert_eq!((paid, grants, invoices), (1, 1, 1));
+    // The return page shows it paid and the balance.
+    let (status, html) = owner.browser.html(&format!("/achats/retour/{order}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        text(&html, "#resultat").starts_with("Paiement accepté"),
+        "{}",
+        text(&html, "#resultat")
+    );
+    // A forged or stale signature is refused.
+    let forged = app
+        .client
+        .post(app.url("/webhooks/paiement"))
+        .header(
+            "stripe-signature",
+            signature(&body, app.clock.now().unix_timestamp() - 301),
+        )
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_return_page_settles_a_payment_whose_webhook_has_not_come_yet() {
+    let fake = FakeStripe::start().await;
+    let app = spawn_app_with(stripe_config(&fake), None).await;
+    let owner = app.owner("eglise").await;
+    assert_eq!(confirm(&owner, "pack-30").await.status(), 303);
+    let (order, _, session) = only_order(&app, owner.org()).await;
+    // Back from Stripe before the payment: still waiting.
+    let (_, html) = owner.browser.html(&format!("/achats/retour/{order}")).await;
+    assert!(!text(&html, "#resultat").starts_with("Paiement accepté"));
+    fake.pay(&session);
+    // Back from Stripe after paying, before the webhook: the page asks Stripe.
+    let (_, html) = owner.browser.html(&format!("/achats/retour/{order}")).await;
+    assert!(
+        text(&html, "#resultat").starts_with("Paiement accepté"),
+        "{}",
+        text(&html, "#resultat")
+    );
+    // The webhook arrives afterwards: nothing more.
+    let body = recorded("checkout.session.completed", order, &session, 3300);
+    assert_eq!(deliver(&app, &body).await, 200);
+    assert_eq!(purchases(&app, owner.org()).await, (1, 1, 1));
+    assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconciliation_settles_payments_whose_webhook_never_came_and_ends_stale_sessions() {
+    let fake = FakeStripe::start().await;
+    let config = stripe_config(&fake);
+    let context = jobs(&config);
+    let app = spawn_app_with(config, None).await;
+    let paid_owner = app.owner("eglise").await;
+    let idle_owner = app.owner("eglise").await;
+    assert_eq!(confirm(&paid_owner, "pack-10").await.status(), 303);
+    assert_eq!(confirm(&idle_owner, "pack-10").await.status(), 303);
+    let (paid_order, _, paid_session) = only_order(&app, paid_owner.org()).await;
+    let (idle_order, _, idle_session) = only_order(&app, idle_owner.org()).await;
+    fake.pay(&paid_session);
+    // Too early: webhooks get their chance first.
+    let job = nanoclip::jobs::Job::ReconcilePayments;
+    nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+        .await
+        .unwrap();
+    assert_eq!(purchases(&app, paid_owner.org()).await.0, 0);
+    // Three minutes later, no webhook: the job asks Stripe.
+    app.clock.advance(time::Duration::minutes(3));
+    nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+        .await
+        .unwrap();
+    assert_eq!(purchases(&app, paid_owner.org()).await, (1, 1, 1));
+    assert_eq!(fake.session(&idle_session)["status"], "open");
+    // The idle order's time runs out: the session is ended at Stripe, the order expires, and
+    // the local expiry job leaves Stripe's orders to this one.
+    app.clock.advance(time::Duration::hours(1));
+    nanoclip::jobs::run(
+        &app.pool,
+        nanoclip::jobs::Job::ExpireOrders,
+        app.clock.now(),
+        &context,
+    )
+    .await
+    .unwrap();
+    assert_eq!(only_order(&app, idle_owner.org()).await.1, "pending");
+    nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+        .await
+        .unwrap();
+    assert_eq!(fake.session(&idle_session)["status"], "expired");
+    assert_eq!(only_order(&app, idle_owner.org()).await.1, "expired");
+    assert_eq!(
+        fake.requests(
+            "POST",
+            &format!("/v1/checkout/sessions/{idle_session}/expire")
+        )
+        .await
+        .len(),
+        1
+    );
+    // Running again changes nothing.
+    nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+        .await
+        .unwrap();
+    assert_eq!(purchases(&app, paid_owner.org()).await, (1, 1, 1));
+    let _ = (paid_order, idle_order);
+    assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_stripe_is_down_the_order_waits_and_the_same_form_resumes_it() {
+    let fake = FakeStripe::start().await;
+    let app = spawn_app_with(stripe_config(&fake), None).await;
+    let owner = app.owner("eglise").await;
+    fake.fail_next(1);
+    let (_, html) = owner.browser.html("/achats/pack-10").await;
+    let fields = ["csrf", "cle", "prix"].map(|n| {
+        (
+            n,
+            attr(&html, &format!("input[name={n}]"), "value").unwrap(),
+        )
+    });
+    let send = || {
+        owner
+            .browser
+            .client
+            .post(format!("{}/achats/pack-10", owner.browser.base))
+            .form(&fields)
+            .send()
+    };
+    let down = send().await.unwrap();
+    assert_eq!(down.status(), 503);
+    let page = down.text().await.unwrap();
+    assert!(page.contains("lang=\"fr\""), "a French page");
+    let (order, state, session) = only_order(&app, owner.org()).await;
+    assert_eq!((state.as_str(), session.as_str()), ("pending", ""));
+    // Sent again: the same order, and now its session.
+    let up = send().await.unwrap();
+    assert_eq!(up.status(), 303);
+    let (again, _, session) = only_order(&app, owner.org()).await;
+    assert_eq!(again, order);
+    assert!(session.starts_with("cs_test_"));
+    // Both attempts carried the order's one key.
+    let keys: Vec<_> = fake
+        .requests("POST", "/v1/checkout/sessions")
+        .await
+        .iter()
+        .map(key_of)
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], keys[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_made_by_a_portal_that_stopped_before_saving_it_is_found_again() {
+    let fake = FakeStripe::start().await;
+    let config = stripe_config(&fake);
+    let context = jobs(&config);
+    let app = spawn_app_with(config, None).await;
+    let owner = app.owner("eglise").await;
+    assert_eq!(confirm(&owner, "pack-10").await.status(), 303);
+    let (order, _, session) = only_order(&app, owner.org()).await;
+    // As if the portal had stopped between Stripe's answer and saving the session's id.
+    sqlx::query("UPDATE orders SET provider_ref = NULL WHERE id = $1")
+        .bind(order)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    fake.pay(&session);
+    app.clock.advance(time::Duration::minutes(3));
+    let job = nanoclip::jobs::Job::ReconcilePayments;
+    nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+        .await
+        .unwrap();
+    assert_eq!(
+        only_order(&app, owner.org()).await.2,
+        session,
+        "the same session"
+    );
+    assert_eq!(purchases(&app, owner.org()).await, (1, 1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unused_pack_is_refunded_once_through_stripe_with_a_credit_note() {
+    let fake = FakeStripe::start().await;
+    let config = stripe_config(&fake);
+    let context = jobs(&config);
+    let app = spawn_app_with(config, None).await;
+    let owner = app.owner("eglise").await;
+    assert_eq!(confirm(&owner, "pack-30").await.status(), 303);
+    let (order, _, session) = only_order(&app, owner.org()).await;
+    fake.pay(&session);
+    let price: i64 = sqlx::query_scalar("SELECT amount_cents FROM orders WHERE id = $1")
+        .bind(order)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let body = recorded("checkout.session.completed", order, &session, price);
+    assert_eq!(deliver(&app, &body).await, 200);
+    let payments = Payments::from_config(&stripe_config(&fake)).unwrap();
+    let before = nanoclip::services::credits::available(&app.pool, owner.org(), app.clock.now())
+        .await
+        .unwrap();
+    // Stripe does not answer the first time: the refund is recorded, the credits are gone,
+    // and the job asks again under the same key.
+    fake.fail_next(1);
+    let outcome = billing::refund_pack(
+        &app.pool,
+        &payments,
+        order,
+        "staff:test",
+        "erreur de pack",
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(outcome.created);
+    assert_eq!(outcome.state, "requested");
+    let credit_note = outcome.credit_note.clone().unwrap();
+    assert!(
+        credit_note.starts_with("AV-20") && credit_note.ends_with("-000001"),
+        "{credit_note}"
+    );
+    let after = nanoclip::services::credits::available(&app.pool, owner.org(), app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(before.0 - after.0, 30);
+    nanoclip::jobs::run(
+        &app.pool,
+        nanoclip::jobs::Job::ReconcilePayments,
+        app.clock.now(),
+        &context,
+    )
+    .await
+    .unwrap();
+    let again = billing::refund_pack(
+        &app.pool,
+        &payments,
+        order,
+        "staff:test",
+        "deux fois",
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(!again.created);
+    assert_eq!(again.state, "succeeded");
+    assert_eq!(again.credit_note, Some(credit_note));
+    let refunds = fake.refunds();
+    assert_eq!(refunds.len(), 1, "one refund at Stripe");
+    assert_eq!(refunds[0]["amount"], price);
+    let attempts = fake.requests("POST", "/v1/refunds").await;
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(key_of(&attempts[0]), key_of(&attempts[1]));
+    let state: String = sqlx::query_scalar("SELECT state FROM orders WHERE id = $1")
+        .bind(order)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "refunded");
+    // The refund event changes nothing more; a late « paid » event does not re-grant.
+    assert_eq!(
+        deliver(
+            &app,
+            &body.replace("evt_1QdXyZA1b2C3d4E5completed", "evt_late")
+        )
+        .await,
+        200
+    );
+    assert_eq!(purchases(&app, owner.org()).await.1, 1);
+    assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test]
+async fn only_unused_packs_are_refunded_within_fourteen_days() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let catalog = nanoclip::services::catalog::CatalogCache::default()
+        .get(&app.pool)
+        .await
+        .unwrap();
+    let payments = Payments::Test;
+    let mut paid = Vec::new();
+    for i in 0..3 {
+        let order = billing::order_pack(
+            &app.pool,
+            &catalog,
+            owner.org(),
+            owner.id,
+            "pack-10",
+            &format!("{i:064}"),
+            billing::Provider::Test,
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+        billing::test_payment(
+            &app.pool,
+            owner.org(),
+            order,
+            nanoclip::domain::billing::TestOutcome::Approve,
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+        paid.push(order);
+    }
+    let refuse = |order: Uuid, now| {
+        let (pool, payments) = (app.pool.clone(), payments.clone());
+        async move {
+            match billing::refund_pack(&pool, &payments, order, "staff:test", "essai", now).await {
+                Err(billing::BillingError::NotRefundable(why)) => why,
+                other => panic!("refused expected: {other:?}"),
+            }
+        }
+    };
+    // Spend one credit: it comes from a purchased bucket (earliest expiry first, then oldest).
+    let hold = nanoclip::services::credits::hold(
+        &app.pool,
+        nanoclip::services::credits::HoldInput {
+            organisation: owner.org(),
+            amount: nanoclip::domain::money::Credits(41),
+            creation_type: "image",
+            key: "spend",
+            reference: "generation:test",
+            actor: "user:test",
+        },
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(
+            hold,
+            nanoclip::services::credits::HoldOutcome::Placed { .. }
+        ),
+        "{hold:?}"
+    );
+    let used: Vec<Uuid> = {
+        let mut used = Vec::new();
+        for order in &paid {
+            let remaining: i64 =
+                sqlx::query_scalar("SELECT remaining FROM credit_buckets WHERE grant_key = $1")
+                    .bind(format!("order:{order}"))
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+            if remaining < 10 {
+                used.push(*order);
+            }
+        }
+        used
+    };
+    assert!(!used.is_empty());
+    assert_eq!(
+        refuse(used[0], app.clock.now()).await,
+        NotRefundable::CreditsUsed
+    );
+    let unused = *paid.iter().find(|o| !used.contains(o)).unwrap();
+    assert_eq!(
+        refuse(unused, app.clock.now() + time::Duration::days(15)).await,
+        NotRefundable::TooLate
+    );
+    let done = billing::refund_pack(
+        &app.pool,
+        &payments,
+        unused,
+        "staff:test",
+        "erreur",
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.state, "succeeded");
+    assert!(done.created);
+    // Refunded already: nothing more, same credit note.
+    let twice = billing::refund_pack(
+        &app.pool,
+        &payments,
+        unused,
+        "staff:test",
+        "erreur",
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(!twice.created);
+    assert_eq!(twice.credit_note, done.credit_note);
+    let notes: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE series = 'AV'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(notes, 1);
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// The portal's binary serving the test's database with Stripe (the fake): its base URL.
+async fn stripe_portal(app: &TestApp, fake: &FakeStripe) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut portal = tokio::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+        .arg("serve")
+        .env("DATABASE_URL", app.database_url())
+        .env("NANOCLIP_BIND", format!("127.0.0.1:{port}"))
+        .env("NANOCLIP_PAYMENTS", "stripe")
+        .env("NANOCLIP_STRIPE_SECRET_KEY", STRIPE_KEY)
+        .env("NANOCLIP_STRIPE_API_URL", fake.uri())
+        .env("NANOCLIP_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("NANOCLIP_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(portal.stderr.take().unwrap()).lines();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("\"ready\"") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(ready, Ok(true), "the portal started");
+    // Its log keeps flowing somewhere (a full pipe would stop it).
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (portal, format!("http://127.0.0.1:{port}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_portal_killed_between_the_payment_and_its_confirmation_grants_once_after_restart() {
+    let fake = FakeStripe::start().await;
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let (mut portal, base) = stripe_portal(&app, &fake).await;
+    let browser = crate::common::Browser::new(&base);
+    let signed_in = browser
+        .submit(
+            "/compte/connexion",
+            "/compte/connexion",
+            &[("email", &owner.email), ("mot_de_passe", &owner.password)],
+        )
+        .await;
+    assert_eq!(signed_in.status(), 303);
+    let (_, html) = browser.html("/achats/pack-10").await;
+    let fields = ["csrf", "cle", "prix"].map(|n| {
+        (
+            n,
+            attr(&html, &format!("input[name={n}]"), "value").unwrap(),
+        )
+    });
+    let to_stripe = browser
+        .client
+        .post(format!("{base}/achats/pack-10"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(to_stripe.status(), 303);
+    let (order, state, session) = only_order(&app, owner.org()).await;
+    assert_eq!(state, "pending");
+    // The payer pays at Stripe; Stripe's webhooks start arriving, and the portal is killed
+    // in the middle of them.
+    fake.pay(&session);
+    let body = recorded("checkout.session.completed", order, &session, 1200);
+    let client = reqwest::Client::new();
+    let storm: Vec<_> = (0..20)
+        .map(|i| {
+            let (client, body, url) = (
+                client.clone(),
+                body.clone(),
+                format!("{base}/webhooks/paiement"),
+            );
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(i * 2)).await;
+                let at = time::OffsetDateTime::now_utc().unix_timestamp();
+                client
+                    .post(url)
+                    .header("stripe-signature", signature(&body, at))
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            }
+        })
+        .collect();
+    let storm = tokio::spawn(futures_util::future::join_all(storm));
+    tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    portal.start_kill().unwrap(); // SIGKILL
+    assert!(!portal.wait().await.unwrap().success());
+    let delivered = storm.await.unwrap();
+    // A COMMIT sent just before the kill still lands on the server.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before_restart = purchases(&app, owner.org()).await;
+    assert!(before_restart.0 <= 1, "{before_restart:?} ({delivered:?})");
+    // The restart: the reconciliation job (some minutes later) asks Stripe, then Stripe's
+    // retries reach the new portal, and the payer comes back to the result page.
+    sqlx::query("UPDATE orders SET updated_at = updated_at - interval '5 minutes' WHERE id = $1")
+        .bind(order)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let reconciled = std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+        .args(["run-job", "reconcile-payments"])
+        .env("DATABASE_URL", app.database_url())
+        .env("NANOCLIP_PAYMENTS", "stripe")
+        .env("NANOCLIP_STRIPE_SECRET_KEY", STRIPE_KEY)
+        .env("NANOCLIP_STRIPE_API_URL", fake.uri())
+        .env("NANOCLIP_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(
+        reconciled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reconciled.stderr)
+    );
+    assert_eq!(purchases(&app, owner.org()).await, (1, 1, 1));
+    let (mut again, base) = stripe_portal(&app, &fake).await;
+    for _ in 0..3 {
+        let at = time::OffsetDateTime::now_utc().unix_timestamp();
+        let status = client
+            .post(format!("{base}/webhooks/paiement"))
+            .header("stripe-signature", signature(&body, at))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    assert_eq!(purchases(&app, owner.org()).await, (1, 1, 1));
+    let (clean, out, err) = app.command(&["check-ledger"]);
+    assert!(clean, "{out}\n{err}");
+    again.start_kill().unwrap();
+    let _ = again.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_hundred_purchases_each_paid_once_whatever_the_webhooks_and_numbers_have_no_gap() {
+    let fake = FakeStripe::start().await;
+    let app = spawn_app_with(stripe_config(&fake), None).await;
+    let owner = app.owner("reseau").await;
+    let catalog = nanoclip::services::catalog::CatalogCache::default()
+        .get(&app.pool)
+        .await
+        .unwrap();
+    let now = app.clock.now();
+    const PURCHASES: usize = 500;
+    let mut orders = Vec::new();
+    for i in 0..PURCHASES {
+        let order = billing::order_pack(
+            &app.pool,
+            &catalog,
+            owner.org(),
+            owner.id,
+            "pack-10",
+            &format!("{i:064}"),
+            billing::Provider::Stripe,
+            now,
+        )
+        .await
+        .unwrap();
+        orders.push(order);
+    }
+    let paid = |i: usize| {
+        recorded(
+            "checkout.session.completed",
+            orders[i],
+            &format!("cs_test_{i}"),
+            1200,
+        )
+        .replace("evt_1QdXyZA1b2C3d4E5completed", &format!("evt_paid_{i}"))
+    };
+    let expired = |i: usize| {
+        recorded(
+            "checkout.session.expired",
+            orders[i],
+            &format!("cs_test_{i}"),
+            1200,
+        )
+        .replace("evt_1QdXzAA1b2C3d4E5expired0", &format!("evt_expired_{i}"))
+    };
+    // The first purchase's event: 10 deliveries at once, then 10 in a row.
+    let first = paid(0);
+    let storm: Vec<_> = (0..10).map(|_| deliver(&app, &first)).collect();
+    for status in futures_util::future::join_all(storm).await {
+        assert_eq!(status, 200);
+    }
+    for _ in 0..10 {
+        assert_eq!(deliver(&app, &first).await, 200);
+    }
+    assert_eq!(purchases(&app, owner.org()).await, (1, 1, 1));
+    // The first purchase is refunded; then every event of every purchase, twice, shuffled with
+    // late « expired » events and the first purchase's events again, 16 at a time.
+    let payments = Payments::Test;
+    let refund =
+        billing::refund_pack(&app.pool, &payments, orders[0], "staff:test", "essai", now).await;
+    // (Paid through « Stripe » in this test, refunded with the test provider: the refund is
+    // recorded and the provider call refused: the credits and the credit note stand.)
+    assert!(refund.is_ok(), "{refund:?}");
+    let mut bodies: Vec<String> = Vec::new();
+    for i in 0..PURCHASES {
+        bodies.push(paid(i));
+        bodies.push(paid(i));
+        if i % 5 == 0 {
+            bodies.push(expired(i));
+        }
+    }
+    // A fixed shuffle (no rand crate): a multiplicative permutation.
+    let n = bodies.len();
+    assert!(
+        !n.is_multiple_of(7919),
+        "7919 is prime: a permutation when it does not divide n"
+    );
+    let shuffled: Vec<String> = (0..n).map(|k| bodies[(k * 7919) % n].clone()).collect();
+    for chunk in shuffled.chunks(16) {
+        let batch: Vec<_> = chunk.iter().map(|b| deliver(&app, b)).collect();
+        for status in futures_util::future::join_all(batch).await {
+            assert_eq!(status, 200);
+        }
+    }
+    let (paid_orders, grants, invoices) = purchases(&app, owner.org()).await;
+    assert_eq!(
+        (paid_orders, grants, invoices),
+        (PURCHASES as i64 - 1, PURCHASES as i64, PURCHASES as i64)
+    );
+    let numbers: Vec<i32> =
+        sqlx::query_scalar("SELECT sequence FROM invoices WHERE series = 'FA' ORDER BY sequence")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(numbers, (1..=PURCHASES as i32).collect::<Vec<i32>>());
+    let refunded: Vec<String> = sqlx::query_scalar(
+        "SELECT state FROM orders WHERE organisation_id = $1 AND state <> 'paid'",
+    )
+    .bind(owner.org())
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(refunded, ["refunded"]);
+    let grants_ledger: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM credit_ledger WHERE organisation_id = $1 AND kind = 'grant' AND reference LIKE 'order:%'",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(grants_ledger, PURCHASES as i64);
+    assert_ledger_clean(&app.pool).await;
+}
