@@ -27,6 +27,8 @@ pub struct Order {
     pub expires_at: OffsetDateTime,
     pub paid_at: Option<OffsetDateTime>,
     pub invoice: Option<String>,
+    /// The credit note (AV-…) of a refunded order.
+    pub credit_note: Option<String>,
 }
 
 /// A new order, as the service prices it (never from the form).
@@ -92,7 +94,8 @@ pub async fn order(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Ord
         r#"SELECT o.id, o.organisation_id, o.kind, o.pack_id, o.plan_id, o.label, o.amount_cents AS "amount_cents: Cents",
                   o.credits, o.restricted_to, o.state AS "state: OrderState", o.failure, o.provider, o.provider_ref,
                   o.idempotency_key, o.created_at, o.expires_at, o.paid_at,
-                  (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'FA') AS invoice
+                  (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'FA') AS invoice,
+                  (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'AV') AS credit_note
            FROM orders o WHERE o.id = $1"#,
         id
     )
@@ -106,7 +109,7 @@ pub async fn lock_order(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Optio
         r#"SELECT o.id, o.organisation_id, o.kind, o.pack_id, o.plan_id, o.label, o.amount_cents AS "amount_cents: Cents",
                   o.credits, o.restricted_to, o.state AS "state: OrderState", o.failure, o.provider, o.provider_ref,
                   o.idempotency_key, o.created_at, o.expires_at, o.paid_at,
-                  NULL::text AS invoice
+                  NULL::text AS invoice, NULL::text AS credit_note
            FROM orders o WHERE o.id = $1 FOR UPDATE"#,
         id
     )
@@ -124,7 +127,8 @@ pub async fn orders(
         r#"SELECT o.id, o.organisation_id, o.kind, o.pack_id, o.plan_id, o.label, o.amount_cents AS "amount_cents: Cents",
                   o.credits, o.restricted_to, o.state AS "state: OrderState", o.failure, o.provider, o.provider_ref,
                   o.idempotency_key, o.created_at, o.expires_at, o.paid_at,
-                  (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'FA') AS invoice
+                  (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'FA') AS invoice,
+                  (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'AV') AS credit_note
            FROM orders o WHERE o.organisation_id = $1 ORDER BY o.created_at DESC LIMIT $2"#,
         organisation,
         limit
@@ -237,6 +241,8 @@ pub struct Invoice {
     pub tva_cents: Cents,
     pub ttc_cents: Cents,
     pub issued_at: OffsetDateTime,
+    /// For a credit note: the invoice it cancels.
+    pub corrects: Option<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -280,7 +286,9 @@ pub async fn invoice(conn: &mut PgConnection, number: &str) -> sqlx::Result<Opti
     sqlx::query_as!(
         Invoice,
         r#"SELECT id, number, series, order_id, organisation_id, buyer_name, buyer_email, label,
-                  ht_cents AS "ht_cents: Cents", tva_cents AS "tva_cents: Cents", ttc_cents AS "ttc_cents: Cents", issued_at
+                  ht_cents AS "ht_cents: Cents", tva_cents AS "tva_cents: Cents", ttc_cents AS "ttc_cents: Cents", issued_at,
+                  (SELECT f.number FROM invoices f WHERE f.order_id = invoices.order_id AND f.series = 'FA'
+                          AND invoices.series = 'AV') AS corrects
            FROM invoices WHERE number = $1"#,
         number
     )
@@ -292,7 +300,9 @@ pub async fn invoices(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Resu
     sqlx::query_as!(
         Invoice,
         r#"SELECT id, number, series, order_id, organisation_id, buyer_name, buyer_email, label,
-                  ht_cents AS "ht_cents: Cents", tva_cents AS "tva_cents: Cents", ttc_cents AS "ttc_cents: Cents", issued_at
+                  ht_cents AS "ht_cents: Cents", tva_cents AS "tva_cents: Cents", ttc_cents AS "ttc_cents: Cents", issued_at,
+                  (SELECT f.number FROM invoices f WHERE f.order_id = invoices.order_id AND f.series = 'FA'
+                          AND invoices.series = 'AV') AS corrects
            FROM invoices WHERE organisation_id = $1 ORDER BY issued_at DESC, number DESC"#,
         organisation
     )

@@ -746,6 +746,27 @@ async fn only_unused_packs_are_refunded_within_fourteen_days() {
         .await
         .unwrap();
     assert_eq!(notes, 1);
+    // The owner sees the credit note next to the invoice, and what it cancels.
+    let credit_note = done.credit_note.clone().unwrap();
+    let (_, history) = owner.browser.html("/achats/historique").await;
+    assert!(text(&history, "#commandes").contains(&credit_note));
+    let (status, page) = owner
+        .browser
+        .html(&format!("/achats/factures/{credit_note}"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(text(&page, "h1"), format!("Avoir {credit_note}"));
+    let invoice: String =
+        sqlx::query_scalar("SELECT number FROM invoices WHERE order_id = $1 AND series = 'FA'")
+            .bind(unused)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        text(&page, "main").contains(&format!("annule la facture {invoice}")),
+        "{}",
+        text(&page, "main")
+    );
     assert_ledger_clean(&app.pool).await;
 }
 
