@@ -106,6 +106,7 @@ impl Application {
             }),
             public_url: state.config.public_url.clone(),
             test_engine: state.config.engine == crate::config::Engine::Test,
+            provider: crate::services::billing::Provider::for_config(&state.config),
         };
         start_background(&state, jobs);
         let production = state.config.is_production();
@@ -463,6 +464,7 @@ pub async fn run_job(config: Config, job: crate::jobs::Job) -> anyhow::Result<()
         mailer: Some(mail::Mailer { transport, from }),
         public_url: config.public_url.clone(),
         test_engine: config.engine == crate::config::Engine::Test,
+        provider: crate::services::billing::Provider::for_config(&config),
     };
     let outcome = with_pool(&config, async |pool, _| {
         crate::jobs::run(pool, job, crate::clock::Clock::system().now(), &context).await

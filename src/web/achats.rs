@@ -31,9 +31,9 @@ fn organisation_of(user: &CurrentUser) -> Result<Uuid, PageError> {
     user.organisation.ok_or(PageError::Forbidden)
 }
 
-/// The provider in use (the test provider until the Stripe adapter is configured).
-fn provider(_state: &AppState) -> Provider {
-    Provider::Test
+/// The provider of new payments (chosen in `Provider::for_config`).
+pub(crate) fn provider(state: &AppState) -> Provider {
+    Provider::for_config(&state.config)
 }
 
 #[derive(Template)]
@@ -193,7 +193,7 @@ pub async fn test_payment_page(
     else {
         return Err(PageError::NotFound);
     };
-    if !order.state.is_open() {
+    if !order.payable() {
         return Ok(super::see_other(&format!("/achats/retour/{}", order.id)));
     }
     let page = TestPaymentPage {
