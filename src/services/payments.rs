@@ -21,7 +21,7 @@ use crate::db::billing::Order;
 pub const STRIPE_VERSION: &str = "2024-06-20";
 
 /// Who takes the payments.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub enum Payments {
     #[default]
     Test,
@@ -154,20 +154,23 @@ impl Payments {
             return Ok(None);
         };
         let intent = stripe.payment_intent(&intent).await?;
-        Ok(intent.payment_method.map(|method| SavedCard { customer, method }))
+        Ok(intent
+            .payment_method
+            .map(|method| SavedCard { customer, method }))
     }
 
-    /// Charges a renewal order to the subscription's saved card, off session, under the
-    /// order's idempotency key (saved when the order was made). `None`: this provider charges
+    /// Charges a renewal order to the subscription's saved card, off session, under `key`
+    /// (the attempt's, saved before this call). `None`: this provider charges
     /// no saved card (the test provider's renewals are settled by `services::billing`).
     pub async fn charge_saved(
         &self,
         order: &Order,
         card: &SavedCard,
+        key: &str,
     ) -> Result<Option<PaymentStatus>, PaymentError> {
         match self {
             Payments::Test => Ok(None),
-            Payments::Stripe(stripe) => stripe.charge(order, card).await.map(Some),
+            Payments::Stripe(stripe) => stripe.charge(order, card, key).await.map(Some),
         }
     }
 
@@ -408,23 +411,28 @@ impl Stripe {
 
     /// `GET /v1/payment_intents/{id}`.
     async fn payment_intent(&self, id: &str) -> Result<PaymentIntent, PaymentError> {
-        self.send(
-            self.client
-                .get(format!("{}/v1/payment_intents/{}", self.base, path_part(id)?)),
-        )
+        self.send(self.client.get(format!(
+            "{}/v1/payment_intents/{}",
+            self.base,
+            path_part(id)?
+        )))
         .await
     }
 
-    /// `POST /v1/payment_intents`, confirmed off session on the saved card, under the order's
-    /// key. A card declined is Stripe's 402 with the PaymentIntent in the error: a failure of
+    /// `POST /v1/payment_intents`, confirmed off session on the saved card, under `key`. A card declined is Stripe's 402 with the PaymentIntent in the error: a failure of
     /// the payment, not of the call.
-    async fn charge(&self, order: &Order, card: &SavedCard) -> Result<PaymentStatus, PaymentError> {
+    async fn charge(
+        &self,
+        order: &Order,
+        card: &SavedCard,
+        key: &str,
+    ) -> Result<PaymentStatus, PaymentError> {
         let order_id = order.id.to_string();
         let amount = order.amount_cents.0.to_string();
         let request = self
             .client
             .post(format!("{}/v1/payment_intents", self.base))
-            .header("Idempotency-Key", &order.idempotency_key)
+            .header("Idempotency-Key", key)
             .form(&[
                 ("amount", amount.as_str()),
                 ("currency", "eur"),
