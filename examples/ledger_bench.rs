@@ -512,9 +512,16 @@ async fn history(
     let mut short = 0;
     for d in 0..=days {
         let day = first_day + Duration::days(d);
-        credits::renew_due(&pool, day + Duration::hours(1))
-            .await
-            .map_err(|e| anyhow::anyhow!("renewal: {e}"))?;
+        nanoclip::services::billing::renew_due(
+            &pool,
+            &nanoclip::services::billing::Renewals {
+                payments: Default::default(),
+                public_url: String::new(),
+            },
+            day + Duration::hours(1),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("renewal: {e}"))?;
         if d % 30 == 2 {
             let key = format!("achat-{d}");
             credits::adjust(

@@ -26,3 +26,10 @@ CREATE INDEX refunds_requested ON refunds (requested_at) WHERE state = 'requeste
 
 -- The reconciliation job asks the provider about the payments still pending.
 CREATE INDEX orders_pending_by_provider ON orders (provider, updated_at) WHERE state = 'pending';
+
+-- The card a subscription's renewals are charged to, off session: Stripe's customer and payment
+-- method, saved from the Checkout Session that paid the subscription (sign-up, upgrade, a
+-- payment after a failed renewal). None with the test provider.
+ALTER TABLE subscriptions
+    ADD COLUMN payment_customer text,
+    ADD COLUMN payment_method   text;

@@ -354,7 +354,11 @@ pub async fn check_ledger(config: Config) -> anyhow::Result<()> {
 /// `nanoclip renew`
 pub async fn renew(config: Config) -> anyhow::Result<()> {
     let periods = with_pool(&config, async |pool, _| {
-        Ok(credits::renew_due(pool, Clock::system().now()).await?)
+        let renewals = crate::services::billing::Renewals {
+            payments: crate::services::payments::Payments::from_config(&config)?,
+            public_url: config.public_url.clone(),
+        };
+        Ok(crate::services::billing::renew_due(pool, &renewals, Clock::system().now()).await?)
     })
     .await?;
     println!("{}", words(&Said::Renewed { periods }));

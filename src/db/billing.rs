@@ -29,6 +29,16 @@ pub struct Order {
     pub invoice: Option<String>,
     /// The credit note (AV-…) of a refunded order.
     pub credit_note: Option<String>,
+    /// The period a renewal pays for.
+    pub period_number: Option<i32>,
+}
+
+impl Order {
+    /// Whether the payer may pay it on the provider's page: an open order, or a renewal whose
+    /// off-session charge failed (the owner pays it by hand).
+    pub fn payable(&self) -> bool {
+        self.state.is_open() || (self.kind == "renewal" && self.state == OrderState::Failed)
+    }
 }
 
 /// A new order, as the service prices it (never from the form).
@@ -47,6 +57,8 @@ pub struct NewOrder<'a> {
     pub created_by: Option<Uuid>,
     pub now: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// A renewal's period: its number and first instant.
+    pub period: Option<(i32, OffsetDateTime)>,
 }
 
 /// Creates the order, or gives the one made with the same form key (a double submit).
@@ -54,9 +66,10 @@ pub async fn create_order(conn: &mut PgConnection, o: NewOrder<'_>) -> sqlx::Res
     let key = Uuid::new_v4().to_string();
     let created = sqlx::query_scalar!(
         "INSERT INTO orders (organisation_id, kind, pack_id, plan_id, label, amount_cents, credits, restricted_to,
-                             provider, idempotency_key, form_key, created_by, created_at, updated_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
-         ON CONFLICT (organisation_id, form_key) DO NOTHING RETURNING id",
+                             provider, idempotency_key, form_key, created_by, created_at, updated_at, expires_at,
+                             period_number, period_start)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16)
+         ON CONFLICT DO NOTHING RETURNING id",
         o.organisation,
         o.kind,
         o.pack_id,
@@ -70,7 +83,9 @@ pub async fn create_order(conn: &mut PgConnection, o: NewOrder<'_>) -> sqlx::Res
         o.form_key,
         o.created_by,
         o.now,
-        o.expires_at
+        o.expires_at,
+        o.period.map(|p| p.0),
+        o.period.map(|p| p.1)
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -95,7 +110,8 @@ pub async fn order(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Ord
                   o.credits, o.restricted_to, o.state AS "state: OrderState", o.failure, o.provider, o.provider_ref,
                   o.idempotency_key, o.created_at, o.expires_at, o.paid_at,
                   (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'FA') AS invoice,
-                  (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'AV') AS credit_note
+                  (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'AV') AS credit_note,
+                  o.period_number
            FROM orders o WHERE o.id = $1"#,
         id
     )
@@ -109,7 +125,7 @@ pub async fn lock_order(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Optio
         r#"SELECT o.id, o.organisation_id, o.kind, o.pack_id, o.plan_id, o.label, o.amount_cents AS "amount_cents: Cents",
                   o.credits, o.restricted_to, o.state AS "state: OrderState", o.failure, o.provider, o.provider_ref,
                   o.idempotency_key, o.created_at, o.expires_at, o.paid_at,
-                  NULL::text AS invoice, NULL::text AS credit_note
+                  NULL::text AS invoice, NULL::text AS credit_note, o.period_number
            FROM orders o WHERE o.id = $1 FOR UPDATE"#,
         id
     )
@@ -128,7 +144,8 @@ pub async fn orders(
                   o.credits, o.restricted_to, o.state AS "state: OrderState", o.failure, o.provider, o.provider_ref,
                   o.idempotency_key, o.created_at, o.expires_at, o.paid_at,
                   (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'FA') AS invoice,
-                  (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'AV') AS credit_note
+                  (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'AV') AS credit_note,
+                  o.period_number
            FROM orders o WHERE o.organisation_id = $1 ORDER BY o.created_at DESC LIMIT $2"#,
         organisation,
         limit
@@ -489,6 +506,253 @@ pub async fn record_refund_answer(
         provider_ref,
         failure,
         now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A plan's name, price and allotment (what a renewal or a sign-up charges and grants).
+#[derive(Debug, Clone)]
+pub struct PlanTerms {
+    pub id: String,
+    pub name: String,
+    pub price_cents: Cents,
+    pub credits_per_period: i64,
+}
+
+pub async fn plan_terms(conn: &mut PgConnection, plan: &str) -> sqlx::Result<Option<PlanTerms>> {
+    sqlx::query_as!(
+        PlanTerms,
+        r#"SELECT id, name, price_cents AS "price_cents: Cents", credits_per_period FROM plans WHERE id = $1"#,
+        plan
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The organisation's order of `kind` for renewal period `period` (renewals), or its latest
+/// sign-up order (`period` None).
+pub async fn latest_order_of_kind(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    kind: &str,
+    period: Option<i32>,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM orders WHERE organisation_id = $1 AND kind = $2
+            AND ($3::int IS NULL OR period_number = $3)
+         ORDER BY created_at DESC LIMIT 1",
+        organisation,
+        kind,
+        period
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Claims charge attempt `number` of the order: false when another runner has it.
+pub async fn claim_attempt(
+    conn: &mut PgConnection,
+    order: Uuid,
+    number: i32,
+    key: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "INSERT INTO charge_attempts (order_id, number, idempotency_key, started_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+        order,
+        number,
+        key,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// How many charges of the order were attempted, and whether one is still unanswered.
+pub async fn attempts(conn: &mut PgConnection, order: Uuid) -> sqlx::Result<(i32, bool)> {
+    let row = sqlx::query!(
+        r#"SELECT count(*)::int AS "n!", coalesce(bool_or(answered_at IS NULL), false) AS "open!"
+           FROM charge_attempts WHERE order_id = $1"#,
+        order
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.n, row.open))
+}
+
+/// Records the provider's answer to an attempt (once: a second answer changes nothing).
+pub async fn answer_attempt(
+    conn: &mut PgConnection,
+    order: Uuid,
+    number: i32,
+    outcome: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE charge_attempts SET answered_at = $3, outcome = $4
+         WHERE order_id = $1 AND number = $2 AND answered_at IS NULL",
+        order,
+        number,
+        now,
+        outcome
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// An attempt still without an answer.
+#[derive(Debug, Clone)]
+pub struct OpenAttempt {
+    pub order_id: Uuid,
+    pub number: i32,
+    pub idempotency_key: String,
+}
+
+/// Attempts started before `before` and never answered (their runner stopped): asked again.
+pub async fn stale_attempts(
+    conn: &mut PgConnection,
+    before: OffsetDateTime,
+    limit: i64,
+) -> sqlx::Result<Vec<OpenAttempt>> {
+    sqlx::query_as!(
+        OpenAttempt,
+        "SELECT order_id, number, idempotency_key FROM charge_attempts
+         WHERE answered_at IS NULL AND started_at < $1 ORDER BY started_at LIMIT $2",
+        before,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The test provider's off-session answer for the organisation (None: approve).
+pub async fn test_setting(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
+        "SELECT off_session FROM test_provider_settings WHERE organisation_id = $1",
+        organisation
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn set_test_setting(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    setting: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO test_provider_settings (organisation_id, off_session, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (organisation_id) DO UPDATE SET off_session = $2, updated_at = $3",
+        organisation,
+        setting,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A failed charge: the subscription's status and retry schedule after it.
+pub async fn record_failed_charge(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    status: &str,
+    past_due_since: OffsetDateTime,
+    failures: i32,
+    next_retry_at: Option<OffsetDateTime>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE subscriptions SET status = $2, past_due_since = $3, failed_charges = $4, next_retry_at = $5
+         WHERE organisation_id = $1",
+        organisation,
+        status,
+        past_due_since,
+        failures,
+        next_retry_at
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Paid up: active again, no arrears, no retry.
+pub async fn record_paid_up(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE subscriptions SET status = 'active', past_due_since = NULL, failed_charges = 0, next_retry_at = NULL
+         WHERE organisation_id = $1",
+        organisation
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes the due retry off the schedule while it runs (its outcome sets the next one).
+pub async fn clear_retry(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE subscriptions SET next_retry_at = NULL WHERE organisation_id = $1",
+        organisation
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Past-due subscriptions whose retry is due (a batch).
+pub async fn retries_due(
+    conn: &mut PgConnection,
+    now: OffsetDateTime,
+    limit: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT organisation_id FROM subscriptions WHERE next_retry_at <= $1 ORDER BY next_retry_at LIMIT $2",
+        now,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The card the organisation's renewals are charged to, if one was kept.
+pub async fn saved_card(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+) -> sqlx::Result<Option<crate::services::payments::SavedCard>> {
+    let row = sqlx::query!(
+        "SELECT payment_customer, payment_method FROM subscriptions WHERE organisation_id = $1",
+        organisation
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(
+        row.and_then(|r| match (r.payment_customer, r.payment_method) {
+            (Some(customer), Some(method)) => {
+                Some(crate::services::payments::SavedCard { customer, method })
+            }
+            _ => None,
+        }),
+    )
+}
+
+pub async fn save_card(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    card: &crate::services::payments::SavedCard,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE subscriptions SET payment_customer = $2, payment_method = $3 WHERE organisation_id = $1",
+        organisation,
+        card.customer,
+        card.method
     )
     .execute(conn)
     .await?;

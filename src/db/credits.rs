@@ -638,6 +638,12 @@ pub struct Subscription {
     pub rollover_cap: Credits,
     /// A downgrade waiting for the end of the period.
     pub scheduled_plan_id: Option<String>,
+    /// The first failed renewal charge of the arrears, and the next retry (past due).
+    pub past_due_since: Option<OffsetDateTime>,
+    pub next_retry_at: Option<OffsetDateTime>,
+    pub failed_charges: i32,
+    /// The price of the next period's plan (what the renewal charges).
+    pub next_price: crate::domain::money::Cents,
 }
 
 /// Subscriptions whose current period has ended (a batch).
@@ -664,7 +670,8 @@ pub async fn lock_subscription(
         r#"SELECT s.organisation_id, s.plan_id, s.status AS "status: crate::domain::account::SubscriptionStatus",
                   s.anchor_date, s.period_number, s.period_start, s.period_end,
                   p.credits_per_period AS "credits_per_period: Credits", p.rollover_cap AS "rollover_cap: Credits",
-                  s.scheduled_plan_id
+                  s.scheduled_plan_id, s.past_due_since, s.next_retry_at, s.failed_charges,
+                  p.price_cents AS "next_price: crate::domain::money::Cents"
            FROM subscriptions s JOIN plans p ON p.id = coalesce(s.scheduled_plan_id, s.plan_id)
            WHERE s.organisation_id = $1 FOR UPDATE OF s"#,
         organisation
@@ -682,7 +689,8 @@ pub async fn subscription(
         r#"SELECT s.organisation_id, s.plan_id, s.status AS "status: crate::domain::account::SubscriptionStatus",
                   s.anchor_date, s.period_number, s.period_start, s.period_end,
                   p.credits_per_period AS "credits_per_period: Credits", p.rollover_cap AS "rollover_cap: Credits",
-                  s.scheduled_plan_id
+                  s.scheduled_plan_id, s.past_due_since, s.next_retry_at, s.failed_charges,
+                  p.price_cents AS "next_price: crate::domain::money::Cents"
            FROM subscriptions s JOIN plans p ON p.id = coalesce(s.scheduled_plan_id, s.plan_id)
            WHERE s.organisation_id = $1"#,
         organisation

@@ -172,7 +172,8 @@ pub struct Raise {
     pub reason: String,
 }
 
-/// The organisation's plan, whether it is suspended (by staff, or its subscription), and the
+/// The organisation's plan, whether it is suspended (by staff, or its subscription: unpaid past
+/// its retries, or a sign-up not paid yet), and the
 /// raise in force on `now`'s day (Europe/Paris).
 pub async fn launch_context(
     conn: &mut PgConnection,
@@ -180,7 +181,12 @@ pub async fn launch_context(
     now: OffsetDateTime,
 ) -> sqlx::Result<Option<LaunchContext>> {
     let row = sqlx::query!(
-        r#"SELECT o.plan_id, o.suspended_at IS NOT NULL AS "suspended!", o.low_balance_threshold,
+        r#"SELECT o.plan_id,
+                  -- Suspended by staff, or its subscription (unpaid past its retries, or a
+                  -- sign-up not paid yet: no subscription).
+                  (o.suspended_at IS NOT NULL
+                   OR coalesce((SELECT s.status FROM subscriptions s WHERE s.organisation_id = o.id), 'suspended') = 'suspended')
+                  AS "suspended!", o.low_balance_threshold,
                   r.daily AS "daily?", r.monthly AS "monthly?", r.concurrent AS "concurrent?",
                   r.first_day AS "first_day?", r.last_day AS "last_day?", r.reason AS "reason?"
            FROM organisations o

@@ -67,11 +67,13 @@ text_enum! {
 }
 
 text_enum! {
-    /// A subscription's state: not paid yet, paid, or a renewal payment failing (still retried).
+    /// A subscription's state: opened without payment (the demo, test fixtures), paid, a renewal
+    /// charge failing (still retried), or suspended after the last retry failed (until paid).
     SubscriptionStatus ("subscription status") {
         Unpaid => "unpaid",
         Active => "active",
         PastDue => "past_due",
+        Suspended => "suspended",
     }
 }
 

@@ -155,3 +155,123 @@ mod prorate_tests {
         assert_eq!(prorate(120, 86_400, period), 4, "a day of 31: 3,87 → 4");
     }
 }
+
+/// Days after the first failed renewal charge on which it is tried again.
+pub const RETRY_DAYS: [i64; 3] = [1, 3, 7];
+
+/// What follows a failed renewal charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Past due: charged again at this instant.
+    RetryAt(time::OffsetDateTime),
+    /// The last retry failed: the subscription is suspended until it is paid.
+    Suspend,
+}
+
+/// The retry schedule: `failures` charges have failed (the first one included), the first at
+/// `first_failure`. Retries come 1, 3 and 7 days after the first failure; the failure of the
+/// last one suspends.
+pub fn after_failure(first_failure: time::OffsetDateTime, failures: u32) -> AfterFailure {
+    let index = usize::try_from(failures.max(1) - 1).unwrap_or(usize::MAX);
+    match RETRY_DAYS.get(index) {
+        Some(days) => AfterFailure::RetryAt(first_failure + time::Duration::days(*days)),
+        None => AfterFailure::Suspend,
+    }
+}
+
+/// What the provider answers to an off-session charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    Paid,
+    CardDeclined,
+    InsufficientFunds,
+    ExpiredCard,
+    /// No answer in time: not paid (it counts as a failure; a late confirmation still pays).
+    NoAnswer,
+}
+
+impl ChargeOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeOutcome::Paid => "paid",
+            ChargeOutcome::CardDeclined => "card_declined",
+            ChargeOutcome::InsufficientFunds => "insufficient_funds",
+            ChargeOutcome::ExpiredCard => "expired_card",
+            ChargeOutcome::NoAnswer => "no_answer",
+        }
+    }
+
+    /// The test provider's setting (`approve` or a failure's name).
+    pub fn from_setting(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "approve" => ChargeOutcome::Paid,
+            "card_declined" => ChargeOutcome::CardDeclined,
+            "insufficient_funds" => ChargeOutcome::InsufficientFunds,
+            "expired_card" => ChargeOutcome::ExpiredCard,
+            "no_answer" => ChargeOutcome::NoAnswer,
+            _ => return None,
+        })
+    }
+
+    /// The setting's name (`approve` for `Paid`).
+    pub fn setting(self) -> &'static str {
+        match self {
+            ChargeOutcome::Paid => "approve",
+            other => other.as_str(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn retries_come_on_days_1_3_and_7_after_the_first_failure_then_suspension() {
+        let first = datetime!(2026-12-31 23:00 UTC);
+        assert_eq!(
+            after_failure(first, 1),
+            AfterFailure::RetryAt(datetime!(2027-01-01 23:00 UTC))
+        );
+        assert_eq!(
+            after_failure(first, 2),
+            AfterFailure::RetryAt(datetime!(2027-01-03 23:00 UTC))
+        );
+        assert_eq!(
+            after_failure(first, 3),
+            AfterFailure::RetryAt(datetime!(2027-01-07 23:00 UTC))
+        );
+        assert_eq!(after_failure(first, 4), AfterFailure::Suspend);
+        assert_eq!(after_failure(first, 40), AfterFailure::Suspend);
+    }
+
+    #[test]
+    fn the_schedule_counts_from_the_first_failure_not_the_last() {
+        let first = datetime!(2026-06-10 08:30 UTC);
+        // However late the second retry ran, the third is still day 7.
+        assert_eq!(
+            after_failure(first, 3),
+            AfterFailure::RetryAt(datetime!(2026-06-17 08:30 UTC))
+        );
+        assert_eq!(
+            after_failure(first, 0),
+            AfterFailure::RetryAt(datetime!(2026-06-11 08:30 UTC)),
+            "no failure counted yet reads as the first"
+        );
+    }
+
+    #[test]
+    fn charge_outcomes_round_trip_through_their_settings() {
+        for o in [
+            ChargeOutcome::Paid,
+            ChargeOutcome::CardDeclined,
+            ChargeOutcome::InsufficientFunds,
+            ChargeOutcome::ExpiredCard,
+            ChargeOutcome::NoAnswer,
+        ] {
+            assert_eq!(ChargeOutcome::from_setting(o.setting()), Some(o));
+        }
+        assert_eq!(ChargeOutcome::from_setting("paid"), None);
+    }
+}

@@ -24,7 +24,8 @@ pub enum Job {
     PurgeRateLimits,
     /// Removes the links from e-mails once they have been sent.
     RedactSentMail,
-    /// Renews the subscriptions whose period has ended (rollover, expiry, new allotment).
+    /// Renews the subscriptions whose period has ended (rollover, expiry, the charge that grants
+    /// the new allotment) and charges again the past-due ones whose retry is due.
     Renew,
     /// Releases the credit holds left unresolved past their timeout (30 minutes).
     ReleaseOverdueHolds,
@@ -132,7 +133,13 @@ impl Job {
             Job::RedactSentMail => db::outbox::redact_sent(conn, now - REDACT_AFTER).await?,
             // These commit each organisation's movements in their own transaction (the run's
             // transaction only holds the job's lock), so that a long run blocks nobody.
-            Job::Renew => credits::renew_due(pool, now).await?,
+            Job::Renew => {
+                let renewals = billing::Renewals {
+                    payments: context.payments.clone(),
+                    public_url: context.public_url.clone(),
+                };
+                billing::renew_due(pool, &renewals, now).await?
+            }
             Job::ReleaseOverdueHolds => generations::expire_overdue(pool, now).await?,
             Job::ExpireCredits => credits::expire_due(conn, now).await? as u64,
             Job::ExpiryRadar => db::credits::note_expiry_notices(conn, now).await?,
@@ -162,7 +169,7 @@ pub struct Context {
     pub public_url: String,
     /// Whether the built-in test engine renders (`NANOCLIP_ENGINE=test`).
     pub test_engine: bool,
-    /// The payment provider (`reconcile-payments`).
+    /// The payment provider (renewal charges, `reconcile-payments`).
     pub payments: crate::services::payments::Payments,
 }
 

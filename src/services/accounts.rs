@@ -164,15 +164,17 @@ pub struct SignUp<'a> {
     pub plan: &'a str,
 }
 
-/// Creates the organisation, its owner (to activate by e-mail) and its subscription. An address
-/// that has an account already gets an e-mail saying so, and the page says the same thing in
-/// both cases: sign-up never reveals who has an account.
+/// Creates the organisation, inactive, with the order of its first period, and its owner (to
+/// activate by e-mail; activated, the owner pays, and « paid » starts the subscription). An
+/// address that has an account already gets an e-mail saying so, and the page says the same
+/// thing in both cases: sign-up never reveals who has an account.
 pub async fn sign_up(
     pool: &PgPool,
     hasher: &Hasher,
     public_url: &str,
     input: SignUp<'_>,
     asker: Asker<'_>,
+    provider: super::billing::Provider,
     now: OffsetDateTime,
 ) -> Result<(), AccountError> {
     asker.charge(hasher)?;
@@ -190,7 +192,9 @@ pub async fn sign_up(
         tx.commit().await?;
         return Ok(());
     }
-    let organisation = open_organisation(&mut tx, input.organisation, input.plan, now).await?;
+    // Inactive until its first period is paid: no subscription yet, an order for it.
+    let organisation =
+        db::accounts::create_organisation(&mut tx, input.organisation, input.plan).await?;
     let user = db::accounts::create_user(
         &mut tx,
         Some(organisation),
@@ -200,6 +204,14 @@ pub async fn sign_up(
         false,
     )
     .await?;
+    super::billing::order_signup_in(&mut tx, organisation, user, input.plan, provider, now)
+        .await
+        .map_err(|e| match e {
+            super::billing::BillingError::Credit(super::credits::CreditError::Fault(f)) => {
+                AccountError::Fault(f)
+            }
+            other => AccountError::Fault(Fault::Internal(other.into())),
+        })?;
     let (token, token_hash) = new_token();
     db::accounts::insert_token(
         &mut tx,
@@ -772,8 +784,8 @@ pub async fn create_account(
 }
 
 /// A new organisation on `plan` with its subscription, whose first period starts at `now`, in
-/// the caller's transaction (sign-up, the demo, test fixtures). Billing comes later: until then
-/// a subscription starts unpaid (development only).
+/// the caller's transaction, without payment (status `unpaid`): the demo and test fixtures.
+/// Sign-up pays its first period instead (`sign_up`). The renewals charge it like any other.
 pub async fn open_organisation(
     conn: &mut PgConnection,
     name: &str,

@@ -11,10 +11,14 @@ use uuid::Uuid;
 use super::catalog::Catalog;
 use super::credits::{self, Actor, CreditError};
 use super::fault::Fault;
+use super::mail::{self, Email};
 use super::payments::{PaymentError, PaymentStatus, Payments, ReturnUrls};
 use crate::db;
 use crate::db::billing::{NewOrder, Order};
-use crate::domain::billing::{OrderState, TestOutcome, document_number, split_ttc};
+use crate::domain::account::SubscriptionStatus;
+use crate::domain::billing::{
+    AfterFailure, ChargeOutcome, OrderState, TestOutcome, after_failure, document_number, split_ttc,
+};
 use crate::domain::ledger::BucketSource;
 use crate::domain::money::Credits;
 
@@ -66,9 +70,10 @@ pub enum NotRefundable {
 pub const REFUND_WINDOW: Duration = Duration::days(14);
 
 /// Which provider takes the payments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Provider {
-    /// The built-in « Paiement de test » page (development).
+    /// The built-in « Paiement de test » page (development, the default).
+    #[default]
     Test,
     /// Stripe Checkout (production).
     Stripe,
@@ -79,6 +84,24 @@ impl Provider {
         match self {
             Provider::Test => "test",
             Provider::Stripe => "stripe",
+        }
+    }
+
+    /// The provider an order was made with (its `provider` column).
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "test" => Some(Provider::Test),
+            "stripe" => Some(Provider::Stripe),
+            _ => None,
+        }
+    }
+
+    /// The provider that takes new payments (pages, renewals, sign-ups): the one place where
+    /// it is chosen (`NANOCLIP_PAYMENTS`).
+    pub fn for_config(config: &crate::config::Config) -> Self {
+        match config.payments {
+            crate::config::Payments::Test => Provider::Test,
+            crate::config::Payments::Stripe => Provider::Stripe,
         }
     }
 }
@@ -129,6 +152,7 @@ pub async fn order_pack(
             created_by: Some(buyer),
             now,
             expires_at: now + ORDER_LIFETIME,
+            period: None,
         },
     )
     .await?)
@@ -159,6 +183,8 @@ pub async fn begin_payment(
                 db::billing::move_order(&mut conn, order, OrderState::Pending, None, now).await?;
             }
             OrderState::Pending => {}
+            // A renewal whose off-session charge failed is paid on the provider's page.
+            OrderState::Failed if found.payable() => {}
             // Paid already (a double submit after the payment): the result page.
             _ => return Ok(format!("/achats/retour/{order}")),
         }
@@ -233,6 +259,13 @@ async fn settle_in(
     event: Option<Event<'_>>,
     now: OffsetDateTime,
 ) -> Result<Option<OrderState>, BillingError> {
+    // Orders that change the subscription lock it first, as the renewal does (subscription,
+    // then order): no deadlock between a payment and a renewal run.
+    if let Some(found) = db::billing::order(conn, order).await?
+        && found.kind != "pack"
+    {
+        db::credits::lock_subscription(conn, found.organisation_id).await?;
+    }
     let Some(current) = db::billing::lock_order(conn, order).await? else {
         if let Some(e) = event {
             db::billing::record_event(conn, e.id, e.provider, e.kind, None, now).await?;
@@ -266,48 +299,91 @@ async fn pay(
     order: &Order,
     now: OffsetDateTime,
 ) -> Result<(), BillingError> {
-    if order.kind == "upgrade" {
-        // The new plan applies at once; its extra credits end with the period, like its allotment.
-        let Some(plan) = order.plan_id.as_deref() else {
-            return Err(Fault::Internal(anyhow::anyhow!("an upgrade without its plan")).into());
-        };
-        db::credits::switch_plan(conn, order.organisation_id, plan).await?;
-        if let Some(sub) = db::credits::subscription(conn, order.organisation_id).await?
-            && order.credits > 0
-        {
+    match order.kind.as_str() {
+        "upgrade" => {
+            // The new plan applies at once; its extra credits end with the period, like its
+            // allotment.
+            let Some(plan) = order.plan_id.as_deref() else {
+                return Err(Fault::Internal(anyhow::anyhow!("an upgrade without its plan")).into());
+            };
+            db::credits::switch_plan(conn, order.organisation_id, plan).await?;
+            if let Some(sub) = db::credits::subscription(conn, order.organisation_id).await?
+                && order.credits > 0
+            {
+                credits::grant_in(
+                    conn,
+                    order.organisation_id,
+                    BucketSource::Allotment,
+                    None,
+                    Credits(order.credits),
+                    sub.period_end,
+                    &format!("order:{}", order.id),
+                    Actor {
+                        actor: "system",
+                        reason: "upgrade",
+                    },
+                    now,
+                )
+                .await?;
+            }
+        }
+        "renewal" => {
+            // The period's allotment, if the order is the current period's (a late payment of a
+            // period already over grants nothing), and the subscription is paid up.
+            if let Some(sub) = db::credits::lock_subscription(conn, order.organisation_id).await?
+                && order.period_number == Some(sub.period_number)
+            {
+                credits::grant_allotment(
+                    conn,
+                    order.organisation_id,
+                    sub.period_number,
+                    Credits(order.credits),
+                    sub.period_end,
+                    now,
+                )
+                .await?;
+                db::billing::record_paid_up(conn, order.organisation_id).await?;
+            }
+        }
+        "signup" => {
+            // The subscription starts now, with its first period and allotment (a second paid
+            // sign-up order, confirmed late, finds it started: the money was taken, staff refunds).
+            let Some(plan) = order.plan_id.as_deref() else {
+                return Err(Fault::Internal(anyhow::anyhow!("a sign-up without its plan")).into());
+            };
+            if db::credits::subscription(conn, order.organisation_id)
+                .await?
+                .is_none()
+            {
+                credits::start_subscription(
+                    conn,
+                    order.organisation_id,
+                    plan,
+                    SubscriptionStatus::Active,
+                    now,
+                )
+                .await?;
+            }
+        }
+        _ if order.credits > 0 => {
+            let expires = db::billing::twelve_months_after(conn, now).await?;
             credits::grant_in(
                 conn,
                 order.organisation_id,
-                BucketSource::Allotment,
-                None,
+                BucketSource::Purchase,
+                order.restricted_to.as_deref(),
                 Credits(order.credits),
-                sub.period_end,
+                expires,
                 &format!("order:{}", order.id),
                 Actor {
                     actor: "system",
-                    reason: "upgrade",
+                    reason: "purchase",
                 },
                 now,
             )
             .await?;
         }
-    } else if order.credits > 0 {
-        let expires = db::billing::twelve_months_after(conn, now).await?;
-        credits::grant_in(
-            conn,
-            order.organisation_id,
-            BucketSource::Purchase,
-            order.restricted_to.as_deref(),
-            Credits(order.credits),
-            expires,
-            &format!("order:{}", order.id),
-            Actor {
-                actor: "system",
-                reason: "purchase",
-            },
-            now,
-        )
-        .await?;
+        _ => {}
     }
     let year = db::billing::paris_year(conn, now).await?;
     let sequence = db::billing::next_number(conn, "FA", year).await?;
@@ -417,7 +493,9 @@ pub async fn refresh(
     }
     match payments.status(&found).await {
         Ok(Some(status)) => {
-            apply_status(pool, id, status, now).await?;
+            if apply_status(pool, id, status, now).await? == Some(OrderState::Paid) {
+                remember_card(pool, payments, id).await;
+            }
         }
         Ok(None) => {}
         Err(error) => tracing::warn!(order = %id, %error, "payment status unknown for now"),
@@ -530,7 +608,13 @@ async fn reconcile_order(
         payments.status(&found).await?
     };
     match status {
-        Some(status) => Ok(apply_status(pool, id, status, now).await?.is_some()),
+        Some(status) => {
+            let settled = apply_status(pool, id, status, now).await?;
+            if settled == Some(OrderState::Paid) {
+                remember_card(pool, payments, id).await;
+            }
+            Ok(settled.is_some())
+        }
         None => Ok(false),
     }
 }
@@ -807,6 +891,7 @@ pub async fn order_upgrade(
             created_by: Some(buyer),
             now,
             expires_at: now + ORDER_LIFETIME,
+            period: None,
         },
     )
     .await?)
@@ -882,4 +967,615 @@ pub async fn subscription(
         .ok_or(BillingError::UnknownOrder)?
         .plan_id;
     Ok((sub, plan))
+}
+
+// ---------------------------------------------------------------- renewal charges
+
+/// What renewals need besides the database: the provider of new charges, and the portal's
+/// address for the links in e-mails.
+#[derive(Debug, Clone)]
+pub struct Renewals {
+    pub payments: Payments,
+    pub public_url: String,
+}
+
+/// An attempt to charge, claimed by this runner (its row holds the outgoing call's key).
+#[derive(Debug, Clone)]
+struct Claim {
+    order: Uuid,
+    number: i32,
+    key: String,
+}
+
+/// An attempt left unanswered this long is asked again (its runner stopped).
+const STALE_ATTEMPT: Duration = Duration::minutes(10);
+
+/// The provider-side charge of an order, off-session (the payer is not there): the one place
+/// that knows each provider. `key` is the call's idempotency key, recorded before the call, so
+/// that asking again gives the same answer and takes the money once.
+pub async fn charge_off_session(
+    pool: &PgPool,
+    payments: &Payments,
+    order: &Order,
+    key: &str,
+) -> Result<ChargeOutcome, BillingError> {
+    match Provider::parse(&order.provider) {
+        Some(Provider::Test) => {
+            // The test provider answers what the organisation's setting says (approve when
+            // unset); it keeps no state, so the same key gives the same answer.
+            let _ = key;
+            let mut conn = pool.acquire().await?;
+            let setting = db::billing::test_setting(&mut conn, order.organisation_id).await?;
+            Ok(setting
+                .as_deref()
+                .and_then(ChargeOutcome::from_setting)
+                .unwrap_or(ChargeOutcome::Paid))
+        }
+        Some(Provider::Stripe) if payments.provider() == Provider::Stripe => {
+            let card = {
+                let mut conn = pool.acquire().await?;
+                db::billing::saved_card(&mut conn, order.organisation_id).await?
+            };
+            let Some(card) = card else {
+                // No card kept (a subscription started before Stripe, or a payment that kept
+                // none): a failure the owner settles through the e-mail's link.
+                tracing::warn!(order = %order.id, "renewal: no saved card to charge");
+                return Ok(ChargeOutcome::CardDeclined);
+            };
+            match payments.charge_saved(order, &card, key).await {
+                Ok(Some(PaymentStatus::Paid)) => Ok(ChargeOutcome::Paid),
+                // Processing (a bank debit): its webhook pays the order when it clears.
+                Ok(Some(PaymentStatus::Open)) | Ok(None) => Ok(ChargeOutcome::NoAnswer),
+                Ok(Some(PaymentStatus::Failed(reason))) => Ok(match reason.as_str() {
+                    "insufficient_funds" => ChargeOutcome::InsufficientFunds,
+                    "expired_card" => ChargeOutcome::ExpiredCard,
+                    _ => ChargeOutcome::CardDeclined,
+                }),
+                Ok(Some(PaymentStatus::Expired)) => Ok(ChargeOutcome::CardDeclined),
+                // No answer: the attempt stays open and is asked again, under the same key.
+                Err(error @ PaymentError::Unavailable(_)) => Err(error.into()),
+                Err(PaymentError::Refused(error)) => {
+                    tracing::error!(order = %order.id, %error, "renewal charge refused by the provider");
+                    Ok(ChargeOutcome::CardDeclined)
+                }
+            }
+        }
+        _ => Err(Fault::Internal(anyhow::anyhow!(
+            "no off-session charge for provider {:?} with {:?} configured",
+            order.provider,
+            payments.name()
+        ))
+        .into()),
+    }
+}
+
+/// After a subscription's payment through the provider (sign-up, upgrade, a renewal paid by
+/// hand): the card it kept becomes the one renewals are charged to. Best effort: without it,
+/// the next renewal fails and the owner pays through the e-mail's link.
+pub async fn remember_card(pool: &PgPool, payments: &Payments, order: Uuid) {
+    let found = match pool.acquire().await {
+        Ok(mut conn) => db::billing::order(&mut conn, order).await.ok().flatten(),
+        Err(_) => None,
+    };
+    let Some(found) = found.filter(|o| {
+        o.kind != "pack" && o.state == OrderState::Paid && o.provider == payments.name()
+    }) else {
+        return;
+    };
+    match payments.saved_card(&found).await {
+        Ok(Some(card)) => {
+            let saved = match pool.acquire().await {
+                Ok(mut conn) => {
+                    db::billing::save_card(&mut conn, found.organisation_id, &card).await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(error) = saved {
+                tracing::error!(order = %order, %error, "the card for renewals was not saved");
+            }
+        }
+        Ok(None) => {}
+        Err(error) => tracing::warn!(order = %order, %error, "the card for renewals is unknown"),
+    }
+}
+
+/// Sets the test provider's answer to the organisation's off-session charges (development and
+/// tests).
+pub async fn set_test_outcome(
+    pool: &PgPool,
+    organisation: Uuid,
+    outcome: ChargeOutcome,
+    now: OffsetDateTime,
+) -> Result<(), BillingError> {
+    let mut conn = pool.acquire().await?;
+    db::billing::set_test_setting(&mut conn, organisation, outcome.setting(), now).await?;
+    Ok(())
+}
+
+fn as_credit_error(e: BillingError) -> CreditError {
+    match e {
+        BillingError::Credit(c) => c,
+        other => CreditError::Fault(Fault::Internal(other.into())),
+    }
+}
+
+/// Runs what the renewals owe at `now`: attempts left unanswered are asked again, every period
+/// that has ended is renewed and charged (catching up missed ones), and the retries that are
+/// due are charged. Safe when several runners do it at once. Returns the periods renewed.
+pub async fn renew_due(
+    pool: &PgPool,
+    renewals: &Renewals,
+    now: OffsetDateTime,
+) -> Result<u64, BillingError> {
+    resume_stale_attempts(pool, renewals, now).await?;
+    let mut renewed = 0;
+    loop {
+        let due = {
+            let mut conn = pool.acquire().await?;
+            db::credits::due_subscriptions(&mut conn, now, 100).await?
+        };
+        let batch = due.len();
+        for organisation in due {
+            renewed += renew(pool, renewals, organisation, now).await?;
+        }
+        if batch < 100 {
+            break;
+        }
+    }
+    retry_due(pool, renewals, now).await?;
+    Ok(renewed)
+}
+
+/// What one step of a subscription's renewal did.
+enum Step {
+    /// Its period has not ended, or another runner is charging it.
+    Done,
+    /// A period renewed; the claim, when its charge is ours to make.
+    Rolled(Option<Claim>),
+}
+
+/// Renews one subscription for every period that has ended by `now`, each charged before the
+/// next is renewed.
+pub async fn renew(
+    pool: &PgPool,
+    renewals: &Renewals,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> Result<u64, BillingError> {
+    let mut renewed = 0;
+    loop {
+        let step = credits::retrying(|| async move {
+            let mut tx = pool.begin().await?;
+            let step = roll_and_claim(&mut tx, renewals.payments.provider(), organisation, now)
+                .await
+                .map_err(as_credit_error)?;
+            tx.commit().await?;
+            Ok(step)
+        })
+        .await?;
+        match step {
+            Step::Done => return Ok(renewed),
+            Step::Rolled(claim) => {
+                renewed += 1;
+                if let Some(claim) = claim {
+                    charge_and_apply(pool, renewals, &claim, now).await?;
+                }
+            }
+        }
+    }
+}
+
+/// Under the subscription's lock: renews its period if it has ended, makes the new period's
+/// renewal order (once per period), and claims its first charge unless the subscription is
+/// past due or suspended (its retries, or its owner, pay it).
+async fn roll_and_claim(
+    conn: &mut PgConnection,
+    provider: Provider,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> Result<Step, BillingError> {
+    let Some(sub) = db::credits::lock_subscription(conn, organisation).await? else {
+        return Ok(Step::Done);
+    };
+    if sub.period_end > now {
+        return Ok(Step::Done);
+    }
+    // The current period's charge still in flight: its runner renews what follows.
+    if let Some(current) =
+        db::billing::latest_order_of_kind(conn, organisation, "renewal", Some(sub.period_number))
+            .await?
+        && db::billing::attempts(conn, current).await?.1
+    {
+        return Ok(Step::Done);
+    }
+    let Some(rolled) = credits::roll_period(conn, &sub, now).await? else {
+        return Ok(Step::Done);
+    };
+    let terms = db::billing::plan_terms(conn, &rolled.plan_id)
+        .await?
+        .ok_or_else(|| Fault::Internal(anyhow::anyhow!("plan {} gone", rolled.plan_id)))?;
+    if terms.price_cents.0 <= 0 {
+        // A free plan: nothing to charge.
+        credits::grant_allotment(
+            conn,
+            organisation,
+            rolled.number,
+            Credits(terms.credits_per_period),
+            rolled.end,
+            now,
+        )
+        .await?;
+        return Ok(Step::Rolled(None));
+    }
+    let label = format!("{} (renouvellement)", terms.name);
+    let order = db::billing::create_order(
+        conn,
+        NewOrder {
+            organisation,
+            kind: "renewal",
+            pack_id: None,
+            plan_id: Some(&terms.id),
+            label: &label,
+            amount: terms.price_cents,
+            credits: terms.credits_per_period,
+            restricted_to: None,
+            provider: provider.as_str(),
+            form_key: &format!("renewal:{}", rolled.number),
+            created_by: None,
+            now,
+            // Payable until its period ends.
+            expires_at: rolled.end,
+            period: Some((rolled.number, rolled.start)),
+        },
+    )
+    .await?;
+    db::billing::move_order(conn, order, OrderState::Pending, None, now).await?;
+    if matches!(
+        sub.status,
+        SubscriptionStatus::PastDue | SubscriptionStatus::Suspended
+    ) {
+        return Ok(Step::Rolled(None));
+    }
+    Ok(Step::Rolled(claim(conn, order, now).await?))
+}
+
+/// Claims the order's next charge attempt (its key saved before the call).
+async fn claim(
+    conn: &mut PgConnection,
+    order: Uuid,
+    now: OffsetDateTime,
+) -> Result<Option<Claim>, BillingError> {
+    let Some(found) = db::billing::order(conn, order).await? else {
+        return Ok(None);
+    };
+    let (count, open) = db::billing::attempts(conn, order).await?;
+    if open || !found.payable() {
+        return Ok(None);
+    }
+    let number = count + 1;
+    let key = format!("{}:{number}", found.idempotency_key);
+    if !db::billing::claim_attempt(conn, order, number, &key, now).await? {
+        return Ok(None);
+    }
+    Ok(Some(Claim { order, number, key }))
+}
+
+async fn charge_and_apply(
+    pool: &PgPool,
+    renewals: &Renewals,
+    claim: &Claim,
+    now: OffsetDateTime,
+) -> Result<(), BillingError> {
+    let order = {
+        let mut conn = pool.acquire().await?;
+        db::billing::order(&mut conn, claim.order)
+            .await?
+            .ok_or(BillingError::UnknownOrder)?
+    };
+    let outcome = charge_off_session(pool, &renewals.payments, &order, &claim.key).await?;
+    credits::retrying(|| async move {
+        let mut tx = pool.begin().await?;
+        apply_charge(&mut tx, renewals, claim, outcome, now)
+            .await
+            .map_err(as_credit_error)?;
+        tx.commit().await?;
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+/// The provider's answer to a charge, once: paid settles the order (allotment, invoice, paid
+/// up); a failure makes the subscription past due with its next retry, or suspends it after
+/// the last one, and tells the owner by e-mail (the first failure, and the suspension).
+async fn apply_charge(
+    conn: &mut PgConnection,
+    renewals: &Renewals,
+    claim: &Claim,
+    outcome: ChargeOutcome,
+    now: OffsetDateTime,
+) -> Result<(), BillingError> {
+    let Some(order) = db::billing::order(conn, claim.order).await? else {
+        return Err(BillingError::UnknownOrder);
+    };
+    let Some(sub) = db::credits::lock_subscription(conn, order.organisation_id).await? else {
+        return Err(BillingError::UnknownOrder);
+    };
+    if !db::billing::answer_attempt(conn, claim.order, claim.number, outcome.as_str(), now).await? {
+        return Ok(()); // answered already
+    }
+    if outcome == ChargeOutcome::Paid {
+        settle_in(conn, claim.order, &Settlement::Paid, None, now).await?;
+        return Ok(());
+    }
+    let state = settle_in(
+        conn,
+        claim.order,
+        &Settlement::Failed(outcome.as_str().to_owned()),
+        None,
+        now,
+    )
+    .await?;
+    // Paid meanwhile (the owner's link), an old period's order, or suspended already: the
+    // schedule has nothing to add.
+    if state == Some(OrderState::Paid)
+        || order.period_number != Some(sub.period_number)
+        || sub.status == SubscriptionStatus::Suspended
+    {
+        return Ok(());
+    }
+    let failures = sub.failed_charges + 1;
+    let since = sub.past_due_since.unwrap_or(now);
+    let (buyer_name, buyer_email) = db::billing::buyer(conn, order.organisation_id).await?;
+    let pay_link = format!("{}/abonnement#reglement", renewals.public_url);
+    let email = match after_failure(since, u32::try_from(failures).unwrap_or(u32::MAX)) {
+        AfterFailure::RetryAt(at) => {
+            db::billing::record_failed_charge(
+                conn,
+                order.organisation_id,
+                SubscriptionStatus::PastDue.as_str(),
+                since,
+                failures,
+                Some(at),
+            )
+            .await?;
+            (failures == 1).then(|| Email::RenewalFailed {
+                organisation: buyer_name,
+                plan: order.label.clone(),
+                amount: crate::domain::format::euros(order.amount_cents.0),
+                reason: outcome.as_str().to_owned(),
+                next_try: crate::domain::format::date_fr(crate::domain::format::paris(at).date()),
+                pay_link,
+            })
+        }
+        AfterFailure::Suspend => {
+            db::billing::record_failed_charge(
+                conn,
+                order.organisation_id,
+                SubscriptionStatus::Suspended.as_str(),
+                since,
+                failures,
+                None,
+            )
+            .await?;
+            Some(Email::SubscriptionSuspended {
+                organisation: buyer_name,
+                amount: crate::domain::format::euros(order.amount_cents.0),
+                pay_link,
+            })
+        }
+    };
+    if let Some(email) = email
+        && !buyer_email.is_empty()
+    {
+        mail::queue(conn, &buyer_email, &email)
+            .await
+            .map_err(Fault::from)?;
+    }
+    Ok(())
+}
+
+/// Charges the past-due subscriptions whose retry is due.
+async fn retry_due(
+    pool: &PgPool,
+    renewals: &Renewals,
+    now: OffsetDateTime,
+) -> Result<u64, BillingError> {
+    let due = {
+        let mut conn = pool.acquire().await?;
+        db::billing::retries_due(&mut conn, now, 500).await?
+    };
+    let mut charged = 0;
+    for organisation in due {
+        let claimed = credits::retrying(|| async move {
+            let mut tx = pool.begin().await?;
+            let claimed = claim_retry(&mut tx, organisation, now)
+                .await
+                .map_err(as_credit_error)?;
+            tx.commit().await?;
+            Ok(claimed)
+        })
+        .await?;
+        if let Some(claim) = claimed {
+            charge_and_apply(pool, renewals, &claim, now).await?;
+            charged += 1;
+        }
+    }
+    Ok(charged)
+}
+
+async fn claim_retry(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> Result<Option<Claim>, BillingError> {
+    let Some(sub) = db::credits::lock_subscription(conn, organisation).await? else {
+        return Ok(None);
+    };
+    if sub.status != SubscriptionStatus::PastDue || sub.next_retry_at.is_none_or(|at| at > now) {
+        return Ok(None);
+    }
+    db::billing::clear_retry(conn, organisation).await?;
+    let Some(order) =
+        db::billing::latest_order_of_kind(conn, organisation, "renewal", Some(sub.period_number))
+            .await?
+    else {
+        return Ok(None);
+    };
+    claim(conn, order, now).await
+}
+
+/// Asks the provider again about attempts whose runner stopped before the answer.
+async fn resume_stale_attempts(
+    pool: &PgPool,
+    renewals: &Renewals,
+    now: OffsetDateTime,
+) -> Result<(), BillingError> {
+    let stale = {
+        let mut conn = pool.acquire().await?;
+        db::billing::stale_attempts(&mut conn, now - STALE_ATTEMPT, 100).await?
+    };
+    for attempt in stale {
+        let claim = Claim {
+            order: attempt.order_id,
+            number: attempt.number,
+            key: attempt.idempotency_key,
+        };
+        charge_and_apply(pool, renewals, &claim, now).await?;
+    }
+    Ok(())
+}
+
+/// Starts paying the current period's renewal by hand (past due or suspended): where to send
+/// the payer. `NotPayable` when nothing is owed.
+pub async fn pay_renewal(
+    pool: &PgPool,
+    payments: &Payments,
+    public_url: &str,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> Result<String, BillingError> {
+    let order = {
+        let mut conn = pool.acquire().await?;
+        let sub = db::credits::subscription(&mut conn, organisation)
+            .await?
+            .ok_or(BillingError::UnknownOrder)?;
+        if !matches!(
+            sub.status,
+            SubscriptionStatus::PastDue | SubscriptionStatus::Suspended
+        ) {
+            return Err(BillingError::NotPayable);
+        }
+        db::billing::latest_order_of_kind(
+            &mut conn,
+            organisation,
+            "renewal",
+            Some(sub.period_number),
+        )
+        .await?
+        .ok_or(BillingError::NotPayable)?
+    };
+    begin_payment(pool, payments, public_url, organisation, order, now).await
+}
+
+// ---------------------------------------------------------------- paid sign-up
+
+/// The first period's order of a new organisation, in the sign-up's transaction.
+pub async fn order_signup_in(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    owner: Uuid,
+    plan: &str,
+    provider: Provider,
+    now: OffsetDateTime,
+) -> Result<Uuid, BillingError> {
+    let terms = db::billing::plan_terms(conn, plan)
+        .await?
+        .ok_or(BillingError::UnknownPack)?;
+    let label = format!("{} (première période)", terms.name);
+    Ok(db::billing::create_order(
+        conn,
+        NewOrder {
+            organisation,
+            kind: "signup",
+            pack_id: None,
+            plan_id: Some(&terms.id),
+            label: &label,
+            amount: terms.price_cents,
+            credits: terms.credits_per_period,
+            restricted_to: None,
+            provider: provider.as_str(),
+            form_key: &format!("signup:{}", Uuid::new_v4()),
+            created_by: Some(owner),
+            now,
+            expires_at: now + ORDER_LIFETIME,
+            period: None,
+        },
+    )
+    .await?)
+}
+
+/// Where a sign-up's payment stands.
+#[derive(Debug, Clone)]
+pub enum SignupPayment {
+    /// Paid: the subscription runs.
+    Paid,
+    /// To pay: the plan's terms, and the latest order (it may have expired or failed).
+    Due {
+        terms: db::billing::PlanTerms,
+        order: Option<Box<Order>>,
+    },
+}
+
+pub async fn signup_payment(
+    pool: &PgPool,
+    organisation: Uuid,
+) -> Result<SignupPayment, BillingError> {
+    let mut conn = pool.acquire().await?;
+    if db::credits::subscription(&mut conn, organisation)
+        .await?
+        .is_some()
+    {
+        return Ok(SignupPayment::Paid);
+    }
+    let plan = db::accounts::organisation(&mut conn, organisation)
+        .await?
+        .ok_or(BillingError::UnknownOrder)?
+        .plan_id;
+    let terms = db::billing::plan_terms(&mut conn, &plan)
+        .await?
+        .ok_or(BillingError::UnknownPack)?;
+    let order =
+        match db::billing::latest_order_of_kind(&mut conn, organisation, "signup", None).await? {
+            Some(id) => db::billing::order(&mut conn, id).await?.map(Box::new),
+            None => None,
+        };
+    Ok(SignupPayment::Due { terms, order })
+}
+
+/// Starts (or resumes) paying the sign-up: the open order, or a new one when the last expired
+/// or failed. Where to send the payer (the dashboard once paid).
+pub async fn pay_signup(
+    pool: &PgPool,
+    payments: &Payments,
+    public_url: &str,
+    organisation: Uuid,
+    owner: Uuid,
+    now: OffsetDateTime,
+) -> Result<String, BillingError> {
+    let provider = payments.provider();
+    let order = match signup_payment(pool, organisation).await? {
+        SignupPayment::Paid => return Ok("/tableau-de-bord".to_owned()),
+        SignupPayment::Due {
+            order: Some(order), ..
+        } if order.state.is_open() && order.expires_at > now => order.id,
+        SignupPayment::Due { terms, .. } => {
+            let mut tx = pool.begin().await?;
+            let id =
+                order_signup_in(&mut tx, organisation, owner, &terms.id, provider, now).await?;
+            tx.commit().await?;
+            id
+        }
+    };
+    begin_payment(pool, payments, public_url, organisation, order, now).await
 }

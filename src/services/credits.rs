@@ -490,65 +490,31 @@ pub async fn start_subscription(
     Ok(())
 }
 
-/// Runs the renewals that are due at `now`, each subscription in its own transaction, catching
-/// up every period missed. Returns the number of periods renewed.
-pub async fn renew_due(pool: &PgPool, now: OffsetDateTime) -> Result<u64, CreditError> {
-    let mut renewed = 0;
-    loop {
-        let due = {
-            let mut conn = pool.acquire().await?;
-            db::credits::due_subscriptions(&mut conn, now, 100).await?
-        };
-        if due.is_empty() {
-            return Ok(renewed);
-        }
-        let batch = due.len();
-        for organisation in due {
-            renewed += renew(pool, organisation, now).await?;
-        }
-        if batch < 100 {
-            return Ok(renewed);
-        }
-    }
+/// A period opened by `roll_period`.
+#[derive(Debug, Clone)]
+pub struct Rolled {
+    pub number: i32,
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+    /// The new period's plan (a scheduled downgrade applies from it).
+    pub plan_id: String,
 }
 
-/// Renews one subscription for every period that has ended by `now`.
-pub async fn renew(
-    pool: &PgPool,
-    organisation: Uuid,
-    now: OffsetDateTime,
-) -> Result<u64, CreditError> {
-    let mut renewed = 0;
-    loop {
-        let done = retrying(|| async move {
-            let mut tx = pool.begin().await?;
-            let done = renew_one_period(&mut tx, organisation, now).await?;
-            tx.commit().await?;
-            Ok(done)
-        })
-        .await?;
-        if !done {
-            return Ok(renewed);
-        }
-        renewed += 1;
-    }
-}
-
-/// Closes the subscription's current period if it has ended: up to the plan's rollover cap of
-/// what its allotment left carries over into a bucket expiring with the next period, the rest
-/// (and the previous rollover) expires, and the next allotment is granted, unless the
-/// subscription is past due. Idempotent per (subscription, period): `false` when nothing was due.
-async fn renew_one_period(
+/// Closes the subscription's current period if it has ended, in the caller's transaction (the
+/// subscription's row locked by it): up to the plan's rollover cap of what its allotments left
+/// carries over into a bucket expiring with the next period, the rest (and the previous
+/// rollover) expires, a scheduled downgrade applies, and the next period opens, without its
+/// allotment: the renewal charge grants it when paid (`grant_allotment`). Idempotent per
+/// (subscription, period): `None` when nothing was due.
+pub async fn roll_period(
     conn: &mut PgConnection,
-    organisation: Uuid,
+    sub: &db::credits::Subscription,
     now: OffsetDateTime,
-) -> Result<bool, CreditError> {
-    let Some(sub) = db::credits::lock_subscription(conn, organisation).await? else {
-        return Ok(false);
-    };
+) -> Result<Option<Rolled>, CreditError> {
     if sub.period_end > now {
-        return Ok(false);
+        return Ok(None);
     }
+    let organisation = sub.organisation_id;
     db::credits::lock_account(conn, organisation).await?;
     let n = sub.period_number;
     let period_ref = format!("period:{n}");
@@ -593,7 +559,6 @@ async fn renew_one_period(
         },
     )
     .await?;
-    let next_ref = format!("period:{}", n + 1);
     grant_in(
         conn,
         organisation,
@@ -609,23 +574,6 @@ async fn renew_one_period(
         now,
     )
     .await?;
-    if sub.status != SubscriptionStatus::PastDue {
-        grant_in(
-            conn,
-            organisation,
-            BucketSource::Allotment,
-            None,
-            sub.credits_per_period,
-            next_end,
-            &next_ref,
-            Actor {
-                actor: "system",
-                reason: "allotment",
-            },
-            now,
-        )
-        .await?;
-    }
     db::credits::close_period(conn, organisation, n, Credits(expired), carried, now).await?;
     // A downgrade scheduled for the end of the period takes effect now.
     let next_plan = sub
@@ -636,7 +584,39 @@ async fn renew_one_period(
         db::credits::switch_plan(conn, organisation, &next_plan).await?;
     }
     db::credits::open_period(conn, organisation, &next_plan, n + 1, next_start, next_end).await?;
-    Ok(true)
+    Ok(Some(Rolled {
+        number: n + 1,
+        start: next_start,
+        end: next_end,
+        plan_id: next_plan,
+    }))
+}
+
+/// Grants period `n`'s allotment (once: its key is the period), expiring with the period.
+pub async fn grant_allotment(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    n: i32,
+    credits: Credits,
+    period_end: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), CreditError> {
+    grant_in(
+        conn,
+        organisation,
+        BucketSource::Allotment,
+        None,
+        credits,
+        period_end,
+        &format!("period:{n}"),
+        Actor {
+            actor: "system",
+            reason: "allotment",
+        },
+        now,
+    )
+    .await?;
+    Ok(())
 }
 
 /// `check-ledger`: every disagreement between the ledger and the balances.

@@ -58,6 +58,26 @@ pub enum Email {
         days: i64,
         dashboard_link: String,
     },
+    /// A renewal charge failed: the subscription is past due until paid (retried meanwhile).
+    RenewalFailed {
+        organisation: String,
+        /// The order's line (« Plan Église (renouvellement) »).
+        plan: String,
+        /// « 29,00 € ».
+        amount: String,
+        /// The provider's reason (`card_declined`, `insufficient_funds`, `expired_card`,
+        /// `no_answer`).
+        reason: String,
+        /// The day of the next try, « 2 janvier 2027 ».
+        next_try: String,
+        pay_link: String,
+    },
+    /// The last retry failed: launches are refused until the subscription is paid.
+    SubscriptionSuspended {
+        organisation: String,
+        amount: String,
+        pay_link: String,
+    },
 }
 
 #[derive(Template)]

@@ -21,7 +21,7 @@ use crate::db::billing::Order;
 pub const STRIPE_VERSION: &str = "2024-06-20";
 
 /// Who takes the payments.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub enum Payments {
     #[default]
     Test,
@@ -63,6 +63,13 @@ pub enum PaymentStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
     pub reference: String,
+}
+
+/// A card kept for off-session charges: Stripe's customer and payment method ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedCard {
+    pub customer: String,
+    pub method: String,
 }
 
 /// The addresses Stripe sends the payer back to.
@@ -135,6 +142,38 @@ impl Payments {
         }
     }
 
+    /// The card that paid the order, kept for the subscription's renewals: (customer, payment
+    /// method). `None` with the test provider, or when the payment kept no card.
+    pub async fn saved_card(&self, order: &Order) -> Result<Option<SavedCard>, PaymentError> {
+        let (Payments::Stripe(stripe), Some(session)) = (self, order.provider_ref.as_deref())
+        else {
+            return Ok(None);
+        };
+        let session = stripe.session(session).await?;
+        let (Some(customer), Some(intent)) = (session.customer, session.payment_intent) else {
+            return Ok(None);
+        };
+        let intent = stripe.payment_intent(&intent).await?;
+        Ok(intent
+            .payment_method
+            .map(|method| SavedCard { customer, method }))
+    }
+
+    /// Charges a renewal order to the subscription's saved card, off session, under `key`
+    /// (the attempt's, saved before this call). `None`: this provider charges
+    /// no saved card (the test provider's renewals are settled by `services::billing`).
+    pub async fn charge_saved(
+        &self,
+        order: &Order,
+        card: &SavedCard,
+        key: &str,
+    ) -> Result<Option<PaymentStatus>, PaymentError> {
+        match self {
+            Payments::Test => Ok(None),
+            Payments::Stripe(stripe) => stripe.charge(order, card, key).await.map(Some),
+        }
+    }
+
     /// Refunds `amount_cents` of the order's payment, under `key` (saved before this call).
     pub async fn refund(
         &self,
@@ -182,6 +221,8 @@ pub struct Session {
     pub payment_status: Option<String>,
     #[serde(default)]
     pub payment_intent: Option<String>,
+    #[serde(default)]
+    pub customer: Option<String>,
 }
 
 impl Session {
@@ -191,6 +232,35 @@ impl Session {
             (Some("expired"), _) => PaymentStatus::Expired,
             // Complete but unpaid: a delayed method (a bank debit) still under way.
             _ => PaymentStatus::Open,
+        }
+    }
+}
+
+/// The fields of a PaymentIntent this adapter reads.
+#[derive(Debug, Deserialize)]
+struct PaymentIntent {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    payment_method: Option<String>,
+    #[serde(default)]
+    last_payment_error: Option<StripeErrorDetail>,
+}
+
+impl PaymentIntent {
+    fn outcome(&self) -> PaymentStatus {
+        match self.status.as_deref() {
+            Some("succeeded") => PaymentStatus::Paid,
+            Some("processing") => PaymentStatus::Open,
+            // The bank asks the payer to authenticate: off session, that is a failure, and the
+            // e-mail's link lets the payer pay in person.
+            Some("requires_action") => PaymentStatus::Failed("authentication_required".into()),
+            _ => PaymentStatus::Failed(
+                self.last_payment_error
+                    .as_ref()
+                    .and_then(StripeErrorDetail::reason)
+                    .unwrap_or_else(|| "card_declined".into()),
+            ),
         }
     }
 }
@@ -212,8 +282,18 @@ struct StripeErrorBody {
 struct StripeErrorDetail {
     #[serde(default)]
     code: Option<String>,
+    #[serde(default)]
+    decline_code: Option<String>,
     #[serde(rename = "type", default)]
     kind: Option<String>,
+}
+
+impl StripeErrorDetail {
+    /// The most precise reason: the bank's decline code (`insufficient_funds`), else the code
+    /// (`expired_card`, `card_declined`).
+    fn reason(&self) -> Option<String> {
+        self.decline_code.clone().or_else(|| self.code.clone())
+    }
 }
 
 impl std::fmt::Debug for Stripe {
@@ -279,6 +359,12 @@ impl Stripe {
         if !payer_email.is_empty() {
             form.push(("customer_email", payer_email));
         }
+        if order.kind != "pack" {
+            // A subscription's payment keeps the card for the next renewals (Checkout tells the
+            // payer so).
+            form.push(("customer_creation", "always"));
+            form.push(("payment_intent_data[setup_future_usage]", "off_session"));
+        }
         let session: Session = self
             .send(
                 self.client
@@ -320,6 +406,70 @@ impl Stripe {
         match expired {
             Err(PaymentError::Refused(_)) => self.session(id).await,
             other => other,
+        }
+    }
+
+    /// `GET /v1/payment_intents/{id}`.
+    async fn payment_intent(&self, id: &str) -> Result<PaymentIntent, PaymentError> {
+        self.send(self.client.get(format!(
+            "{}/v1/payment_intents/{}",
+            self.base,
+            path_part(id)?
+        )))
+        .await
+    }
+
+    /// `POST /v1/payment_intents`, confirmed off session on the saved card, under `key`. A card declined is Stripe's 402 with the PaymentIntent in the error: a failure of
+    /// the payment, not of the call.
+    async fn charge(
+        &self,
+        order: &Order,
+        card: &SavedCard,
+        key: &str,
+    ) -> Result<PaymentStatus, PaymentError> {
+        let order_id = order.id.to_string();
+        let amount = order.amount_cents.0.to_string();
+        let request = self
+            .client
+            .post(format!("{}/v1/payment_intents", self.base))
+            .header("Idempotency-Key", key)
+            .form(&[
+                ("amount", amount.as_str()),
+                ("currency", "eur"),
+                ("customer", &card.customer),
+                ("payment_method", &card.method),
+                ("off_session", "true"),
+                ("confirm", "true"),
+                ("description", &order.label),
+                ("metadata[order_id]", &order_id),
+            ]);
+        let response = request
+            .bearer_auth(&self.key)
+            .header("Stripe-Version", STRIPE_VERSION)
+            .send()
+            .await
+            .map_err(|e| PaymentError::Unavailable(without_url(e)))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| PaymentError::Unavailable(without_url(e)))?;
+        if status.is_success() {
+            let intent: PaymentIntent = serde_json::from_slice(&body)
+                .map_err(|e| PaymentError::Unavailable(format!("unexpected answer: {e}")))?;
+            return Ok(intent.outcome());
+        }
+        if status.as_u16() == 402 {
+            let reason = serde_json::from_slice::<StripeErrorBody>(&body)
+                .ok()
+                .and_then(|b| b.error.reason())
+                .unwrap_or_else(|| "card_declined".into());
+            return Ok(PaymentStatus::Failed(reason));
+        }
+        if status.as_u16() == 409 || status.as_u16() == 429 || status.is_server_error() {
+            Err(PaymentError::Unavailable(status.to_string()))
+        } else {
+            Err(PaymentError::Refused(status.to_string()))
         }
     }
 
@@ -423,6 +573,7 @@ mod tests {
             status: Some(status.into()),
             payment_status: Some(paid.into()),
             payment_intent: None,
+            customer: None,
         }
     }
 

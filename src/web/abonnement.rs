@@ -11,6 +11,7 @@ use super::error::PageError;
 use super::extract::{CurrentUser, Owner};
 use super::layout::Layout;
 use super::{AppState, csrf, filters};
+use crate::domain::account::SubscriptionStatus;
 use crate::domain::catalog::Plan;
 use crate::services::billing::{self, DowngradePreview, UpgradeQuote};
 
@@ -32,9 +33,45 @@ struct SubscriptionPage {
     preview: Option<(Plan, DowngradePreview)>,
     form_key: String,
     notice: Option<&'static str>,
+    status: SubscriptionStatus,
+    /// The price of the next renewal (the scheduled plan's, if any).
+    next_price: crate::domain::money::Cents,
+    arrears: Option<Arrears>,
+}
+
+/// An unpaid renewal, as the banner words it.
+#[derive(Debug, Clone)]
+pub(crate) struct Arrears {
+    pub suspended: bool,
+    pub amount: crate::domain::money::Cents,
+    /// The day of the first failed charge (Europe/Paris).
+    pub since: Option<time::Date>,
+    /// The day of the next try (past due).
+    pub next_try: Option<time::Date>,
+}
+
+impl Arrears {
+    pub(crate) fn of(sub: &crate::db::credits::Subscription) -> Option<Self> {
+        let suspended = match sub.status {
+            SubscriptionStatus::PastDue => false,
+            SubscriptionStatus::Suspended => true,
+            SubscriptionStatus::Active | SubscriptionStatus::Unpaid => return None,
+        };
+        let day = |at: time::OffsetDateTime| crate::domain::format::paris(at).date();
+        Some(Self {
+            suspended,
+            amount: sub.next_price,
+            since: sub.past_due_since.map(day),
+            next_try: sub.next_retry_at.map(day),
+        })
+    }
 }
 
 impl SubscriptionPage {
+    fn can_pay(&self) -> bool {
+        self.is_owner
+    }
+
     fn lost_features(&self, to: &Plan) -> Vec<String> {
         self.current
             .features
@@ -65,9 +102,14 @@ pub async fn page(
     let organisation = user.organisation.ok_or(PageError::Forbidden)?;
     let catalog = state.catalog.get(&state.pool).await?;
     let now = state.clock.now();
-    let (subscription, plan_id) = billing::subscription(&state.pool, organisation)
-        .await
-        .map_err(fault)?;
+    let (subscription, plan_id) = match billing::subscription(&state.pool, organisation).await {
+        Ok(found) => found,
+        // A sign-up not paid yet: its payment first.
+        Err(billing::BillingError::UnknownOrder) => {
+            return Ok(super::see_other("/compte/inscription/paiement"));
+        }
+        Err(e) => return Err(fault(e)),
+    };
     let current = catalog.plan(&plan_id).cloned().ok_or(PageError::NotFound)?;
     let scheduled = subscription
         .scheduled_plan_id
@@ -114,6 +156,9 @@ pub async fn page(
             Some("annule") => Some("cancelled"),
             _ => None,
         },
+        status: subscription.status,
+        next_price: subscription.next_price,
+        arrears: Arrears::of(&subscription),
     };
     Ok(super::html(200, page.render()?))
 }
@@ -185,4 +230,23 @@ pub async fn cancel(state: web::Data<AppState>, owner: Owner) -> Result<HttpResp
         .await
         .map_err(fault)?;
     Ok(super::see_other("/abonnement?info=annule"))
+}
+
+/// `POST /abonnement/reglement`: pays the unpaid renewal on the provider's page (the owner, from
+/// the banner or the e-mail's link). Nothing owed: back to the page.
+pub async fn pay(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, PageError> {
+    let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
+    match billing::pay_renewal(
+        &state.pool,
+        &state.payments,
+        &state.config.public_url,
+        organisation,
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok(next) => Ok(super::see_other(&next)),
+        Err(billing::BillingError::NotPayable) => Ok(super::see_other("/abonnement")),
+        Err(e) => Err(fault(e)),
+    }
 }

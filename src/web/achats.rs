@@ -37,8 +37,8 @@ fn organisation_of(user: &CurrentUser) -> Result<Uuid, PageError> {
     user.organisation.ok_or(PageError::Forbidden)
 }
 
-/// The provider in use (`NANOCLIP_PAYMENTS`).
-fn provider(state: &AppState) -> Provider {
+/// The provider of new payments (`NANOCLIP_PAYMENTS`).
+pub(crate) fn provider(state: &AppState) -> Provider {
     state.payments.provider()
 }
 
@@ -206,7 +206,7 @@ pub async fn test_payment_page(
     else {
         return Err(PageError::NotFound);
     };
-    if !order.state.is_open() {
+    if !order.payable() {
         return Ok(super::see_other(&format!("/achats/retour/{}", order.id)));
     }
     let page = TestPaymentPage {

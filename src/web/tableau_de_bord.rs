@@ -35,6 +35,15 @@ struct DashboardPage {
     /// A temporary raise in force: its caps replace the plan's until its last day.
     raise: Option<crate::db::generations::Raise>,
     chart: Chart,
+    /// A renewal unpaid (past due or suspended): the banner and the way to pay.
+    arrears: Option<super::abonnement::Arrears>,
+}
+
+impl DashboardPage {
+    /// Whoever reads may pay the arrears (the banner's button).
+    fn can_pay(&self) -> bool {
+        self.user.is_owner()
+    }
 }
 
 /// A bucket as the page words it.
@@ -205,6 +214,10 @@ pub async fn page(
     });
     let since = overview.subscription.as_ref().map(|s| s.anchor_date);
     let chart = chart(&overview, since);
+    let arrears = overview
+        .subscription
+        .as_ref()
+        .and_then(super::abonnement::Arrears::of);
     let body = DashboardPage {
         layout,
         user,
@@ -217,6 +230,7 @@ pub async fn page(
         limits,
         raise,
         chart,
+        arrears,
     }
     .render()?;
     Ok(HttpResponse::Ok()

@@ -35,6 +35,8 @@ pub async fn payment(
             Some(Settlement::Failed("async_payment_failed".into()))
         }
         "checkout.session.expired" => Some(Settlement::Expired),
+        // A renewal charged off session that was still processing when the charge answered.
+        "payment_intent.succeeded" => Some(Settlement::Paid),
         _ => None,
     };
     let (Some(order), Some(settlement)) = (order, settlement) else {
@@ -55,6 +57,10 @@ pub async fn payment(
     )
     .await
     {
+        Ok(crate::domain::billing::OrderState::Paid) => {
+            billing::remember_card(&state.pool, &state.payments, order).await;
+            Ok(received())
+        }
         Ok(_) | Err(BillingError::UnknownOrder) => Ok(received()),
         Err(BillingError::Credit(crate::services::credits::CreditError::Fault(f))) => Err(f.into()),
         Err(other) => Err(ApiError::Internal(other.into())),

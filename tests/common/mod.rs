@@ -184,6 +184,22 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// What the renewals need (the test provider, this portal's address for e-mail links).
+    pub fn renewals(&self) -> nanoclip::services::billing::Renewals {
+        nanoclip::services::billing::Renewals {
+            payments: nanoclip::services::payments::Payments::Test,
+            public_url: "http://portail.test".to_owned(),
+        }
+    }
+
+    /// Runs the renewals due at `at` (what the job and `nanoclip renew` do).
+    pub async fn renew_due(
+        &self,
+        at: time::OffsetDateTime,
+    ) -> Result<u64, nanoclip::services::billing::BillingError> {
+        nanoclip::services::billing::renew_due(&self.pool, &self.renewals(), at).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -67,10 +67,10 @@ async fn an_upgrade_halfway_through_the_period_costs_half_the_difference_and_giv
         ("Plan Église → Plan Réseau (prorata)".to_owned(), 3500)
     );
     // At renewal the upgrade's extra credits count as the period's allotment: up to 50 carry.
-    let renewed =
-        nanoclip::services::credits::renew_due(&app.pool, datetime!(2026-12-31 23:00 UTC))
-            .await
-            .unwrap();
+    let renewed = app
+        .renew_due(datetime!(2026-12-31 23:00 UTC))
+        .await
+        .unwrap();
     assert_eq!(renewed, 1);
     assert_eq!(
         nanoclip::services::credits::available(
@@ -150,12 +150,7 @@ async fn a_downgrade_is_previewed_scheduled_cancellable_and_applied_at_renewal()
     );
     // The renewal applies it: Église's cap (10) carries, Église's allotment (30) is granted.
     let end = datetime!(2026-12-31 23:00 UTC);
-    assert_eq!(
-        nanoclip::services::credits::renew_due(&app.pool, end)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(app.renew_due(end).await.unwrap(), 1);
     assert_eq!(
         nanoclip::services::credits::available(&app.pool, owner.org(), end)
             .await

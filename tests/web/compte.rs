@@ -34,7 +34,25 @@ pub(crate) async fn sign_up(app: &TestApp, browser: &Browser, organisation: &str
         .submit(&link, "/compte/activation", &[("jeton", &token)])
         .await;
     assert_eq!(activated.status(), 303);
-    assert_eq!(activated.headers()["location"], "/compte");
+    assert_eq!(
+        activated.headers()["location"],
+        "/compte/inscription/paiement"
+    );
+    // The first period is paid through the test provider: the organisation is active.
+    let payment = browser
+        .submit(
+            "/compte/inscription/paiement",
+            "/compte/inscription/paiement",
+            &[],
+        )
+        .await;
+    assert_eq!(payment.status(), 303);
+    let page = payment.headers()["location"].to_str().unwrap().to_owned();
+    assert!(page.starts_with("/paiement-test/"), "{page}");
+    let paid = browser
+        .submit(&page, &page, &[("issue", "approuver")])
+        .await;
+    assert_eq!(paid.status(), 303);
 }
 
 async fn log_in(browser: &Browser, email: &str, password: &str) -> reqwest::Response {
@@ -83,12 +101,12 @@ async fn sign_up_activate_log_out_and_log_in_again() {
         signed_in_as(&browser).await.as_deref(),
         Some("pasteur@saint-jean.fr")
     );
-    // The subscription started unpaid, on the chosen plan.
+    // The subscription started paid, on the chosen plan.
     let status: String = sqlx::query_scalar("SELECT status FROM subscriptions")
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(status, "unpaid");
+    assert_eq!(status, "active");
 }
 
 #[tokio::test]

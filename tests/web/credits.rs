@@ -555,16 +555,11 @@ async fn renewal_carries_up_to_the_cap_expires_the_rest_and_grants_the_allotment
         .await
         .unwrap();
     // Nothing due yet.
-    assert_eq!(credits::renew_due(&app.pool, now).await.unwrap(), 0);
+    assert_eq!(app.renew_due(now).await.unwrap(), 0);
     // Anchored on 31 January: the period ends at midnight (Paris) on 28 February.
     let end = datetime!(2026-02-27 23:00 UTC);
-    assert_eq!(
-        credits::renew_due(&app.pool, end - Duration::seconds(1))
-            .await
-            .unwrap(),
-        0
-    );
-    let renewed = credits::renew_due(&app.pool, end).await.unwrap();
+    assert_eq!(app.renew_due(end - Duration::seconds(1)).await.unwrap(), 0);
+    let renewed = app.renew_due(end).await.unwrap();
     assert_eq!(renewed, 1);
     assert_eq!(
         credits::available(&app.pool, org, end).await.unwrap(),
@@ -587,10 +582,7 @@ async fn renewal_carries_up_to_the_cap_expires_the_rest_and_grants_the_allotment
     );
     drop(conn);
     // Run again, or by two instances at once: nothing more.
-    let (a, b) = tokio::join!(
-        credits::renew_due(&app.pool, end),
-        credits::renew_due(&app.pool, end)
-    );
+    let (a, b) = tokio::join!(app.renew_due(end), app.renew_due(end));
     assert_eq!(a.unwrap() + b.unwrap(), 0);
     assert_ledger_clean(&app.pool).await;
 }
@@ -602,10 +594,7 @@ async fn renewal_catches_up_the_periods_missed_while_the_portal_was_down() {
     let org = organisation_with(&app, "reseau", 150).await;
     // Three months later, the renewals of three periods run at once.
     let later = datetime!(2026-06-10 12:00 UTC);
-    let (a, b) = tokio::join!(
-        credits::renew_due(&app.pool, later),
-        credits::renew_due(&app.pool, later)
-    );
+    let (a, b) = tokio::join!(app.renew_due(later), app.renew_due(later));
     assert_eq!(a.unwrap() + b.unwrap(), 3, "three periods, once each");
     // Period 4's allotment (150) and what period 3 carried over (the cap, 50).
     assert_eq!(
@@ -642,7 +631,7 @@ async fn a_past_due_subscription_gets_no_new_allotment() {
         .await
         .unwrap();
     let later = datetime!(2026-05-02 12:00 UTC);
-    assert_eq!(credits::renew_due(&app.pool, later).await.unwrap(), 1);
+    assert_eq!(app.renew_due(later).await.unwrap(), 1);
     assert_eq!(
         credits::available(&app.pool, org, later).await.unwrap(),
         Credits(10),

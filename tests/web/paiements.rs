@@ -26,6 +26,11 @@ struct Fake {
     sessions: HashMap<String, Value>,
     by_key: HashMap<String, String>,
     refunds: HashMap<String, Value>,
+    /// PaymentIntents by id, and the off-session ones by idempotency key.
+    intents: HashMap<String, Value>,
+    intents_by_key: HashMap<String, String>,
+    /// Off-session charges are declined with this code while set.
+    decline: Option<String>,
     /// Answers 500 to this many calls before answering (an outage).
     failures: usize,
 }
@@ -160,7 +165,71 @@ impl FakeStripe {
             })
             .mount(&server)
             .await;
+        let s = state.clone();
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/v1/payment_intents/[A-Za-z0-9_]+$"))
+            .respond_with(move |request: &Request| {
+                let fake = s.lock().unwrap();
+                let id = request.url.path().rsplit('/').next().unwrap_or_default();
+                match fake.intents.get(id) {
+                    Some(intent) => ResponseTemplate::new(200).set_body_json(intent.clone()),
+                    None => ResponseTemplate::new(404),
+                }
+            })
+            .mount(&server)
+            .await;
+        let s = state.clone();
+        Mock::given(method("POST"))
+            .and(path("/v1/payment_intents"))
+            .and(header("authorization", format!("Bearer {STRIPE_KEY}").as_str()))
+            .respond_with(move |request: &Request| {
+                let mut fake = s.lock().unwrap();
+                let Some(key) = key_of(request) else {
+                    return ResponseTemplate::new(400);
+                };
+                if let Some(id) = fake.intents_by_key.get(&key).cloned() {
+                    let intent = fake.intents[&id].clone();
+                    return if intent["status"] == "succeeded" {
+                        ResponseTemplate::new(200).set_body_json(intent)
+                    } else {
+                        ResponseTemplate::new(402).set_body_json(json!({"error": {
+                            "type": "card_error", "code": "card_declined",
+                            "decline_code": intent["last_payment_error"]["decline_code"],
+                            "payment_intent": intent}}))
+                    };
+                }
+                let fields = form(request);
+                let id = format!("pi_{}", Uuid::new_v4().simple());
+                let declined = fake.decline.clone();
+                let intent = json!({
+                    "id": id,
+                    "object": "payment_intent",
+                    "amount": fields.get("amount").and_then(|a| a.parse::<i64>().ok()),
+                    "currency": fields.get("currency"),
+                    "customer": fields.get("customer"),
+                    "payment_method": fields.get("payment_method"),
+                    "off_session": fields.get("off_session"),
+                    "confirm": fields.get("confirm"),
+                    "metadata": {"order_id": fields.get("metadata[order_id]")},
+                    "status": if declined.is_some() { "requires_payment_method" } else { "succeeded" },
+                    "last_payment_error": declined.as_ref().map(|code| json!({"type": "card_error", "code": "card_declined", "decline_code": code})),
+                });
+                fake.intents_by_key.insert(key, id.clone());
+                fake.intents.insert(id, intent.clone());
+                match declined {
+                    None => ResponseTemplate::new(200).set_body_json(intent),
+                    Some(code) => ResponseTemplate::new(402).set_body_json(json!({"error": {
+                        "type": "card_error", "code": "card_declined", "decline_code": code,
+                        "payment_intent": intent}})),
+                }
+            })
+            .mount(&server)
+            .await;
         Self { server, state }
+    }
+
+    fn decline(&self, code: Option<&str>) {
+        self.state.lock().unwrap().decline = code.map(str::to_owned);
     }
 
     fn uri(&self) -> String {
@@ -176,7 +245,12 @@ impl FakeStripe {
             .expect("a session of the fake");
         s["status"] = json!("complete");
         s["payment_status"] = json!("paid");
-        s["payment_intent"] = json!(format!("pi_{}", Uuid::new_v4().simple()));
+        let intent = format!("pi_{}", Uuid::new_v4().simple());
+        s["payment_intent"] = json!(intent);
+        s["customer"] = json!(format!("cus_{}", Uuid::new_v4().simple()));
+        let paid = json!({"id": intent, "object": "payment_intent", "status": "succeeded",
+                          "payment_method": format!("pm_{}", Uuid::new_v4().simple())});
+        fake.intents.insert(intent, paid);
     }
 
     fn fail_next(&self, calls: usize) {
@@ -1029,5 +1103,154 @@ async fn five_hundred_purchases_each_paid_once_whatever_the_webhooks_and_numbers
     .await
     .unwrap();
     assert_eq!(grants_ledger, PURCHASES as i64);
+    assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn renewals_are_charged_off_session_to_the_card_stripe_checkout_kept() {
+    let fake = FakeStripe::start().await;
+    let config = stripe_config(&fake);
+    let renewals = nanoclip::services::billing::Renewals {
+        payments: Payments::from_config(&config).unwrap(),
+        public_url: config.public_url.clone(),
+    };
+    let app = spawn_app_with(config, None).await;
+    app.clock.set(time::macros::datetime!(2026-12-01 09:00 UTC));
+    let owner = app.owner("eglise").await;
+    let browser = app.sign_in_again(&owner).await;
+    // An upgrade paid through Stripe Checkout keeps the card for the renewals.
+    let (_, html) = browser.html("/abonnement").await;
+    let field = |name: &str| {
+        attr(
+            &html,
+            &format!("form[action='/abonnement/changement'] input[name={name}]"),
+            "value",
+        )
+        .unwrap()
+    };
+    let (token, key) = (field("csrf"), field("cle"));
+    let response = browser
+        .client
+        .post(format!("{}/abonnement/changement", browser.base))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("cle", key.as_str()),
+            ("plan", "reseau"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let (order, session, kind): (Uuid, String, String) =
+        sqlx::query_as("SELECT id, provider_ref, kind FROM orders WHERE organisation_id = $1")
+            .bind(owner.org())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(kind, "upgrade");
+    let made = fake.requests("POST", "/v1/checkout/sessions").await;
+    assert_eq!(
+        form(&made[0])["payment_intent_data[setup_future_usage]"],
+        "off_session"
+    );
+    fake.pay(&session);
+    let price: i64 = sqlx::query_scalar("SELECT amount_cents FROM orders WHERE id = $1")
+        .bind(order)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let body = recorded("checkout.session.completed", order, &session, price);
+    assert_eq!(deliver(&app, &body).await, 200);
+    let (customer, method): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT payment_customer, payment_method FROM subscriptions WHERE organisation_id = $1",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        customer.as_deref(),
+        fake.session(&session)["customer"].as_str()
+    );
+    assert!(method.as_deref().is_some_and(|m| m.starts_with("pm_")));
+    let renewal_state = |n: i32| {
+        let pool = app.pool.clone();
+        let org = owner.org();
+        async move {
+            sqlx::query_as::<_, (String, Option<String>, String)>(
+                "SELECT o.state, o.failure, s.status FROM orders o JOIN subscriptions s USING (organisation_id)
+                 WHERE o.organisation_id = $1 AND o.kind = 'renewal' AND o.period_number = $2",
+            )
+            .bind(org)
+            .bind(n)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    // The period ends: the renewal is charged to that card, off session, once.
+    let end: time::OffsetDateTime =
+        sqlx::query_scalar("SELECT period_end FROM subscriptions WHERE organisation_id = $1")
+            .bind(owner.org())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let first: i32 =
+        sqlx::query_scalar("SELECT period_number FROM subscriptions WHERE organisation_id = $1")
+            .bind(owner.org())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let at = end + time::Duration::hours(1);
+    nanoclip::services::billing::renew_due(&app.pool, &renewals, at)
+        .await
+        .unwrap();
+    nanoclip::services::billing::renew_due(&app.pool, &renewals, at)
+        .await
+        .unwrap();
+    let (state, _, status) = renewal_state(first + 1).await;
+    assert_eq!((state.as_str(), status.as_str()), ("paid", "active"));
+    let charges = fake.requests("POST", "/v1/payment_intents").await;
+    assert_eq!(charges.len(), 1, "charged once");
+    let sent = form(&charges[0]);
+    assert_eq!(Some(sent["customer"].as_str()), customer.as_deref());
+    assert_eq!(Some(sent["payment_method"].as_str()), method.as_deref());
+    assert_eq!(
+        (sent["off_session"].as_str(), sent["confirm"].as_str()),
+        ("true", "true")
+    );
+    assert_eq!(sent["currency"], "eur");
+    assert!(key_of(&charges[0]).is_some());
+    // The next period: the bank declines (insufficient funds): past due, no allotment; the
+    // retry a day later goes through.
+    fake.decline(Some("insufficient_funds"));
+    let end: time::OffsetDateTime =
+        sqlx::query_scalar("SELECT period_end FROM subscriptions WHERE organisation_id = $1")
+            .bind(owner.org())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    nanoclip::services::billing::renew_due(&app.pool, &renewals, end + time::Duration::hours(1))
+        .await
+        .unwrap();
+    let (state, failure, status) = renewal_state(first + 2).await;
+    assert_eq!(
+        (state.as_str(), failure.as_deref(), status.as_str()),
+        ("failed", Some("insufficient_funds"), "past_due")
+    );
+    fake.decline(None);
+    nanoclip::services::billing::renew_due(&app.pool, &renewals, end + time::Duration::hours(26))
+        .await
+        .unwrap();
+    let (state, _, status) = renewal_state(first + 2).await;
+    assert_eq!((state.as_str(), status.as_str()), ("paid", "active"));
+    let keys: Vec<_> = fake
+        .requests("POST", "/v1/payment_intents")
+        .await
+        .iter()
+        .map(key_of)
+        .collect();
+    assert_eq!(keys.len(), 3);
+    assert_ne!(keys[1], keys[2], "each attempt its own key");
     assert_ledger_clean(&app.pool).await;
 }

@@ -1,6 +1,8 @@
 //! Sign-up and activation (`/compte/inscription`, `/compte/activation`).
 
 use super::*;
+use crate::domain::billing::OrderState;
+use crate::services::billing::SignupPayment;
 
 // ---------------------------------------------------------------- sign up
 
@@ -69,13 +71,6 @@ pub async fn sign_up(
     layout: Layout,
     form: web::Form<SignUpForm>,
 ) -> Result<HttpResponse, PageError> {
-    if state.config.is_production() {
-        // Paid plans start with online payment, which is not built yet.
-        return Ok(super::super::see_other(&format!(
-            "/compte/info?avis={}",
-            Notice::SignUpClosed.code()
-        )));
-    }
     let mut form = form.into_inner();
     let catalog = state.catalog.get(&state.pool).await?;
     let mut errors = Errors::new();
@@ -123,6 +118,7 @@ pub async fn sign_up(
         &state.config.public_url,
         input,
         asker(&state, &client),
+        super::super::achats::provider(&state),
         state.clock.now(),
     )
     .await
@@ -185,7 +181,8 @@ pub async fn activation_page(
     .await
 }
 
-/// `POST /compte/activation`: activates the account and signs its owner in.
+/// `POST /compte/activation`: activates the account and signs its owner in, who then pays the
+/// first period (the payment page sends on to the dashboard when it is paid already).
 pub async fn activate(
     state: web::Data<AppState>,
     session: Session,
@@ -194,7 +191,11 @@ pub async fn activate(
     match service::activate(&state.pool, &form.jeton, state.clock.now()).await {
         Ok(user) => {
             extract::sign_in(&session, &user, state.clock.now())?;
-            Ok(super::super::see_other("/compte"))
+            Ok(super::super::see_other(if user.role == Role::Owner {
+                "/compte/inscription/paiement"
+            } else {
+                "/compte"
+            }))
         }
         Err(AccountError::InvalidLink) => Ok(super::super::see_other(&format!(
             "/compte/info?avis={}",
@@ -202,4 +203,69 @@ pub async fn activate(
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+// ---------------------------------------------------------------- pay the first period
+
+#[derive(Template)]
+#[template(path = "compte/inscription_paiement.html")]
+struct SignUpPaymentPage {
+    layout: Layout,
+    csrf: String,
+    terms: crate::db::billing::PlanTerms,
+    ht: crate::domain::money::Cents,
+    tva: crate::domain::money::Cents,
+    /// The last attempt, when it did not go through (failed or expired).
+    last: Option<crate::db::billing::Order>,
+}
+
+/// `GET /compte/inscription/paiement`: the plan chosen at sign-up and its first period's
+/// price; the button goes to the payment provider. Once paid: the dashboard.
+pub async fn sign_up_payment_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
+    owner: Owner,
+) -> Result<HttpResponse, PageError> {
+    let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
+    match crate::services::billing::signup_payment(&state.pool, organisation)
+        .await
+        .map_err(super::super::achats::fault)?
+    {
+        SignupPayment::Paid => Ok(super::super::see_other("/tableau-de-bord")),
+        SignupPayment::Due { terms, order } => {
+            let (ht, tva) = crate::domain::billing::split_ttc(terms.price_cents);
+            let page = SignUpPaymentPage {
+                layout,
+                csrf: csrf::token(&request)?,
+                terms,
+                ht,
+                tva,
+                last: order
+                    .filter(|o| !o.state.is_open() || o.expires_at <= state.clock.now())
+                    .map(|o| *o),
+            };
+            Ok(super::super::html(200, page.render()?))
+        }
+    }
+}
+
+/// `POST /compte/inscription/paiement`: to the provider's page (the open order, or a new one
+/// when the last expired or failed).
+pub async fn sign_up_pay(
+    state: web::Data<AppState>,
+    owner: Owner,
+) -> Result<HttpResponse, PageError> {
+    let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
+    let next = crate::services::billing::pay_signup(
+        &state.pool,
+        &state.payments,
+        &state.config.public_url,
+        organisation,
+        owner.0.id,
+        state.clock.now(),
+    )
+    .await
+    .map_err(super::super::achats::fault)?;
+    Ok(super::super::see_other(&next))
 }

@@ -71,7 +71,6 @@ pub enum Notice {
     OwnershipTransferred,
     ThresholdSaved,
     SignedOutEverywhere,
-    SignUpClosed,
     InvitationRevoked,
 }
 
@@ -91,12 +90,11 @@ impl Notice {
             Notice::OwnershipTransferred => "propriete-transferee",
             Notice::ThresholdSaved => "seuil-enregistre",
             Notice::SignedOutEverywhere => "deconnecte-partout",
-            Notice::SignUpClosed => "inscriptions-fermees",
             Notice::InvitationRevoked => "invitation-revoquee",
         }
     }
 
-    const ALL: [Notice; 15] = [
+    const ALL: [Notice; 14] = [
         Notice::CheckYourEmail,
         Notice::ResetSent,
         Notice::LinkInvalid,
@@ -110,7 +108,6 @@ impl Notice {
         Notice::OwnershipTransferred,
         Notice::ThresholdSaved,
         Notice::SignedOutEverywhere,
-        Notice::SignUpClosed,
         Notice::InvitationRevoked,
     ];
 
