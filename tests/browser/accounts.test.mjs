@@ -280,7 +280,27 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
       page.waitForNavigation({ waitUntil: 'load' }),
       page.getByRole('button', { name: 'Activer mon compte' }).click(),
     ]);
-    await expectAt(page, res?.status(), 200, '/compte', 'pressing « Activer mon compte »');
+    // Activated and signed in: the first period is paid before the organisation is active.
+    await expectAt(page, res?.status(), 200, '/compte/inscription/paiement', 'pressing « Activer mon compte »');
+    await audit(t, page, 'inscription (paiement)');
+    const [toPay] = await Promise.all([
+      page.waitForNavigation({ waitUntil: 'load' }),
+      page.getByRole('button', { name: /^Payer / }).click(),
+    ]);
+    check(toPay?.status() === 200 && pathOf(page).startsWith('/paiement-test/'),
+      `pressing « Payer » after activation: landed on ${pathOf(page)} (HTTP ${toPay?.status()})${await shown(page)}`);
+    await audit(t, page, 'paiement de test (inscription)');
+    const [paid] = await Promise.all([
+      page.waitForNavigation({ waitUntil: 'load' }),
+      page.getByRole('button', { name: 'Approuver le paiement' }).click(),
+    ]);
+    check(paid?.status() === 200 && pathOf(page).startsWith('/achats/retour/'),
+      `approving the first payment: landed on ${pathOf(page)} (HTTP ${paid?.status()})${await shown(page)}`);
+    const result = await page.locator('#resultat').innerText();
+    check(/^Paiement accepté/.test(result.trim()), `the sign-up payment's result reads « ${result} »`);
+    await audit(t, page, 'inscription (payée)');
+    const shownAccount = await page.goto(url('/compte'), { waitUntil: 'load' });
+    await expectAt(page, shownAccount?.status(), 200, '/compte', 'opening /compte once paid');
     const card = await profile(page);
     check(card.includes(OWNER), `/compte after activation: the profile does not show ${OWNER} (it reads « ${card} »)`);
     check(/rôle : propriétaire/.test(card), `/compte after activation: the profile does not say « rôle : propriétaire » (« ${card} »)`);
@@ -799,7 +819,16 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     await page.goto(url(link.pathname + link.search), { waitUntil: 'load' });
     const [res] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }),
       page.getByRole('button', { name: 'Activer mon compte' }).click()]);
-    await expectAt(page, res?.status(), 200, '/compte', 'activating the Plan Réseau account');
+    await expectAt(page, res?.status(), 200, '/compte/inscription/paiement', 'activating the Plan Réseau account');
+    const [toPay] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }),
+      page.getByRole('button', { name: /^Payer / }).click()]);
+    check(toPay?.status() === 200 && pathOf(page).startsWith('/paiement-test/'),
+      `paying the Plan Réseau sign-up: landed on ${pathOf(page)} (HTTP ${toPay?.status()})${await shown(page)}`);
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }),
+      page.getByRole('button', { name: 'Approuver le paiement' }).click()]);
+    check(pathOf(page).startsWith('/achats/retour/'), `approving the Plan Réseau sign-up: landed on ${pathOf(page)}`);
+    const opened = await page.goto(url('/compte'), { waitUntil: 'load' });
+    await expectAt(page, opened?.status(), 200, '/compte', 'opening /compte once the Plan Réseau sign-up is paid');
     const card = await profile(page);
     check(card.includes(RESEAU) && /rôle : propriétaire/.test(card), `/compte of the Plan Réseau owner: the profile reads « ${card} »`);
     flow.reseauPage = page;
@@ -1024,8 +1053,10 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
 
     if (!(await open(t, page, { path: '/achats/historique', expect: 200 }))) return;
     const rows = await page.locator('#commandes > li, #commandes tbody tr').allInnerTexts();
-    check(rows.length === 2, `/achats/historique: ${rows.length} orders listed, expected 2 (« ${rows.join(' | ')} »)`);
-    const [declined, paid] = rows.map((r) => r.replace(/\s+/g, ' '));
+    // The refused pack, the paid pack, and the first period paid at sign-up.
+    check(rows.length === 3, `/achats/historique: ${rows.length} orders listed, expected 3 (« ${rows.join(' | ')} »)`);
+    const [declined, paid, signUp] = rows.map((r) => r.replace(/\s+/g, ' '));
+    check(/première période/.test(signUp) && /Payée/.test(signUp), `/achats/historique: the oldest order reads « ${signUp} », expected the first period, paid`);
     check(/Paiement refusé/.test(declined) && /Payée/.test(paid) && paid.includes(flow.invoice.split('/').pop()),
       `/achats/historique: the orders read « ${declined} » and « ${paid} », expected the refused one first, then the paid one with its invoice`);
     await audit(t, page, 'achats (historique)');
@@ -1133,10 +1164,11 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     if (!(await open(t, page, { path: '/abonnement', expect: 200 }))) return;
     check((await textOf(page, '#plan-actuel')).includes('Plan Réseau'), `/abonnement after the upgrade: the plan reads « ${await textOf(page, '#plan-actuel')} »`);
     await audit(t, page, 'abonnement (passé au Plan Réseau)');
-    // The orders now hold a paid pack, two refusals and the change of plan: the widest state.
+    // The orders now hold the first period, a paid pack, two refusals and the change of plan:
+    // the widest state.
     if (!(await open(t, page, { path: '/achats/historique', expect: 200 }))) return;
     const orders = await page.locator('#commandes > li, #commandes tbody tr').count();
-    check(orders === 4, `/achats/historique after the upgrade: ${orders} orders listed, expected 4`);
+    check(orders === 5, `/achats/historique after the upgrade: ${orders} orders listed, expected 5`);
     await audit(t, page, 'achats (historique, avec le changement de plan)');
     flow.upgraded = true;
   });
