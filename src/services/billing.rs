@@ -22,6 +22,36 @@ use crate::domain::billing::{
 use crate::domain::ledger::BucketSource;
 use crate::domain::money::Credits;
 
+/// Runs `$work` (an expression using `$tx`, the transaction's connection, and giving a future of
+/// `Result<_, BillingError>`) in one transaction, committed when it succeeds, and again (up to
+/// 10 times, with a short growing pause) while PostgreSQL reports a deadlock or a serialisation
+/// failure. A macro rather than a function taking an async closure: such a closure's future is
+/// not `Send` for every lifetime, which the job runner's task needs.
+macro_rules! in_transaction {
+    ($pool:expr, |$tx:ident| $work:expr) => {{
+        let mut tries = 0u64;
+        loop {
+            let attempt: Result<_, BillingError> = async {
+                let mut transaction = $pool.begin().await?;
+                let value = {
+                    let $tx: &mut PgConnection = &mut transaction;
+                    $work.await?
+                };
+                transaction.commit().await?;
+                Ok(value)
+            }
+            .await;
+            match attempt {
+                Err(BillingError::Credit(e)) if credits::is_retryable(&e) && tries < 10 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(2 * tries)).await;
+                }
+                outcome => break outcome,
+            }
+        }
+    }};
+}
+
 /// An order not paid within this time expires (and can be started again).
 pub const ORDER_LIFETIME: Duration = Duration::hours(1);
 
@@ -237,18 +267,7 @@ pub async fn settle(
     now: OffsetDateTime,
 ) -> Result<OrderState, BillingError> {
     let settlement = &settlement;
-    let state = credits::retrying(|| async move {
-        let mut tx = pool.begin().await?;
-        let state = settle_in(&mut tx, order, settlement, event, now)
-            .await
-            .map_err(|e| match e {
-                BillingError::Credit(c) => c,
-                other => CreditError::Fault(Fault::Internal(other.into())),
-            })?;
-        tx.commit().await?;
-        Ok(state)
-    })
-    .await?;
+    let state = in_transaction!(pool, |tx| settle_in(tx, order, settlement, event, now))?;
     state.ok_or(BillingError::UnknownOrder)
 }
 
@@ -643,27 +662,7 @@ pub async fn refund_pack(
     reason: &str,
     now: OffsetDateTime,
 ) -> Result<RefundOutcome, BillingError> {
-    let created = credits::retrying(|| async move {
-        let mut tx = pool.begin().await?;
-        let created = refund_in(&mut tx, order_id, actor, reason, now)
-            .await
-            .map_err(|e| match e {
-                BillingError::Credit(c) => c,
-                other => CreditError::Fault(Fault::Internal(other.into())),
-            })?;
-        tx.commit().await?;
-        Ok(created)
-    })
-    .await;
-    // The refusals travel through the retry loop as internal faults: bring them back.
-    let created = match created {
-        Ok(created) => created,
-        Err(CreditError::Fault(Fault::Internal(e))) => match e.downcast::<BillingError>() {
-            Ok(billing) => return Err(billing),
-            Err(e) => return Err(CreditError::Fault(Fault::Internal(e)).into()),
-        },
-        Err(other) => return Err(other.into()),
-    };
+    let created = in_transaction!(pool, |tx| refund_in(tx, order_id, actor, reason, now))?;
     if created {
         ask_refund(pool, payments, order_id, now).await?;
     }
@@ -1092,13 +1091,6 @@ pub async fn set_test_outcome(
     Ok(())
 }
 
-fn as_credit_error(e: BillingError) -> CreditError {
-    match e {
-        BillingError::Credit(c) => c,
-        other => CreditError::Fault(Fault::Internal(other.into())),
-    }
-}
-
 /// Runs what the renewals owe at `now`: attempts left unanswered are asked again, every period
 /// that has ended is renewed and charged (catching up missed ones), and the retries that are
 /// due are charged. Safe when several runners do it at once. Returns the periods renewed.
@@ -1144,15 +1136,8 @@ pub async fn renew(
 ) -> Result<u64, BillingError> {
     let mut renewed = 0;
     loop {
-        let step = credits::retrying(|| async move {
-            let mut tx = pool.begin().await?;
-            let step = roll_and_claim(&mut tx, renewals.payments.provider(), organisation, now)
-                .await
-                .map_err(as_credit_error)?;
-            tx.commit().await?;
-            Ok(step)
-        })
-        .await?;
+        let provider = renewals.payments.provider();
+        let step = in_transaction!(pool, |tx| roll_and_claim(tx, provider, organisation, now))?;
         match step {
             Step::Done => return Ok(renewed),
             Step::Rolled(claim) => {
@@ -1273,16 +1258,7 @@ async fn charge_and_apply(
             .ok_or(BillingError::UnknownOrder)?
     };
     let outcome = charge_off_session(pool, &renewals.payments, &order, &claim.key).await?;
-    credits::retrying(|| async move {
-        let mut tx = pool.begin().await?;
-        apply_charge(&mut tx, renewals, claim, outcome, now)
-            .await
-            .map_err(as_credit_error)?;
-        tx.commit().await?;
-        Ok(())
-    })
-    .await?;
-    Ok(())
+    in_transaction!(pool, |tx| apply_charge(tx, renewals, claim, outcome, now))
 }
 
 /// The provider's answer to a charge, once: paid settles the order (allotment, invoice, paid
@@ -1387,15 +1363,7 @@ async fn retry_due(
     };
     let mut charged = 0;
     for organisation in due {
-        let claimed = credits::retrying(|| async move {
-            let mut tx = pool.begin().await?;
-            let claimed = claim_retry(&mut tx, organisation, now)
-                .await
-                .map_err(as_credit_error)?;
-            tx.commit().await?;
-            Ok(claimed)
-        })
-        .await?;
+        let claimed = in_transaction!(pool, |tx| claim_retry(tx, organisation, now))?;
         if let Some(claim) = claimed {
             charge_and_apply(pool, renewals, &claim, now).await?;
             charged += 1;

@@ -39,7 +39,7 @@ impl From<sqlx::Error> for CreditError {
 }
 
 /// Whether PostgreSQL asks for the transaction to be tried again.
-fn is_retryable(error: &CreditError) -> bool {
+pub(crate) fn is_retryable(error: &CreditError) -> bool {
     match error {
         CreditError::Fault(Fault::Internal(e)) | CreditError::Fault(Fault::Unavailable(e)) => e
             .downcast_ref::<sqlx::Error>()

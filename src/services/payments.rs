@@ -443,22 +443,7 @@ impl Stripe {
                 ("description", &order.label),
                 ("metadata[order_id]", &order_id),
             ]);
-        let response = request
-            .bearer_auth(&self.key)
-            .header("Stripe-Version", STRIPE_VERSION)
-            .send()
-            .await
-            .map_err(|e| PaymentError::Unavailable(without_url(e)))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| PaymentError::Unavailable(without_url(e)))?;
-        if status.is_success() {
-            let intent: PaymentIntent = serde_json::from_slice(&body)
-                .map_err(|e| PaymentError::Unavailable(format!("unexpected answer: {e}")))?;
-            return Ok(intent.outcome());
-        }
+        let (status, body) = self.exchange(request).await?;
         if status.as_u16() == 402 {
             let reason = serde_json::from_slice::<StripeErrorBody>(&body)
                 .ok()
@@ -466,11 +451,7 @@ impl Stripe {
                 .unwrap_or_else(|| "card_declined".into());
             return Ok(PaymentStatus::Failed(reason));
         }
-        if status.as_u16() == 409 || status.as_u16() == 429 || status.is_server_error() {
-            Err(PaymentError::Unavailable(status.to_string()))
-        } else {
-            Err(PaymentError::Refused(status.to_string()))
-        }
+        Ok(read::<PaymentIntent>(status, &body)?.outcome())
     }
 
     /// `POST /v1/refunds` of the payment intent, under `key`.
@@ -507,10 +488,11 @@ impl Stripe {
         }
     }
 
-    async fn send<T: serde::de::DeserializeOwned>(
+    /// Sends an authenticated request of the pinned API version: the status and the body.
+    async fn exchange(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> Result<T, PaymentError> {
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), PaymentError> {
         let response = request
             .bearer_auth(&self.key)
             .header("Stripe-Version", STRIPE_VERSION)
@@ -522,26 +504,42 @@ impl Stripe {
             .bytes()
             .await
             .map_err(|e| PaymentError::Unavailable(without_url(e)))?;
-        if status.is_success() {
-            return serde_json::from_slice(&body)
-                .map_err(|e| PaymentError::Unavailable(format!("unexpected answer: {e}")));
-        }
-        let detail = serde_json::from_slice::<StripeErrorBody>(&body)
-            .ok()
-            .map(|b| {
-                format!(
-                    "{} {}",
-                    b.error.kind.unwrap_or_default(),
-                    b.error.code.unwrap_or_default()
-                )
-            })
-            .unwrap_or_default();
-        // 409: the same key is still being processed by Stripe; 429 and 5xx: later.
-        if status.as_u16() == 409 || status.as_u16() == 429 || status.is_server_error() {
-            Err(PaymentError::Unavailable(format!("{status} {detail}")))
-        } else {
-            Err(PaymentError::Refused(format!("{status} {detail}")))
-        }
+        Ok((status, body.to_vec()))
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, PaymentError> {
+        let (status, body) = self.exchange(request).await?;
+        read(status, &body)
+    }
+}
+
+/// Stripe's answer as `T`, or the error it says.
+fn read<T: serde::de::DeserializeOwned>(
+    status: reqwest::StatusCode,
+    body: &[u8],
+) -> Result<T, PaymentError> {
+    if status.is_success() {
+        return serde_json::from_slice(body)
+            .map_err(|e| PaymentError::Unavailable(format!("unexpected answer: {e}")));
+    }
+    let detail = serde_json::from_slice::<StripeErrorBody>(body)
+        .ok()
+        .map(|b| {
+            format!(
+                "{} {}",
+                b.error.kind.unwrap_or_default(),
+                b.error.code.unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    // 409: the same key is still being processed by Stripe; 429 and 5xx: later.
+    if status.as_u16() == 409 || status.as_u16() == 429 || status.is_server_error() {
+        Err(PaymentError::Unavailable(format!("{status} {detail}")))
+    } else {
+        Err(PaymentError::Refused(format!("{status} {detail}")))
     }
 }
 
