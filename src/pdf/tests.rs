@@ -74,32 +74,6 @@ fn marks_of(doc: &Document) -> Vec<Vec<Mark>> {
     lay_out(doc, &Words::of(doc).unwrap(), &fonts)
 }
 
-/// The text poppler's `pdftotext` reads from `pdf`. Poppler turns every kind of space into
-/// U+0020 (the PDF's own text map keeps U+00A0 and U+202F: `tests/web/achats.rs` reads it), so
-/// the no-break spaces are compared as spaces here: see [`spaces`].
-fn pdftotext(pdf: &[u8]) -> String {
-    let path = std::env::temp_dir().join(format!("nanoclip-pdf-{}.pdf", uuid::Uuid::new_v4()));
-    std::fs::write(&path, pdf).unwrap();
-    let out = std::process::Command::new("pdftotext")
-        .args(["-enc", "UTF-8"])
-        .arg(&path)
-        .arg("-")
-        .output();
-    let _ = std::fs::remove_file(&path);
-    let out = out.expect("pdftotext runs (poppler-utils; scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// `text` with its no-break spaces as poppler gives them.
-fn spaces(text: &str) -> String {
-    text.replace(['\u{a0}', '\u{202f}'], " ")
-}
-
 #[test]
 fn an_invoice_says_who_sells_who_buys_what_and_how_much_in_french() {
     let texts = texts(&marks_of(&invoice()));
@@ -238,50 +212,14 @@ fn many_lines_continue_on_a_new_page_with_the_column_titles_again() {
 }
 
 #[test]
-fn the_invoice_pdf_has_its_words_accents_euros_and_no_break_spaces() {
-    let pdf = render(&invoice()).unwrap();
-    assert!(pdf.starts_with(b"%PDF-"), "{:?}", &pdf[..8]);
-    assert!(
-        pdf.len() < 60_000,
-        "the fonts are subset: {} bytes",
-        pdf.len()
-    );
-    let text = pdftotext(&pdf);
-    for expected in [
-        "Facture FA-2026-000001",
-        "Émise le 24\u{a0}novembre 2026",
-        "SIREN 123\u{a0}456\u{a0}789",
-        "Paroisse Sainte-Thérèse",
-        "Pack 30 crédits",
-        "27,50\u{a0}€",
-        "5,50\u{a0}€",
-        "33,00\u{a0}€",
-        "TVA 20\u{a0}%",
-        "Payée le",
-    ] {
-        assert!(text.contains(&spaces(expected)), "{expected:?} in {text:?}");
+fn invoices_and_credit_notes_render_as_small_pdfs() {
+    for doc in [invoice(), credit_note()] {
+        let pdf = render(&doc).unwrap();
+        assert!(pdf.starts_with(b"%PDF-"), "{:?}", &pdf[..8]);
+        // The fonts are subset (each whole face is over 700 KB).
+        assert!(pdf.len() < 60_000, "{}: {} bytes", doc.number, pdf.len());
     }
-}
-
-#[test]
-fn a_credit_note_renders_with_the_same_renderer() {
-    let pdf = render(&credit_note()).unwrap();
-    assert!(pdf.starts_with(b"%PDF-"));
-    let text = pdftotext(&pdf);
-    for expected in [
-        "Avoir AV-2026-000001",
-        "Émis le 1er\u{a0}décembre 2026",
-        "Annule la facture FA-2026-000042",
-        "−1\u{202f}234,56\u{a0}€",
-        "−205,76\u{a0}€",
-        "Remboursé le 1er\u{a0}décembre 2026.",
-    ] {
-        assert!(text.contains(&spaces(expected)), "{expected:?} in {text:?}");
-    }
-    assert!(
-        !text.contains("Facture") && !text.contains("Payée"),
-        "{text}"
-    );
+    // What the pages say, read back with poppler and through the fonts' text maps: tests/web/achats.rs.
 }
 
 #[test]

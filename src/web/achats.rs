@@ -308,19 +308,27 @@ struct InvoicePage {
     seller: crate::config::Seller,
 }
 
+/// The invoice numbered `number` if it is the owner's organisation's; another organisation's is
+/// not found, like a number that does not exist.
+async fn owned_invoice(
+    state: &AppState,
+    owner: &Owner,
+    number: &str,
+) -> Result<Invoice, PageError> {
+    let organisation = organisation_of(&owner.0)?;
+    billing::invoice(&state.pool, organisation, number)
+        .await
+        .map_err(fault)?
+        .ok_or(PageError::NotFound)
+}
+
 pub async fn invoice(
     state: web::Data<AppState>,
     layout: Layout,
     owner: Owner,
     number: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let organisation = organisation_of(&owner.0)?;
-    let Some(invoice) = billing::invoice(&state.pool, organisation, &number)
-        .await
-        .map_err(fault)?
-    else {
-        return Err(PageError::NotFound);
-    };
+    let invoice = owned_invoice(&state, &owner, &number).await?;
     Ok(super::html(
         200,
         InvoicePage {
@@ -339,13 +347,7 @@ pub async fn invoice_pdf(
     owner: Owner,
     number: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let organisation = organisation_of(&owner.0)?;
-    let Some(invoice) = billing::invoice(&state.pool, organisation, &number)
-        .await
-        .map_err(fault)?
-    else {
-        return Err(PageError::NotFound);
-    };
+    let invoice = owned_invoice(&state, &owner, &number).await?;
     let document = crate::pdf::Document::of_invoice(&invoice, &state.config.seller);
     let file_name = document.file_name();
     let bytes = state

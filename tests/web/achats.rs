@@ -394,22 +394,7 @@ async fn the_payment_webhook_pays_once_whatever_the_deliveries_and_refuses_forge
     config.webhook_secret = Some(WEBHOOK_SECRET.into());
     let app = crate::common::spawn_app_with(config, None).await;
     let owner = app.owner("eglise").await;
-    let catalog = nanoclip::services::catalog::CatalogCache::default()
-        .get(&app.pool)
-        .await
-        .unwrap();
-    let order = billing::order_pack(
-        &app.pool,
-        &catalog,
-        owner.org(),
-        owner.id,
-        "pack-30",
-        &"a".repeat(64),
-        billing::Provider::Test,
-        app.clock.now(),
-    )
-    .await
-    .unwrap();
+    let order = order_pack_30(&app, &owner, 'a').await;
     let paid = format!(
         r#"{{"id":"evt_paid","type":"checkout.session.completed","data":{{"object":{{"id":"cs_test_1","payment_status":"paid","client_reference_id":"{order}"}}}}}}"#
     );
@@ -552,26 +537,32 @@ async fn fifty_owners_double_submitting_and_double_approving_buy_one_pack_each()
     assert_ledger_clean(&app.pool).await;
 }
 
-/// `owner`'s organisation buys a Pack 30 crédits (33,00 € TTC) on 24 November 2026, paid at
-/// once: the invoice's number.
-async fn paid_invoice(app: &TestApp, owner: &crate::common::accounts::Account) -> String {
-    app.clock.set(time::macros::datetime!(2026-11-24 10:00 UTC));
+/// An order of a Pack 30 crédits (33,00 € TTC) by `owner`, through the service, now; `key` makes
+/// its form key.
+async fn order_pack_30(app: &TestApp, owner: &crate::common::accounts::Account, key: char) -> Uuid {
     let catalog = nanoclip::services::catalog::CatalogCache::default()
         .get(&app.pool)
         .await
         .unwrap();
-    let order = billing::order_pack(
+    billing::order_pack(
         &app.pool,
         &catalog,
         owner.org(),
         owner.id,
         "pack-30",
-        &"b".repeat(64),
+        &key.to_string().repeat(64),
         billing::Provider::Test,
         app.clock.now(),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// `owner`'s organisation buys a Pack 30 crédits (33,00 € TTC) on 24 November 2026, paid at
+/// once: the invoice's number.
+async fn paid_invoice(app: &TestApp, owner: &crate::common::accounts::Account) -> String {
+    app.clock.set(time::macros::datetime!(2026-11-24 10:00 UTC));
+    let order = order_pack_30(app, owner, 'b').await;
     billing::settle(&app.pool, order, Settlement::Paid, None, app.clock.now())
         .await
         .unwrap();
@@ -752,7 +743,8 @@ async fn the_invoice_page_and_the_history_link_to_the_pdf() {
 }
 
 #[test]
-fn the_pdf_s_text_keeps_the_narrow_no_break_space_of_thousands() {
+fn a_credit_note_pdf_reads_as_one_with_narrow_no_break_spaces_in_thousands() {
+    // The renderer's other kind, not served yet: rendered directly.
     use nanoclip::domain::money::Cents;
     use nanoclip::pdf::{Amounts, Buyer, Document, Kind, Line, render};
     let amounts = Amounts {
@@ -776,11 +768,16 @@ fn the_pdf_s_text_keeps_the_narrow_no_break_space_of_thousands() {
         totals: amounts,
         cancels: Some("FA-2026-000042".into()),
     };
-    let shown = crate::common::pdf::shown_text(&render(&credit_note).unwrap());
+    let pdf = render(&credit_note).unwrap();
+    let shown = crate::common::pdf::shown_text(&pdf);
+    let read = crate::common::pdf::pdftotext(&pdf);
     for expected in [
         "Avoir AV-2026-000001",
+        "Émis le 1er\u{a0}décembre 2026",
         "Annule la facture FA-2026-000042",
+        "Paroisse Saint-Éloi",
         "−1\u{202f}028,80\u{a0}€",
+        "−205,76\u{a0}€",
         "−1\u{202f}234,56\u{a0}€",
         "Remboursé le 1er\u{a0}décembre 2026.",
     ] {
@@ -788,5 +785,11 @@ fn the_pdf_s_text_keeps_the_narrow_no_break_space_of_thousands() {
             shown.iter().any(|s| s == expected),
             "{expected:?} in {shown:?}"
         );
+        let poppler = crate::common::pdf::as_poppler_reads(expected);
+        assert!(read.contains(&poppler), "{poppler:?} in {read:?}");
     }
+    assert!(
+        !read.contains("Facture") && !read.contains("Payée"),
+        "{read}"
+    );
 }
