@@ -64,7 +64,8 @@ pub struct Amounts {
 }
 
 impl Document {
-    /// The document of a row of `invoices` (series AV is a credit note).
+    /// The document of a row of `invoices` (series AV is a credit note, which names the invoice
+    /// it corrects).
     pub fn of_invoice(invoice: &Invoice, seller: &Seller) -> Self {
         let amounts = Amounts {
             ht: invoice.ht_cents,
@@ -89,7 +90,7 @@ impl Document {
                 amounts,
             }],
             totals: amounts,
-            cancels: None,
+            cancels: invoice.corrects.clone(),
         }
     }
 

@@ -244,6 +244,7 @@ fn a_row_of_invoices_becomes_its_document_dated_in_paris() {
         ttc_cents: Cents(1200),
         // 23:30 UTC on New Year's Eve is already 2027 in Paris, like the number.
         issued_at: time::macros::datetime!(2026-12-31 23:30 UTC),
+        corrects: None,
     };
     let doc = Document::of_invoice(&row, &seller());
     assert_eq!(doc.kind, Kind::Invoice);
@@ -251,12 +252,16 @@ fn a_row_of_invoices_becomes_its_document_dated_in_paris() {
     assert_eq!(doc.file_name(), "FA-2027-000001.pdf");
     assert_eq!(doc.lines.len(), 1);
     assert_eq!(doc.totals.ttc, Cents(1200));
+    assert_eq!(doc.cancels, None);
     let credit = Document::of_invoice(
         &Invoice {
+            number: "AV-2027-000001".into(),
             series: "AV".into(),
+            corrects: Some("FA-2027-000001".into()),
             ..row
         },
         &seller(),
     );
     assert_eq!(credit.kind, Kind::CreditNote);
+    assert_eq!(credit.cancels.as_deref(), Some("FA-2027-000001"));
 }

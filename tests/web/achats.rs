@@ -793,3 +793,72 @@ fn a_credit_note_pdf_reads_as_one_with_narrow_no_break_spaces_in_thousands() {
         "{read}"
     );
 }
+
+#[tokio::test]
+async fn a_refund_s_credit_note_downloads_as_an_avoir_naming_the_invoice_it_cancels() {
+    use crate::common::pdf::{as_poppler_reads, pdftotext, shown_text};
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let invoice = paid_invoice(&app, &owner).await;
+    let order: Uuid = sqlx::query_scalar("SELECT order_id FROM invoices WHERE number = $1")
+        .bind(&invoice)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    app.clock.advance(time::Duration::days(1));
+    let refund = billing::refund_pack(
+        &app.pool,
+        &nanoclip::services::payments::Payments::Test,
+        order,
+        "staff:test",
+        "erreur de pack",
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    let credit_note = refund.credit_note.unwrap();
+    assert_eq!(credit_note, "AV-2026-000001");
+    // Linked from its page and from the history, next to the invoice's.
+    let (_, page) = owner
+        .browser
+        .html(&format!("/achats/factures/{credit_note}"))
+        .await;
+    assert_eq!(text(&page, "a#pdf"), "Télécharger l’avoir en PDF");
+    let (_, history) = owner.browser.html("/achats/historique").await;
+    assert_eq!(
+        text(
+            &history,
+            "#commandes tbody a[href='/achats/factures/AV-2026-000001.pdf']"
+        ),
+        "PDF de l’avoir AV-2026-000001"
+    );
+    let response = owner
+        .browser
+        .get(&format!("/achats/factures/{credit_note}.pdf"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"AV-2026-000001.pdf\""
+    );
+    let pdf = response.bytes().await.unwrap();
+    let shown = shown_text(&pdf);
+    let read = pdftotext(&pdf);
+    for expected in [
+        "Avoir AV-2026-000001",
+        "Émis le 25\u{a0}novembre 2026",
+        "Annule la facture FA-2026-000001",
+        "33,00\u{a0}€",
+        "Remboursé le 25\u{a0}novembre 2026.",
+    ] {
+        assert!(
+            shown.iter().any(|s| s == expected),
+            "{expected:?} in {shown:?}"
+        );
+        assert!(
+            read.contains(&as_poppler_reads(expected)),
+            "{expected:?} in {read:?}"
+        );
+    }
+    assert!(!read.contains("Payée"), "{read}");
+}
