@@ -54,6 +54,13 @@ ensure_chromium() {
   apt_install chromium chromium-driver || { echo "Install Chromium and ChromeDriver (apt-get install chromium chromium-driver)" >&2; exit 1; }
 }
 
+# Poppler's pdftotext and pdftoppm, which read the invoice PDFs in the Rust and browser tests.
+ensure_poppler() {
+  command -v pdftotext >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 && return 0
+  echo "==> installing poppler-utils (pdftotext, pdftoppm: the invoice PDFs' tests)" >&2
+  apt_install poppler-utils || { echo "Install Poppler's tools (apt-get install poppler-utils)" >&2; exit 1; }
+}
+
 ensure_java() {
   command -v java >/dev/null 2>&1 && return 0
   echo "==> installing a Java runtime (for the W3C Nu HTML checker)" >&2

@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod jobs;
 pub mod operator;
+pub mod pdf;
 pub mod random;
 pub mod services;
 pub mod startup;

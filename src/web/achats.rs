@@ -1,8 +1,10 @@
 //! `/achats`: the packs (catalogue, confirmation with HT, TVA and TTC), the payment (the test
 //! provider's page in development), the return page with the new balance, the orders and their
-//! invoices (`/achats/historique`, `/achats/factures/{number}`). Only owners buy.
+//! invoices (`/achats/historique`, `/achats/factures/{number}` and its PDF,
+//! `/achats/factures/{number}.pdf`). Only owners buy.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context as _;
 use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -306,19 +308,27 @@ struct InvoicePage {
     seller: crate::config::Seller,
 }
 
+/// The invoice numbered `number` if it is the owner's organisation's; another organisation's is
+/// not found, like a number that does not exist.
+async fn owned_invoice(
+    state: &AppState,
+    owner: &Owner,
+    number: &str,
+) -> Result<Invoice, PageError> {
+    let organisation = organisation_of(&owner.0)?;
+    billing::invoice(&state.pool, organisation, number)
+        .await
+        .map_err(fault)?
+        .ok_or(PageError::NotFound)
+}
+
 pub async fn invoice(
     state: web::Data<AppState>,
     layout: Layout,
     owner: Owner,
     number: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let organisation = organisation_of(&owner.0)?;
-    let Some(invoice) = billing::invoice(&state.pool, organisation, &number)
-        .await
-        .map_err(fault)?
-    else {
-        return Err(PageError::NotFound);
-    };
+    let invoice = owned_invoice(&state, &owner, &number).await?;
     Ok(super::html(
         200,
         InvoicePage {
@@ -328,6 +338,32 @@ pub async fn invoice(
         }
         .render()?,
     ))
+}
+
+/// The invoice as a PDF download, made afresh from its row (the same facts as the page), on the
+/// CPU threads: drawing and subsetting the font is the costly part.
+pub async fn invoice_pdf(
+    state: web::Data<AppState>,
+    owner: Owner,
+    number: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let invoice = owned_invoice(&state, &owner, &number).await?;
+    let document = crate::pdf::Document::of_invoice(&invoice, &state.config.seller);
+    let file_name = document.file_name();
+    let bytes = state
+        .cpu
+        .run(move || crate::pdf::render(&document))
+        .await
+        .context("invoice PDF")?
+        .context("invoice PDF")?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{file_name}\""),
+        ))
+        .body(bytes))
 }
 
 impl ReturnPage {

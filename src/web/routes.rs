@@ -130,6 +130,8 @@ pub fn table() -> Vec<Route> {
         route!(post "/abonnement/reglement", Browser, abonnement::pay, private),
         route!(get "/achats", Browser, achats::catalogue, private),
         route!(get "/achats/historique", Browser, achats::history, private),
+        // Before the page: `{number}` alone would take « FA-2026-000001.pdf » too.
+        route!(get "/achats/factures/{number}.pdf", Browser, achats::invoice_pdf, private),
         route!(get "/achats/factures/{number}", Browser, achats::invoice, private),
         route!(get "/achats/retour/{id}", Browser, achats::return_page, private),
         route!(get "/achats/{pack}", Browser, achats::confirm_page, private),

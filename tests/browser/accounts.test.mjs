@@ -21,10 +21,11 @@
 import { after, before, describe, test } from 'node:test';
 import { AxeBuilder } from '@axe-core/playwright';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inflateSync } from 'node:zlib';
 import { AXE_TAGS, BASE, CSS_PATH_FN, Failure, OVERFLOW_FN, check, describeViolations, launch, open, skip, tabWalk, url } from './support.mjs';
 import { MAIL_DIR, waitForLink } from './mail.mjs';
 import { adjust, parisDay, runJob } from './operator.mjs';
@@ -99,6 +100,89 @@ async function fill(form, values) {
  * no-break spaces kept (French typography is checked too). */
 async function textOf(page, sel) {
   return (await page.locator(sel).allInnerTexts()).join(' ').replace(/[ \t\r\n]+/g, ' ').trim();
+}
+
+/** Runs a program (poppler's tools); its standard output, or a failure naming it. */
+function run(program, args) {
+  return new Promise((resolve, reject) => {
+    execFile(program, args, { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) reject(new Failure(`${program} ${args.join(' ')} failed (${error.code ?? error.signal}; poppler-utils is installed by scripts/test): ${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/**
+ * The share of dark pixels in an 8-bit RGB or grey PNG (what pdftoppm writes): the IDAT data
+ * inflated, each row unfiltered (PNG's five filters), then pixels darker than mid-grey counted.
+ */
+function darkShare(png) {
+  check(png.subarray(1, 4).toString('latin1') === 'PNG', 'pdftoppm wrote no PNG');
+  let width = 0; let height = 0; let channels = 0; const idat = [];
+  for (let at = 8; at < png.length;) {
+    const length = png.readUInt32BE(at);
+    const type = png.subarray(at + 4, at + 8).toString('latin1');
+    const data = png.subarray(at + 8, at + 8 + length);
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0); height = data.readUInt32BE(4);
+      check(data[8] === 8, `PNG bit depth ${data[8]}, expected 8`);
+      channels = { 0: 1, 2: 3, 6: 4 }[data[9]];
+      check(channels, `PNG colour type ${data[9]} not read here`);
+    } else if (type === 'IDAT') idat.push(data);
+    at += 12 + length;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  let previous = Buffer.alloc(stride); let dark = 0;
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const row = Buffer.from(raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)));
+    for (let i = 0; i < stride; i++) {
+      const a = i >= channels ? row[i - channels] : 0; const b = previous[i]; const c = i >= channels ? previous[i - channels] : 0;
+      const p = a + b - c; const pa = Math.abs(p - a); const pb = Math.abs(p - b); const pc = Math.abs(p - c);
+      const predictor = [0, a, b, (a + b) >> 1, pa <= pb && pa <= pc ? a : pb <= pc ? b : c][filter];
+      row[i] = (row[i] + predictor) & 0xff;
+    }
+    for (let x = 0; x < width; x++) if (row[x * channels] < 128) dark++;
+    previous = row;
+  }
+  return { width, height, share: dark / (width * height) };
+}
+
+/**
+ * The invoice's PDF, downloaded from its page's link as a reader would: its name, poppler's
+ * rendering of page 1 (a PNG with text on it, not a blank page) and its text (the number and the
+ * totals; poppler turns no-break spaces into plain ones).
+ */
+async function checkInvoicePdf(t, page, invoice, totals) {
+  const number = invoice.split('/').pop();
+  const link = page.locator('a#pdf');
+  check(await link.count() === 1, `${invoice}: no link to the PDF (a#pdf)`);
+  check(await link.getAttribute('href') === `${invoice}.pdf`, `${invoice}: the PDF link leads to ${await link.getAttribute('href')}`);
+  check(await link.innerText() === 'Télécharger la facture en PDF', `${invoice}: the PDF link reads « ${await link.innerText()} »`);
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), link.click()]);
+  check(download.suggestedFilename() === `${number}.pdf`, `the PDF downloads as « ${download.suggestedFilename()} », expected « ${number}.pdf »`);
+  const dir = mkdtempSync(path.join(tmpdir(), 'nanoclip-facture-'));
+  try {
+    const file = path.join(dir, `${number}.pdf`);
+    await download.saveAs(file);
+    const bytes = readFileSync(file);
+    check(bytes.subarray(0, 5).toString('latin1') === '%PDF-', `${number}.pdf does not start with %PDF- (« ${bytes.subarray(0, 16).toString('latin1')} »)`);
+    await run('pdftoppm', ['-png', '-r', '72', '-f', '1', '-l', '1', '-singlefile', file, path.join(dir, 'page-1')]);
+    const png = path.join(dir, 'page-1.png');
+    check(existsSync(png), `pdftoppm made no PNG of ${number}.pdf`);
+    const size = statSync(png).size;
+    const { width, height, share } = darkShare(readFileSync(png));
+    check(width === 595 && height === 842, `page 1 of ${number}.pdf is ${width}×${height} px at 72 dpi, expected A4 (595×842)`);
+    check(size > 5_000 && share > 0.005 && share < 0.2, `page 1 of ${number}.pdf looks blank or wrong: ${size} bytes, ${(share * 100).toFixed(2)} % dark pixels`);
+    const text = (await run('pdftotext', ['-enc', 'UTF-8', file, '-'])).replace(/[\u00a0\u202f]/g, ' ');
+    for (const part of [`Facture ${number}`, ...totals.map((x) => x.replace(/[\u00a0\u202f]/g, ' ')), 'Désignation', ORGANISATION]) {
+      check(text.includes(part), `${number}.pdf: pdftotext finds no « ${part} » in:\n${text}`);
+    }
+    t.diagnostic(`${number}.pdf: ${bytes.length} bytes; page 1 as PNG ${size} bytes, ${(share * 100).toFixed(2)} % dark pixels`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -1031,6 +1115,9 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
       `${invoice}: the totals read HT « ${await textOf(page, '#total-ht')} », TVA « ${await textOf(page, '#total-tva')} », TTC « ${await textOf(page, '#total-ttc')} »`);
     check((await textOf(page, 'main')).includes(ORGANISATION), `${invoice}: the buyer ${ORGANISATION} is not named`);
     await audit(t, page, 'facture');
+    await keyboard(t, page, invoice, ['a#pdf']);
+    // Its PDF: downloaded from the page, rendered by poppler, its text read back.
+    await checkInvoicePdf(t, page, invoice, ['10,00\u00a0€', '2,00\u00a0€', '12,00\u00a0€']);
     flow.invoice = invoice;
     flow.bought = before + 10;
   });
@@ -1060,7 +1147,9 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     check(/Paiement refusé/.test(declined) && /Payée/.test(paid) && paid.includes(flow.invoice.split('/').pop()),
       `/achats/historique: the orders read « ${declined} » and « ${paid} », expected the refused one first, then the paid one with its invoice`);
     await audit(t, page, 'achats (historique)');
-    await keyboard(t, page, '/achats/historique', [`a[href="${flow.invoice}"]`]);
+    await keyboard(t, page, '/achats/historique', [`a[href="${flow.invoice}"]`, `a[href="${flow.invoice}.pdf"]`]);
+    check(await page.getByRole('link', { name: `PDF de la facture ${flow.invoice.split('/').pop()}` }).count() === 1,
+      `/achats/historique: no link named « PDF de la facture ${flow.invoice.split('/').pop()} »`);
     flow.declined = true;
   });
 

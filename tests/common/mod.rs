@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod accounts;
+pub mod pdf;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -394,22 +394,7 @@ async fn the_payment_webhook_pays_once_whatever_the_deliveries_and_refuses_forge
     config.webhook_secret = Some(WEBHOOK_SECRET.into());
     let app = crate::common::spawn_app_with(config, None).await;
     let owner = app.owner("eglise").await;
-    let catalog = nanoclip::services::catalog::CatalogCache::default()
-        .get(&app.pool)
-        .await
-        .unwrap();
-    let order = billing::order_pack(
-        &app.pool,
-        &catalog,
-        owner.org(),
-        owner.id,
-        "pack-30",
-        &"a".repeat(64),
-        billing::Provider::Test,
-        app.clock.now(),
-    )
-    .await
-    .unwrap();
+    let order = order_pack_30(&app, &owner, 'a').await;
     let paid = format!(
         r#"{{"id":"evt_paid","type":"checkout.session.completed","data":{{"object":{{"id":"cs_test_1","payment_status":"paid","client_reference_id":"{order}"}}}}}}"#
     );
@@ -550,4 +535,330 @@ async fn fifty_owners_double_submitting_and_double_approving_buy_one_pack_each()
         .unwrap();
     assert_eq!(numbers, (1..=50).collect::<Vec<i32>>());
     assert_ledger_clean(&app.pool).await;
+}
+
+/// An order of a Pack 30 crédits (33,00 € TTC) by `owner`, through the service, now; `key` makes
+/// its form key.
+async fn order_pack_30(app: &TestApp, owner: &crate::common::accounts::Account, key: char) -> Uuid {
+    let catalog = nanoclip::services::catalog::CatalogCache::default()
+        .get(&app.pool)
+        .await
+        .unwrap();
+    billing::order_pack(
+        &app.pool,
+        &catalog,
+        owner.org(),
+        owner.id,
+        "pack-30",
+        &key.to_string().repeat(64),
+        billing::Provider::Test,
+        app.clock.now(),
+    )
+    .await
+    .unwrap()
+}
+
+/// `owner`'s organisation buys a Pack 30 crédits (33,00 € TTC) on 24 November 2026, paid at
+/// once: the invoice's number.
+async fn paid_invoice(app: &TestApp, owner: &crate::common::accounts::Account) -> String {
+    app.clock.set(time::macros::datetime!(2026-11-24 10:00 UTC));
+    let order = order_pack_30(app, owner, 'b').await;
+    billing::settle(&app.pool, order, Settlement::Paid, None, app.clock.now())
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT number FROM invoices WHERE order_id = $1")
+        .bind(order)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_invoice_pdf_is_for_the_owner_of_its_organisation_only() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let number = paid_invoice(&app, &owner).await;
+    assert_eq!(number, "FA-2026-000001");
+    let path = format!("/achats/factures/{number}.pdf");
+    // A visitor is sent to the login, then back to the PDF.
+    let visitor = app.get(&path).await;
+    assert_eq!(visitor.status(), 303);
+    assert_eq!(
+        visitor.headers()["location"],
+        "/compte/connexion?suite=%2Fachats%2Ffactures%2FFA-2026-000001.pdf"
+    );
+    // A member of the organisation: forbidden, as the page.
+    let member = app.member(owner.org()).await;
+    assert_eq!(member.browser.get(&path).await.status(), 403);
+    // Another organisation's owner: no such invoice for them, whatever its number.
+    let other = app.owner("eglise").await;
+    assert_eq!(other.browser.get(&path).await.status(), 404);
+    assert_eq!(
+        other
+            .browser
+            .get("/achats/factures/FA-2026-000001")
+            .await
+            .status(),
+        404
+    );
+    // Unknown numbers.
+    for unknown in ["FA-2026-000002.pdf", "FA-2026-000001.PDF.pdf", ".pdf"] {
+        assert_eq!(
+            owner
+                .browser
+                .get(&format!("/achats/factures/{unknown}"))
+                .await
+                .status(),
+            404,
+            "{unknown}"
+        );
+    }
+    // The owner downloads it: a PDF, as a named attachment, never cached.
+    let response = owner.browser.get(&path).await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"FA-2026-000001.pdf\""
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+    let pdf = response.bytes().await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-"), "{:?}", &pdf[..pdf.len().min(16)]);
+    // The page without « .pdf » is still the HTML invoice.
+    let (status, html) = owner
+        .browser
+        .html(&format!("/achats/factures/{number}"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(text(&html, "#total-ttc"), "33,00\u{a0}€");
+}
+
+#[tokio::test]
+async fn the_invoice_pdf_holds_the_invoice_s_facts_in_french() {
+    use crate::common::pdf::{as_poppler_reads, pdftotext, shown_text};
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let number = paid_invoice(&app, &owner).await;
+    let path = format!("/achats/factures/{number}.pdf");
+    let pdf = owner.browser.get(&path).await.bytes().await.unwrap();
+    let (_, page) = owner
+        .browser
+        .html(&format!("/achats/factures/{number}"))
+        .await;
+    let buyer: String = sqlx::query_scalar("SELECT name FROM organisations WHERE id = $1")
+        .bind(owner.org())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    // What the pages draw, exactly (the text a reader copies): no-break spaces included.
+    let shown = shown_text(&pdf);
+    for expected in [
+        "Facture FA-2026-000001",
+        "Émise le 24\u{a0}novembre 2026",
+        "Vendeur",
+        "NanoClip SAS (développement)",
+        "SIREN 000 000 000",
+        "TVA intracommunautaire FR00000000000",
+        "Client",
+        "Désignation",
+        "HT",
+        "TVA 20\u{a0}%",
+        "TTC",
+        "Pack 30 crédits",
+        "27,50\u{a0}€",
+        "5,50\u{a0}€",
+        "33,00\u{a0}€",
+        "Total",
+        "Payée le 24\u{a0}novembre 2026.",
+    ] {
+        assert!(
+            shown.iter().any(|s| s == expected),
+            "{expected:?} in {shown:?}"
+        );
+    }
+    // The same totals as the page; the buyer.
+    for id in ["#total-ht", "#total-tva", "#total-ttc"] {
+        let amount = text(&page, id);
+        assert_eq!(
+            shown.iter().filter(|s| **s == amount).count(),
+            2,
+            "{amount}: the line and the total"
+        );
+    }
+    assert!(
+        shown.contains(&buyer) && shown.contains(&owner.email),
+        "the buyer {buyer:?} in {shown:?}"
+    );
+    // And as another program reads it (poppler, which turns every space into U+0020).
+    let read = pdftotext(&pdf);
+    for expected in [
+        "Facture FA-2026-000001",
+        "Émise le 24 novembre 2026",
+        "27,50 €",
+        "5,50 €",
+        "33,00 €",
+        "Désignation",
+        "Payée le 24 novembre 2026.",
+    ] {
+        assert!(read.contains(expected), "{expected:?} in {read:?}");
+    }
+    assert_eq!(as_poppler_reads("1\u{202f}234,56\u{a0}€"), "1 234,56 €");
+    // Made afresh each time, the same bytes.
+    assert_eq!(owner.browser.get(&path).await.bytes().await.unwrap(), pdf);
+}
+
+#[tokio::test]
+async fn the_invoice_page_and_the_history_link_to_the_pdf() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let number = paid_invoice(&app, &owner).await;
+    let (_, page) = owner
+        .browser
+        .html(&format!("/achats/factures/{number}"))
+        .await;
+    assert_eq!(
+        attr(&page, "a#pdf", "href").as_deref(),
+        Some("/achats/factures/FA-2026-000001.pdf")
+    );
+    assert_eq!(text(&page, "a#pdf"), "Télécharger la facture en PDF");
+    assert_eq!(
+        attr(&page, "a#pdf", "type").as_deref(),
+        Some("application/pdf")
+    );
+    let (_, history) = owner.browser.html("/achats/historique").await;
+    let links = crate::common::select_attrs(&history, "#commandes tbody a", "href");
+    assert_eq!(
+        links,
+        [
+            "/achats/factures/FA-2026-000001",
+            "/achats/factures/FA-2026-000001.pdf"
+        ]
+    );
+    // The PDF link's name says which invoice (« PDF » alone is the same on every line).
+    assert_eq!(
+        text(&history, "#commandes tbody a[href$='.pdf']"),
+        "PDF de la facture FA-2026-000001"
+    );
+}
+
+#[test]
+fn a_credit_note_pdf_reads_as_one_with_narrow_no_break_spaces_in_thousands() {
+    // The renderer's other kind, not served yet: rendered directly.
+    use nanoclip::domain::money::Cents;
+    use nanoclip::pdf::{Amounts, Buyer, Document, Kind, Line, render};
+    let amounts = Amounts {
+        ht: Cents(-102_880),
+        tva: Cents(-20_576),
+        ttc: Cents(-123_456),
+    };
+    let credit_note = Document {
+        kind: Kind::CreditNote,
+        number: "AV-2026-000001".into(),
+        date: time::macros::date!(2026 - 12 - 01),
+        seller: crate::common::test_config().seller,
+        buyer: Buyer {
+            name: "Paroisse Saint-Éloi".into(),
+            email: "tresorier@exemple.fr".into(),
+        },
+        lines: vec![Line {
+            label: "Remboursement du Pack 100 crédits".into(),
+            amounts,
+        }],
+        totals: amounts,
+        cancels: Some("FA-2026-000042".into()),
+    };
+    let pdf = render(&credit_note).unwrap();
+    let shown = crate::common::pdf::shown_text(&pdf);
+    let read = crate::common::pdf::pdftotext(&pdf);
+    for expected in [
+        "Avoir AV-2026-000001",
+        "Émis le 1er\u{a0}décembre 2026",
+        "Annule la facture FA-2026-000042",
+        "Paroisse Saint-Éloi",
+        "−1\u{202f}028,80\u{a0}€",
+        "−205,76\u{a0}€",
+        "−1\u{202f}234,56\u{a0}€",
+        "Remboursé le 1er\u{a0}décembre 2026.",
+    ] {
+        assert!(
+            shown.iter().any(|s| s == expected),
+            "{expected:?} in {shown:?}"
+        );
+        let poppler = crate::common::pdf::as_poppler_reads(expected);
+        assert!(read.contains(&poppler), "{poppler:?} in {read:?}");
+    }
+    assert!(
+        !read.contains("Facture") && !read.contains("Payée"),
+        "{read}"
+    );
+}
+
+#[tokio::test]
+async fn a_refund_s_credit_note_downloads_as_an_avoir_naming_the_invoice_it_cancels() {
+    use crate::common::pdf::{as_poppler_reads, pdftotext, shown_text};
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let invoice = paid_invoice(&app, &owner).await;
+    let order: Uuid = sqlx::query_scalar("SELECT order_id FROM invoices WHERE number = $1")
+        .bind(&invoice)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    app.clock.advance(time::Duration::days(1));
+    let refund = billing::refund_pack(
+        &app.pool,
+        &nanoclip::services::payments::Payments::Test,
+        order,
+        "staff:test",
+        "erreur de pack",
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    let credit_note = refund.credit_note.unwrap();
+    assert_eq!(credit_note, "AV-2026-000001");
+    // Linked from its page and from the history, next to the invoice's.
+    let (_, page) = owner
+        .browser
+        .html(&format!("/achats/factures/{credit_note}"))
+        .await;
+    assert_eq!(text(&page, "a#pdf"), "Télécharger l’avoir en PDF");
+    let (_, history) = owner.browser.html("/achats/historique").await;
+    assert_eq!(
+        text(
+            &history,
+            "#commandes tbody a[href='/achats/factures/AV-2026-000001.pdf']"
+        ),
+        "PDF de l’avoir AV-2026-000001"
+    );
+    let response = owner
+        .browser
+        .get(&format!("/achats/factures/{credit_note}.pdf"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"AV-2026-000001.pdf\""
+    );
+    let pdf = response.bytes().await.unwrap();
+    let shown = shown_text(&pdf);
+    let read = pdftotext(&pdf);
+    for expected in [
+        "Avoir AV-2026-000001",
+        "Émis le 25\u{a0}novembre 2026",
+        "Annule la facture FA-2026-000001",
+        "33,00\u{a0}€",
+        "Remboursé le 25\u{a0}novembre 2026.",
+    ] {
+        assert!(
+            shown.iter().any(|s| s == expected),
+            "{expected:?} in {shown:?}"
+        );
+        assert!(
+            read.contains(&as_poppler_reads(expected)),
+            "{expected:?} in {read:?}"
+        );
+    }
+    assert!(!read.contains("Payée"), "{read}");
 }
