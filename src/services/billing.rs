@@ -422,6 +422,11 @@ pub async fn test_payment(
     else {
         return Err(BillingError::UnknownOrder);
     };
+    // Only an open order (or a renewal whose charge failed) is paid on the provider's page:
+    // a declined, cancelled or expired order stays as it is, as with a real provider.
+    if !found.payable() {
+        return Ok(found.state);
+    }
     match outcome {
         TestOutcome::NoAnswer => Ok(found.state),
         TestOutcome::Approve => settle(pool, order, Settlement::Paid, None, now).await,

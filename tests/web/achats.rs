@@ -551,3 +551,36 @@ async fn fifty_owners_double_submitting_and_double_approving_buy_one_pack_each()
     assert_eq!(numbers, (1..=50).collect::<Vec<i32>>());
     assert_ledger_clean(&app.pool).await;
 }
+
+/// Review: the test provider's approve button, posted straight to a declined (failed) order,
+/// must not pay it: only an open order is payable (the page's GET already says so).
+#[tokio::test]
+async fn approving_a_declined_order_by_posting_the_test_page_pays_nothing() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let (response, _) = buy(&owner, "pack-100").await;
+    let payment = response.headers()["location"].to_str().unwrap().to_owned();
+    pay(&owner, &payment, "refuser").await;
+    let token = owner.browser.token("/achats").await;
+    let response = owner
+        .browser
+        .client
+        .post(format!("{}{}", owner.browser.base, payment))
+        .form(&[("csrf", token.as_str()), ("issue", "approuver")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().as_u16() < 500, "{}", response.status());
+    let state: String = sqlx::query_scalar("SELECT state FROM orders WHERE organisation_id = $1")
+        .bind(owner.org())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "failed", "a declined order stays declined");
+    assert_eq!(
+        counts(&app, owner.org()).await,
+        (1, 0, 0),
+        "no credits, no invoice"
+    );
+    assert_ledger_clean(&app.pool).await;
+}
