@@ -306,8 +306,19 @@ async fn pay(
             let Some(plan) = order.plan_id.as_deref() else {
                 return Err(Fault::Internal(anyhow::anyhow!("an upgrade without its plan")).into());
             };
-            db::credits::switch_plan(conn, order.organisation_id, plan).await?;
-            if let Some(sub) = db::credits::subscription(conn, order.organisation_id).await?
+            // Its price and credits were quoted for the period it was ordered in: paid once a
+            // renewal has started the next one (charged at the old plan's price), it changes
+            // nothing (the money was taken: staff refunds it, as a late second sign-up).
+            let quoted_now = db::credits::subscription(conn, order.organisation_id)
+                .await?
+                .is_some_and(|sub| order.created_at >= sub.period_start);
+            if !quoted_now {
+                tracing::warn!(order = %order.id, "an upgrade paid after its period ended: no change of plan, to refund");
+            } else {
+                db::credits::switch_plan(conn, order.organisation_id, plan).await?;
+            }
+            if quoted_now
+                && let Some(sub) = db::credits::subscription(conn, order.organisation_id).await?
                 && order.credits > 0
             {
                 credits::grant_in(
@@ -875,6 +886,11 @@ pub async fn order_upgrade(
         return Err(BillingError::UnknownPack);
     };
     if target.price_cents <= from.price_cents {
+        return Err(BillingError::NotPayable);
+    }
+    // The period has ended and its renewal has not run yet: nothing left to prorate, and an
+    // order made now would look like one of the next period.
+    if sub.period_end <= now {
         return Err(BillingError::NotPayable);
     }
     let quote = upgrade_quote(from, target, sub.period_start, sub.period_end, now);
