@@ -227,6 +227,43 @@ pub struct Event<'a> {
     pub kind: &'a str,
 }
 
+/// What a provider's event says it paid: its Checkout Session (for session events), amount in
+/// cents and currency, as far as the event carries them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Claimed<'a> {
+    pub session: Option<&'a str>,
+    pub amount: Option<i64>,
+    pub currency: Option<&'a str>,
+}
+
+/// Whether an event may settle the order: its session is the order's (once the order's session
+/// is known), and its amount and currency are the order's. Stripe signs every event of the
+/// account, including sessions the portal did not make (a Payment Link takes
+/// `client_reference_id` from its URL): an event naming an order proves nothing more.
+pub async fn event_is_for(
+    pool: &PgPool,
+    order: Uuid,
+    claimed: Claimed<'_>,
+) -> Result<bool, BillingError> {
+    let found = {
+        let mut conn = pool.acquire().await?;
+        db::billing::order(&mut conn, order).await?
+    };
+    // An unknown order: `settle` answers it without effect.
+    let Some(found) = found else {
+        return Ok(true);
+    };
+    let session_ok = match (found.provider_ref.as_deref(), claimed.session) {
+        (Some(ours), Some(theirs)) => ours == theirs,
+        _ => true,
+    };
+    let amount_ok = claimed.amount.is_none_or(|a| a == found.amount_cents.0);
+    let currency_ok = claimed
+        .currency
+        .is_none_or(|c| c.eq_ignore_ascii_case("eur"));
+    Ok(session_ok && amount_ok && currency_ok)
+}
+
 /// Applies what the provider says to an order, once: `paid` grants the credits and issues the
 /// invoice in the same transaction. Returns the order's state afterwards.
 pub async fn settle(

@@ -1254,3 +1254,48 @@ async fn renewals_are_charged_off_session_to_the_card_stripe_checkout_kept() {
     assert_ne!(keys[1], keys[2], "each attempt its own key");
     assert_ledger_clean(&app.pool).await;
 }
+
+/// Review: Stripe signs every event of the account, including Checkout Sessions the portal did
+/// not make (a Payment Link takes `client_reference_id` from its URL, so anyone can set it to
+/// their pending order's id). A signed `checkout.session.completed` for 1 € naming another
+/// session must not pay a 99 € order: the session must be the order's and the amount and
+/// currency its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_signed_event_for_another_session_or_amount_does_not_pay_the_order() {
+    let fake = FakeStripe::start().await;
+    let app = spawn_app_with(stripe_config(&fake), None).await;
+    let owner = app.owner("eglise").await;
+    assert_eq!(confirm(&owner, "pack-100").await.status(), 303);
+    let (order, state, session) = only_order(&app, owner.org()).await;
+    assert_eq!(state, "pending");
+    // Another session (a 1 € Payment Link opened with ?client_reference_id=<order>).
+    let foreign = recorded(
+        "checkout.session.completed",
+        order,
+        "cs_test_payment_link_0001",
+        100,
+    );
+    assert_eq!(deliver(&app, &foreign).await, 200);
+    // The order's own session, but 1 € (or in dollars) instead of 99 €.
+    let cheap = recorded("checkout.session.completed", order, &session, 100)
+        .replace("evt_1QdXyZA1b2C3d4E5completed", "evt_review_cheap");
+    assert_eq!(deliver(&app, &cheap).await, 200);
+    let dollars = recorded("checkout.session.completed", order, &session, 9900)
+        .replace("evt_1QdXyZA1b2C3d4E5completed", "evt_review_usd")
+        .replace("\"currency\": \"eur\"", "\"currency\": \"usd\"");
+    assert!(dollars.contains("\"usd\""));
+    assert_eq!(deliver(&app, &dollars).await, 200);
+    assert_eq!(
+        purchases(&app, owner.org()).await,
+        (0, 0, 0),
+        "nothing paid by another session's or another amount's event"
+    );
+    assert_eq!(only_order(&app, owner.org()).await.1, "pending");
+    // The real payment, at Stripe and then its event: paid once.
+    fake.pay(&session);
+    let real = recorded("checkout.session.completed", order, &session, 9900)
+        .replace("evt_1QdXyZA1b2C3d4E5completed", "evt_review_real");
+    assert_eq!(deliver(&app, &real).await, 200);
+    assert_eq!(purchases(&app, owner.org()).await, (1, 1, 1));
+    assert_ledger_clean(&app.pool).await;
+}
