@@ -637,6 +637,12 @@ async fn reconcile_order(
             _ => return Ok(false),
         }
     };
+    if found.provider_ref.is_none() && found.kind == "renewal" {
+        // A renewal is charged off session (its attempts are asked again by the renewals): it
+        // has a Checkout Session only once its owner pays it by hand, and that session's
+        // webhook names the order. Making one here would expire the order with it a day later.
+        return Ok(false);
+    }
     if found.provider_ref.is_none() {
         // Stopped between « pending » and the session's reference: the same call again, under
         // the same key, gives the session Stripe made the first time (or makes it now).
