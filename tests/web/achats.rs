@@ -584,3 +584,19 @@ async fn approving_a_declined_order_by_posting_the_test_page_pays_nothing() {
     );
     assert_ledger_clean(&app.pool).await;
 }
+
+/// Review: the confirmation page says until when the credits can be used. At 23:30 UTC on
+/// 31 December it is already 1 January in Paris: the credits, paid then, expire on 1 January
+/// 2028 at 00:30 (Paris), so their last full day is 31 December 2027, not the 30th.
+#[tokio::test]
+async fn the_confirmation_counts_the_last_day_from_paris_s_date_on_new_year_s_eve() {
+    let app = spawn_app().await;
+    app.clock.set(time::macros::datetime!(2026-12-31 23:30 UTC));
+    let owner = app.owner("eglise").await;
+    let (_, confirm) = owner.browser.html("/achats/pack-30").await;
+    let summary = text(&confirm, "#recapitulatif");
+    assert!(
+        summary.contains("jusqu’au 31\u{a0}décembre 2027 inclus"),
+        "{summary}"
+    );
+}
