@@ -223,7 +223,7 @@ pub async fn begin_payment(
     };
     // No connection is held while the provider answers.
     let checkout = payments
-        .checkout(&found, &payer, &return_urls(public_url, order), now)
+        .checkout(&found, &payer, &return_urls(public_url, order))
         .await?;
     if let Some(reference) = &checkout.reference {
         let mut conn = pool.acquire().await?;
@@ -670,7 +670,7 @@ async fn reconcile_order(
             db::billing::buyer(&mut conn, found.organisation_id).await?
         };
         let checkout = payments
-            .checkout(&found, &payer, &return_urls(public_url, id), now)
+            .checkout(&found, &payer, &return_urls(public_url, id))
             .await?;
         if let Some(reference) = checkout.reference {
             let mut conn = pool.acquire().await?;

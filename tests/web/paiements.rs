@@ -25,6 +25,8 @@ const STRIPE_KEY: &str = "sk_test_fake_0123456789";
 struct Fake {
     sessions: HashMap<String, Value>,
     by_key: HashMap<String, String>,
+    /// The parameters each key came with first: Stripe refuses a key reused with others.
+    params_by_key: HashMap<String, HashMap<String, String>>,
     refunds: HashMap<String, Value>,
     /// PaymentIntents by id, and the off-session ones by idempotency key.
     intents: HashMap<String, Value>,
@@ -76,10 +78,18 @@ impl FakeStripe {
                     return ResponseTemplate::new(400)
                         .set_body_json(json!({"error": {"type": "invalid_request_error"}}));
                 };
+                let fields = form(request);
+                if let Some(first) = fake.params_by_key.get(&key)
+                    && *first != fields
+                {
+                    return ResponseTemplate::new(400).set_body_json(json!({"error": {
+                        "type": "idempotency_error",
+                        "message": "Keys for idempotent requests can only be used with the same parameters they were first used with."}}));
+                }
                 if let Some(id) = fake.by_key.get(&key).cloned() {
                     return ResponseTemplate::new(200).set_body_json(fake.sessions[&id].clone());
                 }
-                let fields = form(request);
+                fake.params_by_key.insert(key.clone(), fields.clone());
                 let id = format!("cs_test_{}", Uuid::new_v4().simple());
                 let session = json!({
                     "id": id,
@@ -1368,4 +1378,39 @@ async fn a_suspended_subscription_s_renewal_stays_payable_whatever_the_reconcili
         to.starts_with("https://checkout.stripe.test/c/pay/"),
         "the owner is sent to pay, not to {to}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resuming_a_payment_later_sends_stripe_the_same_parameters_under_the_same_key() {
+    let fake = FakeStripe::start().await;
+    let app = spawn_app_with(stripe_config(&fake), None).await;
+    let owner = app.owner("eglise").await;
+    fake.fail_next(1);
+    let (_, html) = owner.browser.html("/achats/pack-10").await;
+    let fields = ["csrf", "cle", "prix"].map(|n| {
+        (
+            n,
+            attr(&html, &format!("input[name={n}]"), "value").unwrap(),
+        )
+    });
+    let send = || {
+        owner
+            .browser
+            .client
+            .post(format!("{}/achats/pack-10", owner.browser.base))
+            .form(&fields)
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 503);
+    // 40 minutes later (the order lives an hour): the same call, the same parameters.
+    app.clock.advance(time::Duration::minutes(40));
+    let resumed = send().await.unwrap();
+    assert_eq!(
+        resumed.status(),
+        303,
+        "Stripe must not see the key with other parameters"
+    );
+    let made = fake.requests("POST", "/v1/checkout/sessions").await;
+    assert_eq!(made.len(), 2);
+    assert_eq!(form(&made[0]), form(&made[1]));
 }
