@@ -808,6 +808,26 @@ async fn refund_in(
     .await?;
     let key = Uuid::new_v4().to_string();
     db::billing::insert_refund(conn, &order, order.credits, &key, actor, reason, now).await?;
+    db::audit::record(
+        conn,
+        db::audit::Entry {
+            actor,
+            organisation: Some(order.organisation_id),
+            action: "billing.refund",
+            reason,
+            before: Some(
+                serde_json::json!({ "order": order.id, "state": "paid", "credits": order.credits }),
+            ),
+            after: Some(serde_json::json!({
+                "order": order.id,
+                "state": "refunded",
+                "credit_note": document_number("AV", year, sequence),
+                "amount_cents": order.amount_cents.0,
+            })),
+            now,
+        },
+    )
+    .await?;
     Ok(true)
 }
 
