@@ -24,7 +24,7 @@ pub enum Command {
     /// Apply pending database migrations, then exit.
     Migrate,
     /// Create a NanoClip staff account (back office). Prints a generated password unless
-    /// --password-stdin is given.
+    /// --password-stdin is given, then the link that sets up the second factor (valid 72 hours).
     CreateStaff {
         /// The staff member's e-mail address.
         #[arg(long)]
@@ -32,6 +32,9 @@ pub enum Command {
         /// Read the password from standard input instead of generating one.
         #[arg(long)]
         password_stdin: bool,
+        /// For an existing staff account: only print a new second-factor link (a lost phone).
+        #[arg(long)]
+        second_factor_only: bool,
     },
     /// Create a demo organisation on each plan, with an owner and a member, and print their
     /// development passwords. Refused when NANOCLIP_ENV=production.

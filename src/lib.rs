@@ -51,7 +51,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::CreateStaff {
                 email,
                 password_stdin,
-            } => startup::create_staff(config, &email, password_stdin).await,
+                second_factor_only,
+            } => startup::create_staff(config, &email, password_stdin, second_factor_only).await,
             Command::SeedDemo => startup::seed_demo(config).await,
             Command::RunJob { job } => startup::run_job(config, job).await,
             Command::Credits {

@@ -248,8 +248,10 @@ pub async fn raise_limits(config: Config, email: &str, args: RaiseArgs<'_>) -> a
         if first_day > last_day {
             return Err(refuse(Said::RaiseDatesReversed));
         }
+        drop(conn);
+        let mut tx = pool.begin().await?;
         db::generations::raise_limits(
-            &mut conn,
+            &mut tx,
             organisation,
             i32::try_from(daily)?,
             monthly,
@@ -261,6 +263,23 @@ pub async fn raise_limits(config: Config, email: &str, args: RaiseArgs<'_>) -> a
             now,
         )
         .await?;
+        db::audit::record(
+            &mut tx,
+            db::audit::Entry {
+                actor: "cli",
+                organisation: Some(organisation),
+                action: "limits.raise",
+                reason,
+                before: None,
+                after: Some(serde_json::json!({
+                    "daily": daily, "monthly": monthly, "concurrent": concurrent,
+                    "from": first_day.to_string(), "until": last_day.to_string(),
+                })),
+                now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
         Ok(words(&Said::Raised {
             email: email.to_owned(),
             daily,

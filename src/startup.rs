@@ -363,12 +363,35 @@ pub(crate) async fn with_pool<T>(
 }
 
 /// `nanoclip create-staff --email …`
-pub async fn create_staff(config: Config, email: &str, password_stdin: bool) -> anyhow::Result<()> {
+pub async fn create_staff(
+    config: Config,
+    email: &str,
+    password_stdin: bool,
+    second_factor_only: bool,
+) -> anyhow::Result<()> {
     let email = email.trim().to_owned();
     anyhow::ensure!(
         crate::web::contact::valid_email(&email),
         "not a valid e-mail address: {email}"
     );
+    let public_url = config.public_url.clone();
+    if second_factor_only {
+        let link = with_pool(&config, async |pool, _| {
+            let mut conn = pool.acquire().await?;
+            let user = db::accounts::user_by_email(&mut conn, &email)
+                .await?
+                .filter(|u| u.role == Role::Staff)
+                .ok_or_else(|| anyhow::anyhow!("no staff account with this address: {email}"))?;
+            drop(conn);
+            let now = crate::clock::Clock::system().now();
+            crate::services::second_factor::start_enrolment(pool, user.id, &public_url, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        })
+        .await?;
+        println!("second factor link (valid 72 hours, single use): {link}");
+        return Ok(());
+    }
     let (password, generated) = if password_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -381,8 +404,8 @@ pub async fn create_staff(config: Config, email: &str, password_stdin: bool) -> 
     if let Err(weakness) = crate::services::passwords::check_strength(&password, &[&email]) {
         anyhow::bail!("password refused: {weakness:?}");
     }
-    with_pool(&config, async |pool, hasher| {
-        crate::services::accounts::create_account(
+    let link = with_pool(&config, async |pool, hasher| {
+        let user = crate::services::accounts::create_account(
             pool,
             hasher,
             None,
@@ -392,13 +415,17 @@ pub async fn create_staff(config: Config, email: &str, password_stdin: bool) -> 
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(())
+        let now = crate::clock::Clock::system().now();
+        crate::services::second_factor::start_enrolment(pool, user, &public_url, now)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
     })
     .await?;
     println!("staff account created: {email}");
     if generated {
         println!("password (shown once): {password}");
     }
+    println!("second factor link (valid 72 hours, single use): {link}");
     Ok(())
 }
 

@@ -183,13 +183,15 @@ pub async fn move_order(
     Ok(done.rows_affected() == 1)
 }
 
+/// The session the payer was last sent to (a renewal paid by hand more than a day after a first
+/// session gets a new one): the webhook, the return page and the card follow that one.
 pub async fn set_provider_ref(
     conn: &mut PgConnection,
     id: Uuid,
     reference: &str,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE orders SET provider_ref = $2 WHERE id = $1 AND provider_ref IS NULL",
+        "UPDATE orders SET provider_ref = $2 WHERE id = $1 AND provider_ref IS DISTINCT FROM $2",
         id,
         reference
     )

@@ -55,6 +55,7 @@ pub async fn ping(pool: &PgPool) -> sqlx::Result<()> {
 }
 
 pub mod accounts;
+pub mod audit;
 pub mod billing;
 pub mod catalog;
 pub mod credits;
@@ -63,5 +64,6 @@ pub mod help;
 pub mod jobs;
 pub mod outbox;
 pub mod rate_limit;
+pub mod second_factor;
 pub mod sessions;
 pub mod types;

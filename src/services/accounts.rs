@@ -912,6 +912,17 @@ pub struct StaffOverview {
     pub misses: Vec<(String, i64)>,
     pub outbox_pending: i64,
     pub jobs: Vec<db::jobs::JobRun>,
+    /// The newest entries of the audit log.
+    pub audit: Vec<db::audit::Line>,
+}
+
+/// The audit log, for one organisation or all of them (newest first).
+pub async fn audit_log(
+    pool: &PgPool,
+    organisation: Option<Uuid>,
+) -> Result<Vec<db::audit::Line>, AccountError> {
+    let mut conn = pool.acquire().await?;
+    Ok(db::audit::lines(&mut conn, organisation, 500).await?)
 }
 
 pub async fn staff_overview(pool: &PgPool) -> Result<StaffOverview, AccountError> {
@@ -923,5 +934,6 @@ pub async fn staff_overview(pool: &PgPool) -> Result<StaffOverview, AccountError
         misses: db::help::top_misses(&mut conn, 30).await?,
         outbox_pending: db::outbox::pending_count(pool).await?,
         jobs: db::jobs::all(&mut conn).await?,
+        audit: db::audit::lines(&mut conn, None, 30).await?,
     })
 }

@@ -223,7 +223,7 @@ pub async fn begin_payment(
     };
     // No connection is held while the provider answers.
     let checkout = payments
-        .checkout(&found, &payer, &return_urls(public_url, order), now)
+        .checkout(&found, &payer, &return_urls(public_url, order))
         .await?;
     if let Some(reference) = &checkout.reference {
         let mut conn = pool.acquire().await?;
@@ -255,6 +255,43 @@ pub struct Event<'a> {
     pub id: &'a str,
     pub provider: &'a str,
     pub kind: &'a str,
+}
+
+/// What a provider's event says it paid: its Checkout Session (for session events), amount in
+/// cents and currency, as far as the event carries them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Claimed<'a> {
+    pub session: Option<&'a str>,
+    pub amount: Option<i64>,
+    pub currency: Option<&'a str>,
+}
+
+/// Whether an event may settle the order: its session is the order's (once the order's session
+/// is known), and its amount and currency are the order's. Stripe signs every event of the
+/// account, including sessions the portal did not make (a Payment Link takes
+/// `client_reference_id` from its URL): an event naming an order proves nothing more.
+pub async fn event_is_for(
+    pool: &PgPool,
+    order: Uuid,
+    claimed: Claimed<'_>,
+) -> Result<bool, BillingError> {
+    let found = {
+        let mut conn = pool.acquire().await?;
+        db::billing::order(&mut conn, order).await?
+    };
+    // An unknown order: `settle` answers it without effect.
+    let Some(found) = found else {
+        return Ok(true);
+    };
+    let session_ok = match (found.provider_ref.as_deref(), claimed.session) {
+        (Some(ours), Some(theirs)) => ours == theirs,
+        _ => true,
+    };
+    let amount_ok = claimed.amount.is_none_or(|a| a == found.amount_cents.0);
+    let currency_ok = claimed
+        .currency
+        .is_none_or(|c| c.eq_ignore_ascii_case("eur"));
+    Ok(session_ok && amount_ok && currency_ok)
 }
 
 /// Applies what the provider says to an order, once: `paid` grants the credits and issues the
@@ -325,8 +362,19 @@ async fn pay(
             let Some(plan) = order.plan_id.as_deref() else {
                 return Err(Fault::Internal(anyhow::anyhow!("an upgrade without its plan")).into());
             };
-            db::credits::switch_plan(conn, order.organisation_id, plan).await?;
-            if let Some(sub) = db::credits::subscription(conn, order.organisation_id).await?
+            // Its price and credits were quoted for the period it was ordered in: paid once a
+            // renewal has started the next one (charged at the old plan's price), it changes
+            // nothing (the money was taken: staff refunds it, as a late second sign-up).
+            let quoted_now = db::credits::subscription(conn, order.organisation_id)
+                .await?
+                .is_some_and(|sub| order.created_at >= sub.period_start);
+            if !quoted_now {
+                tracing::warn!(order = %order.id, "an upgrade paid after its period ended: no change of plan, to refund");
+            } else {
+                db::credits::switch_plan(conn, order.organisation_id, plan).await?;
+            }
+            if quoted_now
+                && let Some(sub) = db::credits::subscription(conn, order.organisation_id).await?
                 && order.credits > 0
             {
                 credits::grant_in(
@@ -441,6 +489,11 @@ pub async fn test_payment(
     else {
         return Err(BillingError::UnknownOrder);
     };
+    // Only an open order (or a renewal whose charge failed) is paid on the provider's page:
+    // a declined, cancelled or expired order stays as it is, as with a real provider.
+    if !found.payable() {
+        return Ok(found.state);
+    }
     match outcome {
         TestOutcome::NoAnswer => Ok(found.state),
         TestOutcome::Approve => settle(pool, order, Settlement::Paid, None, now).await,
@@ -603,6 +656,12 @@ async fn reconcile_order(
             _ => return Ok(false),
         }
     };
+    if found.provider_ref.is_none() && found.kind == "renewal" {
+        // A renewal is charged off session (its attempts are asked again by the renewals): it
+        // has a Checkout Session only once its owner pays it by hand, and that session's
+        // webhook names the order. Making one here would expire the order with it a day later.
+        return Ok(false);
+    }
     if found.provider_ref.is_none() {
         // Stopped between « pending » and the session's reference: the same call again, under
         // the same key, gives the session Stripe made the first time (or makes it now).
@@ -611,7 +670,7 @@ async fn reconcile_order(
             db::billing::buyer(&mut conn, found.organisation_id).await?
         };
         let checkout = payments
-            .checkout(&found, &payer, &return_urls(public_url, id), now)
+            .checkout(&found, &payer, &return_urls(public_url, id))
             .await?;
         if let Some(reference) = checkout.reference {
             let mut conn = pool.acquire().await?;
@@ -749,6 +808,26 @@ async fn refund_in(
     .await?;
     let key = Uuid::new_v4().to_string();
     db::billing::insert_refund(conn, &order, order.credits, &key, actor, reason, now).await?;
+    db::audit::record(
+        conn,
+        db::audit::Entry {
+            actor,
+            organisation: Some(order.organisation_id),
+            action: "billing.refund",
+            reason,
+            before: Some(
+                serde_json::json!({ "order": order.id, "state": "paid", "credits": order.credits }),
+            ),
+            after: Some(serde_json::json!({
+                "order": order.id,
+                "state": "refunded",
+                "credit_note": document_number("AV", year, sequence),
+                "amount_cents": order.amount_cents.0,
+            })),
+            now,
+        },
+    )
+    .await?;
     Ok(true)
 }
 
@@ -869,6 +948,11 @@ pub async fn order_upgrade(
         return Err(BillingError::UnknownPack);
     };
     if target.price_cents <= from.price_cents {
+        return Err(BillingError::NotPayable);
+    }
+    // The period has ended and its renewal has not run yet: nothing left to prorate, and an
+    // order made now would look like one of the next period.
+    if sub.period_end <= now {
         return Err(BillingError::NotPayable);
     }
     let quote = upgrade_quote(from, target, sub.period_start, sub.period_end, now);

@@ -446,6 +446,23 @@ async fn adjust_in(
         now,
     )
     .await?;
+    db::audit::record(
+        conn,
+        db::audit::Entry {
+            actor: a.actor,
+            organisation: Some(a.organisation),
+            action: "credits.adjust",
+            reason: a.reason,
+            before: Some(serde_json::json!({ "available": after.0 - a.credits.0 })),
+            after: Some(serde_json::json!({
+                "available": after.0,
+                "credits": a.credits.0,
+                "expires_at": expires_at.map(|t| t.unix_timestamp()),
+            })),
+            now,
+        },
+    )
+    .await?;
     Ok(after)
 }
 

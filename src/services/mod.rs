@@ -13,4 +13,5 @@ pub mod help;
 pub mod mail;
 pub mod passwords;
 pub mod payments;
+pub mod second_factor;
 pub mod simulator;

@@ -12,7 +12,6 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use time::OffsetDateTime;
 
 use crate::config::{Config, Payments as Choice};
 use crate::db::billing::Order;
@@ -108,14 +107,13 @@ impl Payments {
         order: &Order,
         payer_email: &str,
         urls: &ReturnUrls,
-        now: OffsetDateTime,
     ) -> Result<Checkout, PaymentError> {
         match self {
             Payments::Test => Ok(Checkout {
                 url: format!("/paiement-test/{}", order.id),
                 reference: None,
             }),
-            Payments::Stripe(stripe) => stripe.create_session(order, payer_email, urls, now).await,
+            Payments::Stripe(stripe) => stripe.create_session(order, payer_email, urls).await,
         }
     }
 
@@ -326,19 +324,17 @@ impl Stripe {
         order: &Order,
         payer_email: &str,
         urls: &ReturnUrls,
-        now: OffsetDateTime,
     ) -> Result<Checkout, PaymentError> {
         let order_id = order.id.to_string();
         let amount = order.amount_cents.0.to_string();
-        // Stripe takes 30 minutes to 24 hours from now; the order's own time, within those.
-        let expires = order
-            .expires_at
-            .clamp(
-                now + time::Duration::minutes(31),
-                now + time::Duration::hours(23),
-            )
-            .unix_timestamp()
-            .to_string();
+        // Stripe ends a session 30 minutes to 24 hours after it is made (24 hours by default).
+        // The same key must come with the same parameters (Stripe refuses a key reused with
+        // others), so the end is computed from the order alone: the order's own end when the
+        // order is short-lived (a pack: an hour), no end at all for a long-lived one (a renewal
+        // paid by hand).
+        let earliest = order.created_at + time::Duration::minutes(31);
+        let expires = (order.expires_at <= order.created_at + time::Duration::hours(23))
+            .then(|| order.expires_at.max(earliest).unix_timestamp().to_string());
         let mut form: Vec<(&str, &str)> = vec![
             ("mode", "payment"),
             ("client_reference_id", &order_id),
@@ -354,8 +350,10 @@ impl Stripe {
             ("success_url", &urls.success),
             ("cancel_url", &urls.cancel),
             ("locale", "fr"),
-            ("expires_at", &expires),
         ];
+        if let Some(expires) = &expires {
+            form.push(("expires_at", expires));
+        }
         if !payer_email.is_empty() {
             form.push(("customer_email", payer_email));
         }

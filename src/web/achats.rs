@@ -93,7 +93,8 @@ async fn confirmation(
         return Err(PageError::NotFound);
     };
     let (ht, tva) = split_ttc(pack.price_cents);
-    let today = state.clock.now().date();
+    // Today in Paris (at 23:30 UTC on 31 December it is already 1 January there).
+    let today = crate::domain::format::paris(state.clock.now()).date();
     let last_day = today
         .replace_year(today.year() + 1)
         .unwrap_or(today + time::Duration::days(365))

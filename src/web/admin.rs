@@ -16,6 +16,38 @@ struct AdminPage {
     overview: StaffOverview,
 }
 
+#[derive(Template)]
+#[template(path = "admin/journal.html")]
+struct JournalPage {
+    layout: Layout,
+    lines: Vec<crate::db::audit::Line>,
+    /// The organisation's name when the log is one organisation's.
+    organisation: Option<String>,
+}
+
+/// `/admin/journal` (every organisation) and `/admin/journal/{organisation}`.
+pub async fn journal(
+    state: web::Data<AppState>,
+    layout: Layout,
+    _staff: Staff,
+    organisation: Option<web::Path<uuid::Uuid>>,
+) -> Result<HttpResponse, PageError> {
+    let organisation = organisation.map(|p| p.into_inner());
+    let lines = accounts::audit_log(&state.pool, organisation).await?;
+    let name = organisation.map(|id| {
+        lines
+            .iter()
+            .find_map(|l| l.organisation.clone())
+            .unwrap_or_else(|| id.to_string())
+    });
+    let page = JournalPage {
+        layout,
+        lines,
+        organisation: name,
+    };
+    Ok(super::html(200, page.render()?))
+}
+
 pub async fn page(
     state: web::Data<AppState>,
     layout: Layout,

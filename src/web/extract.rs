@@ -17,6 +17,8 @@ const USER: &str = "uid";
 const EPOCH: &str = "epoch";
 const SIGNED_IN_AT: &str = "auth_at";
 const SEEN_AT: &str = "seen_at";
+/// The staff member whose second factor this session checked.
+const SECOND_FACTOR: &str = "second_factor";
 /// Signed out after 8 hours without a request, and 7 days after signing in whatever happens.
 pub const IDLE_SECS: i64 = 8 * 3600;
 pub const ABSOLUTE_SECS: i64 = 7 * 24 * 3600;
@@ -75,6 +77,18 @@ pub fn keep_session(session: &Session, epoch: i32) -> Result<(), PageError> {
     session
         .insert(EPOCH, epoch)
         .map_err(|e| PageError::Internal(anyhow::anyhow!("session: {e}")))
+}
+
+/// Notes that `user` gave their second factor in this session.
+pub fn second_factor_done(session: &Session, user: Uuid) -> Result<(), PageError> {
+    session
+        .insert(SECOND_FACTOR, user)
+        .map_err(|e| PageError::Internal(anyhow::anyhow!("session: {e}")))
+}
+
+/// Whether this session checked `user`'s second factor.
+pub fn has_second_factor(session: &Session, user: Uuid) -> bool {
+    session.get::<Uuid>(SECOND_FACTOR).ok().flatten() == Some(user)
 }
 
 pub fn sign_out(session: &Session) {
@@ -238,7 +252,16 @@ pub async fn staff_only(
     let parts = state_and_session(request.request());
     let refusal = match parts {
         Err(error) => Some(PageError::Internal(anyhow::anyhow!("{error}"))),
-        Ok((state, session)) => match current_user(state, session).await {
+        Ok((state, session)) => match current_user(state, session.clone()).await {
+            // Staff without the second factor in this session: give it first.
+            Ok(Some(user)) if user.role == Role::Staff && !has_second_factor(&session, user.id) => {
+                let query = serde_urlencoded::to_string([("suite", next_path(request.request()))])
+                    .unwrap_or_default();
+                let to = format!("/compte/second-facteur?{query}");
+                return Ok(request
+                    .into_response(super::see_other(&to))
+                    .map_into_right_body());
+            }
             Ok(Some(user)) if user.role == Role::Staff => None,
             Ok(Some(_)) => Some(PageError::Forbidden),
             Ok(None) => Some(PageError::LoginRequired(next_path(request.request()))),

@@ -43,6 +43,38 @@ pub async fn payment(
         tracing::info!(event = id, kind, "payment event without effect");
         return Ok(received());
     };
+    // The event must be about the order's own payment: its session, its amount, in euros.
+    let claimed = if kind.starts_with("checkout.session.") {
+        billing::Claimed {
+            session: object["id"].as_str(),
+            amount: object["amount_total"].as_i64(),
+            currency: object["currency"].as_str(),
+        }
+    } else {
+        billing::Claimed {
+            session: None,
+            amount: object["amount_received"]
+                .as_i64()
+                .or_else(|| object["amount"].as_i64()),
+            currency: object["currency"].as_str(),
+        }
+    };
+    match billing::event_is_for(&state.pool, order, claimed).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(
+                event = id,
+                kind,
+                %order,
+                "payment event for another session, amount or currency: refused without effect"
+            );
+            return Ok(received());
+        }
+        Err(BillingError::Credit(crate::services::credits::CreditError::Fault(f))) => {
+            return Err(f.into());
+        }
+        Err(other) => return Err(ApiError::Internal(other.into())),
+    }
     let event = Event {
         id,
         provider: "stripe",

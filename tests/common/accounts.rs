@@ -65,10 +65,53 @@ impl TestApp {
         self.account(Some(organisation), &email, Role::Member).await
     }
 
-    /// A NanoClip staff account.
+    /// A NanoClip staff account with its second factor set up, signed in and past the second
+    /// factor in its browser.
     pub async fn staff(&self) -> Account {
         let email = format!("equipe{}@nanoclip.fr", next());
-        self.account(None, &email, Role::Staff).await
+        let account = self.account(None, &email, Role::Staff).await;
+        let secret = self.enrol_second_factor(account.id).await;
+        let code =
+            nanoclip::services::second_factor::code_at(&secret, self.clock.now()).expect("a code");
+        let response = account
+            .browser
+            .submit(
+                "/compte/second-facteur",
+                "/compte/second-facteur",
+                &[("code", &code)],
+            )
+            .await;
+        assert_eq!(response.status(), 303, "{email} gives the second factor");
+        account
+    }
+
+    /// Sets up a staff member's second factor through the services (as the enrolment page
+    /// does, with the code of the previous 30-second step): its secret.
+    pub async fn enrol_second_factor(&self, user: Uuid) -> String {
+        use nanoclip::services::second_factor;
+        let now = self.clock.now();
+        let link = second_factor::start_enrolment(&self.pool, user, "http://portail.test", now)
+            .await
+            .expect("enrolment link");
+        let token = link.split("jeton=").nth(1).expect("a token").to_owned();
+        let secret = self.second_factor_secret(user).await;
+        let code =
+            second_factor::code_at(&secret, now - time::Duration::seconds(30)).expect("a code");
+        second_factor::confirm_enrolment(&self.pool, &token, user, &code, now)
+            .await
+            .expect("enrolment confirmed");
+        secret
+    }
+
+    /// The staff member's TOTP secret (the one waiting for confirmation, else the one in force).
+    pub async fn second_factor_secret(&self, user: Uuid) -> String {
+        sqlx::query_scalar(
+            "SELECT coalesce(pending_secret, secret) FROM staff_second_factors WHERE user_id = $1",
+        )
+        .bind(user)
+        .fetch_one(&self.pool)
+        .await
+        .expect("a second factor")
     }
 
     /// Creates the account with the portal's services, then signs it in in a new browser.

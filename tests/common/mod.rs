@@ -382,6 +382,9 @@ impl Browser {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .cookie_provider(jar.clone())
+            // Below the portal's keep-alive (5 s): on a loaded machine a connection idle that
+            // long could be closed by the server just as the client reuses it.
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .build()
             .expect("client");
         Self {

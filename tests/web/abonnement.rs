@@ -165,3 +165,70 @@ async fn a_downgrade_is_previewed_scheduled_cancellable_and_applied_at_renewal()
     assert_eq!(plan, "eglise");
     assert_ledger_clean(&app.pool).await;
 }
+
+/// Review: an upgrade is quoted for the time left in the current period. Asked for ten minutes
+/// before the period ends (a few cents) and paid once the renewal has started the next period
+/// on Plan Église (29 €), it must not put the organisation on Plan Réseau for the whole new
+/// period for those few cents.
+#[tokio::test]
+async fn an_upgrade_quoted_in_a_period_that_ended_before_its_payment_changes_no_plan() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-12-01 09:00 UTC));
+    let owner = app.owner("eglise").await;
+    // The period ends on 1 January, 00:00 Paris (23:00 UTC): ten minutes before.
+    app.clock.set(datetime!(2026-12-31 22:50 UTC));
+    let browser = app.sign_in_again(&owner).await;
+    let (_, html) = browser.html("/abonnement").await;
+    let field = |name: &str| {
+        attr(
+            &html,
+            &format!("form[action='/abonnement/changement'] input[name={name}]"),
+            "value",
+        )
+        .unwrap()
+    };
+    let response = browser
+        .client
+        .post(format!("{}/abonnement/changement", browser.base))
+        .form(&[
+            ("csrf", field("csrf").as_str()),
+            ("cle", field("cle").as_str()),
+            ("plan", "reseau"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let payment = response.headers()["location"].to_str().unwrap().to_owned();
+    let amount: i64 = sqlx::query_scalar("SELECT amount_cents FROM orders WHERE kind = 'upgrade'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(
+        amount < 100,
+        "ten minutes of the difference: {amount} cents"
+    );
+    // The period ends; the renewal charges Plan Église's 29 € for January.
+    assert_eq!(
+        app.renew_due(datetime!(2026-12-31 23:01 UTC))
+            .await
+            .unwrap(),
+        1
+    );
+    // The payer approves the upgrade afterwards (its order is still open).
+    app.clock.set(datetime!(2026-12-31 23:05 UTC));
+    let response = browser
+        .submit(&payment, &payment, &[("issue", "approuver")])
+        .await;
+    assert!(response.status().as_u16() < 500);
+    let plan: String = sqlx::query_scalar("SELECT plan_id FROM organisations WHERE id = $1")
+        .bind(owner.org())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        plan, "eglise",
+        "January was charged at Plan Église's price: a December quote of {amount} cents must not buy Plan Réseau for it"
+    );
+    assert_ledger_clean(&app.pool).await;
+}

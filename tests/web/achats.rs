@@ -862,3 +862,47 @@ async fn a_refund_s_credit_note_downloads_as_an_avoir_naming_the_invoice_it_canc
     }
     assert!(!read.contains("Payée"), "{read}");
 }
+
+#[tokio::test]
+async fn approving_a_declined_order_by_posting_the_test_page_pays_nothing() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let (response, _) = buy(&owner, "pack-100").await;
+    let payment = response.headers()["location"].to_str().unwrap().to_owned();
+    pay(&owner, &payment, "refuser").await;
+    let token = owner.browser.token("/achats").await;
+    let response = owner
+        .browser
+        .client
+        .post(format!("{}{}", owner.browser.base, payment))
+        .form(&[("csrf", token.as_str()), ("issue", "approuver")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().as_u16() < 500, "{}", response.status());
+    let state: String = sqlx::query_scalar("SELECT state FROM orders WHERE organisation_id = $1")
+        .bind(owner.org())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "failed", "a declined order stays declined");
+    assert_eq!(
+        counts(&app, owner.org()).await,
+        (1, 0, 0),
+        "no credits, no invoice"
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+#[tokio::test]
+async fn the_confirmation_counts_the_last_day_from_paris_s_date_on_new_year_s_eve() {
+    let app = spawn_app().await;
+    app.clock.set(time::macros::datetime!(2026-12-31 23:30 UTC));
+    let owner = app.owner("eglise").await;
+    let (_, confirm) = owner.browser.html("/achats/pack-30").await;
+    let summary = text(&confirm, "#recapitulatif");
+    assert!(
+        summary.contains("jusqu’au 31\u{a0}décembre 2027 inclus"),
+        "{summary}"
+    );
+}

@@ -709,6 +709,29 @@ async fn only_staff_reach_the_back_office() {
             .status(),
         303
     );
+    // Not in before the second factor, set up from the link the command printed.
+    assert_eq!(staff.get("/admin").await.status(), 303);
+    let link = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("second factor link (valid 72 hours, single use): "))
+        .unwrap();
+    let path = &link[link.find("/compte/").unwrap()..];
+    let (_, page) = staff.html(path).await;
+    let key = text(&page, "#cle").replace(' ', "");
+    let token = crate::common::attr(&page, "input[name=jeton]", "value").unwrap();
+    let code = nanoclip::services::second_factor::code_at(&key, app.clock.now()).unwrap();
+    let enrolled = staff
+        .submit(
+            path,
+            "/compte/second-facteur/inscription",
+            &[
+                ("jeton", &token),
+                ("mot_de_passe", &password),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(enrolled.status(), 200);
     let (status, html) = staff.html("/admin").await;
     assert_eq!(status, 200);
     assert!(text(&html, "#organisations ~ div").contains("Paroisse"));

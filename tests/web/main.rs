@@ -5,6 +5,7 @@ mod common;
 
 mod abonnement;
 mod achats;
+mod admin;
 mod aide;
 mod api_reseau;
 mod compte;

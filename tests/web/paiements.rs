@@ -25,6 +25,8 @@ const STRIPE_KEY: &str = "sk_test_fake_0123456789";
 struct Fake {
     sessions: HashMap<String, Value>,
     by_key: HashMap<String, String>,
+    /// The parameters each key came with first: Stripe refuses a key reused with others.
+    params_by_key: HashMap<String, HashMap<String, String>>,
     refunds: HashMap<String, Value>,
     /// PaymentIntents by id, and the off-session ones by idempotency key.
     intents: HashMap<String, Value>,
@@ -76,10 +78,18 @@ impl FakeStripe {
                     return ResponseTemplate::new(400)
                         .set_body_json(json!({"error": {"type": "invalid_request_error"}}));
                 };
+                let fields = form(request);
+                if let Some(first) = fake.params_by_key.get(&key)
+                    && *first != fields
+                {
+                    return ResponseTemplate::new(400).set_body_json(json!({"error": {
+                        "type": "idempotency_error",
+                        "message": "Keys for idempotent requests can only be used with the same parameters they were first used with."}}));
+                }
                 if let Some(id) = fake.by_key.get(&key).cloned() {
                     return ResponseTemplate::new(200).set_body_json(fake.sessions[&id].clone());
                 }
-                let fields = form(request);
+                fake.params_by_key.insert(key.clone(), fields.clone());
                 let id = format!("cs_test_{}", Uuid::new_v4().simple());
                 let session = json!({
                     "id": id,
@@ -1253,4 +1263,154 @@ async fn renewals_are_charged_off_session_to_the_card_stripe_checkout_kept() {
     assert_eq!(keys.len(), 3);
     assert_ne!(keys[1], keys[2], "each attempt its own key");
     assert_ledger_clean(&app.pool).await;
+}
+
+/// Review: Stripe signs every event of the account, including Checkout Sessions the portal did
+/// not make (a Payment Link takes `client_reference_id` from its URL, so anyone can set it to
+/// their pending order's id). A signed `checkout.session.completed` for 1 € naming another
+/// session must not pay a 99 € order: the session must be the order's and the amount and
+/// currency its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_signed_event_for_another_session_or_amount_does_not_pay_the_order() {
+    let fake = FakeStripe::start().await;
+    let app = spawn_app_with(stripe_config(&fake), None).await;
+    let owner = app.owner("eglise").await;
+    assert_eq!(confirm(&owner, "pack-100").await.status(), 303);
+    let (order, state, session) = only_order(&app, owner.org()).await;
+    assert_eq!(state, "pending");
+    // Another session (a 1 € Payment Link opened with ?client_reference_id=<order>).
+    let foreign = recorded(
+        "checkout.session.completed",
+        order,
+        "cs_test_payment_link_0001",
+        100,
+    );
+    assert_eq!(deliver(&app, &foreign).await, 200);
+    // The order's own session, but 1 € (or in dollars) instead of 99 €.
+    let cheap = recorded("checkout.session.completed", order, &session, 100)
+        .replace("evt_1QdXyZA1b2C3d4E5completed", "evt_review_cheap");
+    assert_eq!(deliver(&app, &cheap).await, 200);
+    let dollars = recorded("checkout.session.completed", order, &session, 9900)
+        .replace("evt_1QdXyZA1b2C3d4E5completed", "evt_review_usd")
+        .replace("\"currency\": \"eur\"", "\"currency\": \"usd\"");
+    assert!(dollars.contains("\"usd\""));
+    assert_eq!(deliver(&app, &dollars).await, 200);
+    assert_eq!(
+        purchases(&app, owner.org()).await,
+        (0, 0, 0),
+        "nothing paid by another session's or another amount's event"
+    );
+    assert_eq!(only_order(&app, owner.org()).await.1, "pending");
+    // The real payment, at Stripe and then its event: paid once.
+    fake.pay(&session);
+    let real = recorded("checkout.session.completed", order, &session, 9900)
+        .replace("evt_1QdXyZA1b2C3d4E5completed", "evt_review_real");
+    assert_eq!(deliver(&app, &real).await, 200);
+    assert_eq!(purchases(&app, owner.org()).await, (1, 1, 1));
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// Review: a renewal is charged off session; it has no Checkout Session until its owner pays it
+/// by hand. The period of a suspended subscription renews with its order pending and not
+/// charged: the reconciliation job must not take it for « a session lost between Stripe's answer
+/// and saving it » and open a Checkout Session nobody asked for, whose expiry a day later expires
+/// the order, after which the owner's « Régler » only finds an expired order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_suspended_subscription_s_renewal_stays_payable_whatever_the_reconciliation() {
+    let fake = FakeStripe::start().await;
+    let config = stripe_config(&fake);
+    let context = jobs(&config);
+    let renewals = nanoclip::services::billing::Renewals {
+        payments: Payments::from_config(&config).unwrap(),
+        public_url: config.public_url.clone(),
+    };
+    let app = spawn_app_with(config, None).await;
+    app.clock.set(time::macros::datetime!(2026-12-01 09:00 UTC));
+    let owner = app.owner("eglise").await;
+    // Unpaid past its retries: suspended.
+    sqlx::query("UPDATE subscriptions SET status = 'suspended', past_due_since = $2, failed_charges = 4 WHERE organisation_id = $1")
+        .bind(owner.org())
+        .bind(time::macros::datetime!(2026-11-20 09:00 UTC))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // The period ends (1 January, 00:00 Paris): renewed, its order waits for the owner.
+    let end = time::macros::datetime!(2026-12-31 23:00 UTC);
+    app.clock.set(end);
+    assert_eq!(
+        nanoclip::services::billing::renew_due(&app.pool, &renewals, end)
+            .await
+            .unwrap(),
+        1
+    );
+    let job = nanoclip::jobs::Job::ReconcilePayments;
+    app.clock.advance(time::Duration::minutes(3));
+    nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+        .await
+        .unwrap();
+    // Whatever the job did, a day later any session it made has expired at Stripe.
+    {
+        let mut state = fake.state.lock().unwrap();
+        for session in state.sessions.values_mut() {
+            session["status"] = json!("expired");
+        }
+    }
+    app.clock.advance(time::Duration::days(1));
+    nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+        .await
+        .unwrap();
+    let state: String = sqlx::query_scalar(
+        "SELECT state FROM orders WHERE organisation_id = $1 AND kind = 'renewal' AND period_number = 2",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(state, "pending", "the renewal is still to pay");
+    // The owner pays from the banner: to Stripe's page.
+    let browser = app.sign_in_again(&owner).await;
+    let response = browser
+        .submit("/abonnement", "/abonnement/reglement", &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    let to = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with("https://checkout.stripe.test/c/pay/"),
+        "the owner is sent to pay, not to {to}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resuming_a_payment_later_sends_stripe_the_same_parameters_under_the_same_key() {
+    let fake = FakeStripe::start().await;
+    let app = spawn_app_with(stripe_config(&fake), None).await;
+    let owner = app.owner("eglise").await;
+    fake.fail_next(1);
+    let (_, html) = owner.browser.html("/achats/pack-10").await;
+    let fields = ["csrf", "cle", "prix"].map(|n| {
+        (
+            n,
+            attr(&html, &format!("input[name={n}]"), "value").unwrap(),
+        )
+    });
+    let send = || {
+        owner
+            .browser
+            .client
+            .post(format!("{}/achats/pack-10", owner.browser.base))
+            .form(&fields)
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 503);
+    // 40 minutes later (the order lives an hour): the same call, the same parameters.
+    app.clock.advance(time::Duration::minutes(40));
+    let resumed = send().await.unwrap();
+    assert_eq!(
+        resumed.status(),
+        303,
+        "Stripe must not see the key with other parameters"
+    );
+    let made = fake.requests("POST", "/v1/checkout/sessions").await;
+    assert_eq!(made.len(), 2);
+    assert_eq!(form(&made[0]), form(&made[1]));
 }

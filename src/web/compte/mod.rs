@@ -29,6 +29,7 @@ mod inscription;
 mod membres;
 mod mot_de_passe;
 mod page;
+mod second_facteur;
 
 pub use api::*;
 pub use connexion::*;
@@ -37,6 +38,7 @@ pub use inscription::*;
 pub use membres::*;
 pub use mot_de_passe::*;
 pub use page::*;
+pub use second_facteur::*;
 
 use inscription::confirm_page;
 use mot_de_passe::{NewPasswordPage, link_invalid};
