@@ -55,6 +55,7 @@ pub async fn ping(pool: &PgPool) -> sqlx::Result<()> {
 }
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod billing;
 pub mod catalog;

@@ -516,6 +516,14 @@ pub async fn order(
         .filter(|o| o.organisation_id == organisation))
 }
 
+/// The organisation an order belongs to (staff act on orders by id).
+pub async fn organisation_of_order(pool: &PgPool, id: Uuid) -> Result<Option<Uuid>, BillingError> {
+    let mut conn = pool.acquire().await?;
+    Ok(db::billing::order(&mut conn, id)
+        .await?
+        .map(|o| o.organisation_id))
+}
+
 pub async fn orders(pool: &PgPool, organisation: Uuid) -> Result<Vec<Order>, BillingError> {
     let mut conn = pool.acquire().await?;
     Ok(db::billing::orders(&mut conn, organisation, 200).await?)

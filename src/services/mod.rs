@@ -1,6 +1,7 @@
 //! Use cases that own a transaction, and in-memory caches of data read often.
 
 pub mod accounts;
+pub mod admin;
 pub mod api_keys;
 pub mod billing;
 pub mod catalog;

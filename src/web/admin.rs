@@ -57,3 +57,276 @@ pub async fn page(
     let page = AdminPage { layout, overview };
     Ok(super::html(200, page.render()?))
 }
+
+// ---------------------------------------------------------------- organisations
+
+#[derive(serde::Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/organisations.html")]
+struct OrganisationsPage {
+    layout: Layout,
+    query: String,
+    found: Vec<crate::db::admin::OrganisationRow>,
+}
+
+/// `/admin/organisations?q=…`: by name or by an account's address.
+pub async fn organisations(
+    state: web::Data<AppState>,
+    layout: Layout,
+    _staff: Staff,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, PageError> {
+    let q: String = query.q.chars().take(200).collect();
+    let found = crate::services::admin::search(&state.pool, &q).await?;
+    let page = OrganisationsPage {
+        layout,
+        query: q,
+        found,
+    };
+    Ok(super::html(200, page.render()?))
+}
+
+/// The adjustment form as typed (kept when refused).
+#[derive(Default, serde::Deserialize)]
+pub struct AdjustForm {
+    #[serde(default)]
+    credits: String,
+    #[serde(default)]
+    motif: String,
+    #[serde(default)]
+    expiration: String,
+    #[serde(default)]
+    cle: String,
+}
+
+#[derive(Default, serde::Deserialize)]
+pub struct RefundForm {
+    #[serde(default)]
+    motif: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/organisation.html")]
+struct OrganisationPage {
+    layout: Layout,
+    csrf: String,
+    file: crate::services::admin::OrganisationFile,
+    adjust: AdjustForm,
+    /// Why the adjustment was refused: `credits`, `motif`, `expiration`, `solde`, `passee`.
+    adjust_problem: Option<&'static str>,
+    /// The refused refund: its order, why (`pack`, `paye`, `delai`, `utilises`, `motif`) and
+    /// the reason typed.
+    refund_problem: Option<(uuid::Uuid, &'static str, String)>,
+    /// After a success: `ajuste`, `rembourse`.
+    notice: Option<String>,
+    key: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct NoticeQuery {
+    #[serde(default)]
+    avis: Option<String>,
+}
+
+impl OrganisationPage {
+    fn refundable(&self, order: &crate::db::billing::Order) -> bool {
+        order.kind == "pack" && order.state == crate::domain::billing::OrderState::Paid
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn organisation_page(
+    state: &AppState,
+    request: &actix_web::HttpRequest,
+    layout: Layout,
+    id: uuid::Uuid,
+    adjust: AdjustForm,
+    adjust_problem: Option<&'static str>,
+    refund_problem: Option<(uuid::Uuid, &'static str, String)>,
+    notice: Option<String>,
+) -> Result<String, PageError> {
+    let Some(file) =
+        crate::services::admin::organisation(&state.pool, id, state.clock.now()).await?
+    else {
+        return Err(PageError::NotFound);
+    };
+    Ok(OrganisationPage {
+        layout,
+        csrf: super::csrf::token(request)?,
+        file,
+        adjust,
+        adjust_problem,
+        refund_problem,
+        notice,
+        key: crate::random::token(),
+    }
+    .render()?)
+}
+
+pub async fn organisation(
+    state: web::Data<AppState>,
+    request: actix_web::HttpRequest,
+    layout: Layout,
+    _staff: Staff,
+    id: web::Path<uuid::Uuid>,
+    query: web::Query<NoticeQuery>,
+) -> Result<HttpResponse, PageError> {
+    let notice = query
+        .avis
+        .as_deref()
+        .filter(|a| matches!(*a, "ajuste" | "rembourse"))
+        .map(str::to_owned);
+    let body = organisation_page(
+        &state,
+        &request,
+        layout,
+        *id,
+        AdjustForm::default(),
+        None,
+        None,
+        notice,
+    )
+    .await?;
+    Ok(super::html(200, body))
+}
+
+/// `POST /admin/organisations/{id}/credits`: the same service as `nanoclip credits adjust`.
+pub async fn adjust(
+    state: web::Data<AppState>,
+    request: actix_web::HttpRequest,
+    layout: Layout,
+    staff: Staff,
+    id: web::Path<uuid::Uuid>,
+    form: web::Form<AdjustForm>,
+) -> Result<HttpResponse, PageError> {
+    use crate::services::credits::{self, Adjustment, CreditError};
+    let form = form.into_inner();
+    let credits = form.credits.trim().replace([' ', '\u{a0}', '\u{202f}'], "");
+    let reason = form.motif.trim().to_owned();
+    let problem = match credits.parse::<i64>() {
+        Ok(n) if n != 0 && n.abs() <= 1_000_000 => None,
+        _ => Some("credits"),
+    }
+    .or_else(|| (reason.is_empty() || reason.chars().count() > 500).then_some("motif"));
+    let last_day = match form.expiration.trim() {
+        "" => Ok(None),
+        raw => time::Date::parse(
+            raw,
+            &time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map(Some),
+    };
+    let problem = problem.or(last_day.is_err().then_some("expiration"));
+    let key_ok = form.cle.len() == 64 && form.cle.bytes().all(|b| b.is_ascii_hexdigit());
+    if problem.is_none() && key_ok {
+        let actor = format!("staff:{}", staff.0.email);
+        let adjustment = Adjustment {
+            organisation: *id,
+            credits: crate::domain::money::Credits(credits.parse().unwrap_or_default()),
+            reason: &reason,
+            last_day: last_day.unwrap_or_default(),
+            key: &form.cle,
+            actor: &actor,
+        };
+        let refused = match credits::adjust(&state.pool, adjustment, state.clock.now()).await {
+            Ok(_) => {
+                return Ok(super::see_other(&format!(
+                    "/admin/organisations/{}?avis=ajuste",
+                    *id
+                )));
+            }
+            Err(CreditError::NotEnough { .. }) => "solde",
+            Err(CreditError::ExpiryPassed) => "passee",
+            Err(CreditError::UnknownOrganisation) => return Err(PageError::NotFound),
+            Err(CreditError::Fault(f)) => return Err(f.into()),
+            Err(other) => return Err(PageError::Internal(other.into())),
+        };
+        let body = organisation_page(
+            &state,
+            &request,
+            layout,
+            *id,
+            form,
+            Some(refused),
+            None,
+            None,
+        )
+        .await?;
+        return Ok(super::html(400, body));
+    }
+    let body = organisation_page(
+        &state,
+        &request,
+        layout,
+        *id,
+        form,
+        Some(problem.unwrap_or("credits")),
+        None,
+        None,
+    )
+    .await?;
+    Ok(super::html(400, body))
+}
+
+/// `POST /admin/commandes/{id}/remboursement`: an unused pack within 14 days, with its credit
+/// note and the provider's refund.
+pub async fn refund(
+    state: web::Data<AppState>,
+    request: actix_web::HttpRequest,
+    layout: Layout,
+    staff: Staff,
+    order: web::Path<uuid::Uuid>,
+    form: web::Form<RefundForm>,
+) -> Result<HttpResponse, PageError> {
+    use crate::services::billing::{self, BillingError, NotRefundable};
+    let reason = form.motif.trim().to_owned();
+    let organisation = crate::services::billing::organisation_of_order(&state.pool, *order)
+        .await
+        .map_err(super::achats::fault)?
+        .ok_or(PageError::NotFound)?;
+    let problem = if reason.is_empty() || reason.chars().count() > 500 {
+        "motif"
+    } else {
+        let actor = format!("staff:{}", staff.0.email);
+        match billing::refund_pack(
+            &state.pool,
+            &state.payments,
+            *order,
+            &actor,
+            &reason,
+            state.clock.now(),
+        )
+        .await
+        {
+            Ok(_) => {
+                return Ok(super::see_other(&format!(
+                    "/admin/organisations/{organisation}?avis=rembourse"
+                )));
+            }
+            Err(BillingError::NotRefundable(why)) => match why {
+                NotRefundable::NotAPack => "pack",
+                NotRefundable::NotPaid => "paye",
+                NotRefundable::TooLate => "delai",
+                NotRefundable::CreditsUsed => "utilises",
+            },
+            Err(other) => return Err(super::achats::fault(other)),
+        }
+    };
+    let body = organisation_page(
+        &state,
+        &request,
+        layout,
+        organisation,
+        AdjustForm::default(),
+        None,
+        Some((*order, problem, reason)),
+        None,
+    )
+    .await?;
+    Ok(super::html(400, body))
+}

@@ -252,6 +252,20 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
    * or, for the answer to a POST (`reopen: false`), this page resized to 360 px. `details: true`
    * opens every <details> first (what a reader unfolds is checked too).
    */
+  /**
+   * A GET through the context's request API, once more if the connection was closed under it: a
+   * kept-alive connection the server closes just as it is reused (« socket hang up » on a loaded
+   * machine), which a browser retries by itself for a GET.
+   */
+  async function getAgain(page, address, options = {}) {
+    try {
+      return await page.context().request.get(address, options);
+    } catch (error) {
+      if (!/socket hang up|ECONNRESET|EPIPE/.test(String(error))) throw error;
+      return await page.context().request.get(address, options);
+    }
+  }
+
   async function audit(t, page, label, { status = 200, reopen = true, details = false } = {}) {
     const at = pathOf(page);
     const where = `${label} (${new URL(page.url()).pathname})`;
@@ -259,7 +273,7 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     // with the same cookies), the document as shown for the answer to a POST.
     let html;
     if (reopen) {
-      const res = await page.context().request.get(url(at), { maxRedirects: 0 });
+      const res = await getAgain(page, url(at), { maxRedirects: 0 });
       html = await res.text();
     } else {
       html = await page.content();
@@ -682,7 +696,7 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     check(await page.locator('#du').inputValue() === '31/02/2026', `/credits/historique with a wrong date: « 31/02/2026 » is not kept in « Du » (it holds « ${await page.locator('#du').inputValue()} »)`);
     await audit(t, page, 'historique (filtres invalides)', { status: 400 });
     // The export: a CSV for French Excel, every line.
-    const csv = await page.context().request.get(url('/credits/historique.csv'));
+    const csv = await getAgain(page, url('/credits/historique.csv'));
     const body = await csv.text();
     check(csv.status() === 200 && /^text\/csv/.test(csv.headers()['content-type']),
       `/credits/historique.csv answered ${csv.status()} ${csv.headers()['content-type']}`);

@@ -25,14 +25,34 @@ async fn only_staff_past_the_second_factor_get_into_the_back_office() {
     let member = app.member(owner.org()).await;
     let other = app.owner("reseau").await;
     let staff = app.staff().await;
-    let admin_routes: Vec<&str> = nanoclip::web::routes::table()
+    let routes: Vec<(nanoclip::web::routes::Verb, String)> = nanoclip::web::routes::table()
         .iter()
         .filter(|r| r.path.starts_with("/admin"))
-        .map(|r| r.path)
+        .map(|r| {
+            let path = r
+                .path
+                .replace("{id}", &owner.org().to_string())
+                .replace("{organisation}", &owner.org().to_string());
+            (r.verb, path)
+        })
         .collect();
-    assert!(!admin_routes.is_empty());
-    for path in &admin_routes {
-        let visitor = app.browser().get(path).await;
+    assert!(routes.len() >= 6, "{routes:?}");
+    let fields = [
+        ("credits", "5"),
+        ("motif", "Essai d’accès"),
+        ("cle", &"ab".repeat(32)),
+    ];
+    for (verb, path) in &routes {
+        let get = matches!(verb, nanoclip::web::routes::Verb::Get);
+        // Each caller with a valid CSRF token of their own, so that only the staff guard decides.
+        let send = async |browser: &crate::common::Browser, page: &str| {
+            if get {
+                browser.get(path).await
+            } else {
+                browser.submit(page, path, &fields).await
+            }
+        };
+        let visitor = send(&app.browser(), "/compte/connexion").await;
         assert_eq!(visitor.status(), 303, "{path}: visitor");
         assert!(
             visitor.headers()["location"]
@@ -45,15 +65,25 @@ async fn only_staff_past_the_second_factor_get_into_the_back_office() {
             ("owner", &owner.browser),
             ("other owner", &other.browser),
         ] {
-            let (status, html) = browser.html(path).await;
-            assert_eq!(status, 403, "{path}: {who}");
+            let response = send(browser, "/compte").await;
+            assert_eq!(response.status(), 403, "{path}: {who}");
+            let body = response.text().await.unwrap();
             assert!(
-                !text(&html, "main").contains("Organisations récentes"),
+                !body.contains(&owner.email) && !body.contains("Organisations récentes"),
                 "{path}: nothing leaks to {who}"
             );
         }
-        let (status, _) = staff.browser.html(path).await;
-        assert_eq!(status, 200, "{path}: staff past the second factor");
+        let by_staff = send(
+            &staff.browser,
+            &format!("/admin/organisations/{}", owner.org()),
+        )
+        .await;
+        let expected: &[u16] = if get { &[200] } else { &[303, 404] };
+        assert!(
+            expected.contains(&by_staff.status().as_u16()),
+            "{path}: staff got {}",
+            by_staff.status()
+        );
     }
     // Staff signed in with the password alone: sent to the second factor, not in.
     let fresh = app.sign_in_again(&staff).await;
@@ -322,4 +352,159 @@ async fn the_audit_log_records_operator_actions_and_is_append_only() {
             "{statement}: {refused:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn staff_find_an_organisation_adjust_its_credits_and_refund_a_pack_with_a_reason() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let staff = app.staff().await;
+    // Found by an account's address, and by name.
+    let (_, html) = staff
+        .browser
+        .html(&format!(
+            "/admin/organisations?q={}",
+            owner.email.to_uppercase()
+        ))
+        .await;
+    assert_eq!(count(&html, "#organisations li"), 1);
+    let page = format!("/admin/organisations/{}", owner.org());
+    let (status, html) = staff.browser.html(&page).await;
+    assert_eq!(status, 200);
+    assert!(text(&html, "#membres ~ ul").contains(&owner.email));
+    let before: i64 = text(&html, "#solde")
+        .replace('\u{202f}', "")
+        .parse()
+        .unwrap();
+    // A withdrawal larger than the balance: refused in French, the values kept.
+    let action = format!("/admin/organisations/{}/credits", owner.org());
+    let too_much = (before + 1).to_string();
+    let refused = post(
+        &staff.browser,
+        &page,
+        &action,
+        &[
+            ("credits", &format!("-{too_much}")),
+            ("motif", "Erreur de saisie"),
+            ("cle", &"c".repeat(64)),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    let html = scraper::Html::parse_document(&refused.text().await.unwrap());
+    assert!(text(&html, "[role=alert]").contains("ne peut pas le rendre négatif"));
+    assert_eq!(
+        attr(&html, "#champ-credits", "value").unwrap(),
+        format!("-{too_much}")
+    );
+    assert_eq!(
+        attr(&html, "#champ-motif", "value").unwrap(),
+        "Erreur de saisie"
+    );
+    // No reason: refused.
+    let refused = post(
+        &staff.browser,
+        &page,
+        &action,
+        &[("credits", "10"), ("motif", " "), ("cle", &"d".repeat(64))],
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    // Twenty credits added, with a reason: the same service as the command, audited.
+    let done = post(
+        &staff.browser,
+        &page,
+        &action,
+        &[
+            ("credits", "20"),
+            ("motif", "Geste pour Pâques"),
+            ("cle", &"e".repeat(64)),
+        ],
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    let (_, html) = staff.browser.html(&format!("{page}?avis=ajuste")).await;
+    let after: i64 = text(&html, "#solde")
+        .replace('\u{202f}', "")
+        .parse()
+        .unwrap();
+    assert_eq!(after, before + 20);
+    let actor: String = sqlx::query_scalar(
+        "SELECT actor FROM audit_log WHERE organisation_id = $1 AND action = 'credits.adjust'",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(actor, format!("staff:{}", staff.email));
+    // A pack bought, then refunded from the page; a second refusal names its reason.
+    let catalog = nanoclip::services::catalog::CatalogCache::default()
+        .get(&app.pool)
+        .await
+        .unwrap();
+    let mut bought = Vec::new();
+    for key in ["f", "g"] {
+        let order = nanoclip::services::billing::order_pack(
+            &app.pool,
+            &catalog,
+            owner.org(),
+            owner.id,
+            "pack-10",
+            &key.repeat(64),
+            nanoclip::services::billing::Provider::Test,
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+        nanoclip::services::billing::test_payment(
+            &app.pool,
+            owner.org(),
+            order,
+            nanoclip::domain::billing::TestOutcome::Approve,
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+        bought.push(order);
+    }
+    // The first was paid 15 days ago: too late, said in French, the reason kept.
+    sqlx::query("UPDATE orders SET paid_at = paid_at - interval '15 days' WHERE id = $1")
+        .bind(bought[0])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let late = post(
+        &staff.browser,
+        &page,
+        &format!("/admin/commandes/{}/remboursement", bought[0]),
+        &[("motif", "Achat en double")],
+    )
+    .await;
+    assert_eq!(late.status(), 400);
+    let html = scraper::Html::parse_document(&late.text().await.unwrap());
+    assert!(text(&html, "[role=alert]").contains("14\u{a0}jours"));
+    assert_eq!(
+        attr(&html, &format!("#motif-{}", bought[0]), "value").unwrap(),
+        "Achat en double"
+    );
+    let order = bought[1];
+    let done = post(
+        &staff.browser,
+        &page,
+        &format!("/admin/commandes/{order}/remboursement"),
+        &[("motif", "Achat en double")],
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    let (_, html) = staff.browser.html(&format!("{page}?avis=rembourse")).await;
+    assert!(text(&html, &format!("#commande-{order}")).contains("avoir AV-"));
+    let refunds: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'billing.refund' AND actor = $1",
+    )
+    .bind(format!("staff:{}", staff.email))
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(refunds, 1);
+    crate::credits::assert_ledger_clean(&app.pool).await;
 }

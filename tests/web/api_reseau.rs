@@ -504,7 +504,11 @@ async fn service_launch(
         Ok(LaunchOutcome::Launched { .. }) => "launched",
         Ok(LaunchOutcome::Refused { refusal, .. }) => refusal.rule(),
         Ok(LaunchOutcome::Invalid(_)) => "invalid",
-        Err(_) => "error",
+        Err(error) => {
+            // Said, so that a failure of a storm test tells which error it met.
+            eprintln!("launch error: {error:?}");
+            "error"
+        }
     }
 }
 
@@ -661,7 +665,17 @@ async fn two_hundred_launches_on_100_credits_from_two_processes_launch_exactly_1
         .unwrap_or_else(|| panic!("{stdout}"));
     let there: Vec<usize> = line.split(' ').map(|n| n.parse().unwrap()).collect();
     let launched_here = here.iter().filter(|o| **o == "launched").count();
-    assert_eq!(there[1], 0, "no errors in the second process");
+    assert_eq!(
+        there[1],
+        0,
+        "no errors in the second process: {}",
+        String::from_utf8_lossy(&second.as_ref().unwrap().stderr)
+            .lines()
+            .filter(|l| l.starts_with("launch error"))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert!(
         here.iter().all(|o| *o == "launched" || *o == "balance"),
         "{here:?}"
