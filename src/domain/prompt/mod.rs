@@ -39,6 +39,12 @@ use matcher::*;
 use reading::*;
 use rules::*;
 
+/// The words of a prompt as the length advice counts them (« l’huile » is one word), for the
+/// guides' examples that state their length.
+pub fn word_count(prompt: &str) -> usize {
+    Text::read(prompt).words
+}
+
 /// A forbidden category, as named by the help centre (section 7 of « Crédits & limites »).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
