@@ -1,5 +1,6 @@
-//! The live tables of the guides (`{{< bareme >}}`, `plans`, `packs`): priced by the same
-//! `quote` as the simulator, from the catalog in force.
+//! The live tables of the guides (`{{< bareme >}}`, `plans`, `packs`) and their inline figures
+//! (`{{< prix eglise >}}`, `{{< cout type=video duree=10 >}}`…): priced by the same `quote` as
+//! the simulator, from the catalog in force.
 
 use super::*;
 
@@ -203,5 +204,87 @@ pub(super) fn live_table(table: LiveTable, catalog: &Catalog) -> Result<String, 
             packs: &catalog.packs,
         }
         .render()?,
+    })
+}
+
+// ---------------------------------------------------------------- inline figures
+
+/// The text of an inline figure on the catalog in force (plain text, not yet HTML-escaped), or
+/// `None` when the catalog has no such plan or pack or the schedule refuses the request.
+pub fn figure_text(figure: &Figure, catalog: &Catalog) -> Option<String> {
+    use crate::domain::format::thousands;
+    match figure {
+        Figure::Field { field, id } => {
+            if let Some(plan) = catalog.plan(id) {
+                let price = plan.price_cents;
+                return Some(match field {
+                    FigureField::Price => price.euros(),
+                    FigureField::Net => Cents(price.0 - vat_included(price).0).euros(),
+                    FigureField::Vat => vat_included(price).euros(),
+                    FigureField::Credits => thousands(plan.credits_per_period),
+                    FigureField::Rollover => thousands(plan.rollover_cap),
+                    FigureField::Daily => thousands(plan.daily_generations),
+                    FigureField::Monthly => thousands(plan.monthly_credits),
+                    FigureField::Concurrent => thousands(plan.concurrent_renders),
+                    FigureField::Name => plan.name.clone(),
+                });
+            }
+            let pack = catalog.packs.iter().find(|p| p.id == *id)?;
+            let price = pack.price_cents;
+            match field {
+                FigureField::Price => Some(price.euros()),
+                FigureField::Net => Some(Cents(price.0 - pack.vat_cents().0).euros()),
+                FigureField::Vat => Some(pack.vat_cents().euros()),
+                FigureField::Credits => Some(pack.credits.french()),
+                FigureField::Name => Some(pack.name.clone()),
+                FigureField::Rollover
+                | FigureField::Daily
+                | FigureField::Monthly
+                | FigureField::Concurrent => None,
+            }
+        }
+        Figure::Cost { params } => {
+            let get = |key: &str| {
+                params
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone())
+            };
+            let raw = RawSimulation {
+                creation_type: get("type"),
+                duree: get("duree"),
+                format: get("format"),
+                resolution: get("resolution"),
+                pages: get("pages"),
+                illustrations: get("illustrations"),
+                quantite: None,
+                plan: get("plan"),
+                prompt: None,
+            };
+            let simulation = raw
+                .parse(&catalog.ranges, &catalog.plan_ids(), catalog.default_plan())
+                .ok()?;
+            let plan = catalog.plan(&simulation.plan)?;
+            let schedule = catalog.schedule_at(OffsetDateTime::now_utc())?;
+            quote(schedule, plan, &catalog.plans, &simulation.request)
+                .ok()
+                .map(|q| thousands(q.unit))
+        }
+    }
+}
+
+/// A guide's rendered HTML with its figures filled in; an unknown one reads « ? » and is logged
+/// (the content test `every_figure_of_the_guides_resolves` keeps the seeded catalog free of them).
+pub(super) fn with_figures(html: &str, guide: &Guide, catalog: &Catalog) -> String {
+    crate::content::guide::fill_figures(html, |i| {
+        match guide.figures.get(i).and_then(|f| figure_text(f, catalog)) {
+            Some(text) => askama::filters::escape(&text, askama::filters::Html)
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+            None => {
+                tracing::warn!(guide = %guide.slug, figure = ?guide.figures.get(i), "a guide's figure is not in the catalog");
+                "?".to_owned()
+            }
+        }
     })
 }
