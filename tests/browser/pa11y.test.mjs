@@ -4,19 +4,17 @@
 // `autocomplete="username"` on a `type="email"` input, which axe and the Nu checker let through.
 // Zero errors on every page that `a11y` audits, plus the account forms (log in, sign up, forgotten
 // password), which the sitemap does not list. Warnings and notices are HTML_CodeSniffer's
-// « check by hand » items: not counted, since they are no failures.
+// « check by hand » items: not counted, since they are no failures. The signed-in pages and the
+// answers to forms are checked by the same HTML_CodeSniffer build in the `accounts` walk
+// (`pa11y:` subtests, support.mjs's htmlcsErrors), where pa11y cannot follow the session.
 import { after, before, describe, test } from 'node:test';
 import pa11y from 'pa11y';
 import puppeteer from 'puppeteer';
-import { CHROMIUM, check, pages, skip, url } from './support.mjs';
+import { CHROMIUM, HTMLCS_NOT_APPLICABLE, check, pages, skip, url } from './support.mjs';
 
 // The forms a visitor reaches from the header, beyond the sitemap's pages.
 const ACCOUNT_FORMS = ['/compte/connexion', '/compte/inscription', '/compte/mot-de-passe-oublie'];
 
-// HTML_CodeSniffer rules that do not apply, each with its reason. Empty today: every rule holds.
-// An entry is a code as pa11y prints it (e.g. 'WCAG2AA.Principle1.Guideline1_3.1_3_5.H98') and
-// the sentence saying why it does not apply to this portal.
-const NOT_APPLICABLE = new Map([]);
 
 const list = [...(await pages())];
 for (const path of ACCOUNT_FORMS) if (!list.some((p) => p.path === path)) list.push({ path, expect: 200 });
@@ -51,7 +49,7 @@ describe('accessibility, second engine (pa11y, HTML_CodeSniffer, WCAG2AA)', () =
           runners: ['htmlcs'],
           includeWarnings: false,
           includeNotices: false,
-          ignore: [...NOT_APPLICABLE.keys()],
+          ignore: [...HTMLCS_NOT_APPLICABLE.keys()],
           timeout: 60_000,
           log: { debug() {}, error: console.error, info() {} },
         });
