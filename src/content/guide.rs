@@ -50,6 +50,9 @@ pub enum Figure {
     /// `{{< cout type=video duree=10 resolution=4k plan=reseau >}}`: the cost of one render on
     /// the price schedule in force, with the simulator's parameters.
     Cost { params: Vec<(String, String)> },
+    /// `{{< par-page illustrations=riches plan=reseau >}}`: a mini-book's credits per page on the
+    /// schedule in force (« 0,8 »), before the batch is rounded up.
+    PerPage { params: Vec<(String, String)> },
 }
 
 /// What a `Figure::Field` states; the shortcode's name in a guide.
@@ -105,19 +108,27 @@ pub fn parse_figure(inside: &str) -> Result<Figure, String> {
     let mut words = inside.split_whitespace();
     let name = words.next().unwrap_or_default();
     let args: Vec<&str> = words.collect();
-    if name == "cout" {
+    if name == "cout" || name == "par-page" {
+        let allowed: &[&str] = if name == "cout" {
+            &COST_PARAMS
+        } else {
+            &["illustrations", "plan"]
+        };
         let mut params = Vec::new();
         for arg in args {
             let (key, value) = arg
                 .split_once('=')
-                .ok_or_else(|| format!("`cout`: `{arg}` is not key=value"))?;
-            if !COST_PARAMS.contains(&key) {
+                .ok_or_else(|| format!("`{name}`: `{arg}` is not key=value"))?;
+            if !allowed.contains(&key) {
                 return Err(format!(
-                    "`cout`: unknown parameter `{key}` ({})",
-                    COST_PARAMS.join(", ")
+                    "`{name}`: unknown parameter `{key}` ({})",
+                    allowed.join(", ")
                 ));
             }
             params.push((key.to_owned(), value.to_owned()));
+        }
+        if name == "par-page" {
+            return Ok(Figure::PerPage { params });
         }
         if !params.iter().any(|(k, _)| k == "type") {
             return Err("`cout` needs a `type=`".into());
@@ -127,7 +138,7 @@ pub fn parse_figure(inside: &str) -> Result<Figure, String> {
     let Some(&(_, field)) = FigureField::ALL.iter().find(|(n, _)| *n == name) else {
         let names: Vec<&str> = FigureField::ALL.iter().map(|(n, _)| *n).collect();
         return Err(format!(
-            "unknown shortcode `{name}` (inline: {}, cout; on a line of its own: bareme, plans, packs)",
+            "unknown shortcode `{name}` (inline: {}, cout, par-page; on a line of its own: bareme, plans, packs)",
             names.join(", ")
         ));
     };

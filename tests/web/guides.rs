@@ -413,6 +413,21 @@ async fn every_figure_of_the_guides_resolves_on_the_catalog() {
             );
         }
     }
+    // A few of them, as the seeded catalog words them.
+    for (shortcode, text) in [
+        ("{{< prix eglise >}}", "29,00\u{a0}€"),
+        ("{{< tva eglise >}}", "4,83\u{a0}€"),
+        ("{{< credits musique-unite >}}", "3"),
+        (
+            "{{< cout type=video duree=10 resolution=4k plan=reseau >}}",
+            "5",
+        ),
+        ("{{< par-page illustrations=simples >}}", "0,5"),
+        ("{{< par-page illustrations=riches plan=reseau >}}", "0,8"),
+        ("{{< par-page illustrations=riches plan=eglise >}}", "1"),
+    ] {
+        assert_eq!(resolved(shortcode, Some(&catalog), ""), text, "{shortcode}");
+    }
     println!("{count} figures in the guides, all from the catalog");
     assert!(count >= 60, "{count} figures");
 }

@@ -270,6 +270,39 @@ pub fn figure_text(figure: &Figure, catalog: &Catalog) -> Option<String> {
                 .ok()
                 .map(|q| thousands(q.unit))
         }
+        Figure::PerPage { params } => {
+            let get = |key: &str| {
+                params
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.as_str())
+            };
+            let illustrations = match get("illustrations").unwrap_or("simples") {
+                "simples" => Illustrations::Simple,
+                "riches" => Illustrations::Rich,
+                _ => return None,
+            };
+            let plan = catalog.plan(get("plan").unwrap_or(catalog.default_plan()))?;
+            let schedule = catalog.schedule_at(OffsetDateTime::now_utc())?;
+            let percent = schedule
+                .rules_for(&plan.id, CreationType::MiniBook)
+                .into_iter()
+                .find_map(|r| match r {
+                    RuleKind::PerPage {
+                        illustrations: i,
+                        percent,
+                    } if i == illustrations => Some(percent),
+                    _ => None,
+                })?;
+            // « 1 », « 0,8 », « 0,75 »: a decimal comma, no trailing zero.
+            let whole = percent / 100;
+            let cents = percent % 100;
+            Some(match cents {
+                0 => whole.to_string(),
+                c if c % 10 == 0 => format!("{whole},{}", c / 10),
+                c => format!("{whole},{c:02}"),
+            })
+        }
     }
 }
 
