@@ -28,7 +28,7 @@ use crate::domain::catalog::{Pack, Plan, vat_included};
 use crate::domain::money::Cents;
 use crate::domain::pricing::{
     Creation, CreationType, Illustrations, ImageFormat, Quantity, Request, Resolution, RuleKind,
-    VideoFormat, quote,
+    Schedule, VideoFormat, quote,
 };
 use crate::domain::simulation::RawSimulation;
 use crate::services::catalog::Catalog;

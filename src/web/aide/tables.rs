@@ -60,6 +60,20 @@ impl BaremeRow {
     }
 }
 
+/// A plan's credits per mini-book page, in hundredths (80 for 0,8), on `schedule`.
+fn per_page_percent(schedule: &Schedule, plan: &str, illustrations: Illustrations) -> Option<i64> {
+    schedule
+        .rules_for(plan, CreationType::MiniBook)
+        .into_iter()
+        .find_map(|r| match r {
+            RuleKind::PerPage {
+                illustrations: i,
+                percent,
+            } if i == illustrations => Some(percent),
+            _ => None,
+        })
+}
+
 fn bareme_rows(catalog: &Catalog) -> Option<(Vec<BaremeRow>, time::Date)> {
     let schedule = catalog.schedule_at(OffsetDateTime::now_utc())?;
     let one = Quantity::new(1)?;
@@ -146,19 +160,7 @@ fn bareme_rows(catalog: &Catalog) -> Option<(Vec<BaremeRow>, time::Date)> {
         let percents = catalog
             .plans
             .iter()
-            .map(|p| {
-                schedule
-                    .rules_for(&p.id, CreationType::MiniBook)
-                    .into_iter()
-                    .find_map(|r| match r {
-                        RuleKind::PerPage {
-                            illustrations: i,
-                            percent,
-                        } if i == illustrations => Some(percent),
-                        _ => None,
-                    })
-                    .unwrap_or(0)
-            })
+            .map(|p| per_page_percent(schedule, &p.id, illustrations).unwrap_or(0))
             .collect();
         rows.push(BaremeRow {
             creation: CreationType::MiniBook,
@@ -284,16 +286,7 @@ pub fn figure_text(figure: &Figure, catalog: &Catalog) -> Option<String> {
             };
             let plan = catalog.plan(get("plan").unwrap_or(catalog.default_plan()))?;
             let schedule = catalog.schedule_at(OffsetDateTime::now_utc())?;
-            let percent = schedule
-                .rules_for(&plan.id, CreationType::MiniBook)
-                .into_iter()
-                .find_map(|r| match r {
-                    RuleKind::PerPage {
-                        illustrations: i,
-                        percent,
-                    } if i == illustrations => Some(percent),
-                    _ => None,
-                })?;
+            let percent = per_page_percent(schedule, &plan.id, illustrations)?;
             // « 1 », « 0,8 », « 0,75 »: a decimal comma, no trailing zero.
             let whole = percent / 100;
             let cents = percent % 100;
