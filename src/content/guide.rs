@@ -153,8 +153,13 @@ pub fn parse_figure(inside: &str) -> Result<Figure, String> {
     }
 }
 
-/// Replaces the inline shortcodes of a line by placeholders, recording their figures.
-fn inline_figures(line: &str, figures: &mut Vec<Figure>) -> Result<String, String> {
+/// Replaces the inline shortcodes of a line by placeholders, recording their figures; a
+/// « crédit » or « crédits » right after one goes with it (see `Guide::credits_after`).
+fn inline_figures(
+    line: &str,
+    figures: &mut Vec<Figure>,
+    credits_after: &mut Vec<bool>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
     while let Some(start) = rest.find("{{<") {
@@ -168,6 +173,14 @@ fn inline_figures(line: &str, figures: &mut Vec<Figure>) -> Result<String, Strin
         out.push_str(&(figures.len() - 1).to_string());
         out.push(FIGURE_END);
         rest = &after[end + 3..];
+        let unit = [" crédits", " crédit"].into_iter().find(|u| {
+            rest.strip_prefix(u)
+                .is_some_and(|r| !r.starts_with(char::is_alphanumeric))
+        });
+        credits_after.push(unit.is_some());
+        if let Some(unit) = unit {
+            rest = &rest[unit.len()..];
+        }
     }
     out.push_str(rest);
     Ok(out)
@@ -234,6 +247,9 @@ pub struct Guide {
     pub links: Vec<Link>,
     /// The inline figures, by the index their placeholder holds.
     pub figures: Vec<Figure>,
+    /// For each figure, whether the source followed it with « crédit(s) »: the word is then
+    /// written at render, agreeing with the figure (« 1 crédit », « 0,8 crédit », « 2 crédits »).
+    pub credits_after: Vec<bool>,
     /// The body as plain text, for search and snippets.
     pub text: String,
 }
@@ -340,6 +356,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Guide, ContentError> {
         headings: Vec::new(),
         links: Vec::new(),
         figures: Vec::new(),
+        credits_after: Vec::new(),
         text: String::new(),
     };
 
@@ -367,7 +384,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Guide, ContentError> {
             chunk.clear();
             chunk_line = body_first_line + i + 1;
         } else {
-            let line = inline_figures(line, &mut guide.figures)
+            let line = inline_figures(line, &mut guide.figures, &mut guide.credits_after)
                 .map_err(|m| err(body_first_line + i, m))?;
             chunk.push_str(&line);
             chunk.push('\n');

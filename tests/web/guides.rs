@@ -428,6 +428,16 @@ async fn every_figure_of_the_guides_resolves_on_the_catalog() {
     ] {
         assert_eq!(resolved(shortcode, Some(&catalog), ""), text, "{shortcode}");
     }
+    // Rendered, with « crédit » agreeing with its figure.
+    let video = app.get("/aide/video").await.text().await.unwrap();
+    assert!(
+        video.contains("un essai de 5 secondes coûte 2 crédits."),
+        "{video}"
+    );
+    let music = app.get("/aide/musique").await.text().await.unwrap();
+    assert!(music.contains("(1 crédit), puis lancez la version de 90 secondes (3 crédits)"));
+    let books = app.get("/aide/mini-livres").await.text().await.unwrap();
+    assert!(books.contains("0,8 crédit par page sur le Plan Réseau"));
     println!("{count} figures in the guides, all from the catalog");
     assert!(count >= 60, "{count} figures");
 }

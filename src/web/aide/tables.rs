@@ -304,13 +304,48 @@ pub fn figure_text(figure: &Figure, catalog: &Catalog) -> Option<String> {
 pub(super) fn with_figures(html: &str, guide: &Guide, catalog: &Catalog) -> String {
     crate::content::guide::fill_figures(html, |i| {
         match guide.figures.get(i).and_then(|f| figure_text(f, catalog)) {
-            Some(text) => askama::filters::escape(&text, askama::filters::Html)
-                .map(|e| e.to_string())
-                .unwrap_or_default(),
+            Some(mut text) => {
+                if guide.credits_after.get(i) == Some(&true) {
+                    text.push_str(credits_word(&text));
+                }
+                askama::filters::escape(&text, askama::filters::Html)
+                    .map(|e| e.to_string())
+                    .unwrap_or_default()
+            }
             None => {
                 tracing::warn!(guide = %guide.slug, figure = ?guide.figures.get(i), "a guide's figure is not in the catalog");
                 "?".to_owned()
             }
         }
     })
+}
+
+/// « crédit » after a figure under 2 (« 1 crédit », « 0,8 crédit »), « crédits » from 2 on, as
+/// French agrees it.
+fn credits_word(figure: &str) -> &'static str {
+    // The whole part decides (« 1,5 crédit »); thousands separators are not digits.
+    let whole: String = figure
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    match whole.parse::<u64>() {
+        Ok(0 | 1) => " crédit",
+        _ => " crédits",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::credits_word;
+
+    #[test]
+    fn the_credits_word_agrees_with_its_figure() {
+        assert_eq!(credits_word("1"), " crédit");
+        assert_eq!(credits_word("0,8"), " crédit");
+        assert_eq!(credits_word("2"), " crédits");
+        assert_eq!(credits_word("1\u{202f}000"), " crédits");
+    }
 }
