@@ -32,8 +32,192 @@ pub enum LiveTable {
 
 #[derive(Debug, Clone)]
 pub enum Segment {
+    /// Sanitised HTML, where each inline figure is a placeholder: `FIGURE_START`, the figure's
+    /// index in `Guide::figures`, `FIGURE_END` (private-use characters no text holds).
     Html(String),
     Live(LiveTable),
+}
+
+pub const FIGURE_START: char = '\u{E000}';
+pub const FIGURE_END: char = '\u{E001}';
+
+/// A figure of the catalog stated inline in a guide with `{{< name args >}}`, rendered from the
+/// catalog in force: a price, a cap or a pack's content written in a guide never goes stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Figure {
+    /// `{{< prix eglise >}}`, `{{< credits pack-10 >}}`…: a field of a plan or a pack, by id.
+    Field { field: FigureField, id: String },
+    /// `{{< cout type=video duree=10 resolution=4k plan=reseau >}}`: the cost of one render on
+    /// the price schedule in force, with the simulator's parameters.
+    Cost { params: Vec<(String, String)> },
+    /// `{{< par-page illustrations=riches plan=reseau >}}`: a mini-book's credits per page on the
+    /// schedule in force (« 0,8 »), before the batch is rounded up.
+    PerPage { params: Vec<(String, String)> },
+}
+
+/// What a `Figure::Field` states; the shortcode's name in a guide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FigureField {
+    /// `prix`: the price TTC of a plan (per period) or a pack.
+    Price,
+    /// `ht`: that price without VAT.
+    Net,
+    /// `tva`: the VAT in that price.
+    Vat,
+    /// `credits`: a plan's credits per period, a pack's credits.
+    Credits,
+    /// `report`: a plan's rollover cap.
+    Rollover,
+    /// `par-jour`: a plan's generations per day.
+    Daily,
+    /// `par-mois`: a plan's credits spent per month.
+    Monthly,
+    /// `simultanes`: a plan's concurrent renders.
+    Concurrent,
+    /// `nom`: a plan's or a pack's name.
+    Name,
+}
+
+impl FigureField {
+    pub const ALL: [(&'static str, FigureField); 9] = [
+        ("prix", Self::Price),
+        ("ht", Self::Net),
+        ("tva", Self::Vat),
+        ("credits", Self::Credits),
+        ("report", Self::Rollover),
+        ("par-jour", Self::Daily),
+        ("par-mois", Self::Monthly),
+        ("simultanes", Self::Concurrent),
+        ("nom", Self::Name),
+    ];
+}
+
+/// The parameters a `cout` figure may give (the simulator's, `quantite` and `prompt` aside).
+const COST_PARAMS: [&str; 7] = [
+    "type",
+    "duree",
+    "format",
+    "resolution",
+    "pages",
+    "illustrations",
+    "plan",
+];
+
+/// Reads an inline shortcode's inside (`prix eglise`, `cout type=image plan=reseau`).
+pub fn parse_figure(inside: &str) -> Result<Figure, String> {
+    let mut words = inside.split_whitespace();
+    let name = words.next().unwrap_or_default();
+    let args: Vec<&str> = words.collect();
+    if name == "cout" || name == "par-page" {
+        let allowed: &[&str] = if name == "cout" {
+            &COST_PARAMS
+        } else {
+            &["illustrations", "plan"]
+        };
+        let mut params = Vec::new();
+        for arg in args {
+            let (key, value) = arg
+                .split_once('=')
+                .ok_or_else(|| format!("`{name}`: `{arg}` is not key=value"))?;
+            if !allowed.contains(&key) {
+                return Err(format!(
+                    "`{name}`: unknown parameter `{key}` ({})",
+                    allowed.join(", ")
+                ));
+            }
+            params.push((key.to_owned(), value.to_owned()));
+        }
+        if name == "par-page" {
+            return Ok(Figure::PerPage { params });
+        }
+        if !params.iter().any(|(k, _)| k == "type") {
+            return Err("`cout` needs a `type=`".into());
+        }
+        return Ok(Figure::Cost { params });
+    }
+    let Some(&(_, field)) = FigureField::ALL.iter().find(|(n, _)| *n == name) else {
+        let names: Vec<&str> = FigureField::ALL.iter().map(|(n, _)| *n).collect();
+        return Err(format!(
+            "unknown shortcode `{name}` (inline: {}, cout, par-page; on a line of its own: bareme, plans, packs)",
+            names.join(", ")
+        ));
+    };
+    match args.as_slice() {
+        [id] => Ok(Figure::Field {
+            field,
+            id: (*id).to_owned(),
+        }),
+        _ => Err(format!(
+            "`{name}` takes one plan or pack id, e.g. {{{{< {name} eglise >}}}}"
+        )),
+    }
+}
+
+/// Replaces the inline shortcodes of a line by placeholders, recording their figures; a
+/// « crédit » or « crédits » right after one goes with it (see `Guide::credits_after`).
+fn inline_figures(
+    line: &str,
+    figures: &mut Vec<Figure>,
+    credits_after: &mut Vec<bool>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(start) = rest.find("{{<") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 3..];
+        let end = after
+            .find(">}}")
+            .ok_or_else(|| "shortcode `{{<` is not closed by `>}}`".to_owned())?;
+        figures.push(parse_figure(after[..end].trim())?);
+        out.push(FIGURE_START);
+        out.push_str(&(figures.len() - 1).to_string());
+        out.push(FIGURE_END);
+        rest = &after[end + 3..];
+        let unit = [" crédits", " crédit"].into_iter().find(|u| {
+            rest.strip_prefix(u)
+                .is_some_and(|r| !r.starts_with(char::is_alphanumeric))
+        });
+        credits_after.push(unit.is_some());
+        if let Some(unit) = unit {
+            rest = &rest[unit.len()..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Text without its figure placeholders (the search index and snippets hold no figure).
+fn without_figures(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for c in text.chars() {
+        match c {
+            FIGURE_START => inside = true,
+            FIGURE_END => inside = false,
+            c if !inside => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Fills the figure placeholders of rendered HTML with `text` of each figure (already HTML).
+pub fn fill_figures(html: &str, mut text: impl FnMut(usize) -> String) -> String {
+    let mut out = String::with_capacity(html.len() + 64);
+    let mut rest = html;
+    while let Some(start) = rest.find(FIGURE_START) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + FIGURE_START.len_utf8()..];
+        let Some(end) = after.find(FIGURE_END) else {
+            break;
+        };
+        if let Ok(index) = after[..end].parse::<usize>() {
+            out.push_str(&text(index));
+        }
+        rest = &after[end + FIGURE_END.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +245,11 @@ pub struct Guide {
     pub segments: Vec<Segment>,
     pub headings: Vec<Heading>,
     pub links: Vec<Link>,
+    /// The inline figures, by the index their placeholder holds.
+    pub figures: Vec<Figure>,
+    /// For each figure, whether the source followed it with « crédit(s) »: the word is then
+    /// written at render, agreeing with the figure (« 1 crédit », « 0,8 crédit », « 2 crédits »).
+    pub credits_after: Vec<bool>,
     /// The body as plain text, for search and snippets.
     pub text: String,
 }
@@ -166,6 +355,8 @@ pub fn parse(path: &Path, source: &str) -> Result<Guide, ContentError> {
         segments: Vec::new(),
         headings: Vec::new(),
         links: Vec::new(),
+        figures: Vec::new(),
+        credits_after: Vec::new(),
         text: String::new(),
     };
 
@@ -174,34 +365,33 @@ pub fn parse(path: &Path, source: &str) -> Result<Guide, ContentError> {
     let mut chunk_line = body_first_line;
     let mut ids = HashSet::new();
     for (i, line) in body.lines().enumerate() {
-        let shortcode = line
+        // A live table: `{{< bareme >}}`, `plans` or `packs` alone on its line. Any other
+        // shortcode is an inline figure.
+        let table = line
             .trim()
             .strip_prefix("{{<")
             .and_then(|l| l.strip_suffix(">}}"))
-            .map(str::trim);
-        if let Some(name) = shortcode {
-            let table = match name {
-                "bareme" => LiveTable::Bareme,
-                "plans" => LiveTable::Plans,
-                "packs" => LiveTable::Packs,
-                other => {
-                    return Err(err(
-                        body_first_line + i,
-                        format!("unknown shortcode `{other}` (bareme, plans, packs)"),
-                    ));
-                }
-            };
+            .and_then(|name| match name.trim() {
+                "bareme" => Some(LiveTable::Bareme),
+                "plans" => Some(LiveTable::Plans),
+                "packs" => Some(LiveTable::Packs),
+                _ => None,
+            });
+        if let Some(table) = table {
             render_chunk(&chunk, chunk_line, &mut guide, &mut ids)
                 .map_err(|(line, m)| err(line, m))?;
             guide.segments.push(Segment::Live(table));
             chunk.clear();
             chunk_line = body_first_line + i + 1;
         } else {
-            chunk.push_str(line);
+            let line = inline_figures(line, &mut guide.figures, &mut guide.credits_after)
+                .map_err(|m| err(body_first_line + i, m))?;
+            chunk.push_str(&line);
             chunk.push('\n');
         }
     }
     render_chunk(&chunk, chunk_line, &mut guide, &mut ids).map_err(|(line, m)| err(line, m))?;
+    guide.text = without_figures(&guide.text);
     Ok(guide)
 }
 
@@ -240,6 +430,13 @@ fn render_chunk(
                 let Some((lvl, id, text, at, line)) = heading.take() else {
                     continue;
                 };
+                if text.contains(FIGURE_START) {
+                    return Err((
+                        line,
+                        "no shortcode in a heading: its anchor would change with the catalog"
+                            .into(),
+                    ));
+                }
                 let id = id.unwrap_or_else(|| slugify(&text));
                 if !ids.insert(id.clone()) {
                     return Err((line, format!("duplicate heading anchor `#{id}`")));

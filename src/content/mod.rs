@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-pub use guide::{Guide, LiveTable, Segment};
+pub use guide::{Figure, FigureField, Guide, LiveTable, Segment};
 use search::SearchIndex;
 
 /// A problem in the content, with the file and line to fix.

@@ -58,6 +58,9 @@ pub struct Simulation {
     pub request: Request,
     pub plan: String,
     pub prompt: String,
+    /// Whether `format` was given (it only counts for a video or an image): when it was not, the
+    /// default format applies, which the prompt advice says.
+    pub format_given: bool,
 }
 
 fn present(value: &Option<String>) -> Option<&str> {
@@ -136,6 +139,7 @@ impl RawSimulation {
                 request: Request { creation, quantity },
                 plan,
                 prompt,
+                format_given: present(&self.format).is_some(),
             }),
             _ => Err(errors),
         }

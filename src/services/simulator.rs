@@ -8,7 +8,7 @@ use crate::domain::catalog::Plan;
 use crate::domain::limits::Refusal;
 use crate::domain::limits::{BatchLimits, Usage, batch_limits};
 use crate::domain::pricing::{Creation, Quote, Request, Schedule, quote, range_of};
-use crate::domain::prompt::{PromptCheck, PromptRules};
+use crate::domain::prompt::{Fields, PromptCheck, PromptRules};
 use crate::domain::simulation::{FieldErrors, RawSimulation, Simulation};
 
 /// What the reader's organisation has, when signed in; visitors get the plan's allotment.
@@ -106,7 +106,13 @@ pub fn simulate(
     });
     let short_test = short_test(catalog, schedule, &plan, &request, outcome.as_ref().ok());
     Ok(Verdict {
-        prompt: rules.check(&simulation.prompt),
+        prompt: rules.check_for(
+            &simulation.prompt,
+            Fields {
+                creation_type: request.creation.creation_type(),
+                format_given: simulation.format_given,
+            },
+        ),
         simulation,
         plan,
         schedule_from: schedule.effective_from,

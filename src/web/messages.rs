@@ -5,6 +5,7 @@
 use askama::Template;
 
 use crate::domain::limits::Refusal;
+use crate::domain::pricing::CreationType;
 use crate::domain::prompt::{Advice, Category};
 use crate::domain::simulation::FieldError;
 use crate::services::passwords::Weakness;

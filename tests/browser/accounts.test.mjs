@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inflateSync } from 'node:zlib';
-import { AXE_TAGS, BASE, CSS_PATH_FN, Failure, OVERFLOW_FN, check, describeViolations, launch, open, skip, tabWalk, url } from './support.mjs';
+import { AXE_TAGS, BASE, CSS_PATH_FN, Failure, OVERFLOW_FN, check, describeViolations, htmlcsErrors, launch, open, skip, tabWalk, url } from './support.mjs';
 import { MAIL_DIR, waitForLink } from './mail.mjs';
 import { adjust, parisDay, runJob } from './operator.mjs';
 import { checkHtml } from './vnu.mjs';
@@ -293,6 +293,11 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
         await page.emulateMedia({ colorScheme: 'light' });
       }
       check(problems.length === 0, problems.join('\n'));
+    });
+    await t.test(`pa11y: ${label}`, async () => {
+      const errors = await htmlcsErrors(page);
+      check(errors.length === 0, () => `${where}: ${errors.length} HTML_CodeSniffer (pa11y) error(s):\n` + errors
+        .map((e) => `  ${e.code}\n    ${e.message}\n    at ${e.context}`).join('\n'));
     });
     await t.test(`360 px: ${label}`, async () => {
       let target = page;

@@ -1,5 +1,7 @@
 // Shared by the browser tests: the portal's URL, the list of pages, Chromium, and the way a page
 // the portal does not serve yet is skipped (visibly, never silently).
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
 export const BASE = (process.env.PORTAL_URL || '').replace(/\/+$/, '');
@@ -254,4 +256,33 @@ export async function tabWalk(page, selectors = [], max = 200) {
   }
   await page.evaluate(() => document.querySelectorAll('[data-walk]').forEach((e) => delete e.dataset.walk));
   return seen;
+}
+
+// HTML_CodeSniffer rules that do not apply, each with its reason (`pa11y` and the `accounts` walk
+// share it). Empty today: every rule holds. An entry is a code as pa11y prints it (e.g.
+// 'WCAG2AA.Principle1.Guideline1_3.1_3_5.H98') and the sentence saying why it does not apply.
+export const HTMLCS_NOT_APPLICABLE = new Map([]);
+
+let htmlcsSource;
+/**
+ * HTML_CodeSniffer, the very build pa11y injects (`@pa11y/html_codesniffer`), run with the
+ * WCAG2AA standard in a Playwright page as it is (signed in, after a POST): its errors, minus
+ * HTMLCS_NOT_APPLICABLE, as { code, message, context }. Warnings and notices are « check by
+ * hand » items, not failures. Evaluated through the DevTools protocol, so the portal's CSP does
+ * not stop it, as it does not stop pa11y.
+ */
+export async function htmlcsErrors(page) {
+  htmlcsSource ??= readFileSync(createRequire(import.meta.url).resolve('@pa11y/html_codesniffer/build/HTMLCS.js'), 'utf8');
+  if (!(await page.evaluate('typeof window.HTMLCS !== "undefined"'))) await page.evaluate(htmlcsSource);
+  const errors = await page.evaluate(() => new Promise((resolve, reject) => {
+    window.HTMLCS.process('WCAG2AA', window.document, (error) => {
+      if (error) { reject(error); return; }
+      resolve(window.HTMLCS.getMessages().filter((m) => m.type === 1).map((m) => ({
+        code: m.code,
+        message: m.msg,
+        context: (m.element && m.element.outerHTML ? m.element.outerHTML : '').slice(0, 160),
+      })));
+    });
+  }));
+  return errors.filter((e) => !HTMLCS_NOT_APPLICABLE.has(e.code));
 }

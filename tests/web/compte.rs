@@ -70,6 +70,25 @@ async fn signed_in_as(browser: &Browser) -> Option<String> {
     (status == 200).then(|| text(&html, "#profil + p strong"))
 }
 
+/// Password managers key on `autocomplete="username"` next to `current-password`; WCAG 1.3.5 (and
+/// HTML_CodeSniffer, through pa11y) wants that token on a text field, which `type="email"` is not.
+/// So the login's address is a text field that asks phones for the e-mail keyboard.
+#[tokio::test]
+async fn the_login_address_is_a_username_field_with_the_email_keyboard() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let (status, html) = browser.html("/compte/connexion").await;
+    assert_eq!(status, 200);
+    let field = |name| attr(&html, "#champ-email", name);
+    assert_eq!(field("type").as_deref(), Some("text"));
+    assert_eq!(field("inputmode").as_deref(), Some("email"));
+    assert_eq!(field("autocomplete").as_deref(), Some("username"));
+    assert_eq!(
+        attr(&html, "#champ-mot_de_passe", "autocomplete").as_deref(),
+        Some("current-password")
+    );
+}
+
 #[tokio::test]
 async fn sign_up_activate_log_out_and_log_in_again() {
     let app = spawn_app().await;

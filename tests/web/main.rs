@@ -15,6 +15,7 @@ mod entete;
 mod foundation;
 mod fuzz;
 mod generations;
+mod guides;
 mod inscription;
 mod openapi;
 mod paiements;

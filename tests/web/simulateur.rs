@@ -265,3 +265,39 @@ async fn a_price_change_by_staff_shows_after_the_cache_and_a_future_schedule_wai
     let (_, body) = api(&app, "type=image").await;
     assert_eq!(body["unit_cost"], 1);
 }
+
+/// Issue 15: the advice depends on the type and on the fields given. Music has no format (and no
+/// voice); a video's format is a field, so the prompt is never asked for it.
+#[tokio::test]
+async fn prompt_advice_follows_the_type_and_the_fields() {
+    let app = spawn_app().await;
+    let advice = |body: &Value| -> Vec<String> {
+        body["prompt_check"]["advice"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, music) = api(
+        &app,
+        "type=musique&duree=30&prompt=orgue%20doux%20pour%20No%C3%ABl",
+    )
+    .await;
+    assert_eq!(advice(&music), Vec::<String>::new());
+    let (_, sung) = api(&app, "type=musique&duree=30&prompt=chorale%20et%20orgue").await;
+    assert_eq!(advice(&sung).len(), 1);
+    assert!(advice(&sung)[0].contains("instrumentales"), "{sung}");
+    let (_, chosen) = api(
+        &app,
+        "type=video&duree=10&format=9:16&prompt=la%20cr%C3%A8che",
+    )
+    .await;
+    assert_eq!(advice(&chosen), Vec::<String>::new());
+    let (_, default) = api(&app, "type=video&duree=10&prompt=la%20cr%C3%A8che").await;
+    assert_eq!(advice(&default).len(), 1);
+    assert!(advice(&default)[0].contains("16:9"), "{default}");
+    assert!(!advice(&default)[0].contains("carré"), "{default}");
+    let (_, book) = api(&app, "type=mini-livre&pages=10&prompt=la%20cr%C3%A9ation").await;
+    assert_eq!(advice(&book), Vec::<String>::new());
+}

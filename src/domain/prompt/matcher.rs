@@ -66,6 +66,7 @@ pub(super) enum Owner {
     Rule { rule: usize, role: Role },
     GlobalException,
     Format,
+    Voice,
     Style(usize),
 }
 

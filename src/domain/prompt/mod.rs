@@ -19,12 +19,15 @@
 //!   that occurrence or one of the group's safe contexts appears anywhere in the prompt. When
 //!   several groups fire, the first in the file names the category.
 //!
-//! Files: this one holds the public API (`PromptRules::from_toml`, `check`, `explain`); `rules`
+//! Files: this one holds the public API (`PromptRules::from_toml`, `check`, `check_for`,
+//! `explain`); `rules`
 //! reads and compiles the rules file, `matcher` finds the compiled terms in a prompt,
 //! `reading` splits a prompt into folded words and their evasive spellings (the folding itself
 //! is `domain::fold`, shared with the guides' search), `tests` holds the unit and corpus tests.
 
 use std::collections::HashMap;
+
+use super::pricing::CreationType;
 
 mod matcher;
 mod reading;
@@ -35,6 +38,12 @@ mod tests;
 use matcher::*;
 use reading::*;
 use rules::*;
+
+/// The words of a prompt as the length advice counts them (« l’huile » is one word), for the
+/// guides' examples that state their length.
+pub fn word_count(prompt: &str) -> usize {
+    Text::read(prompt).words
+}
 
 /// A forbidden category, as named by the help centre (section 7 of « Crédits & limites »).
 #[derive(
@@ -69,6 +78,17 @@ impl Category {
     }
 }
 
+/// What the form already says about the creation, so that advice never asks the prompt for what
+/// a field holds: the format of a video or an image is a field, music has no format, a mini-book's
+/// pages and illustrations are fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fields {
+    pub creation_type: CreationType,
+    /// Whether the form's `format` field was given (video, image); when it was not, the default
+    /// format applies.
+    pub format_given: bool,
+}
+
 /// A piece of advice on a prompt: a warning shown to the user, never a refusal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Advice {
@@ -76,7 +96,15 @@ pub enum Advice {
         words: usize,
         max: usize,
     },
+    /// The creation type is unknown (a prompt checked on its own) and the prompt names no format.
     NoFormat,
+    /// A video or an image whose `format` field was left empty: the default format applies, and
+    /// the field, not the prompt, is where to choose another.
+    DefaultFormat {
+        creation_type: CreationType,
+    },
+    /// A music prompt asking for a voice, a song or lyrics: the music is instrumental.
+    Instrumental,
     /// The names of the styles found, in the order they appear in the prompt.
     SeveralStyles {
         styles: Vec<String>,
@@ -214,6 +242,11 @@ impl PromptRules {
                 advice.add(slots, Owner::Format, term);
             }
         }
+        for term in &file.advice.voices {
+            for slots in compiler.patterns("advice.voices", term)? {
+                advice.add(slots, Owner::Voice, term);
+            }
+        }
         let mut style_names = Vec::with_capacity(file.advice.styles.len());
         for (name, terms) in &file.advice.styles {
             let place = format!("advice.styles.{name}");
@@ -234,8 +267,19 @@ impl PromptRules {
         })
     }
 
-    /// Checks a prompt: its forbidden category, if any, and advice. Never panics.
+    /// Checks a prompt on its own, the creation type unknown: its forbidden category, if any,
+    /// and advice. Never panics.
     pub fn check(&self, prompt: &str) -> PromptCheck {
+        self.check_with(prompt, None)
+    }
+
+    /// Checks a prompt written for a creation whose form `fields` are known: the advice then
+    /// depends on the type and on what the fields already say. Never panics.
+    pub fn check_for(&self, prompt: &str, fields: Fields) -> PromptCheck {
+        self.check_with(prompt, Some(fields))
+    }
+
+    fn check_with(&self, prompt: &str, fields: Option<Fields>) -> PromptCheck {
         let text = Text::read(prompt);
         if text.words == 0 {
             return PromptCheck {
@@ -250,7 +294,7 @@ impl PromptRules {
             .map(|rule| rule.category);
         PromptCheck {
             category,
-            advice: self.advice_for(&text),
+            advice: self.advice_for(&text, fields),
         }
     }
 
@@ -322,7 +366,7 @@ impl PromptRules {
                             Role::SafeContext => bucket.safe = true,
                         }
                     }
-                    Owner::Format | Owner::Style(_) => {}
+                    Owner::Format | Owner::Voice | Owner::Style(_) => {}
                 }
             }
         }
@@ -357,7 +401,7 @@ impl PromptRules {
         fired
     }
 
-    fn advice_for(&self, text: &Text) -> Vec<Advice> {
+    fn advice_for(&self, text: &Text, fields: Option<Fields>) -> Vec<Advice> {
         let mut advice = Vec::new();
         if text.words > self.max_words {
             advice.push(Advice::TooLong {
@@ -375,12 +419,31 @@ impl PromptRules {
                 .map(|p| p.owners.as_slice())
                 .unwrap_or_default()
         };
-        if !hits
-            .iter()
-            .any(|h| owners(h).iter().any(|(o, _)| *o == Owner::Format))
-        {
-            advice.push(Advice::NoFormat);
-        }
+        let found = |owner: Owner| {
+            hits.iter()
+                .any(|h| owners(h).iter().any(|(o, _)| *o == owner))
+        };
+        let about_fields = match fields {
+            // Nothing known about the form: the prompt is the only place for a format.
+            None => (!found(Owner::Format)).then_some(Advice::NoFormat),
+            // The format is a field of the form: never ask the prompt for it; say which one
+            // applies when the field was left empty.
+            Some(Fields {
+                creation_type: creation_type @ (CreationType::Video | CreationType::Image),
+                format_given,
+            }) => (!format_given).then_some(Advice::DefaultFormat { creation_type }),
+            // Music has no format, and no voice.
+            Some(Fields {
+                creation_type: CreationType::Music,
+                ..
+            }) => found(Owner::Voice).then_some(Advice::Instrumental),
+            // A mini-book's pages and illustrations are fields; it has no format to choose.
+            Some(Fields {
+                creation_type: CreationType::MiniBook,
+                ..
+            }) => None,
+        };
+        advice.extend(about_fields);
 
         // « photo réaliste » is one style, not « photo » plus « réaliste »: the longest match
         // wins where style terms overlap.

@@ -25,6 +25,9 @@ pub(super) struct RulesFile {
 pub(super) struct AdviceFile {
     pub(super) max_words: usize,
     pub(super) formats: Vec<String>,
+    /// Words asking for a voice, a song or lyrics: music is instrumental.
+    #[serde(default)]
+    pub(super) voices: Vec<String>,
     pub(super) styles: BTreeMap<String, Vec<String>>,
 }
 

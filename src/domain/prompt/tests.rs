@@ -1,6 +1,7 @@
 //! Unit tests of the checker and the labelled corpus (`tests/data/prompts.tsv`).
 
 use super::*;
+use crate::domain::pricing::CreationType;
 
 const RULES: &str = include_str!("../../../content/prompt-rules.toml");
 const CORPUS: &str = include_str!("../../../tests/data/prompts.tsv");
@@ -49,6 +50,7 @@ const MINI: &str = r#"
     [advice]
     max_words = 5
     formats = ["16:9", "affiche*"]
+    voices = ["voix", "chant grégorien"]
     [advice.styles]
     aquarelle = ["aquarelle*"]
     photo = ["photo"]
@@ -326,6 +328,114 @@ fn advice_warns_about_length_format_and_mixed_styles() {
     );
     // Overlapping style terms count once, the longest winning.
     assert_eq!(rules.check("photo réaliste 16:9").advice, []);
+}
+
+fn fields(creation_type: CreationType, format_given: bool) -> Fields {
+    Fields {
+        creation_type,
+        format_given,
+    }
+}
+
+#[test]
+fn a_video_or_an_image_is_never_asked_for_a_format_in_the_prompt() {
+    let rules = mini();
+    for t in [CreationType::Video, CreationType::Image] {
+        // The form's field holds the format: nothing to say, whatever the prompt names.
+        assert_eq!(
+            rules.check_for("Noël en famille", fields(t, true)).advice,
+            []
+        );
+        assert_eq!(rules.check_for("Noël en 16:9", fields(t, true)).advice, []);
+        // The field left empty: the default applies, and the advice says so (not « write it »).
+        assert_eq!(
+            rules.check_for("Noël en famille", fields(t, false)).advice,
+            [Advice::DefaultFormat { creation_type: t }]
+        );
+        // Length and styles still count.
+        assert_eq!(
+            rules
+                .check_for("un deux trois quatre cinq six", fields(t, true))
+                .advice,
+            [Advice::TooLong { words: 6, max: 5 }]
+        );
+        assert_eq!(
+            rules.check_for("photo aquarelle", fields(t, true)).advice,
+            [Advice::SeveralStyles {
+                styles: vec!["photo".into(), "aquarelle".into()]
+            }]
+        );
+    }
+}
+
+#[test]
+fn music_gets_no_format_advice_and_is_told_it_has_no_voice() {
+    let rules = mini();
+    let music = fields(CreationType::Music, false);
+    assert_eq!(rules.check_for("orgue doux pour Noël", music).advice, []);
+    // A format field sent along with music is ignored, as the simulator ignores it.
+    assert_eq!(
+        rules
+            .check_for("orgue doux pour Noël", fields(CreationType::Music, true))
+            .advice,
+        []
+    );
+    assert_eq!(
+        rules.check_for("voix douce et orgue", music).advice,
+        [Advice::Instrumental]
+    );
+    assert_eq!(
+        rules.check_for("chant grégorien pour Pâques", music).advice,
+        [Advice::Instrumental]
+    );
+    // Voices only matter for music: an image of a choir is no problem.
+    assert_eq!(
+        rules
+            .check_for("une voix", fields(CreationType::Image, true))
+            .advice,
+        []
+    );
+}
+
+#[test]
+fn a_mini_book_gets_no_format_advice() {
+    let rules = mini();
+    let book = fields(CreationType::MiniBook, false);
+    assert_eq!(rules.check_for("la création du monde", book).advice, []);
+    assert_eq!(
+        rules
+            .check_for("un deux trois quatre cinq six", book)
+            .advice,
+        [Advice::TooLong { words: 6, max: 5 }]
+    );
+}
+
+#[test]
+fn the_real_rules_give_type_aware_advice() {
+    let rules = rules();
+    let music = rules.check_for(
+        "Méditation douce à l’orgue avec une chorale",
+        fields(CreationType::Music, true),
+    );
+    assert_eq!(music.advice, [Advice::Instrumental]);
+    assert!(
+        rules
+            .check_for(
+                "Méditation douce à l’orgue",
+                fields(CreationType::Music, false)
+            )
+            .advice
+            .is_empty()
+    );
+    assert!(
+        rules
+            .check_for(
+                "La Nativité, crèche lumineuse",
+                fields(CreationType::Video, true)
+            )
+            .advice
+            .is_empty()
+    );
 }
 
 #[test]

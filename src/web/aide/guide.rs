@@ -26,7 +26,7 @@ pub(super) fn render_guide(
     let mut body = String::new();
     for segment in &guide.segments {
         match segment {
-            Segment::Html(html) => body.push_str(html),
+            Segment::Html(html) => body.push_str(&with_figures(html, guide, catalog)),
             Segment::Live(table) => body.push_str(&live_table(*table, catalog)?),
         }
     }

@@ -23,12 +23,14 @@ use super::error::PageError;
 use super::layout::Layout;
 use super::{AppState, filters, messages};
 use crate::content::search::SnippetPart;
-use crate::content::{Category, Guide, Library, LiveTable, Segment};
-use crate::domain::catalog::{Pack, Plan};
+use crate::content::{Category, Figure, FigureField, Guide, Library, LiveTable, Segment};
+use crate::domain::catalog::{Pack, Plan, vat_included};
+use crate::domain::money::Cents;
 use crate::domain::pricing::{
     Creation, CreationType, Illustrations, ImageFormat, Quantity, Request, Resolution, RuleKind,
-    VideoFormat, quote,
+    Schedule, VideoFormat, quote,
 };
+use crate::domain::simulation::RawSimulation;
 use crate::services::catalog::Catalog;
 
 mod avis;
