@@ -348,6 +348,37 @@ async fn settle_in(
     Ok(Some(next))
 }
 
+/// Issues the order's invoice (`FA`) or credit note (`AV`): the next number of the year's
+/// series, from its counter row locked until the end of the transaction (gap-free), with the
+/// buyer as they are now. Returns the number.
+async fn issue_document(
+    conn: &mut PgConnection,
+    series: &str,
+    order: &Order,
+    now: OffsetDateTime,
+) -> Result<String, BillingError> {
+    let year = db::billing::paris_year(conn, now).await?;
+    let sequence = db::billing::next_number(conn, series, year).await?;
+    let (buyer_name, buyer_email) = db::billing::buyer(conn, order.organisation_id).await?;
+    let (ht, tva) = split_ttc(order.amount_cents);
+    let number = document_number(series, year, sequence);
+    db::billing::insert_invoice(
+        conn,
+        &number,
+        series,
+        year,
+        sequence,
+        order,
+        &buyer_name,
+        &buyer_email,
+        ht,
+        tva,
+        now,
+    )
+    .await?;
+    Ok(number)
+}
+
 /// The effects of « paid »: the credits (once per order) and the invoice (its number from the
 /// locked counter of the year).
 async fn pay(
@@ -452,24 +483,7 @@ async fn pay(
         }
         _ => {}
     }
-    let year = db::billing::paris_year(conn, now).await?;
-    let sequence = db::billing::next_number(conn, "FA", year).await?;
-    let (buyer_name, buyer_email) = db::billing::buyer(conn, order.organisation_id).await?;
-    let (ht, tva) = split_ttc(order.amount_cents);
-    db::billing::insert_invoice(
-        conn,
-        &document_number("FA", year, sequence),
-        "FA",
-        year,
-        sequence,
-        order,
-        &buyer_name,
-        &buyer_email,
-        ht,
-        tva,
-        now,
-    )
-    .await?;
+    issue_document(conn, "FA", order, now).await?;
     Ok(())
 }
 
@@ -796,24 +810,7 @@ async fn refund_in(
     if !db::billing::move_order(conn, order.id, OrderState::Refunded, None, now).await? {
         return Err(BillingError::NotRefundable(NotRefundable::NotPaid));
     }
-    let year = db::billing::paris_year(conn, now).await?;
-    let sequence = db::billing::next_number(conn, "AV", year).await?;
-    let (buyer_name, buyer_email) = db::billing::buyer(conn, order.organisation_id).await?;
-    let (ht, tva) = split_ttc(order.amount_cents);
-    db::billing::insert_invoice(
-        conn,
-        &document_number("AV", year, sequence),
-        "AV",
-        year,
-        sequence,
-        &order,
-        &buyer_name,
-        &buyer_email,
-        ht,
-        tva,
-        now,
-    )
-    .await?;
+    let credit_note = issue_document(conn, "AV", &order, now).await?;
     let key = Uuid::new_v4().to_string();
     db::billing::insert_refund(conn, &order, order.credits, &key, actor, reason, now).await?;
     db::audit::record(
@@ -829,7 +826,7 @@ async fn refund_in(
             after: Some(serde_json::json!({
                 "order": order.id,
                 "state": "refunded",
-                "credit_note": document_number("AV", year, sequence),
+                "credit_note": credit_note,
                 "amount_cents": order.amount_cents.0,
             })),
             now,
