@@ -1,6 +1,7 @@
-//! The operator commands of the contract that move credits: `credits adjust`, `check-ledger`
-//! and `renew`. Each prints one line on standard output saying what it did, and refuses bad
-//! input with a French message (`templates/messages/operator.txt`) and a non-zero exit.
+//! The operator commands of the contract that move credits: `credits adjust`, `limits raise`,
+//! `check-ledger` and `renew`, through the services the back office uses too. Each prints one
+//! line on standard output saying what it did, and refuses bad input with a French message
+//! (`templates/messages/operator.txt`) and a non-zero exit.
 
 use askama::Template;
 use uuid::Uuid;
@@ -10,6 +11,7 @@ use crate::config::Config;
 use crate::db;
 use crate::domain::ledger::{AdjustmentError, parse_adjustment};
 use crate::services::credits::{self, Adjustment, CreditError};
+use crate::services::limits::{self, LimitError};
 use crate::startup::with_pool;
 
 /// A command that did not do what was asked, with its French explanation and exit code.
@@ -227,9 +229,9 @@ pub struct RaiseArgs<'a> {
 
 /// `nanoclip limits raise --organisation EMAIL --daily N --monthly N --concurrent N --until DATE --reason TEXT [--from DATE]`
 pub async fn raise_limits(config: Config, email: &str, args: RaiseArgs<'_>) -> anyhow::Result<()> {
-    let daily = parse_limit(args.daily, "--daily", 100_000)?;
-    let monthly = parse_limit(args.monthly, "--monthly", 10_000_000)?;
-    let concurrent = parse_limit(args.concurrent, "--concurrent", 1_000)?;
+    let daily = parse_limit(args.daily, "--daily", limits::MAX_DAILY)?;
+    let monthly = parse_limit(args.monthly, "--monthly", limits::MAX_MONTHLY)?;
+    let concurrent = parse_limit(args.concurrent, "--concurrent", limits::MAX_CONCURRENT)?;
     let last_day = parse_day(args.until, "--until")?;
     let first_day = args.from.map(|raw| parse_day(raw, "--from")).transpose()?;
     let reason = args.reason.trim();
@@ -238,56 +240,32 @@ pub async fn raise_limits(config: Config, email: &str, args: RaiseArgs<'_>) -> a
     }
     let line = with_pool(&config, async |pool, _| {
         let organisation = organisation_of(pool, email).await?;
-        let now = Clock::system().now();
-        let mut conn = pool.acquire().await?;
-        let today = db::credits::paris_date(&mut conn, now).await?;
-        let first_day = first_day.unwrap_or(today);
-        if last_day < today {
-            return Err(refuse(Said::RaiseOver));
-        }
-        if first_day > last_day {
-            return Err(refuse(Said::RaiseDatesReversed));
-        }
-        drop(conn);
-        let mut tx = pool.begin().await?;
-        db::generations::raise_limits(
-            &mut tx,
+        let raise = limits::Raise {
             organisation,
-            i32::try_from(daily)?,
-            monthly,
-            i32::try_from(concurrent)?,
-            first_day,
-            last_day,
-            reason,
-            "cli",
-            now,
-        )
-        .await?;
-        db::audit::record(
-            &mut tx,
-            db::audit::Entry {
-                actor: "cli",
-                organisation: Some(organisation),
-                action: "limits.raise",
-                reason,
-                before: None,
-                after: Some(serde_json::json!({
-                    "daily": daily, "monthly": monthly, "concurrent": concurrent,
-                    "from": first_day.to_string(), "until": last_day.to_string(),
-                })),
-                now,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(words(&Said::Raised {
-            email: email.to_owned(),
             daily,
             monthly,
             concurrent,
-            first_day: crate::domain::format::date_fr(first_day),
-            last_day: crate::domain::format::date_fr(last_day),
-        }))
+            first_day,
+            last_day,
+            reason,
+            actor: "cli",
+        };
+        match limits::raise(pool, raise, Clock::system().now()).await {
+            Ok(raised) => Ok(words(&Said::Raised {
+                email: email.to_owned(),
+                daily,
+                monthly,
+                concurrent,
+                first_day: crate::domain::format::date_fr(raised.first_day),
+                last_day: crate::domain::format::date_fr(raised.last_day),
+            })),
+            Err(LimitError::DatesReversed) => Err(refuse(Said::RaiseDatesReversed)),
+            Err(LimitError::Over) => Err(refuse(Said::RaiseOver)),
+            Err(LimitError::UnknownOrganisation) => Err(refuse(Said::UnknownOrganisation {
+                email: email.to_owned(),
+            })),
+            Err(other) => Err(other.into()),
+        }
     })
     .await?;
     println!("{line}");

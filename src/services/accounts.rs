@@ -673,6 +673,38 @@ pub async fn invite(
     Ok(())
 }
 
+/// Invites the first owner of an organisation staff opened (`staff` is the inviter), in the
+/// caller's transaction: the e-mail goes through the outbox once it commits.
+pub async fn invite_first_owner(
+    conn: &mut PgConnection,
+    public_url: &str,
+    organisation: Uuid,
+    organisation_name: &str,
+    email: &str,
+    staff: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), AccountError> {
+    let (token, hash) = new_token();
+    db::accounts::insert_token(
+        conn,
+        &hash,
+        TokenPurpose::Invitation,
+        None,
+        Some(organisation),
+        email,
+        Some(staff),
+        INVITATION_SECS,
+        now,
+    )
+    .await?;
+    let invitation = Email::OwnerInvitation {
+        link: format!("{public_url}/compte/invitation?jeton={token}"),
+        organisation: organisation_name.to_owned(),
+    };
+    mail::queue(conn, email, &invitation).await?;
+    Ok(())
+}
+
 /// Revokes a pending invitation of the owner's organisation; `NotAllowed` when there is none
 /// with that id there (another organisation's id included).
 pub async fn revoke_invitation(
@@ -753,15 +785,18 @@ pub async fn accept_invitation(
     )
     .await?;
     let organisation = row.organisation_id.ok_or(AccountError::InvalidLink)?;
-    let id = db::accounts::create_user(
-        &mut tx,
-        Some(organisation),
-        &row.email,
-        &hash,
-        Role::Member,
-        true,
-    )
-    .await?;
+    // An organisation staff opened has no owner yet: its first invitation accepted makes it.
+    let role = if db::admin::members(&mut tx, organisation)
+        .await?
+        .iter()
+        .any(|m| m.role == "owner")
+    {
+        Role::Member
+    } else {
+        Role::Owner
+    };
+    let id = db::accounts::create_user(&mut tx, Some(organisation), &row.email, &hash, role, true)
+        .await?;
     let user = db::accounts::user_by_id(&mut tx, id)
         .await?
         .ok_or(AccountError::InvalidLink)?;

@@ -65,6 +65,9 @@ pub enum BillingError {
     NotPayable,
     #[error("the order cannot be refunded: {0:?}")]
     NotRefundable(NotRefundable),
+    /// Staff have suspended the organisation: no purchase, no plan change.
+    #[error("the organisation is suspended")]
+    Suspended,
     #[error(transparent)]
     Provider(#[from] PaymentError),
     #[error(transparent)]
@@ -166,6 +169,7 @@ pub async fn order_pack(
         .ok_or(BillingError::UnknownPack)?;
     let restricted = pack.restricted_to.map(|t| t.id());
     let mut conn = pool.acquire().await?;
+    refuse_if_suspended(&mut conn, organisation).await?;
     Ok(db::billing::create_order(
         &mut conn,
         NewOrder {
@@ -943,6 +947,7 @@ pub async fn order_upgrade(
     now: OffsetDateTime,
 ) -> Result<Uuid, BillingError> {
     let mut conn = pool.acquire().await?;
+    refuse_if_suspended(&mut conn, organisation).await?;
     let Some(sub) = db::credits::subscription(&mut conn, organisation).await? else {
         return Err(BillingError::UnknownOrder);
     };
@@ -993,7 +998,19 @@ pub async fn schedule_downgrade(
     now: OffsetDateTime,
 ) -> Result<(), BillingError> {
     let mut conn = pool.acquire().await?;
+    refuse_if_suspended(&mut conn, organisation).await?;
     db::credits::schedule_plan(&mut conn, organisation, to, now).await?;
+    Ok(())
+}
+
+/// `Suspended` when staff have suspended the organisation.
+async fn refuse_if_suspended(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+) -> Result<(), BillingError> {
+    if db::admin::suspended(conn, organisation).await? == Some(true) {
+        return Err(BillingError::Suspended);
+    }
     Ok(())
 }
 
@@ -1265,6 +1282,11 @@ async fn roll_and_claim(
     let Some(rolled) = credits::roll_period(conn, &sub, now).await? else {
         return Ok(Step::Done);
     };
+    // Suspended by staff: the period rolls (its credits expire as usual) but is neither charged
+    // nor credited; the next renewal after the reactivation is charged as usual.
+    if db::admin::suspended(conn, organisation).await? == Some(true) {
+        return Ok(Step::Rolled(None));
+    }
     let terms = db::billing::plan_terms(conn, &rolled.plan_id)
         .await?
         .ok_or_else(|| Fault::Internal(anyhow::anyhow!("plan {} gone", rolled.plan_id)))?;
@@ -1470,6 +1492,10 @@ async fn claim_retry(
         return Ok(None);
     };
     if sub.status != SubscriptionStatus::PastDue || sub.next_retry_at.is_none_or(|at| at > now) {
+        return Ok(None);
+    }
+    // Suspended by staff: no charge; the retry waits for the reactivation.
+    if db::admin::suspended(conn, organisation).await? == Some(true) {
         return Ok(None);
     }
     db::billing::clear_retry(conn, organisation).await?;

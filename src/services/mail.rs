@@ -32,6 +32,11 @@ pub enum Email {
         organisation: String,
         inviter: String,
     },
+    /// The invitation of an organisation's first owner, sent by staff (manual onboarding).
+    OwnerInvitation {
+        link: String,
+        organisation: String,
+    },
     /// A notice after a password change or reset, in case it was not the account's owner.
     PasswordChanged {
         reset_link: String,

@@ -11,6 +11,7 @@ pub mod fault;
 pub mod generations;
 pub mod health;
 pub mod help;
+pub mod limits;
 pub mod mail;
 pub mod passwords;
 pub mod payments;

@@ -173,6 +173,7 @@ pub struct ChangeForm {
 
 pub async fn change(
     state: web::Data<AppState>,
+    layout: Layout,
     owner: Owner,
     form: web::Form<ChangeForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -204,8 +205,11 @@ pub async fn change(
             state.payments.provider(),
             now,
         )
-        .await
-        .map_err(fault)?;
+        .await;
+        let order = match order {
+            Err(billing::BillingError::Suspended) => return super::achats::suspended(layout),
+            other => other.map_err(fault)?,
+        };
         let next = billing::begin_payment(
             &state.pool,
             &state.payments,
@@ -218,18 +222,28 @@ pub async fn change(
         .map_err(fault)?;
         return Ok(super::see_other(&next));
     }
-    billing::schedule_downgrade(&state.pool, organisation, Some(&target.id), now)
-        .await
-        .map_err(fault)?;
-    Ok(super::see_other("/abonnement?info=programme"))
+    match billing::schedule_downgrade(&state.pool, organisation, Some(&target.id), now).await {
+        Err(billing::BillingError::Suspended) => super::achats::suspended(layout),
+        other => {
+            other.map_err(fault)?;
+            Ok(super::see_other("/abonnement?info=programme"))
+        }
+    }
 }
 
-pub async fn cancel(state: web::Data<AppState>, owner: Owner) -> Result<HttpResponse, PageError> {
+pub async fn cancel(
+    state: web::Data<AppState>,
+    layout: Layout,
+    owner: Owner,
+) -> Result<HttpResponse, PageError> {
     let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
-    billing::schedule_downgrade(&state.pool, organisation, None, state.clock.now())
-        .await
-        .map_err(fault)?;
-    Ok(super::see_other("/abonnement?info=annule"))
+    match billing::schedule_downgrade(&state.pool, organisation, None, state.clock.now()).await {
+        Err(billing::BillingError::Suspended) => super::achats::suspended(layout),
+        other => {
+            other.map_err(fault)?;
+            Ok(super::see_other("/abonnement?info=annule"))
+        }
+    }
 }
 
 /// `POST /abonnement/reglement`: pays the unpaid renewal on the provider's page (the owner, from

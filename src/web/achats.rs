@@ -24,6 +24,8 @@ pub(crate) fn fault(error: BillingError) -> PageError {
     match error {
         BillingError::UnknownPack | BillingError::UnknownOrder => PageError::NotFound,
         BillingError::NotPayable | BillingError::NotRefundable(_) => PageError::BadRequest,
+        // Handlers answer it with `suspended`'s page; a bare 403 elsewhere.
+        BillingError::Suspended => PageError::Forbidden,
         // The provider could not start the payment: the order stays pending, and the same form
         // sent again resumes it (same order, same session).
         BillingError::Provider(e) => {
@@ -33,6 +35,17 @@ pub(crate) fn fault(error: BillingError) -> PageError {
         BillingError::Credit(crate::services::credits::CreditError::Fault(f)) => f.into(),
         BillingError::Credit(other) => PageError::Internal(other.into()),
     }
+}
+
+#[derive(Template)]
+#[template(path = "achats/suspendue.html")]
+struct SuspendedPage {
+    layout: Layout,
+}
+
+/// The 403 page of a purchase or plan change refused because staff suspended the organisation.
+pub(crate) fn suspended(layout: Layout) -> Result<HttpResponse, PageError> {
+    Ok(super::html(403, SuspendedPage { layout }.render()?))
 }
 
 fn organisation_of(user: &CurrentUser) -> Result<Uuid, PageError> {
@@ -172,8 +185,11 @@ pub async fn buy(
         provider,
         now,
     )
-    .await
-    .map_err(fault)?;
+    .await;
+    let order = match order {
+        Err(BillingError::Suspended) => return suspended(layout),
+        other => other.map_err(fault)?,
+    };
     let next = billing::begin_payment(
         &state.pool,
         &state.payments,

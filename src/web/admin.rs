@@ -7,6 +7,7 @@ use super::error::PageError;
 use super::extract::Staff;
 use super::layout::Layout;
 use super::{AppState, filters};
+use crate::domain::account::SubscriptionStatus;
 use crate::services::accounts::{self, StaffOverview};
 
 #[derive(Template)]
@@ -116,21 +117,35 @@ struct OrganisationPage {
     layout: Layout,
     csrf: String,
     file: crate::services::admin::OrganisationFile,
-    adjust: AdjustForm,
+    forms: Forms,
+    /// The ledger's page (from 1) and the number of pages.
+    ledger_page: i64,
+    ledger_pages: i64,
+    key: String,
+}
+
+/// The forms of the organisation's page as typed, and what went wrong or right.
+#[derive(Default)]
+pub(crate) struct Forms {
+    pub adjust: AdjustForm,
     /// Why the adjustment was refused: `credits`, `motif`, `expiration`, `solde`, `passee`.
-    adjust_problem: Option<&'static str>,
+    pub adjust_problem: Option<&'static str>,
     /// The refused refund: its order, why (`pack`, `paye`, `delai`, `utilises`, `motif`) and
     /// the reason typed.
-    refund_problem: Option<(uuid::Uuid, &'static str, String)>,
-    /// After a success: `ajuste`, `rembourse`.
-    notice: Option<String>,
-    key: String,
+    pub refund_problem: Option<(uuid::Uuid, &'static str, String)>,
+    /// A suspension or reactivation refused for want of a reason (the reason typed).
+    pub suspension_problem: Option<String>,
+    /// After a success: `ajuste`, `rembourse`, `suspendue`, `reactivee`, `hausse`, `ouverte`.
+    pub notice: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
 pub struct NoticeQuery {
     #[serde(default)]
     avis: Option<String>,
+    /// The ledger's page, from 1.
+    #[serde(default)]
+    page: Option<String>,
 }
 
 impl OrganisationPage {
@@ -139,30 +154,29 @@ impl OrganisationPage {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn organisation_page(
+pub(crate) async fn organisation_page(
     state: &AppState,
     request: &actix_web::HttpRequest,
     layout: Layout,
     id: uuid::Uuid,
-    adjust: AdjustForm,
-    adjust_problem: Option<&'static str>,
-    refund_problem: Option<(uuid::Uuid, &'static str, String)>,
-    notice: Option<String>,
+    ledger_page: i64,
+    forms: Forms,
 ) -> Result<String, PageError> {
     let Some(file) =
-        crate::services::admin::organisation(&state.pool, id, state.clock.now()).await?
+        crate::services::admin::organisation(&state.pool, id, ledger_page, state.clock.now())
+            .await?
     else {
         return Err(PageError::NotFound);
     };
+    let per_page = crate::services::admin::LEDGER_PAGE;
+    let ledger_pages = ((file.ledger_total + per_page - 1) / per_page).max(1);
     Ok(OrganisationPage {
         layout,
         csrf: super::csrf::token(request)?,
         file,
-        adjust,
-        adjust_problem,
-        refund_problem,
-        notice,
+        forms,
+        ledger_page,
+        ledger_pages,
         key: crate::random::token(),
     }
     .render()?)
@@ -179,19 +193,24 @@ pub async fn organisation(
     let notice = query
         .avis
         .as_deref()
-        .filter(|a| matches!(*a, "ajuste" | "rembourse"))
+        .filter(|a| {
+            matches!(
+                *a,
+                "ajuste" | "rembourse" | "suspendue" | "reactivee" | "hausse" | "ouverte"
+            )
+        })
         .map(str::to_owned);
-    let body = organisation_page(
-        &state,
-        &request,
-        layout,
-        *id,
-        AdjustForm::default(),
-        None,
-        None,
+    let ledger_page = query
+        .page
+        .as_deref()
+        .and_then(|p| p.trim().parse::<i64>().ok())
+        .filter(|p| (1..=100_000).contains(p))
+        .unwrap_or(1);
+    let forms = Forms {
         notice,
-    )
-    .await?;
+        ..Forms::default()
+    };
+    let body = organisation_page(&state, &request, layout, *id, ledger_page, forms).await?;
     Ok(super::html(200, body))
 }
 
@@ -246,30 +265,20 @@ pub async fn adjust(
             Err(CreditError::Fault(f)) => return Err(f.into()),
             Err(other) => return Err(PageError::Internal(other.into())),
         };
-        let body = organisation_page(
-            &state,
-            &request,
-            layout,
-            *id,
-            form,
-            Some(refused),
-            None,
-            None,
-        )
-        .await?;
+        let forms = Forms {
+            adjust: form,
+            adjust_problem: Some(refused),
+            ..Forms::default()
+        };
+        let body = organisation_page(&state, &request, layout, *id, 1, forms).await?;
         return Ok(super::html(400, body));
     }
-    let body = organisation_page(
-        &state,
-        &request,
-        layout,
-        *id,
-        form,
-        Some(problem.unwrap_or("credits")),
-        None,
-        None,
-    )
-    .await?;
+    let forms = Forms {
+        adjust: form,
+        adjust_problem: Some(problem.unwrap_or("credits")),
+        ..Forms::default()
+    };
+    let body = organisation_page(&state, &request, layout, *id, 1, forms).await?;
     Ok(super::html(400, body))
 }
 
@@ -317,16 +326,10 @@ pub async fn refund(
             Err(other) => return Err(super::achats::fault(other)),
         }
     };
-    let body = organisation_page(
-        &state,
-        &request,
-        layout,
-        organisation,
-        AdjustForm::default(),
-        None,
-        Some((*order, problem, reason)),
-        None,
-    )
-    .await?;
+    let forms = Forms {
+        refund_problem: Some((*order, problem, reason)),
+        ..Forms::default()
+    };
+    let body = organisation_page(&state, &request, layout, organisation, 1, forms).await?;
     Ok(super::html(400, body))
 }

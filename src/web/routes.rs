@@ -10,8 +10,8 @@
 use actix_web::web;
 
 use super::{
-    abonnement, achats, admin, aide, api, api_reseau, compte, contact, credits, generations, meta,
-    openapi, simulateur, tableau_de_bord, webhooks,
+    abonnement, achats, admin, admin_organisations, aide, api, api_reseau, compte, contact,
+    credits, generations, meta, openapi, simulateur, tableau_de_bord, webhooks,
 };
 
 /// Who calls a route, which decides the scope (and so the middleware) it lives in.
@@ -149,7 +149,16 @@ pub fn table() -> Vec<Route> {
         route!(get "/contact/merci", Browser, contact::thanks),
         route!(get "/admin", Staff, admin::page, private),
         route!(get "/admin/organisations", Staff, admin::organisations, private),
+        // Before `{id}`: « nouvelle » is no organisation's id.
+        route!(get "/admin/organisations/nouvelle", Staff, admin_organisations::opening_form, private),
+        route!(post "/admin/organisations/nouvelle", Staff, admin_organisations::open, private),
         route!(get "/admin/organisations/{id}", Staff, admin::organisation, private),
+        route!(post "/admin/organisations/{id}/suspension", Staff, admin_organisations::suspend, private),
+        route!(post "/admin/organisations/{id}/reactivation", Staff, admin_organisations::reactivate, private),
+        route!(get "/admin/organisations/{id}/limites", Staff, admin_organisations::raise_form, private),
+        route!(post "/admin/organisations/{id}/limites", Staff, admin_organisations::raise, private),
+        route!(get "/admin/messages", Staff, admin_organisations::messages, private),
+        route!(post "/admin/messages/{id}/reponse", Staff, admin_organisations::mark_answered, private),
         route!(post "/admin/organisations/{id}/credits", Staff, admin::adjust, private),
         route!(post "/admin/commandes/{id}/remboursement", Staff, admin::refund, private),
         route!(get "/admin/journal", Staff, admin::journal, private),
