@@ -116,13 +116,7 @@ pub async fn enrolment(
         .to_url()
         .map_err(|e| Fault::Internal(anyhow::anyhow!("otpauth URI: {e:?}")))
         .map_err(AccountError::from)?;
-    let qr_svg = qrcode::QrCode::new(uri.as_bytes())
-        .map(|code| {
-            code.render::<qrcode::render::svg::Color<'_>>()
-                .min_dimensions(200, 200)
-                .quiet_zone(true)
-                .build()
-        })
+    let qr_svg = qr_svg(&uri)
         .map_err(|e| Fault::Internal(anyhow::anyhow!("QR code: {e}")))
         .map_err(AccountError::from)?;
     let secret_groups = pending
@@ -239,9 +233,33 @@ pub fn code_at(secret_base32: &str, now: OffsetDateTime) -> Option<String> {
     Some(totp.generate(time).to_string())
 }
 
+/// The QR code of `uri` as an SVG element to put in an HTML page: the renderer's XML
+/// declaration, an error in HTML, left out.
+fn qr_svg(uri: &str) -> Result<String, qrcode::types::QrError> {
+    qrcode::QrCode::new(uri.as_bytes()).map(|code| {
+        let document = code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build();
+        match document.find("<svg") {
+            Some(start) => document[start..].to_owned(),
+            None => document,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_qr_code_is_an_svg_element_without_an_xml_declaration() {
+        // An XML declaration is an error in an HTML page (the Nu checker: « Saw <? »).
+        let svg =
+            qr_svg("otpauth://totp/NanoClip:equipe@nanoclip.fr?secret=JBSWY3DPEHPK3PXP").unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
+    }
 
     #[test]
     fn rfc_6238_test_vector() {
