@@ -156,12 +156,13 @@ pub struct ContactMessage {
     pub organisation_id: Option<Uuid>,
 }
 
-/// Contact messages, newest first: all, the new ones only (`only_new`), or those sent from the
-/// addresses of one organisation's accounts.
+/// Contact messages, newest first: all, the new ones only (`only_new`), those sent from the
+/// addresses of one organisation's accounts, or the one with id `id`.
 pub async fn contact_messages(
     conn: &mut PgConnection,
     only_new: bool,
     organisation: Option<Uuid>,
+    id: Option<i64>,
     offset: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<ContactMessage>> {
@@ -174,9 +175,11 @@ pub async fn contact_messages(
            LEFT JOIN users u ON lower(u.email) = lower(c.email) AND u.organisation_id IS NOT NULL
            WHERE (NOT $1 OR c.answered_at IS NULL)
              AND ($2::uuid IS NULL OR u.organisation_id = $2)
-           ORDER BY c.created_at DESC, c.id DESC OFFSET $3 LIMIT $4"#,
+             AND ($3::bigint IS NULL OR c.id = $3)
+           ORDER BY c.created_at DESC, c.id DESC OFFSET $4 LIMIT $5"#,
         only_new,
         organisation,
+        id,
         offset,
         limit
     )
@@ -188,18 +191,9 @@ pub async fn contact_message(
     conn: &mut PgConnection,
     id: i64,
 ) -> sqlx::Result<Option<ContactMessage>> {
-    sqlx::query_as!(
-        ContactMessage,
-        r#"SELECT c.id, c.name, c.email, c.organisation, c.subject, c.event_start, c.event_end,
-                  c.event_volume, c.page, c.message, c.created_at, c.answered_at, c.answered_by,
-                  u.organisation_id AS "organisation_id?"
-           FROM contact_messages c
-           LEFT JOIN users u ON lower(u.email) = lower(c.email) AND u.organisation_id IS NOT NULL
-           WHERE c.id = $1"#,
-        id
-    )
-    .fetch_optional(conn)
-    .await
+    Ok(contact_messages(conn, false, None, Some(id), 0, 1)
+        .await?
+        .pop())
 }
 
 /// Marks the message answered; false when it was already (or does not exist).

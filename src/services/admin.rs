@@ -92,7 +92,7 @@ pub async fn organisation(
     let ledger_total = db::credits::history_count(&mut conn, id, &everything).await?;
     let generations = db::generations::list(&mut conn, id, None, true, 20).await?;
     let orders = db::billing::orders(&mut conn, id, 50).await?;
-    let contacts = db::admin::contact_messages(&mut conn, false, Some(id), 0, 20).await?;
+    let contacts = db::admin::contact_messages(&mut conn, false, Some(id), None, 0, 20).await?;
     Ok(Some(OrganisationFile {
         organisation,
         members,
@@ -225,6 +225,7 @@ pub async fn contact_messages(
     let list = db::admin::contact_messages(
         &mut conn,
         only_new,
+        None,
         None,
         (page.max(1) - 1) * MESSAGES_PAGE,
         MESSAGES_PAGE + 1,

@@ -200,12 +200,7 @@ pub async fn organisation(
             )
         })
         .map(str::to_owned);
-    let ledger_page = query
-        .page
-        .as_deref()
-        .and_then(|p| p.trim().parse::<i64>().ok())
-        .filter(|p| (1..=100_000).contains(p))
-        .unwrap_or(1);
+    let ledger_page = super::admin_organisations::page_number(query.page.as_deref());
     let forms = Forms {
         notice,
         ..Forms::default()

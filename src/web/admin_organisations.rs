@@ -34,6 +34,13 @@ fn reason(raw: &str) -> Option<String> {
     (!reason.is_empty() && reason.chars().count() <= 500).then(|| reason.to_owned())
 }
 
+/// A page number from the query (`?page=N`, from 1); the first for anything else.
+pub(crate) fn page_number(raw: Option<&str>) -> i64 {
+    raw.and_then(|p| p.trim().parse::<i64>().ok())
+        .filter(|p| (1..=100_000).contains(p))
+        .unwrap_or(1)
+}
+
 fn parse_day(raw: &str) -> Option<Date> {
     Date::parse(
         raw.trim(),
@@ -295,24 +302,43 @@ impl RaisePage {
     }
 }
 
+/// The raise form: as typed (`form`), or, the first time, filled from the contact message's
+/// event when there is one (its dates), with twice the plan's caps to start from.
 async fn raise_page(
     state: &AppState,
     request: &HttpRequest,
     layout: Layout,
     id: Uuid,
     message: Option<crate::db::admin::ContactMessage>,
-    form: RaiseForm,
+    form: Option<RaiseForm>,
     problems: Vec<&'static str>,
 ) -> Result<HttpResponse, PageError> {
     let file = service::organisation(&state.pool, id, 1, state.clock.now())
         .await?
         .ok_or(PageError::NotFound)?;
     let catalog = state.catalog.get(&state.pool).await?;
+    let plan = catalog.plan(&file.organisation.plan_id).cloned();
+    let form = form.unwrap_or_else(|| {
+        let twice = |cap: fn(&Plan) -> i64| {
+            plan.as_ref()
+                .map(|p| (cap(p) * 2).to_string())
+                .unwrap_or_default()
+        };
+        let day = |d: Option<Date>| d.map(|d| d.to_string()).unwrap_or_default();
+        RaiseForm {
+            quotidien: twice(|p| p.daily_generations),
+            mensuel: twice(|p| p.monthly_credits),
+            simultane: twice(|p| p.concurrent_renders),
+            debut: day(message.as_ref().and_then(|m| m.event_start)),
+            fin: day(message.as_ref().and_then(|m| m.event_end)),
+            motif: String::new(),
+        }
+    });
     let status = if problems.is_empty() { 200 } else { 400 };
     let page = RaisePage {
         layout,
         csrf: csrf::token(request)?,
-        plan: catalog.plan(&file.organisation.plan_id).cloned(),
+        plan,
         organisation: file.organisation,
         current: file.raise,
         message,
@@ -323,7 +349,7 @@ async fn raise_page(
 }
 
 /// `GET /admin/organisations/{id}/limites[?message=N]`: the raise form, filled from the contact
-/// message's event when there is one (its dates, its volume in the reason), else from the plan.
+/// message's event when there is one.
 pub async fn raise_form(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -339,31 +365,7 @@ pub async fn raise_form(
             .filter(|m| m.subject == "evenement"),
         _ => None,
     };
-    let catalog = state.catalog.get(&state.pool).await?;
-    let plan = crate::services::admin::organisation(&state.pool, *id, 1, state.clock.now())
-        .await?
-        .ok_or(PageError::NotFound)?
-        .organisation
-        .plan_id;
-    let caps = catalog.plan(&plan);
-    let twice = |n: Option<i64>| n.map(|n| (n * 2).to_string()).unwrap_or_default();
-    let form = RaiseForm {
-        quotidien: twice(caps.map(|p| p.daily_generations)),
-        mensuel: twice(caps.map(|p| p.monthly_credits)),
-        simultane: twice(caps.map(|p| p.concurrent_renders)),
-        debut: message
-            .as_ref()
-            .and_then(|m| m.event_start)
-            .map(|d| d.to_string())
-            .unwrap_or_default(),
-        fin: message
-            .as_ref()
-            .and_then(|m| m.event_end)
-            .map(|d| d.to_string())
-            .unwrap_or_default(),
-        motif: String::new(),
-    };
-    raise_page(&state, &request, layout, *id, message, form, Vec::new()).await
+    raise_page(&state, &request, layout, *id, message, None, Vec::new()).await
 }
 
 /// `POST /admin/organisations/{id}/limites`: the same service as `nanoclip limits raise`.
@@ -434,7 +436,7 @@ pub async fn raise(
             Err(LimitError::Fault(f)) => return Err(f.into()),
         }
     }
-    raise_page(&state, &request, layout, *id, None, form, problems).await
+    raise_page(&state, &request, layout, *id, None, Some(form), problems).await
 }
 
 // ---------------------------------------------------------------- contact messages
@@ -505,12 +507,7 @@ pub async fn messages(
     query: web::Query<MessagesQuery>,
 ) -> Result<HttpResponse, PageError> {
     let all = query.statut.as_deref() == Some("tous");
-    let page = query
-        .page
-        .as_deref()
-        .and_then(|p| p.trim().parse::<i64>().ok())
-        .filter(|p| (1..=100_000).contains(p))
-        .unwrap_or(1);
+    let page = page_number(query.page.as_deref());
     let answered = query.avis.as_deref() == Some("repondu");
     messages_page(&state, &request, layout, all, page, answered, None).await
 }
