@@ -80,11 +80,12 @@ pub async fn raise(
     }
     let today = db::credits::paris_date(&mut tx, now).await?;
     let first_day = raise.first_day.unwrap_or(today);
-    if first_day > raise.last_day {
-        return Err(LimitError::DatesReversed);
-    }
+    // An end already past says so first, whatever the start (the command's order).
     if raise.last_day < today {
         return Err(LimitError::Over);
+    }
+    if first_day > raise.last_day {
+        return Err(LimitError::DatesReversed);
     }
     let before = db::admin::current_raise(&mut tx, raise.organisation).await?;
     db::generations::raise_limits(
