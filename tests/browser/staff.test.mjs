@@ -75,7 +75,12 @@ describe('staff: the back office, signed in with the second factor', () => {
   async function audit(t, label, { status = 200, reopen = true } = {}) {
     const at = pathOf(page);
     const where = `${label} (${new URL(page.url()).pathname})`;
-    const html = reopen ? await (await staff.request.get(url(at), { maxRedirects: 0 })).text() : await page.content();
+    // A kept-alive connection the server closes just as it is reused (« socket hang up » on a
+    // loaded machine) is retried once, as a browser does for a GET.
+    const get = () => staff.request.get(url(at), { maxRedirects: 0 });
+    const html = reopen
+      ? await (await get().catch((e) => { if (/socket hang up|ECONNRESET|EPIPE/.test(String(e))) return get(); throw e; })).text()
+      : await page.content();
     seen.push({ label: where, html });
     await t.test(`axe: ${label}`, async () => {
       const problems = [];
