@@ -14,5 +14,6 @@ pub mod help;
 pub mod mail;
 pub mod passwords;
 pub mod payments;
+pub mod prices;
 pub mod second_factor;
 pub mod simulator;
