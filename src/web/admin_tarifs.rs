@@ -280,6 +280,30 @@ pub async fn page(
     Ok(super::html(200, body))
 }
 
+/// The answer to a price form: back to the page with `done`'s notice, or the page again with
+/// the form refused (400; 409 when another version was published since it was shown).
+async fn answer(
+    state: &AppState,
+    request: &HttpRequest,
+    layout: Layout,
+    outcome: Result<(), PriceError>,
+    done: &str,
+    refused: impl FnOnce(Problems) -> Kept,
+) -> Result<HttpResponse, PageError> {
+    match outcome {
+        Ok(()) => {
+            state.catalog.invalidate();
+            Ok(super::see_other(done))
+        }
+        Err(PriceError::Refused(problems)) => {
+            let stale = problems.iter().any(|(_, p)| *p == Problem::Stale);
+            let body = tarifs_page(state, request, layout, refused(problems), None).await?;
+            Ok(super::html(if stale { 409 } else { 400 }, body))
+        }
+        Err(other) => Err(fault(other)),
+    }
+}
+
 /// `POST /admin/tarifs`: a new version of the schedule, from the latest one's rules.
 pub async fn publish(
     state: web::Data<AppState>,
@@ -338,24 +362,23 @@ pub async fn publish(
         }
         _ => Err(PriceError::Refused(problems)),
     };
-    match outcome {
-        Ok(_) => {
-            state.catalog.invalidate();
-            Ok(super::see_other("/admin/tarifs?avis=publiee"))
-        }
-        Err(PriceError::Refused(problems)) => {
-            // A stale form shows the latest values again (its typed values would hide them).
+    // A stale form shows the latest values again (its typed values would hide them).
+    answer(
+        &state,
+        &request,
+        layout,
+        outcome.map(|_| ()),
+        "/admin/tarifs?avis=publiee",
+        |problems| {
             let stale = problems.iter().any(|(_, p)| *p == Problem::Stale);
-            let kept = Kept {
+            Kept {
                 version: Some((typed, if stale { Vec::new() } else { values })),
                 refused: Some(("version".into(), problems)),
                 ..Kept::default()
-            };
-            let body = tarifs_page(&state, &request, layout, kept, None).await?;
-            Ok(super::html(if stale { 409 } else { 400 }, body))
-        }
-        Err(other) => Err(fault(other)),
-    }
+            }
+        },
+    )
+    .await
 }
 
 /// `POST /admin/packs`: a new pack, on sale at once.
@@ -381,22 +404,19 @@ pub async fn add_pack(
         }
         Err(problems) => Err(PriceError::Refused(problems)),
     };
-    match outcome {
-        Ok(()) => {
-            state.catalog.invalidate();
-            Ok(super::see_other("/admin/tarifs?avis=ajoute#packs"))
-        }
-        Err(PriceError::Refused(problems)) => {
-            let kept = Kept {
-                new_pack: Some(form),
-                refused: Some(("nouveau".into(), problems)),
-                ..Kept::default()
-            };
-            let body = tarifs_page(&state, &request, layout, kept, None).await?;
-            Ok(super::html(400, body))
-        }
-        Err(other) => Err(fault(other)),
-    }
+    answer(
+        &state,
+        &request,
+        layout,
+        outcome,
+        "/admin/tarifs?avis=ajoute#packs",
+        |problems| Kept {
+            new_pack: Some(form),
+            refused: Some(("nouveau".into(), problems)),
+            ..Kept::default()
+        },
+    )
+    .await
 }
 
 /// `POST /admin/packs/{id}`: the pack's next version.
@@ -422,22 +442,19 @@ pub async fn change_pack(
         }
         Err(problems) => Err(PriceError::Refused(problems)),
     };
-    match outcome {
-        Ok(()) => {
-            state.catalog.invalidate();
-            Ok(super::see_other("/admin/tarifs?avis=modifie#packs"))
-        }
-        Err(PriceError::Refused(problems)) => {
-            let kept = Kept {
-                pack: Some((id.to_string(), form)),
-                refused: Some((format!("pack-{id}"), problems)),
-                ..Kept::default()
-            };
-            let body = tarifs_page(&state, &request, layout, kept, None).await?;
-            Ok(super::html(400, body))
-        }
-        Err(other) => Err(fault(other)),
-    }
+    answer(
+        &state,
+        &request,
+        layout,
+        outcome,
+        "/admin/tarifs?avis=modifie#packs",
+        |problems| Kept {
+            pack: Some((id.to_string(), form)),
+            refused: Some((format!("pack-{id}"), problems)),
+            ..Kept::default()
+        },
+    )
+    .await
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -461,21 +478,18 @@ pub async fn retire_pack(
         }
         Err(problem) => Err(PriceError::Refused(vec![("motif".into(), problem)])),
     };
-    match outcome {
-        Ok(()) => {
-            state.catalog.invalidate();
-            Ok(super::see_other("/admin/tarifs?avis=retire#packs"))
-        }
-        Err(PriceError::Refused(problems)) => {
-            let kept = Kept {
-                refused: Some((format!("retrait-{id}"), problems)),
-                ..Kept::default()
-            };
-            let body = tarifs_page(&state, &request, layout, kept, None).await?;
-            Ok(super::html(400, body))
-        }
-        Err(other) => Err(fault(other)),
-    }
+    answer(
+        &state,
+        &request,
+        layout,
+        outcome,
+        "/admin/tarifs?avis=retire#packs",
+        |problems| Kept {
+            refused: Some((format!("retrait-{id}"), problems)),
+            ..Kept::default()
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- preview
