@@ -8,6 +8,7 @@ pub mod format;
 pub mod ledger;
 pub mod limits;
 pub mod money;
+pub mod price_edit;
 pub mod pricing;
 pub mod prompt;
 pub mod simulation;

@@ -177,12 +177,13 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// The version in force at `now`: the latest whose date has come.
+    /// The version in force at `now`: the latest whose date has come; of two with the same
+    /// date, the one published last (a correction).
     pub fn in_force(versions: &[Schedule], now: OffsetDateTime) -> Option<&Schedule> {
         versions
             .iter()
             .filter(|s| s.effective_from <= now)
-            .max_by_key(|s| s.effective_from)
+            .max_by_key(|s| (s.effective_from, s.id))
     }
 
     /// The rules that apply to `plan` for `creation_type`, overrides replacing general rules.

@@ -170,6 +170,11 @@ pub async fn order_pack(
     let restricted = pack.restricted_to.map(|t| t.id());
     let mut conn = pool.acquire().await?;
     refuse_if_suspended(&mut conn, organisation).await?;
+    // The catalog in memory may be a few seconds old: a pack retired or repriced meanwhile
+    // (by staff, maybe on another instance) is not sold.
+    if !db::catalog::pack_on_sale_as(&mut conn, pack).await? {
+        return Err(BillingError::UnknownPack);
+    }
     Ok(db::billing::create_order(
         &mut conn,
         NewOrder {

@@ -57,6 +57,14 @@ pub struct CatalogCache {
 }
 
 impl CatalogCache {
+    /// Drops the catalog kept in memory: the next read loads it again (after a staff edit, so
+    /// that this instance shows it at once; others within `TTL`).
+    pub fn invalidate(&self) {
+        if let Ok(mut guard) = self.cached.write() {
+            *guard = None;
+        }
+    }
+
     /// The catalog, reloaded every `TTL`. While the database is unreachable the last one loaded
     /// is served (guides and the simulator keep working), and a reload is tried every few
     /// seconds; with none loaded yet, the fault is returned.

@@ -15,5 +15,6 @@ pub mod limits;
 pub mod mail;
 pub mod passwords;
 pub mod payments;
+pub mod prices;
 pub mod second_factor;
 pub mod simulator;

@@ -4,6 +4,7 @@ pub mod abonnement;
 pub mod achats;
 pub mod admin;
 pub mod admin_organisations;
+pub mod admin_tarifs;
 pub mod aide;
 pub mod api;
 pub mod api_error;

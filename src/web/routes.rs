@@ -10,8 +10,8 @@
 use actix_web::web;
 
 use super::{
-    abonnement, achats, admin, admin_organisations, aide, api, api_reseau, compte, contact,
-    credits, generations, meta, openapi, simulateur, tableau_de_bord, webhooks,
+    abonnement, achats, admin, admin_organisations, admin_tarifs, aide, api, api_reseau, compte,
+    contact, credits, generations, meta, openapi, simulateur, tableau_de_bord, webhooks,
 };
 
 /// Who calls a route, which decides the scope (and so the middleware) it lives in.
@@ -163,6 +163,13 @@ pub fn table() -> Vec<Route> {
         route!(post "/admin/commandes/{id}/remboursement", Staff, admin::refund, private),
         route!(get "/admin/journal", Staff, admin::journal, private),
         route!(get "/admin/journal/{organisation}", Staff, admin::journal, private),
+        // Prices (issue 14): versions of the schedule, the preview, packs.
+        route!(get "/admin/tarifs", Staff, admin_tarifs::page, private),
+        route!(post "/admin/tarifs", Staff, admin_tarifs::publish, private),
+        route!(get "/admin/tarifs/apercu", Staff, admin_tarifs::preview, private),
+        route!(post "/admin/packs", Staff, admin_tarifs::add_pack, private),
+        route!(post "/admin/packs/{id}", Staff, admin_tarifs::change_pack, private),
+        route!(post "/admin/packs/{id}/retrait", Staff, admin_tarifs::retire_pack, private),
         route!(get "/api/v1/openapi.json", Api, openapi::document, private),
         route!(get "/api/v1/simulateur", Api, api::simulateur, private),
         route!(get "/api/v1/aide/recherche", Api, api::recherche, private),

@@ -55,7 +55,7 @@ pub struct FormValues {
 }
 
 impl FormValues {
-    fn from_raw(raw: &RawSimulation, default_plan: &str) -> Self {
+    pub(crate) fn from_raw(raw: &RawSimulation, default_plan: &str) -> Self {
         let v = |o: &Option<String>| o.clone().unwrap_or_default();
         let lower = |o: &Option<String>| o.as_deref().unwrap_or("").trim().to_lowercase();
         let plan = lower(&raw.plan);
@@ -230,7 +230,7 @@ pub async fn page(
     if anonymous
         && let Some(cached) = state
             .simulator_pages
-            .get(query, catalog.fingerprint, now.date())
+            .get(query, cache_key(&catalog, now), now.date())
     {
         return Ok(cached);
     }
@@ -258,7 +258,7 @@ pub async fn page(
         state.simulator_pages.put(
             query,
             CachedPage {
-                fingerprint: catalog.fingerprint,
+                fingerprint: cache_key(&catalog, now),
                 date: now.date(),
                 status,
                 body: body.clone(),
@@ -266,6 +266,13 @@ pub async fn page(
         );
     }
     Ok(respond(status, body))
+}
+
+/// The catalog and the schedule version in force: a version whose date comes (at midnight in
+/// Paris, not in UTC) changes the answers without changing the catalog.
+fn cache_key(catalog: &crate::services::catalog::Catalog, now: OffsetDateTime) -> u64 {
+    let schedule = catalog.schedule_at(now).map_or(0, |s| s.id);
+    catalog.fingerprint ^ (schedule as u64).rotate_left(32)
 }
 
 fn respond(status: actix_web::http::StatusCode, body: web::Bytes) -> HttpResponse {

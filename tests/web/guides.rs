@@ -386,7 +386,8 @@ fn resolved(body: &str, catalog: Option<&Catalog>, marker: &str) -> String {
                 None => marker.to_owned(),
                 Some(catalog) => {
                     let figure = parse_figure(inside).unwrap_or_else(|e| panic!("{e}"));
-                    figure_text(&figure, catalog).unwrap_or_else(|| panic!("{inside}"))
+                    figure_text(&figure, catalog, time::OffsetDateTime::now_utc())
+                        .unwrap_or_else(|| panic!("{inside}"))
                 }
             }
         })
@@ -407,7 +408,7 @@ async fn every_figure_of_the_guides_resolves_on_the_catalog() {
         for figure in &guide.figures {
             count += 1;
             assert!(
-                figure_text(figure, &catalog).is_some(),
+                figure_text(figure, &catalog, time::OffsetDateTime::now_utc()).is_some(),
                 "{}: {figure:?} is not in the catalog",
                 guide.slug
             );

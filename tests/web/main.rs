@@ -7,6 +7,7 @@ mod abonnement;
 mod achats;
 mod admin;
 mod admin_organisations;
+mod admin_tarifs;
 mod aide;
 mod api_reseau;
 mod compte;

@@ -12,6 +12,9 @@ pub struct StaticPage {
 
 pub(super) struct RenderedGuides {
     fingerprint: u64,
+    /// The schedule version in force when rendered: a version whose date comes changes the
+    /// figures without changing the catalog.
+    schedule: Option<i64>,
     /// By slug: the visitors' page, then the signed-in one.
     pub(super) pages: HashMap<String, Vec<StaticPage>>,
 }
@@ -116,10 +119,12 @@ impl HelpCentre {
         state: &AppState,
         catalog: &Catalog,
     ) -> Result<Arc<RenderedGuides>, PageError> {
+        let now = state.clock.now();
+        let schedule = catalog.schedule_at(now).map(|s| s.id);
         if let Ok(guard) = self.rendered.read()
             && let Some(r) = guard
                 .as_ref()
-                .filter(|r| r.fingerprint == catalog.fingerprint)
+                .filter(|r| r.fingerprint == catalog.fingerprint && r.schedule == schedule)
         {
             return Ok(r.clone());
         }
@@ -129,7 +134,7 @@ impl HelpCentre {
             // Two variants of each page: for visitors, and with the header of someone signed in.
             let mut variants = Vec::with_capacity(2);
             for signed_in in [false, true] {
-                let html = render_guide(state, &library, guide, catalog, signed_in)?;
+                let html = render_guide(state, &library, guide, catalog, signed_in, now)?;
                 let etag = HeaderValue::from_str(&format!(
                     "\"{}\"",
                     hex::encode(&Sha256::digest(html.as_bytes())[..8])
@@ -146,6 +151,7 @@ impl HelpCentre {
         }
         let rendered = Arc::new(RenderedGuides {
             fingerprint: catalog.fingerprint,
+            schedule,
             pages,
         });
         if let Ok(mut guard) = self.rendered.write() {

@@ -16,20 +16,32 @@ struct GuidePage<'a> {
     next: Option<&'a Guide>,
 }
 
+/// A guide's body with the catalog's figures as they read at `at` (the back office's preview
+/// passes a date to come).
+pub(crate) fn guide_body(
+    guide: &Guide,
+    catalog: &Catalog,
+    at: OffsetDateTime,
+) -> Result<String, PageError> {
+    let mut body = String::new();
+    for segment in &guide.segments {
+        match segment {
+            Segment::Html(html) => body.push_str(&with_figures(html, guide, catalog, at)),
+            Segment::Live(table) => body.push_str(&live_table(*table, catalog, at)?),
+        }
+    }
+    Ok(body)
+}
+
 pub(super) fn render_guide(
     state: &AppState,
     library: &Library,
     guide: &Guide,
     catalog: &Catalog,
     signed_in: bool,
+    at: OffsetDateTime,
 ) -> Result<String, PageError> {
-    let mut body = String::new();
-    for segment in &guide.segments {
-        match segment {
-            Segment::Html(html) => body.push_str(&with_figures(html, guide, catalog)),
-            Segment::Live(table) => body.push_str(&live_table(*table, catalog)?),
-        }
-    }
+    let body = guide_body(guide, catalog, at)?;
     let position = library.position(&guide.slug).unwrap_or(0);
     // Related: the guides this one links to first, then the rest of its category.
     let mut related: Vec<&Guide> = Vec::new();

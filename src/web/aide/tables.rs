@@ -74,8 +74,8 @@ fn per_page_percent(schedule: &Schedule, plan: &str, illustrations: Illustration
         })
 }
 
-fn bareme_rows(catalog: &Catalog) -> Option<(Vec<BaremeRow>, time::Date)> {
-    let schedule = catalog.schedule_at(OffsetDateTime::now_utc())?;
+fn bareme_rows(catalog: &Catalog, at: OffsetDateTime) -> Option<(Vec<BaremeRow>, time::Date)> {
+    let schedule = catalog.schedule_at(at)?;
     let one = Quantity::new(1)?;
     let cost = |plan: &Plan, creation: Creation| -> Result<i64, String> {
         quote(
@@ -184,12 +184,20 @@ fn bareme_rows(catalog: &Catalog) -> Option<(Vec<BaremeRow>, time::Date)> {
                 .collect(),
         });
     }
-    Some((rows, schedule.effective_from.date()))
+    // The day it took effect in Paris (a version starts at midnight there: 23:00 UTC the day before).
+    Some((
+        rows,
+        crate::domain::format::paris(schedule.effective_from).date(),
+    ))
 }
 
-pub(super) fn live_table(table: LiveTable, catalog: &Catalog) -> Result<String, PageError> {
+pub(crate) fn live_table(
+    table: LiveTable,
+    catalog: &Catalog,
+    at: OffsetDateTime,
+) -> Result<String, PageError> {
     Ok(match table {
-        LiveTable::Bareme => match bareme_rows(catalog) {
+        LiveTable::Bareme => match bareme_rows(catalog, at) {
             Some((rows, since)) => BaremeTable {
                 plans: &catalog.plans,
                 rows,
@@ -211,9 +219,10 @@ pub(super) fn live_table(table: LiveTable, catalog: &Catalog) -> Result<String, 
 
 // ---------------------------------------------------------------- inline figures
 
-/// The text of an inline figure on the catalog in force (plain text, not yet HTML-escaped), or
-/// `None` when the catalog has no such plan or pack or the schedule refuses the request.
-pub fn figure_text(figure: &Figure, catalog: &Catalog) -> Option<String> {
+/// The text of an inline figure on the catalog in force at `at` (plain text, not yet
+/// HTML-escaped), or `None` when the catalog has no such plan or pack or the schedule refuses
+/// the request.
+pub fn figure_text(figure: &Figure, catalog: &Catalog, at: OffsetDateTime) -> Option<String> {
     use crate::domain::format::thousands;
     match figure {
         Figure::Field { field, id } => {
@@ -267,7 +276,7 @@ pub fn figure_text(figure: &Figure, catalog: &Catalog) -> Option<String> {
                 .parse(&catalog.ranges, &catalog.plan_ids(), catalog.default_plan())
                 .ok()?;
             let plan = catalog.plan(&simulation.plan)?;
-            let schedule = catalog.schedule_at(OffsetDateTime::now_utc())?;
+            let schedule = catalog.schedule_at(at)?;
             quote(schedule, plan, &catalog.plans, &simulation.request)
                 .ok()
                 .map(|q| thousands(q.unit))
@@ -285,7 +294,7 @@ pub fn figure_text(figure: &Figure, catalog: &Catalog) -> Option<String> {
                 _ => return None,
             };
             let plan = catalog.plan(get("plan").unwrap_or(catalog.default_plan()))?;
-            let schedule = catalog.schedule_at(OffsetDateTime::now_utc())?;
+            let schedule = catalog.schedule_at(at)?;
             let percent = per_page_percent(schedule, &plan.id, illustrations)?;
             // « 1 », « 0,8 », « 0,75 »: a decimal comma, no trailing zero.
             let whole = percent / 100;
@@ -301,9 +310,18 @@ pub fn figure_text(figure: &Figure, catalog: &Catalog) -> Option<String> {
 
 /// A guide's rendered HTML with its figures filled in; an unknown one reads « ? » and is logged
 /// (the content test `every_figure_of_the_guides_resolves` keeps the seeded catalog free of them).
-pub(super) fn with_figures(html: &str, guide: &Guide, catalog: &Catalog) -> String {
+pub(crate) fn with_figures(
+    html: &str,
+    guide: &Guide,
+    catalog: &Catalog,
+    at: OffsetDateTime,
+) -> String {
     crate::content::guide::fill_figures(html, |i| {
-        match guide.figures.get(i).and_then(|f| figure_text(f, catalog)) {
+        match guide
+            .figures
+            .get(i)
+            .and_then(|f| figure_text(f, catalog, at))
+        {
             Some(mut text) => {
                 if guide.credits_after.get(i) == Some(&true) {
                     text.push_str(credits_word(&text));
