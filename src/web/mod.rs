@@ -3,6 +3,8 @@
 pub mod abonnement;
 pub mod achats;
 pub mod admin;
+pub mod admin_aide;
+pub mod admin_operations;
 pub mod aide;
 pub mod api;
 pub mod api_error;

@@ -10,8 +10,8 @@
 use actix_web::web;
 
 use super::{
-    abonnement, achats, admin, aide, api, api_reseau, compte, contact, credits, generations, meta,
-    openapi, simulateur, tableau_de_bord, webhooks,
+    abonnement, achats, admin, admin_aide, admin_operations, aide, api, api_reseau, compte,
+    contact, credits, generations, meta, openapi, simulateur, tableau_de_bord, webhooks,
 };
 
 /// Who calls a route, which decides the scope (and so the middleware) it lives in.
@@ -154,6 +154,11 @@ pub fn table() -> Vec<Route> {
         route!(post "/admin/commandes/{id}/remboursement", Staff, admin::refund, private),
         route!(get "/admin/journal", Staff, admin::journal, private),
         route!(get "/admin/journal/{organisation}", Staff, admin::journal, private),
+        route!(get "/admin/aide", Staff, admin_aide::page, private),
+        route!(post "/admin/aide/recherches/{id}/synonyme", Staff, admin_aide::add_synonym, private),
+        route!(get "/admin/operations", Staff, admin_operations::page, private),
+        route!(post "/admin/operations/courriels/{id}/renvoi", Staff, admin_operations::resend, private),
+        route!(post "/admin/operations/grand-livre", Staff, admin_operations::check_ledger, private),
         route!(get "/api/v1/openapi.json", Api, openapi::document, private),
         route!(get "/api/v1/simulateur", Api, api::simulateur, private),
         route!(get "/api/v1/aide/recherche", Api, api::recherche, private),
