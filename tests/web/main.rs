@@ -6,6 +6,7 @@ mod common;
 mod abonnement;
 mod achats;
 mod admin;
+mod admin_qualite;
 mod aide;
 mod api_reseau;
 mod compte;
