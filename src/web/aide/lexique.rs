@@ -49,6 +49,7 @@ impl HelpCentre {
             return Ok(false);
         }
         let (from, words) = (base.clone(), added.clone());
+        let started = Instant::now();
         let rebuilt = tokio::task::spawn_blocking(move || from.with_added_synonyms(&words))
             .await
             .context("rebuilding the search index")??;
@@ -61,6 +62,11 @@ impl HelpCentre {
             *guard = added;
         }
         *applied = Some(version);
+        tracing::info!(
+            synonyms = self.lexicon.added().len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "search index rebuilt with the stored synonyms"
+        );
         Ok(true)
     }
 }
@@ -73,8 +79,7 @@ pub async fn keep_lexicon_current(state: web::Data<AppState>) {
     loop {
         tick.tick().await;
         match state.help.refresh_lexicon(&state.pool).await {
-            Ok(true) => tracing::info!("search index rebuilt with the stored synonyms"),
-            Ok(false) => {}
+            Ok(_) => {}
             Err(error) => tracing::warn!("search lexicon not refreshed: {error:#}"),
         }
     }
