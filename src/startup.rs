@@ -153,8 +153,8 @@ impl Application {
 
 /// The background work of an instance, started in one place: the job runner (e-mail delivery,
 /// purges, redaction: shared by every instance, one at a time), and what belongs to this
-/// instance alone: writing the guide views it counted in memory, and in development reloading
-/// edited guides.
+/// instance alone: writing the guide views it counted in memory, keeping its search index
+/// current with the synonyms staff store (polled), and in development reloading edited guides.
 fn start_background(state: &web::Data<AppState>, jobs: crate::jobs::Context) {
     tokio::spawn(crate::jobs::run_forever(
         state.pool.clone(),
@@ -162,6 +162,7 @@ fn start_background(state: &web::Data<AppState>, jobs: crate::jobs::Context) {
         jobs,
     ));
     tokio::spawn(pages::aide::flush_views_forever(state.clone()));
+    tokio::spawn(pages::aide::keep_lexicon_current(state.clone()));
     if !state.config.is_production() {
         tokio::spawn(pages::aide::reload_on_change(state.clone()));
     }

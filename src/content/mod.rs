@@ -67,6 +67,8 @@ pub struct Library {
     pub categories: Vec<Category>,
     by_slug: HashMap<String, usize>,
     pub search: SearchIndex,
+    /// The lexicon of `synonymes.toml` (the seed of the search's synonyms).
+    seed_synonyms: Vec<Vec<String>>,
 }
 
 impl Library {
@@ -188,7 +190,30 @@ impl Library {
             categories,
             by_slug,
             search,
+            seed_synonyms: synonyms,
         })
+    }
+
+    /// The same guides with a search index built from the seed lexicon and `added` (synonyms
+    /// staff stored): a new index, with an empty answer cache.
+    pub fn with_added_synonyms(&self, added: &[(String, String)]) -> tantivy::Result<Self> {
+        let groups = merge_synonyms(&self.seed_synonyms, added);
+        Ok(Self {
+            guides: self.guides.clone(),
+            categories: self.categories.clone(),
+            by_slug: self.by_slug.clone(),
+            search: SearchIndex::build(&self.guides, &groups)?,
+            seed_synonyms: self.seed_synonyms.clone(),
+        })
+    }
+
+    /// Whether `word` is in the seed lexicon (folded).
+    pub fn in_lexicon(&self, word: &str) -> bool {
+        let word = text::fold(word);
+        self.seed_synonyms
+            .iter()
+            .flatten()
+            .any(|w| text::fold(w) == word)
     }
 
     pub fn get(&self, slug: &str) -> Option<&Guide> {
@@ -202,6 +227,32 @@ impl Library {
     pub fn in_category<'a>(&'a self, category: &'a str) -> impl Iterator<Item = &'a Guide> + 'a {
         self.guides.iter().filter(move |g| g.category == category)
     }
+}
+
+/// The lexicon's groups with each added `(query, word)`: the query joins the group that holds
+/// `word`, or a new group with `word` when none does. A query already in the lexicon is left
+/// where it is.
+pub fn merge_synonyms(seed: &[Vec<String>], added: &[(String, String)]) -> Vec<Vec<String>> {
+    let mut groups = seed.to_vec();
+    for (query, word) in added {
+        let (query_folded, word_folded) = (text::fold(query), text::fold(word));
+        if query_folded == word_folded
+            || groups
+                .iter()
+                .flatten()
+                .any(|w| text::fold(w) == query_folded)
+        {
+            continue;
+        }
+        match groups
+            .iter_mut()
+            .find(|g| g.iter().any(|w| text::fold(w) == word_folded))
+        {
+            Some(group) => group.push(query.clone()),
+            None => groups.push(vec![word.clone(), query.clone()]),
+        }
+    }
+    groups
 }
 
 fn check_link(
@@ -251,5 +302,28 @@ fn check_link(
         Ok(())
     } else {
         Err(format!("broken link `{url}`: not a page of the portal"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_added_synonym_joins_its_word_s_group_or_makes_one() {
+        let seed = vec![vec!["crédit".to_owned(), "jeton".to_owned()]];
+        let added = [
+            ("zzyzx".to_owned(), "Crédit".to_owned()),
+            ("quorglub".to_owned(), "facture".to_owned()),
+            ("jeton".to_owned(), "facture".to_owned()),
+            ("facture".to_owned(), "facture".to_owned()),
+        ];
+        assert_eq!(
+            merge_synonyms(&seed, &added),
+            vec![
+                vec!["crédit".to_owned(), "jeton".to_owned(), "zzyzx".to_owned()],
+                vec!["facture".to_owned(), "quorglub".to_owned()],
+            ]
+        );
     }
 }

@@ -65,3 +65,16 @@ pub async fn lines(
     .fetch_all(conn)
     .await
 }
+
+/// The newest line of an action (`ledger.check`), if any.
+pub async fn last_of(conn: &mut PgConnection, action: &str) -> sqlx::Result<Option<Line>> {
+    sqlx::query_as!(
+        Line,
+        "SELECT a.id, a.actor, a.organisation_id, o.name AS \"organisation?\", a.action, a.reason, a.before, a.after, a.created_at
+         FROM audit_log a LEFT JOIN organisations o ON o.id = a.organisation_id
+         WHERE a.action = $1 ORDER BY a.id DESC LIMIT 1",
+        action
+    )
+    .fetch_optional(conn)
+    .await
+}

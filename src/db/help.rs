@@ -28,14 +28,47 @@ pub async fn most_read(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<
     .await
 }
 
-pub async fn record_miss(conn: &mut PgConnection, query: &str) -> sqlx::Result<()> {
-    sqlx::query!(
-        "INSERT INTO search_misses (query) VALUES ($1)
-         ON CONFLICT (query) DO UPDATE SET count = search_misses.count + 1, last_at = now()",
+/// Distinct missed queries kept per week; beyond, only those already counted grow.
+pub const MISSES_PER_WEEK: i64 = 1000;
+/// Weeks of missed queries kept.
+pub const MISS_WEEKS: i32 = 26;
+
+/// Counts a search that found nothing in `week` (its Monday), within `MISSES_PER_WEEK`
+/// distinct queries; a new week's first miss drops the weeks older than `MISS_WEEKS`.
+pub async fn record_miss(
+    conn: &mut PgConnection,
+    query: &str,
+    week: time::Date,
+) -> sqlx::Result<()> {
+    let counted = sqlx::query!(
+        "UPDATE search_misses SET count = count + 1, last_at = now() WHERE week = $1 AND query = $2",
+        week,
         query
     )
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    if counted.rows_affected() > 0 {
+        return Ok(());
+    }
+    let inserted = sqlx::query!(
+        "INSERT INTO search_misses (week, query)
+         SELECT $1, $2 WHERE (SELECT count(*) FROM search_misses WHERE week = $1) < $3
+         ON CONFLICT (week, query) DO UPDATE SET count = search_misses.count + 1, last_at = now()",
+        week,
+        query,
+        MISSES_PER_WEEK
+    )
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() > 0 {
+        sqlx::query!(
+            "DELETE FROM search_misses WHERE week < $1::date - 7 * $2::int",
+            week,
+            MISS_WEEKS
+        )
+        .execute(conn)
+        .await?;
+    }
     Ok(())
 }
 
@@ -150,9 +183,11 @@ pub async fn feedback_summary(conn: &mut PgConnection) -> sqlx::Result<Vec<Feedb
     .await
 }
 
+/// The most missed queries over the weeks kept.
 pub async fn top_misses(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<(String, i64)>> {
     let rows = sqlx::query!(
-        "SELECT query, count FROM search_misses ORDER BY count DESC, last_at DESC LIMIT $1",
+        r#"SELECT query, sum(count)::bigint AS "count!" FROM search_misses
+           GROUP BY query ORDER BY sum(count) DESC, max(last_at) DESC LIMIT $1"#,
         limit
     )
     .fetch_all(conn)

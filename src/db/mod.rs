@@ -62,6 +62,7 @@ pub mod catalog;
 pub mod credits;
 pub mod generations;
 pub mod help;
+pub mod help_quality;
 pub mod jobs;
 pub mod outbox;
 pub mod rate_limit;

@@ -89,3 +89,78 @@ pub async fn redact_sent(
     .await?
     .rows_affected())
 }
+
+/// The outbox as staff see it: messages waiting, those among them that failed at least once,
+/// and those given up on (10 attempts).
+pub struct Backlog {
+    pub pending: i64,
+    pub failing: i64,
+    pub given_up: i64,
+    pub oldest_pending: Option<time::OffsetDateTime>,
+}
+
+pub async fn backlog(conn: &mut PgConnection) -> sqlx::Result<Backlog> {
+    sqlx::query_as!(
+        Backlog,
+        r#"SELECT count(*) AS "pending!",
+                  count(*) FILTER (WHERE last_error IS NOT NULL) AS "failing!",
+                  count(*) FILTER (WHERE attempts >= 10) AS "given_up!",
+                  min(created_at) AS oldest_pending
+           FROM outbox WHERE sent_at IS NULL"#
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// An unsent message whose last attempt failed.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub id: i64,
+    pub to_address: String,
+    pub subject: String,
+    pub attempts: i32,
+    pub next_try: time::OffsetDateTime,
+    pub last_error: Option<String>,
+    pub created_at: time::OffsetDateTime,
+}
+
+/// The failed unsent messages, newest first.
+pub async fn failures(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Failure>> {
+    sqlx::query_as!(
+        Failure,
+        "SELECT id, to_address, subject, attempts, next_try, last_error, created_at FROM outbox
+         WHERE sent_at IS NULL AND last_error IS NOT NULL ORDER BY id DESC LIMIT $1",
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Locks a failed unsent message (for a resend).
+pub async fn lock_failure(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<Failure>> {
+    sqlx::query_as!(
+        Failure,
+        "SELECT id, to_address, subject, attempts, next_try, last_error, created_at FROM outbox
+         WHERE id = $1 AND sent_at IS NULL AND last_error IS NOT NULL FOR UPDATE",
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Makes an unsent message due now with its attempts counted afresh (the last error stays
+/// until the next attempt).
+pub async fn retry_now(
+    conn: &mut PgConnection,
+    id: i64,
+    now: time::OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE outbox SET attempts = 0, next_try = $2 WHERE id = $1 AND sent_at IS NULL",
+        id,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

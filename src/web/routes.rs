@@ -10,7 +10,8 @@
 use actix_web::web;
 
 use super::{
-    abonnement, achats, admin, admin_organisations, admin_tarifs, aide, api, api_reseau, compte,
+    abonnement, achats, admin, admin_aide, admin_operations, admin_organisations, admin_tarifs,
+    aide, api, api_reseau, compte,
     contact, credits, generations, meta, openapi, simulateur, tableau_de_bord, webhooks,
 };
 
@@ -170,6 +171,12 @@ pub fn table() -> Vec<Route> {
         route!(post "/admin/packs", Staff, admin_tarifs::add_pack, private),
         route!(post "/admin/packs/{id}", Staff, admin_tarifs::change_pack, private),
         route!(post "/admin/packs/{id}/retrait", Staff, admin_tarifs::retire_pack, private),
+        // Help-centre quality and operations (issue 14).
+        route!(get "/admin/aide", Staff, admin_aide::page, private),
+        route!(post "/admin/aide/recherches/{id}/synonyme", Staff, admin_aide::add_synonym, private),
+        route!(get "/admin/operations", Staff, admin_operations::page, private),
+        route!(post "/admin/operations/courriels/{id}/renvoi", Staff, admin_operations::resend, private),
+        route!(post "/admin/operations/grand-livre", Staff, admin_operations::check_ledger, private),
         route!(get "/api/v1/openapi.json", Api, openapi::document, private),
         route!(get "/api/v1/simulateur", Api, api::simulateur, private),
         route!(get "/api/v1/aide/recherche", Api, api::recherche, private),

@@ -21,6 +21,14 @@ export const ADMIN_PAGES = [
   { label: 'admin messages (all)', path: () => '/admin/messages?statut=tous' },
   { label: 'admin journal', path: () => '/admin/journal' },
   { label: 'admin journal (organisation)', path: (ctx) => `/admin/journal/${ctx.organisation}` },
-  // Prices and packs (helper E): add here.
-  // Help-centre quality and operations (helper G): add here.
+  // Prices and packs
+  { label: 'admin prices', path: () => '/admin/tarifs' },
+  { label: 'admin prices preview (a date to come, a simulation)', path: () => '/admin/tarifs/apercu?date=2099-01-01&type=video&duree=10&quantite=3' },
+  { label: 'admin prices preview (bad date and duration)', path: () => '/admin/tarifs/apercu?date=demain&type=video&duree=99', status: 400 },
+  // Help-centre quality and operations
+  { label: 'admin help-centre quality', path: () => '/admin/aide' },
+  { label: 'admin help-centre quality (synonym added)', path: () => '/admin/aide?avis=synonyme' },
+  { label: 'admin operations', path: () => '/admin/operations' },
+  { label: 'admin operations (resent)', path: () => '/admin/operations?avis=renvoye' },
+  { label: 'admin operations (ledger checked)', path: () => '/admin/operations?avis=verifie' },
 ];

@@ -244,6 +244,26 @@ describe('staff: the back office, signed in with the second factor', () => {
     status = await submit(page, page.locator(`form[action="/admin/messages/${ctx.message}/reponse"]`).getByRole('button'));
     check(status === 200 && pathOf(page) === '/admin/messages?avis=repondu', `marking answered answered ${status} at ${pathOf(page)}`);
     await audit(t, 'admin messages (answered)');
+    // Prices: a version dated in the past, a pack with bad values (nothing is published).
+    await go('/admin/tarifs');
+    const version = page.locator('form[action="/admin/tarifs"]');
+    await fill(version, { date: '2000-01-01', 'regle-0': '0', motif: '' });
+    status = await submit(page, version.getByRole('button'));
+    check(status === 400, `a price version dated in the past answered ${status}`);
+    await audit(t, 'admin prices (version in the past)', { reopen: false });
+    await go('/admin/tarifs');
+    const pack = page.locator('form[action="/admin/packs/pack-10"]');
+    await fill(pack, { nom: '', credits: '0', prix: 'x', motif: '' });
+    status = await submit(page, pack.getByRole('button').first());
+    check(status === 400, `a pack with bad values answered ${status}`);
+    await audit(t, 'admin prices (pack with bad values)', { reopen: false });
+    // Operations: check-ledger without reason.
+    await go('/admin/operations');
+    const ledger = page.locator('form[action="/admin/operations/grand-livre"]');
+    await fill(ledger, { motif: '' });
+    status = await submit(page, ledger.getByRole('button'));
+    check(status === 400, `check-ledger without reason answered ${status}`);
+    await audit(t, 'admin operations (check-ledger without reason)', { reopen: false });
   });
 
   test('HTML of every back-office page met: W3C Nu checker, no error', STEP, async (t) => {

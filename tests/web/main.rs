@@ -8,6 +8,7 @@ mod achats;
 mod admin;
 mod admin_organisations;
 mod admin_tarifs;
+mod admin_qualite;
 mod aide;
 mod api_reseau;
 mod compte;

@@ -26,6 +26,8 @@ pub struct HelpCentre {
     /// One counter per guide: reading a guide adds one without a lock held across workers.
     views: RwLock<HashMap<String, std::sync::atomic::AtomicI64>>,
     most_read: RwLock<Option<(Instant, Vec<String>)>>,
+    /// The synonyms staff stored, built into the search index (`lexique`).
+    pub(super) lexicon: super::lexique::Lexicon,
 }
 
 impl HelpCentre {
@@ -35,6 +37,7 @@ impl HelpCentre {
             rendered: RwLock::new(None),
             views: RwLock::new(HashMap::new()),
             most_read: RwLock::new(None),
+            lexicon: Default::default(),
         }
     }
 
@@ -45,13 +48,38 @@ impl HelpCentre {
         }
     }
 
-    /// Replaces the guides (development: after an edit) and drops the pages rendered from them.
+    /// Replaces the guides (development: after an edit) and drops the pages rendered from them;
+    /// the synonyms staff stored stay in the search.
     pub fn replace_library(&self, library: Library) {
+        let added = self.lexicon.added();
+        let library = if added.is_empty() {
+            library
+        } else {
+            match library.with_added_synonyms(&added) {
+                Ok(with_added) => with_added,
+                Err(error) => {
+                    tracing::error!("stored synonyms left out of the search: {error}");
+                    library
+                }
+            }
+        };
         if let Ok(mut guard) = self.library.write() {
             *guard = Arc::new(library);
         }
         if let Ok(mut rendered) = self.rendered.write() {
             *rendered = None;
+        }
+    }
+
+    /// Swaps in `new` (the same guides, another search index) if the library is still `base`;
+    /// the rendered pages stay.
+    pub(super) fn swap_library_if(&self, base: &Arc<Library>, new: Library) -> bool {
+        match self.library.write() {
+            Ok(mut guard) if Arc::ptr_eq(&guard, base) => {
+                *guard = Arc::new(new);
+                true
+            }
+            _ => false,
         }
     }
 

@@ -78,8 +78,9 @@ pub async fn find<'a>(
     if results.is_empty() {
         let pool = state.pool.clone();
         let missed = crate::content::text::fold(&query);
+        let now = state.clock.now();
         tokio::spawn(async move {
-            if let Err(error) = crate::services::help::record_miss(&pool, &missed).await {
+            if let Err(error) = crate::services::help::record_miss(&pool, &missed, now).await {
                 tracing::warn!("search miss not recorded: {error}");
             }
         });
