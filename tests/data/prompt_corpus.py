@@ -50,7 +50,8 @@ CHURCH_WORDS = re.compile(
     r"caïn|abel|hérode|herod|judas|golgotha|calvaire|pietà|vierge|marie|mary|ange|angel|"
     r"démon|demon|satan|diable|devil|tentation|temptation|péché|sin|commandement|commandment|"
     r"prophète|prophet|elie|élie|jonas|noé|noah|abraham|isaac|samson|dalila|judith|esther|"
-    r"lazare|lazarus|cène|supper|résurrection|resurrection|tombeau|tomb|pilate|baptiste",
+    r"lazare|lazarus|cène|supper|résurrection|resurrection|tombeau|tomb|pilate|baptist|"
+    r"berger|shepherd|annonciation|annunciation|miserere|stations? of the cross",
     re.I,
 )
 
@@ -856,8 +857,9 @@ def main():
     new += [("ok", "church", "en", t, k) for t, k in cross(EN_VERSE_FRAMES, EN_VERSES, 300)]
     new += [("ok", "church", "en", t, k) for t, k in cross(EN_SCENE_FRAMES, EN_CHURCH_SCENES, 180)]
     new += [("ok", "church", lang, t, t) for lang, t in HAND_CHURCH]
-    new += [("ok", "life", "fr", t, k) for t, k in cross(LIFE_SUFFIX_FR, FR_LIFE, 160)]
-    new += [("ok", "life", "en", t, k) for t, k in cross(LIFE_SUFFIX_EN, EN_LIFE, 160)]
+    # The suffixes are appended to the subject (a format, a style).
+    new += [("ok", "life", "fr", k + t, k) for t, k in cross(LIFE_SUFFIX_FR, FR_LIFE, 160)]
+    new += [("ok", "life", "en", k + t, k) for t, k in cross(LIFE_SUFFIX_EN, EN_LIFE, 160)]
     new += [("ok", "near", lang, t, t) for lang, t in NEAR]
     new += [("ok", "near", lang, t + s, t) for lang, t in NEAR
             for s in ([", affiche A4"] if lang == "fr" else [", A4 poster"])]
@@ -882,7 +884,8 @@ def main():
     tuning, frozen = [], []
     for key in sorted(strata):
         subjects = sorted(strata[key])
-        rng.shuffle(subjects)
+        # One generator per stratum, so that a change in one stratum leaves the others' split.
+        random.Random(f"{SEED}:{key}").shuffle(subjects)
         t, f = [], []
         for subject in subjects:
             (t if len(t) <= len(f) else f).extend(strata[key][subject])
