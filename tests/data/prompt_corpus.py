@@ -16,6 +16,7 @@ commandments, spiritual combat), `life` (parish life: events, youth, music, feas
 or `near` (near misses outside church vocabulary); for a forbidden label, the kind of harm.
 """
 
+import hashlib
 import random
 import re
 import sys
@@ -880,7 +881,9 @@ def main():
     # in the same half, so the frozen half holds subjects the tuning never saw.
     strata = {}
     for row in rows:
-        strata.setdefault((row[0], row[1], row[2]), {}).setdefault(row[4], []).append(row[:4])
+        subject_id = hashlib.sha1(row[4].encode()).hexdigest()[:8]
+        strata.setdefault((row[0], row[1], row[2]), {}).setdefault(row[4], []).append(
+            row[:4] + (subject_id,))
     tuning, frozen = [], []
     for key in sorted(strata):
         subjects = sorted(strata[key])
@@ -895,8 +898,10 @@ def main():
     header = (
         "# Labelled prompts for the prompt checks (src/domain/prompt/), written by\n"
         "# tests/data/prompt_corpus.py (seed {seed}) before any tuning: {which} half.\n"
-        "# Columns: label<TAB>group<TAB>lang<TAB>prompt. Labels: ok, sexual, hate_violence,\n"
-        "# drugs_danger. Groups: church, life, near (ok); harm, old (forbidden).\n"
+        "# Columns: label<TAB>group<TAB>lang<TAB>prompt<TAB>subject. Labels: ok, sexual,\n"
+        "# hate_violence, drugs_danger. Groups: church, life, near (ok); harm, old (forbidden).\n"
+        "# Subject: the same for every wording of one verse, scene or request (for grouped\n"
+        "# cross-validation inside the tuning half).\n"
     )
     for name, part in (("tuning", tuning), ("frozen", frozen)):
         path = HERE / f"prompts-{name}.tsv"
