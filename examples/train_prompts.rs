@@ -21,11 +21,11 @@ const FOLDS: usize = 5;
 /// The thresholds written with the model, chosen on the cross-validation figures of the tuning
 /// half: no church prompt refused out of fold, recall as high as that allows.
 const THRESHOLDS: Thresholds = Thresholds {
-    plain: 0.5,
-    after_rule: 0.1,
+    plain: 0.9,
+    after_rule: 0.02,
     church: 0.9,
     story_rule: 0.5,
-    story_plain: 0.8,
+    story_plain: 0.95,
 };
 
 struct Row {

@@ -18,9 +18,13 @@
 //!   `with`, a term and a `with` term appear close together) unless an exception phrase covers
 //!   that occurrence or one of the group's safe contexts appears anywhere in the prompt. When
 //!   several groups fire, the first in the file names the category.
+//! - With the statistical model loaded (`with_model`, `content/prompt-model.tsv`, see `model`),
+//!   the model confirms a rule's refusal, refuses what no rule names, and decides alone where a
+//!   church-safe context (`[church].safe_contexts`: a commandment, a prayer) appears; in a church
+//!   story context (`[church].contexts`: the Passion, a martyr, a psalm) it must be surer.
 //!
 //! Files: this one holds the public API (`PromptRules::from_toml`, `check`, `check_for`,
-//! `explain`); `rules`
+//! `explain`, `with_model`); `model` holds the classifier and its training; `rules`
 //! reads and compiles the rules file, `matcher` finds the compiled terms in a prompt,
 //! `reading` splits a prompt into folded words and their evasive spellings (the folding itself
 //! is `domain::fold`, shared with the guides' search), `tests` holds the unit and corpus tests.
@@ -297,7 +301,7 @@ impl PromptRules {
         let text = Text::read(prompt);
         let found = self.fired_rules(&text);
         let words = reading_words(&text);
-        let names = self.rule_names(&found.rules);
+        let names = model_rules(&found);
         let mut out = Vec::new();
         model::for_each_feature(&words, &names, found.church(), &mut |pieces| {
             out.push(pieces.concat())
@@ -312,14 +316,7 @@ impl PromptRules {
         let text = Text::read(prompt);
         let found = self.fired_rules(&text);
         let words = reading_words(&text);
-        Some(model.probabilities(&words, &self.rule_names(&found.rules), found.church()))
-    }
-
-    fn rule_names(&self, fired: &[(usize, usize)]) -> Vec<&str> {
-        fired
-            .iter()
-            .filter_map(|&(rule, _)| self.rules.get(rule).map(|r| r.name.as_str()))
-            .collect()
+        Some(model.probabilities(&words, &model_rules(&found), found.church()))
     }
 
     /// The verdict of the rules (`fired`) and, when loaded, the model.
@@ -331,10 +328,13 @@ impl PromptRules {
             .map(|rule| rule.category);
         match &self.model {
             None if found.church_safe => None,
+            Some(_) if found.disguised && !found.church_safe && rule_category.is_some() => {
+                rule_category
+            }
             None => rule_category,
             Some(model) => {
                 let words = reading_words(text);
-                let p = model.probabilities(&words, &self.rule_names(&found.rules), found.church());
+                let p = model.probabilities(&words, &model_rules(found), found.church());
                 model.decide(&p, rule_category, found.church())
             }
         }
@@ -467,6 +467,7 @@ impl PromptRules {
         }
 
         let mut fired = Vec::new();
+        let mut disguised = false;
         for (index, (rule, found)) in self.rules.iter().zip(&per_rule).enumerate() {
             if found.safe {
                 continue;
@@ -490,6 +491,7 @@ impl PromptRules {
                 terms.first()
             };
             if let Some(hit) = culprit {
+                disguised |= hit.disguise == Disguise::Evasion;
                 fired.push((index, hit.pattern));
             }
         }
@@ -497,6 +499,7 @@ impl PromptRules {
             rules: fired,
             church_safe,
             church_context,
+            disguised,
         }
     }
 
@@ -590,6 +593,9 @@ struct Fired {
     church_safe: bool,
     /// A church story or prayer context (`[church].contexts`) appears in the prompt.
     church_context: bool,
+    /// A rule fired on a disguised term (« d r o g u e », « s3xy »): nobody disguises church
+    /// words, so the model cannot overrule it.
+    disguised: bool,
 }
 
 impl Fired {
@@ -613,4 +619,12 @@ fn reading_words(text: &Text) -> Vec<&str> {
         .into_iter()
         .filter_map(|t| t.forms.first().map(String::as_str))
         .collect()
+}
+
+/// The rules the model is told about: none. Trained with the rules that fired as features, the
+/// model learnt « harmful when a rule fires » (the rules refuse every harmful prompt of the
+/// tuning half) and gave the words no weight: on the frozen half it caught nothing the rules
+/// missed. Trained on the words alone, it is a second, independent reader.
+fn model_rules(_found: &Fired) -> Vec<&'static str> {
+    Vec::new()
 }

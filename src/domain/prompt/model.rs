@@ -63,11 +63,11 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Self {
-            plain: 0.5,
-            after_rule: 0.1,
+            plain: 0.9,
+            after_rule: 0.02,
             church: 0.9,
             story_rule: 0.5,
-            story_plain: 0.8,
+            story_plain: 0.95,
         }
     }
 }

@@ -780,17 +780,14 @@ fn measure(rules: &PromptRules, name: &str, text: &str, show_misses: bool) -> Fi
             println!("{miss}");
         }
     } else {
-        println!(
-            "({} misclassified, not shown: this half is frozen)",
-            misses.len()
-        );
+        println!("({} misclassified, not shown)", misses.len());
     }
     figures
 }
 
 /// The goals of issue 15, decided on the frozen half: no church prompt refused, recall of
 /// harmful prompts at least 0.95 in French and in English. They are NOT reached yet on the frozen
-/// half (16 church prompts refused, recall 0.876 in English, 0.962 in French, at the commit that
+/// half (2 church prompts refused, recall 0.933 in English, 0.956 in French, at the commit that
 /// wrote this): the assertions hold the floor reached, so that nothing gets worse, and the
 /// goals are printed beside the figures. Raise the floor as the figures improve; never tune on
 /// the frozen half's lines (this test does not print them).
@@ -799,8 +796,8 @@ fn measure(rules: &PromptRules, name: &str, text: &str, show_misses: bool) -> Fi
 fn the_labelled_corpus_meets_the_targets() {
     const GOAL_RECALL: f64 = 0.95;
     // The floor reached on the frozen half (see above): church refusals at most, recall at least.
-    const FROZEN_CHURCH_REFUSALS: usize = 16;
-    const FROZEN_RECALL: [(&str, f64); 2] = [("en", 0.87), ("fr", 0.95)];
+    const FROZEN_CHURCH_REFUSALS: usize = 2;
+    const FROZEN_RECALL: [(&str, f64); 2] = [("en", 0.93), ("fr", 0.95)];
 
     let rules = rules();
     let tuning = measure(&rules, "tuning", TUNING, true);
@@ -852,11 +849,12 @@ fn the_labelled_corpus_meets_the_targets() {
     }
 }
 
-/// The rules alone, without the model, on the tuning half: what the model adds. Prints only.
+/// The rules alone, without the model, on both halves: what the model adds. Prints figures only.
 #[test]
 #[ignore = "figures for comparison; run with --ignored --nocapture"]
-fn the_rules_alone_on_the_tuning_half() {
+fn the_rules_alone_on_both_halves() {
     measure(&rules_alone(), "tuning (rules alone)", TUNING, false);
+    measure(&rules_alone(), "frozen (rules alone)", FROZEN, false);
 }
 
 /// Time per prompt over the whole corpus, rules and model: the simulator page runs this check.
