@@ -869,17 +869,20 @@ fn checks_per_prompt_over_the_corpus() {
         .map(|r| r.prompt)
         .collect();
     let rounds = 5;
-    let started = std::time::Instant::now();
-    for _ in 0..rounds {
-        for prompt in &prompts {
-            std::hint::black_box(rules.check(std::hint::black_box(prompt)));
+    let alone = rules_alone();
+    for (name, checker) in [("rules and model", &rules), ("rules alone", &alone)] {
+        let started = std::time::Instant::now();
+        for _ in 0..rounds {
+            for prompt in &prompts {
+                std::hint::black_box(checker.check(std::hint::black_box(prompt)));
+            }
         }
+        let each = started.elapsed().as_secs_f64() * 1e6 / (rounds * prompts.len()) as f64;
+        println!(
+            "{name}: {} prompts × {rounds}: {each:.1} µs per prompt",
+            prompts.len()
+        );
     }
-    let each = started.elapsed().as_secs_f64() * 1e6 / (rounds * prompts.len()) as f64;
-    println!(
-        "{} prompts × {rounds}: {each:.1} µs per prompt",
-        prompts.len()
-    );
 }
 
 #[test]
