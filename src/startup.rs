@@ -69,8 +69,14 @@ impl Application {
         let rules_path = config.content_dir.join("prompt-rules.toml");
         let rules_text = std::fs::read_to_string(&rules_path)
             .with_context(|| format!("reading {}", rules_path.display()))?;
+        let model_path = config.content_dir.join("prompt-model.tsv");
+        let model_text = std::fs::read_to_string(&model_path)
+            .with_context(|| format!("reading {}", model_path.display()))?;
+        let prompt_model = crate::domain::prompt::Model::from_tsv(&model_text)
+            .with_context(|| format!("in {}", model_path.display()))?;
         let prompt_rules = PromptRules::from_toml(&rules_text)
-            .with_context(|| format!("in {}", rules_path.display()))?;
+            .with_context(|| format!("in {}", rules_path.display()))?
+            .with_model(prompt_model);
         let config_smtp = config.smtp_url.clone();
         let mail_dir = config.data_dir.join("mail");
         let mail_from: lettre::message::Mailbox =

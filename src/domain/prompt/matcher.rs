@@ -63,8 +63,16 @@ pub(super) enum Role {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Owner {
-    Rule { rule: usize, role: Role },
+    Rule {
+        rule: usize,
+        role: Role,
+    },
     GlobalException,
+    /// A church-safe context: a commandment or a prayer that names a sin to reject it.
+    ChurchSafe,
+    /// A church story or prayer context (the Passion, a martyr, a psalm): the model must be
+    /// surer before a refusal stands.
+    ChurchContext,
     Format,
     Voice,
     Style(usize),

@@ -18,9 +18,13 @@
 //!   `with`, a term and a `with` term appear close together) unless an exception phrase covers
 //!   that occurrence or one of the group's safe contexts appears anywhere in the prompt. When
 //!   several groups fire, the first in the file names the category.
+//! - With the statistical model loaded (`with_model`, `content/prompt-model.tsv`, see `model`),
+//!   the model confirms a rule's refusal, refuses what no rule names, and decides alone where a
+//!   church-safe context (`[church].safe_contexts`: a commandment, a prayer) appears; in a church
+//!   story context (`[church].contexts`: the Passion, a martyr, a psalm) it must be surer.
 //!
 //! Files: this one holds the public API (`PromptRules::from_toml`, `check`, `check_for`,
-//! `explain`); `rules`
+//! `explain`, `with_model`); `model` holds the classifier and its training; `rules`
 //! reads and compiles the rules file, `matcher` finds the compiled terms in a prompt,
 //! `reading` splits a prompt into folded words and their evasive spellings (the folding itself
 //! is `domain::fold`, shared with the guides' search), `tests` holds the unit and corpus tests.
@@ -30,6 +34,7 @@ use std::collections::HashMap;
 use super::pricing::CreationType;
 
 mod matcher;
+pub mod model;
 mod reading;
 mod rules;
 #[cfg(test)]
@@ -38,6 +43,8 @@ mod tests;
 use matcher::*;
 use reading::*;
 use rules::*;
+
+pub use model::{Model, ModelError, Thresholds};
 
 /// The words of a prompt as the length advice counts them (« l’huile » is one word), for the
 /// guides' examples that state their length.
@@ -167,6 +174,8 @@ const MIN_STEM_CHARS: usize = 3;
 /// The forbidden-prompt rules and the advice settings, ready to check prompts.
 pub struct PromptRules {
     forbidden: Matcher,
+    /// The statistical model, when loaded (`with_model`): it decides together with the rules.
+    model: Option<Model>,
     advice: Matcher,
     rules: Vec<Rule>,
     style_names: Vec<String>,
@@ -181,6 +190,7 @@ impl std::fmt::Debug for PromptRules {
             .field("advice_patterns", &self.advice.patterns.len())
             .field("styles", &self.style_names)
             .field("max_words", &self.max_words)
+            .field("model", &self.model)
             .finish()
     }
 }
@@ -199,6 +209,16 @@ impl PromptRules {
         for term in &file.global.exceptions {
             for slots in compiler.patterns("global.exceptions", term)? {
                 forbidden.add(slots, Owner::GlobalException, term);
+            }
+        }
+        for term in &file.church.safe_contexts {
+            for slots in compiler.patterns("church.safe_contexts", term)? {
+                forbidden.add(slots, Owner::ChurchSafe, term);
+            }
+        }
+        for term in &file.church.contexts {
+            for slots in compiler.patterns("church.contexts", term)? {
+                forbidden.add(slots, Owner::ChurchContext, term);
             }
         }
 
@@ -260,11 +280,64 @@ impl PromptRules {
 
         Ok(Self {
             forbidden,
+            model: None,
             advice,
             rules,
             style_names,
             max_words: file.advice.max_words,
         })
+    }
+
+    /// The rules together with the statistical model (`content/prompt-model.tsv`): the model
+    /// confirms a rule's refusal, refuses what no rule names, and alone decides where a
+    /// church-safe context (a commandment, a prayer) sets the rules aside.
+    pub fn with_model(mut self, model: Model) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// The model's features of a prompt, by name, for training (`examples/train_prompts.rs`).
+    pub fn features(&self, prompt: &str) -> Vec<String> {
+        let text = Text::read(prompt);
+        let found = self.fired_rules(&text);
+        let words = reading_words(&text);
+        let names = model_rules(&found);
+        let mut out = Vec::new();
+        model::for_each_feature(&words, &names, found.church(), &mut |pieces| {
+            out.push(pieces.concat())
+        });
+        out
+    }
+
+    /// The model's probabilities of `ok` and of each category (`Category::ALL` order), or
+    /// `None` without a model. For tests and tuning.
+    pub fn probabilities(&self, prompt: &str) -> Option<[f32; model::CLASSES]> {
+        let model = self.model.as_ref()?;
+        let text = Text::read(prompt);
+        let found = self.fired_rules(&text);
+        let words = reading_words(&text);
+        Some(model.probabilities(&words, &model_rules(&found), found.church()))
+    }
+
+    /// The verdict of the rules (`fired`) and, when loaded, the model.
+    fn verdict(&self, text: &Text, found: &Fired) -> Option<Category> {
+        let rule_category = found
+            .rules
+            .first()
+            .and_then(|&(rule, _)| self.rules.get(rule))
+            .map(|rule| rule.category);
+        match &self.model {
+            None if found.church_safe => None,
+            Some(_) if found.disguised && !found.church_safe && rule_category.is_some() => {
+                rule_category
+            }
+            None => rule_category,
+            Some(model) => {
+                let words = reading_words(text);
+                let p = model.probabilities(&words, &model_rules(found), found.church());
+                model.decide(&p, rule_category, found.church())
+            }
+        }
     }
 
     /// Checks a prompt on its own, the creation type unknown: its forbidden category, if any,
@@ -287,11 +360,8 @@ impl PromptRules {
                 advice: Vec::new(),
             };
         }
-        let category = self
-            .fired_rules(&text)
-            .first()
-            .and_then(|&(rule, _)| self.rules.get(rule))
-            .map(|rule| rule.category);
+        let found = self.fired_rules(&text);
+        let category = self.verdict(&text, &found);
         PromptCheck {
             category,
             advice: self.advice_for(&text, fields),
@@ -301,8 +371,13 @@ impl PromptRules {
     /// Why a prompt is refused: every rule that fires, the deciding one first. Empty when the
     /// prompt is allowed. Meant for logs and for staff tuning the rules file.
     pub fn explain(&self, prompt: &str) -> Vec<Explanation> {
-        self.fired_rules(&Text::read(prompt))
-            .into_iter()
+        let text = Text::read(prompt);
+        let found = self.fired_rules(&text);
+        let verdict = self.verdict(&text, &found);
+        let mut explanations: Vec<Explanation> = found
+            .rules
+            .iter()
+            .copied()
             .filter_map(|(index, pattern)| {
                 let rule = self.rules.get(index)?;
                 let term = self
@@ -325,12 +400,28 @@ impl PromptRules {
                     term,
                 })
             })
-            .collect()
+            .collect();
+        match verdict {
+            None => explanations.clear(),
+            Some(category) if explanations.first().map(|e| e.category) != Some(category) => {
+                let p = self.probabilities(prompt).unwrap_or_default();
+                explanations.insert(
+                    0,
+                    Explanation {
+                        category,
+                        rule: "statistical model".to_owned(),
+                        term: format!("p(ok) = {:.3}", p[0]),
+                    },
+                );
+            }
+            Some(_) => {}
+        }
+        explanations
     }
 
     /// The rules that fire on a prompt, with the term that made each fire, in file order: the
     /// first one decides the category.
-    fn fired_rules(&self, text: &Text) -> Vec<(usize, usize)> {
+    fn fired_rules(&self, text: &Text) -> Fired {
         let mut hits = Vec::new();
         for reading in text.readings() {
             self.forbidden.find(&reading, false, &mut hits);
@@ -348,6 +439,8 @@ impl PromptRules {
         let mut per_rule: Vec<RuleHits> =
             (0..self.rules.len()).map(|_| RuleHits::default()).collect();
         let mut global = Vec::new();
+        let mut church_safe = false;
+        let mut church_context = false;
         for hit in hits {
             let Some(pattern) = self.forbidden.patterns.get(hit.pattern) else {
                 continue;
@@ -355,6 +448,8 @@ impl PromptRules {
             for (owner, _) in &pattern.owners {
                 match *owner {
                     Owner::GlobalException => global.push(hit),
+                    Owner::ChurchSafe => church_safe = true,
+                    Owner::ChurchContext => church_context = true,
                     Owner::Rule { rule, role } => {
                         let Some(bucket) = per_rule.get_mut(rule) else {
                             continue;
@@ -372,6 +467,7 @@ impl PromptRules {
         }
 
         let mut fired = Vec::new();
+        let mut disguised = false;
         for (index, (rule, found)) in self.rules.iter().zip(&per_rule).enumerate() {
             if found.safe {
                 continue;
@@ -395,10 +491,16 @@ impl PromptRules {
                 terms.first()
             };
             if let Some(hit) = culprit {
+                disguised |= hit.disguise == Disguise::Evasion;
                 fired.push((index, hit.pattern));
             }
         }
-        fired
+        Fired {
+            rules: fired,
+            church_safe,
+            church_context,
+            disguised,
+        }
     }
 
     fn advice_for(&self, text: &Text, fields: Option<Fields>) -> Vec<Advice> {
@@ -480,4 +582,49 @@ impl PromptRules {
         }
         advice
     }
+}
+
+/// What the rules found in a prompt.
+struct Fired {
+    /// The rules that fire, with the term that made each fire, in file order: the first one
+    /// decides the category.
+    rules: Vec<(usize, usize)>,
+    /// A church-safe context (`[church].safe_contexts`) appears in the prompt.
+    church_safe: bool,
+    /// A church story or prayer context (`[church].contexts`) appears in the prompt.
+    church_context: bool,
+    /// A rule fired on a disguised term (« d r o g u e », « s3xy »): nobody disguises church
+    /// words, so the model cannot overrule it.
+    disguised: bool,
+}
+
+impl Fired {
+    fn church(&self) -> model::Church {
+        if self.church_safe {
+            model::Church::Safe
+        } else if self.church_context {
+            model::Church::Story
+        } else {
+            model::Church::None
+        }
+    }
+}
+
+/// The prompt's words for the model: the folded spelling as written, with cut-up words joined
+/// back (the last reading).
+fn reading_words(text: &Text) -> Vec<&str> {
+    text.readings()
+        .pop()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| t.forms.first().map(String::as_str))
+        .collect()
+}
+
+/// The rules the model is told about: none. Trained with the rules that fired as features, the
+/// model learnt « harmful when a rule fires » (the rules refuse every harmful prompt of the
+/// tuning half) and gave the words no weight: on the frozen half it caught nothing the rules
+/// missed. Trained on the words alone, it is a second, independent reader.
+fn model_rules(_found: &Fired) -> Vec<&'static str> {
+    Vec::new()
 }

@@ -17,6 +17,8 @@ pub(super) struct RulesFile {
     #[serde(default)]
     pub(super) global: GlobalFile,
     #[serde(default)]
+    pub(super) church: ChurchFile,
+    #[serde(default)]
     pub(super) rules: Vec<RuleFile>,
 }
 
@@ -36,6 +38,19 @@ pub(super) struct AdviceFile {
 pub(super) struct GlobalFile {
     #[serde(default)]
     pub(super) exceptions: Vec<String>,
+}
+
+/// Church-safe contexts: phrases of scripture and prayer that name a sin in order to reject it
+/// (« Tu ne tueras point »). Where one appears the rules are set aside and the model decides.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ChurchFile {
+    #[serde(default)]
+    pub(super) safe_contexts: Vec<String>,
+    /// Church stories and prayer (the Passion, martyrs, psalms, a stained-glass window): the
+    /// rules still apply, but a refusal needs the model's `story_*` thresholds.
+    #[serde(default)]
+    pub(super) contexts: Vec<String>,
 }
 
 #[derive(Deserialize)]

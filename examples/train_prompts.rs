@@ -1,0 +1,221 @@
+//! Retrains the statistical half of the prompt checks (issue 15) on the TUNING half of the
+//! labelled corpus, and writes its weights to `content/prompt-model.tsv`.
+//!
+//! ```text
+//! cargo run --example train_prompts            5-fold cross-validation figures, then the model
+//! cargo run --example train_prompts -- --cv    cross-validation figures only (nothing written)
+//! ```
+//!
+//! Never trains on, nor prints anything about, `tests/data/prompts-frozen.tsv`: that half
+//! decides, in `cargo nextest run -E 'test(/labelled_corpus/)'`.
+
+use anyhow::{Context, bail};
+use nanoclip::domain::prompt::model::{self, Example, Training, train};
+use nanoclip::domain::prompt::{Category, Model, PromptRules, Thresholds};
+
+const RULES: &str = "content/prompt-rules.toml";
+const TUNING: &str = "tests/data/prompts-tuning.tsv";
+const OUT: &str = "content/prompt-model.tsv";
+const FOLDS: usize = 5;
+
+/// The thresholds written with the model, chosen on the cross-validation figures of the tuning
+/// half: no church prompt refused out of fold, recall as high as that allows.
+const THRESHOLDS: Thresholds = Thresholds {
+    plain: 0.9,
+    after_rule: 0.02,
+    church: 0.9,
+    story_rule: 0.5,
+    story_plain: 0.95,
+};
+
+struct Row {
+    label: Option<Category>,
+    group: String,
+    prompt: String,
+    /// Every wording of one subject goes to the same fold, as the frozen half was split.
+    fold: usize,
+}
+
+fn read_rows(text: &str) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [label, group, _lang, prompt, subject] = fields[..] else {
+            bail!("{TUNING}:{}: expected 5 columns", n + 1);
+        };
+        let label = match label {
+            "ok" => None,
+            id => Some(Category::parse(id).with_context(|| format!("{TUNING}:{}: {id:?}", n + 1))?),
+        };
+        let fold = u64::from_str_radix(subject, 16)
+            .with_context(|| format!("{TUNING}:{}: subject {subject:?}", n + 1))?
+            as usize
+            % FOLDS;
+        rows.push(Row {
+            label,
+            group: group.to_owned(),
+            prompt: prompt.to_owned(),
+            fold,
+        });
+    }
+    Ok(rows)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cv_only = std::env::args().any(|a| a == "--cv");
+    let rules_text = std::fs::read_to_string(RULES).context(RULES)?;
+    let rules = PromptRules::from_toml(&rules_text).context(RULES)?;
+    if let Some(prompt) = std::env::args().skip_while(|a| a != "--explain").nth(1) {
+        // One prompt through the rules and the model as written in content/.
+        let model = Model::from_tsv(&std::fs::read_to_string(OUT).context(OUT)?)?;
+        println!("features: {:?}", rules.features(&prompt));
+        println!("rules alone: {:?}", rules.explain(&prompt));
+        let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
+        println!(
+            "p(ok, sexual, hate_violence, drugs_danger) = {:?}",
+            checker.probabilities(&prompt)
+        );
+        println!(
+            "verdict: {:?}, {:?}",
+            checker.check(&prompt).category,
+            checker.explain(&prompt)
+        );
+        return Ok(());
+    }
+    let rows = read_rows(&std::fs::read_to_string(TUNING).context(TUNING)?)?;
+    let examples: Vec<Example> = rows
+        .iter()
+        .map(|r| Example {
+            features: rules.features(&r.prompt),
+            class: model::class_of(r.label),
+        })
+        .collect();
+    // Settings may be tried from the command line (`--plain 0.6 --rate 0.5`…) before they are
+    // written into THRESHOLDS and Training::default().
+    let arg = |name: &str| -> Option<f32> {
+        std::env::args()
+            .skip_while(|a| a != name)
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+    };
+    let defaults = Training::default();
+    let settings = Training {
+        epochs: arg("--epochs").map_or(defaults.epochs, |v| v as usize),
+        rate: arg("--rate").unwrap_or(defaults.rate),
+        l2: arg("--l2").unwrap_or(defaults.l2),
+    };
+    let thresholds = Thresholds {
+        plain: arg("--plain").unwrap_or(THRESHOLDS.plain),
+        after_rule: arg("--after-rule").unwrap_or(THRESHOLDS.after_rule),
+        church: arg("--church").unwrap_or(THRESHOLDS.church),
+        story_rule: arg("--story-rule").unwrap_or(THRESHOLDS.story_rule),
+        story_plain: arg("--story-plain").unwrap_or(THRESHOLDS.story_plain),
+    };
+
+    // Cross-validation inside the tuning half, grouped by subject: a fold's subjects are unseen
+    // by the model it tests, as the frozen half's are.
+    let mut church = (0, 0);
+    let mut ok = (0, 0);
+    let mut harm = (0, 0);
+    let mut right_category = 0;
+    let mut misses = Vec::new();
+    for fold in 0..FOLDS {
+        let train_set: Vec<Example> = examples
+            .iter()
+            .zip(&rows)
+            .filter(|(_, r)| r.fold != fold)
+            .map(|(e, _)| Example {
+                features: e.features.clone(),
+                class: e.class,
+            })
+            .collect();
+        let trained = train(&train_set, settings);
+        let model = Model::from_tsv(&trained.to_tsv(thresholds, "cross-validation"))?;
+        let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
+        for row in rows.iter().filter(|r| r.fold == fold) {
+            let got = checker.check(&row.prompt).category;
+            match row.label {
+                None => {
+                    ok.0 += 1;
+                    if row.group == "church" {
+                        church.0 += 1;
+                    }
+                    if got.is_some() {
+                        ok.1 += 1;
+                        if row.group == "church" {
+                            church.1 += 1;
+                        }
+                        misses.push(format!("refused  {}: {}", row.group, row.prompt));
+                    }
+                }
+                Some(expected) => {
+                    harm.0 += 1;
+                    if got.is_some() {
+                        harm.1 += 1;
+                    } else {
+                        misses.push(format!("allowed  {}: {}", expected.id(), row.prompt));
+                    }
+                    if got == Some(expected) {
+                        right_category += 1;
+                    }
+                }
+            }
+        }
+    }
+    for miss in &misses {
+        println!("{miss}");
+    }
+    println!(
+        "tuning half, {FOLDS}-fold cross-validation by subject: recall {:.3} ({}/{}), right category {:.3}, \
+         false refusals {}/{} ok, church {}/{}",
+        harm.1 as f64 / harm.0.max(1) as f64,
+        harm.1,
+        harm.0,
+        right_category as f64 / harm.0.max(1) as f64,
+        ok.1,
+        ok.0,
+        church.1,
+        church.0
+    );
+    // The rules alone on the tuning half's fine prompts: collisions the model has to undo.
+    let collisions: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.label.is_none() && rules.check(&r.prompt).category.is_some())
+        .collect();
+    for row in &collisions {
+        println!(
+            "rules alone refuse {}: {} ({:?})",
+            row.group,
+            row.prompt,
+            rules.explain(&row.prompt).first().map(|e| &e.term)
+        );
+    }
+    println!(
+        "the rules alone refuse {} of the tuning half's fine prompts",
+        collisions.len()
+    );
+    if cv_only {
+        return Ok(());
+    }
+
+    let trained = train(&examples, settings);
+    let header = format!(
+        "Weights of the prompt checks' statistical model: a multinomial logistic regression\n\
+         (classes ok, sexual, hate_violence, drugs_danger) over word and character n-grams, the\n\
+         rules fired and the church-safe contexts. Written by `cargo run --example train_prompts`\n\
+         from {TUNING} ({} prompts, {} epochs, rate {}, L2 {}); do not edit by hand.\n\
+         Columns: feature, then its weight for each class.",
+        examples.len(),
+        settings.epochs,
+        settings.rate,
+        settings.l2
+    );
+    let text = trained.to_tsv(thresholds, &header);
+    Model::from_tsv(&text).context("the model just written does not read back")?;
+    std::fs::write(OUT, &text).context(OUT)?;
+    println!("wrote {OUT}: {} lines", text.lines().count());
+    Ok(())
+}

@@ -1,0 +1,438 @@
+//! The statistical half of the prompt checks: a multinomial logistic regression over word
+//! unigrams and bigrams, character n-grams of each word, the rules that fired and the church-safe
+//! contexts found. Trained on the tuning half of the labelled corpus
+//! (`cargo run --example train_prompts`), deterministic (fixed order, no randomness), its weights
+//! are data: `content/prompt-model.tsv`, one feature per line with its four weights.
+//!
+//! At check time the features are hashed into a dense table (no allocation per feature), so a
+//! prompt costs a few hundred table reads.
+
+use std::fmt::Write as _;
+
+use super::*;
+
+/// The classes, in the order of the weights: `ok`, then `Category::ALL`.
+pub const CLASSES: usize = 4;
+const TABLE_BITS: u32 = 18;
+const TABLE_MASK: u32 = (1 << TABLE_BITS) - 1;
+
+/// The class index of a verdict: 0 for `ok`, then the categories in `Category::ALL` order.
+pub fn class_of(category: Option<Category>) -> usize {
+    category.map_or(0, |c| match c {
+        Category::Sexual => 1,
+        Category::HateViolence => 2,
+        Category::DrugsDanger => 3,
+    })
+}
+
+fn category_of(class: usize) -> Option<Category> {
+    match class {
+        1 => Some(Category::Sexual),
+        2 => Some(Category::HateViolence),
+        3 => Some(Category::DrugsDanger),
+        _ => None,
+    }
+}
+
+/// What the church lists found in a prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Church {
+    None,
+    /// A church story or prayer context (`[church].contexts`).
+    Story,
+    /// A church-safe context (`[church].safe_contexts`): the rules are set aside.
+    Safe,
+}
+
+/// When the model's probability that a prompt is harmful (1 − p(ok)) refuses it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// No rule fired and no church-safe context: the model alone decides.
+    pub plain: f32,
+    /// A rule fired: the model must agree, at least this much, for the refusal to stand.
+    pub after_rule: f32,
+    /// A church-safe context (a commandment, a prayer) was found: the rules are set aside and
+    /// only a model this sure refuses.
+    pub church: f32,
+    /// A church story or prayer context (the Passion, a martyr, a psalm) and a rule fired.
+    pub story_rule: f32,
+    /// A church story or prayer context and no rule fired.
+    pub story_plain: f32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            plain: 0.9,
+            after_rule: 0.02,
+            church: 0.9,
+            story_rule: 0.5,
+            story_plain: 0.95,
+        }
+    }
+}
+
+/// The trained weights, hashed into a dense table.
+pub struct Model {
+    table: Vec<[f32; CLASSES]>,
+    bias: [f32; CLASSES],
+    pub thresholds: Thresholds,
+    features: usize,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("features", &self.features)
+            .field("thresholds", &self.thresholds)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("prompt model, line {line}: {reason}")]
+    Line { line: usize, reason: &'static str },
+}
+
+/// FNV-1a, 32 bits: stable across builds and platforms, unlike `std`'s hasher.
+fn fnv(bytes: impl IntoIterator<Item = u8>) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in bytes {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// Calls `each` with every feature of a prompt, as the pieces of its name (`["w:", word]`), so
+/// that checking hashes the pieces without building the name. The words are the folded spellings
+/// as written (joined back where a word was cut up).
+pub(super) fn for_each_feature(
+    words: &[&str],
+    rules_fired: &[&str],
+    church: Church,
+    each: &mut dyn FnMut(&[&str]),
+) {
+    let mut padded = String::with_capacity(32);
+    let mut bounds: Vec<usize> = Vec::with_capacity(32);
+    for (i, word) in words.iter().enumerate() {
+        each(&["w:", word]);
+        if let Some(next) = words.get(i + 1) {
+            each(&["b:", word, " ", next]);
+        }
+        padded.clear();
+        padded.push('^');
+        padded.push_str(word);
+        padded.push('$');
+        bounds.clear();
+        bounds.extend(padded.char_indices().map(|(at, _)| at));
+        bounds.push(padded.len());
+        let chars = bounds.len() - 1;
+        if chars >= 5 {
+            for n in [3usize, 4] {
+                for start in 0..=chars - n {
+                    if let (Some(&from), Some(&to)) = (bounds.get(start), bounds.get(start + n))
+                        && let Some(gram) = padded.get(from..to)
+                    {
+                        each(&["c:", gram]);
+                    }
+                }
+            }
+        }
+    }
+    for rule in rules_fired {
+        each(&["r:", rule]);
+    }
+    match church {
+        Church::None => {}
+        Church::Story => each(&["k:story"]),
+        Church::Safe => each(&["k:church"]),
+    }
+    each(&["k:bias-words"]);
+}
+
+/// The hash of a feature given as pieces: the same as the hash of the joined name.
+fn fnv_pieces(pieces: &[&str]) -> u32 {
+    fnv(pieces.iter().flat_map(|p| p.bytes()))
+}
+
+/// Whether a feature is a flag (a rule fired, a church-safe context), worth 1, rather than a
+/// piece of text, worth 1/√n among the n pieces of a prompt (so long prompts do not shout).
+fn is_flag(feature: &str) -> bool {
+    feature.starts_with("r:") || feature.starts_with("k:")
+}
+
+fn text_scale(count: usize) -> f32 {
+    1.0 / (count.max(1) as f32).sqrt()
+}
+
+fn softmax(z: &mut [f32; CLASSES]) {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in z.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for v in z.iter_mut() {
+        *v /= sum;
+    }
+}
+
+impl Model {
+    /// Reads `content/prompt-model.tsv`: `threshold<TAB>name<TAB>value`, `bias<TAB>w…` and
+    /// `feature<TAB>w0<TAB>w1<TAB>w2<TAB>w3` lines; `#` starts a comment.
+    pub fn from_tsv(text: &str) -> Result<Self, ModelError> {
+        let mut model = Self {
+            table: vec![[0.0; CLASSES]; 1 << TABLE_BITS],
+            bias: [0.0; CLASSES],
+            thresholds: Thresholds::default(),
+            features: 0,
+        };
+        for (number, line) in text.lines().enumerate() {
+            let line_no = number + 1;
+            let bad = |reason| ModelError::Line {
+                line: line_no,
+                reason,
+            };
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut fields = line.split('\t');
+            let name = fields.next().ok_or(bad("empty line"))?;
+            if name == "threshold" {
+                let which = fields.next().ok_or(bad("threshold without a name"))?;
+                let value: f32 = fields
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(bad("threshold without a number"))?;
+                match which {
+                    "plain" => model.thresholds.plain = value,
+                    "after_rule" => model.thresholds.after_rule = value,
+                    "church" => model.thresholds.church = value,
+                    "story_rule" => model.thresholds.story_rule = value,
+                    "story_plain" => model.thresholds.story_plain = value,
+                    _ => return Err(bad("unknown threshold")),
+                }
+                continue;
+            }
+            let mut weights = [0.0f32; CLASSES];
+            for w in &mut weights {
+                *w = fields
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(bad("expected four weights"))?;
+            }
+            if fields.next().is_some() {
+                return Err(bad("more than four weights"));
+            }
+            if name == "bias" {
+                model.bias = weights;
+            } else {
+                let slot = &mut model.table[(fnv(name.bytes()) & TABLE_MASK) as usize];
+                for (s, w) in slot.iter_mut().zip(weights) {
+                    *s += w;
+                }
+                model.features += 1;
+            }
+        }
+        Ok(model)
+    }
+
+    /// The probabilities of `ok` and of each category.
+    pub(super) fn probabilities(
+        &self,
+        words: &[&str],
+        rules_fired: &[&str],
+        church: Church,
+    ) -> [f32; CLASSES] {
+        let mut text = [0.0f32; CLASSES];
+        let mut flags = [0.0f32; CLASSES];
+        let mut count = 0usize;
+        for_each_feature(words, rules_fired, church, &mut |pieces| {
+            let flag = pieces.first().is_some_and(|p| is_flag(p));
+            count += usize::from(!flag);
+            if let Some(w) = self.table.get((fnv_pieces(pieces) & TABLE_MASK) as usize) {
+                let sum = if flag { &mut flags } else { &mut text };
+                for (z, w) in sum.iter_mut().zip(w) {
+                    *z += w;
+                }
+            }
+        });
+        let scale = text_scale(count);
+        let mut z = self.bias;
+        for ((z, t), f) in z.iter_mut().zip(text).zip(flags) {
+            *z += t * scale + f;
+        }
+        softmax(&mut z);
+        z
+    }
+
+    /// The verdict of the rules and the model together.
+    pub(super) fn decide(
+        &self,
+        p: &[f32; CLASSES],
+        rule_category: Option<Category>,
+        church: Church,
+    ) -> Option<Category> {
+        let harm = 1.0 - p[0];
+        let model_category = || {
+            (1..CLASSES)
+                .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+                .and_then(category_of)
+        };
+        let t = &self.thresholds;
+        let (after_rule, plain) = match church {
+            Church::Safe => {
+                return (harm >= t.church).then(model_category).flatten();
+            }
+            Church::Story => (t.story_rule, t.story_plain),
+            Church::None => (t.after_rule, t.plain),
+        };
+        match rule_category {
+            Some(category) => (harm >= after_rule).then_some(category),
+            None => (harm >= plain).then(model_category).flatten(),
+        }
+    }
+}
+
+/// One labelled prompt, as features, for training.
+pub struct Example {
+    pub features: Vec<String>,
+    pub class: usize,
+}
+
+/// Training settings: passes over the examples, the learning rate and the L2 penalty.
+#[derive(Debug, Clone, Copy)]
+pub struct Training {
+    pub epochs: usize,
+    pub rate: f32,
+    pub l2: f32,
+}
+
+impl Default for Training {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            rate: 0.3,
+            l2: 1e-3,
+        }
+    }
+}
+
+/// Trained weights by feature name, before they are written out.
+pub struct Trained {
+    pub names: Vec<String>,
+    pub weights: Vec<[f32; CLASSES]>,
+    pub bias: [f32; CLASSES],
+}
+
+/// Stochastic gradient descent on the multinomial logistic loss, examples visited in a fixed
+/// order that is a deterministic permutation per epoch: the same corpus gives the same weights.
+pub fn train(examples: &[Example], settings: Training) -> Trained {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    // Each example: its features as (index, value), duplicates summed, and its class.
+    let encoded: Vec<(Vec<(usize, f32)>, usize)> = examples
+        .iter()
+        .map(|e| {
+            let scale = text_scale(e.features.iter().filter(|f| !is_flag(f)).count());
+            let mut ids: Vec<(usize, f32)> = e
+                .features
+                .iter()
+                .map(|f| {
+                    let id = *index.entry(f.as_str()).or_insert_with(|| {
+                        names.push(f.clone());
+                        names.len() - 1
+                    });
+                    (id, if is_flag(f) { 1.0 } else { scale })
+                })
+                .collect();
+            ids.sort_unstable_by_key(|&(id, _)| id);
+            ids.dedup_by(|b, a| {
+                let same = a.0 == b.0;
+                if same {
+                    a.1 += b.1;
+                }
+                same
+            });
+            (ids, e.class)
+        })
+        .collect();
+    let mut weights = vec![[0.0f32; CLASSES]; names.len()];
+    let mut bias = [0.0f32; CLASSES];
+    let n = encoded.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for epoch in 0..settings.epochs {
+        // Fisher–Yates with a fixed xorshift generator.
+        for i in (1..n).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            order.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let rate = settings.rate / (1.0 + epoch as f32 * 0.2);
+        for &i in &order {
+            let Some((ids, class)) = encoded.get(i) else {
+                continue;
+            };
+            let mut z = bias;
+            for &(id, x) in ids {
+                for (z, w) in z.iter_mut().zip(&weights[id]) {
+                    *z += w * x;
+                }
+            }
+            softmax(&mut z);
+            let mut grad = z;
+            grad[*class] -= 1.0;
+            for (b, g) in bias.iter_mut().zip(grad) {
+                *b -= rate * g;
+            }
+            for &(id, x) in ids {
+                for (w, g) in weights[id].iter_mut().zip(grad) {
+                    *w -= rate * (g * x + settings.l2 * *w);
+                }
+            }
+        }
+    }
+    Trained {
+        names,
+        weights,
+        bias,
+    }
+}
+
+impl Trained {
+    /// The weights file: the thresholds, the bias, then one line per feature whose largest weight
+    /// is not negligible, sorted by name so that a retrain shows as a readable diff.
+    pub fn to_tsv(&self, thresholds: Thresholds, header: &str) -> String {
+        let mut out = String::new();
+        for line in header.lines() {
+            let _ = writeln!(out, "# {line}");
+        }
+        let _ = writeln!(out, "threshold\tplain\t{}", thresholds.plain);
+        let _ = writeln!(out, "threshold\tafter_rule\t{}", thresholds.after_rule);
+        let _ = writeln!(out, "threshold\tchurch\t{}", thresholds.church);
+        let _ = writeln!(out, "threshold\tstory_rule\t{}", thresholds.story_rule);
+        let _ = writeln!(out, "threshold\tstory_plain\t{}", thresholds.story_plain);
+        let row = |w: &[f32; CLASSES]| {
+            w.iter()
+                .map(|v| format!("{v:.4}"))
+                .collect::<Vec<_>>()
+                .join("\t")
+        };
+        let _ = writeln!(out, "bias\t{}", row(&self.bias));
+        let mut lines: Vec<(&String, &[f32; CLASSES])> = self
+            .names
+            .iter()
+            .zip(&self.weights)
+            .filter(|(name, w)| !name.contains(['\t', '\n']) && w.iter().any(|v| v.abs() >= 0.002))
+            .collect();
+        lines.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, w) in lines {
+            let _ = writeln!(out, "{name}\t{}", row(w));
+        }
+        out
+    }
+}
