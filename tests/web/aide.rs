@@ -561,8 +561,17 @@ fn score(library: &Library, file: &str) -> (usize, f64, f64, f64, Vec<String>) {
 #[test]
 fn the_search_is_scored_on_readers_questions_written_before_tuning() {
     let library = Library::load(&project_dir().join("content")).unwrap_or_else(|e| panic!("{e}"));
+    // While tuning, `SEARCH_EVAL_HALF=tuning` scores the tuning half alone, so that the frozen
+    // figures are not seen (nor is the floor checked); `cargo run --example search_tuning` also
+    // prints the tuning half's misses.
+    let tuning_only = std::env::var("SEARCH_EVAL_HALF").is_ok_and(|h| h == "tuning");
+    let files: &[&str] = if tuning_only {
+        &["tuning.tsv"]
+    } else {
+        &["tuning.tsv", "frozen.tsv"]
+    };
     let mut frozen_top1 = 0.0;
-    for file in ["tuning.tsv", "frozen.tsv"] {
+    for &file in files {
         let (n, top1, top3, mrr, lines) = score(&library, file);
         println!("{file}: {n} questions, top-1 {top1:.3}, top-3 {top3:.3}, MRR {mrr:.3}");
         for line in lines {
@@ -571,6 +580,9 @@ fn the_search_is_scored_on_readers_questions_written_before_tuning() {
         if file == "frozen.tsv" {
             frozen_top1 = top1;
         }
+    }
+    if tuning_only {
+        return;
     }
     assert!(
         frozen_top1 >= FROZEN_TOP1_FLOOR,
