@@ -3,7 +3,9 @@
 //! frozen half is never read here: it is scored once, after tuning, by
 //! `aide::the_search_is_scored_on_readers_questions_written_before_tuning`.
 //!
-//! Run: `cargo run --example search_tuning` (`-- --all` also prints the questions it gets right).
+//! Run: `cargo run --example search_tuning` (`-- --all` also prints the questions it gets right;
+//! `-- --variants` asks each question without accents and with two letters of its longest word
+//! swapped, a check that the tuning generalises).
 
 use std::path::Path;
 
@@ -11,6 +13,7 @@ use nanoclip::content::Library;
 
 fn main() -> anyhow::Result<()> {
     let all = std::env::args().any(|a| a == "--all");
+    let variants = std::env::args().any(|a| a == "--variants");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let library = Library::load(&root.join("content"))?;
     let text = std::fs::read_to_string(root.join("tests/data/search-questions/tuning.tsv"))?;
@@ -22,6 +25,7 @@ fn main() -> anyhow::Result<()> {
         let Some((expected, question)) = line.split_once('\t') else {
             anyhow::bail!("not slug<TAB>question: {line}");
         };
+        let question = &variant(question, variants);
         let hits = library.search.search(question, 10);
         let rank = hits.iter().position(|h| h.slug == expected);
         n += 1;
@@ -50,4 +54,22 @@ fn main() -> anyhow::Result<()> {
         rr / n_f
     );
     Ok(())
+}
+
+/// The question without accents, with the middle letters of its longest word swapped.
+fn variant(question: &str, on: bool) -> String {
+    if !on {
+        return question.to_owned();
+    }
+    let folded = nanoclip::content::text::fold(question);
+    let Some(longest) = folded.split_whitespace().max_by_key(|w| w.len()) else {
+        return folded;
+    };
+    let mut letters: Vec<char> = longest.chars().collect();
+    let middle = letters.len() / 2;
+    if letters.len() >= 5 {
+        letters.swap(middle - 1, middle);
+    }
+    let swapped: String = letters.into_iter().collect();
+    folded.replacen(longest, &swapped, 1)
 }

@@ -35,11 +35,11 @@ pub struct SearchIndex {
     synonyms: HashMap<String, Vec<String>>,
     /// A one-word lexicon entry (folded) → the analysed terms of its synonyms.
     word_synonyms: HashMap<String, Vec<String>>,
-    /// Lexicon entries of several words (folded, found by substring) → their synonyms' terms.
-    phrase_synonyms: Vec<(String, Vec<String>)>,
-    /// English words and phrases (folded words) → the French words they mean (folded), and
-    /// those words' analysed terms.
-    english: Vec<(Vec<String>, String, Vec<String>)>,
+    /// Lexicon entries of several words (folded words) → their synonyms' terms.
+    phrase_synonyms: Vec<(Vec<String>, Vec<String>)>,
+    /// English words and phrases (folded words) → the French words they mean (folded words),
+    /// and those words' analysed terms.
+    english: Vec<(Vec<String>, Vec<String>, Vec<String>)>,
     /// English words that carry no subject, left out of a query.
     english_stop_words: std::collections::HashSet<String>,
     /// Words of the guides written with a hyphen, joined (« minilivre ») → the terms of the
@@ -50,6 +50,8 @@ pub struct SearchIndex {
     intents: Vec<Intent>,
     /// Folded words of the guides, with their frequency, for suggestions.
     vocabulary: Words,
+    /// The same and the lexicon's words, for correcting a query's unknown words.
+    spelling: Words,
     /// Every analysed term of the index, for prefix and typo expansion and for snippets.
     terms: Terms,
     /// The fields (bits, `FIELD_*`) holding each analysed term: a clause for a term absent
@@ -440,8 +442,9 @@ impl SearchIndex {
                     }
                 }
             }
-            if entry.contains(' ') {
-                phrase_synonyms.push((entry.clone(), analysed));
+            let words = pattern(entry);
+            if words.len() > 1 {
+                phrase_synonyms.push((words, analysed));
             } else {
                 word_synonyms.insert(entry.clone(), analysed);
             }
@@ -452,7 +455,7 @@ impl SearchIndex {
             .iter()
             .map(|(words, french)| {
                 let analysed = terms(&analyzer, french).into_iter().map(|(t, _)| t);
-                (pattern(words), fold(french), analysed.collect())
+                (pattern(words), pattern(french), analysed.collect())
             })
             .collect();
         let english_stop_words = lexicon.english_stop_words.iter().map(|w| fold(w)).collect();
@@ -467,6 +470,33 @@ impl SearchIndex {
                 })
             })
             .collect();
+
+        let mut spelling = vocabulary.clone();
+        for joined in compounds.keys() {
+            spelling.entry(joined.clone()).or_insert(1);
+        }
+        let lexicon_words = synonym_groups
+            .iter()
+            .flatten()
+            .chain(
+                lexicon
+                    .anglais
+                    .iter()
+                    .flat_map(|(english, french)| [english, french]),
+            )
+            .chain(
+                lexicon
+                    .intentions
+                    .iter()
+                    .flat_map(|i| i.mots.iter().chain(&i.avec)),
+            );
+        for entry in lexicon_words {
+            for word in pattern(entry) {
+                if word.chars().count() >= 4 && !word.contains('*') {
+                    spelling.entry(word).or_insert(1);
+                }
+            }
+        }
 
         let terms = Terms::new(indexed.into_iter().collect());
         let texts = lines_by_slug
@@ -486,6 +516,7 @@ impl SearchIndex {
             compounds,
             intents,
             vocabulary: Words::new(vocabulary),
+            spelling: Words::new(spelling),
             terms,
             in_fields,
             docs,
@@ -519,7 +550,7 @@ impl SearchIndex {
     /// (`SYNONYM_WEIGHT`); and the first intent that holds.
     fn prepare(&self, query: &str) -> Prepared {
         let folded = fold(query);
-        let said: Vec<&str> = folded
+        let mut said: Vec<&str> = folded
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
             .collect();
@@ -544,15 +575,35 @@ impl SearchIndex {
         for term in &own {
             push(term, 1.0);
         }
+        // A word unknown to the guides and the lexicon, whose term the index lacks, stands for
+        // the nearest known word (« tarfis », « colelgue »), in what follows too.
+        let mut corrected = Vec::new();
+        for word in &mut said {
+            if self.known(word)
+                || terms(&self.analyzer, word)
+                    .iter()
+                    .all(|(t, _)| self.scores.contains_key(t))
+            {
+                continue;
+            }
+            if let Some(near) = self.spelling.nearest(word) {
+                *word = near;
+                corrected.push(near);
+            }
+        }
+        for word in corrected {
+            for (term, _) in terms(&self.analyzer, word) {
+                push(&term, CORRECTION_WEIGHT);
+            }
+        }
         // The French words the query means, for the lexicon's synonyms.
-        let mut meant = folded.clone();
+        let mut meant: Vec<&str> = said.clone();
         for (pattern, french, analysed) in &self.english {
             if occurs(pattern, &said) {
                 for term in analysed {
                     push(term, 1.0);
                 }
-                meant.push(' ');
-                meant.push_str(french);
+                meant.extend(french.iter().map(String::as_str));
             }
         }
         for word in &said {
@@ -562,31 +613,15 @@ impl SearchIndex {
                 }
             }
         }
-        for word in &said {
-            if self.known(word)
-                || terms(&self.analyzer, word)
-                    .iter()
-                    .all(|(t, _)| self.scores.contains_key(t))
-            {
-                continue;
-            }
-            if let Some(known) = self.vocabulary.nearest(word) {
-                for (term, _) in terms(&self.analyzer, known) {
-                    push(&term, CORRECTION_WEIGHT);
-                }
-                meant.push(' ');
-                meant.push_str(known);
-            }
-        }
-        for word in words(&meant) {
-            if let Some(others) = self.word_synonyms.get(&word) {
+        for word in &meant {
+            if let Some(others) = self.word_synonyms.get(*word) {
                 for term in others {
                     push(term, SYNONYM_WEIGHT);
                 }
             }
         }
         for (entry, others) in &self.phrase_synonyms {
-            if meant.contains(entry.as_str()) {
+            if occurs(entry, &meant) {
                 for term in others {
                     push(term, SYNONYM_WEIGHT);
                 }
