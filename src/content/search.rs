@@ -113,6 +113,9 @@ struct Intent {
 /// The weight of a lexicon synonym, of a correction of an unknown word, against the query's
 /// own words (1).
 const SYNONYM_WEIGHT: f32 = 0.5;
+/// A lexicon entry of several words found in a query (« en même temps ») says more than a
+/// single word: its synonyms count fully.
+const PHRASE_SYNONYM_WEIGHT: f32 = 1.0;
 const CORRECTION_WEIGHT: f32 = 0.8;
 
 /// Whether the words of `pattern` follow each other in `words` (see `Intention`).
@@ -613,15 +616,15 @@ impl SearchIndex {
                 }
             }
         }
-        for word in &meant {
-            if let Some(others) = self.word_synonyms.get(*word) {
+        for (entry, others) in &self.phrase_synonyms {
+            if occurs(entry, &meant) {
                 for term in others {
-                    push(term, SYNONYM_WEIGHT);
+                    push(term, PHRASE_SYNONYM_WEIGHT);
                 }
             }
         }
-        for (entry, others) in &self.phrase_synonyms {
-            if occurs(entry, &meant) {
+        for word in &meant {
+            if let Some(others) = self.word_synonyms.get(*word) {
                 for term in others {
                     push(term, SYNONYM_WEIGHT);
                 }
