@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo run --example search_tuning` (`-- --all` also prints the questions it gets right;
 //! `-- --variants` asks each question without accents and with two letters of its longest word
-//! swapped, a check that the tuning generalises).
+//! swapped, a check that the tuning generalises; `-- --stdin` reads other slug<TAB>question
+//! lines from the standard input instead).
 
 use std::path::Path;
 
@@ -16,7 +17,11 @@ fn main() -> anyhow::Result<()> {
     let variants = std::env::args().any(|a| a == "--variants");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let library = Library::load(&root.join("content"))?;
-    let text = std::fs::read_to_string(root.join("tests/data/search-questions/tuning.tsv"))?;
+    let text = if std::env::args().any(|a| a == "--stdin") {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(root.join("tests/data/search-questions/tuning.tsv"))?
+    };
     let (mut n, mut top1, mut top3, mut rr) = (0usize, 0usize, 0usize, 0f64);
     for line in text
         .lines()

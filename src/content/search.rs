@@ -6,6 +6,17 @@
 //! term as a prefix (`expir` finds `expirent`), and within one edit for words of five letters or
 //! more (typos). Synonyms from `content/synonymes.toml` widen each word; an unknown word gets a
 //! « Vouliez-vous dire … ? » from the nearest word of the guides.
+//!
+//! Readers' questions (#15, `tests/data/search-questions/`) taught four more things, all data in
+//! the lexicon or the guides' front matter rather than code:
+//! - an unknown word is searched as the nearest word of the guides or the lexicon (a swap of two
+//!   neighbours is one edit: « tarfis », « colelgue »), and a hyphenated word of the guides
+//!   typed without its hyphen (« minilivre ») as the hyphenated one;
+//! - English words and phrases mean French words of the guides (« refund », « how much »), and
+//!   English function words (« how », « the ») are left out;
+//! - a multi-word lexicon entry in a query (« en même temps ») counts fully;
+//! - an intent (« ça marche pas », « bloquée », « failed »; a prompt refused; what is allowed;
+//!   a purchase to cancel) puts its guide first, whatever the subject's words favour.
 
 use std::collections::HashMap;
 
@@ -37,9 +48,9 @@ pub struct SearchIndex {
     word_synonyms: HashMap<String, Vec<String>>,
     /// Lexicon entries of several words (folded words) → their synonyms' terms.
     phrase_synonyms: Vec<(Vec<String>, Vec<String>)>,
-    /// English words and phrases (folded words) → the French words they mean (folded words),
-    /// and those words' analysed terms.
-    english: Vec<(Vec<String>, Vec<String>, Vec<String>)>,
+    /// English words and phrases (folded words), by first word → the French words they mean
+    /// (folded words), and those words' analysed terms.
+    english: HashMap<String, Vec<English>>,
     /// English words that carry no subject, left out of a query.
     english_stop_words: std::collections::HashSet<String>,
     /// Words of the guides written with a hyphen, joined (« minilivre ») → the terms of the
@@ -101,6 +112,14 @@ pub struct Intention {
     pub mots: Vec<String>,
     #[serde(default)]
     pub avec: Vec<String>,
+}
+
+/// An English word or phrase of the lexicon.
+struct English {
+    words: Vec<String>,
+    french: Vec<String>,
+    /// The French words' analysed terms.
+    terms: Vec<String>,
 }
 
 struct Intent {
@@ -453,14 +472,21 @@ impl SearchIndex {
             }
         }
 
-        let english = lexicon
-            .anglais
-            .iter()
-            .map(|(words, french)| {
-                let analysed = terms(&analyzer, french).into_iter().map(|(t, _)| t);
-                (pattern(words), pattern(french), analysed.collect())
-            })
-            .collect();
+        let mut english: HashMap<String, Vec<English>> = HashMap::new();
+        for (words, french) in &lexicon.anglais {
+            let words = pattern(words);
+            let Some(first) = words.first() else {
+                continue;
+            };
+            english.entry(first.clone()).or_default().push(English {
+                terms: terms(&analyzer, french)
+                    .into_iter()
+                    .map(|(t, _)| t)
+                    .collect(),
+                french: pattern(french),
+                words,
+            });
+        }
         let english_stop_words = lexicon.english_stop_words.iter().map(|w| fold(w)).collect();
         let intents = lexicon
             .intentions
@@ -601,12 +627,17 @@ impl SearchIndex {
         }
         // The French words the query means, for the lexicon's synonyms.
         let mut meant: Vec<&str> = said.clone();
-        for (pattern, french, analysed) in &self.english {
-            if occurs(pattern, &said) {
-                for term in analysed {
-                    push(term, 1.0);
+        for (at, word) in said.iter().enumerate() {
+            for entry in self.english.get(*word).map_or(&[][..], Vec::as_slice) {
+                if occurs(
+                    &entry.words,
+                    &said[at..at + entry.words.len().min(said.len() - at)],
+                ) {
+                    for term in &entry.terms {
+                        push(term, 1.0);
+                    }
+                    meant.extend(entry.french.iter().map(String::as_str));
                 }
-                meant.extend(french.iter().map(String::as_str));
             }
         }
         for word in &said {
@@ -653,8 +684,8 @@ impl SearchIndex {
             || self.english_stop_words.contains(word)
             || self
                 .english
-                .iter()
-                .any(|(p, _, _)| p.len() == 1 && p[0] == word)
+                .get(word)
+                .is_some_and(|entries| entries.iter().any(|e| e.words.len() == 1))
     }
 
     fn own_terms(&self, query: &str) -> Vec<String> {
