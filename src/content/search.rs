@@ -103,8 +103,8 @@ pub struct Lexicon {
 }
 
 /// A kind of question and the guide that answers it: it holds when the query has one of
-/// `mots`, and one of `avec` if that is given. Entries are folded words; a word ending with
-/// `*` matches any word it starts (« bloqu* »: bloqué, bloquée…).
+/// `mots`, one of `avec` if that is given, and none of `sauf`. Entries are folded words; a
+/// word ending with `*` matches any word it starts (« bloqu* »: bloqué, bloquée…).
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Intention {
@@ -112,6 +112,8 @@ pub struct Intention {
     pub mots: Vec<String>,
     #[serde(default)]
     pub avec: Vec<String>,
+    #[serde(default)]
+    pub sauf: Vec<String>,
 }
 
 /// An English word or phrase of the lexicon.
@@ -127,6 +129,7 @@ struct Intent {
     guide: usize,
     words: Vec<Vec<String>>,
     with: Vec<Vec<String>>,
+    unless: Vec<Vec<String>>,
 }
 
 /// The weight of a lexicon synonym, of a correction of an unknown word, against the query's
@@ -496,6 +499,7 @@ impl SearchIndex {
                     guide: docs.iter().position(|(_, slug)| *slug == intention.guide)?,
                     words: intention.mots.iter().map(|w| pattern(w)).collect(),
                     with: intention.avec.iter().map(|w| pattern(w)).collect(),
+                    unless: intention.sauf.iter().map(|w| pattern(w)).collect(),
                 })
             })
             .collect();
@@ -665,7 +669,7 @@ impl SearchIndex {
         let intent = self
             .intents
             .iter()
-            .find(|i| holds(&i.words) && (i.with.is_empty() || holds(&i.with)))
+            .find(|i| holds(&i.words) && (i.with.is_empty() || holds(&i.with)) && !holds(&i.unless))
             .map(|i| i.guide);
         Prepared {
             own,
