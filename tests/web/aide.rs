@@ -557,7 +557,8 @@ fn score(library: &Library, file: &str) -> (usize, f64, f64, f64, Vec<String>) {
 
 /// The readers' questions written before any tuning (#15), in two halves: the tuning half may be
 /// looked at while improving the search; the frozen half never is, and decides. Prints both.
-/// The floor is today's frozen figure less a margin (a regression guard); #15's target is 0.95.
+/// #15's target is 0.95 on the frozen half; it is not met yet, so the floor is the frozen figure
+/// reached (a regression guard), to be raised to 0.95 when the search gets there.
 #[test]
 fn the_search_is_scored_on_readers_questions_written_before_tuning() {
     let library = Library::load(&project_dir().join("content")).unwrap_or_else(|e| panic!("{e}"));
@@ -589,5 +590,8 @@ fn the_search_is_scored_on_readers_questions_written_before_tuning() {
         "frozen top-1 {frozen_top1:.3}"
     );
 }
-/// The frozen half's top-1 before any tuning was 0.760 (tuning half 0.821), on 2026-12-04.
-const FROZEN_TOP1_FLOOR: f64 = 0.73;
+/// The frozen half's top-1 before any tuning was 0.760 (tuning half 0.821), on 2026-12-04. After
+/// tuning (intents, English, corrections, compounds, lexicon; frozen half run once, after the
+/// last tuning change), on 2026-12-05: frozen 0.844 (top-3 0.966, MRR 0.905), tuning 0.961
+/// (top-3 0.989, MRR 0.976).
+const FROZEN_TOP1_FLOOR: f64 = 0.84;
