@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use guide::{Figure, FigureField, Guide, LiveTable, Segment};
-use search::SearchIndex;
+use search::{Lexicon, SearchIndex};
 
 /// A problem in the content, with the file and line to fix.
 #[derive(Debug, Clone)]
@@ -56,11 +56,6 @@ struct Categories {
     category: Vec<Category>,
 }
 
-#[derive(Deserialize)]
-struct Synonyms {
-    groups: Vec<Vec<String>>,
-}
-
 pub struct Library {
     /// In reading order: by category, then `order`.
     pub guides: Vec<Guide>,
@@ -90,13 +85,12 @@ impl Library {
                 Vec::new()
             });
         let synonyms_path = dir.join("synonymes.toml");
-        let synonyms = std::fs::read_to_string(&synonyms_path)
+        let lexicon = std::fs::read_to_string(&synonyms_path)
             .map_err(|e| e.to_string())
-            .and_then(|t| toml::from_str::<Synonyms>(&t).map_err(|e| e.to_string()))
-            .map(|s| s.groups)
+            .and_then(|t| toml::from_str::<Lexicon>(&t).map_err(|e| e.to_string()))
             .unwrap_or_else(|e| {
                 errors.push(file_error(&synonyms_path, e));
-                Vec::new()
+                Lexicon::default()
             });
 
         let mut paths: Vec<_> = match std::fs::read_dir(dir) {
@@ -178,7 +172,7 @@ impl Library {
             .enumerate()
             .map(|(i, g)| (g.slug.clone(), i))
             .collect();
-        let search = SearchIndex::build(&guides, &synonyms).map_err(|e| {
+        let search = SearchIndex::build(&guides, &lexicon).map_err(|e| {
             ContentErrors(vec![ContentError {
                 file: dir.display().to_string(),
                 line: 0,

@@ -6,6 +6,17 @@
 //! term as a prefix (`expir` finds `expirent`), and within one edit for words of five letters or
 //! more (typos). Synonyms from `content/synonymes.toml` widen each word; an unknown word gets a
 //! « Vouliez-vous dire … ? » from the nearest word of the guides.
+//!
+//! Readers' questions (#15, `tests/data/search-questions/`) taught four more things, all data in
+//! the lexicon or the guides' front matter rather than code:
+//! - an unknown word is searched as the nearest word of the guides or the lexicon (a swap of two
+//!   neighbours is one edit: « tarfis », « colelgue »), and a hyphenated word of the guides
+//!   typed without its hyphen (« minilivre ») as the hyphenated one;
+//! - English words and phrases mean French words of the guides (« refund », « how much »), and
+//!   English function words (« how », « the ») are left out;
+//! - a multi-word lexicon entry in a query (« en même temps ») counts fully;
+//! - an intent (« ça marche pas », « bloquée », « failed »; a prompt refused; what is allowed;
+//!   a purchase to cancel) puts its guide first, whatever the subject's words favour.
 
 use std::collections::HashMap;
 
@@ -35,10 +46,23 @@ pub struct SearchIndex {
     synonyms: HashMap<String, Vec<String>>,
     /// A one-word lexicon entry (folded) → the analysed terms of its synonyms.
     word_synonyms: HashMap<String, Vec<String>>,
-    /// Lexicon entries of several words (folded, found by substring) → their synonyms' terms.
-    phrase_synonyms: Vec<(String, Vec<String>)>,
+    /// Lexicon entries of several words (folded words) → their synonyms' terms.
+    phrase_synonyms: Vec<(Vec<String>, Vec<String>)>,
+    /// English words and phrases (folded words), by first word → the French words they mean
+    /// (folded words), and those words' analysed terms.
+    english: HashMap<String, Vec<English>>,
+    /// English words that carry no subject, left out of a query.
+    english_stop_words: std::collections::HashSet<String>,
+    /// Words of the guides written with a hyphen, joined (« minilivre ») → the terms of the
+    /// hyphenated word (« mini », « livr »): readers often leave the hyphen out.
+    compounds: HashMap<String, Vec<String>>,
+    /// What a question asks for whatever its subject, in the lexicon's order: the first that
+    /// holds favours its guide.
+    intents: Vec<Intent>,
     /// Folded words of the guides, with their frequency, for suggestions.
     vocabulary: Words,
+    /// The same and the lexicon's words, for correcting a query's unknown words.
+    spelling: Words,
     /// Every analysed term of the index, for prefix and typo expansion and for snippets.
     terms: Terms,
     /// The fields (bits, `FIELD_*`) holding each analysed term: a clause for a term absent
@@ -57,6 +81,101 @@ pub struct SearchIndex {
     /// queries when full (quick_cache's S3-FIFO), rebuilt with the index.
     cache: quick_cache::sync::Cache<String, std::sync::Arc<Outcome>>,
 }
+
+/// `content/synonymes.toml`: the words readers type that the guides do not use.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lexicon {
+    /// Words for the same thing: a query word of a group also searches the others, at half
+    /// weight. A word belongs to one group.
+    pub groups: Vec<Vec<String>>,
+    /// English words that carry no subject (« how », « the »): left out of a query.
+    #[serde(default, rename = "mots-vides-anglais")]
+    pub english_stop_words: Vec<String>,
+    /// English words or phrases → the French words of the guides they mean, searched at full
+    /// weight (and with their synonyms).
+    #[serde(default)]
+    pub anglais: std::collections::BTreeMap<String, String>,
+    /// What a question asks for whatever its subject (« ça ne marche pas »): the first that
+    /// holds favours its guide.
+    #[serde(default)]
+    pub intentions: Vec<Intention>,
+}
+
+/// A kind of question and the guide that answers it: it holds when the query has one of
+/// `mots`, one of `avec` if that is given, and none of `sauf`. Entries are folded words; a
+/// word ending with `*` matches any word it starts (« bloqu* »: bloqué, bloquée…).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intention {
+    pub guide: String,
+    pub mots: Vec<String>,
+    #[serde(default)]
+    pub avec: Vec<String>,
+    #[serde(default)]
+    pub sauf: Vec<String>,
+}
+
+/// An English word or phrase of the lexicon.
+struct English {
+    words: Vec<String>,
+    french: Vec<String>,
+    /// The French words' analysed terms.
+    terms: Vec<String>,
+}
+
+struct Intent {
+    /// The guide's position in `docs`.
+    guide: usize,
+    words: Vec<Vec<String>>,
+    with: Vec<Vec<String>>,
+    unless: Vec<Vec<String>>,
+}
+
+/// The weight of a lexicon synonym, of a correction of an unknown word, against the query's
+/// own words (1).
+const SYNONYM_WEIGHT: f32 = 0.5;
+/// A lexicon entry of several words found in a query (« en même temps ») says more than a
+/// single word: its synonyms count fully.
+const PHRASE_SYNONYM_WEIGHT: f32 = 1.0;
+const CORRECTION_WEIGHT: f32 = 0.8;
+
+/// Whether the words of `pattern` follow each other in `words` (see `Intention`).
+fn occurs(pattern: &[String], words: &[&str]) -> bool {
+    !pattern.is_empty()
+        && words.windows(pattern.len()).any(|window| {
+            window
+                .iter()
+                .zip(pattern)
+                .all(|(word, p)| match p.strip_suffix('*') {
+                    Some(prefix) => word.starts_with(prefix),
+                    None => word == p,
+                })
+        })
+}
+
+/// The folded words of a lexicon entry.
+fn pattern(entry: &str) -> Vec<String> {
+    fold(entry)
+        .split(|c: char| !(c.is_alphanumeric() || c == '*'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A query prepared for scoring.
+struct Prepared {
+    /// The query's own analysed terms (English function words left out).
+    own: Vec<String>,
+    /// Those terms at weight 1, then what the lexicon, hyphen-less compounds and corrections
+    /// add (see `SearchIndex::prepare`).
+    weighted: Vec<(String, f32)>,
+    /// The guide (position in `docs`) of the first intent that holds.
+    intent: Option<usize>,
+}
+
+/// The boosts of a term found in a guide's title, keywords, headings and body.
+const FIELD_BOOSTS: [f32; 4] = [5.0, 4.0, 2.0, 1.0];
 
 const FIELD_TITLE: u8 = 1;
 const FIELD_KEYWORDS: u8 = 2;
@@ -161,7 +280,8 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 impl SearchIndex {
-    pub fn build(guides: &[Guide], synonym_groups: &[Vec<String>]) -> tantivy::Result<Self> {
+    pub fn build(guides: &[Guide], lexicon: &Lexicon) -> tantivy::Result<Self> {
+        let synonym_groups = &lexicon.groups;
         let mut schema = Schema::builder();
         let text = |stored: bool| {
             let options = TextOptions::default().set_indexing_options(
@@ -187,6 +307,7 @@ impl SearchIndex {
         index.tokenizers().register(TOKENIZER, analyzer.clone());
         let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 15_000_000)?;
         let mut vocabulary = HashMap::new();
+        let mut compounds: HashMap<String, Vec<String>> = HashMap::new();
         let mut indexed = std::collections::BTreeSet::new();
         let mut in_fields: HashMap<String, u8> = HashMap::new();
         let mut lines_by_slug = Vec::new();
@@ -242,6 +363,22 @@ impl SearchIndex {
                 fields.headings => headings,
                 fields.body => guide.text.as_str(),
             ))?;
+            for source in [&guide.title, &guide.text]
+                .into_iter()
+                .chain(&guide.keywords)
+            {
+                for compound in source.split(|c: char| !(c.is_alphanumeric() || c == '-')) {
+                    let compound = compound.trim_matches('-');
+                    if !compound.contains('-') {
+                        continue;
+                    }
+                    let joined = fold(compound).replace('-', "");
+                    if joined.chars().count() >= 4 && !compounds.contains_key(&joined) {
+                        let analysed = terms(&analyzer, compound).into_iter().map(|(t, _)| t);
+                        compounds.insert(joined, analysed.collect());
+                    }
+                }
+            }
             for word in words(&guide.title)
                 .chain(words(&guide.text))
                 .chain(guide.keywords.iter().flat_map(|k| words(k)))
@@ -330,10 +467,67 @@ impl SearchIndex {
                     }
                 }
             }
-            if entry.contains(' ') {
-                phrase_synonyms.push((entry.clone(), analysed));
+            let words = pattern(entry);
+            if words.len() > 1 {
+                phrase_synonyms.push((words, analysed));
             } else {
                 word_synonyms.insert(entry.clone(), analysed);
+            }
+        }
+
+        let mut english: HashMap<String, Vec<English>> = HashMap::new();
+        for (words, french) in &lexicon.anglais {
+            let words = pattern(words);
+            let Some(first) = words.first() else {
+                continue;
+            };
+            english.entry(first.clone()).or_default().push(English {
+                terms: terms(&analyzer, french)
+                    .into_iter()
+                    .map(|(t, _)| t)
+                    .collect(),
+                french: pattern(french),
+                words,
+            });
+        }
+        let english_stop_words = lexicon.english_stop_words.iter().map(|w| fold(w)).collect();
+        let intents = lexicon
+            .intentions
+            .iter()
+            .filter_map(|intention| {
+                Some(Intent {
+                    guide: docs.iter().position(|(_, slug)| *slug == intention.guide)?,
+                    words: intention.mots.iter().map(|w| pattern(w)).collect(),
+                    with: intention.avec.iter().map(|w| pattern(w)).collect(),
+                    unless: intention.sauf.iter().map(|w| pattern(w)).collect(),
+                })
+            })
+            .collect();
+
+        let mut spelling = vocabulary.clone();
+        for joined in compounds.keys() {
+            spelling.entry(joined.clone()).or_insert(1);
+        }
+        let lexicon_words = synonym_groups
+            .iter()
+            .flatten()
+            .chain(
+                lexicon
+                    .anglais
+                    .iter()
+                    .flat_map(|(english, french)| [english, french]),
+            )
+            .chain(
+                lexicon
+                    .intentions
+                    .iter()
+                    .flat_map(|i| i.mots.iter().chain(&i.avec)),
+            );
+        for entry in lexicon_words {
+            for word in pattern(entry) {
+                if word.chars().count() >= 4 && !word.contains('*') {
+                    spelling.entry(word).or_insert(1);
+                }
             }
         }
 
@@ -350,7 +544,12 @@ impl SearchIndex {
             synonyms,
             word_synonyms,
             phrase_synonyms,
+            english,
+            english_stop_words,
+            compounds,
+            intents,
             vocabulary: Words::new(vocabulary),
+            spelling: Words::new(spelling),
             terms,
             in_fields,
             docs,
@@ -362,9 +561,135 @@ impl SearchIndex {
 
     /// The best guides for `query`, best first.
     pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
-        let own = self.own_terms(query);
-        let weighted = self.weighted_terms(query, &own);
-        self.search_terms(&own, &weighted, limit)
+        let prepared = self.prepare(query);
+        self.search_prepared(&prepared, limit)
+    }
+
+    fn search_prepared(&self, prepared: &Prepared, limit: usize) -> Vec<Hit> {
+        let (mut total, mut matched) = self.totals(&prepared.own, &prepared.weighted);
+        if let Some(guide) = prepared.intent {
+            // First, the others keeping their order.
+            let top = total.iter().copied().fold(0f32, f32::max);
+            total[guide] += top + 1.0;
+            matched[guide] = true;
+        }
+        self.ranked(&total, &matched, limit)
+    }
+
+    /// The query's analysed terms, and what they are weighted with: its own terms (1), the
+    /// French words meant by its English words (1), the hyphenated words of the guides it
+    /// wrote without their hyphen (1), the nearest word of the guides for a word whose term
+    /// the index lacks (`CORRECTION_WEIGHT`), and the lexicon's synonyms of all these words
+    /// (`SYNONYM_WEIGHT`); and the first intent that holds.
+    fn prepare(&self, query: &str) -> Prepared {
+        let folded = fold(query);
+        let mut said: Vec<&str> = folded
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        let own = if said.iter().any(|w| self.english_stop_words.contains(*w)) {
+            let kept: Vec<&str> = query
+                .split(|c: char| c.is_whitespace() || c == '\'')
+                .filter(|w| {
+                    let word = fold(w.trim_matches(|c: char| !c.is_alphanumeric()));
+                    !self.english_stop_words.contains(&word)
+                })
+                .collect();
+            self.own_terms(&kept.join(" "))
+        } else {
+            self.own_terms(query)
+        };
+        let mut weighted: Vec<(String, f32)> = Vec::with_capacity(own.len() * 4);
+        let mut push = |term: &str, weight: f32| {
+            if !weighted.iter().any(|(t, _)| t == term) {
+                weighted.push((term.to_owned(), weight));
+            }
+        };
+        for term in &own {
+            push(term, 1.0);
+        }
+        // A word unknown to the guides and the lexicon, whose term the index lacks, stands for
+        // the nearest known word (« tarfis », « colelgue »), in what follows too.
+        let mut corrected = Vec::new();
+        for word in &mut said {
+            if self.known(word)
+                || terms(&self.analyzer, word)
+                    .iter()
+                    .all(|(t, _)| self.scores.contains_key(t))
+            {
+                continue;
+            }
+            if let Some(near) = self.spelling.nearest(word) {
+                *word = near;
+                corrected.push(near);
+            }
+        }
+        for word in corrected {
+            for (term, _) in terms(&self.analyzer, word) {
+                push(&term, CORRECTION_WEIGHT);
+            }
+        }
+        // The French words the query means, for the lexicon's synonyms.
+        let mut meant: Vec<&str> = said.clone();
+        for (at, word) in said.iter().enumerate() {
+            for entry in self.english.get(*word).map_or(&[][..], Vec::as_slice) {
+                if occurs(
+                    &entry.words,
+                    &said[at..at + entry.words.len().min(said.len() - at)],
+                ) {
+                    for term in &entry.terms {
+                        push(term, 1.0);
+                    }
+                    meant.extend(entry.french.iter().map(String::as_str));
+                }
+            }
+        }
+        for word in &said {
+            if let Some(analysed) = self.compounds.get(*word) {
+                for term in analysed {
+                    push(term, 1.0);
+                }
+            }
+        }
+        for (entry, others) in &self.phrase_synonyms {
+            if occurs(entry, &meant) {
+                for term in others {
+                    push(term, PHRASE_SYNONYM_WEIGHT);
+                }
+            }
+        }
+        for word in &meant {
+            if let Some(others) = self.word_synonyms.get(*word) {
+                for term in others {
+                    push(term, SYNONYM_WEIGHT);
+                }
+            }
+        }
+        let holds = |patterns: &[Vec<String>]| patterns.iter().any(|p| occurs(p, &said));
+        let intent = self
+            .intents
+            .iter()
+            .find(|i| holds(&i.words) && (i.with.is_empty() || holds(&i.with)) && !holds(&i.unless))
+            .map(|i| i.guide);
+        Prepared {
+            own,
+            weighted,
+            intent,
+        }
+    }
+
+    /// Whether a folded word is one the search knows without correction: short, or in the
+    /// guides, the lexicon or the hyphenated words of the guides.
+    fn known(&self, word: &str) -> bool {
+        word.chars().count() < 4
+            || self.vocabulary.count.contains_key(word)
+            || self.synonyms.contains_key(word)
+            || self.compounds.contains_key(word)
+            || self.english_stop_words.contains(word)
+            || self
+                .english
+                .get(word)
+                .is_some_and(|entries| entries.iter().any(|e| e.words.len() == 1))
     }
 
     fn own_terms(&self, query: &str) -> Vec<String> {
@@ -379,7 +704,14 @@ impl SearchIndex {
     /// each term's clauses (exact, then expansions at 0.3, in title, keywords, headings and
     /// body), added in the order tantivy's boolean query adds them, so that the scores and
     /// the order are tantivy's; equal scores in index order, as tantivy's top documents.
+    #[cfg(test)]
     fn search_terms(&self, own: &[String], weighted: &[(String, f32)], limit: usize) -> Vec<Hit> {
+        let (total, matched) = self.totals(own, weighted);
+        self.ranked(&total, &matched, limit)
+    }
+
+    /// Each guide's score (see `search_terms`), and whether it matched at all.
+    fn totals(&self, own: &[String], weighted: &[(String, f32)]) -> (Vec<f32>, Vec<bool>) {
         let n = self.docs.len();
         let mut total = vec![0f32; n];
         let mut matched = vec![false; n];
@@ -399,7 +731,7 @@ impl SearchIndex {
             let expansions = self.expand(term);
             clause.fill(0.0);
             in_clause.fill(false);
-            for (k, boost) in [5.0f32, 4.0, 2.0, 1.0].into_iter().enumerate() {
+            for (k, boost) in FIELD_BOOSTS.into_iter().enumerate() {
                 let mut add = |t: &str, factor: f32| {
                     for &(doc, score) in self.scores.get(t).map_or(&[][..], |s| s[k].as_slice()) {
                         clause[doc as usize] += score * factor;
@@ -418,6 +750,12 @@ impl SearchIndex {
                 }
             }
         }
+        (total, matched)
+    }
+
+    /// The matched guides, best first; equal scores in index order, as tantivy's top documents.
+    fn ranked(&self, total: &[f32], matched: &[bool], limit: usize) -> Vec<Hit> {
+        let n = self.docs.len();
         let mut ranked: Vec<(f32, usize)> = (0..n)
             .filter(|&doc| matched[doc])
             .map(|doc| (total[doc], doc))
@@ -433,38 +771,9 @@ impl SearchIndex {
             .collect()
     }
 
-    /// Analysed terms of the query, each with its synonyms' terms (lower weight).
+    /// Analysed terms of the query, each with its weight (see `prepare`).
     pub fn query_terms(&self, query: &str) -> Vec<(String, f32)> {
-        self.weighted_terms(query, &self.own_terms(query))
-    }
-
-    fn weighted_terms(&self, query: &str, own: &[String]) -> Vec<(String, f32)> {
-        let mut out: Vec<(String, f32)> = Vec::with_capacity(own.len() * 4);
-        let mut push = |term: &str, weight: f32| {
-            if !out.iter().any(|(t, _)| t == term) {
-                out.push((term.to_owned(), weight));
-            }
-        };
-        for term in own {
-            push(term, 1.0);
-        }
-        // Synonyms of single words and of multi-word entries found in the query.
-        let folded = fold(query);
-        for word in words(&folded) {
-            if let Some(others) = self.word_synonyms.get(&word) {
-                for term in others {
-                    push(term, 0.5);
-                }
-            }
-        }
-        for (entry, others) in &self.phrase_synonyms {
-            if folded.contains(entry.as_str()) {
-                for term in others {
-                    push(term, 0.5);
-                }
-            }
-        }
-        out
+        self.prepare(query).weighted
     }
 
     /// Whether `term` is indexed in one of `fields` (bits).
@@ -515,12 +824,15 @@ impl SearchIndex {
         for (term, weight) in weighted {
             let expansions = self.expand(term);
             let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-            for (field, bit, boost) in [
-                (f.title, FIELD_TITLE, 5.0),
-                (f.keywords, FIELD_KEYWORDS, 4.0),
-                (f.headings, FIELD_HEADINGS, 2.0),
-                (f.body, FIELD_BODY, 1.0),
-            ] {
+            for ((field, bit), boost) in [
+                (f.title, FIELD_TITLE),
+                (f.keywords, FIELD_KEYWORDS),
+                (f.headings, FIELD_HEADINGS),
+                (f.body, FIELD_BODY),
+            ]
+            .into_iter()
+            .zip(FIELD_BOOSTS)
+            {
                 if self.in_field(term, bit) {
                     let exact = tantivy::query::TermQuery::new(
                         Term::from_field_text(field, term),
@@ -598,11 +910,10 @@ impl SearchIndex {
         if let Some(found) = self.cache.get(&key) {
             return found;
         }
-        let own = self.own_terms(query);
-        let weighted = self.weighted_terms(query, &own);
-        let matching = self.terms.matching(&weighted);
+        let prepared = self.prepare(query);
+        let matching = self.terms.matching(&prepared.weighted);
         let hits = self
-            .search_terms(&own, &weighted, limit)
+            .search_prepared(&prepared, limit)
             .into_iter()
             .map(|hit| {
                 let snippet = self
@@ -630,10 +941,7 @@ impl SearchIndex {
             .split_whitespace()
             .map(|word| {
                 let folded = fold(word.trim_matches(|c: char| !c.is_alphanumeric()));
-                if folded.chars().count() < 4
-                    || self.vocabulary.count.contains_key(&folded)
-                    || self.synonyms.contains_key(&folded)
-                {
+                if self.known(&folded) {
                     return word.to_owned();
                 }
                 match self.vocabulary.nearest(&folded) {
@@ -1126,8 +1434,7 @@ mod tests {
             .map(String::from),
         );
         for query in queries {
-            let own = index.own_terms(&query);
-            let weighted = index.weighted_terms(&query, &own);
+            let Prepared { own, weighted, .. } = index.prepare(&query);
             let summed: Vec<(String, f32)> = index
                 .search_terms(&own, &weighted, 10)
                 .into_iter()

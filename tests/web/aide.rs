@@ -557,12 +557,22 @@ fn score(library: &Library, file: &str) -> (usize, f64, f64, f64, Vec<String>) {
 
 /// The readers' questions written before any tuning (#15), in two halves: the tuning half may be
 /// looked at while improving the search; the frozen half never is, and decides. Prints both.
-/// The floor is today's frozen figure less a margin (a regression guard); #15's target is 0.95.
+/// #15's target is 0.95 on the frozen half; it is not met yet, so the floor is the frozen figure
+/// reached (a regression guard), to be raised to 0.95 when the search gets there.
 #[test]
 fn the_search_is_scored_on_readers_questions_written_before_tuning() {
     let library = Library::load(&project_dir().join("content")).unwrap_or_else(|e| panic!("{e}"));
+    // While tuning, `SEARCH_EVAL_HALF=tuning` scores the tuning half alone, so that the frozen
+    // figures are not seen (nor is the floor checked); `cargo run --example search_tuning` also
+    // prints the tuning half's misses.
+    let tuning_only = std::env::var("SEARCH_EVAL_HALF").is_ok_and(|h| h == "tuning");
+    let files: &[&str] = if tuning_only {
+        &["tuning.tsv"]
+    } else {
+        &["tuning.tsv", "frozen.tsv"]
+    };
     let mut frozen_top1 = 0.0;
-    for file in ["tuning.tsv", "frozen.tsv"] {
+    for &file in files {
         let (n, top1, top3, mrr, lines) = score(&library, file);
         println!("{file}: {n} questions, top-1 {top1:.3}, top-3 {top3:.3}, MRR {mrr:.3}");
         for line in lines {
@@ -572,10 +582,16 @@ fn the_search_is_scored_on_readers_questions_written_before_tuning() {
             frozen_top1 = top1;
         }
     }
+    if tuning_only {
+        return;
+    }
     assert!(
         frozen_top1 >= FROZEN_TOP1_FLOOR,
         "frozen top-1 {frozen_top1:.3}"
     );
 }
-/// The frozen half's top-1 before any tuning was 0.760 (tuning half 0.821), on 2026-12-04.
-const FROZEN_TOP1_FLOOR: f64 = 0.73;
+/// The frozen half's top-1 before any tuning was 0.760 (tuning half 0.821), on 2026-12-04. After
+/// tuning (intents, English, corrections, compounds, lexicon; frozen half run once, after the
+/// last tuning change), on 2026-12-05: frozen 0.844 (top-3 0.966, MRR 0.905), tuning 0.961
+/// (top-3 0.989, MRR 0.976).
+const FROZEN_TOP1_FLOOR: f64 = 0.84;
