@@ -63,7 +63,7 @@ pub struct Library {
     by_slug: HashMap<String, usize>,
     pub search: SearchIndex,
     /// The lexicon of `synonymes.toml` (the seed of the search's synonyms).
-    seed_synonyms: Vec<Vec<String>>,
+    seed_lexicon: Lexicon,
 }
 
 impl Library {
@@ -184,27 +184,31 @@ impl Library {
             categories,
             by_slug,
             search,
-            seed_synonyms: synonyms,
+            seed_lexicon: lexicon,
         })
     }
 
     /// The same guides with a search index built from the seed lexicon and `added` (synonyms
     /// staff stored): a new index, with an empty answer cache.
     pub fn with_added_synonyms(&self, added: &[(String, String)]) -> tantivy::Result<Self> {
-        let groups = merge_synonyms(&self.seed_synonyms, added);
+        let lexicon = Lexicon {
+            groups: merge_synonyms(&self.seed_lexicon.groups, added),
+            ..self.seed_lexicon.clone()
+        };
         Ok(Self {
             guides: self.guides.clone(),
             categories: self.categories.clone(),
             by_slug: self.by_slug.clone(),
-            search: SearchIndex::build(&self.guides, &groups)?,
-            seed_synonyms: self.seed_synonyms.clone(),
+            search: SearchIndex::build(&self.guides, &lexicon)?,
+            seed_lexicon: self.seed_lexicon.clone(),
         })
     }
 
     /// Whether `word` is in the seed lexicon (folded).
     pub fn in_lexicon(&self, word: &str) -> bool {
         let word = text::fold(word);
-        self.seed_synonyms
+        self.seed_lexicon
+            .groups
             .iter()
             .flatten()
             .any(|w| text::fold(w) == word)

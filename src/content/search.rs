@@ -83,7 +83,7 @@ pub struct SearchIndex {
 }
 
 /// `content/synonymes.toml`: the words readers type that the guides do not use.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lexicon {
     /// Words for the same thing: a query word of a group also searches the others, at half
@@ -105,7 +105,7 @@ pub struct Lexicon {
 /// A kind of question and the guide that answers it: it holds when the query has one of
 /// `mots`, one of `avec` if that is given, and none of `sauf`. Entries are folded words; a
 /// word ending with `*` matches any word it starts (« bloqu* »: bloqué, bloquée…).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Intention {
     pub guide: String,

@@ -3,10 +3,10 @@
 pub mod abonnement;
 pub mod achats;
 pub mod admin;
-pub mod admin_organisations;
-pub mod admin_tarifs;
 pub mod admin_aide;
 pub mod admin_operations;
+pub mod admin_organisations;
+pub mod admin_tarifs;
 pub mod aide;
 pub mod api;
 pub mod api_error;

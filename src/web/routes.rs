@@ -11,8 +11,8 @@ use actix_web::web;
 
 use super::{
     abonnement, achats, admin, admin_aide, admin_operations, admin_organisations, admin_tarifs,
-    aide, api, api_reseau, compte,
-    contact, credits, generations, meta, openapi, simulateur, tableau_de_bord, webhooks,
+    aide, api, api_reseau, compte, contact, credits, generations, meta, openapi, simulateur,
+    tableau_de_bord, webhooks,
 };
 
 /// Who calls a route, which decides the scope (and so the middleware) it lives in.
