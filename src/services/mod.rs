@@ -16,3 +16,4 @@ pub mod passwords;
 pub mod payments;
 pub mod second_factor;
 pub mod simulator;
+pub mod turns;
