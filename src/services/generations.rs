@@ -195,10 +195,7 @@ pub async fn launch_in(
             row.hold = Some(hold.id);
             row.status = "running";
             row.credits_held = cost.0;
-            db::generations::insert(conn, row).await?;
-            let generation = db::generations::get(conn, id)
-                .await?
-                .ok_or(CreditError::UnknownHold)?;
+            let generation = db::generations::insert(conn, row).await?;
             Ok(LaunchOutcome::Launched {
                 generation,
                 available,
@@ -239,7 +236,7 @@ async fn refused(
 ) -> Result<LaunchOutcome, CreditError> {
     let rule = refusal.rule();
     let detail = serde_json::to_value(&refusal).ok();
-    db::generations::insert(
+    let generation = db::generations::insert(
         conn,
         NewGeneration {
             refusal_rule: Some(rule),
@@ -248,9 +245,6 @@ async fn refused(
         },
     )
     .await?;
-    let generation = db::generations::get(conn, row.id)
-        .await?
-        .ok_or(CreditError::UnknownHold)?;
     Ok(LaunchOutcome::Refused {
         generation,
         refusal,
