@@ -153,51 +153,63 @@ pub struct HoldRequest<'a> {
     pub expires_at: OffsetDateTime,
 }
 
-/// Sets `amount` credits aside, drawn from the buckets that serve the creation type in the
-/// consumption order (restricted to the type first, then earliest expiry, then oldest), in one
-/// statement: the hold and one ledger row per bucket drawn. `None` (and nothing written) when
-/// those buckets hold fewer credits. The caller holds the account lock. Returns the hold and
-/// the credits left available.
+/// How `place_hold` went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// The organisation has no account: nothing written.
+    UnknownOrganisation,
+    /// A hold with that key exists already: nothing written.
+    Existing(Uuid),
+    /// The hold, and the credits left usable (every type).
+    Placed { hold: Uuid, available: Credits },
+    /// The buckets that serve the type hold fewer credits (given): nothing written.
+    Short { available: Credits },
+}
+
+/// Sets `amount` credits aside in one call (SQL function `credit_hold_place`, migration
+/// `cheaper_holds`), so in one round trip: it takes the account's lock, looks for the hold
+/// placed with this key, then writes the hold and one ledger row per bucket drawn, in the
+/// consumption order (restricted to the type first, then earliest expiry, then oldest).
+/// Called outside a transaction, it is one by itself (no BEGIN and COMMIT to wait for while
+/// the lock is held).
 pub async fn place_hold(
     conn: &mut PgConnection,
     request: HoldRequest<'_>,
     movement: Movement<'_>,
-) -> sqlx::Result<Option<(Uuid, Credits)>> {
+) -> sqlx::Result<Placed> {
     let row = sqlx::query!(
-        r#"WITH usable AS (
-               SELECT id, remaining,
-                      (sum(remaining) OVER (ORDER BY restricted_to IS NULL, expires_at, id))::bigint AS upto
-               FROM credit_buckets
-               WHERE organisation_id = $1 AND remaining > 0 AND expires_at > $6
-                 AND (restricted_to IS NULL OR restricted_to = $3)),
-           take AS (
-               SELECT id, least(remaining, $2 - (upto - remaining)) AS n
-               FROM usable WHERE upto - remaining < $2),
-           enough AS (SELECT coalesce(sum(n), 0) = $2 AS ok FROM take),
-           h AS (
-               INSERT INTO credit_holds (organisation_id, amount, creation_type, operation_key, reference, actor, created_at, expires_at)
-               SELECT $1, $2, $3, $4, $7, $8, $6, $5 FROM enough WHERE ok
-               RETURNING id),
-           l AS (
-               INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason, reference, created_at)
-               SELECT $1, take.id, 'hold', -take.n, take.n, h.id, $8, $9, $7, $6 FROM take, h),
-           total AS (
-               SELECT coalesce(sum(remaining), 0)::bigint AS n FROM credit_buckets
-               WHERE organisation_id = $1 AND remaining > 0 AND expires_at > $6)
-           SELECT h.id AS "id!", (total.n - $2) AS "available!: Credits" FROM h, total"#,
+        r#"SELECT outcome AS "outcome!", hold_id, available AS "available: Credits"
+           FROM credit_hold_place($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
         request.organisation,
         request.amount.0,
         request.creation_type,
         request.operation_key,
-        request.expires_at,
-        movement.now,
         movement.reference,
         movement.actor,
         movement.reason,
+        movement.now,
+        request.expires_at,
     )
-    .fetch_optional(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(row.map(|r| (r.id, r.available)))
+    let unexpected = || {
+        sqlx::Error::Protocol(format!(
+            "credit_hold_place answered {:?} without its values",
+            row.outcome
+        ))
+    };
+    Ok(match row.outcome.as_str() {
+        "unknown" => Placed::UnknownOrganisation,
+        "existing" => Placed::Existing(row.hold_id.ok_or_else(unexpected)?),
+        "placed" => Placed::Placed {
+            hold: row.hold_id.ok_or_else(unexpected)?,
+            available: row.available.ok_or_else(unexpected)?,
+        },
+        "short" => Placed::Short {
+            available: row.available.ok_or_else(unexpected)?,
+        },
+        _ => return Err(unexpected()),
+    })
 }
 
 /// The credits that can be used at `now` (by a generation of `creation_type`, or any).
@@ -300,25 +312,6 @@ pub struct Resolved {
     pub amount: Credits,
     /// A released credit went back to a bucket whose expiry has passed (expire it now).
     pub back_in_expired_bucket: bool,
-}
-
-/// Locks the organisation's account and finds the hold already placed with `operation_key`
-/// (one round trip): `None` when the organisation has no account.
-pub async fn lock_account_for_hold(
-    conn: &mut PgConnection,
-    organisation: Uuid,
-    operation_key: &str,
-) -> sqlx::Result<Option<Option<Uuid>>> {
-    let row = sqlx::query!(
-        r#"SELECT h.id AS "hold?" FROM credit_accounts a
-           LEFT JOIN credit_holds h ON h.organisation_id = a.organisation_id AND h.operation_key = $2
-           WHERE a.organisation_id = $1 FOR UPDATE OF a"#,
-        organisation,
-        operation_key
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|r| r.hold))
 }
 
 /// Unresolved holds past their timeout (oldest first), claimed so that concurrent runners

@@ -42,12 +42,16 @@ pub struct NewGeneration<'a> {
     pub now: OffsetDateTime,
 }
 
-pub async fn insert(conn: &mut PgConnection, g: NewGeneration<'_>) -> sqlx::Result<()> {
+/// Records a launch and gives it back as stored (one round trip, under the account's lock).
+pub async fn insert(conn: &mut PgConnection, g: NewGeneration<'_>) -> sqlx::Result<Generation> {
     let finished = (g.status != "running").then_some(g.now);
-    sqlx::query!(
+    sqlx::query_as!(
+        Generation,
         "INSERT INTO generations (id, organisation_id, hold_id, creation_type, request, prompt, status, refusal_rule,
                                   credits_held, via, launched_by, created_at, finished_at, refusal)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         RETURNING id, organisation_id, hold_id, creation_type, request, prompt, status, refusal_rule, refusal,
+                   credits_held, credits_charged, via, created_at, finished_at",
         g.id,
         g.organisation,
         g.hold,
@@ -63,9 +67,8 @@ pub async fn insert(conn: &mut PgConnection, g: NewGeneration<'_>) -> sqlx::Resu
         finished,
         g.refusal
     )
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Generation>> {

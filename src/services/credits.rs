@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::fault::Fault;
 use super::mail::{self, Email};
 use crate::db;
-use crate::db::credits::{Difference, HoldRequest, Movement};
+use crate::db::credits::{Difference, HoldRequest, Movement, Placed};
 use crate::domain::account::SubscriptionStatus;
 use crate::domain::ledger::{self, BucketSource, EntryKind, HOLD_TIMEOUT, HoldState};
 use crate::domain::money::Credits;
@@ -105,38 +105,27 @@ pub enum HoldOutcome {
 }
 
 /// Places a hold: the credits leave the available balance until the hold is captured or
-/// released (by the job runner after `HOLD_TIMEOUT`).
+/// released (by the job runner after `HOLD_TIMEOUT`). One statement, atomic by itself: no
+/// transaction of its own to open and commit around it.
 pub async fn hold(
     pool: &PgPool,
     input: HoldInput<'_>,
     now: OffsetDateTime,
 ) -> Result<HoldOutcome, CreditError> {
     retrying(|| async move {
-        let mut tx = pool.begin().await?;
-        let outcome = hold_in(&mut tx, input, now).await?;
-        tx.commit().await?;
-        Ok(outcome)
+        let mut conn = pool.acquire().await?;
+        hold_in(&mut conn, input, now).await
     })
     .await
 }
 
-/// `hold` inside the caller's transaction (a generation is recorded in the same one).
+/// `hold` on the caller's connection or in its transaction (a generation is recorded in the
+/// same one).
 pub async fn hold_in(
     conn: &mut PgConnection,
     input: HoldInput<'_>,
     now: OffsetDateTime,
 ) -> Result<HoldOutcome, CreditError> {
-    // One round trip: the account's lock, and the hold already placed with this key.
-    match db::credits::lock_account_for_hold(conn, input.organisation, input.key).await? {
-        None => return Err(CreditError::UnknownOrganisation),
-        Some(Some(existing)) => {
-            let hold = db::credits::hold(conn, existing)
-                .await?
-                .ok_or(CreditError::UnknownHold)?;
-            return Ok(HoldOutcome::Existing { hold });
-        }
-        Some(None) => {}
-    }
     let request = HoldRequest {
         organisation: input.organisation,
         amount: input.amount,
@@ -150,8 +139,19 @@ pub async fn hold_in(
         reference: input.reference,
         now,
     };
+    // One round trip: the account's lock, the hold already placed with this key, the hold.
     match db::credits::place_hold(conn, request, movement).await? {
-        Some((id, available)) => {
+        Placed::UnknownOrganisation => Err(CreditError::UnknownOrganisation),
+        Placed::Existing(existing) => {
+            let hold = db::credits::hold(conn, existing)
+                .await?
+                .ok_or(CreditError::UnknownHold)?;
+            Ok(HoldOutcome::Existing { hold })
+        }
+        Placed::Placed {
+            hold: id,
+            available,
+        } => {
             let hold = db::credits::Hold {
                 id,
                 organisation_id: input.organisation,
@@ -166,15 +166,7 @@ pub async fn hold_in(
             };
             Ok(HoldOutcome::Placed { hold, available })
         }
-        None => Ok(HoldOutcome::Short {
-            available: db::credits::available(
-                conn,
-                input.organisation,
-                Some(input.creation_type),
-                now,
-            )
-            .await?,
-        }),
+        Placed::Short { available } => Ok(HoldOutcome::Short { available }),
     }
 }
 

@@ -5,6 +5,8 @@
 //! engine's report captures (succeeded) or releases (failed) it; 30 minutes without a report
 //! expire it (the job runner).
 
+use std::sync::LazyLock;
+
 use sqlx::{PgConnection, PgPool};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -12,6 +14,7 @@ use uuid::Uuid;
 use super::catalog::Catalog;
 use super::credits::{self, Actor, CreditError, HoldInput, HoldOutcome};
 use super::fault::Fault;
+use super::turns::Turns;
 use crate::db;
 use crate::db::generations::{Generation, NewGeneration};
 use crate::domain::ledger::{HOLD_TIMEOUT, HoldState};
@@ -67,6 +70,10 @@ pub enum LaunchOutcome {
     },
 }
 
+/// The launches of one organisation take turns in the process before they take a connection
+/// (see `turns`): one queue per process, whatever the portal's pools.
+static LAUNCH_TURNS: LazyLock<Turns> = LazyLock::new(Turns::default);
+
 /// Launches in a transaction of its own, retried on a deadlock or a serialisation failure.
 pub async fn launch(
     pool: &PgPool,
@@ -75,6 +82,7 @@ pub async fn launch(
     request: &LaunchRequest<'_>,
     now: OffsetDateTime,
 ) -> Result<LaunchOutcome, CreditError> {
+    let _turn = LAUNCH_TURNS.wait(request.organisation).await;
     credits::retrying(|| async move {
         let mut tx = pool.begin().await?;
         let outcome = launch_in(&mut tx, catalog, rules, request, now).await?;
@@ -187,10 +195,7 @@ pub async fn launch_in(
             row.hold = Some(hold.id);
             row.status = "running";
             row.credits_held = cost.0;
-            db::generations::insert(conn, row).await?;
-            let generation = db::generations::get(conn, id)
-                .await?
-                .ok_or(CreditError::UnknownHold)?;
+            let generation = db::generations::insert(conn, row).await?;
             Ok(LaunchOutcome::Launched {
                 generation,
                 available,
@@ -231,7 +236,7 @@ async fn refused(
 ) -> Result<LaunchOutcome, CreditError> {
     let rule = refusal.rule();
     let detail = serde_json::to_value(&refusal).ok();
-    db::generations::insert(
+    let generation = db::generations::insert(
         conn,
         NewGeneration {
             refusal_rule: Some(rule),
@@ -240,9 +245,6 @@ async fn refused(
         },
     )
     .await?;
-    let generation = db::generations::get(conn, row.id)
-        .await?
-        .ok_or(CreditError::UnknownHold)?;
     Ok(LaunchOutcome::Refused {
         generation,
         refusal,
@@ -503,6 +505,7 @@ pub async fn launch_idempotent(
         }
     }
     let answer = &answer;
+    let turn = LAUNCH_TURNS.wait(organisation).await;
     let outcome = credits::retrying(|| async move {
         let mut tx = pool.begin().await?;
         let outcome = launch_in(&mut tx, catalog, rules, request, now).await?;
@@ -519,6 +522,7 @@ pub async fn launch_idempotent(
         Ok(reply)
     })
     .await;
+    drop(turn);
     match outcome {
         Ok(reply) => Ok(Idempotent::Answer(reply)),
         Err(error) => {

@@ -20,3 +20,4 @@ pub mod payments;
 pub mod prices;
 pub mod second_factor;
 pub mod simulator;
+pub mod turns;

@@ -604,6 +604,52 @@ async fn concurrent_duplicates_of_one_key_hold_once() {
     assert_eq!(holds, 1);
 }
 
+/// A burst of launches on one organisation waits for its turn inside the portal, not on pooled
+/// connections (#12): while the organisation's account is locked for longer than the pool's
+/// acquire timeout (3 s), 30 launches on it (3 times the pool's 10 connections) wait, another
+/// organisation's launch is answered meanwhile, and once the lock is gone all 30 are answered
+/// 201. Before the turns, the burst held every connection while waiting for the row: the others
+/// got « pool timed out » (503), the other organisation's launch too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_on_one_organisation_waits_its_turn_without_taking_the_pool() {
+    let app = app().await;
+    let (org, key) = reseau_key(&app).await;
+    raise(&app, org, 100, 10_000, 100).await;
+    let (_, other_key) = reseau_key(&app).await;
+    let body = json!({"type": "image"});
+    let mut locker = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM credit_accounts WHERE organisation_id = $1 FOR UPDATE")
+        .bind(org)
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    let keys: Vec<String> = (0..30).map(|i| format!("rafale-{i}")).collect();
+    let burst = futures_util::future::join_all(
+        keys.iter()
+            .map(|k| post(&app, &key, Some(k.as_str()), &body)),
+    );
+    let other = async {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        post(&app, &other_key, Some("ailleurs"), &body).await
+    };
+    let unlock = async {
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+        locker.commit().await.unwrap();
+    };
+    let (answers, other, ()) = tokio::join!(burst, other, unlock);
+    assert_eq!(other.0, 201, "{other:?}");
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s != 201).collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    let holds: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE organisation_id = $1")
+            .bind(org)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(holds, 30);
+    assert_ledger_clean(&app.pool).await;
+}
+
 /// Run by the two-process test: 100 launches of an image through the service.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by two_hundred_launches_on_100_credits_from_two_processes_launch_exactly_100"]
