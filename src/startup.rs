@@ -130,6 +130,9 @@ impl Application {
                 .wrap(security_headers(production))
         })
         .shutdown_timeout(30)
+        // As nginx does on keep-alive connections: a response's last segment leaves at once
+        // instead of waiting for the client's ACK of the previous one (Nagle).
+        .tcp_nodelay(true)
         .listen(listener)?
         .run();
         Ok(Self {

@@ -43,12 +43,19 @@ fn cookie_name(production: bool) -> &'static str {
 }
 
 /// This browser's nonce, put in the request by the guard; `fresh` when it has no cookie yet
-/// (the guard then sets one if a page used it).
+/// (the guard then sets one if a page used it). A fresh nonce is drawn only when a page uses
+/// it: most pages a visitor reads have no form, and cost no random draw.
 #[derive(Clone)]
 struct Nonce {
-    value: String,
+    value: Rc<std::cell::OnceCell<String>>,
     fresh: bool,
     used: Rc<Cell<bool>>,
+}
+
+impl Nonce {
+    fn value(&self) -> &str {
+        self.value.get_or_init(crate::random::token)
+    }
 }
 
 /// HMAC-SHA256 of `parts` (separated by NUL) under the portal's session key, in hex: tokens in
@@ -91,7 +98,7 @@ pub fn token(request: &HttpRequest) -> Result<String, PageError> {
         .ok_or_else(|| PageError::Internal(anyhow::anyhow!("application state missing")))?;
     nonce.used.set(true);
     let user = super::extract::session_user(&request.get_session());
-    Ok(expected(&state.config.session_key, &nonce.value, user))
+    Ok(expected(&state.config.session_key, nonce.value(), user))
 }
 
 fn same_site(request: &ServiceRequest, public_url: &str) -> bool {
@@ -129,7 +136,11 @@ pub async fn guard(
         .filter(|v| v.len() == NONCE_HEX_LEN && v.bytes().all(|b| b.is_ascii_hexdigit()));
     let nonce = Nonce {
         fresh: from_cookie.is_none(),
-        value: from_cookie.unwrap_or_else(crate::random::token),
+        value: Rc::new(
+            from_cookie
+                .map(std::cell::OnceCell::from)
+                .unwrap_or_default(),
+        ),
         used: Rc::new(Cell::new(false)),
     };
     request.extensions_mut().insert(nonce.clone());
@@ -146,7 +157,7 @@ pub async fn guard(
     }
     let mut response = next.call(request).await?;
     if nonce.fresh && nonce.used.get() {
-        let cookie = Cookie::build(name, nonce.value)
+        let cookie = Cookie::build(name, nonce.value().to_owned())
             .path("/")
             .http_only(true)
             .secure(production)
@@ -174,7 +185,7 @@ async fn check(request: &mut ServiceRequest, state: &AppState, nonce: &Nonce) ->
     let valid = !nonce.fresh
         && sent.is_some_and(|sent| {
             equal(
-                expected(&state.config.session_key, &nonce.value, user).as_bytes(),
+                expected(&state.config.session_key, nonce.value(), user).as_bytes(),
                 sent.as_bytes(),
             )
         });
