@@ -139,13 +139,28 @@ pub(crate) struct Forms {
     pub notice: Option<String>,
 }
 
+/// The query of a back-office page: the notice after an action, and a page number where the
+/// page has several.
 #[derive(serde::Deserialize)]
 pub struct NoticeQuery {
     #[serde(default)]
-    avis: Option<String>,
-    /// The ledger's page, from 1.
+    pub(crate) avis: Option<String>,
+    /// The page, from 1.
     #[serde(default)]
-    page: Option<String>,
+    pub(crate) page: Option<String>,
+}
+
+/// A form whose only field is the reason the audit log keeps.
+#[derive(Default, serde::Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    pub(crate) motif: String,
+}
+
+/// A required reason for the audit log: trimmed, 1 to 500 characters (the rule of
+/// `domain::price_edit::parse_reason`, which names the problem).
+pub(crate) fn audit_reason(raw: &str) -> Option<String> {
+    crate::domain::price_edit::parse_reason(raw).ok()
 }
 
 impl OrganisationPage {
@@ -226,7 +241,7 @@ pub async fn adjust(
         Ok(n) if n != 0 && n.abs() <= 1_000_000 => None,
         _ => Some("credits"),
     }
-    .or_else(|| (reason.is_empty() || reason.chars().count() > 500).then_some("motif"));
+    .or_else(|| audit_reason(&reason).is_none().then_some("motif"));
     let last_day = match form.expiration.trim() {
         "" => Ok(None),
         raw => time::Date::parse(
@@ -293,7 +308,7 @@ pub async fn refund(
         .await
         .map_err(super::achats::fault)?
         .ok_or(PageError::NotFound)?;
-    let problem = if reason.is_empty() || reason.chars().count() > 500 {
+    let problem = if audit_reason(&reason).is_none() {
         "motif"
     } else {
         let actor = format!("staff:{}", staff.0.email);

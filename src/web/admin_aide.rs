@@ -5,6 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use super::admin::{NoticeQuery, audit_reason};
 use super::error::PageError;
 use super::extract::Staff;
 use super::layout::Layout;
@@ -54,12 +55,6 @@ impl QualityPage {
             _ => "",
         }
     }
-}
-
-#[derive(serde::Deserialize)]
-pub struct NoticeQuery {
-    #[serde(default)]
-    avis: Option<String>,
 }
 
 async fn render(
@@ -133,11 +128,11 @@ pub async fn add_synonym(
         return Err(PageError::NotFound);
     };
     let word = form.mot.split_whitespace().collect::<Vec<_>>().join(" ");
-    let reason = form.motif.trim().to_owned();
+    let reason = audit_reason(&form.motif);
     let library = state.help.library();
     let problem = if word.is_empty() || word.chars().count() > 80 {
         Some("mot")
-    } else if reason.is_empty() || reason.chars().count() > 500 {
+    } else if reason.is_none() {
         Some("motif")
     } else if crate::content::text::fold(&word) == query {
         Some("meme")
@@ -148,9 +143,10 @@ pub async fn add_synonym(
     } else {
         None
     };
-    let problem = match problem {
-        Some(problem) => problem,
-        None => {
+    let problem = match (problem, reason) {
+        (Some(problem), _) => problem,
+        (None, None) => "motif",
+        (None, Some(reason)) => {
             let actor = format!("staff:{}", staff.0.email);
             let synonym = Synonym { query, word };
             match help_quality::add_synonym(

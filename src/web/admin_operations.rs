@@ -5,17 +5,12 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use super::admin::{NoticeQuery, ReasonForm, audit_reason};
 use super::error::PageError;
 use super::extract::Staff;
 use super::layout::Layout;
 use super::{AppState, filters};
 use crate::services::operations::{self, Overview, ResendError};
-
-#[derive(Default, serde::Deserialize)]
-pub struct ReasonForm {
-    #[serde(default)]
-    motif: String,
-}
 
 /// One difference of the last check, as read back from the audit log.
 struct Difference {
@@ -46,12 +41,6 @@ struct OperationsPage {
     check_refused: Option<String>,
     /// After a success: `renvoye`, `verifie`.
     notice: Option<&'static str>,
-}
-
-#[derive(serde::Deserialize)]
-pub struct NoticeQuery {
-    #[serde(default)]
-    avis: Option<String>,
 }
 
 fn last_check(line: &crate::db::audit::Line) -> LastCheck {
@@ -119,10 +108,6 @@ pub async fn page(
     Ok(super::html(200, body))
 }
 
-fn reason_ok(reason: &str) -> bool {
-    !reason.is_empty() && reason.chars().count() <= 500
-}
-
 /// `POST /admin/operations/courriels/{id}/renvoi`: a failed e-mail is due again now, its
 /// attempts counted afresh; the delivery job sends it at its next run (every 2 seconds).
 pub async fn resend(
@@ -133,8 +118,7 @@ pub async fn resend(
     id: web::Path<i64>,
     form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, PageError> {
-    let reason = form.motif.trim().to_owned();
-    if !reason_ok(&reason) {
+    let Some(reason) = audit_reason(&form.motif) else {
         let body = render(
             &state,
             &request,
@@ -145,7 +129,7 @@ pub async fn resend(
         )
         .await?;
         return Ok(super::html(400, body));
-    }
+    };
     let actor = format!("staff:{}", staff.0.email);
     match operations::resend(&state.pool, *id, &actor, &reason, state.clock.now()).await {
         Ok(()) => Ok(super::see_other("/admin/operations?avis=renvoye#courriels")),
@@ -163,8 +147,7 @@ pub async fn check_ledger(
     staff: Staff,
     form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, PageError> {
-    let reason = form.motif.trim().to_owned();
-    if !reason_ok(&reason) {
+    let Some(reason) = audit_reason(&form.motif) else {
         let body = render(
             &state,
             &request,
@@ -175,7 +158,7 @@ pub async fn check_ledger(
         )
         .await?;
         return Ok(super::html(400, body));
-    }
+    };
     let actor = format!("staff:{}", staff.0.email);
     operations::check_ledger(&state.pool, &actor, &reason, state.clock.now()).await?;
     Ok(super::see_other(

@@ -7,7 +7,7 @@ use askama::Template;
 use time::Date;
 use uuid::Uuid;
 
-use super::admin::{Forms, organisation_page};
+use super::admin::{Forms, ReasonForm, audit_reason, organisation_page};
 use super::error::PageError;
 use super::extract::Staff;
 use super::layout::Layout;
@@ -26,12 +26,6 @@ fn fault(error: AdminError) -> PageError {
 
 fn actor(staff: &Staff) -> String {
     format!("staff:{}", staff.0.email)
-}
-
-/// A required reason: trimmed, 1 to 500 characters.
-fn reason(raw: &str) -> Option<String> {
-    let reason = raw.trim();
-    (!reason.is_empty() && reason.chars().count() <= 500).then(|| reason.to_owned())
 }
 
 /// A page number from the query (`?page=N`, from 1); the first for anything else.
@@ -137,7 +131,7 @@ pub async fn open(
     if email.chars().count() > 254 || !super::contact::valid_email(&email) {
         problems.push("email");
     }
-    let motif = reason(&form.motif);
+    let motif = audit_reason(&form.motif);
     if motif.is_none() {
         problems.push("motif");
     }
@@ -173,12 +167,6 @@ pub async fn open(
 
 // ---------------------------------------------------------------- suspension
 
-#[derive(Default, serde::Deserialize)]
-pub struct ReasonForm {
-    #[serde(default)]
-    motif: String,
-}
-
 async fn set_suspended(
     state: &AppState,
     request: &HttpRequest,
@@ -188,7 +176,7 @@ async fn set_suspended(
     suspend: bool,
     form: ReasonForm,
 ) -> Result<HttpResponse, PageError> {
-    let Some(motif) = reason(&form.motif) else {
+    let Some(motif) = audit_reason(&form.motif) else {
         let forms = Forms {
             suspension_problem: Some(form.motif),
             ..Forms::default()
@@ -406,7 +394,7 @@ pub async fn raise(
     if last_day.is_none() {
         problems.push("fin");
     }
-    let motif = reason(&form.motif);
+    let motif = audit_reason(&form.motif);
     if motif.is_none() {
         problems.push("motif");
     }
@@ -523,7 +511,7 @@ pub async fn mark_answered(
     form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
-    let Some(motif) = reason(&form.motif) else {
+    let Some(motif) = audit_reason(&form.motif) else {
         return messages_page(
             &state,
             &request,

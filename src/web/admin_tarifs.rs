@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::{Date, OffsetDateTime};
 
+use super::admin::NoticeQuery;
 use super::error::PageError;
 use super::extract::Staff;
 use super::layout::Layout;
@@ -255,12 +256,6 @@ async fn tarifs_page(
         notice,
     }
     .render()?)
-}
-
-#[derive(serde::Deserialize)]
-pub struct NoticeQuery {
-    #[serde(default)]
-    avis: Option<String>,
 }
 
 /// `GET /admin/tarifs`.
