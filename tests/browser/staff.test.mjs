@@ -252,6 +252,7 @@ describe('staff: the back office, signed in with the second factor', () => {
     check(status === 400, `a price version dated in the past answered ${status}`);
     await audit(t, 'admin prices (version in the past)', { reopen: false });
     await go('/admin/tarifs');
+    await page.locator('#pack-pack-10 summary').click(); // the form is folded in <details>
     const pack = page.locator('form[action="/admin/packs/pack-10"]');
     await fill(pack, { nom: '', credits: '0', prix: 'x', motif: '' });
     status = await submit(page, pack.getByRole('button').first());
