@@ -253,7 +253,7 @@ pub async fn adjust(
     let problem = problem.or(last_day.is_err().then_some("expiration"));
     let key_ok = form.cle.len() == 64 && form.cle.bytes().all(|b| b.is_ascii_hexdigit());
     if problem.is_none() && key_ok {
-        let actor = format!("staff:{}", staff.0.email);
+        let actor = staff.actor();
         let adjustment = Adjustment {
             organisation: *id,
             credits: crate::domain::money::Credits(credits.parse().unwrap_or_default()),
@@ -311,7 +311,7 @@ pub async fn refund(
     let problem = if audit_reason(&reason).is_none() {
         "motif"
     } else {
-        let actor = format!("staff:{}", staff.0.email);
+        let actor = staff.actor();
         match billing::refund_pack(
             &state.pool,
             &state.payments,

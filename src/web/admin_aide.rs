@@ -147,7 +147,7 @@ pub async fn add_synonym(
         (Some(problem), _) => problem,
         (None, None) => "motif",
         (None, Some(reason)) => {
-            let actor = format!("staff:{}", staff.0.email);
+            let actor = staff.actor();
             let synonym = Synonym { query, word };
             match help_quality::add_synonym(
                 &state.pool,

@@ -130,7 +130,7 @@ pub async fn resend(
         .await?;
         return Ok(super::html(400, body));
     };
-    let actor = format!("staff:{}", staff.0.email);
+    let actor = staff.actor();
     match operations::resend(&state.pool, *id, &actor, &reason, state.clock.now()).await {
         Ok(()) => Ok(super::see_other("/admin/operations?avis=renvoye#courriels")),
         Err(ResendError::NotFailed) => Err(PageError::NotFound),
@@ -159,7 +159,7 @@ pub async fn check_ledger(
         .await?;
         return Ok(super::html(400, body));
     };
-    let actor = format!("staff:{}", staff.0.email);
+    let actor = staff.actor();
     operations::check_ledger(&state.pool, &actor, &reason, state.clock.now()).await?;
     Ok(super::see_other(
         "/admin/operations?avis=verifie#grand-livre",

@@ -24,10 +24,6 @@ fn fault(error: AdminError) -> PageError {
     }
 }
 
-fn actor(staff: &Staff) -> String {
-    format!("staff:{}", staff.0.email)
-}
-
 /// A page number from the query (`?page=N`, from 1); the first for anything else.
 pub(crate) fn page_number(raw: Option<&str>) -> i64 {
     raw.and_then(|p| p.trim().parse::<i64>().ok())
@@ -136,7 +132,7 @@ pub async fn open(
         problems.push("motif");
     }
     if let (true, Some(motif)) = (problems.is_empty(), motif) {
-        let actor = actor(&staff);
+        let actor = staff.actor();
         let opening = service::Opening {
             name: &name,
             plan: form.plan.trim(),
@@ -188,7 +184,7 @@ async fn set_suspended(
         &state.pool,
         id,
         suspend,
-        &actor(staff),
+        &staff.actor(),
         &motif,
         state.clock.now(),
     )
@@ -399,7 +395,7 @@ pub async fn raise(
         problems.push("motif");
     }
     if let (true, Some(last_day), Some(motif)) = (problems.is_empty(), last_day, motif) {
-        let actor = actor(&staff);
+        let actor = staff.actor();
         let raise = limits::Raise {
             organisation: *id,
             daily,
@@ -523,7 +519,7 @@ pub async fn mark_answered(
         )
         .await;
     };
-    match service::mark_answered(&state.pool, *id, &actor(&staff), &motif, state.clock.now())
+    match service::mark_answered(&state.pool, *id, &staff.actor(), &motif, state.clock.now())
         .await
         .map_err(fault)?
     {

@@ -21,10 +21,6 @@ fn today(now: OffsetDateTime) -> Date {
     crate::domain::format::paris(now).date()
 }
 
-fn actor(staff: &Staff) -> String {
-    format!("staff:{}", staff.0.email)
-}
-
 fn fault(error: PriceError) -> PageError {
     match error {
         PriceError::UnknownPack => PageError::NotFound,
@@ -345,7 +341,7 @@ pub async fn publish(
         (Some(date), Some(reason), Some(rules)) if problems.is_empty() => {
             prices::publish_schedule(
                 &state.pool,
-                &actor(&staff),
+                &staff.actor(),
                 &reason,
                 base,
                 date,
@@ -390,7 +386,7 @@ pub async fn add_pack(
         Ok((pack, reason)) => {
             prices::add_pack(
                 &state.pool,
-                &actor(&staff),
+                &staff.actor(),
                 &reason,
                 &pack,
                 state.clock.now(),
@@ -428,7 +424,7 @@ pub async fn change_pack(
         Ok((pack, reason)) => {
             prices::change_pack(
                 &state.pool,
-                &actor(&staff),
+                &staff.actor(),
                 &reason,
                 &pack,
                 state.clock.now(),
@@ -469,7 +465,7 @@ pub async fn retire_pack(
 ) -> Result<HttpResponse, PageError> {
     let outcome = match price_edit::parse_reason(&form.motif) {
         Ok(reason) => {
-            prices::retire_pack(&state.pool, &actor(&staff), &reason, &id, state.clock.now()).await
+            prices::retire_pack(&state.pool, &staff.actor(), &reason, &id, state.clock.now()).await
         }
         Err(problem) => Err(PriceError::Refused(vec![("motif".into(), problem)])),
     };

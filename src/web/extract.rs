@@ -223,6 +223,13 @@ impl FromRequest for Owner {
 /// NanoClip staff: the back office.
 pub struct Staff(pub CurrentUser);
 
+impl Staff {
+    /// Who did it, as the audit log and the ledger name a staff member: `staff:{e-mail}`.
+    pub fn actor(&self) -> String {
+        format!("staff:{}", self.0.email)
+    }
+}
+
 impl FromRequest for Staff {
     type Error = actix_web::Error;
     type Future = Boxed<Self>;
