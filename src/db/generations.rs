@@ -126,18 +126,20 @@ pub async fn finish(
     status: &str,
     charged: Credits,
     now: OffsetDateTime,
-) -> sqlx::Result<bool> {
-    let done = sqlx::query!(
+) -> sqlx::Result<Option<Generation>> {
+    sqlx::query_as!(
+        Generation,
         "UPDATE generations SET status = $2, credits_charged = $3, finished_at = $4
-         WHERE id = $1 AND status = 'running'",
+         WHERE id = $1 AND status = 'running'
+         RETURNING id, organisation_id, hold_id, creation_type, request, prompt, status, refusal_rule, refusal,
+                   credits_held, credits_charged, via, created_at, finished_at",
         id,
         status,
         charged.0,
         now
     )
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Running generations launched at or before `before` (the test engine's work).
@@ -372,7 +374,7 @@ pub async fn revoke_api_key(
     Ok(done.rows_affected() == 1)
 }
 
-/// A stored answer (or a claim still being answered: `status` None).
+/// A stored answer (`status` None: a claim left by an earlier version of the portal).
 #[derive(Debug, Clone)]
 pub struct Idempotent {
     pub fingerprint: String,
@@ -381,28 +383,31 @@ pub struct Idempotent {
     pub created_at: OffsetDateTime,
 }
 
-/// Claims `key` for a request with this fingerprint; `Some(existing)` when it was claimed
-/// before (the caller replays, refuses or waits).
-pub async fn claim_idempotency_key(
+/// Takes `key`'s lock for the rest of the transaction, without waiting: false when another
+/// transaction (of this process or another) holds it, i.e. the same key is still being
+/// answered. An advisory lock on a 64-bit hash of the organisation and the key: it goes away
+/// with the transaction, so a request that dies leaves nothing behind.
+pub async fn try_lock_idempotency_key(
     conn: &mut PgConnection,
     organisation: Uuid,
     key: &str,
-    fingerprint: &str,
-    now: OffsetDateTime,
-) -> sqlx::Result<Option<Idempotent>> {
-    let claimed = sqlx::query!(
-        "INSERT INTO idempotency_keys (organisation_id, key, fingerprint, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT DO NOTHING",
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock(hashtextextended($1::uuid::text || ' ' || $2, 0)) AS "locked!""#,
         organisation,
-        key,
-        fingerprint,
-        now
+        key
     )
-    .execute(&mut *conn)
-    .await?;
-    if claimed.rows_affected() == 1 {
-        return Ok(None);
-    }
+    .fetch_one(conn)
+    .await
+}
+
+/// The answer stored with `key`, if any. Read after `try_lock_idempotency_key`: the statement's
+/// snapshot then includes the answer of a transaction that held the lock before.
+pub async fn idempotency_answer(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    key: &str,
+) -> sqlx::Result<Option<Idempotent>> {
     sqlx::query_as!(
         Idempotent,
         "SELECT fingerprint, status, body, created_at FROM idempotency_keys WHERE organisation_id = $1 AND key = $2",
@@ -413,59 +418,31 @@ pub async fn claim_idempotency_key(
     .await
 }
 
-/// Takes over a claim left unanswered since before `stale` (its request died: nothing was
-/// written with it, the answer is stored in the same transaction as the effect).
-pub async fn take_over_stale_claim(
-    conn: &mut PgConnection,
-    organisation: Uuid,
-    key: &str,
-    fingerprint: &str,
-    stale: OffsetDateTime,
-    now: OffsetDateTime,
-) -> sqlx::Result<bool> {
-    let done = sqlx::query!(
-        "UPDATE idempotency_keys SET created_at = $5
-         WHERE organisation_id = $1 AND key = $2 AND fingerprint = $3 AND status IS NULL AND created_at < $4",
-        organisation,
-        key,
-        fingerprint,
-        stale,
-        now
-    )
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
+/// Keeps the answer to `key`, in the launch's transaction. A row without an answer can only
+/// be a claim left by an earlier version of the portal (which claimed keys in a transaction
+/// of their own): it is replaced.
 pub async fn store_answer(
     conn: &mut PgConnection,
     organisation: Uuid,
     key: &str,
+    fingerprint: &str,
     status: i32,
     body: &str,
+    now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE idempotency_keys SET status = $3, body = $4 WHERE organisation_id = $1 AND key = $2",
+        "INSERT INTO idempotency_keys (organisation_id, key, fingerprint, status, body, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (organisation_id, key) DO UPDATE
+            SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, body = EXCLUDED.body,
+                created_at = EXCLUDED.created_at
+          WHERE idempotency_keys.status IS NULL",
         organisation,
         key,
+        fingerprint,
         status,
-        body
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Forgets a claim whose request ended without an answer to keep (a 5xx).
-pub async fn release_claim(
-    conn: &mut PgConnection,
-    organisation: Uuid,
-    key: &str,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "DELETE FROM idempotency_keys WHERE organisation_id = $1 AND key = $2 AND status IS NULL",
-        organisation,
-        key
+        body,
+        now
     )
     .execute(conn)
     .await?;

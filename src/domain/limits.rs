@@ -65,7 +65,10 @@ pub struct Launch<'a> {
     pub prompt: Option<Category>,
     pub cost: Result<Credits, Refusal>,
     pub usage: Usage,
-    pub balance: Credits,
+    /// The credits available to the creation type; `None` when the hold that follows the
+    /// checks decides, under the same lock (the balance is the last rule: a short hold is
+    /// refused with `Refusal::Balance` and what it found).
+    pub balance: Option<Credits>,
 }
 
 /// Every rule that refuses `launch`, in check order (empty: it may start).
@@ -104,10 +107,12 @@ pub fn refusals(launch: &Launch) -> Vec<Refusal> {
                 cap: Credits(plan.monthly_credits),
             });
         }
-        if cost > launch.balance {
+        if let Some(balance) = launch.balance
+            && cost > balance
+        {
             found.push(Refusal::Balance {
                 needed: cost,
-                available: launch.balance.max(Credits(0)),
+                available: balance.max(Credits(0)),
             });
         }
     }
@@ -313,7 +318,7 @@ mod tests {
             prompt: None,
             cost: Ok(Credits(3)),
             usage: Usage::default(),
-            balance: Credits(30),
+            balance: Some(Credits(30)),
         }
     }
 
@@ -341,7 +346,7 @@ mod tests {
             credits_this_month: 89,
             renders_running: 1,
         };
-        everything_wrong.balance = Credits(2);
+        everything_wrong.balance = Some(Credits(2));
         let rules: Vec<&str> = refusals(&everything_wrong)
             .iter()
             .map(Refusal::rule)
@@ -431,7 +436,7 @@ mod tests {
             Err(Refusal::MonthlyCap { cap: Credits(90) })
         );
         let mut poor = launch(&plans[0], &plans);
-        poor.balance = Credits(2);
+        poor.balance = Some(Credits(2));
         assert_eq!(
             check_launch(&poor),
             Err(Refusal::Balance {

@@ -5,7 +5,8 @@
 //! engine's report captures (succeeded) or releases (failed) it; 30 minutes without a report
 //! expire it (the job runner).
 
-use std::sync::LazyLock;
+use std::collections::HashSet;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use sqlx::{PgConnection, PgPool};
 use time::{Duration, OffsetDateTime};
@@ -140,7 +141,6 @@ pub async fn launch_in(
     let creation_type = creation_request.creation.creation_type().id();
     let cost = quote(schedule, &plan, &catalog.plans, &creation_request).map(|q| Credits(q.total));
     let usage = db::credits::usage(conn, organisation, now).await?;
-    let balance = db::credits::available(conn, organisation, Some(creation_type), now).await?;
     let check = Launch {
         suspended: context.suspended,
         plan: &plan,
@@ -149,7 +149,8 @@ pub async fn launch_in(
         prompt: rules.check(&simulation.prompt).category,
         cost: cost.clone(),
         usage,
-        balance,
+        // The hold below checks the balance, under the same lock, in one round trip.
+        balance: None,
     };
     let id = Uuid::new_v4();
     let described =
@@ -212,8 +213,7 @@ pub async fn launch_in(
                 available,
             })
         }
-        // Checked under the same lock just before: only a bucket restricted to another type
-        // could make this differ, and `balance` counted only those that serve the type.
+        // The last rule: what the buckets that serve the type hold does not cover the cost.
         HoldOutcome::Short { available } => {
             refused(
                 conn,
@@ -301,13 +301,14 @@ async fn report_in(
     outcome: Outcome,
     now: OffsetDateTime,
 ) -> Result<Report, CreditError> {
-    let Some(generation) = db::generations::get(conn, id).await? else {
+    let Some(mut generation) = db::generations::get(conn, id).await? else {
         return Ok(Report::NotFound);
     };
     let Some(hold) = generation.hold_id else {
         return Ok(Report::NotFound);
     };
     if generation.status == "running" {
+        let mut finished = None;
         // Past its timeout, the generation is expired whatever arrives now.
         if now >= generation.created_at + HOLD_TIMEOUT {
             expire(conn, hold, now).await?;
@@ -327,13 +328,19 @@ async fn report_in(
                 } else {
                     Credits(0)
                 };
-                db::generations::finish(conn, id, outcome.status(), charged, now).await?;
+                finished =
+                    db::generations::finish(conn, id, outcome.status(), charged, now).await?;
             }
         }
+        // Written here, or (a race, an expiry) by someone else: read as it stands.
+        generation = match finished {
+            Some(finished) => finished,
+            None => match db::generations::get(conn, id).await? {
+                Some(current) => current,
+                None => return Ok(Report::NotFound),
+            },
+        };
     }
-    let Some(generation) = db::generations::get(conn, id).await? else {
-        return Ok(Report::NotFound);
-    };
     if generation.status == outcome.status() {
         Ok(Report::Recorded(generation))
     } else {
@@ -448,14 +455,41 @@ pub enum Idempotent {
     Conflict,
 }
 
-/// A claim left this long without its answer belongs to a request that died (its transaction
-/// rolled back): it may be taken over.
-const STALE_CLAIM: Duration = Duration::seconds(60);
+/// The Idempotency-Keys being answered by this process: a duplicate gets `InProgress` at once,
+/// without waiting for its organisation's turn behind the request it duplicates.
+static IN_FLIGHT: LazyLock<Mutex<HashSet<(Uuid, String)>>> = LazyLock::new(Mutex::default);
 
-/// `POST /api/v1/generations` with its Idempotency-Key: the key is claimed first (a concurrent
-/// duplicate then gets `InProgress`), the launch and its answer (rendered by `answer`) are
-/// written in one transaction, so that a key never causes a second hold and its answer is
-/// never lost. A 5xx is not kept: the claim is given back.
+/// A key of `IN_FLIGHT`, given back when the request ends (answered, refused or failed).
+struct InFlight {
+    entry: (Uuid, String),
+}
+
+impl InFlight {
+    fn take(organisation: Uuid, key: &str) -> Option<Self> {
+        let entry = (organisation, key.to_owned());
+        let taken = IN_FLIGHT
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(entry.clone());
+        // Built only once the set is unlocked (and only when taken: its drop gives it back).
+        taken.then(|| InFlight { entry })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.entry);
+    }
+}
+
+/// `POST /api/v1/generations` with its Idempotency-Key. The key's lock, the stored answer, the
+/// launch and its answer (rendered by `answer`) are one transaction: a key never causes a
+/// second hold, its answer is never lost, and a 5xx leaves nothing behind. A duplicate while
+/// the first request is still being answered gets `InProgress`: at once from this process,
+/// and from the key's advisory lock when the first request runs in another instance.
 pub async fn launch_idempotent(
     pool: &PgPool,
     catalog: &Catalog,
@@ -471,68 +505,45 @@ pub async fn launch_idempotent(
             Fault::Internal(anyhow::anyhow!("an idempotent launch without its key")).into(),
         );
     };
-    {
-        let mut conn = pool.acquire().await?;
-        if let Some(existing) =
-            db::generations::claim_idempotency_key(&mut conn, organisation, key, fingerprint, now)
-                .await?
+    let Some(_in_flight) = InFlight::take(organisation, key) else {
+        return Ok(Idempotent::InProgress);
+    };
+    let answer = &answer;
+    let _turn = LAUNCH_TURNS.wait(organisation).await;
+    credits::retrying(|| async move {
+        let mut tx = pool.begin().await?;
+        if !db::generations::try_lock_idempotency_key(&mut tx, organisation, key).await? {
+            return Ok(Idempotent::InProgress);
+        }
+        if let Some(stored) =
+            db::generations::idempotency_answer(&mut tx, organisation, key).await?
         {
-            if existing.fingerprint != fingerprint {
+            if stored.fingerprint != fingerprint {
                 return Ok(Idempotent::Conflict);
             }
-            match (existing.status, existing.body) {
-                (Some(status), Some(body)) => {
-                    return Ok(Idempotent::Answer(Answer {
-                        status: u16::try_from(status).unwrap_or(500),
-                        body,
-                    }));
-                }
-                _ => {
-                    let taken = db::generations::take_over_stale_claim(
-                        &mut conn,
-                        organisation,
-                        key,
-                        fingerprint,
-                        now - STALE_CLAIM,
-                        now,
-                    )
-                    .await?;
-                    if !taken {
-                        return Ok(Idempotent::InProgress);
-                    }
-                }
+            if let (Some(status), Some(body)) = (stored.status, stored.body) {
+                return Ok(Idempotent::Answer(Answer {
+                    status: u16::try_from(status).unwrap_or(500),
+                    body,
+                }));
             }
         }
-    }
-    let answer = &answer;
-    let turn = LAUNCH_TURNS.wait(organisation).await;
-    let outcome = credits::retrying(|| async move {
-        let mut tx = pool.begin().await?;
         let outcome = launch_in(&mut tx, catalog, rules, request, now).await?;
         let reply = answer(&outcome);
         db::generations::store_answer(
             &mut tx,
             organisation,
             key,
+            fingerprint,
             i32::from(reply.status),
             &reply.body,
+            now,
         )
         .await?;
         tx.commit().await?;
-        Ok(reply)
+        Ok(Idempotent::Answer(reply))
     })
-    .await;
-    drop(turn);
-    match outcome {
-        Ok(reply) => Ok(Idempotent::Answer(reply)),
-        Err(error) => {
-            // Best effort: a claim left behind is taken over after STALE_CLAIM.
-            if let Ok(mut conn) = pool.acquire().await {
-                let _ = db::generations::release_claim(&mut conn, organisation, key).await;
-            }
-            Err(error)
-        }
-    }
+    .await
 }
 
 /// `GET /api/v1/solde`: the balance, the buckets, the limits in force and their use.

@@ -604,6 +604,39 @@ async fn concurrent_duplicates_of_one_key_hold_once() {
     assert_eq!(holds, 1);
 }
 
+/// The same key while another instance of the portal is still answering it (its transaction
+/// holds the key's advisory lock): 409 `idempotency_in_progress`, nothing held; once that
+/// instance is done (here: it died, its transaction rolled back), the key launches as new.
+#[tokio::test]
+async fn a_key_being_answered_by_another_instance_is_in_progress() {
+    let app = app().await;
+    let (org, key) = reseau_key(&app).await;
+    let body = json!({"type": "image"});
+    let mut other_instance = app.pool.begin().await.unwrap();
+    let locked: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended($1::uuid::text || ' ' || $2, 0))",
+    )
+    .bind(org)
+    .bind("ailleurs-1")
+    .fetch_one(&mut *other_instance)
+    .await
+    .unwrap();
+    assert!(locked);
+    let (status, answer) = post(&app, &key, Some("ailleurs-1"), &body).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"]["code"], "idempotency_in_progress");
+    let held: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE organisation_id = $1")
+            .bind(org)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(held, 0);
+    other_instance.rollback().await.unwrap();
+    let (status, answer) = post(&app, &key, Some("ailleurs-1"), &body).await;
+    assert_eq!(status, 201, "{answer}");
+}
+
 /// A burst of launches on one organisation waits for its turn inside the portal, not on pooled
 /// connections (#12): while the organisation's account is locked for longer than the pool's
 /// acquire timeout (3 s), 30 launches on it (3 times the pool's 10 connections) wait, another
