@@ -34,6 +34,15 @@ async fn reseau_key(app: &TestApp) -> (Uuid, String) {
     (owner.org(), key)
 }
 
+/// How many holds the organisation has (any state).
+async fn holds_of(app: &TestApp, org: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE organisation_id = $1")
+        .bind(org)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
 async fn raise(app: &TestApp, org: Uuid, daily: i32, monthly: i64, concurrent: i32) {
     let mut conn = app.pool.acquire().await.unwrap();
     let today = nanoclip::db::credits::paris_date(&mut conn, app.clock.now())
@@ -595,13 +604,7 @@ async fn concurrent_duplicates_of_one_key_hold_once() {
                 || (*s == 409 && b["error"]["code"] == "idempotency_in_progress")),
         "{answers:?}"
     );
-    let holds: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE organisation_id = $1")
-            .bind(org)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(holds, 1);
+    assert_eq!(holds_of(&app, org).await, 1);
 }
 
 /// The same key while another instance of the portal is still answering it (its transaction
@@ -625,13 +628,7 @@ async fn a_key_being_answered_by_another_instance_is_in_progress() {
     let (status, answer) = post(&app, &key, Some("ailleurs-1"), &body).await;
     assert_eq!(status, 409, "{answer}");
     assert_eq!(answer["error"]["code"], "idempotency_in_progress");
-    let held: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE organisation_id = $1")
-            .bind(org)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(held, 0);
+    assert_eq!(holds_of(&app, org).await, 0);
     other_instance.rollback().await.unwrap();
     let (status, answer) = post(&app, &key, Some("ailleurs-1"), &body).await;
     assert_eq!(status, 201, "{answer}");
@@ -673,13 +670,7 @@ async fn a_burst_on_one_organisation_waits_its_turn_without_taking_the_pool() {
     assert_eq!(other.0, 201, "{other:?}");
     let refused: Vec<_> = answers.iter().filter(|(s, _)| *s != 201).collect();
     assert!(refused.is_empty(), "{refused:?}");
-    let holds: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE organisation_id = $1")
-            .bind(org)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(holds, 30);
+    assert_eq!(holds_of(&app, org).await, 30);
     assert_ledger_clean(&app.pool).await;
 }
 
