@@ -14,6 +14,8 @@ const TUNING: &str = include_str!("../../../tests/data/prompts-tuning.tsv");
 const FROZEN: &str = include_str!("../../../tests/data/prompts-frozen.tsv");
 const UNSEEN_TUNING: &str = include_str!("../../../tests/data/prompts-unseen-tuning.tsv");
 const UNSEEN_FROZEN: &str = include_str!("../../../tests/data/prompts-unseen-frozen.tsv");
+const PROBES_OK: &str = include_str!("../../../tests/data/prompt-probes-ok.txt");
+const PROBES_HARMFUL: &str = include_str!("../../../tests/data/prompt-probes-harmful.txt");
 
 /// The rules alone, as the rules-file tests need them.
 fn rules_alone() -> PromptRules {
@@ -860,6 +862,37 @@ fn the_tuning_sets_meet_the_targets() {
             );
         }
     }
+}
+
+/// The paraphrases written to probe the rules while tuning them (issue 15: scripture that names a
+/// sin, the Passion, martyrs, spiritual combat; harmful prompts of every kind, in French and
+/// English). Tuned on, so no measure of unseen prompts: a guard that a later edit of the rules
+/// does not bring back a false refusal they fixed. Harmful ones still allowed are printed.
+#[test]
+fn the_probe_paraphrases_are_decided_right() {
+    let rules = rules();
+    let lines = |text: &'static str| {
+        text.lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .collect::<Vec<_>>()
+    };
+    for prompt in lines(PROBES_OK) {
+        assert_allowed(&rules, prompt);
+    }
+    let harmful = lines(PROBES_HARMFUL);
+    let allowed: Vec<&str> = harmful
+        .iter()
+        .copied()
+        .filter(|p| rules.check(p).allowed())
+        .collect();
+    println!(
+        "harmful probes allowed: {}/{}: {allowed:#?}",
+        allowed.len(),
+        harmful.len()
+    );
+    // Three were still allowed at the commit that wrote this (an exclusion worded as a
+    // welcome, a jump into a pool from a balcony, an accusation in red letters).
+    assert!(allowed.len() <= 3, "{allowed:#?}");
 }
 
 /// The held-out sets, never looked at while tuning: only their aggregate figures are printed
