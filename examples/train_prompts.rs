@@ -102,7 +102,10 @@ fn main() -> anyhow::Result<()> {
         }
         let model = Model::from_tsv(&std::fs::read_to_string(OUT).context(OUT)?)?;
         let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
-        let rows = read_rows(&path, &std::fs::read_to_string(&path).context(path.clone())?)?;
+        let rows = read_rows(
+            &path,
+            &std::fs::read_to_string(&path).context(path.clone())?,
+        )?;
         let (mut church, mut ok_refused, mut harm) = ((0, 0), 0, [(0, 0); 2]);
         for row in &rows {
             let got = checker.check(&row.prompt).category;

@@ -641,10 +641,15 @@ fn a_thirty_word_prompt_costs_a_bounded_amount_of_work() {
     );
     assert!(work.features <= 500, "{work:?}");
 
-    let long = std::iter::repeat_n(prompt, 10).collect::<Vec<_>>().join(" ");
+    let long = std::iter::repeat_n(prompt, 10)
+        .collect::<Vec<_>>()
+        .join(" ");
     let ten = rules.work(&long);
     println!("work of a check on the same prompt ten times: {ten:?}");
-    assert!(ten.patterns_tried <= 10 * work.patterns_tried + 10, "{ten:?}");
+    assert!(
+        ten.patterns_tried <= 10 * work.patterns_tried + 10,
+        "{ten:?}"
+    );
     assert!(ten.features <= 10 * work.features + 10, "{ten:?}");
 
     // A prompt cut up letter by letter is read twice, the second time joined: still linear.
@@ -902,11 +907,15 @@ fn the_probe_paraphrases_are_decided_right() {
 /// `cargo nextest run --no-capture -E 'test(/frozen_sets/)'` shows the figures.
 #[test]
 fn the_frozen_sets_hold_their_floors() {
-    // Floors reached (church refusals at most, recall per language at least), per set.
+    // Floors reached (church refusals at most, recall per language at least), per set, at the
+    // one run of these sets after the last tuning change of the prompts2 branch. The goals are
+    // NOT met: generated frozen half 2/697 church prompts refused, recall en 361/386 = 0.935,
+    // fr 504/521 = 0.967; unseen frozen set 1/95 church prompts refused, recall en 19/22 = 0.864,
+    // fr 44/55 = 0.800.
     const GENERATED_CHURCH_REFUSALS: usize = 2;
-    const GENERATED_RECALL: [(&str, f64); 2] = [("en", 0.93), ("fr", 0.95)];
-    const UNSEEN_CHURCH_REFUSALS: usize = 95;
-    const UNSEEN_RECALL: [(&str, f64); 2] = [("en", 0.0), ("fr", 0.0)];
+    const GENERATED_RECALL: [(&str, f64); 2] = [("en", 0.935), ("fr", 0.967)];
+    const UNSEEN_CHURCH_REFUSALS: usize = 1;
+    const UNSEEN_RECALL: [(&str, f64); 2] = [("en", 0.863), ("fr", 0.799)];
 
     let rules = rules();
     let generated = measure(&rules, "generated frozen", FROZEN, false);
