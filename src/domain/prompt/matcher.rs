@@ -153,20 +153,26 @@ impl Matcher {
         let mut candidates: Vec<usize> = Vec::new();
         let mut tried = 0;
         for token in tokens {
-            candidates.clear();
-            for form in &token.forms {
-                if let Some(ids) = self.words.get(form.as_str()) {
-                    candidates.extend_from_slice(ids);
-                }
-                if let Some(ids) = stem_key(form).and_then(|key| self.stems.get(key)) {
-                    candidates.extend_from_slice(ids);
-                }
-            }
-            candidates.sort_unstable();
-            candidates.dedup();
+            self.candidates(token, token.forms.len(), &mut candidates);
             tried += candidates.len();
         }
         tried
+    }
+
+    /// The patterns that may start at a word, as the index gives them for its first `spellings`
+    /// spellings, sorted and without duplicates.
+    fn candidates(&self, token: &Token, spellings: usize, candidates: &mut Vec<usize>) {
+        candidates.clear();
+        for form in token.forms.iter().take(spellings) {
+            if let Some(ids) = self.words.get(form.as_str()) {
+                candidates.extend_from_slice(ids);
+            }
+            if let Some(ids) = stem_key(form).and_then(|key| self.stems.get(key)) {
+                candidates.extend_from_slice(ids);
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
     }
 
     /// Every occurrence of every pattern in a reading of the prompt. `as_written` keeps to the
@@ -175,17 +181,7 @@ impl Matcher {
         let mut candidates: Vec<usize> = Vec::new();
         let spellings = |token: &Token| -> usize { if as_written { 1 } else { token.forms.len() } };
         for (i, token) in tokens.iter().enumerate() {
-            candidates.clear();
-            for form in token.forms.iter().take(spellings(token)) {
-                if let Some(ids) = self.words.get(form.as_str()) {
-                    candidates.extend_from_slice(ids);
-                }
-                if let Some(ids) = stem_key(form).and_then(|key| self.stems.get(key)) {
-                    candidates.extend_from_slice(ids);
-                }
-            }
-            candidates.sort_unstable();
-            candidates.dedup();
+            self.candidates(token, spellings(token), &mut candidates);
             for &id in &candidates {
                 let Some(pattern) = self.patterns.get(id) else {
                     continue;
