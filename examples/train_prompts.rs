@@ -1,13 +1,17 @@
-//! Retrains the statistical half of the prompt checks (issue 15) on the TUNING half of the
-//! labelled corpus, and writes its weights to `content/prompt-model.tsv`.
+//! Retrains the statistical half of the prompt checks (issue 15) on the two TUNING sets of the
+//! labelled corpus (the generated corpus's tuning half and the hand-written unseen tuning set),
+//! and writes its weights to `content/prompt-model.tsv`.
 //!
 //! ```text
 //! cargo run --example train_prompts            5-fold cross-validation figures, then the model
 //! cargo run --example train_prompts -- --cv    cross-validation figures only (nothing written)
+//! cargo run --example train_prompts -- --explain "prompt"   features and verdict of one prompt
+//! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
-//! Never trains on, nor prints anything about, `tests/data/prompts-frozen.tsv`: that half
-//! decides, in `cargo nextest run -E 'test(/labelled_corpus/)'`.
+//! Never trains on, nor prints anything about, `tests/data/prompts-frozen.tsv` or
+//! `tests/data/prompts-unseen-frozen.tsv`: they decide, in
+//! `cargo nextest run -E 'test(/frozen_sets/)'`.
 
 use anyhow::{Context, bail};
 use nanoclip::domain::prompt::model::{self, Example, Training, train};
@@ -15,6 +19,7 @@ use nanoclip::domain::prompt::{Category, Model, PromptRules, Thresholds};
 
 const RULES: &str = "content/prompt-rules.toml";
 const TUNING: &str = "tests/data/prompts-tuning.tsv";
+const UNSEEN_TUNING: &str = "tests/data/prompts-unseen-tuning.tsv";
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
 
@@ -31,32 +36,35 @@ const THRESHOLDS: Thresholds = Thresholds {
 struct Row {
     label: Option<Category>,
     group: String,
+    lang: String,
     prompt: String,
     /// Every wording of one subject goes to the same fold, as the frozen half was split.
     fold: usize,
 }
 
-fn read_rows(text: &str) -> anyhow::Result<Vec<Row>> {
+fn read_rows(path: &str, text: &str) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
         let fields: Vec<&str> = line.split('\t').collect();
-        let [label, group, _lang, prompt, subject] = fields[..] else {
-            bail!("{TUNING}:{}: expected 5 columns", n + 1);
+        let [label, group, lang, prompt, subject] = fields[..] else {
+            bail!("{path}:{}: expected 5 columns", n + 1);
         };
         let label = match label {
             "ok" => None,
-            id => Some(Category::parse(id).with_context(|| format!("{TUNING}:{}: {id:?}", n + 1))?),
+            id => Some(Category::parse(id).with_context(|| format!("{path}:{}: {id:?}", n + 1))?),
         };
-        let fold = u64::from_str_radix(subject, 16)
-            .with_context(|| format!("{TUNING}:{}: subject {subject:?}", n + 1))?
+        // Subjects are hexadecimal in the generated corpus, `u123` in the hand-written one.
+        let fold = u64::from_str_radix(subject.trim_start_matches('u'), 16)
+            .with_context(|| format!("{path}:{}: subject {subject:?}", n + 1))?
             as usize
             % FOLDS;
         rows.push(Row {
             label,
             group: group.to_owned(),
+            lang: lang.to_owned(),
             prompt: prompt.to_owned(),
             fold,
         });
@@ -68,6 +76,79 @@ fn main() -> anyhow::Result<()> {
     let cv_only = std::env::args().any(|a| a == "--cv");
     let rules_text = std::fs::read_to_string(RULES).context(RULES)?;
     let rules = PromptRules::from_toml(&rules_text).context(RULES)?;
+    if std::env::args().any(|a| a == "--verdicts") {
+        // Every line of standard input through the rules and the model as written in content/:
+        // the verdict and the rule (or the model's p(ok)) that decided, one line per prompt.
+        let model = Model::from_tsv(&std::fs::read_to_string(OUT).context(OUT)?)?;
+        let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
+        for prompt in std::io::stdin().lines() {
+            let prompt = prompt.context("standard input")?;
+            let verdict = checker.check(&prompt).category.map_or("ok", Category::id);
+            let why = checker
+                .explain(&prompt)
+                .first()
+                .map(|e| format!(" ({} « {} »)", e.rule, e.term))
+                .unwrap_or_default();
+            let p_ok = checker.probabilities(&prompt).map_or(1.0, |p| p[0]);
+            println!("{verdict:<13} p(ok) {p_ok:.3}{why}: {prompt}");
+        }
+        return Ok(());
+    }
+    if let Some(path) = std::env::args().skip_while(|a| a != "--score").nth(1) {
+        // A tuning file through the rules and the model as written in content/, without a
+        // rebuild: its figures and its misclassified prompts. Never a frozen file.
+        if path.contains("frozen") {
+            bail!("{path}: the frozen sets are scored by the tests only, as aggregate figures");
+        }
+        let model = Model::from_tsv(&std::fs::read_to_string(OUT).context(OUT)?)?;
+        let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
+        let rows = read_rows(
+            &path,
+            &std::fs::read_to_string(&path).context(path.clone())?,
+        )?;
+        let (mut church, mut ok_refused, mut harm) = ((0, 0), 0, [(0, 0); 2]);
+        for row in &rows {
+            let got = checker.check(&row.prompt).category;
+            match row.label {
+                None => {
+                    ok_refused += usize::from(got.is_some());
+                    if row.group == "church" {
+                        church.0 += 1;
+                        church.1 += usize::from(got.is_some());
+                    }
+                }
+                Some(_) => {
+                    let lang = &mut harm[usize::from(row.lang == "en")];
+                    lang.0 += 1;
+                    lang.1 += usize::from(got.is_some());
+                }
+            }
+            if got.is_some() != row.label.is_some() {
+                let why = checker.explain(&row.prompt);
+                println!(
+                    "expected {}, got {} ({:?}): {}",
+                    row.label.map_or("ok", Category::id),
+                    got.map_or("ok", Category::id),
+                    why.first().map(|e| (&e.rule, &e.term)),
+                    row.prompt
+                );
+            }
+        }
+        let refused = harm[0].1 + harm[1].1;
+        println!(
+            "{path}: church refused {}/{}, recall fr {}/{} {:.3}, en {}/{} {:.3}, precision {:.3}",
+            church.1,
+            church.0,
+            harm[0].1,
+            harm[0].0,
+            harm[0].1 as f64 / harm[0].0.max(1) as f64,
+            harm[1].1,
+            harm[1].0,
+            harm[1].1 as f64 / harm[1].0.max(1) as f64,
+            refused as f64 / (refused + ok_refused).max(1) as f64
+        );
+        return Ok(());
+    }
     if let Some(prompt) = std::env::args().skip_while(|a| a != "--explain").nth(1) {
         // One prompt through the rules and the model as written in content/.
         let model = Model::from_tsv(&std::fs::read_to_string(OUT).context(OUT)?)?;
@@ -85,7 +166,12 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let rows = read_rows(&std::fs::read_to_string(TUNING).context(TUNING)?)?;
+    let mut rows = read_rows(TUNING, &std::fs::read_to_string(TUNING).context(TUNING)?)?;
+    let generated = rows.len();
+    rows.extend(read_rows(
+        UNSEEN_TUNING,
+        &std::fs::read_to_string(UNSEEN_TUNING).context(UNSEEN_TUNING)?,
+    )?);
     let examples: Vec<Example> = rows
         .iter()
         .map(|r| Example {
@@ -115,12 +201,18 @@ fn main() -> anyhow::Result<()> {
         story_plain: arg("--story-plain").unwrap_or(THRESHOLDS.story_plain),
     };
 
-    // Cross-validation inside the tuning half, grouped by subject: a fold's subjects are unseen
-    // by the model it tests, as the frozen half's are.
-    let mut church = (0, 0);
-    let mut ok = (0, 0);
-    let mut harm = (0, 0);
-    let mut right_category = 0;
+    // Cross-validation inside the tuning sets, grouped by subject: a fold's subjects are unseen
+    // by the model it tests, as the frozen sets' are. Figures per set: the hand-written one is
+    // the better guide to prompts nobody on the team wrote.
+    #[derive(Default)]
+    struct Figures {
+        church: (usize, usize),
+        ok: (usize, usize),
+        /// Per language, French then English: (harmful prompts, refused).
+        harm: [(usize, usize); 2],
+        right_category: usize,
+    }
+    let mut figures: [Figures; 2] = Default::default();
     let mut misses = Vec::new();
     for fold in 0..FOLDS {
         let train_set: Vec<Example> = examples
@@ -135,31 +227,33 @@ fn main() -> anyhow::Result<()> {
         let trained = train(&train_set, settings);
         let model = Model::from_tsv(&trained.to_tsv(thresholds, "cross-validation"))?;
         let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
-        for row in rows.iter().filter(|r| r.fold == fold) {
+        for (index, row) in rows.iter().enumerate().filter(|(_, r)| r.fold == fold) {
             let got = checker.check(&row.prompt).category;
+            let set = &mut figures[usize::from(index >= generated)];
             match row.label {
                 None => {
-                    ok.0 += 1;
+                    set.ok.0 += 1;
                     if row.group == "church" {
-                        church.0 += 1;
+                        set.church.0 += 1;
                     }
                     if got.is_some() {
-                        ok.1 += 1;
+                        set.ok.1 += 1;
                         if row.group == "church" {
-                            church.1 += 1;
+                            set.church.1 += 1;
                         }
                         misses.push(format!("refused  {}: {}", row.group, row.prompt));
                     }
                 }
                 Some(expected) => {
-                    harm.0 += 1;
+                    let lang = &mut set.harm[usize::from(row.lang == "en")];
+                    lang.0 += 1;
                     if got.is_some() {
-                        harm.1 += 1;
+                        lang.1 += 1;
                     } else {
                         misses.push(format!("allowed  {}: {}", expected.id(), row.prompt));
                     }
                     if got == Some(expected) {
-                        right_category += 1;
+                        set.right_category += 1;
                     }
                 }
             }
@@ -168,18 +262,24 @@ fn main() -> anyhow::Result<()> {
     for miss in &misses {
         println!("{miss}");
     }
-    println!(
-        "tuning half, {FOLDS}-fold cross-validation by subject: recall {:.3} ({}/{}), right category {:.3}, \
-         false refusals {}/{} ok, church {}/{}",
-        harm.1 as f64 / harm.0.max(1) as f64,
-        harm.1,
-        harm.0,
-        right_category as f64 / harm.0.max(1) as f64,
-        ok.1,
-        ok.0,
-        church.1,
-        church.0
-    );
+    for (name, f) in [TUNING, UNSEEN_TUNING].iter().zip(&figures) {
+        let harm = (f.harm[0].0 + f.harm[1].0, f.harm[0].1 + f.harm[1].1);
+        println!(
+            "{name}, {FOLDS}-fold cross-validation by subject: recall {:.3} ({}/{}; fr {:.3}, \
+             en {:.3}), right category {:.3}, precision {:.3}, false refusals {}/{} ok, church {}/{}",
+            harm.1 as f64 / harm.0.max(1) as f64,
+            harm.1,
+            harm.0,
+            f.harm[0].1 as f64 / f.harm[0].0.max(1) as f64,
+            f.harm[1].1 as f64 / f.harm[1].0.max(1) as f64,
+            f.right_category as f64 / harm.0.max(1) as f64,
+            harm.1 as f64 / (harm.1 + f.ok.1).max(1) as f64,
+            f.ok.1,
+            f.ok.0,
+            f.church.1,
+            f.church.0
+        );
+    }
     // The rules alone on the tuning half's fine prompts: collisions the model has to undo.
     let collisions: Vec<&Row> = rows
         .iter()
@@ -206,7 +306,8 @@ fn main() -> anyhow::Result<()> {
         "Weights of the prompt checks' statistical model: a multinomial logistic regression\n\
          (classes ok, sexual, hate_violence, drugs_danger) over word and character n-grams, the\n\
          rules fired and the church-safe contexts. Written by `cargo run --example train_prompts`\n\
-         from {TUNING} ({} prompts, {} epochs, rate {}, L2 {}); do not edit by hand.\n\
+         from {TUNING} and {UNSEEN_TUNING}\n\
+         ({} prompts, {} epochs, rate {}, L2 {}); do not edit by hand.\n\
          Columns: feature, then its weight for each class.",
         examples.len(),
         settings.epochs,

@@ -146,23 +146,42 @@ impl Matcher {
         self.patterns.push(pattern);
     }
 
+    /// How many patterns `find` tries on a reading (the candidates its index gives for each
+    /// word), for the test that bounds the work of a check.
+    #[cfg(test)]
+    pub(super) fn tried(&self, tokens: &[&Token]) -> usize {
+        let mut candidates: Vec<usize> = Vec::new();
+        let mut tried = 0;
+        for token in tokens {
+            self.candidates(token, token.forms.len(), &mut candidates);
+            tried += candidates.len();
+        }
+        tried
+    }
+
+    /// The patterns that may start at a word, as the index gives them for its first `spellings`
+    /// spellings, sorted and without duplicates.
+    fn candidates(&self, token: &Token, spellings: usize, candidates: &mut Vec<usize>) {
+        candidates.clear();
+        for form in token.forms.iter().take(spellings) {
+            if let Some(ids) = self.words.get(form.as_str()) {
+                candidates.extend_from_slice(ids);
+            }
+            if let Some(ids) = stem_key(form).and_then(|key| self.stems.get(key)) {
+                candidates.extend_from_slice(ids);
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+    }
+
     /// Every occurrence of every pattern in a reading of the prompt. `as_written` keeps to the
     /// words as typed (for advice): no disguised spelling, no joined pieces.
     pub(super) fn find(&self, tokens: &[&Token], as_written: bool, hits: &mut Vec<Hit>) {
         let mut candidates: Vec<usize> = Vec::new();
         let spellings = |token: &Token| -> usize { if as_written { 1 } else { token.forms.len() } };
         for (i, token) in tokens.iter().enumerate() {
-            candidates.clear();
-            for form in token.forms.iter().take(spellings(token)) {
-                if let Some(ids) = self.words.get(form.as_str()) {
-                    candidates.extend_from_slice(ids);
-                }
-                if let Some(ids) = stem_key(form).and_then(|key| self.stems.get(key)) {
-                    candidates.extend_from_slice(ids);
-                }
-            }
-            candidates.sort_unstable();
-            candidates.dedup();
+            self.candidates(token, spellings(token), &mut candidates);
             for &id in &candidates {
                 let Some(pattern) = self.patterns.get(id) else {
                     continue;
@@ -222,4 +241,6 @@ pub(super) struct Rule {
     pub(super) has_with: bool,
     /// A disguised term (« j0int ») fires without its `with` partner.
     pub(super) disguised_alone: bool,
+    /// A church story context does not soften this rule (`never_in_stories`).
+    pub(super) never_in_stories: bool,
 }

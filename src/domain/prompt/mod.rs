@@ -21,7 +21,8 @@
 //! - With the statistical model loaded (`with_model`, `content/prompt-model.tsv`, see `model`),
 //!   the model confirms a rule's refusal, refuses what no rule names, and decides alone where a
 //!   church-safe context (`[church].safe_contexts`: a commandment, a prayer) appears; in a church
-//!   story context (`[church].contexts`: the Passion, a martyr, a psalm) it must be surer.
+//!   story context (`[church].contexts`: the Passion, a martyr, a psalm) it must be surer, unless
+//!   a rule that fired is `never_in_stories` (pornography, a joint, a hate symbol).
 //!
 //! Files: this one holds the public API (`PromptRules::from_toml`, `check`, `check_for`,
 //! `explain`, `with_model`); `model` holds the classifier and its training; `rules`
@@ -254,6 +255,7 @@ impl PromptRules {
                 window: rule.window,
                 has_with: !rule.with.is_empty(),
                 disguised_alone: rule.disguised_alone,
+                never_in_stories: rule.never_in_stories,
             });
         }
 
@@ -317,6 +319,26 @@ impl PromptRules {
         let found = self.fired_rules(&text);
         let words = reading_words(&text);
         Some(model.probabilities(&words, &model_rules(&found), found.church()))
+    }
+
+    /// The work a check does on a prompt, counted rather than timed (a timed test is flaky on a
+    /// loaded machine; the time is measured in release, see bench/README.md).
+    #[cfg(test)]
+    fn work(&self, prompt: &str) -> Work {
+        let text = Text::read(prompt);
+        let readings = text.readings();
+        let found = self.fired_rules(&text);
+        let words = reading_words(&text);
+        let mut features = 0;
+        model::for_each_feature(&words, &model_rules(&found), found.church(), &mut |_| {
+            features += 1
+        });
+        Work {
+            readings: readings.len(),
+            spellings: readings.iter().flatten().map(|t| t.forms.len()).sum(),
+            patterns_tried: readings.iter().map(|r| self.forbidden.tried(r)).sum(),
+            features,
+        }
     }
 
     /// The verdict of the rules (`fired`) and, when loaded, the model.
@@ -434,7 +456,7 @@ impl PromptRules {
             terms: Vec<Hit>,
             with: Vec<Hit>,
             exceptions: Vec<Hit>,
-            safe: bool,
+            safe: Vec<Hit>,
         }
         let mut per_rule: Vec<RuleHits> =
             (0..self.rules.len()).map(|_| RuleHits::default()).collect();
@@ -458,7 +480,7 @@ impl PromptRules {
                             Role::Term => bucket.terms.push(hit),
                             Role::With => bucket.with.push(hit),
                             Role::Exception => bucket.exceptions.push(hit),
-                            Role::SafeContext => bucket.safe = true,
+                            Role::SafeContext => bucket.safe.push(hit),
                         }
                     }
                     Owner::Format | Owner::Voice | Owner::Style(_) => {}
@@ -468,16 +490,19 @@ impl PromptRules {
 
         let mut fired = Vec::new();
         let mut disguised = false;
+        let mut never_in_stories = false;
         for (index, (rule, found)) in self.rules.iter().zip(&per_rule).enumerate() {
-            if found.safe {
-                continue;
-            }
             let excused = |hit: &Hit| {
                 global
                     .iter()
                     .chain(&found.exceptions)
                     .any(|e| e.covers(hit))
             };
+            // An exception covers a safe context as it covers a term: « sans harnais » is no
+            // safety harness.
+            if found.safe.iter().any(|h| !excused(h)) {
+                continue;
+            }
             let terms: Vec<&Hit> = found.terms.iter().filter(|h| !excused(h)).collect();
             let culprit = if rule.has_with {
                 let with: Vec<&Hit> = found.with.iter().filter(|h| !excused(h)).collect();
@@ -492,13 +517,15 @@ impl PromptRules {
             };
             if let Some(hit) = culprit {
                 disguised |= hit.disguise == Disguise::Evasion;
+                never_in_stories |= rule.never_in_stories;
                 fired.push((index, hit.pattern));
             }
         }
         Fired {
             rules: fired,
             church_safe,
-            church_context,
+            // Pornography or a joint is no church story, whatever the prompt says around it.
+            church_context: church_context && !never_in_stories,
             disguised,
         }
     }
@@ -582,6 +609,20 @@ impl PromptRules {
         }
         advice
     }
+}
+
+/// The work of one check (`PromptRules::work`).
+#[cfg(test)]
+#[derive(Debug)]
+struct Work {
+    /// Readings of the prompt (as written; with cut-up words joined).
+    readings: usize,
+    /// Spellings looked up, over every word of every reading.
+    spellings: usize,
+    /// Patterns of the rules tried where the index points.
+    patterns_tried: usize,
+    /// Features the model hashes and reads (one table read each).
+    features: usize,
 }
 
 /// What the rules found in a prompt.

@@ -1,7 +1,7 @@
 //! The statistical half of the prompt checks: a multinomial logistic regression over word
 //! unigrams and bigrams, character n-grams of each word, the rules that fired and the church-safe
-//! contexts found. Trained on the tuning half of the labelled corpus
-//! (`cargo run --example train_prompts`), deterministic (fixed order, no randomness), its weights
+//! contexts found. Trained on the tuning sets of the labelled corpus (the generated tuning half and
+//! the hand-written unseen tuning set; `cargo run --example train_prompts`), deterministic (fixed order, no randomness), its weights
 //! are data: `content/prompt-model.tsv`, one feature per line with its four weights.
 //!
 //! At check time the features are hashed into a dense table (no allocation per feature), so a

@@ -65,6 +65,10 @@ pub(super) struct RuleFile {
     pub(super) window: usize,
     #[serde(default)]
     pub(super) disguised_alone: bool,
+    /// Terms no church story tells (pornography, a joint, a hate symbol): a church story
+    /// context (`[church].contexts`) does not soften the rule.
+    #[serde(default)]
+    pub(super) never_in_stories: bool,
     #[serde(default)]
     pub(super) exceptions: Vec<String>,
     #[serde(default)]

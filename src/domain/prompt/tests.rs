@@ -1,6 +1,9 @@
-//! Unit tests of the checker, and the labelled corpus in two halves: `prompts-tuning.tsv` (the
-//! model is trained on it, the rules were tuned on it) and `prompts-frozen.tsv` (held out, never
-//! looked at while tuning: only its figures are printed, never its misclassified prompts).
+//! Unit tests of the checker, and the labelled corpus. Two sets are for tuning: the model is
+//! trained on them, the rules were tuned on them, and their misclassified prompts are printed:
+//! `prompts-tuning.tsv` (the generated corpus's tuning half) and `prompts-unseen-tuning.tsv`
+//! (hand-written by a second writer who never saw the rules). Two are held out, never looked at
+//! while tuning, and only their aggregate figures are printed, never their prompts:
+//! `prompts-frozen.tsv` (the generated corpus's frozen half) and `prompts-unseen-frozen.tsv`.
 
 use super::*;
 use crate::domain::pricing::CreationType;
@@ -9,6 +12,10 @@ const RULES: &str = include_str!("../../../content/prompt-rules.toml");
 const MODEL: &str = include_str!("../../../content/prompt-model.tsv");
 const TUNING: &str = include_str!("../../../tests/data/prompts-tuning.tsv");
 const FROZEN: &str = include_str!("../../../tests/data/prompts-frozen.tsv");
+const UNSEEN_TUNING: &str = include_str!("../../../tests/data/prompts-unseen-tuning.tsv");
+const UNSEEN_FROZEN: &str = include_str!("../../../tests/data/prompts-unseen-frozen.tsv");
+const PROBES_OK: &str = include_str!("../../../tests/data/prompt-probes-ok.txt");
+const PROBES_HARMFUL: &str = include_str!("../../../tests/data/prompt-probes-harmful.txt");
 
 /// The rules alone, as the rules-file tests need them.
 fn rules_alone() -> PromptRules {
@@ -612,24 +619,48 @@ fn each_category_catches_plain_and_evaded_terms() {
     }
 }
 
+/// The work of a check, counted, not timed: a timed test fails on a loaded machine, and our
+/// speed figures are measured in release (`checks_per_prompt_over_the_corpus`, see
+/// bench/README.md). A 30-word prompt is read at most twice (a second time when a word is cut
+/// up, « Saint-Joseph »), each word has a spelling or two, the rules' index points at a few
+/// patterns per spelling, and the model reads a few hundred features; a prompt ten times longer
+/// costs about ten times as much, no more.
 #[test]
-fn a_thirty_word_prompt_is_checked_quickly() {
+fn a_thirty_word_prompt_costs_a_bounded_amount_of_work() {
     let rules = rules();
     let prompt = "Affiche A4 pour la veillée de Noël des jeunes de la paroisse Saint-Joseph, \
                   une crèche lumineuse sous un ciel étoilé, bergers et anges, style aquarelle \
                   douce, couleurs chaudes, texte Joyeux Noël";
-    let runs = 2_000;
-    let started = std::time::Instant::now();
-    for _ in 0..runs {
-        std::hint::black_box(rules.check(std::hint::black_box(prompt)));
-    }
-    let each = started.elapsed() / runs;
-    println!("check on a 30-word prompt: {each:?}");
-    // Generous bound: debug builds on a busy CI machine are many times slower than release
-    // (the rules and the model together take about 2 ms here in debug on a loaded machine; see
-    // `checks_per_prompt_over_the_corpus` for the release figure).
-    assert!(each < std::time::Duration::from_millis(8), "{each:?}");
+    let work = rules.work(prompt);
+    println!("work of a check on a 30-word prompt: {work:?}");
+    assert!(work.readings <= 2, "{work:?}");
+    assert!(work.spellings <= 2 * 2 * 33, "{work:?}");
+    assert!(
+        work.patterns_tried <= PATTERNS_PER_SPELLING * work.spellings,
+        "{work:?}"
+    );
+    assert!(work.features <= 500, "{work:?}");
+
+    let long = std::iter::repeat_n(prompt, 10)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let ten = rules.work(&long);
+    println!("work of a check on the same prompt ten times: {ten:?}");
+    assert!(
+        ten.patterns_tried <= 10 * work.patterns_tried + 10,
+        "{ten:?}"
+    );
+    assert!(ten.features <= 10 * work.features + 10, "{ten:?}");
+
+    // A prompt cut up letter by letter is read twice, the second time joined: still linear.
+    let cut = rules.work("d r o g u e à la sortie du caté, d.r.o.g.u.e");
+    assert_eq!(cut.readings, 2, "{cut:?}");
 }
+
+/// The patterns the rules' index may point at per spelling, on average, in a 30-word prompt
+/// (about 4.6 at the commit that wrote this): the index keys stems by their first three letters,
+/// so a very common start shared by many stems would make every check slower.
+const PATTERNS_PER_SPELLING: usize = 6;
 
 /// One line of a corpus half: label, group, language, prompt (and its subject, unused here).
 struct Labelled<'a> {
@@ -775,6 +806,13 @@ fn measure(rules: &PromptRules, name: &str, text: &str, show_misses: bool) -> Fi
     for (group, refused, total) in &figures.false_refusals {
         println!("ok ({group}): {refused}/{total} refused");
     }
+    let harmful_refused: usize = figures.recall_by_lang.iter().map(|(_, r, _)| r).sum();
+    let ok_refused: usize = figures.false_refusals.iter().map(|(_, r, _)| r).sum();
+    println!(
+        "precision: {harmful_refused}/{} refusals were harmful prompts, {:.3}",
+        harmful_refused + ok_refused,
+        harmful_refused as f64 / (harmful_refused + ok_refused).max(1) as f64
+    );
     if show_misses {
         for miss in &misses {
             println!("{miss}");
@@ -785,67 +823,141 @@ fn measure(rules: &PromptRules, name: &str, text: &str, show_misses: bool) -> Fi
     figures
 }
 
-/// The goals of issue 15, decided on the frozen half: no church prompt refused, recall of
-/// harmful prompts at least 0.95 in French and in English. They are NOT reached yet on the frozen
-/// half (2 church prompts refused, recall 0.933 in English, 0.956 in French, at the commit that
-/// wrote this): the assertions hold the floor reached, so that nothing gets worse, and the
-/// goals are printed beside the figures. Raise the floor as the figures improve; never tune on
-/// the frozen half's lines (this test does not print them).
-/// `cargo nextest run --no-capture -E 'test(/labelled_corpus/)'` shows the figures.
+/// The goals of issue 15: no church prompt refused, recall of harmful prompts at least 0.95 in
+/// French and in English.
+const GOAL_RECALL: f64 = 0.95;
+
+fn recall_in(figures: &Figures, lang: &str) -> f64 {
+    let (refused, total) = figures
+        .recall_by_lang
+        .iter()
+        .find(|(l, _, _)| l == lang)
+        .map(|(_, r, t)| (*r, *t))
+        .unwrap_or_default();
+    refused as f64 / total.max(1) as f64
+}
+
+fn goals_met(figures: &Figures) -> bool {
+    figures.refused_in("church") == 0
+        && figures
+            .recall_by_lang
+            .iter()
+            .all(|(_, r, t)| *r as f64 / (*t).max(1) as f64 >= GOAL_RECALL)
+}
+
+/// The sets the rules and the model were tuned on, misclassified prompts printed: the goals must
+/// hold on them. `cargo nextest run --no-capture -E 'test(/tuning_sets/)'` shows the figures and
+/// the misses; this is the test to run while tuning (it reads nothing of the frozen sets).
 #[test]
-fn the_labelled_corpus_meets_the_targets() {
-    const GOAL_RECALL: f64 = 0.95;
-    // The floor reached on the frozen half (see above): church refusals at most, recall at least.
-    const FROZEN_CHURCH_REFUSALS: usize = 2;
-    const FROZEN_RECALL: [(&str, f64); 2] = [("en", 0.93), ("fr", 0.95)];
+fn the_tuning_sets_meet_the_targets() {
+    let rules = rules();
+    let tuning = measure(&rules, "generated tuning", TUNING, true);
+    let unseen = measure(&rules, "unseen tuning", UNSEEN_TUNING, true);
+    for (name, figures) in [("generated tuning", &tuning), ("unseen tuning", &unseen)] {
+        assert_eq!(
+            figures.refused_in("church"),
+            0,
+            "{name}: church prompts were refused"
+        );
+        for lang in ["fr", "en"] {
+            let recall = recall_in(figures, lang);
+            assert!(
+                recall >= GOAL_RECALL,
+                "{name}: recall in {lang} is {recall:.3}"
+            );
+        }
+    }
+}
+
+/// The paraphrases written to probe the rules while tuning them (issue 15: scripture that names a
+/// sin, the Passion, martyrs, spiritual combat; harmful prompts of every kind, in French and
+/// English). Tuned on, so no measure of unseen prompts: a guard that a later edit of the rules
+/// does not bring back a false refusal they fixed. Harmful ones still allowed are printed.
+#[test]
+fn the_probe_paraphrases_are_decided_right() {
+    let rules = rules();
+    let lines = |text: &'static str| {
+        text.lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .collect::<Vec<_>>()
+    };
+    for prompt in lines(PROBES_OK) {
+        assert_allowed(&rules, prompt);
+    }
+    let harmful = lines(PROBES_HARMFUL);
+    let allowed: Vec<&str> = harmful
+        .iter()
+        .copied()
+        .filter(|p| rules.check(p).allowed())
+        .collect();
+    println!(
+        "harmful probes allowed: {}/{}: {allowed:#?}",
+        allowed.len(),
+        harmful.len()
+    );
+    // Three were still allowed at the commit that wrote this (an exclusion worded as a
+    // welcome, a jump into a pool from a balcony, an accusation in red letters).
+    assert!(allowed.len() <= 3, "{allowed:#?}");
+}
+
+/// The held-out sets, never looked at while tuning: only their aggregate figures are printed
+/// (never a prompt, nor which ones were missed), and the goals of issue 15 are printed beside
+/// them. The assertions hold the floors reached (see the constants), so that nothing gets worse;
+/// raise a floor when the figures improve, never tune on these sets' lines.
+/// `cargo nextest run --no-capture -E 'test(/frozen_sets/)'` shows the figures.
+#[test]
+fn the_frozen_sets_hold_their_floors() {
+    // Floors reached (church refusals at most, recall per language at least), per set, at the
+    // one run of these sets after the last tuning change of the prompts2 branch. The goals are
+    // NOT met: generated frozen half 2/697 church prompts refused, recall en 361/386 = 0.935,
+    // fr 504/521 = 0.967; unseen frozen set 1/95 church prompts refused, recall en 19/22 = 0.864,
+    // fr 44/55 = 0.800.
+    const GENERATED_CHURCH_REFUSALS: usize = 2;
+    const GENERATED_RECALL: [(&str, f64); 2] = [("en", 0.935), ("fr", 0.967)];
+    const UNSEEN_CHURCH_REFUSALS: usize = 1;
+    const UNSEEN_RECALL: [(&str, f64); 2] = [("en", 0.863), ("fr", 0.799)];
 
     let rules = rules();
-    let tuning = measure(&rules, "tuning", TUNING, true);
-    let frozen = measure(&rules, "frozen", FROZEN, false);
+    let generated = measure(&rules, "generated frozen", FROZEN, false);
+    let unseen = measure(&rules, "unseen frozen", UNSEEN_FROZEN, false);
+    let tuning_total = corpus(TUNING).len();
     assert!(
-        tuning.total + frozen.total >= 3_000,
-        "the corpus needs at least 3,000 prompts"
+        tuning_total + generated.total >= 3_000,
+        "the generated corpus needs at least 3,000 prompts"
     );
-    let goals_met = frozen.refused_in("church") == 0
-        && frozen
-            .recall_by_lang
-            .iter()
-            .all(|(_, r, t)| *r as f64 / (*t).max(1) as f64 >= GOAL_RECALL);
-    println!(
-        "\nissue 15 goals on the frozen half (0 church refusals, recall >= {GOAL_RECALL} in fr \
-         and en): {}",
-        if goals_met { "met" } else { "NOT MET" }
-    );
-
-    assert_eq!(
-        tuning.refused_in("church"),
-        0,
-        "tuning: church prompts were refused"
-    );
-    for (lang, refused, total) in &tuning.recall_by_lang {
-        let recall = *refused as f64 / (*total).max(1) as f64;
-        assert!(
-            recall >= GOAL_RECALL,
-            "tuning: recall in {lang} is {recall:.3}"
+    for (name, figures) in [("generated frozen", &generated), ("unseen frozen", &unseen)] {
+        println!(
+            "\nissue 15 goals on the {name} set (0 church refusals, recall >= {GOAL_RECALL} in fr \
+             and en): {}",
+            if goals_met(figures) { "met" } else { "NOT MET" }
         );
     }
-    assert!(
-        frozen.refused_in("church") <= FROZEN_CHURCH_REFUSALS,
-        "frozen: {} church prompts refused, the floor is {FROZEN_CHURCH_REFUSALS}",
-        frozen.refused_in("church")
-    );
-    for (lang, floor) in FROZEN_RECALL {
-        let (refused, total) = frozen
-            .recall_by_lang
-            .iter()
-            .find(|(l, _, _)| l == lang)
-            .map(|(_, r, t)| (*r, *t))
-            .unwrap_or_default();
-        let recall = refused as f64 / total.max(1) as f64;
+    for (name, figures, church_floor, recall_floors) in [
+        (
+            "generated frozen",
+            &generated,
+            GENERATED_CHURCH_REFUSALS,
+            GENERATED_RECALL,
+        ),
+        (
+            "unseen frozen",
+            &unseen,
+            UNSEEN_CHURCH_REFUSALS,
+            UNSEEN_RECALL,
+        ),
+    ] {
         assert!(
-            recall >= floor,
-            "frozen: recall in {lang} is {recall:.3}, the floor is {floor}"
+            figures.refused_in("church") <= church_floor,
+            "{name}: {} church prompts refused, the floor is {church_floor}",
+            figures.refused_in("church")
         );
+        for (lang, floor) in recall_floors {
+            let recall = recall_in(figures, lang);
+            assert!(
+                recall >= floor,
+                "{name}: recall in {lang} is {recall:.3}, the floor is {floor}"
+            );
+        }
     }
 }
 
