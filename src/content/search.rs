@@ -53,6 +53,9 @@ pub struct SearchIndex {
     english: HashMap<String, Vec<English>>,
     /// English words that carry no subject, left out of a query.
     english_stop_words: std::collections::HashSet<String>,
+    /// The analysed terms of the words that name no subject in a question (« nanoclip »,
+    /// « bonjour »): weighted `SUBJECTLESS_WEIGHT`, so that they decide only alone.
+    subjectless: std::collections::HashSet<String>,
     /// Words of the guides written with a hyphen, joined (« minilivre ») → the terms of the
     /// hyphenated word (« mini », « livr »): readers often leave the hyphen out.
     compounds: HashMap<String, Vec<String>>,
@@ -92,6 +95,10 @@ pub struct Lexicon {
     /// English words that carry no subject (« how », « the »): left out of a query.
     #[serde(default, rename = "mots-vides-anglais")]
     pub english_stop_words: Vec<String>,
+    /// Words that name no subject in a question (the product's name, greetings): searched at
+    /// a low weight, so that they decide only when the question has nothing else.
+    #[serde(default, rename = "mots-sans-sujet")]
+    pub subjectless: Vec<String>,
     /// English words or phrases → the French words of the guides they mean, searched at full
     /// weight (and with their synonyms).
     #[serde(default)]
@@ -139,6 +146,8 @@ const SYNONYM_WEIGHT: f32 = 0.5;
 /// single word: its synonyms count fully.
 const PHRASE_SYNONYM_WEIGHT: f32 = 1.0;
 const CORRECTION_WEIGHT: f32 = 0.8;
+/// The weight of a word that names no subject (see `Lexicon::subjectless`).
+const SUBJECTLESS_WEIGHT: f32 = 0.2;
 
 /// Whether the words of `pattern` follow each other in `words` (see `Intention`).
 fn occurs(pattern: &[String], words: &[&str]) -> bool {
@@ -506,6 +515,12 @@ impl SearchIndex {
             });
         }
         let english_stop_words = lexicon.english_stop_words.iter().map(|w| fold(w)).collect();
+        let subjectless = lexicon
+            .subjectless
+            .iter()
+            .flat_map(|w| terms(&analyzer, w))
+            .map(|(t, _)| t)
+            .collect();
         let intents = lexicon
             .intentions
             .iter()
@@ -561,6 +576,7 @@ impl SearchIndex {
             phrase_synonyms,
             english,
             english_stop_words,
+            subjectless,
             compounds,
             intents,
             vocabulary: Words::new(vocabulary),
@@ -621,7 +637,12 @@ impl SearchIndex {
             }
         };
         for term in &own {
-            push(term, 1.0);
+            let weight = if self.subjectless.contains(term) {
+                SUBJECTLESS_WEIGHT
+            } else {
+                1.0
+            };
+            push(term, weight);
         }
         // A word unknown to the guides and the lexicon, whose term the index lacks, stands for
         // the nearest known word (« tarfis », « colelgue »), in what follows too.
