@@ -662,7 +662,13 @@ impl SearchIndex {
         }
         for word in corrected {
             for (term, _) in terms(&self.analyzer, word) {
-                push(&term, CORRECTION_WEIGHT);
+                // A misspelt « nanoclip » still names no subject.
+                let weight = if self.subjectless.contains(&term) {
+                    SUBJECTLESS_WEIGHT
+                } else {
+                    CORRECTION_WEIGHT
+                };
+                push(&term, weight);
             }
         }
         // The French words the query means, for the lexicon's synonyms.
@@ -1708,6 +1714,26 @@ mod tests {
         assert_eq!(index.suggestion("zzyzx quorglub"), None);
         let hits = index.search("factrue", 3);
         assert_eq!(hits.first().map(|h| h.slug.as_str()), Some("guide-d-achat"));
+    }
+
+    #[test]
+    fn a_word_naming_no_subject_decides_only_alone() {
+        let library = library();
+        let index = &library.search;
+        let first = |query: &str| index.search(query, 3).first().map(|h| h.slug.clone());
+        // « nanoclip » is in the FAQ's keywords: alone, it finds the FAQ…
+        assert_eq!(first("c koi nanoclip").as_deref(), Some("faq"));
+        // …but it does not pull a question about something else there, misspelt or not.
+        for query in [
+            "inscription nanoclip c quoi les etapes",
+            "inscription nancolip c quoi les etapes",
+        ] {
+            assert_eq!(
+                first(query).as_deref(),
+                Some("compte-et-abonnement"),
+                "{query}"
+            );
+        }
     }
 
     #[test]
