@@ -14,9 +14,15 @@
 //!   typed without its hyphen (« minilivre ») as the hyphenated one;
 //! - English words and phrases mean French words of the guides (« refund », « how much »), and
 //!   English function words (« how », « the ») are left out;
+//! - words that name no subject (« nanoclip », « bonjour ») weigh little, so that they decide
+//!   only alone;
 //! - a multi-word lexicon entry in a query (« en même temps ») counts fully;
-//! - an intent (« ça marche pas », « bloquée », « failed »; a prompt refused; what is allowed;
-//!   a purchase to cancel) puts its guide first, whatever the subject's words favour.
+//! - an intent (« ça marche pas », « bloquée », « failed »; a prompt or an image refused; what
+//!   is allowed; a purchase to cancel; someone to add to the team; which plan to choose) puts
+//!   its guide first, whatever the subject's words favour.
+//!
+//! Per query, nothing scans the vocabulary: corrections, prefixes and near-misses are looked up
+//! in sorted terms and SymSpell-style deletion indexes built at start-up.
 
 use std::collections::HashMap;
 
