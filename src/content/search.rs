@@ -1757,7 +1757,9 @@ mod tests {
     }
 
     /// `cargo test --release --lib -- --ignored --nocapture distinct_queries`: the cost of a
-    /// search that the cache does not hold, over thousands of distinct queries.
+    /// search that the cache does not hold, over thousands of distinct queries. On 2026-12-05,
+    /// on a loaded 2-core machine: 134 µs before the deletion indexes, 41 µs after (run back to
+    /// back during a test run: 233–264 µs against 69–98 µs).
     #[test]
     #[ignore = "a measurement: run in release mode"]
     fn distinct_queries_cost() {
