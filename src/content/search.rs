@@ -14,9 +14,15 @@
 //!   typed without its hyphen (« minilivre ») as the hyphenated one;
 //! - English words and phrases mean French words of the guides (« refund », « how much »), and
 //!   English function words (« how », « the ») are left out;
+//! - words that name no subject (« nanoclip », « bonjour ») weigh little, so that they decide
+//!   only alone;
 //! - a multi-word lexicon entry in a query (« en même temps ») counts fully;
-//! - an intent (« ça marche pas », « bloquée », « failed »; a prompt refused; what is allowed;
-//!   a purchase to cancel) puts its guide first, whatever the subject's words favour.
+//! - an intent (« ça marche pas », « bloquée », « failed »; a prompt or an image refused; what
+//!   is allowed; a purchase to cancel; someone to add to the team; which plan to choose) puts
+//!   its guide first, whatever the subject's words favour.
+//!
+//! Per query, nothing scans the vocabulary: corrections, prefixes and near-misses are looked up
+//! in sorted terms and SymSpell-style deletion indexes built at start-up.
 
 use std::collections::HashMap;
 
@@ -53,6 +59,9 @@ pub struct SearchIndex {
     english: HashMap<String, Vec<English>>,
     /// English words that carry no subject, left out of a query.
     english_stop_words: std::collections::HashSet<String>,
+    /// The analysed terms of the words that name no subject in a question (« nanoclip »,
+    /// « bonjour »): weighted `SUBJECTLESS_WEIGHT`, so that they decide only alone.
+    subjectless: std::collections::HashSet<String>,
     /// Words of the guides written with a hyphen, joined (« minilivre ») → the terms of the
     /// hyphenated word (« mini », « livr »): readers often leave the hyphen out.
     compounds: HashMap<String, Vec<String>>,
@@ -74,7 +83,7 @@ pub struct SearchIndex {
     /// headings, body), as tantivy computes it for a term query: the scores of the term
     /// clauses of a search are static, so they are summed here instead of being recomputed by
     /// tantivy for every query (index position in `docs`, score).
-    scores: HashMap<String, [Vec<(u32, f32)>; 4]>,
+    scores: rustc_hash::FxHashMap<String, [Vec<(u32, f32)>; 4]>,
     /// Body text by slug, cut in pre-analysed lines, for snippets.
     texts: HashMap<String, GuideText>,
     /// Answers already computed, by folded query: a bounded cache that keeps the frequent
@@ -92,6 +101,10 @@ pub struct Lexicon {
     /// English words that carry no subject (« how », « the »): left out of a query.
     #[serde(default, rename = "mots-vides-anglais")]
     pub english_stop_words: Vec<String>,
+    /// Words that name no subject in a question (the product's name, greetings): searched at
+    /// a low weight, so that they decide only when the question has nothing else.
+    #[serde(default, rename = "mots-sans-sujet")]
+    pub subjectless: Vec<String>,
     /// English words or phrases → the French words of the guides they mean, searched at full
     /// weight (and with their synonyms).
     #[serde(default)]
@@ -139,6 +152,8 @@ const SYNONYM_WEIGHT: f32 = 0.5;
 /// single word: its synonyms count fully.
 const PHRASE_SYNONYM_WEIGHT: f32 = 1.0;
 const CORRECTION_WEIGHT: f32 = 0.8;
+/// The weight of a word that names no subject (see `Lexicon::subjectless`).
+const SUBJECTLESS_WEIGHT: f32 = 0.2;
 
 /// Whether the words of `pattern` follow each other in `words` (see `Intention`).
 fn occurs(pattern: &[String], words: &[&str]) -> bool {
@@ -185,21 +200,35 @@ const FIELD_BODY: u8 = 8;
 /// The analysed terms of the index, sorted, each known by its position.
 struct Terms {
     sorted: Vec<String>,
-    /// Positions of the terms by first character, in sorted order: an expansion keeps the
-    /// first letter, so it scans one bucket.
+    /// Positions of the terms by first character, in sorted order (`expand_by_scan`).
+    #[cfg(test)]
     by_first: HashMap<char, Vec<u32>>,
     /// (hash of a term with one character deleted, or of the whole term; position), sorted:
     /// two words within one edit (transpositions included) share one of these keys, so the
     /// terms near a word are found without a scan (SymSpell).
     deletions: Vec<(u64, u32)>,
+    /// The same for the first `k` characters of each term, for every `k` from
+    /// `FUZZY_FROM` to one less than its length: a word of `k` characters within one edit of
+    /// a term's beginning (`expand`).
+    prefix_deletions: Vec<(u64, u32)>,
 }
 
-/// The folded words of the guides, for suggestions, by length in characters.
+/// Query terms of this many characters or more also expand to terms within one edit.
+const FUZZY_FROM: usize = 5;
+
+/// Known folded words with their frequency, for suggestions and corrections.
 struct Words {
     count: HashMap<String, u32>,
-    /// By length: (word, letters mask, frequency). A word within `d` edits of another has a
-    /// length within `d` and a mask differing in at most `2 d` bits: most are skipped at once.
-    by_length: Vec<Vec<(String, u64, u32)>>,
+    /// The words and their frequency, sorted.
+    list: Vec<(String, u32)>,
+    /// Hash of a word with up to two characters deleted (one for words under
+    /// `TWO_EDITS_FROM - 2` characters: no query word can be two edits from them) → the
+    /// positions in `list` of the words giving it, in `positions`. Two words within `d` edits
+    /// (a swap of neighbours included) give a same key with at most `d` deletions each, so the
+    /// words near a query word are found by hashing its own deletions, without a scan
+    /// (SymSpell).
+    deletions: rustc_hash::FxHashMap<u64, std::ops::Range<u32>>,
+    positions: Vec<u32>,
 }
 
 /// A guide's body text, cut into its non-blank lines, each with its analysed terms.
@@ -207,7 +236,7 @@ struct GuideText {
     text: String,
     lines: Vec<Line>,
     /// Term position → the lines (indexes into `lines`) holding it, each once.
-    postings: HashMap<u32, Vec<u32>>,
+    postings: rustc_hash::FxHashMap<u32, Vec<u32>>,
 }
 
 struct Line {
@@ -408,7 +437,8 @@ impl SearchIndex {
             .collect();
         // What a term query computes for each guide (its BM25 weight, then each posting's
         // score), read straight from the postings: quicker at start-up than a search per term.
-        let mut scores = HashMap::with_capacity(in_fields.len());
+        let mut scores = rustc_hash::FxHashMap::default();
+        scores.reserve(in_fields.len());
         for (term, bits) in &in_fields {
             let mut by_field: [Vec<(u32, f32)>; 4] = Default::default();
             for (k, (field, bit)) in [
@@ -491,6 +521,12 @@ impl SearchIndex {
             });
         }
         let english_stop_words = lexicon.english_stop_words.iter().map(|w| fold(w)).collect();
+        let subjectless = lexicon
+            .subjectless
+            .iter()
+            .flat_map(|w| terms(&analyzer, w))
+            .map(|(t, _)| t)
+            .collect();
         let intents = lexicon
             .intentions
             .iter()
@@ -546,6 +582,7 @@ impl SearchIndex {
             phrase_synonyms,
             english,
             english_stop_words,
+            subjectless,
             compounds,
             intents,
             vocabulary: Words::new(vocabulary),
@@ -606,7 +643,12 @@ impl SearchIndex {
             }
         };
         for term in &own {
-            push(term, 1.0);
+            let weight = if self.subjectless.contains(term) {
+                SUBJECTLESS_WEIGHT
+            } else {
+                1.0
+            };
+            push(term, weight);
         }
         // A word unknown to the guides and the lexicon, whose term the index lacks, stands for
         // the nearest known word (« tarfis », « colelgue »), in what follows too.
@@ -626,7 +668,13 @@ impl SearchIndex {
         }
         for word in corrected {
             for (term, _) in terms(&self.analyzer, word) {
-                push(&term, CORRECTION_WEIGHT);
+                // A misspelt « nanoclip » still names no subject.
+                let weight = if self.subjectless.contains(&term) {
+                    SUBJECTLESS_WEIGHT
+                } else {
+                    CORRECTION_WEIGHT
+                };
+                push(&term, weight);
             }
         }
         // The French words the query means, for the lexicon's synonyms.
@@ -728,19 +776,28 @@ impl SearchIndex {
         let mut clause = vec![0f32; n];
         let mut in_clause = vec![false; n];
         for (term, weight) in weighted {
-            let expansions = self.expand(term);
+            // Each term's scores looked up once, then added field by field as tantivy does.
+            let exact = self.scores.get(term.as_str());
+            let near: Vec<&[Vec<(u32, f32)>; 4]> = self
+                .terms
+                .expand(term)
+                .into_iter()
+                .filter_map(|id| self.scores.get(self.terms.sorted[id as usize].as_str()))
+                .collect();
             clause.fill(0.0);
             in_clause.fill(false);
             for (k, boost) in FIELD_BOOSTS.into_iter().enumerate() {
-                let mut add = |t: &str, factor: f32| {
-                    for &(doc, score) in self.scores.get(t).map_or(&[][..], |s| s[k].as_slice()) {
+                let mut add = |scores: &[Vec<(u32, f32)>; 4], factor: f32| {
+                    for &(doc, score) in &scores[k] {
                         clause[doc as usize] += score * factor;
                         in_clause[doc as usize] = true;
                     }
                 };
-                add(term, boost * weight);
-                for other in &expansions {
-                    add(other, 0.3 * boost * weight);
+                if let Some(scores) = exact {
+                    add(scores, boost * weight);
+                }
+                for scores in &near {
+                    add(scores, 0.3 * boost * weight);
                 }
             }
             for doc in 0..n {
@@ -864,10 +921,22 @@ impl SearchIndex {
 
     /// Indexed terms that `term` starts (3 letters or more) or is one edit away from (5 or more;
     /// an edit being an insertion, a deletion, a substitution or a swap of two neighbours), the
-    /// first `len` letters of a longer term included, other than itself: the first 20 in
-    /// alphabetical order. Both keep the first letter, so only that letter's terms are read,
-    /// with an allocation-free check each.
+    /// first `len` letters of a longer term included, other than itself and with the same
+    /// first letter: the first 20 in alphabetical order. The terms it starts follow each other
+    /// in the sorted terms; the others share a deletion key with it (`Terms::deletions` and
+    /// `Terms::prefix_deletions`), so no term is read that cannot match.
+    #[cfg(test)]
     fn expand(&self, term: &str) -> Vec<&str> {
+        self.terms
+            .expand(term)
+            .into_iter()
+            .map(|id| self.terms.sorted[id as usize].as_str())
+            .collect()
+    }
+
+    /// What `expand` finds, by reading every term of the same first letter.
+    #[cfg(test)]
+    fn expand_by_scan(&self, term: &str) -> Vec<&str> {
         let len = term.chars().count();
         if len < 3 {
             return Vec::new();
@@ -881,20 +950,7 @@ impl SearchIndex {
         bucket
             .iter()
             .map(|&id| self.terms.sorted[id as usize].as_str())
-            .filter(|t| *t != term)
-            .filter(|t| {
-                if t.starts_with(term) {
-                    return true;
-                }
-                if len < 5 {
-                    return false;
-                }
-                let head = match t.char_indices().nth(len) {
-                    Some((end, _)) => &t[..end],
-                    None => t,
-                };
-                within_one_edit(head, term) || (head.len() < t.len() && within_one_edit(t, term))
-            })
+            .filter(|t| *t != term && expands_to(term, len, t))
             .take(20)
             .collect()
     }
@@ -989,22 +1045,83 @@ fn deletion_keys(word: &str) -> impl Iterator<Item = u64> + '_ {
 
 impl Terms {
     fn new(sorted: Vec<String>) -> Self {
+        #[cfg(test)]
         let mut by_first: HashMap<char, Vec<u32>> = HashMap::new();
         let mut deletions = Vec::new();
+        let mut prefix_deletions = Vec::new();
         for (id, term) in sorted.iter().enumerate() {
             let id = id as u32;
+            #[cfg(test)]
             if let Some(first) = term.chars().next() {
                 by_first.entry(first).or_default().push(id);
             }
             deletions.extend(deletion_keys(term).map(|key| (key, id)));
+            for (end, _) in term.char_indices().skip(FUZZY_FROM) {
+                prefix_deletions.extend(deletion_keys(&term[..end]).map(|key| (key, id)));
+            }
         }
-        deletions.sort_unstable();
-        deletions.dedup();
+        for keys in [&mut deletions, &mut prefix_deletions] {
+            keys.sort_unstable();
+            keys.dedup();
+        }
         Self {
             sorted,
+            #[cfg(test)]
             by_first,
             deletions,
+            prefix_deletions,
         }
+    }
+
+    /// The positions of the terms under `key` in `keys` (`deletions` or `prefix_deletions`).
+    fn under(keys: &[(u64, u32)], key: u64) -> impl Iterator<Item = u32> + '_ {
+        let from = keys.partition_point(|&(k, _)| k < key);
+        keys[from..]
+            .iter()
+            .take_while(move |(k, _)| *k == key)
+            .map(|&(_, id)| id)
+    }
+
+    /// See `SearchIndex::expand`.
+    fn expand(&self, term: &str) -> Vec<u32> {
+        let len = term.chars().count();
+        if len < 3 {
+            return Vec::new();
+        }
+        let Some(first) = term.chars().next() else {
+            return Vec::new();
+        };
+        // The terms `term` starts, itself first if indexed.
+        let from = self.sorted.partition_point(|t| t.as_str() < term);
+        let mut found: Vec<u32> = self.sorted[from..]
+            .iter()
+            .take_while(|t| t.starts_with(term))
+            .enumerate()
+            .filter(|&(_, t)| t != term)
+            .map(|(at, _)| (from + at) as u32)
+            .take(20)
+            .collect();
+        if len >= FUZZY_FROM {
+            // The terms that share a deletion key with `term` (whole, or their first `len`
+            // characters), kept if they match (a key is a hash).
+            let mut near = Vec::new();
+            for key in deletion_keys(term) {
+                near.extend(Self::under(&self.deletions, key));
+                near.extend(Self::under(&self.prefix_deletions, key));
+            }
+            near.sort_unstable();
+            near.dedup();
+            found.extend(near.into_iter().filter(|&id| {
+                let t = self.sorted[id as usize].as_str();
+                t != term
+                    && t.starts_with(first)
+                    && !t.starts_with(term)
+                    && expands_to(term, len, t)
+            }));
+            found.sort_unstable();
+            found.truncate(20);
+        }
+        found
     }
 
     fn position(&self, term: &str) -> Option<u32> {
@@ -1046,6 +1163,23 @@ impl Terms {
         found.dedup();
         found
     }
+}
+
+/// Whether the query term `term` (of `len` characters) expands to the indexed term `t`: `t`
+/// starts with it (3 characters or more), or it is within one edit of `t` or of `t`'s first
+/// `len` characters (`FUZZY_FROM` characters or more).
+fn expands_to(term: &str, len: usize, t: &str) -> bool {
+    if t.starts_with(term) {
+        return len >= 3;
+    }
+    if len < FUZZY_FROM {
+        return false;
+    }
+    let head = match t.char_indices().nth(len) {
+        Some((end, _)) => &t[..end],
+        None => t,
+    };
+    within_one_edit(head, term) || (head.len() < t.len() && within_one_edit(t, term))
 }
 
 /// Whether a snippet marks `token` for the query term `q`: the same term, a longer one it
@@ -1150,58 +1284,111 @@ fn edits_within(a: &str, b: &str, max: usize) -> Option<usize> {
     (d <= max).then_some(d)
 }
 
-/// A bit per letter or digit (others share the remaining bits): see `Words::by_length`.
-fn letters_mask(word: &str) -> u64 {
-    word.chars().fold(0, |mask, c| {
-        let bit = match c {
-            'a'..='z' => c as u32 - 'a' as u32,
-            '0'..='9' => 26 + c as u32 - '0' as u32,
-            _ => 36 + c as u32 % 28,
-        };
-        mask | 1 << bit
-    })
+/// Query words of this many characters or more are corrected within two edits, shorter ones
+/// within one.
+const TWO_EDITS_FROM: usize = 7;
+
+/// The hashes of `word` with each set of at most `max` characters deleted (the word itself
+/// included), passed to `each` (some more than once): built without allocating a string each.
+fn deletions_within(word: &str, max: usize, mut each: impl FnMut(u64)) {
+    let bytes = word.as_bytes();
+    each(fnv(&[bytes]));
+    if max == 0 {
+        return;
+    }
+    for (i, a) in word.char_indices() {
+        let after_a = i + a.len_utf8();
+        each(fnv(&[&bytes[..i], &bytes[after_a..]]));
+        if max >= 2 {
+            for (j, b) in word[after_a..].char_indices() {
+                let j = after_a + j;
+                let after_b = j + b.len_utf8();
+                each(fnv(&[&bytes[..i], &bytes[after_a..j], &bytes[after_b..]]));
+            }
+        }
+    }
 }
 
 impl Words {
     fn new(count: HashMap<String, u32>) -> Self {
-        let mut by_length: Vec<Vec<(String, u64, u32)>> = Vec::new();
-        for (word, &n) in &count {
-            let len = word.chars().count();
-            if by_length.len() <= len {
-                by_length.resize_with(len + 1, Vec::new);
-            }
-            by_length[len].push((word.clone(), letters_mask(word), n));
+        let mut list: Vec<(String, u32)> = count.iter().map(|(w, &n)| (w.clone(), n)).collect();
+        list.sort_unstable();
+        let mut keys: Vec<(u64, u32)> = Vec::new();
+        for (at, (word, _)) in list.iter().enumerate() {
+            let max = if word.chars().count() + 2 >= TWO_EDITS_FROM {
+                2
+            } else {
+                1
+            };
+            deletions_within(word, max, |key| keys.push((key, at as u32)));
         }
-        Self { count, by_length }
+        keys.sort_unstable();
+        keys.dedup();
+        let mut deletions = rustc_hash::FxHashMap::default();
+        let mut positions = Vec::with_capacity(keys.len());
+        for chunk in keys.chunk_by(|a, b| a.0 == b.0) {
+            let from = positions.len() as u32;
+            positions.extend(chunk.iter().map(|&(_, at)| at));
+            deletions.insert(chunk[0].0, from..positions.len() as u32);
+        }
+        Self {
+            count,
+            list,
+            deletions,
+            positions,
+        }
     }
 
-    /// The known word nearest to `word` (within one edit below 7 letters, two from 7), the
-    /// most frequent then the first alphabetically among equals.
+    /// The known word nearest to `word` (within one edit below `TWO_EDITS_FROM` letters, two
+    /// from there), the most frequent then the first alphabetically among equals.
     fn nearest(&self, word: &str) -> Option<&str> {
-        let len = word.chars().count();
-        let max = if len >= 7 { 2 } else { 1 };
-        let mask = letters_mask(word);
+        let max = if word.chars().count() >= TWO_EDITS_FROM {
+            2
+        } else {
+            1
+        };
+        let mut candidates: Vec<u32> = Vec::new();
+        deletions_within(word, max, |key| {
+            if let Some(range) = self.deletions.get(&key) {
+                candidates
+                    .extend_from_slice(&self.positions[range.start as usize..range.end as usize]);
+            }
+        });
+        candidates.sort_unstable();
+        candidates.dedup();
         let mut best: Option<(usize, std::cmp::Reverse<u32>, &str)> = None;
-        for bucket in self
-            .by_length
-            .iter()
-            .take(len + max + 1)
-            .skip(len.saturating_sub(max))
-        {
-            for (known, known_mask, n) in bucket {
-                if (mask ^ known_mask).count_ones() > 2 * max as u32 {
-                    continue;
-                }
-                let Some(distance) = edits_within(word, known, max) else {
-                    continue;
-                };
-                let candidate = (distance, std::cmp::Reverse(*n), known.as_str());
-                if best.is_none_or(|b| candidate < b) {
-                    best = Some(candidate);
-                }
+        for at in candidates {
+            let (known, n) = &self.list[at as usize];
+            let Some(distance) = edits_within(word, known, max) else {
+                continue;
+            };
+            let candidate = (distance, std::cmp::Reverse(*n), known.as_str());
+            if best.is_none_or(|b| candidate < b) {
+                best = Some(candidate);
             }
         }
         best.map(|(_, _, known)| known)
+    }
+
+    /// What `nearest` finds, by computing the distance to every known word.
+    #[cfg(test)]
+    fn nearest_by_scan(&self, word: &str) -> Option<&str> {
+        let max = if word.chars().count() >= TWO_EDITS_FROM {
+            2
+        } else {
+            1
+        };
+        self.list
+            .iter()
+            .filter_map(|(known, n)| {
+                Some((
+                    edits_within(word, known, max)?,
+                    std::cmp::Reverse(*n),
+                    known.as_str(),
+                ))
+            })
+            .min()
+            .map(|(_, _, known)| known)
     }
 }
 
@@ -1219,7 +1406,7 @@ type AnalysedLine = (
 impl GuideText {
     fn new(terms: &Terms, text: String, analysed: Vec<AnalysedLine>) -> Self {
         let mut lines = Vec::with_capacity(analysed.len());
-        let mut postings: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut postings: rustc_hash::FxHashMap<u32, Vec<u32>> = Default::default();
         for (span, tokens) in analysed {
             let n = lines.len() as u32;
             let tokens: Vec<(u32, std::ops::Range<usize>)> = tokens
@@ -1404,6 +1591,46 @@ mod tests {
     }
 
     #[test]
+    fn the_deletion_index_finds_the_nearest_word_a_scan_of_every_word_finds() {
+        let library = library();
+        let index = &library.search;
+        let mut checked = 0;
+        for query in queries(index, 1200) {
+            for word in query.split(' ') {
+                for words in [&index.vocabulary, &index.spelling] {
+                    assert_eq!(
+                        words.nearest(word),
+                        words.nearest_by_scan(word),
+                        "« {word} »"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        for word in [
+            "tarfis",
+            "colelgue",
+            "kestions",
+            "frequantes",
+            "depanage",
+            "rembourssé",
+            "facturs",
+            "abonemment",
+            "renouvelemnt",
+        ] {
+            let word = fold(word);
+            for words in [&index.vocabulary, &index.spelling] {
+                assert_eq!(
+                    words.nearest(&word),
+                    words.nearest_by_scan(&word),
+                    "« {word} »"
+                );
+            }
+        }
+        assert!(checked > 2_000);
+    }
+
+    #[test]
     fn indexed_term_lookups_find_what_a_scan_of_every_term_finds() {
         let library = library();
         let index = &library.search;
@@ -1416,6 +1643,17 @@ mod tests {
                 })
                 .collect();
             assert_eq!(index.terms.matching(&weighted), scanned, "« {query} »");
+            for (term, _) in &weighted {
+                assert_eq!(index.expand(term), index.expand_by_scan(term), "« {term} »");
+            }
+        }
+        // Every indexed term, and its beginnings (prefixes and beginnings within one edit).
+        for term in index.terms.sorted.iter().step_by(3) {
+            for (end, _) in term.char_indices().skip(3) {
+                let head = &term[..end];
+                assert_eq!(index.expand(head), index.expand_by_scan(head), "« {head} »");
+            }
+            assert_eq!(index.expand(term), index.expand_by_scan(term), "« {term} »");
         }
     }
 
@@ -1485,6 +1723,26 @@ mod tests {
     }
 
     #[test]
+    fn a_word_naming_no_subject_decides_only_alone() {
+        let library = library();
+        let index = &library.search;
+        let first = |query: &str| index.search(query, 3).first().map(|h| h.slug.clone());
+        // « nanoclip » is in the FAQ's keywords: alone, it finds the FAQ…
+        assert_eq!(first("c koi nanoclip").as_deref(), Some("faq"));
+        // …but it does not pull a question about something else there, misspelt or not.
+        for query in [
+            "inscription nanoclip c quoi les etapes",
+            "inscription nancolip c quoi les etapes",
+        ] {
+            assert_eq!(
+                first(query).as_deref(),
+                Some("compte-et-abonnement"),
+                "{query}"
+            );
+        }
+    }
+
+    #[test]
     fn a_snippet_marks_the_words_of_the_query_in_the_best_line() {
         let library = library();
         let outcome = library.search.run("credits expirent", 10);
@@ -1499,7 +1757,9 @@ mod tests {
     }
 
     /// `cargo test --release --lib -- --ignored --nocapture distinct_queries`: the cost of a
-    /// search that the cache does not hold, over thousands of distinct queries.
+    /// search that the cache does not hold, over thousands of distinct queries. On 2026-12-05,
+    /// on a loaded 2-core machine: 134 µs before the deletion indexes, 41 µs after (run back to
+    /// back during a test run: 233–264 µs against 69–98 µs).
     #[test]
     #[ignore = "a measurement: run in release mode"]
     fn distinct_queries_cost() {
