@@ -593,5 +593,8 @@ fn the_search_is_scored_on_readers_questions_written_before_tuning() {
 /// The frozen half's top-1 before any tuning was 0.760 (tuning half 0.821), on 2026-12-04. After
 /// tuning (intents, English, corrections, compounds, lexicon; frozen half run once, after the
 /// last tuning change), on 2026-12-05: frozen 0.844 (top-3 0.966, MRR 0.905), tuning 0.961
-/// (top-3 0.989, MRR 0.976).
-const FROZEN_TOP1_FLOOR: f64 = 0.84;
+/// (top-3 0.989, MRR 0.976). Then a second writer added 320 questions, split 160/160 before any
+/// tuning on them; the search was tuned on the tuning half alone (339 questions: 0.870 → 0.932)
+/// and the frozen half (339) scored once, after the last change, on 2026-12-05: top-1 0.870,
+/// top-3 0.968, MRR 0.918. The goal (0.95) is not reached.
+const FROZEN_TOP1_FLOOR: f64 = 0.87;
