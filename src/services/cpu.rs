@@ -1,4 +1,4 @@
-//! CPU-heavy work (a search the cache does not hold, a simulator page composed afresh) off the
+//! CPU-heavy work (a search the cache does not hold, a simulator page with a prompt) off the
 //! actix workers: a few dedicated threads at a lower scheduling priority, and a bound on the
 //! jobs admitted at once. A request waiting for its turn awaits a semaphore and holds no
 //! thread, so the workers stay free for the pages that cost little: during a storm of
