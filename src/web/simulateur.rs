@@ -238,10 +238,13 @@ pub async fn page(
     }
     let raw = raw_simulation(query);
     // Without a prompt, the page costs a few tens of microseconds whatever the parameters (the
-    // catalog's few plans and rules): composed here, since handing it to the CPU pool and back
-    // (two thread wake-ups) costs as much. The prompt check's cost grows with the prompt's
-    // length: with one, the page is composed on the pool, off the workers.
-    let (status, body) = if raw.prompt.as_deref().is_none_or(|p| p.trim().is_empty()) {
+    // catalog's few plans and rules): composed here when the CPU pool is idle, since handing it
+    // to the pool and back (two thread wake-ups) costs as much. When the pool is busy (a storm
+    // of searches), the page takes its turn there, so that the workers stay free for the cheap
+    // pages. The prompt check's cost grows with the prompt's length: with one, the page is
+    // always composed on the pool.
+    let cheap = raw.prompt.as_deref().is_none_or(|p| p.trim().is_empty());
+    let (status, body) = if cheap && state.cpu.idle() {
         compose(&state, &catalog, raw, layout, account_plan, credits, now)?
     } else {
         let (shared, catalog) = (state.clone(), catalog.clone());
