@@ -184,8 +184,10 @@ fn start_background(state: &web::Data<AppState>, jobs: crate::jobs::Context) {
 /// request (guide views are counted); then, logged: the generation engine's reports (its bearer
 /// token), the payment provider's webhooks (a signature on the raw body), the JSON API (JSON
 /// errors, no cookie, no CSRF), the staff back office (the browser stack plus the staff guard on the whole scope),
-/// public pages without a session (search, robots, sitemap), and browser pages (sessions, CSRF,
-/// error pages, compression), which also answer every unknown URL with the 404 page.
+/// public pages without a session (search, robots, sitemap), the `cookieless` browser pages
+/// (the simulator) for visitors without a session cookie (error pages and compression, no
+/// session nor CSRF: `cookieless_guard`), and browser pages (sessions, CSRF, error pages,
+/// compression), which also answer every unknown URL with the 404 page.
 fn scopes(
     cfg: &mut web::ServiceConfig,
     store: &PgSessionStore,
@@ -255,6 +257,13 @@ fn scopes(
             )
             .service(
                 web::scope("")
+                    .guard(cookieless_guard(production))
+                    .configure(pages::routes::register_cookieless)
+                    .wrap(middleware::from_fn(pages::error::error_pages))
+                    .wrap(middleware::Compress::default()),
+            )
+            .service(
+                web::scope("")
                     .configure(|cfg| {
                         register(cfg, Caller::Browser);
                         if let Some(extra) = extra {
@@ -271,6 +280,32 @@ fn scopes(
             .wrap(TracingLogger::<RequestSpan>::new())
             .wrap(middleware::from_fn(pages::compte::password_gate)),
     );
+}
+
+/// Which requests the `cookieless` scope takes: GET on a `cookieless` browser page (the
+/// simulator) by a visitor without a session cookie. That scope has the browser scope's handlers,
+/// error pages and compression, without the session middleware (no cookie: nothing to load, and
+/// these pages write nothing), the session store check (it reports a failed load) and the CSRF
+/// guard (GET, and a visitor's page shows no token). A request with a session cookie, stale or
+/// not, goes to the browser scope.
+fn cookieless_guard(production: bool) -> impl actix_web::guard::Guard {
+    let paths = pages::routes::cookieless_paths();
+    let session_cookie = pages::extract::session_cookie_name(production);
+    actix_web::guard::fn_guard(move |ctx| {
+        let head = ctx.head();
+        head.method == actix_web::http::Method::GET
+            && paths.contains(&head.uri.path())
+            && !has_cookie(&head.headers, session_cookie)
+    })
+}
+
+/// Whether the `Cookie` headers hold a cookie named `name` (whatever its value).
+fn has_cookie(headers: &actix_web::http::header::HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .any(|pair| pair.split_once('=').map_or(pair, |(n, _)| n).trim() == name)
 }
 
 /// Server-side sessions (shared by every instance); the cookie is `__Host-` prefixed, Secure,
@@ -518,4 +553,29 @@ pub async fn run_job(config: Config, job: crate::jobs::Job) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_cookie;
+    use actix_web::http::header::{COOKIE, HeaderMap, HeaderValue};
+
+    #[test]
+    fn a_cookie_is_found_by_its_exact_name_in_any_cookie_header() {
+        let headers = |values: &[&'static str]| {
+            let mut map = HeaderMap::new();
+            for v in values {
+                map.append(COOKIE, HeaderValue::from_static(v));
+            }
+            map
+        };
+        let name = "nanoclip_session";
+        assert!(has_cookie(&headers(&["nanoclip_session=abc"]), name));
+        assert!(has_cookie(&headers(&["a=1; nanoclip_session=abc"]), name));
+        assert!(has_cookie(&headers(&["a=1", "nanoclip_session="]), name));
+        assert!(!has_cookie(&headers(&[]), name));
+        assert!(!has_cookie(&headers(&["nanoclip_csrf=abc"]), name));
+        assert!(!has_cookie(&headers(&["x_nanoclip_session=abc"]), name));
+        assert!(!has_cookie(&headers(&["a=nanoclip_session"]), name));
+    }
 }

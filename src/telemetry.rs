@@ -11,8 +11,11 @@ use tracing_subscriber::EnvFilter;
 pub fn init() {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // Colours only on a terminal: a log file or journal gets plain text, and each request's span
+    // fields (formatted when the span opens, logged or not) cost no escape sequences.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // `try_init`: tests build many applications in one process; only the first installs it.
     let _ = if std::env::var("NANOCLIP_LOG_FORMAT").as_deref() == Ok("json") {

@@ -1,4 +1,4 @@
-//! CPU-heavy work (a search the cache does not hold, a simulator page composed afresh) off the
+//! CPU-heavy work (a search the cache does not hold, a simulator page with a prompt) off the
 //! actix workers: a few dedicated threads at a lower scheduling priority, and a bound on the
 //! jobs admitted at once. A request waiting for its turn awaits a semaphore and holds no
 //! thread, so the workers stay free for the pages that cost little: during a storm of
@@ -26,6 +26,8 @@ pub struct CpuPool {
     name: &'static str,
     /// Jobs handed to the threads (queued or running) at most; the others wait their turn here.
     admission: Arc<Semaphore>,
+    /// The semaphore's permits when no job is admitted.
+    admitted: usize,
     jobs: std::sync::mpsc::Sender<Job>,
 }
 
@@ -66,8 +68,18 @@ impl CpuPool {
         Ok(Self {
             name,
             admission: Arc::new(Semaphore::new(admitted.max(1))),
+            admitted: admitted.max(1),
             jobs,
         })
+    }
+
+    /// No job queued or running: nothing CPU-heavy is competing with the pages at the moment.
+    /// Work that is cheap but not free (a simulator page) may then run on the caller's worker,
+    /// which saves the two thread wake-ups of `run`; when the pool is busy (a storm of
+    /// searches), it takes its turn here instead, so that the workers stay free for the pages
+    /// that cost little.
+    pub fn idle(&self) -> bool {
+        self.admission.available_permits() == self.admitted
     }
 
     /// Runs `work` on one of the pool's threads once a place is free, and returns its result.
@@ -193,6 +205,7 @@ mod tests {
         );
         *gate.open.lock().unwrap_or_else(|e| e.into_inner()) = true;
         gate.opened.notify_all();
+        assert!(!pool.idle(), "jobs running and queued");
         let caller = std::thread::current().id();
         for task in tasks {
             let ran_on = task.await.unwrap_or_else(|e| panic!("{e}"));
@@ -209,6 +222,7 @@ mod tests {
             3,
             "every place given back"
         );
+        assert!(pool.idle());
     }
 
     #[tokio::test]

@@ -18,20 +18,21 @@ pub struct Account {
     pub usage: Usage,
 }
 
+/// Borrowed from the catalog: a verdict copies no plan (names, features) per request.
 #[derive(Debug, Clone)]
-pub struct PlanQuote {
-    pub plan: Plan,
+pub struct PlanQuote<'c> {
+    pub plan: &'c Plan,
     pub outcome: Result<Quote, Refusal>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Verdict {
+pub struct Verdict<'c> {
     pub simulation: Simulation,
-    pub plan: Plan,
+    pub plan: &'c Plan,
     pub schedule_from: OffsetDateTime,
     pub outcome: Result<Quote, Refusal>,
     /// The same request on every plan, in plan order.
-    pub per_plan: Vec<PlanQuote>,
+    pub per_plan: Vec<PlanQuote<'c>>,
     pub limits: Option<BatchLimits>,
     pub prompt: PromptCheck,
     /// « Itérer court »: the same creation at the shortest duration, when it is cheaper.
@@ -41,7 +42,7 @@ pub struct Verdict {
     pub budget_is_balance: bool,
 }
 
-impl Verdict {
+impl Verdict<'_> {
     pub fn balance_after(&self) -> Option<i64> {
         self.outcome.as_ref().ok().map(|q| self.budget - q.total)
     }
@@ -65,31 +66,30 @@ pub enum SimulationError {
     Unavailable,
 }
 
-pub fn simulate(
-    catalog: &Catalog,
+pub fn simulate<'c>(
+    catalog: &'c Catalog,
     rules: &PromptRules,
     raw: &RawSimulation,
     now: OffsetDateTime,
     account: Account,
-) -> Result<Verdict, SimulationError> {
+) -> Result<Verdict<'c>, SimulationError> {
     let plan_ids = catalog.plan_ids();
     let simulation = raw
         .parse(&catalog.ranges, &plan_ids, catalog.default_plan())
         .map_err(SimulationError::Invalid)?;
     let plan = catalog
         .plan(&simulation.plan)
-        .ok_or(SimulationError::Unavailable)?
-        .clone();
+        .ok_or(SimulationError::Unavailable)?;
     let schedule = catalog
         .schedule_at(now)
         .ok_or(SimulationError::Unavailable)?;
     let request = simulation.request;
-    let outcome = quote(schedule, &plan, &catalog.plans, &request);
+    let outcome = quote(schedule, plan, &catalog.plans, &request);
     let per_plan = catalog
         .plans
         .iter()
         .map(|p| PlanQuote {
-            plan: p.clone(),
+            plan: p,
             outcome: quote(schedule, p, &catalog.plans, &request),
         })
         .collect();
@@ -97,14 +97,14 @@ pub fn simulate(
     let budget = account.balance.unwrap_or(plan.credits_per_period);
     let limits = outcome.as_ref().ok().map(|q| {
         batch_limits(
-            &plan,
+            plan,
             q.unit,
             i64::from(request.quantity.get()),
             account.usage,
             account.balance,
         )
     });
-    let short_test = short_test(catalog, schedule, &plan, &request, outcome.as_ref().ok());
+    let short_test = short_test(catalog, schedule, plan, &request, outcome.as_ref().ok());
     Ok(Verdict {
         prompt: rules.check_for(
             &simulation.prompt,

@@ -192,6 +192,13 @@ impl FromRequest for MaybeUser {
     type Future = Boxed<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Without a session cookie there is no session to read (the session middleware loads one
+        // only from its cookie): a visitor, found without touching the session.
+        if let Some(state) = req.app_data::<web::Data<AppState>>()
+            && !super::layout::has_session_cookie(state, req)
+        {
+            return Box::pin(std::future::ready(Ok(MaybeUser(None))));
+        }
         let parts = state_and_session(req);
         Box::pin(async move {
             let (state, session) = parts?;

@@ -54,6 +54,11 @@ pub struct Route {
     pub private: bool,
     /// The form checks or hashes a password: the password gate answers it first under a storm.
     pub password_form: bool,
+    /// A `Browser` GET page without parameters in its path that reads the session only to know
+    /// who is there and writes nothing to it: a request without a session cookie (a visitor)
+    /// is served without the session and CSRF middleware, which would find nothing to load
+    /// and nothing to save (see `cookieless_paths`).
+    pub cookieless: bool,
     /// The actix route (its method and handler).
     build: fn() -> actix_web::Route,
 }
@@ -72,6 +77,7 @@ macro_rules! route {
             sitemap: false,
             private: false,
             password_form: false,
+            cookieless: false,
             build: || web::$verb().to($handler),
         };
         $(route.$flag = true;)*
@@ -90,7 +96,7 @@ pub fn table() -> Vec<Route> {
         route!(get "/aide/{slug}", Shared, aide::guide),
         route!(get "/aide/{slug}/avis", Browser, aide::vote, private),
         route!(post "/aide/{slug}/avis", Browser, aide::comment, private),
-        route!(get "/simulateur", Browser, simulateur::page, sitemap),
+        route!(get "/simulateur", Browser, simulateur::page, sitemap, cookieless),
         route!(get "/compte/inscription", Browser, compte::sign_up_form, private),
         route!(post "/compte/inscription", Browser, compte::sign_up, private, password_form),
         route!(get "/compte/activation", Browser, compte::activation_page, private),
@@ -251,6 +257,23 @@ pub fn register(cfg: &mut web::ServiceConfig, caller: Caller) {
     }
 }
 
+/// The paths of the `cookieless` routes: with GET and without a session cookie, `startup` serves
+/// them from a scope without sessions and CSRF (the same handler, error pages and compression).
+pub fn cookieless_paths() -> Vec<&'static str> {
+    table()
+        .into_iter()
+        .filter(|r| r.cookieless)
+        .map(|r| r.path)
+        .collect()
+}
+
+/// Registers the `cookieless` routes (GET, `Browser`) in the scope of visitors without a session.
+pub fn register_cookieless(cfg: &mut web::ServiceConfig) {
+    for route in table().into_iter().filter(|r| r.cookieless) {
+        cfg.route(route.path, (route.build)());
+    }
+}
+
 /// Whether a browser may be sent to `path` (a page of the map that answers GET in a browser).
 pub fn is_browser_page(path: &str) -> bool {
     static PAGES: std::sync::OnceLock<Vec<actix_web::dev::ResourceDef>> =
@@ -376,6 +399,18 @@ mod tests {
                     route.path
                 ),
             }
+        }
+    }
+
+    #[test]
+    fn cookieless_routes_are_browser_pages_read_with_get_at_a_fixed_path() {
+        let cookieless: Vec<Route> = table().into_iter().filter(|r| r.cookieless).collect();
+        assert!(!cookieless.is_empty());
+        for route in cookieless {
+            assert_eq!(route.verb, Verb::Get, "{} changes state", route.path);
+            assert_eq!(route.caller, Caller::Browser, "{}", route.path);
+            // The scope's guard compares the path as it is: no `{parameter}`.
+            assert!(!route.path.contains('{'), "{}", route.path);
         }
     }
 

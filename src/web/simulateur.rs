@@ -20,10 +20,11 @@ use crate::services::simulator::{self, Account, SimulationError, Verdict};
 /// The parameters of a query string, the last occurrence of each winning; never fails (a
 /// malformed query string simply yields fewer parameters).
 pub fn raw_simulation(query: &str) -> RawSimulation {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
     let mut raw = RawSimulation::default();
-    for (key, value) in pairs {
-        let slot = match key.as_str() {
+    // Decoded in place (invalid UTF-8 replaced, as serde_urlencoded does): only the values of
+    // known parameters are copied.
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let slot = match key.as_ref() {
             "type" => &mut raw.creation_type,
             "duree" => &mut raw.duree,
             "format" => &mut raw.format,
@@ -35,7 +36,7 @@ pub fn raw_simulation(query: &str) -> RawSimulation {
             "prompt" => &mut raw.prompt,
             _ => continue,
         };
-        *slot = Some(value);
+        *slot = Some(value.into_owned());
     }
     raw
 }
@@ -99,14 +100,15 @@ pub struct PlanRow {
     pub refusal: Option<String>,
 }
 
+/// Borrows the catalog it is composed from: no plan is copied per request.
 #[derive(Template)]
 #[template(path = "simulateur/page.html")]
-pub struct SimulateurPage {
+pub struct SimulateurPage<'c> {
     pub layout: Layout,
     pub form: FormValues,
     pub errors: Vec<FieldMessage>,
-    pub plans: Vec<Plan>,
-    pub verdict: Option<Verdict>,
+    pub plans: &'c [Plan],
+    pub verdict: Option<Verdict<'c>>,
     pub refusal: Option<String>,
     pub rows: Vec<PlanRow>,
     pub category: Option<String>,
@@ -126,7 +128,7 @@ pub struct Drawn {
     pub last_day: time::Date,
 }
 
-impl SimulateurPage {
+impl SimulateurPage<'_> {
     pub fn error_for(&self, field: &str) -> Option<&str> {
         self.errors
             .iter()
@@ -234,26 +236,24 @@ pub async fn page(
     {
         return Ok(cached);
     }
-    // Composing and rendering the page is the costly part: on the CPU pool, off the workers.
-    let (status, body) = {
-        let (shared, catalog, query) = (state.clone(), catalog.clone(), query.to_owned());
+    let raw = raw_simulation(query);
+    // Without a prompt, the page costs a few tens of microseconds whatever the parameters (the
+    // catalog's few plans and rules): composed here when the CPU pool is idle, since handing it
+    // to the pool and back (two thread wake-ups) costs as much. When the pool is busy (a storm
+    // of searches), the page takes its turn there, so that the workers stay free for the cheap
+    // pages. The prompt check's cost grows with the prompt's length: with one, the page is
+    // always composed on the pool.
+    let cheap = raw.prompt.as_deref().is_none_or(|p| p.trim().is_empty());
+    let (status, body) = if cheap && state.cpu.idle() {
+        compose(&state, &catalog, raw, layout, account_plan, credits, now)?
+    } else {
+        let (shared, catalog) = (state.clone(), catalog.clone());
         state
             .cpu
-            .run(move || {
-                compose(
-                    &shared,
-                    &catalog,
-                    &query,
-                    layout,
-                    account_plan,
-                    credits,
-                    now,
-                )
-            })
+            .run(move || compose(&shared, &catalog, raw, layout, account_plan, credits, now))
             .await
             .context("simulator page")??
     };
-    let body = web::Bytes::from(body);
     if anonymous {
         state.simulator_pages.put(
             query,
@@ -276,22 +276,27 @@ fn cache_key(catalog: &crate::services::catalog::Catalog, now: OffsetDateTime) -
 }
 
 fn respond(status: actix_web::http::StatusCode, body: web::Bytes) -> HttpResponse {
+    use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+    // A static value: not parsed nor copied per response.
     HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ))
         .body(body)
 }
 
-/// The page for `query`: the blank form, the form with its errors (400), or the verdict.
+/// The page for the parameters `raw`: the blank form, the form with its errors (400), or the
+/// verdict.
 fn compose(
     state: &AppState,
     catalog: &crate::services::catalog::Catalog,
-    query: &str,
+    mut raw: RawSimulation,
     layout: Layout,
     account_plan: Option<String>,
     credits: Option<crate::services::credits::SimulatorCredits>,
     now: OffsetDateTime,
-) -> Result<(actix_web::http::StatusCode, String), PageError> {
-    let mut raw = raw_simulation(query);
+) -> Result<(actix_web::http::StatusCode, web::Bytes), PageError> {
     // The balance a batch of this type can use: general buckets and those kept for the type.
     let buckets: Vec<crate::domain::ledger::Bucket> = credits
         .as_ref()
@@ -319,7 +324,7 @@ fn compose(
         layout,
         form,
         errors: Vec::new(),
-        plans: catalog.plans.clone(),
+        plans: &catalog.plans,
         verdict: None,
         refusal: None,
         rows: Vec::new(),
@@ -394,11 +399,24 @@ fn compose(
     }
 }
 
+/// The largest page rendered so far: the next one is rendered into a buffer of that size, which
+/// then grows (and copies what it holds) at most once, rarely, instead of several times a page.
+static RENDERED_MAX: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn render(
     page: &SimulateurPage,
     status: actix_web::http::StatusCode,
-) -> Result<(actix_web::http::StatusCode, String), PageError> {
-    Ok((status, page.render()?))
+) -> Result<(actix_web::http::StatusCode, web::Bytes), PageError> {
+    use std::sync::atomic::Ordering;
+    let mut body = String::with_capacity(
+        RENDERED_MAX
+            .load(Ordering::Relaxed)
+            .max(SimulateurPage::SIZE_HINT),
+    );
+    page.render_into(&mut body)?;
+    RENDERED_MAX.fetch_max(body.len(), Ordering::Relaxed);
+    // The String's buffer becomes the body as it is: not copied.
+    Ok((status, web::Bytes::from(body)))
 }
 
 /// The canonical query string of a verdict: only the parameters that apply, normalised.
@@ -412,7 +430,7 @@ pub fn share_query(verdict: &Verdict) -> String {
 }
 
 // Helpers the template calls.
-impl SimulateurPage {
+impl SimulateurPage<'_> {
     pub fn is_rich(i: &Illustrations) -> bool {
         *i == Illustrations::Rich
     }

@@ -301,3 +301,78 @@ async fn prompt_advice_follows_the_type_and_the_fields() {
     let (_, book) = api(&app, "type=mini-livre&pages=10&prompt=la%20cr%C3%A9ation").await;
     assert_eq!(advice(&book), Vec::<String>::new());
 }
+
+/// Visitors without a session cookie are served by a scope without sessions and CSRF
+/// (`cookieless` routes): the same page, headers, error pages and compression as through the
+/// browser scope, which still serves anyone with a session cookie, even a stale one.
+#[tokio::test]
+async fn a_visitor_gets_the_same_page_with_or_without_a_session_cookie() {
+    let app = spawn_app().await;
+    let get = |path: &str, cookie: Option<&str>, gzip: bool| {
+        let mut request = app.client.get(app.url(path));
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", cookie);
+        }
+        if gzip {
+            request = request.header("Accept-Encoding", "gzip");
+        }
+        async move { request.send().await.expect("request") }
+    };
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    for (path, status) in [
+        (
+            "/simulateur?type=video&duree=15&quantite=20&plan=eglise",
+            200,
+        ),
+        ("/simulateur?type=video&duree=abc", 400),
+        ("/simulateur", 200),
+        (
+            "/simulateur?type=image&prompt=un%20vitrail%20au%20soleil",
+            200,
+        ),
+    ] {
+        let mut bodies = Vec::new();
+        for cookie in [
+            None,
+            Some("nanoclip_csrf=abc; autre=1"),
+            Some("nanoclip_session=perimee"),
+            Some("autre=1; nanoclip_session=perimee"),
+        ] {
+            let response = get(path, cookie, false).await;
+            assert_eq!(response.status().as_u16(), status, "{path} {cookie:?}");
+            assert_eq!(
+                header(&response, "content-type").as_deref(),
+                Some("text/html; charset=utf-8")
+            );
+            for security in [
+                "content-security-policy",
+                "x-frame-options",
+                "x-content-type-options",
+                "referrer-policy",
+            ] {
+                assert!(header(&response, security).is_some(), "{path}: {security}");
+            }
+            assert_eq!(
+                header(&response, "set-cookie"),
+                None,
+                "{path} {cookie:?}: nothing to keep for a visitor"
+            );
+            bodies.push(response.text().await.unwrap());
+        }
+        assert!(
+            bodies.iter().all(|b| *b == bodies[0]),
+            "{path}: the same page for every visitor"
+        );
+        let compressed = get(path, None, true).await;
+        assert_eq!(
+            header(&compressed, "content-encoding").as_deref(),
+            Some("gzip"),
+            "{path}"
+        );
+    }
+}
