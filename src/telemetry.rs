@@ -29,11 +29,14 @@ pub fn init() {
 /// serving it carries these fields. The path without its query string, which may hold a secret
 /// (`/compte/reinitialisation?jeton=…`), and the client's address as the rate limits see it
 /// (`X-Forwarded-For` only from `NANOCLIP_TRUSTED_PROXIES`), not one any client can write.
+/// No route pattern (finding it walks the router a second time for each request: the path says
+/// it) and no OpenTelemetry fields (`otel.*`, `exception.*`: nothing here exports spans): the
+/// fmt layer formats every field of the span when it opens, for every request, logged or not. A
+/// server error's chain is logged with its request id by `web::error`.
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let route = request.match_pattern().unwrap_or_else(|| "default".into());
         let client = crate::web::client_ip(request.request())
             .map(|ip| ip.to_string())
             .unwrap_or_default();
@@ -45,16 +48,10 @@ impl RootSpanBuilder for RequestSpan {
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
-            http.route = %route,
             http.target = %request.path(),
             http.client_ip = %client,
             http.status_code = tracing::field::Empty,
-            otel.name = %format!("{} {}", request.method(), route),
-            otel.kind = "server",
-            otel.status_code = tracing::field::Empty,
             request_id = %request_id,
-            exception.message = tracing::field::Empty,
-            exception.details = tracing::field::Empty,
         )
     }
 
