@@ -150,6 +150,14 @@ pub struct NoticeQuery {
     pub(crate) page: Option<String>,
 }
 
+impl NoticeQuery {
+    /// The notice `avis` names when it is one of the page's `known` ones; anything else shows none.
+    pub(crate) fn notice(&self, known: &[&'static str]) -> Option<&'static str> {
+        let avis = self.avis.as_deref()?;
+        known.iter().copied().find(|k| *k == avis)
+    }
+}
+
 /// A form whose only field is the reason the audit log keeps.
 #[derive(Default, serde::Deserialize)]
 pub struct ReasonForm {
@@ -206,14 +214,14 @@ pub async fn organisation(
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, PageError> {
     let notice = query
-        .avis
-        .as_deref()
-        .filter(|a| {
-            matches!(
-                *a,
-                "ajuste" | "rembourse" | "suspendue" | "reactivee" | "hausse" | "ouverte"
-            )
-        })
+        .notice(&[
+            "ajuste",
+            "rembourse",
+            "suspendue",
+            "reactivee",
+            "hausse",
+            "ouverte",
+        ])
         .map(str::to_owned);
     let ledger_page = super::admin_organisations::page_number(query.page.as_deref());
     let forms = Forms {

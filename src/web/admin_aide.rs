@@ -106,7 +106,7 @@ pub async fn page(
     _staff: Staff,
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let notice = (query.avis.as_deref() == Some("synonyme")).then_some("synonyme");
+    let notice = query.notice(&["synonyme"]);
     let body = render(&state, &request, layout, None, notice).await?;
     Ok(super::html(200, body))
 }

@@ -99,11 +99,7 @@ pub async fn page(
     _staff: Staff,
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let notice = match query.avis.as_deref() {
-        Some("renvoye") => Some("renvoye"),
-        Some("verifie") => Some("verifie"),
-        _ => None,
-    };
+    let notice = query.notice(&["renvoye", "verifie"]);
     let body = render(&state, &request, layout, None, None, notice).await?;
     Ok(super::html(200, body))
 }

@@ -263,9 +263,7 @@ pub async fn page(
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, PageError> {
     let notice = query
-        .avis
-        .as_deref()
-        .filter(|a| matches!(*a, "publiee" | "ajoute" | "modifie" | "retire"))
+        .notice(&["publiee", "ajoute", "modifie", "retire"])
         .map(str::to_owned);
     let body = tarifs_page(&state, &request, layout, Kept::default(), notice).await?;
     Ok(super::html(200, body))
