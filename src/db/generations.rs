@@ -380,7 +380,6 @@ pub struct Idempotent {
     pub fingerprint: String,
     pub status: Option<i32>,
     pub body: Option<String>,
-    pub created_at: OffsetDateTime,
 }
 
 /// Takes `key`'s lock for the rest of the transaction, without waiting: false when another
@@ -410,7 +409,7 @@ pub async fn idempotency_answer(
 ) -> sqlx::Result<Option<Idempotent>> {
     sqlx::query_as!(
         Idempotent,
-        "SELECT fingerprint, status, body, created_at FROM idempotency_keys WHERE organisation_id = $1 AND key = $2",
+        "SELECT fingerprint, status, body FROM idempotency_keys WHERE organisation_id = $1 AND key = $2",
         organisation,
         key
     )

@@ -616,14 +616,10 @@ async fn a_key_being_answered_by_another_instance_is_in_progress() {
     let (org, key) = reseau_key(&app).await;
     let body = json!({"type": "image"});
     let mut other_instance = app.pool.begin().await.unwrap();
-    let locked: bool = sqlx::query_scalar(
-        "SELECT pg_try_advisory_xact_lock(hashtextextended($1::uuid::text || ' ' || $2, 0))",
-    )
-    .bind(org)
-    .bind("ailleurs-1")
-    .fetch_one(&mut *other_instance)
-    .await
-    .unwrap();
+    let locked =
+        nanoclip::db::generations::try_lock_idempotency_key(&mut other_instance, org, "ailleurs-1")
+            .await
+            .unwrap();
     assert!(locked);
     let (status, answer) = post(&app, &key, Some("ailleurs-1"), &body).await;
     assert_eq!(status, 409, "{answer}");
