@@ -20,6 +20,9 @@ use nanoclip::domain::prompt::{Category, Model, PromptRules, Thresholds};
 const RULES: &str = "content/prompt-rules.toml";
 const TUNING: &str = "tests/data/prompts-tuning.tsv";
 const UNSEEN_TUNING: &str = "tests/data/prompts-unseen-tuning.tsv";
+/// Hand-written for training only (1,301 prompts by two writers who saw neither the rules nor
+/// any labelled set): the wordings of misusers and of church staff the model must learn.
+const TRAINING: &str = "tests/data/prompts-training.tsv";
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
 
@@ -40,9 +43,11 @@ struct Row {
     prompt: String,
     /// Every wording of one subject goes to the same fold, as the frozen half was split.
     fold: usize,
+    /// Which file: 0 the generated tuning half, 1 the unseen tuning set, 2 the training set.
+    set: usize,
 }
 
-fn read_rows(path: &str, text: &str) -> anyhow::Result<Vec<Row>> {
+fn read_rows(path: &str, text: &str, set: usize) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() || line.starts_with('#') {
@@ -56,8 +61,9 @@ fn read_rows(path: &str, text: &str) -> anyhow::Result<Vec<Row>> {
             "ok" => None,
             id => Some(Category::parse(id).with_context(|| format!("{path}:{}: {id:?}", n + 1))?),
         };
-        // Subjects are hexadecimal in the generated corpus, `u123` in the hand-written one.
-        let fold = u64::from_str_radix(subject.trim_start_matches('u'), 16)
+        // Subjects are hexadecimal in the generated corpus, `u123` in the hand-written unseen
+        // sets, `H0001` and `K0001` in the training set.
+        let fold = u64::from_str_radix(subject.trim_start_matches(['u', 'H', 'K']), 16)
             .with_context(|| format!("{path}:{}: subject {subject:?}", n + 1))?
             as usize
             % FOLDS;
@@ -67,6 +73,7 @@ fn read_rows(path: &str, text: &str) -> anyhow::Result<Vec<Row>> {
             lang: lang.to_owned(),
             prompt: prompt.to_owned(),
             fold,
+            set,
         });
     }
     Ok(rows)
@@ -105,6 +112,7 @@ fn main() -> anyhow::Result<()> {
         let rows = read_rows(
             &path,
             &std::fs::read_to_string(&path).context(path.clone())?,
+            0,
         )?;
         let (mut church, mut ok_refused, mut harm) = ((0, 0), 0, [(0, 0); 2]);
         for row in &rows {
@@ -166,12 +174,14 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mut rows = read_rows(TUNING, &std::fs::read_to_string(TUNING).context(TUNING)?)?;
-    let generated = rows.len();
-    rows.extend(read_rows(
-        UNSEEN_TUNING,
-        &std::fs::read_to_string(UNSEEN_TUNING).context(UNSEEN_TUNING)?,
-    )?);
+    let mut rows = read_rows(TUNING, &std::fs::read_to_string(TUNING).context(TUNING)?, 0)?;
+    for (set, path) in [(1, UNSEEN_TUNING), (2, TRAINING)] {
+        rows.extend(read_rows(
+            path,
+            &std::fs::read_to_string(path).context(path)?,
+            set,
+        )?);
+    }
     let examples: Vec<Example> = rows
         .iter()
         .map(|r| Example {
@@ -212,7 +222,7 @@ fn main() -> anyhow::Result<()> {
         harm: [(usize, usize); 2],
         right_category: usize,
     }
-    let mut figures: [Figures; 2] = Default::default();
+    let mut figures: [Figures; 3] = Default::default();
     let mut misses = Vec::new();
     for fold in 0..FOLDS {
         let train_set: Vec<Example> = examples
@@ -227,9 +237,9 @@ fn main() -> anyhow::Result<()> {
         let trained = train(&train_set, settings);
         let model = Model::from_tsv(&trained.to_tsv(thresholds, "cross-validation"))?;
         let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
-        for (index, row) in rows.iter().enumerate().filter(|(_, r)| r.fold == fold) {
+        for row in rows.iter().filter(|r| r.fold == fold) {
             let got = checker.check(&row.prompt).category;
-            let set = &mut figures[usize::from(index >= generated)];
+            let set = &mut figures[row.set];
             match row.label {
                 None => {
                     set.ok.0 += 1;
@@ -262,7 +272,7 @@ fn main() -> anyhow::Result<()> {
     for miss in &misses {
         println!("{miss}");
     }
-    for (name, f) in [TUNING, UNSEEN_TUNING].iter().zip(&figures) {
+    for (name, f) in [TUNING, UNSEEN_TUNING, TRAINING].iter().zip(&figures) {
         let harm = (f.harm[0].0 + f.harm[1].0, f.harm[0].1 + f.harm[1].1);
         println!(
             "{name}, {FOLDS}-fold cross-validation by subject: recall {:.3} ({}/{}; fr {:.3}, \
@@ -306,7 +316,7 @@ fn main() -> anyhow::Result<()> {
         "Weights of the prompt checks' statistical model: a multinomial logistic regression\n\
          (classes ok, sexual, hate_violence, drugs_danger) over word and character n-grams, the\n\
          rules fired and the church-safe contexts. Written by `cargo run --example train_prompts`\n\
-         from {TUNING} and {UNSEEN_TUNING}\n\
+         from {TUNING}, {UNSEEN_TUNING} and {TRAINING}\n\
          ({} prompts, {} epochs, rate {}, L2 {}); do not edit by hand.\n\
          Columns: feature, then its weight for each class.",
         examples.len(),

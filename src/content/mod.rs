@@ -2,6 +2,7 @@
 //! slugs, internal links and anchors), rendered, and indexed for search.
 
 pub mod guide;
+pub mod question_model;
 pub mod search;
 pub mod text;
 
@@ -64,6 +65,8 @@ pub struct Library {
     pub search: SearchIndex,
     /// The lexicon of `synonymes.toml` (the seed of the search's synonyms).
     seed_lexicon: Lexicon,
+    /// The search's learned half, `search-model.tsv` (absent: the search without it).
+    search_model: Option<std::sync::Arc<question_model::QuestionModel>>,
 }
 
 impl Library {
@@ -92,6 +95,22 @@ impl Library {
                 errors.push(file_error(&synonyms_path, e));
                 Lexicon::default()
             });
+
+        let model_path = dir.join("search-model.tsv");
+        let search_model = match std::fs::read_to_string(&model_path) {
+            Ok(text) => match question_model::QuestionModel::from_tsv(&text) {
+                Ok(model) => Some(std::sync::Arc::new(model)),
+                Err(e) => {
+                    errors.push(file_error(&model_path, e.to_string()));
+                    None
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                errors.push(file_error(&model_path, e.to_string()));
+                None
+            }
+        };
 
         let mut paths: Vec<_> = match std::fs::read_dir(dir) {
             Ok(entries) => entries
@@ -179,12 +198,17 @@ impl Library {
                 message: format!("search index: {e}"),
             }])
         })?;
+        let search = match &search_model {
+            Some(model) => search.with_model(model.clone()),
+            None => search,
+        };
         Ok(Self {
             guides,
             categories,
             by_slug,
             search,
             seed_lexicon: lexicon,
+            search_model,
         })
     }
 
@@ -195,12 +219,17 @@ impl Library {
             groups: merge_synonyms(&self.seed_lexicon.groups, added),
             ..self.seed_lexicon.clone()
         };
+        let search = SearchIndex::build(&self.guides, &lexicon)?;
         Ok(Self {
             guides: self.guides.clone(),
             categories: self.categories.clone(),
             by_slug: self.by_slug.clone(),
-            search: SearchIndex::build(&self.guides, &lexicon)?,
+            search: match &self.search_model {
+                Some(model) => search.with_model(model.clone()),
+                None => search,
+            },
             seed_lexicon: self.seed_lexicon.clone(),
+            search_model: self.search_model.clone(),
         })
     }
 

@@ -39,6 +39,7 @@ use tantivy::tokenizer::{
 use tantivy::{DocSet, Index, IndexReader, TantivyDocument, Term, doc};
 
 use super::guide::Guide;
+use super::question_model::QuestionModel;
 use super::text::fold;
 
 const TOKENIZER: &str = "fr";
@@ -89,6 +90,9 @@ pub struct SearchIndex {
     /// Answers already computed, by folded query: a bounded cache that keeps the frequent
     /// queries when full (quick_cache's S3-FIFO), rebuilt with the index.
     cache: quick_cache::sync::Cache<String, std::sync::Arc<Outcome>>,
+    /// The learned half (`question_model`), and the guide (position in `docs`) of each of its
+    /// classes.
+    model: Option<(std::sync::Arc<QuestionModel>, Vec<Option<usize>>)>,
 }
 
 /// `content/synonymes.toml`: the words readers type that the guides do not use.
@@ -187,6 +191,8 @@ struct Prepared {
     weighted: Vec<(String, f32)>,
     /// The guide (position in `docs`) of the first intent that holds.
     intent: Option<usize>,
+    /// The query's folded words, unknown ones replaced by their correction (for the model).
+    words: Vec<String>,
 }
 
 /// The boosts of a term found in a guide's title, keywords, headings and body.
@@ -593,7 +599,41 @@ impl SearchIndex {
             scores,
             texts,
             cache: quick_cache::sync::Cache::new(CACHE_ENTRIES),
+            model: None,
         })
+    }
+
+    /// The same index with the learned half: each guide's probability for a question, times
+    /// the model's `mix`, added to its text score (normalised to the best one's).
+    pub fn with_model(mut self, model: std::sync::Arc<QuestionModel>) -> Self {
+        let guides = model
+            .classes
+            .iter()
+            .map(|slug| self.docs.iter().position(|(_, s)| s == slug))
+            .collect();
+        self.model = Some((model, guides));
+        self.cache.clear();
+        self
+    }
+
+    /// The slugs of the guides the model was not trained on (a retrain is due).
+    pub fn unknown_to_model(&self) -> Vec<&str> {
+        let Some((_, guides)) = &self.model else {
+            return self.docs.iter().map(|(_, s)| s.as_str()).collect();
+        };
+        self.docs
+            .iter()
+            .enumerate()
+            .filter(|(doc, _)| !guides.contains(&Some(*doc)))
+            .map(|(_, (_, s))| s.as_str())
+            .collect()
+    }
+
+    /// A question as the model reads it: the words the search read (folded, corrected) and
+    /// their analysed terms (`question_model::feature_names` turns them into features).
+    pub fn question_words(&self, query: &str) -> (Vec<String>, Vec<String>) {
+        let prepared = self.prepare(query);
+        (prepared.words, prepared.own)
     }
 
     /// The best guides for `query`, best first.
@@ -604,6 +644,28 @@ impl SearchIndex {
 
     fn search_prepared(&self, prepared: &Prepared, limit: usize) -> Vec<Hit> {
         let (mut total, mut matched) = self.totals(&prepared.own, &prepared.weighted);
+        if let Some((model, guides)) = &self.model
+            && model.mix > 0.0
+            && matched.iter().any(|m| *m)
+        {
+            // The text scores brought to 1 for the best, then the model's say added: it
+            // reorders the guides the words found, and brings in one it is sure of.
+            let top = total.iter().copied().fold(0f32, f32::max);
+            if top > 0.0 {
+                for t in &mut total {
+                    *t /= top;
+                }
+            }
+            let words: Vec<&str> = prepared.words.iter().map(String::as_str).collect();
+            let stems: Vec<&str> = prepared.own.iter().map(String::as_str).collect();
+            let p = model.probabilities(&words, &stems);
+            for (p, guide) in p.into_iter().zip(guides) {
+                if let Some(doc) = *guide {
+                    total[doc] += model.mix * p;
+                    matched[doc] |= p >= 0.5;
+                }
+            }
+        }
         if let Some(guide) = prepared.intent {
             // First, the others keeping their order.
             let top = total.iter().copied().fold(0f32, f32::max);
@@ -723,6 +785,7 @@ impl SearchIndex {
             own,
             weighted,
             intent,
+            words: said.iter().map(|w| (*w).to_owned()).collect(),
         }
     }
 

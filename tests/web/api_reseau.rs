@@ -2,6 +2,8 @@
 //! the balance, launches with their Idempotency-Key, refusals in the check order, bad input,
 //! and the caps under concurrency (with two processes).
 
+use std::sync::Arc;
+
 use nanoclip::services::generations::{self, LaunchOutcome, LaunchRequest, Via};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -853,4 +855,109 @@ async fn each_key_has_its_rate_and_is_told_when_to_come_back() {
     );
     // Another key is not slowed by the first.
     assert_eq!(get(&app, &other, "/api/v1/solde").await.0, 200);
+}
+
+/// `n` requests with one Idempotency-Key at once, through `launch`; the holds they placed.
+async fn one_key_storm<'a, F, Fut>(app: &'a TestApp, org: Uuid, n: usize, launch: F) -> i64
+where
+    F: Fn(Arc<tokio::sync::Barrier>) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'a,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    futures_util::future::join_all((0..n).map(|_| launch(barrier.clone()))).await;
+    holds_of(app, org).await
+}
+
+/// One Idempotency-Key sent 12 times at once, at the service (#12): `launch_idempotent` holds
+/// once. The control is a naive lookup-then-launch: the stored answer read without the key's
+/// lock, then a launch whose hold has a key of its own, then the answer stored. In the same
+/// storm it holds 4 times (the concurrency cap of Plan Réseau stops the others), so the storm
+/// tells a key that holds once from one that does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_key_at_once_holds_once_and_a_naive_lookup_then_launch_is_caught() {
+    let app = app().await;
+    let catalog = nanoclip::services::catalog::CatalogCache::default()
+        .get(&app.pool)
+        .await
+        .unwrap();
+    let rules = rules();
+    let raw = || -> nanoclip::domain::simulation::RawSimulation {
+        serde_urlencoded::from_str("type=image").unwrap()
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let pool = &app.pool;
+
+    let (org, _) = reseau_key(&app).await;
+    let portal = one_key_storm(&app, org, 12, |barrier| {
+        let (catalog, rules) = (&catalog, &rules);
+        async move {
+            let request = LaunchRequest {
+                organisation: org,
+                raw: raw(),
+                via: Via::Api,
+                launched_by: "api-key:tempete",
+                key: Some("une-cle"),
+            };
+            barrier.wait().await;
+            let answer = generations::launch_idempotent(
+                pool,
+                catalog,
+                rules,
+                &request,
+                "empreinte",
+                |_| generations::Answer {
+                    status: 201,
+                    body: "{}".into(),
+                },
+                now,
+            )
+            .await;
+            assert!(answer.is_ok(), "{answer:?}");
+        }
+    })
+    .await;
+    assert_eq!(portal, 1);
+
+    let (naive_org, _) = reseau_key(&app).await;
+    let naive = one_key_storm(&app, naive_org, 12, |barrier| {
+        let (catalog, rules) = (&catalog, &rules);
+        async move {
+            let mut conn = pool.acquire().await.unwrap();
+            let stored =
+                nanoclip::db::generations::idempotency_answer(&mut conn, naive_org, "une-cle")
+                    .await
+                    .unwrap();
+            drop(conn);
+            // Every duplicate has looked before any launches.
+            barrier.wait().await;
+            if stored.is_some() {
+                return;
+            }
+            let request = LaunchRequest {
+                organisation: naive_org,
+                raw: raw(),
+                via: Via::Api,
+                launched_by: "api-key:tempete",
+                key: None,
+            };
+            let mut tx = pool.begin().await.unwrap();
+            let launched = generations::launch_in(&mut tx, catalog, rules, &request, now).await;
+            assert!(launched.is_ok(), "{launched:?}");
+            nanoclip::db::generations::store_answer(
+                &mut tx,
+                naive_org,
+                "une-cle",
+                "empreinte",
+                201,
+                "{}",
+                now,
+            )
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+        }
+    })
+    .await;
+    assert!(naive > 1, "the naive control held {naive} times");
+    assert_ledger_clean(&app.pool).await;
 }
