@@ -43,11 +43,11 @@ fn examples(
                 .iter()
                 .position(|c| c == slug)
                 .ok_or_else(|| anyhow::anyhow!("no guide `{slug}` ({question})"))?;
-            let (words, stems) = library.search.question_words(question);
+            let (words, stems, intent) = library.search.question_words(question);
             let words: Vec<&str> = words.iter().map(String::as_str).collect();
             let stems: Vec<&str> = stems.iter().map(String::as_str).collect();
             Ok(Example {
-                features: question_model::feature_names(&words, &stems),
+                features: question_model::feature_names(&words, &stems, intent.as_deref()),
                 class,
             })
         })
@@ -74,7 +74,18 @@ fn main() -> anyhow::Result<()> {
     let data = root.join("tests/data/search-questions");
     let mut library = Library::load(&root.join("content"))?;
     let classes: Vec<String> = library.guides.iter().map(|g| g.slug.clone()).collect();
-    let training = questions(&data.join("training.tsv"))?;
+    // Two rounds of training questions, by different writers: the second round also tells how
+    // the first carries over to new writers (`--sweep --on training-2.tsv`).
+    let first_round = questions(&data.join("training.tsv"))?;
+    let second_round = questions(&data.join("training-2.tsv"))?;
+    let on = args
+        .iter()
+        .position(|a| a == "--on")
+        .and_then(|i| args.get(i + 1));
+    let training = match on {
+        Some(_) => first_round.clone(),
+        None => [first_round.clone(), second_round.clone()].concat(),
+    };
     let tuning = questions(&data.join("tuning.tsv"))?;
     let setting = |name: &str| {
         args.iter()
@@ -127,16 +138,24 @@ fn main() -> anyhow::Result<()> {
     }
 
     if args.iter().any(|a| a == "--sweep") {
-        let trained = question_model::train(
-            &classes,
-            &examples(&library, &classes, &training)?,
-            settings,
-        );
+        let mut learnt = training.clone();
+        if args.iter().any(|a| a == "--with-tuning") {
+            learnt.extend(tuning.iter().cloned());
+        }
+        let trained =
+            question_model::train(&classes, &examples(&library, &classes, &learnt)?, settings);
+        let scored = match on {
+            Some(file) if file.contains("frozen") => anyhow::bail!("never the frozen half"),
+            Some(file) => questions(&data.join(file))?,
+            None => tuning.clone(),
+        };
         println!(
-            "trained on {} training questions; tuning half ({} questions):",
-            training.len(),
-            tuning.len()
+            "trained on {} questions; scored on {} ({} questions):",
+            learnt.len(),
+            on.map_or("tuning.tsv", String::as_str),
+            scored.len()
         );
+        let tuning = scored;
         for mix in [0.0f32, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0] {
             let model = QuestionModel::from_tsv(&trained.to_tsv(mix, ""))?;
             library.search = library.search.with_model(Arc::new(model));

@@ -23,6 +23,11 @@
 //!
 //! Per query, nothing scans the vocabulary: corrections, prefixes and near-misses are looked up
 //! in sorted terms and SymSpell-style deletion indexes built at start-up.
+//!
+//! Rules and synonyms written from questions did not carry over to new writers' wordings, so a
+//! learned half (`question_model`, `content/search-model.tsv`) has the last word: each guide's
+//! text score, normalised to the best one's, gets the model's probability times its `mix`, and
+//! an intent is one of the model's features instead of putting its guide first.
 
 use std::collections::HashMap;
 
@@ -629,11 +634,13 @@ impl SearchIndex {
             .collect()
     }
 
-    /// A question as the model reads it: the words the search read (folded, corrected) and
-    /// their analysed terms (`question_model::feature_names` turns them into features).
-    pub fn question_words(&self, query: &str) -> (Vec<String>, Vec<String>) {
+    /// A question as the model reads it: the words the search read (folded, corrected), their
+    /// analysed terms and the guide of the intent that holds, if one does
+    /// (`question_model::feature_names` turns them into features).
+    pub fn question_words(&self, query: &str) -> (Vec<String>, Vec<String>, Option<String>) {
         let prepared = self.prepare(query);
-        (prepared.words, prepared.own)
+        let intent = prepared.intent.map(|doc| self.docs[doc].1.clone());
+        (prepared.words, prepared.own, intent)
     }
 
     /// The best guides for `query`, best first.
@@ -658,7 +665,8 @@ impl SearchIndex {
             }
             let words: Vec<&str> = prepared.words.iter().map(String::as_str).collect();
             let stems: Vec<&str> = prepared.own.iter().map(String::as_str).collect();
-            let p = model.probabilities(&words, &stems);
+            let intent = prepared.intent.map(|doc| self.docs[doc].1.as_str());
+            let p = model.probabilities(&words, &stems, intent);
             for (p, guide) in p.into_iter().zip(guides) {
                 if let Some(doc) = *guide {
                     total[doc] += model.mix * p;
@@ -666,7 +674,9 @@ impl SearchIndex {
                 }
             }
         }
-        if let Some(guide) = prepared.intent {
+        if let Some(guide) = prepared.intent
+            && self.model.is_none()
+        {
             // First, the others keeping their order.
             let top = total.iter().copied().fold(0f32, f32::max);
             total[guide] += top + 1.0;

@@ -557,8 +557,7 @@ fn score(library: &Library, file: &str) -> (usize, f64, f64, f64, Vec<String>) {
 
 /// The readers' questions written before any tuning (#15), in two halves: the tuning half may be
 /// looked at while improving the search; the frozen half never is, and decides. Prints both.
-/// #15's target is 0.95 on the frozen half; it is not met yet, so the floor is the frozen figure
-/// reached (a regression guard), to be raised to 0.95 when the search gets there.
+/// #15's target, 0.95 top-1 on the frozen half, is the floor.
 #[test]
 fn the_search_is_scored_on_readers_questions_written_before_tuning() {
     let library = Library::load(&project_dir().join("content")).unwrap_or_else(|e| panic!("{e}"));
@@ -590,11 +589,22 @@ fn the_search_is_scored_on_readers_questions_written_before_tuning() {
         "frozen top-1 {frozen_top1:.3}"
     );
 }
+/// The learned half of the search names every guide: a guide added since the last training
+/// would get no help from it (`cargo run --release --example train_search -- --mix 5`).
+#[test]
+fn the_search_model_knows_every_guide() {
+    let library = Library::load(&project_dir().join("content")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(library.search.unknown_to_model(), Vec::<&str>::new());
+}
+
 /// The frozen half's top-1 before any tuning was 0.760 (tuning half 0.821), on 2026-12-04. After
 /// tuning (intents, English, corrections, compounds, lexicon; frozen half run once, after the
 /// last tuning change), on 2026-12-05: frozen 0.844 (top-3 0.966, MRR 0.905), tuning 0.961
 /// (top-3 0.989, MRR 0.976). Then a second writer added 320 questions, split 160/160 before any
 /// tuning on them; the search was tuned on the tuning half alone (339 questions: 0.870 → 0.932)
-/// and the frozen half (339) scored once, after the last change, on 2026-12-05: top-1 0.870,
-/// top-3 0.968, MRR 0.918. The goal (0.95) is not reached.
-const FROZEN_TOP1_FLOOR: f64 = 0.87;
+/// and the frozen half (339) scored once: 0.870. Then the learned half (`question_model`),
+/// trained on 3,588 questions by seven more writers and on the tuning half, its settings chosen
+/// on four of those writers' questions while it learnt from the other three (0.756 → 0.901);
+/// the frozen half scored once after training, on 2026-12-05: top-1 0.973, top-3 0.991, MRR
+/// 0.982 (tuning half, now learnt: 0.994). The goal, 0.95, is the floor.
+const FROZEN_TOP1_FLOOR: f64 = 0.95;
