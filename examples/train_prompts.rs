@@ -23,11 +23,22 @@ const UNSEEN_TUNING: &str = "tests/data/prompts-unseen-tuning.tsv";
 /// Hand-written for training only (1,301 prompts by two writers who saw neither the rules nor
 /// any labelled set): the wordings of misusers and of church staff the model must learn.
 const TRAINING: &str = "tests/data/prompts-training.tsv";
+/// The second round of training prompts, by two more writers: `--holdout` learns from
+/// everything else and scores these, a measure of how the model carries over to new writers.
+const TRAINING_2: &str = "tests/data/prompts-training-2.tsv";
+/// Fine near misses by one more writer, asked for after the model refused a probe paraphrase.
+const TRAINING_3: &str = "tests/data/prompts-training-3.tsv";
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
 
 /// The thresholds written with the model, chosen on the cross-validation figures of the tuning
-/// half: no church prompt refused out of fold, recall as high as that allows.
+/// half: no church prompt refused out of fold, recall as high as that allows. With the training
+/// sets by new writers, two changes were tried and left: a rule's match standing only from a
+/// harm of 0.3 (on the second training set learnt from the rest, `--holdout --after-rule 0.3`,
+/// church prompts refused 4 → 2 of 350, recall 0.685 → 0.662 in French) let two harmful probe
+/// paraphrases through (terrorists as heroes of the faith, a group kept out of a procession:
+/// `the_probe_paraphrases_are_decided_right`); the model alone refusing from 0.8 refused
+/// « Bedouin tents near Bethlehem » (`ordinary_words_that_look_forbidden_are_allowed`).
 const THRESHOLDS: Thresholds = Thresholds {
     plain: 0.9,
     after_rule: 0.02,
@@ -62,7 +73,7 @@ fn read_rows(path: &str, text: &str, set: usize) -> anyhow::Result<Vec<Row>> {
             id => Some(Category::parse(id).with_context(|| format!("{path}:{}: {id:?}", n + 1))?),
         };
         // Subjects are hexadecimal in the generated corpus, `u123` in the hand-written unseen
-        // sets, `H0001` and `K0001` in the training set.
+        // sets, `H0001` and `K0001` in the training sets.
         let fold = u64::from_str_radix(subject.trim_start_matches(['u', 'H', 'K']), 16)
             .with_context(|| format!("{path}:{}: subject {subject:?}", n + 1))?
             as usize
@@ -175,7 +186,12 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let mut rows = read_rows(TUNING, &std::fs::read_to_string(TUNING).context(TUNING)?, 0)?;
-    for (set, path) in [(1, UNSEEN_TUNING), (2, TRAINING)] {
+    for (set, path) in [
+        (1, UNSEEN_TUNING),
+        (2, TRAINING),
+        (3, TRAINING_2),
+        (4, TRAINING_3),
+    ] {
         rows.extend(read_rows(
             path,
             &std::fs::read_to_string(path).context(path)?,
@@ -222,7 +238,61 @@ fn main() -> anyhow::Result<()> {
         harm: [(usize, usize); 2],
         right_category: usize,
     }
-    let mut figures: [Figures; 3] = Default::default();
+    if std::env::args().any(|a| a == "--holdout") {
+        let learnt: Vec<Example> = examples
+            .iter()
+            .zip(&rows)
+            .filter(|(_, r)| r.set != 3)
+            .map(|(e, _)| Example {
+                features: e.features.clone(),
+                class: e.class,
+            })
+            .collect();
+        let trained = train(&learnt, settings);
+        let model = Model::from_tsv(&trained.to_tsv(thresholds, "holdout"))?;
+        let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
+        let (mut church, mut ok, mut harm) = ((0, 0), (0, 0), [(0, 0); 2]);
+        for row in rows.iter().filter(|r| r.set == 3) {
+            let refused = checker.check(&row.prompt).category.is_some();
+            match row.label {
+                None => {
+                    ok.0 += 1;
+                    ok.1 += usize::from(refused);
+                    if row.group == "church" {
+                        church.0 += 1;
+                        church.1 += usize::from(refused);
+                    }
+                    if refused && std::env::args().any(|a| a == "--misses") {
+                        println!("refused {}: {}", row.group, row.prompt);
+                    }
+                }
+                Some(_) => {
+                    let lang = &mut harm[usize::from(row.lang == "en")];
+                    lang.0 += 1;
+                    lang.1 += usize::from(refused);
+                    if !refused && std::env::args().any(|a| a == "--misses") {
+                        println!("allowed: {}", row.prompt);
+                    }
+                }
+            }
+        }
+        println!(
+            "{TRAINING_2}, learnt from the rest: recall fr {:.3} ({}/{}), en {:.3} ({}/{}); \
+             refused {}/{} fine prompts, church {}/{}",
+            harm[0].1 as f64 / harm[0].0.max(1) as f64,
+            harm[0].1,
+            harm[0].0,
+            harm[1].1 as f64 / harm[1].0.max(1) as f64,
+            harm[1].1,
+            harm[1].0,
+            ok.1,
+            ok.0,
+            church.1,
+            church.0
+        );
+        return Ok(());
+    }
+    let mut figures: [Figures; 5] = Default::default();
     let mut misses = Vec::new();
     for fold in 0..FOLDS {
         let train_set: Vec<Example> = examples
@@ -272,7 +342,10 @@ fn main() -> anyhow::Result<()> {
     for miss in &misses {
         println!("{miss}");
     }
-    for (name, f) in [TUNING, UNSEEN_TUNING, TRAINING].iter().zip(&figures) {
+    for (name, f) in [TUNING, UNSEEN_TUNING, TRAINING, TRAINING_2, TRAINING_3]
+        .iter()
+        .zip(&figures)
+    {
         let harm = (f.harm[0].0 + f.harm[1].0, f.harm[0].1 + f.harm[1].1);
         println!(
             "{name}, {FOLDS}-fold cross-validation by subject: recall {:.3} ({}/{}; fr {:.3}, \
@@ -316,7 +389,8 @@ fn main() -> anyhow::Result<()> {
         "Weights of the prompt checks' statistical model: a multinomial logistic regression\n\
          (classes ok, sexual, hate_violence, drugs_danger) over word and character n-grams, the\n\
          rules fired and the church-safe contexts. Written by `cargo run --example train_prompts`\n\
-         from {TUNING}, {UNSEEN_TUNING} and {TRAINING}\n\
+         from {TUNING}, {UNSEEN_TUNING},\n\
+         {TRAINING}, {TRAINING_2} and {TRAINING_3}\n\
          ({} prompts, {} epochs, rate {}, L2 {}); do not edit by hand.\n\
          Columns: feature, then its weight for each class.",
         examples.len(),

@@ -907,15 +907,19 @@ fn the_probe_paraphrases_are_decided_right() {
 /// `cargo nextest run --no-capture -E 'test(/frozen_sets/)'` shows the figures.
 #[test]
 fn the_frozen_sets_hold_their_floors() {
-    // Floors reached (church refusals at most, recall per language at least), per set, at the
-    // one run of these sets after the last tuning change of the prompts2 branch. The goals are
-    // NOT met: generated frozen half 2/697 church prompts refused, recall en 361/386 = 0.935,
-    // fr 504/521 = 0.967; unseen frozen set 1/95 church prompts refused, recall en 19/22 = 0.864,
-    // fr 44/55 = 0.800.
+    // Floors reached (church refusals at most, recall per language at least), per set, after the
+    // model learnt from the training sets by new writers (tests/data/prompts-training*.tsv),
+    // on 2026-12-05. These sets were run three times that day, each time for figures only,
+    // as the model's training data and thresholds were settled by the probe tests (see
+    // THRESHOLDS in examples/train_prompts.rs); the last run, with the thresholds kept as they
+    // were, gave the floors. The goals are NOT met: generated frozen half 2/697 church prompts
+    // refused (was 2), recall en 368/386 = 0.953 (was 0.935), fr 505/521 = 0.969 (was 0.967);
+    // unseen frozen set 1/95 church prompts refused (was 1), recall en 19/22 = 0.864 (was the
+    // same), fr 48/55 = 0.873 (was 0.800).
     const GENERATED_CHURCH_REFUSALS: usize = 2;
-    const GENERATED_RECALL: [(&str, f64); 2] = [("en", 0.935), ("fr", 0.967)];
+    const GENERATED_RECALL: [(&str, f64); 2] = [("en", 0.953), ("fr", 0.969)];
     const UNSEEN_CHURCH_REFUSALS: usize = 1;
-    const UNSEEN_RECALL: [(&str, f64); 2] = [("en", 0.863), ("fr", 0.799)];
+    const UNSEEN_RECALL: [(&str, f64); 2] = [("en", 0.863), ("fr", 0.872)];
 
     let rules = rules();
     let generated = measure(&rules, "generated frozen", FROZEN, false);
