@@ -40,6 +40,21 @@ pub struct Application {
     pub pool: PgPool,
 }
 
+/// The prompt checks as `content/` writes them: the rules, with the statistical model.
+fn load_prompt_rules(content_dir: &std::path::Path) -> anyhow::Result<PromptRules> {
+    let rules_path = content_dir.join("prompt-rules.toml");
+    let rules_text = std::fs::read_to_string(&rules_path)
+        .with_context(|| format!("reading {}", rules_path.display()))?;
+    let model_path = content_dir.join("prompt-model.tsv");
+    let model_text = std::fs::read_to_string(&model_path)
+        .with_context(|| format!("reading {}", model_path.display()))?;
+    let prompt_model = crate::domain::prompt::Model::from_tsv(&model_text)
+        .with_context(|| format!("in {}", model_path.display()))?;
+    Ok(PromptRules::from_toml(&rules_text)
+        .with_context(|| format!("in {}", rules_path.display()))?
+        .with_model(prompt_model))
+}
+
 impl Application {
     /// Migrates the database behind `options`, loads content and binds `config.bind`.
     pub async fn build(
@@ -57,6 +72,15 @@ impl Application {
         extra: Option<ExtraRoutes>,
         clock: crate::clock::Clock,
     ) -> anyhow::Result<Self> {
+        // The content (the prompt checks' rules and model, the guides and the search's
+        // index and model) is read and parsed on blocking threads while the migrations wait
+        // for the database: start-up is the longer of the two, not their sum.
+        let content_dir = config.content_dir.clone();
+        let prompts = tokio::task::spawn_blocking(move || load_prompt_rules(&content_dir));
+        let content_dir = config.content_dir.clone();
+        let guides = tokio::task::spawn_blocking(move || {
+            Library::load(&content_dir).map_err(|e| anyhow::anyhow!("the guides have errors:\n{e}"))
+        });
         let pool = db::pool(options);
         db::MIGRATOR
             .run(&pool)
@@ -66,23 +90,12 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let address = listener.local_addr()?;
-        let rules_path = config.content_dir.join("prompt-rules.toml");
-        let rules_text = std::fs::read_to_string(&rules_path)
-            .with_context(|| format!("reading {}", rules_path.display()))?;
-        let model_path = config.content_dir.join("prompt-model.tsv");
-        let model_text = std::fs::read_to_string(&model_path)
-            .with_context(|| format!("reading {}", model_path.display()))?;
-        let prompt_model = crate::domain::prompt::Model::from_tsv(&model_text)
-            .with_context(|| format!("in {}", model_path.display()))?;
-        let prompt_rules = PromptRules::from_toml(&rules_text)
-            .with_context(|| format!("in {}", rules_path.display()))?
-            .with_model(prompt_model);
+        let prompt_rules = prompts.await.context("loading the prompt checks")??;
         let config_smtp = config.smtp_url.clone();
         let mail_dir = config.data_dir.join("mail");
         let mail_from: lettre::message::Mailbox =
             config.mail_from.parse().context("NANOCLIP_MAIL_FROM")?;
-        let library = Library::load(&config.content_dir)
-            .map_err(|e| anyhow::anyhow!("the guides have errors:\n{e}"))?;
+        let library = guides.await.context("loading the guides")??;
         let hasher =
             Hasher::with_rate(config.password_checks_per_second).context("password hasher")?;
         let cpu =

@@ -96,21 +96,19 @@ impl Library {
                 Lexicon::default()
             });
 
+        // The search's model (a few MB of weights) is parsed on a thread of its own while the
+        // guides are read and indexed.
         let model_path = dir.join("search-model.tsv");
-        let search_model = match std::fs::read_to_string(&model_path) {
-            Ok(text) => match question_model::QuestionModel::from_tsv(&text) {
-                Ok(model) => Some(std::sync::Arc::new(model)),
-                Err(e) => {
-                    errors.push(file_error(&model_path, e.to_string()));
-                    None
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                errors.push(file_error(&model_path, e.to_string()));
-                None
+        let model_thread = std::thread::spawn({
+            let model_path = model_path.clone();
+            move || match std::fs::read_to_string(&model_path) {
+                Ok(text) => question_model::QuestionModel::from_tsv(&text)
+                    .map(|m| Some(std::sync::Arc::new(m)))
+                    .map_err(|e| e.to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.to_string()),
             }
-        };
+        });
 
         let mut paths: Vec<_> = match std::fs::read_dir(dir) {
             Ok(entries) => entries
@@ -168,6 +166,17 @@ impl Library {
                 }
             }
         }
+        let search_model = match model_thread.join() {
+            Ok(Ok(model)) => model,
+            Ok(Err(message)) => {
+                errors.push(file_error(&model_path, message));
+                None
+            }
+            Err(_) => {
+                errors.push(file_error(&model_path, "the model's reader failed".into()));
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(ContentErrors(errors));
         }
