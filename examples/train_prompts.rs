@@ -206,14 +206,14 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     // Settings may be tried from the command line (`--plain 0.6 --rate 0.5`…) before they are
-    // written into THRESHOLDS and Training::default().
+    // written into THRESHOLDS and model::TRAINING.
     let arg = |name: &str| -> Option<f32> {
         std::env::args()
             .skip_while(|a| a != name)
             .nth(1)
             .and_then(|v| v.parse().ok())
     };
-    let defaults = Training::default();
+    let defaults = model::TRAINING;
     let settings = Training {
         epochs: arg("--epochs").map_or(defaults.epochs, |v| v as usize),
         rate: arg("--rate").unwrap_or(defaults.rate),

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use nanoclip::content::Library;
-use nanoclip::content::question_model::{self, Example, QuestionModel, Training};
+use nanoclip::content::question_model::{self, Example, QuestionModel, TRAINING, Training};
 
 fn questions(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path)?;
@@ -93,7 +93,7 @@ fn main() -> anyhow::Result<()> {
             .and_then(|i| args.get(i + 1))
             .and_then(|v| v.parse::<f32>().ok())
     };
-    let defaults = Training::default();
+    let defaults = TRAINING;
     let settings = Training {
         epochs: setting("--epochs").map_or(defaults.epochs, |e| e as usize),
         rate: setting("--rate").unwrap_or(defaults.rate),

@@ -15,8 +15,10 @@
 //! The search adds `mix × probability` to each guide's normalised score (see
 //! `SearchIndex::search`).
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
+
+use crate::domain::logistic;
+pub use crate::domain::logistic::Training;
 
 /// A trained model: for each feature (by hash) a row of weights, one per class.
 pub struct QuestionModel {
@@ -56,7 +58,7 @@ fn hash(pieces: &[&str]) -> u64 {
 
 /// Calls `each` with every feature of a question, as the pieces of its name: each word read
 /// (`w:`), each stem (`t:`), each pair of neighbouring words (`b:`), the character 3- and
-/// 4-grams of each word of five letters or more, its ends marked (`c:^abc`), and the guide of
+/// 4-grams of each word of four letters or more, its ends marked (`c:^abc`), and the guide of
 /// the search's intent that holds (`i:depannage`): the model learns how far to trust each.
 pub fn for_each_feature(
     words: &[&str],
@@ -64,33 +66,7 @@ pub fn for_each_feature(
     intent: Option<&str>,
     each: &mut dyn FnMut(&[&str]),
 ) {
-    let mut padded = String::with_capacity(32);
-    let mut bounds: Vec<usize> = Vec::with_capacity(32);
-    for (i, word) in words.iter().enumerate() {
-        each(&["w:", word]);
-        if let Some(next) = words.get(i + 1) {
-            each(&["b:", word, " ", next]);
-        }
-        padded.clear();
-        padded.push('^');
-        padded.push_str(word);
-        padded.push('$');
-        bounds.clear();
-        bounds.extend(padded.char_indices().map(|(at, _)| at));
-        bounds.push(padded.len());
-        let chars = bounds.len() - 1;
-        if chars >= 6 {
-            for n in [3usize, 4] {
-                for start in 0..=chars - n {
-                    if let (Some(&from), Some(&to)) = (bounds.get(start), bounds.get(start + n))
-                        && let Some(gram) = padded.get(from..to)
-                    {
-                        each(&["c:", gram]);
-                    }
-                }
-            }
-        }
-    }
+    logistic::word_features(words, 6, each);
     for stem in stems {
         each(&["t:", stem]);
     }
@@ -106,20 +82,6 @@ pub fn feature_names(words: &[&str], stems: &[&str], intent: Option<&str>) -> Ve
         names.push(pieces.concat())
     });
     names
-}
-
-fn softmax(z: &mut [f32]) {
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for v in z.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    if sum > 0.0 {
-        for v in z.iter_mut() {
-            *v /= sum;
-        }
-    }
 }
 
 /// Text features weigh 1/√n among the n of a question, so that long questions do not shout.
@@ -210,31 +172,19 @@ impl QuestionModel {
         });
         let s = scale(count);
         let mut z: Vec<f32> = self.bias.iter().zip(text).map(|(b, t)| b + t * s).collect();
-        softmax(&mut z);
+        logistic::softmax(&mut z);
         z
     }
 }
 
-/// Training settings: passes over the examples, the learning rate and the L2 penalty.
-#[derive(Debug, Clone, Copy)]
-pub struct Training {
-    pub epochs: usize,
-    pub rate: f32,
-    pub l2: f32,
-}
-
-impl Default for Training {
-    fn default() -> Self {
-        // Chosen on questions by writers the model did not learn from (`train_search --sweep
-        // --on training-2.tsv --with-tuning`): 0.756 top-1 for the search without the model,
-        // 0.901 with these and a mix of 5.
-        Self {
-            epochs: 80,
-            rate: 1.0,
-            l2: 3e-3,
-        }
-    }
-}
+/// The training settings, chosen on questions by writers the model did not learn from
+/// (`train_search --sweep --on training-2.tsv --with-tuning`): 0.756 top-1 for the search
+/// without the model, 0.901 with these and a mix of 5.
+pub const TRAINING: Training = Training {
+    epochs: 80,
+    rate: 1.0,
+    l2: 3e-3,
+};
 
 /// One labelled question, as feature names, and its class.
 pub struct Example {
@@ -250,77 +200,13 @@ pub struct Trained {
     pub bias: Vec<f32>,
 }
 
-/// Stochastic gradient descent on the multinomial logistic loss, the examples visited in a
-/// deterministic permutation per epoch: the same questions give the same weights.
+/// Trains the model (`logistic::train`), text features worth 1/√n among the n of a question.
 pub fn train(classes: &[String], examples: &[Example], settings: Training) -> Trained {
-    let n_classes = classes.len();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut names: Vec<String> = Vec::new();
-    let encoded: Vec<(Vec<(usize, f32)>, usize)> = examples
-        .iter()
-        .map(|e| {
-            let s = scale(e.features.len());
-            let mut ids: Vec<(usize, f32)> = e
-                .features
-                .iter()
-                .map(|f| {
-                    let id = *index.entry(f.as_str()).or_insert_with(|| {
-                        names.push(f.clone());
-                        names.len() - 1
-                    });
-                    (id, s)
-                })
-                .collect();
-            ids.sort_unstable_by_key(|&(id, _)| id);
-            ids.dedup_by(|b, a| {
-                let same = a.0 == b.0;
-                if same {
-                    a.1 += b.1;
-                }
-                same
-            });
-            (ids, e.class)
-        })
-        .collect();
-    let mut weights = vec![vec![0.0f32; n_classes]; names.len()];
-    let mut bias = vec![0.0f32; n_classes];
-    let n = encoded.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut z = vec![0.0f32; n_classes];
-    for epoch in 0..settings.epochs {
-        // Fisher–Yates with a fixed xorshift generator.
-        for i in (1..n).rev() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            order.swap(i, (state % (i as u64 + 1)) as usize);
-        }
-        let rate = settings.rate / (1.0 + epoch as f32 * 0.2);
-        for &i in &order {
-            let Some((ids, class)) = encoded.get(i) else {
-                continue;
-            };
-            z.copy_from_slice(&bias);
-            for &(id, x) in ids {
-                for (z, w) in z.iter_mut().zip(&weights[id]) {
-                    *z += w * x;
-                }
-            }
-            softmax(&mut z);
-            if let Some(g) = z.get_mut(*class) {
-                *g -= 1.0;
-            }
-            for (b, g) in bias.iter_mut().zip(&z) {
-                *b -= rate * g;
-            }
-            for &(id, x) in ids {
-                for (w, g) in weights[id].iter_mut().zip(&z) {
-                    *w -= rate * (g * x + settings.l2 * *w);
-                }
-            }
-        }
-    }
+    let (encoded, names) = logistic::encode(
+        examples.iter().map(|e| (e.features.as_slice(), e.class)),
+        |_, all| scale(all.len()),
+    );
+    let (weights, bias) = logistic::train(&encoded, names.len(), classes.len(), settings);
     Trained {
         classes: classes.to_vec(),
         names,
@@ -381,7 +267,7 @@ mod tests {
             example(&["creer", "video"], 1),
             example(&["format", "video", "vertical"], 1),
         ];
-        let trained = train(&classes, &examples, Training::default());
+        let trained = train(&classes, &examples, TRAINING);
         let model =
             QuestionModel::from_tsv(&trained.to_tsv(0.5, "test")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(model.classes, classes);

@@ -7,6 +7,7 @@ pub mod fold;
 pub mod format;
 pub mod ledger;
 pub mod limits;
+pub mod logistic;
 pub mod money;
 pub mod price_edit;
 pub mod pricing;

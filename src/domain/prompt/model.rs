@@ -9,6 +9,9 @@
 
 use std::fmt::Write as _;
 
+use crate::domain::logistic;
+pub use crate::domain::logistic::Training;
+
 use super::*;
 
 /// The classes, in the order of the weights: `ok`, then `Category::ALL`.
@@ -114,33 +117,7 @@ pub(super) fn for_each_feature(
     church: Church,
     each: &mut dyn FnMut(&[&str]),
 ) {
-    let mut padded = String::with_capacity(32);
-    let mut bounds: Vec<usize> = Vec::with_capacity(32);
-    for (i, word) in words.iter().enumerate() {
-        each(&["w:", word]);
-        if let Some(next) = words.get(i + 1) {
-            each(&["b:", word, " ", next]);
-        }
-        padded.clear();
-        padded.push('^');
-        padded.push_str(word);
-        padded.push('$');
-        bounds.clear();
-        bounds.extend(padded.char_indices().map(|(at, _)| at));
-        bounds.push(padded.len());
-        let chars = bounds.len() - 1;
-        if chars >= 5 {
-            for n in [3usize, 4] {
-                for start in 0..=chars - n {
-                    if let (Some(&from), Some(&to)) = (bounds.get(start), bounds.get(start + n))
-                        && let Some(gram) = padded.get(from..to)
-                    {
-                        each(&["c:", gram]);
-                    }
-                }
-            }
-        }
-    }
+    logistic::word_features(words, 5, each);
     for rule in rules_fired {
         each(&["r:", rule]);
     }
@@ -165,18 +142,6 @@ fn is_flag(feature: &str) -> bool {
 
 fn text_scale(count: usize) -> f32 {
     1.0 / (count.max(1) as f32).sqrt()
-}
-
-fn softmax(z: &mut [f32; CLASSES]) {
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for v in z.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    for v in z.iter_mut() {
-        *v /= sum;
-    }
 }
 
 impl Model {
@@ -264,7 +229,7 @@ impl Model {
         for ((z, t), f) in z.iter_mut().zip(text).zip(flags) {
             *z += t * scale + f;
         }
-        softmax(&mut z);
+        logistic::softmax(&mut z);
         z
     }
 
@@ -302,23 +267,12 @@ pub struct Example {
     pub class: usize,
 }
 
-/// Training settings: passes over the examples, the learning rate and the L2 penalty.
-#[derive(Debug, Clone, Copy)]
-pub struct Training {
-    pub epochs: usize,
-    pub rate: f32,
-    pub l2: f32,
-}
-
-impl Default for Training {
-    fn default() -> Self {
-        Self {
-            epochs: 30,
-            rate: 0.3,
-            l2: 1e-3,
-        }
-    }
-}
+/// The training settings of `cargo run --example train_prompts`.
+pub const TRAINING: Training = Training {
+    epochs: 30,
+    rate: 0.3,
+    l2: 1e-3,
+};
 
 /// Trained weights by feature name, before they are written out.
 pub struct Trained {
@@ -327,79 +281,31 @@ pub struct Trained {
     pub bias: [f32; CLASSES],
 }
 
-/// Stochastic gradient descent on the multinomial logistic loss, examples visited in a fixed
-/// order that is a deterministic permutation per epoch: the same corpus gives the same weights.
+/// Trains the model (`logistic::train`): flags worth 1, text features 1/√n among the n of a
+/// prompt.
 pub fn train(examples: &[Example], settings: Training) -> Trained {
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut names: Vec<String> = Vec::new();
-    // Each example: its features as (index, value), duplicates summed, and its class.
-    let encoded: Vec<(Vec<(usize, f32)>, usize)> = examples
-        .iter()
-        .map(|e| {
-            let scale = text_scale(e.features.iter().filter(|f| !is_flag(f)).count());
-            let mut ids: Vec<(usize, f32)> = e
-                .features
-                .iter()
-                .map(|f| {
-                    let id = *index.entry(f.as_str()).or_insert_with(|| {
-                        names.push(f.clone());
-                        names.len() - 1
-                    });
-                    (id, if is_flag(f) { 1.0 } else { scale })
-                })
-                .collect();
-            ids.sort_unstable_by_key(|&(id, _)| id);
-            ids.dedup_by(|b, a| {
-                let same = a.0 == b.0;
-                if same {
-                    a.1 += b.1;
-                }
-                same
-            });
-            (ids, e.class)
-        })
-        .collect();
-    let mut weights = vec![[0.0f32; CLASSES]; names.len()];
-    let mut bias = [0.0f32; CLASSES];
-    let n = encoded.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    for epoch in 0..settings.epochs {
-        // Fisher–Yates with a fixed xorshift generator.
-        for i in (1..n).rev() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            order.swap(i, (state % (i as u64 + 1)) as usize);
+    let (encoded, names) = logistic::encode(
+        examples.iter().map(|e| (e.features.as_slice(), e.class)),
+        |name, all| {
+            if is_flag(name) {
+                1.0
+            } else {
+                text_scale(all.iter().filter(|f| !is_flag(f)).count())
+            }
+        },
+    );
+    let (weights, bias) = logistic::train(&encoded, names.len(), CLASSES, settings);
+    let row = |w: &[f32]| {
+        let mut out = [0.0f32; CLASSES];
+        for (o, v) in out.iter_mut().zip(w) {
+            *o = *v;
         }
-        let rate = settings.rate / (1.0 + epoch as f32 * 0.2);
-        for &i in &order {
-            let Some((ids, class)) = encoded.get(i) else {
-                continue;
-            };
-            let mut z = bias;
-            for &(id, x) in ids {
-                for (z, w) in z.iter_mut().zip(&weights[id]) {
-                    *z += w * x;
-                }
-            }
-            softmax(&mut z);
-            let mut grad = z;
-            grad[*class] -= 1.0;
-            for (b, g) in bias.iter_mut().zip(grad) {
-                *b -= rate * g;
-            }
-            for &(id, x) in ids {
-                for (w, g) in weights[id].iter_mut().zip(grad) {
-                    *w -= rate * (g * x + settings.l2 * *w);
-                }
-            }
-        }
-    }
+        out
+    };
     Trained {
         names,
-        weights,
-        bias,
+        weights: weights.iter().map(|w| row(w)).collect(),
+        bias: row(&bias),
     }
 }
 

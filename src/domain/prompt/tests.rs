@@ -1023,8 +1023,8 @@ fn the_model_trains_deterministically_and_reads_back() {
         class: model::class_of(label),
     })
     .collect();
-    let first = model::train(&examples, model::Training::default());
-    let second = model::train(&examples, model::Training::default());
+    let first = model::train(&examples, model::TRAINING);
+    let second = model::train(&examples, model::TRAINING);
     let thresholds = Thresholds::default();
     let text = first.to_tsv(thresholds, "test");
     assert_eq!(text, second.to_tsv(thresholds, "test"));
