@@ -18,7 +18,7 @@
 use std::fmt::Write as _;
 
 use crate::domain::logistic;
-pub use crate::domain::logistic::Training;
+pub use crate::domain::logistic::{Example, Training};
 
 /// A trained model: for each feature (by hash) a row of weights, one per class.
 pub struct QuestionModel {
@@ -185,12 +185,6 @@ pub const TRAINING: Training = Training {
     rate: 1.0,
     l2: 3e-3,
 };
-
-/// One labelled question, as feature names, and its class.
-pub struct Example {
-    pub features: Vec<String>,
-    pub class: usize,
-}
 
 /// Trained weights by feature name, before they are written out.
 pub struct Trained {

@@ -63,6 +63,12 @@ pub struct Training {
     pub l2: f32,
 }
 
+/// One labelled example, as feature names, and its class.
+pub struct Example {
+    pub features: Vec<String>,
+    pub class: usize,
+}
+
 /// One example, encoded: its features as (index, value), each index once, and its class.
 pub type Encoded = (Vec<(usize, f32)>, usize);
 

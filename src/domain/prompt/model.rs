@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use crate::domain::logistic;
-pub use crate::domain::logistic::Training;
+pub use crate::domain::logistic::{Example, Training};
 
 use super::*;
 
@@ -259,12 +259,6 @@ impl Model {
             None => (harm >= plain).then(model_category).flatten(),
         }
     }
-}
-
-/// One labelled prompt, as features, for training.
-pub struct Example {
-    pub features: Vec<String>,
-    pub class: usize,
 }
 
 /// The training settings of `cargo run --example train_prompts`.
