@@ -422,13 +422,19 @@ fn render(
 }
 
 /// The canonical query string of a verdict: only the parameters that apply, normalised.
+/// Written with `form_urlencoded` itself (what `serde_urlencoded` writes with, without its serde
+/// machinery: the same bytes, a few hundred nanoseconds less per simulator page).
 pub fn share_query(verdict: &Verdict) -> String {
-    let mut pairs = crate::domain::pricing::request_pairs(&verdict.simulation.request);
-    pairs.push(("plan", verdict.plan.id.clone()));
+    let mut query = form_urlencoded::Serializer::new(String::with_capacity(96));
+    query
+        .extend_pairs(crate::domain::pricing::request_pairs(
+            &verdict.simulation.request,
+        ))
+        .append_pair("plan", &verdict.plan.id);
     if !verdict.simulation.prompt.is_empty() {
-        pairs.push(("prompt", verdict.simulation.prompt.clone()));
+        query.append_pair("prompt", &verdict.simulation.prompt);
     }
-    serde_urlencoded::to_string(&pairs).unwrap_or_default()
+    query.finish()
 }
 
 // Helpers the template calls.
