@@ -61,24 +61,23 @@ impl RootSpanBuilder for RequestSpan {
             Some(id) => id as &dyn std::fmt::Display,
             None => &"",
         });
+        // One list of fields for both levels (a span's level is part of its static callsite).
+        macro_rules! request_span {
+            ($span:ident) => {
+                tracing::$span!(
+                    "HTTP request",
+                    http.method = %request.method(),
+                    http.target = %request.path(),
+                    http.client_ip = client,
+                    http.status_code = tracing::field::Empty,
+                    request_id = request_id,
+                )
+            };
+        }
         if quiet {
-            tracing::debug_span!(
-                "HTTP request",
-                http.method = %request.method(),
-                http.target = %request.path(),
-                http.client_ip = client,
-                http.status_code = tracing::field::Empty,
-                request_id = request_id,
-            )
+            request_span!(debug_span)
         } else {
-            tracing::info_span!(
-                "HTTP request",
-                http.method = %request.method(),
-                http.target = %request.path(),
-                http.client_ip = client,
-                http.status_code = tracing::field::Empty,
-                request_id = request_id,
-            )
+            request_span!(info_span)
         }
     }
 
