@@ -244,8 +244,8 @@ pub async fn page(
     // Without a prompt, the page costs a few tens of microseconds whatever the parameters (the
     // catalog's few plans and rules): composed here when nothing competes with this worker
     // (`CpuPool::quiet`), since handing it to the pool and back (two thread wake-ups) costs as
-    // much. When the pool is busy (a storm of searches) or light pages are being served, the
-    // page takes its turn there, so that the workers stay free for the cheap pages. The prompt
+    // much. When light pages are being served (a storm next to guide readers), the page takes
+    // its turn on the pool, so that the workers stay free for the cheap pages. The prompt
     // check's cost grows with the prompt's length: with one, the page is always composed on
     // the pool.
     let cheap = raw.prompt.as_deref().is_none_or(|p| p.trim().is_empty());
