@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server as HttpServerFuture, ServerHandle};
+use actix_web::dev::{Server as HttpServerFuture, ServerHandle, Service as _};
 use actix_web::http::header;
 use actix_web::middleware::{self, DefaultHeaders};
 use actix_web::{App, HttpServer, web};
@@ -139,7 +139,16 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                .configure(|cfg| scopes(cfg, &session_store, &session_key, production, extra))
+                .configure(|cfg| {
+                    scopes(
+                        cfg,
+                        &app_state,
+                        &session_store,
+                        &session_key,
+                        production,
+                        extra,
+                    )
+                })
                 .wrap(security_headers(production))
         })
         .shutdown_timeout(30)
@@ -203,6 +212,7 @@ fn start_background(state: &web::Data<AppState>, jobs: crate::jobs::Context) {
 /// compression), which also answer every unknown URL with the 404 page.
 fn scopes(
     cfg: &mut web::ServiceConfig,
+    state: &web::Data<AppState>,
     store: &PgSessionStore,
     key: &Key,
     production: bool,
@@ -221,7 +231,16 @@ fn scopes(
                         && path[6..].find('/').is_none())
             }))
             .configure(|cfg| register(cfg, Caller::Shared))
-            .default_service(web::to(pages::error::shared_not_found)),
+            .default_service(web::to(pages::error::shared_not_found))
+            // Light pages are being served: the CPU pool's work leaves the workers to them
+            // (`CpuPool::quiet`).
+            .wrap_fn({
+                let state = state.clone();
+                move |request, service| {
+                    state.cpu.light_request();
+                    service.call(request)
+                }
+            }),
     )
     .service(
         web::scope("")

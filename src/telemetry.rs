@@ -32,27 +32,53 @@ pub fn init() {
 /// No route pattern (finding it walks the router a second time for each request: the path says
 /// it) and no OpenTelemetry fields (`otel.*`, `exception.*`: nothing here exports spans): the
 /// fmt layer formats every field of the span when it opens, for every request, logged or not. A
-/// server error's chain is logged with its request id by `web::error`.
+/// server error's chain is logged with its request id and path by `web::error`.
+///
+/// The pages anyone asks often and that log nothing of their own, the simulator and the search
+/// (`QUIET_PAGES`), get their span at debug level: at the default level they pay no span
+/// (opening one, its fields formatted, is about a tenth of a simulator page's CPU), and an
+/// error there is still logged with its request id and path.
 pub struct RequestSpan;
+
+/// GET pages whose request span is at debug level (see `RequestSpan`).
+pub const QUIET_PAGES: [&str; 2] = ["/simulateur", "/aide/recherche"];
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let client = crate::web::client_ip(request.request())
-            .map(|ip| ip.to_string())
-            .unwrap_or_default();
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(|id| id.to_string())
-            .unwrap_or_default();
-        tracing::info_span!(
-            "HTTP request",
-            http.method = %request.method(),
-            http.target = %request.path(),
-            http.client_ip = %client,
-            http.status_code = tracing::field::Empty,
-            request_id = %request_id,
-        )
+        let quiet = request.method() == actix_web::http::Method::GET
+            && QUIET_PAGES.contains(&request.path());
+        if quiet && !tracing::enabled!(tracing::Level::DEBUG) {
+            return Span::none();
+        }
+        // Displayed where the span is formatted, not copied into strings first.
+        let client = crate::web::client_ip(request.request());
+        let request_id = request.extensions().get::<RequestId>().copied();
+        let client = tracing::field::display(match &client {
+            Some(ip) => ip as &dyn std::fmt::Display,
+            None => &"",
+        });
+        let request_id = tracing::field::display(match &request_id {
+            Some(id) => id as &dyn std::fmt::Display,
+            None => &"",
+        });
+        // One list of fields for both levels (a span's level is part of its static callsite).
+        macro_rules! request_span {
+            ($span:ident) => {
+                tracing::$span!(
+                    "HTTP request",
+                    http.method = %request.method(),
+                    http.target = %request.path(),
+                    http.client_ip = client,
+                    http.status_code = tracing::field::Empty,
+                    request_id = request_id,
+                )
+            };
+        }
+        if quiet {
+            request_span!(debug_span)
+        } else {
+            request_span!(info_span)
+        }
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {

@@ -93,8 +93,10 @@ pub struct SearchIndex {
     /// Body text by slug, cut in pre-analysed lines, for snippets.
     texts: HashMap<String, GuideText>,
     /// Answers already computed, by folded query: a bounded cache that keeps the frequent
-    /// queries when full (quick_cache's S3-FIFO), rebuilt with the index.
+    /// queries when full (quick_cache's S3-FIFO), rebuilt with the index. An answer is kept
+    /// from the second time its query is asked (`asked`): most queries are asked once.
     cache: quick_cache::sync::Cache<String, std::sync::Arc<Outcome>>,
+    asked: crate::admission::SecondAsk,
     /// The learned half (`question_model`), and the guide (position in `docs`) of each of its
     /// classes.
     model: Option<(std::sync::Arc<QuestionModel>, Vec<Option<usize>>)>,
@@ -604,6 +606,7 @@ impl SearchIndex {
             scores,
             texts,
             cache: quick_cache::sync::Cache::new(CACHE_ENTRIES),
+            asked: crate::admission::SecondAsk::new(CACHE_ENTRIES),
             model: None,
         })
     }
@@ -1033,7 +1036,8 @@ impl SearchIndex {
         self.cache.get(&fold(query))
     }
 
-    /// The answer to `query`, from the cache when it was asked before.
+    /// The answer to `query`, from the cache when it was asked before and kept (from its
+    /// second asking on).
     pub fn run(&self, query: &str, limit: usize) -> std::sync::Arc<Outcome> {
         let key = fold(query);
         if let Some(found) = self.cache.get(&key) {
@@ -1057,7 +1061,9 @@ impl SearchIndex {
             hits,
             suggestion: self.suggestion(query),
         });
-        self.cache.insert(key, outcome.clone());
+        if self.asked.asked_before(&key) {
+            self.cache.insert(key, outcome.clone());
+        }
         outcome
     }
 
@@ -1813,6 +1819,21 @@ mod tests {
                 "{query}"
             );
         }
+    }
+
+    #[test]
+    fn an_answer_is_kept_from_the_second_asking_of_its_query() {
+        let library = library();
+        let index = &library.search;
+        let first = index.run("facture du pack", 10);
+        assert!(index.cached("facture du pack").is_none(), "asked once");
+        let second = index.run("Facture du pack", 10);
+        assert_eq!(first.hits.len(), second.hits.len());
+        let kept = index.cached("facture du pack");
+        assert!(
+            kept.is_some_and(|k| std::sync::Arc::ptr_eq(&k, &second)),
+            "asked twice"
+        );
     }
 
     #[test]

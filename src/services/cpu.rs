@@ -3,8 +3,14 @@
 //! jobs admitted at once. A request waiting for its turn awaits a semaphore and holds no
 //! thread, so the workers stay free for the pages that cost little: during a storm of
 //! searches, the guide pages keep their pace and the searches share what is left.
+//!
+//! Handing work to the pool and back costs two thread wake-ups, as much as a simulator page and
+//! a third of a search: when nothing competes with it (the pool idle, no light page served
+//! lately), the work runs on the caller's worker instead (`quiet`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
@@ -29,7 +35,13 @@ pub struct CpuPool {
     /// The semaphore's permits when no job is admitted.
     admitted: usize,
     jobs: std::sync::mpsc::Sender<Job>,
+    /// When a light page (`light_request`) was last served: milliseconds since `started`.
+    last_light: AtomicU64,
+    started: Instant,
 }
+
+/// How long after a light page the workers count as busy serving such pages.
+pub const LIGHT_TRAFFIC_WINDOW: Duration = Duration::from_millis(100);
 
 impl CpuPool {
     /// One thread per core, each at most one job ahead: `run` never keeps more than twice the
@@ -70,14 +82,42 @@ impl CpuPool {
             admission: Arc::new(Semaphore::new(admitted.max(1))),
             admitted: admitted.max(1),
             jobs,
+            // Long enough ago: no light page served yet.
+            last_light: AtomicU64::new(0),
+            started: Instant::now()
+                .checked_sub(LIGHT_TRAFFIC_WINDOW)
+                .unwrap_or_else(Instant::now),
         })
     }
 
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A light page (a guide, an asset: served from memory) is being served. Costs a clock read
+    /// and, at most once a millisecond, a store.
+    pub fn light_request(&self) {
+        let now = self.now_ms();
+        if self.last_light.load(Ordering::Relaxed) != now {
+            self.last_light.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Nothing competes with the caller's worker: no light page served within
+    /// `LIGHT_TRAFFIC_WINDOW`. Work that would otherwise go to the pool (a search, a simulator
+    /// page) may then run on the worker, which saves the two thread wake-ups of `run`. When
+    /// pages that cost little are being served (the storm of searches next to guide readers
+    /// that `bench/run storm` measures), it takes its turn on the pool, so that the workers stay
+    /// free for those pages. Whether the pool has work does not count: with the pool's own
+    /// pages in it, a run of heavy pages that once went there (a light page seen) would stay
+    /// there after the light pages stopped, each keeping the pool busy for the next.
+    pub fn quiet(&self) -> bool {
+        self.now_ms()
+            .saturating_sub(self.last_light.load(Ordering::Relaxed))
+            >= LIGHT_TRAFFIC_WINDOW.as_millis() as u64
+    }
+
     /// No job queued or running: nothing CPU-heavy is competing with the pages at the moment.
-    /// Work that is cheap but not free (a simulator page) may then run on the caller's worker,
-    /// which saves the two thread wake-ups of `run`; when the pool is busy (a storm of
-    /// searches), it takes its turn here instead, so that the workers stay free for the pages
-    /// that cost little.
     pub fn idle(&self) -> bool {
         self.admission.available_permits() == self.admitted
     }
@@ -223,6 +263,39 @@ mod tests {
             "every place given back"
         );
         assert!(pool.idle());
+    }
+
+    #[tokio::test]
+    async fn work_stays_on_the_pool_while_light_pages_are_served_and_no_longer() {
+        let pool = CpuPool::new("test", 1, 1).unwrap_or_else(|e| panic!("{e}"));
+        assert!(pool.quiet(), "nothing served yet");
+        pool.light_request();
+        assert!(!pool.quiet(), "a guide page was just served");
+        // A job on the pool, as the pages sent there while light pages were served.
+        let (started, go) = (
+            Arc::new(tokio::sync::Notify::new()),
+            Arc::new(std::sync::Barrier::new(2)),
+        );
+        let running = {
+            let (started, go) = (started.clone(), go.clone());
+            pool.run(move || {
+                started.notify_one();
+                go.wait();
+            })
+        };
+        let waiting = async {
+            started.notified().await;
+            tokio::time::sleep(LIGHT_TRAFFIC_WINDOW + Duration::from_millis(20)).await;
+            let quiet = pool.quiet();
+            go.wait();
+            quiet
+        };
+        let (ran, quiet_while_busy) = tokio::join!(running, waiting);
+        assert!(ran.is_ok());
+        assert!(
+            quiet_while_busy,
+            "no light page for a while: back on the worker, whatever the pool still runs"
+        );
     }
 
     #[tokio::test]

@@ -199,7 +199,8 @@ pub async fn recherche(
     let library = state.help.library();
     match super::aide::normalise(params.q.as_deref()) {
         Ok(query) => {
-            let found = super::aide::find(&state, &library, query).await?;
+            let outcome = super::aide::find(&state, &library, &query).await?;
+            let found = super::aide::Found::new(&library, &query, &outcome);
             let results = found
                 .results
                 .iter()
@@ -213,9 +214,9 @@ pub async fn recherche(
             Ok(json(
                 HttpResponse::Ok(),
                 &SearchJson {
-                    query: found.query,
+                    query: found.query.to_owned(),
                     results,
-                    suggestion: found.suggestion,
+                    suggestion: found.suggestion.map(str::to_owned),
                 },
             ))
         }

@@ -27,6 +27,17 @@ pub struct Assets {
     urls: HashMap<String, String>,
     /// `app.1a2b3c4d.css` → the file
     files: HashMap<String, Asset>,
+    /// The URLs every page links to (`app.css`, `app.js`, `favicon.svg`), shared by every
+    /// page's `Layout` rather than looked up and copied for each.
+    pub frame: Frame,
+}
+
+/// The fingerprinted URLs of the page frame's stylesheet, script and icon.
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    pub css: std::sync::Arc<str>,
+    pub js: std::sync::Arc<str>,
+    pub icon: std::sync::Arc<str>,
 }
 
 impl Assets {
@@ -76,6 +87,11 @@ impl Assets {
                 },
             );
         }
+        assets.frame = Frame {
+            css: assets.url("app.css").into(),
+            js: assets.url("app.js").into(),
+            icon: assets.url("favicon.svg").into(),
+        };
         Ok(assets)
     }
 

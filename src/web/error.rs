@@ -213,7 +213,9 @@ pub fn log_server_error<B>(
         && status.is_server_error()
     {
         let chain = chain(error).unwrap_or_else(|| error.to_string());
-        tracing::error!(request_id = %request_id, status = status.as_u16(), error = %chain, "request failed");
+        // The path too: the request's span may not be there (`telemetry::RequestSpan`).
+        let path = response.request().path();
+        tracing::error!(request_id = %request_id, path, status = status.as_u16(), error = %chain, "request failed");
     }
     request_id
 }

@@ -1,6 +1,7 @@
 //! What every page's frame needs: asset URLs, the canonical URL, the current section.
 
 use std::future::{Ready, ready};
+use std::sync::Arc;
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
@@ -8,9 +9,10 @@ use super::AppState;
 
 #[derive(Debug, Clone)]
 pub struct Layout {
-    pub css: String,
-    pub js: String,
-    pub icon: String,
+    /// The frame's stylesheet, script and icon URLs (`Assets::frame`).
+    pub css: Arc<str>,
+    pub js: Arc<str>,
+    pub icon: Arc<str>,
     /// Absolute URL of this page without its query string (canonical link, Open Graph).
     pub canonical: String,
     pub public_url: String,
@@ -24,11 +26,12 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(state: &AppState, path: &str) -> Self {
+        let frame = &state.assets.frame;
         Self {
-            css: state.assets.url("app.css").to_owned(),
-            js: state.assets.url("app.js").to_owned(),
-            icon: state.assets.url("favicon.svg").to_owned(),
-            canonical: format!("{}{}", state.config.public_url, path),
+            css: frame.css.clone(),
+            js: frame.js.clone(),
+            icon: frame.icon.clone(),
+            canonical: [state.config.public_url.as_str(), path].concat(),
             public_url: state.config.public_url.clone(),
             path: path.to_owned(),
             signed_in: false,

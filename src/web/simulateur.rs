@@ -164,12 +164,15 @@ pub struct PageCache {
     /// Bounded; when full, the pages asked once make way for new ones and the frequent ones
     /// stay (quick_cache's S3-FIFO).
     pages: quick_cache::sync::Cache<String, CachedPage>,
+    /// A page is kept from the second time its query is asked: most questions are asked once.
+    asked: crate::admission::SecondAsk,
 }
 
 impl Default for PageCache {
     fn default() -> Self {
         Self {
             pages: quick_cache::sync::Cache::new(CACHED_PAGES),
+            asked: crate::admission::SecondAsk::new(CACHED_PAGES),
         }
     }
 }
@@ -194,11 +197,12 @@ impl PageCache {
             .then(|| respond(page.status, page.body.clone()))
     }
 
-    fn put(&self, query: &str, page: CachedPage) {
-        if query.len() > CACHED_QUERY_MAX {
+    /// Keeps `page` if its query was asked before (and is not too long).
+    fn put(&self, query: &str, page: impl FnOnce() -> CachedPage) {
+        if query.len() > CACHED_QUERY_MAX || !self.asked.asked_before(query) {
             return;
         }
-        self.pages.insert(query.to_owned(), page);
+        self.pages.insert(query.to_owned(), page());
     }
 }
 
@@ -238,13 +242,14 @@ pub async fn page(
     }
     let raw = raw_simulation(query);
     // Without a prompt, the page costs a few tens of microseconds whatever the parameters (the
-    // catalog's few plans and rules): composed here when the CPU pool is idle, since handing it
-    // to the pool and back (two thread wake-ups) costs as much. When the pool is busy (a storm
-    // of searches), the page takes its turn there, so that the workers stay free for the cheap
-    // pages. The prompt check's cost grows with the prompt's length: with one, the page is
-    // always composed on the pool.
+    // catalog's few plans and rules): composed here when nothing competes with this worker
+    // (`CpuPool::quiet`), since handing it to the pool and back (two thread wake-ups) costs as
+    // much. When light pages are being served (a storm next to guide readers), the page takes
+    // its turn on the pool, so that the workers stay free for the cheap pages. The prompt
+    // check's cost grows with the prompt's length: with one, the page is always composed on
+    // the pool.
     let cheap = raw.prompt.as_deref().is_none_or(|p| p.trim().is_empty());
-    let (status, body) = if cheap && state.cpu.idle() {
+    let (status, body) = if cheap && state.cpu.quiet() {
         compose(&state, &catalog, raw, layout, account_plan, credits, now)?
     } else {
         let (shared, catalog) = (state.clone(), catalog.clone());
@@ -255,15 +260,12 @@ pub async fn page(
             .context("simulator page")??
     };
     if anonymous {
-        state.simulator_pages.put(
-            query,
-            CachedPage {
-                fingerprint: cache_key(&catalog, now),
-                date: now.date(),
-                status,
-                body: body.clone(),
-            },
-        );
+        state.simulator_pages.put(query, || CachedPage {
+            fingerprint: cache_key(&catalog, now),
+            date: now.date(),
+            status,
+            body: body.clone(),
+        });
     }
     Ok(respond(status, body))
 }
@@ -420,13 +422,19 @@ fn render(
 }
 
 /// The canonical query string of a verdict: only the parameters that apply, normalised.
+/// Written with `form_urlencoded` itself (what `serde_urlencoded` writes with, without its serde
+/// machinery: the same bytes, a few hundred nanoseconds less per simulator page).
 pub fn share_query(verdict: &Verdict) -> String {
-    let mut pairs = crate::domain::pricing::request_pairs(&verdict.simulation.request);
-    pairs.push(("plan", verdict.plan.id.clone()));
+    let mut query = form_urlencoded::Serializer::new(String::with_capacity(96));
+    query
+        .extend_pairs(crate::domain::pricing::request_pairs(
+            &verdict.simulation.request,
+        ))
+        .append_pair("plan", &verdict.plan.id);
     if !verdict.simulation.prompt.is_empty() {
-        pairs.push(("prompt", verdict.simulation.prompt.clone()));
+        query.append_pair("prompt", &verdict.simulation.prompt);
     }
-    serde_urlencoded::to_string(&pairs).unwrap_or_default()
+    query.finish()
 }
 
 // Helpers the template calls.
@@ -473,8 +481,13 @@ mod page_cache_tests {
         let cache = PageCache::default();
         let today = time::macros::date!(2026 - 11 - 24);
         let tomorrow = time::macros::date!(2026 - 11 - 25);
-        cache.put("type=image", page(7, today, "prix de mardi"));
-        assert!(cache.get("type=image", 7, today).is_some());
+        cache.put("type=image", || page(7, today, "prix de mardi"));
+        assert!(
+            cache.get("type=image", 7, today).is_none(),
+            "asked once: not kept"
+        );
+        cache.put("type=image", || page(7, today, "prix de mardi"));
+        assert!(cache.get("type=image", 7, today).is_some(), "asked twice");
         assert!(
             cache.get("type=image", 8, today).is_none(),
             "prices changed"
@@ -485,13 +498,16 @@ mod page_cache_tests {
         );
         assert!(cache.get("type=video", 7, today).is_none());
         let long = "prompt=".to_owned() + &"a".repeat(CACHED_QUERY_MAX);
-        cache.put(&long, page(7, today, "long"));
+        cache.put(&long, || page(7, today, "long"));
+        cache.put(&long, || page(7, today, "long"));
         assert!(
             cache.get(&long, 7, today).is_none(),
             "long queries are not kept"
         );
         for n in 0..CACHED_PAGES {
-            cache.put(&format!("quantite={n}"), page(7, today, "x"));
+            for _ in 0..2 {
+                cache.put(&format!("quantite={n}"), || page(7, today, "x"));
+            }
         }
         let kept = cache.pages.len();
         assert!(kept <= CACHED_PAGES, "bounded: {kept}");
@@ -501,12 +517,16 @@ mod page_cache_tests {
     fn a_full_cache_keeps_the_pages_asked_often() {
         let cache = PageCache::default();
         let today = time::macros::date!(2026 - 11 - 24);
-        cache.put("type=image", page(7, today, "souvent"));
+        for _ in 0..2 {
+            cache.put("type=image", || page(7, today, "souvent"));
+        }
         for _ in 0..3 {
             assert!(cache.get("type=image", 7, today).is_some());
         }
         for n in 0..3 * CACHED_PAGES {
-            cache.put(&format!("quantite={n}"), page(7, today, "une fois"));
+            for _ in 0..2 {
+                cache.put(&format!("quantite={n}"), || page(7, today, "une fois"));
+            }
         }
         assert!(
             cache.get("type=image", 7, today).is_some(),

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use super::error::PageError;
 use super::layout::Layout;
 use super::{AppState, filters, messages};
-use crate::content::search::SnippetPart;
+use crate::content::search::{Outcome, SnippetPart};
 use crate::content::{Category, Figure, FigureField, Guide, Library, LiveTable, Segment};
 use crate::domain::catalog::{Pack, Plan, vat_included};
 use crate::domain::money::Cents;

@@ -13,13 +13,36 @@ pub struct SearchQuery {
 
 pub struct SearchResult<'a> {
     pub guide: &'a Guide,
-    pub snippet: Vec<SnippetPart>,
+    pub snippet: &'a [SnippetPart],
 }
 
+/// A search's answer as pages show it, borrowed from the search's `Outcome` (not copied).
 pub struct Found<'a> {
-    pub query: String,
+    pub query: &'a str,
     pub results: Vec<SearchResult<'a>>,
-    pub suggestion: Option<String>,
+    pub suggestion: Option<&'a str>,
+}
+
+impl<'a> Found<'a> {
+    /// The hits of `outcome` whose guide is in `library`.
+    pub fn new(library: &'a Library, query: &'a str, outcome: &'a Outcome) -> Self {
+        Self {
+            query,
+            results: results(library, outcome).collect(),
+            suggestion: outcome.suggestion.as_deref(),
+        }
+    }
+}
+
+fn results<'a>(
+    library: &'a Library,
+    outcome: &'a Outcome,
+) -> impl Iterator<Item = SearchResult<'a>> {
+    outcome.hits.iter().filter_map(|(slug, snippet)| {
+        library
+            .get(slug)
+            .map(|guide| SearchResult { guide, snippet })
+    })
 }
 
 pub enum QueryProblem {
@@ -46,17 +69,19 @@ pub fn normalise(raw: Option<&str>) -> Result<String, QueryProblem> {
     Ok(query)
 }
 
-/// Runs a search (`normalise`d), on the CPU pool unless the cache has the answer; records a
-/// query with no result for staff (without waiting for it).
-pub async fn find<'a>(
+/// Runs a search (`normalise`d) unless the cache has the answer: on the caller's worker when
+/// nothing competes with it (`CpuPool::quiet`), else on the CPU pool. Records a query with no
+/// result for staff (without waiting for it).
+pub async fn find(
     state: &web::Data<AppState>,
-    library: &'a Arc<Library>,
-    query: String,
-) -> Result<Found<'a>, PageError> {
-    let outcome = match library.search.cached(&query) {
+    library: &Arc<Library>,
+    query: &str,
+) -> Result<Arc<Outcome>, PageError> {
+    let outcome = match library.search.cached(query) {
         Some(outcome) => outcome,
+        None if state.cpu.quiet() => library.search.run(query, 10),
         None => {
-            let (library, query) = (library.clone(), query.clone());
+            let (library, query) = (library.clone(), query.to_owned());
             state
                 .cpu
                 .run(move || library.search.run(&query, 10))
@@ -64,20 +89,9 @@ pub async fn find<'a>(
                 .context("search")?
         }
     };
-    let results: Vec<SearchResult> = outcome
-        .hits
-        .iter()
-        .filter_map(|(slug, snippet)| {
-            library.get(slug).map(|guide| SearchResult {
-                guide,
-                snippet: snippet.clone(),
-            })
-        })
-        .collect();
-    let suggestion = outcome.suggestion.clone();
-    if results.is_empty() {
+    if results(library, &outcome).next().is_none() {
         let pool = state.pool.clone();
-        let missed = crate::content::text::fold(&query);
+        let missed = crate::content::text::fold(query);
         let now = state.clock.now();
         tokio::spawn(async move {
             if let Err(error) = crate::services::help::record_miss(&pool, &missed, now).await {
@@ -85,11 +99,7 @@ pub async fn find<'a>(
             }
         });
     }
-    Ok(Found {
-        query,
-        results,
-        suggestion,
-    })
+    Ok(outcome)
 }
 
 #[derive(Template)]
@@ -113,15 +123,20 @@ pub async fn search(
         .iter()
         .filter_map(|s| library.get(s))
         .collect();
-    let (found, problem, status) = match normalise(Some(&raw)) {
-        Ok(query) => (Some(find(&state, &library, query).await?), None, 200),
+    let (searched, problem, status) = match normalise(Some(&raw)) {
+        Ok(query) => {
+            let outcome = find(&state, &library, &query).await?;
+            (Some((query, outcome)), None, 200)
+        }
         Err(QueryProblem::Empty) => (None, None, 200),
         Err(QueryProblem::TooLong) => (None, Some("too_long"), 400),
     };
     let page = SearchPage {
         layout,
         query: raw,
-        found,
+        found: searched
+            .as_ref()
+            .map(|(query, outcome)| Found::new(&library, query, outcome)),
         problem,
         top,
     };
