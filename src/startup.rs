@@ -331,13 +331,16 @@ fn cookieless_guard(production: bool) -> impl actix_web::guard::Guard {
     })
 }
 
-/// Whether the `Cookie` headers hold a cookie named `name` (whatever its value).
+/// Whether the `Cookie` headers hold a cookie named `name` (whatever its value), read as
+/// `HttpRequest::cookie` reads them (pairs split at `;`, each parsed by the cookie crate): a
+/// guard sees only the head.
 fn has_cookie(headers: &actix_web::http::header::HeaderMap, name: &str) -> bool {
     headers
         .get_all(header::COOKIE)
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
-        .any(|pair| pair.split_once('=').map_or(pair, |(n, _)| n).trim() == name)
+        .filter_map(|pair| actix_web::cookie::Cookie::parse_encoded(pair.trim()).ok())
+        .any(|cookie| cookie.name() == name)
 }
 
 /// Server-side sessions (shared by every instance); the cookie is `__Host-` prefixed, Secure,

@@ -5,8 +5,8 @@
 //! searches, the guide pages keep their pace and the searches share what is left.
 //!
 //! Handing work to the pool and back costs two thread wake-ups, as much as a simulator page and
-//! a third of a search: when nothing competes with it (the pool idle, no light page served
-//! lately), the work runs on the caller's worker instead (`quiet`).
+//! a third of a search: when nothing competes with it (no light page served lately), bounded
+//! work runs on the caller's worker instead (`run_or_here`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +33,7 @@ pub struct CpuPool {
     /// Jobs handed to the threads (queued or running) at most; the others wait their turn here.
     admission: Arc<Semaphore>,
     /// The semaphore's permits when no job is admitted.
+    #[cfg(test)]
     admitted: usize,
     jobs: std::sync::mpsc::Sender<Job>,
     /// When a light page (`light_request`) was last served: milliseconds since `started`.
@@ -80,6 +81,7 @@ impl CpuPool {
         Ok(Self {
             name,
             admission: Arc::new(Semaphore::new(admitted.max(1))),
+            #[cfg(test)]
             admitted: admitted.max(1),
             jobs,
             // Long enough ago: no light page served yet.
@@ -117,9 +119,24 @@ impl CpuPool {
             >= LIGHT_TRAFFIC_WINDOW.as_millis() as u64
     }
 
-    /// No job queued or running: nothing CPU-heavy is competing with the pages at the moment.
-    pub fn idle(&self) -> bool {
+    /// No job queued or running (the tests observe the admission with it).
+    #[cfg(test)]
+    fn idle(&self) -> bool {
         self.admission.available_permits() == self.admitted
+    }
+
+    /// Runs `work` on the caller's worker when it is `bounded` (its cost does not grow with what
+    /// a client sends) and nothing competes with the worker (`quiet`); otherwise on the pool
+    /// (`run`). The pages that cost more than a guide (a search, a simulator page) take this way.
+    pub async fn run_or_here<T: Send + 'static>(
+        &self,
+        bounded: bool,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, CpuError> {
+        if bounded && self.quiet() {
+            return Ok(work());
+        }
+        self.run(work).await
     }
 
     /// Runs `work` on one of the pool's threads once a place is free, and returns its result.

@@ -242,23 +242,26 @@ pub async fn page(
     }
     let raw = raw_simulation(query);
     // Without a prompt, the page costs a few tens of microseconds whatever the parameters (the
-    // catalog's few plans and rules): composed here when nothing competes with this worker
-    // (`CpuPool::quiet`), since handing it to the pool and back (two thread wake-ups) costs as
-    // much. When light pages are being served (a storm next to guide readers), the page takes
-    // its turn on the pool, so that the workers stay free for the cheap pages. The prompt
-    // check's cost grows with the prompt's length: with one, the page is always composed on
-    // the pool.
-    let cheap = raw.prompt.as_deref().is_none_or(|p| p.trim().is_empty());
-    let (status, body) = if cheap && state.cpu.quiet() {
-        compose(&state, &catalog, raw, layout, account_plan, credits, now)?
-    } else {
-        let (shared, catalog) = (state.clone(), catalog.clone());
-        state
-            .cpu
-            .run(move || compose(&shared, &catalog, raw, layout, account_plan, credits, now))
-            .await
-            .context("simulator page")??
-    };
+    // catalog's few plans and rules): bounded work, composed on this worker when nothing
+    // competes with it (`CpuPool::run_or_here`). The prompt check's cost grows with the
+    // prompt's length: with one, the page is always composed on the pool.
+    let bounded = raw.prompt.as_deref().is_none_or(|p| p.trim().is_empty());
+    let (shared, composed_from) = (state.clone(), catalog.clone());
+    let (status, body) = state
+        .cpu
+        .run_or_here(bounded, move || {
+            compose(
+                &shared,
+                &composed_from,
+                raw,
+                layout,
+                account_plan,
+                credits,
+                now,
+            )
+        })
+        .await
+        .context("simulator page")??;
     if anonymous {
         state.simulator_pages.put(query, || CachedPage {
             fingerprint: cache_key(&catalog, now),

@@ -69,8 +69,8 @@ pub fn normalise(raw: Option<&str>) -> Result<String, QueryProblem> {
     Ok(query)
 }
 
-/// Runs a search (`normalise`d) unless the cache has the answer: on the caller's worker when
-/// nothing competes with it (`CpuPool::quiet`), else on the CPU pool. Records a query with no
+/// Runs a search (`normalise`d) unless the cache has the answer, through
+/// `CpuPool::run_or_here` (a query is at most `QUERY_MAX_CHARS` long: bounded work). Records a query with no
 /// result for staff (without waiting for it).
 pub async fn find(
     state: &web::Data<AppState>,
@@ -79,12 +79,11 @@ pub async fn find(
 ) -> Result<Arc<Outcome>, PageError> {
     let outcome = match library.search.cached(query) {
         Some(outcome) => outcome,
-        None if state.cpu.quiet() => library.search.run(query, 10),
         None => {
             let (library, query) = (library.clone(), query.to_owned());
             state
                 .cpu
-                .run(move || library.search.run(&query, 10))
+                .run_or_here(true, move || library.search.run(&query, 10))
                 .await
                 .context("search")?
         }
