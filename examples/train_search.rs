@@ -1,12 +1,15 @@
 //! Trains the search's learned half (`src/content/question_model.rs`) and writes
-//! `content/search-model.tsv`.
+//! `content/search-model.tsv`. The training questions are in two rounds by different writers,
+//! `tests/data/search-questions/training.tsv` and `training-2.tsv`.
 //!
-//! - `cargo run --release --example train_search -- --sweep`: trains on the training
-//!   questions alone (`tests/data/search-questions/training.tsv`) and scores the TUNING half
-//!   with several mixes, so that the mix is chosen on questions the model did not learn. Writes
+//! - `cargo run --release --example train_search -- --mix 5`: trains on both rounds and the
+//!   tuning half, and writes the weights with that mix (what `content/search-model.tsv` holds).
+//! - `-- --sweep --on training-2.tsv --with-tuning`: trains on the first round and the tuning
+//!   half, and scores the second round (writers the model did not learn from) with several
+//!   mixes: how the settings were chosen. Without `--on`, it scores the tuning half. Writes
 //!   nothing.
-//! - `cargo run --release --example train_search -- --mix 1.5`: trains on the training
-//!   questions and the tuning half, and writes the weights with that mix.
+//! - `-- --cv`: five-fold cross-validation over the training questions. Writes nothing.
+//! - `--epochs N`, `--rate R`, `--l2 L` try other settings than `question_model::TRAINING`.
 //!
 //! The frozen half is never read here.
 

@@ -35,18 +35,15 @@ pub fn init() {
 /// server error's chain is logged with its request id and path by `web::error`.
 ///
 /// The pages anyone asks often and that log nothing of their own, the simulator and the search
-/// (`QUIET_PAGES`), get their span at debug level: at the default level they pay no span
+/// (the `quiet` routes of `web::routes`), get their span at debug level: at the default level they pay no span
 /// (opening one, its fields formatted, is about a tenth of a simulator page's CPU), and an
 /// error there is still logged with its request id and path.
 pub struct RequestSpan;
 
-/// GET pages whose request span is at debug level (see `RequestSpan`).
-pub const QUIET_PAGES: [&str; 2] = ["/simulateur", "/aide/recherche"];
-
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let quiet = request.method() == actix_web::http::Method::GET
-            && QUIET_PAGES.contains(&request.path());
+            && crate::web::routes::quiet_paths().contains(&request.path());
         if quiet && !tracing::enabled!(tracing::Level::DEBUG) {
             return Span::none();
         }

@@ -59,6 +59,9 @@ pub struct Route {
     /// is served without the session and CSRF middleware, which would find nothing to load
     /// and nothing to save (see `cookieless_paths`).
     pub cookieless: bool,
+    /// A GET page asked often that logs nothing of its own (the simulator, the search): its
+    /// request span is at debug level (`telemetry::RequestSpan`, `quiet_paths`).
+    pub quiet: bool,
     /// The actix route (its method and handler).
     build: fn() -> actix_web::Route,
 }
@@ -78,6 +81,7 @@ macro_rules! route {
             private: false,
             password_form: false,
             cookieless: false,
+            quiet: false,
             build: || web::$verb().to($handler),
         };
         $(route.$flag = true;)*
@@ -92,11 +96,11 @@ pub fn table() -> Vec<Route> {
     vec![
         route!(get "/", Browser, aide::home, sitemap),
         route!(get "/static/{name}", Shared, super::assets::serve),
-        route!(get "/aide/recherche", Public, aide::search),
+        route!(get "/aide/recherche", Public, aide::search, quiet),
         route!(get "/aide/{slug}", Shared, aide::guide),
         route!(get "/aide/{slug}/avis", Browser, aide::vote, private),
         route!(post "/aide/{slug}/avis", Browser, aide::comment, private),
-        route!(get "/simulateur", Browser, simulateur::page, sitemap, cookieless),
+        route!(get "/simulateur", Browser, simulateur::page, sitemap, cookieless, quiet),
         route!(get "/compte/inscription", Browser, compte::sign_up_form, private),
         route!(post "/compte/inscription", Browser, compte::sign_up, private, password_form),
         route!(get "/compte/activation", Browser, compte::activation_page, private),
@@ -265,6 +269,18 @@ pub fn cookieless_paths() -> Vec<&'static str> {
         .filter(|r| r.cookieless)
         .map(|r| r.path)
         .collect()
+}
+
+/// The paths of the `quiet` routes (GET), read once.
+pub fn quiet_paths() -> &'static [&'static str] {
+    static PATHS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    PATHS.get_or_init(|| {
+        table()
+            .into_iter()
+            .filter(|r| r.quiet && r.verb == Verb::Get)
+            .map(|r| r.path)
+            .collect()
+    })
 }
 
 /// Registers the `cookieless` routes (GET, `Browser`) in the scope of visitors without a session.
