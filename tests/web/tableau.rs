@@ -106,6 +106,50 @@ async fn the_dashboard_shows_the_balance_what_renders_hold_the_buckets_and_the_l
     assert_eq!(count(&html, "main script"), 0, "no JavaScript needed");
 }
 
+/// The chart's 30 days read the captures of those days, not the organisation's whole history: with
+/// a long history and no statistics yet (a new database), a join of each day with every capture
+/// made each dashboard read all of them (25 ms a page at a year of history, bench/credits).
+#[tokio::test]
+async fn the_chart_reads_the_captures_of_its_thirty_days_only() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-08-01 09:00 UTC));
+    let owner = app.owner("eglise").await;
+    adjust(&app, owner.org(), 1_000).await;
+    // One capture a day for 120 days, the last ones around the end of summer time (25 October).
+    for day in 0..120 {
+        app.clock
+            .set(datetime!(2026-08-01 21:30 UTC) + Duration::days(day));
+        let held = hold(&app, owner.org(), 1 + day % 3, &format!("jour-{day}")).await;
+        credits::capture(&app.pool, held, ENGINE, app.clock.now())
+            .await
+            .unwrap();
+    }
+    let now = app.clock.now();
+    let mut tx = app.pool.begin().await.unwrap();
+    let days = nanoclip::db::credits::spent_per_day(&mut tx, owner.org(), now, 30)
+        .await
+        .unwrap();
+    // Rows read through the table's indexes (counted on each index) or by its scans.
+    let fetched: i64 = sqlx::query_scalar(
+        "SELECT (pg_stat_get_xact_tuples_returned('credit_ledger'::regclass)
+               + (SELECT sum(pg_stat_get_xact_tuples_fetched(indexrelid))
+                    FROM pg_index WHERE indrelid = 'credit_ledger'::regclass))::bigint",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    // 21:30 UTC is 23:30 in Paris in summer, 22:30 in winter: one capture on each Paris day.
+    assert_eq!(days.len(), 30);
+    assert_eq!(days.last().unwrap().0, time::macros::date!(2026 - 11 - 28));
+    let expected: Vec<i64> = (90..120).map(|day| 1 + day % 3).collect();
+    assert_eq!(days.iter().map(|d| d.1).collect::<Vec<_>>(), expected);
+    assert!(
+        fetched <= 30,
+        "the chart read {fetched} ledger rows for its 30 days' 30 captures"
+    );
+}
+
 #[tokio::test]
 async fn the_radar_warns_of_credits_that_will_be_lost_and_the_banner_of_a_low_balance() {
     let app = spawn_app().await;
