@@ -383,8 +383,10 @@ pub async fn buyer(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<
     Ok((row.name, row.email))
 }
 
-/// Pending payments at `provider` not touched since `before`: the reconciliation job asks the
-/// provider about them (a batch, oldest first).
+/// Payments at `provider` that may have been made without their webhook, not touched since
+/// `before`: the reconciliation job asks the provider about them (a batch, oldest first). They
+/// are the pending ones, and the renewals whose off-session charge failed and whose owner was
+/// sent to pay by hand (a session of the provider's, until it is paid or has expired).
 pub async fn pending_to_reconcile(
     conn: &mut PgConnection,
     provider: &str,
@@ -392,7 +394,9 @@ pub async fn pending_to_reconcile(
     limit: i64,
 ) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar!(
-        "SELECT id FROM orders WHERE state = 'pending' AND provider = $1 AND updated_at <= $2
+        "SELECT id FROM orders
+         WHERE provider = $1 AND updated_at <= $2
+           AND (state = 'pending' OR (state = 'failed' AND kind = 'renewal' AND provider_ref IS NOT NULL))
          ORDER BY updated_at LIMIT $3",
         provider,
         before,
@@ -409,9 +413,28 @@ pub async fn touch_order(
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE orders SET updated_at = $2 WHERE id = $1 AND state = 'pending'",
+        "UPDATE orders SET updated_at = $2
+         WHERE id = $1 AND (state = 'pending' OR (state = 'failed' AND kind = 'renewal'))",
         id,
         now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the provider's session `reference` of a failed renewal once it has expired unpaid:
+/// the reconciliation stops asking about it; paying by hand again makes a new one.
+pub async fn forget_provider_ref(
+    conn: &mut PgConnection,
+    id: Uuid,
+    reference: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE orders SET provider_ref = NULL
+         WHERE id = $1 AND provider_ref = $2 AND state = 'failed' AND kind = 'renewal'",
+        id,
+        reference
     )
     .execute(conn)
     .await?;

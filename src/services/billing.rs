@@ -684,6 +684,9 @@ async fn reconcile_order(
         let mut conn = pool.acquire().await?;
         match db::billing::order(&mut conn, id).await? {
             Some(o) if o.state == OrderState::Pending => o,
+            Some(o) if o.state == OrderState::Failed && o.kind == "renewal" => {
+                return reconcile_renewal_paid_by_hand(pool, payments, o, now).await;
+            }
             _ => return Ok(false),
         }
     };
@@ -725,6 +728,37 @@ async fn reconcile_order(
             Ok(settled.is_some())
         }
         None => Ok(false),
+    }
+}
+
+/// A renewal whose off-session charge failed, and whose owner was sent to pay it by hand: paid
+/// at the provider, it is settled as its webhook would have (paid up, allotment, invoice, the
+/// card kept); expired unpaid, its session is forgotten. Nothing else changes a failed renewal
+/// here: its retries belong to the renewals, and its session is never ended from here (the
+/// owner may be paying).
+async fn reconcile_renewal_paid_by_hand(
+    pool: &PgPool,
+    payments: &Payments,
+    found: Order,
+    now: OffsetDateTime,
+) -> Result<bool, BillingError> {
+    let Some(session) = found.provider_ref.clone() else {
+        return Ok(false);
+    };
+    match payments.status(&found).await? {
+        Some(PaymentStatus::Paid) => {
+            let settled = settle(pool, found.id, Settlement::Paid, None, now).await?;
+            if settled == OrderState::Paid {
+                remember_card(pool, payments, found.id).await;
+            }
+            Ok(settled == OrderState::Paid)
+        }
+        Some(PaymentStatus::Expired) => {
+            let mut conn = pool.acquire().await?;
+            db::billing::forget_provider_ref(&mut conn, found.id, &session).await?;
+            Ok(false)
+        }
+        _ => Ok(false),
     }
 }
 

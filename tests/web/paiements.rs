@@ -1414,3 +1414,88 @@ async fn resuming_a_payment_later_sends_stripe_the_same_parameters_under_the_sam
     assert_eq!(made.len(), 2);
     assert_eq!(form(&made[0]), form(&made[1]));
 }
+
+/// A renewal whose off-session charge failed is paid by hand on Stripe's page (the banner's
+/// button), and its webhook never comes (lost, or the portal was down): the reconciliation job
+/// asks Stripe about it as about a pending payment, so the subscription is paid up and active
+/// again, once, rather than staying past due and being suspended for a renewal its owner paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_renewal_paid_by_hand_is_settled_by_the_reconciliation_when_its_webhook_is_lost() {
+    let fake = FakeStripe::start().await;
+    let config = stripe_config(&fake);
+    let context = jobs(&config);
+    let renewals = nanoclip::services::billing::Renewals {
+        payments: Payments::from_config(&config).unwrap(),
+        public_url: config.public_url.clone(),
+    };
+    let app = spawn_app_with(config, None).await;
+    app.clock.set(time::macros::datetime!(2026-12-01 09:00 UTC));
+    let owner = app.owner("eglise").await;
+    // A card on file, which the bank declines at the period's end.
+    sqlx::query(
+        "UPDATE subscriptions SET payment_customer = 'cus_banc', payment_method = 'pm_banc'
+         WHERE organisation_id = $1",
+    )
+    .bind(owner.org())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    fake.decline(Some("insufficient_funds"));
+    let end = time::macros::datetime!(2026-12-31 23:00 UTC);
+    app.clock.set(end + time::Duration::hours(1));
+    nanoclip::services::billing::renew_due(&app.pool, &renewals, app.clock.now())
+        .await
+        .unwrap();
+    let renewal = |org: Uuid| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT o.state, s.status FROM orders o JOIN subscriptions s USING (organisation_id)
+                 WHERE o.organisation_id = $1 AND o.kind = 'renewal' AND o.period_number = 2",
+            )
+            .bind(org)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        renewal(owner.org()).await,
+        ("failed".to_owned(), "past_due".to_owned())
+    );
+    // The owner pays from the banner, on Stripe's page; no webhook reaches the portal.
+    let browser = app.sign_in_again(&owner).await;
+    let response = browser
+        .submit("/abonnement", "/abonnement/reglement", &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    let to = response.headers()["location"].to_str().unwrap().to_owned();
+    let session = to
+        .rsplit('/')
+        .next()
+        .expect("a Checkout Session's address")
+        .to_owned();
+    fake.pay(&session);
+    // The job, a few minutes later, twice: paid up once.
+    let job = nanoclip::jobs::Job::ReconcilePayments;
+    for _ in 0..2 {
+        app.clock.advance(time::Duration::minutes(3));
+        nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        renewal(owner.org()).await,
+        ("paid".to_owned(), "active".to_owned())
+    );
+    let invoices: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM invoices i JOIN orders o ON o.id = i.order_id
+         WHERE o.organisation_id = $1 AND o.kind = 'renewal'",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(invoices, 1, "one invoice for the renewal paid by hand");
+    assert_ledger_clean(&app.pool).await;
+}
