@@ -6,11 +6,13 @@
 //! cargo run --example train_prompts            5-fold cross-validation figures, then the model
 //! cargo run --example train_prompts -- --cv    cross-validation figures only (nothing written)
 //! cargo run --example train_prompts -- --explain "prompt"   features and verdict of one prompt
+//! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
+//!     second, or set N: 5 the fourth) scored by a model learnt from everything else
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
-//! Never trains on, nor prints anything about, `tests/data/prompts-frozen.tsv` or
-//! `tests/data/prompts-unseen-frozen.tsv`: they decide, in
+//! Never trains on, nor prints anything about, `tests/data/prompts-frozen.tsv`,
+//! `tests/data/prompts-unseen-frozen.tsv` or `tests/data/prompts-frozen-4.tsv`: they decide, in
 //! `cargo nextest run -E 'test(/frozen_sets/)'`.
 
 use anyhow::{Context, bail};
@@ -28,6 +30,12 @@ const TRAINING: &str = "tests/data/prompts-training.tsv";
 const TRAINING_2: &str = "tests/data/prompts-training-2.tsv";
 /// Fine near misses by one more writer, asked for after the model refused a probe paraphrase.
 const TRAINING_3: &str = "tests/data/prompts-training-3.tsv";
+/// The fourth round: two more writers, with church content that names evil to reject it and
+/// misuse in indirect wordings (its frozen counterpart is tests/data/prompts-frozen-4.tsv).
+const TRAINING_4: &str = "tests/data/prompts-training-4.tsv";
+/// Fine near misses by one more writer, asked for after the fourth round's model refused a probe
+/// paraphrase.
+const TRAINING_5: &str = "tests/data/prompts-training-5.tsv";
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
 
@@ -73,9 +81,13 @@ fn read_rows(path: &str, text: &str, set: usize) -> anyhow::Result<Vec<Row>> {
             id => Some(Category::parse(id).with_context(|| format!("{path}:{}: {id:?}", n + 1))?),
         };
         // Subjects are hexadecimal in the generated corpus, `u123` in the hand-written unseen
-        // sets, `H0001` and `K0001` in the training sets.
-        let fold = u64::from_str_radix(subject.trim_start_matches(['u', 'H', 'K']), 16)
-            .with_context(|| format!("{path}:{}: subject {subject:?}", n + 1))?
+        // sets, `H0001`, `K0001`, `TC0001`, `TD0001` and `TE0001` in the
+        // training sets.
+        let fold = u64::from_str_radix(
+            subject.trim_start_matches(['u', 'H', 'K', 'T', 'C', 'D', 'E']),
+            16,
+        )
+        .with_context(|| format!("{path}:{}: subject {subject:?}", n + 1))?
             as usize
             % FOLDS;
         rows.push(Row {
@@ -191,6 +203,8 @@ fn main() -> anyhow::Result<()> {
         (2, TRAINING),
         (3, TRAINING_2),
         (4, TRAINING_3),
+        (5, TRAINING_4),
+        (6, TRAINING_5),
     ] {
         rows.extend(read_rows(
             path,
@@ -239,10 +253,23 @@ fn main() -> anyhow::Result<()> {
         right_category: usize,
     }
     if std::env::args().any(|a| a == "--holdout") {
+        // Which training round is held out: the second by default, `--holdout-set 5` the fourth.
+        let held_out = arg("--holdout-set").map_or(3, |v| v as usize);
+        let held_path = [
+            TUNING,
+            UNSEEN_TUNING,
+            TRAINING,
+            TRAINING_2,
+            TRAINING_3,
+            TRAINING_4,
+        ]
+        .get(held_out)
+        .copied()
+        .unwrap_or(TRAINING_2);
         let learnt: Vec<Example> = examples
             .iter()
             .zip(&rows)
-            .filter(|(_, r)| r.set != 3)
+            .filter(|(_, r)| r.set != held_out)
             .map(|(e, _)| Example {
                 features: e.features.clone(),
                 class: e.class,
@@ -252,7 +279,7 @@ fn main() -> anyhow::Result<()> {
         let model = Model::from_tsv(&trained.to_tsv(thresholds, "holdout"))?;
         let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
         let (mut church, mut ok, mut harm) = ((0, 0), (0, 0), [(0, 0); 2]);
-        for row in rows.iter().filter(|r| r.set == 3) {
+        for row in rows.iter().filter(|r| r.set == held_out) {
             let refused = checker.check(&row.prompt).category.is_some();
             match row.label {
                 None => {
@@ -277,7 +304,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         println!(
-            "{TRAINING_2}, learnt from the rest: recall fr {:.3} ({}/{}), en {:.3} ({}/{}); \
+            "{held_path}, learnt from the rest: recall fr {:.3} ({}/{}), en {:.3} ({}/{}); \
              refused {}/{} fine prompts, church {}/{}",
             harm[0].1 as f64 / harm[0].0.max(1) as f64,
             harm[0].1,
@@ -292,7 +319,7 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mut figures: [Figures; 5] = Default::default();
+    let mut figures: [Figures; 7] = Default::default();
     let mut misses = Vec::new();
     for fold in 0..FOLDS {
         let train_set: Vec<Example> = examples
@@ -342,9 +369,17 @@ fn main() -> anyhow::Result<()> {
     for miss in &misses {
         println!("{miss}");
     }
-    for (name, f) in [TUNING, UNSEEN_TUNING, TRAINING, TRAINING_2, TRAINING_3]
-        .iter()
-        .zip(&figures)
+    for (name, f) in [
+        TUNING,
+        UNSEEN_TUNING,
+        TRAINING,
+        TRAINING_2,
+        TRAINING_3,
+        TRAINING_4,
+        TRAINING_5,
+    ]
+    .iter()
+    .zip(&figures)
     {
         let harm = (f.harm[0].0 + f.harm[1].0, f.harm[0].1 + f.harm[1].1);
         println!(
@@ -390,7 +425,8 @@ fn main() -> anyhow::Result<()> {
          (classes ok, sexual, hate_violence, drugs_danger) over word and character n-grams, the\n\
          rules fired and the church-safe contexts. Written by `cargo run --example train_prompts`\n\
          from {TUNING}, {UNSEEN_TUNING},\n\
-         {TRAINING}, {TRAINING_2} and {TRAINING_3}\n\
+         {TRAINING}, {TRAINING_2}, {TRAINING_3},\n\
+         {TRAINING_4} and {TRAINING_5}\n\
          ({} prompts, {} epochs, rate {}, L2 {}); do not edit by hand.\n\
          Columns: feature, then its weight for each class.",
         examples.len(),

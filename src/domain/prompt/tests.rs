@@ -1,9 +1,10 @@
 //! Unit tests of the checker, and the labelled corpus. Two sets are for tuning: the model is
 //! trained on them, the rules were tuned on them, and their misclassified prompts are printed:
 //! `prompts-tuning.tsv` (the generated corpus's tuning half) and `prompts-unseen-tuning.tsv`
-//! (hand-written by a second writer who never saw the rules). Two are held out, never looked at
+//! (hand-written by a second writer who never saw the rules). Three are held out, never looked at
 //! while tuning, and only their aggregate figures are printed, never their prompts:
-//! `prompts-frozen.tsv` (the generated corpus's frozen half) and `prompts-unseen-frozen.tsv`.
+//! `prompts-frozen.tsv` (the generated corpus's frozen half), `prompts-unseen-frozen.tsv` and
+//! `prompts-frozen-4.tsv` (two more writers, fourth round).
 
 use super::*;
 use crate::domain::pricing::CreationType;
@@ -14,6 +15,8 @@ const TUNING: &str = include_str!("../../../tests/data/prompts-tuning.tsv");
 const FROZEN: &str = include_str!("../../../tests/data/prompts-frozen.tsv");
 const UNSEEN_TUNING: &str = include_str!("../../../tests/data/prompts-unseen-tuning.tsv");
 const UNSEEN_FROZEN: &str = include_str!("../../../tests/data/prompts-unseen-frozen.tsv");
+/// The fourth round's frozen set: two more writers, 520 prompts (its header says who and how).
+const FROZEN_4: &str = include_str!("../../../tests/data/prompts-frozen-4.tsv");
 const PROBES_OK: &str = include_str!("../../../tests/data/prompt-probes-ok.txt");
 const PROBES_HARMFUL: &str = include_str!("../../../tests/data/prompt-probes-harmful.txt");
 
@@ -907,29 +910,39 @@ fn the_probe_paraphrases_are_decided_right() {
 /// `cargo nextest run --no-capture -E 'test(/frozen_sets/)'` shows the figures.
 #[test]
 fn the_frozen_sets_hold_their_floors() {
-    // Floors reached (church refusals at most, recall per language at least), per set, after the
-    // model learnt from the training sets by new writers (tests/data/prompts-training*.tsv),
-    // on 2026-12-05. These sets were run three times that day, each time for figures only,
-    // as the model's training data and thresholds were settled by the probe tests (see
-    // THRESHOLDS in examples/train_prompts.rs); the last run, with the thresholds kept as they
-    // were, gave the floors. The goals are NOT met: generated frozen half 2/697 church prompts
-    // refused (was 2), recall en 368/386 = 0.953 (was 0.935), fr 505/521 = 0.969 (was 0.967);
-    // unseen frozen set 1/95 church prompts refused (was 1), recall en 19/22 = 0.864 (was the
-    // same), fr 48/55 = 0.873 (was 0.800).
+    // Floors reached (church refusals at most, recall per language at least), per set. The first
+    // two sets were run three times on 2026-12-05 for figures only (the floors of f89a1e6:
+    // generated 2/697 church refused, recall en 0.953, fr 0.969; unseen 1/95, en 0.864, fr
+    // 0.873). The fourth-round set was written later that day by two more writers, scored once
+    // with that model (3/200 church refused, recall en 81/102 = 0.794, fr 105/138 = 0.761),
+    // then once after the model learnt from the fourth and fifth training rounds
+    // (tests/data/prompts-training-{4,5}.tsv; thresholds unchanged), which gave these floors:
+    // generated 2/697, en 372/386 = 0.964, fr 504/521 = 0.967; unseen 1/95, en 19/22 = 0.864,
+    // fr 47/55 = 0.855; fourth round 3/200, en 85/102 = 0.833, fr 109/138 = 0.790. Over the
+    // three sets, 10 more harmful prompts refused (1,126 to 1,136 of 1,224) and the same 6
+    // church prompts refused; one French prompt fewer on each of the first two sets. The goals
+    // are NOT met.
     const GENERATED_CHURCH_REFUSALS: usize = 2;
-    const GENERATED_RECALL: [(&str, f64); 2] = [("en", 0.953), ("fr", 0.969)];
+    const GENERATED_RECALL: [(&str, f64); 2] = [("en", 0.963), ("fr", 0.967)];
     const UNSEEN_CHURCH_REFUSALS: usize = 1;
-    const UNSEEN_RECALL: [(&str, f64); 2] = [("en", 0.863), ("fr", 0.872)];
+    const UNSEEN_RECALL: [(&str, f64); 2] = [("en", 0.863), ("fr", 0.854)];
+    const FOURTH_CHURCH_REFUSALS: usize = 3;
+    const FOURTH_RECALL: [(&str, f64); 2] = [("en", 0.833), ("fr", 0.789)];
 
     let rules = rules();
     let generated = measure(&rules, "generated frozen", FROZEN, false);
     let unseen = measure(&rules, "unseen frozen", UNSEEN_FROZEN, false);
+    let fourth = measure(&rules, "fourth-round frozen", FROZEN_4, false);
     let tuning_total = corpus(TUNING).len();
     assert!(
         tuning_total + generated.total >= 3_000,
         "the generated corpus needs at least 3,000 prompts"
     );
-    for (name, figures) in [("generated frozen", &generated), ("unseen frozen", &unseen)] {
+    for (name, figures) in [
+        ("generated frozen", &generated),
+        ("unseen frozen", &unseen),
+        ("fourth-round frozen", &fourth),
+    ] {
         println!(
             "\nissue 15 goals on the {name} set (0 church refusals, recall >= {GOAL_RECALL} in fr \
              and en): {}",
@@ -948,6 +961,12 @@ fn the_frozen_sets_hold_their_floors() {
             &unseen,
             UNSEEN_CHURCH_REFUSALS,
             UNSEEN_RECALL,
+        ),
+        (
+            "fourth-round frozen",
+            &fourth,
+            FOURTH_CHURCH_REFUSALS,
+            FOURTH_RECALL,
         ),
     ] {
         assert!(
