@@ -1499,3 +1499,193 @@ async fn a_failed_renewal_paid_by_hand_is_settled_by_the_reconciliation_when_its
     assert_eq!(invoices, 1, "one invoice for the renewal paid by hand");
     assert_ledger_clean(&app.pool).await;
 }
+
+/// The settlement a naive webhook handler would write: the order read without its lock, the
+/// invoice numbered by the largest number plus one (no counter row), the state set without
+/// checking what it was. Each call waits at `barrier` between its reads and its writes, as
+/// concurrent deliveries of webhooks do.
+async fn naive_settle(
+    pool: sqlx::PgPool,
+    order: Uuid,
+    now: time::OffsetDateTime,
+    barrier: Arc<tokio::sync::Barrier>,
+) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    let found = nanoclip::db::billing::order(&mut conn, order)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no order {order}"))?;
+    let next: i32 = sqlx::query_scalar(
+        "SELECT coalesce(max(sequence), 0) + 1 FROM invoices WHERE series = 'FA' AND year = $1",
+    )
+    .bind(now.year())
+    .fetch_one(&mut *conn)
+    .await?;
+    barrier.wait().await;
+    if found.state == nanoclip::domain::billing::OrderState::Paid {
+        return Ok(());
+    }
+    let (ht, tva) = nanoclip::domain::billing::split_ttc(found.amount_cents);
+    let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
+    nanoclip::db::billing::insert_invoice(
+        &mut tx,
+        &format!("FA-{}-{next:06}", now.year()),
+        "FA",
+        now.year(),
+        next,
+        &found,
+        "Paroisse",
+        "tresorier@paroisse.test",
+        ht,
+        tva,
+        now,
+    )
+    .await?;
+    sqlx::query("UPDATE orders SET state = 'paid', paid_at = $2, updated_at = $2 WHERE id = $1")
+        .bind(order)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What a storm of settlements left: calls that failed, orders paid, invoices and their numbers.
+#[derive(Debug)]
+struct Settled {
+    errors: usize,
+    paid: i64,
+    numbers: Vec<i32>,
+}
+
+/// Settles `orders` as paid, each `times` at once (every call lined up at a barrier), through
+/// `settle`; then counts.
+async fn settle_storm<F, Fut>(
+    app: &TestApp,
+    org: Uuid,
+    orders: &[Uuid],
+    times: usize,
+    settle: F,
+) -> Settled
+where
+    F: Fn(sqlx::PgPool, Uuid, Arc<tokio::sync::Barrier>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(orders.len() * times));
+    let calls: Vec<_> = orders
+        .iter()
+        .flat_map(|order| std::iter::repeat_n(*order, times))
+        .map(|order| tokio::spawn(settle(app.pool.clone(), order, barrier.clone())))
+        .collect();
+    let mut errors = 0;
+    for call in calls {
+        if !matches!(call.await, Ok(Ok(()))) {
+            errors += 1;
+        }
+    }
+    let paid: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM orders WHERE organisation_id = $1 AND state = 'paid'",
+    )
+    .bind(org)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let numbers: Vec<i32> = sqlx::query_scalar(
+        "SELECT i.sequence FROM invoices i WHERE i.organisation_id = $1 AND i.series = 'FA'
+         ORDER BY i.sequence",
+    )
+    .bind(org)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    Settled {
+        errors,
+        paid,
+        numbers,
+    }
+}
+
+/// Concurrent confirmations of 16 payments, each delivered twice at the same moment: through
+/// the service, each order is paid once with one invoice, numbered without gap or duplicate.
+/// The same storm catches a naive settlement (no lock on the order, the invoice numbered by the
+/// largest number plus one): it fails calls (the invoices' unique numbers and one invoice per
+/// order refuse its writes), or pays with duplicate or missing numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_settlement_storm_pays_each_order_once_and_catches_a_naive_settlement() {
+    let app = spawn_app().await;
+    app.clock.set(time::macros::datetime!(2026-12-01 09:00 UTC));
+    let now = app.clock.now();
+    let catalog = nanoclip::services::catalog::CatalogCache::default()
+        .get(&app.pool)
+        .await
+        .unwrap();
+    const ORDERS: usize = 16;
+    let mut orders_of = Vec::new();
+    for plan in ["reseau", "reseau"] {
+        let owner = app.owner(plan).await;
+        let mut orders = Vec::new();
+        for i in 0..ORDERS {
+            let order = billing::order_pack(
+                &app.pool,
+                &catalog,
+                owner.org(),
+                owner.id,
+                "pack-10",
+                &format!("{}-{i:060}", &owner.org().simple().to_string()[..4]),
+                billing::Provider::Test,
+                now,
+            )
+            .await
+            .unwrap();
+            orders.push(order);
+        }
+        orders_of.push((owner.org(), orders));
+    }
+    let (service_org, service_orders) = &orders_of[0];
+    let service = settle_storm(
+        &app,
+        *service_org,
+        service_orders,
+        2,
+        |pool, order, barrier| async move {
+            barrier.wait().await;
+            billing::settle(&pool, order, billing::Settlement::Paid, None, now).await?;
+            Ok(())
+        },
+    )
+    .await;
+    assert_eq!(service.errors, 0, "{service:?}");
+    assert_eq!(service.paid, ORDERS as i64, "{service:?}");
+    assert_eq!(
+        service.numbers,
+        (1..=ORDERS as i32).collect::<Vec<_>>(),
+        "one invoice each, no gap"
+    );
+    let grants: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM credit_ledger WHERE organisation_id = $1 AND kind = 'grant' AND reference LIKE 'order:%'",
+    )
+    .bind(service_org)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(grants, ORDERS as i64, "credits granted once per order");
+    // The control, on 4 of the other organisation's orders (numbers go on from the service's):
+    // each naive call holds a pooled connection at the barrier, so no more calls than the
+    // pool's 10 connections.
+    const NAIVE_ORDERS: usize = 4;
+    let (naive_org, naive_orders) = &orders_of[1];
+    let naive = settle_storm(
+        &app,
+        *naive_org,
+        &naive_orders[..NAIVE_ORDERS],
+        2,
+        |pool, order, barrier| naive_settle(pool, order, now, barrier),
+    )
+    .await;
+    let expected: Vec<i32> = (ORDERS as i32 + 1..=(ORDERS + NAIVE_ORDERS) as i32).collect();
+    println!("the naive control: {naive:?}");
+    assert!(
+        naive.errors > 0 || naive.paid != NAIVE_ORDERS as i64 || naive.numbers != expected,
+        "the storm must catch the naive settlement: {naive:?}"
+    );
+    assert_ledger_clean(&app.pool).await;
+}
