@@ -385,21 +385,30 @@ pub async fn buyer(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<
 
 /// Payments at `provider` that may have been made without their webhook, not touched since
 /// `before`: the reconciliation job asks the provider about them (a batch, oldest first). They
-/// are the pending ones, and the renewals whose off-session charge failed and whose owner was
-/// sent to pay by hand (a session of the provider's, until it is paid or has expired).
-pub async fn pending_to_reconcile(
+/// are the pending orders, and the renewals made since `renewed_since` whose off-session charge
+/// failed and whose owner was sent to pay by hand (a session of the provider's, until it is paid
+/// or has expired). Each half reads its own partial index.
+pub async fn payments_to_reconcile(
     conn: &mut PgConnection,
     provider: &str,
     before: OffsetDateTime,
+    renewed_since: OffsetDateTime,
     limit: i64,
 ) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar!(
-        "SELECT id FROM orders
-         WHERE provider = $1 AND updated_at <= $2
-           AND (state = 'pending' OR (state = 'failed' AND kind = 'renewal' AND provider_ref IS NOT NULL))
-         ORDER BY updated_at LIMIT $3",
+        r#"SELECT id AS "id!" FROM (
+               (SELECT id, updated_at FROM orders
+                 WHERE state = 'pending' AND provider = $1 AND updated_at <= $2
+                 ORDER BY updated_at LIMIT $4)
+               UNION ALL
+               (SELECT id, updated_at FROM orders
+                 WHERE state = 'failed' AND kind = 'renewal' AND provider_ref IS NOT NULL
+                   AND provider = $1 AND updated_at <= $2 AND created_at >= $3
+                 ORDER BY updated_at LIMIT $4)) due
+           ORDER BY updated_at LIMIT $4"#,
         provider,
         before,
+        renewed_since,
         limit
     )
     .fetch_all(conn)
@@ -423,8 +432,8 @@ pub async fn touch_order(
     Ok(())
 }
 
-/// Forgets the provider's session `reference` of a failed renewal once it has expired unpaid:
-/// the reconciliation stops asking about it; paying by hand again makes a new one.
+/// Forgets the provider's session `reference` of a renewal (pending or failed) once it has
+/// expired unpaid: the reconciliation stops asking about it; paying by hand again makes a new one.
 pub async fn forget_provider_ref(
     conn: &mut PgConnection,
     id: Uuid,
@@ -432,7 +441,7 @@ pub async fn forget_provider_ref(
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE orders SET provider_ref = NULL
-         WHERE id = $1 AND provider_ref = $2 AND state = 'failed' AND kind = 'renewal'",
+         WHERE id = $1 AND provider_ref = $2 AND kind = 'renewal' AND state IN ('pending', 'failed')",
         id,
         reference
     )

@@ -41,7 +41,8 @@ pub enum Job {
     PurgeIdempotencyKeys,
     /// Expires the orders left unpaid past their time (they can be started again).
     ExpireOrders,
-    /// Asks the payment provider about the payments still pending and the refunds it has not
+    /// Asks the payment provider about the payments that may have been made without their
+    /// webhook (pending orders, failed renewals paid by hand) and the refunds it has not
     /// confirmed, and applies its answers.
     ReconcilePayments,
 }

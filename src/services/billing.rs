@@ -578,9 +578,10 @@ pub async fn expire_orders(pool: &PgPool, now: OffsetDateTime) -> Result<u64, Bi
     Ok(expired)
 }
 
-/// Asks the provider how a pending order's payment stands and applies the answer (the return
-/// page, racing the webhook: whichever comes first settles, the other finds it done). Returns
-/// the order's state afterwards; an unreachable provider leaves it pending.
+/// Asks the provider how an order's payment stands and applies the answer (the return page,
+/// racing the webhook: whichever comes first settles, the other finds it done): a pending order,
+/// or a failed renewal its owner paid by hand. Returns the order's state afterwards; an
+/// unreachable provider leaves it as it was.
 pub async fn refresh(
     pool: &PgPool,
     payments: &Payments,
@@ -591,19 +592,57 @@ pub async fn refresh(
     let Some(found) = order(pool, organisation, id).await? else {
         return Ok(None);
     };
-    if found.state != OrderState::Pending || found.provider != payments.name() {
+    if !may_be_paid_at_provider(&found) || found.provider != payments.name() {
         return Ok(Some(found));
     }
     match payments.status(&found).await {
         Ok(Some(status)) => {
-            if apply_status(pool, id, status, now).await? == Some(OrderState::Paid) {
-                remember_card(pool, payments, id).await;
-            }
+            apply_answer(pool, payments, &found, status, now).await?;
         }
         Ok(None) => {}
         Err(error) => tracing::warn!(order = %id, %error, "payment status unknown for now"),
     }
     order(pool, organisation, id).await
+}
+
+/// Whether a payment of the order may have been made at the provider without its webhook: a
+/// pending order, or a renewal whose off-session charge failed (its owner may pay it by hand).
+fn may_be_paid_at_provider(order: &Order) -> bool {
+    order.state == OrderState::Pending
+        || (order.state == OrderState::Failed && order.kind == "renewal")
+}
+
+/// Applies the provider's answer about an order's payment; returns whether the order moved.
+/// Paid: settled as its webhook would (credits, invoice, paid up), and the card kept. A renewal
+/// is a debt of the subscription, pending or failed, never ended here: only « paid » settles it,
+/// and a session of its that expired unpaid is forgotten (paying by hand again makes a new one;
+/// its retries belong to the renewals). Any other order takes the answer as it is.
+async fn apply_answer(
+    pool: &PgPool,
+    payments: &Payments,
+    found: &Order,
+    status: PaymentStatus,
+    now: OffsetDateTime,
+) -> Result<bool, BillingError> {
+    let settled = if found.kind == "renewal" {
+        match (status, found.provider_ref.as_deref()) {
+            (PaymentStatus::Paid, _) => {
+                Some(settle(pool, found.id, Settlement::Paid, None, now).await?)
+            }
+            (PaymentStatus::Expired, Some(session)) => {
+                let mut conn = pool.acquire().await?;
+                db::billing::forget_provider_ref(&mut conn, found.id, session).await?;
+                None
+            }
+            _ => None,
+        }
+    } else {
+        apply_status(pool, found.id, status, now).await?
+    };
+    if settled == Some(OrderState::Paid) {
+        remember_card(pool, payments, found.id).await;
+    }
+    Ok(settled.is_some_and(|state| state != found.state))
 }
 
 /// What the provider said, applied to the order.
@@ -622,13 +661,20 @@ async fn apply_status(
     Ok(Some(settle(pool, id, settlement, None, now).await?))
 }
 
-/// Pending payments are asked about once they have waited this long for their webhook.
+/// A failed renewal paid by hand is asked about for this many days after the renewal: past its
+/// period and its retries, its webhook or the return page settle it.
+pub const HAND_PAYMENT_DAYS: i64 = 45;
+
+/// Payments are asked about once they have waited this long for their webhook (and again each
+/// time they have waited this long since).
 pub const RECONCILE_AFTER: Duration = Duration::minutes(2);
 
-/// The reconciliation job: asks the provider about the payments still pending (a webhook lost,
-/// or the portal stopped between the payment and its confirmation) and applies the answers;
-/// ends at the provider the sessions of orders whose time is up; asks again for the refunds the
-/// provider has not confirmed. Returns how many orders and refunds moved.
+/// The reconciliation job: asks the provider about the payments that may have been made
+/// without their webhook (a webhook lost, or the portal stopped between the payment and its
+/// confirmation): the pending orders, and the failed renewals their owners were sent to pay by
+/// hand (for `HAND_PAYMENT_DAYS`). Applies the answers; ends at the provider the sessions of
+/// orders whose time is up (never a renewal's); asks again for the refunds the provider has not
+/// confirmed. Returns how many orders and refunds moved.
 pub async fn reconcile(
     pool: &PgPool,
     payments: &Payments,
@@ -639,10 +685,11 @@ pub async fn reconcile(
     if matches!(payments, Payments::Stripe(_)) {
         let ids = {
             let mut conn = pool.acquire().await?;
-            db::billing::pending_to_reconcile(
+            db::billing::payments_to_reconcile(
                 &mut conn,
                 payments.name(),
                 now - RECONCILE_AFTER,
+                now - Duration::days(HAND_PAYMENT_DAYS),
                 200,
             )
             .await?
@@ -683,10 +730,7 @@ async fn reconcile_order(
     let mut found = {
         let mut conn = pool.acquire().await?;
         match db::billing::order(&mut conn, id).await? {
-            Some(o) if o.state == OrderState::Pending => o,
-            Some(o) if o.state == OrderState::Failed && o.kind == "renewal" => {
-                return reconcile_renewal_paid_by_hand(pool, payments, o, now).await;
-            }
+            Some(o) if may_be_paid_at_provider(&o) => o,
             _ => return Ok(false),
         }
     };
@@ -712,7 +756,7 @@ async fn reconcile_order(
             found.provider_ref = Some(reference);
         }
     }
-    let status = if found.expires_at <= now {
+    let status = if found.expires_at <= now && found.kind != "renewal" {
         // Its time is up: the session is ended at the provider first; if the payer paid
         // meanwhile, the answer says so.
         payments.expire(&found).await?
@@ -720,45 +764,8 @@ async fn reconcile_order(
         payments.status(&found).await?
     };
     match status {
-        Some(status) => {
-            let settled = apply_status(pool, id, status, now).await?;
-            if settled == Some(OrderState::Paid) {
-                remember_card(pool, payments, id).await;
-            }
-            Ok(settled.is_some())
-        }
+        Some(status) => apply_answer(pool, payments, &found, status, now).await,
         None => Ok(false),
-    }
-}
-
-/// A renewal whose off-session charge failed, and whose owner was sent to pay it by hand: paid
-/// at the provider, it is settled as its webhook would have (paid up, allotment, invoice, the
-/// card kept); expired unpaid, its session is forgotten. Nothing else changes a failed renewal
-/// here: its retries belong to the renewals, and its session is never ended from here (the
-/// owner may be paying).
-async fn reconcile_renewal_paid_by_hand(
-    pool: &PgPool,
-    payments: &Payments,
-    found: Order,
-    now: OffsetDateTime,
-) -> Result<bool, BillingError> {
-    let Some(session) = found.provider_ref.clone() else {
-        return Ok(false);
-    };
-    match payments.status(&found).await? {
-        Some(PaymentStatus::Paid) => {
-            let settled = settle(pool, found.id, Settlement::Paid, None, now).await?;
-            if settled == OrderState::Paid {
-                remember_card(pool, payments, found.id).await;
-            }
-            Ok(settled == OrderState::Paid)
-        }
-        Some(PaymentStatus::Expired) => {
-            let mut conn = pool.acquire().await?;
-            db::billing::forget_provider_ref(&mut conn, found.id, &session).await?;
-            Ok(false)
-        }
-        _ => Ok(false),
     }
 }
 

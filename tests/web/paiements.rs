@@ -1497,6 +1497,17 @@ async fn a_failed_renewal_paid_by_hand_is_settled_by_the_reconciliation_when_its
     .await
     .unwrap();
     assert_eq!(invoices, 1, "one invoice for the renewal paid by hand");
+    // The card that paid by hand is the one the next renewals are charged to.
+    let method: Option<String> =
+        sqlx::query_scalar("SELECT payment_method FROM subscriptions WHERE organisation_id = $1")
+            .bind(owner.org())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        method.as_deref().is_some_and(|m| m != "pm_banc"),
+        "{method:?}"
+    );
     assert_ledger_clean(&app.pool).await;
 }
 
@@ -1687,5 +1698,121 @@ async fn a_settlement_storm_pays_each_order_once_and_catches_a_naive_settlement(
         naive.errors > 0 || naive.paid != NAIVE_ORDERS as i64 || naive.numbers != expected,
         "the storm must catch the naive settlement: {naive:?}"
     );
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// A renewal's session that expired unpaid (its owner left Stripe's page) is forgotten by the
+/// reconciliation, never ends the renewal: a failed renewal stays failed with its retry, a
+/// pending one stays pending, and each can still be paid by hand through a new session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_abandoned_session_of_a_renewal_is_forgotten_and_the_renewal_stays_payable() {
+    let fake = FakeStripe::start().await;
+    let config = stripe_config(&fake);
+    let context = jobs(&config);
+    let renewals = nanoclip::services::billing::Renewals {
+        payments: Payments::from_config(&config).unwrap(),
+        public_url: config.public_url.clone(),
+    };
+    let app = spawn_app_with(config, None).await;
+    app.clock.set(time::macros::datetime!(2026-12-01 09:00 UTC));
+    // One organisation whose card is declined (a failed renewal), one with no card and
+    // suspended (a pending renewal, waiting for its owner).
+    let declined = app.owner("eglise").await;
+    sqlx::query(
+        "UPDATE subscriptions SET payment_customer = 'cus_banc', payment_method = 'pm_banc'
+         WHERE organisation_id = $1",
+    )
+    .bind(declined.org())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let suspended = app.owner("eglise").await;
+    sqlx::query("UPDATE subscriptions SET status = 'suspended', past_due_since = $2, failed_charges = 4 WHERE organisation_id = $1")
+        .bind(suspended.org())
+        .bind(time::macros::datetime!(2026-11-20 09:00 UTC))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    fake.decline(Some("card_declined"));
+    app.clock
+        .set(time::macros::datetime!(2026-12-31 23:00 UTC) + time::Duration::hours(1));
+    nanoclip::services::billing::renew_due(&app.pool, &renewals, app.clock.now())
+        .await
+        .unwrap();
+    let renewal = |org: Uuid| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, Option<String>)>(
+                "SELECT state, provider_ref FROM orders
+                 WHERE organisation_id = $1 AND kind = 'renewal' AND period_number = 2",
+            )
+            .bind(org)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let job = nanoclip::jobs::Job::ReconcilePayments;
+    for (owner, state) in [(&declined, "failed"), (&suspended, "pending")] {
+        // The owner goes to Stripe's page and leaves it; a day later the session has expired.
+        let browser = app.sign_in_again(owner).await;
+        let first = browser
+            .submit("/abonnement", "/abonnement/reglement", &[])
+            .await;
+        assert_eq!(first.status(), 303);
+        let (_, session) = renewal(owner.org()).await;
+        let session = session.expect("the session the owner was sent to");
+        fake.state
+            .lock()
+            .unwrap()
+            .sessions
+            .get_mut(&session)
+            .unwrap()["status"] = json!("expired");
+        app.clock.advance(time::Duration::days(1));
+        nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+            .await
+            .unwrap();
+        assert_eq!(
+            renewal(owner.org()).await,
+            (state.to_owned(), None),
+            "the renewal stays {state}, its expired session forgotten"
+        );
+        // Asked no more about it.
+        let asked = fake
+            .requests("GET", &format!("/v1/checkout/sessions/{session}"))
+            .await
+            .len();
+        app.clock.advance(time::Duration::minutes(5));
+        nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+            .await
+            .unwrap();
+        assert_eq!(
+            fake.requests("GET", &format!("/v1/checkout/sessions/{session}"))
+                .await
+                .len(),
+            asked
+        );
+        // Paying by hand again (signed in again: a day has gone by, and Stripe has forgotten
+        // the order's idempotency key, as it does after 24 hours): a new session, which pays it.
+        fake.state
+            .lock()
+            .unwrap()
+            .by_key
+            .retain(|_, id| *id != session);
+        let browser = app.sign_in_again(owner).await;
+        let again = browser
+            .submit("/abonnement", "/abonnement/reglement", &[])
+            .await;
+        assert_eq!(again.status(), 303);
+        let (_, new_session) = renewal(owner.org()).await;
+        let new_session = new_session.expect("a new session");
+        assert_ne!(new_session, session);
+        fake.pay(&new_session);
+        app.clock.advance(time::Duration::minutes(5));
+        nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+            .await
+            .unwrap();
+        assert_eq!(renewal(owner.org()).await.0, "paid");
+    }
     assert_ledger_clean(&app.pool).await;
 }
