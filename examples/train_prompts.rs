@@ -30,12 +30,23 @@ const TRAINING: &str = "tests/data/prompts-training.tsv";
 const TRAINING_2: &str = "tests/data/prompts-training-2.tsv";
 /// Fine near misses by one more writer, asked for after the model refused a probe paraphrase.
 const TRAINING_3: &str = "tests/data/prompts-training-3.tsv";
-/// The fourth round: two more writers, with church content that names evil to reject it and
-/// misuse in indirect wordings (its frozen counterpart is tests/data/prompts-frozen-4.tsv).
+/// The fourth round: two more writers' personas (a parish priest with his catechists; an intern
+/// and a teenager taking turns), with church content that names evil to reject it and misuse in
+/// indirect wordings (its frozen counterpart is tests/data/prompts-frozen-4.tsv).
 const TRAINING_4: &str = "tests/data/prompts-training-4.tsv";
 /// Fine near misses by one more writer, asked for after the fourth round's model refused a probe
 /// paraphrase.
 const TRAINING_5: &str = "tests/data/prompts-training-5.tsv";
+/// Every set the model learns from, in the order of `Row::set`.
+const SETS: [&str; 7] = [
+    TUNING,
+    UNSEEN_TUNING,
+    TRAINING,
+    TRAINING_2,
+    TRAINING_3,
+    TRAINING_4,
+    TRAINING_5,
+];
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
 
@@ -83,11 +94,12 @@ fn read_rows(path: &str, text: &str, set: usize) -> anyhow::Result<Vec<Row>> {
         // Subjects are hexadecimal in the generated corpus, `u123` in the hand-written unseen
         // sets, `H0001`, `K0001`, `TC0001`, `TD0001` and `TE0001` in the
         // training sets.
-        let fold = u64::from_str_radix(
-            subject.trim_start_matches(['u', 'H', 'K', 'T', 'C', 'D', 'E']),
-            16,
-        )
-        .with_context(|| format!("{path}:{}: subject {subject:?}", n + 1))?
+        let digits = ["u", "H", "K", "TC", "TD", "TE"]
+            .iter()
+            .find_map(|prefix| subject.strip_prefix(prefix))
+            .unwrap_or(subject);
+        let fold = u64::from_str_radix(digits, 16)
+            .with_context(|| format!("{path}:{}: subject {subject:?}", n + 1))?
             as usize
             % FOLDS;
         rows.push(Row {
@@ -197,15 +209,8 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mut rows = read_rows(TUNING, &std::fs::read_to_string(TUNING).context(TUNING)?, 0)?;
-    for (set, path) in [
-        (1, UNSEEN_TUNING),
-        (2, TRAINING),
-        (3, TRAINING_2),
-        (4, TRAINING_3),
-        (5, TRAINING_4),
-        (6, TRAINING_5),
-    ] {
+    let mut rows = Vec::new();
+    for (set, path) in SETS.into_iter().enumerate() {
         rows.extend(read_rows(
             path,
             &std::fs::read_to_string(path).context(path)?,
@@ -253,19 +258,15 @@ fn main() -> anyhow::Result<()> {
         right_category: usize,
     }
     if std::env::args().any(|a| a == "--holdout") {
-        // Which training round is held out: the second by default, `--holdout-set 5` the fourth.
+        // Which training set is held out (its index in SETS): the second round by default,
+        // `--holdout-set 5` the fourth.
         let held_out = arg("--holdout-set").map_or(3, |v| v as usize);
-        let held_path = [
-            TUNING,
-            UNSEEN_TUNING,
-            TRAINING,
-            TRAINING_2,
-            TRAINING_3,
-            TRAINING_4,
-        ]
-        .get(held_out)
-        .copied()
-        .unwrap_or(TRAINING_2);
+        let Some(held_path) = SETS.get(held_out).filter(|_| held_out >= 2) else {
+            bail!(
+                "--holdout-set {held_out}: a training set is 2 to {}",
+                SETS.len() - 1
+            );
+        };
         let learnt: Vec<Example> = examples
             .iter()
             .zip(&rows)
@@ -319,7 +320,7 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mut figures: [Figures; 7] = Default::default();
+    let mut figures: [Figures; SETS.len()] = Default::default();
     let mut misses = Vec::new();
     for fold in 0..FOLDS {
         let train_set: Vec<Example> = examples
@@ -369,18 +370,7 @@ fn main() -> anyhow::Result<()> {
     for miss in &misses {
         println!("{miss}");
     }
-    for (name, f) in [
-        TUNING,
-        UNSEEN_TUNING,
-        TRAINING,
-        TRAINING_2,
-        TRAINING_3,
-        TRAINING_4,
-        TRAINING_5,
-    ]
-    .iter()
-    .zip(&figures)
-    {
+    for (name, f) in SETS.iter().zip(&figures) {
         let harm = (f.harm[0].0 + f.harm[1].0, f.harm[0].1 + f.harm[1].1);
         println!(
             "{name}, {FOLDS}-fold cross-validation by subject: recall {:.3} ({}/{}; fr {:.3}, \

@@ -1,9 +1,9 @@
 -- Designs L3 and L4, on L2's tables (run l2-schema.sql first): L3 resolves a hold by its
 -- capture rows alone (unique per hold and bucket), L4 keeps the holds' state without the
 -- partial index on it (HOT updates).
--- lean3: l2 tables; resolution as ledger rows only (unique per hold and bucket)
+-- L3: on L2's tables, a hold is resolved by its ledger rows only (unique per hold and bucket)
 CREATE UNIQUE INDEX IF NOT EXISTS l2_ledger_resolved ON l2_ledger (hold_id, bucket_id) WHERE kind IN ('capture', 'release');
--- lean2b: holds without the partial index on state (HOT updates)
+-- L4: holds without the partial index on their state (HOT updates)
 DROP TABLE IF EXISTS l4_holds;
 CREATE TABLE l4_holds (LIKE l2_holds INCLUDING DEFAULTS INCLUDING CONSTRAINTS) WITH (fillfactor=70);
 ALTER TABLE l4_holds ADD PRIMARY KEY (id), ADD UNIQUE (org, operation_key);
