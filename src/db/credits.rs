@@ -471,25 +471,15 @@ pub async fn record_adjustment(
 /// Usage of the fair-use limits at `now` (Europe/Paris days and months): generations launched
 /// today that are running or succeeded, credits held by running ones plus those captured this
 /// month, and the running ones. A generation is one hold: held while it runs, captured when it
-/// succeeds, released when it fails or expires.
+/// succeeds, released when it fails or expires. (SQL function `credit_usage`, migration 19.)
 pub async fn usage(
     conn: &mut PgConnection,
     organisation: Uuid,
     now: OffsetDateTime,
 ) -> sqlx::Result<crate::domain::limits::Usage> {
     let row = sqlx::query!(
-        r#"WITH bounds AS (
-               SELECT (date_trunc('day', $2 AT TIME ZONE 'Europe/Paris') AT TIME ZONE 'Europe/Paris') AS day_start,
-                      (date_trunc('month', $2 AT TIME ZONE 'Europe/Paris') AT TIME ZONE 'Europe/Paris') AS month_start)
-           SELECT (SELECT count(*) FROM credit_holds h
-                   WHERE h.organisation_id = $1 AND h.created_at >= b.day_start AND h.state <> 'released') AS "today!",
-                  ((SELECT coalesce(sum(h.amount), 0) FROM credit_holds h
-                    WHERE h.organisation_id = $1 AND h.state = 'held')
-                 + (SELECT coalesce(sum(h.amount), 0) FROM credit_holds h
-                    WHERE h.organisation_id = $1 AND h.state = 'captured' AND h.resolved_at >= b.month_start))::bigint AS "month!",
-                  (SELECT count(*) FROM credit_holds h
-                   WHERE h.organisation_id = $1 AND h.state = 'held') AS "running!"
-           FROM bounds b"#,
+        r#"SELECT today AS "today!", month AS "month!", running AS "running!"
+           FROM credit_usage($1, $2, false)"#,
         organisation,
         now
     )
@@ -499,6 +489,32 @@ pub async fn usage(
         generations_today: row.today,
         credits_this_month: row.month,
         renders_running: row.running,
+    })
+}
+
+/// Takes the organisation's account lock (until the end of the transaction, as `lock_account`),
+/// then reads its usage as `usage` does, with what the writers it waited for committed: one
+/// round trip. `None` when the organisation has no account.
+pub async fn lock_account_and_usage(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> sqlx::Result<Option<crate::domain::limits::Usage>> {
+    let row = sqlx::query!(
+        r#"SELECT has_account AS "has_account!", today, month, running
+           FROM credit_usage($1, $2, true)"#,
+        organisation,
+        now
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(match (row.has_account, row.today, row.month, row.running) {
+        (true, Some(today), Some(month), Some(running)) => Some(crate::domain::limits::Usage {
+            generations_today: today,
+            credits_this_month: month,
+            renders_running: running,
+        }),
+        _ => None,
     })
 }
 

@@ -102,13 +102,9 @@ pub async fn launch_in(
     now: OffsetDateTime,
 ) -> Result<LaunchOutcome, CreditError> {
     let organisation = request.organisation;
-    // The account first: every launch of the organisation waits here for the one before.
-    if db::credits::lock_account(conn, organisation)
-        .await?
-        .is_none()
-    {
-        return Err(CreditError::UnknownOrganisation);
-    }
+    // The plan, its state and any raise, read before the account's lock (no launch changes
+    // them), and the request checked and priced before it too: the lock is held from the usage
+    // below to the commit.
     let Some(context) = db::generations::launch_context(conn, organisation, now).await? else {
         return Err(CreditError::UnknownOrganisation);
     };
@@ -140,13 +136,18 @@ pub async fn launch_in(
     let creation_request = simulation.request;
     let creation_type = creation_request.creation.creation_type().id();
     let cost = quote(schedule, &plan, &catalog.plans, &creation_request).map(|q| Credits(q.total));
-    let usage = db::credits::usage(conn, organisation, now).await?;
+    let prompt = rules.check(&simulation.prompt).category;
+    // The account's lock, and the usage read under it in the same round trip: every launch of
+    // the organisation waits here for the one before, and counts what it launched.
+    let Some(usage) = db::credits::lock_account_and_usage(conn, organisation, now).await? else {
+        return Err(CreditError::UnknownOrganisation);
+    };
     let check = Launch {
         suspended: context.suspended,
         plan: &plan,
         plans: &catalog.plans,
         via_api: request.via == Via::Api,
-        prompt: rules.check(&simulation.prompt).category,
+        prompt,
         cost: cost.clone(),
         usage,
         // The hold below checks the balance, under the same lock, in one round trip.
