@@ -1002,33 +1002,44 @@ async fn a_portal_killed_between_the_payment_and_its_confirmation_grants_once_af
     let _ = again.wait().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn five_hundred_purchases_each_paid_once_whatever_the_webhooks_and_numbers_have_no_gap() {
-    let fake = FakeStripe::start().await;
-    let app = spawn_app_with(stripe_config(&fake), None).await;
-    let owner = app.owner("reseau").await;
+/// `n` orders of a pack by `owner`, made now, each with its own key (unique across owners).
+async fn pack_orders(
+    app: &TestApp,
+    owner: &crate::common::accounts::Account,
+    n: usize,
+    provider: billing::Provider,
+) -> Vec<Uuid> {
     let catalog = nanoclip::services::catalog::CatalogCache::default()
         .get(&app.pool)
         .await
         .unwrap();
-    let now = app.clock.now();
-    const PURCHASES: usize = 500;
     let mut orders = Vec::new();
-    for i in 0..PURCHASES {
+    for i in 0..n {
         let order = billing::order_pack(
             &app.pool,
             &catalog,
             owner.org(),
             owner.id,
             "pack-10",
-            &format!("{i:064}"),
-            billing::Provider::Stripe,
-            now,
+            &format!("{}-{i}", owner.org().simple()),
+            provider,
+            app.clock.now(),
         )
         .await
         .unwrap();
         orders.push(order);
     }
+    orders
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_hundred_purchases_each_paid_once_whatever_the_webhooks_and_numbers_have_no_gap() {
+    let fake = FakeStripe::start().await;
+    let app = spawn_app_with(stripe_config(&fake), None).await;
+    let owner = app.owner("reseau").await;
+    let now = app.clock.now();
+    const PURCHASES: usize = 500;
+    let orders = pack_orders(&app, &owner, PURCHASES, billing::Provider::Stripe).await;
     let paid = |i: usize| {
         recorded(
             "checkout.session.completed",
@@ -1118,14 +1129,8 @@ async fn five_hundred_purchases_each_paid_once_whatever_the_webhooks_and_numbers
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn renewals_are_charged_off_session_to_the_card_stripe_checkout_kept() {
-    let fake = FakeStripe::start().await;
-    let config = stripe_config(&fake);
-    let renewals = nanoclip::services::billing::Renewals {
-        payments: Payments::from_config(&config).unwrap(),
-        public_url: config.public_url.clone(),
-    };
-    let app = spawn_app_with(config, None).await;
-    app.clock.set(time::macros::datetime!(2026-12-01 09:00 UTC));
+    let stripe = stripe_renewals().await;
+    let (app, fake, renewals) = (&stripe.app, &stripe.fake, &stripe.renewals);
     let owner = app.owner("eglise").await;
     let browser = app.sign_in_again(&owner).await;
     // An upgrade paid through Stripe Checkout keeps the card for the renewals.
@@ -1170,7 +1175,7 @@ async fn renewals_are_charged_off_session_to_the_card_stripe_checkout_kept() {
         .await
         .unwrap();
     let body = recorded("checkout.session.completed", order, &session, price);
-    assert_eq!(deliver(&app, &body).await, 200);
+    assert_eq!(deliver(app, &body).await, 200);
     let (customer, method): (Option<String>, Option<String>) = sqlx::query_as(
         "SELECT payment_customer, payment_method FROM subscriptions WHERE organisation_id = $1",
     )
@@ -1212,10 +1217,10 @@ async fn renewals_are_charged_off_session_to_the_card_stripe_checkout_kept() {
             .await
             .unwrap();
     let at = end + time::Duration::hours(1);
-    nanoclip::services::billing::renew_due(&app.pool, &renewals, at)
+    nanoclip::services::billing::renew_due(&app.pool, renewals, at)
         .await
         .unwrap();
-    nanoclip::services::billing::renew_due(&app.pool, &renewals, at)
+    nanoclip::services::billing::renew_due(&app.pool, renewals, at)
         .await
         .unwrap();
     let (state, _, status) = renewal_state(first + 1).await;
@@ -1240,7 +1245,7 @@ async fn renewals_are_charged_off_session_to_the_card_stripe_checkout_kept() {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    nanoclip::services::billing::renew_due(&app.pool, &renewals, end + time::Duration::hours(1))
+    nanoclip::services::billing::renew_due(&app.pool, renewals, end + time::Duration::hours(1))
         .await
         .unwrap();
     let (state, failure, status) = renewal_state(first + 2).await;
@@ -1249,7 +1254,7 @@ async fn renewals_are_charged_off_session_to_the_card_stripe_checkout_kept() {
         ("failed", Some("insufficient_funds"), "past_due")
     );
     fake.decline(None);
-    nanoclip::services::billing::renew_due(&app.pool, &renewals, end + time::Duration::hours(26))
+    nanoclip::services::billing::renew_due(&app.pool, renewals, end + time::Duration::hours(26))
         .await
         .unwrap();
     let (state, _, status) = renewal_state(first + 2).await;
@@ -1317,15 +1322,9 @@ async fn a_signed_event_for_another_session_or_amount_does_not_pay_the_order() {
 /// the order, after which the owner's « Régler » only finds an expired order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_suspended_subscription_s_renewal_stays_payable_whatever_the_reconciliation() {
-    let fake = FakeStripe::start().await;
-    let config = stripe_config(&fake);
-    let context = jobs(&config);
-    let renewals = nanoclip::services::billing::Renewals {
-        payments: Payments::from_config(&config).unwrap(),
-        public_url: config.public_url.clone(),
-    };
-    let app = spawn_app_with(config, None).await;
-    app.clock.set(time::macros::datetime!(2026-12-01 09:00 UTC));
+    let stripe = stripe_renewals().await;
+    let (app, fake, context, renewals) =
+        (&stripe.app, &stripe.fake, &stripe.context, &stripe.renewals);
     let owner = app.owner("eglise").await;
     // Unpaid past its retries: suspended.
     sqlx::query("UPDATE subscriptions SET status = 'suspended', past_due_since = $2, failed_charges = 4 WHERE organisation_id = $1")
@@ -1338,14 +1337,14 @@ async fn a_suspended_subscription_s_renewal_stays_payable_whatever_the_reconcili
     let end = time::macros::datetime!(2026-12-31 23:00 UTC);
     app.clock.set(end);
     assert_eq!(
-        nanoclip::services::billing::renew_due(&app.pool, &renewals, end)
+        nanoclip::services::billing::renew_due(&app.pool, renewals, end)
             .await
             .unwrap(),
         1
     );
     let job = nanoclip::jobs::Job::ReconcilePayments;
     app.clock.advance(time::Duration::minutes(3));
-    nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+    nanoclip::jobs::run(&app.pool, job, app.clock.now(), context)
         .await
         .unwrap();
     // Whatever the job did, a day later any session it made has expired at Stripe.
@@ -1356,7 +1355,7 @@ async fn a_suspended_subscription_s_renewal_stays_payable_whatever_the_reconcili
         }
     }
     app.clock.advance(time::Duration::days(1));
-    nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+    nanoclip::jobs::run(&app.pool, job, app.clock.now(), context)
         .await
         .unwrap();
     let state: String = sqlx::query_scalar(
@@ -1415,12 +1414,15 @@ async fn resuming_a_payment_later_sends_stripe_the_same_parameters_under_the_sam
     assert_eq!(form(&made[0]), form(&made[1]));
 }
 
-/// A renewal whose off-session charge failed is paid by hand on Stripe's page (the banner's
-/// button), and its webhook never comes (lost, or the portal was down): the reconciliation job
-/// asks Stripe about it as about a pending payment, so the subscription is paid up and active
-/// again, once, rather than staying past due and being suspended for a renewal its owner paid.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_failed_renewal_paid_by_hand_is_settled_by_the_reconciliation_when_its_webhook_is_lost() {
+/// A portal on the fake Stripe with what its renewals and jobs need, its clock on 1 December 2026.
+struct StripeRenewals {
+    fake: FakeStripe,
+    context: nanoclip::jobs::Context,
+    renewals: nanoclip::services::billing::Renewals,
+    app: TestApp,
+}
+
+async fn stripe_renewals() -> StripeRenewals {
     let fake = FakeStripe::start().await;
     let config = stripe_config(&fake);
     let context = jobs(&config);
@@ -1430,34 +1432,75 @@ async fn a_failed_renewal_paid_by_hand_is_settled_by_the_reconciliation_when_its
     };
     let app = spawn_app_with(config, None).await;
     app.clock.set(time::macros::datetime!(2026-12-01 09:00 UTC));
-    let owner = app.owner("eglise").await;
-    // A card on file, which the bank declines at the period's end.
+    StripeRenewals {
+        fake,
+        context,
+        renewals,
+        app,
+    }
+}
+
+/// A card on file for the organisation's renewals: the fake charges it, or declines it.
+async fn card_on_file(app: &TestApp, org: Uuid) {
     sqlx::query(
         "UPDATE subscriptions SET payment_customer = 'cus_banc', payment_method = 'pm_banc'
          WHERE organisation_id = $1",
     )
-    .bind(owner.org())
+    .bind(org)
     .execute(&app.pool)
     .await
     .unwrap();
-    fake.decline(Some("insufficient_funds"));
-    let end = time::macros::datetime!(2026-12-31 23:00 UTC);
-    app.clock.set(end + time::Duration::hours(1));
-    nanoclip::services::billing::renew_due(&app.pool, &renewals, app.clock.now())
+}
+
+/// The renewal of the organisation's second period: its state and its Stripe session.
+async fn second_renewal(app: &TestApp, org: Uuid) -> (String, Option<String>) {
+    sqlx::query_as(
+        "SELECT state, provider_ref FROM orders
+         WHERE organisation_id = $1 AND kind = 'renewal' AND period_number = 2",
+    )
+    .bind(org)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// The organisation's subscription status.
+async fn subscription_status(app: &TestApp, org: Uuid) -> String {
+    sqlx::query_scalar("SELECT status FROM subscriptions WHERE organisation_id = $1")
+        .bind(org)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// The period ends (1 January 2027, 00:00 in Paris) and an hour later the renewals run.
+async fn renew_at_new_year(stripe: &StripeRenewals) {
+    let app = &stripe.app;
+    app.clock
+        .set(time::macros::datetime!(2026-12-31 23:00 UTC) + time::Duration::hours(1));
+    nanoclip::services::billing::renew_due(&app.pool, &stripe.renewals, app.clock.now())
         .await
         .unwrap();
-    let renewal = |org: Uuid| {
-        let pool = app.pool.clone();
-        async move {
-            sqlx::query_as::<_, (String, String)>(
-                "SELECT o.state, s.status FROM orders o JOIN subscriptions s USING (organisation_id)
-                 WHERE o.organisation_id = $1 AND o.kind = 'renewal' AND o.period_number = 2",
-            )
-            .bind(org)
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
+}
+
+/// A renewal whose off-session charge failed is paid by hand on Stripe's page (the banner's
+/// button), and its webhook never comes (lost, or the portal was down): the reconciliation job
+/// asks Stripe about it as about a pending payment, so the subscription is paid up and active
+/// again, once, rather than staying past due and being suspended for a renewal its owner paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_renewal_paid_by_hand_is_settled_by_the_reconciliation_when_its_webhook_is_lost() {
+    let stripe = stripe_renewals().await;
+    let (app, fake) = (&stripe.app, &stripe.fake);
+    let owner = app.owner("eglise").await;
+    // A card on file, which the bank declines at the period's end.
+    card_on_file(app, owner.org()).await;
+    fake.decline(Some("insufficient_funds"));
+    renew_at_new_year(&stripe).await;
+    let renewal = |org: Uuid| async move {
+        (
+            second_renewal(app, org).await.0,
+            subscription_status(app, org).await,
+        )
     };
     assert_eq!(
         renewal(owner.org()).await,
@@ -1480,7 +1523,7 @@ async fn a_failed_renewal_paid_by_hand_is_settled_by_the_reconciliation_when_its
     let job = nanoclip::jobs::Job::ReconcilePayments;
     for _ in 0..2 {
         app.clock.advance(time::Duration::minutes(3));
-        nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+        nanoclip::jobs::run(&app.pool, job, app.clock.now(), &stripe.context)
             .await
             .unwrap();
     }
@@ -1640,32 +1683,12 @@ async fn a_settlement_storm_pays_each_order_once_and_catches_a_naive_settlement(
     let app = spawn_app().await;
     app.clock.set(time::macros::datetime!(2026-12-01 09:00 UTC));
     let now = app.clock.now();
-    let catalog = nanoclip::services::catalog::CatalogCache::default()
-        .get(&app.pool)
-        .await
-        .unwrap();
     const ORDERS: usize = 16;
     // Two organisations: the service's storm on one, the naive control's on the other.
     let mut orders_of = Vec::new();
     for _ in 0..2 {
         let owner = app.owner("reseau").await;
-        let mut orders = Vec::new();
-        for i in 0..ORDERS {
-            let order = billing::order_pack(
-                &app.pool,
-                &catalog,
-                owner.org(),
-                owner.id,
-                "pack-10",
-                // The order's idempotency key: unique across both organisations.
-                &format!("{}-{i}", owner.org().simple()),
-                billing::Provider::Test,
-                now,
-            )
-            .await
-            .unwrap();
-            orders.push(order);
-        }
+        let orders = pack_orders(&app, &owner, ORDERS, billing::Provider::Test).await;
         orders_of.push((owner.org(), orders));
     }
     let (service_org, service_orders) = &orders_of[0];
@@ -1723,26 +1746,12 @@ async fn a_settlement_storm_pays_each_order_once_and_catches_a_naive_settlement(
 /// pending one stays pending, and each can still be paid by hand through a new session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_abandoned_session_of_a_renewal_is_forgotten_and_the_renewal_stays_payable() {
-    let fake = FakeStripe::start().await;
-    let config = stripe_config(&fake);
-    let context = jobs(&config);
-    let renewals = nanoclip::services::billing::Renewals {
-        payments: Payments::from_config(&config).unwrap(),
-        public_url: config.public_url.clone(),
-    };
-    let app = spawn_app_with(config, None).await;
-    app.clock.set(time::macros::datetime!(2026-12-01 09:00 UTC));
+    let stripe = stripe_renewals().await;
+    let (app, fake) = (&stripe.app, &stripe.fake);
     // One organisation whose card is declined (a failed renewal), one with no card and
     // suspended (a pending renewal, waiting for its owner).
     let declined = app.owner("eglise").await;
-    sqlx::query(
-        "UPDATE subscriptions SET payment_customer = 'cus_banc', payment_method = 'pm_banc'
-         WHERE organisation_id = $1",
-    )
-    .bind(declined.org())
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    card_on_file(app, declined.org()).await;
     let suspended = app.owner("eglise").await;
     sqlx::query("UPDATE subscriptions SET status = 'suspended', past_due_since = $2, failed_charges = 4 WHERE organisation_id = $1")
         .bind(suspended.org())
@@ -1751,24 +1760,8 @@ async fn an_abandoned_session_of_a_renewal_is_forgotten_and_the_renewal_stays_pa
         .await
         .unwrap();
     fake.decline(Some("card_declined"));
-    app.clock
-        .set(time::macros::datetime!(2026-12-31 23:00 UTC) + time::Duration::hours(1));
-    nanoclip::services::billing::renew_due(&app.pool, &renewals, app.clock.now())
-        .await
-        .unwrap();
-    let renewal = |org: Uuid| {
-        let pool = app.pool.clone();
-        async move {
-            sqlx::query_as::<_, (String, Option<String>)>(
-                "SELECT state, provider_ref FROM orders
-                 WHERE organisation_id = $1 AND kind = 'renewal' AND period_number = 2",
-            )
-            .bind(org)
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
-    };
+    renew_at_new_year(&stripe).await;
+    let renewal = |org: Uuid| second_renewal(app, org);
     let job = nanoclip::jobs::Job::ReconcilePayments;
     for (owner, state) in [(&declined, "failed"), (&suspended, "pending")] {
         // The owner goes to Stripe's page and leaves it; a day later the session has expired.
@@ -1786,7 +1779,7 @@ async fn an_abandoned_session_of_a_renewal_is_forgotten_and_the_renewal_stays_pa
             .get_mut(&session)
             .unwrap()["status"] = json!("expired");
         app.clock.advance(time::Duration::days(1));
-        nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+        nanoclip::jobs::run(&app.pool, job, app.clock.now(), &stripe.context)
             .await
             .unwrap();
         assert_eq!(
@@ -1800,7 +1793,7 @@ async fn an_abandoned_session_of_a_renewal_is_forgotten_and_the_renewal_stays_pa
             .await
             .len();
         app.clock.advance(time::Duration::minutes(5));
-        nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+        nanoclip::jobs::run(&app.pool, job, app.clock.now(), &stripe.context)
             .await
             .unwrap();
         assert_eq!(
@@ -1826,7 +1819,7 @@ async fn an_abandoned_session_of_a_renewal_is_forgotten_and_the_renewal_stays_pa
         assert_ne!(new_session, session);
         fake.pay(&new_session);
         app.clock.advance(time::Duration::minutes(5));
-        nanoclip::jobs::run(&app.pool, job, app.clock.now(), &context)
+        nanoclip::jobs::run(&app.pool, job, app.clock.now(), &stripe.context)
             .await
             .unwrap();
         assert_eq!(renewal(owner.org()).await.0, "paid");
