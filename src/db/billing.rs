@@ -37,7 +37,13 @@ impl Order {
     /// Whether the payer may pay it on the provider's page: an open order, or a renewal whose
     /// off-session charge failed (the owner pays it by hand).
     pub fn payable(&self) -> bool {
-        self.state.is_open() || (self.kind == "renewal" && self.state == OrderState::Failed)
+        self.state.is_open() || (self.is_renewal() && self.state == OrderState::Failed)
+    }
+
+    /// A period's renewal: a debt of the subscription, which the renewals charge and retry, and
+    /// which the payment's end at the provider never ends.
+    pub fn is_renewal(&self) -> bool {
+        self.kind == "renewal"
     }
 }
 

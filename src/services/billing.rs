@@ -579,9 +579,9 @@ pub async fn expire_orders(pool: &PgPool, now: OffsetDateTime) -> Result<u64, Bi
 }
 
 /// Asks the provider how an order's payment stands and applies the answer (the return page,
-/// racing the webhook: whichever comes first settles, the other finds it done): a pending order,
-/// or a failed renewal its owner paid by hand. Returns the order's state afterwards; an
-/// unreachable provider leaves it as it was.
+/// racing the webhook: whichever comes first settles, the other finds it done), when the payer
+/// may pay it there (`Order::payable`: open, or a failed renewal paid by hand). Returns the
+/// order's state afterwards; an unreachable provider leaves it as it was.
 pub async fn refresh(
     pool: &PgPool,
     payments: &Payments,
@@ -592,7 +592,7 @@ pub async fn refresh(
     let Some(found) = order(pool, organisation, id).await? else {
         return Ok(None);
     };
-    if !may_be_paid_at_provider(&found) || found.provider != payments.name() {
+    if !found.payable() || found.provider != payments.name() {
         return Ok(Some(found));
     }
     match payments.status(&found).await {
@@ -603,13 +603,6 @@ pub async fn refresh(
         Err(error) => tracing::warn!(order = %id, %error, "payment status unknown for now"),
     }
     order(pool, organisation, id).await
-}
-
-/// Whether a payment of the order may have been made at the provider without its webhook: a
-/// pending order, or a renewal whose off-session charge failed (its owner may pay it by hand).
-fn may_be_paid_at_provider(order: &Order) -> bool {
-    order.state == OrderState::Pending
-        || (order.state == OrderState::Failed && order.kind == "renewal")
 }
 
 /// Applies the provider's answer about an order's payment; returns whether the order moved.
@@ -624,21 +617,14 @@ async fn apply_answer(
     status: PaymentStatus,
     now: OffsetDateTime,
 ) -> Result<bool, BillingError> {
-    let settled = if found.kind == "renewal" {
-        match (status, found.provider_ref.as_deref()) {
-            (PaymentStatus::Paid, _) => {
-                Some(settle(pool, found.id, Settlement::Paid, None, now).await?)
-            }
-            (PaymentStatus::Expired, Some(session)) => {
-                let mut conn = pool.acquire().await?;
-                db::billing::forget_provider_ref(&mut conn, found.id, session).await?;
-                None
-            }
-            _ => None,
+    if found.is_renewal() && status != PaymentStatus::Paid {
+        if let (PaymentStatus::Expired, Some(session)) = (&status, found.provider_ref.as_deref()) {
+            let mut conn = pool.acquire().await?;
+            db::billing::forget_provider_ref(&mut conn, found.id, session).await?;
         }
-    } else {
-        apply_status(pool, found.id, status, now).await?
-    };
+        return Ok(false);
+    }
+    let settled = apply_status(pool, found.id, status, now).await?;
     if settled == Some(OrderState::Paid) {
         remember_card(pool, payments, found.id).await;
     }
@@ -663,7 +649,7 @@ async fn apply_status(
 
 /// A failed renewal paid by hand is asked about for this many days after the renewal: past its
 /// period and its retries, its webhook or the return page settle it.
-pub const HAND_PAYMENT_DAYS: i64 = 45;
+const HAND_PAYMENT_DAYS: i64 = 45;
 
 /// Payments are asked about once they have waited this long for their webhook (and again each
 /// time they have waited this long since).
@@ -730,11 +716,12 @@ async fn reconcile_order(
     let mut found = {
         let mut conn = pool.acquire().await?;
         match db::billing::order(&mut conn, id).await? {
-            Some(o) if may_be_paid_at_provider(&o) => o,
+            // A created order has no payment at the provider yet: the query never lists one.
+            Some(o) if o.payable() => o,
             _ => return Ok(false),
         }
     };
-    if found.provider_ref.is_none() && found.kind == "renewal" {
+    if found.provider_ref.is_none() && found.is_renewal() {
         // A renewal is charged off session (its attempts are asked again by the renewals): it
         // has a Checkout Session only once its owner pays it by hand, and that session's
         // webhook names the order. Making one here would expire the order with it a day later.
@@ -756,7 +743,7 @@ async fn reconcile_order(
             found.provider_ref = Some(reference);
         }
     }
-    let status = if found.expires_at <= now && found.kind != "renewal" {
+    let status = if found.expires_at <= now && !found.is_renewal() {
         // Its time is up: the session is ended at the provider first; if the payer paid
         // meanwhile, the answer says so.
         payments.expire(&found).await?
