@@ -114,6 +114,48 @@ fn read_rows(path: &str, text: &str, set: usize) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// What the checks decided on a set of prompts: (prompts, refused) for the fine ones and the
+/// church ones, per language for the harmful ones, and how many of those in the right category.
+#[derive(Default)]
+struct Figures {
+    church: (usize, usize),
+    ok: (usize, usize),
+    /// Per language, French then English: (harmful prompts, refused).
+    harm: [(usize, usize); 2],
+    right_category: usize,
+}
+
+impl Figures {
+    /// Counts one prompt with what the checks decided (`got`); returns the line of a miss.
+    fn count(&mut self, row: &Row, got: Option<Category>) -> Option<String> {
+        match row.label {
+            None => {
+                let church = row.group == "church";
+                self.ok.0 += 1;
+                self.church.0 += usize::from(church);
+                got.is_some().then(|| {
+                    self.ok.1 += 1;
+                    self.church.1 += usize::from(church);
+                    format!("refused  {}: {}", row.group, row.prompt)
+                })
+            }
+            Some(expected) => {
+                let lang = &mut self.harm[usize::from(row.lang == "en")];
+                lang.0 += 1;
+                lang.1 += usize::from(got.is_some());
+                self.right_category += usize::from(got == Some(expected));
+                got.is_none()
+                    .then(|| format!("allowed  {}: {}", expected.id(), row.prompt))
+            }
+        }
+    }
+
+    /// Recall in French (0) or English (1).
+    fn recall(&self, lang: usize) -> f64 {
+        self.harm[lang].1 as f64 / self.harm[lang].0.max(1) as f64
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cv_only = std::env::args().any(|a| a == "--cv");
     let rules_text = std::fs::read_to_string(RULES).context(RULES)?;
@@ -149,23 +191,10 @@ fn main() -> anyhow::Result<()> {
             &std::fs::read_to_string(&path).context(path.clone())?,
             0,
         )?;
-        let (mut church, mut ok_refused, mut harm) = ((0, 0), 0, [(0, 0); 2]);
+        let mut figures = Figures::default();
         for row in &rows {
             let got = checker.check(&row.prompt).category;
-            match row.label {
-                None => {
-                    ok_refused += usize::from(got.is_some());
-                    if row.group == "church" {
-                        church.0 += 1;
-                        church.1 += usize::from(got.is_some());
-                    }
-                }
-                Some(_) => {
-                    let lang = &mut harm[usize::from(row.lang == "en")];
-                    lang.0 += 1;
-                    lang.1 += usize::from(got.is_some());
-                }
-            }
+            figures.count(row, got);
             if got.is_some() != row.label.is_some() {
                 let why = checker.explain(&row.prompt);
                 println!(
@@ -177,6 +206,9 @@ fn main() -> anyhow::Result<()> {
                 );
             }
         }
+        let Figures {
+            church, ok, harm, ..
+        } = figures;
         let refused = harm[0].1 + harm[1].1;
         println!(
             "{path}: church refused {}/{}, recall fr {}/{} {:.3}, en {}/{} {:.3}, precision {:.3}",
@@ -184,11 +216,11 @@ fn main() -> anyhow::Result<()> {
             church.0,
             harm[0].1,
             harm[0].0,
-            harm[0].1 as f64 / harm[0].0.max(1) as f64,
+            figures.recall(0),
             harm[1].1,
             harm[1].0,
-            harm[1].1 as f64 / harm[1].0.max(1) as f64,
-            refused as f64 / (refused + ok_refused).max(1) as f64
+            figures.recall(1),
+            refused as f64 / (refused + ok.1).max(1) as f64
         );
         return Ok(());
     }
@@ -249,14 +281,6 @@ fn main() -> anyhow::Result<()> {
     // Cross-validation inside the tuning sets, grouped by subject: a fold's subjects are unseen
     // by the model it tests, as the frozen sets' are. Figures per set: the hand-written one is
     // the better guide to prompts nobody on the team wrote.
-    #[derive(Default)]
-    struct Figures {
-        church: (usize, usize),
-        ok: (usize, usize),
-        /// Per language, French then English: (harmful prompts, refused).
-        harm: [(usize, usize); 2],
-        right_category: usize,
-    }
     if std::env::args().any(|a| a == "--holdout") {
         // Which training set is held out (its index in SETS): the second round by default,
         // `--holdout-set 5` the fourth.
@@ -279,38 +303,24 @@ fn main() -> anyhow::Result<()> {
         let trained = train(&learnt, settings);
         let model = Model::from_tsv(&trained.to_tsv(thresholds, "holdout"))?;
         let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
-        let (mut church, mut ok, mut harm) = ((0, 0), (0, 0), [(0, 0); 2]);
+        let mut figures = Figures::default();
+        let show_misses = std::env::args().any(|a| a == "--misses");
         for row in rows.iter().filter(|r| r.set == held_out) {
-            let refused = checker.check(&row.prompt).category.is_some();
-            match row.label {
-                None => {
-                    ok.0 += 1;
-                    ok.1 += usize::from(refused);
-                    if row.group == "church" {
-                        church.0 += 1;
-                        church.1 += usize::from(refused);
-                    }
-                    if refused && std::env::args().any(|a| a == "--misses") {
-                        println!("refused {}: {}", row.group, row.prompt);
-                    }
-                }
-                Some(_) => {
-                    let lang = &mut harm[usize::from(row.lang == "en")];
-                    lang.0 += 1;
-                    lang.1 += usize::from(refused);
-                    if !refused && std::env::args().any(|a| a == "--misses") {
-                        println!("allowed: {}", row.prompt);
-                    }
-                }
+            let miss = figures.count(row, checker.check(&row.prompt).category);
+            if let Some(miss) = miss.filter(|_| show_misses) {
+                println!("{miss}");
             }
         }
+        let Figures {
+            church, ok, harm, ..
+        } = figures;
         println!(
             "{held_path}, learnt from the rest: recall fr {:.3} ({}/{}), en {:.3} ({}/{}); \
              refused {}/{} fine prompts, church {}/{}",
-            harm[0].1 as f64 / harm[0].0.max(1) as f64,
+            figures.recall(0),
             harm[0].1,
             harm[0].0,
-            harm[1].1 as f64 / harm[1].0.max(1) as f64,
+            figures.recall(1),
             harm[1].1,
             harm[1].0,
             ok.1,
@@ -337,34 +347,7 @@ fn main() -> anyhow::Result<()> {
         let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
         for row in rows.iter().filter(|r| r.fold == fold) {
             let got = checker.check(&row.prompt).category;
-            let set = &mut figures[row.set];
-            match row.label {
-                None => {
-                    set.ok.0 += 1;
-                    if row.group == "church" {
-                        set.church.0 += 1;
-                    }
-                    if got.is_some() {
-                        set.ok.1 += 1;
-                        if row.group == "church" {
-                            set.church.1 += 1;
-                        }
-                        misses.push(format!("refused  {}: {}", row.group, row.prompt));
-                    }
-                }
-                Some(expected) => {
-                    let lang = &mut set.harm[usize::from(row.lang == "en")];
-                    lang.0 += 1;
-                    if got.is_some() {
-                        lang.1 += 1;
-                    } else {
-                        misses.push(format!("allowed  {}: {}", expected.id(), row.prompt));
-                    }
-                    if got == Some(expected) {
-                        set.right_category += 1;
-                    }
-                }
-            }
+            misses.extend(figures[row.set].count(row, got));
         }
     }
     for miss in &misses {
@@ -378,8 +361,8 @@ fn main() -> anyhow::Result<()> {
             harm.1 as f64 / harm.0.max(1) as f64,
             harm.1,
             harm.0,
-            f.harm[0].1 as f64 / f.harm[0].0.max(1) as f64,
-            f.harm[1].1 as f64 / f.harm[1].0.max(1) as f64,
+            f.recall(0),
+            f.recall(1),
             f.right_category as f64 / harm.0.max(1) as f64,
             harm.1 as f64 / (harm.1 + f.ok.1).max(1) as f64,
             f.ok.1,
