@@ -612,6 +612,41 @@ pub async fn claim_attempt(
     Ok(done.rows_affected() == 1)
 }
 
+/// Records that the owner is starting to pay the order on the provider's page (before the
+/// provider is asked for its session).
+pub async fn mark_hand_payment(
+    conn: &mut PgConnection,
+    order: Uuid,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE orders SET hand_payment_at = $2 WHERE id = $1",
+        order,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether the order may be being paid on the provider's page: it has a session, or a session
+/// was being made for it after `since`.
+pub async fn paid_by_hand_since(
+    conn: &mut PgConnection,
+    order: Uuid,
+    since: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    let found = sqlx::query_scalar!(
+        r#"SELECT (provider_ref IS NOT NULL OR coalesce(hand_payment_at > $2, false)) AS "by_hand!"
+           FROM orders WHERE id = $1"#,
+        order,
+        since
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.unwrap_or(false))
+}
+
 /// How many charges of the order were attempted, and whether one is still unanswered.
 pub async fn attempts(conn: &mut PgConnection, order: Uuid) -> sqlx::Result<(i32, bool)> {
     let row = sqlx::query!(

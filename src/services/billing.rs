@@ -63,6 +63,9 @@ pub enum BillingError {
     UnknownOrder,
     #[error("the order is not open for payment")]
     NotPayable,
+    /// A renewal's off-session charge is under way: paying it by hand now could pay it twice.
+    #[error("a charge of the order is under way")]
+    ChargeInProgress,
     #[error("the order cannot be refunded: {0:?}")]
     NotRefundable(NotRefundable),
     /// Staff have suspended the organisation: no purchase, no plan change.
@@ -209,27 +212,11 @@ pub async fn begin_payment(
     order: Uuid,
     now: OffsetDateTime,
 ) -> Result<String, BillingError> {
-    let (found, payer) = {
-        let mut conn = pool.acquire().await?;
-        let found = db::billing::order(&mut conn, order)
-            .await?
-            .filter(|o| o.organisation_id == organisation);
-        let Some(found) = found else {
-            return Err(BillingError::UnknownOrder);
+    let (found, payer) =
+        match in_transaction!(pool, |tx| open_payment(tx, organisation, order, now))? {
+            Opening::Pay(found, payer) => (*found, payer),
+            Opening::Done(page) => return Ok(page),
         };
-        match found.state {
-            OrderState::Created => {
-                db::billing::move_order(&mut conn, order, OrderState::Pending, None, now).await?;
-            }
-            OrderState::Pending => {}
-            // A renewal whose off-session charge failed is paid on the provider's page.
-            OrderState::Failed if found.payable() => {}
-            // Paid already (a double submit after the payment): the result page.
-            _ => return Ok(format!("/achats/retour/{order}")),
-        }
-        let (_, email) = db::billing::buyer(&mut conn, organisation).await?;
-        (found, email)
-    };
     // No connection is held while the provider answers.
     let checkout = payments
         .checkout(&found, &payer, &return_urls(public_url, order))
@@ -239,6 +226,54 @@ pub async fn begin_payment(
         db::billing::set_provider_ref(&mut conn, order, reference).await?;
     }
     Ok(checkout.url)
+}
+
+/// What `open_payment` found: the order to pay and its payer's e-mail, or the page to show.
+enum Opening {
+    Pay(Box<Order>, String),
+    Done(String),
+}
+
+/// `begin_payment`'s checks and marks, in one transaction. A renewal is a debt the renewals
+/// also charge off session: under the subscription's lock (as a charge attempt is claimed), it
+/// is refused while an attempt is unanswered, and marked as paid by hand before its session is
+/// made, so that no attempt is claimed while the owner may pay it on the provider's page.
+async fn open_payment(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    order: Uuid,
+    now: OffsetDateTime,
+) -> Result<Opening, BillingError> {
+    let found = db::billing::order(conn, order)
+        .await?
+        .filter(|o| o.organisation_id == organisation);
+    let Some(found) = found else {
+        return Err(BillingError::UnknownOrder);
+    };
+    if found.is_renewal() {
+        db::credits::lock_subscription(conn, organisation).await?;
+        if db::billing::attempts(conn, order).await?.1 {
+            return Err(BillingError::ChargeInProgress);
+        }
+    }
+    let Some(found) = db::billing::lock_order(conn, order).await? else {
+        return Err(BillingError::UnknownOrder);
+    };
+    match found.state {
+        OrderState::Created => {
+            db::billing::move_order(conn, order, OrderState::Pending, None, now).await?;
+        }
+        OrderState::Pending => {}
+        // A renewal whose off-session charge failed is paid on the provider's page.
+        OrderState::Failed if found.payable() => {}
+        // Paid already (a double submit after the payment): the result page.
+        _ => return Ok(Opening::Done(format!("/achats/retour/{order}"))),
+    }
+    if found.is_renewal() {
+        db::billing::mark_hand_payment(conn, order, now).await?;
+    }
+    let (_, email) = db::billing::buyer(conn, organisation).await?;
+    Ok(Opening::Pay(Box::new(found), email))
 }
 
 /// Where the provider sends the payer back: the result page, which asks the provider again.
@@ -1125,6 +1160,10 @@ struct Claim {
     key: String,
 }
 
+/// How long a session may take to be made once a hand payment is marked (the provider's call,
+/// with its retries): past this, a mark without a session is one whose payer never got the page.
+const SESSION_BEING_MADE: Duration = Duration::minutes(15);
+
 /// An attempt left unanswered this long is asked again (its runner stopped).
 const STALE_ATTEMPT: Duration = Duration::minutes(10);
 
@@ -1381,6 +1420,11 @@ async fn claim(
     if open || !found.payable() {
         return Ok(None);
     }
+    // The owner may be paying it on the provider's page (or has paid there, its webhook still to
+    // come): no charge until the reconciliation has settled or forgotten that session.
+    if db::billing::paid_by_hand_since(conn, order, now - SESSION_BEING_MADE).await? {
+        return Ok(None);
+    }
     let number = count + 1;
     let key = format!("{}:{number}", found.idempotency_key);
     if !db::billing::claim_attempt(conn, order, number, &key, now).await? {
@@ -1531,14 +1575,20 @@ async fn claim_retry(
     if db::admin::suspended(conn, organisation).await? == Some(true) {
         return Ok(None);
     }
-    db::billing::clear_retry(conn, organisation).await?;
     let Some(order) =
         db::billing::latest_order_of_kind(conn, organisation, "renewal", Some(sub.period_number))
             .await?
     else {
+        db::billing::clear_retry(conn, organisation).await?;
         return Ok(None);
     };
-    claim(conn, order, now).await
+    // Not claimed (a charge still unanswered, or the owner paying by hand): the retry stays due,
+    // and is asked again at the next run.
+    let claimed = claim(conn, order, now).await?;
+    if claimed.is_some() {
+        db::billing::clear_retry(conn, organisation).await?;
+    }
+    Ok(claimed)
 }
 
 /// Asks the provider again about attempts whose runner stopped before the answer.

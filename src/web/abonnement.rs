@@ -154,6 +154,7 @@ pub async fn page(
         notice: match query.info.as_deref() {
             Some("programme") => Some("scheduled"),
             Some("annule") => Some("cancelled"),
+            Some("prelevement") => Some("charging"),
             _ => None,
         },
         status: subscription.status,
@@ -261,6 +262,10 @@ pub async fn pay(state: web::Data<AppState>, owner: Owner) -> Result<HttpRespons
     {
         Ok(next) => Ok(super::see_other(&next)),
         Err(billing::BillingError::NotPayable) => Ok(super::see_other("/abonnement")),
+        // The card is being charged off session: paying by hand now could pay the renewal twice.
+        Err(billing::BillingError::ChargeInProgress) => {
+            Ok(super::see_other("/abonnement?info=prelevement"))
+        }
         Err(e) => Err(fault(e)),
     }
 }

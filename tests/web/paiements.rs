@@ -263,6 +263,16 @@ impl FakeStripe {
         fake.intents.insert(intent, paid);
     }
 
+    /// How many times money was taken: each succeeded payment, a session paid on Stripe's page
+    /// or a card charged off session.
+    fn money_taken(&self) -> usize {
+        let fake = self.state.lock().unwrap();
+        fake.intents
+            .values()
+            .filter(|intent| intent["status"] == "succeeded")
+            .count()
+    }
+
     fn fail_next(&self, calls: usize) {
         self.state.lock().unwrap().failures = calls;
     }
@@ -1550,6 +1560,151 @@ async fn a_failed_renewal_paid_by_hand_is_settled_by_the_reconciliation_when_its
     assert!(
         method.as_deref().is_some_and(|m| m != "pm_banc"),
         "{method:?}"
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// The owner of a past-due subscription opens Stripe's page to pay the failed renewal by hand,
+/// and the retry comes due while that page is open, then again after the owner paid but before
+/// Stripe's webhook arrived. The card is charged once: the retry waits for the session that may
+/// still pay (or has paid) the renewal, and the reconciliation settles it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renewal_being_paid_by_hand_is_not_charged_again_by_its_retry() {
+    let stripe = stripe_renewals().await;
+    let (app, fake) = (&stripe.app, &stripe.fake);
+    let owner = app.owner("eglise").await;
+    card_on_file(app, owner.org()).await;
+    fake.decline(Some("insufficient_funds"));
+    renew_at_new_year(&stripe).await;
+    assert_eq!(second_renewal(app, owner.org()).await.0, "failed");
+    // The owner opens Stripe's page from the banner; meanwhile the bank would accept the card.
+    let browser = app.sign_in_again(&owner).await;
+    let response = browser
+        .submit("/abonnement", "/abonnement/reglement", &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    let to = response.headers()["location"].to_str().unwrap().to_owned();
+    let session = to.rsplit('/').next().unwrap().to_owned();
+    fake.decline(None);
+    // The first retry's time (a day after the failure) comes while the page is open.
+    let renew = || async {
+        nanoclip::services::billing::renew_due(&app.pool, &stripe.renewals, app.clock.now())
+            .await
+            .unwrap();
+    };
+    app.clock
+        .advance(time::Duration::days(1) + time::Duration::hours(1));
+    renew().await;
+    // The owner pays; the second retry's time comes before any webhook.
+    fake.pay(&session);
+    app.clock.advance(time::Duration::days(2));
+    renew().await;
+    let job = nanoclip::jobs::Job::ReconcilePayments;
+    nanoclip::jobs::run(&app.pool, job, app.clock.now(), &stripe.context)
+        .await
+        .unwrap();
+    renew().await;
+    assert_eq!(
+        fake.money_taken(),
+        1,
+        "the renewal was paid on Stripe's page and charged off session as well"
+    );
+    assert_eq!(
+        (
+            second_renewal(app, owner.org()).await.0,
+            subscription_status(app, owner.org()).await
+        ),
+        ("paid".to_owned(), "active".to_owned())
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// The other way round: while a retry's off-session charge is under way, the owner's « Régler »
+/// makes no session and says why; and a session being made (marked, its reference not saved
+/// yet) keeps the retry from charging until it may have been made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renewal_being_charged_is_not_paid_by_hand_meanwhile() {
+    let stripe = stripe_renewals().await;
+    let (app, fake) = (&stripe.app, &stripe.fake);
+    let owner = app.owner("eglise").await;
+    card_on_file(app, owner.org()).await;
+    fake.decline(Some("card_declined"));
+    renew_at_new_year(&stripe).await;
+    let order: Uuid = sqlx::query_scalar(
+        "SELECT id FROM orders WHERE organisation_id = $1 AND kind = 'renewal' AND period_number = 2",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    // A runner has claimed the retry's attempt and waits for the bank.
+    sqlx::query(
+        "INSERT INTO charge_attempts (order_id, number, idempotency_key, started_at)
+         VALUES ($1, 2, 'essai:2', $2)",
+    )
+    .bind(order)
+    .bind(app.clock.now())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let browser = app.sign_in_again(&owner).await;
+    let response = browser
+        .submit("/abonnement", "/abonnement/reglement", &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "/abonnement?info=prelevement"
+    );
+    let page = browser
+        .get("/abonnement?info=prelevement")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Nous sommes en train de prélever votre carte"),
+        "{page}"
+    );
+    assert!(
+        fake.requests("POST", "/v1/checkout/sessions")
+            .await
+            .is_empty()
+    );
+    assert_eq!(second_renewal(app, owner.org()).await.1, None);
+    // The bank answered; a session is being made at the retry's time: no charge yet.
+    sqlx::query("UPDATE charge_attempts SET answered_at = $2, outcome = 'card_declined' WHERE order_id = $1")
+        .bind(order)
+        .bind(app.clock.now())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    fake.decline(None);
+    app.clock
+        .advance(time::Duration::days(1) + time::Duration::hours(1));
+    sqlx::query("UPDATE orders SET hand_payment_at = $2 WHERE id = $1")
+        .bind(order)
+        .bind(app.clock.now() - time::Duration::minutes(1))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let renew = || async {
+        nanoclip::services::billing::renew_due(&app.pool, &stripe.renewals, app.clock.now())
+            .await
+            .unwrap();
+    };
+    renew().await;
+    assert_eq!(fake.money_taken(), 0);
+    // No session came of it (its payer never got the page): the retry charges afterwards.
+    app.clock.advance(time::Duration::minutes(20));
+    renew().await;
+    assert_eq!(fake.money_taken(), 1);
+    assert_eq!(
+        (
+            second_renewal(app, owner.org()).await.0,
+            subscription_status(app, owner.org()).await
+        ),
+        ("paid".to_owned(), "active".to_owned())
     );
     assert_ledger_clean(&app.pool).await;
 }
