@@ -631,7 +631,7 @@ pub async fn mark_hand_payment(
 
 /// Whether the order may be being paid on the provider's page: it has a session, or a session
 /// was being made for it after `since`.
-pub async fn paid_by_hand_since(
+pub async fn has_hand_session(
     conn: &mut PgConnection,
     order: Uuid,
     since: OffsetDateTime,
@@ -645,6 +645,23 @@ pub async fn paid_by_hand_since(
     .fetch_optional(conn)
     .await?;
     Ok(found.unwrap_or(false))
+}
+
+/// Whether a charge of the period's renewal is under way (an attempt still unanswered).
+pub async fn renewal_charging(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    period: i32,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM charge_attempts a JOIN orders o ON o.id = a.order_id
+                          WHERE o.organisation_id = $1 AND o.kind = 'renewal' AND o.period_number = $2
+                            AND a.answered_at IS NULL) AS "charging!""#,
+        organisation,
+        period
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// How many charges of the order were attempted, and whether one is still unanswered.
@@ -776,6 +793,22 @@ pub async fn clear_retry(conn: &mut PgConnection, organisation: Uuid) -> sqlx::R
     sqlx::query!(
         "UPDATE subscriptions SET next_retry_at = NULL WHERE organisation_id = $1",
         organisation
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves the subscription's next retry to `at` (a retry that could not charge now).
+pub async fn postpone_retry(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    at: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE subscriptions SET next_retry_at = $2 WHERE organisation_id = $1",
+        organisation,
+        at
     )
     .execute(conn)
     .await?;

@@ -299,6 +299,8 @@ pub struct Event<'a> {
     pub id: &'a str,
     pub provider: &'a str,
     pub kind: &'a str,
+    /// The Checkout Session the event is about (session events).
+    pub session: Option<&'a str>,
 }
 
 /// What a provider's event says it paid: its Checkout Session (for session events), amount in
@@ -375,6 +377,20 @@ async fn settle_in(
     if let Some(e) = event
         && !db::billing::record_event(conn, e.id, e.provider, e.kind, Some(order), now).await?
     {
+        return Ok(Some(current.state));
+    }
+    // A renewal is a debt of the subscription: its session ending unpaid (expired, or its delayed
+    // payment failed) does not end it. That session is forgotten (as the reconciliation does),
+    // so that the retries may charge the card again.
+    if let Some(e) = event
+        && current.is_renewal()
+        && !matches!(settlement, Settlement::Paid)
+    {
+        if let (Some(ended), Some(known)) = (e.session, current.provider_ref.as_deref())
+            && ended == known
+        {
+            db::billing::forget_provider_ref(conn, order, known).await?;
+        }
         return Ok(Some(current.state));
     }
     let (next, failure) = match settlement {
@@ -653,7 +669,11 @@ async fn apply_answer(
     now: OffsetDateTime,
 ) -> Result<bool, BillingError> {
     if found.is_renewal() && status != PaymentStatus::Paid {
-        if let (PaymentStatus::Expired, Some(session)) = (&status, found.provider_ref.as_deref()) {
+        // A session that ended unpaid (expired, or its delayed payment failed) is forgotten: the
+        // retries may charge the card again, and paying by hand makes a new session.
+        if let (PaymentStatus::Expired | PaymentStatus::Failed(_), Some(session)) =
+            (&status, found.provider_ref.as_deref())
+        {
             let mut conn = pool.acquire().await?;
             db::billing::forget_provider_ref(&mut conn, found.id, session).await?;
         }
@@ -1421,8 +1441,9 @@ async fn claim(
         return Ok(None);
     }
     // The owner may be paying it on the provider's page (or has paid there, its webhook still to
-    // come): no charge until the reconciliation has settled or forgotten that session.
-    if db::billing::paid_by_hand_since(conn, order, now - SESSION_BEING_MADE).await? {
+    // come): no charge until that session is settled, or forgotten once it ended unpaid (its
+    // webhook, the return page or the reconciliation).
+    if db::billing::has_hand_session(conn, order, now - SESSION_BEING_MADE).await? {
         return Ok(None);
     }
     let number = count + 1;
@@ -1575,21 +1596,33 @@ async fn claim_retry(
     if db::admin::suspended(conn, organisation).await? == Some(true) {
         return Ok(None);
     }
-    let Some(order) =
+    let order =
         db::billing::latest_order_of_kind(conn, organisation, "renewal", Some(sub.period_number))
+            .await?;
+    let payable = match order {
+        Some(order) => db::billing::order(conn, order)
             .await?
-    else {
+            .is_some_and(|found| found.payable()),
+        None => false,
+    };
+    let (Some(order), true) = (order, payable) else {
+        // Nothing left to charge: the schedule ends.
         db::billing::clear_retry(conn, organisation).await?;
         return Ok(None);
     };
-    // Not claimed (a charge still unanswered, or the owner paying by hand): the retry stays due,
-    // and is asked again at the next run.
     let claimed = claim(conn, order, now).await?;
     if claimed.is_some() {
         db::billing::clear_retry(conn, organisation).await?;
+    } else {
+        // A charge still unanswered, or the owner paying by hand: asked again in a while (not at
+        // every run, ahead of the other subscriptions' retries).
+        db::billing::postpone_retry(conn, organisation, now + RETRY_BLOCKED).await?;
     }
     Ok(claimed)
 }
+
+/// How long a retry waits when it cannot charge yet (an unanswered charge, a hand payment).
+const RETRY_BLOCKED: Duration = Duration::hours(1);
 
 /// Asks the provider again about attempts whose runner stopped before the answer.
 async fn resume_stale_attempts(
@@ -1610,6 +1643,16 @@ async fn resume_stale_attempts(
         charge_and_apply(pool, renewals, &claim, now).await?;
     }
     Ok(())
+}
+
+/// Whether the card is being charged for the subscription's current renewal (the unpaid banner
+/// then says so, and offers no hand payment).
+pub async fn renewal_charging(
+    pool: &PgPool,
+    sub: &db::credits::Subscription,
+) -> Result<bool, BillingError> {
+    let mut conn = pool.acquire().await?;
+    Ok(db::billing::renewal_charging(&mut conn, sub.organisation_id, sub.period_number).await?)
 }
 
 /// Starts paying the current period's renewal by hand (past due or suspended): where to send

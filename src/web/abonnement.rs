@@ -48,22 +48,30 @@ pub(crate) struct Arrears {
     pub since: Option<time::Date>,
     /// The day of the next try (past due).
     pub next_try: Option<time::Date>,
+    /// A charge of the card is under way: nothing to pay by hand meanwhile.
+    pub charging: bool,
 }
 
 impl Arrears {
-    pub(crate) fn of(sub: &crate::db::credits::Subscription) -> Option<Self> {
+    /// The unpaid renewal of the subscription, if any (one query more only then).
+    pub(crate) async fn of(
+        pool: &sqlx::PgPool,
+        sub: &crate::db::credits::Subscription,
+    ) -> Result<Option<Self>, PageError> {
         let suspended = match sub.status {
             SubscriptionStatus::PastDue => false,
             SubscriptionStatus::Suspended => true,
-            SubscriptionStatus::Active | SubscriptionStatus::Unpaid => return None,
+            SubscriptionStatus::Active | SubscriptionStatus::Unpaid => return Ok(None),
         };
+        let charging = billing::renewal_charging(pool, sub).await.map_err(fault)?;
         let day = |at: time::OffsetDateTime| crate::domain::format::paris(at).date();
-        Some(Self {
+        Ok(Some(Self {
             suspended,
             amount: sub.next_price,
             since: sub.past_due_since.map(day),
             next_try: sub.next_retry_at.map(day),
-        })
+            charging,
+        }))
     }
 }
 
@@ -154,12 +162,11 @@ pub async fn page(
         notice: match query.info.as_deref() {
             Some("programme") => Some("scheduled"),
             Some("annule") => Some("cancelled"),
-            Some("prelevement") => Some("charging"),
             _ => None,
         },
         status: subscription.status,
         next_price: subscription.next_price,
-        arrears: Arrears::of(&subscription),
+        arrears: Arrears::of(&state.pool, &subscription).await?,
     };
     Ok(super::html(200, page.render()?))
 }
@@ -262,10 +269,9 @@ pub async fn pay(state: web::Data<AppState>, owner: Owner) -> Result<HttpRespons
     {
         Ok(next) => Ok(super::see_other(&next)),
         Err(billing::BillingError::NotPayable) => Ok(super::see_other("/abonnement")),
-        // The card is being charged off session: paying by hand now could pay the renewal twice.
-        Err(billing::BillingError::ChargeInProgress) => {
-            Ok(super::see_other("/abonnement?info=prelevement"))
-        }
+        // The card is being charged off session: paying by hand now could pay the renewal twice
+        // (the page's banner says so).
+        Err(billing::BillingError::ChargeInProgress) => Ok(super::see_other("/abonnement")),
         Err(e) => Err(fault(e)),
     }
 }

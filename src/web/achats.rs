@@ -24,8 +24,8 @@ pub(crate) fn fault(error: BillingError) -> PageError {
     match error {
         BillingError::UnknownPack | BillingError::UnknownOrder => PageError::NotFound,
         BillingError::NotPayable | BillingError::NotRefundable(_) => PageError::BadRequest,
-        // Only renewals are charged off session; `/abonnement` explains it and asks to come back.
-        BillingError::ChargeInProgress => PageError::TooManyRequests(60),
+        // Only renewals are charged off session (`/abonnement` answers it with its banner).
+        BillingError::ChargeInProgress => PageError::BadRequest,
         // Handlers answer it with `suspended`'s page; a bare 403 elsewhere.
         BillingError::Suspended => PageError::Forbidden,
         // The provider could not start the payment: the order stays pending, and the same form

@@ -214,10 +214,10 @@ pub async fn page(
     });
     let since = overview.subscription.as_ref().map(|s| s.anchor_date);
     let chart = chart(&overview, since);
-    let arrears = overview
-        .subscription
-        .as_ref()
-        .and_then(super::abonnement::Arrears::of);
+    let arrears = match overview.subscription.as_ref() {
+        Some(sub) => super::abonnement::Arrears::of(&state.pool, sub).await?,
+        None => None,
+    };
     let body = DashboardPage {
         layout,
         user,

@@ -79,6 +79,7 @@ pub async fn payment(
         id,
         provider: "stripe",
         kind,
+        session: claimed.session,
     };
     match billing::settle(
         &state.pool,

@@ -300,6 +300,7 @@ async fn one_event_delivered_many_times_in_any_order_pays_once_and_numbers_have_
         id,
         provider: "test",
         kind: "checkout.session.completed",
+        session: None,
     };
     let storm: Vec<_> = (0..10)
         .map(|_| {

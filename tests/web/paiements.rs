@@ -1652,20 +1652,13 @@ async fn a_renewal_being_charged_is_not_paid_by_hand_meanwhile() {
         .submit("/abonnement", "/abonnement/reglement", &[])
         .await;
     assert_eq!(response.status(), 303);
-    assert_eq!(
-        response.headers()["location"],
-        "/abonnement?info=prelevement"
-    );
-    let page = browser
-        .get("/abonnement?info=prelevement")
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        page.contains("Nous sommes en train de prélever votre carte"),
-        "{page}"
-    );
+    assert_eq!(response.headers()["location"], "/abonnement");
+    // The banner says the card is being charged, and offers no « Régler » meanwhile.
+    for path in ["/abonnement", "/tableau-de-bord"] {
+        let page = browser.get(path).await.text().await.unwrap();
+        assert!(page.contains("Nous débitons votre carte"), "{path}: {page}");
+        assert!(!page.contains("/abonnement/reglement"), "{path}: {page}");
+    }
     assert!(
         fake.requests("POST", "/v1/checkout/sessions")
             .await
@@ -1673,7 +1666,7 @@ async fn a_renewal_being_charged_is_not_paid_by_hand_meanwhile() {
     );
     assert_eq!(second_renewal(app, owner.org()).await.1, None);
     // The bank answered; a session is being made at the retry's time: no charge yet.
-    sqlx::query("UPDATE charge_attempts SET answered_at = $2, outcome = 'card_declined' WHERE order_id = $1")
+    sqlx::query("UPDATE charge_attempts SET answered_at = $2, outcome = 'card_declined' WHERE order_id = $1 AND number = 2")
         .bind(order)
         .bind(app.clock.now())
         .execute(&app.pool)
@@ -1695,8 +1688,12 @@ async fn a_renewal_being_charged_is_not_paid_by_hand_meanwhile() {
     };
     renew().await;
     assert_eq!(fake.money_taken(), 0);
-    // No session came of it (its payer never got the page): the retry charges afterwards.
-    app.clock.advance(time::Duration::minutes(20));
+    // No session came of it (its payer never got the page): the retry, put off by an hour,
+    // charges then.
+    app.clock.advance(time::Duration::minutes(30));
+    renew().await;
+    assert_eq!(fake.money_taken(), 0);
+    app.clock.advance(time::Duration::minutes(31));
     renew().await;
     assert_eq!(fake.money_taken(), 1);
     assert_eq!(
@@ -1706,6 +1703,89 @@ async fn a_renewal_being_charged_is_not_paid_by_hand_meanwhile() {
         ),
         ("paid".to_owned(), "active".to_owned())
     );
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// A renewal that is owed while the subscription is suspended (its period rolled after the
+/// last retry failed) is paid by hand; its owner leaves Stripe's page and Stripe's
+/// `checkout.session.expired` arrives a day later. The renewal stays owed and payable: the
+/// session is forgotten, and « Régler » makes a new one (the renewal used to expire with it,
+/// leaving a suspended subscription that nothing could pay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renewal_whose_session_expires_by_webhook_stays_payable() {
+    let stripe = stripe_renewals().await;
+    let (app, fake) = (&stripe.app, &stripe.fake);
+    let owner = app.owner("eglise").await;
+    card_on_file(app, owner.org()).await;
+    fake.decline(Some("card_declined"));
+    renew_at_new_year(&stripe).await;
+    let renewals = &stripe.renewals;
+    // An hour after each retry is due (the first failure was at 1 January, 01:00 in Paris).
+    let renew = |days: i64| async move {
+        let at = time::macros::datetime!(2027-01-01 01:00 +01:00) + time::Duration::days(days);
+        app.clock.set(at + time::Duration::hours(1));
+        nanoclip::services::billing::renew_due(&app.pool, renewals, app.clock.now())
+            .await
+            .unwrap();
+    };
+    for days in [1, 3, 7] {
+        renew(days).await;
+    }
+    assert_eq!(subscription_status(app, owner.org()).await, "suspended");
+    // The next period starts on 1 February: its renewal is owed, not charged (suspended).
+    renew(31).await;
+    let third = || async {
+        sqlx::query_as::<_, (Uuid, String, Option<String>, i64)>(
+            "SELECT id, state, provider_ref, amount_cents FROM orders
+             WHERE organisation_id = $1 AND kind = 'renewal' AND period_number = 3",
+        )
+        .bind(owner.org())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(third().await.1, "pending");
+    let pay = || async {
+        let browser = app.sign_in_again(&owner).await;
+        let response = browser
+            .submit("/abonnement", "/abonnement/reglement", &[])
+            .await;
+        assert_eq!(response.status(), 303);
+        response.headers()["location"].to_str().unwrap().to_owned()
+    };
+    let first = pay().await;
+    let (order, _, session, amount) = third().await;
+    let session = session.expect("the order's session");
+    assert!(first.ends_with(&session), "{first}");
+    // The owner leaves; a day later Stripe says the session expired.
+    app.clock.advance(time::Duration::days(1));
+    let expired = recorded("checkout.session.expired", order, &session, amount);
+    assert_eq!(deliver(app, &expired).await, 200);
+    let (_, state, forgotten, _) = third().await;
+    assert_eq!((state.as_str(), forgotten), ("pending", None));
+    // « Régler » again (Stripe has forgotten the order's idempotency key after 24 hours): a new
+    // session for the same renewal, which pays it.
+    fake.state
+        .lock()
+        .unwrap()
+        .by_key
+        .retain(|_, id| *id != session);
+    let second = pay().await;
+    assert!(
+        second.starts_with("https://checkout.stripe.test/"),
+        "{second}"
+    );
+    assert!(!second.ends_with(&session), "{second}");
+    let new_session = second.rsplit('/').next().unwrap().to_owned();
+    fake.pay(&new_session);
+    let job = nanoclip::jobs::Job::ReconcilePayments;
+    app.clock.advance(time::Duration::minutes(3));
+    nanoclip::jobs::run(&app.pool, job, app.clock.now(), &stripe.context)
+        .await
+        .unwrap();
+    assert_eq!(third().await.1, "paid");
+    assert_eq!(subscription_status(app, owner.org()).await, "active");
+    assert_eq!(fake.money_taken(), 1);
     assert_ledger_clean(&app.pool).await;
 }
 
