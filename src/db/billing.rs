@@ -109,6 +109,26 @@ pub async fn create_order(conn: &mut PgConnection, o: NewOrder<'_>) -> sqlx::Res
     }
 }
 
+/// The organisation's upgrade to `plan` still open for payment (made in another tab), if any.
+pub async fn open_upgrade(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    plan: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM orders
+         WHERE organisation_id = $1 AND kind = 'upgrade' AND plan_id = $2
+           AND state IN ('created', 'pending') AND expires_at > $3
+         ORDER BY created_at DESC LIMIT 1",
+        organisation,
+        plan,
+        now
+    )
+    .fetch_optional(conn)
+    .await
+}
+
 pub async fn order(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Order>> {
     sqlx::query_as!(
         Order,

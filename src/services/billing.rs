@@ -459,12 +459,38 @@ async fn pay(
             let quoted_now = db::credits::subscription(conn, order.organisation_id)
                 .await?
                 .is_some_and(|sub| order.created_at >= sub.period_start);
-            if !quoted_now {
-                tracing::warn!(order = %order.id, "an upgrade paid after its period ended: no change of plan, to refund");
+            // Paid twice (two upgrades paid at once, each from its own session): the first one
+            // changed the plan; this one changes nothing.
+            let held = db::accounts::organisation(conn, order.organisation_id)
+                .await?
+                .is_some_and(|o| o.plan_id == plan);
+            let applies = quoted_now && !held;
+            if !applies {
+                tracing::error!(order = %order.id, quoted_now, held, "an upgrade paid that changes nothing: to refund");
+                db::audit::record(
+                    conn,
+                    db::audit::Entry {
+                        actor: "system",
+                        organisation: Some(order.organisation_id),
+                        action: "billing.upgrade_not_applied",
+                        reason: if held {
+                            "plan_already_held"
+                        } else {
+                            "period_over"
+                        },
+                        before: None,
+                        after: Some(serde_json::json!({
+                            "order": order.id,
+                            "amount_cents": order.amount_cents.0,
+                        })),
+                        now,
+                    },
+                )
+                .await?;
             } else {
                 db::credits::switch_plan(conn, order.organisation_id, plan).await?;
             }
-            if quoted_now
+            if applies
                 && let Some(sub) = db::credits::subscription(conn, order.organisation_id).await?
                 && order.credits > 0
             {
@@ -1034,15 +1060,46 @@ pub async fn order_upgrade(
     provider: Provider,
     now: OffsetDateTime,
 ) -> Result<Uuid, BillingError> {
-    let mut conn = pool.acquire().await?;
-    refuse_if_suspended(&mut conn, organisation).await?;
-    let Some(sub) = db::credits::subscription(&mut conn, organisation).await? else {
+    let request = UpgradeRequest {
+        catalog,
+        organisation,
+        buyer,
+        to,
+        form_key,
+        provider,
+    };
+    in_transaction!(pool, |tx| order_upgrade_in(tx, &request, now))
+}
+
+/// What `order_upgrade` was asked.
+struct UpgradeRequest<'a> {
+    catalog: &'a Catalog,
+    organisation: Uuid,
+    buyer: Uuid,
+    to: &'a str,
+    form_key: &'a str,
+    provider: Provider,
+}
+
+/// `order_upgrade`'s transaction, under the subscription's lock: one upgrade open at a time,
+/// so that two tabs (or a second click after going back) pay the same order, once.
+async fn order_upgrade_in(
+    conn: &mut PgConnection,
+    request: &UpgradeRequest<'_>,
+    now: OffsetDateTime,
+) -> Result<Uuid, BillingError> {
+    let organisation = request.organisation;
+    refuse_if_suspended(conn, organisation).await?;
+    let Some(sub) = db::credits::lock_subscription(conn, organisation).await? else {
         return Err(BillingError::UnknownOrder);
     };
-    let current = db::accounts::organisation(&mut conn, organisation)
+    let current = db::accounts::organisation(conn, organisation)
         .await?
         .ok_or(BillingError::UnknownOrder)?;
-    let (Some(from), Some(target)) = (catalog.plan(&current.plan_id), catalog.plan(to)) else {
+    let (Some(from), Some(target)) = (
+        request.catalog.plan(&current.plan_id),
+        request.catalog.plan(request.to),
+    ) else {
         return Err(BillingError::UnknownPack);
     };
     if target.price_cents <= from.price_cents {
@@ -1053,11 +1110,14 @@ pub async fn order_upgrade(
     if sub.period_end <= now {
         return Err(BillingError::NotPayable);
     }
+    if let Some(open) = db::billing::open_upgrade(conn, organisation, &target.id, now).await? {
+        return Ok(open);
+    }
     let quote = upgrade_quote(from, target, sub.period_start, sub.period_end, now);
     let amount = quote.amount.max(crate::domain::money::Cents(1));
     let label = format!("{} → {} (prorata)", from.name, target.name);
     Ok(db::billing::create_order(
-        &mut conn,
+        conn,
         NewOrder {
             organisation,
             kind: "upgrade",
@@ -1067,9 +1127,9 @@ pub async fn order_upgrade(
             amount,
             credits: quote.credits,
             restricted_to: None,
-            provider: provider.as_str(),
-            form_key,
-            created_by: Some(buyer),
+            provider: request.provider.as_str(),
+            form_key: request.form_key,
+            created_by: Some(request.buyer),
             now,
             expires_at: now + ORDER_LIFETIME,
             period: None,

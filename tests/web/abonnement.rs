@@ -232,3 +232,86 @@ async fn an_upgrade_quoted_in_a_period_that_ended_before_its_payment_changes_no_
     );
     assert_ledger_clean(&app.pool).await;
 }
+
+/// The owner opens « Passer au Plan Réseau » in two tabs (or goes back and sends the form again
+/// with the new key the page gave): two upgrade orders, each quoted for Église → Réseau. Paying
+/// the first puts the organisation on Plan Réseau; the second, paid afterwards, upgrades nothing
+/// (the plan is Réseau already) yet is charged and applied again: a second prorated charge, a
+/// second grant of the extra credits, a second invoice. An upgrade is applied once.
+#[tokio::test]
+async fn an_upgrade_ordered_in_two_tabs_is_charged_and_applied_once() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-12-01 09:00 UTC));
+    let owner = app.owner("eglise").await;
+    app.clock.set(datetime!(2026-12-16 11:00 UTC));
+    let browser = app.sign_in_again(&owner).await;
+    // Two tabs on /abonnement, each with its form and its key.
+    let mut payments = Vec::new();
+    for _ in 0..2 {
+        let (_, html) = browser.html("/abonnement").await;
+        let field = |name: &str| {
+            attr(
+                &html,
+                &format!("form[action='/abonnement/changement'] input[name={name}]"),
+                "value",
+            )
+            .unwrap()
+        };
+        let (token, key) = (field("csrf"), field("cle"));
+        payments.push((token, key));
+    }
+    let mut pages = Vec::new();
+    for (token, key) in &payments {
+        let response = browser
+            .client
+            .post(format!("{}/abonnement/changement", browser.base))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("cle", key.as_str()),
+                ("plan", "reseau"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+        pages.push(response.headers()["location"].to_str().unwrap().to_owned());
+    }
+    // Both tabs pay the same order (one upgrade open at a time): approved in the first tab, the
+    // second tab's payment page sends to its result.
+    assert_eq!(pages[0], pages[1]);
+    let response = browser
+        .submit(&pages[0], &pages[0], &[("issue", "approuver")])
+        .await;
+    assert_eq!(response.status(), 303);
+    let again = browser.get(&pages[1]).await;
+    assert_eq!(again.status(), 303);
+    assert!(
+        again.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/achats/retour/"),
+        "{:?}",
+        again.headers()
+    );
+    let (paid, grants, invoices): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM orders WHERE organisation_id = $1 AND kind = 'upgrade' AND state = 'paid'),
+                (SELECT count(*) FROM credit_ledger l JOIN orders o ON l.reference = 'order:' || o.id
+                  WHERE o.organisation_id = $1 AND o.kind = 'upgrade' AND l.kind = 'grant'),
+                (SELECT count(*) FROM invoices i JOIN orders o ON o.id = i.order_id
+                  WHERE o.organisation_id = $1 AND o.kind = 'upgrade' AND i.series = 'FA')",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let now = app.clock.now();
+    let available = nanoclip::services::credits::available(&app.pool, owner.org(), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (paid, grants, invoices, available),
+        (1, 1, 1, Credits(90)),
+        "one upgrade (35,00 €, 60 extra credits): (paid orders, grants, invoices, balance)"
+    );
+    assert_ledger_clean(&app.pool).await;
+}

@@ -1045,3 +1045,52 @@ async fn credits_about_to_be_lost_are_announced_14_then_3_days_before() {
     assert!(body.contains("dans 3 jours"), "{body}");
     assert!(body.contains("http://portail.test/tableau-de-bord"));
 }
+
+/// A render launched ten minutes before the period ends holds 3 credits of the period's
+/// allotment; the renewal closes the period (carrying what is left, under the cap) and the
+/// render fails five minutes later. Its released credits go back to the closed allotment and
+/// expire at once: a failed generation has cost the church 3 credits that, never launched, it
+/// would have carried over (8 left, Église's cap is 10). « Only generations actually launched
+/// and not blocked consume credits »: a failure gives them back.
+#[ignore = "a bug found by attack: its fix follows"]
+#[tokio::test]
+async fn a_render_failing_just_after_the_renewal_gives_back_what_the_rollover_would_have_kept() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-01-31 10:00 UTC));
+    let org = organisation_with(&app, "eglise", 30).await;
+    let now = app.clock.now();
+    // 22 credits spent: 8 left of the allotment, under the cap of 10.
+    let HoldOutcome::Placed { hold, .. } =
+        credits::hold(&app.pool, hold_input(org, 22, "video", "spend"), now)
+            .await
+            .unwrap()
+    else {
+        panic!()
+    };
+    credits::capture(&app.pool, hold.id, SYSTEM, now)
+        .await
+        .unwrap();
+    // The period ends at midnight (Paris) on 28 February; a render is launched at 23:50.
+    let end = datetime!(2026-02-27 23:00 UTC);
+    let HoldOutcome::Placed { hold: late, .. } = credits::hold(
+        &app.pool,
+        hold_input(org, 3, "video", "late"),
+        end - Duration::minutes(10),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(app.renew_due(end).await.unwrap(), 1);
+    // It fails at 00:05: nothing was consumed.
+    let after = end + Duration::minutes(5);
+    credits::release(&app.pool, late.id, SYSTEM, after)
+        .await
+        .unwrap();
+    assert_eq!(
+        credits::available(&app.pool, org, after).await.unwrap(),
+        Credits(8 + 30),
+        "the 8 credits left (under the cap) carry over and the new allotment is granted, failed render or not"
+    );
+    assert_ledger_clean(&app.pool).await;
+}

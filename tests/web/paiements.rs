@@ -33,6 +33,8 @@ struct Fake {
     intents_by_key: HashMap<String, String>,
     /// Off-session charges are declined with this code while set.
     decline: Option<String>,
+    /// Off-session charges are left processing (a bank debit not cleared yet) while set.
+    processing: bool,
     /// Answers 500 to this many calls before answering (an outage).
     failures: usize,
 }
@@ -199,7 +201,7 @@ impl FakeStripe {
                 };
                 if let Some(id) = fake.intents_by_key.get(&key).cloned() {
                     let intent = fake.intents[&id].clone();
-                    return if intent["status"] == "succeeded" {
+                    return if intent["status"] == "succeeded" || intent["status"] == "processing" {
                         ResponseTemplate::new(200).set_body_json(intent)
                     } else {
                         ResponseTemplate::new(402).set_body_json(json!({"error": {
@@ -211,6 +213,7 @@ impl FakeStripe {
                 let fields = form(request);
                 let id = format!("pi_{}", Uuid::new_v4().simple());
                 let declined = fake.decline.clone();
+                let processing = fake.processing;
                 let intent = json!({
                     "id": id,
                     "object": "payment_intent",
@@ -221,7 +224,7 @@ impl FakeStripe {
                     "off_session": fields.get("off_session"),
                     "confirm": fields.get("confirm"),
                     "metadata": {"order_id": fields.get("metadata[order_id]")},
-                    "status": if declined.is_some() { "requires_payment_method" } else { "succeeded" },
+                    "status": if declined.is_some() { "requires_payment_method" } else if processing { "processing" } else { "succeeded" },
                     "last_payment_error": declined.as_ref().map(|code| json!({"type": "card_error", "code": "card_declined", "decline_code": code})),
                 });
                 fake.intents_by_key.insert(key, id.clone());
@@ -2060,4 +2063,201 @@ async fn an_abandoned_session_of_a_renewal_is_forgotten_and_the_renewal_stays_pa
         assert_eq!(renewal(owner.org()).await.0, "paid");
     }
     assert_ledger_clean(&app.pool).await;
+}
+
+/// Stripe ends an unpaid Checkout Session after a day and tells the portal with a signed
+/// « checkout.session.expired » webhook. For a renewal paid by hand (here a suspended
+/// subscription's, pending, waiting for its owner) that session is only one attempt of a debt:
+/// the webhook must forget it as the reconciliation does, not end the renewal. Ended (expired),
+/// the renewal can no longer be paid: « Régler » only shows its result page, no retry claims it,
+/// and the subscription stays suspended with no way to pay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_expired_webhook_of_a_renewal_s_abandoned_session_leaves_it_payable() {
+    let stripe = stripe_renewals().await;
+    let (app, fake) = (&stripe.app, &stripe.fake);
+    let owner = app.owner("eglise").await;
+    sqlx::query("UPDATE subscriptions SET status = 'suspended', past_due_since = $2, failed_charges = 4 WHERE organisation_id = $1")
+        .bind(owner.org())
+        .bind(time::macros::datetime!(2026-11-20 09:00 UTC))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    renew_at_new_year(&stripe).await;
+    // The owner goes to Stripe's page from the banner, and leaves it.
+    let browser = app.sign_in_again(&owner).await;
+    let first = browser
+        .submit("/abonnement", "/abonnement/reglement", &[])
+        .await;
+    assert_eq!(first.status(), 303);
+    let (state, session) = second_renewal(app, owner.org()).await;
+    assert_eq!(state, "pending");
+    let session = session.expect("the session the owner was sent to");
+    let order: Uuid = sqlx::query_scalar(
+        "SELECT id FROM orders WHERE organisation_id = $1 AND kind = 'renewal' AND period_number = 2",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    // A day later Stripe expires the session and sends its webhook.
+    fake.state
+        .lock()
+        .unwrap()
+        .sessions
+        .get_mut(&session)
+        .unwrap()["status"] = json!("expired");
+    app.clock.advance(time::Duration::days(1));
+    let expired = recorded("checkout.session.expired", order, &session, 2900);
+    assert_eq!(deliver(app, &expired).await, 200);
+    assert_eq!(
+        second_renewal(app, owner.org()).await.0,
+        "pending",
+        "the renewal is still owed: an abandoned session must not end it"
+    );
+    // The owner can still pay it (Stripe has forgotten the order's key after a day).
+    fake.state
+        .lock()
+        .unwrap()
+        .by_key
+        .retain(|_, id| *id != session);
+    let browser = app.sign_in_again(&owner).await;
+    let again = browser
+        .submit("/abonnement", "/abonnement/reglement", &[])
+        .await;
+    assert_eq!(again.status(), 303);
+    let to = again.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with("https://checkout.stripe.test/c/pay/"),
+        "the owner is sent to pay, not to {to}"
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// A renewal's off-session charge that Stripe answers « processing » (a bank debit that clears
+/// days later: the adapter maps it to `NoAnswer`, « its webhook pays the order when it
+/// clears ») is recorded as a failed charge: the subscription goes past due and its retry, a day
+/// later, charges the card again under a new key while the first debit is still under way. When
+/// the first debit clears, the renewal has been paid twice; nothing notices the second payment.
+#[ignore = "a bug found by attack: its fix follows"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renewal_whose_debit_is_processing_is_not_charged_again_by_its_retry() {
+    let stripe = stripe_renewals().await;
+    let (app, fake) = (&stripe.app, &stripe.fake);
+    let owner = app.owner("eglise").await;
+    card_on_file(app, owner.org()).await;
+    // The bank takes a few days to clear the renewal's debit.
+    fake.state.lock().unwrap().processing = true;
+    renew_at_new_year(&stripe).await;
+    let charges = || async { fake.requests("POST", "/v1/payment_intents").await.len() };
+    assert_eq!(charges().await, 1);
+    // The retry's time comes (a day later) while the first debit is still processing.
+    fake.state.lock().unwrap().processing = false;
+    app.clock
+        .advance(time::Duration::days(1) + time::Duration::hours(1));
+    nanoclip::services::billing::renew_due(&app.pool, &stripe.renewals, app.clock.now())
+        .await
+        .unwrap();
+    // The first debit clears, and Stripe says so.
+    let order: Uuid = sqlx::query_scalar(
+        "SELECT id FROM orders WHERE organisation_id = $1 AND kind = 'renewal' AND period_number = 2",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let first = {
+        let mut state = fake.state.lock().unwrap();
+        let (id, intent) = state
+            .intents
+            .iter_mut()
+            .find(|(_, intent)| intent["status"] == "processing")
+            .map(|(id, intent)| (id.clone(), intent))
+            .expect("the debit still processing");
+        intent["status"] = json!("succeeded");
+        id
+    };
+    let cleared = json!({
+        "id": "evt_debit_cleared",
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "data": {"object": {
+            "id": first, "object": "payment_intent", "status": "succeeded",
+            "amount": 2900, "amount_received": 2900, "currency": "eur",
+            "metadata": {"order_id": order.to_string()}}}
+    })
+    .to_string();
+    assert_eq!(deliver(app, &cleared).await, 200);
+    assert_eq!(second_renewal(app, owner.org()).await.0, "paid");
+    assert_eq!(
+        (fake.money_taken(), charges().await),
+        (1, 1),
+        "(money taken, off-session charges): the renewal was charged again while its debit was processing"
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// A suspended church pays January's renewal by hand at 23:50 on 31 January (Paris). The
+/// renewal order is « payable until its period ends », but its Checkout Session is made without
+/// an end (Stripe's default: a day), so Stripe takes the payment at 00:02, after the renewals
+/// have opened February. The payment lands on an order the portal no longer applies: no
+/// allotment (the period is over), the subscription stays suspended, nothing is refunded or
+/// flagged: 29 € taken for nothing.
+#[ignore = "a bug found by attack: its fix follows"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renewal_paid_by_hand_just_after_its_period_ended_is_applied_or_refunded() {
+    let stripe = stripe_renewals().await;
+    let (app, fake) = (&stripe.app, &stripe.fake);
+    let owner = app.owner("eglise").await;
+    sqlx::query("UPDATE subscriptions SET status = 'suspended', past_due_since = $2, failed_charges = 4 WHERE organisation_id = $1")
+        .bind(owner.org())
+        .bind(time::macros::datetime!(2026-11-20 09:00 UTC))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    renew_at_new_year(&stripe).await;
+    let order: Uuid = sqlx::query_scalar(
+        "SELECT id FROM orders WHERE organisation_id = $1 AND kind = 'renewal' AND period_number = 2",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    // 31 January, 23:50 in Paris: the owner opens Stripe's page to pay January.
+    app.clock.set(time::macros::datetime!(2027-01-31 22:50 UTC));
+    let browser = app.sign_in_again(&owner).await;
+    let response = browser
+        .submit("/abonnement", "/abonnement/reglement", &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    let (_, session) = second_renewal(app, owner.org()).await;
+    let session = session.expect("January's session");
+    // Midnight in Paris: the renewals open February.
+    let february = time::macros::datetime!(2027-01-31 23:00 UTC);
+    app.clock.set(february);
+    nanoclip::services::billing::renew_due(&app.pool, &stripe.renewals, february)
+        .await
+        .unwrap();
+    // 00:02: Stripe takes the payment and says so.
+    app.clock.set(february + time::Duration::minutes(2));
+    fake.pay(&session);
+    let paid = recorded("checkout.session.completed", order, &session, 2900);
+    assert_eq!(deliver(app, &paid).await, 200);
+    assert_eq!(fake.money_taken(), 1);
+    let (granted, status, refunds, state, invoices): (i64, String, i64, String, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM credit_buckets WHERE organisation_id = $1 AND source = 'allotment'
+                   AND grant_key IN ('period:2', 'period:3')),
+                (SELECT status FROM subscriptions WHERE organisation_id = $1),
+                (SELECT count(*) FROM refunds WHERE organisation_id = $1),
+                (SELECT state FROM orders WHERE id = $2),
+                (SELECT count(*) FROM invoices WHERE order_id = $2 AND series = 'FA')",
+    )
+    .bind(owner.org())
+    .bind(order)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        granted > 0 || status == "active" || refunds > 0,
+        "29 € taken and nothing given: order {state} with {invoices} invoice(s), allotments granted {granted}, subscription {status}, refunds {refunds}"
+    );
 }
