@@ -723,23 +723,69 @@ pub struct OpenAttempt {
     pub order_id: Uuid,
     pub number: i32,
     pub idempotency_key: String,
+    pub payment_intent: Option<String>,
 }
 
-/// Attempts started before `before` and never answered (their runner stopped): asked again.
+/// Attempts never answered, to ask again: those started before `before` whose runner stopped,
+/// and those still processing whose time to be asked again has come (`now`).
 pub async fn stale_attempts(
     conn: &mut PgConnection,
     before: OffsetDateTime,
+    now: OffsetDateTime,
     limit: i64,
 ) -> sqlx::Result<Vec<OpenAttempt>> {
     sqlx::query_as!(
         OpenAttempt,
-        "SELECT order_id, number, idempotency_key FROM charge_attempts
-         WHERE answered_at IS NULL AND started_at < $1 ORDER BY started_at LIMIT $2",
+        "SELECT order_id, number, idempotency_key, payment_intent FROM charge_attempts
+         WHERE answered_at IS NULL
+           AND (CASE WHEN ask_again_at IS NULL THEN started_at < $1 ELSE ask_again_at <= $2 END)
+         ORDER BY started_at LIMIT $3",
         before,
+        now,
         limit
     )
     .fetch_all(conn)
     .await
+}
+
+/// An attempt whose charge is still processing: its payment, and when to ask about it again.
+pub async fn ask_again(
+    conn: &mut PgConnection,
+    order: Uuid,
+    number: i32,
+    payment: Option<&str>,
+    at: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE charge_attempts SET ask_again_at = $4, payment_intent = coalesce($3, payment_intent)
+         WHERE order_id = $1 AND number = $2 AND answered_at IS NULL",
+        order,
+        number,
+        payment,
+        at
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Answers every open attempt of the order (its payment came another way: a debit's webhook).
+pub async fn answer_open_attempts(
+    conn: &mut PgConnection,
+    order: Uuid,
+    outcome: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE charge_attempts SET answered_at = $2, outcome = $3
+         WHERE order_id = $1 AND answered_at IS NULL",
+        order,
+        now,
+        outcome
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The test provider's off-session answer for the organisation (None: approve).

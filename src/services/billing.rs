@@ -404,6 +404,11 @@ async fn settle_in(
     }
     if next == OrderState::Paid {
         pay(conn, &current, now).await?;
+        // A debit that cleared (its webhook): its attempt is answered.
+        if current.is_renewal() {
+            db::billing::answer_open_attempts(conn, order, ChargeOutcome::Paid.as_str(), now)
+                .await?;
+        }
     }
     Ok(Some(next))
 }
@@ -1238,6 +1243,8 @@ struct Claim {
     order: Uuid,
     number: i32,
     key: String,
+    /// The payment an earlier call of this attempt made (still processing then).
+    payment: Option<String>,
 }
 
 /// How long a session may take to be made once a hand payment is marked (the provider's call,
@@ -1247,15 +1254,31 @@ const SESSION_BEING_MADE: Duration = Duration::minutes(15);
 /// An attempt left unanswered this long is asked again (its runner stopped).
 const STALE_ATTEMPT: Duration = Duration::minutes(10);
 
+/// What an off-session charge gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Charged {
+    /// Paid, or failed for good.
+    Answered(ChargeOutcome),
+    /// Still clearing (a bank debit): the attempt stays open, and its payment is asked about
+    /// again (`payment`) until its webhook or the provider says how it ended.
+    Processing { payment: Option<String> },
+}
+
+/// How long a charge still processing waits before it is asked about again.
+const PROCESSING_ASKED_EVERY: Duration = Duration::hours(1);
+
 /// The provider-side charge of an order, off-session (the payer is not there): the one place
 /// that knows each provider. `key` is the call's idempotency key, recorded before the call, so
-/// that asking again gives the same answer and takes the money once.
+/// that asking again gives the same answer and takes the money once. `payment`: the payment an
+/// earlier call of this attempt made (still processing then), asked about instead of charging
+/// (the provider forgets a call's key after a day).
 pub async fn charge_off_session(
     pool: &PgPool,
     payments: &Payments,
     order: &Order,
     key: &str,
-) -> Result<ChargeOutcome, BillingError> {
+    payment: Option<&str>,
+) -> Result<Charged, BillingError> {
     match Provider::parse(&order.provider) {
         Some(Provider::Test) => {
             // The test provider answers what the organisation's setting says (approve when
@@ -1263,37 +1286,56 @@ pub async fn charge_off_session(
             let _ = key;
             let mut conn = pool.acquire().await?;
             let setting = db::billing::test_setting(&mut conn, order.organisation_id).await?;
-            Ok(setting
-                .as_deref()
-                .and_then(ChargeOutcome::from_setting)
-                .unwrap_or(ChargeOutcome::Paid))
+            Ok(Charged::Answered(
+                setting
+                    .as_deref()
+                    .and_then(ChargeOutcome::from_setting)
+                    .unwrap_or(ChargeOutcome::Paid),
+            ))
         }
         Some(Provider::Stripe) if payments.provider() == Provider::Stripe => {
-            let card = {
-                let mut conn = pool.acquire().await?;
-                db::billing::saved_card(&mut conn, order.organisation_id).await?
-            };
-            let Some(card) = card else {
-                // No card kept (a subscription started before Stripe, or a payment that kept
-                // none): a failure the owner settles through the e-mail's link.
-                tracing::warn!(order = %order.id, "renewal: no saved card to charge");
-                return Ok(ChargeOutcome::CardDeclined);
-            };
-            match payments.charge_saved(order, &card, key).await {
-                Ok(Some(PaymentStatus::Paid)) => Ok(ChargeOutcome::Paid),
-                // Processing (a bank debit): its webhook pays the order when it clears.
-                Ok(Some(PaymentStatus::Open)) | Ok(None) => Ok(ChargeOutcome::NoAnswer),
-                Ok(Some(PaymentStatus::Failed(reason))) => Ok(match reason.as_str() {
-                    "insufficient_funds" => ChargeOutcome::InsufficientFunds,
-                    "expired_card" => ChargeOutcome::ExpiredCard,
-                    _ => ChargeOutcome::CardDeclined,
+            let answer = match payment {
+                Some(payment) => payments.charge_status(payment).await.map(|status| {
+                    status.map(|status| crate::services::payments::Charge {
+                        status,
+                        payment: Some(payment.to_owned()),
+                    })
                 }),
-                Ok(Some(PaymentStatus::Expired)) => Ok(ChargeOutcome::CardDeclined),
+                None => {
+                    let card = {
+                        let mut conn = pool.acquire().await?;
+                        db::billing::saved_card(&mut conn, order.organisation_id).await?
+                    };
+                    let Some(card) = card else {
+                        // No card kept (a subscription started before Stripe, or a payment that
+                        // kept none): a failure the owner settles through the e-mail's link.
+                        tracing::warn!(order = %order.id, "renewal: no saved card to charge");
+                        return Ok(Charged::Answered(ChargeOutcome::CardDeclined));
+                    };
+                    payments.charge_saved(order, &card, key).await
+                }
+            };
+            match answer {
+                Ok(Some(charge)) => Ok(match charge.status {
+                    PaymentStatus::Paid => Charged::Answered(ChargeOutcome::Paid),
+                    // Processing (a bank debit): not a failure; its webhook pays the order
+                    // when it clears, or asking again tells how it ended.
+                    PaymentStatus::Open => Charged::Processing {
+                        payment: charge.payment,
+                    },
+                    PaymentStatus::Failed(reason) => Charged::Answered(match reason.as_str() {
+                        "insufficient_funds" => ChargeOutcome::InsufficientFunds,
+                        "expired_card" => ChargeOutcome::ExpiredCard,
+                        _ => ChargeOutcome::CardDeclined,
+                    }),
+                    PaymentStatus::Expired => Charged::Answered(ChargeOutcome::CardDeclined),
+                }),
+                Ok(None) => Ok(Charged::Answered(ChargeOutcome::NoAnswer)),
                 // No answer: the attempt stays open and is asked again, under the same key.
                 Err(error @ PaymentError::Unavailable(_)) => Err(error.into()),
                 Err(PaymentError::Refused(error)) => {
                     tracing::error!(order = %order.id, %error, "renewal charge refused by the provider");
-                    Ok(ChargeOutcome::CardDeclined)
+                    Ok(Charged::Answered(ChargeOutcome::CardDeclined))
                 }
             }
         }
@@ -1511,7 +1553,12 @@ async fn claim(
     if !db::billing::claim_attempt(conn, order, number, &key, now).await? {
         return Ok(None);
     }
-    Ok(Some(Claim { order, number, key }))
+    Ok(Some(Claim {
+        order,
+        number,
+        key,
+        payment: None,
+    }))
 }
 
 async fn charge_and_apply(
@@ -1526,8 +1573,33 @@ async fn charge_and_apply(
             .await?
             .ok_or(BillingError::UnknownOrder)?
     };
-    let outcome = charge_off_session(pool, &renewals.payments, &order, &claim.key).await?;
-    in_transaction!(pool, |tx| apply_charge(tx, renewals, claim, outcome, now))
+    let charged = charge_off_session(
+        pool,
+        &renewals.payments,
+        &order,
+        &claim.key,
+        claim.payment.as_deref(),
+    )
+    .await?;
+    match charged {
+        Charged::Answered(outcome) => {
+            in_transaction!(pool, |tx| apply_charge(tx, renewals, claim, outcome, now))
+        }
+        // Neither paid nor failed yet: the attempt stays open (no retry, no hand payment, no
+        // failure e-mail), and is asked about again later.
+        Charged::Processing { payment } => {
+            let mut conn = pool.acquire().await?;
+            db::billing::ask_again(
+                &mut conn,
+                claim.order,
+                claim.number,
+                payment.as_deref(),
+                now + PROCESSING_ASKED_EVERY,
+            )
+            .await?;
+            Ok(())
+        }
+    }
 }
 
 /// The provider's answer to a charge, once: paid settles the order (allotment, invoice, paid
@@ -1684,7 +1756,8 @@ async fn claim_retry(
 /// How long a retry waits when it cannot charge yet (an unanswered charge, a hand payment).
 const RETRY_BLOCKED: Duration = Duration::hours(1);
 
-/// Asks the provider again about attempts whose runner stopped before the answer.
+/// Asks the provider again about attempts whose runner stopped before the answer, and about
+/// charges still processing.
 async fn resume_stale_attempts(
     pool: &PgPool,
     renewals: &Renewals,
@@ -1692,13 +1765,14 @@ async fn resume_stale_attempts(
 ) -> Result<(), BillingError> {
     let stale = {
         let mut conn = pool.acquire().await?;
-        db::billing::stale_attempts(&mut conn, now - STALE_ATTEMPT, 100).await?
+        db::billing::stale_attempts(&mut conn, now - STALE_ATTEMPT, now, 100).await?
     };
     for attempt in stale {
         let claim = Claim {
             order: attempt.order_id,
             number: attempt.number,
             key: attempt.idempotency_key,
+            payment: attempt.payment_intent,
         };
         charge_and_apply(pool, renewals, &claim, now).await?;
     }

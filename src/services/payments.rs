@@ -58,6 +58,14 @@ pub enum PaymentStatus {
     Expired,
 }
 
+/// What an off-session charge gave: its status, and the provider's payment (a PaymentIntent),
+/// to ask about again while it is processing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    pub status: PaymentStatus,
+    pub payment: Option<String>,
+}
+
 /// A refund the provider accepted (done, or under way).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
@@ -165,10 +173,22 @@ impl Payments {
         order: &Order,
         card: &SavedCard,
         key: &str,
-    ) -> Result<Option<PaymentStatus>, PaymentError> {
+    ) -> Result<Option<Charge>, PaymentError> {
         match self {
             Payments::Test => Ok(None),
             Payments::Stripe(stripe) => stripe.charge(order, card, key).await.map(Some),
+        }
+    }
+
+    /// How a payment made by `charge_saved` stands now (a debit that was still processing).
+    /// `None`: this provider makes no such payment.
+    pub async fn charge_status(
+        &self,
+        payment: &str,
+    ) -> Result<Option<PaymentStatus>, PaymentError> {
+        match self {
+            Payments::Test => Ok(None),
+            Payments::Stripe(stripe) => Ok(Some(stripe.payment_intent(payment).await?.outcome())),
         }
     }
 
@@ -238,6 +258,8 @@ impl Session {
 #[derive(Debug, Deserialize)]
 struct PaymentIntent {
     #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
     status: Option<String>,
     #[serde(default)]
     payment_method: Option<String>,
@@ -284,6 +306,9 @@ struct StripeErrorDetail {
     decline_code: Option<String>,
     #[serde(rename = "type", default)]
     kind: Option<String>,
+    /// The payment a declined charge made.
+    #[serde(default)]
+    payment_intent: Option<Box<PaymentIntent>>,
 }
 
 impl StripeErrorDetail {
@@ -424,7 +449,7 @@ impl Stripe {
         order: &Order,
         card: &SavedCard,
         key: &str,
-    ) -> Result<PaymentStatus, PaymentError> {
+    ) -> Result<Charge, PaymentError> {
         let order_id = order.id.to_string();
         let amount = order.amount_cents.0.to_string();
         let request = self
@@ -443,13 +468,21 @@ impl Stripe {
             ]);
         let (status, body) = self.exchange(request).await?;
         if status.as_u16() == 402 {
-            let reason = serde_json::from_slice::<StripeErrorBody>(&body)
-                .ok()
+            let error = serde_json::from_slice::<StripeErrorBody>(&body).ok();
+            let reason = error
+                .as_ref()
                 .and_then(|b| b.error.reason())
                 .unwrap_or_else(|| "card_declined".into());
-            return Ok(PaymentStatus::Failed(reason));
+            return Ok(Charge {
+                status: PaymentStatus::Failed(reason),
+                payment: error.and_then(|b| b.error.payment_intent.and_then(|p| p.id)),
+            });
         }
-        Ok(read::<PaymentIntent>(status, &body)?.outcome())
+        let intent = read::<PaymentIntent>(status, &body)?;
+        Ok(Charge {
+            status: intent.outcome(),
+            payment: intent.id,
+        })
     }
 
     /// `POST /v1/refunds` of the payment intent, under `key`.

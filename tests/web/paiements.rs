@@ -1792,6 +1792,48 @@ async fn a_renewal_whose_session_expires_by_webhook_stays_payable() {
     assert_ledger_clean(&app.pool).await;
 }
 
+/// A debit still processing whose webhook never comes: the renewals ask Stripe about its
+/// PaymentIntent (by its id, never by charging again) an hour later, and again until it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_processing_renewal_debit_without_its_webhook_is_asked_about_until_it_clears() {
+    let stripe = stripe_renewals().await;
+    let (app, fake) = (&stripe.app, &stripe.fake);
+    let owner = app.owner("eglise").await;
+    card_on_file(app, owner.org()).await;
+    fake.state.lock().unwrap().processing = true;
+    renew_at_new_year(&stripe).await;
+    let renew = || async {
+        nanoclip::services::billing::renew_due(&app.pool, &stripe.renewals, app.clock.now())
+            .await
+            .unwrap();
+    };
+    let charges = || async { fake.requests("POST", "/v1/payment_intents").await.len() };
+    let asked = || async { fake.requests("GET", "/v1/payment_intents/").await.len() };
+    // Not a failure: the renewal stays pending, the subscription awaits it (not past due).
+    assert_eq!(second_renewal(app, owner.org()).await.0, "pending");
+    assert_eq!(subscription_status(app, owner.org()).await, "unpaid");
+    // Ten minutes on, nothing is asked yet; an hour on, the PaymentIntent is read, not charged.
+    app.clock.advance(time::Duration::minutes(11));
+    renew().await;
+    assert_eq!((charges().await, asked().await), (1, 0));
+    app.clock.advance(time::Duration::hours(1));
+    renew().await;
+    assert_eq!((charges().await, asked().await), (1, 1));
+    assert_eq!(second_renewal(app, owner.org()).await.0, "pending");
+    // It clears; the next look pays the renewal, once.
+    for intent in fake.state.lock().unwrap().intents.values_mut() {
+        intent["status"] = json!("succeeded");
+    }
+    app.clock.advance(time::Duration::hours(1));
+    renew().await;
+    assert_eq!(second_renewal(app, owner.org()).await.0, "paid");
+    assert_eq!(subscription_status(app, owner.org()).await, "active");
+    app.clock.advance(time::Duration::days(2));
+    renew().await;
+    assert_eq!((fake.money_taken(), charges().await), (1, 1));
+    assert_ledger_clean(&app.pool).await;
+}
+
 /// The settlement a naive webhook handler would write: the order read without its lock, the
 /// invoice numbered by the largest number plus one (no counter row), the state set without
 /// checking what it was. Each call waits at `barrier` between its reads and its writes, as
@@ -2138,7 +2180,6 @@ async fn the_expired_webhook_of_a_renewal_s_abandoned_session_leaves_it_payable(
 /// clears ») is recorded as a failed charge: the subscription goes past due and its retry, a day
 /// later, charges the card again under a new key while the first debit is still under way. When
 /// the first debit clears, the renewal has been paid twice; nothing notices the second payment.
-#[ignore = "a bug found by attack: its fix follows"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_renewal_whose_debit_is_processing_is_not_charged_again_by_its_retry() {
     let stripe = stripe_renewals().await;
