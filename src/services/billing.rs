@@ -517,21 +517,23 @@ async fn pay(
             }
         }
         "renewal" => {
-            // The period's allotment, if the order is the current period's (a late payment of a
-            // period already over grants nothing), and the subscription is paid up.
-            if let Some(sub) = db::credits::lock_subscription(conn, order.organisation_id).await?
-                && order.period_number == Some(sub.period_number)
-            {
-                credits::grant_allotment(
-                    conn,
-                    order.organisation_id,
-                    sub.period_number,
-                    Credits(order.credits),
-                    sub.period_end,
-                    now,
-                )
-                .await?;
-                db::billing::record_paid_up(conn, order.organisation_id).await?;
+            // The period's allotment, if the order is the current period's, and the subscription
+            // is paid up.
+            if let Some(sub) = db::credits::lock_subscription(conn, order.organisation_id).await? {
+                if order.period_number == Some(sub.period_number) {
+                    credits::grant_allotment(
+                        conn,
+                        order.organisation_id,
+                        sub.period_number,
+                        Credits(order.credits),
+                        sub.period_end,
+                        now,
+                    )
+                    .await?;
+                    db::billing::record_paid_up(conn, order.organisation_id).await?;
+                } else {
+                    pay_current_with_late_renewal(conn, order, &sub, now).await?;
+                }
             }
         }
         "signup" => {
@@ -575,6 +577,92 @@ async fn pay(
         _ => {}
     }
     issue_document(conn, "FA", order, now).await?;
+    Ok(())
+}
+
+/// A renewal paid after its period ended (a hand payment that Stripe took just after
+/// midnight, while the renewals opened the next period): the church had no credits for that
+/// period, so its money pays the current period's renewal instead, when that one is still owed
+/// at the same price and nothing else is paying it (no charge under way, no session of its
+/// own): the current renewal is cancelled as paid by this one, its allotment granted, the
+/// subscription paid up. Otherwise the payment is recorded in the audit for staff to refund.
+async fn pay_current_with_late_renewal(
+    conn: &mut PgConnection,
+    late: &Order,
+    sub: &db::credits::Subscription,
+    now: OffsetDateTime,
+) -> Result<(), BillingError> {
+    let organisation = late.organisation_id;
+    let owed = match db::billing::latest_order_of_kind(
+        conn,
+        organisation,
+        "renewal",
+        Some(sub.period_number),
+    )
+    .await?
+    {
+        Some(id) => db::billing::lock_order(conn, id).await?,
+        None => None,
+    };
+    let mut takes_over = None;
+    if let Some(owed) = owed.filter(|o| o.payable() && o.amount_cents == late.amount_cents) {
+        let busy = db::billing::attempts(conn, owed.id).await?.1
+            || db::billing::has_hand_session(conn, owed.id, now - SESSION_BEING_MADE).await?;
+        if !busy {
+            takes_over = Some(owed);
+        }
+    }
+    let Some(owed) = takes_over else {
+        tracing::error!(order = %late.id, "a renewal paid after its period, with nothing to pay: to refund");
+        db::audit::record(
+            conn,
+            db::audit::Entry {
+                actor: "system",
+                organisation: Some(organisation),
+                action: "billing.renewal_not_applied",
+                reason: "period_over",
+                before: None,
+                after: Some(serde_json::json!({
+                    "order": late.id,
+                    "amount_cents": late.amount_cents.0,
+                })),
+                now,
+            },
+        )
+        .await?;
+        return Ok(());
+    };
+    db::billing::move_order(
+        conn,
+        owed.id,
+        OrderState::Cancelled,
+        Some("paid_by_late_renewal"),
+        now,
+    )
+    .await?;
+    credits::grant_allotment(
+        conn,
+        organisation,
+        sub.period_number,
+        Credits(owed.credits),
+        sub.period_end,
+        now,
+    )
+    .await?;
+    db::billing::record_paid_up(conn, organisation).await?;
+    db::audit::record(
+        conn,
+        db::audit::Entry {
+            actor: "system",
+            organisation: Some(organisation),
+            action: "billing.renewal_paid_late",
+            reason: "period_over",
+            before: Some(serde_json::json!({ "order": owed.id, "state": owed.state.as_str() })),
+            after: Some(serde_json::json!({ "order": owed.id, "paid_by": late.id })),
+            now,
+        },
+    )
+    .await?;
     Ok(())
 }
 

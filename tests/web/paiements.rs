@@ -2243,7 +2243,6 @@ async fn a_renewal_whose_debit_is_processing_is_not_charged_again_by_its_retry()
 /// have opened February. The payment lands on an order the portal no longer applies: no
 /// allotment (the period is over), the subscription stays suspended, nothing is refunded or
 /// flagged: 29 € taken for nothing.
-#[ignore = "a bug found by attack: its fix follows"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_renewal_paid_by_hand_just_after_its_period_ended_is_applied_or_refunded() {
     let stripe = stripe_renewals().await;
@@ -2301,4 +2300,35 @@ async fn a_renewal_paid_by_hand_just_after_its_period_ended_is_applied_or_refund
         granted > 0 || status == "active" || refunds > 0,
         "29 € taken and nothing given: order {state} with {invoices} invoice(s), allotments granted {granted}, subscription {status}, refunds {refunds}"
     );
+    // The policy: January's late payment pays February, which the church had not paid: its
+    // allotment, the subscription active again, February's renewal closed as paid by it.
+    let february_order: (String, Option<String>) = sqlx::query_as(
+        "SELECT state, failure FROM orders WHERE organisation_id = $1 AND kind = 'renewal' AND period_number = 3",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (granted, status.as_str(), state.as_str(), invoices, refunds),
+        (1, "active", "paid", 1, 0)
+    );
+    assert_eq!(
+        february_order,
+        (
+            "cancelled".to_owned(),
+            Some("paid_by_late_renewal".to_owned())
+        )
+    );
+    let history = browser
+        .get("/achats/historique")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        history.contains("Réglée par le paiement du renouvellement précédent"),
+        "{history}"
+    );
+    assert_ledger_clean(&app.pool).await;
 }
