@@ -569,6 +569,9 @@ pub struct Entry {
     pub bucket_source: BucketSource,
     pub bucket_restricted_to: Option<String>,
     pub bucket_last_day: Date,
+    /// Who `actor` names, for a member (`user:…`: the e-mail) or an API key (`api-key:…`: its
+    /// name); `None` for the others, or when they are gone.
+    pub actor_name: Option<String>,
 }
 
 /// Which lines of the history: kinds (empty: all) and Europe/Paris days, inclusive.
@@ -600,7 +603,14 @@ pub async fn history(
         r#"SELECT l.id, l.kind AS "kind: EntryKind", l.delta, l.amount, l.actor, l.reason, l.reference, l.created_at,
                   (l.created_at AT TIME ZONE 'Europe/Paris') AS "local_at!",
                   b.source AS "bucket_source: BucketSource", b.restricted_to AS bucket_restricted_to,
-                  ((b.expires_at - interval '1 microsecond') AT TIME ZONE 'Europe/Paris')::date AS "bucket_last_day!"
+                  ((b.expires_at - interval '1 microsecond') AT TIME ZONE 'Europe/Paris')::date AS "bucket_last_day!",
+                  CASE WHEN l.actor ~ '^user:[0-9a-f-]{36}$'
+                       THEN (SELECT u.email FROM users u
+                              WHERE u.id = substr(l.actor, 6)::uuid AND u.organisation_id = l.organisation_id)
+                       WHEN l.actor ~ '^api-key:[0-9a-f-]{36}$'
+                       THEN (SELECT k.name FROM api_keys k
+                              WHERE k.id = substr(l.actor, 9)::uuid AND k.organisation_id = l.organisation_id)
+                  END AS actor_name
            FROM credit_ledger l JOIN credit_buckets b ON b.id = l.bucket_id
            WHERE l.organisation_id = $1
              AND (cardinality($2::text[]) = 0 OR l.kind = ANY($2))

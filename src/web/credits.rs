@@ -162,6 +162,14 @@ impl Line {
         }
     }
 
+    fn reason(&self) -> String {
+        reason_label(&self.entry)
+    }
+
+    fn author(&self) -> String {
+        author_label(&self.entry)
+    }
+
     fn time(&self) -> String {
         let t = self.entry.local_at.time();
         format!("{:02}\u{a0}h\u{a0}{:02}", t.hour(), t.minute())
@@ -309,29 +317,82 @@ fn respond(
         .body(page.render()?))
 }
 
-/// The CSV's words for a kind and a bucket, from the same template as the page.
-#[derive(Template)]
+/// The words of a line's kind, bucket, reason or author, from one template for the page and
+/// the CSV.
+#[derive(Template, Default)]
 #[template(path = "credits/libelles.txt")]
 struct Label<'a> {
     kind: Option<&'a EntryKind>,
     source: Option<&'a BucketSource>,
     restricted_to: Option<&'a str>,
+    reason: Option<&'a str>,
+    actor: Option<Author<'a>>,
     header: bool,
 }
 
-fn label(
-    kind: Option<&EntryKind>,
-    source: Option<&BucketSource>,
-    restricted_to: Option<&str>,
-) -> String {
-    Label {
-        kind,
-        source,
-        restricted_to,
-        header: false,
+/// Who made a movement, as the history names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Author<'a> {
+    /// The portal itself (renewals, purchases, expiries, time-outs).
+    NanoClip,
+    /// The generation engine's report.
+    Engine,
+    /// NanoClip's staff (back office, operator commands).
+    Staff,
+    /// A member of the organisation: the e-mail, if the account still exists.
+    Member(Option<&'a str>),
+    /// An API key of the organisation: its name, if it still exists.
+    ApiKey(Option<&'a str>),
+    /// Anything else, as recorded.
+    Other(&'a str),
+}
+
+impl<'a> Author<'a> {
+    fn of(entry: &'a Entry) -> Self {
+        let name = entry.actor_name.as_deref();
+        match entry.actor.as_str() {
+            "system" | "migration" => Author::NanoClip,
+            "engine" => Author::Engine,
+            "cli" => Author::Staff,
+            a if a.starts_with("staff:") => Author::Staff,
+            a if a.starts_with("user:") => Author::Member(name),
+            a if a.starts_with("api-key:") => Author::ApiKey(name),
+            other => Author::Other(other),
+        }
     }
-    .render()
-    .unwrap_or_default()
+}
+
+fn label(label: Label<'_>) -> String {
+    label.render().unwrap_or_default()
+}
+
+fn kind_label(kind: &EntryKind) -> String {
+    label(Label {
+        kind: Some(kind),
+        ..Label::default()
+    })
+}
+
+fn bucket_label(source: &BucketSource, restricted_to: Option<&str>) -> String {
+    label(Label {
+        source: Some(source),
+        restricted_to,
+        ..Label::default()
+    })
+}
+
+fn reason_label(entry: &Entry) -> String {
+    crate::content::text::typography(&label(Label {
+        reason: Some(&entry.reason),
+        ..Label::default()
+    }))
+}
+
+fn author_label(entry: &Entry) -> String {
+    label(Label {
+        actor: Some(Author::of(entry)),
+        ..Label::default()
+    })
 }
 
 fn csv_line(entry: &Entry) -> Vec<String> {
@@ -343,11 +404,7 @@ fn csv_line(entry: &Entry) -> Vec<String> {
     };
     let bucket = format!(
         "{} ({:02}/{:02}/{})",
-        label(
-            None,
-            Some(&entry.bucket_source),
-            entry.bucket_restricted_to.as_deref()
-        ),
+        bucket_label(&entry.bucket_source, entry.bucket_restricted_to.as_deref()),
         entry.bucket_last_day.day(),
         u8::from(entry.bucket_last_day.month()),
         entry.bucket_last_day.year()
@@ -360,12 +417,12 @@ fn csv_line(entry: &Entry) -> Vec<String> {
             date.year()
         ),
         format!("{:02}:{:02}", t.hour(), t.minute()),
-        label(Some(&entry.kind), None, None),
+        kind_label(&entry.kind),
         credits,
         bucket,
-        entry.reason.clone(),
+        reason_label(entry),
         entry.reference.clone(),
-        entry.actor.clone(),
+        author_label(entry),
     ]
 }
 
@@ -406,10 +463,8 @@ pub async fn export(
         .await
         .map_err(fault)?;
     let header = Label {
-        kind: None,
-        source: None,
-        restricted_to: None,
         header: true,
+        ..Label::default()
     }
     .render()?;
     let mut head = b"\xEF\xBB\xBF".to_vec();

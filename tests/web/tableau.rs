@@ -440,6 +440,81 @@ async fn bad_filters_get_a_french_message_a_4xx_and_the_values_kept() {
     assert_eq!(response.status(), 303);
 }
 
+/// The history says who moved the credits and why in French, on the page and in the CSV: a
+/// member by e-mail, an API key by its name, NanoClip's staff as a team, never a stored code
+/// (`user:…`, `purchase`, `engine`).
+#[tokio::test]
+async fn the_history_says_who_and_why_in_french() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-12-04 10:30 UTC));
+    let owner = app.owner("reseau").await;
+    let key: Uuid = sqlx::query_scalar(
+        "INSERT INTO api_keys (organisation_id, name, hint, secret_hash, created_by, created_at)
+         VALUES ($1, 'Site de la paroisse', 'live_abcd', 'hash-essai', 'user:x', now()) RETURNING id",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    for (actor, reason) in [
+        (format!("user:{}", owner.id), "generation"),
+        (format!("api-key:{key}"), "generation"),
+        ("staff:agent@nanoclip.fr".to_owned(), "geste commercial"),
+        ("system".to_owned(), "purchase"),
+        ("system".to_owned(), "upgrade"),
+    ] {
+        sqlx::query(
+            "INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, actor, reason, reference, created_at)
+             SELECT $1, b.id, 'adjustment', -1, 1, $2, $3, 'essai', now() FROM credit_buckets b
+             WHERE b.organisation_id = $1 LIMIT 1",
+        )
+        .bind(owner.org())
+        .bind(&actor)
+        .bind(reason)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let page = owner
+        .browser
+        .get("/credits/historique")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csv = owner
+        .browser
+        .get("/credits/historique.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for (what, text) in [("page", &page), ("csv", &csv)] {
+        for words in [
+            owner.email.as_str(),
+            "Clé API « Site de la paroisse »",
+            "Équipe NanoClip",
+            "geste commercial",
+            "Achat d’un pack",
+            "Passage au plan supérieur",
+            "Lancement d’une génération",
+            "Crédits de la période",
+        ] {
+            assert!(text.contains(words), "{what}: « {words} » missing");
+        }
+        for code in [
+            "user:",
+            "api-key:",
+            "staff:",
+            ";purchase;",
+            ";system",
+            ">purchase<",
+        ] {
+            assert!(!text.contains(code), "{what}: « {code} » shown");
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_csv_export_opens_cleanly_in_french_excel() {
     let app = spawn_app().await;
@@ -474,11 +549,11 @@ async fn the_csv_export_opens_cleanly_in_french_excel() {
     assert_eq!(lines.len(), 4);
     assert_eq!(
         lines[1],
-        "04/12/2026;11:30;Débit;3;Dotation (03/01/2027);succeeded;generation:test;engine"
+        "04/12/2026;11:30;Débit;3;Dotation (03/01/2027);Génération réussie\u{202f}: crédits réservés débités;generation:test;Moteur de génération"
     );
     assert!(
         lines[3].starts_with(
-            "04/12/2026;11:30;Attribution;30;Dotation (03/01/2027);allotment;period:1;system"
+            "04/12/2026;11:30;Attribution;30;Dotation (03/01/2027);Crédits de la période;period:1;NanoClip"
         ),
         "{}",
         lines[3]
