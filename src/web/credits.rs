@@ -163,7 +163,7 @@ impl Line {
     }
 
     fn reason(&self) -> String {
-        reason_label(&self.entry)
+        crate::content::text::typography(&reason_label(&self.entry))
     }
 
     fn author(&self) -> String {
@@ -381,11 +381,13 @@ fn bucket_label(source: &BucketSource, restricted_to: Option<&str>) -> String {
     })
 }
 
+/// The reason's words as written (the CSV keeps staff's text as typed; the page sets its
+/// typography).
 fn reason_label(entry: &Entry) -> String {
-    crate::content::text::typography(&label(Label {
+    label(Label {
         reason: Some(&entry.reason),
         ..Label::default()
-    }))
+    })
 }
 
 fn author_label(entry: &Entry) -> String {
