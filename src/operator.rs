@@ -295,6 +295,7 @@ pub async fn create_api_key(config: Config, email: &str, name: &str) -> anyhow::
             allows_api,
             name,
             "cli",
+            None,
             Clock::system().now(),
         )
         .await

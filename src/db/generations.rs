@@ -292,6 +292,8 @@ pub struct ApiKey {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// A new key; `None` when the organisation has a key made from the same form already.
+#[allow(clippy::too_many_arguments)]
 pub async fn create_api_key(
     conn: &mut PgConnection,
     organisation: Uuid,
@@ -299,19 +301,38 @@ pub async fn create_api_key(
     hint: &str,
     secret_hash: &str,
     created_by: &str,
+    form_key: Option<&str>,
     now: OffsetDateTime,
-) -> sqlx::Result<Uuid> {
+) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar!(
-        "INSERT INTO api_keys (organisation_id, name, hint, secret_hash, created_by, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO api_keys (organisation_id, name, hint, secret_hash, created_by, form_key, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (organisation_id, form_key) WHERE form_key IS NOT NULL DO NOTHING
+         RETURNING id",
         organisation,
         name,
         hint,
         secret_hash,
         created_by,
+        form_key,
         now
     )
-    .fetch_one(conn)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The name of the key made from this form, if any.
+pub async fn api_key_of_form(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    form_key: &str,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
+        "SELECT name FROM api_keys WHERE organisation_id = $1 AND form_key = $2",
+        organisation,
+        form_key
+    )
+    .fetch_optional(conn)
     .await
 }
 

@@ -17,6 +17,9 @@ pub enum KeyError {
     PlanWithoutApi,
     #[error("a key needs a name of 1 to 80 characters")]
     BadName,
+    /// The same form was sent again (a reload): the key it made (named), not a second one.
+    #[error("the key {0:?} was made from this form already")]
+    AlreadyCreated(String),
     #[error(transparent)]
     Credit(#[from] CreditError),
 }
@@ -32,12 +35,15 @@ pub fn hash(secret: &str) -> String {
 }
 
 /// A new key for the organisation (Plan Réseau only): its id and its secret, shown once.
+/// `form_key`: the form's own key (`/compte/api`), so that the same form sent twice makes one
+/// key (`AlreadyCreated`).
 pub async fn create(
     pool: &PgPool,
     organisation: Uuid,
     allows_api: bool,
     name: &str,
     created_by: &str,
+    form_key: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(Uuid, String), KeyError> {
     let name = name.trim();
@@ -53,6 +59,7 @@ pub async fn create(
         .take(crate::random::API_KEY_PREFIX.len() + 4)
         .collect();
     let mut conn = pool.acquire().await?;
+    let form_key = form_key.filter(|k| !k.is_empty());
     let id = db::generations::create_api_key(
         &mut conn,
         organisation,
@@ -60,9 +67,17 @@ pub async fn create(
         &hint,
         &hash(&secret),
         created_by,
+        form_key,
         now,
     )
     .await?;
+    let Some(id) = id else {
+        let made = match form_key {
+            Some(key) => db::generations::api_key_of_form(&mut conn, organisation, key).await?,
+            None => None,
+        };
+        return Err(KeyError::AlreadyCreated(made.unwrap_or_default()));
+    };
     Ok((id, secret))
 }
 

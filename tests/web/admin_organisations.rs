@@ -168,6 +168,7 @@ async fn a_suspended_organisation_reads_but_cannot_launch_buy_or_change_its_plan
         true,
         "Tests",
         "cli",
+        None,
         app.clock.now(),
     )
     .await

@@ -29,6 +29,7 @@ async fn reseau_key(app: &TestApp) -> (Uuid, String) {
         true,
         "Tests",
         "cli",
+        None,
         app.clock.now(),
     )
     .await
@@ -248,9 +249,16 @@ async fn keys_are_checked_and_the_plan_must_have_the_api() {
     let (status, body) = get(&app, &key, "/api/v1/solde").await;
     assert_eq!(status, 403);
     assert_eq!(body["error"]["code"], "forbidden");
-    let refused =
-        nanoclip::services::api_keys::create(&app.pool, org, false, "x", "cli", app.clock.now())
-            .await;
+    let refused = nanoclip::services::api_keys::create(
+        &app.pool,
+        org,
+        false,
+        "x",
+        "cli",
+        None,
+        app.clock.now(),
+    )
+    .await;
     assert!(matches!(
         refused,
         Err(nanoclip::services::api_keys::KeyError::PlanWithoutApi)

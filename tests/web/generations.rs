@@ -157,6 +157,69 @@ async fn a_wrong_field_is_explained_with_the_values_kept_and_a_form_sent_twice_l
     assert_eq!(response.status(), 403);
 }
 
+/// The page that shows a new key's secret answers a POST: reloading it (or a double click)
+/// sends the same form again, which used to make a second key whose secret nobody saw. The
+/// form carries its own key: sent again, it makes nothing and says so.
+#[tokio::test]
+async fn an_api_key_form_sent_twice_makes_one_key() {
+    let app = spawn_app().await;
+    let owner = app.owner("reseau").await;
+    let (_, html) = owner.browser.html("/compte/api").await;
+    let field = |name: &str| {
+        attr(
+            &html,
+            &format!("form[action='/compte/api'] input[name={name}]"),
+            "value",
+        )
+        .unwrap()
+    };
+    let (token, key) = (field("csrf"), field("cle"));
+    let mut pages = Vec::new();
+    for _ in 0..2 {
+        let response = owner
+            .browser
+            .client
+            .post(format!("{}/compte/api", owner.browser.base))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("cle", key.as_str()),
+                ("nom", "Site de la paroisse"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        pages.push(scraper::Html::parse_document(
+            &response.text().await.unwrap(),
+        ));
+    }
+    assert!(attr(&pages[0], "#secret", "value").is_some());
+    assert!(attr(&pages[1], "#secret", "value").is_none());
+    assert!(
+        text(&pages[1], "#cle-deja-creee").contains("« Site de la paroisse » a déjà été créée"),
+        "{}",
+        text(&pages[1], "#cle-deja-creee")
+    );
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE organisation_id = $1")
+        .bind(owner.org())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(keys, 1, "one key for one form");
+    // A new form (the page shown again) makes a new key.
+    let response = owner
+        .browser
+        .submit("/compte/api", "/compte/api", &[("nom", "Application")])
+        .await;
+    assert_eq!(response.status(), 200);
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE organisation_id = $1")
+        .bind(owner.org())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(keys, 2);
+}
+
 #[tokio::test]
 async fn owners_of_plan_reseau_create_and_revoke_api_keys() {
     let app = spawn_app().await;

@@ -18,12 +18,28 @@ struct ApiKeysPage {
     error: Option<&'static str>,
     /// The name of the key just revoked (after the redirect).
     revoked: Option<String>,
+    /// The key the form sent again had made (a reload after its secret was shown).
+    already: Option<String>,
+    /// This form's own key: the same form sent twice makes one key.
+    form_key: String,
 }
 
 #[derive(Deserialize)]
 pub struct KeyForm {
     #[serde(default)]
     nom: String,
+    #[serde(default)]
+    cle: String,
+}
+
+/// What the page says besides its list.
+#[derive(Default)]
+struct Shown {
+    created: Option<(String, String)>,
+    name: String,
+    error: Option<&'static str>,
+    revoked: Option<Uuid>,
+    already: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -47,23 +63,19 @@ async fn allows_api(state: &AppState, organisation: Uuid) -> Result<bool, PageEr
         .unwrap_or(false))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn render_page(
     state: &AppState,
     request: &HttpRequest,
     layout: Layout,
     organisation: Uuid,
-    created: Option<(String, String)>,
-    name: String,
-    error: Option<&'static str>,
-    revoked: Option<Uuid>,
+    shown: Shown,
 ) -> Result<HttpResponse, PageError> {
     let allows = allows_api(state, organisation).await?;
     let keys = api_keys::list(&state.pool, organisation)
         .await
         .map_err(key_error)?;
-    let status = if error.is_some() { 400 } else { 200 };
-    let revoked = revoked.and_then(|id| {
+    let status = if shown.error.is_some() { 400 } else { 200 };
+    let revoked = shown.revoked.and_then(|id| {
         keys.iter()
             .find(|k| k.id == id && k.revoked_at.is_some())
             .map(|k| k.name.clone())
@@ -73,10 +85,12 @@ async fn render_page(
         csrf: csrf::token(request)?,
         allows_api: allows,
         keys,
-        created,
-        name,
-        error,
+        created: shown.created,
+        name: shown.name,
+        error: shown.error,
         revoked,
+        already: shown.already,
+        form_key: crate::random::token(),
     };
     Ok(super::super::html(status, page.render()?))
 }
@@ -89,18 +103,19 @@ pub async fn api_keys_page(
     notice: web::Query<Notice>,
 ) -> Result<HttpResponse, PageError> {
     let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
+    let revoked = notice
+        .revoquee
+        .as_deref()
+        .and_then(|id| Uuid::parse_str(id).ok());
     render_page(
         &state,
         &request,
         layout,
         organisation,
-        None,
-        String::new(),
-        None,
-        notice
-            .revoquee
-            .as_deref()
-            .and_then(|id| Uuid::parse_str(id).ok()),
+        Shown {
+            revoked,
+            ..Shown::default()
+        },
     )
     .await
 }
@@ -115,46 +130,34 @@ pub async fn create_api_key(
     let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
     let allows = allows_api(&state, organisation).await?;
     let by = format!("user:{}", owner.0.id);
-    match api_keys::create(
+    let shown = match api_keys::create(
         &state.pool,
         organisation,
         allows,
         &form.nom,
         &by,
+        Some(&form.cle),
         state.clock.now(),
     )
     .await
     {
-        Ok((_, secret)) => {
-            let name = form.nom.trim().to_owned();
-            render_page(
-                &state,
-                &request,
-                layout,
-                organisation,
-                Some((name, secret)),
-                String::new(),
-                None,
-                None,
-            )
-            .await
-        }
-        Err(KeyError::BadName) => {
-            render_page(
-                &state,
-                &request,
-                layout,
-                organisation,
-                None,
-                form.nom.clone(),
-                Some("nom"),
-                None,
-            )
-            .await
-        }
-        Err(KeyError::PlanWithoutApi) => Err(PageError::Forbidden),
-        Err(other) => Err(key_error(other)),
-    }
+        Ok((_, secret)) => Shown {
+            created: Some((form.nom.trim().to_owned(), secret)),
+            ..Shown::default()
+        },
+        Err(KeyError::AlreadyCreated(name)) => Shown {
+            already: Some(name),
+            ..Shown::default()
+        },
+        Err(KeyError::BadName) => Shown {
+            name: form.nom.clone(),
+            error: Some("nom"),
+            ..Shown::default()
+        },
+        Err(KeyError::PlanWithoutApi) => return Err(PageError::Forbidden),
+        Err(other) => return Err(key_error(other)),
+    };
+    render_page(&state, &request, layout, organisation, shown).await
 }
 
 pub async fn revoke_api_key(
