@@ -291,7 +291,6 @@ pub struct ApiKey {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
-#[allow(clippy::too_many_arguments)]
 /// A new key; `None` when the organisation has a key made from the same form already.
 #[allow(clippy::too_many_arguments)]
 pub async fn create_api_key(
