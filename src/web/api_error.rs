@@ -124,7 +124,7 @@ impl From<super::error::PageError> for ApiError {
         match error {
             PageError::NotFound => ApiError::Code(ApiErrorCode::NotFound),
             PageError::BadRequest => ApiError::Code(ApiErrorCode::BadRequest),
-            PageError::Forbidden | PageError::LoginRequired(_) => {
+            PageError::Forbidden | PageError::FormExpired | PageError::LoginRequired(_) => {
                 ApiError::Code(ApiErrorCode::Forbidden)
             }
             PageError::TooManyRequests(seconds) => ApiError::RateLimited(seconds),

@@ -173,7 +173,7 @@ pub async fn guard(
 async fn check(request: &mut ServiceRequest, state: &AppState, nonce: &Nonce) -> Option<PageError> {
     if !same_site(request, &state.config.public_url) {
         tracing::warn!(path = request.path(), "cross-site request refused");
-        return Some(PageError::Forbidden);
+        return Some(PageError::FormExpired);
     }
     let body = match request.extract::<web::Bytes>().await {
         Ok(body) if body.len() <= MAX_FORM_BYTES => body,
@@ -194,7 +194,7 @@ async fn check(request: &mut ServiceRequest, state: &AppState, nonce: &Nonce) ->
             path = request.path(),
             "request without a valid CSRF token refused"
         );
-        return Some(PageError::Forbidden);
+        return Some(PageError::FormExpired);
     }
     // PostgreSQL refuses a NUL in text, and no typed or pasted text holds one: such a request is
     // a 400 here, not an error deep in a handler. Other control characters (a vertical tab from

@@ -26,6 +26,10 @@ pub enum PageError {
     BadRequest,
     #[error("forbidden")]
     Forbidden,
+    /// A form without a valid CSRF token (an old page, or another site): 403, but the page
+    /// says to reload, not that the user lacks the right.
+    #[error("form expired")]
+    FormExpired,
     /// Not signed in: go to the login page, then back to this path.
     #[error("login required")]
     LoginRequired(String),
@@ -89,7 +93,7 @@ impl ResponseError for PageError {
         match self {
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest => StatusCode::BAD_REQUEST,
-            PageError::Forbidden => StatusCode::FORBIDDEN,
+            PageError::Forbidden | PageError::FormExpired => StatusCode::FORBIDDEN,
             PageError::LoginRequired(_) => StatusCode::SEE_OTHER,
             PageError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             PageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -122,6 +126,8 @@ struct ErrorPage<'a> {
     request_id: &'a str,
     /// Seconds to wait, when long enough to be worth saying (10 s or more).
     retry_after: Option<i64>,
+    /// A 403 for a form that expired, rather than for a page the user may not open.
+    form_expired: bool,
 }
 
 /// Renders error responses that have no body of their own, and logs internal errors.
@@ -168,7 +174,17 @@ pub async fn error_pages(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i64>().ok())
         .filter(|seconds| *seconds >= 10);
-    let body = render_page(layout, status.as_u16(), &request_id, retry_after);
+    let form_expired = response
+        .error()
+        .and_then(|e| e.as_error::<PageError>())
+        .is_some_and(|e| matches!(e, PageError::FormExpired));
+    let body = render_page(
+        layout,
+        status.as_u16(),
+        &request_id,
+        retry_after,
+        form_expired,
+    );
     response.headers_mut().remove(header::CONTENT_LENGTH);
     let response = response.set_body(BoxBody::new(body));
     Ok(ServiceResponse::new(request, response).map_into_right_body())
@@ -231,12 +247,14 @@ pub fn render_page(
     status: u16,
     request_id: &str,
     retry_after: Option<i64>,
+    form_expired: bool,
 ) -> String {
     let page = ErrorPage {
         layout,
         status,
         request_id,
         retry_after,
+        form_expired,
     };
     page.render().unwrap_or_else(|_| format!("Erreur {status}"))
 }
@@ -273,6 +291,6 @@ pub fn page_response(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    let body = render_page(Layout::new(state, path), status, request_id, None);
+    let body = render_page(Layout::new(state, path), status, request_id, None, false);
     response.set_body(BoxBody::new(body))
 }

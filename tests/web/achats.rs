@@ -267,7 +267,27 @@ async fn tampered_forms_and_other_people_s_orders_are_refused() {
     assert!(text(&html, "main").contains("Seul le propriétaire du compte"));
     assert_eq!(count(&html, "#packs a"), 0);
     assert_eq!(member.browser.get("/achats/pack-10").await.status(), 403);
-    assert_eq!(member.browser.get("/achats/historique").await.status(), 403);
+    let refused = member.browser.get("/achats/historique").await;
+    assert_eq!(refused.status(), 403);
+    // The page says why: the owner's page, not an expired form (which it used to suggest).
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("réservées au propriétaire du compte"),
+        "{page}"
+    );
+    assert!(!page.contains("formulaire a expiré"), "{page}");
+    // A form without its token: that one has expired.
+    let expired = member
+        .browser
+        .client
+        .post(format!("{}/achats/pack-10", member.browser.base))
+        .form(&[("csrf", "ancien")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), 403);
+    let page = expired.text().await.unwrap();
+    assert!(page.contains("Le formulaire a expiré"), "{page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
