@@ -75,9 +75,50 @@ macro_rules! integer_ops {
 integer_ops!(Cents);
 integer_ops!(Credits);
 
+/// A whole number of credits as people type it: « 20 », « 20 crédits », « 1 000 »,
+/// « 1 000 credits » (spaces, no-break spaces or dots between thousands; the unit optional,
+/// with or without its accent or plural). `None` for anything else.
+pub fn parse_credits(typed: &str) -> Option<i64> {
+    let lower = typed.trim().to_lowercase();
+    let number = ["crédits", "credits", "crédit", "credit"]
+        .iter()
+        .find_map(|unit| lower.strip_suffix(unit))
+        .unwrap_or(&lower);
+    let digits: String = number
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}' | '.'))
+        .collect();
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credits_are_read_as_people_type_them() {
+        for (typed, read) in [
+            ("20", Some(20)),
+            (" 20 crédits ", Some(20)),
+            ("20 Credits", Some(20)),
+            ("1 crédit", Some(1)),
+            ("1\u{a0}000", Some(1000)),
+            ("1\u{202f}000 crédits", Some(1000)),
+            ("1.000", Some(1000)),
+            ("0", Some(0)),
+            ("", None),
+            ("crédits", None),
+            ("-5", None),
+            ("2,5", None),
+            ("vingt", None),
+            ("99999999999999999999", None),
+        ] {
+            assert_eq!(parse_credits(typed), read, "{typed:?}");
+        }
+    }
 
     #[test]
     fn cents_are_written_as_french_euros() {

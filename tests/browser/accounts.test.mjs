@@ -1093,7 +1093,7 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     await keyboard(t, page, '/achats', ['a[href="/achats/pack-10"]', 'a[href="/achats/historique"]']);
 
     await Promise.all([page.waitForNavigation(), page.locator('a[href="/achats/pack-10"]').click()]);
-    check(pathOf(page) === '/achats/pack-10', `« Acheter le Pack 10 crédits » leads to ${pathOf(page)}`);
+    check(pathOf(page) === '/achats/pack-10', `« Acheter » (Pack 10 crédits) leads to ${pathOf(page)}`);
     const summary = await textOf(page, '#recapitulatif');
     for (const part of ['10\u00a0crédits', '10,00\u00a0€', '2,00\u00a0€', '12,00\u00a0€', 'inclus']) {
       check(summary.includes(part), `/achats/pack-10: the summary reads « ${summary} », expected « ${part} » (HT 10,00 €, TVA 2,00 €, TTC 12,00 €, the last day)`);

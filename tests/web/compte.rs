@@ -1391,3 +1391,39 @@ async fn links_expire_with_the_portals_clock() {
         "an hour later"
     );
 }
+
+/// The low-balance threshold is typed as people type it (« 20 crédits », « 1 000 »), which the
+/// form used to refuse; a word is refused with the value kept.
+#[tokio::test]
+async fn the_threshold_is_read_as_people_type_it() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let threshold = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT low_balance_threshold FROM organisations WHERE id = $1",
+        )
+        .bind(owner.org())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    for (typed, read) in [("20 crédits", 20), ("1 000", 1000), (" 7 ", 7)] {
+        let response = owner
+            .browser
+            .submit("/compte", "/compte/seuil", &[("seuil", typed)])
+            .await;
+        assert_eq!(response.status(), 303, "{typed}");
+        assert_eq!(threshold().await, read, "{typed}");
+    }
+    let response = owner
+        .browser
+        .submit("/compte", "/compte/seuil", &[("seuil", "vingt")])
+        .await;
+    assert_eq!(response.status(), 400);
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    assert_eq!(
+        attr(&html, "#champ-seuil", "value").as_deref(),
+        Some("vingt")
+    );
+    assert_eq!(threshold().await, 7);
+}

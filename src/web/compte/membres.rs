@@ -169,8 +169,8 @@ pub async fn set_threshold(
     Owner(owner): Owner,
     form: web::Form<ThresholdForm>,
 ) -> Result<HttpResponse, PageError> {
-    match form.seuil.trim().parse::<i64>() {
-        Ok(value @ 0..=100_000) => {
+    match crate::domain::money::parse_credits(&form.seuil) {
+        Some(value @ 0..=100_000) => {
             service::set_threshold(&state.pool, &owner.row, value).await?;
             Ok(notice_redirect(Notice::ThresholdSaved))
         }
