@@ -225,12 +225,27 @@ pub async fn page(
         .and_then(|id| Uuid::parse_str(id).ok())
         .and_then(|id| lines.iter().find(|l| l.generation.id == id))
         .map(|l| line(l.generation.clone()));
+    // A launch that did not run (refused, failed, no answer): the form is filled again with
+    // its request, to change what was refused and launch again without typing it all.
+    let again = just
+        .as_ref()
+        .filter(|l| {
+            matches!(
+                l.generation.status.as_str(),
+                "refused" | "failed" | "expired"
+            )
+        })
+        .map(|l| LaunchForm {
+            prompt: l.generation.prompt.clone(),
+            ..serde_urlencoded::from_str::<LaunchForm>(&l.generation.request).unwrap_or_default()
+        })
+        .unwrap_or_default();
     let page = GenerationsPage {
         layout,
         csrf: csrf::token(&request)?,
         form: LaunchForm {
             cle: crate::random::token(),
-            ..LaunchForm::default()
+            ..again
         },
         errors: Vec::new(),
         just,

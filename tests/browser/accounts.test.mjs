@@ -799,8 +799,14 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     await audit(t, page, 'générations (refusée : 4K)');
     flow.refused = fourK;
 
+    // The refused launch's form is filled again (4K kept): check the way out is offered, then,
+    // as a user would, switch to HD and try an excluded prompt.
+    check(await page.locator('#lancement a[href="/abonnement"]').count() === 1,
+      '/generations after a 4K refusal: no link to /abonnement (« Voir les plans et changer de plan »)');
+    check(await page.locator('input[name=resolution][value="4k"]').isChecked(),
+      '/generations after a 4K refusal: the form is not filled again with the refused request');
     // A prompt in an excluded category.
-    status = await launchFrom(page, { type: 'image', prompt: 'une parodie obscène de la cène' });
+    status = await launchFrom(page, { type: 'image', resolution: 'hd', prompt: 'une parodie obscène de la cène' });
     const prompt = launched(page, 'launching an image with an excluded prompt');
     notice = await textOf(page, '#lancement');
     check(status === 200 && notice.startsWith('Génération refusée\u202f: 0\u00a0crédit débité. Ce prompt relève d’une catégorie exclue'),

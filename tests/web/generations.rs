@@ -63,7 +63,12 @@ async fn a_refusal_is_kept_explained_and_costs_nothing() {
         .submit(
             "/generations",
             "/generations",
-            &[("type", "image"), ("resolution", "4k")],
+            &[
+                ("type", "image"),
+                ("resolution", "4k"),
+                ("format", "1080x1350"),
+                ("prompt", "Une croix lumineuse au lever du soleil"),
+            ],
         )
         .await;
     let location = response.headers()["location"].to_str().unwrap().to_owned();
@@ -75,7 +80,25 @@ async fn a_refusal_is_kept_explained_and_costs_nothing() {
         ),
         "{notice}"
     );
-    let contact = attr(&html, "#lancement a", "href").unwrap();
+    // The way out, and the form filled again with what was refused, to change the one setting.
+    assert_eq!(count(&html, "#lancement a[href='/abonnement']"), 1);
+    assert_eq!(
+        attr(&html, "#lancer-type option[selected]", "value").as_deref(),
+        Some("image")
+    );
+    assert_eq!(
+        attr(&html, "input[name=resolution][checked]", "value").as_deref(),
+        Some("4k")
+    );
+    assert_eq!(
+        attr(&html, "select[name=format] option[selected]", "value").as_deref(),
+        Some("1080x1350")
+    );
+    assert_eq!(
+        text(&html, "#lancer-prompt"),
+        "Une croix lumineuse au lever du soleil"
+    );
+    let contact = attr(&html, "#lancement a[href^='/contact']", "href").unwrap();
     assert!(
         contact.starts_with("/contact?sujet=erreur&generation="),
         "{contact}"
