@@ -109,20 +109,23 @@ pub async fn create_order(conn: &mut PgConnection, o: NewOrder<'_>) -> sqlx::Res
     }
 }
 
-/// The organisation's upgrade to `plan` still open for payment (made in another tab), if any.
+/// The organisation's upgrade to `plan` still open for payment (made in another tab), if any,
+/// quoted in the current period (from `period_start`).
 pub async fn open_upgrade(
     conn: &mut PgConnection,
     organisation: Uuid,
     plan: &str,
+    period_start: OffsetDateTime,
     now: OffsetDateTime,
 ) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar!(
         "SELECT id FROM orders
          WHERE organisation_id = $1 AND kind = 'upgrade' AND plan_id = $2
-           AND state IN ('created', 'pending') AND expires_at > $3
+           AND state IN ('created', 'pending') AND expires_at > $4 AND created_at >= $3
          ORDER BY created_at DESC LIMIT 1",
         organisation,
         plan,
+        period_start,
         now
     )
     .fetch_optional(conn)
@@ -647,6 +650,46 @@ pub async fn mark_hand_payment(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Whether a renewal of the organisation still owed, of period `period` or the one before, may
+/// be being paid on the provider's page: it has a session, or a session was being made for it
+/// after `since`.
+pub async fn hand_session_of_organisation(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    period: i32,
+    since: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM orders
+                          WHERE organisation_id = $1 AND kind = 'renewal' AND state IN ('pending', 'failed')
+                            AND period_number >= $2 - 1
+                            AND (provider_ref IS NOT NULL OR hand_payment_at > $3)) AS "by_hand!""#,
+        organisation,
+        period,
+        since
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Closes a renewal still owed (pending, or failed) as paid by the late payment of the last
+/// period's: false when it is neither any more.
+pub async fn close_paid_by_late_renewal(
+    conn: &mut PgConnection,
+    order: Uuid,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE orders SET state = 'cancelled', failure = 'paid_by_late_renewal', updated_at = $2
+         WHERE id = $1 AND kind = 'renewal' AND state IN ('pending', 'failed')",
+        order,
+        now
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Whether the order may be being paid on the provider's page: it has a session, or a session

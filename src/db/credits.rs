@@ -675,14 +675,20 @@ pub struct Subscription {
 }
 
 /// Subscriptions whose current period has ended (a batch).
+/// Subscriptions whose period has ended, after `after` in the organisations' order (a batch):
+/// each one is visited once per run, even one that cannot be renewed yet (a charge still
+/// processing) and stays due.
 pub async fn due_subscriptions(
     conn: &mut PgConnection,
     now: OffsetDateTime,
+    after: Uuid,
     limit: i64,
 ) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar!(
-        "SELECT organisation_id FROM subscriptions WHERE period_end <= $1 ORDER BY period_end LIMIT $2",
+        "SELECT organisation_id FROM subscriptions WHERE period_end <= $1 AND organisation_id > $2
+         ORDER BY organisation_id LIMIT $3",
         now,
+        after,
         limit
     )
     .fetch_all(conn)

@@ -632,14 +632,14 @@ async fn pay_current_with_late_renewal(
         .await?;
         return Ok(());
     };
-    db::billing::move_order(
-        conn,
-        owed.id,
-        OrderState::Cancelled,
-        Some("paid_by_late_renewal"),
-        now,
-    )
-    .await?;
+    if !db::billing::close_paid_by_late_renewal(conn, owed.id, now).await? {
+        return Err(Fault::Internal(anyhow::anyhow!(
+            "renewal {} could not be closed as paid by {}",
+            owed.id,
+            late.id
+        ))
+        .into());
+    }
     credits::grant_allotment(
         conn,
         organisation,
@@ -1203,7 +1203,9 @@ async fn order_upgrade_in(
     if sub.period_end <= now {
         return Err(BillingError::NotPayable);
     }
-    if let Some(open) = db::billing::open_upgrade(conn, organisation, &target.id, now).await? {
+    if let Some(open) =
+        db::billing::open_upgrade(conn, organisation, &target.id, sub.period_start, now).await?
+    {
         return Ok(open);
     }
     let quote = upgrade_quote(from, target, sub.period_start, sub.period_end, now);
@@ -1489,18 +1491,21 @@ pub async fn renew_due(
 ) -> Result<u64, BillingError> {
     resume_stale_attempts(pool, renewals, now).await?;
     let mut renewed = 0;
+    // Each due subscription once per run, in the organisations' order: one that stays due (its
+    // charge still processing) does not come back in the same run.
+    let mut after = Uuid::nil();
     loop {
         let due = {
             let mut conn = pool.acquire().await?;
-            db::credits::due_subscriptions(&mut conn, now, 100).await?
+            db::credits::due_subscriptions(&mut conn, now, after, 100).await?
         };
-        let batch = due.len();
+        let Some(last) = due.last().copied() else {
+            break;
+        };
         for organisation in due {
             renewed += renew(pool, renewals, organisation, now).await?;
         }
-        if batch < 100 {
-            break;
-        }
+        after = last;
     }
     retry_due(pool, renewals, now).await?;
     Ok(renewed)
@@ -1630,10 +1635,14 @@ async fn claim(
     if open || !found.payable() {
         return Ok(None);
     }
-    // The owner may be paying it on the provider's page (or has paid there, its webhook still to
-    // come): no charge until that session is settled, or forgotten once it ended unpaid (its
-    // webhook, the return page or the reconciliation).
-    if db::billing::has_hand_session(conn, order, now - SESSION_BEING_MADE).await? {
+    // The owner may be paying a renewal on the provider's page (this one, or the last period's,
+    // whose late payment pays this one), or has paid there, its webhook still to come: no charge
+    // until that session is settled, or forgotten once it ended unpaid (its webhook, the return
+    // page or the reconciliation).
+    let period = found.period_number.unwrap_or(i32::MAX);
+    let since = now - SESSION_BEING_MADE;
+    if db::billing::hand_session_of_organisation(conn, found.organisation_id, period, since).await?
+    {
         return Ok(None);
     }
     let number = count + 1;
@@ -1862,7 +1871,14 @@ async fn resume_stale_attempts(
             key: attempt.idempotency_key,
             payment: attempt.payment_intent,
         };
-        charge_and_apply(pool, renewals, &claim, now).await?;
+        // The provider unreachable for one attempt: that one waits for the next run; the
+        // others, and the renewals after them, go on.
+        match charge_and_apply(pool, renewals, &claim, now).await {
+            Err(BillingError::Provider(PaymentError::Unavailable(error))) => {
+                tracing::warn!(order = %claim.order, %error, "renewal charge: no answer from the provider yet");
+            }
+            other => other?,
+        }
     }
     Ok(())
 }

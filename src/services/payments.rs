@@ -130,7 +130,17 @@ impl Payments {
     pub async fn status(&self, order: &Order) -> Result<Option<PaymentStatus>, PaymentError> {
         match (self, order.provider_ref.as_deref()) {
             (Payments::Stripe(stripe), Some(session)) => {
-                Ok(Some(stripe.session(session).await?.status()))
+                let session = stripe.session(session).await?;
+                Ok(Some(match (session.status(), &session.payment_intent) {
+                    // Complete but unpaid: a delayed method (a bank debit), under way or failed;
+                    // its payment says which (a failed one never pays: the session is over).
+                    (PaymentStatus::Open, Some(intent))
+                        if session.status.as_deref() == Some("complete") =>
+                    {
+                        stripe.payment_intent(intent).await?.outcome()
+                    }
+                    (status, _) => status,
+                }))
             }
             _ => Ok(None),
         }

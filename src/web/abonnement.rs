@@ -59,11 +59,16 @@ impl Arrears {
         sub: &crate::db::credits::Subscription,
     ) -> Result<Option<Self>, PageError> {
         let suspended = match sub.status {
-            SubscriptionStatus::PastDue => false,
+            SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid => false,
             SubscriptionStatus::Suspended => true,
-            SubscriptionStatus::Active | SubscriptionStatus::Unpaid => return Ok(None),
+            SubscriptionStatus::Active => return Ok(None),
         };
         let charging = billing::renewal_charging(pool, sub).await.map_err(fault)?;
+        // Awaiting its renewal's payment (or opened by staff, with nothing to pay): a banner
+        // only while a payment is under way, so that the church knows why its credits wait.
+        if sub.status == SubscriptionStatus::Unpaid && !charging {
+            return Ok(None);
+        }
         let day = |at: time::OffsetDateTime| crate::domain::format::paris(at).date();
         Ok(Some(Self {
             suspended,

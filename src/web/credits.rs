@@ -167,7 +167,7 @@ impl Line {
     }
 
     fn author(&self) -> String {
-        author_label(&self.entry)
+        author_label(&self.entry, true)
     }
 
     fn time(&self) -> String {
@@ -327,6 +327,8 @@ struct Label<'a> {
     restricted_to: Option<&'a str>,
     reason: Option<&'a str>,
     actor: Option<Author<'a>>,
+    /// The author within a sentence (« par l’équipe NanoClip »), not alone in a cell.
+    in_sentence: bool,
     header: bool,
 }
 
@@ -339,7 +341,7 @@ enum Author<'a> {
     Engine,
     /// NanoClip's staff (back office, operator commands).
     Staff,
-    /// A member of the organisation: the e-mail, if the account still exists.
+    /// A member of the organisation: the e-mail, while the account is still the organisation's.
     Member(Option<&'a str>),
     /// An API key of the organisation: its name, if it still exists.
     ApiKey(Option<&'a str>),
@@ -390,9 +392,10 @@ fn reason_label(entry: &Entry) -> String {
     })
 }
 
-fn author_label(entry: &Entry) -> String {
+fn author_label(entry: &Entry, in_sentence: bool) -> String {
     label(Label {
         actor: Some(Author::of(entry)),
+        in_sentence,
         ..Label::default()
     })
 }
@@ -424,7 +427,7 @@ fn csv_line(entry: &Entry) -> Vec<String> {
         bucket,
         reason_label(entry),
         entry.reference.clone(),
-        author_label(entry),
+        author_label(entry, false),
     ]
 }
 

@@ -272,7 +272,7 @@ async fn tampered_forms_and_other_people_s_orders_are_refused() {
     // The page says why: the owner's page, not an expired form (which it used to suggest).
     let page = refused.text().await.unwrap();
     assert!(
-        page.contains("réservées au propriétaire du compte"),
+        page.contains("réservés au propriétaire du compte"),
         "{page}"
     );
     assert!(!page.contains("formulaire a expiré"), "{page}");

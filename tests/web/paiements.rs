@@ -1659,7 +1659,10 @@ async fn a_renewal_being_charged_is_not_paid_by_hand_meanwhile() {
     // The banner says the card is being charged, and offers no « Régler » meanwhile.
     for path in ["/abonnement", "/tableau-de-bord"] {
         let page = browser.get(path).await.text().await.unwrap();
-        assert!(page.contains("Nous débitons votre carte"), "{path}: {page}");
+        assert!(
+            page.contains("est en cours auprès de votre banque"),
+            "{path}: {page}"
+        );
         assert!(!page.contains("/abonnement/reglement"), "{path}: {page}");
     }
     assert!(
@@ -1831,6 +1834,121 @@ async fn a_processing_renewal_debit_without_its_webhook_is_asked_about_until_it_
     app.clock.advance(time::Duration::days(2));
     renew().await;
     assert_eq!((fake.money_taken(), charges().await), (1, 1));
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// A past-due church opens Stripe's page to pay January at 23:50 (Paris); at midnight the
+/// renewals open February and its retry comes due. February is not charged while January's
+/// page may still pay (January's late payment pays February): the card is charged once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_next_period_is_not_charged_while_the_last_one_is_being_paid_by_hand() {
+    let stripe = stripe_renewals().await;
+    let (app, fake) = (&stripe.app, &stripe.fake);
+    let owner = app.owner("eglise").await;
+    card_on_file(app, owner.org()).await;
+    let february = time::macros::datetime!(2027-01-31 23:00 UTC);
+    sqlx::query(
+        "UPDATE subscriptions SET status = 'past_due', past_due_since = $2, failed_charges = 2,
+                next_retry_at = $3 WHERE organisation_id = $1",
+    )
+    .bind(owner.org())
+    .bind(time::macros::datetime!(2026-11-20 09:00 UTC))
+    .bind(february)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    renew_at_new_year(&stripe).await;
+    let (order, amount): (Uuid, i64) = sqlx::query_as(
+        "SELECT id, amount_cents FROM orders WHERE organisation_id = $1 AND kind = 'renewal' AND period_number = 2",
+    )
+    .bind(owner.org())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    app.clock.set(february - time::Duration::minutes(10));
+    let browser = app.sign_in_again(&owner).await;
+    let response = browser
+        .submit("/abonnement", "/abonnement/reglement", &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    let session = second_renewal(app, owner.org())
+        .await
+        .1
+        .expect("January's session");
+    // Midnight in Paris: February opens, its retry is due.
+    app.clock.set(february);
+    nanoclip::services::billing::renew_due(&app.pool, &stripe.renewals, february)
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.requests("POST", "/v1/payment_intents").await.len(),
+        0,
+        "February charged off session while January's page was open"
+    );
+    // 00:02: January is paid; it pays February.
+    app.clock.set(february + time::Duration::minutes(2));
+    fake.pay(&session);
+    let paid = recorded("checkout.session.completed", order, &session, amount);
+    assert_eq!(deliver(app, &paid).await, 200);
+    app.clock.set(february + time::Duration::hours(2));
+    nanoclip::services::billing::renew_due(&app.pool, &stripe.renewals, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(fake.money_taken(), 1);
+    assert_eq!(subscription_status(app, owner.org()).await, "active");
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// A renewal's hand-payment session completed with a delayed method (a bank debit) that then
+/// failed, its webhook lost: the reconciliation reads the session's payment, forgets the
+/// session, and the retry charges the card again (the session used to read as open for ever,
+/// blocking every retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hand_payment_whose_debit_failed_is_forgotten_and_the_retry_goes_on() {
+    let stripe = stripe_renewals().await;
+    let (app, fake) = (&stripe.app, &stripe.fake);
+    let owner = app.owner("eglise").await;
+    card_on_file(app, owner.org()).await;
+    fake.decline(Some("insufficient_funds"));
+    renew_at_new_year(&stripe).await;
+    let browser = app.sign_in_again(&owner).await;
+    let response = browser
+        .submit("/abonnement", "/abonnement/reglement", &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    let session = second_renewal(app, owner.org())
+        .await
+        .1
+        .expect("the session");
+    {
+        let mut state = fake.state.lock().unwrap();
+        let s = state.sessions.get_mut(&session).unwrap();
+        s["status"] = json!("complete");
+        s["payment_status"] = json!("unpaid");
+        s["payment_intent"] = json!("pi_debit_refuse");
+        state.intents.insert(
+            "pi_debit_refuse".into(),
+            json!({"id": "pi_debit_refuse", "object": "payment_intent", "status": "requires_payment_method",
+                   "last_payment_error": {"type": "card_error", "code": "payment_method_provider_decline"}}),
+        );
+    }
+    app.clock.advance(time::Duration::minutes(3));
+    let job = nanoclip::jobs::Job::ReconcilePayments;
+    nanoclip::jobs::run(&app.pool, job, app.clock.now(), &stripe.context)
+        .await
+        .unwrap();
+    assert_eq!(
+        second_renewal(app, owner.org()).await,
+        ("failed".to_owned(), None)
+    );
+    fake.decline(None);
+    app.clock
+        .advance(time::Duration::days(1) + time::Duration::hours(1));
+    nanoclip::services::billing::renew_due(&app.pool, &stripe.renewals, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(second_renewal(app, owner.org()).await.0, "paid");
+    assert_eq!(fake.money_taken(), 1);
     assert_ledger_clean(&app.pool).await;
 }
 
@@ -2277,6 +2395,16 @@ async fn a_renewal_paid_by_hand_just_after_its_period_ended_is_applied_or_refund
     nanoclip::services::billing::renew_due(&app.pool, &stripe.renewals, february)
         .await
         .unwrap();
+    // February's renewal failed meanwhile (a charge declined): still owed, it is what January's
+    // late payment pays.
+    sqlx::query(
+        "UPDATE orders SET state = 'failed', failure = 'card_declined'
+         WHERE organisation_id = $1 AND kind = 'renewal' AND period_number = 3",
+    )
+    .bind(owner.org())
+    .execute(&app.pool)
+    .await
+    .unwrap();
     // 00:02: Stripe takes the payment and says so.
     app.clock.set(february + time::Duration::minutes(2));
     fake.pay(&session);

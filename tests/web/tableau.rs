@@ -489,11 +489,24 @@ async fn the_history_says_who_and_why_in_french() {
         .text()
         .await
         .unwrap();
-    for (what, text) in [("page", &page), ("csv", &csv)] {
+    for (what, text, key, staff) in [
+        (
+            "page",
+            &page,
+            "par la clé API « Site de la paroisse »",
+            "par l’équipe NanoClip",
+        ),
+        (
+            "csv",
+            &csv,
+            ";Clé API « Site de la paroisse »",
+            ";Équipe NanoClip",
+        ),
+    ] {
         for words in [
             owner.email.as_str(),
-            "Clé API « Site de la paroisse »",
-            "Équipe NanoClip",
+            key,
+            staff,
             "geste commercial",
             "Achat d’un pack",
             "Passage au plan supérieur",
