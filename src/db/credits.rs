@@ -781,6 +781,62 @@ pub async fn open_period(
     Ok(())
 }
 
+/// Credits back in an allotment whose period was renewed (a render held before the period's
+/// end, released after it): the bucket, its credits, the period, the room its renewal left
+/// under the rollover cap, and when the next period (where they would carry) ends.
+#[derive(Debug, Clone)]
+pub struct LateRelease {
+    pub bucket_id: i64,
+    pub remaining: Credits,
+    pub period: i32,
+    pub room: Credits,
+    pub next_end: OffsetDateTime,
+}
+
+pub async fn late_releases(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    now: OffsetDateTime,
+) -> sqlx::Result<Vec<LateRelease>> {
+    sqlx::query_as!(
+        LateRelease,
+        r#"SELECT b.id AS bucket_id, b.remaining AS "remaining: Credits", p.number AS period,
+                  greatest(pl.rollover_cap - coalesce(p.carried, 0), 0) AS "room!: Credits",
+                  nx.ends_at AS next_end
+           FROM credit_buckets b
+           JOIN subscription_periods p
+             ON p.organisation_id = b.organisation_id AND p.ends_at = b.expires_at AND p.renewed_at IS NOT NULL
+           JOIN subscription_periods nx ON nx.organisation_id = p.organisation_id AND nx.number = p.number + 1
+           JOIN plans pl ON pl.id = nx.plan_id
+           WHERE b.organisation_id = $1 AND b.source = 'allotment' AND b.remaining > 0
+             AND b.expires_at <= $2 AND nx.ends_at > $2
+           ORDER BY b.expires_at, b.id"#,
+        organisation,
+        now
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Records credits carried over after the period's renewal (a late release).
+pub async fn add_carried(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    period: i32,
+    credits: Credits,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE subscription_periods SET carried = coalesce(carried, 0) + $3
+         WHERE organisation_id = $1 AND number = $2",
+        organisation,
+        period,
+        credits.0
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn close_period(
     conn: &mut PgConnection,
     organisation: Uuid,

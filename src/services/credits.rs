@@ -230,6 +230,7 @@ pub async fn resolve_in(
     match db::credits::resolve_hold(conn, hold, to, actor.actor, actor.reason, now).await? {
         Some(resolved) => {
             if resolved.back_in_expired_bucket {
+                carry_late_releases(conn, resolved.organisation_id, hold, now).await?;
                 let expiry = Movement {
                     actor: "system",
                     reason: "expired",
@@ -253,6 +254,57 @@ pub async fn resolve_in(
             }),
         },
     }
+}
+
+/// Credits released into an allotment whose period has been renewed meanwhile (a render
+/// launched before the period's end, failed after it): had they not been held, the renewal
+/// would have carried them over, up to the rollover cap. So they are carried now, into a
+/// rollover bucket of the next period (one per hold), up to the room that renewal left; the
+/// rest expires as usual. Runs under the account's lock (taken by the release's ledger row).
+async fn carry_late_releases(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    hold: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), CreditError> {
+    for late in db::credits::late_releases(conn, organisation, now).await? {
+        let n = late.remaining.0.min(late.room.0);
+        if n <= 0 {
+            continue;
+        }
+        let period_ref = format!("period:{}", late.period);
+        db::credits::debit_bucket(
+            conn,
+            organisation,
+            late.bucket_id,
+            EntryKind::Expiry,
+            Credits(n),
+            Movement {
+                actor: "system",
+                reason: "carried_over",
+                reference: &period_ref,
+                now,
+            },
+        )
+        .await?;
+        grant_in(
+            conn,
+            organisation,
+            BucketSource::Rollover,
+            None,
+            Credits(n),
+            late.next_end,
+            &format!("rollover:{}:hold:{hold}", late.period + 1),
+            Actor {
+                actor: "system",
+                reason: "rollover",
+            },
+            now,
+        )
+        .await?;
+        db::credits::add_carried(conn, organisation, late.period, Credits(n)).await?;
+    }
+    Ok(())
 }
 
 /// Expires what is left in every bucket whose expiry has come.

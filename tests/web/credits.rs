@@ -1052,7 +1052,6 @@ async fn credits_about_to_be_lost_are_announced_14_then_3_days_before() {
 /// expire at once: a failed generation has cost the church 3 credits that, never launched, it
 /// would have carried over (8 left, Église's cap is 10). « Only generations actually launched
 /// and not blocked consume credits »: a failure gives them back.
-#[ignore = "a bug found by attack: its fix follows"]
 #[tokio::test]
 async fn a_render_failing_just_after_the_renewal_gives_back_what_the_rollover_would_have_kept() {
     let app = spawn_app().await;
