@@ -209,10 +209,26 @@ struct RefusedGeneration<'a> {
 }
 
 pub async fn form(
+    state: web::Data<AppState>,
     request: HttpRequest,
     layout: Layout,
+    user: super::extract::MaybeUser,
     prefill: web::Query<Prefill>,
 ) -> Result<HttpResponse, PageError> {
+    // Signed in: the address and the organisation are known; the name is the person's to give.
+    let (email, organisation) = match &user.0 {
+        Some(user) => {
+            let organisation = match user.organisation {
+                Some(id) => crate::services::accounts::organisation(&state.pool, id)
+                    .await?
+                    .map(|o| o.name)
+                    .unwrap_or_default(),
+                None => String::new(),
+            };
+            (user.email.clone(), organisation)
+        }
+        None => (String::new(), String::new()),
+    };
     let form = ContactForm {
         sujet: prefill
             .sujet
@@ -220,6 +236,8 @@ pub async fn form(
             .filter(|s| SUBJECTS.contains(&s.as_str()))
             .unwrap_or_else(|| "question".into()),
         page: prefill.page.clone().unwrap_or_default(),
+        email,
+        organisation,
         ..ContactForm::default()
     };
     let mut form = form;

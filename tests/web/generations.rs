@@ -106,6 +106,12 @@ async fn a_refusal_is_kept_explained_and_costs_nothing() {
     assert!(contact.ends_with("&regle=plan_feature"), "{contact}");
     let (status, form) = owner.browser.html(&contact).await;
     assert_eq!(status, 200);
+    // Signed in: the address and the organisation are filled in.
+    assert_eq!(
+        attr(&form, "#champ-email", "value").as_deref(),
+        Some(owner.email.as_str())
+    );
+    assert!(attr(&form, "#champ-organisation", "value").is_some_and(|o| !o.is_empty()));
     assert_eq!(
         attr(&form, "option[selected]", "value").as_deref(),
         Some("erreur")
