@@ -168,22 +168,34 @@ pub async fn page(
     let overview = balance.overview;
     let caps = balance.caps;
     let raise = balance.raise;
-    let rollover_cap = plan.as_ref().map_or(0, |p| p.rollover_cap);
+    // What the renewal will carry over: up to the next period's cap (a scheduled downgrade's),
+    // taken from the period's allotments in the renewal's order (the period's, then an
+    // upgrade's), so that the lines never promise more than the cap in all.
+    let (mut cap_left, period_end) = match overview.subscription.as_ref() {
+        Some(sub) => (sub.rollover_cap.0, Some(sub.period_end)),
+        None => (plan.as_ref().map_or(0, |p| p.rollover_cap), None),
+    };
     let today = overview.today;
     let buckets: Vec<BucketLine> = overview
         .buckets
         .iter()
-        .map(|b| BucketLine {
-            source: b.source,
-            restricted_to: b.restricted_to.clone(),
-            remaining: b.remaining.0,
-            last_day: b.last_day,
-            days_left: (b.last_day - today).whole_days(),
-            carried: if b.source == BucketSource::Allotment {
-                b.remaining.0.min(rollover_cap)
+        .map(|b| {
+            let ends_with_period = period_end.is_none_or(|end| b.expires_at == end);
+            let carried = if b.source == BucketSource::Allotment && ends_with_period {
+                let carried = b.remaining.0.min(cap_left);
+                cap_left -= carried;
+                carried
             } else {
                 0
-            },
+            };
+            BucketLine {
+                source: b.source,
+                restricted_to: b.restricted_to.clone(),
+                remaining: b.remaining.0,
+                last_day: b.last_day,
+                days_left: (b.last_day - today).whole_days(),
+                carried,
+            }
         })
         .collect();
     let radar = buckets

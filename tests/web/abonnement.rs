@@ -4,7 +4,7 @@
 use nanoclip::domain::money::Credits;
 use time::macros::datetime;
 
-use crate::common::{attr, spawn_app, text};
+use crate::common::{attr, select_texts, spawn_app, text};
 use crate::credits::assert_ledger_clean;
 
 #[tokio::test]
@@ -58,6 +58,15 @@ async fn an_upgrade_halfway_through_the_period_costs_half_the_difference_and_giv
             .unwrap(),
         Credits(90)
     );
+    // The dashboard's lines never promise more carried over than Plan Réseau's cap of 50 in all
+    // (they said « jusqu’à 30 » and « jusqu’à 50 »): 30, then the upgrade's 20.
+    let (_, dashboard) = browser.html("/tableau-de-bord").await;
+    let lines = select_texts(&dashboard, "#reserves li");
+    let carried: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.split("(jusqu’à ").nth(1))
+        .collect();
+    assert_eq!(carried, ["30 reportés)", "20 reportés)"], "{lines:?}");
     let invoice: (String, i64) = sqlx::query_as("SELECT label, ttc_cents FROM invoices")
         .fetch_one(&app.pool)
         .await
