@@ -316,3 +316,46 @@ async fn after_the_last_retry_the_subscription_is_suspended_and_paying_from_the_
     assert!(location.starts_with("/generations?lancee="), "{location}");
     assert_ledger_clean(&app.pool).await;
 }
+
+/// More than a batch (100) of subscriptions whose period ended while their renewal's charge is
+/// still processing (a bank debit: its attempt stays open, the renewal waits): the renewals
+/// used to fetch the same 100 again for ever, renewing no one else. Each is visited once per
+/// run, and a subscription after them is renewed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_renewals_visit_each_subscription_once_even_when_a_batch_cannot_renew() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-12-01 09:00 UTC));
+    for _ in 0..101 {
+        crate::credits::organisation_with(&app, "eglise", 30).await;
+    }
+    // Each one's renewal of the ended period waits for its processing debit.
+    sqlx::query(
+        "WITH o AS (
+             INSERT INTO orders (organisation_id, kind, plan_id, label, amount_cents, credits, state, provider,
+                                 idempotency_key, form_key, created_at, updated_at, expires_at, period_number, period_start)
+             SELECT s.organisation_id, 'renewal', s.plan_id, 'essai', 2900, 30, 'pending', 'test',
+                    gen_random_uuid()::text, 'essai', now(), now(), now() + interval '60 days', s.period_number, s.period_start
+             FROM subscriptions s
+             RETURNING id, idempotency_key)
+         INSERT INTO charge_attempts (order_id, number, idempotency_key, started_at, ask_again_at)
+         SELECT id, 1, idempotency_key || ':1', now(), now() + interval '60 days' FROM o",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    // One more subscription, with nothing in the way.
+    let free = crate::credits::organisation_with(&app, "eglise", 30).await;
+    let after_end = datetime!(2027-01-01 02:00 UTC);
+    app.clock.set(after_end);
+    let run = tokio::time::timeout(std::time::Duration::from_secs(60), app.renew_due(after_end))
+        .await
+        .expect("the renewals' run ended");
+    assert_eq!(run.unwrap(), 1, "only the free subscription renewed");
+    let period: i32 =
+        sqlx::query_scalar("SELECT period_number FROM subscriptions WHERE organisation_id = $1")
+            .bind(free)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(period, 2);
+}
