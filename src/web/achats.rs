@@ -94,12 +94,19 @@ struct ConfirmationPage {
     last_day: time::Date,
     form_key: String,
     problem: Option<&'static str>,
+    /// The same pack bought a few minutes ago (the back button after paying): when, and its
+    /// invoice, so that a second purchase is a choice, not a slip.
+    just_bought: Option<(time::OffsetDateTime, Option<String>)>,
 }
+
+/// How recent a purchase of the same pack is worth a word on the confirmation page.
+const JUST_BOUGHT: time::Duration = time::Duration::minutes(30);
 
 async fn confirmation(
     state: &AppState,
     request: &HttpRequest,
     layout: Layout,
+    organisation: Uuid,
     pack_id: &str,
     problem: Option<&'static str>,
 ) -> Result<HttpResponse, PageError> {
@@ -107,6 +114,13 @@ async fn confirmation(
     let Some(pack) = catalog.packs.iter().find(|p| p.id == pack_id).cloned() else {
         return Err(PageError::NotFound);
     };
+    let since = state.clock.now() - JUST_BOUGHT;
+    let just_bought = billing::orders(&state.pool, organisation)
+        .await
+        .map_err(fault)?
+        .into_iter()
+        .filter(|o| o.pack_id.as_deref() == Some(pack_id) && o.state == OrderState::Paid)
+        .find_map(|o| o.paid_at.filter(|at| *at > since).map(|at| (at, o.invoice)));
     let (ht, tva) = split_ttc(pack.price_cents);
     // Today in Paris (at 23:30 UTC on 31 December it is already 1 January there).
     let today = crate::domain::format::paris(state.clock.now()).date();
@@ -123,6 +137,7 @@ async fn confirmation(
         last_day,
         form_key: crate::random::token(),
         problem,
+        just_bought,
     };
     Ok(super::html(
         if problem.is_some() { 400 } else { 200 },
@@ -134,10 +149,11 @@ pub async fn confirm_page(
     state: web::Data<AppState>,
     request: HttpRequest,
     layout: Layout,
-    _owner: Owner,
+    owner: Owner,
     pack: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    confirmation(&state, &request, layout, &pack, None).await
+    let organisation = organisation_of(&owner.0)?;
+    confirmation(&state, &request, layout, organisation, &pack, None).await
 }
 
 #[derive(Deserialize)]
@@ -170,10 +186,26 @@ pub async fn buy(
     let quantity_ok = form.quantite.as_deref().is_none_or(|q| q.trim() == "1");
     if !price_ok || !quantity_ok {
         tracing::warn!(pack = %found.id, prix = %form.prix.chars().take(20).collect::<String>(), "purchase form altered: refused");
-        return confirmation(&state, &request, layout, &pack, Some("altered")).await;
+        return confirmation(
+            &state,
+            &request,
+            layout,
+            organisation,
+            &pack,
+            Some("altered"),
+        )
+        .await;
     }
     if form.cle.len() != 64 || !form.cle.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return confirmation(&state, &request, layout, &pack, Some("altered")).await;
+        return confirmation(
+            &state,
+            &request,
+            layout,
+            organisation,
+            &pack,
+            Some("altered"),
+        )
+        .await;
     }
     let now = state.clock.now();
     let provider = provider(&state);

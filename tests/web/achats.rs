@@ -50,6 +50,32 @@ async fn counts(app: &TestApp, org: Uuid) -> (i64, i64, i64) {
     .unwrap()
 }
 
+/// The back button after paying leads to the pack's confirmation again: it says the pack was
+/// just bought, with its invoice, so that a second purchase is a choice (half an hour later, it
+/// says nothing; another pack says nothing).
+#[tokio::test]
+async fn the_confirmation_says_when_the_same_pack_was_just_bought() {
+    let app = spawn_app().await;
+    app.clock.set(time::macros::datetime!(2026-12-04 10:00 UTC));
+    let owner = app.owner("eglise").await;
+    let (response, _) = buy(&owner, "pack-10").await;
+    let payment = response.headers()["location"].to_str().unwrap().to_owned();
+    pay(&owner, &payment, "approuver").await;
+    let (_, again) = owner.browser.html("/achats/pack-10").await;
+    let notice = text(&again, "#deja-achete");
+    assert!(
+        notice.starts_with("Vous avez déjà acheté ce pack le 4\u{a0}décembre 2026")
+            && notice.contains("(facture FA-2026-")
+            && notice.contains("ajoutera encore 10\u{a0}crédits"),
+        "{notice}"
+    );
+    let (_, other) = owner.browser.html("/achats/pack-30").await;
+    assert_eq!(count(&other, "#deja-achete"), 0);
+    app.clock.advance(time::Duration::minutes(31));
+    let (_, later) = owner.browser.html("/achats/pack-10").await;
+    assert_eq!(count(&later, "#deja-achete"), 0);
+}
+
 #[tokio::test]
 async fn an_owner_buys_a_pack_end_to_end_and_gets_an_invoice() {
     let app = spawn_app().await;
