@@ -89,6 +89,8 @@ async fn a_paid_sign_up_activates_the_subscription_with_its_allotment_and_invoic
         "{}",
         text(&dashboard, "#inscription-a-regler")
     );
+    // No « Solde bas » pushing packs at a church that has not paid its plan yet.
+    assert_eq!(count(&dashboard, "#solde-bas"), 0);
     let abonnement = browser.get("/abonnement").await;
     assert_eq!(
         abonnement.headers()["location"],
