@@ -31,6 +31,9 @@ pub struct Order {
     pub credit_note: Option<String>,
     /// The period a renewal pays for.
     pub period_number: Option<i32>,
+    /// How many of its provider's sessions were forgotten (ended unpaid): the next session is
+    /// asked for under a key of this round.
+    pub session_round: i32,
 }
 
 impl Order {
@@ -140,7 +143,7 @@ pub async fn order(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Ord
                   o.idempotency_key, o.created_at, o.expires_at, o.paid_at,
                   (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'FA') AS invoice,
                   (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'AV') AS credit_note,
-                  o.period_number
+                  o.period_number, o.session_round
            FROM orders o WHERE o.id = $1"#,
         id
     )
@@ -154,7 +157,7 @@ pub async fn lock_order(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Optio
         r#"SELECT o.id, o.organisation_id, o.kind, o.pack_id, o.plan_id, o.label, o.amount_cents AS "amount_cents: Cents",
                   o.credits, o.restricted_to, o.state AS "state: OrderState", o.failure, o.provider, o.provider_ref,
                   o.idempotency_key, o.created_at, o.expires_at, o.paid_at,
-                  NULL::text AS invoice, NULL::text AS credit_note, o.period_number
+                  NULL::text AS invoice, NULL::text AS credit_note, o.period_number, o.session_round
            FROM orders o WHERE o.id = $1 FOR UPDATE"#,
         id
     )
@@ -174,7 +177,7 @@ pub async fn orders(
                   o.idempotency_key, o.created_at, o.expires_at, o.paid_at,
                   (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'FA') AS invoice,
                   (SELECT number FROM invoices i WHERE i.order_id = o.id AND i.series = 'AV') AS credit_note,
-                  o.period_number
+                  o.period_number, o.session_round
            FROM orders o WHERE o.organisation_id = $1 ORDER BY o.created_at DESC LIMIT $2"#,
         organisation,
         limit
@@ -469,7 +472,7 @@ pub async fn forget_provider_ref(
     reference: &str,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE orders SET provider_ref = NULL
+        "UPDATE orders SET provider_ref = NULL, session_round = session_round + 1
          WHERE id = $1 AND provider_ref = $2 AND kind = 'renewal' AND state IN ('pending', 'failed')",
         id,
         reference

@@ -109,7 +109,8 @@ impl Payments {
     }
 
     /// Starts the payment of an order: where the payer goes. Asked twice for one order, Stripe
-    /// gives the same session (the order's idempotency key).
+    /// gives the same session (the order's key of its round: a new one once the last session
+    /// was forgotten).
     pub async fn checkout(
         &self,
         order: &Order,
@@ -329,6 +330,15 @@ impl StripeErrorDetail {
     }
 }
 
+/// The key a Checkout Session of the order is asked for under: the order's own key, then one
+/// per round once a session was forgotten (Stripe would give the dead one back for a day).
+fn session_key(order: &Order) -> String {
+    match order.session_round {
+        0 => order.idempotency_key.clone(),
+        round => format!("{}:session:{round}", order.idempotency_key),
+    }
+}
+
 impl std::fmt::Debug for Stripe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The key never reaches a log.
@@ -353,7 +363,7 @@ impl Stripe {
         })
     }
 
-    /// `POST /v1/checkout/sessions` for the order, under the order's idempotency key.
+    /// `POST /v1/checkout/sessions` for the order, under its session key (`session_key`).
     async fn create_session(
         &self,
         order: &Order,
@@ -402,7 +412,7 @@ impl Stripe {
             .send(
                 self.client
                     .post(format!("{}/v1/checkout/sessions", self.base))
-                    .header("Idempotency-Key", &order.idempotency_key)
+                    .header("Idempotency-Key", session_key(order))
                     .form(&form),
             )
             .await?;
