@@ -333,19 +333,29 @@ pub async fn overdue_holds(
 
 /// Expires what is left in the buckets whose expiry has come (of one organisation, or all):
 /// one expiry row per bucket. Returns the credits expired.
+///
+/// An allotment whose period has ended but is not renewed yet waits for its renewal, which
+/// carries part of it over before expiring the rest (the expiry job may run first, and a render
+/// may fail in between); the renewal itself passes the end of the period it renews (`renewing`)
+/// to expire that period's allotments.
 pub async fn expire_due(
     conn: &mut PgConnection,
     organisation: Option<Uuid>,
+    renewing: Option<OffsetDateTime>,
     movement: Movement<'_>,
 ) -> sqlx::Result<i64> {
     let total = sqlx::query_scalar!(
         r#"WITH e AS (
                INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, actor, reason, reference, created_at)
-               SELECT organisation_id, id, 'expiry', -remaining, remaining, $2, $3,
-                      CASE WHEN $4 = '' THEN grant_key ELSE $4 END, $1
-               FROM credit_buckets
-               WHERE remaining > 0 AND expires_at <= $1 AND ($5::uuid IS NULL OR organisation_id = $5)
-               ORDER BY organisation_id, id
+               SELECT b.organisation_id, b.id, 'expiry', -b.remaining, b.remaining, $2, $3,
+                      CASE WHEN $4 = '' THEN b.grant_key ELSE $4 END, $1
+               FROM credit_buckets b
+               WHERE b.remaining > 0 AND b.expires_at <= $1 AND ($5::uuid IS NULL OR b.organisation_id = $5)
+                 AND (b.expires_at = $6 OR b.source <> 'allotment' OR NOT EXISTS (
+                       SELECT 1 FROM subscription_periods p
+                        WHERE p.organisation_id = b.organisation_id AND p.ends_at = b.expires_at
+                          AND p.renewed_at IS NULL))
+               ORDER BY b.organisation_id, b.id
                RETURNING amount)
            SELECT coalesce(sum(amount), 0)::bigint AS "total!" FROM e"#,
         movement.now,
@@ -353,6 +363,7 @@ pub async fn expire_due(
         movement.reason,
         movement.reference,
         organisation,
+        renewing,
     )
     .fetch_one(conn)
     .await?;

@@ -237,7 +237,7 @@ pub async fn resolve_in(
                     reference: "",
                     now,
                 };
-                db::credits::expire_due(conn, Some(resolved.organisation_id), expiry).await?;
+                db::credits::expire_due(conn, Some(resolved.organisation_id), None, expiry).await?;
             }
             Ok(Resolution {
                 state: to,
@@ -267,34 +267,53 @@ async fn carry_late_releases(
     hold: Uuid,
     now: OffsetDateTime,
 ) -> Result<(), CreditError> {
-    for late in db::credits::late_releases(conn, organisation, now).await? {
-        let n = late.remaining.0.min(late.room.0);
-        if n <= 0 {
+    let late = db::credits::late_releases(conn, organisation, now).await?;
+    // By period (the allotments of one period, the period's own and an upgrade's, share its
+    // room): one carry for the hold, taken from them in the renewal's order.
+    let mut periods: Vec<i32> = late.iter().map(|l| l.period).collect();
+    periods.dedup();
+    for period in periods {
+        let buckets: Vec<_> = late.iter().filter(|l| l.period == period).collect();
+        let Some(first) = buckets.first() else {
+            continue;
+        };
+        let (room, next_end) = (first.room.0, first.next_end);
+        let back: i64 = buckets.iter().map(|b| b.remaining.0).sum();
+        let carried = back.min(room);
+        if carried <= 0 {
             continue;
         }
-        let period_ref = format!("period:{}", late.period);
-        db::credits::debit_bucket(
-            conn,
-            organisation,
-            late.bucket_id,
-            EntryKind::Expiry,
-            Credits(n),
-            Movement {
-                actor: "system",
-                reason: "carried_over",
-                reference: &period_ref,
-                now,
-            },
-        )
-        .await?;
+        let period_ref = format!("period:{period}");
+        let mut to_take = carried;
+        for bucket in &buckets {
+            let n = bucket.remaining.0.min(to_take);
+            if n <= 0 {
+                break;
+            }
+            db::credits::debit_bucket(
+                conn,
+                organisation,
+                bucket.bucket_id,
+                EntryKind::Expiry,
+                Credits(n),
+                Movement {
+                    actor: "system",
+                    reason: "carried_over",
+                    reference: &period_ref,
+                    now,
+                },
+            )
+            .await?;
+            to_take -= n;
+        }
         grant_in(
             conn,
             organisation,
             BucketSource::Rollover,
             None,
-            Credits(n),
-            late.next_end,
-            &format!("rollover:{}:hold:{hold}", late.period + 1),
+            Credits(carried),
+            next_end,
+            &format!("rollover:{}:hold:{hold}", period + 1),
             Actor {
                 actor: "system",
                 reason: "rollover",
@@ -302,7 +321,7 @@ async fn carry_late_releases(
             now,
         )
         .await?;
-        db::credits::add_carried(conn, organisation, late.period, Credits(n)).await?;
+        db::credits::add_carried(conn, organisation, period, Credits(carried)).await?;
     }
     Ok(())
 }
@@ -315,7 +334,7 @@ pub async fn expire_due(conn: &mut PgConnection, now: OffsetDateTime) -> Result<
         reference: "",
         now,
     };
-    Ok(db::credits::expire_due(conn, None, movement).await?)
+    Ok(db::credits::expire_due(conn, None, None, movement).await?)
 }
 
 /// Grants `amount` credits in a new bucket, once per `key` (an order, a period). Returns the
@@ -613,6 +632,7 @@ pub async fn roll_period(
     let expired = db::credits::expire_due(
         conn,
         Some(organisation),
+        Some(sub.period_end),
         Movement {
             reason: "expired",
             reference: "",

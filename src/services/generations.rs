@@ -180,9 +180,14 @@ pub async fn launch_in(
         ))
         .into());
     };
-    let key = request
-        .key
-        .map_or_else(|| format!("generation:{id}"), str::to_owned);
+    // The hold's own key: the portal's form key (the same form sent twice holds once). An API
+    // launch is made once per Idempotency-Key by its stored answer, in this transaction; its
+    // hold gets the generation's key, so that a key reused once its answer is purged (days
+    // later) launches anew instead of finding the old hold.
+    let key = match (request.via, request.key) {
+        (Via::Portal, Some(key)) => key.to_owned(),
+        _ => format!("generation:{id}"),
+    };
     let reference = format!("generation:{id}");
     let hold = HoldInput {
         organisation,

@@ -969,3 +969,40 @@ async fn one_key_at_once_holds_once_and_a_naive_lookup_then_launch_is_caught() {
     assert!(naive > 1, "the naive control held {naive} times");
     assert_ledger_clean(&app.pool).await;
 }
+
+/// Idempotency-Keys are kept two days (`purge-idempotency-keys`), but the hold keeps the key as
+/// its own for ever: once the key's answer is purged, a request with that key (and another
+/// body) is not launched: the portal answers 201 with the first request's generation (an image
+/// launched three days before), as if it had launched what was asked.
+#[tokio::test]
+async fn a_key_reused_after_its_answer_was_purged_launches_what_is_asked() {
+    let app = app().await;
+    let (org, key) = reseau_key(&app).await;
+    let (status, first) = post(&app, &key, Some("culte"), &json!({"type": "image"})).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(
+        report(&app, first["id"].as_str().unwrap(), "succeeded")
+            .await
+            .0,
+        200
+    );
+    // Three days later the key's answer is purged (kept at least 24 hours: two days here).
+    let later = app.clock.now() + time::Duration::days(3);
+    app.clock.set(later);
+    let mut conn = app.pool.acquire().await.unwrap();
+    nanoclip::db::generations::purge_idempotency_keys(&mut conn, later - time::Duration::days(2))
+        .await
+        .unwrap();
+    drop(conn);
+    let body = json!({"type": "video", "duree": 10, "prompt": "Annonce du concert de Noël"});
+    let (status, second) = post(&app, &key, Some("culte"), &body).await;
+    assert_eq!(
+        (
+            status,
+            second["id"] != first["id"],
+            holds_of(&app, org).await
+        ),
+        (201, true, 2),
+        "a new generation is launched and held: {second}"
+    );
+}

@@ -1093,3 +1093,165 @@ async fn a_render_failing_just_after_the_renewal_gives_back_what_the_rollover_wo
     );
     assert_ledger_clean(&app.pool).await;
 }
+
+/// An upgrade grants its extra credits as a second allotment ending with the period (30 here).
+/// A render launched ten minutes before the period ends holds 40 credits: the 20 left of the
+/// first allotment, then 20 of the upgrade's. The renewal carries what is left (10) under
+/// Réseau's cap of 50; the render fails five minutes later and its 40 credits come back, 20 into
+/// each closed allotment. Never launched, 50 would have been left and all 50 carried: the late
+/// release must carry its 40. It takes them out of both allotments as « carried over », but
+/// grants the second 20 under the same key as the first (`rollover:2:hold:…`), which grants
+/// nothing the second time: the church loses 20 credits to a failed render.
+#[tokio::test]
+async fn a_render_failing_after_the_renewal_gives_back_what_it_held_in_two_allotments() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-01-31 10:00 UTC));
+    let org = organisation_with(&app, "eglise", 30).await;
+    let now = app.clock.now();
+    // 10 credits spent: 20 left of Église's allotment.
+    let HoldOutcome::Placed { hold, .. } =
+        credits::hold(&app.pool, hold_input(org, 10, "video", "spend"), now)
+            .await
+            .unwrap()
+    else {
+        panic!()
+    };
+    credits::capture(&app.pool, hold.id, SYSTEM, now)
+        .await
+        .unwrap();
+    // The upgrade to Réseau, as `billing` applies it: the plan now, and its extra credits (30
+    // here) as an allotment ending with the period.
+    let mut conn = app.pool.acquire().await.unwrap();
+    db::credits::switch_plan(&mut conn, org, "reseau")
+        .await
+        .unwrap();
+    let sub = db::credits::subscription(&mut conn, org)
+        .await
+        .unwrap()
+        .unwrap();
+    credits::grant_in(
+        &mut conn,
+        org,
+        nanoclip::domain::ledger::BucketSource::Allotment,
+        None,
+        Credits(30),
+        sub.period_end,
+        "order:upgrade-test",
+        Actor {
+            actor: "system",
+            reason: "upgrade",
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    // The period ends at midnight (Paris) on 28 February; a render is launched at 23:50 and
+    // holds 40: the 20 left of the first allotment, then 20 of the upgrade's.
+    let end = datetime!(2026-02-27 23:00 UTC);
+    let HoldOutcome::Placed { hold: late, .. } = credits::hold(
+        &app.pool,
+        hold_input(org, 40, "video", "late"),
+        end - Duration::minutes(10),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(app.renew_due(end).await.unwrap(), 1);
+    // It fails at 00:05: 50 were left, never launched; all 50 carry over (Réseau's cap).
+    let after = end + Duration::minutes(5);
+    credits::release(&app.pool, late.id, SYSTEM, after)
+        .await
+        .unwrap();
+    assert_eq!(
+        credits::available(&app.pool, org, after).await.unwrap(),
+        Credits(50 + 150),
+        "the 50 left carry over (Réseau's cap), failed render or not, then Réseau's allotment of 150"
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// The server runs `expire-credits` and `renew` every minute each, in no set order (each
+/// instance starts them at its own offsets). When `expire-credits` comes first after a period's
+/// end, it expires the whole allotment left, before the renewal has carried up to the rollover
+/// cap of it: the renewal then finds nothing to carry. 8 credits left under Église's cap of 10
+/// must carry over whichever job runs first.
+#[tokio::test]
+async fn the_credits_expiry_job_running_before_the_renewal_keeps_the_rollover() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-01-31 10:00 UTC));
+    let org = organisation_with(&app, "eglise", 30).await;
+    let now = app.clock.now();
+    // 22 credits spent: 8 left of the allotment, under the cap of 10.
+    let HoldOutcome::Placed { hold, .. } =
+        credits::hold(&app.pool, hold_input(org, 22, "video", "spend"), now)
+            .await
+            .unwrap()
+    else {
+        panic!()
+    };
+    credits::capture(&app.pool, hold.id, SYSTEM, now)
+        .await
+        .unwrap();
+    // The period ends at midnight (Paris) on 28 February; `expire-credits` runs 20 seconds
+    // later, `renew` 40 seconds later.
+    let end = datetime!(2026-02-27 23:00 UTC);
+    let mut conn = app.pool.acquire().await.unwrap();
+    credits::expire_due(&mut conn, end + Duration::seconds(20))
+        .await
+        .unwrap();
+    drop(conn);
+    let renewed = end + Duration::seconds(40);
+    assert_eq!(app.renew_due(renewed).await.unwrap(), 1);
+    assert_eq!(
+        credits::available(&app.pool, org, renewed).await.unwrap(),
+        Credits(8 + 30),
+        "the 8 credits left (under the cap) carry over and the new allotment is granted"
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// The same loss through a render: launched at 23:50 on the period's last day, it fails at
+/// 00:00:30, before `renew` has run. Its credits go back to the allotment, whose expiry has
+/// come: the release expires everything due of the organisation at once, the 8 left (and its
+/// own 3) included, and the renewal finds nothing to carry.
+#[tokio::test]
+async fn a_render_failing_after_the_period_s_end_but_before_the_renewal_keeps_the_rollover() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-01-31 10:00 UTC));
+    let org = organisation_with(&app, "eglise", 30).await;
+    let now = app.clock.now();
+    // 19 credits spent: 11 left, 8 once the render below holds its 3.
+    let HoldOutcome::Placed { hold, .. } =
+        credits::hold(&app.pool, hold_input(org, 19, "video", "spend"), now)
+            .await
+            .unwrap()
+    else {
+        panic!()
+    };
+    credits::capture(&app.pool, hold.id, SYSTEM, now)
+        .await
+        .unwrap();
+    let end = datetime!(2026-02-27 23:00 UTC);
+    let HoldOutcome::Placed { hold: late, .. } = credits::hold(
+        &app.pool,
+        hold_input(org, 3, "video", "late"),
+        end - Duration::minutes(10),
+    )
+    .await
+    .unwrap() else {
+        panic!()
+    };
+    credits::release(&app.pool, late.id, SYSTEM, end + Duration::seconds(30))
+        .await
+        .unwrap();
+    let renewed = end + Duration::seconds(40);
+    assert_eq!(app.renew_due(renewed).await.unwrap(), 1);
+    assert_eq!(
+        credits::available(&app.pool, org, renewed).await.unwrap(),
+        Credits(10 + 30),
+        "11 left, never launched: the cap of 10 carries over, then the new allotment"
+    );
+    assert_ledger_clean(&app.pool).await;
+}
