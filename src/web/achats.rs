@@ -184,19 +184,10 @@ pub async fn buy(
     };
     let price_ok = form.prix.trim().parse::<i64>().ok() == Some(found.price_cents.0);
     let quantity_ok = form.quantite.as_deref().is_none_or(|q| q.trim() == "1");
-    if !price_ok || !quantity_ok {
+    // A form key that is not one the page gives (64 hex digits): altered as well.
+    let key_ok = form.cle.len() == 64 && form.cle.bytes().all(|b| b.is_ascii_hexdigit());
+    if !price_ok || !quantity_ok || !key_ok {
         tracing::warn!(pack = %found.id, prix = %form.prix.chars().take(20).collect::<String>(), "purchase form altered: refused");
-        return confirmation(
-            &state,
-            &request,
-            layout,
-            organisation,
-            &pack,
-            Some("altered"),
-        )
-        .await;
-    }
-    if form.cle.len() != 64 || !form.cle.bytes().all(|b| b.is_ascii_hexdigit()) {
         return confirmation(
             &state,
             &request,

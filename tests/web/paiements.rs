@@ -1477,6 +1477,16 @@ async fn second_renewal(app: &TestApp, org: Uuid) -> (String, Option<String>) {
     .unwrap()
 }
 
+/// The owner's « Régler » on /abonnement (signed in again): where it sends them.
+async fn pay_by_hand(app: &TestApp, owner: &crate::common::accounts::Account) -> String {
+    let browser = app.sign_in_again(owner).await;
+    let response = browser
+        .submit("/abonnement", "/abonnement/reglement", &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
 /// The organisation's subscription status.
 async fn subscription_status(app: &TestApp, org: Uuid) -> String {
     sqlx::query_scalar("SELECT status FROM subscriptions WHERE organisation_id = $1")
@@ -1581,12 +1591,7 @@ async fn a_renewal_being_paid_by_hand_is_not_charged_again_by_its_retry() {
     renew_at_new_year(&stripe).await;
     assert_eq!(second_renewal(app, owner.org()).await.0, "failed");
     // The owner opens Stripe's page from the banner; meanwhile the bank would accept the card.
-    let browser = app.sign_in_again(&owner).await;
-    let response = browser
-        .submit("/abonnement", "/abonnement/reglement", &[])
-        .await;
-    assert_eq!(response.status(), 303);
-    let to = response.headers()["location"].to_str().unwrap().to_owned();
+    let to = pay_by_hand(app, &owner).await;
     let session = to.rsplit('/').next().unwrap().to_owned();
     fake.decline(None);
     // The first retry's time (a day after the failure) comes while the page is open.
@@ -1751,14 +1756,7 @@ async fn a_renewal_whose_session_expires_by_webhook_stays_payable() {
         .unwrap()
     };
     assert_eq!(third().await.1, "pending");
-    let pay = || async {
-        let browser = app.sign_in_again(&owner).await;
-        let response = browser
-            .submit("/abonnement", "/abonnement/reglement", &[])
-            .await;
-        assert_eq!(response.status(), 303);
-        response.headers()["location"].to_str().unwrap().to_owned()
-    };
+    let pay = || pay_by_hand(app, &owner);
     let first = pay().await;
     let (order, _, session, amount) = third().await;
     let session = session.expect("the order's session");
@@ -1861,11 +1859,7 @@ async fn the_next_period_is_not_charged_while_the_last_one_is_being_paid_by_hand
     .await
     .unwrap();
     app.clock.set(february - time::Duration::minutes(10));
-    let browser = app.sign_in_again(&owner).await;
-    let response = browser
-        .submit("/abonnement", "/abonnement/reglement", &[])
-        .await;
-    assert_eq!(response.status(), 303);
+    pay_by_hand(app, &owner).await;
     let session = second_renewal(app, owner.org())
         .await
         .1
@@ -1906,11 +1900,7 @@ async fn a_hand_payment_whose_debit_failed_is_forgotten_and_the_retry_goes_on() 
     card_on_file(app, owner.org()).await;
     fake.decline(Some("insufficient_funds"));
     renew_at_new_year(&stripe).await;
-    let browser = app.sign_in_again(&owner).await;
-    let response = browser
-        .submit("/abonnement", "/abonnement/reglement", &[])
-        .await;
-    assert_eq!(response.status(), 303);
+    pay_by_hand(app, &owner).await;
     let session = second_renewal(app, owner.org())
         .await
         .1
