@@ -695,24 +695,6 @@ pub async fn close_paid_by_late_renewal(
     Ok(done.rows_affected() == 1)
 }
 
-/// Whether the order may be being paid on the provider's page: it has a session, or a session
-/// was being made for it after `since`.
-pub async fn has_hand_session(
-    conn: &mut PgConnection,
-    order: Uuid,
-    since: OffsetDateTime,
-) -> sqlx::Result<bool> {
-    let found = sqlx::query_scalar!(
-        r#"SELECT (provider_ref IS NOT NULL OR coalesce(hand_payment_at > $2, false)) AS "by_hand!"
-           FROM orders WHERE id = $1"#,
-        order,
-        since
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(found.unwrap_or(false))
-}
-
 /// Whether a charge of the period's renewal is under way (an attempt still unanswered).
 pub async fn renewal_charging(
     conn: &mut PgConnection,

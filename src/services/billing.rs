@@ -471,27 +471,12 @@ async fn pay(
                 .is_some_and(|o| o.plan_id == plan);
             let applies = quoted_now && !held;
             if !applies {
-                tracing::error!(order = %order.id, quoted_now, held, "an upgrade paid that changes nothing: to refund");
-                db::audit::record(
-                    conn,
-                    db::audit::Entry {
-                        actor: "system",
-                        organisation: Some(order.organisation_id),
-                        action: "billing.upgrade_not_applied",
-                        reason: if held {
-                            "plan_already_held"
-                        } else {
-                            "period_over"
-                        },
-                        before: None,
-                        after: Some(serde_json::json!({
-                            "order": order.id,
-                            "amount_cents": order.amount_cents.0,
-                        })),
-                        now,
-                    },
-                )
-                .await?;
+                let why = if held {
+                    "plan_already_held"
+                } else {
+                    "period_over"
+                };
+                audit_to_refund(conn, order, "billing.upgrade_not_applied", why, now).await?;
             } else {
                 db::credits::switch_plan(conn, order.organisation_id, plan).await?;
             }
@@ -580,6 +565,35 @@ async fn pay(
     Ok(())
 }
 
+/// A payment taken that the portal could not apply (it changes nothing): recorded in the audit,
+/// in the payment's transaction, for staff to refund.
+async fn audit_to_refund(
+    conn: &mut PgConnection,
+    order: &Order,
+    action: &str,
+    why: &str,
+    now: OffsetDateTime,
+) -> Result<(), BillingError> {
+    tracing::error!(order = %order.id, action, why, "a payment that changes nothing: to refund");
+    db::audit::record(
+        conn,
+        db::audit::Entry {
+            actor: "system",
+            organisation: Some(order.organisation_id),
+            action,
+            reason: why,
+            before: None,
+            after: Some(serde_json::json!({
+                "order": order.id,
+                "amount_cents": order.amount_cents.0,
+            })),
+            now,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// A renewal paid after its period ended (a hand payment that Stripe took just after
 /// midnight, while the renewals opened the next period): the church had no credits for that
 /// period, so its money pays the current period's renewal instead, when that one is still owed
@@ -606,31 +620,29 @@ async fn pay_current_with_late_renewal(
     };
     let mut takes_over = None;
     if let Some(owed) = owed.filter(|o| o.payable() && o.amount_cents == late.amount_cents) {
+        // The same guard as a charge's claim (the late order is paid by now: it is not counted).
+        let since = now - SESSION_BEING_MADE;
         let busy = db::billing::attempts(conn, owed.id).await?.1
-            || db::billing::has_hand_session(conn, owed.id, now - SESSION_BEING_MADE).await?;
+            || db::billing::hand_session_of_organisation(
+                conn,
+                organisation,
+                sub.period_number,
+                since,
+            )
+            .await?;
         if !busy {
             takes_over = Some(owed);
         }
     }
     let Some(owed) = takes_over else {
-        tracing::error!(order = %late.id, "a renewal paid after its period, with nothing to pay: to refund");
-        db::audit::record(
+        return audit_to_refund(
             conn,
-            db::audit::Entry {
-                actor: "system",
-                organisation: Some(organisation),
-                action: "billing.renewal_not_applied",
-                reason: "period_over",
-                before: None,
-                after: Some(serde_json::json!({
-                    "order": late.id,
-                    "amount_cents": late.amount_cents.0,
-                })),
-                now,
-            },
+            late,
+            "billing.renewal_not_applied",
+            "period_over",
+            now,
         )
-        .await?;
-        return Ok(());
+        .await;
     };
     if !db::billing::close_paid_by_late_renewal(conn, owed.id, now).await? {
         return Err(Fault::Internal(anyhow::anyhow!(
