@@ -243,10 +243,9 @@ async fn an_upgrade_quoted_in_a_period_that_ended_before_its_payment_changes_no_
 }
 
 /// The owner opens « Passer au Plan Réseau » in two tabs (or goes back and sends the form again
-/// with the new key the page gave): two upgrade orders, each quoted for Église → Réseau. Paying
-/// the first puts the organisation on Plan Réseau; the second, paid afterwards, upgrades nothing
-/// (the plan is Réseau already) yet is charged and applied again: a second prorated charge, a
-/// second grant of the extra credits, a second invoice. An upgrade is applied once.
+/// with the new key the page gave). Both tabs must pay the one upgrade open, once: two orders
+/// used to be paid and applied (a second prorated charge, a second grant of the extra credits,
+/// a second invoice). An upgrade is applied once.
 #[tokio::test]
 async fn an_upgrade_ordered_in_two_tabs_is_charged_and_applied_once() {
     let app = spawn_app().await;

@@ -970,10 +970,10 @@ async fn one_key_at_once_holds_once_and_a_naive_lookup_then_launch_is_caught() {
     assert_ledger_clean(&app.pool).await;
 }
 
-/// Idempotency-Keys are kept two days (`purge-idempotency-keys`), but the hold keeps the key as
-/// its own for ever: once the key's answer is purged, a request with that key (and another
-/// body) is not launched: the portal answers 201 with the first request's generation (an image
-/// launched three days before), as if it had launched what was asked.
+/// Idempotency-Keys are kept two days (`purge-idempotency-keys`). Once a key's answer is
+/// purged, a request with that key (and another body) launches what it asks: it used to find
+/// the hold made under the key and answer 201 with the first request's generation (an image
+/// launched three days before).
 #[tokio::test]
 async fn a_key_reused_after_its_answer_was_purged_launches_what_is_asked() {
     let app = app().await;

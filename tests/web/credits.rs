@@ -79,6 +79,31 @@ fn hold_input<'a>(
     }
 }
 
+/// A video's hold of `amount` credits placed at `at` (the test stops if it is not).
+async fn placed(
+    app: &TestApp,
+    org: Uuid,
+    amount: i64,
+    key: &str,
+    at: OffsetDateTime,
+) -> db::credits::Hold {
+    match credits::hold(&app.pool, hold_input(org, amount, "video", key), at)
+        .await
+        .unwrap()
+    {
+        HoldOutcome::Placed { hold, .. } => hold,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `amount` credits spent at `at` (a render held and captured).
+async fn spend(app: &TestApp, org: Uuid, amount: i64, at: OffsetDateTime) {
+    let hold = placed(app, org, amount, "spend", at).await;
+    credits::capture(&app.pool, hold.id, SYSTEM, at)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_new_organisation_starts_its_first_period_with_its_allotment() {
     let app = spawn_app().await;
@@ -1048,10 +1073,9 @@ async fn credits_about_to_be_lost_are_announced_14_then_3_days_before() {
 
 /// A render launched ten minutes before the period ends holds 3 credits of the period's
 /// allotment; the renewal closes the period (carrying what is left, under the cap) and the
-/// render fails five minutes later. Its released credits go back to the closed allotment and
-/// expire at once: a failed generation has cost the church 3 credits that, never launched, it
-/// would have carried over (8 left, Église's cap is 10). « Only generations actually launched
-/// and not blocked consume credits »: a failure gives them back.
+/// render fails five minutes later. Its credits must carry over as if it had never been
+/// launched (8 left, Église's cap is 10), not go back to the closed allotment and expire there:
+/// « only generations actually launched and not blocked consume credits ».
 #[tokio::test]
 async fn a_render_failing_just_after_the_renewal_gives_back_what_the_rollover_would_have_kept() {
     let app = spawn_app().await;
@@ -1059,27 +1083,10 @@ async fn a_render_failing_just_after_the_renewal_gives_back_what_the_rollover_wo
     let org = organisation_with(&app, "eglise", 30).await;
     let now = app.clock.now();
     // 22 credits spent: 8 left of the allotment, under the cap of 10.
-    let HoldOutcome::Placed { hold, .. } =
-        credits::hold(&app.pool, hold_input(org, 22, "video", "spend"), now)
-            .await
-            .unwrap()
-    else {
-        panic!()
-    };
-    credits::capture(&app.pool, hold.id, SYSTEM, now)
-        .await
-        .unwrap();
+    spend(&app, org, 22, now).await;
     // The period ends at midnight (Paris) on 28 February; a render is launched at 23:50.
     let end = datetime!(2026-02-27 23:00 UTC);
-    let HoldOutcome::Placed { hold: late, .. } = credits::hold(
-        &app.pool,
-        hold_input(org, 3, "video", "late"),
-        end - Duration::minutes(10),
-    )
-    .await
-    .unwrap() else {
-        panic!()
-    };
+    let late = placed(&app, org, 3, "late", end - Duration::minutes(10)).await;
     assert_eq!(app.renew_due(end).await.unwrap(), 1);
     // It fails at 00:05: nothing was consumed.
     let after = end + Duration::minutes(5);
@@ -1099,9 +1106,8 @@ async fn a_render_failing_just_after_the_renewal_gives_back_what_the_rollover_wo
 /// first allotment, then 20 of the upgrade's. The renewal carries what is left (10) under
 /// Réseau's cap of 50; the render fails five minutes later and its 40 credits come back, 20 into
 /// each closed allotment. Never launched, 50 would have been left and all 50 carried: the late
-/// release must carry its 40. It takes them out of both allotments as « carried over », but
-/// grants the second 20 under the same key as the first (`rollover:2:hold:…`), which grants
-/// nothing the second time: the church loses 20 credits to a failed render.
+/// release must carry its 40, from both allotments (one carry per hold: granting each
+/// allotment's share under the hold's one key lost the second share).
 #[tokio::test]
 async fn a_render_failing_after_the_renewal_gives_back_what_it_held_in_two_allotments() {
     let app = spawn_app().await;
@@ -1109,16 +1115,7 @@ async fn a_render_failing_after_the_renewal_gives_back_what_it_held_in_two_allot
     let org = organisation_with(&app, "eglise", 30).await;
     let now = app.clock.now();
     // 10 credits spent: 20 left of Église's allotment.
-    let HoldOutcome::Placed { hold, .. } =
-        credits::hold(&app.pool, hold_input(org, 10, "video", "spend"), now)
-            .await
-            .unwrap()
-    else {
-        panic!()
-    };
-    credits::capture(&app.pool, hold.id, SYSTEM, now)
-        .await
-        .unwrap();
+    spend(&app, org, 10, now).await;
     // The upgrade to Réseau, as `billing` applies it: the plan now, and its extra credits (30
     // here) as an allotment ending with the period.
     let mut conn = app.pool.acquire().await.unwrap();
@@ -1149,15 +1146,7 @@ async fn a_render_failing_after_the_renewal_gives_back_what_it_held_in_two_allot
     // The period ends at midnight (Paris) on 28 February; a render is launched at 23:50 and
     // holds 40: the 20 left of the first allotment, then 20 of the upgrade's.
     let end = datetime!(2026-02-27 23:00 UTC);
-    let HoldOutcome::Placed { hold: late, .. } = credits::hold(
-        &app.pool,
-        hold_input(org, 40, "video", "late"),
-        end - Duration::minutes(10),
-    )
-    .await
-    .unwrap() else {
-        panic!()
-    };
+    let late = placed(&app, org, 40, "late", end - Duration::minutes(10)).await;
     assert_eq!(app.renew_due(end).await.unwrap(), 1);
     // It fails at 00:05: 50 were left, never launched; all 50 carry over (Réseau's cap).
     let after = end + Duration::minutes(5);
@@ -1174,9 +1163,8 @@ async fn a_render_failing_after_the_renewal_gives_back_what_it_held_in_two_allot
 
 /// The server runs `expire-credits` and `renew` every minute each, in no set order (each
 /// instance starts them at its own offsets). When `expire-credits` comes first after a period's
-/// end, it expires the whole allotment left, before the renewal has carried up to the rollover
-/// cap of it: the renewal then finds nothing to carry. 8 credits left under Église's cap of 10
-/// must carry over whichever job runs first.
+/// end, it must leave the allotment to the renewal, which carries up to the rollover cap of it
+/// first: 8 credits left under Église's cap of 10 carry over whichever job runs first.
 #[tokio::test]
 async fn the_credits_expiry_job_running_before_the_renewal_keeps_the_rollover() {
     let app = spawn_app().await;
@@ -1184,16 +1172,7 @@ async fn the_credits_expiry_job_running_before_the_renewal_keeps_the_rollover() 
     let org = organisation_with(&app, "eglise", 30).await;
     let now = app.clock.now();
     // 22 credits spent: 8 left of the allotment, under the cap of 10.
-    let HoldOutcome::Placed { hold, .. } =
-        credits::hold(&app.pool, hold_input(org, 22, "video", "spend"), now)
-            .await
-            .unwrap()
-    else {
-        panic!()
-    };
-    credits::capture(&app.pool, hold.id, SYSTEM, now)
-        .await
-        .unwrap();
+    spend(&app, org, 22, now).await;
     // The period ends at midnight (Paris) on 28 February; `expire-credits` runs 20 seconds
     // later, `renew` 40 seconds later.
     let end = datetime!(2026-02-27 23:00 UTC);
@@ -1212,10 +1191,10 @@ async fn the_credits_expiry_job_running_before_the_renewal_keeps_the_rollover() 
     assert_ledger_clean(&app.pool).await;
 }
 
-/// The same loss through a render: launched at 23:50 on the period's last day, it fails at
-/// 00:00:30, before `renew` has run. Its credits go back to the allotment, whose expiry has
-/// come: the release expires everything due of the organisation at once, the 8 left (and its
-/// own 3) included, and the renewal finds nothing to carry.
+/// The same through a render: launched at 23:50 on the period's last day, it fails at 00:00:30,
+/// before `renew` has run. Its credits go back to the allotment, whose expiry has come; the
+/// release must not expire that allotment (the 8 left and its own 3) before its renewal carries
+/// up to the cap of it.
 #[tokio::test]
 async fn a_render_failing_after_the_period_s_end_but_before_the_renewal_keeps_the_rollover() {
     let app = spawn_app().await;
@@ -1223,26 +1202,9 @@ async fn a_render_failing_after_the_period_s_end_but_before_the_renewal_keeps_th
     let org = organisation_with(&app, "eglise", 30).await;
     let now = app.clock.now();
     // 19 credits spent: 11 left, 8 once the render below holds its 3.
-    let HoldOutcome::Placed { hold, .. } =
-        credits::hold(&app.pool, hold_input(org, 19, "video", "spend"), now)
-            .await
-            .unwrap()
-    else {
-        panic!()
-    };
-    credits::capture(&app.pool, hold.id, SYSTEM, now)
-        .await
-        .unwrap();
+    spend(&app, org, 19, now).await;
     let end = datetime!(2026-02-27 23:00 UTC);
-    let HoldOutcome::Placed { hold: late, .. } = credits::hold(
-        &app.pool,
-        hold_input(org, 3, "video", "late"),
-        end - Duration::minutes(10),
-    )
-    .await
-    .unwrap() else {
-        panic!()
-    };
+    let late = placed(&app, org, 3, "late", end - Duration::minutes(10)).await;
     credits::release(&app.pool, late.id, SYSTEM, end + Duration::seconds(30))
         .await
         .unwrap();

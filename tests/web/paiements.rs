@@ -2213,9 +2213,9 @@ async fn an_abandoned_session_of_a_renewal_is_forgotten_and_the_renewal_stays_pa
 /// Stripe ends an unpaid Checkout Session after a day and tells the portal with a signed
 /// « checkout.session.expired » webhook. For a renewal paid by hand (here a suspended
 /// subscription's, pending, waiting for its owner) that session is only one attempt of a debt:
-/// the webhook must forget it as the reconciliation does, not end the renewal. Ended (expired),
-/// the renewal can no longer be paid: « Régler » only shows its result page, no retry claims it,
-/// and the subscription stays suspended with no way to pay.
+/// the webhook must forget it as the reconciliation does, not end the renewal (ended, it could
+/// no longer be paid: « Régler » showed only its result page, no retry claimed it, and the
+/// subscription stayed suspended with no way to pay).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_expired_webhook_of_a_renewal_s_abandoned_session_leaves_it_payable() {
     let stripe = stripe_renewals().await;
@@ -2279,10 +2279,9 @@ async fn the_expired_webhook_of_a_renewal_s_abandoned_session_leaves_it_payable(
 }
 
 /// A renewal's off-session charge that Stripe answers « processing » (a bank debit that clears
-/// days later: the adapter maps it to `NoAnswer`, « its webhook pays the order when it
-/// clears ») is recorded as a failed charge: the subscription goes past due and its retry, a day
-/// later, charges the card again under a new key while the first debit is still under way. When
-/// the first debit clears, the renewal has been paid twice; nothing notices the second payment.
+/// days later) is not a failure: no retry charges the card again under a new key while the
+/// first debit is under way (that used to pay the renewal twice), and the debit's webhook pays
+/// the renewal once when it clears.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_renewal_whose_debit_is_processing_is_not_charged_again_by_its_retry() {
     let stripe = stripe_renewals().await;
@@ -2340,12 +2339,11 @@ async fn a_renewal_whose_debit_is_processing_is_not_charged_again_by_its_retry()
     assert_ledger_clean(&app.pool).await;
 }
 
-/// A suspended church pays January's renewal by hand at 23:50 on 31 January (Paris). The
-/// renewal order is « payable until its period ends », but its Checkout Session is made without
-/// an end (Stripe's default: a day), so Stripe takes the payment at 00:02, after the renewals
-/// have opened February. The payment lands on an order the portal no longer applies: no
-/// allotment (the period is over), the subscription stays suspended, nothing is refunded or
-/// flagged: 29 € taken for nothing.
+/// A suspended church pays January's renewal by hand at 23:50 on 31 January (Paris). Its
+/// Checkout Session has no end of its own (Stripe's default: a day), so Stripe takes the payment
+/// at 00:02, after the renewals have opened February. The money must not be taken for nothing
+/// (it used to be: no allotment, still suspended, nothing refunded): January's late payment
+/// pays February, still owed, and the subscription is active again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_renewal_paid_by_hand_just_after_its_period_ended_is_applied_or_refunded() {
     let stripe = stripe_renewals().await;
