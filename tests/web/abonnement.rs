@@ -4,8 +4,38 @@
 use nanoclip::domain::money::Credits;
 use time::macros::datetime;
 
-use crate::common::{attr, select_texts, spawn_app, text};
+use crate::common::{Browser, attr, select_texts, spawn_app, text};
 use crate::credits::assert_ledger_clean;
+
+/// The change-of-plan form of an /abonnement page: its CSRF token and its key.
+fn change_form(html: &scraper::Html) -> (String, String) {
+    let field = |name: &str| {
+        attr(
+            html,
+            &format!("form[action='/abonnement/changement'] input[name={name}]"),
+            "value",
+        )
+        .unwrap()
+    };
+    (field("csrf"), field("cle"))
+}
+
+/// That form sent for `plan` (as a tab does, with its own token and key): where it leads.
+async fn send_change(browser: &Browser, (token, key): &(String, String), plan: &str) -> String {
+    let response = browser
+        .client
+        .post(format!("{}/abonnement/changement", browser.base))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("cle", key.as_str()),
+            ("plan", plan),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
 
 #[tokio::test]
 async fn an_upgrade_halfway_through_the_period_costs_half_the_difference_and_gives_half_the_credits()
@@ -20,31 +50,7 @@ async fn an_upgrade_halfway_through_the_period_costs_half_the_difference_and_giv
     assert_eq!(status, 200);
     assert_eq!(text(&html, "#prorata"), "35,00\u{a0}€");
     assert!(text(&html, "main").contains("60\u{a0}crédits en plus"));
-    let token = attr(
-        &html,
-        "form[action='/abonnement/changement'] input[name=csrf]",
-        "value",
-    )
-    .unwrap();
-    let key = attr(
-        &html,
-        "form[action='/abonnement/changement'] input[name=cle]",
-        "value",
-    )
-    .unwrap();
-    let response = browser
-        .client
-        .post(format!("{}/abonnement/changement", browser.base))
-        .form(&[
-            ("csrf", token.as_str()),
-            ("cle", key.as_str()),
-            ("plan", "reseau"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303);
-    let payment = response.headers()["location"].to_str().unwrap().to_owned();
+    let payment = send_change(&browser, &change_form(&html), "reseau").await;
     let response = browser
         .submit(&payment, &payment, &[("issue", "approuver")])
         .await;
@@ -188,27 +194,7 @@ async fn an_upgrade_quoted_in_a_period_that_ended_before_its_payment_changes_no_
     app.clock.set(datetime!(2026-12-31 22:50 UTC));
     let browser = app.sign_in_again(&owner).await;
     let (_, html) = browser.html("/abonnement").await;
-    let field = |name: &str| {
-        attr(
-            &html,
-            &format!("form[action='/abonnement/changement'] input[name={name}]"),
-            "value",
-        )
-        .unwrap()
-    };
-    let response = browser
-        .client
-        .post(format!("{}/abonnement/changement", browser.base))
-        .form(&[
-            ("csrf", field("csrf").as_str()),
-            ("cle", field("cle").as_str()),
-            ("plan", "reseau"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303);
-    let payment = response.headers()["location"].to_str().unwrap().to_owned();
+    let payment = send_change(&browser, &change_form(&html), "reseau").await;
     let amount: i64 = sqlx::query_scalar("SELECT amount_cents FROM orders WHERE kind = 'upgrade'")
         .fetch_one(&app.pool)
         .await
@@ -257,32 +243,11 @@ async fn an_upgrade_ordered_in_two_tabs_is_charged_and_applied_once() {
     let mut payments = Vec::new();
     for _ in 0..2 {
         let (_, html) = browser.html("/abonnement").await;
-        let field = |name: &str| {
-            attr(
-                &html,
-                &format!("form[action='/abonnement/changement'] input[name={name}]"),
-                "value",
-            )
-            .unwrap()
-        };
-        let (token, key) = (field("csrf"), field("cle"));
-        payments.push((token, key));
+        payments.push(change_form(&html));
     }
     let mut pages = Vec::new();
-    for (token, key) in &payments {
-        let response = browser
-            .client
-            .post(format!("{}/abonnement/changement", browser.base))
-            .form(&[
-                ("csrf", token.as_str()),
-                ("cle", key.as_str()),
-                ("plan", "reseau"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 303);
-        pages.push(response.headers()["location"].to_str().unwrap().to_owned());
+    for form in &payments {
+        pages.push(send_change(&browser, form, "reseau").await);
     }
     // Both tabs pay the same order (one upgrade open at a time): approved in the first tab, the
     // second tab's payment page sends to its result.
