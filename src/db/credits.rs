@@ -1,6 +1,7 @@
 //! The credit ledger's queries. Every movement is an INSERT into `credit_ledger`; its trigger
-//! moves the credits (account, then bucket), and the schema's constraints refuse what cannot be
-//! (see the migration `credits`). Services compose these in one transaction each.
+//! takes the account's lock and moves the bucket's credits, save for a hold, whose SQL function
+//! does both itself (migration `holds_in_the_ledger`); the schema's constraints refuse what
+//! cannot be, and `check-ledger` verifies the rest. Services compose these in one transaction each.
 
 use sqlx::PgConnection;
 use time::{Date, OffsetDateTime};
@@ -66,26 +67,28 @@ pub struct Movement<'a> {
 }
 
 /// The organisation's account row, locked until the end of the transaction: every writer of
-/// its credits takes it first.
-pub async fn lock_account(
-    conn: &mut PgConnection,
-    organisation: Uuid,
-) -> sqlx::Result<Option<Account>> {
-    sqlx::query_as!(
-        Account,
-        r#"SELECT available AS "available: Credits", held AS "held: Credits", low_balance_since
-           FROM credit_accounts WHERE organisation_id = $1 FOR UPDATE"#,
+/// its credits takes it first. False when the organisation has no account.
+pub async fn lock_account(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<bool> {
+    Ok(sqlx::query_scalar!(
+        "SELECT 1 AS one FROM credit_accounts WHERE organisation_id = $1 FOR UPDATE",
         organisation
     )
     .fetch_optional(conn)
-    .await
+    .await?
+    .is_some())
 }
 
+/// The account's figures, derived: the buckets' sum (usable or not yet expired by the job)
+/// and the credits the open holds keep aside.
 pub async fn account(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<Option<Account>> {
     sqlx::query_as!(
         Account,
-        r#"SELECT available AS "available: Credits", held AS "held: Credits", low_balance_since
-           FROM credit_accounts WHERE organisation_id = $1"#,
+        r#"SELECT (SELECT coalesce(sum(b.remaining), 0) FROM credit_buckets b
+                    WHERE b.organisation_id = a.organisation_id)::bigint AS "available!: Credits",
+                  (SELECT coalesce(sum(o.amount), 0) FROM credit_holds_open o
+                    WHERE o.organisation_id = a.organisation_id)::bigint AS "held!: Credits",
+                  a.low_balance_since
+           FROM credit_accounts a WHERE a.organisation_id = $1"#,
         organisation
     )
     .fetch_optional(conn)
@@ -131,12 +134,22 @@ pub async fn grant(
     .await
 }
 
+/// A hold, from its ledger rows: the first carries its key, type and timeout; its state is
+/// « held » while its open row exists, else that of its resolution rows.
 pub async fn hold(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Hold>> {
     sqlx::query_as!(
         Hold,
-        r#"SELECT id, organisation_id, amount AS "amount: Credits", creation_type, operation_key, reference,
-                  state AS "state: HoldState", created_at, expires_at, resolved_at
-           FROM credit_holds WHERE id = $1"#,
+        r#"SELECT h.hold_id AS "id!", h.organisation_id, h.amount AS "amount!: Credits",
+                  h.creation_type AS "creation_type!", h.operation_key AS "operation_key!", h.reference,
+                  CASE WHEN EXISTS (SELECT 1 FROM credit_holds_open o WHERE o.hold_id = $1) THEN 'held'
+                       WHEN r.kind = 'capture' THEN 'captured' ELSE 'released' END AS "state!: HoldState",
+                  h.created_at, h.expires_at AS "expires_at!", r.created_at AS "resolved_at?"
+           FROM (SELECT hold_id, organisation_id, (sum(amount) OVER ())::bigint AS amount, creation_type, operation_key,
+                        reference, created_at, expires_at
+                   FROM credit_ledger WHERE hold_id = $1 AND kind = 'hold') h
+           LEFT JOIN LATERAL (SELECT kind, created_at FROM credit_ledger
+                               WHERE hold_id = $1 AND kind IN ('capture', 'release') LIMIT 1) r ON true
+           WHERE h.operation_key IS NOT NULL"#,
         id
     )
     .fetch_optional(conn)
@@ -255,8 +268,10 @@ pub async fn paris_midnight_after(
 }
 
 /// Resolves a hold still held: captured (its credits are spent) or released (they go back to
-/// their buckets). One statement; `None` when the hold is not held any more (resolved already,
-/// or unknown), so that a hold is resolved exactly once whatever races it. Returns the hold's
+/// their buckets). One statement: its open row deleted, its capture or release rows written
+/// (one per bucket, in the buckets' order); `None` when the hold is not held any more (resolved
+/// already, or unknown), so that a hold is resolved exactly once whatever races it (and the
+/// unique index `credit_ledger_resolved_once` refuses a second resolution of any of its rows). Returns the hold's
 /// amount and whether a bucket it went back to has expired meanwhile.
 ///
 /// The hold's rows are found by `hold_id = $1` (the id itself, not `h.id` through the CTE): an
@@ -277,20 +292,19 @@ pub async fn resolve_hold(
     };
     let row = sqlx::query!(
         r#"WITH h AS (
-               UPDATE credit_holds SET state = $2, resolved_at = $3, resolved_by = $4
-               WHERE id = $1 AND state = 'held'
-               RETURNING id, organisation_id, amount, reference),
+               DELETE FROM credit_holds_open WHERE hold_id = $1
+               RETURNING hold_id, organisation_id, amount),
            l AS (
                INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason, reference, created_at)
-               SELECT h.organisation_id, d.bucket_id, $5, CASE WHEN $5 = 'capture' THEN 0 ELSE d.amount END,
-                      d.amount, h.id, $4, $6, h.reference, $3
+               SELECT h.organisation_id, d.bucket_id, $4, CASE WHEN $4 = 'capture' THEN 0 ELSE d.amount END,
+                      d.amount, h.hold_id, $3, $5, d.reference, $2
                FROM h JOIN credit_ledger d ON d.hold_id = $1 AND d.kind = 'hold'
+               ORDER BY d.bucket_id
                RETURNING bucket_id)
            SELECT h.organisation_id AS "organisation_id!", h.amount AS "amount!: Credits",
-                  EXISTS (SELECT 1 FROM l JOIN credit_buckets b ON b.id = l.bucket_id WHERE b.expires_at <= $3) AS "expired!"
+                  EXISTS (SELECT 1 FROM l JOIN credit_buckets b ON b.id = l.bucket_id WHERE b.expires_at <= $2) AS "expired!"
            FROM h"#,
         id,
-        to.as_str(),
         now,
         actor,
         kind.as_str(),
@@ -322,7 +336,7 @@ pub async fn overdue_holds(
     limit: i64,
 ) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar!(
-        "SELECT id FROM credit_holds WHERE state = 'held' AND expires_at <= $1
+        "SELECT hold_id FROM credit_holds_open WHERE expires_at <= $1
          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
         limit
@@ -879,8 +893,10 @@ pub struct Difference {
     pub found: i64,
 }
 
-/// Recomputes every balance from the ledger and lists what disagrees: each account's available
-/// and held credits, each bucket's remaining credits, and each hold's movements against its state.
+/// Recomputes every balance from the ledger and lists what disagrees: each organisation's
+/// available credits (the buckets' sum) and held credits (its open holds), each bucket's
+/// remaining credits, each hold's rows against its state, and each ledger row against the rules
+/// of its kind (the sign of its delta, its hold, its bucket).
 pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
     let rows = sqlx::query!(
         r#"WITH ledger AS (
@@ -888,33 +904,49 @@ pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
                       sum(CASE kind WHEN 'hold' THEN amount WHEN 'capture' THEN -amount WHEN 'release' THEN -amount ELSE 0 END) AS held
                FROM credit_ledger GROUP BY organisation_id),
            buckets AS (SELECT organisation_id, sum(remaining) AS remaining FROM credit_buckets GROUP BY organisation_id),
-           holds AS (SELECT organisation_id, sum(amount) AS held FROM credit_holds WHERE state = 'held' GROUP BY organisation_id)
-           SELECT a.organisation_id AS "organisation_id!", 'available (account)' AS "what!", coalesce(l.available, 0)::bigint AS "expected!", a.available AS "found!"
-             FROM credit_accounts a LEFT JOIN ledger l USING (organisation_id) WHERE a.available <> coalesce(l.available, 0)
-           UNION ALL
-           SELECT a.organisation_id, 'available (buckets)', coalesce(l.available, 0)::bigint, coalesce(b.remaining, 0)::bigint
+           open AS (SELECT organisation_id, sum(amount) AS held FROM credit_holds_open GROUP BY organisation_id),
+           holds AS (
+               SELECT l.hold_id, (array_agg(l.organisation_id))[1] AS organisation_id,
+                      coalesce(sum(l.amount) FILTER (WHERE l.kind = 'hold'), 0) AS held,
+                      coalesce(sum(l.amount) FILTER (WHERE l.kind IN ('capture', 'release')), 0) AS resolved,
+                      bool_or(l.kind = 'capture') AND bool_or(l.kind = 'release') AS both_ways,
+                      count(l.operation_key) AS keys
+               FROM credit_ledger l WHERE l.hold_id IS NOT NULL GROUP BY l.hold_id)
+           SELECT a.organisation_id AS "organisation_id!", 'available (buckets)' AS "what!",
+                  coalesce(l.available, 0)::bigint AS "expected!", coalesce(b.remaining, 0)::bigint AS "found!"
              FROM credit_accounts a LEFT JOIN ledger l USING (organisation_id) LEFT JOIN buckets b USING (organisation_id)
             WHERE coalesce(b.remaining, 0) <> coalesce(l.available, 0)
            UNION ALL
-           SELECT a.organisation_id, 'held (account)', coalesce(l.held, 0)::bigint, a.held
-             FROM credit_accounts a LEFT JOIN ledger l USING (organisation_id) WHERE a.held <> coalesce(l.held, 0)
-           UNION ALL
-           SELECT a.organisation_id, 'held (unresolved holds)', coalesce(l.held, 0)::bigint, coalesce(h.held, 0)::bigint
-             FROM credit_accounts a LEFT JOIN ledger l USING (organisation_id) LEFT JOIN holds h USING (organisation_id)
-            WHERE coalesce(h.held, 0) <> coalesce(l.held, 0)
+           SELECT a.organisation_id, 'held (open holds)', coalesce(l.held, 0)::bigint, coalesce(o.held, 0)::bigint
+             FROM credit_accounts a LEFT JOIN ledger l USING (organisation_id) LEFT JOIN open o USING (organisation_id)
+            WHERE coalesce(o.held, 0) <> coalesce(l.held, 0)
            UNION ALL
            SELECT b.organisation_id, 'bucket ' || b.id || ' remaining', coalesce(sum(l.delta), 0)::bigint, b.remaining
              FROM credit_buckets b LEFT JOIN credit_ledger l ON l.bucket_id = b.id
             GROUP BY b.id HAVING b.remaining <> coalesce(sum(l.delta), 0)
            UNION ALL
-           SELECT h.organisation_id, 'hold ' || h.id || ' (' || h.state || ') resolved credits',
-                  CASE h.state WHEN 'held' THEN 0 ELSE h.amount END,
-                  coalesce(sum(l.amount) FILTER (WHERE l.kind IN ('capture', 'release')), 0)::bigint
-             FROM credit_holds h LEFT JOIN credit_ledger l ON l.hold_id = h.id
-            GROUP BY h.id
-           HAVING coalesce(sum(l.amount) FILTER (WHERE l.kind IN ('capture', 'release')), 0) <> CASE h.state WHEN 'held' THEN 0 ELSE h.amount END
-               OR coalesce(sum(l.amount) FILTER (WHERE l.kind = 'hold'), 0) <> h.amount
-               OR bool_or(l.kind = 'capture' AND h.state <> 'captured') OR bool_or(l.kind = 'release' AND h.state <> 'released')
+           SELECT h.organisation_id,
+                  'hold ' || h.hold_id || ' (' || CASE WHEN o.hold_id IS NOT NULL THEN 'held'
+                       WHEN h.resolved > 0 THEN 'resolved' ELSE 'no resolution' END || ') resolved credits',
+                  CASE WHEN o.hold_id IS NOT NULL THEN 0 ELSE h.held END::bigint, h.resolved::bigint
+             FROM holds h LEFT JOIN credit_holds_open o ON o.hold_id = h.hold_id
+            WHERE h.resolved <> CASE WHEN o.hold_id IS NOT NULL THEN 0 ELSE h.held END
+               OR h.both_ways OR h.keys <> 1 OR o.amount <> h.held OR o.organisation_id <> h.organisation_id
+           UNION ALL
+           SELECT o.organisation_id, 'open hold ' || o.hold_id || ' without its rows', o.amount, 0
+             FROM credit_holds_open o WHERE NOT EXISTS (SELECT 1 FROM credit_ledger l WHERE l.hold_id = o.hold_id)
+           UNION ALL
+           SELECT l.organisation_id, 'ledger row ' || l.id || ' (' || l.kind || ') delta',
+                  CASE l.kind WHEN 'grant' THEN l.amount WHEN 'release' THEN l.amount WHEN 'capture' THEN 0
+                       WHEN 'adjustment' THEN CASE WHEN l.delta < 0 THEN -l.amount ELSE l.amount END ELSE -l.amount END,
+                  l.delta
+             FROM credit_ledger l
+            WHERE l.kind NOT IN ('grant', 'hold', 'capture', 'release', 'expiry', 'adjustment', 'refund')
+               OR l.amount <= 0
+               OR l.delta <> CASE l.kind WHEN 'grant' THEN l.amount WHEN 'release' THEN l.amount WHEN 'capture' THEN 0
+                                  WHEN 'adjustment' THEN CASE WHEN l.delta < 0 THEN -l.amount ELSE l.amount END ELSE -l.amount END
+               OR (l.kind IN ('hold', 'capture', 'release')) <> (l.hold_id IS NOT NULL)
+               OR NOT EXISTS (SELECT 1 FROM credit_buckets b WHERE b.id = l.bucket_id AND b.organisation_id = l.organisation_id)
            ORDER BY 1, 2"#
     )
     .fetch_all(conn)
@@ -984,11 +1016,12 @@ pub async fn note_expiry_notices(
 ) -> sqlx::Result<u64> {
     let done = sqlx::query!(
         r#"INSERT INTO credit_alerts (organisation_id, kind, available, bucket_id, credits, expires_at, created_at)
-           SELECT b.organisation_id, k.kind, a.available, b.id,
+           SELECT b.organisation_id, k.kind,
+                  (SELECT coalesce(sum(x.remaining), 0) FROM credit_buckets x WHERE x.organisation_id = b.organisation_id)::bigint,
+                  b.id,
                   CASE WHEN b.source = 'allotment' THEN b.remaining - least(b.remaining, p.rollover_cap) ELSE b.remaining END,
                   b.expires_at, $1
            FROM credit_buckets b
-           JOIN credit_accounts a ON a.organisation_id = b.organisation_id
            JOIN organisations o ON o.id = b.organisation_id
            JOIN plans p ON p.id = o.plan_id
            CROSS JOIN (VALUES ('expiry_14', 14), ('expiry_3', 3)) AS k (kind, days)

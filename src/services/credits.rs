@@ -217,9 +217,10 @@ async fn resolve(
 }
 
 /// `capture` or `release`, on the caller's connection or in its transaction. The hold leaves
-/// `held` in one statement (`UPDATE … WHERE state = 'held'`), whatever races it, so it is
-/// resolved exactly once. Lock order: the hold, then (through the ledger's trigger) the account,
-/// then the bucket; no writer takes them the other way round, so no account lock is needed first.
+/// `held` in one statement (its open row deleted: one resolver gets it), whatever races it, so
+/// it is resolved exactly once. Lock order: the open row, then (a release, through the ledger's
+/// trigger) the account, then the bucket; a hold creates its open row last, so no writer takes
+/// them the other way round. A capture moves no credits and takes no account lock.
 pub async fn resolve_in(
     conn: &mut PgConnection,
     hold: Uuid,
@@ -414,10 +415,7 @@ async fn adjust_in(
     a: Adjustment<'_>,
     now: OffsetDateTime,
 ) -> Result<Credits, CreditError> {
-    if db::credits::lock_account(conn, a.organisation)
-        .await?
-        .is_none()
-    {
+    if !db::credits::lock_account(conn, a.organisation).await? {
         return Err(CreditError::UnknownOrganisation);
     }
     if let Some(after) = db::credits::adjustment_by_key(conn, a.organisation, a.key).await? {

@@ -330,7 +330,7 @@ async fn staff_resend_a_failed_email_run_check_ledger_and_see_each_job_with_a_re
         .execute(&mut *tx)
         .await
         .unwrap();
-    sqlx::query("UPDATE credit_accounts SET available = available + 5 WHERE organisation_id = $1")
+    sqlx::query("UPDATE credit_buckets SET remaining = remaining - 1 WHERE organisation_id = $1 AND remaining > 0")
         .bind(owner.org())
         .execute(&mut *tx)
         .await

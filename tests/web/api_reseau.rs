@@ -39,7 +39,7 @@ async fn reseau_key(app: &TestApp) -> (Uuid, String) {
 
 /// How many holds the organisation has (any state).
 async fn holds_of(app: &TestApp, org: Uuid) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE organisation_id = $1")
+    sqlx::query_scalar("SELECT count(DISTINCT hold_id) FROM credit_ledger WHERE organisation_id = $1 AND kind = 'hold'")
         .bind(org)
         .fetch_one(&app.pool)
         .await

@@ -173,7 +173,7 @@ async fn a_database_outage_under_load_loses_no_credit_and_shows_no_500() {
     );
     // Every hold the database kept is one the ledger accounts for; none was half-written.
     let kept: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM credit_holds WHERE organisation_id = $1")
+        sqlx::query_scalar("SELECT count(DISTINCT hold_id) FROM credit_ledger WHERE organisation_id = $1 AND kind = 'hold'")
             .bind(org)
             .fetch_one(&app.pool)
             .await
