@@ -164,6 +164,7 @@ DECLARE
     b record;
     n bigint;
     wanted bigint;
+    usable_total bigint;
     total bigint;
 BEGIN
     SELECT a.low_balance_since, o.low_balance_threshold INTO flagged, threshold
@@ -181,10 +182,24 @@ BEGIN
         RETURN;
     END IF;
     hold_id := gen_random_uuid();
-    SELECT id, remaining INTO first_id, first_left FROM credit_buckets
-     WHERE organisation_id = p_organisation AND remaining > 0 AND expires_at > p_now
-       AND (restricted_to IS NULL OR restricted_to = p_type)
-     ORDER BY restricted_to IS NULL, expires_at, id LIMIT 1;
+    -- One reading of the buckets: the first in the consumption order for this type and its
+    -- credits, the credits this type can use, those every type can use, and all (unexpired or
+    -- not yet expired by the job: the low-balance flag's balance).
+    SELECT (array_agg(id ORDER BY restricted_to IS NULL, expires_at, id) FILTER (WHERE usable))[1],
+           (array_agg(remaining ORDER BY restricted_to IS NULL, expires_at, id) FILTER (WHERE usable))[1],
+           coalesce(sum(remaining) FILTER (WHERE usable), 0)::bigint,
+           coalesce(sum(remaining) FILTER (WHERE expires_at > p_now), 0)::bigint,
+           coalesce(sum(remaining), 0)::bigint
+      INTO first_id, first_left, usable_total, available, total
+      FROM (SELECT id, remaining, restricted_to, expires_at,
+                   expires_at > p_now AND (restricted_to IS NULL OR restricted_to = p_type) AS usable
+              FROM credit_buckets WHERE organisation_id = p_organisation AND remaining > 0) u;
+    IF usable_total < p_amount THEN
+        outcome := 'short';
+        available := usable_total;
+        hold_id := NULL;
+        RETURN;
+    END IF;
     IF first_left >= p_amount THEN
         UPDATE credit_buckets SET remaining = remaining - p_amount WHERE id = first_id;
         INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason,
@@ -192,15 +207,6 @@ BEGIN
         VALUES (p_organisation, first_id, 'hold', -p_amount, p_amount, hold_id, p_actor, p_reason,
                 p_reference, p_now, p_key, p_type, p_expires_at);
     ELSE
-        SELECT coalesce(sum(remaining), 0)::bigint INTO total FROM credit_buckets
-         WHERE organisation_id = p_organisation AND remaining > 0 AND expires_at > p_now
-           AND (restricted_to IS NULL OR restricted_to = p_type);
-        IF total < p_amount THEN
-            outcome := 'short';
-            available := total;
-            hold_id := NULL;
-            RETURN;
-        END IF;
         wanted := p_amount;
         FOR b IN SELECT id, remaining FROM credit_buckets
                   WHERE organisation_id = p_organisation AND remaining > 0 AND expires_at > p_now
@@ -219,10 +225,8 @@ BEGIN
     END IF;
     INSERT INTO credit_holds_open (hold_id, organisation_id, amount, expires_at)
     VALUES (hold_id, p_organisation, p_amount, p_expires_at);
-    SELECT coalesce(sum(remaining) FILTER (WHERE expires_at > p_now), 0)::bigint,
-           coalesce(sum(remaining), 0)::bigint
-      INTO available, total
-      FROM credit_buckets WHERE organisation_id = p_organisation AND remaining > 0;
+    available := available - p_amount;
+    total := total - p_amount;
     -- The balance of the low-balance flag is the buckets' sum, as the deferred trigger's: one
     -- alert per crossing below the threshold; back at it or above (a threshold lowered since),
     -- the flag is cleared.
