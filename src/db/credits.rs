@@ -934,7 +934,7 @@ pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
                OR h.both_ways OR h.keys <> 1 OR o.amount <> h.held OR o.organisation_id <> h.organisation_id
            UNION ALL
            SELECT o.organisation_id, 'open hold ' || o.hold_id || ' without its rows', o.amount, 0
-             FROM credit_holds_open o WHERE NOT EXISTS (SELECT 1 FROM credit_ledger l WHERE l.hold_id = o.hold_id)
+             FROM credit_holds_open o WHERE NOT EXISTS (SELECT 1 FROM credit_ledger l WHERE l.hold_id = o.hold_id AND l.kind = 'hold')
            UNION ALL
            SELECT l.organisation_id, 'ledger row ' || l.id || ' (' || l.kind || ') delta',
                   CASE l.kind WHEN 'grant' THEN l.amount WHEN 'release' THEN l.amount WHEN 'capture' THEN 0
