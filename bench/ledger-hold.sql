@@ -1,5 +1,5 @@
 -- The statement of one hold (services::credits::hold: db::credits::place_hold, the SQL function
--- credit_hold_place of migration `cheaper_holds`, called outside a transaction, so one by
+-- credit_hold_place of migration `holds_in_the_ledger`, called outside a transaction, so one by
 -- itself), as a pgbench script: the hold's SQL with pgbench's C client instead of the portal's,
 -- to tell the database's share of a hold from the client's (see bench/README.md).
 -- On a database made by `ledger_bench setup` (e.g. kept with BENCH_KEEP=1):
