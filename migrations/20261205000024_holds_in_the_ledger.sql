@@ -10,8 +10,8 @@
 --   * a hold is resolved exactly once: its open row is deleted once (the resolver that deletes
 --     it writes the capture or release rows), and a unique index refuses a second resolution
 --     of any of its rows;
---   * a bucket's `remaining` stays between 0 and its `amount` (CHECK); a hold takes credits out
---     of a bucket by a conditional UPDATE, so never credits that do not exist;
+--   * a bucket's `remaining` stays between 0 and its `amount` (CHECK), so a hold never takes
+--     credits that do not exist; a hold is of 1 credit or more (its function refuses others);
 --   * the balance is the sum of the buckets, each the sum of its ledger rows: `check-ledger`
 --     recomputes both; the ledger stays append-only (trigger);
 --   * every writer of an organisation's credits still takes its account row first (FOR UPDATE),
@@ -80,7 +80,19 @@ DROP FUNCTION credit_usage(uuid, timestamptz, boolean);
 DROP TABLE credit_holds;
 
 -- 5. The account row is the organisation's lock and its low-balance flag; its totals are
---    derived (the buckets' sum; the open holds' sum).
+--    derived (the buckets' sum; the open holds' sum). Without the ledger's foreign key, an
+--    account with ledger rows (and so its organisation) could be deleted, leaving its rows and
+--    open holds behind: a trigger refuses it, as the foreign key did.
+CREATE FUNCTION credit_account_keeps_its_ledger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM credit_ledger WHERE organisation_id = OLD.organisation_id) THEN
+        RAISE EXCEPTION 'the credit account of organisation % has a ledger: it is kept', OLD.organisation_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER credit_accounts_keep_their_ledger BEFORE DELETE ON credit_accounts
+    FOR EACH ROW EXECUTE FUNCTION credit_account_keeps_its_ledger();
 DROP TRIGGER credit_accounts_guard ON credit_accounts;
 DROP FUNCTION credit_account_guard();
 DROP TRIGGER credit_accounts_start_empty ON credit_accounts;
@@ -89,7 +101,8 @@ ALTER TABLE credit_accounts DROP COLUMN available, DROP COLUMN held;
 
 -- A hold writes its bucket itself, in its function, which runs with `nanoclip.ledger` set to
 -- `hold` (a SET clause: restored when it returns). The guard still refuses any other change of
--- a bucket's `remaining` outside the ledger's trigger (its test in WHEN costs no call).
+-- a bucket's `remaining` outside the ledger's trigger (its test in WHEN costs no call). It is a
+-- tripwire against mistakes, not a barrier: any session can set the same variable.
 DROP TRIGGER credit_buckets_guard ON credit_buckets;
 CREATE TRIGGER credit_buckets_guard BEFORE UPDATE ON credit_buckets
     FOR EACH ROW WHEN (pg_trigger_depth() < 1 AND NEW.remaining IS DISTINCT FROM OLD.remaining
@@ -170,6 +183,10 @@ DECLARE
     usable_total bigint;
     total bigint;
 BEGIN
+    IF p_amount IS NULL OR p_amount <= 0 THEN
+        RAISE EXCEPTION 'a hold is of 1 credit or more (asked: %)', p_amount
+            USING ERRCODE = 'check_violation';
+    END IF;
     SELECT a.low_balance_since, o.low_balance_threshold INTO flagged, threshold
       FROM credit_accounts a JOIN organisations o ON o.id = a.organisation_id
      WHERE a.organisation_id = p_organisation

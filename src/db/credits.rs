@@ -895,8 +895,9 @@ pub struct Difference {
 
 /// Recomputes every balance from the ledger and lists what disagrees: each organisation's
 /// available credits (the buckets' sum) and held credits (its open holds), each bucket's
-/// remaining credits, each hold's rows against its state, and each ledger row against the rules
-/// of its kind (the sign of its delta, its hold, its bucket).
+/// remaining credits, each hold's rows against its state (and each resolution row against the
+/// hold row of its bucket), each ledger row against the rules of its kind (the sign of its
+/// delta, its hold, its bucket), and each generation's hold.
 pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
     let rows = sqlx::query!(
         r#"WITH ledger AS (
@@ -932,6 +933,22 @@ pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
              FROM holds h LEFT JOIN credit_holds_open o ON o.hold_id = h.hold_id
             WHERE h.resolved <> CASE WHEN o.hold_id IS NOT NULL THEN 0 ELSE h.held END
                OR h.both_ways OR h.keys <> 1 OR o.amount <> h.held OR o.organisation_id <> h.organisation_id
+           UNION ALL
+           SELECT r.organisation_id, 'hold ' || r.hold_id || ' bucket ' || r.bucket_id || ' ' || r.kind,
+                  coalesce(d.amount, 0), r.amount
+             FROM credit_ledger r
+             LEFT JOIN credit_ledger d ON d.hold_id = r.hold_id AND d.bucket_id = r.bucket_id AND d.kind = 'hold'
+            WHERE r.kind IN ('capture', 'release') AND r.amount <> coalesce(d.amount, 0)
+           UNION ALL
+           SELECT l.organisation_id, 'hold ' || l.hold_id || ' first row (type, timeout)', 1, 0
+             FROM credit_ledger l
+            WHERE l.operation_key IS NOT NULL AND (l.kind <> 'hold' OR l.creation_type IS NULL OR l.expires_at IS NULL)
+           UNION ALL
+           SELECT g.organisation_id, 'generation ' || g.id || ' hold', 1, 0
+             FROM generations g
+            WHERE g.hold_id IS NOT NULL AND NOT EXISTS (
+                  SELECT 1 FROM credit_ledger l
+                   WHERE l.hold_id = g.hold_id AND l.kind = 'hold' AND l.organisation_id = g.organisation_id)
            UNION ALL
            SELECT o.organisation_id, 'open hold ' || o.hold_id || ' without its rows', o.amount, 0
              FROM credit_holds_open o WHERE NOT EXISTS (SELECT 1 FROM credit_ledger l WHERE l.hold_id = o.hold_id AND l.kind = 'hold')

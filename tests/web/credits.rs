@@ -383,6 +383,49 @@ async fn check_ledger_finds_rows_that_break_their_kinds_rules() {
     assert_eq!(found.len(), 2, "{found:?}");
 }
 
+/// A hold of no credit, or of fewer than none, is refused by the hold's function and writes
+/// nothing (the dropped `amount > 0` CHECKs used to refuse it; the function must, or a negative
+/// hold would add credits to a bucket).
+#[tokio::test]
+async fn a_hold_of_no_credit_is_refused_and_writes_nothing() {
+    let app = spawn_app().await;
+    let org = organisation_with(&app, "eglise", 30).await;
+    let now = app.clock.now();
+    for (amount, key) in [(0, "rien"), (-5, "moins")] {
+        let outcome = credits::hold(&app.pool, hold_input(org, amount, "video", key), now).await;
+        assert!(outcome.is_err(), "{amount}: {outcome:?}");
+    }
+    let (rows, open): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM credit_ledger WHERE organisation_id = $1 AND kind = 'hold'),
+                (SELECT count(*) FROM credit_holds_open WHERE organisation_id = $1)",
+    )
+    .bind(org)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((rows, open), (0, 0));
+    assert_eq!(
+        credits::available(&app.pool, org, now).await.unwrap(),
+        Credits(30)
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// An organisation whose credits have moved keeps its account and its ledger: deleting it is
+/// refused (the ledger's foreign key did it before migration 24; a trigger does it now).
+#[tokio::test]
+async fn an_organisation_with_a_ledger_cannot_be_deleted() {
+    let app = spawn_app().await;
+    let org = organisation_with(&app, "eglise", 30).await;
+    let error = sqlx::query("DELETE FROM credit_accounts WHERE organisation_id = $1")
+        .bind(org)
+        .execute(&app.pool)
+        .await
+        .expect_err("deleted with its ledger");
+    assert!(error.to_string().contains("has a ledger"), "{error}");
+    assert_ledger_clean(&app.pool).await;
+}
+
 /// How a storm went: holds placed, refused for want of credits, and errors (which a user would
 /// see as a 500).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
