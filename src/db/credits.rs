@@ -346,7 +346,8 @@ pub async fn overdue_holds(
 }
 
 /// Expires what is left in the buckets whose expiry has come (of one organisation, or all):
-/// one expiry row per bucket. Returns the credits expired.
+/// one expiry row per bucket, under the organisations' locks (held by the caller's transaction:
+/// the job runs it in its run's). Returns the credits expired.
 ///
 /// An allotment whose period has ended but is not renewed yet waits for its renewal, which
 /// carries part of it over before expiring the rest (the expiry job may run first, and a render
@@ -358,6 +359,21 @@ pub async fn expire_due(
     renewing: Option<OffsetDateTime>,
     movement: Movement<'_>,
 ) -> sqlx::Result<i64> {
+    // The organisations' locks first (in one order), then, by a statement of its own (a fresh
+    // snapshot), the credits left: read before the lock, a bucket's credits could be those of
+    // before a hold that was waiting to commit, and expiring them all would go below zero.
+    sqlx::query!(
+        "SELECT 1 AS one FROM credit_accounts a
+         WHERE a.organisation_id IN (
+               SELECT b.organisation_id FROM credit_buckets b
+               WHERE b.remaining > 0 AND b.expires_at <= $1 AND ($2::uuid IS NULL OR b.organisation_id = $2))
+         ORDER BY a.organisation_id
+         FOR NO KEY UPDATE OF a",
+        movement.now,
+        organisation,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     let total = sqlx::query_scalar!(
         r#"WITH e AS (
                INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, actor, reason, reference, created_at)

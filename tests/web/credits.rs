@@ -426,6 +426,57 @@ async fn an_organisation_with_a_ledger_cannot_be_deleted() {
     assert_ledger_clean(&app.pool).await;
 }
 
+/// A launch a second before a pack expires, and the expiry job at its expiry: the job must
+/// expire what the hold left, whichever reads the pack first. It used to read the pack's credits
+/// before waiting for the organisation's lock, then take them all out once the launch had
+/// committed: below zero, so the bucket's constraint failed the whole run (every organisation's
+/// expiries) at the periods' ends, when launches and expiries meet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_expiry_job_expires_what_a_concurrent_hold_left() {
+    let app = spawn_app().await;
+    let org = organisation_with(&app, "eglise", 30).await;
+    let now = app.clock.now();
+    let expiry = now + Duration::days(1);
+    let mut conn = app.pool.acquire().await.unwrap();
+    credits::grant_in(
+        &mut conn,
+        org,
+        nanoclip::domain::ledger::BucketSource::Purchase,
+        None,
+        Credits(100),
+        expiry,
+        "order:course",
+        SYSTEM,
+        now,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    // The launch: 60 of the pack's 100 held (it expires first), not committed yet.
+    let mut launch = app.pool.begin().await.unwrap();
+    let placed = credits::hold_in(
+        &mut launch,
+        hold_input(org, 60, "video", "course"),
+        expiry - Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(placed, HoldOutcome::Placed { .. }), "{placed:?}");
+    // The job, meanwhile, in its run's transaction.
+    let pool = app.pool.clone();
+    let job = tokio::spawn(async move {
+        let mut tx = pool.begin().await?;
+        let expired = credits::expire_due(&mut tx, expiry).await?;
+        tx.commit().await?;
+        anyhow::Ok(expired)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    launch.commit().await.unwrap();
+    let expired = job.await.unwrap().expect("the expiry job's run");
+    assert_eq!(expired, 40);
+    assert_ledger_clean(&app.pool).await;
+}
+
 /// How a storm went: holds placed, refused for want of credits, and errors (which a user would
 /// see as a 500).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
