@@ -302,7 +302,8 @@ pub async fn resolve_hold(
                ORDER BY d.bucket_id
                RETURNING bucket_id)
            SELECT h.organisation_id AS "organisation_id!", h.amount AS "amount!: Credits",
-                  EXISTS (SELECT 1 FROM l JOIN credit_buckets b ON b.id = l.bucket_id WHERE b.expires_at <= $2) AS "expired!"
+                  EXISTS (SELECT 1 FROM l JOIN credit_buckets b ON b.id = l.bucket_id
+                           WHERE $4 = 'release' AND b.expires_at <= $2) AS "expired!"
            FROM h"#,
         id,
         now,
