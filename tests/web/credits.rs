@@ -104,6 +104,15 @@ async fn spend(app: &TestApp, org: Uuid, amount: i64, at: OffsetDateTime) {
         .unwrap();
 }
 
+/// A Plan Église organisation on 31 January 2026 (its period ends at midnight, Paris, on
+/// 28 February; the test clock stays there) that has spent `spent` of its 30 credits.
+async fn eglise_having_spent(app: &TestApp, spent: i64) -> Uuid {
+    app.clock.set(datetime!(2026-01-31 10:00 UTC));
+    let org = organisation_with(app, "eglise", 30).await;
+    spend(app, org, spent, app.clock.now()).await;
+    org
+}
+
 #[tokio::test]
 async fn a_new_organisation_starts_its_first_period_with_its_allotment() {
     let app = spawn_app().await;
@@ -1253,11 +1262,8 @@ async fn credits_about_to_be_lost_are_announced_14_then_3_days_before() {
 #[tokio::test]
 async fn a_render_failing_just_after_the_renewal_gives_back_what_the_rollover_would_have_kept() {
     let app = spawn_app().await;
-    app.clock.set(datetime!(2026-01-31 10:00 UTC));
-    let org = organisation_with(&app, "eglise", 30).await;
-    let now = app.clock.now();
     // 22 credits spent: 8 left of the allotment, under the cap of 10.
-    spend(&app, org, 22, now).await;
+    let org = eglise_having_spent(&app, 22).await;
     // The period ends at midnight (Paris) on 28 February; a render is launched at 23:50.
     let end = datetime!(2026-02-27 23:00 UTC);
     let late = placed(&app, org, 3, "late", end - Duration::minutes(10)).await;
@@ -1285,11 +1291,9 @@ async fn a_render_failing_just_after_the_renewal_gives_back_what_the_rollover_wo
 #[tokio::test]
 async fn a_render_failing_after_the_renewal_gives_back_what_it_held_in_two_allotments() {
     let app = spawn_app().await;
-    app.clock.set(datetime!(2026-01-31 10:00 UTC));
-    let org = organisation_with(&app, "eglise", 30).await;
-    let now = app.clock.now();
     // 10 credits spent: 20 left of Église's allotment.
-    spend(&app, org, 10, now).await;
+    let org = eglise_having_spent(&app, 10).await;
+    let now = app.clock.now();
     // The upgrade to Réseau, as `billing` applies it: the plan now, and its extra credits (30
     // here) as an allotment ending with the period.
     let mut conn = app.pool.acquire().await.unwrap();
@@ -1342,11 +1346,8 @@ async fn a_render_failing_after_the_renewal_gives_back_what_it_held_in_two_allot
 #[tokio::test]
 async fn the_credits_expiry_job_running_before_the_renewal_keeps_the_rollover() {
     let app = spawn_app().await;
-    app.clock.set(datetime!(2026-01-31 10:00 UTC));
-    let org = organisation_with(&app, "eglise", 30).await;
-    let now = app.clock.now();
     // 22 credits spent: 8 left of the allotment, under the cap of 10.
-    spend(&app, org, 22, now).await;
+    let org = eglise_having_spent(&app, 22).await;
     // The period ends at midnight (Paris) on 28 February; `expire-credits` runs 20 seconds
     // later, `renew` 40 seconds later.
     let end = datetime!(2026-02-27 23:00 UTC);
@@ -1372,11 +1373,8 @@ async fn the_credits_expiry_job_running_before_the_renewal_keeps_the_rollover() 
 #[tokio::test]
 async fn a_render_failing_after_the_period_s_end_but_before_the_renewal_keeps_the_rollover() {
     let app = spawn_app().await;
-    app.clock.set(datetime!(2026-01-31 10:00 UTC));
-    let org = organisation_with(&app, "eglise", 30).await;
-    let now = app.clock.now();
     // 19 credits spent: 11 left, 8 once the render below holds its 3.
-    spend(&app, org, 19, now).await;
+    let org = eglise_having_spent(&app, 19).await;
     let end = datetime!(2026-02-27 23:00 UTC);
     let late = placed(&app, org, 3, "late", end - Duration::minutes(10)).await;
     credits::release(&app.pool, late.id, SYSTEM, end + Duration::seconds(30))
