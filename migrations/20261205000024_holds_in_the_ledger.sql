@@ -130,26 +130,35 @@ CREATE TRIGGER credit_ledger_apply AFTER INSERT ON credit_ledger
     FOR EACH ROW WHEN (NEW.delta <> 0 AND NEW.kind <> 'hold')
     EXECUTE FUNCTION credit_ledger_apply();
 
--- 7. The low-balance flag, at commit, from the buckets' sum. A hold checks it in its function
---    (it holds the lock and knows the balance after it), so the deferred trigger skips holds.
-CREATE OR REPLACE FUNCTION credit_low_balance_check() RETURNS trigger LANGUAGE plpgsql AS $$
+-- 7. The low-balance flag: one alert per crossing below the organisation's threshold; at it or
+--    above, the flag is cleared, so the next crossing alerts again. One rule, called with the
+--    account locked and the balance after the movement (the buckets' sum): by the deferred
+--    trigger at commit for the other movements, by a hold's function (it holds the lock and
+--    knows the balance after it), so the deferred trigger skips holds.
+CREATE FUNCTION credit_low_balance_note(p_organisation uuid, p_balance bigint, p_at timestamptz)
+RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    crossed record;
+    since timestamptz;
 BEGIN
     UPDATE credit_accounts a
-       SET low_balance_since = CASE WHEN t.available < t.threshold
-                                    THEN coalesce(a.low_balance_since, NEW.created_at) END
-      FROM (SELECT o.low_balance_threshold AS threshold,
-                   (SELECT coalesce(sum(b.remaining), 0) FROM credit_buckets b
-                     WHERE b.organisation_id = o.id)::bigint AS available
-              FROM organisations o WHERE o.id = NEW.organisation_id) t
-     WHERE a.organisation_id = NEW.organisation_id
-       AND (a.low_balance_since IS NULL) = (t.available < t.threshold)
-    RETURNING t.available, a.low_balance_since INTO crossed;
-    IF FOUND AND crossed.low_balance_since IS NOT NULL THEN
+       SET low_balance_since = CASE WHEN p_balance < o.low_balance_threshold
+                                    THEN coalesce(a.low_balance_since, p_at) END
+      FROM organisations o
+     WHERE a.organisation_id = p_organisation AND o.id = p_organisation
+       AND (a.low_balance_since IS NULL) = (p_balance < o.low_balance_threshold)
+    RETURNING a.low_balance_since INTO since;
+    IF FOUND AND since IS NOT NULL THEN
         INSERT INTO credit_alerts (organisation_id, kind, available, created_at)
-        VALUES (NEW.organisation_id, 'low_balance', crossed.available, NEW.created_at);
+        VALUES (p_organisation, 'low_balance', p_balance, p_at);
     END IF;
+END $$;
+CREATE OR REPLACE FUNCTION credit_low_balance_check() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM credit_low_balance_note(
+        NEW.organisation_id,
+        (SELECT coalesce(sum(b.remaining), 0) FROM credit_buckets b
+          WHERE b.organisation_id = NEW.organisation_id)::bigint,
+        NEW.created_at);
     RETURN NULL;
 END $$;
 DROP TRIGGER credit_low_balance_check ON credit_ledger;
@@ -247,15 +256,10 @@ BEGIN
     VALUES (hold_id, p_organisation, p_amount, p_expires_at);
     available := available - p_amount;
     total := total - p_amount;
-    -- The balance of the low-balance flag is the buckets' sum, as the deferred trigger's: one
-    -- alert per crossing below the threshold; back at it or above (a threshold lowered since),
-    -- the flag is cleared.
-    IF flagged IS NULL AND total < threshold THEN
-        UPDATE credit_accounts SET low_balance_since = p_now WHERE organisation_id = p_organisation;
-        INSERT INTO credit_alerts (organisation_id, kind, available, created_at)
-        VALUES (p_organisation, 'low_balance', total, p_now);
-    ELSIF flagged IS NOT NULL AND total >= threshold THEN
-        UPDATE credit_accounts SET low_balance_since = NULL WHERE organisation_id = p_organisation;
+    -- The low-balance rule (section 7), called only when the flag is to change (it was read
+    -- under the lock above): most holds leave it as it is.
+    IF (flagged IS NULL) = (total < threshold) THEN
+        PERFORM credit_low_balance_note(p_organisation, total, p_now);
     END IF;
     outcome := 'placed';
 END $$;

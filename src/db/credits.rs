@@ -10,9 +10,10 @@ use uuid::Uuid;
 use crate::domain::ledger::{BucketSource, EntryKind, HoldState};
 use crate::domain::money::Credits;
 
+/// What the account row knows: its low-balance flag; and the credits its open holds keep aside.
+/// (The balance is the buckets': `available`, `buckets`.)
 #[derive(Debug, Clone, Copy)]
 pub struct Account {
-    pub available: Credits,
     pub held: Credits,
     pub low_balance_since: Option<OffsetDateTime>,
 }
@@ -78,14 +79,11 @@ pub async fn lock_account(conn: &mut PgConnection, organisation: Uuid) -> sqlx::
     .is_some())
 }
 
-/// The account's figures, derived: the buckets' sum (usable or not yet expired by the job)
-/// and the credits the open holds keep aside.
+/// The account's figures: the credits its open holds keep aside, and its low-balance flag.
 pub async fn account(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<Option<Account>> {
     sqlx::query_as!(
         Account,
-        r#"SELECT (SELECT coalesce(sum(b.remaining), 0) FROM credit_buckets b
-                    WHERE b.organisation_id = a.organisation_id)::bigint AS "available!: Credits",
-                  (SELECT coalesce(sum(o.amount), 0) FROM credit_holds_open o
+        r#"SELECT (SELECT coalesce(sum(o.amount), 0) FROM credit_holds_open o
                     WHERE o.organisation_id = a.organisation_id)::bigint AS "held!: Credits",
                   a.low_balance_since
            FROM credit_accounts a WHERE a.organisation_id = $1"#,
@@ -180,9 +178,10 @@ pub enum Placed {
 }
 
 /// Sets `amount` credits aside in one call (SQL function `credit_hold_place`, migration
-/// `cheaper_holds`), so in one round trip: it takes the account's lock, looks for the hold
-/// placed with this key, then writes the hold and one ledger row per bucket drawn, in the
-/// consumption order (restricted to the type first, then earliest expiry, then oldest).
+/// `holds_in_the_ledger`), so in one round trip: it takes the account's lock, looks for the
+/// hold placed with this key, then takes the credits from the buckets and writes one ledger row
+/// per bucket drawn and the hold's open row, in the consumption order (restricted to the type
+/// first, then earliest expiry, then oldest).
 /// Called outside a transaction, it is one by itself (no BEGIN and COMMIT to wait for while
 /// the lock is held).
 pub async fn place_hold(
@@ -513,7 +512,7 @@ pub async fn record_adjustment(
 /// Usage of the fair-use limits at `now` (Europe/Paris days and months): generations launched
 /// today that are running or succeeded, credits held by running ones plus those captured this
 /// month, and the running ones. A generation is one hold: held while it runs, captured when it
-/// succeeds, released when it fails or expires. (SQL function `credit_usage`, migration 19.)
+/// succeeds, released when it fails or expires. (SQL function `credit_usage`, migration `holds_in_the_ledger`.)
 pub async fn usage(
     conn: &mut PgConnection,
     organisation: Uuid,

@@ -257,6 +257,12 @@ pub async fn resolve_in(
     }
 }
 
+/// Who grants a rollover bucket: the renewal, and a late release carried after it.
+const ROLLOVER: Actor<'static> = Actor {
+    actor: "system",
+    reason: "rollover",
+};
+
 /// Credits released into an allotment whose period has been renewed meanwhile (a render
 /// launched before the period's end, failed after it): had they not been held, the renewal
 /// would have carried them over, up to the rollover cap. So they are carried now, into a
@@ -315,10 +321,7 @@ async fn carry_late_releases(
             Credits(carried),
             next_end,
             &format!("rollover:{}:hold:{hold}", period + 1),
-            Actor {
-                actor: "system",
-                reason: "rollover",
-            },
+            ROLLOVER,
             now,
         )
         .await?;
@@ -646,10 +649,7 @@ pub async fn roll_period(
         carried,
         next_end,
         &format!("rollover:{}", n + 1),
-        Actor {
-            actor: "system",
-            reason: "rollover",
-        },
+        ROLLOVER,
         now,
     )
     .await?;
