@@ -113,6 +113,24 @@ async fn eglise_having_spent(app: &TestApp, spent: i64) -> Uuid {
     org
 }
 
+/// A render of `amount` launched at 23:50 (Paris) on 28 February 2026, in the last ten minutes
+/// of `eglise_having_spent`'s period; the renewal at midnight; the render failing at 00:05.
+/// Returns that last moment.
+async fn late_render_failing_after_the_renewal(
+    app: &TestApp,
+    org: Uuid,
+    amount: i64,
+) -> OffsetDateTime {
+    let end = datetime!(2026-02-27 23:00 UTC);
+    let late = placed(app, org, amount, "late", end - Duration::minutes(10)).await;
+    assert_eq!(app.renew_due(end).await.unwrap(), 1);
+    let after = end + Duration::minutes(5);
+    credits::release(&app.pool, late.id, SYSTEM, after)
+        .await
+        .unwrap();
+    after
+}
+
 #[tokio::test]
 async fn a_new_organisation_starts_its_first_period_with_its_allotment() {
     let app = spawn_app().await;
@@ -1264,15 +1282,8 @@ async fn a_render_failing_just_after_the_renewal_gives_back_what_the_rollover_wo
     let app = spawn_app().await;
     // 22 credits spent: 8 left of the allotment, under the cap of 10.
     let org = eglise_having_spent(&app, 22).await;
-    // The period ends at midnight (Paris) on 28 February; a render is launched at 23:50.
-    let end = datetime!(2026-02-27 23:00 UTC);
-    let late = placed(&app, org, 3, "late", end - Duration::minutes(10)).await;
-    assert_eq!(app.renew_due(end).await.unwrap(), 1);
-    // It fails at 00:05: nothing was consumed.
-    let after = end + Duration::minutes(5);
-    credits::release(&app.pool, late.id, SYSTEM, after)
-        .await
-        .unwrap();
+    // A render of 3 fails after the renewal: nothing was consumed.
+    let after = late_render_failing_after_the_renewal(&app, org, 3).await;
     assert_eq!(
         credits::available(&app.pool, org, after).await.unwrap(),
         Credits(8 + 30),
@@ -1321,16 +1332,9 @@ async fn a_render_failing_after_the_renewal_gives_back_what_it_held_in_two_allot
     .await
     .unwrap();
     drop(conn);
-    // The period ends at midnight (Paris) on 28 February; a render is launched at 23:50 and
-    // holds 40: the 20 left of the first allotment, then 20 of the upgrade's.
-    let end = datetime!(2026-02-27 23:00 UTC);
-    let late = placed(&app, org, 40, "late", end - Duration::minutes(10)).await;
-    assert_eq!(app.renew_due(end).await.unwrap(), 1);
-    // It fails at 00:05: 50 were left, never launched; all 50 carry over (Réseau's cap).
-    let after = end + Duration::minutes(5);
-    credits::release(&app.pool, late.id, SYSTEM, after)
-        .await
-        .unwrap();
+    // A render holding 40 (the 20 left of the first allotment, then 20 of the upgrade's) fails
+    // after the renewal: 50 were left, never launched; all 50 carry over (Réseau's cap).
+    let after = late_render_failing_after_the_renewal(&app, org, 40).await;
     assert_eq!(
         credits::available(&app.pool, org, after).await.unwrap(),
         Credits(50 + 150),
