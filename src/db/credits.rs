@@ -512,7 +512,9 @@ pub async fn record_adjustment(
 /// Usage of the fair-use limits at `now` (Europe/Paris days and months): generations launched
 /// today that are running or succeeded, credits held by running ones plus those captured this
 /// month, and the running ones. A generation is one hold: held while it runs, captured when it
-/// succeeds, released when it fails or expires. (SQL function `credit_usage`, migration `holds_in_the_ledger`.)
+/// succeeds, released when it fails or expires. (SQL function `credit_usage`, migrations
+/// `holds_in_the_ledger` and `usage_without_a_probe_per_launch`: the day's launches counted by
+/// their index, less the releases of the day that were theirs.)
 pub async fn usage(
     conn: &mut PgConnection,
     organisation: Uuid,
@@ -912,7 +914,8 @@ pub struct Difference {
 /// Recomputes every balance from the ledger and lists what disagrees: each organisation's
 /// available credits (the buckets' sum) and held credits (its open holds), each bucket's
 /// remaining credits, each hold's rows against its state (and each resolution row against the
-/// hold row of its bucket), each ledger row against the rules of its kind (the sign of its
+/// hold row of its bucket, and not dated before the hold: the day's usage counts on it), each
+/// ledger row against the rules of its kind (the sign of its
 /// delta, its hold, its bucket), and each generation's hold.
 pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
     let rows = sqlx::query!(
@@ -927,7 +930,9 @@ pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
                       coalesce(sum(l.amount) FILTER (WHERE l.kind = 'hold'), 0) AS held,
                       coalesce(sum(l.amount) FILTER (WHERE l.kind IN ('capture', 'release')), 0) AS resolved,
                       bool_or(l.kind = 'capture') AND bool_or(l.kind = 'release') AS both_ways,
-                      count(l.operation_key) AS keys
+                      count(l.operation_key) AS keys,
+                      max(l.created_at) FILTER (WHERE l.kind = 'hold') AS placed_at,
+                      min(l.created_at) FILTER (WHERE l.kind IN ('capture', 'release')) AS resolved_at
                FROM credit_ledger l WHERE l.hold_id IS NOT NULL GROUP BY l.hold_id)
            SELECT a.organisation_id AS "organisation_id!", 'available (buckets)' AS "what!",
                   coalesce(l.available, 0)::bigint AS "expected!", coalesce(b.remaining, 0)::bigint AS "found!"
@@ -949,6 +954,9 @@ pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
              FROM holds h LEFT JOIN credit_holds_open o ON o.hold_id = h.hold_id
             WHERE h.resolved <> CASE WHEN o.hold_id IS NOT NULL THEN 0 ELSE h.held END
                OR h.both_ways OR h.keys <> 1 OR o.amount <> h.held OR o.organisation_id <> h.organisation_id
+           UNION ALL
+           SELECT h.organisation_id, 'hold ' || h.hold_id || ' resolved before it was placed', 0, 1
+             FROM holds h WHERE h.resolved_at < h.placed_at
            UNION ALL
            SELECT r.organisation_id, 'hold ' || r.hold_id || ' bucket ' || r.bucket_id || ' ' || r.kind,
                   coalesce(d.amount, 0), r.amount

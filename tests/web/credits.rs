@@ -410,6 +410,141 @@ async fn check_ledger_finds_rows_that_break_their_kinds_rules() {
     assert_eq!(found.len(), 2, "{found:?}");
 }
 
+/// A hold resolved at a moment before its placement (a clock gone back between two instances)
+/// is reported: the day's usage counts a release with the day of its hold.
+#[tokio::test]
+async fn check_ledger_finds_a_hold_resolved_before_it_was_placed() {
+    let app = spawn_app().await;
+    let org = organisation_with(&app, "eglise", 30).await;
+    let now = app.clock.now();
+    let hold = placed(&app, org, 2, "avant", now).await;
+    credits::release(&app.pool, hold.id, SYSTEM, now - Duration::minutes(5))
+        .await
+        .unwrap();
+    let found: Vec<String> = credits::check(&app.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.what)
+        .collect();
+    assert_eq!(
+        found,
+        [format!("hold {} resolved before it was placed", hold.id)]
+    );
+}
+
+/// The rows of `credit_ledger` (its own and its indexes') that `usage` reads at `now`, with
+/// the usage, on a connection of its own (a pooled connection's statistics include what it did
+/// before and has not reported yet).
+async fn usage_and_rows_read(
+    app: &TestApp,
+    org: Uuid,
+    now: OffsetDateTime,
+) -> (nanoclip::domain::limits::Usage, i64) {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url())
+        .await
+        .unwrap();
+    let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
+    let usage = db::credits::usage(&mut tx, org, now).await.unwrap();
+    let read: i64 = sqlx::query_scalar(
+        "SELECT (pg_stat_get_xact_tuples_returned('credit_ledger'::regclass)
+               + pg_stat_get_xact_tuples_fetched('credit_ledger'::regclass)
+               + (SELECT sum(pg_stat_get_xact_tuples_fetched(indexrelid))
+                    FROM pg_index WHERE indrelid = 'credit_ledger'::regclass))::bigint",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    (usage, read)
+}
+
+/// The fair-use limits' use, as PRODUCT.md counts it (Paris days and months): the launches of
+/// the day that run or succeeded, a hold released from two buckets not counted, a launch of
+/// the day before released today not taken off today; the credits held and captured in the
+/// month. And each launch of the day costs the read a fixed number of rows, not a probe for its
+/// release each (migration 25): every launch locks its organisation and reads this.
+#[tokio::test]
+async fn the_day_s_usage_counts_running_and_succeeded_launches_without_a_probe_each() {
+    let app = spawn_app().await;
+    // 2 December, 23:40 in Paris.
+    app.clock.set(datetime!(2026-12-02 22:40 UTC));
+    let org = organisation_with(&app, "eglise", 1_000).await;
+    spend(&app, org, 2, datetime!(2026-12-02 22:40 UTC)).await;
+    let yesterday = placed(&app, org, 1, "hier", datetime!(2026-12-02 22:50 UTC)).await;
+    // 3 December in Paris from here on: yesterday's render fails at 00:05.
+    credits::release(
+        &app.pool,
+        yesterday.id,
+        SYSTEM,
+        datetime!(2026-12-02 23:05 UTC),
+    )
+    .await
+    .unwrap();
+    // 40 credits: the allotment's 28, then 12 of the adjustment; released from both.
+    let two_buckets = placed(&app, org, 40, "deux", datetime!(2026-12-03 08:00 UTC)).await;
+    credits::release(
+        &app.pool,
+        two_buckets.id,
+        SYSTEM,
+        datetime!(2026-12-03 08:30 UTC),
+    )
+    .await
+    .unwrap();
+    let released_rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM credit_ledger WHERE hold_id = $1 AND kind = 'release'",
+    )
+    .bind(two_buckets.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(released_rows, 2, "a release from two buckets");
+    let succeed = |from: usize, to: usize| {
+        let app = &app;
+        async move {
+            for i in from..to {
+                let at = datetime!(2026-12-03 09:00 UTC) + Duration::minutes(i as i64);
+                let hold = placed(app, org, 1, &format!("ok{i}"), at).await;
+                credits::capture(&app.pool, hold.id, SYSTEM, at)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    succeed(0, 30).await;
+    let running = placed(&app, org, 3, "encours", datetime!(2026-12-03 11:00 UTC)).await;
+    let now = datetime!(2026-12-03 12:00 UTC);
+    let expected = |succeeded: i64| nanoclip::domain::limits::Usage {
+        generations_today: succeeded + 1,
+        credits_this_month: 2 + succeeded + 3,
+        renders_running: 1,
+    };
+    sqlx::query("VACUUM credit_ledger")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (usage, read_at_30) = usage_and_rows_read(&app, org, now).await;
+    assert_eq!(usage, expected(30));
+    succeed(30, 90).await;
+    sqlx::query("VACUUM credit_ledger")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (usage, read_at_90) = usage_and_rows_read(&app, org, now).await;
+    assert_eq!(usage, expected(90));
+    // Each launch of the day that succeeded: its entry in the launches' index and its capture's
+    // in the captures' index, no more.
+    let per_launch = (read_at_90 - read_at_30) as f64 / 60.0;
+    assert!(
+        per_launch <= 2.0,
+        "the usage read {per_launch} rows more per launch of the day ({read_at_30} at 30, {read_at_90} at 90)"
+    );
+    credits::capture(&app.pool, running.id, SYSTEM, now)
+        .await
+        .unwrap();
+    assert_ledger_clean(&app.pool).await;
+}
+
 /// A hold of no credit, or of fewer than none, is refused by the hold's function and writes
 /// nothing (the dropped `amount > 0` CHECKs used to refuse it; the function must, or a negative
 /// hold would add credits to a bucket).
