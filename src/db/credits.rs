@@ -277,6 +277,11 @@ pub async fn paris_midnight_after(
 /// index condition whatever the statistics say. Joined on `h.id`, the planner could pick a
 /// nested loop over the whole `credit_ledger_by_hold` index when its statistics are older than
 /// the holds (an analyze before the first holds), making each capture read every hold's row.
+///
+/// Its rows are dated `now`, or the hold's own moment when `now` is earlier: an engine's report
+/// may reach an instance whose clock is behind the one that placed the hold, and a resolution
+/// dated before its hold would be counted on the wrong day (`credit_usage`) and reported by
+/// `check-ledger` for ever (the ledger is append-only).
 pub async fn resolve_hold(
     conn: &mut PgConnection,
     id: Uuid,
@@ -296,13 +301,13 @@ pub async fn resolve_hold(
            l AS (
                INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason, reference, created_at)
                SELECT h.organisation_id, d.bucket_id, $4, CASE WHEN $4 = 'capture' THEN 0 ELSE d.amount END,
-                      d.amount, h.hold_id, $3, $5, d.reference, $2
+                      d.amount, h.hold_id, $3, $5, d.reference, greatest($2, d.created_at)
                FROM h JOIN credit_ledger d ON d.hold_id = $1 AND d.kind = 'hold'
                ORDER BY d.bucket_id
-               RETURNING bucket_id)
+               RETURNING bucket_id, created_at)
            SELECT h.organisation_id AS "organisation_id!", h.amount AS "amount!: Credits",
                   EXISTS (SELECT 1 FROM l JOIN credit_buckets b ON b.id = l.bucket_id
-                           WHERE $4 = 'release' AND b.expires_at <= $2) AS "expired!"
+                           WHERE $4 = 'release' AND b.expires_at <= l.created_at) AS "expired!"
            FROM h"#,
         id,
         now,
@@ -955,7 +960,7 @@ pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
             WHERE h.resolved <> CASE WHEN o.hold_id IS NOT NULL THEN 0 ELSE h.held END
                OR h.both_ways OR h.keys <> 1 OR o.amount <> h.held OR o.organisation_id <> h.organisation_id
            UNION ALL
-           SELECT h.organisation_id, 'hold ' || h.hold_id || ' resolved before it was placed', 0, 1
+           SELECT h.organisation_id, 'hold ' || h.hold_id || ' resolved before it was placed', 1, 0
              FROM holds h WHERE h.resolved_at < h.placed_at
            UNION ALL
            SELECT r.organisation_id, 'hold ' || r.hold_id || ' bucket ' || r.bucket_id || ' ' || r.kind,
