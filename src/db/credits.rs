@@ -920,8 +920,8 @@ pub struct Difference {
 /// available credits (the buckets' sum) and held credits (its open holds), each bucket's
 /// remaining credits, each hold's rows against its state (and each resolution row against the
 /// hold row of its bucket, and not dated before the hold: the day's usage counts on it), each
-/// ledger row against the rules of its kind (the sign of its
-/// delta, its hold, its bucket), and each generation's hold.
+/// ledger row against the rules of its kind (the sign of its delta, its hold, its bucket), and
+/// each generation's hold.
 pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
     let rows = sqlx::query!(
         r#"WITH ledger AS (

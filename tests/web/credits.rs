@@ -26,6 +26,16 @@ pub async fn assert_ledger_clean(pool: &PgPool) {
     assert!(differences.is_empty(), "check-ledger: {differences:#?}");
 }
 
+/// What `check-ledger` finds, by its description.
+async fn differences_found(pool: &PgPool) -> Vec<String> {
+    credits::check(pool)
+        .await
+        .expect("check-ledger")
+        .into_iter()
+        .map(|d| d.what)
+        .collect()
+}
+
 /// A new organisation on `plan`, with `credits` credits in all (its allotment, then an
 /// adjustment for the rest, or a removal).
 pub async fn organisation_with(app: &TestApp, plan: &str, credits: i64) -> Uuid {
@@ -393,12 +403,7 @@ async fn check_ledger_finds_rows_that_break_their_kinds_rules() {
     // a grant of nothing. Written, and found.
     insert("bonus", 2, None).await.unwrap();
     insert("grant", 3, None).await.unwrap();
-    let found: Vec<String> = credits::check(&app.pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.what)
-        .collect();
+    let found = differences_found(&app.pool).await;
     assert!(
         found.iter().any(|w| w.contains("(bonus) delta")),
         "{found:?}"
@@ -467,12 +472,7 @@ async fn check_ledger_finds_a_hold_resolved_before_it_was_placed() {
     .execute(&app.pool)
     .await
     .unwrap();
-    let found: Vec<String> = credits::check(&app.pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.what)
-        .collect();
+    let found = differences_found(&app.pool).await;
     assert_eq!(
         found,
         [format!("hold {} resolved before it was placed", hold.id)]
@@ -484,11 +484,17 @@ async fn check_ledger_finds_a_hold_resolved_before_it_was_placed() {
 /// usage. On a connection of its own (a pooled connection's statistics include what it did before
 /// and has not reported yet), without sequential scans (on a test's small table they would hide
 /// what the read costs at scale); entries read, whether their rows are visible to all or not.
+/// After `ANALYZE`, as autovacuum keeps the statistics of a ledger of any size (the function's
+/// plan is made once per connection, for what the statistics say of the table).
 async fn usage_and_index_entries_read(
     app: &TestApp,
     org: Uuid,
     now: OffsetDateTime,
 ) -> (nanoclip::domain::limits::Usage, i64, i64) {
+    sqlx::query("ANALYZE credit_ledger")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url())
         .await
         .unwrap();
@@ -571,12 +577,6 @@ async fn the_day_s_usage_counts_running_and_succeeded_launches_without_a_probe_e
         credits_this_month: 2 + succeeded + 3,
         renders_running: 1,
     };
-    // Statistics, as autovacuum keeps them on a ledger of any size (the function's plan is made
-    // once per connection, for what the statistics say of the table).
-    sqlx::query("ANALYZE credit_ledger")
-        .execute(&app.pool)
-        .await
-        .unwrap();
     let (usage, read_at_30, probes) = usage_and_index_entries_read(&app, org, now).await;
     assert_eq!(usage, expected(30));
     assert_eq!(
@@ -584,10 +584,6 @@ async fn the_day_s_usage_counts_running_and_succeeded_launches_without_a_probe_e
         "the usage looked up launches' releases one by one"
     );
     succeed(30, 90).await;
-    sqlx::query("ANALYZE credit_ledger")
-        .execute(&app.pool)
-        .await
-        .unwrap();
     let (usage, read_at_90, probes) = usage_and_index_entries_read(&app, org, now).await;
     assert_eq!(usage, expected(90));
     assert_eq!(
