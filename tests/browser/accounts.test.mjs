@@ -612,6 +612,9 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
   // A running hold needs a launched generation, which the portal cannot start yet (/generations).
   test('credits: the operator moves the organisation\'s credits (nanoclip credits adjust)', STEP, async (t) => {
     if (!needs(t, 'ownerSignedIn')) return;
+    // The Paris day the history begins: filters « from » it find every movement below, even when
+    // the run crosses midnight in Paris before they are read.
+    flow.historyDay = parisDay(0);
     await adjust(OWNER, -28, 'Crédits d’essai retirés');
     for (let i = 1; i <= 24; i++) {
       await adjust(OWNER, 1, `Essai de l’historique n°\u00a0${i}`, parisDay(1));
@@ -725,11 +728,11 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
       const form = page.locator('form[action="/credits/historique"]');
       check(((await form.getAttribute('method')) || '').toLowerCase() === 'get', '/credits/historique: the filters form is not method="get"');
       await form.getByLabel('Ajustements').check();
-      await form.getByLabel('Du').fill(parisDay(0));
+      await form.getByLabel('Du').fill(flow.historyDay);
       const [res] = await Promise.all([page.waitForNavigation(), form.getByRole('button', { name: 'Filtrer' }).click()]);
       const u = new URL(page.url());
-      check(res?.status() === 200 && u.pathname === '/credits/historique' && u.searchParams.get('type') === 'ajustement' && u.searchParams.get('du') === parisDay(0),
-        `the filters sent without JavaScript led to ${pathOf(page)} (HTTP ${res?.status()}), expected /credits/historique?type=ajustement&du=${parisDay(0)}`);
+      check(res?.status() === 200 && u.pathname === '/credits/historique' && u.searchParams.get('type') === 'ajustement' && u.searchParams.get('du') === flow.historyDay,
+        `the filters sent without JavaScript led to ${pathOf(page)} (HTTP ${res?.status()}), expected /credits/historique?type=ajustement&du=${flow.historyDay}`);
       const kinds = await page.locator('#mouvements tbody tr td:nth-child(2)').allInnerTexts();
       check(kinds.length === 50 && kinds.every((k) => k.trim() === 'Ajustement'),
         `/credits/historique?type=ajustement: expected the 50 adjustments, got ${kinds.length} lines (${[...new Set(kinds)].join(', ')})`);
