@@ -13,6 +13,13 @@ function setup(thread)
   created = created + 1
 end
 
+-- A line is a path, or a path, a tab and a Cookie header's value (each request its own session).
+function format(line)
+  local path, cookie = line:match("^([^\t]*)\t(.*)$")
+  if path then return wrk.format("GET", path, { Cookie = cookie }) end
+  return wrk.format("GET", line)
+end
+
 function init(args)
   local file = args[1] or error("bench/paths.lua: give the paths file after --")
   local n = tonumber(args[2] or "1")
@@ -26,9 +33,9 @@ function init(args)
   -- SCRIPTING: "pre-generate all requests in init() and do a quick lookup in request()"),
   -- which the fixed-URL baseline it is compared with does not pay.
   requests = {}
-  for i = (id or 0) + 1, #all, n do requests[#requests + 1] = wrk.format("GET", all[i]) end
+  for i = (id or 0) + 1, #all, n do requests[#requests + 1] = format(all[i]) end
   if #requests == 0 then
-    for i = 1, #all do requests[i] = wrk.format("GET", all[i]) end
+    for i = 1, #all do requests[i] = format(all[i]) end
   end
   at = 0
 end

@@ -55,6 +55,9 @@ pub struct Config {
     /// Failed-login throttling; `NANOCLIP_LOGIN_THROTTLE=off` (never in production) lets the
     /// login benchmark hash at full speed.
     pub login_throttle: bool,
+    /// The read cache of sessions, users and dashboards (`src/cache.rs`);
+    /// `NANOCLIP_READ_CACHE=off` reads everything from the database on every request.
+    pub read_cache: bool,
     /// Password checks (argon2id hashes) per second this instance allows; past it, 429. `None`:
     /// 12 per hashing thread (a quarter of those threads' time).
     pub password_checks_per_second: Option<f64>,
@@ -110,6 +113,7 @@ impl fmt::Debug for Config {
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "[set]"))
             .field("mail_from", &self.mail_from)
             .field("login_throttle", &self.login_throttle)
+            .field("read_cache", &self.read_cache)
             .field(
                 "password_checks_per_second",
                 &self.password_checks_per_second,
@@ -321,6 +325,14 @@ impl Config {
                 true
             }
         };
+        let read_cache = match get("NANOCLIP_READ_CACHE").as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(_) => {
+                errors.push("NANOCLIP_READ_CACHE", "`on` or `off`");
+                true
+            }
+        };
         let password_checks_per_second = match get("NANOCLIP_PASSWORD_CHECKS_PER_SECOND") {
             None => None,
             Some(raw) => match raw.trim().parse::<f64>() {
@@ -516,6 +528,7 @@ impl Config {
                 smtp_url,
                 mail_from,
                 login_throttle,
+                read_cache,
                 password_checks_per_second,
                 trusted_proxies,
                 engine_token,

@@ -3,6 +3,7 @@
 //! `run` is what the binary calls; tests build the same application with `startup::Application`.
 
 pub mod admission;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;

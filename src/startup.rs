@@ -81,7 +81,7 @@ impl Application {
         let guides = tokio::task::spawn_blocking(move || {
             Library::load(&content_dir).map_err(|e| anyhow::anyhow!("the guides have errors:\n{e}"))
         });
-        let pool = db::pool(options);
+        let pool = db::pool(options.clone());
         db::MIGRATOR
             .run(&pool)
             .await
@@ -103,6 +103,8 @@ impl Application {
         let config_api_rate = config.api_requests_per_second;
         let payments = crate::services::payments::Payments::from_config(&config)
             .context("NANOCLIP_PAYMENTS")?;
+        let caches = Arc::new(crate::cache::Caches::new(config.read_cache));
+        caches.start(pool.clone(), options);
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             clock: clock.clone(),
@@ -118,6 +120,7 @@ impl Application {
             health_check_running: std::sync::atomic::AtomicBool::new(false),
             api_limiter: pages::api_reseau::ApiLimiter::new(config_api_rate),
             payments,
+            caches: caches.clone(),
         });
         let transport =
             mail::Transport::new(config_smtp.as_deref(), mail_dir).context("NANOCLIP_SMTP_URL")?;
@@ -133,7 +136,7 @@ impl Application {
         start_background(&state, jobs);
         let production = state.config.is_production();
         let app_state = state.clone();
-        let session_store = PgSessionStore::new(pool.clone());
+        let session_store = PgSessionStore::new(pool.clone(), caches);
         let session_key = Key::try_from(state.config.session_key.as_slice())
             .context("NANOCLIP_SESSION_KEY: 64 bytes or more")?;
         let server = HttpServer::new(move || {
@@ -167,6 +170,11 @@ impl Application {
 
     pub fn address(&self) -> std::net::SocketAddr {
         self.address
+    }
+
+    /// This instance's read cache (tests announce what they write behind its back).
+    pub fn caches(&self) -> Arc<crate::cache::Caches> {
+        self.state.caches.clone()
     }
 
     pub fn handle(&self) -> ServerHandle {
@@ -309,6 +317,7 @@ fn scopes(
                     .wrap(middleware::from_fn(pages::error::error_pages))
                     .wrap(middleware::Compress::default()),
             )
+            .wrap(middleware::from_fn(pages::changes::announce))
             .wrap(TracingLogger::<RequestSpan>::new())
             .wrap(middleware::from_fn(pages::compte::password_gate)),
     );
@@ -434,7 +443,10 @@ pub(crate) async fn with_pool<T>(
             .await
             .context("applying migrations")?;
         let hasher = Hasher::new()?;
-        work(&pool, &hasher).await
+        let outcome = work(&pool, &hasher).await;
+        // The serving instances' read caches forget what this command may have changed.
+        crate::cache::broadcast_reset(&pool).await;
+        outcome
     }
     .await;
     pool.close().await;

@@ -3,6 +3,7 @@
 //! them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix_session::storage::{
     LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key,
@@ -10,18 +11,35 @@ use actix_session::storage::{
 use actix_web::cookie::time::Duration;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use crate::cache::{Caches, Key, Slot};
 
 type State = HashMap<String, String>;
 
 #[derive(Clone)]
 pub struct PgSessionStore {
     pool: PgPool,
+    /// Sessions read are kept there until one is written or deleted (by any instance).
+    caches: Arc<Caches>,
 }
 
 impl PgSessionStore {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, caches: Arc<Caches>) -> Self {
+        Self { pool, caches }
     }
+
+    /// After a write of the session `hash` is committed.
+    fn written(&self, hash: String) {
+        self.caches.touch(&[Key::Session(hash)]);
+    }
+}
+
+/// A session as kept in memory: its state, and when it expires (the database's clock, which
+/// is the real time's).
+struct Kept {
+    state: State,
+    expires_at: OffsetDateTime,
 }
 
 fn hash(key: &SessionKey) -> String {
@@ -44,9 +62,16 @@ fn seconds(ttl: &Duration) -> f64 {
 
 impl SessionStore for PgSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
-        let row = sqlx::query_scalar!(
-            "SELECT state FROM sessions WHERE key_hash = $1 AND expires_at > now()",
-            hash(key)
+        let hash = hash(key);
+        let slot = Slot::Session(hash.clone());
+        let now = OffsetDateTime::now_utc();
+        if let Some(kept) = self.caches.get::<Kept>(&slot, now) {
+            return Ok((kept.expires_at > now).then(|| kept.state.clone()));
+        }
+        let ticket = self.caches.ticket();
+        let row = sqlx::query!(
+            "SELECT state, expires_at FROM sessions WHERE key_hash = $1 AND expires_at > now()",
+            hash
         )
         .fetch_optional(&self.pool)
         .await;
@@ -61,10 +86,20 @@ impl SessionStore for PgSessionStore {
             }
             Err(error) => return Err(LoadError::Other(store_error(error))),
         };
-        row.map(|state| {
-            serde_json::from_value(state).map_err(|e| LoadError::Deserialization(e.into()))
-        })
-        .transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let state: State =
+            serde_json::from_value(row.state).map_err(|e| LoadError::Deserialization(e.into()))?;
+        if let Some(ticket) = ticket {
+            let kept = Arc::new(Kept {
+                state: state.clone(),
+                expires_at: row.expires_at,
+            });
+            let keys = vec![Key::Session(hash)];
+            self.caches.put(slot, ticket, keys, kept, now, None);
+        }
+        Ok(Some(state))
     }
 
     async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
@@ -79,6 +114,7 @@ impl SessionStore for PgSessionStore {
         .execute(&self.pool)
         .await
         .map_err(|e| SaveError::Other(store_error(e)))?;
+        self.written(hash(&key));
         Ok(key)
     }
 
@@ -100,6 +136,7 @@ impl SessionStore for PgSessionStore {
         .execute(&self.pool)
         .await
         .map_err(|e| UpdateError::Other(store_error(e)))?;
+        self.written(hash(&key));
         if updated.rows_affected() == 1 {
             return Ok(key);
         }
@@ -119,6 +156,7 @@ impl SessionStore for PgSessionStore {
         .execute(&self.pool)
         .await
         .map_err(store_error)?;
+        self.written(hash(key));
         Ok(())
     }
 
@@ -127,6 +165,7 @@ impl SessionStore for PgSessionStore {
             .execute(&self.pool)
             .await
             .map_err(store_error)?;
+        self.written(hash(key));
         Ok(())
     }
 }

@@ -198,6 +198,11 @@ pub async fn run(
         Ok(detail) => {
             db::jobs::record_ok(&mut tx, job.name(), now, &detail).await?;
             tx.commit().await.context("commit")?;
+            // What a job changed is not known in detail: every instance's read cache forgets
+            // everything (`crate::cache`).
+            if !detail.starts_with("0 ") {
+                crate::cache::broadcast_reset(pool).await;
+            }
             // The frequent jobs are logged only when they did something.
             if job.every() >= Duration::from_secs(60) || !detail.starts_with("0 ") {
                 tracing::info!(job = job.name(), %detail, "job done");

@@ -311,6 +311,10 @@ pub async fn return_page(
     else {
         return Err(PageError::NotFound);
     };
+    // A GET that may have settled the order (and granted its credits).
+    state
+        .caches
+        .touch(&[crate::cache::Key::Organisation(organisation)]);
     let available =
         crate::services::credits::available(&state.pool, organisation, state.clock.now())
             .await

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
@@ -24,6 +24,7 @@ use super::api::{ErrorsJson, RefusalJson};
 use super::api_error::{ApiError, ApiErrorCode, ErrorJson};
 use super::openapi::{LaunchBody, RefusalOrError};
 use super::{AppState, messages};
+use crate::cache::Key;
 use crate::db::generations::Generation;
 use crate::domain::simulation::RawSimulation;
 use crate::services::credits::CreditError;
@@ -82,6 +83,7 @@ impl FromRequest for ApiClient {
 
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = request.app_data::<web::Data<AppState>>().cloned();
+        let acting = request.clone();
         let secret = request
             .headers()
             .get(header::AUTHORIZATION)
@@ -110,6 +112,12 @@ impl FromRequest for ApiClient {
             if !allows_api {
                 return Err(ApiError::Code(ApiErrorCode::Forbidden));
             }
+            // What its launches change (`web::changes`).
+            acting
+                .extensions_mut()
+                .insert(super::changes::Acting(vec![Key::Organisation(
+                    key.organisation_id,
+                )]));
             Ok(ApiClient {
                 key: key.id,
                 organisation: key.organisation_id,
@@ -655,6 +663,7 @@ struct ReportJson {
 )]
 pub async fn report(
     state: web::Data<AppState>,
+    request: HttpRequest,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -673,14 +682,21 @@ pub async fn report(
         .await
         .map_err(fault)?
     {
-        Report::Recorded(g) => Ok(json(
-            200,
-            &ReportJson {
-                id: g.id,
-                status: g.status,
-                credits_charged: g.credits_charged,
-            },
-        )),
+        Report::Recorded(g) => {
+            request
+                .extensions_mut()
+                .insert(super::changes::Acting(vec![Key::Organisation(
+                    g.organisation_id,
+                )]));
+            Ok(json(
+                200,
+                &ReportJson {
+                    id: g.id,
+                    status: g.status,
+                    credits_charged: g.credits_charged,
+                },
+            ))
+        }
         Report::NotFound => Err(ApiError::Code(ApiErrorCode::NotFound)),
         Report::Conflict(_) => Err(ApiError::Code(ApiErrorCode::Conflict)),
     }

@@ -12,6 +12,7 @@ pub mod api;
 pub mod api_error;
 pub mod api_reseau;
 pub mod assets;
+pub mod changes;
 pub mod compte;
 pub mod contact;
 pub mod credits;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub api_limiter: api_reseau::ApiLimiter,
     /// Who takes the payments (the test provider, or Stripe Checkout).
     pub payments: crate::services::payments::Payments,
+    /// Sessions, users and dashboards kept in memory, exact across instances (`src/cache.rs`).
+    pub caches: Arc<crate::cache::Caches>,
 }
 
 /// An HTML page that must not be cached (forms with a CSRF token, personal pages).

@@ -4,6 +4,8 @@
 //! JavaScript.
 
 use actix_web::{HttpResponse, web};
+use std::sync::Arc;
+
 use askama::Template;
 use time::Date;
 
@@ -11,6 +13,7 @@ use super::error::PageError;
 use super::extract::CurrentUser;
 use super::layout::Layout;
 use super::{AppState, filters};
+use crate::cache::{Key, Slot};
 use crate::db;
 use crate::domain::catalog::Plan;
 use crate::domain::ledger::{self, BucketSource};
@@ -142,6 +145,75 @@ fn chart(overview: &Overview, since: Option<Date>) -> Chart {
     }
 }
 
+/// What the dashboard reads from the database. The read cache keeps it until the organisation
+/// is touched (`crate::cache`), or until the moment it would change by itself.
+struct Reading {
+    organisation: db::accounts::Organisation,
+    balance: crate::services::generations::Balance,
+    arrears: Option<super::abonnement::Arrears>,
+}
+
+impl Reading {
+    /// When the page would change with no write: the next Paris midnight (the day's and the
+    /// month's use, the chart, the days left, a raise coming into force or ending), a bucket's
+    /// expiry, the period's end.
+    fn until(&self, now: time::OffsetDateTime) -> time::OffsetDateTime {
+        let today = crate::domain::format::paris(now).date();
+        let midnight = today.next_day().map_or(
+            now + time::Duration::DAY,
+            crate::domain::price_edit::paris_midnight,
+        );
+        let overview = &self.balance.overview;
+        overview
+            .buckets
+            .iter()
+            .map(|b| b.expires_at)
+            .chain(overview.subscription.as_ref().map(|s| s.period_end))
+            .filter(|at| *at > now)
+            .fold(midnight, time::OffsetDateTime::min)
+    }
+}
+
+async fn reading(
+    state: &AppState,
+    organisation_id: uuid::Uuid,
+    now: time::OffsetDateTime,
+) -> Result<Option<Arc<Reading>>, PageError> {
+    let slot = Slot::Dashboard(organisation_id);
+    if let Some(reading) = state.caches.get::<Reading>(&slot, now) {
+        return Ok(Some(reading));
+    }
+    let ticket = state.caches.ticket();
+    let Some(organisation) = accounts::organisation(&state.pool, organisation_id).await? else {
+        return Ok(None);
+    };
+    let catalog = state.catalog.get(&state.pool).await?;
+    let balance =
+        crate::services::generations::balance(&state.pool, &catalog, organisation_id, now)
+            .await
+            .map_err(|e| match e {
+                CreditError::Fault(fault) => PageError::from(fault),
+                other => PageError::Internal(other.into()),
+            })?;
+    let arrears = match balance.overview.subscription.as_ref() {
+        Some(sub) => super::abonnement::Arrears::of(&state.pool, sub).await?,
+        None => None,
+    };
+    let reading = Arc::new(Reading {
+        organisation,
+        balance,
+        arrears,
+    });
+    if let Some(ticket) = ticket {
+        let until = reading.until(now);
+        let keys = vec![Key::Organisation(organisation_id)];
+        state
+            .caches
+            .put(slot, ticket, keys, reading.clone(), now, Some(until));
+    }
+    Ok(Some(reading))
+}
+
 pub async fn page(
     state: web::Data<AppState>,
     layout: Layout,
@@ -152,22 +224,17 @@ pub async fn page(
             .insert_header(("Location", "/admin"))
             .finish());
     };
-    let Some(organisation) = accounts::organisation(&state.pool, organisation_id).await? else {
+    let now = state.clock.now();
+    let Some(reading) = reading(&state, organisation_id, now).await? else {
         return Err(PageError::NotFound);
     };
     let catalog = state.catalog.get(&state.pool).await?;
+    let organisation = reading.organisation.clone();
     let plan = catalog.plan(&organisation.plan_id).cloned();
-    let now = state.clock.now();
-    let balance =
-        crate::services::generations::balance(&state.pool, &catalog, organisation_id, now)
-            .await
-            .map_err(|e| match e {
-                CreditError::Fault(fault) => PageError::from(fault),
-                other => PageError::Internal(other.into()),
-            })?;
-    let overview = balance.overview;
+    let balance = &reading.balance;
+    let overview = balance.overview.clone();
     let caps = balance.caps;
-    let raise = balance.raise;
+    let raise = balance.raise.clone();
     // What the renewal will carry over: up to the next period's cap (a scheduled downgrade's),
     // taken from the period's allotments in the renewal's order (the period's, then an
     // upgrade's), so that the lines never promise more than the cap in all.
@@ -226,10 +293,7 @@ pub async fn page(
     });
     let since = overview.subscription.as_ref().map(|s| s.anchor_date);
     let chart = chart(&overview, since);
-    let arrears = match overview.subscription.as_ref() {
-        Some(sub) => super::abonnement::Arrears::of(&state.pool, sub).await?,
-        None => None,
-    };
+    let arrears = reading.arrears.clone();
     let body = DashboardPage {
         layout,
         user,

@@ -181,6 +181,9 @@ pub struct TestApp {
     pub database: String,
     /// The application's clock: `app.clock.advance(…)` moves the portal's time.
     pub clock: nanoclip::clock::Clock,
+    /// The portal's read cache: a test that writes through the services, as an operator
+    /// command or another instance would, announces it (`app.caches.touch(…)`).
+    pub caches: std::sync::Arc<nanoclip::cache::Caches>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -286,6 +289,7 @@ pub async fn spawn_on(
     let address = format!("http://{}", app.address());
     let pool = app.pool.clone();
     let handle = app.handle();
+    let caches = app.caches();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -298,6 +302,7 @@ pub async fn spawn_on(
         client,
         database,
         clock,
+        caches,
         handle,
     }
 }

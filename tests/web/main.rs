@@ -11,6 +11,7 @@ mod admin_qualite;
 mod admin_tarifs;
 mod aide;
 mod api_reseau;
+mod cache;
 mod compte;
 mod contact;
 mod credits;

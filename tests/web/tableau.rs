@@ -46,6 +46,8 @@ async fn adjust(app: &TestApp, org: Uuid, n: i64) {
     credits::adjust(&app.pool, adjustment, app.clock.now())
         .await
         .unwrap();
+    // As the back office and `nanoclip adjust` announce it to the read cache.
+    app.caches.touch(&[nanoclip::cache::Key::Organisation(org)]);
 }
 
 #[tokio::test]

@@ -1,0 +1,192 @@
+//! The read cache (`src/cache.rs`) with two instances of the portal on one database: what one
+//! instance keeps in memory, a write through the other makes it forget, within moments and
+//! long before the cache's 30 seconds.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::common::{TestApp, spawn_app_with, spawn_on, test_config, text};
+
+/// Two instances on one database, with the same session key (a cookie works on both, as
+/// behind a load balancer), both listening for the other's changes.
+async fn two_instances() -> (TestApp, TestApp) {
+    let mut config = test_config();
+    config.session_key = vec![7; 64];
+    let first = spawn_app_with(config.clone(), None).await;
+    let options = first.pool.connect_options().as_ref().clone();
+    // An empty name: the second instance does not drop the first one's database.
+    let second = spawn_on(config, options, String::new(), None).await;
+    for app in [&first, &second] {
+        let start = Instant::now();
+        while !app.caches.is_listening() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the instance listens"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    (first, second)
+}
+
+/// Asks `path` with the session cookie `cookie` until `done` holds (at most 3 s): how long it
+/// took, or the last answer.
+async fn until(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    done: impl Fn(u16, &str) -> bool,
+) -> Result<Duration, (u16, String)> {
+    within(Duration::from_secs(3), app, path, cookie, done).await
+}
+
+async fn within(
+    limit: Duration,
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    done: impl Fn(u16, &str) -> bool,
+) -> Result<Duration, (u16, String)> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let response = client
+            .get(format!("{}{path}", app.address))
+            .header("Cookie", format!("nanoclip_session={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        if done(status, &body) {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            return Err((status, body));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn available(body: &str) -> String {
+    text(&scraper::Html::parse_document(body), "#disponible")
+}
+
+#[tokio::test]
+async fn a_dashboard_kept_by_one_instance_shows_a_launch_made_through_the_other() {
+    let (first, second) = two_instances().await;
+    let owner = first.owner("reseau").await;
+    let cookie = owner.browser.session_cookie().expect("signed in");
+    let (_, key) = nanoclip::services::api_keys::create(
+        &first.pool,
+        owner.org(),
+        true,
+        "Tests",
+        "cli",
+        None,
+        first.clock.now(),
+    )
+    .await
+    .unwrap();
+    let before = until(&second, "/tableau-de-bord", &cookie, |s, _| s == 200)
+        .await
+        .unwrap_or_else(|(s, b)| panic!("the dashboard answers {s}: {b}"));
+    assert!(before < Duration::from_secs(1));
+    let balance = {
+        let response = reqwest::Client::new()
+            .get(format!("{}/tableau-de-bord", second.address))
+            .header("Cookie", format!("nanoclip_session={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        available(&response.text().await.unwrap())
+    };
+    // Kept: a write that no code path announces (an operator's SQL) is not seen at once.
+    sqlx::query("UPDATE organisations SET name = 'Renommée en SQL' WHERE id = $1")
+        .bind(owner.org())
+        .execute(&first.pool)
+        .await
+        .unwrap();
+    let kept = within(
+        Duration::from_millis(500),
+        &second,
+        "/tableau-de-bord",
+        &cookie,
+        |_, body| body.contains("Renommée en SQL"),
+    )
+    .await;
+    assert!(
+        kept.is_err(),
+        "the second instance kept the dashboard it read"
+    );
+    // A launch through the first instance's API: the second forgets the organisation.
+    let launched = reqwest::Client::new()
+        .post(format!("{}/api/v1/generations", first.address))
+        .bearer_auth(&key)
+        .header("Idempotency-Key", Uuid::new_v4().to_string())
+        .json(&json!({"type": "image"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(launched.status().as_u16(), 201);
+    let seen = until(&second, "/tableau-de-bord", &cookie, |_, body| {
+        body.contains("Renommée en SQL") && available(body) != balance
+    })
+    .await
+    .unwrap_or_else(|(s, b)| panic!("still {s} with {} available", available(&b)));
+    assert!(seen < Duration::from_secs(1), "seen after {seen:?}");
+}
+
+#[tokio::test]
+async fn a_session_signed_out_on_one_instance_is_refused_at_once_by_the_other() {
+    let (first, second) = two_instances().await;
+    let owner = first.owner("eglise").await;
+    let cookie = owner.browser.session_cookie().expect("signed in");
+    // The second instance reads the session, and keeps it.
+    for _ in 0..2 {
+        until(&second, "/tableau-de-bord", &cookie, |s, _| s == 200)
+            .await
+            .unwrap_or_else(|(s, b)| panic!("the dashboard answers {s}: {b}"));
+    }
+    let out = owner
+        .browser
+        .submit("/compte", "/compte/deconnexion", &[])
+        .await;
+    assert_eq!(out.status().as_u16(), 303);
+    let refused = until(&second, "/tableau-de-bord", &cookie, |s, _| s == 303)
+        .await
+        .unwrap_or_else(|(s, _)| panic!("the signed-out session still answers {s}"));
+    assert!(
+        refused < Duration::from_secs(1),
+        "refused after {refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_password_changed_on_one_instance_ends_the_sessions_kept_by_the_other() {
+    let (first, second) = two_instances().await;
+    let owner = first.owner("eglise").await;
+    // Another session of the same user, read and kept by the second instance.
+    let elsewhere = second.sign_in_again(&owner).await;
+    let cookie = elsewhere.session_cookie().expect("signed in");
+    until(&second, "/tableau-de-bord", &cookie, |s, _| s == 200)
+        .await
+        .unwrap_or_else(|(s, b)| panic!("the dashboard answers {s}: {b}"));
+    let out = owner
+        .browser
+        .submit("/compte", "/compte/deconnexion-partout", &[])
+        .await;
+    assert_eq!(out.status().as_u16(), 303);
+    let refused = until(&second, "/tableau-de-bord", &cookie, |s, _| s == 303)
+        .await
+        .unwrap_or_else(|(s, _)| panic!("the other session still answers {s}"));
+    assert!(
+        refused < Duration::from_secs(1),
+        "refused after {refused:?}"
+    );
+}
