@@ -374,8 +374,17 @@ impl Caches {
             let payloads = self.payloads(&mut outbox);
             for payload in payloads {
                 if let Err(error) = notify(&pool, &payload).await {
-                    // The others keep what they have for at most MAX_AGE.
+                    if pool.is_closed() {
+                        return;
+                    }
+                    // Not lost: everything is announced at the next try, a second later.
                     tracing::warn!("read cache: announcing changes failed: {error}");
+                    if let Ok(mut outbox) = self.outbox.lock() {
+                        outbox.reset = true;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    self.wake.notify_one();
+                    break;
                 }
             }
             if pool.is_closed() {

@@ -199,8 +199,9 @@ pub async fn run(
             db::jobs::record_ok(&mut tx, job.name(), now, &detail).await?;
             tx.commit().await.context("commit")?;
             // What a job changed is not known in detail: every instance's read cache forgets
-            // everything (`crate::cache`).
-            if !detail.starts_with("0 ") {
+            // everything (`crate::cache`). The renewals also retry charges, which their count
+            // leaves out.
+            if !detail.starts_with("0 ") || job == Job::Renew {
                 crate::cache::broadcast_reset(pool).await;
             }
             // The frequent jobs are logged only when they did something.
@@ -211,6 +212,8 @@ pub async fn run(
         }
         Err(error) => {
             drop(tx); // rolled back
+            // Jobs that commit each organisation on its own may have committed some.
+            crate::cache::broadcast_reset(pool).await;
             let message = format!("{error:#}");
             tracing::error!(job = job.name(), error = %message, "job failed");
             let mut conn = pool.acquire().await.context("acquire")?;

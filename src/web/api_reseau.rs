@@ -698,6 +698,14 @@ pub async fn report(
             ))
         }
         Report::NotFound => Err(ApiError::Code(ApiErrorCode::NotFound)),
-        Report::Conflict(_) => Err(ApiError::Code(ApiErrorCode::Conflict)),
+        Report::Conflict(g) => {
+            // Refused, but a late report may have expired the generation (its hold released).
+            request
+                .extensions_mut()
+                .insert(super::changes::Acting(vec![Key::Organisation(
+                    g.organisation_id,
+                )]));
+            Err(ApiError::Code(ApiErrorCode::Conflict))
+        }
     }
 }

@@ -6,8 +6,9 @@
 //!   act on (`Acting`): their organisation, and the user's row. Whatever the status: a refused
 //!   launch is recorded too.
 //! - Otherwise (a visitor signing in or resetting a password, staff acting on any
-//!   organisation, a payment webhook), an answer below 400 forgets everything on every
-//!   instance; an error wrote nothing worth forgetting.
+//!   organisation, a payment webhook), any answer but a 4xx forgets everything on every
+//!   instance: a 4xx refused the request before it wrote, while a 5xx may come after a commit
+//!   (a handler that commits twice).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -39,8 +40,8 @@ pub async fn announce(
                 let acting = response.request().extensions().get::<Acting>().cloned();
                 match acting {
                     Some(Acting(keys)) => state.caches.touch(&keys),
-                    None if response.status().as_u16() < 400 => state.caches.reset(),
-                    None => {}
+                    None if response.status().is_client_error() => {}
+                    None => state.caches.reset(),
                 }
             }
             // Not turned into a page or a JSON error on the way (rare): what it wrote is unknown.

@@ -1,17 +1,21 @@
-//! Who is asking: the signed-in user from the server-side session, checked against the
-//! database on every request (a removed member or a password change ends their sessions).
+//! Who is asking: the signed-in user from the server-side session, checked on every request
+//! against the user's row (a removed member or a password change ends their sessions). The row
+//! comes from the read cache (`crate::cache`) until the user or their organisation is touched.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_session::{Session, SessionExt};
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::PageError;
+use crate::cache::{Key, Slot};
 use crate::db;
+use crate::db::accounts::UserRow;
 
 const USER: &str = "uid";
 const EPOCH: &str = "epoch";
@@ -128,7 +132,7 @@ async fn current_user(
         session.purge();
         return Ok(None);
     }
-    let Some(row) = crate::services::accounts::user(&state.pool, id).await? else {
+    let Some(row) = user_row(&state, id).await? else {
         session.purge();
         return Ok(None);
     };
@@ -144,8 +148,41 @@ async fn current_user(
         email: row.email.clone(),
         role: row.role,
         organisation: row.organisation_id,
-        row,
+        row: UserRow::clone(&row),
     }))
+}
+
+/// The user's row: kept by the read cache until the user or their organisation is touched.
+async fn user_row(state: &AppState, id: Uuid) -> Result<Option<Arc<UserRow>>, PageError> {
+    let now = state.clock.now();
+    let slot = Slot::User(id);
+    if let Some(row) = state.caches.get::<UserRow>(&slot, now) {
+        return Ok(Some(row));
+    }
+    let ticket = state.caches.ticket();
+    let Some(row) = crate::services::accounts::user(&state.pool, id).await? else {
+        return Ok(None);
+    };
+    let row = Arc::new(row);
+    if let Some(ticket) = ticket {
+        let mut keys = vec![Key::User(id)];
+        keys.extend(row.organisation_id.map(Key::Organisation));
+        state.caches.put(slot, ticket, keys, row.clone(), now, None);
+    }
+    Ok(Some(row))
+}
+
+/// What a write by this user may change, for `web::changes::announce`: their organisation and
+/// their row. Staff act on any organisation: nothing is noted, and their writes reset all.
+fn note_acting(request: &HttpRequest, user: &CurrentUser) {
+    if let Some(organisation) = user.organisation
+        && user.role != Role::Staff
+    {
+        request.extensions_mut().insert(super::changes::Acting(vec![
+            Key::Organisation(organisation),
+            Key::User(user.id),
+        ]));
+    }
 }
 
 type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
@@ -175,11 +212,14 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let parts = state_and_session(req);
         let next = next_path(req);
+        let request = req.clone();
         Box::pin(async move {
             let (state, session) = parts?;
-            current_user(state, session)
+            let user = current_user(state, session)
                 .await?
-                .ok_or_else(|| PageError::LoginRequired(next).into())
+                .ok_or_else(|| PageError::LoginRequired(next))?;
+            note_acting(&request, &user);
+            Ok(user)
         })
     }
 }
@@ -200,9 +240,14 @@ impl FromRequest for MaybeUser {
             return Box::pin(std::future::ready(Ok(MaybeUser(None))));
         }
         let parts = state_and_session(req);
+        let request = req.clone();
         Box::pin(async move {
             let (state, session) = parts?;
-            Ok(MaybeUser(current_user(state, session).await?))
+            let user = current_user(state, session).await?;
+            if let Some(user) = &user {
+                note_acting(&request, user);
+            }
+            Ok(MaybeUser(user))
         })
     }
 }
