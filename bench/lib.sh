@@ -345,7 +345,7 @@ wrk_args() {
 # first_url URL: a URL to check before measuring (for "@FILE", the first path of FILE).
 first_url() {
   if [[ $1 == @* ]]; then
-    printf '%s%s\n' "$PORTAL_URL" "$(head -1 "${1#@}")"
+    printf '%s%s\n' "$PORTAL_URL" "$(head -1 "${1#@}" | cut -f1)"
   else
     printf '%s\n' "$1"
   fi
