@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::common::{TestApp, spawn_app_with, spawn_on, test_config, text};
+use crate::common::{
+    DbProxy, TestApp, fresh_database, spawn_app_with, spawn_on, test_config, text,
+};
 
 /// Two instances on one database, with the same session key (a cookie works on both, as
 /// behind a load balancer), both listening for the other's changes.
@@ -189,4 +191,82 @@ async fn a_password_changed_on_one_instance_ends_the_sessions_kept_by_the_other(
         refused < Duration::from_secs(1),
         "refused after {refused:?}"
     );
+}
+
+/// While the connection it listens on is down, an instance may miss another's announcements:
+/// once it is back, nothing kept from before is served. Here the database goes down and comes
+/// back; a change made meanwhile, which nobody announced, shows at the first page after.
+#[tokio::test]
+async fn after_its_listening_connection_was_lost_an_instance_serves_nothing_kept_from_before() {
+    let (database, direct) = fresh_database().await;
+    let proxy = DbProxy::start(&direct).await;
+    let app = spawn_on(test_config(), proxy.options(&direct), database, None).await;
+    let start = Instant::now();
+    while !app.caches.is_listening() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the instance listens"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let owner = app.owner("eglise").await;
+    let cookie = owner.browser.session_cookie().expect("signed in");
+    until(&app, "/tableau-de-bord", &cookie, |s, _| s == 200)
+        .await
+        .unwrap_or_else(|(s, b)| panic!("the dashboard answers {s}: {b}"));
+    // Kept: an unannounced change is not seen.
+    let rename = "UPDATE organisations SET name = $2 WHERE id = $1";
+    let direct_pool = sqlx::PgPool::connect_with(direct.clone()).await.unwrap();
+    sqlx::query(rename)
+        .bind(owner.org())
+        .bind("Avant la panne")
+        .execute(&direct_pool)
+        .await
+        .unwrap();
+    let kept = within(
+        Duration::from_millis(300),
+        &app,
+        "/tableau-de-bord",
+        &cookie,
+        |_, body| body.contains("Avant la panne"),
+    )
+    .await;
+    assert!(kept.is_err(), "the dashboard was kept");
+    proxy.cut();
+    sqlx::query(rename)
+        .bind(owner.org())
+        .bind("Pendant la panne")
+        .execute(&direct_pool)
+        .await
+        .unwrap();
+    proxy.restore();
+    // The first dashboard answered after the outage is read afresh.
+    let back = within(
+        Duration::from_secs(20),
+        &app,
+        "/tableau-de-bord",
+        &cookie,
+        |s, _| s == 200,
+    )
+    .await
+    .unwrap_or_else(|(s, _)| panic!("the dashboard answers {s} after the outage"));
+    assert!(back < Duration::from_secs(20));
+    // Listening again: from here entries are read and kept again.
+    let start = Instant::now();
+    while !app.caches.is_listening() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the instance listens again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let response = reqwest::Client::new()
+        .get(format!("{}/tableau-de-bord", app.address))
+        .header("Cookie", format!("nanoclip_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("Pendant la panne"),
+        "a dashboard kept from before the outage"
+    );
+    direct_pool.close().await;
 }
