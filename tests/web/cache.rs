@@ -254,7 +254,10 @@ async fn after_its_listening_connection_was_lost_an_instance_serves_nothing_kept
     // Listening again: from here entries are read and kept again.
     let start = Instant::now();
     while !app.caches.is_listening() {
-        assert!(start.elapsed() < Duration::from_secs(10), "the instance listens again");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the instance listens again"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let response = reqwest::Client::new()
