@@ -31,6 +31,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::db;
+
 /// The channel every instance listens on.
 pub const CHANNEL: &str = "nanoclip_cache";
 
@@ -171,11 +173,6 @@ impl Caches {
             outbox: Mutex::new(Outbox::default()),
             wake: tokio::sync::Notify::new(),
         }
-    }
-
-    /// Caches that keep nothing and announce nothing (tools and tests that serve no pages).
-    pub fn off() -> Arc<Self> {
-        Arc::new(Self::new(false))
     }
 
     /// Whether this instance hears the others' changes (and so keeps entries).
@@ -373,7 +370,7 @@ impl Caches {
             };
             let payloads = self.payloads(&mut outbox);
             for payload in payloads {
-                if let Err(error) = notify(&pool, &payload).await {
+                if let Err(error) = db::changes::notify(&pool, CHANNEL, &payload).await {
                     if pool.is_closed() {
                         return;
                     }
@@ -415,21 +412,10 @@ impl Caches {
     }
 }
 
-/// Sends one payload on `CHANNEL`, without waiting for the disk: a lost notification only
-/// matters if the server crashed, and then every listener reconnects and forgets all.
-async fn notify(pool: &PgPool, payload: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(payload)
-        .execute(pool)
-        .await
-        .map(|_| ())
-}
-
 /// For a process that serves no pages (an operator command, a job run by hand): tells every
 /// instance to forget everything, after this process's writes are committed.
 pub async fn broadcast_reset(pool: &PgPool) {
-    if let Err(error) = notify(pool, "- *").await {
+    if let Err(error) = db::changes::notify(pool, CHANNEL, "- *").await {
         tracing::warn!("read cache: announcing changes failed: {error}");
     }
 }
@@ -448,6 +434,17 @@ mod tests {
         time::macros::datetime!(2026-12-05 10:00 UTC)
     }
 
+    /// Keeps 7 at `slot`, read at `now()` under `ticket`.
+    fn keep(
+        caches: &Caches,
+        ticket: Ticket,
+        slot: Slot,
+        keys: Vec<Key>,
+        until: Option<OffsetDateTime>,
+    ) {
+        caches.put(slot, ticket, keys, Arc::new(7_u8), now(), until);
+    }
+
     #[test]
     fn an_entry_read_before_a_touch_of_its_keys_is_not_kept() {
         let caches = listening();
@@ -455,7 +452,7 @@ mod tests {
         let slot = Slot::Dashboard(Uuid::new_v4());
         let ticket = caches.ticket().expect("listening");
         caches.touch(std::slice::from_ref(&org));
-        caches.put(slot.clone(), ticket, vec![org], Arc::new(1_u8), now(), None);
+        keep(&caches, ticket, slot.clone(), vec![org], None);
         assert!(caches.get::<u8>(&slot, now()).is_none());
     }
 
@@ -466,14 +463,7 @@ mod tests {
         let ticket = caches.ticket().expect("listening");
         for id in [a, b] {
             let keys = vec![Key::Organisation(id)];
-            caches.put(
-                Slot::Dashboard(id),
-                ticket,
-                keys,
-                Arc::new(7_u8),
-                now(),
-                None,
-            );
+            keep(&caches, ticket, Slot::Dashboard(id), keys, None);
         }
         assert_eq!(
             caches.get::<u8>(&Slot::Dashboard(a), now()).as_deref(),
@@ -495,14 +485,7 @@ mod tests {
         let ticket = caches.ticket().expect("listening");
         let until = now() + time::Duration::minutes(5);
         let keys = vec![Key::Organisation(id)];
-        caches.put(
-            slot.clone(),
-            ticket,
-            keys,
-            Arc::new(1_u8),
-            now(),
-            Some(until),
-        );
+        keep(&caches, ticket, slot.clone(), keys, Some(until));
         assert!(
             caches
                 .get::<u8>(&slot, until - time::Duration::SECOND)
@@ -515,14 +498,7 @@ mod tests {
         );
         let ticket = caches.ticket().expect("listening");
         let keys = vec![Key::Organisation(id)];
-        caches.put(
-            slot.clone(),
-            ticket,
-            keys,
-            Arc::new(1_u8),
-            now(),
-            Some(until),
-        );
+        keep(&caches, ticket, slot.clone(), keys, Some(until));
         assert!(caches.get::<u8>(&slot, until).is_none());
     }
 
@@ -534,11 +510,11 @@ mod tests {
         let id = Uuid::new_v4();
         let ticket = caches.ticket().expect("listening");
         let keys = vec![Key::User(id)];
-        caches.put(Slot::User(id), ticket, keys, Arc::new(1_u8), now(), None);
+        keep(&caches, ticket, Slot::User(id), keys, None);
         caches.reset();
         assert!(caches.get::<u8>(&Slot::User(id), now()).is_none());
         // A ticket from before the reset keeps nothing.
-        caches.put(Slot::User(id), ticket, vec![], Arc::new(1_u8), now(), None);
+        keep(&caches, ticket, Slot::User(id), vec![], None);
         assert!(caches.get::<u8>(&Slot::User(id), now()).is_none());
     }
 
@@ -550,7 +526,7 @@ mod tests {
         let ticket = here.ticket().expect("listening");
         for slot in [Slot::Dashboard(org), Slot::User(user)] {
             let keys = vec![Key::Organisation(org), Key::User(user)];
-            here.put(slot, ticket, keys, Arc::new(1_u8), now(), None);
+            keep(&here, ticket, slot, keys, None);
         }
         let mut outbox = Outbox::default();
         outbox.keys.insert(Key::Organisation(org));
@@ -568,14 +544,7 @@ mod tests {
         assert!(here.get::<u8>(&Slot::User(user), now()).is_none());
         // Unknown items forget everything; so does `*`.
         let ticket = here.ticket().expect("listening");
-        here.put(
-            Slot::User(user),
-            ticket,
-            vec![],
-            Arc::new(1_u8),
-            now(),
-            None,
-        );
+        keep(&here, ticket, Slot::User(user), vec![], None);
         here.hear("- x?");
         assert!(here.get::<u8>(&Slot::User(user), now()).is_none());
     }

@@ -59,6 +59,7 @@ pub mod admin;
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod changes;
 pub mod credits;
 pub mod generations;
 pub mod help;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
@@ -113,11 +113,7 @@ impl FromRequest for ApiClient {
                 return Err(ApiError::Code(ApiErrorCode::Forbidden));
             }
             // What its launches change (`web::changes`).
-            acting
-                .extensions_mut()
-                .insert(super::changes::Acting(vec![Key::Organisation(
-                    key.organisation_id,
-                )]));
+            super::changes::Acting::note(&acting, vec![Key::Organisation(key.organisation_id)]);
             Ok(ApiClient {
                 key: key.id,
                 organisation: key.organisation_id,
@@ -683,11 +679,7 @@ pub async fn report(
         .map_err(fault)?
     {
         Report::Recorded(g) => {
-            request
-                .extensions_mut()
-                .insert(super::changes::Acting(vec![Key::Organisation(
-                    g.organisation_id,
-                )]));
+            super::changes::Acting::note(&request, vec![Key::Organisation(g.organisation_id)]);
             Ok(json(
                 200,
                 &ReportJson {
@@ -700,11 +692,7 @@ pub async fn report(
         Report::NotFound => Err(ApiError::Code(ApiErrorCode::NotFound)),
         Report::Conflict(g) => {
             // Refused, but a late report may have expired the generation (its hold released).
-            request
-                .extensions_mut()
-                .insert(super::changes::Acting(vec![Key::Organisation(
-                    g.organisation_id,
-                )]));
+            super::changes::Acting::note(&request, vec![Key::Organisation(g.organisation_id)]);
             Err(ApiError::Code(ApiErrorCode::Conflict))
         }
     }

@@ -14,7 +14,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, web};
+use actix_web::{HttpMessage, HttpRequest, web};
 
 use super::AppState;
 use crate::cache::Key;
@@ -23,6 +23,13 @@ use crate::cache::Key;
 /// API's key check, the engine's report).
 #[derive(Debug, Clone)]
 pub struct Acting(pub Vec<Key>);
+
+impl Acting {
+    /// Notes on `request` that its writes change `keys` (the last note stands).
+    pub fn note(request: &HttpRequest, keys: Vec<Key>) {
+        request.extensions_mut().insert(Acting(keys));
+    }
+}
 
 pub async fn announce(
     request: ServiceRequest,

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_session::{Session, SessionExt};
-use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -178,10 +178,10 @@ fn note_acting(request: &HttpRequest, user: &CurrentUser) {
     if let Some(organisation) = user.organisation
         && user.role != Role::Staff
     {
-        request.extensions_mut().insert(super::changes::Acting(vec![
-            Key::Organisation(organisation),
-            Key::User(user.id),
-        ]));
+        super::changes::Acting::note(
+            request,
+            vec![Key::Organisation(organisation), Key::User(user.id)],
+        );
     }
 }
 

@@ -149,6 +149,8 @@ fn chart(overview: &Overview, since: Option<Date>) -> Chart {
 /// is touched (`crate::cache`), or until the moment it would change by itself.
 struct Reading {
     organisation: db::accounts::Organisation,
+    /// The organisation's plan, from the catalog its caps were computed with.
+    plan: Option<Plan>,
     balance: crate::services::generations::Balance,
     arrears: Option<super::abonnement::Arrears>,
 }
@@ -200,6 +202,7 @@ async fn reading(
         None => None,
     };
     let reading = Arc::new(Reading {
+        plan: catalog.plan(&organisation.plan_id).cloned(),
         organisation,
         balance,
         arrears,
@@ -228,9 +231,8 @@ pub async fn page(
     let Some(reading) = reading(&state, organisation_id, now).await? else {
         return Err(PageError::NotFound);
     };
-    let catalog = state.catalog.get(&state.pool).await?;
     let organisation = reading.organisation.clone();
-    let plan = catalog.plan(&organisation.plan_id).cloned();
+    let plan = reading.plan.clone();
     let balance = &reading.balance;
     let overview = balance.overview.clone();
     let caps = balance.caps;

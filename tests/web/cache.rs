@@ -20,51 +20,58 @@ async fn two_instances() -> (TestApp, TestApp) {
     let options = first.pool.connect_options().as_ref().clone();
     // An empty name: the second instance does not drop the first one's database.
     let second = spawn_on(config, options, String::new(), None).await;
-    for app in [&first, &second] {
-        let start = Instant::now();
-        while !app.caches.is_listening() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "the instance listens"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    listening(&first).await;
+    listening(&second).await;
     (first, second)
 }
 
-/// Asks `path` with the session cookie `cookie` until `done` holds (at most 3 s): how long it
+/// Waits (at most 10 s) until `app` listens for the other instances' changes.
+async fn listening(app: &TestApp) {
+    let start = Instant::now();
+    while !app.caches.is_listening() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the instance listens"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The dashboard as `app` answers it to the session `cookie`: status and body, no redirect
+/// followed.
+async fn dashboard(app: &TestApp, cookie: &str) -> (u16, String) {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/tableau-de-bord", app.address))
+        .header("Cookie", format!("nanoclip_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// Asks the dashboard with the session `cookie` until `done` holds (at most 3 s): how long it
 /// took, or the last answer.
 async fn until(
     app: &TestApp,
-    path: &str,
     cookie: &str,
     done: impl Fn(u16, &str) -> bool,
 ) -> Result<Duration, (u16, String)> {
-    within(Duration::from_secs(3), app, path, cookie, done).await
+    within(Duration::from_secs(3), app, cookie, done).await
 }
 
 async fn within(
     limit: Duration,
     app: &TestApp,
-    path: &str,
     cookie: &str,
     done: impl Fn(u16, &str) -> bool,
 ) -> Result<Duration, (u16, String)> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     let start = Instant::now();
     loop {
-        let response = client
-            .get(format!("{}{path}", app.address))
-            .header("Cookie", format!("nanoclip_session={cookie}"))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let body = response.text().await.unwrap();
+        let (status, body) = dashboard(app, cookie).await;
         if done(status, &body) {
             return Ok(start.elapsed());
         }
@@ -73,6 +80,18 @@ async fn within(
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// The session `cookie` is refused by `app` (a redirect to the login form) within a second;
+/// `who` names it in the failure.
+async fn refused_within_a_second(app: &TestApp, cookie: &str, who: &str) {
+    let refused = until(app, cookie, |s, _| s == 303)
+        .await
+        .unwrap_or_else(|(s, _)| panic!("{who} still answers {s}"));
+    assert!(
+        refused < Duration::from_secs(1),
+        "refused after {refused:?}"
+    );
 }
 
 fn available(body: &str) -> String {
@@ -95,32 +114,20 @@ async fn a_dashboard_kept_by_one_instance_shows_a_launch_made_through_the_other(
     )
     .await
     .unwrap();
-    let before = until(&second, "/tableau-de-bord", &cookie, |s, _| s == 200)
+    let before = until(&second, &cookie, |s, _| s == 200)
         .await
         .unwrap_or_else(|(s, b)| panic!("the dashboard answers {s}: {b}"));
     assert!(before < Duration::from_secs(1));
-    let balance = {
-        let response = reqwest::Client::new()
-            .get(format!("{}/tableau-de-bord", second.address))
-            .header("Cookie", format!("nanoclip_session={cookie}"))
-            .send()
-            .await
-            .unwrap();
-        available(&response.text().await.unwrap())
-    };
+    let balance = available(&dashboard(&second, &cookie).await.1);
     // Kept: a write that no code path announces (an operator's SQL) is not seen at once.
     sqlx::query("UPDATE organisations SET name = 'Renommée en SQL' WHERE id = $1")
         .bind(owner.org())
         .execute(&first.pool)
         .await
         .unwrap();
-    let kept = within(
-        Duration::from_millis(500),
-        &second,
-        "/tableau-de-bord",
-        &cookie,
-        |_, body| body.contains("Renommée en SQL"),
-    )
+    let kept = within(Duration::from_millis(500), &second, &cookie, |_, body| {
+        body.contains("Renommée en SQL")
+    })
     .await;
     assert!(
         kept.is_err(),
@@ -136,7 +143,7 @@ async fn a_dashboard_kept_by_one_instance_shows_a_launch_made_through_the_other(
         .await
         .unwrap();
     assert_eq!(launched.status().as_u16(), 201);
-    let seen = until(&second, "/tableau-de-bord", &cookie, |_, body| {
+    let seen = until(&second, &cookie, |_, body| {
         body.contains("Renommée en SQL") && available(body) != balance
     })
     .await
@@ -151,7 +158,7 @@ async fn a_session_signed_out_on_one_instance_is_refused_at_once_by_the_other() 
     let cookie = owner.browser.session_cookie().expect("signed in");
     // The second instance reads the session, and keeps it.
     for _ in 0..2 {
-        until(&second, "/tableau-de-bord", &cookie, |s, _| s == 200)
+        until(&second, &cookie, |s, _| s == 200)
             .await
             .unwrap_or_else(|(s, b)| panic!("the dashboard answers {s}: {b}"));
     }
@@ -160,13 +167,7 @@ async fn a_session_signed_out_on_one_instance_is_refused_at_once_by_the_other() 
         .submit("/compte", "/compte/deconnexion", &[])
         .await;
     assert_eq!(out.status().as_u16(), 303);
-    let refused = until(&second, "/tableau-de-bord", &cookie, |s, _| s == 303)
-        .await
-        .unwrap_or_else(|(s, _)| panic!("the signed-out session still answers {s}"));
-    assert!(
-        refused < Duration::from_secs(1),
-        "refused after {refused:?}"
-    );
+    refused_within_a_second(&second, &cookie, "the signed-out session").await;
 }
 
 #[tokio::test]
@@ -176,7 +177,7 @@ async fn a_password_changed_on_one_instance_ends_the_sessions_kept_by_the_other(
     // Another session of the same user, read and kept by the second instance.
     let elsewhere = second.sign_in_again(&owner).await;
     let cookie = elsewhere.session_cookie().expect("signed in");
-    until(&second, "/tableau-de-bord", &cookie, |s, _| s == 200)
+    until(&second, &cookie, |s, _| s == 200)
         .await
         .unwrap_or_else(|(s, b)| panic!("the dashboard answers {s}: {b}"));
     let out = owner
@@ -184,13 +185,7 @@ async fn a_password_changed_on_one_instance_ends_the_sessions_kept_by_the_other(
         .submit("/compte", "/compte/deconnexion-partout", &[])
         .await;
     assert_eq!(out.status().as_u16(), 303);
-    let refused = until(&second, "/tableau-de-bord", &cookie, |s, _| s == 303)
-        .await
-        .unwrap_or_else(|(s, _)| panic!("the other session still answers {s}"));
-    assert!(
-        refused < Duration::from_secs(1),
-        "refused after {refused:?}"
-    );
+    refused_within_a_second(&second, &cookie, "the other session").await;
 }
 
 /// While the connection it listens on is down, an instance may miss another's announcements:
@@ -201,17 +196,10 @@ async fn after_its_listening_connection_was_lost_an_instance_serves_nothing_kept
     let (database, direct) = fresh_database().await;
     let proxy = DbProxy::start(&direct).await;
     let app = spawn_on(test_config(), proxy.options(&direct), database, None).await;
-    let start = Instant::now();
-    while !app.caches.is_listening() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the instance listens"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    listening(&app).await;
     let owner = app.owner("eglise").await;
     let cookie = owner.browser.session_cookie().expect("signed in");
-    until(&app, "/tableau-de-bord", &cookie, |s, _| s == 200)
+    until(&app, &cookie, |s, _| s == 200)
         .await
         .unwrap_or_else(|(s, b)| panic!("the dashboard answers {s}: {b}"));
     // Kept: an unannounced change is not seen.
@@ -223,13 +211,9 @@ async fn after_its_listening_connection_was_lost_an_instance_serves_nothing_kept
         .execute(&direct_pool)
         .await
         .unwrap();
-    let kept = within(
-        Duration::from_millis(300),
-        &app,
-        "/tableau-de-bord",
-        &cookie,
-        |_, body| body.contains("Avant la panne"),
-    )
+    let kept = within(Duration::from_millis(300), &app, &cookie, |_, body| {
+        body.contains("Avant la panne")
+    })
     .await;
     assert!(kept.is_err(), "the dashboard was kept");
     proxy.cut();
@@ -241,32 +225,13 @@ async fn after_its_listening_connection_was_lost_an_instance_serves_nothing_kept
         .unwrap();
     proxy.restore();
     // The first dashboard answered after the outage is read afresh.
-    let back = within(
-        Duration::from_secs(20),
-        &app,
-        "/tableau-de-bord",
-        &cookie,
-        |s, _| s == 200,
-    )
-    .await
-    .unwrap_or_else(|(s, _)| panic!("the dashboard answers {s} after the outage"));
+    let back = within(Duration::from_secs(20), &app, &cookie, |s, _| s == 200)
+        .await
+        .unwrap_or_else(|(s, _)| panic!("the dashboard answers {s} after the outage"));
     assert!(back < Duration::from_secs(20));
     // Listening again: from here entries are read and kept again.
-    let start = Instant::now();
-    while !app.caches.is_listening() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the instance listens again"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let response = reqwest::Client::new()
-        .get(format!("{}/tableau-de-bord", app.address))
-        .header("Cookie", format!("nanoclip_session={cookie}"))
-        .send()
-        .await
-        .unwrap();
-    let body = response.text().await.unwrap();
+    listening(&app).await;
+    let (_, body) = dashboard(&app, &cookie).await;
     assert!(
         body.contains("Pendant la panne"),
         "a dashboard kept from before the outage"
