@@ -204,24 +204,34 @@ pub async fn place_hold(
     )
     .fetch_one(conn)
     .await?;
-    let unexpected = || {
-        sqlx::Error::Protocol(format!(
-            "credit_hold_place answered {:?} without its values",
-            row.outcome
-        ))
-    };
-    Ok(match row.outcome.as_str() {
-        "unknown" => Placed::UnknownOrganisation,
-        "existing" => Placed::Existing(row.hold_id.ok_or_else(unexpected)?),
-        "placed" => Placed::Placed {
-            hold: row.hold_id.ok_or_else(unexpected)?,
-            available: row.available.ok_or_else(unexpected)?,
-        },
-        "short" => Placed::Short {
-            available: row.available.ok_or_else(unexpected)?,
-        },
-        _ => return Err(unexpected()),
-    })
+    Placed::from_columns(&row.outcome, row.hold_id, row.available)
+}
+
+impl Placed {
+    /// From the columns of `credit_hold_place` (or a function that answers as it does).
+    pub(crate) fn from_columns(
+        outcome: &str,
+        hold: Option<Uuid>,
+        available: Option<Credits>,
+    ) -> sqlx::Result<Self> {
+        let unexpected = || {
+            sqlx::Error::Protocol(format!(
+                "credit_hold_place answered {outcome:?} without its values"
+            ))
+        };
+        Ok(match outcome {
+            "unknown" => Placed::UnknownOrganisation,
+            "existing" => Placed::Existing(hold.ok_or_else(unexpected)?),
+            "placed" => Placed::Placed {
+                hold: hold.ok_or_else(unexpected)?,
+                available: available.ok_or_else(unexpected)?,
+            },
+            "short" => Placed::Short {
+                available: available.ok_or_else(unexpected)?,
+            },
+            _ => return Err(unexpected()),
+        })
+    }
 }
 
 /// The credits that can be used at `now` (by a generation of `creation_type`, or any).
@@ -295,25 +305,13 @@ pub async fn resolve_hold(
         HoldState::Released | HoldState::Held => EntryKind::Release,
     };
     let row = sqlx::query!(
-        r#"WITH h AS (
-               DELETE FROM credit_holds_open WHERE hold_id = $1
-               RETURNING hold_id, organisation_id, amount),
-           l AS (
-               INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason, reference, created_at)
-               SELECT h.organisation_id, d.bucket_id, $4, CASE WHEN $4 = 'capture' THEN 0 ELSE d.amount END,
-                      d.amount, h.hold_id, $3, $5, d.reference, greatest($2, d.created_at)
-               FROM h JOIN credit_ledger d ON d.hold_id = $1 AND d.kind = 'hold'
-               ORDER BY d.bucket_id
-               RETURNING bucket_id, created_at)
-           SELECT h.organisation_id AS "organisation_id!", h.amount AS "amount!: Credits",
-                  EXISTS (SELECT 1 FROM l JOIN credit_buckets b ON b.id = l.bucket_id
-                           WHERE $4 = 'release' AND b.expires_at <= l.created_at) AS "expired!"
-           FROM h"#,
+        r#"SELECT organisation_id AS "organisation_id!", amount AS "amount!: Credits", expired AS "expired!"
+           FROM credit_hold_resolve($1, $2, $3, $4, $5)"#,
         id,
-        now,
-        actor,
         kind.as_str(),
+        actor,
         reason,
+        now,
     )
     .fetch_optional(conn)
     .await?;
@@ -537,32 +535,6 @@ pub async fn usage(
         generations_today: row.today,
         credits_this_month: row.month,
         renders_running: row.running,
-    })
-}
-
-/// Takes the organisation's account lock (until the end of the transaction, as `lock_account`),
-/// then reads its usage as `usage` does, with what the writers it waited for committed: one
-/// round trip. `None` when the organisation has no account.
-pub async fn lock_account_and_usage(
-    conn: &mut PgConnection,
-    organisation: Uuid,
-    now: OffsetDateTime,
-) -> sqlx::Result<Option<crate::domain::limits::Usage>> {
-    let row = sqlx::query!(
-        r#"SELECT has_account AS "has_account!", today, month, running
-           FROM credit_usage($1, $2, true)"#,
-        organisation,
-        now
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok(match (row.has_account, row.today, row.month, row.running) {
-        (true, Some(today), Some(month), Some(running)) => Some(crate::domain::limits::Usage {
-            generations_today: today,
-            credits_this_month: month,
-            renders_running: running,
-        }),
-        _ => None,
     })
 }
 

@@ -178,29 +178,19 @@ pub struct Raise {
 }
 
 /// The organisation's plan, whether it is suspended (by staff, or its subscription: unpaid past
-/// its retries, or a sign-up not paid yet), and the
-/// raise in force on `now`'s day (Europe/Paris).
+/// its retries, or a sign-up not paid yet), and the raise in force on `now`'s day
+/// (Europe/Paris). (SQL function `organisation_launch_context`, also read by a launch's
+/// `launch_open`.)
 pub async fn launch_context(
     conn: &mut PgConnection,
     organisation: Uuid,
     now: OffsetDateTime,
 ) -> sqlx::Result<Option<LaunchContext>> {
     let row = sqlx::query!(
-        r#"SELECT o.plan_id,
-                  -- Suspended by staff, or its subscription (unpaid past its retries, or a
-                  -- sign-up not paid yet: no subscription).
-                  (o.suspended_at IS NOT NULL
-                   OR coalesce((SELECT s.status FROM subscriptions s WHERE s.organisation_id = o.id), 'suspended') = 'suspended')
-                  AS "suspended!", o.low_balance_threshold,
-                  r.daily AS "daily?", r.monthly AS "monthly?", r.concurrent AS "concurrent?",
-                  r.first_day AS "first_day?", r.last_day AS "last_day?", r.reason AS "reason?"
-           FROM organisations o
-           LEFT JOIN LATERAL (
-               SELECT * FROM limit_raises r
-               WHERE r.organisation_id = o.id AND r.replaced_at IS NULL
-                 AND ($2::timestamptz AT TIME ZONE 'Europe/Paris')::date BETWEEN r.first_day AND r.last_day
-               ORDER BY r.created_at DESC LIMIT 1) r ON true
-           WHERE o.id = $1"#,
+        r#"SELECT plan_id AS "plan_id!", suspended AS "suspended!",
+                  low_balance_threshold AS "low_balance_threshold!",
+                  raise_daily, raise_monthly, raise_concurrent, raise_first_day, raise_last_day, raise_reason
+           FROM organisation_launch_context($1, $2)"#,
         organisation,
         now
     )
@@ -210,32 +200,259 @@ pub async fn launch_context(
         plan_id: r.plan_id,
         suspended: r.suspended,
         low_balance_threshold: r.low_balance_threshold,
-        raise: match (
-            r.daily,
-            r.monthly,
-            r.concurrent,
-            r.first_day,
-            r.last_day,
-            r.reason,
+        raise: Raise::from_columns(
+            r.raise_daily,
+            r.raise_monthly,
+            r.raise_concurrent,
+            r.raise_first_day,
+            r.raise_last_day,
+            r.raise_reason,
+        ),
+    }))
+}
+
+impl Raise {
+    /// The raise from `organisation_launch_context`'s columns (all set, or none).
+    fn from_columns(
+        daily: Option<i32>,
+        monthly: Option<i64>,
+        concurrent: Option<i32>,
+        first_day: Option<Date>,
+        last_day: Option<Date>,
+        reason: Option<String>,
+    ) -> Option<Self> {
+        Some(Raise {
+            daily: i64::from(daily?),
+            monthly: monthly?,
+            concurrent: i64::from(concurrent?),
+            first_day: first_day?,
+            last_day: last_day?,
+            reason: reason?,
+        })
+    }
+}
+
+/// What a launch's first call found (`launch_open`).
+#[derive(Debug, Clone)]
+pub enum Opened {
+    /// The same Idempotency-Key is held by another transaction: still being answered.
+    InProgress,
+    /// The Idempotency-Key was used with another request.
+    Conflict,
+    /// The answer stored with the Idempotency-Key.
+    Answer { status: i32, body: String },
+    /// No such organisation, or no credit account.
+    Unknown,
+    /// The account is locked to the end of the transaction; its context and usage.
+    Open {
+        context: LaunchContext,
+        usage: crate::domain::limits::Usage,
+    },
+}
+
+/// A launch's first call, in its transaction, in one round trip (SQL function
+/// `generation_launch_open`): with an Idempotency-Key (`idempotency`: the key and the request's
+/// fingerprint), the key's advisory lock without waiting and the answer stored with it; then
+/// the organisation's context, and its account's lock with the usage read under it (what the
+/// launches it waited for committed). The key's lock and the account's are held to the end of
+/// the transaction: a request that dies leaves nothing behind.
+pub async fn launch_open(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    idempotency: Option<(&str, &str)>,
+    now: OffsetDateTime,
+) -> sqlx::Result<Opened> {
+    let (key, fingerprint) = idempotency.unzip();
+    let r = sqlx::query!(
+        r#"SELECT outcome AS "outcome!", answer_status, answer_body, plan_id, suspended, low_balance_threshold,
+                  raise_daily, raise_monthly, raise_concurrent, raise_first_day, raise_last_day, raise_reason,
+                  today, month, running
+           FROM generation_launch_open($1, $2, $3, $4)"#,
+        organisation,
+        key,
+        fingerprint,
+        now
+    )
+    .fetch_one(conn)
+    .await?;
+    let unexpected =
+        |what: &str| sqlx::Error::Protocol(format!("generation_launch_open answered {what}"));
+    Ok(match r.outcome.as_str() {
+        "in_progress" => Opened::InProgress,
+        "conflict" => Opened::Conflict,
+        "unknown" => Opened::Unknown,
+        "answer" => match (r.answer_status, r.answer_body) {
+            (Some(status), Some(body)) => Opened::Answer { status, body },
+            _ => return Err(unexpected("an answer without its status or body")),
+        },
+        "open" => match (
+            r.plan_id,
+            r.suspended,
+            r.low_balance_threshold,
+            r.today,
+            r.month,
+            r.running,
         ) {
             (
-                Some(daily),
-                Some(monthly),
-                Some(concurrent),
-                Some(first_day),
-                Some(last_day),
-                Some(reason),
-            ) => Some(Raise {
-                daily: i64::from(daily),
-                monthly,
-                concurrent: i64::from(concurrent),
-                first_day,
-                last_day,
-                reason,
-            }),
-            _ => None,
+                Some(plan_id),
+                Some(suspended),
+                Some(low_balance_threshold),
+                Some(today),
+                Some(month),
+                Some(running),
+            ) => Opened::Open {
+                context: LaunchContext {
+                    plan_id,
+                    suspended,
+                    low_balance_threshold,
+                    raise: Raise::from_columns(
+                        r.raise_daily,
+                        r.raise_monthly,
+                        r.raise_concurrent,
+                        r.raise_first_day,
+                        r.raise_last_day,
+                        r.raise_reason,
+                    ),
+                },
+                usage: crate::domain::limits::Usage {
+                    generations_today: today,
+                    credits_this_month: month,
+                    renders_running: running,
+                },
+            },
+            _ => return Err(unexpected("open without its context or usage")),
         },
-    }))
+        other => return Err(unexpected(other)),
+    })
+}
+
+/// A launch's hold and, when placed, its running generation (`generation.status` is
+/// `running`, its `hold` is ignored).
+#[derive(Debug, Clone, Copy)]
+pub struct LaunchHold<'a> {
+    pub generation: NewGeneration<'a>,
+    pub amount: Credits,
+    /// The hold's key (unique per organisation).
+    pub key: &'a str,
+    pub reference: &'a str,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Places a launch's hold under the lock `launch_open` took and records its running generation,
+/// in one round trip (SQL function `generation_launch_hold`, which calls `credit_hold_place`).
+/// Nothing is written unless placed.
+pub async fn launch_hold(
+    conn: &mut PgConnection,
+    launch: LaunchHold<'_>,
+) -> sqlx::Result<crate::db::credits::Placed> {
+    let g = launch.generation;
+    let row = sqlx::query!(
+        r#"SELECT outcome AS "outcome!", hold_id, available AS "available: Credits"
+           FROM generation_launch_hold($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
+        g.organisation,
+        launch.amount.0,
+        g.creation_type,
+        launch.key,
+        launch.reference,
+        g.launched_by,
+        g.now,
+        launch.expires_at,
+        g.id,
+        g.request,
+        g.prompt,
+        g.via,
+    )
+    .fetch_one(conn)
+    .await?;
+    crate::db::credits::Placed::from_columns(&row.outcome, row.hold_id, row.available)
+}
+
+/// What an engine's report did (`report`).
+#[derive(Debug, Clone)]
+pub enum Reported {
+    /// No such generation, or a refused one.
+    NotFound,
+    /// Left to the caller's transaction: past its timeout, or a release into an expired bucket.
+    Slow,
+    /// Recorded now, or finished before: the generation as it stands.
+    Done(Box<Generation>),
+}
+
+/// An engine's report (`succeeded` or `failed`) in one statement (SQL function
+/// `generation_report`): the hold captured or released and the outcome written, or the
+/// generation found finished; `Slow` (nothing written) for the cases the caller's
+/// transaction handles.
+pub async fn report(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: &str,
+    now: OffsetDateTime,
+    timeout: time::Duration,
+) -> sqlx::Result<Reported> {
+    let r = sqlx::query!(
+        r#"SELECT outcome AS "outcome!", id, organisation_id, hold_id, creation_type, request, prompt, status,
+                  refusal_rule, refusal, credits_held, credits_charged, via, created_at, finished_at
+           FROM generation_report($1, $2, $3, $4)"#,
+        id,
+        status,
+        now,
+        sqlx::postgres::types::PgInterval {
+            months: 0,
+            days: 0,
+            microseconds: i64::try_from(timeout.whole_microseconds()).unwrap_or(i64::MAX),
+        }
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(match r.outcome.as_str() {
+        "not_found" => Reported::NotFound,
+        "slow" => Reported::Slow,
+        _ => match (
+            r.id,
+            r.organisation_id,
+            r.creation_type,
+            r.request,
+            r.prompt,
+            r.status,
+            r.credits_held,
+            r.credits_charged,
+            r.via,
+            r.created_at,
+        ) {
+            (
+                Some(id),
+                Some(organisation_id),
+                Some(creation_type),
+                Some(request),
+                Some(prompt),
+                Some(status),
+                Some(credits_held),
+                Some(credits_charged),
+                Some(via),
+                Some(created_at),
+            ) => Reported::Done(Box::new(Generation {
+                id,
+                organisation_id,
+                hold_id: r.hold_id,
+                creation_type,
+                request,
+                prompt,
+                status,
+                refusal_rule: r.refusal_rule,
+                refusal: r.refusal,
+                credits_held,
+                credits_charged,
+                via,
+                created_at,
+                finished_at: r.finished_at,
+            })),
+            _ => {
+                return Err(sqlx::Error::Protocol(
+                    "generation_report answered without the generation".to_owned(),
+                ));
+            }
+        },
+    })
 }
 
 /// Records a raise, replacing the one in force or to come.

@@ -13,13 +13,16 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::catalog::Catalog;
-use super::credits::{self, Actor, CreditError, HoldInput, HoldOutcome};
+use super::credits::{self, Actor, CreditError};
 use super::fault::Fault;
 use super::turns::Turns;
 use crate::db;
-use crate::db::generations::{Generation, NewGeneration};
+use crate::db::credits::Placed;
+use crate::db::generations::{
+    Generation, LaunchContext, LaunchHold, NewGeneration, Opened, Reported,
+};
 use crate::domain::ledger::{HOLD_TIMEOUT, HoldState};
-use crate::domain::limits::{Launch, Refusal, check_launch};
+use crate::domain::limits::{Launch, Refusal, Usage, check_launch};
 use crate::domain::money::Credits;
 use crate::domain::pricing::{quote, request_pairs};
 use crate::domain::prompt::PromptRules;
@@ -93,7 +96,7 @@ pub async fn launch(
     .await
 }
 
-/// The launch, inside the caller's transaction (the API stores its answer in the same one).
+/// The launch, inside the caller's transaction (without an Idempotency-Key: the portal's form).
 pub async fn launch_in(
     conn: &mut PgConnection,
     catalog: &Catalog,
@@ -101,13 +104,27 @@ pub async fn launch_in(
     request: &LaunchRequest<'_>,
     now: OffsetDateTime,
 ) -> Result<LaunchOutcome, CreditError> {
+    match db::generations::launch_open(conn, request.organisation, None, now).await? {
+        Opened::Open { context, usage } => {
+            launch_opened(conn, catalog, rules, request, context, usage, now).await
+        }
+        _ => Err(CreditError::UnknownOrganisation),
+    }
+}
+
+/// The launch once `launch_open` has locked the organisation's account: the request checked
+/// and priced, then refused, or held and recorded. The lock is held from the usage read to the
+/// commit, so that caps stay exact under concurrency.
+async fn launch_opened(
+    conn: &mut PgConnection,
+    catalog: &Catalog,
+    rules: &PromptRules,
+    request: &LaunchRequest<'_>,
+    context: LaunchContext,
+    usage: Usage,
+    now: OffsetDateTime,
+) -> Result<LaunchOutcome, CreditError> {
     let organisation = request.organisation;
-    // The plan, its state and any raise, read before the account's lock (no launch changes
-    // them), and the request checked and priced before it too: the lock is held from the usage
-    // below to the commit.
-    let Some(context) = db::generations::launch_context(conn, organisation, now).await? else {
-        return Err(CreditError::UnknownOrganisation);
-    };
     let mut raw = request.raw.clone();
     raw.plan = Some(context.plan_id.clone());
     let simulation = match raw.parse(&catalog.ranges, &catalog.plan_ids(), catalog.default_plan()) {
@@ -137,11 +154,6 @@ pub async fn launch_in(
     let creation_type = creation_request.creation.creation_type().id();
     let cost = quote(schedule, &plan, &catalog.plans, &creation_request).map(|q| Credits(q.total));
     let prompt = rules.check(&simulation.prompt).category;
-    // The account's lock, and the usage read under it in the same round trip: every launch of
-    // the organisation waits here for the one before, and counts what it launched.
-    let Some(usage) = db::credits::lock_account_and_usage(conn, organisation, now).await? else {
-        return Err(CreditError::UnknownOrganisation);
-    };
     let check = Launch {
         suspended: context.suspended,
         plan: &plan,
@@ -156,7 +168,7 @@ pub async fn launch_in(
     let id = Uuid::new_v4();
     let described =
         serde_urlencoded::to_string(request_pairs(&creation_request)).unwrap_or_default();
-    let mut row = NewGeneration {
+    let row = NewGeneration {
         id,
         organisation,
         hold: None,
@@ -189,28 +201,49 @@ pub async fn launch_in(
         _ => format!("generation:{id}"),
     };
     let reference = format!("generation:{id}");
-    let hold = HoldInput {
-        organisation,
+    // Microseconds, as PostgreSQL keeps it (the generation is returned as stored).
+    let now = now
+        .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now);
+    let launch = LaunchHold {
+        generation: NewGeneration {
+            status: "running",
+            credits_held: cost.0,
+            now,
+            ..row
+        },
         amount: cost,
-        creation_type,
         key: &key,
         reference: &reference,
-        actor: request.launched_by,
+        expires_at: now + HOLD_TIMEOUT,
     };
-    match credits::hold_in(conn, hold, now).await? {
-        HoldOutcome::Placed { hold, available } => {
-            row.hold = Some(hold.id);
-            row.status = "running";
-            row.credits_held = cost.0;
-            let generation = db::generations::insert(conn, row).await?;
+    match db::generations::launch_hold(conn, launch).await? {
+        Placed::UnknownOrganisation => Err(CreditError::UnknownOrganisation),
+        Placed::Placed { hold, available } => {
+            let generation = Generation {
+                id,
+                organisation_id: organisation,
+                hold_id: Some(hold),
+                creation_type: creation_type.to_owned(),
+                request: described,
+                prompt: simulation.prompt,
+                status: "running".to_owned(),
+                refusal_rule: None,
+                refusal: None,
+                credits_held: cost.0,
+                credits_charged: 0,
+                via: request.via.as_str().to_owned(),
+                created_at: now,
+                finished_at: None,
+            };
             Ok(LaunchOutcome::Launched {
                 generation,
                 available,
             })
         }
-        HoldOutcome::Existing { hold } => {
+        Placed::Existing(hold) => {
             // The same key again: its generation is the answer.
-            let generation = db::generations::by_hold(conn, hold.id)
+            let generation = db::generations::by_hold(conn, hold)
                 .await?
                 .ok_or(CreditError::UnknownHold)?;
             let available = db::credits::available(conn, organisation, None, now).await?;
@@ -220,7 +253,7 @@ pub async fn launch_in(
             })
         }
         // The last rule: what the buckets that serve the type hold does not cover the cost.
-        HoldOutcome::Short { available } => {
+        Placed::Short { available } => {
             refused(
                 conn,
                 row,
@@ -292,13 +325,35 @@ pub async fn report(
     outcome: Outcome,
     now: OffsetDateTime,
 ) -> Result<Report, CreditError> {
-    credits::retrying(|| async move {
-        let mut tx = pool.begin().await?;
-        let answer = report_in(&mut tx, id, outcome, now).await?;
-        tx.commit().await?;
-        Ok(answer)
+    // One statement in the usual case (no BEGIN and COMMIT around it).
+    let reported = credits::retrying(|| async move {
+        let mut conn = pool.acquire().await?;
+        Ok(db::generations::report(&mut conn, id, outcome.status(), now, HOLD_TIMEOUT).await?)
     })
-    .await
+    .await?;
+    match reported {
+        Reported::NotFound => Ok(Report::NotFound),
+        Reported::Done(generation) => Ok(verdict(*generation, outcome)),
+        Reported::Slow => {
+            credits::retrying(|| async move {
+                let mut tx = pool.begin().await?;
+                let answer = report_in(&mut tx, id, outcome, now).await?;
+                tx.commit().await?;
+                Ok(answer)
+            })
+            .await
+        }
+    }
+}
+
+/// The answer to a report, once the generation is as it stands: recorded when its outcome is
+/// the one reported, a conflict otherwise.
+fn verdict(generation: Generation, outcome: Outcome) -> Report {
+    if generation.status == outcome.status() {
+        Report::Recorded(generation)
+    } else {
+        Report::Conflict(generation)
+    }
 }
 
 async fn report_in(
@@ -347,11 +402,7 @@ async fn report_in(
             },
         };
     }
-    if generation.status == outcome.status() {
-        Ok(Report::Recorded(generation))
-    } else {
-        Ok(Report::Conflict(generation))
-    }
+    Ok(verdict(generation, outcome))
 }
 
 /// Releases a hold left without a report and marks its generation expired.
@@ -518,23 +569,26 @@ pub async fn launch_idempotent(
     let _turn = LAUNCH_TURNS.wait(organisation).await;
     credits::retrying(|| async move {
         let mut tx = pool.begin().await?;
-        if !db::generations::try_lock_idempotency_key(&mut tx, organisation, key).await? {
-            return Ok(Idempotent::InProgress);
-        }
-        if let Some(stored) =
-            db::generations::idempotency_answer(&mut tx, organisation, key).await?
+        let (context, usage) = match db::generations::launch_open(
+            &mut tx,
+            organisation,
+            Some((key, fingerprint)),
+            now,
+        )
+        .await?
         {
-            if stored.fingerprint != fingerprint {
-                return Ok(Idempotent::Conflict);
-            }
-            if let (Some(status), Some(body)) = (stored.status, stored.body) {
+            Opened::InProgress => return Ok(Idempotent::InProgress),
+            Opened::Conflict => return Ok(Idempotent::Conflict),
+            Opened::Answer { status, body } => {
                 return Ok(Idempotent::Answer(Answer {
                     status: u16::try_from(status).unwrap_or(500),
                     body,
                 }));
             }
-        }
-        let outcome = launch_in(&mut tx, catalog, rules, request, now).await?;
+            Opened::Unknown => return Err(CreditError::UnknownOrganisation),
+            Opened::Open { context, usage } => (context, usage),
+        };
+        let outcome = launch_opened(&mut tx, catalog, rules, request, context, usage, now).await?;
         let reply = answer(&outcome);
         db::generations::store_answer(
             &mut tx,
