@@ -785,6 +785,125 @@ async fn a_generation_without_a_report_expires_and_a_late_report_is_refused() {
     assert_eq!(solde["available"], 150);
 }
 
+/// A report that arrives past the generation's timeout, before the job has expired it: the
+/// generation expires (its hold released, nothing charged) and the report is refused. The
+/// report's one statement leaves this case to the portal's transaction: nothing is captured.
+#[tokio::test]
+async fn a_report_past_the_timeout_expires_the_generation_before_the_job_does() {
+    let app = app().await;
+    let (org, key) = reseau_key(&app).await;
+    let (_, launched) = post(&app, &key, Some("tard"), &json!({"type": "image"})).await;
+    let id: Uuid = launched["id"].as_str().unwrap().parse().unwrap();
+    let later = app.clock.now() + time::Duration::minutes(31);
+    let answer = generations::report(&app.pool, id, generations::Outcome::Succeeded, later)
+        .await
+        .unwrap();
+    let generations::Report::Conflict(generation) = answer else {
+        panic!("a report past the timeout was accepted: {answer:?}");
+    };
+    assert_eq!(generation.status, "expired");
+    assert_eq!(generation.credits_charged, 0);
+    let (_, solde) = get(&app, &key, "/api/v1/solde").await;
+    assert_eq!(solde["available"], 150);
+    assert_eq!(holds_of(&app, org).await, 1);
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// 24 reports of one generation at once, half `succeeded` and half `failed` (an engine that
+/// retries, and a second one that disagrees): one outcome is recorded, its hold is resolved
+/// once, every report that says it is answered `Recorded` and every other `Conflict`. The
+/// control writes a capture the naive way (the generation read as running, then the hold's
+/// capture rows written, with no claim on its open row): in the same storm the database's
+/// unique index refuses all but one, so a resolution that skipped the claim would be caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reports_of_one_generation_resolve_its_hold_once() {
+    let app = app().await;
+    let (_, key) = reseau_key(&app).await;
+    let (_, launched) = post(&app, &key, Some("orage"), &json!({"type": "image"})).await;
+    let id: Uuid = launched["id"].as_str().unwrap().parse().unwrap();
+    let now = app.clock.now();
+    let barrier = Arc::new(tokio::sync::Barrier::new(24));
+    let answers = futures_util::future::join_all((0..24).map(|i| {
+        let (pool, barrier) = (app.pool.clone(), barrier.clone());
+        async move {
+            let outcome = if i % 2 == 0 {
+                generations::Outcome::Succeeded
+            } else {
+                generations::Outcome::Failed
+            };
+            barrier.wait().await;
+            (
+                outcome,
+                generations::report(&pool, id, outcome, now).await.unwrap(),
+            )
+        }
+    }))
+    .await;
+    let recorded: Vec<_> = answers
+        .iter()
+        .filter_map(|(outcome, answer)| match answer {
+            generations::Report::Recorded(g) => Some((*outcome, g.status.clone())),
+            _ => None,
+        })
+        .collect();
+    let status = recorded.first().map(|(_, s)| s.clone()).unwrap();
+    assert_eq!(recorded.len(), 12, "{answers:?}");
+    assert!(
+        recorded
+            .iter()
+            .all(|(o, s)| o.status() == s && *s == status)
+    );
+    assert!(answers.iter().all(|(outcome, answer)| match answer {
+        generations::Report::Conflict(g) => g.status == status && outcome.status() != status,
+        generations::Report::Recorded(_) => true,
+        generations::Report::NotFound => false,
+    }));
+    let resolutions: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM credit_ledger l JOIN generations g ON g.hold_id = l.hold_id
+         WHERE g.id = $1 AND l.kind IN ('capture', 'release')",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(resolutions, 1);
+    assert_ledger_clean(&app.pool).await;
+
+    // The naive control, on a second generation.
+    let (_, launched) = post(&app, &key, Some("naif"), &json!({"type": "image"})).await;
+    let naive: Uuid = launched["id"].as_str().unwrap().parse().unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    let written = futures_util::future::join_all((0..8).map(|_| {
+        let (pool, barrier) = (app.pool.clone(), barrier.clone());
+        async move {
+            let running: Option<Uuid> = sqlx::query_scalar(
+                "SELECT hold_id FROM generations WHERE id = $1 AND status = 'running'",
+            )
+            .bind(naive)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            barrier.wait().await;
+            let Some(hold) = running else { return false };
+            sqlx::query(
+                "INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason, reference, created_at)
+                 SELECT organisation_id, bucket_id, 'capture', 0, amount, hold_id, 'engine', 'naive', reference, created_at
+                 FROM credit_ledger WHERE hold_id = $1 AND kind = 'hold'",
+            )
+            .bind(hold)
+            .execute(&pool)
+            .await
+            .is_ok()
+        }
+    }))
+    .await;
+    assert_eq!(
+        written.iter().filter(|w| **w).count(),
+        1,
+        "the naive captures were not refused: {written:?}"
+    );
+}
+
 #[tokio::test]
 async fn the_test_engine_reports_success_or_failure_on_echec_test() {
     let app = app().await;
