@@ -951,6 +951,25 @@ pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
                   SELECT 1 FROM credit_ledger l
                    WHERE l.hold_id = g.hold_id AND l.kind = 'hold' AND l.organisation_id = g.organisation_id)
            UNION ALL
+           SELECT coalesce(e.organisation_id, c.organisation_id),
+                  'launches of ' || coalesce(e.day, c.day) || ' (usage counter)',
+                  coalesce(e.launches, 0)::bigint, coalesce(c.launches, 0)::bigint
+             FROM (SELECT h.organisation_id, (h.created_at AT TIME ZONE 'Europe/Paris')::date AS day, count(*) AS launches
+                     FROM credit_ledger h
+                    WHERE h.operation_key IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM credit_ledger r WHERE r.hold_id = h.hold_id AND r.kind = 'release')
+                    GROUP BY 1, 2) e
+             FULL JOIN credit_usage_days c ON c.organisation_id = e.organisation_id AND c.day = e.day
+            WHERE coalesce(e.launches, 0) <> coalesce(c.launches, 0)
+           UNION ALL
+           SELECT coalesce(e.organisation_id, c.organisation_id),
+                  'captures of ' || coalesce(e.day, c.day) || ' (usage counter)',
+                  coalesce(e.credits, 0)::bigint, coalesce(c.credits, 0)::bigint
+             FROM (SELECT organisation_id, (created_at AT TIME ZONE 'Europe/Paris')::date AS day, sum(amount) AS credits
+                     FROM credit_ledger WHERE kind = 'capture' GROUP BY 1, 2) e
+             FULL JOIN credit_capture_days c ON c.organisation_id = e.organisation_id AND c.day = e.day
+            WHERE coalesce(e.credits, 0) <> coalesce(c.credits, 0)
+           UNION ALL
            SELECT o.organisation_id, 'open hold ' || o.hold_id || ' without its rows', o.amount, 0
              FROM credit_holds_open o WHERE NOT EXISTS (SELECT 1 FROM credit_ledger l WHERE l.hold_id = o.hold_id AND l.kind = 'hold')
            UNION ALL
