@@ -622,7 +622,9 @@ pub struct Idempotent {
 /// Takes `key`'s lock for the rest of the transaction, without waiting: false when another
 /// transaction (of this process or another) holds it, i.e. the same key is still being
 /// answered. An advisory lock on a 64-bit hash of the organisation and the key: it goes away
-/// with the transaction, so a request that dies leaves nothing behind.
+/// with the transaction, so a request that dies leaves nothing behind. A launch takes the same
+/// lock inside `generation_launch_open` (`launch_open`); this is how another instance holds it
+/// (the tests that play one).
 pub async fn try_lock_idempotency_key(
     conn: &mut PgConnection,
     organisation: Uuid,
@@ -637,8 +639,8 @@ pub async fn try_lock_idempotency_key(
     .await
 }
 
-/// The answer stored with `key`, if any. Read after `try_lock_idempotency_key`: the statement's
-/// snapshot then includes the answer of a transaction that held the lock before.
+/// The answer stored with `key`, if any (as `launch_open` reads it, after the key's lock: the
+/// statement's snapshot then includes the answer of a transaction that held the lock before).
 pub async fn idempotency_answer(
     conn: &mut PgConnection,
     organisation: Uuid,
