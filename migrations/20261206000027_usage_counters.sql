@@ -20,8 +20,9 @@
 -- `check-ledger` recomputes both from the ledger. Same answers as before, same signature.
 
 -- No ledger row is written while the counters are filled from it (an instance still running
--- would otherwise write rows that neither the filling nor the trigger counts).
-LOCK TABLE credit_ledger IN SHARE MODE;
+-- would otherwise write rows that neither the filling nor the trigger counts). SHARE ROW
+-- EXCLUSIVE from the start: the mode CREATE TRIGGER takes, so the lock is never upgraded.
+LOCK TABLE credit_ledger IN SHARE ROW EXCLUSIVE MODE;
 
 CREATE TABLE credit_usage_days (
     organisation_id uuid NOT NULL,

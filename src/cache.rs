@@ -22,7 +22,7 @@
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -157,6 +157,8 @@ pub struct Caches {
     instance: Uuid,
     /// The `LISTEN` connection is up: entries may be read and kept.
     listening: AtomicBool,
+    /// How many times this instance found its `LISTEN` connection lost (and forgot everything).
+    losses: AtomicU64,
     inner: Mutex<Inner>,
     outbox: Mutex<Outbox>,
     wake: tokio::sync::Notify,
@@ -169,6 +171,7 @@ impl Caches {
             enabled,
             instance: Uuid::new_v4(),
             listening: AtomicBool::new(false),
+            losses: AtomicU64::new(0),
             inner: Mutex::new(Inner::default()),
             outbox: Mutex::new(Outbox::default()),
             wake: tokio::sync::Notify::new(),
@@ -178,6 +181,13 @@ impl Caches {
     /// Whether this instance hears the others' changes (and so keeps entries).
     pub fn is_listening(&self) -> bool {
         self.listening.load(Ordering::Acquire)
+    }
+
+    /// How many times the `LISTEN` connection was found lost so far. Between a loss and the
+    /// moment this instance notices it, what it keeps may have missed a change: a test of an
+    /// outage waits for this count to move before it expects a fresh page.
+    pub fn losses(&self) -> u64 {
+        self.losses.load(Ordering::Acquire)
     }
 
     fn usable(&self) -> bool {
@@ -341,6 +351,7 @@ impl Caches {
             }
             self.listening.store(false, Ordering::Release);
             self.forget_here();
+            self.losses.fetch_add(1, Ordering::AcqRel);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
@@ -355,8 +366,11 @@ impl Caches {
         loop {
             match listener.try_recv().await? {
                 Some(notification) => self.hear(notification.payload()),
-                // The connection was lost and made again: notifications were missed.
-                None => self.forget_here(),
+                // The connection was lost (made again at the next call): notifications were missed.
+                None => {
+                    self.forget_here();
+                    self.losses.fetch_add(1, Ordering::AcqRel);
+                }
             }
         }
     }

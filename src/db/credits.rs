@@ -515,9 +515,9 @@ pub async fn record_adjustment(
 /// Usage of the fair-use limits at `now` (Europe/Paris days and months): generations launched
 /// today that are running or succeeded, credits held by running ones plus those captured this
 /// month, and the running ones. A generation is one hold: held while it runs, captured when it
-/// succeeds, released when it fails or expires. (SQL function `credit_usage`, migrations
-/// `holds_in_the_ledger` and `usage_without_a_probe_per_launch`: the day's launches counted by
-/// their index, less the releases of the day that were theirs.)
+/// succeeds, released when it fails or expires. (SQL function `credit_usage`, migration
+/// `usage_counters`: read from the day's counters, which the ledger's trigger keeps, and the
+/// open holds.)
 pub async fn usage(
     conn: &mut PgConnection,
     organisation: Uuid,

@@ -189,7 +189,7 @@ async fn a_password_changed_on_one_instance_ends_the_sessions_kept_by_the_other(
 }
 
 /// While the connection it listens on is down, an instance may miss another's announcements:
-/// once it is back, nothing kept from before is served. Here the database goes down and comes
+/// once it has noticed the loss and is back, nothing kept from before is served. Here the database goes down and comes
 /// back; a change made meanwhile, which nobody announced, shows at the first page after.
 #[tokio::test]
 async fn after_its_listening_connection_was_lost_an_instance_serves_nothing_kept_from_before() {
@@ -216,6 +216,7 @@ async fn after_its_listening_connection_was_lost_an_instance_serves_nothing_kept
     })
     .await;
     assert!(kept.is_err(), "the dashboard was kept");
+    let losses = app.caches.losses();
     proxy.cut();
     sqlx::query(rename)
         .bind(owner.org())
@@ -224,7 +225,16 @@ async fn after_its_listening_connection_was_lost_an_instance_serves_nothing_kept
         .await
         .unwrap();
     proxy.restore();
-    // The first dashboard answered after the outage is read afresh.
+    // Once the instance has noticed that its connection was lost (until then it cannot know
+    // that it missed anything), the first dashboard it answers is read afresh.
+    let start = std::time::Instant::now();
+    while app.caches.losses() == losses {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the instance notices the lost connection"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let back = within(Duration::from_secs(20), &app, &cookie, |s, _| s == 200)
         .await
         .unwrap_or_else(|(s, _)| panic!("the dashboard answers {s} after the outage"));
