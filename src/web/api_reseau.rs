@@ -459,7 +459,13 @@ pub async fn launch(
         ("quantite", &mut raw.quantite),
         ("prompt", &mut raw.prompt),
     ] {
-        match field(fields.get(name)) {
+        // The prompt is text (the document says so): a number is not taken for its digits.
+        let value = fields.get(name);
+        let value = match (name, value) {
+            ("prompt", Some(Value::Number(_))) => Err(()),
+            _ => field(value),
+        };
+        match value {
             Ok(value) => *slot = value,
             Err(()) => {
                 wrong.insert(name.to_owned(), messages::api_input("field_type"));

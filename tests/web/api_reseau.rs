@@ -340,6 +340,15 @@ async fn bad_input_gets_the_contract_s_json_never_html_nor_a_500() {
             400,
             "type",
         ),
+        // The prompt is text: a number is refused, not taken for its digits (schemathesis,
+        // ST201: `{"type": "image", "prompt": 12}` was launched).
+        (
+            b"{\"type\": \"image\", \"prompt\": 12}".to_vec(),
+            "application/json",
+            Some("e-prompt"),
+            400,
+            "prompt",
+        ),
         (
             b"{\"type\": \"image\", \"quantite\": 2}".to_vec(),
             "application/json",
