@@ -539,11 +539,9 @@ pub async fn usage(
 }
 
 /// Credits spent (captured) per day over the `days` days up to `now`'s day, oldest first,
-/// Europe/Paris days; days without use are 0.
-///
-/// The captures are read once, by one range of `credit_ledger_captures_by_day` over the whole
-/// window, then summed per day: joined with each day instead, a plan made without statistics (a
-/// new database) read every capture of the organisation's history for each page.
+/// Europe/Paris days; days without use are 0. Read from the day counters the ledger's trigger
+/// keeps (`credit_capture_days`, one row per day with captures): a few rows, whatever the
+/// history.
 pub async fn spent_per_day(
     conn: &mut PgConnection,
     organisation: Uuid,
@@ -553,16 +551,9 @@ pub async fn spent_per_day(
     let rows = sqlx::query!(
         r#"WITH days AS (
                SELECT generate_series(($2 AT TIME ZONE 'Europe/Paris')::date - ($3::int - 1),
-                                      ($2 AT TIME ZONE 'Europe/Paris')::date, interval '1 day')::date AS day),
-           spent AS (
-               SELECT (l.created_at AT TIME ZONE 'Europe/Paris')::date AS day, sum(l.amount) AS credits
-               FROM credit_ledger l
-               WHERE l.organisation_id = $1 AND l.kind = 'capture'
-                 AND l.created_at >= ((($2 AT TIME ZONE 'Europe/Paris')::date - ($3::int - 1))::timestamp AT TIME ZONE 'Europe/Paris')
-                 AND l.created_at < ((($2 AT TIME ZONE 'Europe/Paris')::date + 1)::timestamp AT TIME ZONE 'Europe/Paris')
-               GROUP BY 1)
-           SELECT d.day AS "day!", coalesce(s.credits, 0)::bigint AS "spent!"
-           FROM days d LEFT JOIN spent s ON s.day = d.day
+                                      ($2 AT TIME ZONE 'Europe/Paris')::date, interval '1 day')::date AS day)
+           SELECT d.day AS "day!", coalesce(c.credits, 0)::bigint AS "spent!"
+           FROM days d LEFT JOIN credit_capture_days c ON c.organisation_id = $1 AND c.day = d.day
            ORDER BY d.day"#,
         organisation,
         now,

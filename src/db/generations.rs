@@ -142,15 +142,22 @@ pub async fn finish(
     .await
 }
 
-/// Running generations launched at or before `before` (the test engine's work).
+/// Running generations launched at or before `before` (the test engine's work), oldest first.
+/// Read through their open holds, which end `timeout` after the launch (`credit_holds_open_due`):
+/// `generations` has no index on its status, so that a report's update stays on its page.
 pub async fn running_since(
     conn: &mut PgConnection,
     before: OffsetDateTime,
+    timeout: time::Duration,
     limit: i64,
 ) -> sqlx::Result<Vec<(Uuid, String)>> {
     let rows = sqlx::query!(
-        "SELECT id, prompt FROM generations WHERE status = 'running' AND created_at <= $1 ORDER BY created_at LIMIT $2",
+        "SELECT g.id, g.prompt
+           FROM credit_holds_open h JOIN generations g ON g.hold_id = h.hold_id
+          WHERE h.expires_at <= $2 AND g.status = 'running' AND g.created_at <= $1
+          ORDER BY h.expires_at LIMIT $3",
         before,
+        before + timeout,
         limit
     )
     .fetch_all(conn)
@@ -365,6 +372,86 @@ pub async fn launch_hold(
     .fetch_one(conn)
     .await?;
     crate::db::credits::Placed::from_columns(&row.outcome, row.hold_id, row.available)
+}
+
+/// An API launch in one statement (`launch_fast`): what the portal expects of the organisation
+/// (the context its last launch found), the bounds its rules set on the usage, the launch, and
+/// its answer around the balance after the hold.
+#[derive(Debug, Clone, Copy)]
+pub struct FastLaunch<'a> {
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+    pub expected: &'a LaunchContext,
+    pub bounds: crate::domain::limits::UsageBounds,
+    pub hold: LaunchHold<'a>,
+    /// The answer's body is `body_head`, the balance after the hold, then `body_tail`.
+    pub body_head: &'a str,
+    pub body_tail: &'a str,
+}
+
+/// What a launch in one statement did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fast {
+    /// The same Idempotency-Key is held by another transaction: still being answered.
+    InProgress,
+    /// The Idempotency-Key was used with another request.
+    Conflict,
+    /// The answer stored with the Idempotency-Key (now, or by an earlier request).
+    Answer { status: i32, body: String },
+    /// Nothing written: the caller launches in its own transaction, where the rules decide.
+    Slow,
+}
+
+/// An API launch in one statement, without BEGIN and COMMIT around it (SQL function
+/// `generation_launch_fast`): the key's lock and stored answer, the account's lock, the context
+/// and usage compared with what the caller expects, then the hold, the running generation and
+/// the stored answer; or nothing written (`Fast::Slow`).
+pub async fn launch_fast(conn: &mut PgConnection, launch: FastLaunch<'_>) -> sqlx::Result<Fast> {
+    let g = launch.hold.generation;
+    let expected = launch.expected;
+    let raise = expected.raise.as_ref();
+    let narrow = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
+    let r = sqlx::query!(
+        r#"SELECT outcome AS "outcome!", answer_status, answer_body
+           FROM generation_launch_fast($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                                       $15, $16, $17, $18, $19, $20, $21, $22)"#,
+        g.organisation,
+        launch.key,
+        launch.fingerprint,
+        g.now,
+        expected.plan_id,
+        raise.map(|r| narrow(r.daily)),
+        raise.map(|r| r.monthly),
+        raise.map(|r| narrow(r.concurrent)),
+        launch.bounds.max_running,
+        launch.bounds.max_today,
+        launch.bounds.max_month,
+        launch.hold.amount.0,
+        g.creation_type,
+        launch.hold.reference,
+        g.launched_by,
+        launch.hold.expires_at,
+        g.id,
+        g.request,
+        g.prompt,
+        g.via,
+        launch.body_head,
+        launch.body_tail,
+    )
+    .fetch_one(conn)
+    .await?;
+    let unexpected =
+        |what: &str| sqlx::Error::Protocol(format!("generation_launch_fast answered {what}"));
+    Ok(match r.outcome.as_str() {
+        "in_progress" => Fast::InProgress,
+        "conflict" => Fast::Conflict,
+        "slow" => Fast::Slow,
+        "answer" | "launched" => match (r.answer_status, r.answer_body) {
+            (Some(status), Some(body)) => Fast::Answer { status, body },
+            _ => return Err(unexpected("an answer without its status or body")),
+        },
+        other => return Err(unexpected(other)),
+    })
 }
 
 /// What an engine's report did (`report`).

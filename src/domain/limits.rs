@@ -120,6 +120,27 @@ pub fn refusals(launch: &Launch) -> Vec<Refusal> {
     found
 }
 
+/// The most usage a launch of `cost` may find and still pass the caps of `plan` (concurrency,
+/// daily, monthly): each rule of `refusals` compares its own figure, so a launch that passes
+/// every other rule passes the caps exactly when `usage.renders_running <= max_running`,
+/// `usage.generations_today <= max_today` and `usage.credits_this_month <= max_month`. The
+/// database compares the usage it reads under the account's lock with these when a launch
+/// is made in one statement (`db::generations::launch_fast`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageBounds {
+    pub max_running: i64,
+    pub max_today: i64,
+    pub max_month: i64,
+}
+
+pub fn usage_bounds(plan: &Plan, cost: Credits) -> UsageBounds {
+    UsageBounds {
+        max_running: plan.concurrent_renders - 1,
+        max_today: plan.daily_generations - 1,
+        max_month: plan.monthly_credits - cost.0,
+    }
+}
+
 /// The refusal the user is shown: the first rule, in check order, that refuses `launch`.
 pub fn check_launch(launch: &Launch) -> Result<(), Refusal> {
     match refusals(launch).into_iter().next() {
@@ -467,6 +488,52 @@ mod tests {
         );
         assert!(limits.stops.iter().all(|s| s.after == 10));
         assert_eq!(limits.concurrent, 1);
+    }
+
+    /// The bounds the database checks for a launch in one statement let through exactly the
+    /// usages the rules let through: every usage around each bound, for both plans and several
+    /// costs (a raise changes the plan's figures the same way).
+    #[test]
+    fn usage_bounds_let_through_exactly_what_the_rules_do() {
+        let plans = [
+            plan("eglise", "Plan Église", false),
+            plan("reseau", "Plan Réseau", true),
+        ];
+        for p in &plans {
+            for cost in [0, 1, 3, 12, p.monthly_credits, p.monthly_credits + 1] {
+                let bounds = usage_bounds(p, Credits(cost));
+                for running in bounds.max_running - 1..=bounds.max_running + 2 {
+                    for today in bounds.max_today - 1..=bounds.max_today + 2 {
+                        for month in bounds.max_month - 2..=bounds.max_month + 2 {
+                            let usage = Usage {
+                                generations_today: today,
+                                credits_this_month: month,
+                                renders_running: running,
+                            };
+                            let launch = Launch {
+                                suspended: false,
+                                plan: p,
+                                plans: &plans,
+                                via_api: p.allows_api,
+                                prompt: None,
+                                cost: Ok(Credits(cost)),
+                                usage,
+                                balance: None,
+                            };
+                            let within = running <= bounds.max_running
+                                && today <= bounds.max_today
+                                && month <= bounds.max_month;
+                            assert_eq!(
+                                check_launch(&launch).is_ok(),
+                                within,
+                                "{} cost {cost}: {usage:?} against {bounds:?}",
+                                p.id
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

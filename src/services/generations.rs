@@ -5,7 +5,8 @@
 //! engine's report captures (succeeded) or releases (failed) it; 30 minutes without a report
 //! expire it (the job runner).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, PoisonError};
 
 use sqlx::{PgConnection, PgPool};
@@ -19,10 +20,10 @@ use super::turns::Turns;
 use crate::db;
 use crate::db::credits::Placed;
 use crate::db::generations::{
-    Generation, LaunchContext, LaunchHold, NewGeneration, Opened, Reported,
+    Fast, FastLaunch, Generation, LaunchContext, LaunchHold, NewGeneration, Opened, Reported,
 };
 use crate::domain::ledger::{HOLD_TIMEOUT, HoldState};
-use crate::domain::limits::{Launch, Refusal, Usage, check_launch};
+use crate::domain::limits::{Launch, Refusal, Usage, check_launch, usage_bounds};
 use crate::domain::money::Credits;
 use crate::domain::pricing::{quote, request_pairs};
 use crate::domain::prompt::PromptRules;
@@ -106,10 +107,122 @@ pub async fn launch_in(
 ) -> Result<LaunchOutcome, CreditError> {
     match db::generations::launch_open(conn, request.organisation, None, now).await? {
         Opened::Open { context, usage } => {
+            remember(request.organisation, &context);
             launch_opened(conn, catalog, rules, request, context, usage, now).await
         }
         _ => Err(CreditError::UnknownOrganisation),
     }
+}
+
+/// A launch request checked against the catalog and the organisation's context, before its
+/// usage is known: its fields parsed, its plan (with the raise in force), its price, its prompt
+/// checked, and the generation it would record.
+struct Prepared {
+    id: Uuid,
+    plan: crate::domain::catalog::Plan,
+    cost: Result<Credits, Refusal>,
+    prompt_category: Option<crate::domain::prompt::Category>,
+    creation_type: &'static str,
+    described: String,
+    prompt: String,
+}
+
+impl Prepared {
+    /// Parses and prices `request` for the organisation's `context`: `Ok(Err(_))` when a field
+    /// is wrong (nothing is recorded).
+    fn new(
+        catalog: &Catalog,
+        rules: &PromptRules,
+        request: &LaunchRequest<'_>,
+        context: &LaunchContext,
+        now: OffsetDateTime,
+    ) -> Result<Result<Self, FieldErrors>, CreditError> {
+        let mut raw = request.raw.clone();
+        raw.plan = Some(context.plan_id.clone());
+        let simulation =
+            match raw.parse(&catalog.ranges, &catalog.plan_ids(), catalog.default_plan()) {
+                Ok(simulation) => simulation,
+                Err(errors) => return Ok(Err(errors)),
+            };
+        if simulation.request.quantity.get() != 1 {
+            let mut errors = FieldErrors::new();
+            errors.insert("quantite", FieldError::OutOfRange { min: 1, max: 1 });
+            return Ok(Err(errors));
+        }
+        let Some(mut plan) = catalog.plan(&context.plan_id).cloned() else {
+            return Err(Fault::Unavailable(anyhow::anyhow!(
+                "the organisation's plan is not in the catalog"
+            ))
+            .into());
+        };
+        if let Some(raise) = &context.raise {
+            plan.daily_generations = raise.daily;
+            plan.monthly_credits = raise.monthly;
+            plan.concurrent_renders = raise.concurrent;
+        }
+        let Some(schedule) = catalog.schedule_at(now) else {
+            return Err(Fault::Unavailable(anyhow::anyhow!("no price schedule in force")).into());
+        };
+        let creation_request = simulation.request;
+        let cost =
+            quote(schedule, &plan, &catalog.plans, &creation_request).map(|q| Credits(q.total));
+        let prompt_category = rules.check(&simulation.prompt).category;
+        Ok(Ok(Prepared {
+            id: Uuid::new_v4(),
+            creation_type: creation_request.creation.creation_type().id(),
+            described: serde_urlencoded::to_string(request_pairs(&creation_request))
+                .unwrap_or_default(),
+            prompt: simulation.prompt,
+            plan,
+            cost,
+            prompt_category,
+        }))
+    }
+
+    /// The rules' check with `usage` (the balance is left to the hold, under the same lock).
+    fn check<'p>(
+        &'p self,
+        catalog: &'p Catalog,
+        context: &LaunchContext,
+        request: &LaunchRequest<'_>,
+        usage: Usage,
+    ) -> Launch<'p> {
+        Launch {
+            suspended: context.suspended,
+            plan: &self.plan,
+            plans: &catalog.plans,
+            via_api: request.via == Via::Api,
+            prompt: self.prompt_category,
+            cost: self.cost.clone(),
+            usage,
+            balance: None,
+        }
+    }
+
+    /// The generation as recorded when refused (`status` and `credits_held` changed when held).
+    fn row<'r>(&'r self, request: &'r LaunchRequest<'_>, now: OffsetDateTime) -> NewGeneration<'r> {
+        NewGeneration {
+            id: self.id,
+            organisation: request.organisation,
+            hold: None,
+            creation_type: self.creation_type,
+            request: &self.described,
+            prompt: &self.prompt,
+            status: "refused",
+            refusal_rule: None,
+            refusal: None,
+            credits_held: 0,
+            via: request.via.as_str(),
+            launched_by: request.launched_by,
+            now,
+        }
+    }
+}
+
+/// Microseconds, as PostgreSQL keeps it (a launched generation is returned as stored).
+fn to_micros(now: OffsetDateTime) -> OffsetDateTime {
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
 }
 
 /// The launch once `launch_open` has locked the organisation's account: the request checked
@@ -125,73 +238,21 @@ async fn launch_opened(
     now: OffsetDateTime,
 ) -> Result<LaunchOutcome, CreditError> {
     let organisation = request.organisation;
-    let mut raw = request.raw.clone();
-    raw.plan = Some(context.plan_id.clone());
-    let simulation = match raw.parse(&catalog.ranges, &catalog.plan_ids(), catalog.default_plan()) {
-        Ok(simulation) => simulation,
+    let prepared = match Prepared::new(catalog, rules, request, &context, now)? {
+        Ok(prepared) => prepared,
         Err(errors) => return Ok(LaunchOutcome::Invalid(errors)),
     };
-    if simulation.request.quantity.get() != 1 {
-        let mut errors = FieldErrors::new();
-        errors.insert("quantite", FieldError::OutOfRange { min: 1, max: 1 });
-        return Ok(LaunchOutcome::Invalid(errors));
-    }
-    let Some(mut plan) = catalog.plan(&context.plan_id).cloned() else {
-        return Err(Fault::Unavailable(anyhow::anyhow!(
-            "the organisation's plan is not in the catalog"
-        ))
-        .into());
-    };
-    if let Some(raise) = &context.raise {
-        plan.daily_generations = raise.daily;
-        plan.monthly_credits = raise.monthly;
-        plan.concurrent_renders = raise.concurrent;
-    }
-    let Some(schedule) = catalog.schedule_at(now) else {
-        return Err(Fault::Unavailable(anyhow::anyhow!("no price schedule in force")).into());
-    };
-    let creation_request = simulation.request;
-    let creation_type = creation_request.creation.creation_type().id();
-    let cost = quote(schedule, &plan, &catalog.plans, &creation_request).map(|q| Credits(q.total));
-    let prompt = rules.check(&simulation.prompt).category;
-    let check = Launch {
-        suspended: context.suspended,
-        plan: &plan,
-        plans: &catalog.plans,
-        via_api: request.via == Via::Api,
-        prompt,
-        cost: cost.clone(),
-        usage,
-        // The hold below checks the balance, under the same lock, in one round trip.
-        balance: None,
-    };
-    let id = Uuid::new_v4();
-    let described =
-        serde_urlencoded::to_string(request_pairs(&creation_request)).unwrap_or_default();
-    let row = NewGeneration {
-        id,
-        organisation,
-        hold: None,
-        creation_type,
-        request: &described,
-        prompt: &simulation.prompt,
-        status: "refused",
-        refusal_rule: None,
-        refusal: None,
-        credits_held: 0,
-        via: request.via.as_str(),
-        launched_by: request.launched_by,
-        now,
-    };
-    if let Err(refusal) = check_launch(&check) {
+    let row = prepared.row(request, now);
+    if let Err(refusal) = check_launch(&prepared.check(catalog, &context, request, usage)) {
         return refused(conn, row, refusal).await;
     }
-    let Ok(cost) = cost else {
+    let Ok(cost) = prepared.cost else {
         return Err(Fault::Internal(anyhow::anyhow!(
             "a launch passed its checks without a price"
         ))
         .into());
     };
+    let id = prepared.id;
     // The hold's own key: the portal's form key (the same form sent twice holds once). An API
     // launch is made once per Idempotency-Key by its stored answer, in this transaction; its
     // hold gets the generation's key, so that a key reused once its answer is purged (days
@@ -201,10 +262,7 @@ async fn launch_opened(
         _ => format!("generation:{id}"),
     };
     let reference = format!("generation:{id}");
-    // Microseconds, as PostgreSQL keeps it (the generation is returned as stored).
-    let now = now
-        .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(now);
+    let now = to_micros(now);
     let launch = LaunchHold {
         generation: NewGeneration {
             status: "running",
@@ -219,28 +277,10 @@ async fn launch_opened(
     };
     match db::generations::launch_hold(conn, launch).await? {
         Placed::UnknownOrganisation => Err(CreditError::UnknownOrganisation),
-        Placed::Placed { hold, available } => {
-            let generation = Generation {
-                id,
-                organisation_id: organisation,
-                hold_id: Some(hold),
-                creation_type: creation_type.to_owned(),
-                request: described,
-                prompt: simulation.prompt,
-                status: "running".to_owned(),
-                refusal_rule: None,
-                refusal: None,
-                credits_held: cost.0,
-                credits_charged: 0,
-                via: request.via.as_str().to_owned(),
-                created_at: now,
-                finished_at: None,
-            };
-            Ok(LaunchOutcome::Launched {
-                generation,
-                available,
-            })
-        }
+        Placed::Placed { hold, available } => Ok(LaunchOutcome::Launched {
+            generation: prepared.launched(request, hold, cost, now),
+            available,
+        }),
         Placed::Existing(hold) => {
             // The same key again: its generation is the answer.
             let generation = db::generations::by_hold(conn, hold)
@@ -263,6 +303,34 @@ async fn launch_opened(
                 },
             )
             .await
+        }
+    }
+}
+
+impl Prepared {
+    /// The generation as a placed hold records it.
+    fn launched(
+        &self,
+        request: &LaunchRequest<'_>,
+        hold: Uuid,
+        cost: Credits,
+        now: OffsetDateTime,
+    ) -> Generation {
+        Generation {
+            id: self.id,
+            organisation_id: request.organisation,
+            hold_id: Some(hold),
+            creation_type: self.creation_type.to_owned(),
+            request: self.described.clone(),
+            prompt: self.prompt.clone(),
+            status: "running".to_owned(),
+            refusal_rule: None,
+            refusal: None,
+            credits_held: cost.0,
+            credits_charged: 0,
+            via: request.via.as_str().to_owned(),
+            created_at: now,
+            finished_at: None,
         }
     }
 }
@@ -455,7 +523,8 @@ pub async fn expire_overdue(pool: &PgPool, now: OffsetDateTime) -> Result<u64, C
 pub async fn run_test_engine(pool: &PgPool, now: OffsetDateTime) -> Result<u64, CreditError> {
     let running = {
         let mut conn = pool.acquire().await?;
-        db::generations::running_since(&mut conn, now - TEST_ENGINE_DELAY, 500).await?
+        db::generations::running_since(&mut conn, now - TEST_ENGINE_DELAY, HOLD_TIMEOUT, 500)
+            .await?
     };
     let mut reported = 0;
     for (id, prompt) in running {
@@ -567,6 +636,11 @@ pub async fn launch_idempotent(
     };
     let answer = &answer;
     let _turn = LAUNCH_TURNS.wait(organisation).await;
+    if let Some(done) =
+        launch_fast(pool, catalog, rules, request, key, fingerprint, answer, now).await?
+    {
+        return Ok(done);
+    }
     credits::retrying(|| async move {
         let mut tx = pool.begin().await?;
         let (context, usage) = match db::generations::launch_open(
@@ -588,6 +662,7 @@ pub async fn launch_idempotent(
             Opened::Unknown => return Err(CreditError::UnknownOrganisation),
             Opened::Open { context, usage } => (context, usage),
         };
+        remember(organisation, &context);
         let outcome = launch_opened(&mut tx, catalog, rules, request, context, usage, now).await?;
         let reply = answer(&outcome);
         db::generations::store_answer(
@@ -604,6 +679,119 @@ pub async fn launch_idempotent(
         Ok(Idempotent::Answer(reply))
     })
     .await
+}
+
+/// The context each organisation's last launch in a transaction found, in this process: what
+/// its next API launch expects when it tries one statement (`launch_fast`). The database
+/// compares it with the organisation as it stands, so an old one costs a second attempt (in a
+/// transaction), never a wrong answer.
+static CONTEXTS: LazyLock<Mutex<HashMap<Uuid, LaunchContext>>> = LazyLock::new(Mutex::default);
+
+/// Past this many organisations, `CONTEXTS` starts again (a bound on memory).
+const CONTEXTS_CAPACITY: usize = 10_000;
+
+fn remember(organisation: Uuid, context: &LaunchContext) {
+    let mut contexts = CONTEXTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if contexts.len() >= CONTEXTS_CAPACITY && !contexts.contains_key(&organisation) {
+        contexts.clear();
+    }
+    contexts.insert(organisation, context.clone());
+}
+
+fn remembered(organisation: Uuid) -> Option<LaunchContext> {
+    CONTEXTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&organisation)
+        .cloned()
+}
+
+/// How many API launches this process answered in one statement (tests, figures).
+static FAST_ANSWERS: AtomicU64 = AtomicU64::new(0);
+
+pub fn fast_answers() -> u64 {
+    FAST_ANSWERS.load(Ordering::Relaxed)
+}
+
+/// An API launch in one statement, when the rules let it through before its usage is known:
+/// checked and priced against the context the organisation's last launch found, then sent with
+/// the bounds the rules set on the usage (`usage_bounds`) and its answer, written around the
+/// balance after the hold (`db::generations::launch_fast`). `None` when the launch needs its
+/// transaction: no context known yet, a field wrong or a rule refusing (the transaction records
+/// the refusal), or the database finding the organisation or its usage other than expected
+/// (nothing written).
+#[allow(clippy::too_many_arguments)]
+async fn launch_fast(
+    pool: &PgPool,
+    catalog: &Catalog,
+    rules: &PromptRules,
+    request: &LaunchRequest<'_>,
+    key: &str,
+    fingerprint: &str,
+    answer: &impl Fn(&LaunchOutcome) -> Answer,
+    now: OffsetDateTime,
+) -> Result<Option<Idempotent>, CreditError> {
+    let Some(context) = remembered(request.organisation) else {
+        return Ok(None);
+    };
+    let Ok(prepared) = Prepared::new(catalog, rules, request, &context, now)? else {
+        return Ok(None);
+    };
+    if check_launch(&prepared.check(catalog, &context, request, Usage::default())).is_err() {
+        return Ok(None);
+    }
+    let Ok(cost) = prepared.cost else {
+        return Ok(None);
+    };
+    let now = to_micros(now);
+    // The answer with a balance no hold can leave, cut where it stands.
+    let sketch = answer(&LaunchOutcome::Launched {
+        generation: prepared.launched(request, Uuid::nil(), cost, now),
+        available: Credits(i64::MIN),
+    });
+    let mark = i64::MIN.to_string();
+    let mut parts = sketch.body.split(mark.as_str());
+    let (201, Some(head), Some(tail), None) =
+        (sketch.status, parts.next(), parts.next(), parts.next())
+    else {
+        return Ok(None);
+    };
+    let reference = format!("generation:{}", prepared.id);
+    let launch = FastLaunch {
+        key,
+        fingerprint,
+        expected: &context,
+        bounds: usage_bounds(&prepared.plan, cost),
+        hold: LaunchHold {
+            generation: NewGeneration {
+                status: "running",
+                credits_held: cost.0,
+                ..prepared.row(request, now)
+            },
+            amount: cost,
+            key: &reference,
+            reference: &reference,
+            expires_at: now + HOLD_TIMEOUT,
+        },
+        body_head: head,
+        body_tail: tail,
+    };
+    let done = credits::retrying(|| async move {
+        let mut conn = pool.acquire().await?;
+        Ok(db::generations::launch_fast(&mut conn, launch).await?)
+    })
+    .await?;
+    let answered = match done {
+        Fast::Slow => return Ok(None),
+        Fast::InProgress => Idempotent::InProgress,
+        Fast::Conflict => Idempotent::Conflict,
+        Fast::Answer { status, body } => Idempotent::Answer(Answer {
+            status: u16::try_from(status).unwrap_or(500),
+            body,
+        }),
+    };
+    FAST_ANSWERS.fetch_add(1, Ordering::Relaxed);
+    Ok(Some(answered))
 }
 
 /// `GET /api/v1/solde`: the balance, the buckets, the limits in force and their use.

@@ -540,6 +540,66 @@ async fn service_launch(
     }
 }
 
+/// A launch of an image through the API's service (`launch_idempotent`, its own
+/// Idempotency-Key), answered as the rule that refused it, `launched`, or `error`.
+async fn api_service_launch(
+    pool: &sqlx::PgPool,
+    catalog: &nanoclip::services::catalog::Catalog,
+    rules: &nanoclip::domain::prompt::PromptRules,
+    org: Uuid,
+    who: String,
+) -> &'static str {
+    let raw: nanoclip::domain::simulation::RawSimulation =
+        serde_urlencoded::from_str("type=image").unwrap();
+    let key = format!("key-{who}");
+    let request = LaunchRequest {
+        organisation: org,
+        raw,
+        via: Via::Api,
+        launched_by: &who,
+        key: Some(&key),
+    };
+    let answer = |outcome: &LaunchOutcome| match outcome {
+        LaunchOutcome::Launched {
+            generation,
+            available,
+        } => generations::Answer {
+            status: 201,
+            body: json!({ "id": generation.id, "available": available.0 }).to_string(),
+        },
+        LaunchOutcome::Refused { refusal, .. } => generations::Answer {
+            status: 429,
+            body: json!({ "rule": refusal.rule() }).to_string(),
+        },
+        LaunchOutcome::Invalid(_) => generations::Answer {
+            status: 400,
+            body: "{}".into(),
+        },
+    };
+    let now = time::OffsetDateTime::now_utc();
+    match generations::launch_idempotent(pool, catalog, rules, &request, "fp", answer, now).await {
+        Ok(generations::Idempotent::Answer(a)) if a.status == 201 => "launched",
+        Ok(generations::Idempotent::Answer(a)) => {
+            let body: Value = serde_json::from_str(&a.body).unwrap_or(Value::Null);
+            match body["rule"].as_str() {
+                Some("daily_cap") => "daily_cap",
+                Some("balance") => "balance",
+                Some("concurrency") => "concurrency",
+                Some("monthly_cap") => "monthly_cap",
+                _ => "refused",
+            }
+        }
+        Ok(other) => {
+            eprintln!("launch error: {other:?}");
+            "error"
+        }
+        Err(error) => {
+            eprintln!("launch error: {error:?}");
+            "error"
+        }
+    }
+}
+
 /// `n` launches of an image at once, through the service.
 async fn concurrent_launches(
     pool: &sqlx::PgPool,
@@ -555,6 +615,28 @@ async fn concurrent_launches(
     let launches =
         (0..n).map(|i| service_launch(pool, &catalog, &rules, org, format!("user:{tag}-{i}")));
     futures_util::future::join_all(launches).await
+}
+
+/// `n` launches of an image at once, through the API's service, after one alone (the first
+/// launch of an organisation in a process is made in a transaction; the others may be made in
+/// one statement, with the context it found).
+async fn concurrent_api_launches(
+    pool: &sqlx::PgPool,
+    org: Uuid,
+    n: usize,
+    tag: &str,
+) -> Vec<&'static str> {
+    let catalog = nanoclip::services::catalog::CatalogCache::default()
+        .get(pool)
+        .await
+        .unwrap();
+    let rules = rules();
+    let mut outcomes =
+        vec![api_service_launch(pool, &catalog, &rules, org, format!("api-key:{tag}-first")).await];
+    let launches = (1..n)
+        .map(|i| api_service_launch(pool, &catalog, &rules, org, format!("api-key:{tag}-{i}")));
+    outcomes.extend(futures_util::future::join_all(launches).await);
+    outcomes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -705,17 +787,79 @@ async fn launch_storm_second_process() {
         .connect(&url)
         .await
         .unwrap();
-    let outcomes = concurrent_launches(&pool, org, 100, "second").await;
+    let n = std::env::var("NANOCLIP_STORM_LAUNCHES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100);
+    let outcomes = if std::env::var("NANOCLIP_STORM_VIA").as_deref() == Ok("api") {
+        concurrent_api_launches(&pool, org, n, "second").await
+    } else {
+        concurrent_launches(&pool, org, n, "second").await
+    };
     let launched = outcomes.iter().filter(|o| **o == "launched").count();
     let errors = outcomes.iter().filter(|o| **o == "error").count();
-    println!("LAUNCHES {launched} {errors}");
+    println!(
+        "LAUNCHES {launched} {errors} {}",
+        generations::fast_answers()
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_launches_on_100_credits_from_two_processes_launch_exactly_100() {
-    let app = app().await;
-    let (org, _) = reseau_key(&app).await;
-    raise(&app, org, 10_000, 10_000, 10_000).await;
+/// `n` launches in this process and `n` in a second one at the same time, on one organisation,
+/// through the portal's service or the API's (`via`): this process's outcomes, and the second's
+/// launches and launches answered in one statement (it must have met no error).
+async fn two_process_storm(
+    app: &TestApp,
+    org: Uuid,
+    via: Via,
+    n: usize,
+) -> (Vec<&'static str>, usize, u64) {
+    let second = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "api_reseau::launch_storm_second_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("NANOCLIP_STORM_DATABASE_URL", app.database_url())
+        .env("NANOCLIP_STORM_ORGANISATION", org.to_string())
+        .env("NANOCLIP_STORM_LAUNCHES", n.to_string())
+        .env(
+            "NANOCLIP_STORM_VIA",
+            if via == Via::Api { "api" } else { "portal" },
+        )
+        .output();
+    let here = async {
+        if via == Via::Api {
+            concurrent_api_launches(&app.pool, org, n, "first").await
+        } else {
+            concurrent_launches(&app.pool, org, n, "first").await
+        }
+    };
+    let (second, here) = tokio::join!(second, here);
+    let second = second.unwrap();
+    let stdout = String::from_utf8_lossy(&second.stdout).to_string();
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("LAUNCHES "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let there: Vec<u64> = line.split(' ').map(|n| n.parse().unwrap()).collect();
+    assert_eq!(
+        there[1],
+        0,
+        "no errors in the second process: {}",
+        String::from_utf8_lossy(&second.stderr)
+            .lines()
+            .filter(|l| l.starts_with("launch error"))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    (here, there[0] as usize, there[2])
+}
+
+/// The balance of 100 credits left to an organisation whose caps are out of the way.
+async fn hundred_credits_without_caps(app: &TestApp, org: Uuid) {
+    raise(app, org, 10_000, 10_000, 10_000).await;
     // 150 allotted: 50 taken off, 100 left.
     nanoclip::services::credits::adjust(
         &app.pool,
@@ -731,41 +875,20 @@ async fn two_hundred_launches_on_100_credits_from_two_processes_launch_exactly_1
     )
     .await
     .unwrap();
-    let second = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "api_reseau::launch_storm_second_process",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env("NANOCLIP_STORM_DATABASE_URL", app.database_url())
-        .env("NANOCLIP_STORM_ORGANISATION", org.to_string())
-        .output();
-    let here = concurrent_launches(&app.pool, org, 100, "first");
-    let (second, here) = tokio::join!(second, here);
-    let stdout = String::from_utf8_lossy(&second.as_ref().unwrap().stdout).to_string();
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("LAUNCHES "))
-        .unwrap_or_else(|| panic!("{stdout}"));
-    let there: Vec<usize> = line.split(' ').map(|n| n.parse().unwrap()).collect();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_launches_on_100_credits_from_two_processes_launch_exactly_100() {
+    let app = app().await;
+    let (org, _) = reseau_key(&app).await;
+    hundred_credits_without_caps(&app, org).await;
+    let (here, there, _) = two_process_storm(&app, org, Via::Portal, 100).await;
     let launched_here = here.iter().filter(|o| **o == "launched").count();
-    assert_eq!(
-        there[1],
-        0,
-        "no errors in the second process: {}",
-        String::from_utf8_lossy(&second.as_ref().unwrap().stderr)
-            .lines()
-            .filter(|l| l.starts_with("launch error"))
-            .take(3)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
     assert!(
         here.iter().all(|o| *o == "launched" || *o == "balance"),
         "{here:?}"
     );
-    assert_eq!(launched_here + there[0], 100);
+    assert_eq!(launched_here + there, 100);
     assert_eq!(
         nanoclip::services::credits::available(&app.pool, org, time::OffsetDateTime::now_utc())
             .await
@@ -773,6 +896,118 @@ async fn two_hundred_launches_on_100_credits_from_two_processes_launch_exactly_1
             .0,
         0
     );
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// The same storm through the API's service, where launches after an organisation's first are
+/// made in one statement (`generation_launch_fast`): the balance still stops them at exactly
+/// 100, from two processes whose launches meet only in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_api_launches_on_100_credits_from_two_processes_launch_exactly_100() {
+    let app = app().await;
+    let (org, _) = reseau_key(&app).await;
+    hundred_credits_without_caps(&app, org).await;
+    let (here, there, fast_there) = two_process_storm(&app, org, Via::Api, 100).await;
+    let launched_here = here.iter().filter(|o| **o == "launched").count();
+    assert!(
+        here.iter().all(|o| *o == "launched" || *o == "balance"),
+        "{here:?}"
+    );
+    assert_eq!(launched_here + there, 100, "{here:?}");
+    assert!(
+        generations::fast_answers() > 0 && fast_there > 0,
+        "launches in one statement: {} here, {fast_there} there",
+        generations::fast_answers()
+    );
+    assert_eq!(
+        nanoclip::services::credits::available(&app.pool, org, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+            .0,
+        0
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// API launches from two processes against a daily cap of 15: exactly 15, though most are
+/// made in one statement, whose usage bounds the database checks under the account's lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn api_launches_from_two_processes_against_a_daily_cap_of_15_launch_exactly_15() {
+    let app = app().await;
+    let (org, _) = reseau_key(&app).await;
+    raise(&app, org, 15, 10_000, 10_000).await;
+    let (here, there, fast_there) = two_process_storm(&app, org, Via::Api, 40).await;
+    let launched_here = here.iter().filter(|o| **o == "launched").count();
+    assert!(
+        here.iter().all(|o| *o == "launched" || *o == "daily_cap"),
+        "{here:?}"
+    );
+    assert_eq!(launched_here + there, 15, "{here:?}");
+    assert!(
+        generations::fast_answers() + fast_there > 0,
+        "no launch was made in one statement"
+    );
+    assert_ledger_clean(&app.pool).await;
+}
+
+/// A launch in one statement expects the organisation as its last launch found it: after a
+/// suspension, or a raise that lowers the cap to what is used, the database finds it otherwise,
+/// writes nothing, and the launch made in a transaction is refused with its rule (and kept).
+#[tokio::test]
+async fn a_launch_in_one_statement_finds_a_changed_organisation_and_the_rules_decide() {
+    let app = app().await;
+    let (org, key) = reseau_key(&app).await;
+    let image = json!({ "type": "image" });
+    let fast = generations::fast_answers();
+    assert_eq!(post(&app, &key, Some("first"), &image).await.0, 201);
+    assert_eq!(
+        generations::fast_answers(),
+        fast,
+        "the first is made in a transaction"
+    );
+    let (status, second) = post(&app, &key, Some("second"), &image).await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(
+        generations::fast_answers(),
+        fast + 1,
+        "the second in one statement"
+    );
+    // The same key again: the stored answer, as written in that statement.
+    let (again_status, again) = post(&app, &key, Some("second"), &image).await;
+    assert_eq!((again_status, &again), (201, &second));
+    // The balance after the hold, written into the answer by the database.
+    let available = nanoclip::services::credits::available(&app.pool, org, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(second["available"], json!(available.0));
+    assert_eq!(second["credits_held"], json!(1));
+
+    // A raise down to the two launches of today: the cap refuses the third.
+    raise(&app, org, 2, 10_000, 10).await;
+    let (status, refused) = post(&app, &key, Some("third"), &image).await;
+    assert_eq!(status, 429, "{refused}");
+    assert_eq!(refused["refusal"]["rule"], "daily_cap");
+
+    // Suspended by staff: every launch is refused, the first rule.
+    raise(&app, org, 100, 10_000, 10).await;
+    assert_eq!(post(&app, &key, Some("fourth"), &image).await.0, 201);
+    sqlx::query("UPDATE organisations SET suspended_at = now() WHERE id = $1")
+        .bind(org)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, refused) = post(&app, &key, Some("fifth"), &image).await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["refusal"]["rule"], "suspended");
+    let kept: Vec<String> = sqlx::query_scalar(
+        "SELECT refusal_rule FROM generations WHERE organisation_id = $1 AND status = 'refused' ORDER BY created_at",
+    )
+    .bind(org)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, ["daily_cap", "suspended"]);
+    assert_eq!(holds_of(&app, org).await, 3);
     assert_ledger_clean(&app.pool).await;
 }
 
