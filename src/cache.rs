@@ -57,6 +57,9 @@ pub enum Key {
     User(Uuid),
     /// A session, by the SHA-256 of its cookie's key (hex).
     Session(String),
+    /// Who may act for the organisation: its API keys and its plan (touched by its members'
+    /// writes, not by its launches).
+    Access(Uuid),
 }
 
 impl Key {
@@ -65,6 +68,7 @@ impl Key {
             Key::Organisation(id) => format!("o{}", id.simple()),
             Key::User(id) => format!("u{}", id.simple()),
             Key::Session(hash) => format!("s{hash}"),
+            Key::Access(id) => format!("a{}", id.simple()),
         }
     }
 
@@ -73,6 +77,7 @@ impl Key {
         match kind {
             "o" => Uuid::parse_str(rest).ok().map(Key::Organisation),
             "u" => Uuid::parse_str(rest).ok().map(Key::User),
+            "a" => Uuid::parse_str(rest).ok().map(Key::Access),
             "s" if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_hexdigit()) => {
                 Some(Key::Session(rest.to_owned()))
             }
@@ -87,6 +92,8 @@ pub enum Slot {
     Session(String),
     User(Uuid),
     Dashboard(Uuid),
+    /// An API key, by the SHA-256 of its secret (hex).
+    ApiKey(String),
 }
 
 /// The state of the caches before a read: an entry made from that read is kept only if none of

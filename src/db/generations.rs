@@ -651,34 +651,36 @@ pub async fn api_keys(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Resu
     .await
 }
 
-/// The key with this hash, if not revoked; notes its use (at most once a minute).
-pub async fn use_api_key(
+/// The key with this hash, if not revoked, with its organisation's plan.
+pub async fn api_key_by_hash(
     conn: &mut PgConnection,
     secret_hash: &str,
-    now: OffsetDateTime,
 ) -> sqlx::Result<Option<ApiKey>> {
-    let key = sqlx::query_as!(
+    sqlx::query_as!(
         ApiKey,
         "SELECT k.id, k.organisation_id, o.plan_id, k.name, k.hint, k.created_at, k.last_used_at, k.revoked_at
          FROM api_keys k JOIN organisations o ON o.id = k.organisation_id
          WHERE k.secret_hash = $1 AND k.revoked_at IS NULL",
         secret_hash
     )
-    .fetch_optional(&mut *conn)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Notes the key's use at `now` (its date of last use).
+pub async fn note_api_key_use(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE api_keys SET last_used_at = $2 WHERE id = $1",
+        id,
+        now
+    )
+    .execute(conn)
     .await?;
-    if let Some(k) = &key
-        && k.last_used_at
-            .is_none_or(|at| now - at > time::Duration::minutes(1))
-    {
-        sqlx::query!(
-            "UPDATE api_keys SET last_used_at = $2 WHERE id = $1",
-            k.id,
-            now
-        )
-        .execute(conn)
-        .await?;
-    }
-    Ok(key)
+    Ok(())
 }
 
 pub async fn revoke_api_key(

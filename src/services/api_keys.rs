@@ -2,12 +2,16 @@
 //! (`nanoclip api-key create`), shown once, stored as their SHA-256, revocable, each acting for
 //! its organisation.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::credits::CreditError;
+use crate::cache::{Caches, Key, Slot};
 use crate::db;
 use crate::db::generations::ApiKey;
 
@@ -96,15 +100,62 @@ pub async fn revoke(
     Ok(db::generations::revoke_api_key(&mut conn, organisation, id, now).await?)
 }
 
-/// The key a bearer secret names, if it exists and is not revoked.
+/// A key as the read cache keeps it, with the moment (Unix seconds) its use was last written.
+struct Kept {
+    key: ApiKey,
+    noted_at: AtomicI64,
+}
+
+/// How often a key's date of last use is written, at most (per instance).
+const USE_RESOLUTION_SECS: i64 = 60;
+
+/// The key a bearer secret names, if it exists and is not revoked. Kept by the read cache
+/// (`crate::cache`) until its organisation's access is touched (a member's write: a key
+/// revoked, a plan changed; staff, payments, jobs and commands forget everything), so that an
+/// API request usually costs no round trip before its own work. Its use is written at most once
+/// a minute.
 pub async fn authenticate(
     pool: &PgPool,
+    caches: &Caches,
     secret: &str,
     now: OffsetDateTime,
 ) -> Result<Option<ApiKey>, KeyError> {
     if !secret.starts_with(crate::random::API_KEY_PREFIX) || secret.len() > 200 {
         return Ok(None);
     }
-    let mut conn = pool.acquire().await?;
-    Ok(db::generations::use_api_key(&mut conn, &hash(secret), now).await?)
+    let hash = hash(secret);
+    let slot = Slot::ApiKey(hash.clone());
+    let kept = match caches.get::<Kept>(&slot, now) {
+        Some(kept) => kept,
+        None => {
+            let ticket = caches.ticket();
+            let mut conn = pool.acquire().await?;
+            let Some(key) = db::generations::api_key_by_hash(&mut conn, &hash).await? else {
+                return Ok(None);
+            };
+            let kept = Arc::new(Kept {
+                noted_at: AtomicI64::new(
+                    key.last_used_at.map_or(i64::MIN, |at| at.unix_timestamp()),
+                ),
+                key,
+            });
+            if let Some(ticket) = ticket {
+                let keys = vec![Key::Access(kept.key.organisation_id)];
+                caches.put(slot, ticket, keys, kept.clone(), now, None);
+            }
+            kept
+        }
+    };
+    let noted = kept.noted_at.load(Ordering::Acquire);
+    let at = now.unix_timestamp();
+    if at.saturating_sub(noted) > USE_RESOLUTION_SECS
+        && kept
+            .noted_at
+            .compare_exchange(noted, at, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    {
+        let mut conn = pool.acquire().await?;
+        db::generations::note_api_key_use(&mut conn, kept.key.id, now).await?;
+    }
+    Ok(Some(kept.key.clone()))
 }

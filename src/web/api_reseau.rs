@@ -96,13 +96,14 @@ impl FromRequest for ApiClient {
                 return Err(ApiError::Code(ApiErrorCode::Unauthorized));
             };
             let now = state.clock.now();
-            let key = crate::services::api_keys::authenticate(&state.pool, &secret, now)
-                .await
-                .map_err(|e| match e {
-                    crate::services::api_keys::KeyError::Credit(c) => fault(c),
-                    other => ApiError::Internal(other.into()),
-                })?
-                .ok_or(ApiError::Code(ApiErrorCode::Unauthorized))?;
+            let key =
+                crate::services::api_keys::authenticate(&state.pool, &state.caches, &secret, now)
+                    .await
+                    .map_err(|e| match e {
+                        crate::services::api_keys::KeyError::Credit(c) => fault(c),
+                        other => ApiError::Internal(other.into()),
+                    })?
+                    .ok_or(ApiError::Code(ApiErrorCode::Unauthorized))?;
             state
                 .api_limiter
                 .check(key.id)

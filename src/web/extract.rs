@@ -172,15 +172,20 @@ async fn user_row(state: &AppState, id: Uuid) -> Result<Option<Arc<UserRow>>, Pa
     Ok(Some(row))
 }
 
-/// What a write by this user may change, for `web::changes::announce`: their organisation and
-/// their row. Staff act on any organisation: nothing is noted, and their writes reset all.
+/// What a write by this user may change, for `web::changes::announce`: their organisation,
+/// who may act for it (API keys, plan) and their row. Staff act on any organisation: nothing
+/// is noted, and their writes reset all.
 fn note_acting(request: &HttpRequest, user: &CurrentUser) {
     if let Some(organisation) = user.organisation
         && user.role != Role::Staff
     {
         super::changes::Acting::note(
             request,
-            vec![Key::Organisation(organisation), Key::User(user.id)],
+            vec![
+                Key::Organisation(organisation),
+                Key::Access(organisation),
+                Key::User(user.id),
+            ],
         );
     }
 }

@@ -248,3 +248,60 @@ async fn after_its_listening_connection_was_lost_an_instance_serves_nothing_kept
     );
     direct_pool.close().await;
 }
+
+/// `GET /api/v1/solde` with `secret` on `app`: the status.
+async fn balance_status(app: &TestApp, secret: &str) -> u16 {
+    app.client
+        .get(format!("{}/api/v1/solde", app.address))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// An API key is kept by each instance that read it: a request costs no round trip before its
+/// own work. A revocation written behind the portal's back (an operator's SQL) is therefore not
+/// seen at once (within the cache's 30 seconds); one made by the owner on one instance is seen
+/// by the other within a second, as is a plan without the API.
+#[tokio::test]
+async fn an_api_key_kept_by_one_instance_is_refused_once_revoked_through_the_other() {
+    let (first, second) = two_instances().await;
+    let owner = first.owner("reseau").await;
+    let response = owner
+        .browser
+        .submit("/compte/api", "/compte/api", &[("nom", "Site")])
+        .await;
+    let html = scraper::Html::parse_document(&response.text().await.unwrap());
+    let secret = crate::common::attr(&html, "#secret", "value").unwrap();
+    for _ in 0..2 {
+        assert_eq!(balance_status(&second, &secret).await, 200);
+    }
+    // Kept: a revocation nobody announced is not seen yet.
+    sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE organisation_id = $1")
+        .bind(owner.org())
+        .execute(&first.pool)
+        .await
+        .unwrap();
+    assert_eq!(balance_status(&second, &secret).await, 200, "kept");
+    sqlx::query("UPDATE api_keys SET revoked_at = NULL WHERE organisation_id = $1")
+        .bind(owner.org())
+        .execute(&first.pool)
+        .await
+        .unwrap();
+    // Revoked by the owner through the first instance.
+    let (_, html) = owner.browser.html("/compte/api").await;
+    let action = crate::common::attr(&html, "#liste-cles form", "action").unwrap();
+    let response = owner.browser.submit("/compte/api", &action, &[]).await;
+    assert_eq!(response.status(), 303);
+    let start = Instant::now();
+    while balance_status(&second, &secret).await != 401 {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "the revoked key still answers after {:?}",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
