@@ -504,31 +504,66 @@ fn rules() -> nanoclip::domain::prompt::PromptRules {
     nanoclip::domain::prompt::PromptRules::from_toml(&text).unwrap()
 }
 
+/// A launch of an image through `via`'s service: the portal's form (`launch`), or the API's
+/// (`launch_idempotent`, its own Idempotency-Key); answered `launched`, the rule that refused
+/// it, or `error`.
 async fn service_launch(
     pool: &sqlx::PgPool,
     catalog: &nanoclip::services::catalog::Catalog,
     rules: &nanoclip::domain::prompt::PromptRules,
     org: Uuid,
     who: String,
+    via: Via,
 ) -> &'static str {
     let raw: nanoclip::domain::simulation::RawSimulation =
         serde_urlencoded::from_str("type=image").unwrap();
+    let key = format!("key-{who}");
     let request = LaunchRequest {
         organisation: org,
         raw,
-        via: Via::Portal,
+        via,
         launched_by: &who,
-        key: None,
+        key: (via == Via::Api).then_some(key.as_str()),
     };
-    match generations::launch(
-        pool,
-        catalog,
-        rules,
-        &request,
-        time::OffsetDateTime::now_utc(),
-    )
-    .await
-    {
+    let now = time::OffsetDateTime::now_utc();
+    let outcome = if via == Via::Portal {
+        generations::launch(pool, catalog, rules, &request, now).await
+    } else {
+        let answer = |outcome: &LaunchOutcome| generations::Answer {
+            status: if matches!(outcome, LaunchOutcome::Launched { .. }) {
+                201
+            } else {
+                429
+            },
+            // The balance after the hold in a launch's answer, as the API's (the one-statement
+            // launch writes it there); the rule in a refusal's.
+            body: match outcome {
+                LaunchOutcome::Launched { available, .. } => available.0.to_string(),
+                LaunchOutcome::Refused { refusal, .. } => refusal.rule().to_owned(),
+                LaunchOutcome::Invalid(_) => String::new(),
+            },
+        };
+        match generations::launch_idempotent(pool, catalog, rules, &request, "fp", answer, now)
+            .await
+        {
+            Ok(generations::Idempotent::Answer(a)) if a.status == 201 => return "launched",
+            Ok(generations::Idempotent::Answer(a)) => {
+                return match a.body.as_str() {
+                    "daily_cap" => "daily_cap",
+                    "balance" => "balance",
+                    "concurrency" => "concurrency",
+                    "monthly_cap" => "monthly_cap",
+                    _ => "refused",
+                };
+            }
+            Ok(other) => {
+                eprintln!("launch error: {other:?}");
+                return "error";
+            }
+            Err(error) => Err(error),
+        }
+    };
+    match outcome {
         Ok(LaunchOutcome::Launched { .. }) => "launched",
         Ok(LaunchOutcome::Refused { refusal, .. }) => refusal.rule(),
         Ok(LaunchOutcome::Invalid(_)) => "invalid",
@@ -540,101 +575,35 @@ async fn service_launch(
     }
 }
 
-/// A launch of an image through the API's service (`launch_idempotent`, its own
-/// Idempotency-Key), answered as the rule that refused it, `launched`, or `error`.
-async fn api_service_launch(
-    pool: &sqlx::PgPool,
-    catalog: &nanoclip::services::catalog::Catalog,
-    rules: &nanoclip::domain::prompt::PromptRules,
-    org: Uuid,
-    who: String,
-) -> &'static str {
-    let raw: nanoclip::domain::simulation::RawSimulation =
-        serde_urlencoded::from_str("type=image").unwrap();
-    let key = format!("key-{who}");
-    let request = LaunchRequest {
-        organisation: org,
-        raw,
-        via: Via::Api,
-        launched_by: &who,
-        key: Some(&key),
-    };
-    let answer = |outcome: &LaunchOutcome| match outcome {
-        LaunchOutcome::Launched {
-            generation,
-            available,
-        } => generations::Answer {
-            status: 201,
-            body: json!({ "id": generation.id, "available": available.0 }).to_string(),
-        },
-        LaunchOutcome::Refused { refusal, .. } => generations::Answer {
-            status: 429,
-            body: json!({ "rule": refusal.rule() }).to_string(),
-        },
-        LaunchOutcome::Invalid(_) => generations::Answer {
-            status: 400,
-            body: "{}".into(),
-        },
-    };
-    let now = time::OffsetDateTime::now_utc();
-    match generations::launch_idempotent(pool, catalog, rules, &request, "fp", answer, now).await {
-        Ok(generations::Idempotent::Answer(a)) if a.status == 201 => "launched",
-        Ok(generations::Idempotent::Answer(a)) => {
-            let body: Value = serde_json::from_str(&a.body).unwrap_or(Value::Null);
-            match body["rule"].as_str() {
-                Some("daily_cap") => "daily_cap",
-                Some("balance") => "balance",
-                Some("concurrency") => "concurrency",
-                Some("monthly_cap") => "monthly_cap",
-                _ => "refused",
-            }
-        }
-        Ok(other) => {
-            eprintln!("launch error: {other:?}");
-            "error"
-        }
-        Err(error) => {
-            eprintln!("launch error: {error:?}");
-            "error"
-        }
-    }
-}
-
-/// `n` launches of an image at once, through the service.
+/// `n` launches of an image at once, through `via`'s service: the portal's form, or the API
+/// with an Idempotency-Key each. Through the API the first is made alone: an organisation's first
+/// launch in a process runs in a transaction, the others may be made in one statement with the
+/// context it found.
 async fn concurrent_launches(
     pool: &sqlx::PgPool,
     org: Uuid,
     n: usize,
     tag: &str,
+    via: Via,
 ) -> Vec<&'static str> {
     let catalog = nanoclip::services::catalog::CatalogCache::default()
         .get(pool)
         .await
         .unwrap();
     let rules = rules();
-    let launches =
-        (0..n).map(|i| service_launch(pool, &catalog, &rules, org, format!("user:{tag}-{i}")));
-    futures_util::future::join_all(launches).await
-}
-
-/// `n` launches of an image at once, through the API's service, after one alone (the first
-/// launch of an organisation in a process is made in a transaction; the others may be made in
-/// one statement, with the context it found).
-async fn concurrent_api_launches(
-    pool: &sqlx::PgPool,
-    org: Uuid,
-    n: usize,
-    tag: &str,
-) -> Vec<&'static str> {
-    let catalog = nanoclip::services::catalog::CatalogCache::default()
-        .get(pool)
-        .await
-        .unwrap();
-    let rules = rules();
-    let mut outcomes =
-        vec![api_service_launch(pool, &catalog, &rules, org, format!("api-key:{tag}-first")).await];
-    let launches = (1..n)
-        .map(|i| api_service_launch(pool, &catalog, &rules, org, format!("api-key:{tag}-{i}")));
+    let (catalog, rules) = (&catalog, &rules);
+    let launch = move |i: usize| async move {
+        let who = match via {
+            Via::Api => format!("api-key:{tag}-{i}"),
+            Via::Portal => format!("user:{tag}-{i}"),
+        };
+        service_launch(pool, catalog, rules, org, who, via).await
+    };
+    let mut outcomes = Vec::new();
+    if via == Via::Api && n > 0 {
+        outcomes.push(launch(0).await);
+    }
+    let launches = (outcomes.len()..n).map(launch);
     outcomes.extend(futures_util::future::join_all(launches).await);
     outcomes
 }
@@ -644,7 +613,7 @@ async fn fifty_concurrent_launches_against_a_daily_cap_of_15_launch_exactly_15()
     let app = app().await;
     let (org, _) = reseau_key(&app).await;
     raise(&app, org, 15, 10_000, 100).await;
-    let outcomes = concurrent_launches(&app.pool, org, 50, "a").await;
+    let outcomes = concurrent_launches(&app.pool, org, 50, "a", Via::Portal).await;
     assert_eq!(
         outcomes.iter().filter(|o| **o == "launched").count(),
         15,
@@ -658,7 +627,7 @@ async fn fifty_concurrent_launches_against_a_daily_cap_of_15_launch_exactly_15()
 async fn a_concurrency_cap_of_4_never_lets_a_fifth_render_run() {
     let app = app().await;
     let (org, _) = reseau_key(&app).await;
-    let outcomes = concurrent_launches(&app.pool, org, 30, "a").await;
+    let outcomes = concurrent_launches(&app.pool, org, 30, "a", Via::Portal).await;
     assert_eq!(
         outcomes.iter().filter(|o| **o == "launched").count(),
         4,
@@ -791,11 +760,12 @@ async fn launch_storm_second_process() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100);
-    let outcomes = if std::env::var("NANOCLIP_STORM_VIA").as_deref() == Ok("api") {
-        concurrent_api_launches(&pool, org, n, "second").await
+    let via = if std::env::var("NANOCLIP_STORM_VIA").as_deref() == Ok("api") {
+        Via::Api
     } else {
-        concurrent_launches(&pool, org, n, "second").await
+        Via::Portal
     };
+    let outcomes = concurrent_launches(&pool, org, n, "second", via).await;
     let launched = outcomes.iter().filter(|o| **o == "launched").count();
     let errors = outcomes.iter().filter(|o| **o == "error").count();
     println!(
@@ -828,13 +798,7 @@ async fn two_process_storm(
             if via == Via::Api { "api" } else { "portal" },
         )
         .output();
-    let here = async {
-        if via == Via::Api {
-            concurrent_api_launches(&app.pool, org, n, "first").await
-        } else {
-            concurrent_launches(&app.pool, org, n, "first").await
-        }
-    };
+    let here = concurrent_launches(&app.pool, org, n, "first", via);
     let (second, here) = tokio::join!(second, here);
     let second = second.unwrap();
     let stdout = String::from_utf8_lossy(&second.stdout).to_string();
@@ -877,18 +841,21 @@ async fn hundred_credits_without_caps(app: &TestApp, org: Uuid) {
     .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_launches_on_100_credits_from_two_processes_launch_exactly_100() {
+/// 100 launches in this process and 100 in a second one, through `via`'s service, on an
+/// organisation with 100 credits and no cap in the way: exactly 100 launch, the others are
+/// refused for the balance, nothing is left, and the ledger is clean. The launches answered in
+/// one statement, here and there.
+async fn two_hundred_launches_on_100_credits(via: Via) -> (u64, u64) {
     let app = app().await;
     let (org, _) = reseau_key(&app).await;
     hundred_credits_without_caps(&app, org).await;
-    let (here, there, _) = two_process_storm(&app, org, Via::Portal, 100).await;
+    let (here, there, fast_there) = two_process_storm(&app, org, via, 100).await;
     let launched_here = here.iter().filter(|o| **o == "launched").count();
     assert!(
         here.iter().all(|o| *o == "launched" || *o == "balance"),
         "{here:?}"
     );
-    assert_eq!(launched_here + there, 100);
+    assert_eq!(launched_here + there, 100, "{here:?}");
     assert_eq!(
         nanoclip::services::credits::available(&app.pool, org, time::OffsetDateTime::now_utc())
             .await
@@ -897,6 +864,12 @@ async fn two_hundred_launches_on_100_credits_from_two_processes_launch_exactly_1
         0
     );
     assert_ledger_clean(&app.pool).await;
+    (generations::fast_answers(), fast_there)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_launches_on_100_credits_from_two_processes_launch_exactly_100() {
+    two_hundred_launches_on_100_credits(Via::Portal).await;
 }
 
 /// The same storm through the API's service, where launches after an organisation's first are
@@ -904,29 +877,11 @@ async fn two_hundred_launches_on_100_credits_from_two_processes_launch_exactly_1
 /// 100, from two processes whose launches meet only in the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_api_launches_on_100_credits_from_two_processes_launch_exactly_100() {
-    let app = app().await;
-    let (org, _) = reseau_key(&app).await;
-    hundred_credits_without_caps(&app, org).await;
-    let (here, there, fast_there) = two_process_storm(&app, org, Via::Api, 100).await;
-    let launched_here = here.iter().filter(|o| **o == "launched").count();
+    let (fast_here, fast_there) = two_hundred_launches_on_100_credits(Via::Api).await;
     assert!(
-        here.iter().all(|o| *o == "launched" || *o == "balance"),
-        "{here:?}"
+        fast_here > 0 && fast_there > 0,
+        "launches in one statement: {fast_here} here, {fast_there} there"
     );
-    assert_eq!(launched_here + there, 100, "{here:?}");
-    assert!(
-        generations::fast_answers() > 0 && fast_there > 0,
-        "launches in one statement: {} here, {fast_there} there",
-        generations::fast_answers()
-    );
-    assert_eq!(
-        nanoclip::services::credits::available(&app.pool, org, time::OffsetDateTime::now_utc())
-            .await
-            .unwrap()
-            .0,
-        0
-    );
-    assert_ledger_clean(&app.pool).await;
 }
 
 /// API launches from two processes against a daily cap of 15: exactly 15, though most are
