@@ -35,15 +35,16 @@ BEGIN
         answer_body := o.answer_body;
         RETURN;
     END IF;
+    -- Written to fail safe: a NULL anywhere leaves the launch to the transaction.
     IF o.outcome IS DISTINCT FROM 'open'
-       OR o.suspended
+       OR o.suspended IS NOT FALSE
        OR o.plan_id IS DISTINCT FROM p_plan_id
        OR o.raise_daily IS DISTINCT FROM p_raise_daily
        OR o.raise_monthly IS DISTINCT FROM p_raise_monthly
        OR o.raise_concurrent IS DISTINCT FROM p_raise_concurrent
-       OR o.running > p_max_running
-       OR o.today > p_max_today
-       OR o.month > p_max_month THEN
+       OR (o.running <= p_max_running) IS NOT TRUE
+       OR (o.today <= p_max_today) IS NOT TRUE
+       OR (o.month <= p_max_month) IS NOT TRUE THEN
         outcome := 'slow';
         RETURN;
     END IF;

@@ -96,6 +96,9 @@ pub async fn by_hold(conn: &mut PgConnection, hold: Uuid) -> sqlx::Result<Option
 }
 
 /// The organisation's generations, newest first (refused launches only when `with_refused`).
+/// The running ones are read through their open holds (`credit_holds_open_by_organisation`, a
+/// few rows): `generations` has no index on its status, so that a report's update stays on its
+/// page, and a client polling them would otherwise walk the organisation's whole history.
 pub async fn list(
     conn: &mut PgConnection,
     organisation: Uuid,
@@ -103,6 +106,21 @@ pub async fn list(
     with_refused: bool,
     limit: i64,
 ) -> sqlx::Result<Vec<Generation>> {
+    if status == Some("running") {
+        return sqlx::query_as!(
+            Generation,
+            "SELECT g.id, g.organisation_id, g.hold_id, g.creation_type, g.request, g.prompt, g.status,
+                    g.refusal_rule, g.refusal, g.credits_held, g.credits_charged, g.via, g.created_at,
+                    g.finished_at
+             FROM credit_holds_open h JOIN generations g ON g.hold_id = h.hold_id
+             WHERE h.organisation_id = $1 AND g.organisation_id = $1 AND g.status = 'running'
+             ORDER BY g.created_at DESC, g.id DESC LIMIT $2",
+            organisation,
+            limit
+        )
+        .fetch_all(conn)
+        .await;
+    }
     sqlx::query_as!(
         Generation,
         "SELECT id, organisation_id, hold_id, creation_type, request, prompt, status, refusal_rule, refusal,

@@ -311,10 +311,12 @@ pub async fn return_page(
     else {
         return Err(PageError::NotFound);
     };
-    // A GET that may have settled the order (and granted its credits).
-    state
-        .caches
-        .touch(&[crate::cache::Key::Organisation(organisation)]);
+    // A GET that may have settled the order (granted its credits, or changed the plan: who
+    // may use the API).
+    state.caches.touch(&[
+        crate::cache::Key::Organisation(organisation),
+        crate::cache::Key::Access(organisation),
+    ]);
     let available =
         crate::services::credits::available(&state.pool, organisation, state.clock.now())
             .await

@@ -173,6 +173,9 @@ async fn the_contract_s_examples_are_answered_as_written() {
         json!({"id": id, "status": "succeeded", "credits_charged": 3})
     );
     assert_eq!(report(&app, &id, "succeeded").await, (200, done));
+    // Read through the open holds: a finished generation is no longer running.
+    let (_, list) = get(&app, &key, "/api/v1/generations?status=running&limit=50").await;
+    assert_eq!(list["generations"], json!([]));
     let (status, refused) = report(&app, &id, "failed").await;
     assert_eq!(status, 409);
     assert_eq!(refused["error"]["code"], "conflict");
