@@ -217,6 +217,38 @@ impl Prepared {
             now,
         }
     }
+
+    /// The generation as a placed hold records it.
+    fn launched(
+        &self,
+        request: &LaunchRequest<'_>,
+        hold: Uuid,
+        cost: Credits,
+        now: OffsetDateTime,
+    ) -> Generation {
+        Generation {
+            id: self.id,
+            organisation_id: request.organisation,
+            hold_id: Some(hold),
+            creation_type: self.creation_type.to_owned(),
+            request: self.described.clone(),
+            prompt: self.prompt.clone(),
+            status: "running".to_owned(),
+            refusal_rule: None,
+            refusal: None,
+            credits_held: cost.0,
+            credits_charged: 0,
+            via: request.via.as_str().to_owned(),
+            created_at: now,
+            finished_at: None,
+        }
+    }
+
+    /// The generation's reference, on its hold's ledger rows (and the key of an API launch's
+    /// hold).
+    fn reference(&self) -> String {
+        format!("generation:{}", self.id)
+    }
 }
 
 /// Microseconds, as PostgreSQL keeps it (a launched generation is returned as stored).
@@ -252,16 +284,15 @@ async fn launch_opened(
         ))
         .into());
     };
-    let id = prepared.id;
     // The hold's own key: the portal's form key (the same form sent twice holds once). An API
     // launch is made once per Idempotency-Key by its stored answer, in this transaction; its
     // hold gets the generation's key, so that a key reused once its answer is purged (days
     // later) launches anew instead of finding the old hold.
     let key = match (request.via, request.key) {
         (Via::Portal, Some(key)) => key.to_owned(),
-        _ => format!("generation:{id}"),
+        _ => prepared.reference(),
     };
-    let reference = format!("generation:{id}");
+    let reference = prepared.reference();
     let now = to_micros(now);
     let launch = LaunchHold {
         generation: NewGeneration {
@@ -303,34 +334,6 @@ async fn launch_opened(
                 },
             )
             .await
-        }
-    }
-}
-
-impl Prepared {
-    /// The generation as a placed hold records it.
-    fn launched(
-        &self,
-        request: &LaunchRequest<'_>,
-        hold: Uuid,
-        cost: Credits,
-        now: OffsetDateTime,
-    ) -> Generation {
-        Generation {
-            id: self.id,
-            organisation_id: request.organisation,
-            hold_id: Some(hold),
-            creation_type: self.creation_type.to_owned(),
-            request: self.described.clone(),
-            prompt: self.prompt.clone(),
-            status: "running".to_owned(),
-            refusal_rule: None,
-            refusal: None,
-            credits_held: cost.0,
-            credits_charged: 0,
-            via: request.via.as_str().to_owned(),
-            created_at: now,
-            finished_at: None,
         }
     }
 }
@@ -706,7 +709,7 @@ fn remembered(organisation: Uuid) -> Option<LaunchContext> {
         .cloned()
 }
 
-/// How many API launches this process answered in one statement (tests, figures).
+/// How many API launches this process answered in one statement (read by the tests).
 static FAST_ANSWERS: AtomicU64 = AtomicU64::new(0);
 
 pub fn fast_answers() -> u64 {
@@ -756,7 +759,7 @@ async fn launch_fast(
     else {
         return Ok(None);
     };
-    let reference = format!("generation:{}", prepared.id);
+    let reference = prepared.reference();
     let launch = FastLaunch {
         key,
         fingerprint,
