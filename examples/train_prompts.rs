@@ -7,12 +7,13 @@
 //! cargo run --example train_prompts -- --cv    cross-validation figures only (nothing written)
 //! cargo run --example train_prompts -- --explain "prompt"   features and verdict of one prompt
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
-//!     second, or set N: 5 the fourth) scored by a model learnt from everything else
+//!     second, or sets N: 5 the fourth, 7-11 the sixth) scored by a model learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
 //! Never trains on, nor prints anything about, `tests/data/prompts-frozen.tsv`,
-//! `tests/data/prompts-unseen-frozen.tsv` or `tests/data/prompts-frozen-4.tsv`: they decide, in
+//! `tests/data/prompts-unseen-frozen.tsv`, `tests/data/prompts-frozen-4.tsv` or
+//! `tests/data/prompts-frozen-5.tsv`: they decide, in
 //! `cargo nextest run -E 'test(/frozen_sets/)'`.
 
 use anyhow::{Context, bail};
@@ -37,8 +38,20 @@ const TRAINING_4: &str = "tests/data/prompts-training-4.tsv";
 /// Fine near misses by one more writer, asked for after the fourth round's model refused a probe
 /// paraphrase.
 const TRAINING_5: &str = "tests/data/prompts-training-5.tsv";
+/// The sixth round, written on 2026-12-06 by five more writers (two personas each) together
+/// with its frozen counterpart, tests/data/prompts-frozen-5.tsv (scored before these were
+/// learnt): a youth chaplain and a deacon, a pastor's wife and a youth pastor, a cantor and a
+/// parish secretary copying trolls, two youth groups on phones, a safeguarding officer
+/// red-teaming and a radio producer. Each file's header says who.
+const TRAINING_6: [&str; 5] = [
+    "tests/data/prompts-training-6.tsv",
+    "tests/data/prompts-training-7.tsv",
+    "tests/data/prompts-training-8.tsv",
+    "tests/data/prompts-training-9.tsv",
+    "tests/data/prompts-training-10.tsv",
+];
 /// Every set the model learns from, in the order of `Row::set`.
-const SETS: [&str; 7] = [
+const SETS: [&str; 12] = [
     TUNING,
     UNSEEN_TUNING,
     TRAINING,
@@ -46,6 +59,11 @@ const SETS: [&str; 7] = [
     TRAINING_3,
     TRAINING_4,
     TRAINING_5,
+    TRAINING_6[0],
+    TRAINING_6[1],
+    TRAINING_6[2],
+    TRAINING_6[3],
+    TRAINING_6[4],
 ];
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
@@ -94,11 +112,19 @@ fn read_rows(path: &str, text: &str, set: usize) -> anyhow::Result<Vec<Row>> {
         // Subjects are hexadecimal in the generated corpus, `u123` in the hand-written unseen
         // sets, `H0001`, `K0001`, `TC0001`, `TD0001` and `TE0001` in the
         // training sets.
+        // The sixth round's are free-form (`TF-C001`, `TH-CH-001`, `TL-001`): their fold is
+        // their number's.
         let digits = ["u", "H", "K", "TC", "TD", "TE"]
             .iter()
             .find_map(|prefix| subject.strip_prefix(prefix))
             .unwrap_or(subject);
+        let number = subject.rsplit('-').next().unwrap_or(subject);
         let fold = u64::from_str_radix(digits, 16)
+            .or_else(|_| {
+                number
+                    .trim_start_matches(char::is_alphabetic)
+                    .parse::<u64>()
+            })
             .with_context(|| format!("{path}:{}: subject {subject:?}", n + 1))?
             as usize
             % FOLDS;
@@ -282,19 +308,31 @@ fn main() -> anyhow::Result<()> {
     // by the model it tests, as the frozen sets' are. Figures per set: the hand-written one is
     // the better guide to prompts nobody on the team wrote.
     if std::env::args().any(|a| a == "--holdout") {
-        // Which training set is held out (its index in SETS): the second round by default,
-        // `--holdout-set 5` the fourth.
-        let held_out = arg("--holdout-set").map_or(3, |v| v as usize);
-        let Some(held_path) = SETS.get(held_out).filter(|_| held_out >= 2) else {
+        // Which training sets are held out (their indexes in SETS, `--holdout-set 7,8`): the
+        // second round by default, `--holdout-set 5` the fourth, `--holdout-set 7-11` the sixth.
+        let spec = std::env::args()
+            .skip_while(|a| a != "--holdout-set")
+            .nth(1)
+            .unwrap_or_else(|| "3".to_owned());
+        let mut held: Vec<usize> = Vec::new();
+        for part in spec.split(',') {
+            let (first, last) = part.split_once('-').unwrap_or((part, part));
+            let (Ok(first), Ok(last)) = (first.parse::<usize>(), last.parse::<usize>()) else {
+                bail!("--holdout-set {spec}: indexes of SETS, as 5 or 7-11 or 3,5");
+            };
+            held.extend(first..=last);
+        }
+        if held.is_empty() || held.iter().any(|&i| i < 2 || i >= SETS.len()) {
             bail!(
-                "--holdout-set {held_out}: a training set is 2 to {}",
+                "--holdout-set {spec}: a training set is 2 to {}",
                 SETS.len() - 1
             );
-        };
+        }
+        let held_path = held.iter().map(|&i| SETS[i]).collect::<Vec<_>>().join(", ");
         let learnt: Vec<Example> = examples
             .iter()
             .zip(&rows)
-            .filter(|(_, r)| r.set != held_out)
+            .filter(|(_, r)| !held.contains(&r.set))
             .map(|(e, _)| Example {
                 features: e.features.clone(),
                 class: e.class,
@@ -305,7 +343,7 @@ fn main() -> anyhow::Result<()> {
         let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
         let mut figures = Figures::default();
         let show_misses = std::env::args().any(|a| a == "--misses");
-        for row in rows.iter().filter(|r| r.set == held_out) {
+        for row in rows.iter().filter(|r| held.contains(&r.set)) {
             let miss = figures.count(row, checker.check(&row.prompt).category);
             if let Some(miss) = miss.filter(|_| show_misses) {
                 println!("{miss}");
@@ -399,9 +437,11 @@ fn main() -> anyhow::Result<()> {
          rules fired and the church-safe contexts. Written by `cargo run --example train_prompts`\n\
          from {TUNING}, {UNSEEN_TUNING},\n\
          {TRAINING}, {TRAINING_2}, {TRAINING_3},\n\
-         {TRAINING_4} and {TRAINING_5}\n\
+         {TRAINING_4}, {TRAINING_5}\n\
+         and the sixth round, {}\n\
          ({} prompts, {} epochs, rate {}, L2 {}); do not edit by hand.\n\
          Columns: feature, then its weight for each class.",
+        TRAINING_6.join(", "),
         examples.len(),
         settings.epochs,
         settings.rate,

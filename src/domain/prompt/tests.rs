@@ -17,6 +17,8 @@ const UNSEEN_TUNING: &str = include_str!("../../../tests/data/prompts-unseen-tun
 const UNSEEN_FROZEN: &str = include_str!("../../../tests/data/prompts-unseen-frozen.tsv");
 /// The fourth round's frozen set: two more writers, 520 prompts (its header says who and how).
 const FROZEN_4: &str = include_str!("../../../tests/data/prompts-frozen-4.tsv");
+/// The fifth round's frozen set: two more writers, 480 prompts (its header says who and how).
+const FROZEN_5: &str = include_str!("../../../tests/data/prompts-frozen-5.tsv");
 const PROBES_OK: &str = include_str!("../../../tests/data/prompt-probes-ok.txt");
 const PROBES_HARMFUL: &str = include_str!("../../../tests/data/prompt-probes-harmful.txt");
 
@@ -933,6 +935,7 @@ fn the_frozen_sets_hold_their_floors() {
     let generated = measure(&rules, "generated frozen", FROZEN, false);
     let unseen = measure(&rules, "unseen frozen", UNSEEN_FROZEN, false);
     let fourth = measure(&rules, "fourth-round frozen", FROZEN_4, false);
+    let fifth = measure(&rules, "fifth-round frozen", FROZEN_5, false);
     let tuning_total = corpus(TUNING).len();
     assert!(
         tuning_total + generated.total >= 3_000,
@@ -942,6 +945,7 @@ fn the_frozen_sets_hold_their_floors() {
         ("generated frozen", &generated),
         ("unseen frozen", &unseen),
         ("fourth-round frozen", &fourth),
+        ("fifth-round frozen", &fifth),
     ] {
         println!(
             "\nissue 15 goals on the {name} set (0 church refusals, recall >= {GOAL_RECALL} in fr \
