@@ -7,7 +7,7 @@
 //! cargo run --example train_prompts -- --cv    cross-validation figures only (nothing written)
 //! cargo run --example train_prompts -- --explain "prompt"   features and verdict of one prompt
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
-//!     second, or sets N: 5 the fourth, 7-11 the sixth) scored by a model learnt from the rest
+//!     second, or sets N: 5 the fourth, 7-17 the sixth) scored by a model learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
@@ -38,20 +38,28 @@ const TRAINING_4: &str = "tests/data/prompts-training-4.tsv";
 /// Fine near misses by one more writer, asked for after the fourth round's model refused a probe
 /// paraphrase.
 const TRAINING_5: &str = "tests/data/prompts-training-5.tsv";
-/// The sixth round, written on 2026-12-06 by five more writers (two personas each) together
-/// with its frozen counterpart, tests/data/prompts-frozen-5.tsv (scored before these were
-/// learnt): a youth chaplain and a deacon, a pastor's wife and a youth pastor, a cantor and a
-/// parish secretary copying trolls, two youth groups on phones, a safeguarding officer
-/// red-teaming and a radio producer. Each file's header says who.
-const TRAINING_6: [&str; 5] = [
+/// The sixth round, written on 2026-12-06 by eleven more writers (two personas each), the first
+/// five together with its frozen counterpart, tests/data/prompts-frozen-5.tsv (scored before
+/// any of these were learnt): a youth chaplain and a deacon, a pastor's wife and a youth
+/// pastor, a cantor and a parish secretary copying trolls, two youth groups on phones, a
+/// safeguarding officer red-teaming and a radio producer; then scouts in Wallonia and
+/// Luxembourg, Dublin and Kerala, Haiti and Abidjan, Boston and Manila, a convent and a
+/// streamer, a Discord moderator and a Mennonite church. Each file's header says who.
+const TRAINING_6: [&str; 11] = [
     "tests/data/prompts-training-6.tsv",
     "tests/data/prompts-training-7.tsv",
     "tests/data/prompts-training-8.tsv",
     "tests/data/prompts-training-9.tsv",
     "tests/data/prompts-training-10.tsv",
+    "tests/data/prompts-training-11.tsv",
+    "tests/data/prompts-training-12.tsv",
+    "tests/data/prompts-training-13.tsv",
+    "tests/data/prompts-training-14.tsv",
+    "tests/data/prompts-training-15.tsv",
+    "tests/data/prompts-training-16.tsv",
 ];
 /// Every set the model learns from, in the order of `Row::set`.
-const SETS: [&str; 12] = [
+const SETS: [&str; 18] = [
     TUNING,
     UNSEEN_TUNING,
     TRAINING,
@@ -64,6 +72,12 @@ const SETS: [&str; 12] = [
     TRAINING_6[2],
     TRAINING_6[3],
     TRAINING_6[4],
+    TRAINING_6[5],
+    TRAINING_6[6],
+    TRAINING_6[7],
+    TRAINING_6[8],
+    TRAINING_6[9],
+    TRAINING_6[10],
 ];
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
@@ -76,9 +90,21 @@ const FOLDS: usize = 5;
 /// paraphrases through (terrorists as heroes of the faith, a group kept out of a procession:
 /// `the_probe_paraphrases_are_decided_right`); the model alone refusing from 0.8 refused
 /// « Bedouin tents near Bethlehem » (`ordinary_words_that_look_forbidden_are_allowed`).
+///
+/// With the sixth round (eleven more writers), chosen on each of its files learnt from all the
+/// others (`--holdout --holdout-set N` for N in 7 to 17, added up; never a frozen set): a rule's
+/// match stands from a harm of 0.2 (it stood from 0.02): church prompts refused 20 → 6 of
+/// 2,200, fine prompts 87 → 48 of 3,300, recall fr 0.688 → 0.685 and en 0.736 → 0.734 (most of
+/// the refusals it lifts are prevention: a talk on pornography, a campaign against drunk
+/// driving). Tried and left: 0.3 and 0.5 (church 3 and 0 refused, recall fr 0.682 and 0.656;
+/// 5 and 9 harmful probes let through, the test allows 3); the model alone from 0.8 or 0.7
+/// (recall fr 0.75–0.83, but church prompts refused 19–27, and « L'humilité de la Vierge »,
+/// a girl singing in the choir, a steam train refused by the model alone); an L2 of 1e-4
+/// (recall +0.04, but those short prompts refused); church prompts learnt three or five times
+/// (no better than the thresholds alone).
 const THRESHOLDS: Thresholds = Thresholds {
     plain: 0.9,
-    after_rule: 0.02,
+    after_rule: 0.2,
     church: 0.9,
     story_rule: 0.5,
     story_plain: 0.95,
@@ -309,7 +335,7 @@ fn main() -> anyhow::Result<()> {
     // the better guide to prompts nobody on the team wrote.
     if std::env::args().any(|a| a == "--holdout") {
         // Which training sets are held out (their indexes in SETS, `--holdout-set 7,8`): the
-        // second round by default, `--holdout-set 5` the fourth, `--holdout-set 7-11` the sixth.
+        // second round by default, `--holdout-set 5` the fourth, `--holdout-set 7-17` the sixth.
         let spec = std::env::args()
             .skip_while(|a| a != "--holdout-set")
             .nth(1)
@@ -438,10 +464,11 @@ fn main() -> anyhow::Result<()> {
          from {TUNING}, {UNSEEN_TUNING},\n\
          {TRAINING}, {TRAINING_2}, {TRAINING_3},\n\
          {TRAINING_4}, {TRAINING_5}\n\
-         and the sixth round, {}\n\
+         and the sixth round, {} to {}\n\
          ({} prompts, {} epochs, rate {}, L2 {}); do not edit by hand.\n\
          Columns: feature, then its weight for each class.",
-        TRAINING_6.join(", "),
+        TRAINING_6[0],
+        TRAINING_6[TRAINING_6.len() - 1],
         examples.len(),
         settings.epochs,
         settings.rate,

@@ -67,7 +67,7 @@ impl Default for Thresholds {
     fn default() -> Self {
         Self {
             plain: 0.9,
-            after_rule: 0.02,
+            after_rule: 0.2,
             church: 0.9,
             story_rule: 0.5,
             story_plain: 0.95,
