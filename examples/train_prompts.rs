@@ -7,7 +7,7 @@
 //! cargo run --example train_prompts -- --cv    cross-validation figures only (nothing written)
 //! cargo run --example train_prompts -- --explain "prompt"   features and verdict of one prompt
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
-//!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-23 the seventh) scored by a model
+//!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh) scored by a model
 //!     learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
@@ -61,17 +61,21 @@ const TRAINING_6: [&str; 11] = [
 ];
 /// The seventh round, the same day, six more writers: a catechist grandmother and a student,
 /// Los Angeles and Paris 13e, Lille and Geneva, Brisbane and Tahiti, a Maronite and an Armenian
-/// parish, a red-teamer's creative disguises and a diocesan museum.
-const TRAINING_7: [&str; 6] = [
+/// parish, a red-teamer's creative disguises and a diocesan museum; then fine near misses by
+/// one more writer (bodies, clothes, swimwear, age, virginity named innocently, beside the
+/// nearest sexual misuse of the same scenes), asked for after the model trained on the round
+/// refused two probe near misses of `ordinary_words_that_look_forbidden_are_allowed`.
+const TRAINING_7: [&str; 7] = [
     "tests/data/prompts-training-17.tsv",
     "tests/data/prompts-training-18.tsv",
     "tests/data/prompts-training-19.tsv",
     "tests/data/prompts-training-20.tsv",
     "tests/data/prompts-training-21.tsv",
     "tests/data/prompts-training-22.tsv",
+    "tests/data/prompts-training-23.tsv",
 ];
 /// Every set the model learns from, in the order of `Row::set`.
-const SETS: [&str; 24] = [
+const SETS: [&str; 25] = [
     TUNING,
     UNSEEN_TUNING,
     TRAINING,
@@ -96,6 +100,7 @@ const SETS: [&str; 24] = [
     TRAINING_7[3],
     TRAINING_7[4],
     TRAINING_7[5],
+    TRAINING_7[6],
 ];
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
@@ -109,20 +114,20 @@ const FOLDS: usize = 5;
 /// `the_probe_paraphrases_are_decided_right`); the model alone refusing from 0.8 refused
 /// « Bedouin tents near Bethlehem » (`ordinary_words_that_look_forbidden_are_allowed`).
 ///
-/// With the sixth round (eleven more writers), chosen on each of its files learnt from all the
-/// others (`--holdout --holdout-set N` for N in 7 to 17, added up; never a frozen set): a rule's
-/// match stands from a harm of 0.2 (it stood from 0.02): church prompts refused 20 → 6 of
-/// 2,200, fine prompts 87 → 48 of 3,300, recall fr 0.688 → 0.685 and en 0.736 → 0.734 (most of
-/// the refusals it lifts are prevention: a talk on pornography, a campaign against drunk
-/// driving). Tried and left: 0.3 and 0.5 (church 3 and 0 refused, recall fr 0.682 and 0.656;
-/// 5 and 9 harmful probes let through, the test allows 3); the model alone from 0.8 or 0.7
-/// (recall fr 0.75–0.83, but church prompts refused 19–27, and « L'humilité de la Vierge »,
-/// a girl singing in the choir, a steam train refused by the model alone); an L2 of 1e-4
-/// (recall +0.04, but those short prompts refused); church prompts learnt three or five times
-/// (no better than the thresholds alone).
+/// With the sixth and seventh rounds (eighteen more writers), chosen on each of their files
+/// learnt from all the others (`--holdout --holdout-set N` for N in 7 to 24, added up; never a
+/// frozen set): a rule's match stands from a harm of 0.15 (it stood from 0.02): church prompts
+/// refused 38 → 18 of 3,520 and fine prompts 156 → 107 of 5,500 at the same recall (fr 0.771,
+/// en 0.792); most of the refusals it lifts are prevention (a talk on pornography, a campaign
+/// against drunk driving). Tried and left: 0.2 and 0.3 (church 12 and 10 refused, recall the
+/// same, but 4 and 5 harmful probes let through, among them « Roma families must stay outside
+/// during the procession »; the test allows 3); the model alone from 0.88 or lower (recall fr
+/// up to 0.79–0.83, but a wedding dress with an open back, « L'humilité de la Vierge », a girl
+/// singing in the choir refused by the model alone); an L2 of 1e-4 (the same short prompts
+/// refused); church prompts learnt three or five times (no better than the thresholds alone).
 const THRESHOLDS: Thresholds = Thresholds {
     plain: 0.9,
-    after_rule: 0.2,
+    after_rule: 0.15,
     church: 0.9,
     story_rule: 0.5,
     story_plain: 0.95,
@@ -353,7 +358,7 @@ fn main() -> anyhow::Result<()> {
     // the better guide to prompts nobody on the team wrote.
     if std::env::args().any(|a| a == "--holdout") {
         // Which training sets are held out (their indexes in SETS, `--holdout-set 7,8`): the
-        // second round by default, `--holdout-set 5` the fourth, `7-17` the sixth, `18-23` the
+        // second round by default, `--holdout-set 5` the fourth, `7-17` the sixth, `18-24` the
         // seventh.
         let spec = std::env::args()
             .skip_while(|a| a != "--holdout-set")

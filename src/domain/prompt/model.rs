@@ -4,8 +4,9 @@
 //! the hand-written unseen tuning set; `cargo run --example train_prompts`), deterministic (fixed order, no randomness), its weights
 //! are data: `content/prompt-model.tsv`, one feature per line with its four weights.
 //!
-//! At check time the features are hashed into a dense table (no allocation per feature), so a
-//! prompt costs a few hundred table reads.
+//! At check time each feature is hashed and looked up in an open-addressing table (no allocation
+//! per feature), so a prompt costs a few hundred table reads; a feature the model never learnt
+//! finds nothing.
 
 use std::fmt::Write as _;
 
@@ -16,8 +17,6 @@ use super::*;
 
 /// The classes, in the order of the weights: `ok`, then `Category::ALL`.
 pub const CLASSES: usize = 4;
-const TABLE_BITS: u32 = 18;
-const TABLE_MASK: u32 = (1 << TABLE_BITS) - 1;
 
 /// The class index of a verdict: 0 for `ok`, then the categories in `Category::ALL` order.
 pub fn class_of(category: Option<Category>) -> usize {
@@ -67,7 +66,7 @@ impl Default for Thresholds {
     fn default() -> Self {
         Self {
             plain: 0.9,
-            after_rule: 0.2,
+            after_rule: 0.15,
             church: 0.9,
             story_rule: 0.5,
             story_plain: 0.95,
@@ -75,9 +74,57 @@ impl Default for Thresholds {
     }
 }
 
-/// The trained weights, hashed into a dense table.
+/// The trained weights by the FNV hash of their feature's name, in an open-addressing table at
+/// most half full (linear probing). A feature the model never learnt finds nothing: with a
+/// fixed table of 2^18 slots indexed by the hash alone, it read the weights of whichever learnt
+/// feature shared its slot (four times in ten with 132,000 features), so new wordings got
+/// other words' weights. Two learnt features with the same 32-bit hash (about two pairs in
+/// 132,000) share their summed weights.
+struct Table {
+    keys: Vec<u32>,
+    used: Vec<bool>,
+    weights: Vec<[f32; CLASSES]>,
+    mask: usize,
+}
+
+impl Table {
+    fn new(entries: &[(u32, [f32; CLASSES])]) -> Self {
+        let size = (entries.len() * 2).next_power_of_two().max(16);
+        let mut table = Self {
+            keys: vec![0; size],
+            used: vec![false; size],
+            weights: vec![[0.0; CLASSES]; size],
+            mask: size - 1,
+        };
+        for (key, weights) in entries {
+            let mut slot = *key as usize & table.mask;
+            while table.used[slot] && table.keys[slot] != *key {
+                slot = (slot + 1) & table.mask;
+            }
+            table.used[slot] = true;
+            table.keys[slot] = *key;
+            for (s, w) in table.weights[slot].iter_mut().zip(weights) {
+                *s += w;
+            }
+        }
+        table
+    }
+
+    fn get(&self, key: u32) -> Option<&[f32; CLASSES]> {
+        let mut slot = key as usize & self.mask;
+        while self.used.get(slot).copied()? {
+            if self.keys.get(slot) == Some(&key) {
+                return self.weights.get(slot);
+            }
+            slot = (slot + 1) & self.mask;
+        }
+        None
+    }
+}
+
+/// The trained weights.
 pub struct Model {
-    table: Vec<[f32; CLASSES]>,
+    table: Table,
     bias: [f32; CLASSES],
     pub thresholds: Thresholds,
     features: usize,
@@ -149,11 +196,12 @@ impl Model {
     /// `feature<TAB>w0<TAB>w1<TAB>w2<TAB>w3` lines; `#` starts a comment.
     pub fn from_tsv(text: &str) -> Result<Self, ModelError> {
         let mut model = Self {
-            table: vec![[0.0; CLASSES]; 1 << TABLE_BITS],
+            table: Table::new(&[]),
             bias: [0.0; CLASSES],
             thresholds: Thresholds::default(),
             features: 0,
         };
+        let mut entries = Vec::new();
         for (number, line) in text.lines().enumerate() {
             let line_no = number + 1;
             let bad = |reason| ModelError::Line {
@@ -194,13 +242,11 @@ impl Model {
             if name == "bias" {
                 model.bias = weights;
             } else {
-                let slot = &mut model.table[(fnv(name.bytes()) & TABLE_MASK) as usize];
-                for (s, w) in slot.iter_mut().zip(weights) {
-                    *s += w;
-                }
-                model.features += 1;
+                entries.push((fnv(name.bytes()), weights));
             }
         }
+        model.features = entries.len();
+        model.table = Table::new(&entries);
         Ok(model)
     }
 
@@ -217,7 +263,7 @@ impl Model {
         for_each_feature(words, rules_fired, church, &mut |pieces| {
             let flag = pieces.first().is_some_and(|p| is_flag(p));
             count += usize::from(!flag);
-            if let Some(w) = self.table.get((fnv_pieces(pieces) & TABLE_MASK) as usize) {
+            if let Some(w) = self.table.get(fnv_pieces(pieces)) {
                 let sum = if flag { &mut flags } else { &mut text };
                 for (z, w) in sum.iter_mut().zip(w) {
                     *z += w;
@@ -334,5 +380,33 @@ impl Trained {
             let _ = writeln!(out, "{name}\t{}", row(w));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    /// A word the model never learnt adds nothing to the scores, even when the hash of its
+    /// feature shares the low 18 bits of a learnt feature's hash (the slot it read in the fixed
+    /// table of 2^18 slots the model used to be loaded into).
+    #[test]
+    fn an_unknown_word_reads_no_learnt_weights() {
+        const LOW: u32 = (1 << 18) - 1;
+        let learnt = "w:sermon";
+        let unknown = (0u32..)
+            .map(|n| format!("zq{n}"))
+            .find(|w| fnv(format!("w:{w}").bytes()) & LOW == fnv(learnt.bytes()) & LOW)
+            .unwrap_or_default();
+        assert!(!unknown.is_empty());
+        let model = Model::from_tsv(&format!("bias\t0\t0\t0\t0\n{learnt}\t-5\t5\t0\t0\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let p = model.probabilities(&[unknown.as_str()], &[], Church::None);
+        assert!(
+            p.iter().all(|p| (p - 0.25).abs() < 1e-6),
+            "« {unknown} » was scored {p:?}, as if it were « sermon »"
+        );
+        let learnt = model.probabilities(&["sermon"], &[], Church::None);
+        assert!(learnt[1] > 0.5, "« sermon » was scored {learnt:?}");
     }
 }
