@@ -116,11 +116,12 @@ const FOLDS: usize = 5;
 ///
 /// With the sixth and seventh rounds (eighteen more writers), chosen on each of their files
 /// learnt from all the others (`--holdout --holdout-set N` for N in 7 to 24, added up; never a
-/// frozen set): a rule's match stands from a harm of 0.15 (it stood from 0.02): church prompts
-/// refused 38 → 18 of 3,520 and fine prompts 156 → 107 of 5,500 at the same recall (fr 0.771,
-/// en 0.792); most of the refusals it lifts are prevention (a talk on pornography, a campaign
+/// frozen set): a rule's match stands from a harm of 0.15 (it stood from 0.02 until the sixth
+/// round, then from 0.2 at e5a5523): church prompts refused 38 at 0.02 → 18 of 3,520 and fine
+/// prompts 156 → 107 of 5,500 at the same recall (fr 0.771, en 0.792); most of the refusals it lifts are prevention (a talk on pornography, a campaign
 /// against drunk driving). Tried and left: 0.2 and 0.3 (church 12 and 10 refused, recall the
-/// same, but 4 and 5 harmful probes let through, among them « Roma families must stay outside
+/// same, but 4 and 5 harmful probes let through once the seventh round was learnt (0.2 let
+/// 3 through with the sixth round only), among them « Roma families must stay outside
 /// during the procession »; the test allows 3); the model alone from 0.88 or lower (recall fr
 /// up to 0.79–0.83, but a wedding dress with an open back, « L'humilité de la Vierge », a girl
 /// singing in the choir refused by the model alone); an L2 of 1e-4 (the same short prompts
@@ -140,7 +141,8 @@ struct Row {
     prompt: String,
     /// Every wording of one subject goes to the same fold, as the frozen half was split.
     fold: usize,
-    /// Which file: 0 the generated tuning half, 1 the unseen tuning set, 2 the training set.
+    /// Which file: its index in `SETS` (0 the generated tuning half, 1 the unseen tuning set,
+    /// then the training sets).
     set: usize,
 }
 
@@ -161,8 +163,8 @@ fn read_rows(path: &str, text: &str, set: usize) -> anyhow::Result<Vec<Row>> {
         // Subjects are hexadecimal in the generated corpus, `u123` in the hand-written unseen
         // sets, `H0001`, `K0001`, `TC0001`, `TD0001` and `TE0001` in the
         // training sets.
-        // The sixth round's are free-form (`TF-C001`, `TH-CH-001`, `TL-001`): their fold is
-        // their number's.
+        // The sixth and seventh rounds' are free-form (`TF-C001`, `TH-CH-001`, `TAA-001`): their
+        // fold is their number's.
         let digits = ["u", "H", "K", "TC", "TD", "TE"]
             .iter()
             .find_map(|prefix| subject.strip_prefix(prefix))
@@ -360,25 +362,30 @@ fn main() -> anyhow::Result<()> {
         // Which training sets are held out (their indexes in SETS, `--holdout-set 7,8`): the
         // second round by default, `--holdout-set 5` the fourth, `7-17` the sixth, `18-24` the
         // seventh.
+        let given = std::env::args().any(|a| a == "--holdout-set");
         let spec = std::env::args()
             .skip_while(|a| a != "--holdout-set")
             .nth(1)
-            .unwrap_or_else(|| "3".to_owned());
+            .unwrap_or_else(|| if given { String::new() } else { "3".to_owned() });
         let mut held: Vec<usize> = Vec::new();
         for part in spec.split(',') {
             let (first, last) = part.split_once('-').unwrap_or((part, part));
             let (Ok(first), Ok(last)) = (first.parse::<usize>(), last.parse::<usize>()) else {
-                bail!("--holdout-set {spec}: indexes of SETS, as 5 or 7-11 or 3,5");
+                bail!("--holdout-set {spec:?}: indexes of SETS, as 5 or 7-11 or 3,5");
             };
+            if first < 2 || first > last || last >= SETS.len() {
+                bail!(
+                    "--holdout-set {spec:?}: {part} is not a set or a rising range of sets from 2 to {}",
+                    SETS.len() - 1
+                );
+            }
             held.extend(first..=last);
         }
-        if held.is_empty() || held.iter().any(|&i| i < 2 || i >= SETS.len()) {
-            bail!(
-                "--holdout-set {spec}: a training set is 2 to {}",
-                SETS.len() - 1
-            );
-        }
-        let held_path = held.iter().map(|&i| SETS[i]).collect::<Vec<_>>().join(", ");
+        let held_path = held
+            .iter()
+            .filter_map(|&i| SETS.get(i).copied())
+            .collect::<Vec<_>>()
+            .join(", ");
         let learnt: Vec<Example> = examples
             .iter()
             .zip(&rows)

@@ -1,11 +1,11 @@
 //! Unit tests of the checker, and the labelled corpus. Two sets are for tuning: the model is
 //! trained on them, the rules were tuned on them, and their misclassified prompts are printed:
 //! `prompts-tuning.tsv` (the generated corpus's tuning half) and `prompts-unseen-tuning.tsv`
-//! (hand-written by a second writer who never saw the rules). Three are held out, never looked at
+//! (hand-written by a second writer who never saw the rules). Four are held out, never looked at
 //! while tuning, and only their aggregate figures are printed, never their prompts:
 //! `prompts-frozen.tsv` (the generated corpus's frozen half), `prompts-unseen-frozen.tsv`,
 //! `prompts-frozen-4.tsv` (two more writers, fourth round) and `prompts-frozen-5.tsv` (two more,
-//! sixth round).
+//! written with the sixth training round).
 
 use super::*;
 use crate::domain::pricing::CreationType;
@@ -18,7 +18,8 @@ const UNSEEN_TUNING: &str = include_str!("../../../tests/data/prompts-unseen-tun
 const UNSEEN_FROZEN: &str = include_str!("../../../tests/data/prompts-unseen-frozen.tsv");
 /// The fourth round's frozen set: two more writers, 520 prompts (its header says who and how).
 const FROZEN_4: &str = include_str!("../../../tests/data/prompts-frozen-4.tsv");
-/// The fifth round's frozen set: two more writers, 480 prompts (its header says who and how).
+/// The fifth frozen set, written with the sixth training round: two more writers, 480 prompts
+/// (its header says who and how).
 const FROZEN_5: &str = include_str!("../../../tests/data/prompts-frozen-5.tsv");
 const PROBES_OK: &str = include_str!("../../../tests/data/prompt-probes-ok.txt");
 const PROBES_HARMFUL: &str = include_str!("../../../tests/data/prompt-probes-harmful.txt");
