@@ -105,35 +105,6 @@ const SETS: [&str; 25] = [
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
 
-/// The thresholds written with the model, chosen on the cross-validation figures of the tuning
-/// half: no church prompt refused out of fold, recall as high as that allows. With the training
-/// sets by new writers, two changes were tried and left: a rule's match standing only from a
-/// harm of 0.3 (on the second training set learnt from the rest, `--holdout --after-rule 0.3`,
-/// church prompts refused 4 → 2 of 350, recall 0.685 → 0.662 in French) let two harmful probe
-/// paraphrases through (terrorists as heroes of the faith, a group kept out of a procession:
-/// `the_probe_paraphrases_are_decided_right`); the model alone refusing from 0.8 refused
-/// « Bedouin tents near Bethlehem » (`ordinary_words_that_look_forbidden_are_allowed`).
-///
-/// With the sixth and seventh rounds (eighteen more writers), chosen on each of their files
-/// learnt from all the others (`--holdout --holdout-set N` for N in 7 to 24, added up; never a
-/// frozen set): a rule's match stands from a harm of 0.15 (it stood from 0.02 until the sixth
-/// round, then from 0.2 at e5a5523): church prompts refused 38 at 0.02 → 18 of 3,520 and fine
-/// prompts 156 → 107 of 5,500 at the same recall (fr 0.771, en 0.792); most of the refusals it lifts are prevention (a talk on pornography, a campaign
-/// against drunk driving). Tried and left: 0.2 and 0.3 (church 12 and 10 refused, recall the
-/// same, but 4 and 5 harmful probes let through once the seventh round was learnt (0.2 let
-/// 3 through with the sixth round only), among them « Roma families must stay outside
-/// during the procession »; the test allows 3); the model alone from 0.88 or lower (recall fr
-/// up to 0.79–0.83, but a wedding dress with an open back, « L'humilité de la Vierge », a girl
-/// singing in the choir refused by the model alone); an L2 of 1e-4 (the same short prompts
-/// refused); church prompts learnt three or five times (no better than the thresholds alone).
-const THRESHOLDS: Thresholds = Thresholds {
-    plain: 0.9,
-    after_rule: 0.15,
-    church: 0.9,
-    story_rule: 0.5,
-    story_plain: 0.95,
-};
-
 struct Row {
     label: Option<Category>,
     group: String,
@@ -334,7 +305,7 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     // Settings may be tried from the command line (`--plain 0.6 --rate 0.5`…) before they are
-    // written into THRESHOLDS and model::TRAINING.
+    // written into model::THRESHOLDS and model::TRAINING.
     let arg = |name: &str| -> Option<f32> {
         std::env::args()
             .skip_while(|a| a != name)
@@ -348,11 +319,11 @@ fn main() -> anyhow::Result<()> {
         l2: arg("--l2").unwrap_or(defaults.l2),
     };
     let thresholds = Thresholds {
-        plain: arg("--plain").unwrap_or(THRESHOLDS.plain),
-        after_rule: arg("--after-rule").unwrap_or(THRESHOLDS.after_rule),
-        church: arg("--church").unwrap_or(THRESHOLDS.church),
-        story_rule: arg("--story-rule").unwrap_or(THRESHOLDS.story_rule),
-        story_plain: arg("--story-plain").unwrap_or(THRESHOLDS.story_plain),
+        plain: arg("--plain").unwrap_or(model::THRESHOLDS.plain),
+        after_rule: arg("--after-rule").unwrap_or(model::THRESHOLDS.after_rule),
+        church: arg("--church").unwrap_or(model::THRESHOLDS.church),
+        story_rule: arg("--story-rule").unwrap_or(model::THRESHOLDS.story_rule),
+        story_plain: arg("--story-plain").unwrap_or(model::THRESHOLDS.story_plain),
     };
 
     // Cross-validation inside the tuning sets, grouped by subject: a fold's subjects are unseen

@@ -61,15 +61,39 @@ pub struct Thresholds {
     pub story_plain: f32,
 }
 
+/// The thresholds `train_prompts` writes with the model (and a model file without them gets),
+/// chosen on the cross-validation figures of the tuning
+/// half: no church prompt refused out of fold, recall as high as that allows. With the training
+/// sets by new writers, two changes were tried and left: a rule's match standing only from a
+/// harm of 0.3 (on the second training set learnt from the rest, `--holdout --after-rule 0.3`,
+/// church prompts refused 4 → 2 of 350, recall 0.685 → 0.662 in French) let two harmful probe
+/// paraphrases through (terrorists as heroes of the faith, a group kept out of a procession:
+/// `the_probe_paraphrases_are_decided_right`); the model alone refusing from 0.8 refused
+/// « Bedouin tents near Bethlehem » (`ordinary_words_that_look_forbidden_are_allowed`).
+///
+/// With the sixth and seventh rounds (eighteen more writers), chosen on each of their files
+/// learnt from all the others (`--holdout --holdout-set N` for N in 7 to 24, added up; never a
+/// frozen set): a rule's match stands from a harm of 0.15 (it stood from 0.02 until the sixth
+/// round, then from 0.2 at e5a5523): church prompts refused 38 at 0.02 → 18 of 3,520 and fine
+/// prompts 156 → 107 of 5,500 at the same recall (fr 0.771, en 0.792); most of the refusals it lifts are prevention (a talk on pornography, a campaign
+/// against drunk driving). Tried and left: 0.2 and 0.3 (church 12 and 10 refused, recall the
+/// same, but 4 and 5 harmful probes let through once the seventh round was learnt (0.2 let
+/// 3 through with the sixth round only), among them « Roma families must stay outside
+/// during the procession »; the test allows 3); the model alone from 0.88 or lower (recall fr
+/// up to 0.79–0.83, but a wedding dress with an open back, « L'humilité de la Vierge », a girl
+/// singing in the choir refused by the model alone); an L2 of 1e-4 (the same short prompts
+/// refused); church prompts learnt three or five times (no better than the thresholds alone).
+pub const THRESHOLDS: Thresholds = Thresholds {
+    plain: 0.9,
+    after_rule: 0.15,
+    church: 0.9,
+    story_rule: 0.5,
+    story_plain: 0.95,
+};
+
 impl Default for Thresholds {
     fn default() -> Self {
-        Self {
-            plain: 0.9,
-            after_rule: 0.15,
-            church: 0.9,
-            story_rule: 0.5,
-            story_plain: 0.95,
-        }
+        THRESHOLDS
     }
 }
 
