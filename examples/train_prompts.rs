@@ -7,8 +7,8 @@
 //! cargo run --example train_prompts -- --cv    cross-validation figures only (nothing written)
 //! cargo run --example train_prompts -- --explain "prompt"   features and verdict of one prompt
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
-//!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh) scored by a model
-//!     learnt from the rest
+//!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-30 the eighth)
+//!     scored by a model learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
@@ -74,8 +74,22 @@ const TRAINING_7: [&str; 7] = [
     "tests/data/prompts-training-22.tsv",
     "tests/data/prompts-training-23.tsv",
 ];
+/// The eighth round, the same day, six more writers (two personas each, 600 prompts each, 60 %
+/// harmful): a worship leader in Lyon and a Nigerian Pentecostal church in London, a Breton
+/// rural priest and a Polish mission in Lille and Chicago, Namur's scouts and a Baptist church
+/// in Georgia, a Catholic middle school in Lyon and Canterbury's cathedral, a Congolese
+/// community in Brussels and a Filipino choir in Dubai, a gamer youth pastor in Montpellier and
+/// a rural ministry in Queensland.
+const TRAINING_8: [&str; 6] = [
+    "tests/data/prompts-training-24.tsv",
+    "tests/data/prompts-training-25.tsv",
+    "tests/data/prompts-training-26.tsv",
+    "tests/data/prompts-training-27.tsv",
+    "tests/data/prompts-training-28.tsv",
+    "tests/data/prompts-training-29.tsv",
+];
 /// Every set the model learns from, in the order of `Row::set`.
-const SETS: [&str; 25] = [
+const SETS: [&str; 31] = [
     TUNING,
     UNSEEN_TUNING,
     TRAINING,
@@ -101,6 +115,12 @@ const SETS: [&str; 25] = [
     TRAINING_7[4],
     TRAINING_7[5],
     TRAINING_7[6],
+    TRAINING_8[0],
+    TRAINING_8[1],
+    TRAINING_8[2],
+    TRAINING_8[3],
+    TRAINING_8[4],
+    TRAINING_8[5],
 ];
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
@@ -332,7 +352,7 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--holdout") {
         // Which training sets are held out (their indexes in SETS, `--holdout-set 7,8`): the
         // second round by default, `--holdout-set 5` the fourth, `7-17` the sixth, `18-24` the
-        // seventh.
+        // seventh, `25-30` the eighth.
         let given = std::env::args().any(|a| a == "--holdout-set");
         let spec = std::env::args()
             .skip_while(|a| a != "--holdout-set")
