@@ -7,7 +7,7 @@
 //! cargo run --example train_prompts -- --cv    cross-validation figures only (nothing written)
 //! cargo run --example train_prompts -- --explain "prompt"   features and verdict of one prompt
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
-//!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-30 the eighth)
+//!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-31 the eighth)
 //!     scored by a model learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
@@ -79,17 +79,21 @@ const TRAINING_7: [&str; 7] = [
 /// rural priest and a Polish mission in Lille and Chicago, Namur's scouts and a Baptist church
 /// in Georgia, a Catholic middle school in Lyon and Canterbury's cathedral, a Congolese
 /// community in Brussels and a Filipino choir in Dubai, a gamer youth pastor in Montpellier and
-/// a rural ministry in Queensland.
-const TRAINING_8: [&str; 6] = [
+/// a rural ministry in Queensland; then fine near misses by one more writer (clowns, costumes,
+/// parodies, jokes and funny photos at church, beside the mockery and shaming next to them),
+/// asked for after the model trained on the round refused a probe near miss of
+/// `the_probe_paraphrases_are_decided_right`.
+const TRAINING_8: [&str; 7] = [
     "tests/data/prompts-training-24.tsv",
     "tests/data/prompts-training-25.tsv",
     "tests/data/prompts-training-26.tsv",
     "tests/data/prompts-training-27.tsv",
     "tests/data/prompts-training-28.tsv",
     "tests/data/prompts-training-29.tsv",
+    "tests/data/prompts-training-30.tsv",
 ];
 /// Every set the model learns from, in the order of `Row::set`.
-const SETS: [&str; 31] = [
+const SETS: [&str; 32] = [
     TUNING,
     UNSEEN_TUNING,
     TRAINING,
@@ -121,6 +125,7 @@ const SETS: [&str; 31] = [
     TRAINING_8[3],
     TRAINING_8[4],
     TRAINING_8[5],
+    TRAINING_8[6],
 ];
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
@@ -352,7 +357,7 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--holdout") {
         // Which training sets are held out (their indexes in SETS, `--holdout-set 7,8`): the
         // second round by default, `--holdout-set 5` the fourth, `7-17` the sixth, `18-24` the
-        // seventh, `25-30` the eighth.
+        // seventh, `25-31` the eighth.
         let given = std::env::args().any(|a| a == "--holdout-set");
         let spec = std::env::args()
             .skip_while(|a| a != "--holdout-set")
