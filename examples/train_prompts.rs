@@ -7,8 +7,8 @@
 //! cargo run --example train_prompts -- --cv    cross-validation figures only (nothing written)
 //! cargo run --example train_prompts -- --explain "prompt"   features and verdict of one prompt
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
-//!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-31 the eighth)
-//!     scored by a model learnt from the rest
+//!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-31 the eighth,
+//!     32-39 the ninth) scored by a model learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
@@ -92,8 +92,24 @@ const TRAINING_8: [&str; 7] = [
     "tests/data/prompts-training-29.tsv",
     "tests/data/prompts-training-30.tsv",
 ];
+/// The ninth round, the same day, eight more writers (two personas each, 600 prompts each, 60 %
+/// harmful): a student chaplaincy in Toulouse and a Methodist circuit in Cornwall, a Lutheran
+/// parish in Alsace and a Black Baptist church in Atlanta, Réunion island and Cork, Paray-le-Monial
+/// and Singapore, nursing homes in Bordeaux and Glasgow, a Melkite community in Marseille and
+/// New Zealand, a teenager and an adult troll both trying to get round the filter, a youth
+/// group in Québec and Johannesburg.
+const TRAINING_9: [&str; 8] = [
+    "tests/data/prompts-training-31.tsv",
+    "tests/data/prompts-training-32.tsv",
+    "tests/data/prompts-training-33.tsv",
+    "tests/data/prompts-training-34.tsv",
+    "tests/data/prompts-training-35.tsv",
+    "tests/data/prompts-training-36.tsv",
+    "tests/data/prompts-training-37.tsv",
+    "tests/data/prompts-training-38.tsv",
+];
 /// Every set the model learns from, in the order of `Row::set`.
-const SETS: [&str; 32] = [
+const SETS: [&str; 40] = [
     TUNING,
     UNSEEN_TUNING,
     TRAINING,
@@ -126,6 +142,14 @@ const SETS: [&str; 32] = [
     TRAINING_8[4],
     TRAINING_8[5],
     TRAINING_8[6],
+    TRAINING_9[0],
+    TRAINING_9[1],
+    TRAINING_9[2],
+    TRAINING_9[3],
+    TRAINING_9[4],
+    TRAINING_9[5],
+    TRAINING_9[6],
+    TRAINING_9[7],
 ];
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
@@ -357,7 +381,7 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--holdout") {
         // Which training sets are held out (their indexes in SETS, `--holdout-set 7,8`): the
         // second round by default, `--holdout-set 5` the fourth, `7-17` the sixth, `18-24` the
-        // seventh, `25-31` the eighth.
+        // seventh, `25-31` the eighth, `32-39` the ninth.
         let given = std::env::args().any(|a| a == "--holdout-set");
         let spec = std::env::args()
             .skip_while(|a| a != "--holdout-set")
@@ -421,7 +445,7 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mut figures: [Figures; SETS.len()] = Default::default();
+    let mut figures: [Figures; SETS.len()] = std::array::from_fn(|_| Figures::default());
     let mut misses = Vec::new();
     for fold in 0..FOLDS {
         let train_set: Vec<Example> = examples
