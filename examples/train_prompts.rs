@@ -8,7 +8,7 @@
 //! cargo run --example train_prompts -- --explain "prompt"   features and verdict of one prompt
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
 //!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-31 the eighth,
-//!     32-39 the ninth) scored by a model learnt from the rest
+//!     32-41 the ninth) scored by a model learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
@@ -97,8 +97,12 @@ const TRAINING_8: [&str; 7] = [
 /// parish in Alsace and a Black Baptist church in Atlanta, Réunion island and Cork, Paray-le-Monial
 /// and Singapore, nursing homes in Bordeaux and Glasgow, a Melkite community in Marseille and
 /// New Zealand, a teenager and an adult troll both trying to get round the filter, a youth
-/// group in Québec and Johannesburg.
-const TRAINING_9: [&str; 8] = [
+/// group in Québec and Johannesburg; then fine near misses by two more writers (short devotional
+/// prompts naming the Virgin, the saints and the sacraments, and remembrance and prevention
+/// that name the evil to reject it, each beside the nearest misuse), asked for after models
+/// learnt with sharper settings refused fine probes of `terms_match_whole_words_only` and
+/// `the_probe_paraphrases_are_decided_right`.
+const TRAINING_9: [&str; 10] = [
     "tests/data/prompts-training-31.tsv",
     "tests/data/prompts-training-32.tsv",
     "tests/data/prompts-training-33.tsv",
@@ -107,9 +111,11 @@ const TRAINING_9: [&str; 8] = [
     "tests/data/prompts-training-36.tsv",
     "tests/data/prompts-training-37.tsv",
     "tests/data/prompts-training-38.tsv",
+    "tests/data/prompts-training-39.tsv",
+    "tests/data/prompts-training-40.tsv",
 ];
 /// Every set the model learns from, in the order of `Row::set`.
-const SETS: [&str; 40] = [
+const SETS: [&str; 42] = [
     TUNING,
     UNSEEN_TUNING,
     TRAINING,
@@ -150,6 +156,8 @@ const SETS: [&str; 40] = [
     TRAINING_9[5],
     TRAINING_9[6],
     TRAINING_9[7],
+    TRAINING_9[8],
+    TRAINING_9[9],
 ];
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
@@ -381,7 +389,7 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--holdout") {
         // Which training sets are held out (their indexes in SETS, `--holdout-set 7,8`): the
         // second round by default, `--holdout-set 5` the fourth, `7-17` the sixth, `18-24` the
-        // seventh, `25-31` the eighth, `32-39` the ninth.
+        // seventh, `25-31` the eighth, `32-41` the ninth.
         let given = std::env::args().any(|a| a == "--holdout-set");
         let spec = std::env::args()
             .skip_while(|a| a != "--holdout-set")
@@ -515,11 +523,11 @@ fn main() -> anyhow::Result<()> {
          from {TUNING}, {UNSEEN_TUNING},\n\
          {TRAINING}, {TRAINING_2}, {TRAINING_3},\n\
          {TRAINING_4}, {TRAINING_5}\n\
-         and the sixth and seventh rounds, {} to {}\n\
+         and the sixth to ninth rounds, {} to {}\n\
          ({} prompts, {} epochs, rate {}, L2 {}); do not edit by hand.\n\
          Columns: feature, then its weight for each class.",
         TRAINING_6[0],
-        TRAINING_7[TRAINING_7.len() - 1],
+        TRAINING_9[TRAINING_9.len() - 1],
         examples.len(),
         settings.epochs,
         settings.rate,
