@@ -10,6 +10,9 @@
 --   createdb floor && psql -d floor -f bench/api-floor.sql
 --   pgbench -n -c 32 -j 2 -T 10 -f bench/api-floor-statements.sql -d floor
 --   pgbench -c 32 -j 2 -T 10 <a TPC-B database at scale 32>      # the baseline, in the same run
+--
+-- The driver quotes its variables (':hid'): pgbench's simple protocol only (its default), not
+-- -M prepared.
 DROP TABLE IF EXISTS acc, bucket, ledger, gen, idem, usage_days;
 CREATE TABLE acc (org int PRIMARY KEY, held bigint NOT NULL DEFAULT 0, running int NOT NULL DEFAULT 0);
 CREATE TABLE bucket (id int PRIMARY KEY, org int NOT NULL, remaining bigint NOT NULL, expires_at timestamptz NOT NULL);

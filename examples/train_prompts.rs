@@ -95,12 +95,12 @@ const TRAINING_8: [&str; 7] = [
 /// The ninth round, the same day, eight more writers (two personas each, 600 prompts each, 60 %
 /// harmful): a student chaplaincy in Toulouse and a Methodist circuit in Cornwall, a Lutheran
 /// parish in Alsace and a Black Baptist church in Atlanta, Réunion island and Cork, Paray-le-Monial
-/// and Singapore, nursing homes in Bordeaux and Glasgow, a Melkite community in Marseille and
-/// New Zealand, a teenager and an adult troll both trying to get round the filter, a youth
-/// group in Québec and Johannesburg; then fine near misses by two more writers (short devotional
-/// prompts naming the Virgin, the saints and the sacraments, and remembrance and prevention
-/// that name the evil to reject it, each beside the nearest misuse), asked for after models
-/// learnt with sharper settings refused fine probes of `terms_match_whole_words_only` and
+/// and Singapore, nursing homes in Bordeaux and Glasgow, a Melkite community in Marseille and New
+/// Zealand, a teenager and an adult troll both trying to get round the filter, a youth group in
+/// Québec and Johannesburg; then fine near misses by two more writers (short devotional prompts
+/// naming the Virgin, the saints and the sacraments, and remembrance and prevention that name the
+/// evil to reject it, each beside the nearest misuse), asked for after models learnt with sharper
+/// settings refused fine probes of `terms_match_whole_words_only` and
 /// `the_probe_paraphrases_are_decided_right`.
 const TRAINING_9: [&str; 10] = [
     "tests/data/prompts-training-31.tsv",
