@@ -46,7 +46,7 @@ const TRAINING_5: &str = "tests/data/prompts-training-5.tsv";
 /// safeguarding officer red-teaming and a radio producer; then scouts in Wallonia and
 /// Luxembourg, Dublin and Kerala, Haiti and Abidjan, Boston and Manila, a convent and a
 /// streamer, a Discord moderator and a Mennonite church. Each file's header says who.
-const TRAINING_6: [&str; 11] = [
+const TRAINING_6: &[&str] = &[
     "tests/data/prompts-training-6.tsv",
     "tests/data/prompts-training-7.tsv",
     "tests/data/prompts-training-8.tsv",
@@ -65,7 +65,7 @@ const TRAINING_6: [&str; 11] = [
 /// one more writer (bodies, clothes, swimwear, age, virginity named innocently, beside the
 /// nearest sexual misuse of the same scenes), asked for after the model trained on the round
 /// refused two probe near misses of `ordinary_words_that_look_forbidden_are_allowed`.
-const TRAINING_7: [&str; 7] = [
+const TRAINING_7: &[&str] = &[
     "tests/data/prompts-training-17.tsv",
     "tests/data/prompts-training-18.tsv",
     "tests/data/prompts-training-19.tsv",
@@ -83,7 +83,7 @@ const TRAINING_7: [&str; 7] = [
 /// parodies, jokes and funny photos at church, beside the mockery and shaming next to them),
 /// asked for after the model trained on the round refused a probe near miss of
 /// `the_probe_paraphrases_are_decided_right`.
-const TRAINING_8: [&str; 7] = [
+const TRAINING_8: &[&str] = &[
     "tests/data/prompts-training-24.tsv",
     "tests/data/prompts-training-25.tsv",
     "tests/data/prompts-training-26.tsv",
@@ -102,7 +102,7 @@ const TRAINING_8: [&str; 7] = [
 /// evil to reject it, each beside the nearest misuse), asked for after models learnt with sharper
 /// settings refused fine probes of `terms_match_whole_words_only` and
 /// `the_probe_paraphrases_are_decided_right`.
-const TRAINING_9: [&str; 10] = [
+const TRAINING_9: &[&str] = &[
     "tests/data/prompts-training-31.tsv",
     "tests/data/prompts-training-32.tsv",
     "tests/data/prompts-training-33.tsv",
@@ -114,51 +114,27 @@ const TRAINING_9: [&str; 10] = [
     "tests/data/prompts-training-39.tsv",
     "tests/data/prompts-training-40.tsv",
 ];
-/// Every set the model learns from, in the order of `Row::set`.
-const SETS: [&str; 42] = [
-    TUNING,
-    UNSEEN_TUNING,
-    TRAINING,
-    TRAINING_2,
-    TRAINING_3,
-    TRAINING_4,
-    TRAINING_5,
-    TRAINING_6[0],
-    TRAINING_6[1],
-    TRAINING_6[2],
-    TRAINING_6[3],
-    TRAINING_6[4],
-    TRAINING_6[5],
-    TRAINING_6[6],
-    TRAINING_6[7],
-    TRAINING_6[8],
-    TRAINING_6[9],
-    TRAINING_6[10],
-    TRAINING_7[0],
-    TRAINING_7[1],
-    TRAINING_7[2],
-    TRAINING_7[3],
-    TRAINING_7[4],
-    TRAINING_7[5],
-    TRAINING_7[6],
-    TRAINING_8[0],
-    TRAINING_8[1],
-    TRAINING_8[2],
-    TRAINING_8[3],
-    TRAINING_8[4],
-    TRAINING_8[5],
-    TRAINING_8[6],
-    TRAINING_9[0],
-    TRAINING_9[1],
-    TRAINING_9[2],
-    TRAINING_9[3],
-    TRAINING_9[4],
-    TRAINING_9[5],
-    TRAINING_9[6],
-    TRAINING_9[7],
-    TRAINING_9[8],
-    TRAINING_9[9],
-];
+/// Every set the model learns from, in the order of `Row::set` (a set's index there is what
+/// `--holdout-set` takes): the tuning sets, the first five training sets, then the rounds since
+/// the sixth, each in its files' order.
+fn sets() -> Vec<&'static str> {
+    [
+        &[
+            TUNING,
+            UNSEEN_TUNING,
+            TRAINING,
+            TRAINING_2,
+            TRAINING_3,
+            TRAINING_4,
+            TRAINING_5,
+        ][..],
+        TRAINING_6,
+        TRAINING_7,
+        TRAINING_8,
+        TRAINING_9,
+    ]
+    .concat()
+}
 const OUT: &str = "content/prompt-model.tsv";
 const FOLDS: usize = 5;
 
@@ -169,7 +145,7 @@ struct Row {
     prompt: String,
     /// Every wording of one subject goes to the same fold, as the frozen half was split.
     fold: usize,
-    /// Which file: its index in `SETS` (0 the generated tuning half, 1 the unseen tuning set,
+    /// Which file: its index in `sets()` (0 the generated tuning half, 1 the unseen tuning set,
     /// then the training sets).
     set: usize,
 }
@@ -191,7 +167,7 @@ fn read_rows(path: &str, text: &str, set: usize) -> anyhow::Result<Vec<Row>> {
         // Subjects are hexadecimal in the generated corpus, `u123` in the hand-written unseen
         // sets, `H0001`, `K0001`, `TC0001`, `TD0001` and `TE0001` in the
         // training sets.
-        // The sixth and seventh rounds' are free-form (`TF-C001`, `TH-CH-001`, `TAA-001`): their
+        // From the sixth round on they are free-form (`TF-C001`, `TH-CH-001`, `TAA-001`): their
         // fold is their number's.
         let digits = ["u", "H", "K", "TC", "TD", "TE"]
             .iter()
@@ -346,8 +322,9 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    let sets = sets();
     let mut rows = Vec::new();
-    for (set, path) in SETS.into_iter().enumerate() {
+    for (set, &path) in sets.iter().enumerate() {
         rows.extend(read_rows(
             path,
             &std::fs::read_to_string(path).context(path)?,
@@ -387,7 +364,7 @@ fn main() -> anyhow::Result<()> {
     // by the model it tests, as the frozen sets' are. Figures per set: the hand-written one is
     // the better guide to prompts nobody on the team wrote.
     if std::env::args().any(|a| a == "--holdout") {
-        // Which training sets are held out (their indexes in SETS, `--holdout-set 7,8`): the
+        // Which training sets are held out (their indexes in `sets()`, `--holdout-set 7,8`): the
         // second round by default, `--holdout-set 5` the fourth, `7-17` the sixth, `18-24` the
         // seventh, `25-31` the eighth, `32-41` the ninth.
         let given = std::env::args().any(|a| a == "--holdout-set");
@@ -399,19 +376,21 @@ fn main() -> anyhow::Result<()> {
         for part in spec.split(',') {
             let (first, last) = part.split_once('-').unwrap_or((part, part));
             let (Ok(first), Ok(last)) = (first.parse::<usize>(), last.parse::<usize>()) else {
-                bail!("--holdout-set {spec:?}: indexes of SETS, as 5 or 7-11 or 3,5");
+                bail!(
+                    "--holdout-set {spec:?}: indexes of the sets (train_prompts.rs, sets()), as 5 or 7-11 or 3,5"
+                );
             };
-            if first < 2 || first > last || last >= SETS.len() {
+            if first < 2 || first > last || last >= sets.len() {
                 bail!(
                     "--holdout-set {spec:?}: {part} is not a set or a rising range of sets from 2 to {}",
-                    SETS.len() - 1
+                    sets.len() - 1
                 );
             }
             held.extend(first..=last);
         }
         let held_path = held
             .iter()
-            .filter_map(|&i| SETS.get(i).copied())
+            .filter_map(|&i| sets.get(i).copied())
             .collect::<Vec<_>>()
             .join(", ");
         let learnt: Vec<Example> = examples
@@ -453,7 +432,7 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mut figures: [Figures; SETS.len()] = std::array::from_fn(|_| Figures::default());
+    let mut figures: Vec<Figures> = sets.iter().map(|_| Figures::default()).collect();
     let mut misses = Vec::new();
     for fold in 0..FOLDS {
         let train_set: Vec<Example> = examples
@@ -470,13 +449,15 @@ fn main() -> anyhow::Result<()> {
         let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
         for row in rows.iter().filter(|r| r.fold == fold) {
             let got = checker.check(&row.prompt).category;
-            misses.extend(figures[row.set].count(row, got));
+            if let Some(f) = figures.get_mut(row.set) {
+                misses.extend(f.count(row, got));
+            }
         }
     }
     for miss in &misses {
         println!("{miss}");
     }
-    for (name, f) in SETS.iter().zip(&figures) {
+    for (name, f) in sets.iter().zip(&figures) {
         let harm = (f.harm[0].0 + f.harm[1].0, f.harm[0].1 + f.harm[1].1);
         println!(
             "{name}, {FOLDS}-fold cross-validation by subject: recall {:.3} ({}/{}; fr {:.3}, \
@@ -523,11 +504,11 @@ fn main() -> anyhow::Result<()> {
          from {TUNING}, {UNSEEN_TUNING},\n\
          {TRAINING}, {TRAINING_2}, {TRAINING_3},\n\
          {TRAINING_4}, {TRAINING_5}\n\
-         and the sixth to ninth rounds, {} to {}\n\
+         and the rounds since the sixth, {} to {}\n\
          ({} prompts, {} epochs, rate {}, L2 {}); do not edit by hand.\n\
          Columns: feature, then its weight for each class.",
-        TRAINING_6[0],
-        TRAINING_9[TRAINING_9.len() - 1],
+        TRAINING_6.first().copied().unwrap_or_default(),
+        sets.last().copied().unwrap_or_default(),
         examples.len(),
         settings.epochs,
         settings.rate,
