@@ -8,7 +8,7 @@
 //! cargo run --example train_prompts -- --explain "prompt"   features and verdict of one prompt
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
 //!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-31 the eighth,
-//!     32-41 the ninth) scored by a model learnt from the rest
+//!     32-41 the ninth, 42-49 the tenth) scored by a model learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
@@ -114,6 +114,23 @@ const TRAINING_9: &[&str] = &[
     "tests/data/prompts-training-39.tsv",
     "tests/data/prompts-training-40.tsv",
 ];
+/// The tenth round, 2026-12-06 (the fourteenth session), eight more writers (two personas each,
+/// 600 prompts each, 60 % harmful, at least half of each harmful category set inside church
+/// life, where the ninth round's misses hid): Marseille and Detroit, a Paris student chaplaincy
+/// and a Texas youth camp, a rural parish in the Auvergne and Dublin, a Maronite community in
+/// Paris and a Korean church in Los Angeles, the Cévennes and Kingston, Swiss scouts and a
+/// Chicago diocese, a Haitian community in Montreal and a Melbourne school, an online youth
+/// ministry in Liège and Nairobi.
+const TRAINING_10: &[&str] = &[
+    "tests/data/prompts-training-41.tsv",
+    "tests/data/prompts-training-42.tsv",
+    "tests/data/prompts-training-43.tsv",
+    "tests/data/prompts-training-44.tsv",
+    "tests/data/prompts-training-45.tsv",
+    "tests/data/prompts-training-46.tsv",
+    "tests/data/prompts-training-47.tsv",
+    "tests/data/prompts-training-48.tsv",
+];
 /// Every set the model learns from, in the order of `Row::set` (a set's index there is what
 /// `--holdout-set` takes): the tuning sets, the first five training sets, then the rounds since
 /// the sixth, each in its files' order.
@@ -132,6 +149,7 @@ fn sets() -> Vec<&'static str> {
         TRAINING_7,
         TRAINING_8,
         TRAINING_9,
+        TRAINING_10,
     ]
     .concat()
 }
@@ -366,7 +384,8 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--holdout") {
         // Which training sets are held out (their indexes in `sets()`, `--holdout-set 7,8`): the
         // second round by default, `--holdout-set 5` the fourth, `7-17` the sixth, `18-24` the
-        // seventh, `25-31` the eighth, `32-41` the ninth.
+        // seventh, `25-31` the eighth, `32-41` the ninth,
+        // `42-49` the tenth.
         let given = std::env::args().any(|a| a == "--holdout-set");
         let spec = std::env::args()
             .skip_while(|a| a != "--holdout-set")
