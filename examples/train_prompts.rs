@@ -8,7 +8,7 @@
 //! cargo run --example train_prompts -- --explain "prompt"   features and verdict of one prompt
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
 //!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-31 the eighth,
-//!     32-41 the ninth, 42-49 the tenth) scored by a model learnt from the rest
+//!     32-41 the ninth, 42-49 the tenth, 50-57 the eleventh) scored by a model learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
@@ -131,6 +131,22 @@ const TRAINING_10: &[&str] = &[
     "tests/data/prompts-training-47.tsv",
     "tests/data/prompts-training-48.tsv",
 ];
+/// The eleventh round, the same session, eight more writers (the same brief): the mining basin
+/// near Lens and Alabama, an Armenian community in Lyon and a Filipino parish in Toronto,
+/// Corsica's brotherhoods and a Welsh chapel, a prison chaplaincy near Paris and an army
+/// chaplain in Kentucky, Abidjan and Boston, Guadeloupe and a homeless charity in Manchester, a
+/// hospital chaplaincy in Nantes and an Orthodox parish in Cleveland, a catechist in Nice on
+/// social media and a hip-hop church in Brooklyn.
+const TRAINING_11: &[&str] = &[
+    "tests/data/prompts-training-49.tsv",
+    "tests/data/prompts-training-50.tsv",
+    "tests/data/prompts-training-51.tsv",
+    "tests/data/prompts-training-52.tsv",
+    "tests/data/prompts-training-53.tsv",
+    "tests/data/prompts-training-54.tsv",
+    "tests/data/prompts-training-55.tsv",
+    "tests/data/prompts-training-56.tsv",
+];
 /// Every set the model learns from, in the order of `Row::set` (a set's index there is what
 /// `--holdout-set` takes): the tuning sets, the first five training sets, then the rounds since
 /// the sixth, each in its files' order.
@@ -150,6 +166,7 @@ fn sets() -> Vec<&'static str> {
         TRAINING_8,
         TRAINING_9,
         TRAINING_10,
+        TRAINING_11,
     ]
     .concat()
 }
@@ -385,7 +402,7 @@ fn main() -> anyhow::Result<()> {
         // Which training sets are held out (their indexes in `sets()`, `--holdout-set 7,8`): the
         // second round by default, `--holdout-set 5` the fourth, `7-17` the sixth, `18-24` the
         // seventh, `25-31` the eighth, `32-41` the ninth,
-        // `42-49` the tenth.
+        // `42-49` the tenth, `50-57` the eleventh.
         let given = std::env::args().any(|a| a == "--holdout-set");
         let spec = std::env::args()
             .skip_while(|a| a != "--holdout-set")
