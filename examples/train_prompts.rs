@@ -8,7 +8,7 @@
 //! cargo run --example train_prompts -- --explain "prompt"   features and verdict of one prompt
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
 //!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-31 the eighth,
-//!     32-41 the ninth, 42-49 the tenth, 50-57 the eleventh) scored by a model learnt from the rest
+//!     32-41 the ninth, 42-49 the tenth, 50-57 the eleventh, 58-65 the twelfth) scored by a model learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
@@ -147,6 +147,22 @@ const TRAINING_11: &[&str] = &[
     "tests/data/prompts-training-55.tsv",
     "tests/data/prompts-training-56.tsv",
 ];
+/// The twelfth round, the same session, eight more writers (the same brief, twelve of the
+/// sixteen personas French-speaking, French recall being the lower): Rennes and Versailles, a
+/// Seine-Saint-Denis church and Toulouse, Geneva and a Kinshasa parish with its Paris diaspora, a
+/// diocese's communication service in Lyon and a rural parish in Lorraine, a Montpellier school
+/// chaplaincy and Martinique, Brussels and Québec City, Manchester and Lagos, San Francisco and
+/// rural Ontario.
+const TRAINING_12: &[&str] = &[
+    "tests/data/prompts-training-57.tsv",
+    "tests/data/prompts-training-58.tsv",
+    "tests/data/prompts-training-59.tsv",
+    "tests/data/prompts-training-60.tsv",
+    "tests/data/prompts-training-61.tsv",
+    "tests/data/prompts-training-62.tsv",
+    "tests/data/prompts-training-63.tsv",
+    "tests/data/prompts-training-64.tsv",
+];
 /// Every set the model learns from, in the order of `Row::set` (a set's index there is what
 /// `--holdout-set` takes): the tuning sets, the first five training sets, then the rounds since
 /// the sixth, each in its files' order.
@@ -167,6 +183,7 @@ fn sets() -> Vec<&'static str> {
         TRAINING_9,
         TRAINING_10,
         TRAINING_11,
+        TRAINING_12,
     ]
     .concat()
 }
@@ -402,7 +419,7 @@ fn main() -> anyhow::Result<()> {
         // Which training sets are held out (their indexes in `sets()`, `--holdout-set 7,8`): the
         // second round by default, `--holdout-set 5` the fourth, `7-17` the sixth, `18-24` the
         // seventh, `25-31` the eighth, `32-41` the ninth,
-        // `42-49` the tenth, `50-57` the eleventh.
+        // `42-49` the tenth, `50-57` the eleventh, `58-65` the twelfth.
         let given = std::env::args().any(|a| a == "--holdout-set");
         let spec = std::env::args()
             .skip_while(|a| a != "--holdout-set")
