@@ -104,11 +104,15 @@ pub struct Thresholds {
 /// in a modest swimsuit at the parish pool party ») or 0.87 (fr 0.873, en 0.863, church 16, fine
 /// 150: more recall for one more church prompt refused, left for the church goal), or 0.8 (fr
 /// 0.897, en 0.893, church 19, fine 177: « camp T-shirt design », « un chat qui fait du skate »).
+/// With the twelfth round too (the same session, seven rounds' files): 0.7. The model learnt
+/// from it put 0.66 on the same probe; at 0.7 recall moves fr 0.864 → 0.860, en 0.848 → 0.845, and
+/// neither the fine prompts refused (137 of 15,580) nor the church ones (15 of 9,925) change; the
+/// harmful probes let through stay at 2.
 pub const THRESHOLDS: Thresholds = Thresholds {
     plain: 0.9,
     after_rule: 0.3,
     church: 0.9,
-    story_rule: 0.6,
+    story_rule: 0.7,
     story_plain: 0.95,
 };
 
