@@ -8,7 +8,8 @@
 //! cargo run --example train_prompts -- --explain "prompt"   features and verdict of one prompt
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
 //!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-31 the eighth,
-//!     32-41 the ninth, 42-49 the tenth, 50-57 the eleventh, 58-65 the twelfth) scored by a model learnt from the rest
+//!     32-41 the ninth, 42-49 the tenth, 50-57 the eleventh, 58-65 the twelfth,
+//!     66-73 the thirteenth) scored by a model learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
@@ -163,6 +164,20 @@ const TRAINING_12: &[&str] = &[
     "tests/data/prompts-training-63.tsv",
     "tests/data/prompts-training-64.tsv",
 ];
+/// The thirteenth round, the same session, eight more writers (the same brief, ten of the sixteen
+/// personas French-speaking): Nice and Bordeaux, Strasbourg and Dakar, Le Havre and Lourdes, a
+/// Lille school and Sydney, Grenoble and Houston, the Croix-Rousse and Edinburgh, French Catholic
+/// influencers and Yaoundé, the Basque Country and Minnesota.
+const TRAINING_13: &[&str] = &[
+    "tests/data/prompts-training-65.tsv",
+    "tests/data/prompts-training-66.tsv",
+    "tests/data/prompts-training-67.tsv",
+    "tests/data/prompts-training-68.tsv",
+    "tests/data/prompts-training-69.tsv",
+    "tests/data/prompts-training-70.tsv",
+    "tests/data/prompts-training-71.tsv",
+    "tests/data/prompts-training-72.tsv",
+];
 /// Every set the model learns from, in the order of `Row::set` (a set's index there is what
 /// `--holdout-set` takes): the tuning sets, the first five training sets, then the rounds since
 /// the sixth, each in its files' order.
@@ -184,6 +199,7 @@ fn sets() -> Vec<&'static str> {
         TRAINING_10,
         TRAINING_11,
         TRAINING_12,
+        TRAINING_13,
     ]
     .concat()
 }
@@ -419,7 +435,8 @@ fn main() -> anyhow::Result<()> {
         // Which training sets are held out (their indexes in `sets()`, `--holdout-set 7,8`): the
         // second round by default, `--holdout-set 5` the fourth, `7-17` the sixth, `18-24` the
         // seventh, `25-31` the eighth, `32-41` the ninth,
-        // `42-49` the tenth, `50-57` the eleventh, `58-65` the twelfth.
+        // `42-49` the tenth, `50-57` the eleventh, `58-65` the twelfth,
+        // `66-73` the thirteenth.
         let given = std::env::args().any(|a| a == "--holdout-set");
         let spec = std::env::args()
             .skip_while(|a| a != "--holdout-set")
