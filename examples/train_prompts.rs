@@ -433,10 +433,7 @@ fn main() -> anyhow::Result<()> {
     // the better guide to prompts nobody on the team wrote.
     if std::env::args().any(|a| a == "--holdout") {
         // Which training sets are held out (their indexes in `sets()`, `--holdout-set 7,8`): the
-        // second round by default, `--holdout-set 5` the fourth, `7-17` the sixth, `18-24` the
-        // seventh, `25-31` the eighth, `32-41` the ninth,
-        // `42-49` the tenth, `50-57` the eleventh, `58-65` the twelfth,
-        // `66-73` the thirteenth.
+        // second round by default; each later round's range is listed once, in the module's doc.
         let given = std::env::args().any(|a| a == "--holdout-set");
         let spec = std::env::args()
             .skip_while(|a| a != "--holdout-set")
