@@ -9,7 +9,7 @@
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
 //!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-31 the eighth,
 //!     32-41 the ninth, 42-49 the tenth, 50-57 the eleventh, 58-65 the twelfth,
-//!     66-73 the thirteenth) scored by a model learnt from the rest
+//!     66-73 the thirteenth, 74-81 the fourteenth) scored by a model learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
@@ -178,6 +178,31 @@ const TRAINING_13: &[&str] = &[
     "tests/data/prompts-training-71.tsv",
     "tests/data/prompts-training-72.tsv",
 ];
+/// The fourteenth round (2026-12-06, fifteenth session), eight more writers (the same brief, ten
+/// of the sixteen personas French-speaking): Reims and Atlanta, a Toulouse high-school chaplaincy
+/// and Louisiana, La Réunion and Antananarivo, Burgundy and an Oklahoma cowboy church, a Paris
+/// youth ministry on TikTok and an Indiana campus ministry, a Portuguese parish near Paris and
+/// Philadelphia, a Norman abbey and a Samoan church in Auckland, Vendée scouts and an Acadian
+/// parish.
+const TRAINING_14: &[&str] = &[
+    "tests/data/prompts-training-73.tsv",
+    "tests/data/prompts-training-74.tsv",
+    "tests/data/prompts-training-75.tsv",
+    "tests/data/prompts-training-76.tsv",
+    "tests/data/prompts-training-77.tsv",
+    "tests/data/prompts-training-78.tsv",
+    "tests/data/prompts-training-79.tsv",
+    "tests/data/prompts-training-80.tsv",
+];
+/// Fine near misses with their harmful twins, by two more writers, asked for after the model
+/// learnt from the fourteenth round refused two fine probes (a Shoah commemoration with a
+/// struck-out hate symbol; a Marian virtue named alone): remembrance, anti-racism and history
+/// that name hate symbols, genocide and war to condemn them; the Virgin, purity, chastity and
+/// the body in Christian vocabulary, named innocently.
+const NEAR_MISSES_14: &[&str] = &[
+    "tests/data/prompts-training-81.tsv",
+    "tests/data/prompts-training-82.tsv",
+];
 /// Every set the model learns from, in the order of `Row::set` (a set's index there is what
 /// `--holdout-set` takes): the tuning sets, the first five training sets, then the rounds since
 /// the sixth, each in its files' order.
@@ -200,6 +225,8 @@ fn sets() -> Vec<&'static str> {
         TRAINING_11,
         TRAINING_12,
         TRAINING_13,
+        TRAINING_14,
+        NEAR_MISSES_14,
     ]
     .concat()
 }

@@ -66,7 +66,7 @@ pub fn for_each_feature(
     intent: Option<&str>,
     each: &mut dyn FnMut(&[&str]),
 ) {
-    logistic::word_features(words, 6, each);
+    logistic::word_features(words, 6, 4, each);
     for stem in stems {
         each(&["t:", stem]);
     }

@@ -3,9 +3,9 @@
 //! as word and character n-gram features, and both are trained here, deterministically (a fixed
 //! order, no randomness), so that the same examples give the same weights file.
 
-/// Calls `each` with the character 3- and 4-grams of `word`, its ends marked (`^ab`, `yz$`),
-/// when the marked word has at least `from_chars` characters.
-pub fn char_ngrams(word: &str, from_chars: usize, each: &mut dyn FnMut(&str)) {
+/// Calls `each` with the character 3- to `longest`-grams of `word`, its ends marked (`^ab`,
+/// `yz$`), when the marked word has at least `from_chars` characters.
+pub fn char_ngrams(word: &str, from_chars: usize, longest: usize, each: &mut dyn FnMut(&str)) {
     let mut padded = String::with_capacity(word.len() + 2);
     padded.push('^');
     padded.push_str(word);
@@ -16,7 +16,7 @@ pub fn char_ngrams(word: &str, from_chars: usize, each: &mut dyn FnMut(&str)) {
     if chars < from_chars {
         return;
     }
-    for n in [3usize, 4] {
+    for n in 3..=longest {
         for start in 0..=chars.saturating_sub(n) {
             if let (Some(&from), Some(&to)) = (bounds.get(start), bounds.get(start + n))
                 && let Some(gram) = padded.get(from..to)
@@ -29,14 +29,19 @@ pub fn char_ngrams(word: &str, from_chars: usize, each: &mut dyn FnMut(&str)) {
 
 /// Calls `each` with the text features of a list of words, as the pieces of their names: each
 /// word (`w:`), each pair of neighbours (`b:`) and the character n-grams of each word
-/// (`c:`, see `char_ngrams`).
-pub fn word_features(words: &[&str], from_chars: usize, each: &mut dyn FnMut(&[&str])) {
+/// (`c:`, 3- to `longest`-grams, see `char_ngrams`).
+pub fn word_features(
+    words: &[&str],
+    from_chars: usize,
+    longest: usize,
+    each: &mut dyn FnMut(&[&str]),
+) {
     for (i, word) in words.iter().enumerate() {
         each(&["w:", word]);
         if let Some(next) = words.get(i + 1) {
             each(&["b:", word, " ", next]);
         }
-        char_ngrams(word, from_chars, &mut |gram| each(&["c:", gram]));
+        char_ngrams(word, from_chars, longest, &mut |gram| each(&["c:", gram]));
     }
 }
 
@@ -166,10 +171,13 @@ mod tests {
     #[test]
     fn ngrams_mark_the_ends_and_count_characters_not_bytes() {
         let mut grams = Vec::new();
-        char_ngrams("été", 5, &mut |g| grams.push(g.to_owned()));
+        char_ngrams("été", 5, 4, &mut |g| grams.push(g.to_owned()));
         assert_eq!(grams, ["^ét", "été", "té$", "^été", "été$"]);
         grams.clear();
-        char_ngrams("été", 6, &mut |g| grams.push(g.to_owned()));
+        char_ngrams("été", 5, 5, &mut |g| grams.push(g.to_owned()));
+        assert_eq!(grams, ["^ét", "été", "té$", "^été", "été$", "^été$"]);
+        grams.clear();
+        char_ngrams("été", 6, 4, &mut |g| grams.push(g.to_owned()));
         assert!(grams.is_empty());
     }
 }
