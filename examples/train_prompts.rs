@@ -9,7 +9,8 @@
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
 //!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-31 the eighth,
 //!     32-41 the ninth, 42-49 the tenth, 50-57 the eleventh, 58-65 the twelfth,
-//!     66-73 the thirteenth, 74-81 the fourteenth) scored by a model learnt from the rest
+//!     66-73 the thirteenth, 74-81 the fourteenth, 84-91 the fifteenth) scored by a model learnt
+//!     from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
@@ -203,6 +204,21 @@ const NEAR_MISSES_14: &[&str] = &[
     "tests/data/prompts-training-81.tsv",
     "tests/data/prompts-training-82.tsv",
 ];
+/// The fifteenth round, the same session, eight more writers (the same brief, eleven of the
+/// sixteen personas French-speaking): Roubaix and Glasgow, the Limousin and Lomé, students of a
+/// grande école and a Dallas megachurch's youth, Cayenne and Port-Louis, a Carmelite shop online
+/// and a Liverpool school, Perpignan and Phoenix, a Savoie ski resort and Charleroi, a Tamil
+/// community in Paris and Cape Town.
+const TRAINING_15: &[&str] = &[
+    "tests/data/prompts-training-83.tsv",
+    "tests/data/prompts-training-84.tsv",
+    "tests/data/prompts-training-85.tsv",
+    "tests/data/prompts-training-86.tsv",
+    "tests/data/prompts-training-87.tsv",
+    "tests/data/prompts-training-88.tsv",
+    "tests/data/prompts-training-89.tsv",
+    "tests/data/prompts-training-90.tsv",
+];
 /// Every set the model learns from, in the order of `Row::set` (a set's index there is what
 /// `--holdout-set` takes): the tuning sets, the first five training sets, then the rounds since
 /// the sixth, each in its files' order.
@@ -227,6 +243,7 @@ fn sets() -> Vec<&'static str> {
         TRAINING_13,
         TRAINING_14,
         NEAR_MISSES_14,
+        TRAINING_15,
     ]
     .concat()
 }

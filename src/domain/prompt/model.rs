@@ -108,6 +108,12 @@ pub struct Thresholds {
 /// from it put 0.66 on the same probe; at 0.7 recall moves fr 0.864 → 0.860, en 0.848 → 0.845, and
 /// neither the fine prompts refused (137 of 15,580) nor the church ones (15 of 9,925) change; the
 /// harmful probes let through stay at 2.
+/// With the fifteenth round and the n-grams scaled among themselves (fifteenth session, ten
+/// rounds' files): the model alone refusing from 0.87 was to be kept if it refused no more church
+/// prompts and at most a tenth more fine ones (recall fr 0.910 → 0.919, en 0.897 → 0.907, church
+/// 14 both ways, fine 126 → 133; 0.85 refused one more church prompt), but the model learnt with
+/// it refused a fine probe, « les scouts qui traversent le pont de singe avec un baudrier »; 0.9
+/// stays.
 pub const THRESHOLDS: Thresholds = Thresholds {
     plain: 0.9,
     after_rule: 0.3,
@@ -175,7 +181,7 @@ fn fnv(bytes: impl IntoIterator<Item = u8>) -> u32 {
 /// church 29 and fine 172); the last three letters of a word with the first three of the next,
 /// with the 5-grams (fr 0.889, church 29); pairs of words one apart (fr 0.871) or word trigrams
 /// (fr 0.868) instead of the 5-grams; an L2 of 7e-4 with the 5-grams (fr 0.879, en 0.872:
-/// most of the gain lost). The check costs about 5 µs more per prompt (`bench/README.md`).
+/// most of the gain lost). With the n-grams scaled among themselves too (`train`), the check costs 5 to 9 µs more per prompt than before the 5-grams (`bench/README.md`).
 pub(super) fn for_each_feature(
     words: &[&str],
     rules_fired: &[&str],
@@ -203,6 +209,13 @@ fn fnv_pieces(pieces: &[&str]) -> u32 {
 /// piece of text, worth 1/√n among the n pieces of a prompt (so long prompts do not shout).
 fn is_flag(feature: &str) -> bool {
     feature.starts_with("r:") || feature.starts_with("k:")
+}
+
+/// Whether a text feature is a character n-gram (`c:`) rather than a word or a pair of words:
+/// each kind is scaled among its own, so that a long word's dozen n-grams do not drown the words
+/// around it (see `train`).
+fn is_gram(feature: &str) -> bool {
+    feature.starts_with("c:")
 }
 
 fn text_scale(count: usize) -> f32 {
@@ -277,22 +290,36 @@ impl Model {
         church: Church,
     ) -> [f32; CLASSES] {
         let mut text = [0.0f32; CLASSES];
+        let mut grams = [0.0f32; CLASSES];
         let mut flags = [0.0f32; CLASSES];
         let mut count = 0usize;
+        let mut gram_count = 0usize;
         for_each_feature(words, rules_fired, church, &mut |pieces| {
             let flag = pieces.first().is_some_and(|p| is_flag(p));
-            count += usize::from(!flag);
+            let gram = !flag && pieces.first().is_some_and(|p| is_gram(p));
+            if gram {
+                gram_count += 1;
+            } else {
+                count += usize::from(!flag);
+            }
             if let Some(w) = self.table.get(&fnv_pieces(pieces)) {
-                let sum = if flag { &mut flags } else { &mut text };
+                let sum = if flag {
+                    &mut flags
+                } else if gram {
+                    &mut grams
+                } else {
+                    &mut text
+                };
                 for (z, w) in sum.iter_mut().zip(w) {
                     *z += w;
                 }
             }
         });
         let scale = text_scale(count);
+        let gram_scale = text_scale(gram_count);
         let mut z = self.bias;
-        for ((z, t), f) in z.iter_mut().zip(text).zip(flags) {
-            *z += t * scale + f;
+        for (((z, t), g), f) in z.iter_mut().zip(text).zip(grams).zip(flags) {
+            *z += t * scale + g * gram_scale + f;
         }
         logistic::softmax(&mut z);
         z
@@ -359,8 +386,14 @@ pub struct Trained {
     pub bias: [f32; CLASSES],
 }
 
-/// Trains the model (`logistic::train`): flags worth 1, text features 1/√n among the n of a
-/// prompt.
+/// Trains the model (`logistic::train`): flags worth 1; the words and pairs of words 1/√n among
+/// the n of a prompt, and its character n-grams 1/√m among its m n-grams. Until the fifteenth
+/// session every text feature was worth 1/√n among all of them, and a word's n-grams (about a
+/// dozen from 3- to 5-grams) outweighed the words around it: « croix gammée » outvoted
+/// « commémoration », « barrée » and « plus jamais ça » in a fine probe. Measured on the ten
+/// rounds' files by new writers, each learnt from all the others (`--holdout-set 7-17` to
+/// `84-91`, added up; never a frozen set): recall fr 0.892 → 0.910, en 0.879 → 0.897, church
+/// prompts refused 27 → 14 of 13,765, fine prompts 179 → 126 of 21,340.
 pub fn train(examples: &[Example], settings: Training) -> Trained {
     let (encoded, names) = logistic::encode(
         examples.iter().map(|e| (e.features.as_slice(), e.class)),
@@ -368,7 +401,12 @@ pub fn train(examples: &[Example], settings: Training) -> Trained {
             if is_flag(name) {
                 1.0
             } else {
-                text_scale(all.iter().filter(|f| !is_flag(f)).count())
+                let gram = is_gram(name);
+                text_scale(
+                    all.iter()
+                        .filter(|f| !is_flag(f) && is_gram(f) == gram)
+                        .count(),
+                )
             }
         },
     );

@@ -996,15 +996,26 @@ fn the_frozen_sets_hold_their_floors() {
     // one prompt; its floor was lowered to it). A model learnt without the near misses had been
     // scored first (1,414 harmful, 2 church, 3 of the generated set's 41 near misses refused)
     // and was not eligible whatever it scored: it refused two fine probes of
-    // `the_probe_paraphrases_are_decided_right` and `terms_match_whole_words_only`.
+    // `the_probe_paraphrases_are_decided_right` and `terms_match_whole_words_only`. Then, the same
+    // session, after the model learnt from the fifteenth round too (eight more writers,
+    // tests/data/prompts-training-{83..90}.tsv) with its character n-grams scaled among
+    // themselves and the words among themselves (chosen on the ten rounds' files by new writers,
+    // model::train), kept whatever it scored (decided before it was scored), scored once, which
+    // gave these floors: generated 0/697, en 385/386 = 0.997, fr 516/521 = 0.990; unseen 0/95, en
+    // 21/22 = 0.955, fr 53/55 = 0.964; fourth round 0/200, en 99/102 = 0.971, fr 130/138 =
+    // 0.942; fifth round 0/140, en 111/115 = 0.965, fr 118/125 = 0.944. Over the four sets:
+    // church prompts refused 2 → 0 of 1,132, harmful prompts refused 1,416 → 1,433 of 1,464. The
+    // goals are met on the generated and unseen sets; the fourth and fifth rounds' French are
+    // short by 2 and 1 prompts. The learnt model refused a fine probe when it alone refused from
+    // 0.87 (model::THRESHOLDS), so 0.9 was kept before it was scored.
     const GENERATED_CHURCH_REFUSALS: usize = 0;
-    const GENERATED_RECALL: [(&str, f64); 2] = [("en", 0.984), ("fr", 0.982)];
+    const GENERATED_RECALL: [(&str, f64); 2] = [("en", 0.997), ("fr", 0.990)];
     const UNSEEN_CHURCH_REFUSALS: usize = 0;
-    const UNSEEN_RECALL: [(&str, f64); 2] = [("en", 0.954), ("fr", 0.945)];
-    const FOURTH_CHURCH_REFUSALS: usize = 2;
-    const FOURTH_RECALL: [(&str, f64); 2] = [("en", 0.970), ("fr", 0.934)];
+    const UNSEEN_RECALL: [(&str, f64); 2] = [("en", 0.954), ("fr", 0.963)];
+    const FOURTH_CHURCH_REFUSALS: usize = 0;
+    const FOURTH_RECALL: [(&str, f64); 2] = [("en", 0.970), ("fr", 0.942)];
     const FIFTH_CHURCH_REFUSALS: usize = 0;
-    const FIFTH_RECALL: [(&str, f64); 2] = [("en", 0.939), ("fr", 0.919)];
+    const FIFTH_RECALL: [(&str, f64); 2] = [("en", 0.965), ("fr", 0.943)];
 
     let rules = rules();
     let generated = measure(&rules, "generated frozen", FROZEN, false);
