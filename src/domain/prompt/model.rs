@@ -181,7 +181,8 @@ fn fnv(bytes: impl IntoIterator<Item = u8>) -> u32 {
 /// church 29 and fine 172); the last three letters of a word with the first three of the next,
 /// with the 5-grams (fr 0.889, church 29); pairs of words one apart (fr 0.871) or word trigrams
 /// (fr 0.868) instead of the 5-grams; an L2 of 7e-4 with the 5-grams (fr 0.879, en 0.872:
-/// most of the gain lost). With the n-grams scaled among themselves too (`train`), the check costs 5 to 9 µs more per prompt than before the 5-grams (`bench/README.md`).
+/// most of the gain lost). With the n-grams scaled among themselves too (`train`), the check
+/// costs 5 to 9 µs more per prompt than before the 5-grams (`bench/README.md`).
 pub(super) fn for_each_feature(
     words: &[&str],
     rules_fired: &[&str],
