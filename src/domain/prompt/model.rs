@@ -1,8 +1,8 @@
 //! The statistical half of the prompt checks: a multinomial logistic regression over word
 //! unigrams and bigrams, character 3- to 5-grams of each word, the rules that fired and the
 //! church-safe contexts found. Trained on the tuning and training sets of the labelled corpus,
-//! never on a frozen one (`cargo run --example train_prompts`), deterministic (fixed order, no randomness),
-//! its weights are data: `content/prompt-model.tsv`, one feature per line with its four weights.
+//! never on a frozen one (`cargo run --example train_prompts`), deterministic (fixed order, no
+//! randomness), its weights are data: `content/prompt-model.tsv`, one feature per line with its four weights.
 //!
 //! At check time each feature is hashed and looked up by its hash (no allocation per feature), so
 //! a prompt costs a few hundred lookups; a feature the model never learnt finds nothing.
@@ -111,8 +111,8 @@ pub struct Thresholds {
 /// With the fifteenth round and the n-grams scaled among themselves (fifteenth session, ten
 /// rounds' files): the model alone refusing from 0.87 was to be kept if it refused no more church
 /// prompts and at most a tenth more fine ones (recall fr 0.910 → 0.919, en 0.897 → 0.907, church
-/// 14 both ways, fine 126 → 133; 0.85 refused one more church prompt), but the model learnt with
-/// it refused a fine probe, « les scouts qui traversent le pont de singe avec un baudrier »; 0.9
+/// 14 both ways, fine 126 → 133; 0.85 refused one more church prompt), but with it the model
+/// refused a fine probe, « les scouts qui traversent le pont de singe avec un baudrier »; 0.9
 /// stays.
 pub const THRESHOLDS: Thresholds = Thresholds {
     plain: 0.9,
@@ -206,21 +206,42 @@ fn fnv_pieces(pieces: &[&str]) -> u32 {
     fnv(pieces.iter().flat_map(|p| p.bytes()))
 }
 
-/// Whether a feature is a flag (a rule fired, a church-safe context), worth 1, rather than a
-/// piece of text, worth 1/√n among the n pieces of a prompt (so long prompts do not shout).
-fn is_flag(feature: &str) -> bool {
-    feature.starts_with("r:") || feature.starts_with("k:")
+/// The kinds of features, by how a feature is valued: the one classification that training
+/// (`train`) and checking (`Model::probabilities`) both use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A word or a pair of words: worth 1/√n among the n of a prompt (so long prompts do not
+    /// shout).
+    Word,
+    /// A character n-gram (`c:`): worth 1/√m among the m n-grams of a prompt, apart from the
+    /// words, so that a long word's dozen n-grams do not drown the words around it.
+    Gram,
+    /// A rule fired or a church context found (`r:`, `k:`): worth 1.
+    Flag,
 }
 
-/// Whether a text feature is a character n-gram (`c:`) rather than a word or a pair of words:
-/// each kind is scaled among its own, so that a long word's dozen n-grams do not drown the words
-/// around it (see `train`).
-fn is_gram(feature: &str) -> bool {
-    feature.starts_with("c:")
-}
+impl Kind {
+    /// In the order the discriminants give (the index of a kind's sums in `Model::probabilities`).
+    const ALL: [Kind; 3] = [Kind::Word, Kind::Gram, Kind::Flag];
 
-fn text_scale(count: usize) -> f32 {
-    1.0 / (count.max(1) as f32).sqrt()
+    /// The kind of a feature, from its name or its first piece.
+    fn of(feature: &str) -> Self {
+        if feature.starts_with("r:") || feature.starts_with("k:") {
+            Kind::Flag
+        } else if feature.starts_with("c:") {
+            Kind::Gram
+        } else {
+            Kind::Word
+        }
+    }
+
+    /// What each feature of this kind is worth among `count` of its kind in a prompt.
+    fn value(self, count: usize) -> f32 {
+        match self {
+            Kind::Flag => 1.0,
+            Kind::Word | Kind::Gram => 1.0 / (count.max(1) as f32).sqrt(),
+        }
+    }
 }
 
 impl Model {
@@ -290,37 +311,31 @@ impl Model {
         rules_fired: &[&str],
         church: Church,
     ) -> [f32; CLASSES] {
-        let mut text = [0.0f32; CLASSES];
-        let mut grams = [0.0f32; CLASSES];
-        let mut flags = [0.0f32; CLASSES];
-        let mut count = 0usize;
-        let mut gram_count = 0usize;
+        // Per kind (in `Kind::ALL` order): the weights found, summed, and how many features.
+        let mut sums = [[0.0f32; CLASSES]; Kind::ALL.len()];
+        let mut counts = [0usize; Kind::ALL.len()];
         for_each_feature(words, rules_fired, church, &mut |pieces| {
-            let flag = pieces.first().is_some_and(|p| is_flag(p));
-            let gram = !flag && pieces.first().is_some_and(|p| is_gram(p));
-            if gram {
-                gram_count += 1;
-            } else {
-                count += usize::from(!flag);
+            let kind = Kind::of(pieces.first().copied().unwrap_or_default()) as usize;
+            if let Some(count) = counts.get_mut(kind) {
+                *count += 1;
             }
-            if let Some(w) = self.table.get(&fnv_pieces(pieces)) {
-                let sum = if flag {
-                    &mut flags
-                } else if gram {
-                    &mut grams
-                } else {
-                    &mut text
-                };
+            if let (Some(w), Some(sum)) = (self.table.get(&fnv_pieces(pieces)), sums.get_mut(kind))
+            {
                 for (z, w) in sum.iter_mut().zip(w) {
                     *z += w;
                 }
             }
         });
-        let scale = text_scale(count);
-        let gram_scale = text_scale(gram_count);
+        let mut total = [0.0f32; CLASSES];
+        for ((kind, sum), count) in Kind::ALL.iter().zip(sums).zip(counts) {
+            let value = kind.value(count);
+            for (t, s) in total.iter_mut().zip(sum) {
+                *t += s * value;
+            }
+        }
         let mut z = self.bias;
-        for (((z, t), g), f) in z.iter_mut().zip(text).zip(grams).zip(flags) {
-            *z += t * scale + g * gram_scale + f;
+        for (z, t) in z.iter_mut().zip(total) {
+            *z += t;
         }
         logistic::softmax(&mut z);
         z
@@ -399,16 +414,8 @@ pub fn train(examples: &[Example], settings: Training) -> Trained {
     let (encoded, names) = logistic::encode(
         examples.iter().map(|e| (e.features.as_slice(), e.class)),
         |name, all| {
-            if is_flag(name) {
-                1.0
-            } else {
-                let gram = is_gram(name);
-                text_scale(
-                    all.iter()
-                        .filter(|f| !is_flag(f) && is_gram(f) == gram)
-                        .count(),
-                )
-            }
+            let kind = Kind::of(name);
+            kind.value(all.iter().filter(|f| Kind::of(f) == kind).count())
         },
     );
     let (weights, bias) = logistic::train(&encoded, names.len(), CLASSES, settings);
