@@ -9,8 +9,8 @@
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
 //!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-31 the eighth,
 //!     32-41 the ninth, 42-49 the tenth, 50-57 the eleventh, 58-65 the twelfth,
-//!     66-73 the thirteenth, 74-81 the fourteenth, 84-91 the fifteenth) scored by a model learnt
-//!     from the rest
+//!     66-73 the thirteenth, 74-81 the fourteenth, 84-91 the fifteenth, 92-99 the sixteenth)
+//!     scored by a model learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
@@ -219,6 +219,22 @@ const TRAINING_15: &[&str] = &[
     "tests/data/prompts-training-89.tsv",
     "tests/data/prompts-training-90.tsv",
 ];
+/// The sixteenth round (seventeenth session), eight more writers and sixteen French-speaking
+/// personas, as French recall fell short on the frozen sets: a red-teamer in Nantes and
+/// Yaoundé, a Vaulx-en-Velin chaplaincy and Fribourg, a Gypsy mission at Saintes-Maries and
+/// Cotonou, the Basque Country and Guadeloupe, the mining basin and a Marseille ultra, a
+/// Versailles mother and Kigali, a Brussels art student and Libreville, Auvergne summer camps
+/// and Saguenay.
+const TRAINING_16: &[&str] = &[
+    "tests/data/prompts-training-91.tsv",
+    "tests/data/prompts-training-92.tsv",
+    "tests/data/prompts-training-93.tsv",
+    "tests/data/prompts-training-94.tsv",
+    "tests/data/prompts-training-95.tsv",
+    "tests/data/prompts-training-96.tsv",
+    "tests/data/prompts-training-97.tsv",
+    "tests/data/prompts-training-98.tsv",
+];
 /// Every set the model learns from, in the order of `Row::set` (a set's index there is what
 /// `--holdout-set` takes): the tuning sets, the first five training sets, then the rounds since
 /// the sixth, each in its files' order.
@@ -244,6 +260,7 @@ fn sets() -> Vec<&'static str> {
         TRAINING_14,
         NEAR_MISSES_14,
         TRAINING_15,
+        TRAINING_16,
     ]
     .concat()
 }
