@@ -9,8 +9,8 @@
 //! cargo run --example train_prompts -- --holdout [--holdout-set N]   a training round (the
 //!     second, or sets N: 5 the fourth, 7-17 the sixth, 18-24 the seventh, 25-31 the eighth,
 //!     32-41 the ninth, 42-49 the tenth, 50-57 the eleventh, 58-65 the twelfth,
-//!     66-73 the thirteenth, 74-81 the fourteenth, 84-91 the fifteenth, 92-99 the sixteenth)
-//!     scored by a model learnt from the rest
+//!     66-73 the thirteenth, 74-81 the fourteenth, 84-91 the fifteenth, 92-99 the sixteenth,
+//!     100-107 the seventeenth) scored by a model learnt from the rest
 //! cargo run --example train_prompts -- --verdicts < prompts.txt   verdict of each line
 //! ```
 //!
@@ -235,6 +235,21 @@ const TRAINING_16: &[&str] = &[
     "tests/data/prompts-training-97.tsv",
     "tests/data/prompts-training-98.tsv",
 ];
+/// The seventeenth round, the same session, eight more writers (twelve of the sixteen personas
+/// French-speaking): Nice and a deaf chaplaincy in Paris, Ouagadougou and Detroit, the diocese
+/// of Metz and Bangui, Grenoble and Cornwall, a Lille hospital chaplaincy and Martinique, a
+/// prison chaplaincy and Belfast, the Cévennes and Bujumbura, a military chaplaincy and San
+/// Antonio.
+const TRAINING_17: &[&str] = &[
+    "tests/data/prompts-training-99.tsv",
+    "tests/data/prompts-training-100.tsv",
+    "tests/data/prompts-training-101.tsv",
+    "tests/data/prompts-training-102.tsv",
+    "tests/data/prompts-training-103.tsv",
+    "tests/data/prompts-training-104.tsv",
+    "tests/data/prompts-training-105.tsv",
+    "tests/data/prompts-training-106.tsv",
+];
 /// Every set the model learns from, in the order of `Row::set` (a set's index there is what
 /// `--holdout-set` takes): the tuning sets, the first five training sets, then the rounds since
 /// the sixth, each in its files' order.
@@ -261,6 +276,7 @@ fn sets() -> Vec<&'static str> {
         NEAR_MISSES_14,
         TRAINING_15,
         TRAINING_16,
+        TRAINING_17,
     ]
     .concat()
 }
