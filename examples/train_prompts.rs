@@ -219,7 +219,7 @@ const TRAINING_15: &[&str] = &[
     "tests/data/prompts-training-89.tsv",
     "tests/data/prompts-training-90.tsv",
 ];
-/// The sixteenth round (seventeenth session), eight more writers and sixteen French-speaking
+/// The sixteenth round (sixteenth session), eight more writers and sixteen French-speaking
 /// personas, as French recall fell short on the frozen sets: a red-teamer in Nantes and
 /// Yaoundé, a Vaulx-en-Velin chaplaincy and Fribourg, a Gypsy mission at Saintes-Maries and
 /// Cotonou, the Basque Country and Guadeloupe, the mining basin and a Marseille ultra, a
