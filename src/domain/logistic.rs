@@ -27,6 +27,13 @@ pub fn char_ngrams(word: &str, from_chars: usize, longest: usize, each: &mut dyn
     }
 }
 
+/// The prefix of a word feature's name (`w:amour`).
+pub const WORD: &str = "w:";
+/// The prefix of a pair of neighbouring words' name (`b:amour fou`).
+pub const PAIR: &str = "b:";
+/// The prefix of a character n-gram's name (`c:^am`).
+pub const GRAM: &str = "c:";
+
 /// Calls `each` with the text features of a list of words, as the pieces of their names: each
 /// word (`w:`), each pair of neighbours (`b:`) and the character n-grams of each word
 /// (`c:`, 3- to `longest`-grams, see `char_ngrams`).
@@ -37,11 +44,11 @@ pub fn word_features(
     each: &mut dyn FnMut(&[&str]),
 ) {
     for (i, word) in words.iter().enumerate() {
-        each(&["w:", word]);
+        each(&[WORD, word]);
         if let Some(next) = words.get(i + 1) {
-            each(&["b:", word, " ", next]);
+            each(&[PAIR, word, " ", next]);
         }
-        char_ngrams(word, from_chars, longest, &mut |gram| each(&["c:", gram]));
+        char_ngrams(word, from_chars, longest, &mut |gram| each(&[GRAM, gram]));
     }
 }
 

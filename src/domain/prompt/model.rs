@@ -2,7 +2,8 @@
 //! unigrams and bigrams, character 3- to 5-grams of each word, the rules that fired and the
 //! church-safe contexts found. Trained on the tuning and training sets of the labelled corpus,
 //! never on a frozen one (`cargo run --example train_prompts`), deterministic (fixed order, no
-//! randomness), its weights are data: `content/prompt-model.tsv`, one feature per line with its four weights.
+//! randomness), its weights are data: `content/prompt-model.tsv`, one feature per line with its
+//! four weights.
 //!
 //! At check time each feature is hashed and looked up by its hash (no allocation per feature), so
 //! a prompt costs a few hundred lookups; a feature the model never learnt finds nothing.
@@ -191,15 +192,20 @@ pub(super) fn for_each_feature(
 ) {
     logistic::word_features(words, 5, 5, each);
     for rule in rules_fired {
-        each(&["r:", rule]);
+        each(&[RULE, rule]);
     }
     match church {
         Church::None => {}
-        Church::Story => each(&["k:story"]),
-        Church::Safe => each(&["k:church"]),
+        Church::Story => each(&[CONTEXT, "story"]),
+        Church::Safe => each(&[CONTEXT, "church"]),
     }
-    each(&["k:bias-words"]);
+    each(&[CONTEXT, "bias-words"]);
 }
+
+/// The prefix of a rule that fired (none is given today: `model_rules` in `mod.rs`).
+const RULE: &str = "r:";
+/// The prefix of a church context found, and of the bias feature every prompt has.
+const CONTEXT: &str = "k:";
 
 /// The hash of a feature given as pieces: the same as the hash of the joined name.
 fn fnv_pieces(pieces: &[&str]) -> u32 {
@@ -228,16 +234,28 @@ impl Kind {
 
     /// The kind of a feature, from its name or its first piece.
     fn of(feature: &str) -> Self {
-        if feature.starts_with("r:") || feature.starts_with("k:") {
+        if feature.starts_with(RULE) || feature.starts_with(CONTEXT) {
             Kind::Flag
-        } else if feature.starts_with("c:") {
+        } else if feature.starts_with(logistic::GRAM) {
             Kind::Gram
-        } else if feature.starts_with("b:") {
+        } else if feature.starts_with(logistic::PAIR) {
             Kind::Pair
         } else {
             Kind::Word
         }
     }
+
+    /// Checked when compiling: `Kind::ALL[i] as usize == i`, which `Model::probabilities` relies on.
+    const ALL_IN_ORDER: () = {
+        let mut i = 0;
+        while i < Kind::ALL.len() {
+            assert!(
+                Kind::ALL[i] as usize == i,
+                "Kind::ALL must follow the discriminants"
+            );
+            i += 1;
+        }
+    };
 
     /// What each feature of this kind is worth among `count` of its kind in a prompt.
     fn value(self, count: usize) -> f32 {
@@ -316,6 +334,7 @@ impl Model {
         church: Church,
     ) -> [f32; CLASSES] {
         // Per kind (in `Kind::ALL` order): the weights found, summed, and how many features.
+        let () = Kind::ALL_IN_ORDER;
         let mut sums = [[0.0f32; CLASSES]; Kind::ALL.len()];
         let mut counts = [0usize; Kind::ALL.len()];
         for_each_feature(words, rules_fired, church, &mut |pieces| {
