@@ -53,6 +53,11 @@ pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
     analyzer: TextAnalyzer,
+    /// The analysis of the words the guides write, as they write them, lower-cased and folded:
+    /// a word (a token of the simple tokenizer) → its term, or `None` for a stop word. The
+    /// analyzer works word by word, so a query's words are looked up here and only the others
+    /// are analysed (the stemmer took a tenth of a search's time).
+    analysed: rustc_hash::FxHashMap<String, Option<String>>,
     fields: Fields,
     /// Folded word → its synonyms (folded), from the lexicon.
     synonyms: HashMap<String, Vec<String>>,
@@ -200,6 +205,9 @@ struct Prepared {
     intent: Option<usize>,
     /// The query's folded words, unknown ones replaced by their correction (for the model).
     words: Vec<String>,
+    /// The folded words corrected, each with the word of the guides nearest to it (what
+    /// `SearchIndex::suggestion` looks for): found in the same pass.
+    suggested: Vec<(String, Option<String>)>,
 }
 
 /// The boosts of a term found in a guide's title, keywords, headings and body.
@@ -216,14 +224,46 @@ struct Terms {
     /// Positions of the terms by first character, in sorted order (`expand_by_scan`).
     #[cfg(test)]
     by_first: HashMap<char, Vec<u32>>,
-    /// (hash of a term with one character deleted, or of the whole term; position), sorted:
-    /// two words within one edit (transpositions included) share one of these keys, so the
+    /// Hash of a term with one character deleted, or of the whole term → its position: two
+    /// words within one edit (transpositions included) share one of these keys, so the
     /// terms near a word are found without a scan (SymSpell).
-    deletions: Vec<(u64, u32)>,
+    deletions: Keyed,
     /// The same for the first `k` characters of each term, for every `k` from
     /// `FUZZY_FROM` to one less than its length: a word of `k` characters within one edit of
     /// a term's beginning (`expand`).
-    prefix_deletions: Vec<(u64, u32)>,
+    prefix_deletions: Keyed,
+}
+
+/// Positions (in a sorted list of words) by hash key, each key's positions sorted: a hash map
+/// to ranges of one array (a search looks up some fifty keys; a binary search of a sorted
+/// array of pairs for each was a tenth of its time).
+struct Keyed {
+    ranges: rustc_hash::FxHashMap<u64, std::ops::Range<u32>>,
+    positions: Vec<u32>,
+}
+
+impl Keyed {
+    /// From (key, position) pairs, in any order, repeats allowed.
+    fn new(mut pairs: Vec<(u64, u32)>) -> Self {
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut ranges = rustc_hash::FxHashMap::default();
+        ranges.reserve(pairs.len());
+        let mut positions = Vec::with_capacity(pairs.len());
+        for chunk in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let from = positions.len() as u32;
+            positions.extend(chunk.iter().map(|&(_, at)| at));
+            ranges.insert(chunk[0].0, from..positions.len() as u32);
+        }
+        Self { ranges, positions }
+    }
+
+    /// The positions under `key`, sorted.
+    fn get(&self, key: u64) -> &[u32] {
+        self.ranges.get(&key).map_or(&[][..], |range| {
+            &self.positions[range.start as usize..range.end as usize]
+        })
+    }
 }
 
 /// Query terms of this many characters or more also expand to terms within one edit.
@@ -236,12 +276,13 @@ struct Words {
     list: Vec<(String, u32)>,
     /// Hash of a word with up to two characters deleted (one for words under
     /// `TWO_EDITS_FROM - 2` characters: no query word can be two edits from them) → the
-    /// positions in `list` of the words giving it, in `positions`. Two words within `d` edits
+    /// positions in `list` of the words giving it. Two words within `d` edits
     /// (a swap of neighbours included) give a same key with at most `d` deletions each, so the
     /// words near a query word are found by hashing its own deletions, without a scan
     /// (SymSpell).
-    deletions: rustc_hash::FxHashMap<u64, std::ops::Range<u32>>,
-    positions: Vec<u32>,
+    deletions: Keyed,
+    /// Whether each word of `list` is a word of the guides (`spelling` also has the lexicon's).
+    in_guides: Vec<bool>,
 }
 
 /// A guide's body text, cut into its non-blank lines, each with its analysed terms.
@@ -319,6 +360,34 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.chars().count() >= 2)
         .map(fold)
+}
+
+/// The analysis of each word of the guides (titles, keywords, text) as written, lower-cased
+/// and folded (see `SearchIndex::analysed`).
+fn analysed_words(
+    analyzer: &TextAnalyzer,
+    guides: &[Guide],
+) -> rustc_hash::FxHashMap<String, Option<String>> {
+    let mut analysed = rustc_hash::FxHashMap::default();
+    let texts = guides.iter().flat_map(|g| {
+        [g.title.as_str(), g.text.as_str()]
+            .into_iter()
+            .chain(g.keywords.iter().map(String::as_str))
+    });
+    for text in texts {
+        for word in text.split(|c: char| !c.is_alphanumeric()) {
+            if word.is_empty() || analysed.contains_key(word) {
+                continue;
+            }
+            for form in [word.to_owned(), word.to_lowercase(), fold(word)] {
+                if let std::collections::hash_map::Entry::Vacant(entry) = analysed.entry(form) {
+                    let term = terms(analyzer, entry.key()).into_iter().next();
+                    entry.insert(term.map(|(t, _)| t));
+                }
+            }
+        }
+    }
+    analysed
 }
 
 impl SearchIndex {
@@ -580,6 +649,7 @@ impl SearchIndex {
             }
         }
 
+        let analysed = analysed_words(&analyzer, guides);
         let terms = Terms::new(indexed.into_iter().collect());
         let texts = lines_by_slug
             .into_iter()
@@ -589,6 +659,7 @@ impl SearchIndex {
             index,
             reader,
             analyzer,
+            analysed,
             fields,
             synonyms,
             word_synonyms,
@@ -598,8 +669,8 @@ impl SearchIndex {
             subjectless,
             compounds,
             intents,
-            vocabulary: Words::new(vocabulary),
-            spelling: Words::new(spelling),
+            spelling: Words::new(spelling, |w| vocabulary.contains_key(w)),
+            vocabulary: Words::new(vocabulary, |_| true),
             terms,
             in_fields,
             docs,
@@ -728,21 +799,25 @@ impl SearchIndex {
         // A word unknown to the guides and the lexicon, whose term the index lacks, stands for
         // the nearest known word (« tarfis », « colelgue »), in what follows too.
         let mut corrected = Vec::new();
+        let mut suggested = Vec::new();
         for word in &mut said {
             if self.known(word)
-                || terms(&self.analyzer, word)
+                || self
+                    .analyse(word)
                     .iter()
-                    .all(|(t, _)| self.scores.contains_key(t))
+                    .all(|t| self.scores.contains_key(t.as_str()))
             {
                 continue;
             }
-            if let Some(near) = self.spelling.nearest(word) {
+            let (near, in_guides) = self.spelling.nearest_two(word);
+            suggested.push(((*word).to_owned(), in_guides.map(str::to_owned)));
+            if let Some(near) = near {
                 *word = near;
                 corrected.push(near);
             }
         }
         for word in corrected {
-            for (term, _) in terms(&self.analyzer, word) {
+            for term in self.analyse(word) {
                 // A misspelt « nanoclip » still names no subject.
                 let weight = if self.subjectless.contains(&term) {
                     SUBJECTLESS_WEIGHT
@@ -799,6 +874,7 @@ impl SearchIndex {
             weighted,
             intent,
             words: said.iter().map(|w| (*w).to_owned()).collect(),
+            suggested,
         }
     }
 
@@ -817,10 +893,24 @@ impl SearchIndex {
     }
 
     fn own_terms(&self, query: &str) -> Vec<String> {
-        terms(&self.analyzer, query)
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect()
+        self.analyse(query)
+    }
+
+    /// The analysed terms of `text`, as `terms` gives them: each word looked up in `analysed`,
+    /// the analyzer run on the others.
+    fn analyse(&self, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for word in text.split(|c: char| !c.is_alphanumeric()) {
+            if word.is_empty() {
+                continue;
+            }
+            match self.analysed.get(word) {
+                Some(Some(term)) => out.push(term.clone()),
+                Some(None) => {}
+                None => out.extend(terms(&self.analyzer, word).into_iter().map(|(t, _)| t)),
+            }
+        }
+        out
     }
 
     /// The best guides for these terms: the sum, per guide, of the boosted scores of the
@@ -1059,7 +1149,7 @@ impl SearchIndex {
             .collect();
         let outcome = std::sync::Arc::new(Outcome {
             hits,
-            suggestion: self.suggestion(query),
+            suggestion: self.suggestion_knowing(query, &prepared.suggested),
         });
         if self.asked.asked_before(&key) {
             self.cache.insert(key, outcome.clone());
@@ -1071,6 +1161,15 @@ impl SearchIndex {
     /// word (one edit for short words, two for longer; a swap of two neighbours is one edit),
     /// or `None` if nothing changes.
     pub fn suggestion(&self, query: &str) -> Option<String> {
+        self.suggestion_knowing(query, &[])
+    }
+
+    /// `suggestion`, knowing already the nearest word of the guides to some folded words.
+    fn suggestion_knowing(
+        &self,
+        query: &str,
+        known: &[(String, Option<String>)],
+    ) -> Option<String> {
         let mut changed = false;
         let corrected: Vec<String> = query
             .split_whitespace()
@@ -1079,7 +1178,11 @@ impl SearchIndex {
                 if self.known(&folded) {
                     return word.to_owned();
                 }
-                match self.vocabulary.nearest(&folded) {
+                let nearest = match known.iter().find(|(word, _)| *word == folded) {
+                    Some((_, near)) => near.as_deref(),
+                    None => self.vocabulary.nearest(&folded),
+                };
+                match nearest {
                     Some(known) => {
                         changed = true;
                         known.to_owned()
@@ -1139,26 +1242,13 @@ impl Terms {
                 prefix_deletions.extend(deletion_keys(&term[..end]).map(|key| (key, id)));
             }
         }
-        for keys in [&mut deletions, &mut prefix_deletions] {
-            keys.sort_unstable();
-            keys.dedup();
-        }
         Self {
             sorted,
             #[cfg(test)]
             by_first,
-            deletions,
-            prefix_deletions,
+            deletions: Keyed::new(deletions),
+            prefix_deletions: Keyed::new(prefix_deletions),
         }
-    }
-
-    /// The positions of the terms under `key` in `keys` (`deletions` or `prefix_deletions`).
-    fn under(keys: &[(u64, u32)], key: u64) -> impl Iterator<Item = u32> + '_ {
-        let from = keys.partition_point(|&(k, _)| k < key);
-        keys[from..]
-            .iter()
-            .take_while(move |(k, _)| *k == key)
-            .map(|&(_, id)| id)
     }
 
     /// See `SearchIndex::expand`.
@@ -1185,8 +1275,8 @@ impl Terms {
             // characters), kept if they match (a key is a hash).
             let mut near = Vec::new();
             for key in deletion_keys(term) {
-                near.extend(Self::under(&self.deletions, key));
-                near.extend(Self::under(&self.prefix_deletions, key));
+                near.extend_from_slice(self.deletions.get(key));
+                near.extend_from_slice(self.prefix_deletions.get(key));
             }
             near.sort_unstable();
             near.dedup();
@@ -1229,8 +1319,7 @@ impl Terms {
             }
             if len >= 5 {
                 for key in deletion_keys(q) {
-                    let from = self.deletions.partition_point(|&(k, _)| k < key);
-                    for &(_, id) in self.deletions[from..].iter().take_while(|(k, _)| *k == key) {
+                    for &id in self.deletions.get(key) {
                         if within_one_edit(&self.sorted[id as usize], q) {
                             found.push(id);
                         }
@@ -1389,9 +1478,11 @@ fn deletions_within(word: &str, max: usize, mut each: impl FnMut(u64)) {
 }
 
 impl Words {
-    fn new(count: HashMap<String, u32>) -> Self {
+    /// The words counted; `in_guides` tells the words of the guides (see `nearest_two`).
+    fn new(count: HashMap<String, u32>, in_guides: impl Fn(&str) -> bool) -> Self {
         let mut list: Vec<(String, u32)> = count.iter().map(|(w, &n)| (w.clone(), n)).collect();
         list.sort_unstable();
+        let in_guides = list.iter().map(|(w, _)| in_guides(w)).collect();
         let mut keys: Vec<(u64, u32)> = Vec::new();
         for (at, (word, _)) in list.iter().enumerate() {
             let max = if word.chars().count() + 2 >= TWO_EDITS_FROM {
@@ -1401,26 +1492,23 @@ impl Words {
             };
             deletions_within(word, max, |key| keys.push((key, at as u32)));
         }
-        keys.sort_unstable();
-        keys.dedup();
-        let mut deletions = rustc_hash::FxHashMap::default();
-        let mut positions = Vec::with_capacity(keys.len());
-        for chunk in keys.chunk_by(|a, b| a.0 == b.0) {
-            let from = positions.len() as u32;
-            positions.extend(chunk.iter().map(|&(_, at)| at));
-            deletions.insert(chunk[0].0, from..positions.len() as u32);
-        }
         Self {
             count,
             list,
-            deletions,
-            positions,
+            deletions: Keyed::new(keys),
+            in_guides,
         }
     }
 
     /// The known word nearest to `word` (within one edit below `TWO_EDITS_FROM` letters, two
     /// from there), the most frequent then the first alphabetically among equals.
     fn nearest(&self, word: &str) -> Option<&str> {
+        self.nearest_two(word).0
+    }
+
+    /// `nearest`, and the same among the words of the guides alone (`in_guides`) in the same
+    /// pass: what the search corrects a word to, and what it suggests.
+    fn nearest_two(&self, word: &str) -> (Option<&str>, Option<&str>) {
         let max = if word.chars().count() >= TWO_EDITS_FROM {
             2
         } else {
@@ -1428,14 +1516,12 @@ impl Words {
         };
         let mut candidates: Vec<u32> = Vec::new();
         deletions_within(word, max, |key| {
-            if let Some(range) = self.deletions.get(&key) {
-                candidates
-                    .extend_from_slice(&self.positions[range.start as usize..range.end as usize]);
-            }
+            candidates.extend_from_slice(self.deletions.get(key));
         });
         candidates.sort_unstable();
         candidates.dedup();
         let mut best: Option<(usize, std::cmp::Reverse<u32>, &str)> = None;
+        let mut best_in_guides = None;
         for at in candidates {
             let (known, n) = &self.list[at as usize];
             let Some(distance) = edits_within(word, known, max) else {
@@ -1445,8 +1531,14 @@ impl Words {
             if best.is_none_or(|b| candidate < b) {
                 best = Some(candidate);
             }
+            if self.in_guides[at as usize] && best_in_guides.is_none_or(|b| candidate < b) {
+                best_in_guides = Some(candidate);
+            }
         }
-        best.map(|(_, _, known)| known)
+        (
+            best.map(|(_, _, known)| known),
+            best_in_guides.map(|(_, _, known)| known),
+        )
     }
 
     /// What `nearest` finds, by computing the distance to every known word.
@@ -1707,6 +1799,81 @@ mod tests {
             }
         }
         assert!(checked > 2_000);
+    }
+
+    #[test]
+    fn the_nearest_word_of_the_guides_found_with_the_lexicons_is_the_vocabularys_nearest() {
+        let library = library();
+        let index = &library.search;
+        let mut words: Vec<String> = queries(index, 1500)
+            .iter()
+            .flat_map(|q| q.split(' ').map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        words.extend(["tarfis", "colelgue", "kestions", "depanage", "facturs"].map(fold));
+        for word in &words {
+            assert_eq!(
+                index.spelling.nearest_two(word),
+                (index.spelling.nearest(word), index.vocabulary.nearest(word)),
+                "« {word} »"
+            );
+        }
+    }
+
+    #[test]
+    fn a_search_suggests_what_the_suggestion_alone_suggests() {
+        let library = library();
+        let index = &library.search;
+        let mut changed = 0;
+        for query in queries(index, 1500)
+            .into_iter()
+            .chain(["tarfis et colelgue", "Facturs ?", "l'abonemment"].map(str::to_owned))
+        {
+            let alone = index.suggestion(&query);
+            changed += usize::from(alone.is_some());
+            assert_eq!(index.run(&query, 10).suggestion, alone, "« {query} »");
+        }
+        assert!(changed > 100, "{changed} suggestions");
+    }
+
+    #[test]
+    fn words_looked_up_are_analysed_as_the_analyzer_analyses_them() {
+        let library = library();
+        let index = &library.search;
+        let mut texts = queries(index, 1500);
+        let capitalised: Vec<String> = texts
+            .iter()
+            .map(|q| {
+                let mut chars = q.chars();
+                chars.next().map_or_else(String::new, |c| {
+                    c.to_uppercase().chain(chars).collect::<String>()
+                })
+            })
+            .collect();
+        texts.extend(capitalised);
+        texts.extend(
+            [
+                "Les crédits EXPIRENT-ils ?",
+                "l\u{2019}abonnement d’Église",
+                "œuvre cœur Noël 4K 16:9",
+                "de la le les et ou",
+                "anticonstitutionnellementanticonstitutionnellement",
+                "x ² ½ ①",
+            ]
+            .map(str::to_owned),
+        );
+        let mut found = 0;
+        for text in &texts {
+            let expected: Vec<String> = terms(&index.analyzer, text)
+                .into_iter()
+                .map(|(t, _)| t)
+                .collect();
+            found += text
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| index.analysed.contains_key(*w))
+                .count();
+            assert_eq!(index.analyse(text), expected, "« {text} »");
+        }
+        assert!(found > 1_500, "{found} words looked up");
     }
 
     #[test]
