@@ -92,8 +92,8 @@ pub struct FieldMessage {
 }
 
 /// A priced plan, for the comparison table.
-pub struct PlanRow {
-    pub name: String,
+pub struct PlanRow<'c> {
+    pub name: &'c str,
     pub current: bool,
     pub unit: Option<i64>,
     pub total: Option<i64>,
@@ -110,7 +110,7 @@ pub struct SimulateurPage<'c> {
     pub plans: &'c [Plan],
     pub verdict: Option<Verdict<'c>>,
     pub refusal: Option<String>,
-    pub rows: Vec<PlanRow>,
+    pub rows: Vec<PlanRow<'c>>,
     pub category: Option<String>,
     pub advice: Vec<String>,
     pub share_url: String,
@@ -366,7 +366,7 @@ fn compose(
                 .per_plan
                 .iter()
                 .map(|pq| PlanRow {
-                    name: pq.plan.name.clone(),
+                    name: &pq.plan.name,
                     current: pq.plan.id == verdict.plan.id,
                     unit: pq.outcome.as_ref().ok().map(|q| q.unit),
                     total: pq.outcome.as_ref().ok().map(|q| q.total),
