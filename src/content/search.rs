@@ -205,8 +205,10 @@ struct Prepared {
     intent: Option<usize>,
     /// The query's folded words, unknown ones replaced by their correction (for the model).
     words: Vec<String>,
-    /// The folded words corrected, each with the word of the guides nearest to it (what
-    /// `SearchIndex::suggestion` looks for): found in the same pass.
+    /// The folded words sent for correction (corrected or not), each with the word of the
+    /// guides nearest to it, if any: what `SearchIndex::suggestion` looks for, found in the
+    /// same pass. It may differ from the correction, which can be a word of the lexicon or a
+    /// compound.
     suggested: Vec<(String, Option<String>)>,
 }
 
@@ -281,7 +283,8 @@ struct Words {
     /// words near a query word are found by hashing its own deletions, without a scan
     /// (SymSpell).
     deletions: Keyed,
-    /// Whether each word of `list` is a word of the guides (`spelling` also has the lexicon's).
+    /// Whether each word of `list` is a word of the guides (`spelling` also has the lexicon's
+    /// words and the guides' hyphenated words joined).
     in_guides: Vec<bool>,
 }
 
@@ -325,6 +328,10 @@ pub struct Hit {
     pub score: f32,
 }
 
+/// The search's analyzer. Each of its filters works on one word at a time, without its
+/// neighbours: `SearchIndex::analysed` relies on it to look words up one by one. A filter that
+/// reads several words (n-grams, compounds, synonyms by position) would need that table gone
+/// (`words_looked_up_are_analysed_as_the_analyzer_analyses_them` samples the agreement).
 pub fn analyzer() -> TextAnalyzer {
     let builder = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
@@ -364,7 +371,8 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 
 /// A word lower-cased as tantivy's `LowerCaser` does it (character by character), when that
 /// keeps its length in bytes: the analyzer removes words of 40 bytes or more before it
-/// lower-cases, so a word and its lower case are analysed alike only then.
+/// lower-cases, so a word and its lower case are sure to be analysed alike then (and words
+/// whose length changes are simply analysed, not looked up).
 fn lower(word: &str) -> Option<String> {
     let lower: String = word.chars().flat_map(char::to_lowercase).collect();
     (lower.len() == word.len()).then_some(lower)
