@@ -387,17 +387,12 @@ fn remember(
     tokens: &[(String, std::ops::Range<usize>)],
 ) {
     let mut tokens = tokens.iter().peekable();
-    let mut at = 0;
     for word in text.split(|c: char| !c.is_alphanumeric()) {
-        let start = at;
-        at += word.len()
-            + text[at + word.len()..]
-                .chars()
-                .next()
-                .map_or(0, char::len_utf8);
         if word.is_empty() {
             continue;
         }
+        // Where the word starts in `text`, which it is a slice of.
+        let start = word.as_ptr() as usize - text.as_ptr() as usize;
         while tokens.next_if(|(_, r)| r.start < start).is_some() {}
         let term = tokens
             .next_if(|(_, r)| r.start == start)
@@ -798,9 +793,9 @@ impl SearchIndex {
                     !self.english_stop_words.contains(&word)
                 })
                 .collect();
-            self.own_terms(&kept.join(" "))
+            self.analyse(&kept.join(" "))
         } else {
-            self.own_terms(query)
+            self.analyse(query)
         };
         let mut weighted: Vec<(String, f32)> = Vec::with_capacity(own.len() * 4);
         let mut push = |term: &str, weight: f32| {
@@ -910,10 +905,6 @@ impl SearchIndex {
                 .english
                 .get(word)
                 .is_some_and(|entries| entries.iter().any(|e| e.words.len() == 1))
-    }
-
-    fn own_terms(&self, query: &str) -> Vec<String> {
-        self.analyse(query)
     }
 
     /// The analysed terms of `text`, as `terms` gives them: each word looked up in `analysed`,
@@ -1188,7 +1179,7 @@ impl SearchIndex {
     fn suggestion_knowing(
         &self,
         query: &str,
-        known: &[(String, Option<String>)],
+        nearest_of: &[(String, Option<String>)],
     ) -> Option<String> {
         let mut changed = false;
         let corrected: Vec<String> = query
@@ -1198,7 +1189,7 @@ impl SearchIndex {
                 if self.known(&folded) {
                     return word.to_owned();
                 }
-                let nearest = match known.iter().find(|(word, _)| *word == folded) {
+                let nearest = match nearest_of.iter().find(|(word, _)| *word == folded) {
                     Some((_, near)) => near.as_deref(),
                     None => self.vocabulary.nearest(&folded),
                 };

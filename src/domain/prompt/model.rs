@@ -548,27 +548,22 @@ mod table_tests {
     /// `str::parse` reads them (the same bits).
     #[test]
     fn weights_are_read_as_str_parse_reads_them() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("content");
-        let text =
-            std::fs::read_to_string(dir.join("prompt-model.tsv")).unwrap_or_else(|e| panic!("{e}"));
-        let mut fields: Vec<String> = text
+        let mut fields: Vec<String> = super::super::tests::MODEL
             .lines()
             .filter(|l| !l.starts_with('#'))
             .flat_map(|l| l.split('\t').skip(1).map(str::to_owned).collect::<Vec<_>>())
             .collect();
         assert!(fields.len() > 1_000_000, "{} weights", fields.len());
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..200_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let digits = (state % 100_000_000) as u32;
-            let at = (state >> 40) as usize % 10;
+        for i in 0..200_000u64 {
+            // Spread by Fibonacci hashing: digits, where the point goes and the sign.
+            let bits = (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let digits = (bits >> 20) % 100_000_000;
+            let at = (bits >> 8) as usize % 10;
             let mut number = digits.to_string();
             if at < number.len() {
                 number.insert(number.len() - at, '.');
             }
-            let sign = if state >> 63 == 1 { "-" } else { "" };
+            let sign = if bits >> 63 == 1 { "-" } else { "" };
             fields.push(format!("{sign}{number}"));
         }
         fields.extend(
@@ -626,10 +621,7 @@ mod table_tests {
         let learnt = model.probabilities(&["sermon"], &[], Church::None);
         assert!(learnt[1] > 0.5, "« sermon » was scored {learnt:?}");
     }
-}
 
-#[cfg(test)]
-mod load_cost {
     /// `cargo test --release --lib -- --ignored --nocapture model_load_cost`: reading the model
     /// file, on the start-up's critical path. On 2026-12-07 (443,598 features): 181–201 ms,
     /// most of it inserting into the table (a cache miss each); the portal's start-up went
@@ -637,11 +629,10 @@ mod load_cost {
     #[test]
     #[ignore = "a measurement"]
     fn model_load_cost() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("content");
-        let text = std::fs::read_to_string(dir.join("prompt-model.tsv")).unwrap_or_default();
         for _ in 0..3 {
             let started = std::time::Instant::now();
-            let model = super::Model::from_tsv(&text).unwrap_or_else(|e| panic!("{e}"));
+            let model =
+                Model::from_tsv(super::super::tests::MODEL).unwrap_or_else(|e| panic!("{e}"));
             println!("{} features in {:?}", model.features, started.elapsed());
         }
     }

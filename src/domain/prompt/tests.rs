@@ -11,7 +11,8 @@ use super::*;
 use crate::domain::pricing::CreationType;
 
 const RULES: &str = include_str!("../../../content/prompt-rules.toml");
-const MODEL: &str = include_str!("../../../content/prompt-model.tsv");
+/// The model file (also read by `model`'s tests).
+pub(super) const MODEL: &str = include_str!("../../../content/prompt-model.tsv");
 const TUNING: &str = include_str!("../../../tests/data/prompts-tuning.tsv");
 const FROZEN: &str = include_str!("../../../tests/data/prompts-frozen.tsv");
 const UNSEEN_TUNING: &str = include_str!("../../../tests/data/prompts-unseen-tuning.tsv");
