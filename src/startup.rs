@@ -23,7 +23,7 @@ use crate::content::Library;
 use crate::db::sessions::PgSessionStore;
 use crate::db::{self, server};
 use crate::domain::account::Role;
-use crate::domain::prompt::PromptRules;
+use crate::domain::prompt::{Model, PromptRules};
 use crate::services::catalog::CatalogCache;
 use crate::services::mail;
 use crate::services::passwords::Hasher;
@@ -40,19 +40,20 @@ pub struct Application {
     pub pool: PgPool,
 }
 
-/// The prompt checks as `content/` writes them: the rules, with the statistical model.
+/// The prompt checks' rules as `content/` writes them.
 fn load_prompt_rules(content_dir: &std::path::Path) -> anyhow::Result<PromptRules> {
     let rules_path = content_dir.join("prompt-rules.toml");
     let rules_text = std::fs::read_to_string(&rules_path)
         .with_context(|| format!("reading {}", rules_path.display()))?;
+    PromptRules::from_toml(&rules_text).with_context(|| format!("in {}", rules_path.display()))
+}
+
+/// The prompt checks' statistical model as `content/` writes it.
+fn load_prompt_model(content_dir: &std::path::Path) -> anyhow::Result<Model> {
     let model_path = content_dir.join("prompt-model.tsv");
     let model_text = std::fs::read_to_string(&model_path)
         .with_context(|| format!("reading {}", model_path.display()))?;
-    let prompt_model = crate::domain::prompt::Model::from_tsv(&model_text)
-        .with_context(|| format!("in {}", model_path.display()))?;
-    Ok(PromptRules::from_toml(&rules_text)
-        .with_context(|| format!("in {}", rules_path.display()))?
-        .with_model(prompt_model))
+    Model::from_tsv(&model_text).with_context(|| format!("in {}", model_path.display()))
 }
 
 impl Application {
@@ -72,11 +73,11 @@ impl Application {
         extra: Option<ExtraRoutes>,
         clock: crate::clock::Clock,
     ) -> anyhow::Result<Self> {
-        // The content (the prompt checks' rules and model, the guides and the search's
-        // index and model) is read and parsed on blocking threads while the migrations wait
-        // for the database: start-up is the longer of the two, not their sum.
-        let content_dir = config.content_dir.clone();
-        let prompts = tokio::task::spawn_blocking(move || load_prompt_rules(&content_dir));
+        // The guides and the search's index and model are read and parsed on blocking threads
+        // while the migrations wait for the database: start-up is the longer of the two, not
+        // their sum. The prompt checks' rules and model, longer than both, are read once the
+        // guides are, and not waited for: the requests that check a prompt wait for them
+        // (`PromptChecks`).
         let content_dir = config.content_dir.clone();
         let guides = tokio::task::spawn_blocking(move || {
             Library::load(&content_dir).map_err(|e| anyhow::anyhow!("the guides have errors:\n{e}"))
@@ -90,12 +91,15 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let address = listener.local_addr()?;
-        let prompt_rules = prompts.await.context("loading the prompt checks")??;
         let config_smtp = config.smtp_url.clone();
         let mail_dir = config.data_dir.join("mail");
         let mail_from: lettre::message::Mailbox =
             config.mail_from.parse().context("NANOCLIP_MAIL_FROM")?;
         let library = guides.await.context("loading the guides")??;
+        let content_dir = config.content_dir.clone();
+        let prompt_checks = pages::prompt_checks::PromptChecks::load(move || {
+            Ok(load_prompt_rules(&content_dir)?.with_model(load_prompt_model(&content_dir)?))
+        });
         let hasher =
             Hasher::with_rate(config.password_checks_per_second).context("password hasher")?;
         let cpu =
@@ -111,7 +115,7 @@ impl Application {
             pool: pool.clone(),
             assets,
             catalog: CatalogCache::default(),
-            prompt_rules,
+            prompt_checks,
             help: pages::aide::HelpCentre::new(library),
             hasher,
             simulator_pages: Default::default(),

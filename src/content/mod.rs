@@ -124,14 +124,27 @@ impl Library {
             }
         };
         paths.sort();
+        // The guides parsed on two threads (half each, in order): a third of start-up.
+        let read = |path: &std::path::PathBuf| match std::fs::read_to_string(path) {
+            Ok(source) => guide::parse(path, &source).map(|g| (path.display().to_string(), g)),
+            Err(e) => Err(file_error(path, e.to_string())),
+        };
+        let (first, second) = paths.split_at(paths.len() / 2);
+        let parsed: Vec<Result<(String, Guide), ContentError>> = std::thread::scope(|scope| {
+            let second = scope.spawn(|| second.iter().map(read).collect::<Vec<_>>());
+            let mut parsed: Vec<_> = first.iter().map(read).collect();
+            parsed.extend(
+                second
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+            parsed
+        });
         let mut guides = Vec::new();
-        for path in &paths {
-            match std::fs::read_to_string(path) {
-                Ok(source) => match guide::parse(path, &source) {
-                    Ok(guide) => guides.push((path.display().to_string(), guide)),
-                    Err(e) => errors.push(e),
-                },
-                Err(e) => errors.push(file_error(path, e.to_string())),
+        for outcome in parsed {
+            match outcome {
+                Ok(guide) => guides.push(guide),
+                Err(e) => errors.push(e),
             }
         }
 
@@ -166,18 +179,26 @@ impl Library {
                 }
             }
         }
-        let search_model = match model_thread.join() {
-            Ok(Ok(model)) => model,
-            Ok(Err(message)) => {
+        // The search's model is waited for once the index is built (below), unless the guides
+        // have errors: then its own error, if any, is listed with theirs.
+        let mut model_thread = Some(model_thread);
+        let mut join_model = |errors: &mut Vec<ContentError>| match model_thread
+            .take()
+            .map(std::thread::JoinHandle::join)
+        {
+            Some(Ok(Ok(model))) => model,
+            Some(Ok(Err(message))) => {
                 errors.push(file_error(&model_path, message));
                 None
             }
-            Err(_) => {
+            Some(Err(_)) => {
                 errors.push(file_error(&model_path, "the model's reader failed".into()));
                 None
             }
+            None => None,
         };
         if !errors.is_empty() {
+            join_model(&mut errors);
             return Err(ContentErrors(errors));
         }
 
@@ -207,6 +228,10 @@ impl Library {
                 message: format!("search index: {e}"),
             }])
         })?;
+        let search_model = join_model(&mut errors);
+        if !errors.is_empty() {
+            return Err(ContentErrors(errors));
+        }
         let search = match &search_model {
             Some(model) => search.with_model(model.clone()),
             None => search,

@@ -79,9 +79,10 @@ pub struct SearchIndex {
     /// What a question asks for whatever its subject, in the lexicon's order: the first that
     /// holds favours its guide.
     intents: Vec<Intent>,
-    /// Folded words of the guides, with their frequency, for suggestions.
-    vocabulary: Words,
-    /// The same and the lexicon's words, for correcting a query's unknown words.
+    /// Folded words of the guides, with their frequency: the words known without correction.
+    vocabulary: HashMap<String, u32>,
+    /// The same and the lexicon's words, for correcting a query's unknown words, and (among the
+    /// guides' words alone: `Words::nearest_two`) for suggestions.
     spelling: Words,
     /// Every analysed term of the index, for prefix and typo expansion and for snippets.
     terms: Terms,
@@ -273,7 +274,6 @@ const FUZZY_FROM: usize = 5;
 
 /// Known folded words with their frequency, for suggestions and corrections.
 struct Words {
-    count: HashMap<String, u32>,
     /// The words and their frequency, sorted.
     list: Vec<(String, u32)>,
     /// Hash of a word with up to two characters deleted (one for words under
@@ -665,11 +665,20 @@ impl SearchIndex {
             }
         }
 
-        let terms = Terms::new(indexed.into_iter().collect());
-        let texts = lines_by_slug
-            .into_iter()
-            .map(|(slug, text, lines)| (slug, GuideText::new(&terms, text, lines)))
-            .collect();
+        // The spelling's deletion index (the longest part of the build, with the index's
+        // writing) on a thread of its own while the guides' texts are prepared on this one.
+        let (spelling, terms, texts) = std::thread::scope(|scope| {
+            let spelling = scope.spawn(|| Words::new(spelling, |w| vocabulary.contains_key(w)));
+            let terms = Terms::new(indexed.into_iter().collect());
+            let texts = lines_by_slug
+                .into_iter()
+                .map(|(slug, text, lines)| (slug, GuideText::new(&terms, text, lines)))
+                .collect();
+            let spelling = spelling
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (spelling, terms, texts)
+        });
         Ok(Self {
             index,
             reader,
@@ -684,8 +693,8 @@ impl SearchIndex {
             subjectless,
             compounds,
             intents,
-            spelling: Words::new(spelling, |w| vocabulary.contains_key(w)),
-            vocabulary: Words::new(vocabulary, |_| true),
+            spelling,
+            vocabulary,
             terms,
             in_fields,
             docs,
@@ -897,7 +906,7 @@ impl SearchIndex {
     /// guides, the lexicon or the hyphenated words of the guides.
     fn known(&self, word: &str) -> bool {
         word.chars().count() < 4
-            || self.vocabulary.count.contains_key(word)
+            || self.vocabulary.contains_key(word)
             || self.synonyms.contains_key(word)
             || self.compounds.contains_key(word)
             || self.english_stop_words.contains(word)
@@ -1191,7 +1200,7 @@ impl SearchIndex {
                 }
                 let nearest = match nearest_of.iter().find(|(word, _)| *word == folded) {
                     Some((_, near)) => near.as_deref(),
-                    None => self.vocabulary.nearest(&folded),
+                    None => self.spelling.nearest_two(&folded).1,
                 };
                 match nearest {
                     Some(known) => {
@@ -1491,7 +1500,7 @@ fn deletions_within(word: &str, max: usize, mut each: impl FnMut(u64)) {
 impl Words {
     /// The words counted; `in_guides` tells the words of the guides (see `nearest_two`).
     fn new(count: HashMap<String, u32>, in_guides: impl Fn(&str) -> bool) -> Self {
-        let mut list: Vec<(String, u32)> = count.iter().map(|(w, &n)| (w.clone(), n)).collect();
+        let mut list: Vec<(String, u32)> = count.into_iter().collect();
         list.sort_unstable();
         let in_guides = list.iter().map(|(w, _)| in_guides(w)).collect();
         let mut keys: Vec<(u64, u32)> = Vec::new();
@@ -1504,7 +1513,6 @@ impl Words {
             deletions_within(word, max, |key| keys.push((key, at as u32)));
         }
         Self {
-            count,
             list,
             deletions: Keyed::new(keys),
             in_guides,
@@ -1513,6 +1521,7 @@ impl Words {
 
     /// The known word nearest to `word` (within one edit below `TWO_EDITS_FROM` letters, two
     /// from there), the most frequent then the first alphabetically among equals.
+    #[cfg(test)]
     fn nearest(&self, word: &str) -> Option<&str> {
         self.nearest_two(word).0
     }
@@ -1684,7 +1693,7 @@ mod tests {
     /// Distinct queries from the guides' words, a third with a typo (same idea as
     /// `bench/queries.py`, in Rust so that tests need no Python): deterministic.
     fn queries(index: &SearchIndex, n: usize) -> Vec<String> {
-        let mut words: Vec<&String> = index.vocabulary.count.keys().collect();
+        let mut words: Vec<&String> = index.vocabulary.keys().collect();
         words.sort();
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = |below: usize| {
@@ -1755,7 +1764,7 @@ mod tests {
     fn bounded_edit_counts_agree_with_the_full_computation() {
         let library = library();
         let index = &library.search;
-        let words: Vec<&String> = index.vocabulary.count.keys().take(400).collect();
+        let words: Vec<&String> = index.vocabulary.keys().take(400).collect();
         for query in queries(index, 300) {
             for typed in query.split(' ') {
                 for known in &words {
@@ -1776,10 +1785,11 @@ mod tests {
     fn the_deletion_index_finds_the_nearest_word_a_scan_of_every_word_finds() {
         let library = library();
         let index = &library.search;
+        let vocabulary = Words::new(index.vocabulary.clone(), |_| true);
         let mut checked = 0;
         for query in queries(index, 1200) {
             for word in query.split(' ') {
-                for words in [&index.vocabulary, &index.spelling] {
+                for words in [&vocabulary, &index.spelling] {
                     assert_eq!(
                         words.nearest(word),
                         words.nearest_by_scan(word),
@@ -1801,7 +1811,7 @@ mod tests {
             "renouvelemnt",
         ] {
             let word = fold(word);
-            for words in [&index.vocabulary, &index.spelling] {
+            for words in [&vocabulary, &index.spelling] {
                 assert_eq!(
                     words.nearest(&word),
                     words.nearest_by_scan(&word),
@@ -1816,6 +1826,9 @@ mod tests {
     fn the_nearest_word_of_the_guides_found_with_the_lexicons_is_the_vocabularys_nearest() {
         let library = library();
         let index = &library.search;
+        // The guides' words alone, with a deletion index of their own (as the search kept
+        // before it read them from the spelling's).
+        let vocabulary = Words::new(index.vocabulary.clone(), |_| true);
         let mut words: Vec<String> = queries(index, 1500)
             .iter()
             .flat_map(|q| q.split(' ').map(str::to_owned).collect::<Vec<_>>())
@@ -1824,7 +1837,7 @@ mod tests {
         for word in &words {
             assert_eq!(
                 index.spelling.nearest_two(word),
-                (index.spelling.nearest(word), index.vocabulary.nearest(word)),
+                (index.spelling.nearest(word), vocabulary.nearest(word)),
                 "« {word} »"
             );
         }

@@ -554,7 +554,12 @@ pub async fn preview(
     let mut errors = Vec::new();
     if raw.creation_type.is_some() {
         use crate::services::simulator::{Account, SimulationError, simulate};
-        match simulate(&catalog, &state.prompt_rules, &raw, at, Account::default()) {
+        let rules = state
+            .prompt_checks
+            .get()
+            .await
+            .map_err(PageError::Unavailable)?;
+        match simulate(&catalog, &rules, &raw, at, Account::default()) {
             Ok(verdict) => {
                 rows = verdict
                     .per_plan

@@ -95,9 +95,14 @@ pub async fn simulateur(
 ) -> Result<HttpResponse, ApiError> {
     let catalog = state.catalog.get(&state.pool).await?;
     let raw = raw_simulation(request.query_string());
+    let rules = state
+        .prompt_checks
+        .get()
+        .await
+        .map_err(ApiError::Unavailable)?;
     match simulator::simulate(
         &catalog,
-        &state.prompt_rules,
+        &rules,
         &raw,
         state.clock.now(),
         Account::default(),

@@ -486,11 +486,16 @@ pub async fn launch(
         launched_by: &launched_by,
         key: Some(&key),
     };
+    let rules = state
+        .prompt_checks
+        .get()
+        .await
+        .map_err(ApiError::Unavailable)?;
     let now = state.clock.now();
     match generations::launch_idempotent(
         &state.pool,
         &catalog,
-        &state.prompt_rules,
+        &rules,
         &launch,
         &fingerprint,
         launch_answer,

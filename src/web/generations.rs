@@ -277,15 +277,14 @@ pub async fn launch(
         launched_by: &launched_by,
         key: Some(&key),
     };
-    let outcome = generations::launch(
-        &state.pool,
-        &catalog,
-        &state.prompt_rules,
-        &launch,
-        state.clock.now(),
-    )
-    .await
-    .map_err(fault)?;
+    let rules = state
+        .prompt_checks
+        .get()
+        .await
+        .map_err(PageError::Unavailable)?;
+    let outcome = generations::launch(&state.pool, &catalog, &rules, &launch, state.clock.now())
+        .await
+        .map_err(fault)?;
     match outcome {
         LaunchOutcome::Launched { generation, .. } | LaunchOutcome::Refused { generation, .. } => {
             Ok(super::see_other(&format!(

@@ -26,6 +26,7 @@ pub mod layout;
 pub mod messages;
 pub mod meta;
 pub mod openapi;
+pub mod prompt_checks;
 pub mod routes;
 pub mod simulateur;
 pub mod tableau_de_bord;
@@ -36,7 +37,6 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::config::Config;
-use crate::domain::prompt::PromptRules;
 use crate::services::catalog::CatalogCache;
 
 /// Shared by every request: read-only after start-up.
@@ -47,7 +47,9 @@ pub struct AppState {
     pub pool: PgPool,
     pub assets: assets::Assets,
     pub catalog: CatalogCache,
-    pub prompt_rules: PromptRules,
+    /// The prompt checks: the rules, and the statistical model once read (after the portal
+    /// starts listening: see `prompt_checks`).
+    pub prompt_checks: prompt_checks::PromptChecks,
     pub help: aide::HelpCentre,
     pub hasher: crate::services::passwords::Hasher,
     pub simulator_pages: simulateur::PageCache,

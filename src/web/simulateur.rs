@@ -241,6 +241,11 @@ pub async fn page(
         return Ok(cached);
     }
     let raw = raw_simulation(query);
+    let rules = state
+        .prompt_checks
+        .get()
+        .await
+        .map_err(PageError::Unavailable)?;
     // Without a prompt, the page costs a few tens of microseconds whatever the parameters (the
     // catalog's few plans and rules): bounded work, composed on this worker when nothing
     // competes with it (`CpuPool::run_or_here`). The prompt check's cost grows with the
@@ -251,8 +256,9 @@ pub async fn page(
         .cpu
         .run_or_here(bounded, move || {
             compose(
-                &shared,
+                &shared.config.public_url,
                 &composed_from,
+                &rules,
                 raw,
                 layout,
                 account_plan,
@@ -293,9 +299,11 @@ fn respond(status: actix_web::http::StatusCode, body: web::Bytes) -> HttpRespons
 
 /// The page for the parameters `raw`: the blank form, the form with its errors (400), or the
 /// verdict.
+#[allow(clippy::too_many_arguments)]
 fn compose(
-    state: &AppState,
+    public_url: &str,
     catalog: &crate::services::catalog::Catalog,
+    rules: &crate::domain::prompt::PromptRules,
     mut raw: RawSimulation,
     layout: Layout,
     account_plan: Option<String>,
@@ -346,7 +354,7 @@ fn compose(
     if raw.creation_type.is_none() && raw.duree.is_none() && raw.pages.is_none() {
         return render(&page, actix_web::http::StatusCode::OK);
     }
-    match simulator::simulate(catalog, &state.prompt_rules, &raw, now, account) {
+    match simulator::simulate(catalog, rules, &raw, now, account) {
         Err(SimulationError::Unavailable) => Err(PageError::Unavailable(anyhow::anyhow!(
             "no price schedule in force"
         ))),
@@ -375,11 +383,7 @@ fn compose(
                 .collect();
             page.category = verdict.prompt.category.map(messages::category);
             page.advice = verdict.prompt.advice.iter().map(messages::advice).collect();
-            page.share_url = format!(
-                "{}/simulateur?{}",
-                state.config.public_url,
-                share_query(&verdict)
-            );
+            page.share_url = format!("{}/simulateur?{}", public_url, share_query(&verdict));
             // The buckets the batch would draw from, in the consumption order.
             if let (Some(c), Ok(quote)) = (&credits, verdict.outcome.as_ref()) {
                 let cost =

@@ -376,3 +376,38 @@ async fn a_visitor_gets_the_same_page_with_or_without_a_session_cookie() {
         );
     }
 }
+
+/// The prompt checks' model is read after the portal starts listening (`PromptChecks`): a model
+/// that cannot be read leaves the guides served, and the simulator and the launches (which
+/// check prompts) answered 503 (a French page, the API's JSON error), never a check made
+/// without the model.
+#[tokio::test]
+async fn a_prompt_model_that_cannot_be_read_answers_503_where_prompts_are_checked() {
+    let dir =
+        std::env::temp_dir().join(format!("nanoclip-model-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(crate::common::project_dir().join("content")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(dir.join("prompt-model.tsv"), "bias\t0.5\n").unwrap();
+    let mut config = crate::common::test_config();
+    config.content_dir = dir.clone();
+    let app = crate::common::spawn_app_with(config, None).await;
+    let (status, _) = app.get_html("/aide/credits-et-limites").await;
+    assert_eq!(status, 200);
+    let (status, html) = app
+        .get_html("/simulateur?type=image&quantite=2&prompt=Un+vitrail+de+No%C3%ABl")
+        .await;
+    assert_eq!(status, 503);
+    assert!(!crate::common::text(&html, "h1").is_empty());
+    let response = app
+        .get("/api/v1/simulateur?type=image&quantite=2&prompt=Un+vitrail")
+        .await;
+    assert_eq!(response.status().as_u16(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "service_unavailable", "{body}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
