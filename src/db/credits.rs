@@ -83,10 +83,10 @@ pub async fn lock_account(conn: &mut PgConnection, organisation: Uuid) -> sqlx::
 pub async fn account(conn: &mut PgConnection, organisation: Uuid) -> sqlx::Result<Option<Account>> {
     sqlx::query_as!(
         Account,
-        r#"SELECT (a.credits_opened - coalesce(c.credits, 0))::bigint AS "held!: Credits",
+        r#"SELECT (SELECT coalesce(sum(o.amount), 0) FROM credit_holds_open o
+                    WHERE o.organisation_id = a.organisation_id)::bigint AS "held!: Credits",
                   a.low_balance_since
-           FROM credit_accounts a LEFT JOIN credit_holds_closed c USING (organisation_id)
-           WHERE a.organisation_id = $1"#,
+           FROM credit_accounts a WHERE a.organisation_id = $1"#,
         organisation
     )
     .fetch_optional(conn)
@@ -880,8 +880,7 @@ pub struct Difference {
 }
 
 /// Recomputes every balance from the ledger and lists what disagrees: each organisation's
-/// available credits (the buckets' sum) and held credits (its open holds, and the counters of
-/// its opened and closed holds against them: its running renders and their credits), each bucket's
+/// available credits (the buckets' sum) and held credits (its open holds), each bucket's
 /// remaining credits, each hold's rows against its state (and each resolution row against the
 /// hold row of its bucket, and not dated before the hold: the day's usage counts on it), each
 /// ledger row against the rules of its kind (the sign of its delta, its hold, its bucket), and
@@ -961,20 +960,6 @@ pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
                      FROM credit_ledger WHERE kind = 'capture' GROUP BY 1, 2) e
              FULL JOIN credit_capture_days c ON c.organisation_id = e.organisation_id AND c.day = e.day
             WHERE coalesce(e.credits, 0) <> coalesce(c.credits, 0)
-           UNION ALL
-           SELECT a.organisation_id, 'running (open holds counted)', coalesce(o.holds, 0)::bigint,
-                  (a.holds_opened - coalesce(c.holds, 0))::bigint
-             FROM credit_accounts a LEFT JOIN credit_holds_closed c USING (organisation_id)
-             LEFT JOIN (SELECT organisation_id, count(*) AS holds FROM credit_holds_open GROUP BY organisation_id) o USING (organisation_id)
-            WHERE a.holds_opened - coalesce(c.holds, 0) <> coalesce(o.holds, 0)
-           UNION ALL
-           SELECT a.organisation_id, 'held (open holds counted)', coalesce(o.held, 0)::bigint,
-                  (a.credits_opened - coalesce(c.credits, 0))::bigint
-             FROM credit_accounts a LEFT JOIN credit_holds_closed c USING (organisation_id) LEFT JOIN open o USING (organisation_id)
-            WHERE a.credits_opened - coalesce(c.credits, 0) <> coalesce(o.held, 0)
-           UNION ALL
-           SELECT c.organisation_id, 'holds closed without an account', 0, c.holds
-             FROM credit_holds_closed c WHERE NOT EXISTS (SELECT 1 FROM credit_accounts a WHERE a.organisation_id = c.organisation_id)
            UNION ALL
            SELECT o.organisation_id, 'open hold ' || o.hold_id || ' without its rows', o.amount, 0
              FROM credit_holds_open o WHERE NOT EXISTS (SELECT 1 FROM credit_ledger l WHERE l.hold_id = o.hold_id AND l.kind = 'hold')

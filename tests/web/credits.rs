@@ -490,51 +490,6 @@ async fn check_ledger_finds_usage_counters_that_differ_from_the_ledger() {
     );
 }
 
-/// The open holds' counters (migration 29) are recomputed from the open holds by
-/// `check-ledger`: a running render counted twice, or credits missing from the closed ones.
-/// And the open holds cannot be emptied behind the counters' back.
-#[tokio::test]
-async fn check_ledger_finds_open_hold_counters_that_differ_from_the_open_holds() {
-    let app = spawn_app().await;
-    let org = organisation_with(&app, "eglise", 30).await;
-    let now = app.clock.now();
-    let captured = placed(&app, org, 2, "compte", now).await;
-    credits::capture(&app.pool, captured.id, SYSTEM, now)
-        .await
-        .unwrap();
-    placed(&app, org, 3, "encours", now).await;
-    assert_ledger_clean(&app.pool).await;
-    let error = sqlx::query("TRUNCATE credit_holds_open")
-        .execute(&app.pool)
-        .await
-        .expect_err("TRUNCATE of the open holds");
-    assert!(error.to_string().contains("open holds"), "{error}");
-    sqlx::query(
-        "UPDATE credit_accounts SET holds_opened = holds_opened + 1 WHERE organisation_id = $1",
-    )
-    .bind(org)
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    sqlx::query("UPDATE credit_holds_closed SET credits = credits - 2 WHERE organisation_id = $1")
-        .bind(org)
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let found = credits::check(&app.pool).await.unwrap();
-    let found: Vec<_> = found
-        .iter()
-        .map(|d| (d.what.as_str(), d.expected, d.found))
-        .collect();
-    assert_eq!(
-        found,
-        [
-            ("held (open holds counted)", 3, 5),
-            ("running (open holds counted)", 1, 2),
-        ]
-    );
-}
-
 /// A hold resolved at a moment before its placement (written before the fix above, or by hand)
 /// is reported: the day's usage counts a release with the day of its hold.
 #[tokio::test]
@@ -579,7 +534,7 @@ async fn usage_and_index_entries_read(
     app: &TestApp,
     org: Uuid,
     now: OffsetDateTime,
-) -> (nanoclip::domain::limits::Usage, i64, i64, i64) {
+) -> (nanoclip::domain::limits::Usage, i64, i64) {
     sqlx::query("ANALYZE credit_ledger")
         .execute(&app.pool)
         .await
@@ -593,21 +548,17 @@ async fn usage_and_index_entries_read(
         .unwrap();
     let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
     let usage = db::credits::usage(&mut tx, org, now).await.unwrap();
-    let (all, probes, open): (i64, i64, i64) = sqlx::query_as(
-        "SELECT coalesce(sum(pg_stat_get_xact_tuples_returned(indexrelid))
-                           FILTER (WHERE indrelid = 'credit_ledger'::regclass), 0)::bigint,
+    let (all, probes): (i64, i64) = sqlx::query_as(
+        "SELECT coalesce(sum(pg_stat_get_xact_tuples_returned(indexrelid)), 0)::bigint,
                 coalesce(sum(pg_stat_get_xact_tuples_returned(indexrelid))
-                           FILTER (WHERE indexrelid = 'credit_ledger_resolved_once'::regclass), 0)::bigint,
-                (coalesce(sum(pg_stat_get_xact_tuples_returned(indexrelid))
-                           FILTER (WHERE indrelid = 'credit_holds_open'::regclass), 0)
-                 + pg_stat_get_xact_tuples_returned('credit_holds_open'::regclass))::bigint
-           FROM pg_index WHERE indrelid IN ('credit_ledger'::regclass, 'credit_holds_open'::regclass)",
+                           FILTER (WHERE indexrelid = 'credit_ledger_resolved_once'::regclass), 0)::bigint
+           FROM pg_index WHERE indrelid = 'credit_ledger'::regclass",
     )
     .fetch_one(&mut *tx)
     .await
     .unwrap();
     tx.rollback().await.unwrap();
-    (usage, all, probes, open)
+    (usage, all, probes)
 }
 
 /// The fair-use limits' use, as PRODUCT.md counts it (Paris days and months): the launches of
@@ -671,29 +622,18 @@ async fn the_day_s_usage_counts_running_and_succeeded_launches_without_a_probe_e
         credits_this_month: 2 + succeeded + 3,
         renders_running: 1,
     };
-    let (usage, read_at_30, probes, open) = usage_and_index_entries_read(&app, org, now).await;
+    let (usage, read_at_30, probes) = usage_and_index_entries_read(&app, org, now).await;
     assert_eq!(usage, expected(30));
     assert_eq!(
         probes, 0,
         "the usage looked up launches' releases one by one"
     );
-    // The running renders and their credits are counted on the account (migration 29): the
-    // open holds' rows are not read. Before, every hold opened since the table's last vacuum
-    // was visited, dead or alive: 31 index entries here, then 91, twice each.
-    assert_eq!(
-        open, 0,
-        "the usage read the open holds' rows instead of their counters"
-    );
     succeed(30, 90).await;
-    let (usage, read_at_90, probes, open) = usage_and_index_entries_read(&app, org, now).await;
+    let (usage, read_at_90, probes) = usage_and_index_entries_read(&app, org, now).await;
     assert_eq!(usage, expected(90));
     assert_eq!(
         probes, 0,
         "the usage looked up launches' releases one by one"
-    );
-    assert_eq!(
-        open, 0,
-        "the usage read the open holds' rows instead of their counters"
     );
     // The usage is read from its counters (migration 27): 60 more launches of the day cost the
     // read no entry of the ledger's indexes (it read two per launch before, one in the launches'
