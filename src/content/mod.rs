@@ -221,17 +221,20 @@ impl Library {
             .enumerate()
             .map(|(i, g)| (g.slug.clone(), i))
             .collect();
-        let search = SearchIndex::build(&guides, &lexicon).map_err(|e| {
-            ContentErrors(vec![ContentError {
-                file: dir.display().to_string(),
-                line: 0,
-                message: format!("search index: {e}"),
-            }])
-        })?;
+        let search = SearchIndex::build(&guides, &lexicon).map_err(|e| ContentError {
+            file: dir.display().to_string(),
+            line: 0,
+            message: format!("search index: {e}"),
+        });
         let search_model = join_model(&mut errors);
-        if !errors.is_empty() {
-            return Err(ContentErrors(errors));
-        }
+        let search = match search {
+            Ok(search) if errors.is_empty() => search,
+            Ok(_) => return Err(ContentErrors(errors)),
+            Err(error) => {
+                errors.insert(0, error);
+                return Err(ContentErrors(errors));
+            }
+        };
         let search = match &search_model {
             Some(model) => search.with_model(model.clone()),
             None => search,

@@ -79,6 +79,12 @@ fn number(raw: &str, min: u16, max: u16) -> Result<u16, FieldError> {
 }
 
 impl RawSimulation {
+    /// No type, duration nor page count: the simulator's blank form (possibly with a plan
+    /// chosen), nothing to simulate.
+    pub fn is_blank(&self) -> bool {
+        self.creation_type.is_none() && self.duree.is_none() && self.pages.is_none()
+    }
+
     /// Parses every field, collecting all errors. `plans` are the plan ids that exist,
     /// `default_plan` the one used when none is given.
     pub fn parse(

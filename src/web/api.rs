@@ -85,7 +85,7 @@ impl ErrorsJson {
     responses(
         (status = 200, description = "The verdict; where the plan refuses the request, the costs are null and `refusal` says why.", body = VerdictJson),
         (status = 400, description = "Invalid input.", body = ErrorsJson),
-        (status = 503, description = "The database is unreachable.", body = super::api_error::ErrorJson,
+        (status = 503, description = "The database is unreachable, or the prompt checks could not be read.", body = super::api_error::ErrorJson,
             headers(("Retry-After" = i64, description = "Seconds to wait."))),
     ),
 )]

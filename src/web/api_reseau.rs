@@ -422,7 +422,7 @@ fn idempotency_key(request: &HttpRequest) -> Result<String, &'static str> {
         (status = 422, description = "The same Idempotency-Key with another body (`idempotency_conflict`).", body = ErrorJson),
         (status = 429, description = "Refused: `concurrency`, `daily_cap` or `monthly_cap`; or over the key's rate (`rate_limited`, with Retry-After).", body = RefusalOrError,
             headers(("Retry-After" = i64, description = "Seconds to wait."))),
-        (status = 503, description = "The database is unreachable.", body = ErrorJson,
+        (status = 503, description = "The database is unreachable, or the prompt checks could not be read.", body = ErrorJson,
             headers(("Retry-After" = i64, description = "Seconds to wait."))),
     ),
 )]

@@ -13,6 +13,13 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     // the answer stays fresh enough. A failure is never remembered. One request at a time checks
     // the database; the others meanwhile reuse a success of the last ten seconds, so a burst of
     // probes never queues on the pool.
+    // Prompt checks that could not be read (a broken `content/`) make the instance unhealthy
+    // for good; while they are read, it serves everything else.
+    if state.prompt_checks.failed() {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(serde_json::json!({ "status": "unavailable", "reason": "prompt checks not loaded" }));
+    }
     let last = state.last_healthy.read().ok().and_then(|l| *l);
     let fresh = |limit: u64| last.is_some_and(|at| at.elapsed() < Duration::from_secs(limit));
     if fresh(1) {

@@ -39,7 +39,7 @@ use sqlx::PgPool;
 use crate::config::Config;
 use crate::services::catalog::CatalogCache;
 
-/// Shared by every request: read-only after start-up.
+/// Shared by every request: read-only after start-up (the prompt checks arrive once read).
 pub struct AppState {
     pub config: Arc<Config>,
     /// The current time (tests move it).
@@ -47,8 +47,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub assets: assets::Assets,
     pub catalog: CatalogCache,
-    /// The prompt checks: the rules, and the statistical model once read (after the portal
-    /// starts listening: see `prompt_checks`).
+    /// The prompt checks, rules and statistical model, once read (after the portal starts
+    /// listening: see `prompt_checks`).
     pub prompt_checks: prompt_checks::PromptChecks,
     pub help: aide::HelpCentre,
     pub hasher: crate::services::passwords::Hasher,

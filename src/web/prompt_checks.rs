@@ -64,6 +64,18 @@ impl PromptChecks {
         Self { loaded }
     }
 
+    /// Whether the prompt checks could not be read (`/healthz` then answers 503: a deployment
+    /// whose `content/` is broken is not taken for a healthy one). False while they are read.
+    pub fn failed(&self) -> bool {
+        // Closed: the reading thread is gone (its value is final, or it panicked before one).
+        let closed = self.loaded.has_changed().is_err();
+        match *self.loaded.borrow() {
+            Loading::Failed => true,
+            Loading::Ready(_) => false,
+            Loading::Pending => closed,
+        }
+    }
+
     /// The rules with their model, waiting for them while they are read; an error (for a 503)
     /// when they could not be read.
     pub async fn get(&self) -> anyhow::Result<Arc<PromptRules>> {

@@ -241,11 +241,18 @@ pub async fn page(
         return Ok(cached);
     }
     let raw = raw_simulation(query);
-    let rules = state
-        .prompt_checks
-        .get()
-        .await
-        .map_err(PageError::Unavailable)?;
+    // The blank form checks no prompt: it does not wait for the prompt checks.
+    let rules = if raw.is_blank() {
+        None
+    } else {
+        Some(
+            state
+                .prompt_checks
+                .get()
+                .await
+                .map_err(PageError::Unavailable)?,
+        )
+    };
     // Without a prompt, the page costs a few tens of microseconds whatever the parameters (the
     // catalog's few plans and rules): bounded work, composed on this worker when nothing
     // competes with it (`CpuPool::run_or_here`). The prompt check's cost grows with the
@@ -258,7 +265,7 @@ pub async fn page(
             compose(
                 &shared.config.public_url,
                 &composed_from,
-                &rules,
+                rules.as_deref(),
                 raw,
                 layout,
                 account_plan,
@@ -303,7 +310,7 @@ fn respond(status: actix_web::http::StatusCode, body: web::Bytes) -> HttpRespons
 fn compose(
     public_url: &str,
     catalog: &crate::services::catalog::Catalog,
-    rules: &crate::domain::prompt::PromptRules,
+    rules: Option<&crate::domain::prompt::PromptRules>,
     mut raw: RawSimulation,
     layout: Layout,
     account_plan: Option<String>,
@@ -351,9 +358,9 @@ fn compose(
         drawn: Vec::new(),
     };
     // No type chosen at all: the blank form (possibly with a plan pre-selected).
-    if raw.creation_type.is_none() && raw.duree.is_none() && raw.pages.is_none() {
+    let Some(rules) = rules.filter(|_| !raw.is_blank()) else {
         return render(&page, actix_web::http::StatusCode::OK);
-    }
+    };
     match simulator::simulate(catalog, rules, &raw, now, account) {
         Err(SimulationError::Unavailable) => Err(PageError::Unavailable(anyhow::anyhow!(
             "no price schedule in force"

@@ -378,8 +378,8 @@ async fn a_visitor_gets_the_same_page_with_or_without_a_session_cookie() {
 }
 
 /// The prompt checks' model is read after the portal starts listening (`PromptChecks`): a model
-/// that cannot be read leaves the guides served, and the simulator and the launches (which
-/// check prompts) answered 503 (a French page, the API's JSON error), never a check made
+/// that cannot be read leaves the guides and the blank simulator served, the simulations and
+/// the launches (which check prompts) answered 503, and `/healthz` answering 503 (a French page, the API's JSON error), never a check made
 /// without the model.
 #[tokio::test]
 async fn a_prompt_model_that_cannot_be_read_answers_503_where_prompts_are_checked() {
@@ -398,6 +398,8 @@ async fn a_prompt_model_that_cannot_be_read_answers_503_where_prompts_are_checke
     let app = crate::common::spawn_app_with(config, None).await;
     let (status, _) = app.get_html("/aide/credits-et-limites").await;
     assert_eq!(status, 200);
+    let (status, _) = app.get_html("/simulateur").await;
+    assert_eq!(status, 200, "the blank form checks no prompt");
     let (status, html) = app
         .get_html("/simulateur?type=image&quantite=2&prompt=Un+vitrail+de+No%C3%ABl")
         .await;
@@ -409,5 +411,9 @@ async fn a_prompt_model_that_cannot_be_read_answers_503_where_prompts_are_checke
     assert_eq!(response.status().as_u16(), 503);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "service_unavailable", "{body}");
+    // A deployment whose prompt checks cannot be read is not healthy (its load balancer keeps
+    // the previous one).
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status().as_u16(), 503);
     std::fs::remove_dir_all(dir).unwrap();
 }
