@@ -181,24 +181,21 @@ impl Library {
         }
         // The search's model is waited for once the index is built (below), unless the guides
         // have errors: then its own error, if any, is listed with theirs.
-        let mut model_thread = Some(model_thread);
-        let mut join_model = |errors: &mut Vec<ContentError>| match model_thread
-            .take()
-            .map(std::thread::JoinHandle::join)
-        {
-            Some(Ok(Ok(model))) => model,
-            Some(Ok(Err(message))) => {
-                errors.push(file_error(&model_path, message));
-                None
+        let join_model = |thread: std::thread::JoinHandle<_>, errors: &mut Vec<ContentError>| {
+            match thread.join() {
+                Ok(Ok(model)) => model,
+                Ok(Err(message)) => {
+                    errors.push(file_error(&model_path, message));
+                    None
+                }
+                Err(_) => {
+                    errors.push(file_error(&model_path, "the model's reader failed".into()));
+                    None
+                }
             }
-            Some(Err(_)) => {
-                errors.push(file_error(&model_path, "the model's reader failed".into()));
-                None
-            }
-            None => None,
         };
         if !errors.is_empty() {
-            join_model(&mut errors);
+            join_model(model_thread, &mut errors);
             return Err(ContentErrors(errors));
         }
 
@@ -226,7 +223,7 @@ impl Library {
             line: 0,
             message: format!("search index: {e}"),
         });
-        let search_model = join_model(&mut errors);
+        let search_model = join_model(model_thread, &mut errors);
         let search = match search {
             Ok(search) if errors.is_empty() => search,
             Ok(_) => return Err(ContentErrors(errors)),

@@ -554,11 +554,7 @@ pub async fn preview(
     let mut errors = Vec::new();
     if raw.creation_type.is_some() {
         use crate::services::simulator::{Account, SimulationError, simulate};
-        let rules = state
-            .prompt_checks
-            .get()
-            .await
-            .map_err(PageError::Unavailable)?;
+        let rules = state.prompt_checks.get().await?;
         match simulate(&catalog, &rules, &raw, at, Account::default()) {
             Ok(verdict) => {
                 rows = verdict

@@ -95,11 +95,7 @@ pub async fn simulateur(
 ) -> Result<HttpResponse, ApiError> {
     let catalog = state.catalog.get(&state.pool).await?;
     let raw = raw_simulation(request.query_string());
-    let rules = state
-        .prompt_checks
-        .get()
-        .await
-        .map_err(ApiError::Unavailable)?;
+    let rules = state.prompt_checks.get().await?;
     match simulator::simulate(
         &catalog,
         &rules,

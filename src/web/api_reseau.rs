@@ -486,11 +486,7 @@ pub async fn launch(
         launched_by: &launched_by,
         key: Some(&key),
     };
-    let rules = state
-        .prompt_checks
-        .get()
-        .await
-        .map_err(ApiError::Unavailable)?;
+    let rules = state.prompt_checks.get().await?;
     let now = state.clock.now();
     match generations::launch_idempotent(
         &state.pool,

@@ -277,11 +277,7 @@ pub async fn launch(
         launched_by: &launched_by,
         key: Some(&key),
     };
-    let rules = state
-        .prompt_checks
-        .get()
-        .await
-        .map_err(PageError::Unavailable)?;
+    let rules = state.prompt_checks.get().await?;
     let outcome = generations::launch(&state.pool, &catalog, &rules, &launch, state.clock.now())
         .await
         .map_err(fault)?;

@@ -76,19 +76,34 @@ impl PromptChecks {
         }
     }
 
-    /// The rules with their model, waiting for them while they are read; an error (for a 503)
-    /// when they could not be read.
-    pub async fn get(&self) -> anyhow::Result<Arc<PromptRules>> {
+    /// The rules with their model, waiting for them while they are read; `Unread` (a 503, by
+    /// `PageError` and `ApiError`) when they could not be read.
+    pub async fn get(&self) -> Result<Arc<PromptRules>, Unread> {
         let mut loaded = self.loaded.clone();
         let ready = loaded
             .wait_for(|l| !matches!(l, Loading::Pending))
             .await
-            .map_err(|_| anyhow::anyhow!("the prompt checks' reading stopped"))?;
+            .map_err(|_| Unread)?;
         match &*ready {
             Loading::Ready(rules) => Ok(rules.clone()),
-            Loading::Pending | Loading::Failed => {
-                Err(anyhow::anyhow!("the prompt checks could not be read"))
-            }
+            Loading::Pending | Loading::Failed => Err(Unread),
         }
+    }
+}
+
+/// The prompt checks could not be read (the cause is in the log).
+#[derive(Debug, thiserror::Error)]
+#[error("the prompt checks could not be read")]
+pub struct Unread;
+
+impl From<Unread> for super::error::PageError {
+    fn from(unread: Unread) -> Self {
+        Self::Unavailable(unread.into())
+    }
+}
+
+impl From<Unread> for super::api_error::ApiError {
+    fn from(unread: Unread) -> Self {
+        Self::Unavailable(unread.into())
     }
 }

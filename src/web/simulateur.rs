@@ -245,13 +245,7 @@ pub async fn page(
     let rules = if raw.is_blank() {
         None
     } else {
-        Some(
-            state
-                .prompt_checks
-                .get()
-                .await
-                .map_err(PageError::Unavailable)?,
-        )
+        Some(state.prompt_checks.get().await?)
     };
     // Without a prompt, the page costs a few tens of microseconds whatever the parameters (the
     // catalog's few plans and rules): bounded work, composed on this worker when nothing

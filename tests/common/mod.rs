@@ -21,6 +21,20 @@ use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 
+/// A copy of `content/` in a temporary folder of its own, for a test that changes it.
+pub fn content_copy(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("nanoclip-{name}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(project_dir().join("content")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    dir
+}
+
 pub fn project_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -419,12 +419,7 @@ fn raw_html_in_markdown_is_sanitised() {
 
 #[tokio::test]
 async fn in_development_an_edited_guide_is_reloaded_without_a_restart() {
-    let dir = std::env::temp_dir().join(format!("nanoclip-live-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(project_dir().join("content")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-    }
+    let dir = crate::common::content_copy("live");
     let mut config = crate::common::test_config();
     config.content_dir = dir.clone();
     let app = crate::common::spawn_app_with(config, None).await;

@@ -379,19 +379,11 @@ async fn a_visitor_gets_the_same_page_with_or_without_a_session_cookie() {
 
 /// The prompt checks' model is read after the portal starts listening (`PromptChecks`): a model
 /// that cannot be read leaves the guides and the blank simulator served, the simulations and
-/// the launches (which check prompts) answered 503, and `/healthz` answering 503 (a French page, the API's JSON error), never a check made
-/// without the model.
+/// the launches (which check prompts) answered 503 (a French page, the API's JSON error, never
+/// a check made without the model), and `/healthz` answering 503.
 #[tokio::test]
 async fn a_prompt_model_that_cannot_be_read_answers_503_where_prompts_are_checked() {
-    let dir =
-        std::env::temp_dir().join(format!("nanoclip-model-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(crate::common::project_dir().join("content")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    let dir = crate::common::content_copy("model");
     std::fs::write(dir.join("prompt-model.tsv"), "bias\t0.5\n").unwrap();
     let mut config = crate::common::test_config();
     config.content_dir = dir.clone();
