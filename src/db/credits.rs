@@ -883,8 +883,8 @@ pub struct Difference {
 /// available credits (the buckets' sum) and held credits (its open holds), each bucket's
 /// remaining credits, each hold's rows against its state (and each resolution row against the
 /// hold row of its bucket, and not dated before the hold: the day's usage counts on it), each
-/// ledger row against the rules of its kind (the sign of its delta, its hold, its bucket), and
-/// each generation's hold.
+/// ledger row against the rules of its kind (the sign of its delta, its hold, its bucket), each
+/// generation's hold, organisation and type, and each Idempotency-Key's organisation.
 pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
     let rows = sqlx::query!(
         r#"WITH ledger AS (
@@ -941,6 +941,15 @@ pub async fn check(conn: &mut PgConnection) -> sqlx::Result<Vec<Difference>> {
             WHERE g.hold_id IS NOT NULL AND NOT EXISTS (
                   SELECT 1 FROM credit_ledger l
                    WHERE l.hold_id = g.hold_id AND l.kind = 'hold' AND l.organisation_id = g.organisation_id)
+           UNION ALL
+           SELECT g.organisation_id, 'generation ' || g.id || ' (organisation or type unknown)', 1, 0
+             FROM generations g
+            WHERE NOT EXISTS (SELECT 1 FROM organisations o WHERE o.id = g.organisation_id)
+               OR NOT EXISTS (SELECT 1 FROM creation_types t WHERE t.id = g.creation_type)
+           UNION ALL
+           SELECT k.organisation_id, 'Idempotency-Key ' || k.key || ' (organisation unknown)', 1, 0
+             FROM idempotency_keys k
+            WHERE NOT EXISTS (SELECT 1 FROM organisations o WHERE o.id = k.organisation_id)
            UNION ALL
            SELECT coalesce(e.organisation_id, c.organisation_id),
                   'launches of ' || coalesce(e.day, c.day) || ' (usage counter)',

@@ -1,0 +1,273 @@
+-- A launch and its report with fewer statements, triggers and checks (bench/README.md, « A
+-- lean launch and report »). Same rules, same answers, same signatures; measured with the API
+-- scenario's statements (pgbench, 32 clients): the functions' own reads, the ledger's counting
+-- trigger and the foreign keys of `generations` and `idempotency_keys` made up about half of a
+-- launch and its report.
+
+-- 1. The ledger's usage counters, written by the launch's and the report's own statements. A
+--    function that counts its holds' and captures' rows itself runs with `nanoclip.ledger` set to
+--    `counted` (a SET clause, restored when it returns); the trigger skips those two kinds of row
+--    then, and counts every other writer's rows as before (an operator's SQL, the portal's
+--    transaction for the rare launches, the timeout job). Releases are always counted by the
+--    trigger. Like `hold`, it is a tripwire against mistakes, not a barrier.
+DROP TRIGGER credit_usage_count ON credit_ledger;
+CREATE TRIGGER credit_usage_count AFTER INSERT ON credit_ledger
+    FOR EACH ROW WHEN (NEW.kind = 'release'
+                       OR ((NEW.kind = 'capture' OR (NEW.kind = 'hold' AND NEW.operation_key IS NOT NULL))
+                           AND current_setting('nanoclip.ledger', true) IS DISTINCT FROM 'counted'))
+    EXECUTE FUNCTION credit_usage_count();
+
+-- A function that counts its rows also writes its bucket, as a hold's function does.
+DROP TRIGGER credit_buckets_guard ON credit_buckets;
+CREATE TRIGGER credit_buckets_guard BEFORE UPDATE ON credit_buckets
+    FOR EACH ROW WHEN (pg_trigger_depth() < 1 AND NEW.remaining IS DISTINCT FROM OLD.remaining
+                       AND coalesce(current_setting('nanoclip.ledger', true), '') NOT IN ('hold', 'counted'))
+    EXECUTE FUNCTION credit_bucket_guard();
+
+-- 2. No foreign keys on `generations` and `idempotency_keys`: each one checked its parent row
+--    with a query of its own and locked it (KEY SHARE) at every launch, the `creation_types` row
+--    by every launch of every organisation. Their writers are the launch's functions (under the
+--    account's lock: the organisation exists) and `db::generations` (a refusal, after the
+--    organisation's context was read); `check-ledger` verifies that each generation's
+--    organisation and type exist. What the foreign keys did on the parents' side is kept: an
+--    organisation's deletion deletes its generations and keys, a type still used is kept.
+ALTER TABLE generations
+    DROP CONSTRAINT generations_organisation_id_fkey,
+    DROP CONSTRAINT generations_creation_type_fkey;
+ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_keys_organisation_id_fkey;
+
+CREATE FUNCTION organisation_deletes_its_generations() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM generations WHERE organisation_id = OLD.id;
+    DELETE FROM idempotency_keys WHERE organisation_id = OLD.id;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER organisations_delete_their_generations BEFORE DELETE ON organisations
+    FOR EACH ROW EXECUTE FUNCTION organisation_deletes_its_generations();
+
+CREATE FUNCTION creation_type_keeps_its_generations() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.id = OLD.id THEN
+        RETURN NEW;
+    END IF;
+    IF EXISTS (SELECT 1 FROM generations WHERE creation_type = OLD.id) THEN
+        RAISE EXCEPTION 'the creation type % has generations: it is kept', OLD.id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END $$;
+CREATE TRIGGER creation_types_keep_their_generations BEFORE DELETE OR UPDATE ON creation_types
+    FOR EACH ROW EXECUTE FUNCTION creation_type_keeps_its_generations();
+
+-- 3. An API launch in one statement, flat: what `generation_launch_open`,
+--    `generation_launch_hold` and `credit_hold_place` did for it, without their nested calls and
+--    without what a launch in one statement cannot meet. In order: the Idempotency-Key's lock and
+--    stored answer (as `generation_launch_open`); the account's lock, with the organisation's
+--    context read in the same statement (`organisation_launch_context`; the context was read
+--    before the lock, as before); then, by a statement of its own after the lock (its snapshot
+--    sees what the launches it waited for committed), the usage and the buckets in one reading;
+--    then the hold from the first bucket in the consumption order, its ledger row, the day's
+--    launch counted, the open hold, the low-balance rule, the running generation and the stored
+--    answer. `slow`, nothing written, when the context or the usage is not what the portal
+--    expected, when the first bucket alone cannot pay (the portal's transaction draws from
+--    several, or refuses), or when the organisation is unknown. The hold's key is the new
+--    generation's reference: the ledger's unique index refuses a second hold with it.
+--    Without bitmap scans: the organisation's open holds are counted by an index scan, which
+--    marks the entries of the holds resolved since (deleted rows) as dead, so that the next
+--    launch skips them; a bitmap scan visited every one of them on its heap page until the
+--    table's next vacuum (66 of a launch and report's 165 buffers in the API scenario).
+CREATE OR REPLACE FUNCTION generation_launch_fast(
+    p_organisation uuid, p_key text, p_fingerprint text, p_now timestamptz,
+    p_plan_id text, p_raise_daily integer, p_raise_monthly bigint, p_raise_concurrent integer,
+    p_max_running bigint, p_max_today bigint, p_max_month bigint,
+    p_amount bigint, p_type text, p_reference text, p_actor text, p_expires_at timestamptz,
+    p_generation uuid, p_request text, p_prompt text, p_via text,
+    p_body_head text, p_body_tail text,
+    OUT outcome text, OUT answer_status integer, OUT answer_body text,
+    OUT hold_id uuid, OUT available bigint)
+LANGUAGE plpgsql SET nanoclip.ledger = 'counted' SET enable_bitmapscan = off AS $$
+DECLARE
+    stored record;
+    c record;
+    u record;
+    today date := (p_now AT TIME ZONE 'Europe/Paris')::date;
+    total bigint;
+BEGIN
+    IF p_key IS NOT NULL THEN
+        IF NOT pg_try_advisory_xact_lock(hashtextextended(p_organisation::text || ' ' || p_key, 0)) THEN
+            outcome := 'in_progress';
+            RETURN;
+        END IF;
+        SELECT k.fingerprint, k.status, k.body INTO stored
+          FROM idempotency_keys k WHERE k.organisation_id = p_organisation AND k.key = p_key;
+        IF FOUND THEN
+            IF stored.fingerprint IS DISTINCT FROM p_fingerprint THEN
+                outcome := 'conflict';
+                RETURN;
+            END IF;
+            IF stored.status IS NOT NULL AND stored.body IS NOT NULL THEN
+                outcome := 'answer';
+                answer_status := stored.status;
+                answer_body := stored.body;
+                RETURN;
+            END IF;
+        END IF;
+    END IF;
+    SELECT a.low_balance_since, x.low_balance_threshold, x.plan_id, x.suspended,
+           x.raise_daily, x.raise_monthly, x.raise_concurrent
+      INTO c
+      FROM credit_accounts a CROSS JOIN LATERAL organisation_launch_context(a.organisation_id, p_now) x
+     WHERE a.organisation_id = p_organisation
+       FOR UPDATE OF a;
+    -- Written to fail safe: a NULL anywhere leaves the launch to the transaction.
+    IF NOT FOUND
+       OR p_amount IS NULL OR p_amount <= 0
+       OR c.suspended IS NOT FALSE
+       OR c.plan_id IS DISTINCT FROM p_plan_id
+       OR c.raise_daily IS DISTINCT FROM p_raise_daily
+       OR c.raise_monthly IS DISTINCT FROM p_raise_monthly
+       OR c.raise_concurrent IS DISTINCT FROM p_raise_concurrent THEN
+        outcome := 'slow';
+        RETURN;
+    END IF;
+    SELECT (SELECT coalesce(sum(d.launches), 0) FROM credit_usage_days d
+             WHERE d.organisation_id = p_organisation AND d.day >= today) AS today,
+           o.running, o.held,
+           (SELECT coalesce(sum(k.credits), 0) FROM credit_capture_days k
+             WHERE k.organisation_id = p_organisation
+               AND k.day >= date_trunc('month', p_now AT TIME ZONE 'Europe/Paris')::date) AS captured,
+           b.first_id, b.first_left, b.usable, b.available, b.total
+      INTO u
+      FROM (SELECT count(*) AS running, coalesce(sum(h.amount), 0) AS held
+              FROM credit_holds_open h WHERE h.organisation_id = p_organisation) o,
+           (SELECT (array_agg(q.id ORDER BY q.restricted_to IS NULL, q.expires_at, q.id) FILTER (WHERE q.usable))[1] AS first_id,
+                   (array_agg(q.remaining ORDER BY q.restricted_to IS NULL, q.expires_at, q.id) FILTER (WHERE q.usable))[1] AS first_left,
+                   coalesce(sum(q.remaining) FILTER (WHERE q.usable), 0)::bigint AS usable,
+                   coalesce(sum(q.remaining) FILTER (WHERE q.expires_at > p_now), 0)::bigint AS available,
+                   coalesce(sum(q.remaining), 0)::bigint AS total
+              FROM (SELECT id, remaining, restricted_to, expires_at,
+                           expires_at > p_now AND (restricted_to IS NULL OR restricted_to = p_type) AS usable
+                      FROM credit_buckets WHERE organisation_id = p_organisation AND remaining > 0) q) b;
+    IF (u.running <= p_max_running) IS NOT TRUE
+       OR (u.today <= p_max_today) IS NOT TRUE
+       OR (u.held + u.captured <= p_max_month) IS NOT TRUE
+       OR (u.first_left >= p_amount) IS NOT TRUE THEN
+        outcome := 'slow';
+        RETURN;
+    END IF;
+    hold_id := gen_random_uuid();
+    UPDATE credit_buckets SET remaining = remaining - p_amount WHERE id = u.first_id;
+    INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason,
+                               reference, created_at, operation_key, creation_type, expires_at)
+    VALUES (p_organisation, u.first_id, 'hold', -p_amount, p_amount, hold_id, p_actor, 'generation',
+            p_reference, p_now, p_reference, p_type, p_expires_at);
+    INSERT INTO credit_usage_days AS d (organisation_id, day, launches)
+    VALUES (p_organisation, today, 1)
+    ON CONFLICT (organisation_id, day) DO UPDATE SET launches = d.launches + 1;
+    INSERT INTO credit_holds_open (hold_id, organisation_id, amount, expires_at)
+    VALUES (hold_id, p_organisation, p_amount, p_expires_at);
+    total := u.total - p_amount;
+    IF (c.low_balance_since IS NULL) = (total < c.low_balance_threshold) THEN
+        PERFORM credit_low_balance_note(p_organisation, total, p_now);
+    END IF;
+    INSERT INTO generations (id, organisation_id, hold_id, creation_type, request, prompt, status,
+                             credits_held, via, launched_by, created_at)
+    VALUES (p_generation, p_organisation, hold_id, p_type, p_request, p_prompt, 'running',
+            p_amount, p_via, p_actor, p_now);
+    available := u.available - p_amount;
+    answer_status := 201;
+    answer_body := p_body_head || available::text || p_body_tail;
+    INSERT INTO idempotency_keys (organisation_id, key, fingerprint, status, body, created_at)
+    VALUES (p_organisation, p_key, p_fingerprint, answer_status, answer_body, p_now)
+    ON CONFLICT (organisation_id, key) DO UPDATE
+       SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, body = EXCLUDED.body,
+           created_at = EXCLUDED.created_at
+     WHERE idempotency_keys.status IS NULL;
+    outcome := 'launched';
+END $$;
+
+-- 4. An engine's report in one statement, as before; a capture now written flat: the open hold
+--    deleted (once: the report that deletes it writes the capture), the capture rows, the day's
+--    captured credits counted, the generation's outcome (its row as it then stands, from the
+--    UPDATE itself). A release still goes through `credit_hold_resolve` (its rows are counted by
+--    the ledger's trigger).
+CREATE OR REPLACE FUNCTION generation_report(
+    p_generation uuid, p_status text, p_now timestamptz, p_timeout interval,
+    OUT outcome text, OUT id uuid, OUT organisation_id uuid, OUT hold_id uuid,
+    OUT creation_type text, OUT request text, OUT prompt text, OUT status text,
+    OUT refusal_rule text, OUT refusal jsonb, OUT credits_held bigint, OUT credits_charged bigint,
+    OUT via text, OUT created_at timestamptz, OUT finished_at timestamptz)
+LANGUAGE plpgsql SET nanoclip.ledger = 'counted' AS $$
+DECLARE
+    g generations%ROWTYPE;
+    resolved record;
+    written boolean := false;
+BEGIN
+    SELECT * INTO g FROM generations x WHERE x.id = p_generation;
+    IF NOT FOUND OR g.hold_id IS NULL THEN
+        outcome := 'not_found';
+        RETURN;
+    END IF;
+    IF g.status = 'running' THEN
+        IF p_now >= g.created_at + p_timeout
+           OR (p_status = 'failed' AND EXISTS (
+                   SELECT 1 FROM credit_ledger d JOIN credit_buckets b ON b.id = d.bucket_id
+                    WHERE d.hold_id = g.hold_id AND d.kind = 'hold'
+                      AND b.expires_at <= greatest(p_now, d.created_at))) THEN
+            outcome := 'slow';
+            RETURN;
+        END IF;
+        IF p_status = 'succeeded' THEN
+            DELETE FROM credit_holds_open o WHERE o.hold_id = g.hold_id
+            RETURNING o.organisation_id, o.amount INTO resolved;
+            IF FOUND THEN
+                WITH l AS (
+                       INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor,
+                                                  reason, reference, created_at)
+                       SELECT resolved.organisation_id, d.bucket_id, 'capture', 0, d.amount, g.hold_id, 'engine',
+                              p_status, d.reference, greatest(p_now, d.created_at)
+                         FROM credit_ledger d WHERE d.hold_id = g.hold_id AND d.kind = 'hold'
+                        ORDER BY d.bucket_id
+                       RETURNING credit_ledger.organisation_id AS org, credit_ledger.created_at AS at,
+                                 credit_ledger.amount AS credits)
+                INSERT INTO credit_capture_days AS k (organisation_id, day, credits)
+                SELECT l.org, (l.at AT TIME ZONE 'Europe/Paris')::date, sum(l.credits) FROM l GROUP BY 1, 2
+                ON CONFLICT ON CONSTRAINT credit_capture_days_pkey DO UPDATE SET credits = k.credits + EXCLUDED.credits;
+                UPDATE generations x
+                   SET status = p_status, credits_charged = resolved.amount, finished_at = p_now
+                 WHERE x.id = p_generation AND x.status = 'running'
+                RETURNING x.* INTO g;
+                written := FOUND;
+            END IF;
+        ELSE
+            SELECT * INTO resolved
+              FROM credit_hold_resolve(g.hold_id, 'release', 'engine', p_status, p_now);
+            IF FOUND THEN
+                UPDATE generations x
+                   SET status = p_status, credits_charged = 0, finished_at = p_now
+                 WHERE x.id = p_generation AND x.status = 'running'
+                RETURNING x.* INTO g;
+                written := FOUND;
+            END IF;
+        END IF;
+        -- Written here, or (a race with another report or the timeout job) by someone else.
+        IF NOT written THEN
+            SELECT * INTO g FROM generations x WHERE x.id = p_generation;
+        END IF;
+    END IF;
+    outcome := 'done';
+    id := g.id;
+    organisation_id := g.organisation_id;
+    hold_id := g.hold_id;
+    creation_type := g.creation_type;
+    request := g.request;
+    prompt := g.prompt;
+    status := g.status;
+    refusal_rule := g.refusal_rule;
+    refusal := g.refusal;
+    credits_held := g.credits_held;
+    credits_charged := g.credits_charged;
+    via := g.via;
+    created_at := g.created_at;
+    finished_at := g.finished_at;
+END $$;
