@@ -271,3 +271,134 @@ BEGIN
     created_at := g.created_at;
     finished_at := g.finished_at;
 END $$;
+
+-- 5. A hold and a resolution count their own rows too (section 1): `credit_hold_place` the
+--    launch of its first row, `credit_hold_resolve` the credits of a capture. Same bodies as in
+--    migrations `holds_in_the_ledger` and `launch_and_report_in_one_call` otherwise.
+CREATE OR REPLACE FUNCTION credit_hold_place(
+    p_organisation uuid, p_amount bigint, p_type text, p_key text, p_reference text,
+    p_actor text, p_reason text, p_now timestamptz, p_expires_at timestamptz,
+    OUT outcome text, OUT hold_id uuid, OUT available bigint)
+LANGUAGE plpgsql SET nanoclip.ledger = 'counted' AS $$
+DECLARE
+    flagged timestamptz;
+    threshold bigint;
+    first_id bigint;
+    first_left bigint;
+    b record;
+    n bigint;
+    wanted bigint;
+    usable_total bigint;
+    total bigint;
+BEGIN
+    IF p_amount IS NULL OR p_amount <= 0 THEN
+        RAISE EXCEPTION 'a hold is of 1 credit or more (asked: %)', p_amount
+            USING ERRCODE = 'check_violation';
+    END IF;
+    SELECT a.low_balance_since, o.low_balance_threshold INTO flagged, threshold
+      FROM credit_accounts a JOIN organisations o ON o.id = a.organisation_id
+     WHERE a.organisation_id = p_organisation
+       FOR UPDATE OF a;
+    IF NOT FOUND THEN
+        outcome := 'unknown';
+        RETURN;
+    END IF;
+    SELECT l.hold_id INTO hold_id FROM credit_ledger l
+     WHERE l.organisation_id = p_organisation AND l.operation_key = p_key;
+    IF FOUND THEN
+        outcome := 'existing';
+        RETURN;
+    END IF;
+    hold_id := gen_random_uuid();
+    -- One reading of the buckets: the first in the consumption order for this type and its
+    -- credits, the credits this type can use, those every type can use, and all (unexpired or
+    -- not yet expired by the job: the low-balance flag's balance).
+    SELECT (array_agg(id ORDER BY restricted_to IS NULL, expires_at, id) FILTER (WHERE usable))[1],
+           (array_agg(remaining ORDER BY restricted_to IS NULL, expires_at, id) FILTER (WHERE usable))[1],
+           coalesce(sum(remaining) FILTER (WHERE usable), 0)::bigint,
+           coalesce(sum(remaining) FILTER (WHERE expires_at > p_now), 0)::bigint,
+           coalesce(sum(remaining), 0)::bigint
+      INTO first_id, first_left, usable_total, available, total
+      FROM (SELECT id, remaining, restricted_to, expires_at,
+                   expires_at > p_now AND (restricted_to IS NULL OR restricted_to = p_type) AS usable
+              FROM credit_buckets WHERE organisation_id = p_organisation AND remaining > 0) u;
+    IF usable_total < p_amount THEN
+        outcome := 'short';
+        available := usable_total;
+        hold_id := NULL;
+        RETURN;
+    END IF;
+    IF first_left >= p_amount THEN
+        UPDATE credit_buckets SET remaining = remaining - p_amount WHERE id = first_id;
+        INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason,
+                                   reference, created_at, operation_key, creation_type, expires_at)
+        VALUES (p_organisation, first_id, 'hold', -p_amount, p_amount, hold_id, p_actor, p_reason,
+                p_reference, p_now, p_key, p_type, p_expires_at);
+    ELSE
+        wanted := p_amount;
+        FOR b IN SELECT id, remaining FROM credit_buckets
+                  WHERE organisation_id = p_organisation AND remaining > 0 AND expires_at > p_now
+                    AND (restricted_to IS NULL OR restricted_to = p_type)
+                  ORDER BY restricted_to IS NULL, expires_at, id LOOP
+            n := least(b.remaining, wanted);
+            UPDATE credit_buckets SET remaining = remaining - n WHERE id = b.id;
+            -- The key on the first row only (unique per organisation).
+            INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason,
+                                       reference, created_at, operation_key, creation_type, expires_at)
+            VALUES (p_organisation, b.id, 'hold', -n, n, hold_id, p_actor, p_reason,
+                    p_reference, p_now, CASE WHEN wanted = p_amount THEN p_key END, p_type, p_expires_at);
+            wanted := wanted - n;
+            EXIT WHEN wanted = 0;
+        END LOOP;
+    END IF;
+    -- The launch counted on its day (the first row carries the key: what the trigger counted).
+    IF p_key IS NOT NULL THEN
+        INSERT INTO credit_usage_days AS d (organisation_id, day, launches)
+        VALUES (p_organisation, (p_now AT TIME ZONE 'Europe/Paris')::date, 1)
+        ON CONFLICT (organisation_id, day) DO UPDATE SET launches = d.launches + 1;
+    END IF;
+    INSERT INTO credit_holds_open (hold_id, organisation_id, amount, expires_at)
+    VALUES (hold_id, p_organisation, p_amount, p_expires_at);
+    available := available - p_amount;
+    total := total - p_amount;
+    -- The low-balance rule (section 7), called only when the flag is to change (it was read
+    -- under the lock above): most holds leave it as it is.
+    IF (flagged IS NULL) = (total < threshold) THEN
+        PERFORM credit_low_balance_note(p_organisation, total, p_now);
+    END IF;
+    outcome := 'placed';
+END $$;
+
+CREATE OR REPLACE FUNCTION credit_hold_resolve(
+    p_hold uuid, p_kind text, p_actor text, p_reason text, p_now timestamptz,
+    OUT organisation_id uuid, OUT amount bigint, OUT expired boolean)
+RETURNS SETOF record
+LANGUAGE plpgsql SET nanoclip.ledger = 'counted' AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH h AS (
+           DELETE FROM credit_holds_open WHERE hold_id = p_hold
+           RETURNING hold_id, organisation_id, amount),
+       l AS (
+           INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor, reason, reference, created_at)
+           SELECT h.organisation_id, d.bucket_id, p_kind, CASE WHEN p_kind = 'capture' THEN 0 ELSE d.amount END,
+                  d.amount, h.hold_id, p_actor, p_reason, d.reference, greatest(p_now, d.created_at)
+             FROM h JOIN credit_ledger d ON d.hold_id = p_hold AND d.kind = 'hold'
+            ORDER BY d.bucket_id
+           RETURNING organisation_id, bucket_id, amount, created_at),
+       -- A capture's credits counted on their day (a release is counted by the ledger's trigger).
+       c AS (
+           INSERT INTO credit_capture_days AS k (organisation_id, day, credits)
+           SELECT l.organisation_id, (l.created_at AT TIME ZONE 'Europe/Paris')::date, sum(l.amount)
+             FROM l WHERE p_kind = 'capture' GROUP BY 1, 2
+           ON CONFLICT (organisation_id, day) DO UPDATE SET credits = k.credits + EXCLUDED.credits)
+    SELECT h.organisation_id, h.amount,
+           EXISTS (SELECT 1 FROM l JOIN credit_buckets b ON b.id = l.bucket_id
+                    WHERE p_kind = 'release' AND b.expires_at <= l.created_at)
+      FROM h;
+END $$;
+
+-- 6. The usage read by the portal's transaction (a launch the one statement left to it, the
+--    dashboard, the balance's JSON) counts the open holds by an index scan too (section 3).
+ALTER FUNCTION credit_usage(uuid, timestamptz, boolean) SET enable_bitmapscan = off;

@@ -1631,3 +1631,84 @@ async fn a_render_failing_after_the_period_s_end_but_before_the_renewal_keeps_th
     );
     assert_ledger_clean(&app.pool).await;
 }
+
+/// `generations` and `idempotency_keys` keep no foreign keys (migration 29: every launch checked
+/// and locked its organisation and its type through them). What they did is kept: deleting an
+/// organisation deletes its generations and keys; and `check-ledger` reports a generation or a
+/// key whose organisation or type does not exist, which nothing refuses any more.
+#[tokio::test]
+async fn generations_and_keys_without_foreign_keys_follow_their_organisation_and_orphans_are_reported()
+ {
+    let app = spawn_app().await;
+    let mut conn = app.pool.acquire().await.unwrap();
+    let org = db::accounts::create_organisation(&mut conn, "Paroisse à fermer", "eglise")
+        .await
+        .unwrap();
+    let refused = Uuid::new_v4();
+    let stranger = Uuid::new_v4();
+    for (id, organisation, creation_type) in [
+        (refused, org, "image"),
+        (Uuid::new_v4(), stranger, "image"),
+        (Uuid::new_v4(), org, "hologramme"),
+    ] {
+        sqlx::query(
+            "INSERT INTO generations (id, organisation_id, creation_type, request, status, refusal_rule, refusal, via, launched_by, created_at, finished_at)
+             VALUES ($1, $2, $3, 'type=image', 'refused', 'daily', '{}', 'api', 'test', now(), now())",
+        )
+        .bind(id)
+        .bind(organisation)
+        .bind(creation_type)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    for organisation in [org, stranger] {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (organisation_id, key, fingerprint, status, body, created_at)
+             VALUES ($1, 'clé', 'fp', 201, '{}', now())",
+        )
+        .bind(organisation)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    let mut found = differences_found(&app.pool).await;
+    found.sort();
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .all(|w| w.ends_with("(organisation or type unknown)")
+                || w == "Idempotency-Key clé (organisation unknown)"),
+        "{found:#?}"
+    );
+
+    sqlx::query(
+        "DELETE FROM generations WHERE organisation_id = $1 OR creation_type = 'hologramme'",
+    )
+    .bind(stranger)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM idempotency_keys WHERE organisation_id = $1")
+        .bind(stranger)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM organisations WHERE id = $1")
+        .bind(org)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let left: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM generations WHERE organisation_id = $1),
+                (SELECT count(*) FROM idempotency_keys WHERE organisation_id = $1)",
+    )
+    .bind(org)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(left, (0, 0));
+    drop(conn);
+    assert_ledger_clean(&app.pool).await;
+}
