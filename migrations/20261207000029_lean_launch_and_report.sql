@@ -59,7 +59,39 @@ END $$;
 CREATE TRIGGER creation_types_keep_their_generations BEFORE DELETE OR UPDATE ON creation_types
     FOR EACH ROW EXECUTE FUNCTION creation_type_keeps_its_generations();
 
--- 3. An API launch in one statement, flat: what `generation_launch_open`,
+-- 3. An Idempotency-Key's lock and stored answer, for the two launches that take one (the one
+--    statement below, and `generation_launch_open` in the portal's transaction): the key's
+--    advisory lock, taken without waiting (`in_progress` when another transaction holds it: the
+--    same key still being answered), then the answer stored with it, read after the lock (a
+--    statement of its own: its snapshot includes the answer of a transaction that held the lock
+--    before): `conflict` when stored with another fingerprint, `answer` with its status and
+--    body. NULL: the launch goes on (a new key, or a claim left by an earlier version of the
+--    portal, without a status: launched anew).
+CREATE FUNCTION idempotency_key_open(
+    p_organisation uuid, p_key text, p_fingerprint text,
+    OUT outcome text, OUT answer_status integer, OUT answer_body text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    stored record;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtextextended(p_organisation::text || ' ' || p_key, 0)) THEN
+        outcome := 'in_progress';
+        RETURN;
+    END IF;
+    SELECT k.fingerprint, k.status, k.body INTO stored
+      FROM idempotency_keys k WHERE k.organisation_id = p_organisation AND k.key = p_key;
+    IF FOUND THEN
+        IF stored.fingerprint IS DISTINCT FROM p_fingerprint THEN
+            outcome := 'conflict';
+        ELSIF stored.status IS NOT NULL AND stored.body IS NOT NULL THEN
+            outcome := 'answer';
+            answer_status := stored.status;
+            answer_body := stored.body;
+        END IF;
+    END IF;
+END $$;
+
+-- 4. An API launch in one statement, flat: what `generation_launch_open`,
 --    `generation_launch_hold` and `credit_hold_place` did for it, without their nested calls and
 --    without what a launch in one statement cannot meet. In order: the Idempotency-Key's lock and
 --    stored answer (as `generation_launch_open`); the account's lock, with the organisation's
@@ -87,30 +119,16 @@ CREATE OR REPLACE FUNCTION generation_launch_fast(
     OUT hold_id uuid, OUT available bigint)
 LANGUAGE plpgsql SET nanoclip.ledger = 'counted' SET enable_bitmapscan = off AS $$
 DECLARE
-    stored record;
     c record;
     u record;
     today date := (p_now AT TIME ZONE 'Europe/Paris')::date;
     total bigint;
 BEGIN
     IF p_key IS NOT NULL THEN
-        IF NOT pg_try_advisory_xact_lock(hashtextextended(p_organisation::text || ' ' || p_key, 0)) THEN
-            outcome := 'in_progress';
+        SELECT k.outcome, k.answer_status, k.answer_body INTO outcome, answer_status, answer_body
+          FROM idempotency_key_open(p_organisation, p_key, p_fingerprint) k;
+        IF outcome IS NOT NULL THEN
             RETURN;
-        END IF;
-        SELECT k.fingerprint, k.status, k.body INTO stored
-          FROM idempotency_keys k WHERE k.organisation_id = p_organisation AND k.key = p_key;
-        IF FOUND THEN
-            IF stored.fingerprint IS DISTINCT FROM p_fingerprint THEN
-                outcome := 'conflict';
-                RETURN;
-            END IF;
-            IF stored.status IS NOT NULL AND stored.body IS NOT NULL THEN
-                outcome := 'answer';
-                answer_status := stored.status;
-                answer_body := stored.body;
-                RETURN;
-            END IF;
         END IF;
     END IF;
     SELECT a.low_balance_since, x.low_balance_threshold, x.plan_id, x.suspended,
@@ -186,7 +204,7 @@ BEGIN
     outcome := 'launched';
 END $$;
 
--- 4. An engine's report in one statement, as before; a capture now written flat: the open hold
+-- 5. An engine's report in one statement, as before; a capture now written flat: the open hold
 --    deleted (once: the report that deletes it writes the capture), the capture rows, the day's
 --    captured credits counted, the generation's outcome (its row as it then stands, from the
 --    UPDATE itself). A release still goes through `credit_hold_resolve` (its rows are counted by
@@ -272,7 +290,7 @@ BEGIN
     finished_at := g.finished_at;
 END $$;
 
--- 5. A hold and a resolution count their own rows too (section 1): `credit_hold_place` the
+-- 6. A hold and a resolution count their own rows too (section 1): `credit_hold_place` the
 --    launch of its first row, `credit_hold_resolve` the credits of a capture. Same bodies as in
 --    migrations `holds_in_the_ledger` and `launch_and_report_in_one_call` otherwise.
 CREATE OR REPLACE FUNCTION credit_hold_place(
@@ -361,7 +379,7 @@ BEGIN
     VALUES (hold_id, p_organisation, p_amount, p_expires_at);
     available := available - p_amount;
     total := total - p_amount;
-    -- The low-balance rule (section 7), called only when the flag is to change (it was read
+    -- The low-balance rule (migration `holds_in_the_ledger`, section 7), called only when the flag is to change (it was read
     -- under the lock above): most holds leave it as it is.
     IF (flagged IS NULL) = (total < threshold) THEN
         PERFORM credit_low_balance_note(p_organisation, total, p_now);
@@ -399,6 +417,40 @@ BEGIN
       FROM h;
 END $$;
 
--- 6. The usage read by the portal's transaction (a launch the one statement left to it, the
---    dashboard, the balance's JSON) counts the open holds by an index scan too (section 3).
+-- 7. The usage read by the portal's transaction (a launch the one statement left to it, the
+--    dashboard, the balance's JSON) counts the open holds by an index scan too (section 4).
 ALTER FUNCTION credit_usage(uuid, timestamptz, boolean) SET enable_bitmapscan = off;
+
+-- 8. The portal's transaction takes the Idempotency-Key's lock and answer from section 3 too.
+--    Same body as in migration `launch_and_report_in_one_call` otherwise.
+CREATE OR REPLACE FUNCTION generation_launch_open(
+    p_organisation uuid, p_key text, p_fingerprint text, p_now timestamptz,
+    OUT outcome text, OUT answer_status integer, OUT answer_body text,
+    OUT plan_id text, OUT suspended boolean, OUT low_balance_threshold bigint,
+    OUT raise_daily integer, OUT raise_monthly bigint, OUT raise_concurrent integer,
+    OUT raise_first_day date, OUT raise_last_day date, OUT raise_reason text,
+    OUT today bigint, OUT month bigint, OUT running bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    has_account boolean;
+BEGIN
+    IF p_key IS NOT NULL THEN
+        SELECT k.outcome, k.answer_status, k.answer_body INTO outcome, answer_status, answer_body
+          FROM idempotency_key_open(p_organisation, p_key, p_fingerprint) k;
+        IF outcome IS NOT NULL THEN
+            RETURN;
+        END IF;
+    END IF;
+    SELECT c.plan_id, c.suspended, c.low_balance_threshold, c.raise_daily, c.raise_monthly,
+           c.raise_concurrent, c.raise_first_day, c.raise_last_day, c.raise_reason
+      INTO plan_id, suspended, low_balance_threshold, raise_daily, raise_monthly,
+           raise_concurrent, raise_first_day, raise_last_day, raise_reason
+      FROM organisation_launch_context(p_organisation, p_now) c;
+    IF NOT FOUND THEN
+        outcome := 'unknown';
+        RETURN;
+    END IF;
+    SELECT u.has_account, u.today, u.month, u.running INTO has_account, today, month, running
+      FROM credit_usage(p_organisation, p_now, true) u;
+    outcome := CASE WHEN has_account THEN 'open' ELSE 'unknown' END;
+END $$;
