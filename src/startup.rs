@@ -82,7 +82,7 @@ impl Application {
         let guides = tokio::task::spawn_blocking(move || {
             Library::load(&content_dir).map_err(|e| anyhow::anyhow!("the guides have errors:\n{e}"))
         });
-        let pool = db::pool(options.clone());
+        let pool = db::pool(options.clone(), config.database_pool);
         db::MIGRATOR
             .run(&pool)
             .await
@@ -423,7 +423,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 pub async fn migrate_only(config: Config) -> anyhow::Result<()> {
     let database =
         server::resolve(config.database_url.as_deref(), &config.data_dir, "nanoclip").await?;
-    let pool = db::pool(database.options.clone());
+    let pool = db::pool(database.options.clone(), config.database_pool);
     let outcome = tokio::time::timeout(Duration::from_secs(120), db::MIGRATOR.run(&pool)).await;
     pool.close().await;
     database.shutdown();
@@ -440,7 +440,7 @@ pub(crate) async fn with_pool<T>(
 ) -> anyhow::Result<T> {
     let database =
         server::resolve(config.database_url.as_deref(), &config.data_dir, "nanoclip").await?;
-    let pool = db::pool(database.options.clone());
+    let pool = db::pool(database.options.clone(), config.database_pool);
     let outcome = async {
         db::MIGRATOR
             .run(&pool)

@@ -16,11 +16,12 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// page and `/healthz` rather than hanging requests, and the pool recovers by itself afterwards.
 ///
 /// Every connection asks for `synchronous_commit = on`, whatever the server's default: a
-/// committed credit movement is on disk before the portal answers.
-pub fn pool(options: PgConnectOptions) -> PgPool {
+/// committed credit movement is on disk before the portal answers. At most `size` connections
+/// (`Config::database_pool`).
+pub fn pool(options: PgConnectOptions, size: u32) -> PgPool {
     let options = options.options([("synchronous_commit", "on")]);
     PgPoolOptions::new()
-        .max_connections(10)
+        .max_connections(size)
         .min_connections(0)
         // No ping before each use: a dead connection fails its query, is dropped by the pool,
         // and the request answers 503 like any outage (one round trip saved per request).

@@ -705,8 +705,8 @@ async fn a_key_being_answered_by_another_instance_is_in_progress() {
 
 /// A burst of launches on one organisation waits for its turn inside the portal, not on pooled
 /// connections (#12): while the organisation's account is locked for longer than the pool's
-/// acquire timeout (3 s), 30 launches on it (3 times the pool's 10 connections) wait, another
-/// organisation's launch is answered meanwhile, and once the lock is gone all 30 are answered
+/// acquire timeout (3 s), 60 launches on it (3 times the pool's 20 connections) wait, another
+/// organisation's launch is answered meanwhile, and once the lock is gone all 60 are answered
 /// 201. Before the turns, the burst held every connection while waiting for the row: the others
 /// got « pool timed out » (503), the other organisation's launch too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -722,7 +722,7 @@ async fn a_burst_on_one_organisation_waits_its_turn_without_taking_the_pool() {
         .execute(&mut *locker)
         .await
         .unwrap();
-    let keys: Vec<String> = (0..30).map(|i| format!("rafale-{i}")).collect();
+    let keys: Vec<String> = (0..60).map(|i| format!("rafale-{i}")).collect();
     let burst = futures_util::future::join_all(
         keys.iter()
             .map(|k| post(&app, &key, Some(k.as_str()), &body)),
@@ -739,7 +739,7 @@ async fn a_burst_on_one_organisation_waits_its_turn_without_taking_the_pool() {
     assert_eq!(other.0, 201, "{other:?}");
     let refused: Vec<_> = answers.iter().filter(|(s, _)| *s != 201).collect();
     assert!(refused.is_empty(), "{refused:?}");
-    assert_eq!(holds_of(&app, org).await, 30);
+    assert_eq!(holds_of(&app, org).await, 60);
     assert_ledger_clean(&app.pool).await;
 }
 

@@ -2104,7 +2104,7 @@ async fn a_settlement_storm_pays_each_order_once_and_catches_a_naive_settlement(
     assert_eq!(grants, ORDERS as i64, "credits granted once per order");
     // The control, on 4 of the other organisation's orders (numbers go on from the service's):
     // each naive call holds a pooled connection at the barrier, so no more calls than the
-    // pool's 10 connections.
+    // pool's 20 connections.
     const NAIVE_ORDERS: usize = 4;
     let (naive_org, naive_orders) = &orders_of[1];
     let naive = settle_storm(
