@@ -102,8 +102,9 @@ END $$;
 --    launch counted, the open hold, the low-balance rule, the running generation and the stored
 --    answer. `slow`, nothing written, when the context or the usage is not what the portal
 --    expected, when the first bucket alone cannot pay (the portal's transaction draws from
---    several, or refuses), or when the organisation is unknown. The hold's key is the new
---    generation's reference: the ledger's unique index refuses a second hold with it.
+--    several, or refuses), when the organisation is unknown, or without a reference. The
+--    hold's key is the new generation's reference (a hold without a key is not a launch the
+--    counters count): the ledger's unique index refuses a second hold with it.
 --    Without bitmap scans: the organisation's open holds are counted by an index scan, which
 --    marks the entries of the holds resolved since (deleted rows) as dead, so that the next
 --    launch skips them; a bitmap scan visited every one of them on its heap page until the
@@ -139,7 +140,7 @@ BEGIN
        FOR UPDATE OF a;
     -- Written to fail safe: a NULL anywhere leaves the launch to the transaction.
     IF NOT FOUND
-       OR p_amount IS NULL OR p_amount <= 0
+       OR p_amount IS NULL OR p_amount <= 0 OR p_reference IS NULL
        OR c.suspended IS NOT FALSE
        OR c.plan_id IS DISTINCT FROM p_plan_id
        OR c.raise_daily IS DISTINCT FROM p_raise_daily
