@@ -143,6 +143,25 @@ impl fmt::Debug for Config {
 #[derive(Debug, Default)]
 pub struct ConfigErrors(Vec<(&'static str, String)>);
 
+/// The number in `raw` (a variable's value, `None` when unset) that `valid` accepts; when
+/// `raw` is not one, `expected` is noted against `name` and `None` returned (the default).
+fn number<T: std::str::FromStr>(
+    errors: &mut ConfigErrors,
+    name: &'static str,
+    raw: Option<&str>,
+    valid: impl Fn(&T) -> bool,
+    expected: &'static str,
+) -> Option<T> {
+    let raw = raw?;
+    match raw.parse::<T>() {
+        Ok(n) if valid(&n) => Some(n),
+        _ => {
+            errors.push(name, expected);
+            None
+        }
+    }
+}
+
 impl ConfigErrors {
     fn push(&mut self, name: &'static str, expected: impl Into<String>) {
         self.0.push((name, expected.into()));
@@ -338,19 +357,15 @@ impl Config {
                 true
             }
         };
-        let password_checks_per_second = match get("NANOCLIP_PASSWORD_CHECKS_PER_SECOND") {
-            None => None,
-            Some(raw) => match raw.trim().parse::<f64>() {
-                Ok(rate) if (0.1..=10_000.0).contains(&rate) => Some(rate),
-                _ => {
-                    errors.push(
-                        "NANOCLIP_PASSWORD_CHECKS_PER_SECOND",
-                        "a number of password checks per second, from 0.1 to 10000",
-                    );
-                    None
-                }
-            },
-        };
+        let password_checks_per_second = number(
+            &mut errors,
+            "NANOCLIP_PASSWORD_CHECKS_PER_SECOND",
+            get("NANOCLIP_PASSWORD_CHECKS_PER_SECOND")
+                .as_deref()
+                .map(str::trim),
+            |rate: &f64| (0.1..=10_000.0).contains(rate),
+            "a number of password checks per second, from 0.1 to 10000",
+        );
         let mut trusted_proxies = Vec::new();
         for entry in get("NANOCLIP_TRUSTED_PROXIES")
             .unwrap_or_default()
@@ -398,35 +413,28 @@ impl Config {
         if engine == Engine::External && engine_token.is_none() {
             errors.push("NANOCLIP_ENGINE_TOKEN", "the generation engine's token (required with NANOCLIP_ENGINE=external), at least 32 random characters");
         }
-        let api_requests_per_second = match get("NANOCLIP_API_REQUESTS_PER_SECOND")
-            .as_deref()
-            .map(str::trim)
-        {
-            None | Some("") => 50.0,
-            Some(raw) => match raw.parse::<f64>() {
-                Ok(rate) if rate > 0.0 && rate <= 1_000_000.0 => rate,
-                _ => {
-                    errors.push(
-                        "NANOCLIP_API_REQUESTS_PER_SECOND",
-                        "a positive number of requests per second, such as 50",
-                    );
-                    50.0
-                }
-            },
-        };
-        let database_pool = match get("NANOCLIP_DATABASE_POOL").as_deref().map(str::trim) {
-            None | Some("") => 20,
-            Some(raw) => match raw.parse::<u32>() {
-                Ok(size) if (1..=500).contains(&size) => size,
-                _ => {
-                    errors.push(
-                        "NANOCLIP_DATABASE_POOL",
-                        "a number of connections from 1 to 500, such as 20",
-                    );
-                    20
-                }
-            },
-        };
+        let api_requests_per_second = number(
+            &mut errors,
+            "NANOCLIP_API_REQUESTS_PER_SECOND",
+            get("NANOCLIP_API_REQUESTS_PER_SECOND")
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty()),
+            |rate: &f64| *rate > 0.0 && *rate <= 1_000_000.0,
+            "a positive number of requests per second, such as 50",
+        )
+        .unwrap_or(50.0);
+        let database_pool = number(
+            &mut errors,
+            "NANOCLIP_DATABASE_POOL",
+            get("NANOCLIP_DATABASE_POOL")
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty()),
+            |size: &u32| (1..=500).contains(size),
+            "a number of connections from 1 to 500, such as 20",
+        )
+        .unwrap_or(20);
         let webhook_secret = secret("NANOCLIP_WEBHOOK_SECRET");
         let payments = match get("NANOCLIP_PAYMENTS").as_deref().map(str::trim) {
             None | Some("") | Some("test") if !production => Payments::Test,
