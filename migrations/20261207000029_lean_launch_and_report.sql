@@ -4,12 +4,13 @@
 -- trigger and the foreign keys of `generations` and `idempotency_keys` made up about half of a
 -- launch and its report.
 
--- 1. The ledger's usage counters, written by the launch's and the report's own statements. A
+-- 1. The ledger's usage counters, written by the statements of the functions that write holds
+--    and captures (`generation_launch_fast`, `credit_hold_place`, `credit_hold_resolve`). A
 --    function that counts its holds' and captures' rows itself runs with `nanoclip.ledger` set to
 --    `counted` (a SET clause, restored when it returns); the trigger skips those two kinds of row
---    then, and counts every other writer's rows as before (an operator's SQL, the portal's
---    transaction for the rare launches, the timeout job). Releases are always counted by the
---    trigger. Like `hold`, it is a tripwire against mistakes, not a barrier.
+--    then, and counts every other writer's rows as before (an operator's SQL, the tests' naive
+--    control). Releases are always counted by the trigger. Like `hold`, it is a tripwire against
+--    mistakes, not a barrier.
 DROP TRIGGER credit_usage_count ON credit_ledger;
 CREATE TRIGGER credit_usage_count AFTER INSERT ON credit_ledger
     FOR EACH ROW WHEN (NEW.kind = 'release'
@@ -205,18 +206,16 @@ BEGIN
     outcome := 'launched';
 END $$;
 
--- 5. An engine's report in one statement, as before; a capture now written flat: the open hold
---    deleted (once: the report that deletes it writes the capture), the capture rows, the day's
---    captured credits counted, the generation's outcome (its row as it then stands, from the
---    UPDATE itself). A release still goes through `credit_hold_resolve` (its rows are counted by
---    the ledger's trigger).
+-- 5. An engine's report in one statement, as before: the hold resolved by `credit_hold_resolve`
+--    (which counts a capture's credits itself, section 6), the generation's outcome and its row
+--    as it then stands, from the UPDATE itself (read again only when someone else wrote it).
 CREATE OR REPLACE FUNCTION generation_report(
     p_generation uuid, p_status text, p_now timestamptz, p_timeout interval,
     OUT outcome text, OUT id uuid, OUT organisation_id uuid, OUT hold_id uuid,
     OUT creation_type text, OUT request text, OUT prompt text, OUT status text,
     OUT refusal_rule text, OUT refusal jsonb, OUT credits_held bigint, OUT credits_charged bigint,
     OUT via text, OUT created_at timestamptz, OUT finished_at timestamptz)
-LANGUAGE plpgsql SET nanoclip.ledger = 'counted' AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
     g generations%ROWTYPE;
     resolved record;
@@ -236,38 +235,17 @@ BEGIN
             outcome := 'slow';
             RETURN;
         END IF;
-        IF p_status = 'succeeded' THEN
-            DELETE FROM credit_holds_open o WHERE o.hold_id = g.hold_id
-            RETURNING o.organisation_id, o.amount INTO resolved;
-            IF FOUND THEN
-                WITH l AS (
-                       INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor,
-                                                  reason, reference, created_at)
-                       SELECT resolved.organisation_id, d.bucket_id, 'capture', 0, d.amount, g.hold_id, 'engine',
-                              p_status, d.reference, greatest(p_now, d.created_at)
-                         FROM credit_ledger d WHERE d.hold_id = g.hold_id AND d.kind = 'hold'
-                        ORDER BY d.bucket_id
-                       RETURNING credit_ledger.organisation_id AS org, credit_ledger.created_at AS at,
-                                 credit_ledger.amount AS credits)
-                INSERT INTO credit_capture_days AS k (organisation_id, day, credits)
-                SELECT l.org, (l.at AT TIME ZONE 'Europe/Paris')::date, sum(l.credits) FROM l GROUP BY 1, 2
-                ON CONFLICT ON CONSTRAINT credit_capture_days_pkey DO UPDATE SET credits = k.credits + EXCLUDED.credits;
-                UPDATE generations x
-                   SET status = p_status, credits_charged = resolved.amount, finished_at = p_now
-                 WHERE x.id = p_generation AND x.status = 'running'
-                RETURNING x.* INTO g;
-                written := FOUND;
-            END IF;
-        ELSE
-            SELECT * INTO resolved
-              FROM credit_hold_resolve(g.hold_id, 'release', 'engine', p_status, p_now);
-            IF FOUND THEN
-                UPDATE generations x
-                   SET status = p_status, credits_charged = 0, finished_at = p_now
-                 WHERE x.id = p_generation AND x.status = 'running'
-                RETURNING x.* INTO g;
-                written := FOUND;
-            END IF;
+        SELECT * INTO resolved
+          FROM credit_hold_resolve(g.hold_id, CASE WHEN p_status = 'succeeded' THEN 'capture' ELSE 'release' END,
+                                   'engine', p_status, p_now);
+        IF FOUND THEN
+            UPDATE generations x
+               SET status = p_status,
+                   credits_charged = CASE WHEN p_status = 'succeeded' THEN resolved.amount ELSE 0 END,
+                   finished_at = p_now
+             WHERE x.id = p_generation AND x.status = 'running'
+            RETURNING x.* INTO g;
+            written := FOUND;
         END IF;
         -- Written here, or (a race with another report or the timeout job) by someone else.
         IF NOT written THEN
