@@ -19,10 +19,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
 use anyhow::{Context, bail};
+use bytes::Bytes;
 use clap::{Parser, Subcommand};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, StatusCode, header};
+use hyper_util::rt::TokioIo;
 use nanoclip::domain::account::Role;
 use nanoclip::services::passwords::Hasher;
-use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use time::OffsetDateTime;
@@ -73,33 +77,26 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let threads = match &cli.command {
-        Command::Run { threads, .. } => *threads,
-        Command::Setup { .. } => 2,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads.max(1))
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        match cli.command {
-            Command::Setup {
-                url,
-                organisations,
-                password,
-            } => setup(&url, organisations, &password).await,
-            Command::Run {
-                base,
-                keys,
-                clients,
-                seconds,
-                warmup,
-                body,
-                ..
-            } => run(&base, &keys, clients, seconds, warmup, body).await,
-        }
-    })
+    match Cli::parse().command {
+        Command::Setup {
+            url,
+            organisations,
+            password,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?
+            .block_on(setup(&url, organisations, &password)),
+        Command::Run {
+            base,
+            keys,
+            clients,
+            threads,
+            seconds,
+            warmup,
+            body,
+        } => run(&base, &keys, clients, threads, seconds, warmup, body),
+    }
 }
 
 async fn setup(url: &str, organisations: usize, password: &str) -> anyhow::Result<()> {
@@ -191,10 +188,13 @@ impl Tally {
 }
 
 struct Setting {
-    base: String,
+    /// `host:port` of the portal (the connections' address and the `Host` header).
+    authority: String,
+    /// `Bearer …` of each API key.
     keys: Vec<String>,
+    /// `Bearer …` of the engine's token.
     engine: String,
-    body: String,
+    body: Bytes,
 }
 
 /// The error code of an API error body (`{"error": {"code": …}}`), if any.
@@ -215,25 +215,102 @@ enum Step {
     Error(String),
 }
 
-/// One launch and, when it runs, the engine's report.
-async fn cycle(http: &reqwest::Client, setting: &Setting, key: &str, idempotency: &str) -> Step {
-    let started = Instant::now();
-    let answer = http
-        .post(format!("{}/api/v1/generations", setting.base))
-        .bearer_auth(key)
-        .header("Idempotency-Key", idempotency)
-        .header("Content-Type", "application/json")
-        .body(setting.body.clone())
-        .send()
+/// A request's answer: its status and its body as JSON.
+enum Exchange {
+    Answer(StatusCode, Value),
+    NotJson(StatusCode),
+    /// The connection failed or the answer took over 10 s: the client connects again.
+    Transport(&'static str),
+}
+
+/// One client's connection to the portal, kept alive (as wrk's and pgbench's): hyper's HTTP/1.1
+/// client connection without a pool, driven on the client's thread.
+struct Connection {
+    send: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Connection {
+    async fn exchange(
+        &mut self,
+        setting: &Setting,
+        path: &str,
+        bearer: &str,
+        idempotency: Option<&str>,
+        body: Bytes,
+    ) -> Exchange {
+        let send = match self.send.as_mut() {
+            Some(send) if !send.is_closed() => send,
+            _ => match connect(&setting.authority).await {
+                Ok(send) => self.send.insert(send),
+                Err(_) => return Exchange::Transport("connect"),
+            },
+        };
+        let mut request = Request::post(path)
+            .header(header::HOST, setting.authority.as_str())
+            .header(header::AUTHORIZATION, bearer)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(key) = idempotency {
+            request = request.header("Idempotency-Key", key);
+        }
+        let Ok(request) = request.body(Full::new(body)) else {
+            return Exchange::Transport("request");
+        };
+        let answer = tokio::time::timeout(StdDuration::from_secs(10), async {
+            send.ready().await?;
+            let response = send.send_request(request).await?;
+            let status = response.status();
+            let bytes = response.into_body().collect().await?.to_bytes();
+            Ok::<_, hyper::Error>((status, bytes))
+        })
         .await;
-    let answer = match answer {
-        Ok(a) => a,
-        Err(e) => return Step::Error(format!("launch:transport:{}", transport_kind(&e))),
-    };
-    let status = answer.status();
-    let body: Value = match answer.json().await {
-        Ok(v) => v,
-        Err(_) => return Step::Error(format!("launch:{}:not-json", status.as_u16())),
+        match answer {
+            Ok(Ok((status, bytes))) => match serde_json::from_slice(&bytes) {
+                Ok(value) => Exchange::Answer(status, value),
+                Err(_) => Exchange::NotJson(status),
+            },
+            Ok(Err(_)) => {
+                self.send = None;
+                Exchange::Transport("other")
+            }
+            Err(_) => {
+                self.send = None;
+                Exchange::Transport("timeout")
+            }
+        }
+    }
+}
+
+async fn connect(authority: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(authority).await?;
+    stream.set_nodelay(true)?;
+    let (send, connection) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(send)
+}
+
+/// One launch and, when it runs, the engine's report.
+async fn cycle(
+    connection: &mut Connection,
+    setting: &Setting,
+    key: &str,
+    idempotency: &str,
+) -> Step {
+    let started = Instant::now();
+    let (status, body) = match connection
+        .exchange(
+            setting,
+            "/api/v1/generations",
+            key,
+            Some(idempotency),
+            setting.body.clone(),
+        )
+        .await
+    {
+        Exchange::Answer(status, body) => (status, body),
+        Exchange::NotJson(status) => {
+            return Step::Error(format!("launch:{}:not-json", status.as_u16()));
+        }
+        Exchange::Transport(kind) => return Step::Error(format!("launch:transport:{kind}")),
     };
     let launch = started.elapsed();
     if status != StatusCode::CREATED {
@@ -257,21 +334,21 @@ async fn cycle(http: &reqwest::Client, setting: &Setting, key: &str, idempotency
         return Step::Error("launch:201:not-running".to_owned());
     }
     let reported = Instant::now();
-    let answer = http
-        .post(format!("{}/api/v1/moteur/generations/{id}", setting.base))
-        .bearer_auth(&setting.engine)
-        .header("Content-Type", "application/json")
-        .body(r#"{"status":"succeeded"}"#)
-        .send()
-        .await;
-    let answer = match answer {
-        Ok(a) => a,
-        Err(e) => return Step::Error(format!("report:transport:{}", transport_kind(&e))),
-    };
-    let status = answer.status();
-    let body: Value = match answer.json().await {
-        Ok(v) => v,
-        Err(_) => return Step::Error(format!("report:{}:not-json", status.as_u16())),
+    let (status, body) = match connection
+        .exchange(
+            setting,
+            &format!("/api/v1/moteur/generations/{id}"),
+            &setting.engine,
+            None,
+            Bytes::from_static(br#"{"status":"succeeded"}"#),
+        )
+        .await
+    {
+        Exchange::Answer(status, body) => (status, body),
+        Exchange::NotJson(status) => {
+            return Step::Error(format!("report:{}:not-json", status.as_u16()));
+        }
+        Exchange::Transport(kind) => return Step::Error(format!("report:transport:{kind}")),
     };
     if status != StatusCode::OK || body.get("status").and_then(Value::as_str) != Some("succeeded") {
         return Step::Error(format!(
@@ -286,80 +363,88 @@ async fn cycle(http: &reqwest::Client, setting: &Setting, key: &str, idempotency
     }
 }
 
-fn transport_kind(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else {
-        "other"
+/// One client: launches until `until`; those whose report ends before it are counted.
+async fn client(setting: Arc<Setting>, client: u32, until: Instant, prefix: String) -> Tally {
+    let mut connection = Connection { send: None };
+    let mut tally = Tally::default();
+    let mut rng = Rng((u64::from(client) << 32) | 0xA91);
+    let mut seq = 0u64;
+    loop {
+        let started = Instant::now();
+        if started >= until {
+            break;
+        }
+        seq += 1;
+        let key = &setting.keys[rng.below(setting.keys.len() as u64) as usize];
+        let idempotency = format!("{prefix}-{seq}");
+        let step = cycle(&mut connection, &setting, key, &idempotency).await;
+        let ended = Instant::now();
+        match step {
+            Step::Done { launch, report } if ended <= until => {
+                tally.done += 1;
+                tally.launch_us.push(micros(launch));
+                tally.report_us.push(micros(report));
+                tally.cycle_us.push(micros(ended - started));
+            }
+            Step::Done { .. } => {}
+            Step::Refused(rule) => *tally.refused.entry(rule).or_default() += 1,
+            Step::Error(kind) => {
+                let seen = tally.errors.entry(kind.clone()).or_default();
+                if *seen == 0 {
+                    eprintln!("api_bench: {kind}");
+                }
+                *seen += 1;
+            }
+        }
     }
+    tally
 }
 
-/// `clients` tasks run launches until `until`; those whose report ends before it are counted.
-async fn drive(setting: &Arc<Setting>, clients: u32, until: Instant, tag: &str) -> Tally {
-    let total = Arc::new(Mutex::new(Tally::default()));
-    let mut tasks = Vec::new();
-    for client in 0..clients {
-        let setting = setting.clone();
-        let total = total.clone();
-        let prefix = format!("{tag}-{client}");
-        tasks.push(tokio::spawn(async move {
-            // One connection per client, kept alive (as wrk's and pgbench's).
-            let http = match reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .tcp_nodelay(true)
-                .timeout(StdDuration::from_secs(10))
-                .build()
-            {
-                Ok(h) => h,
-                Err(e) => {
-                    eprintln!("api_bench: {e}");
-                    return;
-                }
-            };
-            let mut tally = Tally::default();
-            let mut rng = Rng((u64::from(client) << 32) | 0xA91);
-            let mut seq = 0u64;
-            loop {
-                let started = Instant::now();
-                if started >= until {
-                    break;
-                }
-                seq += 1;
-                let key = &setting.keys[rng.below(setting.keys.len() as u64) as usize];
-                let idempotency = format!("{prefix}-{seq}");
-                let step = cycle(&http, &setting, key, &idempotency).await;
-                let ended = Instant::now();
-                match step {
-                    Step::Done { launch, report } if ended <= until => {
-                        tally.done += 1;
-                        tally.launch_us.push(micros(launch));
-                        tally.report_us.push(micros(report));
-                        tally.cycle_us.push(micros(ended - started));
+/// `clients` clients on `threads` threads (pgbench's -j), each thread a single-threaded runtime
+/// of its own (its clients' connections are driven where they are used), until `until`.
+fn drive(setting: &Arc<Setting>, clients: u32, threads: usize, until: Instant, tag: &str) -> Tally {
+    let threads = threads.clamp(1, clients.max(1) as usize);
+    let total = Mutex::new(Tally::default());
+    std::thread::scope(|scope| {
+        for thread in 0..threads {
+            let total = &total;
+            let setting = setting.clone();
+            let mine: Vec<u32> = (0..clients)
+                .filter(|c| *c as usize % threads == thread)
+                .collect();
+            scope.spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("api_bench: {e}");
+                        return;
                     }
-                    Step::Done { .. } => {}
-                    Step::Refused(rule) => *tally.refused.entry(rule).or_default() += 1,
-                    Step::Error(kind) => {
-                        let seen = tally.errors.entry(kind.clone()).or_default();
-                        if *seen == 0 {
-                            eprintln!("api_bench: {kind}");
+                };
+                let tally = runtime.block_on(async move {
+                    let tasks: Vec<_> = mine
+                        .into_iter()
+                        .map(|c| {
+                            tokio::spawn(client(setting.clone(), c, until, format!("{tag}-{c}")))
+                        })
+                        .collect();
+                    let mut tally = Tally::default();
+                    for task in tasks {
+                        if let Ok(t) = task.await {
+                            tally.merge(t);
                         }
-                        *seen += 1;
                     }
+                    tally
+                });
+                if let Ok(mut total) = total.lock() {
+                    total.merge(tally);
                 }
-            }
-            if let Ok(mut total) = total.lock() {
-                total.merge(tally);
-            }
-        }));
-    }
-    for task in tasks {
-        let _ = task.await;
-    }
-    let mut total = total
-        .lock()
-        .map_or_else(|_| Tally::default(), |mut t| std::mem::take(&mut *t));
+            });
+        }
+    });
+    let mut total = total.into_inner().unwrap_or_default();
     total.launch_us.sort_unstable();
     total.report_us.sort_unstable();
     total.cycle_us.sort_unstable();
@@ -394,10 +479,11 @@ fn by_kind(counts: &BTreeMap<String, u64>) -> String {
         .join(",")
 }
 
-async fn run(
+fn run(
     base: &str,
     keys: &str,
     clients: u32,
+    threads: usize,
     seconds: f64,
     warmup: f64,
     body: String,
@@ -407,24 +493,34 @@ async fn run(
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .map(str::to_owned)
+        .map(|k| format!("Bearer {k}"))
         .collect();
     if keys.is_empty() {
         bail!("no API key in the keys file");
     }
     let engine = std::env::var("NANOCLIP_ENGINE_TOKEN")
         .context("NANOCLIP_ENGINE_TOKEN: the engine's token, as given to the portal")?;
+    let uri: hyper::Uri = base
+        .parse()
+        .with_context(|| format!("the portal's URL {base}"))?;
+    let (Some("http"), Some(authority), "/" | "") = (
+        uri.scheme_str(),
+        uri.authority(),
+        uri.path().trim_end_matches('/'),
+    ) else {
+        bail!("the portal's URL is http://HOST:PORT, not {base}");
+    };
     let organisations = keys.len();
     let setting = Arc::new(Setting {
-        base: base.trim_end_matches('/').to_owned(),
+        authority: authority.to_string(),
         keys,
-        engine,
-        body,
+        engine: format!("Bearer {engine}"),
+        body: Bytes::from(body),
     });
     let nonce = Uuid::new_v4().simple().to_string();
     if warmup > 0.0 {
         let until = Instant::now() + StdDuration::from_secs_f64(warmup);
-        let seen = drive(&setting, clients, until, &format!("w{nonce}")).await;
+        let seen = drive(&setting, clients, threads, until, &format!("w{nonce}"));
         if !seen.errors.is_empty() || !seen.refused.is_empty() {
             eprintln!(
                 "api_bench: warm-up: refused {} errors {}",
@@ -435,7 +531,7 @@ async fn run(
     }
     let started = Instant::now();
     let until = started + StdDuration::from_secs_f64(seconds);
-    let t = drive(&setting, clients, until, &format!("m{nonce}")).await;
+    let t = drive(&setting, clients, threads, until, &format!("m{nonce}"));
     let elapsed = seconds.min(started.elapsed().as_secs_f64());
     let refused: u64 = t.refused.values().sum();
     let errors: u64 = t.errors.values().sum();
