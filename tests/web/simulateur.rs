@@ -397,6 +397,11 @@ async fn a_prompt_model_that_cannot_be_read_answers_503_where_prompts_are_checke
         .await;
     assert_eq!(status, 503);
     assert!(!crate::common::text(&html, "h1").is_empty());
+    // The page says what the user can do, and nothing untrue about the cause (the database is
+    // up: it is the prompt checks that are missing).
+    let said = crate::common::text(&html, "main");
+    assert!(said.contains("Réessayez"), "{said}");
+    assert!(!said.contains("base de données"), "{said}");
     let response = app
         .get("/api/v1/simulateur?type=image&quantite=2&prompt=Un+vitrail")
         .await;
