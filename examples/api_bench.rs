@@ -62,7 +62,8 @@ enum Command {
         keys: String,
         #[arg(long, default_value_t = 32)]
         clients: u32,
-        /// Tokio worker threads (pgbench's -j).
+        /// Driver threads, each a single-threaded runtime for its share of the clients
+        /// (pgbench's -j).
         #[arg(long, default_value_t = 2)]
         threads: usize,
         #[arg(long, default_value_t = 10.0)]
@@ -223,6 +224,9 @@ enum Exchange {
     Transport(&'static str),
 }
 
+/// How long a connection or an answer may take before it counts as an error.
+const TIMEOUT: StdDuration = StdDuration::from_secs(10);
+
 /// One client's connection to the portal, kept alive (as wrk's and pgbench's): hyper's HTTP/1.1
 /// client connection without a pool, driven on the client's thread.
 struct Connection {
@@ -240,9 +244,10 @@ impl Connection {
     ) -> Exchange {
         let send = match self.send.as_mut() {
             Some(send) if !send.is_closed() => send,
-            _ => match connect(&setting.authority).await {
-                Ok(send) => self.send.insert(send),
-                Err(_) => return Exchange::Transport("connect"),
+            _ => match tokio::time::timeout(TIMEOUT, connect(&setting.authority)).await {
+                Ok(Ok(send)) => self.send.insert(send),
+                Ok(Err(_)) => return Exchange::Transport("connect"),
+                Err(_) => return Exchange::Transport("timeout"),
             },
         };
         let mut request = Request::post(path)
@@ -255,7 +260,7 @@ impl Connection {
         let Ok(request) = request.body(Full::new(body)) else {
             return Exchange::Transport("request");
         };
-        let answer = tokio::time::timeout(StdDuration::from_secs(10), async {
+        let answer = tokio::time::timeout(TIMEOUT, async {
             send.ready().await?;
             let response = send.send_request(request).await?;
             let status = response.status();
@@ -402,27 +407,32 @@ async fn client(setting: Arc<Setting>, client: u32, until: Instant, prefix: Stri
 
 /// `clients` clients on `threads` threads (pgbench's -j), each thread a single-threaded runtime
 /// of its own (its clients' connections are driven where they are used), until `until`.
-fn drive(setting: &Arc<Setting>, clients: u32, threads: usize, until: Instant, tag: &str) -> Tally {
+fn drive(
+    setting: &Arc<Setting>,
+    clients: u32,
+    threads: usize,
+    until: Instant,
+    tag: &str,
+) -> anyhow::Result<Tally> {
     let threads = threads.clamp(1, clients.max(1) as usize);
+    // Every runtime first: a thread without one would leave its clients out of the count.
+    let runtimes = (0..threads)
+        .map(|_| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .context("the driver threads' runtimes")?;
     let total = Mutex::new(Tally::default());
     std::thread::scope(|scope| {
-        for thread in 0..threads {
+        for (thread, runtime) in runtimes.into_iter().enumerate() {
             let total = &total;
             let setting = setting.clone();
             let mine: Vec<u32> = (0..clients)
                 .filter(|c| *c as usize % threads == thread)
                 .collect();
             scope.spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        eprintln!("api_bench: {e}");
-                        return;
-                    }
-                };
                 let tally = runtime.block_on(async move {
                     let tasks: Vec<_> = mine
                         .into_iter()
@@ -432,8 +442,16 @@ fn drive(setting: &Arc<Setting>, clients: u32, threads: usize, until: Instant, t
                         .collect();
                     let mut tally = Tally::default();
                     for task in tasks {
-                        if let Ok(t) = task.await {
-                            tally.merge(t);
+                        match task.await {
+                            Ok(t) => tally.merge(t),
+                            // A client that panicked: counted, so that the run is not taken
+                            // for a clean one.
+                            Err(_) => {
+                                *tally
+                                    .errors
+                                    .entry("client:panicked".to_owned())
+                                    .or_default() += 1
+                            }
                         }
                     }
                     tally
@@ -448,7 +466,7 @@ fn drive(setting: &Arc<Setting>, clients: u32, threads: usize, until: Instant, t
     total.launch_us.sort_unstable();
     total.report_us.sort_unstable();
     total.cycle_us.sort_unstable();
-    total
+    Ok(total)
 }
 
 /// The q-quantile (nearest rank) of sorted microseconds, in milliseconds.
@@ -503,13 +521,17 @@ fn run(
     let uri: hyper::Uri = base
         .parse()
         .with_context(|| format!("the portal's URL {base}"))?;
-    let (Some("http"), Some(authority), "/" | "") = (
+    let (Some("http"), Some(authority), "", None) = (
         uri.scheme_str(),
         uri.authority(),
         uri.path().trim_end_matches('/'),
+        uri.query(),
     ) else {
         bail!("the portal's URL is http://HOST:PORT, not {base}");
     };
+    if authority.port_u16().is_none() || authority.as_str().contains('@') {
+        bail!("the portal's URL is http://HOST:PORT, not {base}");
+    }
     let organisations = keys.len();
     let setting = Arc::new(Setting {
         authority: authority.to_string(),
@@ -520,7 +542,7 @@ fn run(
     let nonce = Uuid::new_v4().simple().to_string();
     if warmup > 0.0 {
         let until = Instant::now() + StdDuration::from_secs_f64(warmup);
-        let seen = drive(&setting, clients, threads, until, &format!("w{nonce}"));
+        let seen = drive(&setting, clients, threads, until, &format!("w{nonce}"))?;
         if !seen.errors.is_empty() || !seen.refused.is_empty() {
             eprintln!(
                 "api_bench: warm-up: refused {} errors {}",
@@ -531,7 +553,7 @@ fn run(
     }
     let started = Instant::now();
     let until = started + StdDuration::from_secs_f64(seconds);
-    let t = drive(&setting, clients, threads, until, &format!("m{nonce}"));
+    let t = drive(&setting, clients, threads, until, &format!("m{nonce}"))?;
     let elapsed = seconds.min(started.elapsed().as_secs_f64());
     let refused: u64 = t.refused.values().sum();
     let errors: u64 = t.errors.values().sum();
