@@ -143,17 +143,17 @@ impl fmt::Debug for Config {
 #[derive(Debug, Default)]
 pub struct ConfigErrors(Vec<(&'static str, String)>);
 
-/// The number in `raw` (a variable's value, `None` when unset) that `valid` accepts; when
-/// `raw` is not one, `expected` is noted against `name` and `None` returned (the default).
+/// The number in variable `name` (read by `get`, trimmed) that `valid` accepts: `None` when
+/// unset (the default), or when it is not one, with `expected` noted against `name`.
 fn number<T: std::str::FromStr>(
     errors: &mut ConfigErrors,
+    get: impl Fn(&str) -> Option<String>,
     name: &'static str,
-    raw: Option<&str>,
     valid: impl Fn(&T) -> bool,
     expected: &'static str,
 ) -> Option<T> {
-    let raw = raw?;
-    match raw.parse::<T>() {
+    let raw = get(name)?;
+    match raw.trim().parse::<T>() {
         Ok(n) if valid(&n) => Some(n),
         _ => {
             errors.push(name, expected);
@@ -359,10 +359,8 @@ impl Config {
         };
         let password_checks_per_second = number(
             &mut errors,
+            get,
             "NANOCLIP_PASSWORD_CHECKS_PER_SECOND",
-            get("NANOCLIP_PASSWORD_CHECKS_PER_SECOND")
-                .as_deref()
-                .map(str::trim),
             |rate: &f64| (0.1..=10_000.0).contains(rate),
             "a number of password checks per second, from 0.1 to 10000",
         );
@@ -415,22 +413,16 @@ impl Config {
         }
         let api_requests_per_second = number(
             &mut errors,
+            get,
             "NANOCLIP_API_REQUESTS_PER_SECOND",
-            get("NANOCLIP_API_REQUESTS_PER_SECOND")
-                .as_deref()
-                .map(str::trim)
-                .filter(|r| !r.is_empty()),
             |rate: &f64| *rate > 0.0 && *rate <= 1_000_000.0,
             "a positive number of requests per second, such as 50",
         )
         .unwrap_or(50.0);
         let database_pool = number(
             &mut errors,
+            get,
             "NANOCLIP_DATABASE_POOL",
-            get("NANOCLIP_DATABASE_POOL")
-                .as_deref()
-                .map(str::trim)
-                .filter(|r| !r.is_empty()),
             |size: &u32| (1..=500).contains(size),
             "a number of connections from 1 to 500, such as 20",
         )
