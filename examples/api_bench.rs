@@ -216,14 +216,6 @@ enum Step {
     Error(String),
 }
 
-/// A request's answer: its status and its body as JSON.
-enum Exchange {
-    Answer(StatusCode, Value),
-    NotJson(StatusCode),
-    /// The connection failed or the answer took over 10 s: the client connects again.
-    Transport(&'static str),
-}
-
 /// How long a connection or an answer may take before it counts as an error.
 const TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
@@ -234,6 +226,8 @@ struct Connection {
 }
 
 impl Connection {
+    /// A request's status and JSON body; else what went wrong (`transport:KIND`, after which the
+    /// client connects again, or `STATUS:not-json`).
     async fn exchange(
         &mut self,
         setting: &Setting,
@@ -241,13 +235,13 @@ impl Connection {
         bearer: &str,
         idempotency: Option<&str>,
         body: Bytes,
-    ) -> Exchange {
+    ) -> Result<(StatusCode, Value), String> {
         let send = match self.send.as_mut() {
             Some(send) if !send.is_closed() => send,
             _ => match tokio::time::timeout(TIMEOUT, connect(&setting.authority)).await {
                 Ok(Ok(send)) => self.send.insert(send),
-                Ok(Err(_)) => return Exchange::Transport("connect"),
-                Err(_) => return Exchange::Transport("timeout"),
+                Ok(Err(_)) => return Err("transport:connect".to_owned()),
+                Err(_) => return Err("transport:timeout".to_owned()),
             },
         };
         let mut request = Request::post(path)
@@ -258,7 +252,7 @@ impl Connection {
             request = request.header("Idempotency-Key", key);
         }
         let Ok(request) = request.body(Full::new(body)) else {
-            return Exchange::Transport("request");
+            return Err("transport:request".to_owned());
         };
         let answer = tokio::time::timeout(TIMEOUT, async {
             send.ready().await?;
@@ -269,17 +263,16 @@ impl Connection {
         })
         .await;
         match answer {
-            Ok(Ok((status, bytes))) => match serde_json::from_slice(&bytes) {
-                Ok(value) => Exchange::Answer(status, value),
-                Err(_) => Exchange::NotJson(status),
-            },
+            Ok(Ok((status, bytes))) => serde_json::from_slice(&bytes)
+                .map(|value| (status, value))
+                .map_err(|_| format!("{}:not-json", status.as_u16())),
             Ok(Err(_)) => {
                 self.send = None;
-                Exchange::Transport("other")
+                Err("transport:other".to_owned())
             }
             Err(_) => {
                 self.send = None;
-                Exchange::Transport("timeout")
+                Err("transport:timeout".to_owned())
             }
         }
     }
@@ -311,11 +304,8 @@ async fn cycle(
         )
         .await
     {
-        Exchange::Answer(status, body) => (status, body),
-        Exchange::NotJson(status) => {
-            return Step::Error(format!("launch:{}:not-json", status.as_u16()));
-        }
-        Exchange::Transport(kind) => return Step::Error(format!("launch:transport:{kind}")),
+        Ok(answer) => answer,
+        Err(what) => return Step::Error(format!("launch:{what}")),
     };
     let launch = started.elapsed();
     if status != StatusCode::CREATED {
@@ -349,11 +339,8 @@ async fn cycle(
         )
         .await
     {
-        Exchange::Answer(status, body) => (status, body),
-        Exchange::NotJson(status) => {
-            return Step::Error(format!("report:{}:not-json", status.as_u16()));
-        }
-        Exchange::Transport(kind) => return Step::Error(format!("report:transport:{kind}")),
+        Ok(answer) => answer,
+        Err(what) => return Step::Error(format!("report:{what}")),
     };
     if status != StatusCode::OK || body.get("status").and_then(Value::as_str) != Some("succeeded") {
         return Step::Error(format!(
