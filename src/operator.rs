@@ -14,6 +14,27 @@ use crate::services::credits::{self, Adjustment, CreditError};
 use crate::services::limits::{self, LimitError};
 use crate::startup::with_pool;
 
+/// Writes `lines` on standard output, each ended by a newline. A reader that went away
+/// (`nanoclip check-ledger | head -1`) ends the writing quietly, as a Unix tool's output ends,
+/// where `println!` panicked; the command's outcome and exit status stay what they were. Any
+/// other failure to write (a full disk) is the command's error.
+pub fn say<I>(lines: I) -> std::io::Result<()>
+where
+    I: IntoIterator,
+    I::Item: std::fmt::Display,
+{
+    use std::io::{ErrorKind, Write};
+    let mut out = std::io::stdout().lock();
+    let written = lines
+        .into_iter()
+        .try_for_each(|line| writeln!(out, "{line}"))
+        .and_then(|()| out.flush());
+    match written {
+        Err(error) if error.kind() == ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// A command that did not do what was asked, with its French explanation and exit code.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -190,7 +211,7 @@ pub async fn adjust(
         }
     })
     .await?;
-    println!("{line}");
+    say([line])?;
     Ok(())
 }
 
@@ -268,7 +289,7 @@ pub async fn raise_limits(config: Config, email: &str, args: RaiseArgs<'_>) -> a
         }
     })
     .await?;
-    println!("{line}");
+    say([line])?;
     Ok(())
 }
 
@@ -317,8 +338,7 @@ pub async fn create_api_key(config: Config, email: &str, name: &str) -> anyhow::
         }
     })
     .await?;
-    println!("{line}");
-    println!("{key}");
+    say([line, key])?;
     Ok(())
 }
 
@@ -326,20 +346,17 @@ pub async fn create_api_key(config: Config, email: &str, name: &str) -> anyhow::
 pub async fn check_ledger(config: Config) -> anyhow::Result<()> {
     let differences = with_pool(&config, async |pool, _| Ok(credits::check(pool).await?)).await?;
     if differences.is_empty() {
-        println!("{}", words(&Said::LedgerClean));
+        say([words(&Said::LedgerClean)])?;
         return Ok(());
     }
-    for d in &differences {
-        println!(
-            "{}",
-            words(&Said::LedgerDifference {
-                organisation: d.organisation_id,
-                what: d.what.clone(),
-                expected: d.expected,
-                found: d.found,
-            })
-        );
-    }
+    say(differences.iter().map(|d| {
+        words(&Said::LedgerDifference {
+            organisation: d.organisation_id,
+            what: d.what.clone(),
+            expected: d.expected,
+            found: d.found,
+        })
+    }))?;
     Err(Refused {
         message: words(&Said::LedgerDifferences {
             count: differences.len(),
@@ -359,6 +376,6 @@ pub async fn renew(config: Config) -> anyhow::Result<()> {
         Ok(crate::services::billing::renew_due(pool, &renewals, Clock::system().now()).await?)
     })
     .await?;
-    println!("{}", words(&Said::Renewed { periods }));
+    say([words(&Said::Renewed { periods })])?;
     Ok(())
 }

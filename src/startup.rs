@@ -411,7 +411,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let app = Application::build(config, database.options.clone(), None).await?;
         let url = if explicit_url { public_url } else { format!("http://{}", app.address()) };
         tracing::info!(origin = ?database.origin, elapsed_ms = started_at.elapsed().as_millis() as u64, "ready");
-        println!("NanoClip portal: open {url}");
+        // The address for whoever started the portal; a closed standard output stops nothing.
+        if let Err(error) = crate::operator::say([format!("NanoClip portal: open {url}")]) {
+            tracing::warn!(%error, "the portal's address could not be printed");
+        }
         app.run_until_stopped().await.context("serving")
     }
     .await;
@@ -430,7 +433,7 @@ pub async fn migrate_only(config: Config) -> anyhow::Result<()> {
     outcome
         .context("migrations timed out")?
         .context("applying migrations")?;
-    println!("migrations applied");
+    crate::operator::say(["migrations applied"])?;
     Ok(())
 }
 
@@ -485,7 +488,9 @@ pub async fn create_staff(
                 .map_err(|e| anyhow::anyhow!("{e}"))
         })
         .await?;
-        println!("second factor link (valid 72 hours, single use): {link}");
+        crate::operator::say([format!(
+            "second factor link (valid 72 hours, single use): {link}"
+        )])?;
         return Ok(());
     }
     let (password, generated) = if password_stdin {
@@ -517,11 +522,14 @@ pub async fn create_staff(
             .map_err(|e| anyhow::anyhow!("{e}"))
     })
     .await?;
-    println!("staff account created: {email}");
+    let mut lines = vec![format!("staff account created: {email}")];
     if generated {
-        println!("password (shown once): {password}");
+        lines.push(format!("password (shown once): {password}"));
     }
-    println!("second factor link (valid 72 hours, single use): {link}");
+    lines.push(format!(
+        "second factor link (valid 72 hours, single use): {link}"
+    ));
+    crate::operator::say(lines)?;
     Ok(())
 }
 
@@ -575,9 +583,7 @@ pub async fn seed_demo(config: Config) -> anyhow::Result<()> {
         Ok(printed)
     })
     .await?;
-    for line in accounts {
-        println!("{line}");
-    }
+    crate::operator::say(accounts)?;
     Ok(())
 }
 
@@ -598,10 +604,13 @@ pub async fn run_job(config: Config, job: crate::jobs::Job) -> anyhow::Result<()
     })
     .await?;
     match outcome {
-        crate::jobs::Outcome::Done(detail) => println!("{}: {detail}", job.name()),
-        crate::jobs::Outcome::Skipped => {
-            println!("{}: skipped, another instance is running it", job.name())
+        crate::jobs::Outcome::Done(detail) => {
+            crate::operator::say([format!("{}: {detail}", job.name())])?
         }
+        crate::jobs::Outcome::Skipped => crate::operator::say([format!(
+            "{}: skipped, another instance is running it",
+            job.name()
+        )])?,
     }
     Ok(())
 }

@@ -800,6 +800,32 @@ fn seed_demo_prints_accounts_and_is_refused_in_production() {
     );
 }
 
+/// A command whose reader has gone (`nanoclip seed-demo | head -1`, `nanoclip check-ledger |
+/// head`) stops writing and keeps its exit status, instead of panicking on the closed pipe.
+#[tokio::test]
+async fn a_command_whose_reader_has_gone_ends_quietly_with_its_own_status() {
+    let app = spawn_app().await;
+    for args in [&["seed-demo"][..], &["check-ledger"]] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nanoclip"))
+            .args(args)
+            .env("DATABASE_URL", database_url(&app))
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes before the first line
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            output.status.success(),
+            "{args:?}: {:?}: {stderr}",
+            output.status
+        );
+    }
+}
+
 #[tokio::test]
 async fn seed_demo_creates_an_owner_and_a_member_on_each_plan() {
     let app = spawn_app().await;
