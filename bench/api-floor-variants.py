@@ -15,6 +15,7 @@ FLAGS, letters (none: the floor alone):
   K  the Idempotency-Key by `idempotency_key_open` (a nested call) and the portal's table
   k  the same written in the launch (no nested call); j: the lock alone, no stored-answer read
   B  the portal's buckets: read in one aggregate, the first one drawn
+  b  the portal's buckets, the first one drawn without the aggregate read
   C  the organisation's context (`organisation_launch_context`) read with the account's lock
   U  the day's launches and the month's captures in the portal's two day tables
   R  the portal's own `generation_report` (needs G, L and H)
@@ -38,7 +39,8 @@ CREATE TABLE f_idem (org uuid NOT NULL, key text NOT NULL, fingerprint text NOT 
   created_at timestamptz NOT NULL, PRIMARY KEY (org, key));
 CREATE TABLE f_usage (org uuid, day date, launches bigint NOT NULL, credits bigint NOT NULL, PRIMARY KEY (org, day));
 INSERT INTO f_acc (org) SELECT organisation_id FROM credit_accounts;
-INSERT INTO f_bucket SELECT organisation_id, min(id), 1000000000 FROM credit_buckets GROUP BY organisation_id;
+INSERT INTO f_bucket SELECT DISTINCT ON (organisation_id) organisation_id, id, 1000000000 FROM credit_buckets
+ ORDER BY organisation_id, remaining DESC;
 
 """
 sig_l = """CREATE OR REPLACE FUNCTION generation_launch_fast(
@@ -93,6 +95,9 @@ if 'B' in f:
           FROM credit_buckets WHERE organisation_id = p_organisation AND remaining > 0) q;
 bid := ub.first_id; available := ub.available - p_amount;
 UPDATE credit_buckets SET remaining = remaining - p_amount WHERE id = bid;""")
+elif 'b' in f:
+    body.append("""SELECT bucket_id INTO bid FROM f_bucket WHERE org = p_organisation;
+UPDATE credit_buckets SET remaining = remaining - p_amount WHERE id = bid RETURNING remaining INTO available;""")
 else:
     body.append("UPDATE f_bucket SET remaining = remaining - p_amount WHERE org = p_organisation RETURNING remaining, bucket_id INTO available, bid;")
 if 'L' in f:

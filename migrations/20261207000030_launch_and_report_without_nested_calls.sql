@@ -119,9 +119,10 @@ BEGIN
 END $$;
 
 -- 2. An engine's report in one statement: what `credit_hold_resolve` does for a hold, written
---    in it (the open hold deleted, a resolution row per bucket the hold drew from, a capture's
---    credits counted on its day: the function counts them, `nanoclip.ledger = 'counted'`; a
---    release is counted by the ledger's trigger), then the generation's outcome. The generation
+--    in it as the same one statement (the open hold deleted, a resolution row per bucket the
+--    hold drew from, a capture's credits counted on its day: the function counts them,
+--    `nanoclip.ledger = 'counted'`; a release is counted by the ledger's trigger; a change to
+--    one of the two is a change to both), then the generation's outcome. The generation
 --    is read first (the report's rules: the 30 minutes, a failure on an expired bucket go to the
 --    portal's transaction); the row as it then stands comes from the UPDATE itself (read again
 --    only when someone else wrote it). `credit_hold_resolve` stays, for the portal's
@@ -136,8 +137,7 @@ LANGUAGE plpgsql SET nanoclip.ledger = 'counted' AS $$
 #variable_conflict use_column
 DECLARE
     g generations%ROWTYPE;
-    held record;
-    resolved_amount bigint;
+    held_amount bigint;
     written boolean := false;
 BEGIN
     SELECT * INTO g FROM generations x WHERE x.id = p_generation;
@@ -154,28 +154,29 @@ BEGIN
             outcome := 'slow';
             RETURN;
         END IF;
-        DELETE FROM credit_holds_open h WHERE h.hold_id = g.hold_id
-        RETURNING h.organisation_id, h.amount INTO held;
+        WITH h AS (
+               DELETE FROM credit_holds_open o WHERE o.hold_id = g.hold_id
+               RETURNING o.hold_id, o.organisation_id, o.amount),
+             l AS (
+               INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor,
+                                          reason, reference, created_at)
+               SELECT h.organisation_id, d.bucket_id,
+                      CASE WHEN p_status = 'succeeded' THEN 'capture' ELSE 'release' END,
+                      CASE WHEN p_status = 'succeeded' THEN 0 ELSE d.amount END,
+                      d.amount, h.hold_id, 'engine', p_status, d.reference, greatest(p_now, d.created_at)
+                 FROM h JOIN credit_ledger d ON d.hold_id = h.hold_id AND d.kind = 'hold'
+                ORDER BY d.bucket_id
+               RETURNING organisation_id, amount, created_at),
+             c AS (
+               INSERT INTO credit_capture_days AS k (organisation_id, day, credits)
+               SELECT l.organisation_id, (l.created_at AT TIME ZONE 'Europe/Paris')::date, sum(l.amount)
+                 FROM l WHERE p_status = 'succeeded' GROUP BY 1, 2
+               ON CONFLICT (organisation_id, day) DO UPDATE SET credits = k.credits + EXCLUDED.credits)
+        SELECT h.amount INTO held_amount FROM h;
         IF FOUND THEN
-            WITH l AS (
-                   INSERT INTO credit_ledger (organisation_id, bucket_id, kind, delta, amount, hold_id, actor,
-                                              reason, reference, created_at)
-                   SELECT held.organisation_id, d.bucket_id,
-                          CASE WHEN p_status = 'succeeded' THEN 'capture' ELSE 'release' END,
-                          CASE WHEN p_status = 'succeeded' THEN 0 ELSE d.amount END,
-                          d.amount, g.hold_id, 'engine', p_status, d.reference, greatest(p_now, d.created_at)
-                     FROM credit_ledger d WHERE d.hold_id = g.hold_id AND d.kind = 'hold'
-                    ORDER BY d.bucket_id
-                   RETURNING organisation_id, amount, created_at),
-               c AS (
-                   INSERT INTO credit_capture_days AS k (organisation_id, day, credits)
-                   SELECT l.organisation_id, (l.created_at AT TIME ZONE 'Europe/Paris')::date, sum(l.amount)
-                     FROM l WHERE p_status = 'succeeded' GROUP BY 1, 2
-                   ON CONFLICT (organisation_id, day) DO UPDATE SET credits = k.credits + EXCLUDED.credits)
-            SELECT sum(l.amount) INTO resolved_amount FROM l;
             UPDATE generations x
                SET status = p_status,
-                   credits_charged = CASE WHEN p_status = 'succeeded' THEN held.amount ELSE 0 END,
+                   credits_charged = CASE WHEN p_status = 'succeeded' THEN held_amount ELSE 0 END,
                    finished_at = p_now
              WHERE x.id = p_generation AND x.status = 'running'
             RETURNING x.* INTO g;

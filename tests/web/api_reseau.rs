@@ -703,6 +703,32 @@ async fn a_key_being_answered_by_another_instance_is_in_progress() {
     assert_eq!(status, 201, "{answer}");
 }
 
+/// The same, once the organisation's context is known (a first launch saved it): the launch is
+/// then the one statement `generation_launch_fast`, which takes the key's lock itself.
+#[tokio::test]
+async fn a_key_being_answered_elsewhere_is_in_progress_for_the_one_statement_launch_too() {
+    let app = app().await;
+    let (org, key) = reseau_key(&app).await;
+    let body = json!({"type": "image"});
+    let (status, first) = post(&app, &key, Some("contexte"), &body).await;
+    assert_eq!(status, 201, "{first}");
+    let mut other_instance = app.pool.begin().await.unwrap();
+    let locked =
+        nanoclip::db::generations::try_lock_idempotency_key(&mut other_instance, org, "ailleurs-2")
+            .await
+            .unwrap();
+    assert!(locked);
+    let (status, answer) = post(&app, &key, Some("ailleurs-2"), &body).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"]["code"], "idempotency_in_progress");
+    assert_eq!(holds_of(&app, org).await, 1);
+    other_instance.rollback().await.unwrap();
+    let (status, answer) = post(&app, &key, Some("ailleurs-2"), &body).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(holds_of(&app, org).await, 2);
+    assert_ledger_clean(&app.pool).await;
+}
+
 /// A burst of launches on one organisation waits for its turn inside the portal, not on pooled
 /// connections (#12): while the organisation's account is locked for longer than the pool's
 /// acquire timeout (3 s), 60 launches on it (3 times the pool's 20 connections) wait, another
