@@ -164,7 +164,7 @@ BEGIN
                       CASE WHEN p_status = 'succeeded' THEN 'capture' ELSE 'release' END,
                       CASE WHEN p_status = 'succeeded' THEN 0 ELSE d.amount END,
                       d.amount, h.hold_id, 'engine', p_status, d.reference, greatest(p_now, d.created_at)
-                 FROM h JOIN credit_ledger d ON d.hold_id = h.hold_id AND d.kind = 'hold'
+                 FROM h JOIN credit_ledger d ON d.hold_id = g.hold_id AND d.kind = 'hold'
                 ORDER BY d.bucket_id
                RETURNING organisation_id, amount, created_at),
              c AS (
