@@ -683,50 +683,42 @@ async fn concurrent_duplicates_of_one_key_hold_once() {
 /// The same key while another instance of the portal is still answering it (its transaction
 /// holds the key's advisory lock): 409 `idempotency_in_progress`, nothing held; once that
 /// instance is done (here: it died, its transaction rolled back), the key launches as new.
-#[tokio::test]
-async fn a_key_being_answered_by_another_instance_is_in_progress() {
+/// `launched_before`: the launches made first (none: the organisation's first launch, made in
+/// the portal's transaction; one: its context is known, the launch is the one statement
+/// `generation_launch_fast`, which takes the key's lock itself).
+async fn a_key_being_answered_elsewhere(launched_before: i64) {
     let app = app().await;
     let (org, key) = reseau_key(&app).await;
     let body = json!({"type": "image"});
+    for i in 0..launched_before {
+        let (status, first) = post(&app, &key, Some(&format!("avant-{i}")), &body).await;
+        assert_eq!(status, 201, "{first}");
+    }
     let mut other_instance = app.pool.begin().await.unwrap();
     let locked =
-        nanoclip::db::generations::try_lock_idempotency_key(&mut other_instance, org, "ailleurs-1")
+        nanoclip::db::generations::try_lock_idempotency_key(&mut other_instance, org, "ailleurs")
             .await
             .unwrap();
     assert!(locked);
-    let (status, answer) = post(&app, &key, Some("ailleurs-1"), &body).await;
+    let (status, answer) = post(&app, &key, Some("ailleurs"), &body).await;
     assert_eq!(status, 409, "{answer}");
     assert_eq!(answer["error"]["code"], "idempotency_in_progress");
-    assert_eq!(holds_of(&app, org).await, 0);
+    assert_eq!(holds_of(&app, org).await, launched_before);
     other_instance.rollback().await.unwrap();
-    let (status, answer) = post(&app, &key, Some("ailleurs-1"), &body).await;
+    let (status, answer) = post(&app, &key, Some("ailleurs"), &body).await;
     assert_eq!(status, 201, "{answer}");
+    assert_eq!(holds_of(&app, org).await, launched_before + 1);
+    assert_ledger_clean(&app.pool).await;
 }
 
-/// The same, once the organisation's context is known (a first launch saved it): the launch is
-/// then the one statement `generation_launch_fast`, which takes the key's lock itself.
+#[tokio::test]
+async fn a_key_being_answered_by_another_instance_is_in_progress() {
+    a_key_being_answered_elsewhere(0).await;
+}
+
 #[tokio::test]
 async fn a_key_being_answered_elsewhere_is_in_progress_for_the_one_statement_launch_too() {
-    let app = app().await;
-    let (org, key) = reseau_key(&app).await;
-    let body = json!({"type": "image"});
-    let (status, first) = post(&app, &key, Some("contexte"), &body).await;
-    assert_eq!(status, 201, "{first}");
-    let mut other_instance = app.pool.begin().await.unwrap();
-    let locked =
-        nanoclip::db::generations::try_lock_idempotency_key(&mut other_instance, org, "ailleurs-2")
-            .await
-            .unwrap();
-    assert!(locked);
-    let (status, answer) = post(&app, &key, Some("ailleurs-2"), &body).await;
-    assert_eq!(status, 409, "{answer}");
-    assert_eq!(answer["error"]["code"], "idempotency_in_progress");
-    assert_eq!(holds_of(&app, org).await, 1);
-    other_instance.rollback().await.unwrap();
-    let (status, answer) = post(&app, &key, Some("ailleurs-2"), &body).await;
-    assert_eq!(status, 201, "{answer}");
-    assert_eq!(holds_of(&app, org).await, 2);
-    assert_ledger_clean(&app.pool).await;
+    a_key_being_answered_elsewhere(1).await;
 }
 
 /// A burst of launches on one organisation waits for its turn inside the portal, not on pooled
