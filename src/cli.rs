@@ -1,4 +1,6 @@
-//! The command line: `nanoclip [serve|migrate|create-staff|seed-demo|run-job]`.
+//! The command line: `nanoclip [serve|migrate|create-staff|seed-demo|run-job|credits|
+//! check-ledger|renew|limits|api-key]`, and how a command writes its answer on standard output
+//! (`say`).
 
 use clap::{Parser, Subcommand};
 
@@ -128,4 +130,25 @@ pub enum CreditsCommand {
         #[arg(long)]
         expires: Option<String>,
     },
+}
+
+/// Writes `lines` on standard output, each ended by a newline. A reader that went away
+/// (`nanoclip check-ledger | head -1`) ends the writing quietly, as a Unix tool's output ends,
+/// where `println!` panicked; the command's outcome and exit status stay what they were. Any
+/// other failure to write (a full disk) is the command's error.
+pub fn say<I>(lines: I) -> std::io::Result<()>
+where
+    I: IntoIterator,
+    I::Item: std::fmt::Display,
+{
+    use std::io::{ErrorKind, Write};
+    let mut out = std::io::stdout().lock();
+    let written = lines
+        .into_iter()
+        .try_for_each(|line| writeln!(out, "{line}"))
+        .and_then(|()| out.flush());
+    match written {
+        Err(error) if error.kind() == ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }

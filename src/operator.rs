@@ -6,6 +6,7 @@
 use askama::Template;
 use uuid::Uuid;
 
+use crate::cli::say;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db;
@@ -13,27 +14,6 @@ use crate::domain::ledger::{AdjustmentError, parse_adjustment};
 use crate::services::credits::{self, Adjustment, CreditError};
 use crate::services::limits::{self, LimitError};
 use crate::startup::with_pool;
-
-/// Writes `lines` on standard output, each ended by a newline. A reader that went away
-/// (`nanoclip check-ledger | head -1`) ends the writing quietly, as a Unix tool's output ends,
-/// where `println!` panicked; the command's outcome and exit status stay what they were. Any
-/// other failure to write (a full disk) is the command's error.
-pub fn say<I>(lines: I) -> std::io::Result<()>
-where
-    I: IntoIterator,
-    I::Item: std::fmt::Display,
-{
-    use std::io::{ErrorKind, Write};
-    let mut out = std::io::stdout().lock();
-    let written = lines
-        .into_iter()
-        .try_for_each(|line| writeln!(out, "{line}"))
-        .and_then(|()| out.flush());
-    match written {
-        Err(error) if error.kind() == ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
-}
 
 /// A command that did not do what was asked, with its French explanation and exit code.
 #[derive(Debug, thiserror::Error)]

@@ -412,7 +412,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let url = if explicit_url { public_url } else { format!("http://{}", app.address()) };
         tracing::info!(origin = ?database.origin, elapsed_ms = started_at.elapsed().as_millis() as u64, "ready");
         // The address for whoever started the portal; a closed standard output stops nothing.
-        if let Err(error) = crate::operator::say([format!("NanoClip portal: open {url}")]) {
+        if let Err(error) = crate::cli::say([format!("NanoClip portal: open {url}")]) {
             tracing::warn!(%error, "the portal's address could not be printed");
         }
         app.run_until_stopped().await.context("serving")
@@ -433,7 +433,7 @@ pub async fn migrate_only(config: Config) -> anyhow::Result<()> {
     outcome
         .context("migrations timed out")?
         .context("applying migrations")?;
-    crate::operator::say(["migrations applied"])?;
+    crate::cli::say(["migrations applied"])?;
     Ok(())
 }
 
@@ -488,7 +488,7 @@ pub async fn create_staff(
                 .map_err(|e| anyhow::anyhow!("{e}"))
         })
         .await?;
-        crate::operator::say([format!(
+        crate::cli::say([format!(
             "second factor link (valid 72 hours, single use): {link}"
         )])?;
         return Ok(());
@@ -529,7 +529,7 @@ pub async fn create_staff(
     lines.push(format!(
         "second factor link (valid 72 hours, single use): {link}"
     ));
-    crate::operator::say(lines)?;
+    crate::cli::say(lines)?;
     Ok(())
 }
 
@@ -583,7 +583,7 @@ pub async fn seed_demo(config: Config) -> anyhow::Result<()> {
         Ok(printed)
     })
     .await?;
-    crate::operator::say(accounts)?;
+    crate::cli::say(accounts)?;
     Ok(())
 }
 
@@ -603,15 +603,13 @@ pub async fn run_job(config: Config, job: crate::jobs::Job) -> anyhow::Result<()
         crate::jobs::run(pool, job, crate::clock::Clock::system().now(), &context).await
     })
     .await?;
-    match outcome {
-        crate::jobs::Outcome::Done(detail) => {
-            crate::operator::say([format!("{}: {detail}", job.name())])?
+    let line = match outcome {
+        crate::jobs::Outcome::Done(detail) => format!("{}: {detail}", job.name()),
+        crate::jobs::Outcome::Skipped => {
+            format!("{}: skipped, another instance is running it", job.name())
         }
-        crate::jobs::Outcome::Skipped => crate::operator::say([format!(
-            "{}: skipped, another instance is running it",
-            job.name()
-        )])?,
-    }
+    };
+    crate::cli::say([line])?;
     Ok(())
 }
 
