@@ -135,7 +135,7 @@ async fn setup(url: &str, organisations: usize, password: &str) -> anyhow::Resul
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-        println!("{email}");
+        nanoclip::cli::say([&email])?;
     }
     pool.close().await;
     Ok(())
@@ -544,7 +544,7 @@ fn run(
     let elapsed = seconds.min(started.elapsed().as_secs_f64());
     let refused: u64 = t.refused.values().sum();
     let errors: u64 = t.errors.values().sum();
-    println!(
+    nanoclip::cli::say([format!(
         "mode=api clients={clients} organisations={organisations} seconds={elapsed:.2} launches={} tps={:.1} \
          launch_p50_ms={:.2} launch_p90_ms={:.2} launch_p99_ms={:.2} launch_max_ms={:.2} \
          report_p50_ms={:.2} report_p99_ms={:.2} latency_ms={:.2} refused={refused} refused_by={} errors={errors} errors_by={}",
@@ -559,6 +559,6 @@ fn run(
         mean_ms(&t.cycle_us),
         by_kind(&t.refused),
         by_kind(&t.errors),
-    );
+    )])?;
     Ok(())
 }

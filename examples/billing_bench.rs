@@ -213,7 +213,7 @@ async fn setup(url: &str, buyers: usize, password: &str) -> anyhow::Result<()> {
             password,
         )
         .await?;
-        println!("{email}");
+        nanoclip::cli::say([&email])?;
     }
     pool.close().await;
     Ok(())
@@ -633,7 +633,7 @@ async fn buyers(
         _ => wrong,
     };
     let errors: u64 = t.errors.values().sum();
-    println!(
+    nanoclip::cli::say([format!(
         "mode=buyers buyers={buyers} seconds={elapsed:.2} purchases={} tps={:.1} \
          p50_ms={:.1} p90_ms={:.1} p99_ms={:.1} max_ms={:.1} per_buyer_min={} per_buyer_max={} \
          login_429={busy} errors={errors} errors_by={} orders={} paid={} grants={} grant_keys={} \
@@ -659,7 +659,7 @@ async fn buyers(
         c.not_one_invoice,
         c.numbers,
         c.gap_free,
-    );
+    )])?;
     Ok(())
 }
 
@@ -906,7 +906,7 @@ async fn webhooks(
         c.gap_free,
     );
     let errors: u64 = t.errors.values().sum();
-    println!(
+    nanoclip::cli::say([format!(
         "mode=webhooks orders={n} organisations={} replays={} deliveries={deliveries} \
          connections={} setup_seconds={setup_seconds:.1} seconds={elapsed:.2} answered_200={} \
          tps={:.1} p50_ms={:.1} p90_ms={:.1} p99_ms={:.1} max_ms={:.1} errors={errors} errors_by={} \
@@ -935,6 +935,6 @@ async fn webhooks(
         c.not_one_invoice,
         c.numbers,
         c.gap_free,
-    );
+    )])?;
     Ok(())
 }

@@ -200,7 +200,7 @@ async fn url(name: &str, fresh: bool) -> anyhow::Result<()> {
             }
         }
     };
-    println!("{url}");
+    nanoclip::cli::say([&url])?;
     Ok(())
 }
 
@@ -286,7 +286,9 @@ async fn setup(url: &str, organisations: usize, amount: i64) -> anyhow::Result<(
     }
     sqlx::query("VACUUM ANALYZE").execute(&pool).await?;
     pool.close().await;
-    println!("organisations={organisations} credits_each={amount}");
+    nanoclip::cli::say([format!(
+        "organisations={organisations} credits_each={amount}"
+    )])?;
     Ok(())
 }
 
@@ -461,7 +463,7 @@ async fn run(url: &str, mode: Mode, clients: u32, seconds: f64, warmup: f64) -> 
         0.0
     };
     pool.close().await;
-    println!(
+    nanoclip::cli::say([format!(
         "mode={} clients={clients} organisations={} seconds={elapsed:.2} ops={done} tps={:.1} latency_ms={latency_ms:.2} errors={errors}",
         match mode {
             Mode::Hold => "hold",
@@ -469,7 +471,7 @@ async fn run(url: &str, mode: Mode, clients: u32, seconds: f64, warmup: f64) -> 
         },
         organisations.len(),
         done as f64 / elapsed,
-    );
+    )])?;
     Ok(())
 }
 
@@ -586,6 +588,8 @@ async fn history(
     if !differences.is_empty() {
         bail!("check-ledger after the history: {differences:#?}");
     }
-    println!("organisation={organisation} ledger_rows={rows} refused_holds={short} days={days}");
+    nanoclip::cli::say([format!(
+        "organisation={organisation} ledger_rows={rows} refused_holds={short} days={days}"
+    )])?;
     Ok(())
 }

@@ -43,21 +43,21 @@ fn main() -> anyhow::Result<()> {
                 .take(3)
                 .map(|h| format!("{} {:.1}", h.slug, h.score))
                 .collect();
-            println!(
+            nanoclip::cli::say([format!(
                 "{} « {question} » → {expected} at {}: {}",
                 if rank == Some(0) { "ok  " } else { "MISS" },
                 rank.map_or("-".to_owned(), |r| (r + 1).to_string()),
                 found.join(" · ")
-            );
+            )])?;
         }
     }
     let n_f = n as f64;
-    println!(
+    nanoclip::cli::say([format!(
         "tuning.tsv: {n} questions, top-1 {:.3}, top-3 {:.3}, MRR {:.3}",
         top1 as f64 / n_f,
         top3 as f64 / n_f,
         rr / n_f
-    );
+    )])?;
     Ok(())
 }
 

@@ -400,7 +400,7 @@ fn main() -> anyhow::Result<()> {
                 .map(|e| format!(" ({} « {} »)", e.rule, e.term))
                 .unwrap_or_default();
             let p_ok = checker.probabilities(&prompt).map_or(1.0, |p| p[0]);
-            println!("{verdict:<13} p(ok) {p_ok:.3}{why}: {prompt}");
+            nanoclip::cli::say([format!("{verdict:<13} p(ok) {p_ok:.3}{why}: {prompt}")])?;
         }
         return Ok(());
     }
@@ -423,20 +423,20 @@ fn main() -> anyhow::Result<()> {
             figures.count(row, got);
             if got.is_some() != row.label.is_some() {
                 let why = checker.explain(&row.prompt);
-                println!(
+                nanoclip::cli::say([format!(
                     "expected {}, got {} ({:?}): {}",
                     row.label.map_or("ok", Category::id),
                     got.map_or("ok", Category::id),
                     why.first().map(|e| (&e.rule, &e.term)),
                     row.prompt
-                );
+                )])?;
             }
         }
         let Figures {
             church, ok, harm, ..
         } = figures;
         let refused = harm[0].1 + harm[1].1;
-        println!(
+        nanoclip::cli::say([format!(
             "{path}: church refused {}/{}, recall fr {}/{} {:.3}, en {}/{} {:.3}, precision {:.3}",
             church.1,
             church.0,
@@ -447,24 +447,24 @@ fn main() -> anyhow::Result<()> {
             harm[1].0,
             figures.recall(1),
             refused as f64 / (refused + ok.1).max(1) as f64
-        );
+        )])?;
         return Ok(());
     }
     if let Some(prompt) = std::env::args().skip_while(|a| a != "--explain").nth(1) {
         // One prompt through the rules and the model as written in content/.
         let model = Model::from_tsv(&std::fs::read_to_string(OUT).context(OUT)?)?;
-        println!("features: {:?}", rules.features(&prompt));
-        println!("rules alone: {:?}", rules.explain(&prompt));
+        nanoclip::cli::say([format!("features: {:?}", rules.features(&prompt))])?;
+        nanoclip::cli::say([format!("rules alone: {:?}", rules.explain(&prompt))])?;
         let checker = PromptRules::from_toml(&rules_text)?.with_model(model);
-        println!(
+        nanoclip::cli::say([format!(
             "p(ok, sexual, hate_violence, drugs_danger) = {:?}",
             checker.probabilities(&prompt)
-        );
-        println!(
+        )])?;
+        nanoclip::cli::say([format!(
             "verdict: {:?}, {:?}",
             checker.check(&prompt).category,
             checker.explain(&prompt)
-        );
+        )])?;
         return Ok(());
     }
     let sets = sets();
@@ -554,13 +554,13 @@ fn main() -> anyhow::Result<()> {
         for row in rows.iter().filter(|r| held.contains(&r.set)) {
             let miss = figures.count(row, checker.check(&row.prompt).category);
             if let Some(miss) = miss.filter(|_| show_misses) {
-                println!("{miss}");
+                nanoclip::cli::say([&miss])?;
             }
         }
         let Figures {
             church, ok, harm, ..
         } = figures;
-        println!(
+        nanoclip::cli::say([format!(
             "{held_path}, learnt from the rest: recall fr {:.3} ({}/{}), en {:.3} ({}/{}); \
              refused {}/{} fine prompts, church {}/{}",
             figures.recall(0),
@@ -573,7 +573,7 @@ fn main() -> anyhow::Result<()> {
             ok.0,
             church.1,
             church.0
-        );
+        )])?;
         return Ok(());
     }
     let mut figures: Vec<Figures> = sets.iter().map(|_| Figures::default()).collect();
@@ -599,11 +599,11 @@ fn main() -> anyhow::Result<()> {
         }
     }
     for miss in &misses {
-        println!("{miss}");
+        nanoclip::cli::say([&miss])?;
     }
     for (name, f) in sets.iter().zip(&figures) {
         let harm = (f.harm[0].0 + f.harm[1].0, f.harm[0].1 + f.harm[1].1);
-        println!(
+        nanoclip::cli::say([format!(
             "{name}, {FOLDS}-fold cross-validation by subject: recall {:.3} ({}/{}; fr {:.3}, \
              en {:.3}), right category {:.3}, precision {:.3}, false refusals {}/{} ok, church {}/{}",
             harm.1 as f64 / harm.0.max(1) as f64,
@@ -617,7 +617,7 @@ fn main() -> anyhow::Result<()> {
             f.ok.0,
             f.church.1,
             f.church.0
-        );
+        )])?;
     }
     // The rules alone on the tuning half's fine prompts: collisions the model has to undo.
     let collisions: Vec<&Row> = rows
@@ -625,17 +625,17 @@ fn main() -> anyhow::Result<()> {
         .filter(|r| r.label.is_none() && rules.check(&r.prompt).category.is_some())
         .collect();
     for row in &collisions {
-        println!(
+        nanoclip::cli::say([format!(
             "rules alone refuse {}: {} ({:?})",
             row.group,
             row.prompt,
             rules.explain(&row.prompt).first().map(|e| &e.term)
-        );
+        )])?;
     }
-    println!(
+    nanoclip::cli::say([format!(
         "the rules alone refuse {} of the tuning half's fine prompts",
         collisions.len()
-    );
+    )])?;
     if cv_only {
         return Ok(());
     }
@@ -661,6 +661,6 @@ fn main() -> anyhow::Result<()> {
     let text = trained.to_tsv(thresholds, &header);
     Model::from_tsv(&text).context("the model just written does not read back")?;
     std::fs::write(OUT, &text).context(OUT)?;
-    println!("wrote {OUT}: {} lines", text.lines().count());
+    nanoclip::cli::say([format!("wrote {OUT}: {} lines", text.lines().count())])?;
     Ok(())
 }

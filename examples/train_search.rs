@@ -130,12 +130,14 @@ fn main() -> anyhow::Result<()> {
                 sums[k].2 += mrr / 5.0;
             }
         }
-        println!(
+        nanoclip::cli::say([format!(
             "5-fold cross-validation on {} training questions:",
             training.len()
-        );
+        )])?;
         for (mix, (top1, top3, mrr)) in mixes.iter().zip(sums) {
-            println!("  mix {mix:>5}: top-1 {top1:.3}  top-3 {top3:.3}  MRR {mrr:.3}");
+            nanoclip::cli::say([format!(
+                "  mix {mix:>5}: top-1 {top1:.3}  top-3 {top3:.3}  MRR {mrr:.3}"
+            )])?;
         }
         return Ok(());
     }
@@ -152,18 +154,20 @@ fn main() -> anyhow::Result<()> {
             Some(file) => questions(&data.join(file))?,
             None => tuning.clone(),
         };
-        println!(
+        nanoclip::cli::say([format!(
             "trained on {} questions; scored on {} ({} questions):",
             learnt.len(),
             on.map_or("tuning.tsv", String::as_str),
             scored.len()
-        );
+        )])?;
         let tuning = scored;
         for mix in [0.0f32, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0] {
             let model = QuestionModel::from_tsv(&trained.to_tsv(mix, ""))?;
             library.search = library.search.with_model(Arc::new(model));
             let (top1, top3, mrr) = score(&library, &tuning);
-            println!("  mix {mix:>5}: top-1 {top1:.3}  top-3 {top3:.3}  MRR {mrr:.3}");
+            nanoclip::cli::say([format!(
+                "  mix {mix:>5}: top-1 {top1:.3}  top-3 {top3:.3}  MRR {mrr:.3}"
+            )])?;
         }
         return Ok(());
     }
@@ -192,7 +196,7 @@ fn main() -> anyhow::Result<()> {
         root.join("content/search-model.tsv"),
         trained.to_tsv(mix, &header),
     )?;
-    println!(
+    nanoclip::cli::say([format!(
         "content/search-model.tsv: {} features kept of {}",
         trained
             .weights
@@ -200,6 +204,6 @@ fn main() -> anyhow::Result<()> {
             .filter(|w| w.iter().any(|v| v.abs() >= 0.01))
             .count(),
         trained.names.len()
-    );
+    )])?;
     Ok(())
 }
