@@ -684,6 +684,56 @@ pub async fn launch_idempotent(
     .await
 }
 
+/// `POST /api/v1/generations` answered before any launch (a body that is not a JSON object, a
+/// wrong content type, a field of the wrong type): `answer` kept with its Idempotency-Key as a
+/// launch's answer is, so that the same key with the same body gets it again, with another body
+/// 422, and a key once answered never launches. The stored answer wins over `answer`.
+pub async fn answer_idempotent(
+    pool: &PgPool,
+    organisation: Uuid,
+    key: &str,
+    fingerprint: &str,
+    answer: Answer,
+    now: OffsetDateTime,
+) -> Result<Idempotent, CreditError> {
+    let Some(_in_flight) = InFlight::take(organisation, key) else {
+        return Ok(Idempotent::InProgress);
+    };
+    let answer = &answer;
+    credits::retrying(|| async move {
+        let mut tx = pool.begin().await?;
+        if !db::generations::try_lock_idempotency_key(&mut tx, organisation, key).await? {
+            return Ok(Idempotent::InProgress);
+        }
+        if let Some(stored) =
+            db::generations::idempotency_answer(&mut tx, organisation, key).await?
+        {
+            if stored.fingerprint != fingerprint {
+                return Ok(Idempotent::Conflict);
+            }
+            if let (Some(status), Some(body)) = (stored.status, stored.body) {
+                return Ok(Idempotent::Answer(Answer {
+                    status: u16::try_from(status).unwrap_or(500),
+                    body,
+                }));
+            }
+        }
+        db::generations::store_answer(
+            &mut tx,
+            organisation,
+            key,
+            fingerprint,
+            i32::from(answer.status),
+            &answer.body,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Idempotent::Answer(answer.clone()))
+    })
+    .await
+}
+
 /// The context each organisation's last launch in a transaction found, in this process: what
 /// its next API launch expects when it tries one statement (`launch_fast`). The database
 /// compares it with the organisation as it stands, so an old one costs a second attempt (in a

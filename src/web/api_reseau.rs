@@ -84,12 +84,7 @@ impl FromRequest for ApiClient {
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = request.app_data::<web::Data<AppState>>().cloned();
         let acting = request.clone();
-        let secret = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|v| v.trim().to_owned());
+        let secret = super::guards::bearer(request).map(str::to_owned);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no state")))?;
             let Some(secret) = secret else {
@@ -436,6 +431,68 @@ pub async fn launch(
         Ok(key) => key,
         Err(problem) => return Ok(invalid("Idempotency-Key", messages::api_input(problem))),
     };
+    // The body's fingerprint, whatever it holds: an answer given before the launch (a wrong
+    // content type, a body that is not a JSON object, a field of the wrong type) is kept with
+    // the key as a launch's answer is (`answer_idempotent`).
+    let fingerprint = hex::encode(Sha256::digest(&body));
+    let raw = match launch_fields(&request, &body) {
+        Ok(raw) => raw,
+        Err(errors) => {
+            let answer = Answer {
+                status: 400,
+                body: serde_json::to_string(&errors).unwrap_or_default(),
+            };
+            let now = state.clock.now();
+            let given = generations::answer_idempotent(
+                &state.pool,
+                client.organisation,
+                &key,
+                &fingerprint,
+                answer,
+                now,
+            )
+            .await
+            .map_err(fault)?;
+            return idempotent_answer(given);
+        }
+    };
+    let catalog = state.catalog.get(&state.pool).await?;
+    let launched_by = client.launched_by();
+    let launch = LaunchRequest {
+        organisation: client.organisation,
+        raw,
+        via: Via::Api,
+        launched_by: &launched_by,
+        key: Some(&key),
+    };
+    let rules = state.prompt_checks.get().await?;
+    let now = state.clock.now();
+    let given = generations::launch_idempotent(
+        &state.pool,
+        &catalog,
+        &rules,
+        &launch,
+        &fingerprint,
+        launch_answer,
+        now,
+    )
+    .await
+    .map_err(fault)?;
+    idempotent_answer(given)
+}
+
+/// What an Idempotency-Key gave, as the API answers it.
+fn idempotent_answer(given: Idempotent) -> Result<HttpResponse, ApiError> {
+    match given {
+        Idempotent::Answer(answer) => Ok(raw_json(answer.status, answer.body)),
+        Idempotent::InProgress => Err(ApiError::Code(ApiErrorCode::IdempotencyInProgress)),
+        Idempotent::Conflict => Err(ApiError::Code(ApiErrorCode::IdempotencyConflict)),
+    }
+}
+
+/// The launch's fields from a JSON object sent as `application/json`, as the simulator's text
+/// fields; or the 400 answer's errors.
+fn launch_fields(request: &HttpRequest, body: &[u8]) -> Result<RawSimulation, ErrorsJson> {
     let is_json = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -443,10 +500,13 @@ pub async fn launch(
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        return Ok(invalid("Content-Type", messages::api_input("content_type")));
+        return Err(ErrorsJson::one(
+            "Content-Type",
+            messages::api_input("content_type"),
+        ));
     }
-    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
-        return Ok(invalid("body", messages::api_input("json")));
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
+        return Err(ErrorsJson::one("body", messages::api_input("json")));
     };
     let mut raw = RawSimulation::default();
     let mut wrong = BTreeMap::new();
@@ -474,36 +534,9 @@ pub async fn launch(
         }
     }
     if !wrong.is_empty() {
-        return Ok(json(400, &ErrorsJson { errors: wrong }));
+        return Err(ErrorsJson { errors: wrong });
     }
-    let fingerprint = hex::encode(Sha256::digest(&body));
-    let catalog = state.catalog.get(&state.pool).await?;
-    let launched_by = client.launched_by();
-    let launch = LaunchRequest {
-        organisation: client.organisation,
-        raw,
-        via: Via::Api,
-        launched_by: &launched_by,
-        key: Some(&key),
-    };
-    let rules = state.prompt_checks.get().await?;
-    let now = state.clock.now();
-    match generations::launch_idempotent(
-        &state.pool,
-        &catalog,
-        &rules,
-        &launch,
-        &fingerprint,
-        launch_answer,
-        now,
-    )
-    .await
-    .map_err(fault)?
-    {
-        Idempotent::Answer(answer) => Ok(raw_json(answer.status, answer.body)),
-        Idempotent::InProgress => Err(ApiError::Code(ApiErrorCode::IdempotencyInProgress)),
-        Idempotent::Conflict => Err(ApiError::Code(ApiErrorCode::IdempotencyConflict)),
-    }
+    Ok(raw)
 }
 
 /// `GET /api/v1/generations/{id}`

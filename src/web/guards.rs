@@ -23,6 +23,20 @@ fn refuse<B>(request: ServiceRequest, code: ApiErrorCode) -> ServiceResponse<Eit
         .map_into_right_body()
 }
 
+/// The credentials of an `Authorization: Bearer <credentials>` header. The scheme's name is
+/// case-insensitive (RFC 9110, 11.1); spaces around the credentials are not part of them.
+pub fn bearer(request: &actix_web::HttpRequest) -> Option<&str> {
+    let value = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, credentials) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("Bearer")
+        .then_some(credentials.trim())
+}
+
 /// `Authorization: Bearer <NANOCLIP_ENGINE_TOKEN>` on every request of the engine's scope.
 pub async fn engine_bearer(
     request: ServiceRequest,
@@ -31,12 +45,7 @@ pub async fn engine_bearer(
     let expected = request
         .app_data::<web::Data<AppState>>()
         .and_then(|state| state.config.engine_token.clone());
-    let sent = request
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let sent = bearer(request.request());
     match (expected, sent) {
         (Some(expected), Some(sent)) if equal(expected.as_bytes(), sent.as_bytes()) => {
             Ok(next.call(request).await?.map_into_left_body())

@@ -407,6 +407,97 @@ async fn bad_input_gets_the_contract_s_json_never_html_nor_a_500() {
 
 /// JSON Schema's `integer` (the OpenAPI document's) holds `10.0`: the launch takes it as 10,
 /// and a fraction is still not a whole number.
+/// A raw `POST /api/v1/generations` (any content type and body), with its Idempotency-Key.
+async fn post_raw(
+    app: &TestApp,
+    key: &str,
+    idempotency: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/api/v1/generations"))
+        .bearer_auth(key)
+        .header("Idempotency-Key", idempotency)
+        .header("Content-Type", content_type)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_answer_given_before_the_launch_is_kept_with_its_key_too() {
+    let app = app().await;
+    let (org, key) = reseau_key(&app).await;
+    let json = "application/json";
+    // A key once launched: another body, even one refused before any launch, is 422; the
+    // same body, whatever its content type, gets the first answer again.
+    let (status, first) = post_raw(&app, &key, "k-lancee", json, r#"{"type":"image"}"#).await;
+    assert_eq!(status, 201, "{first}");
+    for (content_type, body) in [
+        (json, r#"{"type":["video"]}"#),
+        (json, "{\"type\":"),
+        ("text/plain", "x"),
+    ] {
+        let (status, answer) = post_raw(&app, &key, "k-lancee", content_type, body).await;
+        assert_eq!(status, 422, "{content_type} {body}: {answer}");
+        assert_eq!(answer["error"]["code"], "idempotency_conflict");
+    }
+    let (status, again) =
+        post_raw(&app, &key, "k-lancee", "text/plain", r#"{"type":"image"}"#).await;
+    assert_eq!((status, &again), (201, &first));
+    // A key first answered 400 before any launch (not JSON, a wrong content type, a field of the
+    // wrong type) keeps that answer: the same body gets it again, another body 422, and the key
+    // never launches.
+    for (n, (content_type, body)) in [
+        (json, "{\"type\":"),
+        ("text/plain", r#"{"type":"video"}"#),
+        (json, r#"{"type":["video"]}"#),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let idempotency = format!("k-400-{n}");
+        let (status, refused) = post_raw(&app, &key, &idempotency, content_type, body).await;
+        assert_eq!(status, 400, "{body}: {refused}");
+        assert!(refused["errors"].is_object(), "{refused}");
+        let (status, again) = post_raw(&app, &key, &idempotency, content_type, body).await;
+        assert_eq!((status, &again), (400, &refused));
+        let (status, other) = post(&app, &key, Some(&idempotency), &json!({"type": "image"})).await;
+        assert_eq!(status, 422, "{body}: {other}");
+    }
+    assert_eq!(holds_of(&app, org).await, 1);
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = app().await;
+    let (_, key) = reseau_key(&app).await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let response = app
+            .client
+            .get(app.url("/api/v1/solde"))
+            .header("Authorization", format!("{scheme} {key}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+        let response = app
+            .client
+            .post(app.url("/api/v1/moteur/generations/00000000-0000-0000-0000-000000000000"))
+            .header("Authorization", format!("{scheme} {ENGINE_TOKEN}"))
+            .json(&json!({"status": "succeeded"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{scheme}");
+    }
+}
+
 #[tokio::test]
 async fn a_whole_number_written_with_a_decimal_point_is_that_number() {
     let app = app().await;
