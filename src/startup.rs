@@ -146,6 +146,9 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                // Every form as large as the CSRF guard reads it: a contact message of 5,000
+                // accented characters is about 30 KB once URL-encoded (actix's default: 16 KiB).
+                .app_data(web::FormConfig::default().limit(pages::csrf::MAX_FORM_BYTES))
                 .configure(|cfg| {
                     scopes(
                         cfg,

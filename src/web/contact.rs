@@ -301,8 +301,9 @@ pub async fn send(
         };
         return Ok(super::html(400, page.render()?));
     }
-    // First submission: offer the guides that may answer the message (contact deflection).
-    if form.confirmer.is_empty() {
+    // First submission: offer the guides that may answer the message (contact deflection),
+    // except for what only staff can do: an event's raise, a refusal thought wrong.
+    if form.confirmer.is_empty() && !matches!(form.sujet.as_str(), "evenement" | "erreur") {
         let library = state.help.library();
         let suggestions: Vec<&Guide> = library
             .search

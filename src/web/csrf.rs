@@ -29,7 +29,7 @@ use super::error::PageError;
 
 pub const FIELD: &str = "csrf";
 /// Forms are small; anything larger is refused before it is read.
-const MAX_FORM_BYTES: usize = 64 * 1024;
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
 const NONCE_HEX_LEN: usize = 64;
 /// The nonce cookie outlives a browser session: a form left open on a phone still submits.
 const COOKIE_DAYS: i64 = 30;

@@ -41,6 +41,16 @@ async fn an_event_limit_raise_request_is_stored_for_staff() {
     let (status, html) = app.get_html("/contact/merci").await;
     assert_eq!(status, 200);
     assert!(text(&html, "h1").starts_with("Merci"));
+    // Only staff can grant it: no guides offered first, even for words a guide has.
+    let mut form = event_form(&csrf, "2099-04-01", "2099-04-02");
+    form.retain(|(name, _)| *name != "confirmer");
+    form.retain(|(name, _)| *name != "message");
+    form.push((
+        "message",
+        "Combien de crédits faut-il pour une vidéo de Pâques ?",
+    ));
+    let response = app.post_form("/contact", &form).await;
+    assert_eq!(response.status(), 303);
 }
 
 #[tokio::test]
@@ -360,4 +370,22 @@ async fn ipv6_clients_of_one_64_network_share_the_contact_limit() {
     }
     assert_eq!(send("::ffff:198.51.100.7").await, 429);
     assert_eq!(send("198.51.100.8").await, 303);
+}
+
+#[tokio::test]
+async fn a_message_at_the_length_limit_in_accented_letters_is_taken() {
+    let app = spawn_app().await;
+    let csrf = app.csrf_token("/contact").await;
+    // 5,000 characters, the form's limit: about 30 KB URL-encoded.
+    let message = "é".repeat(5000);
+    let mut form = event_form(&csrf, "2099-03-01", "2099-03-03");
+    form.retain(|(name, _)| *name != "message");
+    form.push(("message", message.as_str()));
+    let response = app.post_form("/contact", &form).await;
+    assert_eq!(response.status(), 303);
+    let stored: String = sqlx::query_scalar("SELECT message FROM contact_messages")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored.chars().count(), 5000);
 }

@@ -118,6 +118,43 @@ async fn a_refusal_is_kept_explained_and_costs_nothing() {
     );
     let message = text(&form, "textarea");
     assert!(message.contains("a été refusée (option absente de notre plan). Je pense que c’est une erreur, parce que\u{202f}:"), "{message}");
+    // Sent as it comes, with the reason added: staff get it, with its subject.
+    let name = attr(&form, "#champ-nom", "value").unwrap_or_default();
+    let organisation = attr(&form, "#champ-organisation", "value").unwrap_or_default();
+    let message = format!("{message} notre paroisse a bien le Plan Réseau.");
+    let response = owner
+        .browser
+        .submit(
+            &contact,
+            "/contact",
+            &[
+                (
+                    "nom",
+                    if name.is_empty() {
+                        "Claire"
+                    } else {
+                        name.as_str()
+                    },
+                ),
+                ("email", owner.email.as_str()),
+                ("organisation", organisation.as_str()),
+                ("sujet", "erreur"),
+                ("message", message.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/contact/merci");
+    let (subject, stored): (String, String) =
+        sqlx::query_as("SELECT subject, message FROM contact_messages")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(subject, "erreur");
+    assert!(
+        stored.contains("notre paroisse a bien le Plan Réseau."),
+        "{stored}"
+    );
     // The list keeps it, with « 0 crédit débité ».
     let row = text(&html, "#generations > li");
     assert!(
