@@ -143,10 +143,9 @@ pub async fn adjust(
             error,
         })
     })?;
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(refuse(Said::EmptyReason));
-    }
+    let reason =
+        crate::domain::price_edit::parse_reason(reason).map_err(|_| refuse(Said::EmptyReason))?;
+    let reason = reason.as_str();
     let last_day = match expires {
         None => None,
         Some(raw) => Some(
@@ -235,10 +234,9 @@ pub async fn raise_limits(config: Config, email: &str, args: RaiseArgs<'_>) -> a
     let concurrent = parse_limit(args.concurrent, "--concurrent", limits::MAX_CONCURRENT)?;
     let last_day = parse_day(args.until, "--until")?;
     let first_day = args.from.map(|raw| parse_day(raw, "--from")).transpose()?;
-    let reason = args.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(refuse(Said::EmptyReason));
-    }
+    let reason = crate::domain::price_edit::parse_reason(args.reason)
+        .map_err(|_| refuse(Said::EmptyReason))?;
+    let reason = reason.as_str();
     let line = with_pool(&config, async |pool, _| {
         let organisation = organisation_of(pool, email).await?;
         let raise = limits::Raise {

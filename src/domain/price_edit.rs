@@ -56,14 +56,27 @@ pub fn parse_effective_date(raw: &str, today: Date) -> Result<Date, Problem> {
     Ok(date)
 }
 
-/// A required reason for the audit log: 1 to 500 characters.
+/// A required reason for the audit log: 1 to 500 characters, with something to read (a reason
+/// made only of spaces, punctuation or invisible characters such as U+200B is missing).
 pub fn parse_reason(raw: &str) -> Result<String, Problem> {
-    let reason = raw.trim();
+    let reason = raw.trim_matches(|c: char| c.is_whitespace() || is_invisible(c));
+    if !reason.chars().any(char::is_alphanumeric) {
+        return Err(Problem::ReasonMissing);
+    }
     match reason.chars().count() {
         0 => Err(Problem::ReasonMissing),
         1..=500 => Ok(reason.to_owned()),
         _ => Err(Problem::ReasonTooLong),
     }
+}
+
+/// A character that shows nothing: zero-width spaces and joiners, the word joiner, the byte order
+/// mark, soft hyphen, and other format characters.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}'
+    )
 }
 
 /// A positive whole number up to `max`; spaces (thousands) are ignored.
@@ -244,6 +257,30 @@ pub fn paris_midnight(date: Date) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_needs_something_to_read() {
+        for missing in [
+            "",
+            "   ",
+            "\u{200b}",
+            " \u{feff}\u{2060} ",
+            "\u{ad}",
+            "…",
+            "- -",
+        ] {
+            assert_eq!(
+                parse_reason(missing),
+                Err(Problem::ReasonMissing),
+                "{missing:?}"
+            );
+        }
+        assert_eq!(
+            parse_reason("\u{200b} Geste commercial (JMJ) \u{200b}").as_deref(),
+            Ok("Geste commercial (JMJ)")
+        );
+        assert_eq!(parse_reason(&"a".repeat(501)), Err(Problem::ReasonTooLong));
+    }
     use time::macros::{date, datetime};
 
     #[test]

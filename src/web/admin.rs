@@ -82,7 +82,11 @@ pub async fn organisations(
     _staff: Staff,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let q: String = query.q.chars().take(200).collect();
+    // As typed or pasted: a control character (a NUL, which PostgreSQL refuses) is dropped.
+    let q: String = crate::content::text::pasted(&query.q)
+        .chars()
+        .take(200)
+        .collect();
     let found = crate::services::admin::search(&state.pool, &q).await?;
     let page = OrganisationsPage {
         layout,
