@@ -425,10 +425,21 @@ fn csv_line(entry: &Entry) -> Vec<String> {
         kind_label(&entry.kind),
         credits,
         bucket,
-        reason_label(entry),
-        entry.reference.clone(),
-        author_label(entry, false),
+        as_text(reason_label(entry)),
+        as_text(entry.reference.clone()),
+        as_text(author_label(entry, false)),
     ]
+}
+
+/// A text cell a spreadsheet must not take for a formula (OWASP's « CSV injection »): a reason
+/// typed by staff, often pasted from a church's e-mail, may start with `=`, `+`, `-` or `@`.
+/// Such a cell starts with an apostrophe, which Excel and LibreOffice show as text.
+fn as_text(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
 }
 
 fn csv_bytes(rows: &[Vec<String>]) -> Result<web::Bytes, PageError> {

@@ -337,6 +337,28 @@ async fn a_reason_typed_by_staff_is_shown_with_french_typography_and_exported_as
         .await
         .unwrap();
     assert!(csv.contains("Geste commercial : « Noël » !"), "{csv}");
+    // A reason a spreadsheet would take for a formula is exported as text.
+    let key = Uuid::new_v4().to_string();
+    let adjustment = Adjustment {
+        reason: "=HYPERLINK(\"http://exemple.invalid/\";\"x\")",
+        key: &key,
+        ..adjustment
+    };
+    credits::adjust(&app.pool, adjustment, app.clock.now())
+        .await
+        .unwrap();
+    let csv = owner
+        .browser
+        .get("/credits/historique.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.contains("\"'=HYPERLINK(\"\"http://exemple.invalid/\"\";\"\"x\"\")\""),
+        "{csv}"
+    );
+    assert!(!csv.contains(";\"=HYPERLINK"), "{csv}");
 }
 
 #[tokio::test]
