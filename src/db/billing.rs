@@ -112,6 +112,14 @@ pub async fn create_order(conn: &mut PgConnection, o: NewOrder<'_>) -> sqlx::Res
     }
 }
 
+/// An upgrade order still open for payment: what it charges and grants.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenUpgrade {
+    pub id: Uuid,
+    pub amount: Cents,
+    pub credits: i64,
+}
+
 /// The organisation's upgrade to `plan` still open for payment (made in another tab), if any,
 /// quoted in the current period (from `period_start`).
 pub async fn open_upgrade(
@@ -120,12 +128,13 @@ pub async fn open_upgrade(
     plan: &str,
     period_start: OffsetDateTime,
     now: OffsetDateTime,
-) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar!(
-        "SELECT id FROM orders
+) -> sqlx::Result<Option<OpenUpgrade>> {
+    sqlx::query_as!(
+        OpenUpgrade,
+        r#"SELECT id, amount_cents AS "amount: Cents", credits FROM orders
          WHERE organisation_id = $1 AND kind = 'upgrade' AND plan_id = $2
            AND state IN ('created', 'pending') AND expires_at > $4 AND created_at >= $3
-         ORDER BY created_at DESC LIMIT 1",
+         ORDER BY created_at DESC LIMIT 1"#,
         organisation,
         plan,
         period_start,

@@ -71,6 +71,10 @@ pub enum BillingError {
     /// Staff have suspended the organisation: no purchase, no plan change.
     #[error("the organisation is suspended")]
     Suspended,
+    /// The upgrade's price is no longer the one the page showed (the prorata fell with the
+    /// time left, or an order opened in another tab charges its own): the owner sees it again.
+    #[error("the upgrade's price changed since it was shown")]
+    PriceChanged,
     #[error(transparent)]
     Provider(#[from] PaymentError),
     #[error(transparent)]
@@ -1152,6 +1156,47 @@ pub fn upgrade_quote(
     }
 }
 
+/// What upgrading to `to` costs and grants if the owner confirms now: the order still open for
+/// payment in this period (made in another tab, or left on the provider's page), which a
+/// confirmation pays, or else the prorated quote (at least a cent, as the order charges it).
+pub async fn upgrade_offer(
+    pool: &PgPool,
+    organisation: Uuid,
+    from: &crate::domain::catalog::Plan,
+    to: &crate::domain::catalog::Plan,
+    subscription: &db::credits::Subscription,
+    now: OffsetDateTime,
+) -> Result<UpgradeQuote, BillingError> {
+    let mut conn = pool.acquire().await?;
+    let open = db::billing::open_upgrade(
+        &mut conn,
+        organisation,
+        &to.id,
+        subscription.period_start,
+        now,
+    )
+    .await?;
+    Ok(match open {
+        Some(o) => UpgradeQuote {
+            amount: o.amount,
+            credits: o.credits,
+        },
+        None => {
+            let quote = upgrade_quote(
+                from,
+                to,
+                subscription.period_start,
+                subscription.period_end,
+                now,
+            );
+            UpgradeQuote {
+                amount: quote.amount.max(crate::domain::money::Cents(1)),
+                ..quote
+            }
+        }
+    })
+}
+
 /// An upgrade order to `to` (a plan costing more), prorated now; the same form key twice gives
 /// the same order.
 #[allow(clippy::too_many_arguments)]
@@ -1162,6 +1207,7 @@ pub async fn order_upgrade(
     buyer: Uuid,
     to: &str,
     form_key: &str,
+    shown: Option<crate::domain::money::Cents>,
     provider: Provider,
     now: OffsetDateTime,
 ) -> Result<Uuid, BillingError> {
@@ -1171,6 +1217,7 @@ pub async fn order_upgrade(
         buyer,
         to,
         form_key,
+        shown,
         provider,
     };
     in_transaction!(pool, |tx| order_upgrade_in(tx, &request, now))
@@ -1183,6 +1230,8 @@ struct UpgradeRequest<'a> {
     buyer: Uuid,
     to: &'a str,
     form_key: &'a str,
+    /// The price the page showed, which the order must charge (`None`: not checked).
+    shown: Option<crate::domain::money::Cents>,
     provider: Provider,
 }
 
@@ -1215,13 +1264,18 @@ async fn order_upgrade_in(
     if sub.period_end <= now {
         return Err(BillingError::NotPayable);
     }
-    if let Some(open) =
-        db::billing::open_upgrade(conn, organisation, &target.id, sub.period_start, now).await?
-    {
-        return Ok(open);
-    }
+    let open =
+        db::billing::open_upgrade(conn, organisation, &target.id, sub.period_start, now).await?;
     let quote = upgrade_quote(from, target, sub.period_start, sub.period_end, now);
-    let amount = quote.amount.max(crate::domain::money::Cents(1));
+    let amount = open.map_or(quote.amount.max(crate::domain::money::Cents(1)), |o| {
+        o.amount
+    });
+    if request.shown.is_some_and(|shown| shown != amount) {
+        return Err(BillingError::PriceChanged);
+    }
+    if let Some(open) = open {
+        return Ok(open.id);
+    }
     let label = format!("{} → {} (prorata)", from.name, target.name);
     Ok(db::billing::create_order(
         conn,

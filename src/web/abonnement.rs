@@ -13,6 +13,7 @@ use super::layout::Layout;
 use super::{AppState, csrf, filters};
 use crate::domain::account::SubscriptionStatus;
 use crate::domain::catalog::Plan;
+use crate::domain::money::Cents;
 use crate::services::billing::{self, DowngradePreview, UpgradeQuote};
 
 #[derive(Template)]
@@ -28,7 +29,8 @@ struct SubscriptionPage {
     /// The plan the subscription moves to at the end of the period.
     scheduled: Option<Plan>,
     /// A more expensive plan, and what moving to it now costs and gives.
-    upgrade: Option<(Plan, UpgradeQuote)>,
+    /// The plan above, what upgrading costs and grants now, and the VAT in its price.
+    upgrade: Option<(Plan, UpgradeQuote, Cents)>,
     /// A cheaper plan asked for preview, and what it would do.
     preview: Option<(Plan, DowngradePreview)>,
     form_key: String,
@@ -129,20 +131,21 @@ pub async fn page(
         .as_deref()
         .and_then(|id| catalog.plan(id))
         .cloned();
-    let upgrade = catalog
+    let upgrade = match catalog
         .plans
         .iter()
         .find(|p| p.price_cents > current.price_cents)
-        .map(|p| {
-            let quote = billing::upgrade_quote(
-                &current,
-                p,
-                subscription.period_start,
-                subscription.period_end,
-                now,
-            );
-            (p.clone(), quote)
-        });
+    {
+        Some(to) => {
+            let offer =
+                billing::upgrade_offer(&state.pool, organisation, &current, to, &subscription, now)
+                    .await
+                    .map_err(fault)?;
+            let (_, vat) = crate::domain::billing::split_ttc(offer.amount);
+            Some((to.clone(), offer, vat))
+        }
+        None => None,
+    };
     let preview = match query.apercu.as_deref().and_then(|id| catalog.plan(id)) {
         Some(to) if to.price_cents < current.price_cents => {
             billing::downgrade_preview(&state.pool, organisation, to, now)
@@ -167,6 +170,7 @@ pub async fn page(
         notice: match query.info.as_deref() {
             Some("programme") => Some("scheduled"),
             Some("annule") => Some("cancelled"),
+            Some("prix") => Some("price_changed"),
             _ => None,
         },
         status: subscription.status,
@@ -182,6 +186,9 @@ pub struct ChangeForm {
     plan: String,
     #[serde(default)]
     cle: String,
+    /// The upgrade's price the page showed, in cents: the order must charge it.
+    #[serde(default)]
+    prix: String,
 }
 
 pub async fn change(
@@ -215,12 +222,17 @@ pub async fn change(
             owner.0.id,
             &target.id,
             &form.cle,
+            // Missing or altered: not the price of any page, so the page is shown again.
+            Some(Cents(form.prix.trim().parse().unwrap_or(-1))),
             state.payments.provider(),
             now,
         )
         .await;
         let order = match order {
             Err(billing::BillingError::Suspended) => return super::achats::suspended(layout),
+            Err(billing::BillingError::PriceChanged) => {
+                return Ok(super::see_other("/abonnement?info=prix#monter"));
+            }
             other => other.map_err(fault)?,
         };
         let next = billing::begin_payment(

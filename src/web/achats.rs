@@ -26,6 +26,8 @@ pub(crate) fn fault(error: BillingError) -> PageError {
         BillingError::NotPayable | BillingError::NotRefundable(_) => PageError::BadRequest,
         // Only renewals are charged off session (`/abonnement` answers it with its banner).
         BillingError::ChargeInProgress => PageError::BadRequest,
+        // `/abonnement` shows the page again with the new price.
+        BillingError::PriceChanged => PageError::BadRequest,
         // Handlers answer it with `suspended`'s page; a bare 403 elsewhere.
         BillingError::Suspended => PageError::Forbidden,
         // The provider could not start the payment: the order stays pending, and the same form

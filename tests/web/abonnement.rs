@@ -7,21 +7,26 @@ use time::macros::datetime;
 use crate::common::{Browser, attr, select_texts, spawn_app, text};
 use crate::credits::assert_ledger_clean;
 
-/// The change-of-plan form of an /abonnement page: its CSRF token and its key.
-fn change_form(html: &scraper::Html) -> (String, String) {
+/// The change-of-plan form of an /abonnement page: its CSRF token, its key, and the upgrade's
+/// price it shows (none on a page without an upgrade).
+fn change_form(html: &scraper::Html) -> (String, String, String) {
     let field = |name: &str| {
         attr(
             html,
             &format!("form[action='/abonnement/changement'] input[name={name}]"),
             "value",
         )
-        .unwrap()
+        .unwrap_or_default()
     };
-    (field("csrf"), field("cle"))
+    (field("csrf"), field("cle"), field("prix"))
 }
 
 /// That form sent for `plan` (as a tab does, with its own token and key): where it leads.
-async fn send_change(browser: &Browser, (token, key): &(String, String), plan: &str) -> String {
+async fn send_change(
+    browser: &Browser,
+    (token, key, price): &(String, String, String),
+    plan: &str,
+) -> String {
     let response = browser
         .client
         .post(format!("{}/abonnement/changement", browser.base))
@@ -29,12 +34,73 @@ async fn send_change(browser: &Browser, (token, key): &(String, String), plan: &
             ("csrf", token.as_str()),
             ("cle", key.as_str()),
             ("plan", plan),
+            ("prix", price.as_str()),
         ])
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 303);
     response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// The owner reads the upgrade's price, and sends the form an hour later: the prorata has
+/// fallen by then. Nothing is ordered at a price the page did not show: the page comes back
+/// with the new price, which is the one charged. An order left open (another tab, or the
+/// provider's page left) is the price the page shows, and the one paid.
+#[tokio::test]
+async fn an_upgrade_charges_the_price_the_page_showed_or_shows_the_new_one() {
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-12-01 09:00 UTC));
+    let owner = app.owner("eglise").await;
+    app.clock.set(datetime!(2026-12-16 11:00 UTC));
+    let browser = app.sign_in_again(&owner).await;
+    let (_, html) = browser.html("/abonnement").await;
+    let old = change_form(&html);
+    assert_eq!(
+        text(&html, "#prorata-tva"),
+        "Montant TTC, dont 5,83\u{a0}€ de TVA (20\u{a0}%). Vous recevez une facture après le paiement."
+    );
+    app.clock.set(datetime!(2026-12-16 12:00 UTC));
+    let back = send_change(&browser, &old, "reseau").await;
+    assert_eq!(back, "/abonnement?info=prix#monter");
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE kind = 'upgrade'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(orders, 0);
+    let (_, html) = browser.html("/abonnement?info=prix").await;
+    assert!(text(&html, "#info").starts_with("Le montant a changé"));
+    let new = change_form(&html);
+    assert!(
+        new.2.parse::<i64>().unwrap() < old.2.parse::<i64>().unwrap(),
+        "{old:?} {new:?}"
+    );
+    let payment = send_change(&browser, &new, "reseau").await;
+    assert!(payment.starts_with("/paiement-test/"), "{payment}");
+    let amount: i64 = sqlx::query_scalar("SELECT amount_cents FROM orders WHERE kind = 'upgrade'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(amount.to_string(), new.2);
+    // The payer leaves the provider's page; an hour later the page shows the open order's
+    // price, and its form pays that order.
+    app.clock.set(datetime!(2026-12-16 13:00 UTC));
+    let (_, html) = browser.html("/abonnement").await;
+    let again = change_form(&html);
+    assert_eq!(again.2, new.2);
+    assert_eq!(send_change(&browser, &again, "reseau").await, payment);
+    // A form without its price, or with another one, orders nothing.
+    let (_, html) = browser.html("/abonnement").await;
+    let (token, key, _) = change_form(&html);
+    for price in ["", "1", "abc"] {
+        let back = send_change(
+            &browser,
+            &(token.clone(), key.clone(), price.to_owned()),
+            "reseau",
+        )
+        .await;
+        assert_eq!(back, "/abonnement?info=prix#monter", "{price:?}");
+    }
 }
 
 #[tokio::test]

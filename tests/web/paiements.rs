@@ -1156,7 +1156,7 @@ async fn renewals_are_charged_off_session_to_the_card_stripe_checkout_kept() {
         )
         .unwrap()
     };
-    let (token, key) = (field("csrf"), field("cle"));
+    let (token, key, price) = (field("csrf"), field("cle"), field("prix"));
     let response = browser
         .client
         .post(format!("{}/abonnement/changement", browser.base))
@@ -1164,6 +1164,7 @@ async fn renewals_are_charged_off_session_to_the_card_stripe_checkout_kept() {
             ("csrf", token.as_str()),
             ("cle", key.as_str()),
             ("plan", "reseau"),
+            ("prix", price.as_str()),
         ])
         .send()
         .await
