@@ -895,6 +895,22 @@ fn owned_organisation(owner: &UserRow) -> Result<Uuid, AccountError> {
         .ok_or(AccountError::NotAllowed)
 }
 
+/// A member (not the owner) of the owner's organisation; `NotAllowed` for anyone else, another
+/// organisation's member included.
+pub async fn member(
+    pool: &PgPool,
+    owner: &UserRow,
+    member: Uuid,
+) -> Result<db::accounts::Member, AccountError> {
+    let organisation = owned_organisation(owner)?;
+    let mut conn = pool.acquire().await?;
+    db::accounts::members(&mut conn, organisation)
+        .await?
+        .into_iter()
+        .find(|m| m.id == member && m.role == Role::Member)
+        .ok_or(AccountError::NotAllowed)
+}
+
 /// Removes a member of the owner's organisation (their sessions end: their row is gone);
 /// `NotAllowed` for anyone else, another organisation's member included.
 pub async fn remove_member(

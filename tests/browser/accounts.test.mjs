@@ -998,6 +998,12 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
     // Revoked: the API refuses it.
     const revoke = page.getByRole('button', { name: /^Révoquer la clé «\s*Site de la paroisse\s*»$/ });
     status = await submit(page, revoke);
+    // Asked first: what stops working, then the same button to confirm (or « Annuler »).
+    check(status === 200 && (await textOf(page, 'h1')) === 'Révoquer la clé «\u202fSite de la paroisse\u202f»\u202f?',
+      `revoking the key: the confirmation reads « ${await textOf(page, 'h1')} » (HTTP ${status})`);
+    check((await api()).status() === 200, 'the key stopped working before the revocation was confirmed');
+    await audit(t, page, 'api (révocation à confirmer)', { reopen: false });
+    status = await submit(page, page.getByRole('button', { name: /^Révoquer la clé «\s*Site de la paroisse\s*»$/ }));
     check(status === 200 && new URL(page.url()).pathname === '/compte/api' && new URL(page.url()).searchParams.get('revoquee'),
       `revoking the key: landed on ${pathOf(page)} (HTTP ${status}), expected /compte/api?revoquee=…`);
     check((await textOf(page, '#cle-revoquee')) === 'Clé «\u202fSite de la paroisse\u202f» révoquée\u202f: elle ne permet plus aucune requête.',
@@ -1026,6 +1032,8 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
       check(status === 200 && secret.startsWith('nanoclip_live_') && await page.locator('#secret').isVisible(),
         `/compte/api without JavaScript: creating a key answered ${status} and shows « ${secret} »${await shown(page)}`);
       check(!(await page.getByRole('button', { name: 'Copier la clé' }).isVisible()), '/compte/api without JavaScript: « Copier la clé » is shown, and cannot work');
+      status = await submit(page, page.getByRole('button', { name: /^Révoquer la clé «\s*Application mobile\s*»$/ }));
+      check(status === 200 && (await textOf(page, 'h1')).startsWith('Révoquer la clé'), `/compte/api without JavaScript: revoking asked nothing first (HTTP ${status})${await shown(page)}`);
       status = await submit(page, page.getByRole('button', { name: /^Révoquer la clé «\s*Application mobile\s*»$/ }));
       check(status === 200 && (await textOf(page, '#cle-revoquee')).startsWith('Clé «\u202fApplication mobile\u202f» révoquée'),
         `/compte/api without JavaScript: revoking answered ${status}${await shown(page)}`);

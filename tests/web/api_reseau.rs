@@ -8,7 +8,7 @@ use nanoclip::services::generations::{self, LaunchOutcome, LaunchRequest, Via};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common::{TestApp, spawn_app_with, test_config};
+use crate::common::{TestApp, spawn_app_with, test_config, text};
 use crate::credits::assert_ledger_clean;
 
 const ENGINE_TOKEN: &str = "engine-token-for-the-tests-0123456789abcdef";
@@ -1435,4 +1435,51 @@ async fn a_key_reused_after_its_answer_was_purged_launches_what_is_asked() {
         (201, true, 2),
         "a new generation is launched and held: {second}"
     );
+}
+
+#[tokio::test]
+async fn a_key_is_revoked_once_the_owner_confirms() {
+    let app = app().await;
+    let owner = app.owner("reseau").await;
+    let (id, key) = nanoclip::services::api_keys::create(
+        &app.pool,
+        owner.org(),
+        true,
+        "Site de la paroisse",
+        "cli",
+        None,
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    let action = format!("/compte/api/{id}/revocation");
+    // The button asks first, and says what stops working; the key still works meanwhile.
+    let asked = owner.browser.submit("/compte/api", &action, &[]).await;
+    assert_eq!(asked.status(), 200);
+    let page = scraper::Html::parse_document(&asked.text().await.unwrap());
+    assert_eq!(
+        text(&page, "h1"),
+        "Révoquer la clé «\u{202f}Site de la paroisse\u{202f}»\u{202f}?"
+    );
+    assert!(text(&page, "#consequences").contains("ne pourront plus lancer de générations"));
+    assert_eq!(get(&app, &key, "/api/v1/solde").await.0, 200);
+    // Another organisation's owner learns nothing of it.
+    let other = app.owner("reseau").await;
+    let r = other.browser.submit("/compte/api", &action, &[]).await;
+    assert_eq!(r.status(), 404);
+    let r = other
+        .browser
+        .submit("/compte/api", &action, &[("confirmer", "oui")])
+        .await;
+    assert_eq!(r.status(), 404);
+    // Confirmed: revoked.
+    let done = owner
+        .browser
+        .submit("/compte/api", &action, &[("confirmer", "oui")])
+        .await;
+    assert_eq!(
+        done.headers()["location"],
+        format!("/compte/api?revoquee={id}#cle-revoquee").as_str()
+    );
+    assert_eq!(get(&app, &key, "/api/v1/solde").await.0, 401);
 }

@@ -657,11 +657,35 @@ async fn an_owner_removes_a_member_and_hands_ownership_over() {
         organisation_with_member(&app, "Paroisse A2", "owner2@a.fr", "second@a.fr").await;
     drop(second);
     let member_id = id_of(&app, "member@a.fr").await;
-    let handed = owner
+    // The button asks first, saying what the owner gives up; nothing changes until confirmed.
+    let asked = owner
         .submit(
             "/compte",
             &format!("/compte/membres/{member_id}/propriete"),
             &[],
+        )
+        .await;
+    assert_eq!(asked.status(), 200);
+    let page = scraper::Html::parse_document(&asked.text().await.unwrap());
+    assert_eq!(
+        text(&page, "h1"),
+        "Transmettre la propriété à member@a.fr\u{202f}?"
+    );
+    assert!(text(&page, "#consequences").contains("Vous deviendrez membre"));
+    assert_eq!(
+        attr(&page, "form input[name=confirmer]", "value").as_deref(),
+        Some("oui")
+    );
+    let role: String = sqlx::query_scalar("SELECT role FROM users WHERE email = 'owner@a.fr'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(role, "owner");
+    let handed = owner
+        .submit(
+            "/compte",
+            &format!("/compte/membres/{member_id}/propriete"),
+            &[("confirmer", "oui")],
         )
         .await;
     assert_eq!(
@@ -682,11 +706,20 @@ async fn an_owner_removes_a_member_and_hands_ownership_over() {
         ]
     );
     let former_owner = id_of(&app, "owner@a.fr").await;
-    let removed = member
+    let asked = member
         .submit(
             "/compte",
             &format!("/compte/membres/{former_owner}/retrait"),
             &[],
+        )
+        .await;
+    assert_eq!(asked.status(), 200);
+    assert_eq!(signed_in_as(&owner).await.as_deref(), Some("owner@a.fr"));
+    let removed = member
+        .submit(
+            "/compte",
+            &format!("/compte/membres/{former_owner}/retrait"),
+            &[("confirmer", "oui")],
         )
         .await;
     assert_eq!(removed.headers()["location"], "/compte?avis=membre-retire");

@@ -162,11 +162,30 @@ pub async fn create_api_key(
 
 pub async fn revoke_api_key(
     state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
     owner: Owner,
     id: web::Path<Uuid>,
+    form: web::Form<Confirmation>,
 ) -> Result<HttpResponse, PageError> {
     let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
     let id = id.into_inner();
+    if !form.given() {
+        let keys = api_keys::list(&state.pool, organisation)
+            .await
+            .map_err(key_error)?;
+        let key = keys
+            .iter()
+            .find(|k| k.id == id && k.revoked_at.is_none())
+            .ok_or(PageError::NotFound)?;
+        return confirm_action(
+            &request,
+            layout,
+            Confirm::Revocation,
+            &key.name,
+            "/compte/api",
+        );
+    }
     let done = api_keys::revoke(&state.pool, organisation, id, state.clock.now())
         .await
         .map_err(key_error)?;

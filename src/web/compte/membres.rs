@@ -130,13 +130,38 @@ pub async fn revoke_invitation(
 
 /// An id from the URL that is not a member of the owner's organisation is simply not found:
 /// nobody learns anything about another organisation by changing it.
+/// The organisation's member `path` names (not its owner), or 404.
+async fn member_of(
+    state: &AppState,
+    owner: &CurrentUser,
+    path: &str,
+) -> Result<db::accounts::Member, PageError> {
+    let member = Uuid::parse_str(path).map_err(|_| PageError::NotFound)?;
+    match service::member(&state.pool, &owner.row, member).await {
+        Err(AccountError::NotAllowed) => Err(PageError::NotFound),
+        other => Ok(other?),
+    }
+}
+
 pub async fn remove_member(
     state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
     Owner(owner): Owner,
     path: web::Path<String>,
+    form: web::Form<Confirmation>,
 ) -> Result<HttpResponse, PageError> {
-    let member = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
-    match service::remove_member(&state.pool, &owner.row, member).await {
+    let member = member_of(&state, &owner, &path).await?;
+    if !form.given() {
+        return confirm_action(
+            &request,
+            layout,
+            Confirm::Removal,
+            &member.email,
+            "/compte#membres",
+        );
+    }
+    match service::remove_member(&state.pool, &owner.row, member.id).await {
         Ok(()) => Ok(notice_redirect(Notice::MemberRemoved)),
         Err(AccountError::NotAllowed) => Err(PageError::NotFound),
         Err(e) => Err(e.into()),
@@ -145,11 +170,23 @@ pub async fn remove_member(
 
 pub async fn transfer_ownership(
     state: web::Data<AppState>,
+    request: HttpRequest,
+    layout: Layout,
     Owner(owner): Owner,
     path: web::Path<String>,
+    form: web::Form<Confirmation>,
 ) -> Result<HttpResponse, PageError> {
-    let member = Uuid::parse_str(&path).map_err(|_| PageError::NotFound)?;
-    match service::transfer_ownership(&state.pool, &owner.row, member).await {
+    let member = member_of(&state, &owner, &path).await?;
+    if !form.given() {
+        return confirm_action(
+            &request,
+            layout,
+            Confirm::Handover,
+            &member.email,
+            "/compte#membres",
+        );
+    }
+    match service::transfer_ownership(&state.pool, &owner.row, member.id).await {
         Ok(()) => Ok(notice_redirect(Notice::OwnershipTransferred)),
         Err(AccountError::NotAllowed) => Err(PageError::NotFound),
         Err(e) => Err(e.into()),

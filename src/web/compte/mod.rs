@@ -118,6 +118,59 @@ impl Notice {
     }
 }
 
+/// An action that cannot be undone, asked again before it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    Removal,
+    Handover,
+    Revocation,
+}
+
+/// The form of an irreversible action, sent without `confirmer=oui` (its button on `/compte`
+/// or `/compte/api`): what it will do, then the same action to confirm, or back.
+#[derive(Template)]
+#[template(path = "compte/confirmer_action.html")]
+struct ConfirmPage<'a> {
+    layout: Layout,
+    csrf: String,
+    what: Confirm,
+    /// The member's address, or the key's name.
+    subject: &'a str,
+    action: &'a str,
+    back: &'a str,
+}
+
+/// A form field that confirms an irreversible action.
+#[derive(Debug, Default, Deserialize)]
+pub struct Confirmation {
+    #[serde(default)]
+    confirmer: String,
+}
+
+impl Confirmation {
+    fn given(&self) -> bool {
+        self.confirmer == "oui"
+    }
+}
+
+fn confirm_action(
+    request: &HttpRequest,
+    layout: Layout,
+    what: Confirm,
+    subject: &str,
+    back: &str,
+) -> Result<HttpResponse, PageError> {
+    let page = ConfirmPage {
+        layout,
+        csrf: csrf::token(request)?,
+        what,
+        subject,
+        action: request.path(),
+        back,
+    };
+    Ok(super::html(200, page.render()?))
+}
+
 type Errors = BTreeMap<&'static str, FormError>;
 
 fn message(field: &str, error: FormError) -> String {
