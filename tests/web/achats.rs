@@ -90,7 +90,7 @@ async fn an_owner_buys_a_pack_end_to_end_and_gets_an_invoice() {
     assert!(summary.contains("TVA (20\u{a0}%) 5,50\u{a0}€"), "{summary}");
     assert!(summary.contains("Total TTC 33,00\u{a0}€"), "{summary}");
     assert!(
-        summary.contains("jusqu’au 3\u{a0}décembre 2027 inclus"),
+        summary.contains("jusqu’au 4\u{a0}décembre 2027 inclus"),
         "{summary}"
     );
     let (response, _) = buy(&owner, "pack-30").await;
@@ -117,7 +117,8 @@ async fn an_owner_buys_a_pack_end_to_end_and_gets_an_invoice() {
         rows[0].contains("Payée") && rows[0].contains("FA-2026-000001"),
         "{rows:?}"
     );
-    // The purchase's credits expire twelve months after the payment.
+    // The purchase's credits last twelve months, to the end of the day: the same date as
+    // the confirmation's « jusqu'au 4 décembre 2027 inclus ».
     let (_, dashboard) = owner.browser.html("/tableau-de-bord").await;
     assert!(
         text(&dashboard, "#reserves")
@@ -949,7 +950,7 @@ async fn the_confirmation_counts_the_last_day_from_paris_s_date_on_new_year_s_ev
     let (_, confirm) = owner.browser.html("/achats/pack-30").await;
     let summary = text(&confirm, "#recapitulatif");
     assert!(
-        summary.contains("jusqu’au 31\u{a0}décembre 2027 inclus"),
+        summary.contains("jusqu’au 1er\u{a0}janvier 2028 inclus"),
         "{summary}"
     );
 }
