@@ -4,6 +4,111 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::operator::{Said, words};
+
+/// The command line, or the exit code of its help, its version, or its French error on
+/// standard error (clap words its own errors in English).
+pub fn parse() -> Result<Cli, std::process::ExitCode> {
+    use clap::error::{ContextKind, ErrorKind};
+    use std::io::Write;
+    let error = match Cli::try_parse() {
+        Ok(cli) => return Ok(cli),
+        Err(error) => error,
+    };
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            return Err(std::process::ExitCode::SUCCESS);
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            return Err(std::process::ExitCode::from(2));
+        }
+        _ => {}
+    }
+    let text = |kind| {
+        error
+            .get(kind)
+            .map(|v| context_text(v, kind != ContextKind::InvalidValue))
+    };
+    // « nanoclip credits adjust »: the command and the subcommands named before the error.
+    let mut path = vec!["nanoclip".to_owned()];
+    let mut found = <Cli as clap::CommandFactory>::command();
+    for arg in std::env::args().skip(1) {
+        let Some(sub) = found.find_subcommand(&arg).cloned() else {
+            break;
+        };
+        path.push(arg);
+        found = sub;
+    }
+    let path = path.join(" ");
+    let help = || format!("« {path} --help »");
+    // A positional value (`<JOB>`) is named by its command.
+    let option = || match text(ContextKind::InvalidArg) {
+        Some(arg) if arg.starts_with('<') => path.clone(),
+        other => other.unwrap_or_default(),
+    };
+    let said = match error.kind() {
+        ErrorKind::MissingRequiredArgument => Said::MissingOptions {
+            options: option(),
+            help: help(),
+        },
+        ErrorKind::UnknownArgument => Said::UnknownOption {
+            option: option(),
+            suggestion: text(ContextKind::SuggestedArg),
+            help: help(),
+        },
+        ErrorKind::InvalidSubcommand => Said::UnknownCommand {
+            command: text(ContextKind::InvalidSubcommand).unwrap_or_default(),
+            suggestion: text(ContextKind::SuggestedSubcommand),
+            help: help(),
+        },
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => Said::BadValue {
+            option: option(),
+            raw: text(ContextKind::InvalidValue).unwrap_or_default(),
+            valid: text(ContextKind::ValidValue),
+            help: help(),
+        },
+        ErrorKind::ArgumentConflict => Said::RepeatedOption {
+            option: option(),
+            help: help(),
+        },
+        _ => Said::BadArguments { help: help() },
+    };
+    let _ = writeln!(std::io::stderr(), "{}", words(&said));
+    Err(std::process::ExitCode::from(2))
+}
+
+/// A piece of clap's error context as plain text; `names`: options without their value's name
+/// (`--reason`, not `--reason <REASON>`).
+fn context_text(value: &clap::error::ContextValue, names: bool) -> String {
+    use clap::error::ContextValue;
+    let bare = |s: String| {
+        if names {
+            s.split(' ').next().unwrap_or_default().to_owned()
+        } else {
+            s
+        }
+    };
+    match value {
+        ContextValue::String(s) => bare(s.clone()),
+        ContextValue::Strings(list) => list
+            .iter()
+            .map(|s| bare(s.clone()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        ContextValue::StyledStr(s) => bare(s.to_string()),
+        ContextValue::StyledStrs(list) => list
+            .iter()
+            .map(|s| bare(s.to_string()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        ContextValue::Number(n) => n.to_string(),
+        ContextValue::Bool(b) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
 /// NanoClip portal: help centre, credit simulator and account pages.
 ///
 /// Configuration comes from the environment (see README.md and .env.example); in development

@@ -2,14 +2,14 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// mimalloc rather than glibc's malloc: cheaper small allocations, which the pages make by the
 /// hundred (see `bench/README.md`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = nanoclip::cli::Cli::parse();
-    nanoclip::run(cli)
+    match nanoclip::cli::parse() {
+        Ok(cli) => nanoclip::run(cli),
+        Err(code) => code,
+    }
 }

@@ -86,6 +86,35 @@ pub enum Said {
         email: String,
         name: String,
     },
+    /// The command line itself, as clap found it wrong (`cli::parse`); `help` is the command
+    /// whose `--help` lists its options.
+    MissingOptions {
+        options: String,
+        help: String,
+    },
+    UnknownOption {
+        option: String,
+        suggestion: Option<String>,
+        help: String,
+    },
+    UnknownCommand {
+        command: String,
+        suggestion: Option<String>,
+        help: String,
+    },
+    BadValue {
+        option: String,
+        raw: String,
+        valid: Option<String>,
+        help: String,
+    },
+    RepeatedOption {
+        option: String,
+        help: String,
+    },
+    BadArguments {
+        help: String,
+    },
 }
 
 #[derive(Template)]
@@ -356,4 +385,44 @@ pub async fn renew(config: Config) -> anyhow::Result<()> {
     .await?;
     say([words(&Said::Renewed { periods })])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_is_singular_in_the_commands_lines() {
+        let said = Said::Adjusted {
+            credits: 1,
+            email: "a@b.fr".into(),
+            available: 1,
+        };
+        assert_eq!(
+            words(&said),
+            "Ajustement de +1 crédit pour l’organisation de a@b.fr : solde disponible 1 crédit."
+        );
+        let said = Said::NotEnough {
+            wanted: 2,
+            available: 1,
+        };
+        assert_eq!(
+            words(&said),
+            "Impossible de retirer 2 crédits : le solde disponible n’est que de 1 crédit. Rien n’a été retiré."
+        );
+        let said = Said::Raised {
+            email: "a@b.fr".into(),
+            daily: 1,
+            monthly: 1,
+            concurrent: 1,
+            first_day: "2026-12-24".into(),
+            last_day: "2026-12-25".into(),
+        };
+        assert!(
+            words(&said)
+                .ends_with("inclus : 1 génération par jour, 1 crédit par mois, 1 rendu à la fois."),
+            "{}",
+            words(&said)
+        );
+    }
 }

@@ -334,7 +334,10 @@ async fn owners_of_plan_reseau_create_and_revoke_api_keys() {
     // Revoked: the API refuses it.
     let (_, html) = owner.browser.html("/compte/api").await;
     let action = attr(&html, "#liste-cles form", "action").unwrap();
-    let response = owner.browser.submit("/compte/api", &action, &[]).await;
+    let response = owner
+        .browser
+        .submit("/compte/api", &action, &[("confirmer", "oui")])
+        .await;
     assert_eq!(response.status(), 303);
     let api = app
         .client

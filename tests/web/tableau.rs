@@ -685,6 +685,12 @@ async fn the_operator_commands_adjust_check_and_renew_as_the_contract_says() {
         ],
     );
     assert!(!ok && out.is_empty());
+    let (ok, _, err) = nanoclip(&app, &["credits", "ajust"]);
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "La commande « ajust » n’existe pas : vouliez-vous dire adjust ? Toutes les commandes : « nanoclip credits --help »."
+    );
     for (args, message) in [
         (
             vec!["--credits", "-30", "--reason", "x"],
@@ -706,6 +712,23 @@ async fn the_operator_commands_adjust_check_and_renew_as_the_contract_says() {
         (
             vec!["--credits", "5", "--reason", "x", "--expires", "2020-01-01"],
             "La date d’expiration est passée",
+        ),
+        (
+            vec!["--credits", "5", "--reason", "\u{200b}"],
+            "--reason est obligatoire",
+        ),
+        // The command line itself, in French too (clap's own errors were English).
+        (
+            vec!["--credits", "5"],
+            "Il manque l’option obligatoire --reason. Toutes les options : « nanoclip credits adjust --help ».",
+        ),
+        (
+            vec!["--credits", "5", "--reason", "x", "--raison", "y"],
+            "L’option « --raison » n’existe pas",
+        ),
+        (
+            vec!["--credits", "5", "--reason", "x", "--credits", "6"],
+            "L’option --credits est donnée plusieurs fois",
         ),
     ] {
         let mut all = vec!["credits", "adjust", "--organisation", email.as_str()];
