@@ -68,9 +68,14 @@ fn present(value: &Option<String>) -> Option<&str> {
 }
 
 fn number(raw: &str, min: u16, max: u16) -> Result<u16, FieldError> {
-    // Whole numbers only; a sign, a decimal point or a unit make it "not a number".
-    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+    // Whole numbers only; a decimal point or a unit make it "not a number". A negative whole
+    // number is one, out of the range.
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(FieldError::NotANumber);
+    }
+    if digits.len() < raw.len() {
+        return Err(FieldError::OutOfRange { min, max });
     }
     match raw.parse::<u32>() {
         Ok(n) if n >= u32::from(min) && n <= u32::from(max) => Ok(n as u16),
@@ -471,6 +476,10 @@ mod tests {
         );
         assert_eq!(
             errors(&[("type", "image"), ("quantite", "-3")]),
+            [("quantite", FieldError::OutOfRange { min: 1, max: 500 })]
+        );
+        assert_eq!(
+            errors(&[("type", "image"), ("quantite", "-")]),
             [("quantite", FieldError::NotANumber)]
         );
         assert_eq!(

@@ -85,3 +85,17 @@ pub fn nombre<V: Value<i64>>(value: V, _: &dyn Values) -> askama::Result<String>
 pub fn typographie<S: std::fmt::Display>(value: S, _: &dyn Values) -> askama::Result<String> {
     Ok(crate::content::text::typography(&value.to_string()))
 }
+
+/// A list item continuing a sentence: its first letter in lower case (« Voix premium » →
+/// « voix premium »), unless the word is an acronym or a number (« API », « 4K » are kept).
+#[askama::filter_fn]
+pub fn minuscule<S: std::fmt::Display>(value: S, _: &dyn Values) -> askama::Result<String> {
+    let text = value.to_string();
+    let mut chars = text.chars();
+    Ok(match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => {
+            first.to_lowercase().chain(text.chars().skip(1)).collect()
+        }
+        _ => text,
+    })
+}

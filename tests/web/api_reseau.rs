@@ -378,6 +378,25 @@ async fn bad_input_gets_the_contract_s_json_never_html_nor_a_500() {
             "{field}: {json}"
         );
     }
+    // Worded for what is wrong: one render per request (not « entre 1 et 1 »), a negative
+    // duration out of range (not « not a whole number »).
+    for (body, key, field, message) in [
+        (
+            "{\"type\": \"image\", \"quantite\": 2}",
+            "f2",
+            "quantite",
+            "Une génération à la fois ici : la quantité vaut 1, ou s’omet.",
+        ),
+        (
+            "{\"type\": \"video\", \"duree\": -5}",
+            "f3",
+            "duree",
+            "La durée doit être comprise entre 5 et 15 secondes pour ce type de création.",
+        ),
+    ] {
+        let (_, _, json) = send(body.as_bytes().to_vec(), "application/json", Some(key)).await;
+        assert_eq!(json["errors"][field], message, "{json}");
+    }
     let (status, _, json) = send(vec![b' '; 70 * 1024], "application/json", Some("h")).await;
     assert_eq!(status, 413);
     assert_eq!(json["error"]["code"], "payload_too_large");

@@ -293,7 +293,10 @@ async fn an_api_key_kept_by_one_instance_is_refused_once_revoked_through_the_oth
     // Revoked by the owner through the first instance.
     let (_, html) = owner.browser.html("/compte/api").await;
     let action = crate::common::attr(&html, "#liste-cles form", "action").unwrap();
-    let response = owner.browser.submit("/compte/api", &action, &[]).await;
+    let response = owner
+        .browser
+        .submit("/compte/api", &action, &[("confirmer", "oui")])
+        .await;
     assert_eq!(response.status(), 303);
     let start = Instant::now();
     while balance_status(&second, &secret).await != 401 {

@@ -105,7 +105,7 @@ async fn a_wrong_contact_form_comes_back_with_french_messages_and_values() {
     assert!(text(&html, "#erreur-email").starts_with("Indiquez une adresse e-mail valide"));
     assert_eq!(
         text(&html, "#erreur-date_fin"),
-        "La date de fin doit suivre la date de début."
+        "Le dernier jour doit être le premier jour ou un jour après."
     );
     assert_eq!(
         attr(&html, "#champ-email", "value").as_deref(),
