@@ -110,6 +110,10 @@ pub enum AccountError {
     InvalidLink,
     #[error("e-mail address already used")]
     EmailTaken,
+    /// An invitation to an address that already has an account (another organisation's, or
+    /// staff's): an account belongs to one organisation, so it cannot be accepted.
+    #[error("the invited address already has an account")]
+    InvitedAddressHasAccount,
     #[error("not allowed")]
     NotAllowed,
     #[error(transparent)]
@@ -741,6 +745,12 @@ pub async fn invitation(
     )
     .await?
     .ok_or(AccountError::InvalidLink)?;
+    if db::accounts::user_by_email(&mut conn, &row.email)
+        .await?
+        .is_some()
+    {
+        return Err(AccountError::InvitedAddressHasAccount);
+    }
     Ok((org.name, row.email))
 }
 

@@ -478,7 +478,40 @@ pub async fn launch(
     )
     .await
     .map_err(fault)?;
-    idempotent_answer(given)
+    let retry = match &given {
+        Idempotent::Answer(answer) if answer.status == 429 => cap_retry_after(&answer.body, now),
+        _ => None,
+    };
+    let mut response = idempotent_answer(given)?;
+    if let Some(seconds) = retry {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(seconds.max(1)),
+        );
+    }
+    Ok(response)
+}
+
+/// How long a client should wait before launching again after a cap's refusal (429), for
+/// `Retry-After`: until midnight in Paris for the daily cap, until the first of the next month
+/// for the monthly cap (an hour early across a change to summer time: a retry then is refused
+/// again, with the time left), a short while for a render to finish. Read from the answer's
+/// body, so that a stored answer replayed later gets the time left then.
+fn cap_retry_after(body: &str, now: time::OffsetDateTime) -> Option<i64> {
+    /// A render takes seconds to minutes: a client looks again after this.
+    const RENDER_WAIT_SECS: i64 = 15;
+    let answer: Value = serde_json::from_str(body).ok()?;
+    let local = crate::domain::format::paris(now);
+    let into_day = i64::from(local.time().hour()) * 3600
+        + i64::from(local.time().minute()) * 60
+        + i64::from(local.time().second());
+    let days_left_in_month = i64::from(local.month().length(local.year()) - local.day()) + 1;
+    match answer["refusal"]["rule"].as_str()? {
+        "concurrency" => Some(RENDER_WAIT_SECS),
+        "daily_cap" => Some(86_400 - into_day),
+        "monthly_cap" => Some(days_left_in_month * 86_400 - into_day),
+        _ => None,
+    }
 }
 
 /// What an Idempotency-Key gave, as the API answers it.

@@ -250,12 +250,19 @@ pub async fn form(
         "daily_cap",
         "monthly_cap",
         "balance",
+        // Not a rule: a render that failed (« Signaler le problème »).
+        "echec",
     ];
     if let (Some(id), Some(rule)) = (prefill.generation.as_deref(), prefill.regle.as_deref())
         && uuid::Uuid::parse_str(id).is_ok()
         && rules.contains(&rule)
     {
-        form.sujet = "erreur".into();
+        form.sujet = if rule == "echec" {
+            "technique"
+        } else {
+            "erreur"
+        }
+        .into();
         form.message = RefusedGeneration {
             generation: id,
             rule,

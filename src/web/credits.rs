@@ -155,8 +155,9 @@ impl Line {
     fn signed(&self) -> String {
         let e = &self.entry;
         match e.kind {
-            // A capture moves nothing from the available balance: the credits were reserved.
-            EntryKind::Capture => crate::domain::format::thousands(e.amount),
+            // A capture moves nothing from the available balance: the credits were reserved
+            // (the template says how many), so that the column adds up to the balance.
+            EntryKind::Capture => "0".to_owned(),
             _ if e.delta > 0 => format!("+{}", crate::domain::format::thousands(e.delta)),
             _ => format!("\u{2212}{}", crate::domain::format::thousands(-e.delta)),
         }
@@ -403,10 +404,8 @@ fn author_label(entry: &Entry, in_sentence: bool) -> String {
 fn csv_line(entry: &Entry) -> Vec<String> {
     let date = entry.local_at.date();
     let t = entry.local_at.time();
-    let credits = match entry.kind {
-        EntryKind::Capture => entry.amount.to_string(),
-        _ => entry.delta.to_string(),
-    };
+    // What the available balance moved by, a capture's 0 included: the column adds up.
+    let credits = entry.delta.to_string();
     let bucket = format!(
         "{} ({:02}/{:02}/{})",
         bucket_label(&entry.bucket_source, entry.bucket_restricted_to.as_deref()),

@@ -145,6 +145,8 @@ struct GenerationsPage {
     just: Option<Line>,
     lines: Vec<Line>,
     test_engine: bool,
+    /// Only the owner buys and changes the plan: a member is told to ask them.
+    is_owner: bool,
 }
 
 impl GenerationsPage {
@@ -251,6 +253,7 @@ pub async fn page(
         just,
         lines,
         test_engine: state.config.engine == crate::config::Engine::Test,
+        is_owner: user.is_owner(),
     };
     Ok(super::html(200, page.render()?))
 }
@@ -301,6 +304,7 @@ pub async fn launch(
                 just: None,
                 lines: lines(&state, organisation).await?,
                 test_engine: state.config.engine == crate::config::Engine::Test,
+                is_owner: user.is_owner(),
             };
             Ok(super::html(400, page.render()?))
         }

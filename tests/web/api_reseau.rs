@@ -1502,3 +1502,47 @@ async fn a_key_is_revoked_once_the_owner_confirms() {
     );
     assert_eq!(get(&app, &key, "/api/v1/solde").await.0, 401);
 }
+
+/// `POST /api/v1/generations` with its Idempotency-Key: the status and `Retry-After`.
+async fn retry_after_of(app: &TestApp, key: &str, idempotency: &str) -> (u16, Option<i64>) {
+    let response = app
+        .client
+        .post(app.url("/api/v1/generations"))
+        .bearer_auth(key)
+        .header("Idempotency-Key", idempotency)
+        .json(&json!({"type": "image"}))
+        .send()
+        .await
+        .unwrap();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    (response.status().as_u16(), retry)
+}
+
+#[tokio::test]
+async fn a_cap_s_refusal_says_when_to_come_back() {
+    let app = app().await;
+    // 23:00 in Paris, 7 December: midnight in an hour, the next month in 24 days and an hour.
+    app.clock.set(time::macros::datetime!(2026-12-07 22:00 UTC));
+    let (org, key) = reseau_key(&app).await;
+    raise(&app, org, 100, 10_000, 1).await;
+    assert_eq!(retry_after_of(&app, &key, "c1").await, (201, None));
+    assert_eq!(retry_after_of(&app, &key, "c2").await, (429, Some(15)));
+    // The test clock runs on from the time set: a few seconds less than the hour may be left.
+    let near = |(status, retry): (u16, Option<i64>), seconds: i64| {
+        status == 429 && retry.is_some_and(|r| r <= seconds && r > seconds - 30)
+    };
+    raise(&app, org, 1, 10_000, 10).await;
+    let daily = retry_after_of(&app, &key, "d1").await;
+    assert!(near(daily, 3600), "{daily:?}");
+    // The same answer replayed half an hour later: the time left then.
+    app.clock.set(time::macros::datetime!(2026-12-07 22:30 UTC));
+    let replayed = retry_after_of(&app, &key, "d1").await;
+    assert!(near(replayed, 1800), "{replayed:?}");
+    raise(&app, org, 100, 1, 10).await;
+    let monthly = retry_after_of(&app, &key, "m1").await;
+    assert!(near(monthly, 25 * 86_400 - 23 * 3600 - 1800), "{monthly:?}");
+}

@@ -493,6 +493,59 @@ async fn an_email_change_is_confirmed_from_the_new_address() {
     );
 }
 
+/// An owner invites an address that already has an account (another organisation's member):
+/// an account belongs to one organisation, so the link explains it instead of a password form
+/// that ends in « lien invalide »; nobody moves.
+#[tokio::test]
+async fn an_invitation_to_an_address_with_an_account_says_why_it_cannot_be_accepted() {
+    let app = spawn_app().await;
+    let (_, _) = organisation_with_member(&app, "Paroisse A", "owner@a.fr", "member@a.fr").await;
+    let other = app.browser();
+    sign_up(&app, &other, "Paroisse B", "owner@b.fr").await;
+    let invited = other
+        .submit("/compte", "/compte/membres", &[("email", "member@a.fr")])
+        .await;
+    assert_eq!(
+        invited.headers()["location"],
+        "/compte?avis=invitation-envoyee"
+    );
+    let link = app.link_in_last_email("member@a.fr").await;
+    let browser = app.browser();
+    let response = browser.get(&link).await;
+    assert_eq!(
+        response.headers()["location"],
+        "/compte/info?avis=invitation-compte-existant"
+    );
+    let (_, html) = browser
+        .html("/compte/info?avis=invitation-compte-existant")
+        .await;
+    assert!(text(&html, "main").contains("Cette adresse a déjà un compte NanoClip"));
+    let token = link.split("jeton=").nth(1).unwrap().to_owned();
+    let pw = "psaume vingt-trois en canon";
+    let sent = browser
+        .submit(
+            "/compte/connexion",
+            "/compte/invitation",
+            &[
+                ("jeton", &token),
+                ("mot_de_passe", pw),
+                ("confirmation", pw),
+            ],
+        )
+        .await;
+    assert_eq!(
+        sent.headers()["location"],
+        "/compte/info?avis=invitation-compte-existant"
+    );
+    let organisations: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT organisation_id) FROM users WHERE email IN ('owner@a.fr', 'member@a.fr')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(organisations, 1);
+}
+
 async fn organisation_with_member(
     app: &TestApp,
     name: &str,

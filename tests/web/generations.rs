@@ -54,6 +54,41 @@ async fn a_member_launches_from_the_portal_and_sees_the_hold_become_a_charge() {
     crate::credits::assert_ledger_clean(&app.pool).await;
 }
 
+/// A member cannot change the plan nor buy: a refusal tells them who can, rather than sending
+/// them to a page that refuses them; their pages offer no orders and invoices either.
+#[tokio::test]
+async fn a_member_s_refusal_names_who_can_act_instead_of_a_dead_end() {
+    let app = spawn_app().await;
+    let owner = app.owner("eglise").await;
+    let member = app.member(owner.org()).await;
+    let response = member
+        .browser
+        .submit(
+            "/generations",
+            "/generations",
+            &[
+                ("type", "image"),
+                ("resolution", "4k"),
+                ("format", "1080x1350"),
+            ],
+        )
+        .await;
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let (_, html) = member.browser.html(&location).await;
+    let notice = text(&html, "#lancement");
+    assert!(
+        notice.contains("Le propriétaire du compte peut changer de plan"),
+        "{notice}"
+    );
+    assert_eq!(count(&html, "#lancement a[href='/abonnement']"), 0);
+    for page in ["/achats", "/abonnement"] {
+        let (_, html) = member.browser.html(page).await;
+        assert_eq!(count(&html, "a[href='/achats/historique']"), 0, "{page}");
+    }
+    let (_, html) = owner.browser.html("/achats").await;
+    assert_eq!(count(&html, "a[href='/achats/historique']"), 1);
+}
+
 #[tokio::test]
 async fn a_refusal_is_kept_explained_and_costs_nothing() {
     let app = spawn_app().await;

@@ -581,12 +581,26 @@ async fn the_csv_export_opens_cleanly_in_french_excel() {
     let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(
         lines[0],
-        "Date;Heure;Mouvement;Crédits;Réserve (dernier jour);Motif;Référence;Par"
+        "Date;Heure;Mouvement;Crédits;Origine des crédits (dernier jour);Motif;Référence;Par"
     );
     assert_eq!(lines.len(), 4);
     assert_eq!(
         lines[1],
-        "04/12/2026;11:30;Débit;3;Dotation (03/01/2027);Génération réussie\u{202f}: crédits réservés débités;generation:test;Moteur de génération"
+        "04/12/2026;11:30;Débit;0;Dotation (03/01/2027);Génération réussie\u{202f}: crédits réservés débités;generation:test;Moteur de génération"
+    );
+    // The column adds up to the balance (the capture moved nothing more: the hold did).
+    let total: i64 = lines[1..]
+        .iter()
+        .map(|l| l.split(';').nth(3).unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total, 27);
+    let (_, html) = owner.browser.html("/credits/historique").await;
+    assert_eq!(
+        crate::common::text(
+            &html,
+            "#mouvements tbody tr:first-child td[data-label='Crédits']"
+        ),
+        "0 (3 déjà réservés)"
     );
     assert!(
         lines[3].starts_with(

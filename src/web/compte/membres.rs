@@ -15,6 +15,12 @@ pub async fn invitation_form(
         match service::invitation(&state.pool, &query.jeton, state.clock.now()).await {
             Ok(found) => found,
             Err(AccountError::InvalidLink) => return Ok(link_invalid()),
+            Err(AccountError::InvitedAddressHasAccount) => {
+                return Ok(super::super::see_other(&format!(
+                    "/compte/info?avis={}",
+                    Notice::InvitedAddressHasAccount.code()
+                )));
+            }
             Err(e) => return Err(e.into()),
         };
     NewPasswordPage::respond(
@@ -38,6 +44,12 @@ pub async fn accept_invitation(
         match service::invitation(&state.pool, &form.jeton, state.clock.now()).await {
             Ok(found) => found,
             Err(AccountError::InvalidLink) => return Ok(link_invalid()),
+            Err(AccountError::InvitedAddressHasAccount) => {
+                return Ok(super::super::see_other(&format!(
+                    "/compte/info?avis={}",
+                    Notice::InvitedAddressHasAccount.code()
+                )));
+            }
             Err(e) => return Err(e.into()),
         };
     let mut errors = Errors::new();

@@ -74,6 +74,7 @@ pub enum Notice {
     ThresholdSaved,
     SignedOutEverywhere,
     InvitationRevoked,
+    InvitedAddressHasAccount,
 }
 
 impl Notice {
@@ -93,10 +94,11 @@ impl Notice {
             Notice::ThresholdSaved => "seuil-enregistre",
             Notice::SignedOutEverywhere => "deconnecte-partout",
             Notice::InvitationRevoked => "invitation-revoquee",
+            Notice::InvitedAddressHasAccount => "invitation-compte-existant",
         }
     }
 
-    const ALL: [Notice; 14] = [
+    const ALL: [Notice; 15] = [
         Notice::CheckYourEmail,
         Notice::ResetSent,
         Notice::LinkInvalid,
@@ -111,6 +113,7 @@ impl Notice {
         Notice::ThresholdSaved,
         Notice::SignedOutEverywhere,
         Notice::InvitationRevoked,
+        Notice::InvitedAddressHasAccount,
     ];
 
     fn parse(code: &str) -> Option<Self> {
