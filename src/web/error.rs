@@ -137,6 +137,20 @@ pub async fn error_pages(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let response = next.call(request).await?;
     let status = response.status();
+    // A redirection carried by an error (`PageError::LoginRequired`: a page asked without a
+    // session goes to the login form) is the normal way there: the same answer without the
+    // error, which the request's log would report as one (an ERROR line per stale cookie).
+    if status.is_redirection() && response.response().error().is_some() {
+        let (request, answer) = response.into_parts();
+        let mut clean = HttpResponse::new(status);
+        for (name, value) in answer.headers() {
+            clean.headers_mut().append(name.clone(), value.clone());
+        }
+        return Ok(ServiceResponse::new(
+            request,
+            clean.map_body(|_, body| EitherBody::right(body)),
+        ));
+    }
     if !(status.is_client_error() || status.is_server_error()) {
         return Ok(response.map_into_left_body());
     }
