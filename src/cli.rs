@@ -34,7 +34,11 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
     // « nanoclip credits adjust »: the command and the subcommands named before the error.
     let mut path = vec!["nanoclip".to_owned()];
     let mut found = <Cli as clap::CommandFactory>::command();
-    for arg in std::env::args().skip(1) {
+    for arg in std::env::args_os().skip(1) {
+        // Not UTF-8 (clap says so in its error): not a command's name.
+        let Some(arg) = arg.to_str().map(str::to_owned) else {
+            break;
+        };
         let Some(sub) = found.find_subcommand(&arg).cloned() else {
             break;
         };
@@ -63,6 +67,15 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
             suggestion: text(ContextKind::SuggestedSubcommand),
             help: help(),
         },
+        // « --reason » last, without its value.
+        ErrorKind::InvalidValue
+            if text(ContextKind::InvalidValue).is_none_or(|raw| raw.is_empty()) =>
+        {
+            Said::MissingValue {
+                option: option(),
+                help: help(),
+            }
+        }
         ErrorKind::InvalidValue | ErrorKind::ValueValidation => Said::BadValue {
             option: option(),
             raw: text(ContextKind::InvalidValue).unwrap_or_default(),

@@ -112,6 +112,10 @@ pub enum Said {
         option: String,
         help: String,
     },
+    MissingValue {
+        option: String,
+        help: String,
+    },
     BadArguments {
         help: String,
     },

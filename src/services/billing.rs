@@ -71,8 +71,9 @@ pub enum BillingError {
     /// Staff have suspended the organisation: no purchase, no plan change.
     #[error("the organisation is suspended")]
     Suspended,
-    /// The upgrade's price is no longer the one the page showed (the prorata fell with the
-    /// time left, or an order opened in another tab charges its own): the owner sees it again.
+    /// The upgrade's price or credits are no longer those the page showed (the prorata fell
+    /// with the time left, or an order opened in another tab charges its own): the owner sees
+    /// them again.
     #[error("the upgrade's price changed since it was shown")]
     PriceChanged,
     #[error(transparent)]
@@ -1207,7 +1208,7 @@ pub async fn order_upgrade(
     buyer: Uuid,
     to: &str,
     form_key: &str,
-    shown: Option<crate::domain::money::Cents>,
+    shown: Option<UpgradeQuote>,
     provider: Provider,
     now: OffsetDateTime,
 ) -> Result<Uuid, BillingError> {
@@ -1230,8 +1231,9 @@ struct UpgradeRequest<'a> {
     buyer: Uuid,
     to: &'a str,
     form_key: &'a str,
-    /// The price the page showed, which the order must charge (`None`: not checked).
-    shown: Option<crate::domain::money::Cents>,
+    /// The price and credits the page showed, which the order must charge and grant (`None`:
+    /// not checked).
+    shown: Option<UpgradeQuote>,
     provider: Provider,
 }
 
@@ -1267,12 +1269,20 @@ async fn order_upgrade_in(
     let open =
         db::billing::open_upgrade(conn, organisation, &target.id, sub.period_start, now).await?;
     let quote = upgrade_quote(from, target, sub.period_start, sub.period_end, now);
-    let amount = open.map_or(quote.amount.max(crate::domain::money::Cents(1)), |o| {
-        o.amount
-    });
-    if request.shown.is_some_and(|shown| shown != amount) {
+    let offer = open.map_or(
+        UpgradeQuote {
+            amount: quote.amount.max(crate::domain::money::Cents(1)),
+            credits: quote.credits,
+        },
+        |o| UpgradeQuote {
+            amount: o.amount,
+            credits: o.credits,
+        },
+    );
+    if request.shown.is_some_and(|shown| shown != offer) {
         return Err(BillingError::PriceChanged);
     }
+    let amount = offer.amount;
     if let Some(open) = open {
         return Ok(open.id);
     }

@@ -186,9 +186,12 @@ pub struct ChangeForm {
     plan: String,
     #[serde(default)]
     cle: String,
-    /// The upgrade's price the page showed, in cents: the order must charge it.
+    /// The upgrade's price the page showed, in cents, and its extra credits: the order must
+    /// charge and grant them.
     #[serde(default)]
     prix: String,
+    #[serde(default)]
+    credits: String,
 }
 
 pub async fn change(
@@ -222,8 +225,11 @@ pub async fn change(
             owner.0.id,
             &target.id,
             &form.cle,
-            // Missing or altered: not the price of any page, so the page is shown again.
-            Some(Cents(form.prix.trim().parse().unwrap_or(-1))),
+            // Missing or altered: not the offer of any page, so the page is shown again.
+            Some(UpgradeQuote {
+                amount: Cents(form.prix.trim().parse().unwrap_or(-1)),
+                credits: form.credits.trim().parse().unwrap_or(-1),
+            }),
             state.payments.provider(),
             now,
         )

@@ -453,7 +453,7 @@ pub async fn launch(
             )
             .await
             .map_err(fault)?;
-            return idempotent_answer(given);
+            return idempotent_answer(given, now);
         }
     };
     let catalog = state.catalog.get(&state.pool).await?;
@@ -478,46 +478,55 @@ pub async fn launch(
     )
     .await
     .map_err(fault)?;
-    let retry = match &given {
-        Idempotent::Answer(answer) if answer.status == 429 => cap_retry_after(&answer.body, now),
-        _ => None,
-    };
-    let mut response = idempotent_answer(given)?;
-    if let Some(seconds) = retry {
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            header::HeaderValue::from(seconds.max(1)),
-        );
-    }
-    Ok(response)
+    idempotent_answer(given, now)
 }
 
 /// How long a client should wait before launching again after a cap's refusal (429), for
 /// `Retry-After`: until midnight in Paris for the daily cap, until the first of the next month
-/// for the monthly cap (an hour early across a change to summer time: a retry then is refused
-/// again, with the time left), a short while for a render to finish. Read from the answer's
-/// body, so that a stored answer replayed later gets the time left then.
+/// for the monthly cap (Paris's midnights, summer time or not), a short while for a render to
+/// finish. Read from the answer's body, so that a stored answer replayed later gets the time
+/// left then.
 fn cap_retry_after(body: &str, now: time::OffsetDateTime) -> Option<i64> {
+    use crate::domain::price_edit::paris_midnight;
     /// A render takes seconds to minutes: a client looks again after this.
     const RENDER_WAIT_SECS: i64 = 15;
     let answer: Value = serde_json::from_str(body).ok()?;
-    let local = crate::domain::format::paris(now);
-    let into_day = i64::from(local.time().hour()) * 3600
-        + i64::from(local.time().minute()) * 60
-        + i64::from(local.time().second());
-    let days_left_in_month = i64::from(local.month().length(local.year()) - local.day()) + 1;
+    let today = crate::domain::format::paris(now).date();
+    let until = |at: time::OffsetDateTime| (at - now).whole_seconds();
     match answer["refusal"]["rule"].as_str()? {
         "concurrency" => Some(RENDER_WAIT_SECS),
-        "daily_cap" => Some(86_400 - into_day),
-        "monthly_cap" => Some(days_left_in_month * 86_400 - into_day),
+        "daily_cap" => Some(until(paris_midnight(today.next_day()?))),
+        "monthly_cap" => {
+            let first = today.replace_day(1).ok()?;
+            let next_month = first
+                .checked_add(time::Duration::days(31))?
+                .replace_day(1)
+                .ok()?;
+            Some(until(paris_midnight(next_month)))
+        }
         _ => None,
     }
 }
 
-/// What an Idempotency-Key gave, as the API answers it.
-fn idempotent_answer(given: Idempotent) -> Result<HttpResponse, ApiError> {
+/// What an Idempotency-Key gave, as the API answers it; a cap's refusal with `Retry-After`.
+fn idempotent_answer(
+    given: Idempotent,
+    now: time::OffsetDateTime,
+) -> Result<HttpResponse, ApiError> {
     match given {
-        Idempotent::Answer(answer) => Ok(raw_json(answer.status, answer.body)),
+        Idempotent::Answer(answer) => {
+            let retry = (answer.status == 429)
+                .then(|| cap_retry_after(&answer.body, now))
+                .flatten();
+            let mut response = raw_json(answer.status, answer.body);
+            if let Some(seconds) = retry {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from(seconds.max(1)),
+                );
+            }
+            Ok(response)
+        }
         Idempotent::InProgress => Err(ApiError::Code(ApiErrorCode::IdempotencyInProgress)),
         Idempotent::Conflict => Err(ApiError::Code(ApiErrorCode::IdempotencyConflict)),
     }
@@ -769,5 +778,36 @@ pub async fn report(
             super::changes::Acting::note(&request, vec![Key::Organisation(g.organisation_id)]);
             Err(ApiError::Code(ApiErrorCode::Conflict))
         }
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::cap_retry_after;
+    use time::macros::datetime;
+
+    fn refused(rule: &str) -> String {
+        format!(r#"{{"refusal":{{"rule":"{rule}","message":"…"}}}}"#)
+    }
+
+    #[test]
+    fn a_cap_s_wait_ends_at_paris_s_midnight_summer_time_or_not() {
+        // 23:00 in Paris on 27 March 2027; summer time starts that night at 02:00.
+        let now = datetime!(2027-03-27 22:00 UTC);
+        assert_eq!(cap_retry_after(&refused("daily_cap"), now), Some(3600));
+        // 1 April, 00:00 in Paris, is 31 March 22:00 UTC: four days exactly, not 4 days + 1 h.
+        assert_eq!(
+            cap_retry_after(&refused("monthly_cap"), now),
+            Some(4 * 86_400)
+        );
+        // 31 December: the next month is January of the next year.
+        let now = datetime!(2026-12-31 12:00 UTC);
+        assert_eq!(
+            cap_retry_after(&refused("monthly_cap"), now),
+            Some(11 * 3600)
+        );
+        assert_eq!(cap_retry_after(&refused("concurrency"), now), Some(15));
+        assert_eq!(cap_retry_after(&refused("balance"), now), None);
+        assert_eq!(cap_retry_after("not json", now), None);
     }
 }

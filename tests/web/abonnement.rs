@@ -9,7 +9,7 @@ use crate::credits::assert_ledger_clean;
 
 /// The change-of-plan form of an /abonnement page: its CSRF token, its key, and the upgrade's
 /// price it shows (none on a page without an upgrade).
-fn change_form(html: &scraper::Html) -> (String, String, String) {
+fn change_form(html: &scraper::Html) -> (String, String, String, String) {
     let field = |name: &str| {
         attr(
             html,
@@ -18,13 +18,13 @@ fn change_form(html: &scraper::Html) -> (String, String, String) {
         )
         .unwrap_or_default()
     };
-    (field("csrf"), field("cle"), field("prix"))
+    (field("csrf"), field("cle"), field("prix"), field("credits"))
 }
 
 /// That form sent for `plan` (as a tab does, with its own token and key): where it leads.
 async fn send_change(
     browser: &Browser,
-    (token, key, price): &(String, String, String),
+    (token, key, price, credits): &(String, String, String, String),
     plan: &str,
 ) -> String {
     let response = browser
@@ -35,6 +35,7 @@ async fn send_change(
             ("cle", key.as_str()),
             ("plan", plan),
             ("prix", price.as_str()),
+            ("credits", credits.as_str()),
         ])
         .send()
         .await
@@ -82,24 +83,34 @@ async fn an_upgrade_charges_the_price_the_page_showed_or_shows_the_new_one() {
         .await
         .unwrap();
     assert_eq!(amount.to_string(), new.2);
-    // The payer leaves the provider's page; an hour later the page shows the open order's
-    // price, and its form pays that order.
-    app.clock.set(datetime!(2026-12-16 13:00 UTC));
+    // The payer leaves the provider's page; half an hour later (the order is open for an hour)
+    // the page shows the open order's price, and its form pays that order.
+    app.clock.set(datetime!(2026-12-16 12:30 UTC));
     let (_, html) = browser.html("/abonnement").await;
     let again = change_form(&html);
     assert_eq!(again.2, new.2);
     assert_eq!(send_change(&browser, &again, "reseau").await, payment);
     // A form without its price, or with another one, orders nothing.
     let (_, html) = browser.html("/abonnement").await;
-    let (token, key, _) = change_form(&html);
-    for price in ["", "1", "abc"] {
-        let back = send_change(
-            &browser,
-            &(token.clone(), key.clone(), price.to_owned()),
-            "reseau",
-        )
-        .await;
-        assert_eq!(back, "/abonnement?info=prix#monter", "{price:?}");
+    let (token, key, price, credits) = change_form(&html);
+    for (price, credits) in [
+        ("", credits.as_str()),
+        ("1", credits.as_str()),
+        ("abc", credits.as_str()),
+        (price.as_str(), ""),
+        (price.as_str(), "999"),
+    ] {
+        let form = (
+            token.clone(),
+            key.clone(),
+            price.to_owned(),
+            credits.to_owned(),
+        );
+        let back = send_change(&browser, &form, "reseau").await;
+        assert_eq!(
+            back, "/abonnement?info=prix#monter",
+            "{price:?} {credits:?}"
+        );
     }
 }
 

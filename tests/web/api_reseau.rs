@@ -385,7 +385,7 @@ async fn bad_input_gets_the_contract_s_json_never_html_nor_a_500() {
             "{\"type\": \"image\", \"quantite\": 2}",
             "f2",
             "quantite",
-            "Une génération à la fois ici : la quantité vaut 1, ou s’omet.",
+            "Une génération à la fois ici\u{202f}: la quantité vaut 1, ou s’omet.",
         ),
         (
             "{\"type\": \"video\", \"duree\": -5}",
@@ -424,8 +424,6 @@ async fn bad_input_gets_the_contract_s_json_never_html_nor_a_500() {
     assert_eq!((first, one["errors"]["duree"].is_string()), (400, true));
 }
 
-/// JSON Schema's `integer` (the OpenAPI document's) holds `10.0`: the launch takes it as 10,
-/// and a fraction is still not a whole number.
 /// A raw `POST /api/v1/generations` (any content type and body), with its Idempotency-Key.
 async fn post_raw(
     app: &TestApp,
@@ -517,6 +515,8 @@ async fn the_bearer_scheme_is_case_insensitive() {
     }
 }
 
+/// JSON Schema's `integer` (the OpenAPI document's) holds `10.0`: the launch takes it as 10,
+/// and a fraction is still not a whole number.
 #[tokio::test]
 async fn a_whole_number_written_with_a_decimal_point_is_that_number() {
     let app = app().await;

@@ -1156,7 +1156,8 @@ async fn renewals_are_charged_off_session_to_the_card_stripe_checkout_kept() {
         )
         .unwrap()
     };
-    let (token, key, price) = (field("csrf"), field("cle"), field("prix"));
+    let (token, key, price, credits) =
+        (field("csrf"), field("cle"), field("prix"), field("credits"));
     let response = browser
         .client
         .post(format!("{}/abonnement/changement", browser.base))
@@ -1165,6 +1166,7 @@ async fn renewals_are_charged_off_session_to_the_card_stripe_checkout_kept() {
             ("cle", key.as_str()),
             ("plan", "reseau"),
             ("prix", price.as_str()),
+            ("credits", credits.as_str()),
         ])
         .send()
         .await

@@ -744,6 +744,10 @@ async fn the_operator_commands_adjust_check_and_renew_as_the_contract_says() {
             vec!["--credits", "5", "--reason", "x", "--credits", "6"],
             "L’option --credits est donnée plusieurs fois",
         ),
+        (
+            vec!["--credits", "5", "--reason"],
+            "L’option --reason attend une valeur",
+        ),
     ] {
         let mut all = vec!["credits", "adjust", "--organisation", email.as_str()];
         all.extend(args);
