@@ -56,6 +56,22 @@ fn organisation_of(user: &CurrentUser) -> Result<Uuid, PageError> {
     user.organisation.ok_or(PageError::Forbidden)
 }
 
+/// A sign-up whose plan is not paid yet (no subscription): it pays its plan first, rather than
+/// buy packs or make API keys it could not use (every launch is refused until then). The
+/// sign-up's payment page, or `None` to go on.
+pub(crate) async fn unpaid_sign_up(
+    state: &AppState,
+    organisation: Uuid,
+) -> Result<Option<HttpResponse>, PageError> {
+    match billing::subscription(&state.pool, organisation).await {
+        Ok(_) => Ok(None),
+        Err(BillingError::UnknownOrder) => {
+            Ok(Some(super::see_other("/compte/inscription/paiement")))
+        }
+        Err(e) => Err(fault(e)),
+    }
+}
+
 /// The provider of new payments (`NANOCLIP_PAYMENTS`).
 pub(crate) fn provider(state: &AppState) -> Provider {
     state.payments.provider()
@@ -161,6 +177,9 @@ pub async fn confirm_page(
     pack: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let organisation = organisation_of(&owner.0)?;
+    if let Some(first) = unpaid_sign_up(&state, organisation).await? {
+        return Ok(first);
+    }
     confirmation(&state, &request, layout, organisation, &pack, None).await
 }
 
@@ -185,6 +204,9 @@ pub async fn buy(
     form: web::Form<BuyForm>,
 ) -> Result<HttpResponse, PageError> {
     let organisation = organisation_of(&owner.0)?;
+    if let Some(first) = unpaid_sign_up(&state, organisation).await? {
+        return Ok(first);
+    }
     let catalog = state.catalog.get(&state.pool).await?;
     let Some(found) = catalog.packs.iter().find(|p| p.id == *pack) else {
         tracing::warn!(pack = %pack.as_str().chars().take(60).collect::<String>(), "purchase of an unknown pack refused");

@@ -96,6 +96,22 @@ async fn a_paid_sign_up_activates_the_subscription_with_its_allotment_and_invoic
         abonnement.headers()["location"],
         "/compte/inscription/paiement"
     );
+    // Nor packs, nor API keys, before the plan is paid: every launch would be refused.
+    let pack = browser.get("/achats/pack-10").await;
+    assert_eq!(pack.headers()["location"], "/compte/inscription/paiement");
+    let bought = browser
+        .submit("/achats", "/achats/pack-10", &[("prix", "1200")])
+        .await;
+    assert_eq!(bought.headers()["location"], "/compte/inscription/paiement");
+    let key = browser
+        .submit("/compte/api", "/compte/api", &[("nom", "Site")])
+        .await;
+    assert_eq!(key.headers()["location"], "/compte/inscription/paiement");
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE kind = 'pack'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(orders, 0);
     // Paid (twice: a double click): active once, with its first period's allotment.
     let page = to_payment(&browser).await;
     let (_, pay) = browser.html(&page).await;

@@ -128,6 +128,9 @@ pub async fn create_api_key(
     form: web::Form<KeyForm>,
 ) -> Result<HttpResponse, PageError> {
     let organisation = owner.0.organisation.ok_or(PageError::Forbidden)?;
+    if let Some(first) = super::super::achats::unpaid_sign_up(&state, organisation).await? {
+        return Ok(first);
+    }
     let allows = allows_api(&state, organisation).await?;
     let by = format!("user:{}", owner.0.id);
     let shown = match api_keys::create(
