@@ -389,23 +389,6 @@ pub async fn expired_orders(
     .await
 }
 
-/// When a purchase paid at `at` expires: at the end of the day (Europe/Paris) twelve months
-/// after its payment's day, so that its credits last at least twelve months and their last day
-/// is a whole day (« valables jusqu'au 7 décembre 2027 inclus », the same date on every page).
-/// A payment on 29 February lasts to 28 February.
-pub async fn twelve_months_after(
-    conn: &mut PgConnection,
-    at: OffsetDateTime,
-) -> sqlx::Result<OffsetDateTime> {
-    sqlx::query_scalar!(
-        r#"SELECT (((($1::timestamptz AT TIME ZONE 'Europe/Paris')::date + interval '12 months')::date + 1)::timestamp
-                   AT TIME ZONE 'Europe/Paris') AS "t!""#,
-        at
-    )
-    .fetch_one(conn)
-    .await
-}
-
 /// The year `at` falls in, Europe/Paris (invoice numbers restart each year).
 pub async fn paris_year(conn: &mut PgConnection, at: OffsetDateTime) -> sqlx::Result<i32> {
     sqlx::query_scalar!(

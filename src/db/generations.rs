@@ -763,6 +763,38 @@ pub async fn idempotency_answer(
     .await
 }
 
+/// `key`'s lock for the rest of the transaction and its stored answer, by the database's
+/// `idempotency_key_open` (the rule `generation_launch_open` applies): `InProgress`, `Conflict`
+/// or `Answer`; `None` when the key is new (or a claim of an earlier version): go on.
+pub async fn idempotency_key_open(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    key: &str,
+    fingerprint: &str,
+) -> sqlx::Result<Option<Opened>> {
+    let r = sqlx::query!(
+        "SELECT outcome, answer_status, answer_body FROM idempotency_key_open($1, $2, $3)",
+        organisation,
+        key,
+        fingerprint
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(
+        match (r.outcome.as_deref(), r.answer_status, r.answer_body) {
+            (Some("in_progress"), _, _) => Some(Opened::InProgress),
+            (Some("conflict"), _, _) => Some(Opened::Conflict),
+            (Some("answer"), Some(status), Some(body)) => Some(Opened::Answer { status, body }),
+            (None, _, _) => None,
+            (Some(other), _, _) => {
+                return Err(sqlx::Error::Protocol(format!(
+                    "idempotency_key_open answered {other}"
+                )));
+            }
+        },
+    )
+}
+
 /// Keeps the answer to `key`, in the launch's transaction. A row without an answer can only
 /// be a claim left by an earlier version of the portal (which claimed keys in a transaction
 /// of their own): it is replaced.

@@ -156,6 +156,50 @@ mod prorate_tests {
     }
 }
 
+/// A purchase's last day (Europe/Paris) when paid on `paid_on`: the same day a year on, or
+/// 28 February for a payment on the 29th (« valables 12 mois », the same date on every page).
+pub fn purchase_last_day(paid_on: time::Date) -> time::Date {
+    paid_on
+        .replace_year(paid_on.year() + 1)
+        .or_else(|_| {
+            paid_on
+                .replace_day(28)
+                .and_then(|d| d.replace_year(d.year() + 1))
+        })
+        .unwrap_or(paid_on + time::Duration::days(365))
+}
+
+/// When a purchase paid at `paid_at` expires: at the end of its last day in Paris, so that its
+/// credits last at least twelve months.
+pub fn purchase_expiry(paid_at: time::OffsetDateTime) -> time::OffsetDateTime {
+    let last_day = purchase_last_day(super::format::paris(paid_at).date());
+    super::price_edit::paris_midnight(last_day + time::Duration::DAY)
+}
+
+#[cfg(test)]
+mod purchase_tests {
+    use super::*;
+    use time::macros::{date, datetime};
+
+    #[test]
+    fn a_purchase_lasts_to_the_end_of_the_same_day_a_year_on() {
+        // 15:55 in Paris on 7 December 2026: to the end of 7 December 2027 (winter time).
+        assert_eq!(
+            purchase_expiry(datetime!(2026-12-07 14:55 UTC)),
+            datetime!(2027-12-07 23:00 UTC)
+        );
+        // Paid at 00:30 in Paris on 1 July (still 30 June in UTC): summer time, +2 h.
+        assert_eq!(
+            purchase_expiry(datetime!(2026-06-30 22:30 UTC)),
+            datetime!(2027-07-01 22:00 UTC)
+        );
+        assert_eq!(
+            purchase_last_day(date!(2028 - 02 - 29)),
+            date!(2029 - 02 - 28)
+        );
+    }
+}
+
 /// Days after the first failed renewal charge on which it is tried again.
 pub const RETRY_DAYS: [i64; 3] = [1, 3, 7];
 

@@ -547,7 +547,7 @@ async fn pay(
             }
         }
         _ if order.credits > 0 => {
-            let expires = db::billing::twelve_months_after(conn, now).await?;
+            let expires = crate::domain::billing::purchase_expiry(now);
             credits::grant_in(
                 conn,
                 order.organisation_id,

@@ -584,6 +584,16 @@ pub enum Idempotent {
     Conflict,
 }
 
+impl Idempotent {
+    /// The answer stored with a key.
+    fn stored(status: i32, body: String) -> Self {
+        Idempotent::Answer(Answer {
+            status: u16::try_from(status).unwrap_or(500),
+            body,
+        })
+    }
+}
+
 /// The Idempotency-Keys being answered by this process: a duplicate gets `InProgress` at once,
 /// without waiting for its organisation's turn behind the request it duplicates.
 static IN_FLIGHT: LazyLock<Mutex<HashSet<(Uuid, String)>>> = LazyLock::new(Mutex::default);
@@ -656,12 +666,7 @@ pub async fn launch_idempotent(
         {
             Opened::InProgress => return Ok(Idempotent::InProgress),
             Opened::Conflict => return Ok(Idempotent::Conflict),
-            Opened::Answer { status, body } => {
-                return Ok(Idempotent::Answer(Answer {
-                    status: u16::try_from(status).unwrap_or(500),
-                    body,
-                }));
-            }
+            Opened::Answer { status, body } => return Ok(Idempotent::stored(status, body)),
             Opened::Unknown => return Err(CreditError::UnknownOrganisation),
             Opened::Open { context, usage } => (context, usage),
         };
@@ -702,21 +707,20 @@ pub async fn answer_idempotent(
     let answer = &answer;
     credits::retrying(|| async move {
         let mut tx = pool.begin().await?;
-        if !db::generations::try_lock_idempotency_key(&mut tx, organisation, key).await? {
-            return Ok(Idempotent::InProgress);
-        }
-        if let Some(stored) =
-            db::generations::idempotency_answer(&mut tx, organisation, key).await?
-        {
-            if stored.fingerprint != fingerprint {
-                return Ok(Idempotent::Conflict);
-            }
-            if let (Some(status), Some(body)) = (stored.status, stored.body) {
-                return Ok(Idempotent::Answer(Answer {
-                    status: u16::try_from(status).unwrap_or(500),
-                    body,
-                }));
-            }
+        let given =
+            match db::generations::idempotency_key_open(&mut tx, organisation, key, fingerprint)
+                .await?
+            {
+                Some(Opened::InProgress) => Some(Idempotent::InProgress),
+                Some(Opened::Conflict) => Some(Idempotent::Conflict),
+                Some(Opened::Answer { status, body }) => Some(Idempotent::stored(status, body)),
+                // `idempotency_key_open` opens no account: a new key.
+                Some(Opened::Unknown | Opened::Open { .. }) | None => None,
+            };
+        if let Some(given) = given {
+            // Now, not when the pool next lends the connection: the key's lock goes with it.
+            tx.rollback().await?;
+            return Ok(given);
         }
         db::generations::store_answer(
             &mut tx,
@@ -838,10 +842,7 @@ async fn launch_fast(
         Fast::Slow => return Ok(None),
         Fast::InProgress => Idempotent::InProgress,
         Fast::Conflict => Idempotent::Conflict,
-        Fast::Answer { status, body } => Idempotent::Answer(Answer {
-            status: u16::try_from(status).unwrap_or(500),
-            body,
-        }),
+        Fast::Answer { status, body } => Idempotent::stored(status, body),
     };
     FAST_ANSWERS.fetch_add(1, Ordering::Relaxed);
     Ok(Some(answered))

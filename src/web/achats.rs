@@ -142,16 +142,7 @@ async fn confirmation(
     let (ht, tva) = split_ttc(pack.price_cents);
     // Today in Paris (at 23:30 UTC on 31 December it is already 1 January there).
     let today = crate::domain::format::paris(state.clock.now()).date();
-    // The purchase's last day (`db::billing::twelve_months_after`): the same day a year on, or
-    // 28 February for a payment on the 29th.
-    let last_day = today
-        .replace_year(today.year() + 1)
-        .or_else(|_| {
-            today
-                .replace_day(28)
-                .and_then(|d| d.replace_year(d.year() + 1))
-        })
-        .unwrap_or(today + time::Duration::days(365));
+    let last_day = crate::domain::billing::purchase_last_day(today);
     let page = ConfirmationPage {
         layout,
         csrf: csrf::token(request)?,
