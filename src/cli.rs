@@ -46,7 +46,7 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
         found = sub;
     }
     let path = path.join(" ");
-    let help = || format!("« {path} --help »");
+    let help = || path.clone();
     // A positional value (`<JOB>`) is named by its command.
     let option = || match text(ContextKind::InvalidArg) {
         Some(arg) if arg.starts_with('<') => path.clone(),

@@ -565,3 +565,28 @@ mod refusal_json {
         }
     }
 }
+
+/// How long, in seconds, before a launch refused by `rule` may pass: until midnight in Paris for
+/// the daily cap, until the first of the next month for the monthly cap (Paris's midnights,
+/// summer time or not), a short while for a render to finish; `None` for a rule that time does
+/// not lift.
+pub fn wait_after_refusal(rule: &str, now: time::OffsetDateTime) -> Option<i64> {
+    use super::price_edit::paris_midnight;
+    /// A render takes seconds to minutes: a client looks again after this.
+    const RENDER_WAIT_SECS: i64 = 15;
+    let today = super::format::paris(now).date();
+    let until = |at: time::OffsetDateTime| (at - now).whole_seconds();
+    match rule {
+        "concurrency" => Some(RENDER_WAIT_SECS),
+        "daily_cap" => Some(until(paris_midnight(today.next_day()?))),
+        "monthly_cap" => {
+            let first = today.replace_day(1).ok()?;
+            let next_month = first
+                .checked_add(time::Duration::days(31))?
+                .replace_day(1)
+                .ok()?;
+            Some(until(paris_midnight(next_month)))
+        }
+        _ => None,
+    }
+}

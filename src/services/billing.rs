@@ -1177,25 +1177,29 @@ pub async fn upgrade_offer(
         now,
     )
     .await?;
-    Ok(match open {
+    let quote = upgrade_quote(
+        from,
+        to,
+        subscription.period_start,
+        subscription.period_end,
+        now,
+    );
+    Ok(offer(open, quote))
+}
+
+/// What a confirmation pays and grants: the open order's, or the quote (at least a cent, as an
+/// order charges it).
+fn offer(open: Option<db::billing::OpenUpgrade>, quote: UpgradeQuote) -> UpgradeQuote {
+    match open {
         Some(o) => UpgradeQuote {
             amount: o.amount,
             credits: o.credits,
         },
-        None => {
-            let quote = upgrade_quote(
-                from,
-                to,
-                subscription.period_start,
-                subscription.period_end,
-                now,
-            );
-            UpgradeQuote {
-                amount: quote.amount.max(crate::domain::money::Cents(1)),
-                ..quote
-            }
-        }
-    })
+        None => UpgradeQuote {
+            amount: quote.amount.max(crate::domain::money::Cents(1)),
+            ..quote
+        },
+    }
 }
 
 /// An upgrade order to `to` (a plan costing more), prorated now; the same form key twice gives
@@ -1269,20 +1273,10 @@ async fn order_upgrade_in(
     let open =
         db::billing::open_upgrade(conn, organisation, &target.id, sub.period_start, now).await?;
     let quote = upgrade_quote(from, target, sub.period_start, sub.period_end, now);
-    let offer = open.map_or(
-        UpgradeQuote {
-            amount: quote.amount.max(crate::domain::money::Cents(1)),
-            credits: quote.credits,
-        },
-        |o| UpgradeQuote {
-            amount: o.amount,
-            credits: o.credits,
-        },
-    );
+    let offer = offer(open, quote);
     if request.shown.is_some_and(|shown| shown != offer) {
         return Err(BillingError::PriceChanged);
     }
-    let amount = offer.amount;
     if let Some(open) = open {
         return Ok(open.id);
     }
@@ -1295,8 +1289,8 @@ async fn order_upgrade_in(
             pack_id: None,
             plan_id: Some(&target.id),
             label: &label,
-            amount,
-            credits: quote.credits,
+            amount: offer.amount,
+            credits: offer.credits,
             restricted_to: None,
             provider: request.provider.as_str(),
             form_key: request.form_key,

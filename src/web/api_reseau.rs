@@ -481,31 +481,12 @@ pub async fn launch(
     idempotent_answer(given, now)
 }
 
-/// How long a client should wait before launching again after a cap's refusal (429), for
-/// `Retry-After`: until midnight in Paris for the daily cap, until the first of the next month
-/// for the monthly cap (Paris's midnights, summer time or not), a short while for a render to
-/// finish. Read from the answer's body, so that a stored answer replayed later gets the time
-/// left then.
+/// `Retry-After` for a cap's refusal (429), from the rule its body names
+/// (`domain::limits::wait_after_refusal`): read from the body, so that a stored answer replayed
+/// later gets the time left then.
 fn cap_retry_after(body: &str, now: time::OffsetDateTime) -> Option<i64> {
-    use crate::domain::price_edit::paris_midnight;
-    /// A render takes seconds to minutes: a client looks again after this.
-    const RENDER_WAIT_SECS: i64 = 15;
     let answer: Value = serde_json::from_str(body).ok()?;
-    let today = crate::domain::format::paris(now).date();
-    let until = |at: time::OffsetDateTime| (at - now).whole_seconds();
-    match answer["refusal"]["rule"].as_str()? {
-        "concurrency" => Some(RENDER_WAIT_SECS),
-        "daily_cap" => Some(until(paris_midnight(today.next_day()?))),
-        "monthly_cap" => {
-            let first = today.replace_day(1).ok()?;
-            let next_month = first
-                .checked_add(time::Duration::days(31))?
-                .replace_day(1)
-                .ok()?;
-            Some(until(paris_midnight(next_month)))
-        }
-        _ => None,
-    }
+    crate::domain::limits::wait_after_refusal(answer["refusal"]["rule"].as_str()?, now)
 }
 
 /// What an Idempotency-Key gave, as the API answers it; a cap's refusal with `Retry-After`.
