@@ -1,9 +1,13 @@
-//! Fixed-window rate limits kept in Postgres, so that every portal instance shares them.
+//! Rate limits kept in Postgres, so that every portal instance shares them: hits are counted in
+//! fixed windows, and a limit reads the current and the previous one (`domain::throttle`).
 
 use sqlx::PgConnection;
 
+use crate::domain::throttle::Windows;
+
 /// Counts one hit for `key` in the current window of `window_secs`; returns `Ok(None)` when it
-/// is allowed, or `Ok(Some(seconds))` to wait before the window ends when over `max`.
+/// is allowed, or `Ok(Some(seconds))` to wait before one more is, when the hits of the last
+/// window (this one included, see `domain::throttle`) are over `max`.
 pub async fn hit(
     conn: &mut PgConnection,
     key: &str,
@@ -13,43 +17,65 @@ pub async fn hit(
     let row = sqlx::query!(
         r#"WITH w AS (
                SELECT to_timestamp(floor(extract(epoch FROM now())::float8 / $2::float8) * $2::float8) AS start
+           ), counted AS (
+               INSERT INTO rate_limits (key, window_start, hits)
+               SELECT $1, w.start, 1 FROM w
+               ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limits.hits + 1
+               RETURNING hits, window_start
            )
-           INSERT INTO rate_limits (key, window_start, hits)
-           SELECT $1, w.start, 1 FROM w
-           ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limits.hits + 1
-           RETURNING hits, ceil(extract(epoch FROM window_start + make_interval(secs => $2::float8) - now()))::bigint AS "retry_after!""#,
+           SELECT counted.hits::bigint AS "current!",
+                  coalesce((SELECT p.hits FROM rate_limits p
+                            WHERE p.key = $1
+                              AND p.window_start = counted.window_start - make_interval(secs => $2::float8)), 0)::bigint AS "previous!",
+                  extract(epoch FROM now() - counted.window_start)::float8 AS "elapsed!"
+           FROM counted"#,
         key,
         f64::from(window_secs)
     )
     .fetch_one(&mut *conn)
     .await?;
     // Now and then, forget windows that have ended.
-    if row.hits == 1 {
+    if row.current == 1 {
         sqlx::query!("DELETE FROM rate_limits WHERE window_start < now() - interval '1 day'")
-            .execute(conn)
+            .execute(&mut *conn)
             .await?;
     }
-    Ok((row.hits > max).then_some(row.retry_after.max(1)))
+    let windows = Windows {
+        previous: row.previous,
+        current: row.current,
+        elapsed: row.elapsed,
+        length: i64::from(window_secs),
+    };
+    let max = i64::from(max);
+    Ok((windows.count() > max).then(|| windows.wait_below(max)))
 }
 
-/// Hits counted for `key` in the current window, without adding one.
-pub async fn current(conn: &mut PgConnection, key: &str, window_secs: i32) -> sqlx::Result<i64> {
-    let hits = sqlx::query_scalar!(
-        "SELECT hits FROM rate_limits
-         WHERE key = $1 AND window_start = to_timestamp(floor(extract(epoch FROM now())::float8 / $2::float8) * $2::float8)",
+/// The hits counted for `key` in the current and the previous window, without adding one.
+pub async fn current(
+    conn: &mut PgConnection,
+    key: &str,
+    window_secs: i32,
+) -> sqlx::Result<Windows> {
+    let row = sqlx::query!(
+        r#"SELECT coalesce(sum(r.hits) FILTER (WHERE r.window_start = w.start), 0)::bigint AS "current!",
+                  coalesce(sum(r.hits) FILTER (WHERE r.window_start < w.start), 0)::bigint AS "previous!",
+                  extract(epoch FROM now() - w.start)::float8 AS "elapsed!"
+           FROM (SELECT to_timestamp(floor(extract(epoch FROM now())::float8 / $2::float8) * $2::float8) AS start) w
+           LEFT JOIN rate_limits r
+             ON r.key = $1
+            AND r.window_start IN (w.start, w.start - make_interval(secs => $2::float8))
+           GROUP BY w.start"#,
         key,
         f64::from(window_secs)
     )
-    .fetch_optional(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(hits.map(i64::from).unwrap_or(0))
-}
-
-/// Seconds left in the current window.
-pub fn window_left(window_secs: i32) -> i64 {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let window = i64::from(window_secs);
-    window - now.rem_euclid(window)
+    Ok(Windows {
+        previous: row.previous,
+        current: row.current,
+        elapsed: row.elapsed,
+        length: i64::from(window_secs),
+    })
 }
 
 pub async fn clear(conn: &mut PgConnection, key: &str) -> sqlx::Result<()> {

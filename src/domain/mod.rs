@@ -13,3 +13,4 @@ pub mod price_edit;
 pub mod pricing;
 pub mod prompt;
 pub mod simulation;
+pub mod throttle;

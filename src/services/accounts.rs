@@ -62,13 +62,18 @@ impl FailureKeys {
         let window = LOGIN_WINDOW_SECS;
         let pair = db::rate_limit::current(conn, &self.pair, window).await?;
         let client = db::rate_limit::current(conn, &self.client, window).await?;
-        if pair >= LOGIN_FAILURES_PER_PAIR || client >= LOGIN_FAILURES_PER_CLIENT {
-            return Err(AccountError::Throttled {
-                retry_after: db::rate_limit::window_left(window),
-            });
+        let waits = [
+            (pair, LOGIN_FAILURES_PER_PAIR),
+            (client, LOGIN_FAILURES_PER_CLIENT),
+        ]
+        .into_iter()
+        .filter(|(failures, max)| failures.count() >= *max)
+        .map(|(failures, max)| failures.wait_below(max));
+        if let Some(retry_after) = waits.max() {
+            return Err(AccountError::Throttled { retry_after });
         }
         let account = db::rate_limit::current(conn, &self.account, window).await?;
-        let excess = account - LOGIN_FAILURES_PER_ACCOUNT + 1;
+        let excess = account.count() - LOGIN_FAILURES_PER_ACCOUNT + 1;
         if excess > 0 {
             let secs = excess.min(MAX_ACCOUNT_DELAY_SECS) as u64;
             tokio::time::sleep(std::time::Duration::from_secs(secs)).await;

@@ -169,12 +169,10 @@ pub async fn verify(
 ) -> Result<(), SecondFactorError> {
     let failures_key = format!("second-factor:{user}");
     let mut tx = pool.begin().await?;
-    if db::rate_limit::current(&mut tx, &failures_key, FAILURE_WINDOW_SECS).await?
-        >= i64::from(MAX_FAILURES)
-    {
-        return Err(SecondFactorError::TooManyAttempts(
-            db::rate_limit::window_left(FAILURE_WINDOW_SECS),
-        ));
+    let failures = db::rate_limit::current(&mut tx, &failures_key, FAILURE_WINDOW_SECS).await?;
+    let max = i64::from(MAX_FAILURES);
+    if failures.count() >= max {
+        return Err(SecondFactorError::TooManyAttempts(failures.wait_below(max)));
     }
     let factor = db::second_factor::lock_confirmed(&mut tx, user)
         .await?

@@ -270,6 +270,57 @@ async fn failed_logins_are_throttled_per_account_across_instances() {
     other.stop().await;
 }
 
+/// Failures of the previous quarter hour still count after it turns: a limit that forgot them at
+/// the boundary let ten tries through in two seconds (and the test above failed whenever it
+/// straddled a boundary). The sliding count itself is `domain::throttle`'s unit tests.
+#[tokio::test]
+async fn failed_logins_of_the_previous_window_still_count_after_it_turns() {
+    let app = spawn_app().await;
+    sign_up(&app, &app.browser(), "Paroisse", "bord@p.fr").await;
+    let window = i64::from(nanoclip::services::accounts::LOGIN_WINDOW_SECS);
+    let into_window = || {
+        time::OffsetDateTime::now_utc()
+            .unix_timestamp()
+            .rem_euclid(window)
+    };
+    // In its very last seconds the previous window weighs almost nothing: start after them.
+    if into_window() > window - 5 {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    }
+    // A storm of failures on the pair and the account during the previous window.
+    let storm = 5000;
+    sqlx::query(
+        "WITH w AS (SELECT to_timestamp(floor(extract(epoch FROM now()) / $1) * $1) AS start)
+         INSERT INTO rate_limits (key, window_start, hits)
+         SELECT key, w.start - make_interval(secs => $1), $2
+         FROM w, unnest(ARRAY['login:pair:bord@p.fr|127.0.0.1', 'login:email:bord@p.fr']) AS key",
+    )
+    .bind(window as f64)
+    .bind(storm)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let blocked = log_in(&app.browser(), "bord@p.fr", PASSWORD).await;
+    assert_eq!(
+        blocked.status(),
+        429,
+        "the failures before the boundary still count"
+    );
+    // Blocked until enough of the previous window has slid out for one more try.
+    let retry_after: i64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let max = nanoclip::services::accounts::LOGIN_FAILURES_PER_PAIR;
+    let slid_out = window as f64 * (1.0 - (max - 1) as f64 / f64::from(storm));
+    let expected = slid_out - into_window() as f64;
+    assert!(
+        (retry_after as f64 - expected).abs() <= 2.0,
+        "Retry-After {retry_after} s, expected about {expected} s"
+    );
+}
+
 #[tokio::test]
 async fn sessions_are_shared_by_instances_and_renewed_at_login() {
     // Instances of one deployment share NANOCLIP_SESSION_KEY.
