@@ -71,6 +71,41 @@ where
     }
 }
 
+/// How a transaction's work ends: `Keep` commits it, `Drop` rolls it back (nothing to keep: an
+/// answer already given, a key in use).
+pub(crate) enum End<T> {
+    Keep(T),
+    Drop(T),
+}
+
+/// Ends `tx` as `step` says, rolling it back at once when there is nothing to keep or `step`
+/// failed. Not when the pool next pings the connection: until then its locks (an
+/// Idempotency-Key's, the account's row) stay held, and a retry of the same launch would find its
+/// own key in use and answer 409.
+pub(crate) async fn end<T>(
+    tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    step: Result<End<T>, CreditError>,
+) -> Result<T, CreditError> {
+    match step {
+        Ok(End::Keep(value)) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Ok(End::Drop(value)) => {
+            tx.rollback().await?;
+            Ok(value)
+        }
+        Err(error) => {
+            // The error is what the caller needs; a failed rollback leaves the pool's ping to
+            // finish the job.
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(error = %rollback, "rollback after a failed step");
+            }
+            Err(error)
+        }
+    }
+}
+
 /// Who acts and why, for the ledger.
 #[derive(Debug, Clone, Copy)]
 pub struct Actor<'a> {

@@ -656,37 +656,65 @@ pub async fn launch_idempotent(
     }
     credits::retrying(|| async move {
         let mut tx = pool.begin().await?;
-        let (context, usage) = match db::generations::launch_open(
+        let step = launch_keyed(
             &mut tx,
-            organisation,
-            Some((key, fingerprint)),
-            now,
-        )
-        .await?
-        {
-            Opened::InProgress => return Ok(Idempotent::InProgress),
-            Opened::Conflict => return Ok(Idempotent::Conflict),
-            Opened::Answer { status, body } => return Ok(Idempotent::stored(status, body)),
-            Opened::Unknown => return Err(CreditError::UnknownOrganisation),
-            Opened::Open { context, usage } => (context, usage),
-        };
-        remember(organisation, &context);
-        let outcome = launch_opened(&mut tx, catalog, rules, request, context, usage, now).await?;
-        let reply = answer(&outcome);
-        db::generations::store_answer(
-            &mut tx,
-            organisation,
+            catalog,
+            rules,
+            request,
             key,
             fingerprint,
-            i32::from(reply.status),
-            &reply.body,
+            answer,
             now,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(Idempotent::Answer(reply))
+        .await;
+        credits::end(tx, step).await
     })
     .await
+}
+
+/// `launch_idempotent`'s transaction, up to its end: `Keep` what it launched or refused, with
+/// its answer stored; `Drop` when the key was already answered or is in use.
+#[allow(clippy::too_many_arguments)]
+async fn launch_keyed(
+    tx: &mut PgConnection,
+    catalog: &Catalog,
+    rules: &PromptRules,
+    request: &LaunchRequest<'_>,
+    key: &str,
+    fingerprint: &str,
+    answer: &impl Fn(&LaunchOutcome) -> Answer,
+    now: OffsetDateTime,
+) -> Result<credits::End<Idempotent>, CreditError> {
+    use credits::End::{Drop, Keep};
+    let organisation = request.organisation;
+    let (context, usage) = match db::generations::launch_open(
+        tx,
+        organisation,
+        Some((key, fingerprint)),
+        now,
+    )
+    .await?
+    {
+        Opened::InProgress => return Ok(Drop(Idempotent::InProgress)),
+        Opened::Conflict => return Ok(Drop(Idempotent::Conflict)),
+        Opened::Answer { status, body } => return Ok(Drop(Idempotent::stored(status, body))),
+        Opened::Unknown => return Err(CreditError::UnknownOrganisation),
+        Opened::Open { context, usage } => (context, usage),
+    };
+    remember(organisation, &context);
+    let outcome = launch_opened(tx, catalog, rules, request, context, usage, now).await?;
+    let reply = answer(&outcome);
+    db::generations::store_answer(
+        tx,
+        organisation,
+        key,
+        fingerprint,
+        i32::from(reply.status),
+        &reply.body,
+        now,
+    )
+    .await?;
+    Ok(Keep(Idempotent::Answer(reply)))
 }
 
 /// `POST /api/v1/generations` answered before any launch (a body that is not a JSON object, a
@@ -707,35 +735,43 @@ pub async fn answer_idempotent(
     let answer = &answer;
     credits::retrying(|| async move {
         let mut tx = pool.begin().await?;
-        let given =
-            match db::generations::idempotency_key_open(&mut tx, organisation, key, fingerprint)
-                .await?
-            {
-                Some(Opened::InProgress) => Some(Idempotent::InProgress),
-                Some(Opened::Conflict) => Some(Idempotent::Conflict),
-                Some(Opened::Answer { status, body }) => Some(Idempotent::stored(status, body)),
-                // `idempotency_key_open` opens no account: a new key.
-                Some(Opened::Unknown | Opened::Open { .. }) | None => None,
-            };
-        if let Some(given) = given {
-            // Now, not when the pool next lends the connection: the key's lock goes with it.
-            tx.rollback().await?;
-            return Ok(given);
-        }
-        db::generations::store_answer(
-            &mut tx,
-            organisation,
-            key,
-            fingerprint,
-            i32::from(answer.status),
-            &answer.body,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Idempotent::Answer(answer.clone()))
+        let step = answer_keyed(&mut tx, organisation, key, fingerprint, answer, now).await;
+        credits::end(tx, step).await
     })
     .await
+}
+
+/// `answer_idempotent`'s transaction: `Keep` the answer stored with a new key, `Drop` when the
+/// key already has one or is in use.
+async fn answer_keyed(
+    tx: &mut PgConnection,
+    organisation: Uuid,
+    key: &str,
+    fingerprint: &str,
+    answer: &Answer,
+    now: OffsetDateTime,
+) -> Result<credits::End<Idempotent>, CreditError> {
+    use credits::End::{Drop, Keep};
+    match db::generations::idempotency_key_open(tx, organisation, key, fingerprint).await? {
+        Some(Opened::InProgress) => return Ok(Drop(Idempotent::InProgress)),
+        Some(Opened::Conflict) => return Ok(Drop(Idempotent::Conflict)),
+        Some(Opened::Answer { status, body }) => {
+            return Ok(Drop(Idempotent::stored(status, body)));
+        }
+        // `idempotency_key_open` opens no account: a new key.
+        Some(Opened::Unknown | Opened::Open { .. }) | None => {}
+    }
+    db::generations::store_answer(
+        tx,
+        organisation,
+        key,
+        fingerprint,
+        i32::from(answer.status),
+        &answer.body,
+        now,
+    )
+    .await?;
+    Ok(Keep(Idempotent::Answer(answer.clone())))
 }
 
 /// The context each organisation's last launch in a transaction found, in this process: what
