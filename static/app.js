@@ -36,4 +36,99 @@
       }
     });
   });
+  // The launch form: the cost of what is filled in, from the simulator's JSON, as it changes.
+  // Without JavaScript the page links to the simulator instead.
+  var estimate = document.getElementById("cout-estime");
+  var launchForm = estimate && estimate.closest("form");
+  if (estimate && launchForm) {
+    var amount = estimate.querySelector("[data-cout-montant]");
+    var refusal = estimate.querySelector("[data-cout-refus]");
+    var value = estimate.querySelector("[data-valeur]");
+    var unit = estimate.querySelector("[data-singulier]");
+    var asked = 0;
+    var timer = null;
+    var field = function (name) {
+      var checked = launchForm.querySelector("[name=" + name + "]:checked");
+      var el = checked || launchForm.querySelector("[name=" + name + "]:not([type=radio])");
+      return el ? el.value.trim() : "";
+    };
+    var ask = function () {
+      var type = field("type");
+      if (!type) { estimate.hidden = true; return; }
+      var params = new URLSearchParams({ type: type, plan: estimate.getAttribute("data-plan") });
+      var wanted = {
+        "video": ["duree", "format", "resolution"], "image": ["format", "resolution"],
+        "musique": ["duree"], "mini-livre": ["pages", "illustrations"]
+      }[type] || [];
+      wanted.forEach(function (name) { var v = field(name); if (v) params.set(name, v); });
+      var mine = ++asked;
+      fetch(estimate.getAttribute("data-cout") + "?" + params.toString(), {
+        credentials: "same-origin", headers: { "Accept": "application/json" }
+      }).then(function (response) {
+        return response.ok ? response.json() : null;
+      }).then(function (verdict) {
+        if (mine !== asked) return;
+        if (!verdict) { estimate.hidden = true; return; }
+        if (verdict.refusal) {
+          amount.hidden = true;
+          refusal.hidden = false;
+          refusal.textContent = verdict.refusal.message;
+        } else if (typeof verdict.total_cost === "number") {
+          refusal.hidden = true;
+          amount.hidden = false;
+          value.textContent = verdict.total_cost.toLocaleString("fr-FR");
+          unit.textContent = unit.getAttribute(verdict.total_cost > 1 ? "data-pluriel" : "data-singulier");
+        } else {
+          estimate.hidden = true;
+          return;
+        }
+        estimate.hidden = false;
+      }).catch(function () { if (mine === asked) estimate.hidden = true; });
+    };
+    var later = function () { clearTimeout(timer); timer = setTimeout(ask, 250); };
+    launchForm.addEventListener("input", later);
+    launchForm.addEventListener("change", later);
+    ask();
+  }
+
+  // Generations still rendering: the page asks for itself now and then and puts in what has
+  // changed (each finished card, the launch's notice, the balance) until none is running. The
+  // notice is a status: a screen reader says the outcome. Without JavaScript, a link reloads.
+  var running = function (root) { return root.querySelectorAll("[data-en-cours]"); };
+  if (running(document).length) {
+    var delays = [3, 3, 5, 5, 10, 10, 20, 30];
+    var tries = 0;
+    var started = Date.now();
+    var swap = function (fresh, id) {
+      var old = document.getElementById(id);
+      var now = fresh.getElementById(id);
+      if (old && now && old.innerHTML !== now.innerHTML) {
+        old.className = now.className;
+        old.innerHTML = now.innerHTML;
+      }
+    };
+    var poll = function () {
+      if (document.hidden) { document.addEventListener("visibilitychange", poll, { once: true }); return; }
+      fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          running(document).forEach(function (card) {
+            var now = fresh.getElementById(card.id);
+            if (now && !now.hasAttribute("data-en-cours")) card.replaceWith(document.importNode(now, true));
+          });
+          swap(fresh, "lancement");
+          swap(fresh, "solde-disponible");
+        })
+        .catch(function () {})
+        .then(function () {
+          // The engine answers within 30 minutes, or the generation expires.
+          if (running(document).length && Date.now() - started < 35 * 60 * 1000) {
+            setTimeout(poll, 1000 * delays[Math.min(tries++, delays.length - 1)]);
+          }
+        });
+    };
+    setTimeout(poll, 1000 * delays[tries++]);
+  }
 })();

@@ -86,11 +86,7 @@ impl Line {
 
     /// « 1 crédit », « 12 crédits ».
     fn credits(&self, count: &i64) -> String {
-        let s = if *count > 1 { "s" } else { "" };
-        format!(
-            "{}\u{a0}crédit{s}",
-            crate::domain::format::thousands(*count)
-        )
+        credits(*count)
     }
 
     /// « 10 s, 16:9, HD » from the stored request.
@@ -147,9 +143,17 @@ struct GenerationsPage {
     test_engine: bool,
     /// Only the owner buys and changes the plan: a member is told to ask them.
     is_owner: bool,
+    /// The credits the organisation can use now, shown next to the launch button.
+    available: i64,
+    /// The organisation's plan, for the cost estimated as the form is filled in.
+    plan: String,
 }
 
 impl GenerationsPage {
+    fn credits(&self, count: &i64) -> String {
+        credits(*count)
+    }
+
     fn error_for(&self, field: &str) -> Option<&str> {
         self.errors
             .iter()
@@ -175,6 +179,32 @@ impl GenerationsPage {
         };
         typed.eq_ignore_ascii_case(value)
     }
+}
+
+/// « 1 crédit », « 1 200 crédits ».
+fn credits(count: i64) -> String {
+    let s = if count > 1 { "s" } else { "" };
+    format!("{}\u{a0}crédit{s}", crate::domain::format::thousands(count))
+}
+
+/// What the page shows of the organisation beside its generations: the credits it can use now
+/// and its plan.
+struct Standing {
+    available: i64,
+    plan: String,
+}
+
+async fn standing(state: &AppState, organisation: Uuid) -> Result<Standing, PageError> {
+    let available =
+        crate::services::credits::available(&state.pool, organisation, state.clock.now())
+            .await
+            .map_err(fault)?
+            .0;
+    let plan = crate::services::accounts::organisation(&state.pool, organisation)
+        .await?
+        .map(|o| o.plan_id)
+        .unwrap_or_default();
+    Ok(Standing { available, plan })
 }
 
 fn fault(error: CreditError) -> PageError {
@@ -242,6 +272,7 @@ pub async fn page(
             ..serde_urlencoded::from_str::<LaunchForm>(&l.generation.request).unwrap_or_default()
         })
         .unwrap_or_default();
+    let standing = standing(&state, organisation).await?;
     let page = GenerationsPage {
         layout,
         csrf: csrf::token(&request)?,
@@ -254,6 +285,8 @@ pub async fn page(
         lines,
         test_engine: state.config.engine == crate::config::Engine::Test,
         is_owner: user.is_owner(),
+        available: standing.available,
+        plan: standing.plan,
     };
     Ok(super::html(200, page.render()?))
 }
@@ -292,6 +325,7 @@ pub async fn launch(
             )))
         }
         LaunchOutcome::Invalid(errors) => {
+            let standing = standing(&state, organisation).await?;
             let errors = errors
                 .iter()
                 .map(|(f, e)| (*f, messages::field_error(f, e)))
@@ -305,6 +339,8 @@ pub async fn launch(
                 lines: lines(&state, organisation).await?,
                 test_engine: state.config.engine == crate::config::Engine::Test,
                 is_owner: user.is_owner(),
+                available: standing.available,
+                plan: standing.plan,
             };
             Ok(super::html(400, page.render()?))
         }

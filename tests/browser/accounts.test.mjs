@@ -755,6 +755,31 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
       `/generations of a new organisation: expected « Aucune génération pour le moment. », the list reads « ${await textOf(page, 'section:has(#liste)')} »`);
     await audit(t, page, 'générations (aucune)');
 
+    // The cost of what is filled in shows before « Lancer », from the simulator (Plan Église).
+    check(await textOf(page, '#solde-disponible') === 'Solde disponible\u202f: 4\u00a0crédits',
+      `/generations: the balance reads « ${await textOf(page, '#solde-disponible')} », expected « Solde disponible : 4 crédits »`);
+    await page.locator('form[action="/generations"] select[name=type]').selectOption('video');
+    await page.locator('form[action="/generations"] [name=duree]').fill('10');
+    const costOf = async (expected) => {
+      await page.waitForFunction((e) => {
+        const p = document.getElementById('cout-estime');
+        return p && !p.hidden && p.textContent.replace(/\s+/g, ' ').includes(e);
+      }, expected, { timeout: 5_000 }).catch(() => {});
+      return (await textOf(page, '#cout-estime')).replace(/\s+/g, ' ');
+    };
+    let cost = await costOf('3');
+    check(cost === 'Coût de cette génération\u202f: 3 crédits (réservation au lancement, débit seulement si le rendu réussit).',
+      `/generations, a 10 s video filled in: the estimate reads « ${cost} », expected « Coût de cette génération : 3 crédits (…) »`);
+    await page.locator('form[action="/generations"] input[name=resolution][value="4k"]').check();
+    cost = await costOf('4K');
+    check(cost === 'La 4K est réservée au Plan Réseau.',
+      `/generations, 4K on Plan Église: the estimate reads « ${cost} », expected the plan's refusal « La 4K est réservée au Plan Réseau. »`);
+    await page.locator('form[action="/generations"] input[name=resolution][value="hd"]').check();
+    await page.locator('form[action="/generations"] select[name=type]').selectOption('image');
+    cost = await costOf('1 crédit');
+    check(cost === 'Coût de cette génération\u202f: 1 crédit (réservation au lancement, débit seulement si le rendu réussit).',
+      `/generations, an image filled in: the estimate reads « ${cost} », expected « Coût de cette génération : 1 crédit (…) »`);
+
     const launchedAt = Date.now();
     const status = await launchFrom(page, { type: 'image', prompt: 'Un vitrail lumineux pour la veillée de Noël, tons chauds, format 16:9' });
     check(status === 200, `launching an image: ${pathOf(page)} answered ${status}${await shown(page)}`);
@@ -768,6 +793,17 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
         '/generations after a launch: « Actualiser pour voir le résultat » does not lead back to this notice');
       // As shown, not reopened: a reopened page may already show the outcome.
       await audit(t, page, 'générations (lancée)', { reopen: false });
+      // The page asks for itself while a generation renders and puts the outcome in, without a
+      // reload: the notice, a status, is read out.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, launchedAt + 3_500 - Date.now())));
+      await runJob('test-engine');
+      await page.waitForFunction(() => !document.getElementById('lancement').textContent.includes('Génération lancée'),
+        null, { timeout: 30_000 }).catch(() => {});
+      const inPlace = await textOf(page, '#lancement');
+      check(inPlace === 'Génération réussie\u202f: 1\u00a0crédit débité.' && launched(page, 'the page after its own update') === id,
+        `/generations?lancee=${id}, left open: the notice reads « ${inPlace} » 30 s after the engine's report, expected the page to put in « Génération réussie : 1 crédit débité. » by itself`);
+      check(await page.locator(`#g-${id}[data-en-cours]`).count() === 0,
+        `/generations?lancee=${id}, left open: the card of the launch is still marked running after its update`);
     } else {
       console.log('note: the generation succeeded before its « lancée » notice was read (slow machine); that state is checked by tests/web/generations.rs');
     }

@@ -13,6 +13,21 @@ async fn a_member_launches_from_the_portal_and_sees_the_hold_become_a_charge() {
     let app = spawn_app().await;
     let owner = app.owner("eglise").await;
     let member = app.member(owner.org()).await;
+    // Before launching: what the organisation can spend, and the cost of what is filled in
+    // (asked of the simulator by the page's script, for the organisation's plan).
+    let (_, html) = member.browser.html("/generations").await;
+    assert_eq!(
+        text(&html, "#solde-disponible"),
+        "Solde disponible\u{202f}: 30\u{a0}crédits"
+    );
+    assert_eq!(
+        attr(&html, "#cout-estime", "data-cout").as_deref(),
+        Some("/api/v1/simulateur")
+    );
+    assert_eq!(
+        attr(&html, "#cout-estime", "data-plan").as_deref(),
+        Some("eglise")
+    );
     let response = member
         .browser
         .submit(
@@ -34,6 +49,12 @@ async fn a_member_launches_from_the_portal_and_sees_the_hold_become_a_charge() {
     );
     assert_eq!(select_texts(&html, "#generations > li").len(), 1);
     assert!(text(&html, "#generations > li").contains("En cours · 1\u{a0}crédit réservé"));
+    // A running card is marked for the page's script, which asks again until it is done.
+    assert_eq!(count(&html, "#generations > li[data-en-cours]"), 1);
+    assert_eq!(
+        text(&html, "#solde-disponible"),
+        "Solde disponible\u{202f}: 29\u{a0}crédits"
+    );
     // The test engine reports a few seconds later: captured.
     let later = app.clock.now() + nanoclip::services::generations::TEST_ENGINE_DELAY;
     assert_eq!(
@@ -45,6 +66,7 @@ async fn a_member_launches_from_the_portal_and_sees_the_hold_become_a_charge() {
     let (_, html) = member.browser.html("/generations").await;
     let row = text(&html, "#generations > li");
     assert!(row.contains("Réussie · 1\u{a0}crédit débité"), "{row}");
+    assert_eq!(count(&html, "#generations > li[data-en-cours]"), 0);
     let (_, dashboard) = owner.browser.html("/tableau-de-bord").await;
     assert_eq!(text(&dashboard, "#disponible"), "29\u{a0}crédits");
     // Another organisation sees none of it.
