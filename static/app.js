@@ -1,9 +1,10 @@
 // Progressive enhancement only: every page works without JavaScript.
 (function () {
   "use strict";
-  // The simulator and the launch form: show only the fields of the chosen creation type.
-  document.querySelectorAll("form[data-simulateur], form[data-par-type]").forEach(function (form) {
-    var select = form.querySelector("select[name=type]");
+  // The simulator and the launch form: show only the fields of the chosen creation type; the
+  // contact form: the event's fields for an event only (`data-selon` names the choice).
+  document.querySelectorAll("form[data-simulateur], form[data-par-type], form[data-selon]").forEach(function (form) {
+    var select = form.querySelector("select[name=" + (form.getAttribute("data-selon") || "type") + "]");
     if (!select) return;
     function sync() {
       var type = select.value;

@@ -127,16 +127,32 @@ pub fn carry_over(allotment_left: Credits, rollover_cap: Credits) -> (Credits, C
     (carried, allotment_left - carried)
 }
 
-/// « At the current pace, your balance covers about N days »: the average use per day over the
-/// days given (oldest first), and the days `available` covers at that pace (`None` without use).
-pub fn days_covered(used_per_day: &[i64], available: Credits) -> Option<i64> {
-    let days = used_per_day.len() as i64;
+/// The days of use a pace is read from, at least: one busy day (a first video for Christmas) is
+/// not a pace, and a projection read from it would be off by weeks.
+pub const PACE_MIN_DAYS: usize = 7;
+
+/// « At the current pace, your balance covers about N days ».
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// The days `available` covers at the average use per day.
+    Covers(i64),
+    /// Credits used, but on fewer than `PACE_MIN_DAYS` days of subscription.
+    TooEarly,
+    /// No credit used.
+    Unused,
+}
+
+/// The pace of the days given (oldest first, each day's use), and what `available` covers at it.
+pub fn pace(used_per_day: &[i64], available: Credits) -> Pace {
     let used: i64 = used_per_day.iter().sum();
-    if days == 0 || used <= 0 {
-        return None;
+    if used <= 0 {
+        return Pace::Unused;
+    }
+    if used_per_day.len() < PACE_MIN_DAYS {
+        return Pace::TooEarly;
     }
     // available / (used / days), rounded down.
-    Some(available.0.max(0) * days / used)
+    Pace::Covers(available.0.max(0) * used_per_day.len() as i64 / used)
 }
 
 /// An operator's `--credits` value: a whole number, not zero.
@@ -217,10 +233,12 @@ mod tests {
     }
 
     #[test]
-    fn the_projection_divides_the_balance_by_the_pace() {
-        assert_eq!(days_covered(&[2, 0, 1, 3], Credits(18)), Some(12));
-        assert_eq!(days_covered(&[0, 0], Credits(18)), None);
-        assert_eq!(days_covered(&[], Credits(18)), None);
+    fn the_projection_divides_the_balance_by_the_pace_of_a_week_at_least() {
+        assert_eq!(pace(&[2, 0, 1, 3, 0, 0, 1], Credits(21)), Pace::Covers(21));
+        assert_eq!(pace(&[2, 0, 1, 3, 0, 0], Credits(18)), Pace::TooEarly);
+        assert_eq!(pace(&[3], Credits(27)), Pace::TooEarly);
+        assert_eq!(pace(&[0; 30], Credits(18)), Pace::Unused);
+        assert_eq!(pace(&[], Credits(18)), Pace::Unused);
     }
 
     #[test]

@@ -189,6 +189,15 @@ impl ContactPage<'_> {
 #[template(path = "contact/merci.html")]
 struct ThanksPage {
     layout: Layout,
+    /// The message's subject, for what happens next (one of `SUBJECTS`, or none).
+    sujet: &'static str,
+    /// The account's pages are linked for a signed-in sender only.
+    signed_in: bool,
+}
+
+#[derive(Deserialize)]
+pub struct Sent {
+    sujet: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -348,12 +357,26 @@ pub async fn send(
     };
     let id = help::send_contact(&state.pool, &client, &message).await?;
     tracing::info!(contact_message = id, subject = %form.sujet, "contact message stored");
-    // Post/Redirect/Get: a reload does not send the message twice.
+    // Post/Redirect/Get: a reload does not send the message twice. The subject (no personal
+    // data) says what happens next.
     Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", "/contact/merci"))
+        .insert_header(("Location", format!("/contact/merci?sujet={}", form.sujet)))
         .finish())
 }
 
-pub async fn thanks(layout: Layout) -> Result<HttpResponse, PageError> {
-    Ok(super::html(200, ThanksPage { layout }.render()?))
+pub async fn thanks(
+    layout: Layout,
+    user: super::extract::MaybeUser,
+    sent: web::Query<Sent>,
+) -> Result<HttpResponse, PageError> {
+    let sujet = SUBJECTS
+        .into_iter()
+        .find(|s| sent.sujet.as_deref() == Some(*s))
+        .unwrap_or("");
+    let page = ThanksPage {
+        layout,
+        sujet,
+        signed_in: user.0.is_some(),
+    };
+    Ok(super::html(200, page.render()?))
 }

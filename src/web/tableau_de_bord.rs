@@ -90,8 +90,8 @@ struct Chart {
     /// The top of the scale (credits).
     max: i64,
     total: i64,
-    /// « au rythme actuel, votre solde couvre environ N jours ».
-    days_covered: Option<i64>,
+    /// « au rythme actuel, votre solde couvre environ N jours », once there is a pace.
+    pace: ledger::Pace,
     first: Option<Date>,
     last: Option<Date>,
 }
@@ -139,7 +139,7 @@ fn chart(overview: &Overview, since: Option<Date>) -> Chart {
         bars,
         max,
         total: days.iter().map(|d| d.1).sum(),
-        days_covered: ledger::days_covered(&counted, overview.available),
+        pace: ledger::pace(&counted, overview.available),
         first: days.first().map(|d| d.0),
         last: days.last().map(|d| d.0),
     }

@@ -28,7 +28,10 @@ async fn an_event_limit_raise_request_is_stored_for_staff() {
         .post_form("/contact", &event_form(&csrf, "2099-03-01", "2099-03-03"))
         .await;
     assert_eq!(response.status(), 303);
-    assert_eq!(response.headers()["location"], "/contact/merci");
+    assert_eq!(
+        response.headers()["location"],
+        "/contact/merci?sujet=evenement"
+    );
     let (subject, volume): (String, String) =
         sqlx::query_as("SELECT subject, event_volume FROM contact_messages")
             .fetch_one(&app.pool)
@@ -38,9 +41,20 @@ async fn an_event_limit_raise_request_is_stored_for_staff() {
         (subject.as_str(), volume.as_str()),
         ("evenement", "40 vidéos et 120 images")
     );
-    let (status, html) = app.get_html("/contact/merci").await;
+    let (status, html) = app.get_html("/contact/merci?sujet=evenement").await;
     assert_eq!(status, 200);
     assert!(text(&html, "h1").starts_with("Merci"));
+    // What happens next, for an event; an anonymous sender gets no link to account pages.
+    let main = text(&html, "main");
+    assert!(
+        main.contains("votre tableau de bord les affiche, avec leur date de fin"),
+        "{main}"
+    );
+    assert_eq!(count(&html, "main a[href='/tableau-de-bord']"), 0);
+    // A made-up subject is only thanked.
+    let (status, html) = app.get_html("/contact/merci?sujet=%3Cscript%3E").await;
+    assert_eq!(status, 200);
+    assert!(!text(&html, "main").contains("Et maintenant"));
     // Only staff can grant it: no guides offered first, even for words a guide has.
     let mut form = event_form(&csrf, "2099-04-01", "2099-04-02");
     form.retain(|(name, _)| *name != "confirmer");

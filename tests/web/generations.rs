@@ -201,7 +201,13 @@ async fn a_refusal_is_kept_explained_and_costs_nothing() {
         )
         .await;
     assert_eq!(response.status(), 303);
-    assert_eq!(response.headers()["location"], "/contact/merci");
+    assert_eq!(
+        response.headers()["location"],
+        "/contact/merci?sujet=erreur"
+    );
+    let (_, thanks) = owner.browser.html("/contact/merci?sujet=erreur").await;
+    assert!(text(&thanks, "main").contains("Un refus ne coûte aucun crédit"));
+    assert_eq!(count(&thanks, "main a[href='/generations']"), 1);
     let (subject, stored): (String, String) =
         sqlx::query_as("SELECT subject, message FROM contact_messages")
             .fetch_one(&app.pool)

@@ -98,14 +98,28 @@ async fn the_dashboard_shows_the_balance_what_renders_hold_the_buckets_and_the_l
     assert_eq!(count(&html, "figure svg desc"), 1);
     assert_eq!(count(&html, "figure table tbody tr"), 30);
     assert_eq!(count(&html, "figure svg rect"), 1);
-    assert!(
-        text(&html, "#projection").contains("environ 23\u{a0}jours")
-            || text(&html, "#projection").contains("jours")
+    // One day of use is not a pace: no projection before a week.
+    assert_eq!(
+        text(&html, "#projection"),
+        "Après une semaine d’utilisation, ce tableau estimera combien de jours votre solde vous durera."
     );
     // No banner, no radar at 23 credits with a month to go.
     assert_eq!(count(&html, "#solde-bas"), 0);
     assert_eq!(count(&html, ".radar"), 0);
     assert_eq!(count(&html, "main script"), 0, "no JavaScript needed");
+    // A week later, the 4 credits used over 7 days are a pace: 23 credits cover 40 days.
+    app.clock.set(datetime!(2026-12-07 09:00 UTC));
+    app.caches
+        .touch(&[nanoclip::cache::Key::Organisation(owner.org())]);
+    // (The session of a week ago has ended: signed in again.)
+    let browser = app.sign_in_again(&owner).await;
+    let (_, html) = browser.html("/tableau-de-bord").await;
+    assert!(
+        text(&html, "#projection")
+            .starts_with("Au rythme actuel, votre solde couvre environ 40\u{a0}jours"),
+        "{}",
+        text(&html, "#projection")
+    );
 }
 
 /// The chart's 30 days are Europe/Paris days, summer time included, and read the captures of
