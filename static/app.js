@@ -38,7 +38,9 @@
     });
   });
   // The launch form: the cost of what is filled in, from the simulator's JSON, as it changes.
-  // Without JavaScript the page links to the simulator instead.
+  // Without JavaScript the page links to the simulator instead. The line stays in the page (a
+  // live region is announced when its text changes, not when it appears); it is empty while
+  // there is nothing to estimate.
   var estimate = document.getElementById("cout-estime");
   var launchForm = estimate && estimate.closest("form");
   if (estimate && launchForm) {
@@ -47,48 +49,52 @@
     var value = estimate.querySelector("[data-valeur]");
     var unit = estimate.querySelector("[data-singulier]");
     var asked = 0;
+    var last = null;
     var timer = null;
     var field = function (name) {
       var checked = launchForm.querySelector("[name=" + name + "]:checked");
       var el = checked || launchForm.querySelector("[name=" + name + "]:not([type=radio])");
       return el ? el.value.trim() : "";
     };
+    var show = function (cost, refused) {
+      amount.hidden = cost === null;
+      refusal.hidden = !refused;
+      refusal.textContent = refused || "";
+      if (cost !== null) {
+        value.textContent = cost.toLocaleString("fr-FR");
+        unit.textContent = unit.getAttribute(cost > 1 ? "data-pluriel" : "data-singulier");
+      }
+    };
     var ask = function () {
       var type = field("type");
-      if (!type) { estimate.hidden = true; return; }
       var params = new URLSearchParams({ type: type, plan: estimate.getAttribute("data-plan") });
       var wanted = {
         "video": ["duree", "format", "resolution"], "image": ["format", "resolution"],
         "musique": ["duree"], "mini-livre": ["pages", "illustrations"]
       }[type] || [];
       wanted.forEach(function (name) { var v = field(name); if (v) params.set(name, v); });
+      var query = type ? params.toString() : "";
+      // Typing the prompt changes no cost: no request, and nothing said again.
+      if (query === last) return;
+      last = query;
       var mine = ++asked;
-      fetch(estimate.getAttribute("data-cout") + "?" + params.toString(), {
+      if (!type) { show(null, null); return; }
+      fetch(estimate.getAttribute("data-cout") + "?" + query, {
         credentials: "same-origin", headers: { "Accept": "application/json" }
       }).then(function (response) {
         return response.ok ? response.json() : null;
       }).then(function (verdict) {
         if (mine !== asked) return;
-        if (!verdict) { estimate.hidden = true; return; }
-        if (verdict.refusal) {
-          amount.hidden = true;
-          refusal.hidden = false;
-          refusal.textContent = verdict.refusal.message;
-        } else if (typeof verdict.total_cost === "number") {
-          refusal.hidden = true;
-          amount.hidden = false;
-          value.textContent = verdict.total_cost.toLocaleString("fr-FR");
-          unit.textContent = unit.getAttribute(verdict.total_cost > 1 ? "data-pluriel" : "data-singulier");
-        } else {
-          estimate.hidden = true;
-          return;
-        }
-        estimate.hidden = false;
-      }).catch(function () { if (mine === asked) estimate.hidden = true; });
+        if (verdict && verdict.refusal) show(null, verdict.refusal.message);
+        else if (verdict && typeof verdict.total_cost === "number") show(verdict.total_cost, null);
+        else show(null, null);
+      }).catch(function () { if (mine === asked) show(null, null); });
     };
     var later = function () { clearTimeout(timer); timer = setTimeout(ask, 250); };
     launchForm.addEventListener("input", later);
     launchForm.addEventListener("change", later);
+    show(null, null);
+    estimate.hidden = false;
     ask();
   }
 
@@ -99,25 +105,38 @@
   if (running(document).length) {
     var delays = [3, 3, 5, 5, 10, 10, 20, 30];
     var tries = 0;
+    var stopped = false;
     var started = Date.now();
     var swap = function (fresh, id) {
       var old = document.getElementById(id);
       var now = fresh.getElementById(id);
       if (old && now && old.innerHTML !== now.innerHTML) {
+        // Focus on a link that goes away stays in the block, not lost to the page.
+        var focused = old.contains(document.activeElement);
         old.className = now.className;
         old.innerHTML = now.innerHTML;
+        if (focused) {
+          old.setAttribute("tabindex", "-1");
+          old.focus();
+        }
       }
     };
     var poll = function () {
       if (document.hidden) { document.addEventListener("visibilitychange", poll, { once: true }); return; }
       fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (response) {
+          // Signed out meanwhile (sent to the login page): stop asking; a reload says why.
+          if (response.redirected) { stopped = true; return null; }
+          return response.ok ? response.text() : null;
+        })
         .then(function (html) {
           if (!html) return;
           var fresh = new DOMParser().parseFromString(html, "text/html");
           running(document).forEach(function (card) {
             var now = fresh.getElementById(card.id);
-            if (now && !now.hasAttribute("data-en-cours")) card.replaceWith(document.importNode(now, true));
+            // A card no longer listed (a hundred newer ones) is not waited for.
+            if (!now) card.removeAttribute("data-en-cours");
+            else if (!now.hasAttribute("data-en-cours")) card.replaceWith(document.importNode(now, true));
           });
           swap(fresh, "lancement");
           swap(fresh, "solde-disponible");
@@ -125,7 +144,7 @@
         .catch(function () {})
         .then(function () {
           // The engine answers within 30 minutes, or the generation expires.
-          if (running(document).length && Date.now() - started < 35 * 60 * 1000) {
+          if (!stopped && running(document).length && Date.now() - started < 35 * 60 * 1000) {
             setTimeout(poll, 1000 * delays[Math.min(tries++, delays.length - 1)]);
           }
         });

@@ -7,7 +7,8 @@ use crate::domain::throttle::Windows;
 
 /// Counts one hit for `key` in the current window of `window_secs`; returns `Ok(None)` when it
 /// is allowed, or `Ok(Some(seconds))` to wait before one more is, when the hits of the last
-/// window (this one included, see `domain::throttle`) are over `max`.
+/// window (this one included, see `domain::throttle`) are over `max`. A window counts `max + 1`
+/// hits at most: taps on a refused button do not push the wait into the next window.
 pub async fn hit(
     conn: &mut PgConnection,
     key: &str,
@@ -20,7 +21,8 @@ pub async fn hit(
            ), counted AS (
                INSERT INTO rate_limits (key, window_start, hits)
                SELECT $1, w.start, 1 FROM w
-               ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limits.hits + 1
+               ON CONFLICT (key, window_start)
+                  DO UPDATE SET hits = least(rate_limits.hits + 1, $3::bigint + 1)
                RETURNING hits, window_start
            )
            SELECT counted.hits::bigint AS "current!",
@@ -30,7 +32,8 @@ pub async fn hit(
                   extract(epoch FROM now() - counted.window_start)::float8 AS "elapsed!"
            FROM counted"#,
         key,
-        f64::from(window_secs)
+        f64::from(window_secs),
+        i64::from(max)
     )
     .fetch_one(&mut *conn)
     .await?;

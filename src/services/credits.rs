@@ -92,7 +92,11 @@ pub(crate) async fn end<T>(
             Ok(value)
         }
         Ok(End::Drop(value)) => {
-            tx.rollback().await?;
+            // Nothing was written: the answer stands even if the rollback fails (the pool's
+            // ping then finishes it).
+            if let Err(error) = tx.rollback().await {
+                tracing::warn!(%error, "rollback of a transaction with nothing to keep");
+            }
             Ok(value)
         }
         Err(error) => {

@@ -365,13 +365,15 @@ pub async fn send(
 }
 
 pub async fn thanks(
+    request: HttpRequest,
     layout: Layout,
     user: super::extract::MaybeUser,
-    sent: web::Query<Sent>,
 ) -> Result<HttpResponse, PageError> {
+    // Read leniently: a query that does not parse only loses the next steps, never the thanks.
+    let sent = web::Query::<Sent>::from_query(request.query_string()).ok();
     let sujet = SUBJECTS
         .into_iter()
-        .find(|s| sent.sujet.as_deref() == Some(*s))
+        .find(|s| sent.as_ref().and_then(|q| q.sujet.as_deref()) == Some(*s))
         .unwrap_or("");
     let page = ThanksPage {
         layout,

@@ -52,9 +52,15 @@ async fn an_event_limit_raise_request_is_stored_for_staff() {
     );
     assert_eq!(count(&html, "main a[href='/tableau-de-bord']"), 0);
     // A made-up subject is only thanked.
-    let (status, html) = app.get_html("/contact/merci?sujet=%3Cscript%3E").await;
-    assert_eq!(status, 200);
-    assert!(!text(&html, "main").contains("Et maintenant"));
+    for query in [
+        "sujet=%3Cscript%3E",
+        "sujet=evenement&sujet=erreur",
+        "sujet=%FF",
+    ] {
+        let (status, html) = app.get_html(&format!("/contact/merci?{query}")).await;
+        assert_eq!(status, 200, "{query}");
+        assert!(!text(&html, "main").contains("Et maintenant"), "{query}");
+    }
     // Only staff can grant it: no guides offered first, even for words a guide has.
     let mut form = event_form(&csrf, "2099-04-01", "2099-04-02");
     form.retain(|(name, _)| *name != "confirmer");
@@ -157,6 +163,62 @@ async fn contact_messages_are_rate_limited_per_client() {
     );
     let html = scraper::Html::parse_document(&refused.text().await.unwrap());
     assert!(text(&html, "main").contains("Trop de tentatives, réessayez dans"));
+}
+
+/// The hour before still counts after it turns (a limit that forgot it let ten messages through
+/// in two minutes), and the taps on a refused « Envoyer » are not counted past the limit, so
+/// they do not push the wait into the next hour.
+#[tokio::test]
+async fn the_previous_hour_s_messages_still_count_and_refused_taps_do_not_add_up() {
+    let app = spawn_app().await;
+    let into_hour = || {
+        time::OffsetDateTime::now_utc()
+            .unix_timestamp()
+            .rem_euclid(3600)
+    };
+    // In its last seconds the previous hour weighs almost nothing: start after them.
+    if into_hour() > 3570 {
+        let left = 3601 - into_hour();
+        tokio::time::sleep(std::time::Duration::from_secs(left.unsigned_abs())).await;
+    }
+    // A burst of messages from this client during the previous hour.
+    sqlx::query(
+        "INSERT INTO rate_limits (key, window_start, hits)
+         VALUES ('contact:127.0.0.1', to_timestamp(floor(extract(epoch FROM now()) / 3600) * 3600 - 3600), 500)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let csrf = app.csrf_token("/contact").await;
+    let refused = app
+        .post_form("/contact", &event_form(&csrf, "2099-03-01", "2099-03-03"))
+        .await;
+    assert_eq!(refused.status(), 429, "the previous hour still counts");
+    // One more message fits once the previous hour weighs 3 or less (5 a hour, this refused one
+    // counted): when all but 3/500 of it has slid out.
+    let retry_after: f64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expected = 3600.0 * (1.0 - 3.0 / 500.0) - into_hour() as f64;
+    assert!(
+        (retry_after - expected).abs() <= 2.0,
+        "Retry-After {retry_after} s, expected about {expected} s"
+    );
+    for _ in 0..10 {
+        app.post_form("/contact", &event_form(&csrf, "2099-03-01", "2099-03-03"))
+            .await;
+    }
+    let stored: i32 = sqlx::query_scalar(
+        "SELECT hits FROM rate_limits
+         WHERE key = 'contact:127.0.0.1'
+           AND window_start = to_timestamp(floor(extract(epoch FROM now()) / 3600) * 3600)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(stored <= 6, "refused taps counted past the limit: {stored}");
 }
 
 #[tokio::test]
