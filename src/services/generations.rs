@@ -490,7 +490,10 @@ async fn expire(
     if resolution.changed
         && let Some(generation) = db::generations::by_hold(conn, hold).await?
     {
-        db::generations::finish(conn, generation.id, "expired", Credits(0), now).await?;
+        // It expired when its time ran out, not when the job (late after a restart, or a late
+        // report) noticed: the release itself is dated now, in the ledger.
+        let expired_at = (generation.created_at + HOLD_TIMEOUT).min(now);
+        db::generations::finish(conn, generation.id, "expired", Credits(0), expired_at).await?;
     }
     Ok(resolution.changed)
 }

@@ -1103,13 +1103,26 @@ async fn a_generation_without_a_report_expires_and_a_late_report_is_refused() {
     let (_, key) = reseau_key(&app).await;
     let (_, launched) = post(&app, &key, Some("late"), &json!({"type": "image"})).await;
     let id = launched["id"].as_str().unwrap().to_owned();
-    let later = app.clock.now() + time::Duration::minutes(31);
+    // The job runs late (the portal was down): the generation still expired 30 minutes after
+    // its launch.
+    let later = app.clock.now() + time::Duration::minutes(75);
     assert_eq!(
         generations::expire_overdue(&app.pool, later).await.unwrap(),
         1
     );
     let (_, one) = get(&app, &key, &format!("/api/v1/generations/{id}")).await;
     assert_eq!(one["status"], "expired");
+    let parse = |field: &str| {
+        time::OffsetDateTime::parse(
+            one[field].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        parse("finished_at") - parse("created_at"),
+        time::Duration::minutes(30)
+    );
     assert_eq!(report(&app, &id, "succeeded").await.0, 409);
     let (_, solde) = get(&app, &key, "/api/v1/solde").await;
     assert_eq!(solde["available"], 150);
