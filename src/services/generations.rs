@@ -558,6 +558,19 @@ pub async fn get(
         .filter(|g| g.organisation_id == organisation && g.status != "refused"))
 }
 
+/// A generation of `organisation`, a refused one included (the portal's pages keep refusals;
+/// the API does not show them).
+pub async fn of_organisation(
+    pool: &PgPool,
+    organisation: Uuid,
+    id: Uuid,
+) -> Result<Option<Generation>, CreditError> {
+    let mut conn = pool.acquire().await?;
+    Ok(db::generations::get(&mut conn, id)
+        .await?
+        .filter(|g| g.organisation_id == organisation))
+}
+
 pub async fn list(
     pool: &PgPool,
     organisation: Uuid,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::error::PageError;
 use super::layout::Layout;
-use super::{AppState, csrf};
+use super::{AppState, csrf, filters};
 use crate::content::Guide;
 use crate::db;
 use crate::services::help;
@@ -215,6 +215,10 @@ pub struct Prefill {
 struct RefusedGeneration<'a> {
     generation: &'a str,
     rule: &'a str,
+    /// When and what, for a generation of the sender's organisation: « du 7 décembre 2026 à
+    /// 18 h 03 (Vidéo, 10 s, HD) » instead of its id, for the sender and for staff, who find it
+    /// in the organisation's file.
+    described: Option<(time::OffsetDateTime, String)>,
 }
 
 pub async fn form(
@@ -263,9 +267,22 @@ pub async fn form(
         "echec",
     ];
     if let (Some(id), Some(rule)) = (prefill.generation.as_deref(), prefill.regle.as_deref())
-        && uuid::Uuid::parse_str(id).is_ok()
+        && let Ok(uuid) = uuid::Uuid::parse_str(id)
         && rules.contains(&rule)
     {
+        let organisation = user.0.as_ref().and_then(|u| u.organisation);
+        let described = match organisation {
+            Some(organisation) => {
+                crate::services::generations::of_organisation(&state.pool, organisation, uuid)
+                    .await
+                    .map_err(|e| match e {
+                        crate::services::credits::CreditError::Fault(f) => PageError::from(f),
+                        other => PageError::Internal(other.into()),
+                    })?
+                    .map(|g| (g.created_at, super::generations::describe(g)))
+            }
+            None => None,
+        };
         form.sujet = if rule == "echec" {
             "technique"
         } else {
@@ -275,6 +292,7 @@ pub async fn form(
         form.message = RefusedGeneration {
             generation: id,
             rule,
+            described,
         }
         .render()?;
     }

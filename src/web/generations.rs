@@ -66,6 +66,15 @@ struct Line {
     refusal: Option<String>,
 }
 
+/// « Vidéo, 10 s, 16:9, HD », as the list says it (the contact form's prefilled report).
+pub(crate) fn describe(generation: Generation) -> String {
+    Line {
+        generation,
+        refusal: None,
+    }
+    .what()
+}
+
 impl Line {
     /// « Vidéo, 10 s, 16:9, HD »: the type, then the settings of the stored request.
     fn what(&self) -> String {

@@ -175,6 +175,23 @@ async fn a_refusal_is_kept_explained_and_costs_nothing() {
     );
     let message = text(&form, "textarea");
     assert!(message.contains("a été refusée (option absente de notre plan). Je pense que c’est une erreur, parce que\u{202f}:"), "{message}");
+    // When and what, as the list says it, not the generation's id.
+    assert!(message.starts_with("Ma génération du "), "{message}");
+    assert!(message.contains("(Image, 1080×1350, 4K)"), "{message}");
+    let id = contact
+        .split("generation=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap();
+    assert!(!message.contains(id), "{message}");
+    // Another organisation's id is not described (nor confirmed to exist).
+    let stranger = app.owner("eglise").await;
+    let (_, other) = stranger.browser.html(&contact).await;
+    assert!(
+        text(&other, "textarea").starts_with(&format!("Ma génération {id} a été refusée")),
+        "{}",
+        text(&other, "textarea")
+    );
     // Sent as it comes, with the reason added: staff get it, with its subject.
     let name = attr(&form, "#champ-nom", "value").unwrap_or_default();
     let organisation = attr(&form, "#champ-organisation", "value").unwrap_or_default();
