@@ -701,25 +701,40 @@ async fn launch_keyed(
     answer: &impl Fn(&LaunchOutcome) -> Answer,
     now: OffsetDateTime,
 ) -> Result<credits::End<Idempotent>, CreditError> {
-    use credits::End::{Drop, Keep};
+    use credits::End::Drop;
     let organisation = request.organisation;
-    let (context, usage) = match db::generations::launch_open(
-        tx,
-        organisation,
-        Some((key, fingerprint)),
-        now,
-    )
-    .await?
-    {
-        Opened::InProgress => return Ok(Drop(Idempotent::InProgress)),
-        Opened::Conflict => return Ok(Drop(Idempotent::Conflict)),
-        Opened::Answer { status, body } => return Ok(Drop(Idempotent::stored(status, body))),
-        Opened::Unknown => return Err(CreditError::UnknownOrganisation),
-        Opened::Open { context, usage } => (context, usage),
+    let opened =
+        db::generations::launch_open(tx, organisation, Some((key, fingerprint)), now).await?;
+    let (context, usage) = match given(opened) {
+        Ok(given) => return Ok(Drop(given)),
+        Err(Opened::Open { context, usage }) => (context, usage),
+        Err(_) => return Err(CreditError::UnknownOrganisation),
     };
     remember(organisation, &context);
     let outcome = launch_opened(tx, catalog, rules, request, context, usage, now).await?;
-    let reply = answer(&outcome);
+    keep(tx, organisation, key, fingerprint, answer(&outcome), now).await
+}
+
+/// What a key already opened answers (in use, another body, its stored answer), or the opening
+/// itself when the key is new.
+fn given(opened: Opened) -> Result<Idempotent, Opened> {
+    match opened {
+        Opened::InProgress => Ok(Idempotent::InProgress),
+        Opened::Conflict => Ok(Idempotent::Conflict),
+        Opened::Answer { status, body } => Ok(Idempotent::stored(status, body)),
+        other => Err(other),
+    }
+}
+
+/// Stores `reply` with its key, to keep with the transaction.
+async fn keep(
+    tx: &mut PgConnection,
+    organisation: Uuid,
+    key: &str,
+    fingerprint: &str,
+    reply: Answer,
+    now: OffsetDateTime,
+) -> Result<credits::End<Idempotent>, CreditError> {
     db::generations::store_answer(
         tx,
         organisation,
@@ -730,7 +745,7 @@ async fn launch_keyed(
         now,
     )
     .await?;
-    Ok(Keep(Idempotent::Answer(reply)))
+    Ok(credits::End::Keep(Idempotent::Answer(reply)))
 }
 
 /// `POST /api/v1/generations` answered before any launch (a body that is not a JSON object, a
@@ -767,27 +782,12 @@ async fn answer_keyed(
     answer: &Answer,
     now: OffsetDateTime,
 ) -> Result<credits::End<Idempotent>, CreditError> {
-    use credits::End::{Drop, Keep};
-    match db::generations::idempotency_key_open(tx, organisation, key, fingerprint).await? {
-        Some(Opened::InProgress) => return Ok(Drop(Idempotent::InProgress)),
-        Some(Opened::Conflict) => return Ok(Drop(Idempotent::Conflict)),
-        Some(Opened::Answer { status, body }) => {
-            return Ok(Drop(Idempotent::stored(status, body)));
-        }
-        // `idempotency_key_open` opens no account: a new key.
-        Some(Opened::Unknown | Opened::Open { .. }) | None => {}
+    // `idempotency_key_open` opens no account: anything but an answer given is a new key.
+    let opened = db::generations::idempotency_key_open(tx, organisation, key, fingerprint).await?;
+    if let Some(Ok(given)) = opened.map(given) {
+        return Ok(credits::End::Drop(given));
     }
-    db::generations::store_answer(
-        tx,
-        organisation,
-        key,
-        fingerprint,
-        i32::from(answer.status),
-        &answer.body,
-        now,
-    )
-    .await?;
-    Ok(Keep(Idempotent::Answer(answer.clone())))
+    keep(tx, organisation, key, fingerprint, answer.clone(), now).await
 }
 
 /// The context each organisation's last launch in a transaction found, in this process: what
