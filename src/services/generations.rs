@@ -552,10 +552,9 @@ pub async fn get(
     organisation: Uuid,
     id: Uuid,
 ) -> Result<Option<Generation>, CreditError> {
-    let mut conn = pool.acquire().await?;
-    Ok(db::generations::get(&mut conn, id)
+    Ok(of_organisation(pool, organisation, id)
         .await?
-        .filter(|g| g.organisation_id == organisation && g.status != "refused"))
+        .filter(|g| g.status != "refused"))
 }
 
 /// A generation of `organisation`, a refused one included (the portal's pages keep refusals;
