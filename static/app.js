@@ -1,6 +1,17 @@
 // Progressive enhancement only: every page works without JavaScript.
 (function () {
   "use strict";
+  // The header's links scroll sideways on a phone: a link reached with Tab shows whole (a
+  // browser scrolls a focused element only until part of it shows).
+  var nav = document.querySelector(".site-header nav");
+  if (nav) {
+    nav.addEventListener("focusin", function (event) {
+      if (nav.scrollWidth > nav.clientWidth && event.target.scrollIntoView) {
+        event.target.scrollIntoView({ block: "nearest", inline: "nearest" });
+      }
+    });
+  }
+
   // The simulator and the launch form: show only the fields of the chosen creation type; the
   // contact form: the event's fields for an event only (`data-selon` names the choice).
   document.querySelectorAll("form[data-simulateur], form[data-par-type], form[data-selon]").forEach(function (form) {
