@@ -936,7 +936,9 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
       const [res] = await Promise.all([page.waitForNavigation(),
         page.locator('#lancement').getByRole('link', { name: 'Je pense que c’est une erreur' }).click()]);
       await expectAt(page, res?.status(), 200, `/contact?sujet=erreur&generation=${id}&regle=plan_feature`, '« Je pense que c’est une erreur » without JavaScript');
-      check((await page.locator('[name=message]').inputValue()).startsWith(`Ma génération ${id} a été refusée`), '/contact without JavaScript: the message is not prefilled');
+      const prefilled = await page.locator('[name=message]').inputValue();
+      check(/^Ma génération du \d+ .+ \(Vidéo, 10\u00a0s[^)]*4K\) a été refusée/.test(prefilled),
+        `/contact without JavaScript: the message is not prefilled with when and what (« ${prefilled} »)`);
 
       if (!(await open(t, page, { path: '/generations', expect: 200 }))) return;
       status = await launchFrom(page, { type: 'mini-livre', pages: '30', illustrations: 'riches', prompt: 'La création du monde en sept jours, pour les enfants' });
