@@ -937,7 +937,7 @@ describe('accounts: sign up, activation, log in, reset, invitation', () => {
         page.locator('#lancement').getByRole('link', { name: 'Je pense que c’est une erreur' }).click()]);
       await expectAt(page, res?.status(), 200, `/contact?sujet=erreur&generation=${id}&regle=plan_feature`, '« Je pense que c’est une erreur » without JavaScript');
       const prefilled = await page.locator('[name=message]').inputValue();
-      check(/^Ma génération du \d+ .+ \(Vidéo, 10\u00a0s[^)]*4K\) a été refusée/.test(prefilled),
+      check(/^Ma génération du \d.* \(Vidéo, 10\u00a0s[^)]*4K\) a été refusée/.test(prefilled),
         `/contact without JavaScript: the message is not prefilled with when and what (« ${prefilled} »)`);
 
       if (!(await open(t, page, { path: '/generations', expect: 200 }))) return;
