@@ -275,10 +275,7 @@ pub async fn form(
             Some(organisation) => {
                 crate::services::generations::of_organisation(&state.pool, organisation, uuid)
                     .await
-                    .map_err(|e| match e {
-                        crate::services::credits::CreditError::Fault(f) => PageError::from(f),
-                        other => PageError::Internal(other.into()),
-                    })?
+                    .map_err(PageError::from)?
                     .map(|g| (g.created_at, super::generations::describe(g)))
             }
             None => None,

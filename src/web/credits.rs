@@ -14,7 +14,7 @@ use super::layout::Layout;
 use super::{AppState, filters};
 use crate::db::credits::{Entry, HistoryFilter};
 use crate::domain::ledger::{BucketSource, EntryKind};
-use crate::services::credits::{self, CreditError};
+use crate::services::credits;
 
 /// Lines per page.
 const PER_PAGE: i64 = 50;
@@ -244,13 +244,6 @@ fn organisation_of(user: &CurrentUser) -> Result<Uuid, PageError> {
     user.organisation.ok_or(PageError::Forbidden)
 }
 
-fn fault(error: CreditError) -> PageError {
-    match error {
-        CreditError::Fault(fault) => PageError::from(fault),
-        other => PageError::Internal(other.into()),
-    }
-}
-
 fn words(problem: &FilterProblem) -> String {
     ProblemText { problem }.render().unwrap_or_default()
 }
@@ -291,7 +284,7 @@ pub async fn historique(
         PER_PAGE,
     )
     .await
-    .map_err(fault)?;
+    .map_err(PageError::from)?;
     page.total = found.total;
     page.pages = ((found.total + PER_PAGE - 1) / PER_PAGE).max(1);
     page.page = number;
@@ -476,7 +469,7 @@ pub async fn export(
     // rather than a cut download.
     let first = credits::history_chunk(&state.pool, organisation, &filter, None, CHUNK)
         .await
-        .map_err(fault)?;
+        .map_err(PageError::from)?;
     let header = Label {
         header: true,
         ..Label::default()
@@ -525,7 +518,7 @@ pub async fn export(
                     Err(error) => {
                         tracing::error!(error = %error, "credit export cut short");
                         c.done = true;
-                        return Some((Err(fault(error)), c));
+                        return Some((Err(PageError::from(error)), c));
                     }
                 },
             };

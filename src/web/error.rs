@@ -68,6 +68,17 @@ impl From<AccountError> for PageError {
     }
 }
 
+/// A credit operation's failure on a page: the database's fault as such; any other (a refusal
+/// the page should have answered itself) is a bug, a 500.
+impl From<crate::services::credits::CreditError> for PageError {
+    fn from(error: crate::services::credits::CreditError) -> Self {
+        match error {
+            crate::services::credits::CreditError::Fault(fault) => fault.into(),
+            other => PageError::Internal(other.into()),
+        }
+    }
+}
+
 impl From<HelpError> for PageError {
     fn from(error: HelpError) -> Self {
         match error {

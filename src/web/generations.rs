@@ -14,7 +14,6 @@ use super::layout::Layout;
 use super::{AppState, csrf, filters, messages};
 use crate::db::generations::Generation;
 use crate::domain::simulation::RawSimulation;
-use crate::services::credits::CreditError;
 use crate::services::generations::{self, LaunchOutcome, LaunchRequest, Via};
 
 /// Generations listed on the page (the newest).
@@ -207,20 +206,13 @@ async fn standing(state: &AppState, organisation: Uuid) -> Result<Standing, Page
     let available =
         crate::services::credits::available(&state.pool, organisation, state.clock.now())
             .await
-            .map_err(fault)?
+            .map_err(PageError::from)?
             .0;
     let plan = crate::services::accounts::organisation(&state.pool, organisation)
         .await?
         .map(|o| o.plan_id)
         .unwrap_or_default();
     Ok(Standing { available, plan })
-}
-
-fn fault(error: CreditError) -> PageError {
-    match error {
-        CreditError::Fault(f) => f.into(),
-        other => PageError::Internal(other.into()),
-    }
 }
 
 #[derive(Deserialize)]
@@ -231,7 +223,7 @@ pub struct Shown {
 async fn lines(state: &AppState, organisation: Uuid) -> Result<Vec<Line>, PageError> {
     let found = generations::list(&state.pool, organisation, None, true, LISTED)
         .await
-        .map_err(fault)?;
+        .map_err(PageError::from)?;
     Ok(found.into_iter().map(line).collect())
 }
 
@@ -325,7 +317,7 @@ pub async fn launch(
     let rules = state.prompt_checks.get().await?;
     let outcome = generations::launch(&state.pool, &catalog, &rules, &launch, state.clock.now())
         .await
-        .map_err(fault)?;
+        .map_err(PageError::from)?;
     match outcome {
         LaunchOutcome::Launched { generation, .. } | LaunchOutcome::Refused { generation, .. } => {
             Ok(super::see_other(&format!(

@@ -224,10 +224,7 @@ pub async fn page(
                 .map(|o| o.plan_id);
             let credits = crate::services::credits::for_simulator(&state.pool, organisation, now)
                 .await
-                .map_err(|e| match e {
-                    crate::services::credits::CreditError::Fault(f) => PageError::from(f),
-                    other => PageError::Internal(other.into()),
-                })?;
+                .map_err(PageError::from)?;
             (plan, Some(credits))
         }
         None => (None, None),

@@ -18,7 +18,7 @@ use crate::db;
 use crate::domain::catalog::Plan;
 use crate::domain::ledger::{self, BucketSource};
 use crate::services::accounts;
-use crate::services::credits::{CreditError, Overview};
+use crate::services::credits::Overview;
 
 /// Credits expiring within this many days are on the radar.
 const RADAR_DAYS: i64 = 14;
@@ -193,10 +193,7 @@ async fn reading(
     let balance =
         crate::services::generations::balance(&state.pool, &catalog, organisation_id, now)
             .await
-            .map_err(|e| match e {
-                CreditError::Fault(fault) => PageError::from(fault),
-                other => PageError::Internal(other.into()),
-            })?;
+            .map_err(PageError::from)?;
     let arrears = match balance.overview.subscription.as_ref() {
         Some(sub) => super::abonnement::Arrears::of(&state.pool, sub).await?,
         None => None,
