@@ -134,8 +134,5 @@ pub async fn sign_out_everywhere(
         .await
         .map_err(PageError::from)?;
     extract::sign_out(&session);
-    Ok(super::super::see_other(&format!(
-        "/compte/info?avis={}",
-        Notice::SignedOutEverywhere.code()
-    )))
+    Ok(info_redirect(Notice::SignedOutEverywhere))
 }

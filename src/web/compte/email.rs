@@ -88,15 +88,9 @@ pub async fn confirm_email(
     )
     .await
     {
-        Ok(()) => Ok(super::super::see_other(&format!(
-            "/compte/info?avis={}",
-            Notice::EmailChanged.code()
-        ))),
+        Ok(()) => Ok(info_redirect(Notice::EmailChanged)),
         Err(AccountError::InvalidLink) => Ok(link_invalid()),
-        Err(AccountError::EmailTaken) => Ok(super::super::see_other(&format!(
-            "/compte/info?avis={}",
-            Notice::EmailTaken.code()
-        ))),
+        Err(AccountError::EmailTaken) => Ok(info_redirect(Notice::EmailTaken)),
         Err(e) => Err(e.into()),
     }
 }

@@ -123,10 +123,7 @@ pub async fn sign_up(
     )
     .await
     .map_err(PageError::from)?;
-    Ok(super::super::see_other(&format!(
-        "/compte/info?avis={}",
-        Notice::CheckYourEmail.code()
-    )))
+    Ok(info_redirect(Notice::CheckYourEmail))
 }
 
 /// The page a link opens: what it will do, and a button that does it. Mail scanners follow
@@ -197,10 +194,7 @@ pub async fn activate(
                 "/compte"
             }))
         }
-        Err(AccountError::InvalidLink) => Ok(super::super::see_other(&format!(
-            "/compte/info?avis={}",
-            Notice::LinkInvalid.code()
-        ))),
+        Err(AccountError::InvalidLink) => Ok(info_redirect(Notice::LinkInvalid)),
         Err(e) => Err(e.into()),
     }
 }

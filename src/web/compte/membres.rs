@@ -5,24 +5,32 @@ use super::*;
 
 // ---------------------------------------------------------------- invitations
 
+/// The organisation and the address an invitation's token names, or the page that says why it
+/// cannot be used (an invalid link, an address that already has an account).
+async fn invitation(
+    state: &AppState,
+    token: &str,
+) -> Result<Result<(String, String), HttpResponse>, PageError> {
+    match service::invitation(&state.pool, token, state.clock.now()).await {
+        Ok(found) => Ok(Ok(found)),
+        Err(AccountError::InvalidLink) => Ok(Err(link_invalid())),
+        Err(AccountError::InvitedAddressHasAccount) => {
+            Ok(Err(info_redirect(Notice::InvitedAddressHasAccount)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub async fn invitation_form(
     state: web::Data<AppState>,
     request: HttpRequest,
     layout: Layout,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let (organisation, email) =
-        match service::invitation(&state.pool, &query.jeton, state.clock.now()).await {
-            Ok(found) => found,
-            Err(AccountError::InvalidLink) => return Ok(link_invalid()),
-            Err(AccountError::InvitedAddressHasAccount) => {
-                return Ok(super::super::see_other(&format!(
-                    "/compte/info?avis={}",
-                    Notice::InvitedAddressHasAccount.code()
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        };
+    let (organisation, email) = match invitation(&state, &query.jeton).await? {
+        Ok(found) => found,
+        Err(refused) => return Ok(refused),
+    };
     NewPasswordPage::respond(
         layout,
         &request,
@@ -40,18 +48,10 @@ pub async fn accept_invitation(
     layout: Layout,
     form: web::Form<NewPasswordForm>,
 ) -> Result<HttpResponse, PageError> {
-    let (organisation, email) =
-        match service::invitation(&state.pool, &form.jeton, state.clock.now()).await {
-            Ok(found) => found,
-            Err(AccountError::InvalidLink) => return Ok(link_invalid()),
-            Err(AccountError::InvitedAddressHasAccount) => {
-                return Ok(super::super::see_other(&format!(
-                    "/compte/info?avis={}",
-                    Notice::InvitedAddressHasAccount.code()
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        };
+    let (organisation, email) = match invitation(&state, &form.jeton).await? {
+        Ok(found) => found,
+        Err(refused) => return Ok(refused),
+    };
     let mut errors = Errors::new();
     check_new_password(
         &mut errors,
@@ -140,9 +140,9 @@ pub async fn revoke_invitation(
     }
 }
 
-/// An id from the URL that is not a member of the owner's organisation is simply not found:
-/// nobody learns anything about another organisation by changing it.
-/// The organisation's member `path` names (not its owner), or 404.
+/// The organisation's member `path` names (not its owner), or 404: an id from the URL that is
+/// not a member of the owner's organisation is simply not found, so nobody learns anything
+/// about another organisation by changing it.
 async fn member_of(
     state: &AppState,
     owner: &CurrentUser,

@@ -273,6 +273,11 @@ fn notice_redirect(notice: Notice) -> HttpResponse {
     super::see_other(&format!("/compte?avis={}", notice.code()))
 }
 
+/// The same for a page signed out (a link's outcome, a sign-up, a sign-out): `/compte/info`.
+fn info_redirect(notice: Notice) -> HttpResponse {
+    super::see_other(&format!("/compte/info?avis={}", notice.code()))
+}
+
 use super::error::BUSY_RETRY_SECS;
 
 /// The forms whose handling checks or hashes a password (from the route table).

@@ -53,10 +53,7 @@ pub async fn forgot(
     )
     .await
     .map_err(PageError::from)?;
-    Ok(super::super::see_other(&format!(
-        "/compte/info?avis={}",
-        Notice::ResetSent.code()
-    )))
+    Ok(info_redirect(Notice::ResetSent))
 }
 
 #[derive(Template)]
@@ -98,7 +95,7 @@ impl NewPasswordPage {
 }
 
 pub(super) fn link_invalid() -> HttpResponse {
-    super::super::see_other(&format!("/compte/info?avis={}", Notice::LinkInvalid.code()))
+    info_redirect(Notice::LinkInvalid)
 }
 
 pub async fn reset_form(
@@ -173,10 +170,7 @@ pub async fn reset(
     match outcome {
         Ok(_) => {
             extract::sign_out(&session);
-            Ok(super::super::see_other(&format!(
-                "/compte/info?avis={}",
-                Notice::PasswordReset.code()
-            )))
+            Ok(info_redirect(Notice::PasswordReset))
         }
         Err(AccountError::InvalidLink) => Ok(link_invalid()),
         Err(e) => Err(e.into()),

@@ -156,7 +156,7 @@ struct RecoveryCodesPage {
 }
 
 fn link_gone() -> HttpResponse {
-    super::super::see_other(&format!("/compte/info?avis={}", Notice::LinkInvalid.code()))
+    info_redirect(Notice::LinkInvalid)
 }
 
 pub async fn enrolment_page(
