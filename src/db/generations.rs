@@ -302,14 +302,11 @@ pub async fn launch_open(
     .await?;
     let unexpected =
         |what: &str| sqlx::Error::Protocol(format!("generation_launch_open answered {what}"));
+    if let Some(given) = key_given(&r.outcome, r.answer_status, r.answer_body) {
+        return given.map_err(|_| unexpected("an answer without its status or body"));
+    }
     Ok(match r.outcome.as_str() {
-        "in_progress" => Opened::InProgress,
-        "conflict" => Opened::Conflict,
         "unknown" => Opened::Unknown,
-        "answer" => match (r.answer_status, r.answer_body) {
-            (Some(status), Some(body)) => Opened::Answer { status, body },
-            _ => return Err(unexpected("an answer without its status or body")),
-        },
         "open" => match (
             r.plan_id,
             r.suspended,
@@ -780,19 +777,36 @@ pub async fn idempotency_key_open(
     )
     .fetch_one(conn)
     .await?;
-    Ok(
-        match (r.outcome.as_deref(), r.answer_status, r.answer_body) {
-            (Some("in_progress"), _, _) => Some(Opened::InProgress),
-            (Some("conflict"), _, _) => Some(Opened::Conflict),
-            (Some("answer"), Some(status), Some(body)) => Some(Opened::Answer { status, body }),
-            (None, _, _) => None,
-            (Some(other), _, _) => {
-                return Err(sqlx::Error::Protocol(format!(
-                    "idempotency_key_open answered {other}"
-                )));
-            }
-        },
-    )
+    let Some(outcome) = r.outcome else {
+        return Ok(None);
+    };
+    match key_given(&outcome, r.answer_status, r.answer_body) {
+        Some(given) => given.map(Some),
+        None => Err(sqlx::Error::Protocol(format!(
+            "idempotency_key_open answered {outcome}"
+        ))),
+    }
+}
+
+/// What opening a key already seen gives (the outcomes `idempotency_key_open` and
+/// `generation_launch_open` share): in use, another body, or its stored answer; `None` for any
+/// other outcome. An answer without its status or body is an error.
+fn key_given(
+    outcome: &str,
+    status: Option<i32>,
+    body: Option<String>,
+) -> Option<sqlx::Result<Opened>> {
+    match outcome {
+        "in_progress" => Some(Ok(Opened::InProgress)),
+        "conflict" => Some(Ok(Opened::Conflict)),
+        "answer" => Some(match (status, body) {
+            (Some(status), Some(body)) => Ok(Opened::Answer { status, body }),
+            _ => Err(sqlx::Error::Protocol(format!(
+                "{outcome} without its status or body"
+            ))),
+        }),
+        _ => None,
+    }
 }
 
 /// Keeps the answer to `key`, in the launch's transaction. A row without an answer can only

@@ -1169,14 +1169,23 @@ pub async fn upgrade_offer(
     now: OffsetDateTime,
 ) -> Result<UpgradeQuote, BillingError> {
     let mut conn = pool.acquire().await?;
-    let open = db::billing::open_upgrade(
-        &mut conn,
-        organisation,
-        &to.id,
-        subscription.period_start,
-        now,
-    )
-    .await?;
+    let (_, offer) = offer_in(&mut conn, organisation, from, to, subscription, now).await?;
+    Ok(offer)
+}
+
+/// The upgrade order still open in this period, if any, and what a confirmation now pays and
+/// grants (`offer`): for the page and for the order, in the caller's connection.
+async fn offer_in(
+    conn: &mut PgConnection,
+    organisation: Uuid,
+    from: &crate::domain::catalog::Plan,
+    to: &crate::domain::catalog::Plan,
+    subscription: &db::credits::Subscription,
+    now: OffsetDateTime,
+) -> Result<(Option<db::billing::OpenUpgrade>, UpgradeQuote), BillingError> {
+    let open =
+        db::billing::open_upgrade(conn, organisation, &to.id, subscription.period_start, now)
+            .await?;
     let quote = upgrade_quote(
         from,
         to,
@@ -1184,7 +1193,7 @@ pub async fn upgrade_offer(
         subscription.period_end,
         now,
     );
-    Ok(offer(open, quote))
+    Ok((open, offer(open, quote)))
 }
 
 /// What a confirmation pays and grants: the open order's, or the quote (at least a cent, as an
@@ -1270,10 +1279,7 @@ async fn order_upgrade_in(
     if sub.period_end <= now {
         return Err(BillingError::NotPayable);
     }
-    let open =
-        db::billing::open_upgrade(conn, organisation, &target.id, sub.period_start, now).await?;
-    let quote = upgrade_quote(from, target, sub.period_start, sub.period_end, now);
-    let offer = offer(open, quote);
+    let (open, offer) = offer_in(conn, organisation, from, target, &sub, now).await?;
     if request.shown.is_some_and(|shown| shown != offer) {
         return Err(BillingError::PriceChanged);
     }
